@@ -1,0 +1,1 @@
+//! The only crate that opens sockets: listeners, the connection table, send.
