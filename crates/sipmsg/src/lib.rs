@@ -7,3 +7,8 @@
 //!
 //! What this crate does not do: no sockets, no clock, no global state, no logging. Everything here is
 //! deterministic and driven by the caller, which is what makes it fuzzable and replayable.
+
+// Edits ("lumps"), Kamailio's branch computation and the outgoing-message builders.
+pub mod branch;
+pub mod build;
+pub mod edit;
