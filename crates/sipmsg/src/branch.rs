@@ -413,4 +413,90 @@ mod tests {
         let with_port = g.tag(b"10.0.0.1", Some(b"5060"), Some(b"z9hG4bK1"), Some(b"cid"));
         assert_ne!(&with_port[33..], &no_port[33..]);
     }
+
+    /// Inputs and outputs recorded from Kamailio 5.6.3 (`forward()` and `sl_send_reply()` on
+    /// 127.0.0.1:5177; the full messages are in tests/data/kamailio/).
+    #[test]
+    fn recorded_kamailio_branches() {
+        let cases: &[(TransactionKey<'_>, &str)] = &[
+            (
+                TransactionKey {
+                    from_tag: b"a73kszlfl",
+                    to_tag: b"",
+                    call_id: b"1j9FpLxk3uxtm8tn@127.0.0.1",
+                    ruri: b"sip:bob@127.0.0.1:5190",
+                    cseq_number: b"1",
+                    via_host: b"127.0.0.1",
+                    via_port: b"5191",
+                    via_branch: Some(b"z9hG4bK-inv-1"),
+                    invite_ack_cancel: true,
+                },
+                "z9hG4bKbb02.1b035770d31e8ad6e7e5c76d984210bd.0",
+            ),
+            (
+                TransactionKey {
+                    from_tag: b"fromtag1",
+                    to_tag: b"totag2",
+                    call_id: b"cid-bye-42",
+                    ruri: b"sip:bob@127.0.0.1:5190",
+                    cseq_number: b"2",
+                    via_host: b"192.0.2.10",
+                    via_port: b"5060",
+                    via_branch: Some(b"z9hG4bK-bye-7"),
+                    invite_ack_cancel: false,
+                },
+                "z9hG4bK0085.b8459c91de1f6d9d853af04646620205.0",
+            ),
+            (
+                // no Via port, no branch, Call-ID with trailing blanks (kept by the hash, trimmed by MD5)
+                TransactionKey {
+                    from_tag: b"x1",
+                    to_tag: b"y2",
+                    call_id: b"notify-cid  ",
+                    ruri: b"sip:bob@127.0.0.1:5190",
+                    cseq_number: b"77",
+                    via_host: b"host.example.com",
+                    via_port: b"",
+                    via_branch: None,
+                    invite_ack_cancel: false,
+                },
+                "z9hG4bK7436.c7135fdf2037bb6769183df38f1e4f0d.0",
+            ),
+        ];
+        for (key, want) in cases {
+            let md5 = char_msg_val(key);
+            let b = branch_value(hash_index(key.call_id, key.cseq_number), &md5, 0);
+            assert_eq!(String::from_utf8_lossy(&b), *want);
+        }
+    }
+
+    #[test]
+    fn recorded_kamailio_sl_totags() {
+        let g = ToTagGenerator::new(
+            SL_TOTAG_SIGNATURE,
+            SL_TOTAG_SEPARATOR,
+            b"127.0.0.1",
+            b"5177",
+        );
+        let cases: &[(&[u8], Option<&[u8]>, Option<&[u8]>, &[u8], &str)] = &[
+            (
+                b"127.0.0.1",
+                Some(b"5191"),
+                Some(b"z9hG4bK-opt-1"),
+                b"opt-call-1@127.0.0.1",
+                "1e451ded5dc85fa903c5707204b1d3d3.92a8d946",
+            ),
+            (
+                b"192.0.2.33",
+                Some(b"5191"),
+                Some(b"z9hG4bK-sub-1"),
+                b"sub-cid-9",
+                "1e451ded5dc85fa903c5707204b1d3d3.36f79bd7",
+            ),
+        ];
+        for (host, port, branch, cid, want) in cases {
+            let t = g.tag(host, *port, *branch, Some(cid));
+            assert_eq!(String::from_utf8_lossy(&t), *want);
+        }
+    }
 }
