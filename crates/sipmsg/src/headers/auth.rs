@@ -1,0 +1,1 @@
+//! Digest credentials and challenges (being written).

@@ -1,0 +1,1 @@
+//! Other typed headers (being written).

@@ -1,0 +1,203 @@
+//! Single-value headers: CSeq, Call-ID, Max-Forwards, Content-Length, Expires and the
+//! other plain numbers.
+
+use crate::error::{Error, Result};
+use crate::hdr::HeaderKind;
+use crate::lex::{at, is_token, is_ws, parse_u32, skip_lws};
+use crate::msg::Method;
+use crate::span::Span;
+
+/// `CSeq: number method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CSeq {
+    /// The sequence number (RFC 3261: below 2^31, but any `u32` is accepted, as in
+    /// Kamailio; larger values are an error, RFC 4475 scalar02).
+    pub number: u32,
+    /// The digits.
+    pub number_span: Span,
+    /// Recognised method.
+    pub method: Method,
+    /// The method token.
+    pub method_span: Span,
+}
+
+/// `Content-Length` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentLength {
+    /// The length.
+    pub value: u32,
+    /// The digits (what to replace when the body changes).
+    pub span: Span,
+}
+
+fn bad(kind: HeaderKind, at: usize, reason: &'static str) -> Error {
+    Error::BadHeader { kind, at, reason }
+}
+
+fn digits(buf: &[u8], value: Span, kind: HeaderKind) -> Result<(u32, Span)> {
+    let s = value.start as usize;
+    let e = value.end as usize;
+    let mut j = s;
+    while j < e && at(buf, j).is_ascii_digit() {
+        j += 1;
+    }
+    if j == s {
+        return Err(bad(kind, s, "not a number"));
+    }
+    if skip_lws(buf, j, e) != e {
+        return Err(bad(kind, j, "junk after number"));
+    }
+    let n = parse_u32(buf.get(s..j).unwrap_or(&[])).ok_or(bad(kind, s, "number too large"))?;
+    Ok((n, Span::new(s, j)))
+}
+
+/// CSeq.
+pub fn parse_cseq(buf: &[u8], value: Span) -> Result<CSeq> {
+    let k = HeaderKind::CSeq;
+    let s = value.start as usize;
+    let e = value.end as usize;
+    let mut j = s;
+    while j < e && at(buf, j).is_ascii_digit() {
+        j += 1;
+    }
+    if j == s {
+        return Err(bad(k, s, "not a number"));
+    }
+    let number = parse_u32(buf.get(s..j).unwrap_or(&[])).ok_or(bad(k, s, "number too large"))?;
+    if !is_ws(at(buf, j)) && !matches!(at(buf, j), b'\r' | b'\n') {
+        return Err(bad(k, j, "no LWS after number"));
+    }
+    let ms = skip_lws(buf, j, e);
+    let mut me = ms;
+    while me < e && is_token(at(buf, me)) {
+        me += 1;
+    }
+    if me == ms {
+        return Err(bad(k, ms, "no method"));
+    }
+    if skip_lws(buf, me, e) != e {
+        return Err(bad(k, me, "junk after method"));
+    }
+    let method_span = Span::new(ms, me);
+    Ok(CSeq {
+        number,
+        number_span: Span::new(s, j),
+        method: Method::from_token(method_span.of(buf)),
+        method_span,
+    })
+}
+
+/// Call-ID: `word [ "@" word ]`; any non-blank value is accepted, as in Kamailio (RFC 4475
+/// intmeth has `%"<>[]{}()` in it), but it must be one word.
+pub fn parse_call_id(buf: &[u8], value: Span) -> Result<Span> {
+    if value.is_empty() {
+        return Err(bad(HeaderKind::CallId, value.start as usize, "empty"));
+    }
+    if let Some(p) = value.of(buf).iter().position(|&b| b <= b' ' || b == 0x7f) {
+        return Err(bad(
+            HeaderKind::CallId,
+            value.start as usize + p,
+            "blank or control character",
+        ));
+    }
+    Ok(value)
+}
+
+/// Max-Forwards: a number. Values above 255 are returned as they are; the maxfwd logic
+/// decides (Kamailio's `maxfwd` caps them).
+pub fn parse_max_forwards(buf: &[u8], value: Span) -> Result<u32> {
+    digits(buf, value, HeaderKind::MaxForwards).map(|(n, _)| n)
+}
+
+/// Content-Length.
+pub fn parse_content_length(buf: &[u8], value: Span) -> Result<ContentLength> {
+    digits(buf, value, HeaderKind::ContentLength).map(|(value, span)| ContentLength { value, span })
+}
+
+/// Expires, Min-Expires, Session-Expires' delta, Retry-After's delta: a number of
+/// seconds (`u32`; RFC 4475 scalar02's 2^32+ values fail).
+pub fn parse_delta(buf: &[u8], value: Span, kind: HeaderKind) -> Result<u32> {
+    // Retry-After and Session-Expires may carry a comment / parameters after the number.
+    let s = value.start as usize;
+    let e = value.end as usize;
+    let mut j = s;
+    while j < e && at(buf, j).is_ascii_digit() {
+        j += 1;
+    }
+    let tail = skip_lws(buf, j, e);
+    if tail != e
+        && !matches!(
+            kind,
+            HeaderKind::RetryAfter | HeaderKind::SessionExpires | HeaderKind::MinSE
+        )
+    {
+        return Err(bad(kind, j, "junk after number"));
+    }
+    if tail != e && !matches!(at(buf, tail), b';' | b'(') {
+        return Err(bad(kind, j, "junk after number"));
+    }
+    parse_u32(buf.get(s..j).unwrap_or(&[])).ok_or(bad(kind, s, "not a number or too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cseq_table() {
+        let table: &[(&str, Option<(u32, Method)>)] = &[
+            ("1 INVITE", Some((1, Method::Invite))),
+            ("0009 \r\n REGISTER", Some((9, Method::Register))),
+            ("4294967295 ACK", Some((u32::MAX, Method::Ack))),
+            ("36893488147419103232 INVITE", None),
+            ("1INVITE", None),
+            ("1", None),
+            ("x INVITE", None),
+            ("1 INVITE x", None),
+            ("5 NEWMETHOD", Some((5, Method::Other))),
+        ];
+        for (v, want) in table {
+            let b = v.as_bytes();
+            let got = parse_cseq(b, Span::new(0, b.len()))
+                .ok()
+                .map(|c| (c.number, c.method));
+            assert_eq!(got, *want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_table() {
+        let table: &[(&str, Option<u32>)] = &[
+            ("0", Some(0)),
+            ("0068", Some(68)),
+            ("-999", None),
+            ("five", None),
+            ("12 3", None),
+            ("", None),
+            ("99999999999", None),
+        ];
+        for (v, want) in table {
+            let b = v.as_bytes();
+            let sp = Span::new(0, b.len());
+            assert_eq!(
+                parse_content_length(b, sp).ok().map(|c| c.value),
+                *want,
+                "{v:?}"
+            );
+            assert_eq!(parse_max_forwards(b, sp).ok(), *want, "{v:?}");
+        }
+        let b = b"120 (I'm in a meeting);duration=60";
+        assert_eq!(
+            parse_delta(b, Span::new(0, b.len()), HeaderKind::RetryAfter).ok(),
+            Some(120)
+        );
+        assert_eq!(
+            parse_delta(b, Span::new(0, b.len()), HeaderKind::Expires).ok(),
+            None
+        );
+        let c = b"abc@host";
+        assert!(parse_call_id(c, Span::new(0, c.len())).is_ok());
+        let c = b"abc def";
+        assert!(parse_call_id(c, Span::new(0, c.len())).is_err());
+    }
+}

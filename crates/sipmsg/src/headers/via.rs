@@ -1,0 +1,384 @@
+//! Via (RFC 3261 §20.42): every via-parm of every Via header.
+
+use crate::error::{Error, Result};
+use crate::hdr::HeaderKind;
+use crate::headers::param::{parse_params, Param, Params};
+use crate::lex::{at, is_token, is_ws, skip_lws, skip_quoted};
+use crate::msg::Header;
+use crate::span::Span;
+
+/// Transport named in a Via sent-protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+    Sctp,
+    Ws,
+    Wss,
+    /// Any other token (RFC 3261 allows extensions, RFC 4475 transports.sip).
+    Other,
+}
+
+impl Transport {
+    /// From a transport token (ASCII case-insensitive).
+    pub fn from_token(t: &[u8]) -> Transport {
+        const T: &[(&[u8], Transport)] = &[
+            (b"UDP", Transport::Udp),
+            (b"TCP", Transport::Tcp),
+            (b"TLS", Transport::Tls),
+            (b"SCTP", Transport::Sctp),
+            (b"WS", Transport::Ws),
+            (b"WSS", Transport::Wss),
+        ];
+        T.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(t))
+            .map_or(Transport::Other, |&(_, k)| k)
+    }
+}
+
+/// One via-parm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    /// Index of the Via header (in [`crate::Msg::headers`]) this via belongs to.
+    pub header: usize,
+    /// Position of this via inside its header (0 = first).
+    pub pos_in_header: usize,
+    /// The via-parm, from the protocol name to the end of its parameters.
+    pub span: Span,
+    /// What to delete to remove just this via: the whole header (with its line end) when
+    /// it is the header's only via; else this via plus the comma and LWS that separate it
+    /// from its neighbour.
+    pub remove_span: Span,
+    /// Protocol name (`SIP`).
+    pub proto_name: Span,
+    /// Protocol version (`2.0`).
+    pub proto_version: Span,
+    /// Transport token.
+    pub transport_span: Span,
+    /// Recognised transport.
+    pub transport: Transport,
+    /// sent-by host as written (IPv6 references keep their brackets).
+    pub host: Span,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// The port digits.
+    pub port_span: Option<Span>,
+    /// All parameters.
+    pub params: Params,
+    /// `branch`.
+    pub branch: Option<Param>,
+    /// `received`.
+    pub received: Option<Param>,
+    /// `rport` (value `None` when written without value, as a request asks for it).
+    pub rport: Option<Param>,
+    /// `maddr`.
+    pub maddr: Option<Param>,
+    /// `ttl`.
+    pub ttl: Option<Param>,
+    /// `i` (Kamailio's via id).
+    pub i: Option<Param>,
+    /// `alias` (RFC 5923).
+    pub alias: Option<Param>,
+}
+
+impl Via {
+    /// The branch value.
+    pub fn branch_value(&self) -> Option<Span> {
+        self.branch.and_then(|p| p.value)
+    }
+}
+
+/// Parses every via-parm of header `h` (index `hidx`) and appends them to `out`.
+pub(crate) fn parse_into(buf: &[u8], hidx: usize, h: &Header, out: &mut Vec<Via>) -> Result<()> {
+    let end = h.value.end as usize;
+    let mut i = h.value.start as usize;
+    let first_out = out.len();
+    let mut n = 0;
+    loop {
+        let (mut via, next) = parse_one(buf, i, end)?;
+        via.header = hidx;
+        via.pos_in_header = n;
+        n += 1;
+        out.push(via);
+        let j = skip_lws(buf, next, end);
+        if j >= end {
+            break;
+        }
+        if at(buf, j) != b',' {
+            return Err(bad(j, "junk after via"));
+        }
+        i = skip_lws(buf, j + 1, end);
+        if i >= end {
+            return Err(bad(i, "empty via after comma"));
+        }
+    }
+    // Removal spans need the neighbours.
+    let vias = out.get_mut(first_out..).unwrap_or_default();
+    let count = vias.len();
+    if count == 1 {
+        if let Some(v) = vias.first_mut() {
+            v.remove_span = h.span;
+        }
+    } else {
+        let starts: Vec<Span> = vias.iter().map(|v| v.span).collect();
+        for (k, v) in vias.iter_mut().enumerate() {
+            v.remove_span = if k + 1 < count {
+                Span {
+                    start: v.span.start,
+                    end: starts[k + 1].start,
+                }
+            } else {
+                Span {
+                    start: starts[k - 1].end,
+                    end: v.span.end,
+                }
+            };
+        }
+    }
+    Ok(())
+}
+
+fn bad(at: usize, reason: &'static str) -> Error {
+    Error::BadHeader {
+        kind: HeaderKind::Via,
+        at,
+        reason,
+    }
+}
+
+fn token_end(buf: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && is_token(at(buf, i)) {
+        i += 1;
+    }
+    i
+}
+
+/// One via-parm at `i`. Like Kamailio, no LWS is accepted inside the sent-protocol
+/// (`SIP / 2.0` fails, RFC 4475 wsinv), but LWS is accepted around `:`, `;` and `=`.
+fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
+    let pn_end = token_end(buf, start, end);
+    if pn_end == start || at(buf, pn_end) != b'/' {
+        return Err(bad(pn_end, "bad protocol name"));
+    }
+    let pv_start = pn_end + 1;
+    let pv_end = token_end(buf, pv_start, end);
+    if pv_end == pv_start || at(buf, pv_end) != b'/' {
+        return Err(bad(pv_end, "bad protocol version"));
+    }
+    let t_start = pv_end + 1;
+    let t_end = token_end(buf, t_start, end);
+    if t_end == t_start {
+        return Err(bad(t_end, "bad transport"));
+    }
+    if !is_ws(at(buf, t_end)) && !matches!(at(buf, t_end), b'\r' | b'\n') {
+        return Err(bad(t_end, "no LWS after sent-protocol"));
+    }
+    let h_start = skip_lws(buf, t_end, end);
+    let h_end = if at(buf, h_start) == b'[' {
+        let close = memchr::memchr(b']', buf.get(h_start..end).unwrap_or(&[]))
+            .map(|p| h_start + p + 1)
+            .ok_or(bad(h_start, "unterminated IPv6 reference"))?;
+        let inner = buf.get(h_start + 1..close - 1).unwrap_or(&[]);
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return Err(bad(h_start, "bad IPv6 reference"));
+        }
+        close
+    } else {
+        let mut j = h_start;
+        while j < end
+            && (at(buf, j).is_ascii_alphanumeric() || matches!(at(buf, j), b'-' | b'.' | b'_'))
+        {
+            j += 1;
+        }
+        j
+    };
+    if h_end == h_start {
+        return Err(bad(h_start, "missing sent-by host"));
+    }
+    let mut i = skip_lws(buf, h_end, end);
+    let mut port = None;
+    let mut port_span = None;
+    if at(buf, i) == b':' && i < end {
+        let ps = skip_lws(buf, i + 1, end);
+        let mut pe = ps;
+        while pe < end && at(buf, pe).is_ascii_digit() {
+            pe += 1;
+        }
+        let digits = buf.get(ps..pe).unwrap_or(&[]);
+        if digits.is_empty() || digits.len() > 5 {
+            return Err(bad(ps, "bad port"));
+        }
+        let v = crate::lex::parse_u32(digits).ok_or(bad(ps, "bad port"))?;
+        port = Some(u16::try_from(v).map_err(|_| bad(ps, "port out of range"))?);
+        port_span = Some(Span::new(ps, pe));
+        i = pe;
+    }
+    let (params, mut pend) = parse_params(buf, i, end).map_err(|(r, a)| bad(a, r))?;
+    let span_end = if params.is_empty() {
+        port_span.map_or(h_end, |p| p.end as usize)
+    } else {
+        pend
+    };
+    // An optional comment: `( ... )`.
+    let c = skip_lws(buf, pend, end);
+    if at(buf, c) == b'(' && c < end {
+        let mut depth = 0usize;
+        let mut j = c;
+        while j < end {
+            match at(buf, j) {
+                b'(' => depth += 1,
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                b'"' => {
+                    j = skip_quoted(buf, j, end).ok_or(bad(j, "bad comment"))?;
+                    continue;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        if j >= end {
+            return Err(bad(c, "unterminated comment"));
+        }
+        pend = j + 1;
+    }
+    let mut via = Via {
+        header: 0,
+        pos_in_header: 0,
+        span: Span::new(start, span_end),
+        remove_span: Span::default(),
+        proto_name: Span::new(start, pn_end),
+        proto_version: Span::new(pv_start, pv_end),
+        transport_span: Span::new(t_start, t_end),
+        transport: Transport::from_token(buf.get(t_start..t_end).unwrap_or(&[])),
+        host: Span::new(h_start, h_end),
+        port,
+        port_span,
+        params,
+        branch: None,
+        received: None,
+        rport: None,
+        maddr: None,
+        ttl: None,
+        i: None,
+        alias: None,
+    };
+    for p in params.iter(buf) {
+        let name = p.name.of(buf);
+        let slot = if name.eq_ignore_ascii_case(b"branch") {
+            &mut via.branch
+        } else if name.eq_ignore_ascii_case(b"received") {
+            &mut via.received
+        } else if name.eq_ignore_ascii_case(b"rport") {
+            &mut via.rport
+        } else if name.eq_ignore_ascii_case(b"maddr") {
+            &mut via.maddr
+        } else if name.eq_ignore_ascii_case(b"ttl") {
+            &mut via.ttl
+        } else if name.eq_ignore_ascii_case(b"i") {
+            &mut via.i
+        } else if name.eq_ignore_ascii_case(b"alias") {
+            &mut via.alias
+        } else {
+            continue;
+        };
+        if slot.is_none() {
+            *slot = Some(p);
+        }
+    }
+    // Values that must be present / numeric when given.
+    for (p, what) in [
+        (via.branch, "branch"),
+        (via.received, "received"),
+        (via.maddr, "maddr"),
+    ] {
+        if let Some(p) = p {
+            if p.value.is_none() {
+                return Err(bad(p.span.start as usize, what));
+            }
+        }
+    }
+    if let Some(v) = via.rport.and_then(|p| p.value) {
+        let n = crate::lex::parse_u32(v.of(buf)).ok_or(bad(v.start as usize, "bad rport"))?;
+        if n > 65535 {
+            return Err(bad(v.start as usize, "rport out of range"));
+        }
+    }
+    if let Some(p) = via.ttl {
+        let n = p.value.and_then(|v| crate::lex::parse_u32(v.of(buf)));
+        if !matches!(n, Some(0..=255)) {
+            return Err(bad(p.span.start as usize, "bad ttl"));
+        }
+    }
+    Ok((via, pend))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Msg;
+
+    fn msg(via_lines: &str) -> Msg {
+        let s = format!("OPTIONS sip:a@b SIP/2.0\r\n{via_lines}To: <sip:a@b>\r\n\r\n");
+        Msg::parse(s.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn via_table() {
+        // via lines, number of vias or None for error, (host, port, branch) of the first
+        type Want = Option<(usize, &'static str, Option<u16>, Option<&'static str>)>;
+        let table: &[(&str, Want)] = &[
+            ("Via: SIP/2.0/UDP h.example.com:5060;branch=z9hG4bK1\r\n", Some((1, "h.example.com", Some(5060), Some("z9hG4bK1")))),
+            ("v: SIP/2.0/TCP 1.2.3.4 ; branch = z9hG4bKx , SIP/2.0/UDP x.y\r\n", Some((2, "1.2.3.4", None, Some("z9hG4bKx")))),
+            ("Via: SIP/2.0/UDP [2001:db8::9:1]:5070;received=[2001:db8::9:255];branch=z9hG4bKa\r\nVia: SIP/2.0/UNKNOWN h\r\n", Some((2, "[2001:db8::9:1]", Some(5070), Some("z9hG4bKa")))),
+            ("Via: SIP/2.0/UDP h;rport;branch=z9hG4bKb (comment)\r\n", Some((1, "h", None, Some("z9hG4bKb")))),
+            ("Via: SIP  /  2.0 / UDP h\r\n", None),
+            ("Via: SIP/2.0/UDP h;;,;,,\r\n", None),
+            ("Via: SIP/2.0/UDP h:99999\r\n", None),
+            ("Via: SIP/2.0/UDP\r\n", None),
+            ("Via: SIP/2.0/UDP h,\r\n", None),
+            ("Via: SIP/2.0/UDP h;branch\r\n", None),
+            ("Via: SIP/2.0/UDP h;ttl=300\r\n", None),
+        ];
+        for (lines, want) in table {
+            let m = msg(lines);
+            let got = m.vias().ok().map(|v| {
+                let b = m.buf();
+                (
+                    v.len(),
+                    std::str::from_utf8(v[0].host.of(b))
+                        .unwrap_or("?")
+                        .to_string(),
+                    v[0].port,
+                    v[0].branch_value()
+                        .map(|s| std::str::from_utf8(s.of(b)).unwrap_or("?").to_string()),
+                )
+            });
+            let want = want.map(|(n, h, p, br)| (n, h.to_string(), p, br.map(str::to_string)));
+            assert_eq!(got, want, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn rport_and_remove_spans() {
+        let m = msg("Via: SIP/2.0/UDP a;rport, SIP/2.0/UDP b;rport=5061\r\nVia: SIP/2.0/TCP c\r\n");
+        let v = m.vias().unwrap();
+        let b = m.buf();
+        assert_eq!(v.len(), 3);
+        assert!(v[0].rport.is_some() && v[0].rport.unwrap().value.is_none());
+        assert_eq!(v[1].rport.unwrap().value.unwrap().of(b), b"5061");
+        assert_eq!(v[0].remove_span.of(b), b"SIP/2.0/UDP a;rport, ");
+        assert_eq!(v[1].remove_span.of(b), b", SIP/2.0/UDP b;rport=5061");
+        assert_eq!(v[2].remove_span.of(b), b"Via: SIP/2.0/TCP c\r\n");
+        assert_eq!((v[2].header, v[1].pos_in_header), (1, 1));
+    }
+}
