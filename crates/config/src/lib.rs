@@ -5,6 +5,24 @@
 //! diagnostics that name file, line and column. It performs no I/O itself: files and environment
 //! variables are read through the [`Host`] trait the caller supplies.
 
+pub mod ast;
+mod diag;
+mod expr;
+mod lexer;
+mod listen;
+pub mod params;
+mod parser;
+mod pp;
+mod ppexpr;
+mod print;
+mod re;
+mod span;
+
+pub use diag::{Diagnostic, Error, Note, Severity};
+pub use listen::parse_listen_arg;
+pub use pp::KAMAILIO_VERSION;
+pub use span::{FileId, Location, SourceMap, Span};
+
 // Contract with the binary (`src/main.rs`, `crates/server`). The bodies are filled in by the front end;
 // the signatures are what callers code against.
 
@@ -35,4 +53,110 @@ pub enum SubstKind {
     Subst,
     SubstDef,
     SubstDefs,
+}
+
+/// A config that loaded: the tree, the texts it came from, and warnings (no errors).
+#[derive(Debug)]
+pub struct Loaded {
+    pub sources: SourceMap,
+    pub config: ast::Config,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A config that did not load: every diagnostic found (errors first, in file order of discovery,
+/// then warnings), and the texts needed to render them.
+#[derive(Debug)]
+pub struct Failure {
+    pub sources: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Failure {
+    /// All diagnostics rendered, separated by blank lines.
+    pub fn render(&self) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| d.render(&self.sources))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn read_entry(entry: &str, host: &dyn Host) -> Result<String, Failure> {
+    match host.read_file(entry) {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(e) => Err(Failure {
+            sources: SourceMap::new(),
+            diagnostics: vec![Diagnostic::error(
+                Error::Preprocessor(format!("cannot open config file `{entry}`: {e}")),
+                None,
+            )],
+        }),
+    }
+}
+
+fn split(diags: Vec<Diagnostic>) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
+    diags
+        .into_iter()
+        .partition(|d| d.severity() == Severity::Error)
+}
+
+/// Preprocesses and parses `entry` (read through `host`).
+pub fn load(entry: &str, opts: &LoadOptions, host: &dyn Host) -> Result<Loaded, Failure> {
+    let text = read_entry(entry, host)?;
+    load_text(entry, text, opts, host)
+}
+
+/// Like [`load`] with the entry file's text given (tests, fuzzing, `-f -`).
+pub fn load_text(
+    name: &str,
+    text: String,
+    opts: &LoadOptions,
+    host: &dyn Host,
+) -> Result<Loaded, Failure> {
+    let mut pp = pp::Preprocessor::new(host, opts);
+    pp.run_entry(name, text);
+    let tokens = std::mem::take(&mut pp.out);
+    let sources = std::mem::take(&mut pp.sources);
+    let entry_len = sources.text(FileId(0)).len();
+    let eof = Span::new(FileId(0), entry_len, entry_len);
+    let (mut errors, mut warnings) = split(std::mem::take(&mut pp.diags));
+    let mut parser = parser::Parser::new(tokens, &sources, eof);
+    let config = if errors.len() < pp::MAX_ERRORS {
+        parser.config()
+    } else {
+        ast::Config::default()
+    };
+    let (e2, w2) = split(std::mem::take(&mut parser.diags));
+    drop(parser);
+    errors.extend(e2);
+    warnings.extend(w2);
+    if errors.is_empty() {
+        Ok(Loaded {
+            sources,
+            config,
+            warnings,
+        })
+    } else {
+        errors.extend(warnings);
+        Err(Failure {
+            sources,
+            diagnostics: errors,
+        })
+    }
+}
+
+/// The preprocessed config as `kamailio --cfg-print -f entry` prints it.
+pub fn cfg_print(entry: &str, opts: &LoadOptions, host: &dyn Host) -> Result<String, Failure> {
+    let text = read_entry(entry, host)?;
+    let mut p = print::Printer::new(host, opts);
+    p.run_entry(entry, text);
+    let (errors, _) = split(std::mem::take(&mut p.diags));
+    if !errors.is_empty() {
+        return Err(Failure {
+            sources: std::mem::take(&mut p.sources),
+            diagnostics: errors,
+        });
+    }
+    Ok(String::from_utf8_lossy(&p.out).into_owned())
 }

@@ -1,0 +1,468 @@
+//! Expressions (Kamailio's precedence, lowest first: `||` `&&` `|` `&` `^` `<<` `>>`
+//! `== != =~ eq ne ieq ine` `< > <= >=` `+ -` `* / mod` unary `! ~ -` `defined` casts), core keywords,
+//! unquoted addresses, pseudo-variables with inner names, indexes and transformation chains.
+
+use crate::ast::{BinOp, Expr, Pv, Transformation, UnOp};
+use crate::diag::Error;
+use crate::lexer::{Tk, Token};
+use crate::parser::{describe, PResult, Parser};
+
+/// Core keywords usable as operands (`uri == myself`, `src_ip == 10.0.0.0/8`, `proto == udp` …).
+const KEYWORDS: [&str; 24] = [
+    "method",
+    "uri",
+    "status",
+    "from_uri",
+    "to_uri",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "snd_ip",
+    "snd_port",
+    "snd_proto",
+    "to_proto",
+    "snd_af",
+    "to_af",
+    "to_ip",
+    "to_port",
+    "proto",
+    "af",
+    "myself",
+    "retcode",
+    "max_len",
+    "from",
+    "to",
+];
+
+fn binop(t: &Token) -> Option<(BinOp, u8)> {
+    let op = match &t.kind {
+        Tk::Punct(p) => match *p {
+            "||" => (BinOp::Or, 1),
+            "&&" => (BinOp::And, 2),
+            "|" => (BinOp::BitOr, 3),
+            "&" => (BinOp::BitAnd, 4),
+            "^" => (BinOp::BitXor, 5),
+            "<<" => (BinOp::Shl, 6),
+            ">>" => (BinOp::Shr, 7),
+            "==" => (BinOp::Eq, 8),
+            "!=" => (BinOp::Ne, 8),
+            "=~" => (BinOp::Match, 8),
+            "<" => (BinOp::Lt, 9),
+            ">" => (BinOp::Gt, 9),
+            "<=" => (BinOp::Le, 9),
+            ">=" => (BinOp::Ge, 9),
+            "+" => (BinOp::Add, 10),
+            "-" => (BinOp::Sub, 10),
+            "*" => (BinOp::Mul, 11),
+            "/" => (BinOp::Div, 11),
+            _ => return None,
+        },
+        Tk::Ident => match t.text.as_str() {
+            "or" => (BinOp::Or, 1),
+            "and" => (BinOp::And, 2),
+            "eq" => (BinOp::StrEq, 8),
+            "ne" => (BinOp::StrNe, 8),
+            "ieq" => (BinOp::IntEq, 8),
+            "ine" => (BinOp::IntNe, 8),
+            "mod" => (BinOp::Mod, 11),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(op)
+}
+
+impl Parser<'_> {
+    pub fn expr(&mut self) -> PResult<Expr> {
+        self.expr_bp(0)
+    }
+
+    fn expr_bp(&mut self, min: u8) -> PResult<Expr> {
+        let mut left = self.unary()?;
+        while let Some(t) = self.peek() {
+            let Some((op, bp)) = binop(t) else { break };
+            if bp <= min {
+                break;
+            }
+            self.pos += 1;
+            let right = self.expr_bp(bp)?;
+            let span = left.span().to(right.span());
+            left = Expr::Binary {
+                op,
+                left: Box::new(left),
+                right: Box::new(right),
+                span,
+            };
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> PResult<Expr> {
+        let Some(t) = self.peek().cloned() else {
+            return Err(self.syntax("expected an expression".into()));
+        };
+        let op = if t.is_punct("!") || t.is_ident("not") {
+            Some(UnOp::Not)
+        } else if t.is_punct("~") {
+            Some(UnOp::BitNot)
+        } else if t.is_punct("-") {
+            Some(UnOp::Neg)
+        } else if t.is_ident("defined") {
+            Some(UnOp::Defined)
+        } else if t.is_punct("(")
+            && self.peek_at(2).is_some_and(|c| c.is_punct(")"))
+            && self
+                .peek_at(1)
+                .is_some_and(|c| c.is_ident("int") || c.is_ident("str"))
+        {
+            let int = self.peek_at(1).is_some_and(|c| c.is_ident("int"));
+            self.pos += 2;
+            Some(if int { UnOp::IntCast } else { UnOp::StrCast })
+        } else {
+            None
+        };
+        let Some(op) = op else {
+            return self.primary();
+        };
+        self.pos += 1;
+        let e = self.unary()?;
+        if op == UnOp::Neg {
+            if let Expr::Int(i, s) = e {
+                return Ok(Expr::Int(-i, t.span.to(s)));
+            }
+        }
+        let span = t.span.to(e.span());
+        Ok(Expr::Unary {
+            op,
+            expr: Box::new(e),
+            span,
+        })
+    }
+
+    pub fn primary(&mut self) -> PResult<Expr> {
+        let Some(t) = self.peek().cloned() else {
+            return Err(self.syntax("expected an expression".into()));
+        };
+        match &t.kind {
+            Tk::Str(s) => {
+                self.pos += 1;
+                Ok(Expr::Str(s.clone(), t.span))
+            }
+            Tk::Pv => {
+                self.pos += 1;
+                Ok(Expr::Pv(self.parse_pv_token(&t)?))
+            }
+            Tk::Select => {
+                self.pos += 1;
+                Ok(Expr::Select(t.text[1..].to_string(), t.span))
+            }
+            Tk::Ipv6 => self.address(),
+            Tk::Int(i) => {
+                if self
+                    .peek_at(1)
+                    .is_some_and(|n| n.joined && (n.is_punct(".") || n.is_punct(":")))
+                {
+                    return self.address();
+                }
+                self.pos += 1;
+                Ok(Expr::Int(*i, t.span))
+            }
+            Tk::Punct("(") => {
+                self.pos += 1;
+                let e = self.expr()?;
+                self.expect_punct(")")?;
+                Ok(e)
+            }
+            Tk::Ident => self.ident_expr(&t),
+            _ => Err(self.err_tok(
+                Some(&t),
+                Error::Syntax(format!("expected an expression, found {}", describe(&t))),
+            )),
+        }
+    }
+
+    fn ident_expr(&mut self, t: &Token) -> PResult<Expr> {
+        let next = self.peek_at(1).cloned();
+        let next_joined = |p: &str| next.as_ref().is_some_and(|n| n.joined && n.is_punct(p));
+        if t.text == "msg" && next_joined(":") && self.peek_at(2).is_some_and(|n| n.is_ident("len"))
+        {
+            self.pos += 3;
+            return Ok(Expr::Keyword("msg:len".into(), t.span.to(self.prev_span())));
+        }
+        if next.as_ref().is_some_and(|n| n.is_punct("(")) {
+            return self.call(t);
+        }
+        if next_joined(".") || next_joined(":") {
+            return self.address();
+        }
+        self.pos += 1;
+        if KEYWORDS.contains(&t.text.as_str()) {
+            Ok(Expr::Keyword(t.text.clone(), t.span))
+        } else {
+            Ok(Expr::Ident(t.text.clone(), t.span))
+        }
+    }
+
+    fn call(&mut self, t: &Token) -> PResult<Expr> {
+        self.pos += 2;
+        let mut args = Vec::new();
+        if !self.at_punct(")") {
+            loop {
+                args.push(self.expr()?);
+                if self.at_punct(",") {
+                    self.pos += 1;
+                    continue;
+                }
+                break;
+            }
+        }
+        self.expect_punct(")")?;
+        let span = t.span.to(self.prev_span());
+        let name = t.text.clone();
+        let one = |args: Vec<Expr>, op: UnOp, p: &Parser| -> PResult<Expr> {
+            let mut it = args.into_iter();
+            match (it.next(), it.next()) {
+                (Some(e), None) => Ok(Expr::Unary {
+                    op,
+                    expr: Box::new(e),
+                    span,
+                }),
+                _ => Err(p.err_tok(
+                    Some(t),
+                    Error::Syntax(format!("`{name}` takes exactly one argument")),
+                )),
+            }
+        };
+        match t.text.as_str() {
+            "strlen" => one(args, UnOp::Strlen, self),
+            "strempty" => one(args, UnOp::Strempty, self),
+            "selval" => {
+                let mut it = args.into_iter();
+                match (it.next(), it.next(), it.next(), it.next()) {
+                    (Some(c), Some(a), Some(b), None) => Ok(Expr::Selval {
+                        cond: Box::new(c),
+                        yes: Box::new(a),
+                        no: Box::new(b),
+                        span,
+                    }),
+                    _ => Err(self.err_tok(
+                        Some(t),
+                        Error::Syntax("`selval` takes exactly three arguments".into()),
+                    )),
+                }
+            }
+            _ => Ok(Expr::Call { name, args, span }),
+        }
+    }
+
+    /// An unquoted address (`1.2.3.4`, `sip.example.com`, `udp:host:5060`, `[::1]`, `uri:host`),
+    /// with an optional `/mask` for networks.
+    fn address(&mut self) -> PResult<Expr> {
+        let (text, span) = self.joined_run();
+        let mut mask = None;
+        if self.at_punct("/")
+            && self.peek().is_some_and(|t| t.joined)
+            && (text.contains('.') || text.contains(':'))
+        {
+            if let Some(Tk::Int(m)) = self.peek_at(1).map(|t| t.kind.clone()) {
+                let max = if text.contains('.') && !text.starts_with('[') {
+                    32
+                } else {
+                    128
+                };
+                if !(0..=max).contains(&m) {
+                    let t = self.peek_at(1).cloned();
+                    return Err(self.err_tok(
+                        t.as_ref(),
+                        Error::Semantic(format!("bad network mask `/{m}`")),
+                    ));
+                }
+                mask = Some(m as u8);
+                self.pos += 2;
+            }
+        }
+        Ok(Expr::Addr {
+            text,
+            mask,
+            span: span.to(self.prev_span()),
+        })
+    }
+
+    pub fn parse_pv_token(&self, t: &Token) -> PResult<Pv> {
+        parse_pv(&t.text)
+            .map_err(|m| self.err_tok(Some(t), Error::Semantic(m)))
+            .map(|mut p| {
+                p.span = t.span;
+                p
+            })
+    }
+}
+
+/// Parses a PV's text: `$?`, `$name`, `$name(inner)`, `$(name(inner)[index]{tr}…)`.
+pub(crate) fn parse_pv(text: &str) -> Result<Pv, String> {
+    let bad = |why: &str| format!("bad pseudo-variable `{text}`: {why}");
+    let body = text.strip_prefix('$').ok_or_else(|| bad("missing `$`"))?;
+    let mut pv = Pv {
+        text: text.to_string(),
+        name: String::new(),
+        inner: None,
+        index: None,
+        transformations: Vec::new(),
+        span: Default::default(),
+    };
+    if body == "?" {
+        pv.name = "?".into();
+        return Ok(pv);
+    }
+    let (inside, full) = match body.strip_prefix('(') {
+        Some(r) => (r.strip_suffix(')').ok_or_else(|| bad("missing `)`"))?, true),
+        None => (body, false),
+    };
+    let b = inside.as_bytes();
+    let mut i = 0;
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
+        i += 1;
+    }
+    if i == 0 {
+        return Err(bad("missing name"));
+    }
+    pv.name = inside[..i].to_string();
+    if b.get(i) == Some(&b'(') {
+        let close = matching(inside, i, b'(', b')').ok_or_else(|| bad("unbalanced `(`"))?;
+        pv.inner = Some(inside[i + 1..close].to_string());
+        i = close + 1;
+    }
+    if !full {
+        if i != b.len() {
+            return Err(bad("unexpected text after the name"));
+        }
+        return Ok(pv);
+    }
+    if b.get(i) == Some(&b'[') {
+        let close = matching(inside, i, b'[', b']').ok_or_else(|| bad("unbalanced `[`"))?;
+        let idx = &inside[i + 1..close];
+        if idx.is_empty() {
+            return Err(bad("empty index"));
+        }
+        pv.index = Some(idx.to_string());
+        i = close + 1;
+    }
+    while i < b.len() {
+        if b[i] != b'{' {
+            return Err(format!(
+                "bad transformation syntax in `{text}`: expected `{{class.name…}}`, found `{}`",
+                &inside[i..]
+            ));
+        }
+        let close = matching(inside, i, b'{', b'}')
+            .ok_or_else(|| format!("bad transformation syntax in `{text}`: unclosed `{{`"))?;
+        pv.transformations.push(
+            parse_transformation(&inside[i + 1..close])
+                .map_err(|m| format!("bad transformation syntax in `{text}`: {m}"))?,
+        );
+        i = close + 1;
+    }
+    Ok(pv)
+}
+
+fn matching(s: &str, open_at: usize, open: u8, close: u8) -> Option<usize> {
+    let mut depth = 0usize;
+    for (j, &c) in s.as_bytes().iter().enumerate().skip(open_at) {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(j);
+            }
+        }
+    }
+    None
+}
+
+fn parse_transformation(t: &str) -> Result<Transformation, String> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for c in t.chars() {
+        match c {
+            '{' | '(' => depth += 1,
+            '}' | ')' => depth -= 1,
+            _ => {}
+        }
+        if c == ',' && depth == 0 {
+            parts.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    parts.push(cur);
+    let head = parts.remove(0);
+    let Some((class, name)) = head.split_once('.') else {
+        return Err(format!("`{{{t}}}` is not `{{class.name}}`"));
+    };
+    let ok_class = !class.is_empty()
+        && class
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    let ok_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+    if !ok_class || !ok_name {
+        return Err(format!("`{{{t}}}` is not `{{class.name}}`"));
+    }
+    Ok(Transformation {
+        class: class.to_string(),
+        name: name.to_string(),
+        params: parts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pvs() {
+        let cases = [
+            ("$?", Ok(("?", None, None, 0))),
+            ("$rU", Ok(("rU", None, None, 0))),
+            ("$var(x)", Ok(("var", Some("x"), None, 0))),
+            ("$sht(ipban=>$si)", Ok(("sht", Some("ipban=>$si"), None, 0))),
+            (
+                "$(avp(x)[*]{s.len}{s.int})",
+                Ok(("avp", Some("x"), Some("*"), 2)),
+            ),
+            ("$(ru{s.len})", Ok(("ru", None, None, 1))),
+            (
+                "$(hdr(X){s.select,1,;}{s.substr,$var(a),2})",
+                Ok(("hdr", Some("X"), None, 2)),
+            ),
+            ("$T_branch_idx", Ok(("T_branch_idx", None, None, 0))),
+            ("$(ru{s.len)", Err(())),
+            ("$(ru{len})", Err(())),
+            ("$(ru x)", Err(())),
+            ("$(avp(x)[])", Err(())),
+        ];
+        for (t, want) in cases {
+            let got = parse_pv(t).map(|p| (p.name, p.inner, p.index, p.transformations.len()));
+            match want {
+                Ok((n, i, x, k)) => assert_eq!(
+                    got,
+                    Ok((
+                        n.to_string(),
+                        i.map(str::to_string),
+                        x.map(str::to_string),
+                        k
+                    )),
+                    "{t}"
+                ),
+                Err(()) => assert!(got.is_err(), "{t}: {got:?}"),
+            }
+        }
+        let p = parse_pv("$(hdr(X){s.select,1,;})").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.transformations[0].params, ["1", ";"]);
+    }
+}
