@@ -478,7 +478,8 @@ mod tests {
             b"127.0.0.1",
             b"5177",
         );
-        let cases: &[(&[u8], Option<&[u8]>, Option<&[u8]>, &[u8], &str)] = &[
+        type Case<'a> = (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>, &'a [u8], &'a str);
+        let cases: &[Case<'_>] = &[
             (
                 b"127.0.0.1",
                 Some(b"5191"),

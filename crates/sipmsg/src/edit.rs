@@ -38,6 +38,8 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+pub use crate::Transport;
+
 /// Errors from recording or applying edits.
 ///
 /// Kept local to this module until the crate-wide `Error` grows an `Edit` variant (see the report of
@@ -140,35 +142,16 @@ pub enum Cond {
     IfDiffIp,
 }
 
-/// Transport protocol of a socket or connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Transport {
-    /// UDP (Kamailio's default; never printed as `transport=`).
-    #[default]
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS.
-    Tls,
-    /// SCTP.
-    Sctp,
-    /// WebSocket (over a TCP socket).
-    Ws,
-    /// Secure WebSocket (over a TLS socket).
-    Wss,
-}
-
-impl Transport {
-    /// Upper-case name as written in a Via (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`, `WSS`).
-    pub fn via_name(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-            Transport::Tls => "TLS",
-            Transport::Sctp => "SCTP",
-            Transport::Ws => "WS",
-            Transport::Wss => "WSS",
-        }
+/// Name of a transport as written in a Via sent-protocol (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`, `WSS`).
+/// Sockets never carry [`Transport::Other`]; it is written as `UDP`, Kamailio's default.
+pub fn via_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp | Transport::Other => "UDP",
+        Transport::Tcp => "TCP",
+        Transport::Tls => "TLS",
+        Transport::Sctp => "SCTP",
+        Transport::Ws => "WS",
+        Transport::Wss => "WSS",
     }
 }
 
@@ -199,7 +182,7 @@ pub struct SocketInfo<'a> {
 }
 
 /// Where the message came in and where it is going, for substitutions and conditions.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct SendContext<'a> {
     /// Socket the message was received on (Kamailio `msg->rcv.bind_address`).
     pub rcv_socket: Option<&'a SocketInfo<'a>>,
@@ -213,6 +196,20 @@ pub struct SendContext<'a> {
     pub global_address: Option<&'a str>,
     /// `set_advertised_port()` of the script, if any.
     pub global_port: Option<&'a str>,
+}
+
+impl Default for SendContext<'_> {
+    /// No sockets known, UDP both ways (what `msg_apply_changes()` builds with).
+    fn default() -> Self {
+        SendContext {
+            rcv_socket: None,
+            rcv_proto: Transport::Udp,
+            snd_socket: None,
+            snd_proto: Transport::Udp,
+            global_address: None,
+            global_port: None,
+        }
+    }
 }
 
 /// An edit list recorded against one buffer.
@@ -295,6 +292,27 @@ impl Edits {
     pub fn replace(&mut self, offset: usize, len: usize, text: &[u8]) -> Result<Piece, EditError> {
         let a = self.delete(offset, len)?;
         self.insert(At::After(a), text)
+    }
+
+    /// Net change of the body length (edits anchored after `eoh`), without writing anything: what
+    /// Content-Length must be adjusted by (Kamailio's `lumps_len(body_lumps)`).
+    pub fn body_delta(&self, eoh: usize, ctx: &SendContext<'_>) -> i64 {
+        let mut delta = 0i64;
+        for (orig, a) in self.plan() {
+            if orig > eoh {
+                let mut sink = LenSink(0);
+                self.emit_chain(a.before, ctx, &mut sink);
+                self.emit_chain(a.after, ctx, &mut sink);
+                delta += sink.0 as i64 - i64::from(a.del_len);
+            }
+        }
+        delta
+    }
+
+    /// True when a condition piece was recorded (Record-Route doubling): such edits cannot be
+    /// applied before the sending socket is known.
+    pub fn has_conditions(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p.kind, Kind::Cond(_)))
     }
 
     /// Size of the output for `buf` under `ctx`, without writing it.
@@ -615,7 +633,7 @@ fn shown_snd<'a>(s: &'a SocketInfo<'a>, ctx: &SendContext<'a>) -> Shown<'a> {
 /// `;transport=…` as Kamailio writes it for a socket protocol and the actual connection protocol.
 fn put_transport(proto: Transport, conn: Transport, out: &mut impl Sink) {
     let name: &[u8] = match proto {
-        Transport::Udp => return,
+        Transport::Udp | Transport::Other => return,
         Transport::Tcp if conn == Transport::Ws => b"ws",
         Transport::Tcp => b"tcp",
         Transport::Tls if matches!(conn, Transport::Ws | Transport::Wss) => b"ws",
@@ -629,7 +647,7 @@ fn put_transport(proto: Transport, conn: Transport, out: &mut impl Sink) {
 
 fn proto_name(proto: Transport, conn: Transport) -> &'static [u8] {
     match proto {
-        Transport::Udp => b"udp",
+        Transport::Udp | Transport::Other => b"udp",
         Transport::Tcp if conn == Transport::Ws => b"ws",
         Transport::Tcp => b"tcp",
         Transport::Tls if matches!(conn, Transport::Ws | Transport::Wss) => b"ws",
