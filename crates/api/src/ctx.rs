@@ -1,0 +1,381 @@
+//! The per-message context a module function receives: the message and its edits, the script-visible
+//! state, the route type, the receive info and the server's services (logging, sending, `myself`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use ferrosip_sipmsg::edit::Edits;
+use ferrosip_sipmsg::Msg;
+
+use crate::route::RouteType;
+use crate::value::Value;
+use crate::Error;
+
+/// Transport protocol with Kamailio's numeric values (`PROTO_UDP` = 1 …), which is what the script's
+/// `proto == UDP` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Proto {
+    /// UDP (1).
+    #[default]
+    Udp,
+    /// TCP (2).
+    Tcp,
+    /// TLS (3).
+    Tls,
+    /// SCTP (4).
+    Sctp,
+    /// WebSocket (5).
+    Ws,
+    /// Secure WebSocket (6).
+    Wss,
+}
+
+impl Proto {
+    /// Kamailio's `PROTO_*` number.
+    pub fn number(self) -> i64 {
+        match self {
+            Proto::Udp => 1,
+            Proto::Tcp => 2,
+            Proto::Tls => 3,
+            Proto::Sctp => 4,
+            Proto::Ws => 5,
+            Proto::Wss => 6,
+        }
+    }
+
+    /// Lower-case name (`udp` …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+            Proto::Sctp => "sctp",
+            Proto::Ws => "ws",
+            Proto::Wss => "wss",
+        }
+    }
+
+    /// From a name, ASCII case-insensitive.
+    pub fn from_name(s: &[u8]) -> Option<Proto> {
+        [
+            Proto::Udp,
+            Proto::Tcp,
+            Proto::Tls,
+            Proto::Sctp,
+            Proto::Ws,
+            Proto::Wss,
+        ]
+        .into_iter()
+        .find(|p| p.name().as_bytes().eq_ignore_ascii_case(s))
+    }
+}
+
+/// Where and how the message arrived (Kamailio's `msg->rcv`). A plain struct: the transport crate
+/// fills it, modules read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvInfo {
+    /// Peer address (`$si:$sp`).
+    pub src: SocketAddr,
+    /// Local address the message arrived on (`$Ri:$Rp`).
+    pub dst: SocketAddr,
+    /// Transport.
+    pub proto: Proto,
+    /// Identifies the listening socket (index in the server's socket list).
+    pub socket: u32,
+}
+
+impl Default for RecvInfo {
+    fn default() -> RecvInfo {
+        let any = SocketAddr::from(([127, 0, 0, 1], 5060));
+        RecvInfo {
+            src: any,
+            dst: any,
+            proto: Proto::Udp,
+            socket: 0,
+        }
+    }
+}
+
+/// Where to send bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dest {
+    /// Destination address.
+    pub addr: SocketAddr,
+    /// Transport.
+    pub proto: Proto,
+    /// Sending socket (index in the server's socket list).
+    pub socket: u32,
+}
+
+/// What the server provides while a message is processed. The server implements it over its sockets
+/// and log back end; tests use [`Recorder`].
+pub trait Server {
+    /// True when a message at `level` (Kamailio levels: `L_ALERT` -5 … `L_DBG` 3) would be logged.
+    fn log_enabled(&self, level: i32) -> bool;
+    /// Logs one line (already formatted, without the level prefix).
+    fn log(&mut self, level: i32, text: &str);
+    /// Sends bytes (replies built by modules).
+    fn send(&mut self, dst: &Dest, bytes: &[u8]) -> Result<(), Error>;
+    /// True when host[:port][/proto] is one of ours (`myself`); `port` 0 = any.
+    fn is_myself(&self, host: &[u8], port: u16, proto: Option<Proto>) -> bool;
+}
+
+/// A [`Server`] that records everything, for tests.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    /// Log threshold (Kamailio `debug`): lines with `level <= debug` are kept.
+    pub debug: i32,
+    /// Logged lines with their level.
+    pub logs: Vec<(i32, String)>,
+    /// Sent messages.
+    pub sent: Vec<(Dest, Vec<u8>)>,
+    /// Our addresses: (host, port).
+    pub myself: Vec<(String, u16)>,
+}
+
+impl Server for Recorder {
+    fn log_enabled(&self, level: i32) -> bool {
+        level <= self.debug
+    }
+    fn log(&mut self, level: i32, text: &str) {
+        self.logs.push((level, text.to_string()));
+    }
+    fn send(&mut self, dst: &Dest, bytes: &[u8]) -> Result<(), Error> {
+        self.sent.push((*dst, bytes.to_vec()));
+        Ok(())
+    }
+    fn is_myself(&self, host: &[u8], port: u16, _proto: Option<Proto>) -> bool {
+        self.myself.iter().any(|(h, p)| {
+            h.as_bytes().eq_ignore_ascii_case(host) && (port == 0 || *p == port || *p == 0)
+        })
+    }
+}
+
+/// One additional branch of the destination set (`append_branch`, `lookup`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Branch {
+    /// Request-URI of the branch.
+    pub uri: Vec<u8>,
+    /// Destination URI (`$du` of the branch).
+    pub dst_uri: Vec<u8>,
+    /// Path vector.
+    pub path: Vec<u8>,
+    /// q value ×1000, or -1 when absent.
+    pub q: i32,
+    /// Branch flags.
+    pub flags: u32,
+    /// Forced send socket, if any.
+    pub socket: Option<u32>,
+    /// Contact instance (`+sip.instance`).
+    pub instance: Vec<u8>,
+    /// Location record id.
+    pub ruid: Vec<u8>,
+}
+
+/// One AVP value with its AVP flags (`setavpflag`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvpValue {
+    /// The value (never `Null`).
+    pub value: Value,
+    /// AVP flags.
+    pub flags: u32,
+}
+
+/// AVPs of a message: per name a stack, newest first (`$avp(x)[0]` is the last one added).
+#[derive(Debug, Clone, Default)]
+pub struct Avps {
+    entries: Vec<(Vec<u8>, Vec<AvpValue>)>,
+}
+
+impl Avps {
+    /// All values of `name`, newest first.
+    pub fn values(&self, name: &[u8]) -> &[AvpValue] {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Mutable stack of `name` (created empty).
+    pub fn values_mut(&mut self, name: &[u8]) -> &mut Vec<AvpValue> {
+        let pos = match self.entries.iter().position(|(n, _)| n == name) {
+            Some(p) => p,
+            None => {
+                self.entries.push((name.to_vec(), Vec::new()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[pos].1 // index just found or pushed
+    }
+
+    /// Pushes a new value on top (Kamailio `add_avp`).
+    pub fn add(&mut self, name: &[u8], value: Value) {
+        self.values_mut(name)
+            .insert(0, AvpValue { value, flags: 0 });
+    }
+
+    /// Removes all values of `name`.
+    pub fn remove_all(&mut self, name: &[u8]) {
+        self.entries.retain(|(n, _)| n != name);
+    }
+
+    /// Removes everything.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// One XAVP record: named fields, each possibly repeated (newest first).
+pub type XavpRecord = Vec<(Vec<u8>, Value)>;
+
+/// Script-visible state of one message (reset for each message).
+#[derive(Debug, Clone, Default)]
+pub struct MsgState {
+    /// Message flags (`setflag`), 32 of them as in Kamailio (`flag_t` is 32 bits).
+    pub flags: u32,
+    /// Script flags (`setsflag`).
+    pub sflags: u32,
+    /// Branch flags of the main branch (`setbflag`).
+    pub bflags: u32,
+    /// `$du`.
+    pub dst_uri: Option<Vec<u8>>,
+    /// R-URI as changed by the script (`None` = unchanged).
+    pub new_uri: Option<Vec<u8>>,
+    /// `$fs`: forced send socket.
+    pub force_socket: Option<u32>,
+    /// Additional branches.
+    pub branches: Vec<Branch>,
+    /// AVPs.
+    pub avps: Avps,
+    /// XAVPs: per name a list of records, newest first.
+    pub xavps: HashMap<Vec<u8>, Vec<XavpRecord>>,
+}
+
+/// State kept by a worker across messages (`$var` is per process in Kamailio, and keeps its value
+/// from one message to the next).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerState {
+    /// `$var` slots, indexed by the slot numbers handed out at load.
+    pub vars: Vec<Value>,
+}
+
+impl WorkerState {
+    /// Reads slot `i` (`Null` if never set).
+    pub fn var(&self, i: usize) -> &Value {
+        static NULL: Value = Value::Null;
+        self.vars.get(i).unwrap_or(&NULL)
+    }
+
+    /// Writes slot `i`, growing the table as needed.
+    pub fn set_var(&mut self, i: usize, v: Value) {
+        if self.vars.len() <= i {
+            self.vars.resize(i + 1, Value::Null);
+        }
+        self.vars[i] = v; // resized just above
+    }
+}
+
+/// Everything a function sees while processing one message.
+pub struct Ctx<'a> {
+    /// The message as received (the script sees the original until `msg_apply_changes()`).
+    pub msg: Msg,
+    /// Edits recorded against it.
+    pub edits: Edits,
+    /// Route type being run.
+    pub route_type: RouteType,
+    /// Receive info.
+    pub rcv: RecvInfo,
+    /// Per-message script state.
+    pub state: MsgState,
+    /// Per-worker state.
+    pub worker: &'a mut WorkerState,
+    /// Server services.
+    pub server: &'a mut dyn Server,
+    /// Last return code (`$rc`, `$retcode`, `$?`).
+    pub last_rc: i64,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for `msg` in `route_type`.
+    pub fn new(
+        msg: Msg,
+        route_type: RouteType,
+        rcv: RecvInfo,
+        worker: &'a mut WorkerState,
+        server: &'a mut dyn Server,
+    ) -> Result<Ctx<'a>, Error> {
+        let edits = Edits::new(msg.buf().len()).map_err(|e| Error::Runtime(e.to_string()))?;
+        Ok(Ctx {
+            msg,
+            edits,
+            route_type,
+            rcv,
+            state: MsgState::default(),
+            worker,
+            server,
+            last_rc: 1,
+        })
+    }
+
+    /// The current R-URI: as set by the script, or as received. Empty for replies or when the
+    /// first line cannot be read.
+    pub fn ruri(&self) -> Vec<u8> {
+        if let Some(u) = &self.state.new_uri {
+            return u.clone();
+        }
+        self.original_ruri().to_vec()
+    }
+
+    /// The R-URI as received.
+    pub fn original_ruri(&self) -> &[u8] {
+        match self.msg.request_line() {
+            Some(rl) => rl.uri.of(self.msg.buf()),
+            None => b"",
+        }
+    }
+
+    /// Logs at `level` if enabled.
+    pub fn log(&mut self, level: i32, text: &str) {
+        if self.server.log_enabled(level) {
+            self.server.log(level, text);
+        }
+    }
+
+    /// Logs at `L_ERR` (-1).
+    pub fn log_error(&mut self, text: &str) {
+        self.log(crate::L_ERR, text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avp_stack_is_newest_first() {
+        let mut a = Avps::default();
+        a.add(b"x", Value::Int(1));
+        a.add(b"x", Value::str("two"));
+        let vals: Vec<Value> = a.values(b"x").iter().map(|v| v.value.clone()).collect();
+        assert_eq!(vals, vec![Value::str("two"), Value::Int(1)]);
+        a.remove_all(b"x");
+        assert!(a.values(b"x").is_empty());
+    }
+
+    #[test]
+    fn protos() {
+        let cases = [
+            ("udp", 1),
+            ("TCP", 2),
+            ("tls", 3),
+            ("sctp", 4),
+            ("WS", 5),
+            ("wss", 6),
+        ];
+        for (n, num) in cases {
+            assert_eq!(Proto::from_name(n.as_bytes()).map(Proto::number), Some(num));
+        }
+        assert_eq!(Proto::from_name(b"quic"), None);
+    }
+}

@@ -1,0 +1,422 @@
+//! The registry: every loaded module's export table, looked up by name at load; modparam values;
+//! inter-module APIs; the lifecycle hooks; compat-table rendering.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::export::{
+    FnExport, ModParamType, ModValue, ModuleExports, PvExport, PvNameRule, RpcExport, Transform,
+    TransformExport,
+};
+use crate::pv::{parse_pv_ref, Format, PvIndex, PvInner, PvName, PvRef, PvSpec};
+use crate::Error;
+
+/// All modules of a server instance (the core first), frozen after init.
+#[derive(Default)]
+pub struct Registry {
+    modules: Vec<ModuleExports>,
+    functions: HashMap<&'static str, Vec<(usize, usize)>>,
+    pvs: HashMap<&'static str, (usize, usize)>,
+    transforms: HashMap<&'static str, (usize, usize)>,
+    rpcs: HashMap<&'static str, (usize, usize)>,
+    modparams: Vec<Vec<(&'static str, ModValue)>>,
+    apis: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    // Interning table for `$var` names; only touched at load.
+    var_names: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.modules.iter().map(|m| m.name).collect();
+        write!(f, "Registry({names:?})")
+    }
+}
+
+/// What an init hook can do: read its modparams, offer an API to later modules, take the API of
+/// an earlier one.
+pub struct InitCtx<'r> {
+    registry: &'r mut Registry,
+    module: usize,
+}
+
+impl InitCtx<'_> {
+    /// The values set for this module's parameters, in config order (a parameter set twice appears
+    /// twice; Kamailio modules read the last or accumulate, as their docs say).
+    pub fn modparams(&self) -> &[(&'static str, ModValue)] {
+        self.registry
+            .modparams
+            .get(self.module)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The last value of one parameter.
+    pub fn modparam(&self, name: &str) -> Option<&ModValue> {
+        self.modparams()
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Offers a typed API to modules initialised later (Kamailio's `load_tm_api` pattern).
+    pub fn provide<T: Any + Send + Sync>(&mut self, api: Arc<T>) {
+        self.registry.apis.insert(TypeId::of::<T>(), api);
+    }
+
+    /// The API of another module, if that module was loaded (and initialised) before this one.
+    pub fn api<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.registry.api::<T>()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Adds a module. Two modules exporting the same PV, transformation class or RPC is an error;
+    /// functions may share a name across modules (the first registered wins, as in Kamailio).
+    pub fn add(&mut self, m: ModuleExports) -> Result<(), Error> {
+        let mi = self.modules.len();
+        if self.modules.iter().any(|x| x.name == m.name) {
+            return Err(Error::Duplicate(format!("module `{}`", m.name)));
+        }
+        for (fi, f) in m.functions.iter().enumerate() {
+            self.functions.entry(f.name).or_default().push((mi, fi));
+        }
+        for (i, p) in m.pvs.iter().enumerate() {
+            if self.pvs.insert(p.name, (mi, i)).is_some() {
+                return Err(Error::Duplicate(format!("pseudo-variable `${}`", p.name)));
+            }
+        }
+        for (i, t) in m.transforms.iter().enumerate() {
+            if self.transforms.insert(t.class, (mi, i)).is_some() {
+                return Err(Error::Duplicate(format!(
+                    "transformation class `{}`",
+                    t.class
+                )));
+            }
+        }
+        for (i, r) in m.rpcs.iter().enumerate() {
+            if self.rpcs.insert(r.name, (mi, i)).is_some() {
+                return Err(Error::Duplicate(format!("RPC command `{}`", r.name)));
+            }
+        }
+        self.modules.push(m);
+        self.modparams.push(Vec::new());
+        Ok(())
+    }
+
+    /// Loaded modules, in order.
+    pub fn modules(&self) -> &[ModuleExports] {
+        &self.modules
+    }
+
+    /// True when module `name` is loaded.
+    pub fn has_module(&self, name: &str) -> bool {
+        self.modules.iter().any(|m| m.name == name)
+    }
+
+    /// Every entry (all arities, all modules) for function `name`, with the module name.
+    pub fn functions(&self, name: &str) -> Vec<(&'static str, &FnExport)> {
+        self.functions
+            .get(name)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|(mi, fi)| {
+                        let m = self.modules.get(*mi)?;
+                        Some((m.name, m.functions.get(*fi)?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The PV class `name`.
+    pub fn pv(&self, name: &str) -> Option<&PvExport> {
+        let (mi, i) = self.pvs.get(name)?;
+        self.modules.get(*mi)?.pvs.get(*i)
+    }
+
+    /// The transformation class `class`.
+    pub fn transform(&self, class: &str) -> Option<&TransformExport> {
+        let (mi, i) = self.transforms.get(class)?;
+        self.modules.get(*mi)?.transforms.get(*i)
+    }
+
+    /// The RPC command `name`.
+    pub fn rpc(&self, name: &str) -> Option<&RpcExport> {
+        let (mi, i) = self.rpcs.get(name)?;
+        self.modules.get(*mi)?.rpcs.get(*i)
+    }
+
+    /// All RPC commands, sorted by name.
+    pub fn rpc_names(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.rpcs.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// True when some module declares `event_route[name]`.
+    pub fn has_event_route(&self, name: &str) -> bool {
+        self.modules
+            .iter()
+            .any(|m| m.event_routes.iter().any(|e| e.name == name))
+    }
+
+    /// The slot number of `$var(name)` (interned at load).
+    pub fn var_slot(&self, name: &str) -> usize {
+        let mut names = match self.var_names.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return i;
+        }
+        names.push(name.to_string());
+        names.len() - 1
+    }
+
+    /// Sets a modparam (`modparam("a|b", "name", value)` or `--modparam`): `module` may be an
+    /// alternation of module names. Unknown module/parameter, wrong type, a not-implemented parameter
+    /// or a refused value is an error whose text is meant for the user.
+    pub fn set_modparam(&mut self, module: &str, name: &str, value: ModValue) -> Result<(), Error> {
+        let targets: Vec<usize> = module
+            .split('|')
+            .filter_map(|m| self.modules.iter().position(|x| x.name == m))
+            .collect();
+        if targets.is_empty() {
+            return Err(Error::Config(format!(
+                "modparam for module `{module}`, which is not loaded"
+            )));
+        }
+        let mut found = false;
+        for mi in targets {
+            let Some(m) = self.modules.get(mi) else {
+                continue;
+            };
+            let Some(p) = m.params.iter().find(|p| p.name == name) else {
+                continue;
+            };
+            found = true;
+            if !p.implemented {
+                return Err(Error::NotImplemented(format!(
+                    "modparam `{}` of module `{}`",
+                    name, m.name
+                )));
+            }
+            let v = match (p.ty, &value) {
+                (ModParamType::Int, ModValue::Int(_)) | (ModParamType::Str, ModValue::Str(_)) => {
+                    value.clone()
+                }
+                (ModParamType::Int, ModValue::Str(s)) => match s.trim().parse::<i64>() {
+                    Ok(i) => ModValue::Int(i),
+                    Err(_) => {
+                        return Err(Error::Config(format!(
+                            "modparam `{}` of module `{}` needs an integer, got \"{s}\"",
+                            name, m.name
+                        )))
+                    }
+                },
+                (ModParamType::Str, ModValue::Int(_)) => {
+                    return Err(Error::Config(format!(
+                        "modparam `{}` of module `{}` needs a string",
+                        name, m.name
+                    )))
+                }
+            };
+            if let Some(check) = &p.check {
+                check(&v).map_err(|e| {
+                    Error::Config(format!("modparam `{}` of module `{}`: {e}", name, m.name))
+                })?;
+            }
+            let pname = p.name;
+            if let Some(list) = self.modparams.get_mut(mi) {
+                list.push((pname, v));
+            }
+        }
+        if !found {
+            return Err(Error::Config(format!(
+                "unknown modparam `{name}` for module `{module}`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs every module's init hook, in load order.
+    pub fn init_all(&mut self) -> Result<(), Error> {
+        for mi in 0..self.modules.len() {
+            let Some(hook) = self.modules.get(mi).and_then(|m| m.init.clone()) else {
+                continue;
+            };
+            let mut ctx = InitCtx {
+                registry: self,
+                module: mi,
+            };
+            hook(&mut ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Runs every module's per-worker init with `rank`.
+    pub fn child_init_all(&self, rank: i32) -> Result<(), Error> {
+        for m in &self.modules {
+            if let Some(h) = &m.child_init {
+                h(rank)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the destroy hooks in reverse load order.
+    pub fn destroy_all(&self) {
+        for m in self.modules.iter().rev() {
+            if let Some(h) = &m.destroy {
+                h();
+            }
+        }
+    }
+
+    /// An API registered with [`InitCtx::provide`].
+    pub fn api<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.apis
+            .get(&TypeId::of::<T>())
+            .cloned()
+            .and_then(|a| a.downcast::<T>().ok())
+    }
+
+    /// Resolves a PV reference (from the AST or found in a string) into a [`PvSpec`].
+    pub fn resolve_pv(&self, r: &PvRef) -> Result<PvSpec, String> {
+        let class = self
+            .pv(&r.name)
+            .ok_or_else(|| format!("unknown pseudo-variable `{}`", r.text))?;
+        let inner = match (&r.inner, class.inner) {
+            (None, PvNameRule::Required) => {
+                return Err(format!(
+                    "pseudo-variable `{}` needs a name: `${}(…)`",
+                    r.text, r.name
+                ))
+            }
+            (Some(_), PvNameRule::None) => {
+                return Err(format!(
+                    "pseudo-variable `${}` takes no name (`{}`)",
+                    r.name, r.text
+                ))
+            }
+            (None, _) => PvInner::None,
+            (Some(i), _) => match &class.parse {
+                Some(p) => p(i, self).map_err(|e| format!("in `{}`: {e}", r.text))?,
+                None => PvInner::Str(i.as_bytes().to_vec()),
+            },
+        };
+        let index = match &r.index {
+            None => PvIndex::None,
+            Some(_) if !class.indexed => {
+                return Err(format!(
+                    "pseudo-variable `${}` takes no index (`{}`)",
+                    r.name, r.text
+                ))
+            }
+            Some(i) if i.trim() == "*" => PvIndex::All,
+            Some(i) => match i.trim().parse::<i64>() {
+                Ok(n) => PvIndex::At(n),
+                Err(_) if i.trim_start().starts_with('$') => {
+                    let (pr, used) = parse_pv_ref(i.trim().as_bytes())?;
+                    if used != i.trim().len() {
+                        return Err(format!("bad index in `{}`", r.text));
+                    }
+                    PvIndex::Var(Box::new(self.resolve_pv(&pr)?))
+                }
+                Err(_) => return Err(format!("bad index in `{}`", r.text)),
+            },
+        };
+        let mut transforms: Vec<Transform> = Vec::new();
+        for t in &r.transforms {
+            transforms.push(self.resolve_transform(t)?);
+        }
+        Ok(PvSpec::new(
+            r.text.clone(),
+            r.name.clone(),
+            PvName { inner, index },
+            class.get.clone(),
+            class.set.clone(),
+            transforms,
+        ))
+    }
+
+    /// Prepares one transformation from the text inside its braces (`s.substr,1,2`).
+    pub fn resolve_transform(&self, text: &str) -> Result<Transform, String> {
+        let (class, rest) = text
+            .split_once('.')
+            .ok_or_else(|| format!("bad transformation `{{{text}}}`"))?;
+        let t = self
+            .transform(class)
+            .ok_or_else(|| format!("unknown transformation class `{class}` in `{{{text}}}`"))?;
+        (t.parse)(rest, self)
+    }
+
+    /// Parses a string with embedded variables. A `$` that does not start a valid variable is an
+    /// error (Kamailio refuses such strings at load too).
+    pub fn parse_format(&self, text: &str) -> Result<Format, String> {
+        let b = text.as_bytes();
+        let mut f = Format::new();
+        let mut i = 0;
+        let mut lit_start = 0;
+        while i < b.len() {
+            if b.get(i) == Some(&b'$') {
+                f.push_lit(b.get(lit_start..i).unwrap_or_default());
+                let rest = b.get(i..).unwrap_or_default();
+                let (r, used) = parse_pv_ref(rest)?;
+                f.push_pv(self.resolve_pv(&r)?);
+                i += used;
+                lit_start = i;
+            } else {
+                i += 1;
+            }
+        }
+        f.push_lit(b.get(lit_start..).unwrap_or_default());
+        Ok(f)
+    }
+
+    /// Markdown rows for docs/compat.md, one per function entry:
+    /// `| module | function | params | routes | status | doc |`, sorted by module then name.
+    pub fn compat_rows(&self) -> String {
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for m in &self.modules {
+            for f in &m.functions {
+                let mut params: Vec<&str> = f.params.iter().map(|k| k.label()).collect();
+                if f.variadic {
+                    params.push("…");
+                }
+                let status = if f.handler.is_some() {
+                    "yes"
+                } else {
+                    "not yet"
+                };
+                rows.push((
+                    format!("{}\u{0}{}\u{0}{}", m.name, f.name, params.len()),
+                    format!(
+                        "| {} | `{}({})` | {} | {} | {} |",
+                        m.name,
+                        f.name,
+                        params.join(", "),
+                        f.routes.describe(),
+                        status,
+                        f.doc.replace('|', "\\|")
+                    ),
+                ));
+            }
+        }
+        rows.sort();
+        let mut out = String::from("| module | function | routes | implemented | description |\n");
+        out.push_str("|---|---|---|---|---|\n");
+        for (_, r) in rows {
+            out.push_str(&r);
+            out.push('\n');
+        }
+        out
+    }
+}
