@@ -7,9 +7,12 @@
 //! does not exist yet: [`startup::run`] stops with [`Error::NotServing`] after the checks instead of
 //! pretending to serve.
 
+pub mod cfgmap;
 pub mod listen;
 pub mod log;
 pub mod modparam;
+pub mod settings;
+pub mod startup;
 
 /// Errors of the start-up path. Each names what the operator has to fix.
 #[derive(Debug, thiserror::Error)]
@@ -22,4 +25,24 @@ pub enum Error {
     LogEngine(String),
     #[error("a global logger is already installed")]
     LoggerInstalled,
+    #[error("bad value for core parameter '{name}': {why}")]
+    Param { name: String, why: String },
+    #[error("could not find module <{0}> (not a Kamailio 6.0 module)")]
+    UnknownModule(String),
+    #[error("failed to set modparam: No module matching <{module}> found (param '{param}'; load it with an earlier --loadmodule)")]
+    ModparamNotLoaded { module: String, param: String },
+    #[error("bad user name/uid number: -u {0}")]
+    BadUser(String),
+    #[error("bad group name/gid number: -g {0}")]
+    BadGroup(String),
+    #[error("failed to create runtime dir {dir}: {why}")]
+    RuntimeDir { dir: String, why: String },
+    #[error("loading config file({path}): {why}, check file and directory permissions")]
+    CfgFile { path: String, why: String },
+    #[error("bad config file ({0} errors)")]
+    BadConfig(usize),
+    #[error("modules not implemented by ferrosip yet: {0}")]
+    ModulesNotImplemented(String),
+    #[error("ferrosip cannot serve SIP yet: the configuration loaded and passed every check, but the receive path is not implemented (use -c to check a configuration)")]
+    NotServing,
 }

@@ -1,0 +1,94 @@
+//! The checks the start-up path runs on a loaded config, and the mapping of its global parameters
+//! into [`CoreSettings`]. This is the only file that reads the AST; it turns it into typed settings
+//! and diagnostics that point at the offending line.
+
+use ferrosip_config::ast::{Item, ParamValue as AstValue};
+use ferrosip_config::Loaded;
+use ferrosip_config::{Diagnostic, Error as DiagError};
+use ferrosip_modules::registry::{self, ModuleStatus};
+
+use crate::settings::{CoreSettings, ParamValue};
+use crate::startup::CommandLine;
+
+/// What the checks found.
+#[derive(Debug, Default)]
+pub struct CfgCheck {
+    pub settings: CoreSettings,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    /// Kamailio modules the config loads that ferrosip does not implement (each also a warning).
+    pub not_implemented: Vec<String>,
+}
+
+/// Checks module names and maps the core parameters. `loadmodule` of a name that is not a Kamailio
+/// 6.0 module is an error at its line; of a module ferrosip lacks, a warning. A `modparam` whose
+/// module part matches no module loaded before it is an error, as in Kamailio.
+pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
+    let mut c = CfgCheck::default();
+    let mut modules: Vec<String> = cmd
+        .loadmodules
+        .iter()
+        .map(|m| registry::module_name(m).to_string())
+        .collect();
+    for item in &loaded.config.items {
+        match item {
+            Item::Param(p) => {
+                let value = match &p.value {
+                    AstValue::Int(i) => ParamValue::Int(*i),
+                    AstValue::Bool(b) => ParamValue::Int(i64::from(*b)),
+                    AstValue::Str(s) | AstValue::Ident(s) => ParamValue::Str(s.clone()),
+                    // Sockets are the transport's business, not start-up's.
+                    AstValue::Listen(_) | AstValue::Socket(_) => continue,
+                };
+                if let Err(e) = c.settings.apply_param(p.name, &value) {
+                    c.errors.push(Diagnostic::error(
+                        DiagError::Semantic(e.to_string()),
+                        Some(p.span),
+                    ));
+                }
+            }
+            Item::LoadModule(m) => {
+                let name = m.name();
+                match registry::status(name) {
+                    ModuleStatus::Implemented => {}
+                    ModuleStatus::NotImplemented => {
+                        c.warnings.push(Diagnostic::warning(
+                            DiagError::Semantic(format!(
+                                "module `{name}` is not implemented by ferrosip yet"
+                            )),
+                            Some(m.span),
+                        ));
+                        c.not_implemented.push(name.to_string());
+                    }
+                    ModuleStatus::Unknown => {
+                        c.errors.push(Diagnostic::error(
+                            DiagError::Semantic(format!(
+                                "unknown module `{name}`: not a Kamailio 6.0 module"
+                            )),
+                            Some(m.span),
+                        ));
+                    }
+                }
+                modules.push(name.to_string());
+            }
+            Item::ModParam(mp) => {
+                let names: Vec<&str> = mp.module.split('|').collect();
+                let plain = names.iter().all(|n| {
+                    !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                });
+                // A real regular expression is matched by the script compiler, which knows them all.
+                if plain && !names.iter().any(|n| modules.iter().any(|m| m == n)) {
+                    c.errors.push(Diagnostic::error(
+                        DiagError::Semantic(format!(
+                            "No module matching <{}> found (modparam needs an earlier loadmodule)",
+                            mp.module
+                        )),
+                        Some(mp.span),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    c
+}

@@ -1,0 +1,240 @@
+//! The core settings the start-up path needs, typed, filled from the config's global parameters and
+//! then overridden by the command line (Kamailio gives the command line priority for `-d`, `-E`,
+//! `-e`, `-n`, `-u` … and the config for nothing it also sets).
+//!
+//! This is deliberately independent of the config AST: the caller feeds `(name, value)` pairs with
+//! [`CoreSettings::apply_param`], so the AST's shape can change without touching start-up logic.
+
+use crate::listen::{HostPort, ListenArg};
+use crate::log::{level, LogConfig, LogEngine};
+use crate::Error;
+
+/// A global parameter value as the config gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    Int(i64),
+    Str(String),
+}
+
+/// Kamailio's default `debug` (`L_WARN`).
+pub const DEFAULT_DEBUG: i32 = 0;
+/// Kamailio's default `corelog` (`L_ERR`).
+pub const DEFAULT_CORELOG: i32 = -1;
+/// Kamailio's default number of workers per socket.
+pub const DEFAULT_CHILDREN: i32 = 8;
+
+/// Settings of the core, after config and command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreSettings {
+    pub debug: i32,
+    /// `corelog`: the level of the core's own messages about SIP traffic (used by the receive path).
+    pub corelog: i32,
+    pub log_stderror: bool,
+    pub log_color: bool,
+    pub log_facility: i32,
+    pub log_name: Option<String>,
+    pub log_engine_type: Option<String>,
+    pub log_engine_data: Option<String>,
+    /// `log_prefix`: kept as written; evaluated per message once messages exist.
+    pub log_prefix: Option<String>,
+    pub children: i32,
+    pub tcp_children: Option<i32>,
+    pub sctp_children: Option<i32>,
+    pub disable_tcp: bool,
+    pub disable_sctp: bool,
+    pub check_via: bool,
+    pub dns: bool,
+    pub rev_dns: bool,
+    pub auto_aliases: bool,
+    pub max_recv_buffer: Option<i64>,
+    pub max_send_buffer: Option<i64>,
+    pub server_id: i32,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub chroot: Option<String>,
+    pub workdir: Option<String>,
+    pub rundir: Option<String>,
+    /// Extra listen addresses from `-l` (the config's `listen` lines stay in the AST).
+    pub listen: Vec<ListenArg>,
+    /// Extra aliases from `--alias`.
+    pub aliases: Vec<HostPort>,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        CoreSettings {
+            debug: DEFAULT_DEBUG,
+            corelog: DEFAULT_CORELOG,
+            log_stderror: false,
+            log_color: false,
+            log_facility: libc::LOG_DAEMON,
+            log_name: None,
+            log_engine_type: None,
+            log_engine_data: None,
+            log_prefix: None,
+            children: DEFAULT_CHILDREN,
+            tcp_children: None,
+            sctp_children: None,
+            disable_tcp: false,
+            disable_sctp: false,
+            check_via: false,
+            dns: false,
+            rev_dns: false,
+            auto_aliases: true,
+            max_recv_buffer: None,
+            max_send_buffer: None,
+            server_id: 0,
+            user: None,
+            group: None,
+            chroot: None,
+            workdir: None,
+            rundir: None,
+            listen: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+}
+
+impl CoreSettings {
+    /// Takes one global parameter from the config. Parameters the start-up path does not use are
+    /// left to the modules that own them (`Ok(false)`); a used parameter with a value of the wrong
+    /// kind is an error.
+    pub fn apply_param(&mut self, name: &str, value: &ParamValue) -> Result<bool, Error> {
+        let bad = |want: &str| Error::Param {
+            name: name.to_string(),
+            why: format!("expected {want}"),
+        };
+        let int = || match value {
+            ParamValue::Int(i) => Ok(*i),
+            ParamValue::Str(s) => s.trim().parse::<i64>().map_err(|_| bad("a number")),
+        };
+        let int32 = || int().and_then(|i| i32::try_from(i).map_err(|_| bad("a 32-bit number")));
+        let boolean = || match value {
+            ParamValue::Int(i) => Ok(*i != 0),
+            ParamValue::Str(s) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "on" | "true" | "1" => Ok(true),
+                "no" | "off" | "false" | "0" => Ok(false),
+                _ => Err(bad("yes or no")),
+            },
+        };
+        let string = || match value {
+            ParamValue::Str(s) => Ok(s.clone()),
+            ParamValue::Int(i) => Ok(i.to_string()),
+        };
+        match name {
+            "debug" => self.debug = int32()?,
+            "corelog" | "core_log" => self.corelog = int32()?,
+            "log_stderror" => self.log_stderror = boolean()?,
+            "log_color" => self.log_color = boolean()?,
+            "log_facility" => {
+                let s = string()?;
+                self.log_facility = level::facility_from_name(&s).ok_or_else(|| Error::Param {
+                    name: name.into(),
+                    why: format!("unknown facility '{s}'"),
+                })?;
+            }
+            "log_name" => self.log_name = Some(string()?),
+            "log_engine_type" => self.log_engine_type = Some(string()?),
+            "log_engine_data" => self.log_engine_data = Some(string()?),
+            "log_prefix" => self.log_prefix = Some(string()?),
+            "children" => self.children = int32()?,
+            "tcp_children" => self.tcp_children = Some(int32()?),
+            "sctp_children" => self.sctp_children = Some(int32()?),
+            "disable_tcp" => self.disable_tcp = boolean()?,
+            "disable_sctp" => self.disable_sctp = boolean()?,
+            "check_via" => self.check_via = boolean()?,
+            "dns" => self.dns = boolean()?,
+            "rev_dns" => self.rev_dns = boolean()?,
+            "auto_aliases" => self.auto_aliases = boolean()?,
+            "maxbuffer" => self.max_recv_buffer = Some(int()?),
+            "maxsndbuffer" => self.max_send_buffer = Some(int()?),
+            "server_id" => self.server_id = int32()?,
+            "user" | "uid" => self.user = Some(string()?),
+            "group" | "gid" => self.group = Some(string()?),
+            "chroot" => self.chroot = Some(string()?),
+            "workdir" | "wdir" => self.workdir = Some(string()?),
+            "rundir" | "run_dir" => self.rundir = Some(string()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The log engine selected by `log_engine_type`/`log_engine_data`, if any.
+    pub fn log_engine(&self) -> Result<Option<LogEngine>, Error> {
+        match &self.log_engine_type {
+            None => Ok(None),
+            Some(t) => {
+                let spec = match &self.log_engine_data {
+                    Some(d) => format!("{t}:{d}"),
+                    None => t.clone(),
+                };
+                LogEngine::parse(&spec).map(Some)
+            }
+        }
+    }
+
+    /// The logger outputs these settings ask for.
+    pub fn log_config(&self) -> Result<LogConfig, Error> {
+        Ok(LogConfig {
+            stderr: self.log_stderror,
+            color: self.log_color,
+            engine: self.log_engine()?.unwrap_or_default(),
+            facility: self.log_facility,
+            name: self
+                .log_name
+                .clone()
+                .unwrap_or_else(|| crate::log::format::APP_NAME.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ParamValue::*;
+
+    #[test]
+    fn params() {
+        let mut s = CoreSettings::default();
+        let table: Vec<(&str, ParamValue, bool)> = vec![
+            ("debug", Int(3), true),
+            ("log_stderror", Str("yes".into()), true),
+            ("log_color", Int(1), true),
+            ("log_facility", Str("LOG_LOCAL0".into()), true),
+            ("log_name", Str("kam1".into()), true),
+            ("log_engine_type", Str("json".into()), true),
+            ("log_engine_data", Str("M".into()), true),
+            ("children", Int(4), true),
+            ("wdir", Str("/tmp".into()), true),
+            ("tcp_max_connections", Int(4096), false),
+        ];
+        for (name, v, used) in table {
+            assert_eq!(s.apply_param(name, &v).ok(), Some(used), "{name}");
+        }
+        assert_eq!(s.debug, 3);
+        assert!(s.log_stderror && s.log_color);
+        assert_eq!(s.children, 4);
+        assert_eq!(s.workdir.as_deref(), Some("/tmp"));
+        let lc = s.log_config().ok();
+        assert_eq!(
+            lc,
+            Some(LogConfig {
+                stderr: true,
+                color: true,
+                engine: LogEngine::parse("json:M").unwrap_or_default(),
+                facility: libc::LOG_LOCAL0,
+                name: "kam1".into(),
+            })
+        );
+        for (name, v) in [
+            ("debug", Str("x".into())),
+            ("log_stderror", Str("maybe".into())),
+            ("log_facility", Str("LOCAL0".into())),
+            ("children", Int(1 << 40)),
+        ] {
+            assert!(s.apply_param(name, &v).is_err(), "{name}");
+        }
+        s.log_engine_type = Some("xml".into());
+        assert!(s.log_config().is_err());
+    }
+}
