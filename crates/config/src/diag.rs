@@ -73,6 +73,12 @@ impl Diagnostic {
         self
     }
 
+    /// The same diagnostic pointing elsewhere.
+    pub fn with_span(mut self, span: Span) -> Diagnostic {
+        self.span = Some(span);
+        self
+    }
+
     pub fn severity(&self) -> Severity {
         self.severity
     }

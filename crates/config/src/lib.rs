@@ -127,9 +127,19 @@ pub fn load_text(
     } else {
         ast::Config::default()
     };
-    let (e2, w2) = split(std::mem::take(&mut parser.diags));
+    let (mut e2, w2) = split(std::mem::take(&mut parser.diags));
     drop(parser);
+    // After an unterminated string or comment the rest of the file is gone: the parser's complaints
+    // about the end of file are consequences, not news.
+    if errors
+        .iter()
+        .any(|d| d.message().starts_with("unterminated") || d.message().contains("comment(s) open"))
+    {
+        e2.retain(|d| !d.message().contains("end of file"));
+    }
     errors.extend(e2);
+    // Report in source order (preprocessor and parser errors interleaved).
+    errors.sort_by_key(|d| d.span.map(|s| (s.file, s.begin)));
     warnings.extend(w2);
     if errors.is_empty() {
         Ok(Loaded {

@@ -89,11 +89,18 @@ impl<'s> Parser<'s> {
         match t {
             Some(t) => {
                 let d = Diagnostic::error(e, Some(t.span));
-                match &t.origin {
-                    Some(o) => {
-                        d.with_note(o.def_span, format!("in expansion of define `{}`", o.define))
-                    }
-                    None => d,
+                if let Some(o) = &t.origin {
+                    return d
+                        .with_note(o.def_span, format!("in expansion of define `{}`", o.define));
+                }
+                // An error right after a define's expansion is often caused by its value.
+                let prev = self.pos.checked_sub(1).and_then(|i| self.toks.get(i));
+                match prev.and_then(|p| p.origin.as_ref()) {
+                    Some(o) if self.peek().is_some_and(|c| c.span == t.span) => d.with_note(
+                        o.def_span,
+                        format!("after the expansion of define `{}`", o.define),
+                    ),
+                    _ => d,
                 }
             }
             None => Diagnostic::error(e, Some(self.eof_span)),
@@ -209,7 +216,11 @@ impl<'s> Parser<'s> {
 
     /// Skips to the start of the next top-level item.
     fn recover_top(&mut self, start: usize) {
-        let mut depth = 0i32;
+        // Braces opened since the item started still need closing.
+        let mut depth: i32 = self.toks[start..self.pos.min(self.toks.len())]
+            .iter()
+            .map(|t| i32::from(t.is_punct("{")) - i32::from(t.is_punct("}")))
+            .sum();
         if self.pos == start {
             if self.at_punct("{") {
                 depth += 1;
@@ -218,6 +229,14 @@ impl<'s> Parser<'s> {
         }
         while let Some(t) = self.peek() {
             if depth <= 0 && self.newline_before(self.pos) && t.kind == Tk::Ident {
+                return;
+            }
+            if depth > 0
+                && t.kind == Tk::Ident
+                && ROUTE_KEYWORDS.contains(&t.text.as_str())
+                && self.newline_before(self.pos)
+                && self.looks_like_route_start()
+            {
                 return;
             }
             if t.is_punct("{") {
@@ -793,10 +812,11 @@ impl<'s> Parser<'s> {
             None => (String::new(), self.eof_span),
         };
         let mut l = parse_listen_text(&text, false, span).map_err(|m| {
-            self.err_tok(
+            let d = self.err_tok(
                 t.as_ref(),
                 Error::Semantic(format!("bad listen address `{text}`: {m}")),
-            )
+            );
+            d.with_span(span)
         })?;
         while attrs && self.peek().is_some() {
             if self.at_ident("advertise") {
@@ -821,11 +841,17 @@ impl<'s> Parser<'s> {
                     }
                     _ => self.joined_run(),
                 };
+                let adv_span = at
+                    .as_ref()
+                    .map(|t| t.span)
+                    .unwrap_or(self.eof_span)
+                    .to(self.prev_span());
                 l.advertise = Some(parse_hostport(&adv).map_err(|m| {
-                    self.err_tok(
+                    let d = self.err_tok(
                         at.as_ref(),
                         Error::Semantic(format!("bad advertise address `{adv}`: {m}")),
-                    )
+                    );
+                    d.with_span(adv_span)
                 })?);
             } else if self.at_ident("name") {
                 self.pos += 1;
@@ -1177,7 +1203,20 @@ impl<'s> Parser<'s> {
             }
             let label = if t.is_ident("case") {
                 self.pos += 1;
-                self.case_label()?
+                match self.case_label() {
+                    Ok(l) => l,
+                    Err(d) => {
+                        // Keep parsing the switch: skip the bad label up to its `:`.
+                        self.push_diag(d);
+                        while self
+                            .peek()
+                            .is_some_and(|x| !x.is_punct(":") && !x.is_punct("}"))
+                        {
+                            self.pos += 1;
+                        }
+                        CaseLabel::Default
+                    }
+                }
             } else if t.is_ident("default") {
                 self.pos += 1;
                 CaseLabel::Default
