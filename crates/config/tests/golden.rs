@@ -24,7 +24,7 @@ fn golden_diagnostics() {
         let cfg = format!("tests/golden/{name}.cfg");
         let errf = dir.join(format!("{name}.err"));
         let got = match load(&cfg, &LoadOptions::default(), &FsHost) {
-            Ok(_) => format!("LOADED WITHOUT ERRORS\n"),
+            Ok(_) => "LOADED WITHOUT ERRORS\n".to_string(),
             Err(f) => {
                 assert!(
                     f.diagnostics
