@@ -183,6 +183,50 @@ fn same_exit_codes_as_kamailio() {
             "--loadmodule=nosuchmod".into(),
         ],
         vec!["-c".into(), "-f".into(), data("no_modules.cfg")],
+        vec![
+            "-c".into(),
+            "-f".into(),
+            data("no_modules.cfg"),
+            "-a".into(),
+            "maybe".into(),
+        ],
+        vec![
+            "-c".into(),
+            "-f".into(),
+            data("no_modules.cfg"),
+            "-n".into(),
+            "x".into(),
+        ],
+        vec![
+            "-c".into(),
+            "-f".into(),
+            data("no_modules.cfg"),
+            "--debug=x".into(),
+        ],
+        vec![
+            "-c".into(),
+            "-f".into(),
+            data("no_modules.cfg"),
+            "-u".into(),
+            "no-such-user-x".into(),
+        ],
+        vec![
+            "-c".into(),
+            "-f".into(),
+            data("no_modules.cfg"),
+            "-u".into(),
+            "root".into(),
+        ],
+        vec![
+            "-c".into(),
+            "-DD".into(),
+            "-dd".into(),
+            "-E".into(),
+            "-f".into(),
+            data("no_modules.cfg"),
+        ],
+        vec!["-V".into(), "-c".into()],
+        vec!["start".into()],
     ];
     for case in cases {
         let mut args: Vec<&str> = case.iter().map(String::as_str).collect();

@@ -600,6 +600,49 @@ mod tests {
     }
 
     #[test]
+    fn syslog_and_json_to_syslog() {
+        let cfg = LogConfig {
+            stderr: false,
+            facility: libc::LOG_LOCAL0,
+            ..Default::default()
+        };
+        let ctl = LogControl::capturing(2, cfg.clone());
+        let r = Record {
+            level: LogLevel::Err,
+            module: Some("tm"),
+            file: "tm/t_lookup.rs",
+            line: 9,
+            function: "lookup",
+            message: "no transaction",
+            script: false,
+            callid: None,
+            prefix: "",
+        };
+        ctl.emit(&r);
+        ctl.emit(&Record {
+            level: LogLevel::Dbg,
+            ..r.clone()
+        }); // above debug=2: dropped
+        let prio = libc::LOG_ERR | libc::LOG_LOCAL0;
+        assert_eq!(
+            ctl.captured(),
+            format!("<syslog {prio}> ERROR: tm [tm/t_lookup.rs:9]: lookup(): no transaction\n")
+        );
+        ctl.configure(LogConfig {
+            engine: LogEngine::Json(JsonFlags::parse("M")),
+            ..cfg
+        });
+        ctl.emit(&r);
+        assert_eq!(
+            ctl.captured(),
+            format!(
+                "<syslog {prio}> {{ \"level\": \"ERROR\", \"module\": \"tm\", \"file\": \"tm/t_lookup.rs\", \
+                 \"line\": 9, \"function\": \"lookup\", \"logprefix\": \"\", \"message\": \"no transaction\" }}\n"
+            )
+        );
+    }
+
+    #[test]
     fn level_filter_is_dynamic() {
         let ctl = LogControl::new(
             0,
