@@ -3,7 +3,8 @@
 //!
 //! What exists today: the logging back end ([`log`]), the parsers for the command-line values that
 //! need more than a number (`-l` in [`listen`], `--modparam` in [`modparam`]), the typed core settings
-//! ([`settings`]) and the start-up sequence up to "config loaded and checked" ([`startup`]). Serving SIP
+//! ([`settings`]), the start-up sequence up to "config loaded and checked" ([`startup`]) and the
+//! pid-file and directory steps that will follow it ([`process`]). Serving SIP
 //! does not exist yet: [`startup::run`] stops with [`Error::NotServing`] after the checks instead of
 //! pretending to serve.
 
@@ -11,6 +12,7 @@ pub mod cfgmap;
 pub mod listen;
 pub mod log;
 pub mod modparam;
+pub mod process;
 pub mod settings;
 pub mod startup;
 
@@ -39,6 +41,14 @@ pub enum Error {
     RuntimeDir { dir: String, why: String },
     #[error("loading config file({path}): {why}, check file and directory permissions")]
     CfgFile { path: String, why: String },
+    #[error("pid file {path}: {why}")]
+    PidFile { path: String, why: String },
+    #[error("cannot {what} {dir}: {why}")]
+    Directory {
+        what: &'static str,
+        dir: String,
+        why: String,
+    },
     #[error("bad config file ({0} errors)")]
     BadConfig(usize),
     #[error("modules not implemented by ferrosip yet: {0}")]

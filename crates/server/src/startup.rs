@@ -6,9 +6,11 @@
 //! the config is read (so a `--modparam` needs an earlier `--loadmodule` of its module), the config's
 //! global parameters come next, and the command line overrides them afterwards.
 //!
-//! Deliberately absent until serving exists: chroot, chdir, setuid/setgid, pid and pgid files and
-//! daemonizing. They are irreversible or visible to process supervisors, and a server that refuses
-//! to run must not leave a pid file behind or detach from the terminal before saying why.
+//! Deliberately not run until serving exists: chroot, chdir, pid and pgid files (written and tested in
+//! [`crate::process`]), setuid/setgid and daemonizing per `-D` (not written yet). They are
+//! irreversible or visible to process supervisors, and a server that refuses to run must not leave a
+//! pid file behind or detach from the terminal before saying why. `-D`, `-P`, `-G`, `-t`, `-w` are
+//! parsed and validated now and take effect with the receive path.
 
 use std::io::Write;
 
