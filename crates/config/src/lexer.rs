@@ -328,6 +328,9 @@ impl<'a> Lexer<'a> {
     }
 
     fn directive(&mut self, kind: DirKind, word_end: usize) -> Directive {
+        // Whatever follows a directive line is not glued to the token before it.
+        self.at_start = true;
+        self.first_joined = false;
         let start = self.pos;
         let span = self.span(start, word_end);
         let mut i = word_end;

@@ -463,11 +463,10 @@ impl<'s> Parser<'s> {
                 ));
             }
             name = Some(text);
-        } else if kw.text != "request_route"
-            && kw.text != "reply_route"
-            && kw.text != "route"
-            && kw.text != "onreply_route"
-        {
+        } else if !matches!(
+            kw.text.as_str(),
+            "request_route" | "reply_route" | "route" | "onreply_route" | "onsend_route"
+        ) {
             return Err(self.syntax(format!("expected `[` and a name after `{}`", kw.text)));
         }
         let main = name.as_deref().is_none_or(|n| n == "0");
@@ -1116,7 +1115,13 @@ impl<'s> Parser<'s> {
                 }
                 "return" | "exit" | "drop" => {
                     self.pos += 1;
-                    let v = if self.at_punct(";") || self.at_punct("}") {
+                    let empty_parens =
+                        self.at_punct("(") && self.peek_at(1).is_some_and(|n| n.is_punct(")"));
+                    if empty_parens {
+                        // `drop();`, `exit();`, `return();`
+                        self.pos += 2;
+                    }
+                    let v = if empty_parens || self.at_punct(";") || self.at_punct("}") {
                         None
                     } else {
                         Some(self.expr()?)
