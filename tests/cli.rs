@@ -482,6 +482,38 @@ fn refuses_to_serve() {
 }
 
 #[test]
+fn config_from_stdin() {
+    use std::io::Write as _;
+    let y = rundir();
+    let run = |text: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrosip"))
+            .args(["-c", "-f", "-", "-Y", &y])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(text);
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait: {e}"));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let good = std::fs::read(data("no_modules.cfg")).unwrap_or_default();
+    let (code, err) = run(&good);
+    assert_eq!(code, 0, "{err}");
+    let bad = std::fs::read(data("unknown_module.cfg")).unwrap_or_default();
+    let (code, err) = run(&bad);
+    assert_eq!(code, 255);
+    assert!(err.contains("unknown module `nosuchmod`"), "{err}");
+}
+
+#[test]
 fn example_config_is_accepted() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/basic.cfg");
     let f = f.to_string_lossy();
