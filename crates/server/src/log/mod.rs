@@ -204,7 +204,12 @@ impl LogControl {
         if record.level.value() > self.debug() {
             return;
         }
-        let cfg = self.config();
+        // Read under the lock instead of cloning: no allocation per message for the settings.
+        let guard = match self.inner.config.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let cfg = &*guard;
         let origin = Origin {
             process_no: process_no(),
             pid: std::process::id(),
