@@ -228,6 +228,25 @@ fn same_exit_codes_as_kamailio() {
         vec!["-V".into(), "-c".into()],
         vec!["start".into()],
     ];
+    // Debian's stock kamailio.cfg, with the feature switches whose modules the base package ships.
+    let mut cases = cases;
+    let stock = "/etc/kamailio/kamailio.cfg";
+    if Path::new(stock).exists() {
+        for define in [
+            "",
+            "WITH_NAT",
+            "WITH_DEBUG",
+            "WITH_ANTIFLOOD",
+            "WITH_AUTH",
+            "WITH_PRESENCE",
+        ] {
+            let mut c: Vec<String> = vec!["-c".into(), "-f".into(), stock.into()];
+            if !define.is_empty() {
+                c.extend(["-A".into(), define.into()]);
+            }
+            cases.push(c);
+        }
+    }
     for case in cases {
         let mut args: Vec<&str> = case.iter().map(String::as_str).collect();
         args.extend(["-Y", y.as_str()]);
