@@ -156,16 +156,23 @@ fn split_phostport(s: &str) -> Result<(Option<Proto>, &str, Option<u16>), String
         return Err("too many colons".into());
     }
     let proto_of = |p: &str| Proto::parse(p).ok_or_else(|| format!("bad protocol '{p}'"));
+    // The colon positions come from `char_indices` over `s`, so every cut is on a char boundary;
+    // `get` keeps that an invariant rather than a panic.
+    let cut = |from: usize, to: usize| s.get(from..to).unwrap_or("");
     match colons.as_slice() {
         [] => Ok((None, s, None)),
         [first, second] => {
-            let proto = proto_of(&s[..*first])?;
-            let port = parse_port(&s[second + 1..]).ok_or("bad port number")?;
-            Ok((Some(proto), &s[first + 1..*second], Some(port)))
+            let proto = proto_of(cut(0, *first))?;
+            let port = parse_port(cut(second + 1, s.len())).ok_or("bad port number")?;
+            Ok((Some(proto), cut(first + 1, *second), Some(port)))
         }
-        [first] => match parse_port(&s[first + 1..]) {
-            Some(port) => Ok((None, &s[..*first], Some(port))),
-            None => Ok((Some(proto_of(&s[..*first])?), &s[first + 1..], None)),
+        [first] => match parse_port(cut(first + 1, s.len())) {
+            Some(port) => Ok((None, cut(0, *first), Some(port))),
+            None => Ok((
+                Some(proto_of(cut(0, *first))?),
+                cut(first + 1, s.len()),
+                None,
+            )),
         },
         _ => Err("too many colons".into()),
     }
