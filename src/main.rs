@@ -3,6 +3,21 @@
 //! Reads the flags ([`flags`]: one table for parsing and `-h`), turns them into a typed command line
 //! ([`cli`]), installs the logger, and hands over to `ferrosip_server::startup::run`. Exit codes are
 //! Kamailio's: 0 on success, 255 on any error.
+//!
+//! Decisions (where ferrosip differs from `kamailio`, and why):
+//! - default `-f` is `/etc/ferrosip/kamailio.cfg` and default `-Y` is `/run/ferrosip`, so that both
+//!   servers can be installed side by side; the file keeps Kamailio's name because it is one;
+//! - `-v` says `version: ferrosip X.Y.Z (arch/os)`: it does not pretend to be Kamailio;
+//! - a word that is not an option (`ferrosip start`) is an error; Kamailio ignores it;
+//! - `--log-engine` with an engine other than `json` is an error; Kamailio ignores it;
+//! - memory, allocator, poll-method, `-L`, `-O`, `--atexit`, `--all-errors` flags are validated as
+//!   Kamailio validates them and then logged once (INFO) as having no effect;
+//! - config diagnostics are printed rustc-style on stderr (file:line:col and a caret), not as
+//!   Kamailio's `CRITICAL: ... yyerror_at()` log lines; the closing `ERROR: bad config file (N errors)`
+//!   and `config file ok, exiting...` lines are Kamailio's;
+//! - without `-c`, the start-up sequence stops with exit 255 right after the config checks: the
+//!   receive path does not exist yet, and nothing is done that a supervisor could mistake for a
+//!   running server (no pid file, no daemonizing).
 
 mod cli;
 mod flags;
