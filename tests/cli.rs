@@ -480,6 +480,34 @@ fn debug_level_controls_output() {
 }
 
 #[test]
+fn config_log_settings_and_no_effect_params() {
+    // The config's debug=2 applies after it is loaded: the no-effect notes are INFO lines.
+    let o = check("internals.cfg", &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for name in ["shm_mem_size", "memlog", "memdbg", "loadpath/mpath"] {
+        let note = format!("main(): config setting accepted with no effect: {name}\n");
+        assert_eq!(o.stderr.matches(&note).count(), 1, "{name}: {}", o.stderr);
+    }
+    // The command line's level wins over the config's.
+    let quiet = check("internals.cfg", &["--debug=1"]);
+    assert!(!quiet.stderr.contains("no effect"), "{}", quiet.stderr);
+    // Without -c and -E, log_stderror=yes from the config sends the log to stderr.
+    let y = rundir();
+    let served = ferrosip(&["-f", &data("internals.cfg"), "-Y", &y]);
+    assert_eq!(served.code, 255);
+    assert!(
+        served.stderr.contains(") INFO: <core> [server/startup.rs:"),
+        "{}",
+        served.stderr
+    );
+    assert!(
+        served.stderr.contains("ferrosip cannot serve SIP yet"),
+        "{}",
+        served.stderr
+    );
+}
+
+#[test]
 fn refuses_to_serve() {
     let f = data("no_modules.cfg");
     let y = rundir();

@@ -7,7 +7,7 @@ use ferrosip_config::Loaded;
 use ferrosip_config::{Diagnostic, Error as DiagError};
 use ferrosip_modules::registry::{self, ModuleStatus};
 
-use crate::settings::{CoreSettings, ParamValue};
+use crate::settings::{CoreSettings, ParamValue, NO_EFFECT_PARAMS};
 use crate::startup::CommandLine;
 
 /// What the checks found.
@@ -18,6 +18,8 @@ pub struct CfgCheck {
     pub warnings: Vec<Diagnostic>,
     /// Kamailio modules the config loads that ferrosip does not implement (each also a warning).
     pub not_implemented: Vec<String>,
+    /// Settings accepted with no effect in ferrosip (each named once), for the start-up log.
+    pub no_effect: Vec<String>,
 }
 
 /// Checks module names and maps the core parameters. `loadmodule` of a name that is not a Kamailio
@@ -33,6 +35,9 @@ pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
     for item in &loaded.config.items {
         match item {
             Item::Param(p) => {
+                if NO_EFFECT_PARAMS.contains(&p.name) && !c.no_effect.iter().any(|n| n == p.name) {
+                    c.no_effect.push(p.name.to_string());
+                }
                 let value = match &p.value {
                     AstValue::Int(i) => ParamValue::Int(*i),
                     AstValue::Bool(b) => ParamValue::Int(i64::from(*b)),
@@ -85,6 +90,12 @@ pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
                         )),
                         Some(mp.span),
                     ));
+                }
+            }
+            Item::LoadPath { .. } => {
+                let what = "loadpath/mpath".to_string();
+                if !c.no_effect.contains(&what) {
+                    c.no_effect.push(what);
                 }
             }
             _ => {}

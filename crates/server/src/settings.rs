@@ -23,6 +23,27 @@ pub const DEFAULT_CORELOG: i32 = -1;
 /// Kamailio's default number of workers per socket.
 pub const DEFAULT_CHILDREN: i32 = 8;
 
+/// Core parameters that only tune Kamailio's own memory managers, caches and poll loop. ferrosip
+/// accepts them (a Kamailio config must load unchanged) and logs once that they have no effect.
+pub const NO_EFFECT_PARAMS: &[&str] = &[
+    "dns_cache_mem",
+    "dst_blocklist_mem",
+    "mem_add_size",
+    "mem_join",
+    "mem_safety",
+    "mem_status_mode",
+    "mem_summary",
+    "memdbg",
+    "memlog",
+    "pv_buffer_size",
+    "pv_buffer_slots",
+    "pv_cache_action",
+    "pv_cache_limit",
+    "shm_force_alloc",
+    "shm_mem_size",
+    "tcp_poll_method",
+];
+
 /// Settings of the core, after config and command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreSettings {

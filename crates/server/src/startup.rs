@@ -376,6 +376,13 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
     let mut settings = cfg_check.settings;
     apply_overrides(&mut settings, cmd)?;
     configure_logging(log, &settings, cmd)?;
+    // Logged once the config's log settings apply.
+    for name in &cfg_check.no_effect {
+        tracing::info!(
+            func = "main",
+            "config setting accepted with no effect: {name}"
+        );
+    }
     let ids = resolve_ids(settings.user.as_deref(), settings.group.as_deref())?;
     if let Some(dir) = &settings.rundir {
         ensure_runtime_dir(dir, ids)?;
