@@ -6,11 +6,16 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::hdr::HeaderKind;
+use crate::headers::auth::{self, Auth};
+use crate::headers::misc::{self, Allow, ContentType, Date, Event};
 use crate::headers::nameaddr::{self, NameAddr};
 use crate::headers::param::Param;
 use crate::headers::scalar;
-use crate::msg::{cached, Msg};
+use crate::msg::{cached, Msg, Proto};
+use crate::multipart::{self, Part};
+use crate::sdp::{self, Sdp};
 use crate::span::Span;
+use crate::uri::Uri;
 
 /// One Contact of a Contact header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +65,26 @@ pub(crate) struct MoreCache {
     paths: OnceLock<Result<Vec<RouteEntry>>>,
     expires: OnceLock<Result<Option<u32>>>,
     min_expires: OnceLock<Result<Option<u32>>>,
+    content_type: OnceLock<Result<Option<ContentType>>>,
+    authorization: OnceLock<Result<Vec<Auth>>>,
+    proxy_authorization: OnceLock<Result<Vec<Auth>>>,
+    www_authenticate: OnceLock<Result<Vec<Auth>>>,
+    proxy_authenticate: OnceLock<Result<Vec<Auth>>>,
+    event: OnceLock<Result<Option<Event>>>,
+    supported: OnceLock<Result<Vec<Span>>>,
+    require: OnceLock<Result<Vec<Span>>>,
+    proxy_require: OnceLock<Result<Vec<Span>>>,
+    unsupported: OnceLock<Result<Vec<Span>>>,
+    allow: OnceLock<Result<Option<Allow>>>,
+    pai: OnceLock<Result<Vec<NameAddr>>>,
+    ppi: OnceLock<Result<Vec<NameAddr>>>,
+    diversion: OnceLock<Result<Vec<NameAddr>>>,
+    refer_to: OnceLock<Result<Option<NameAddr>>>,
+    privacy: OnceLock<Result<Option<u8>>>,
+    date: OnceLock<Result<Option<Date>>>,
+    retry_after: OnceLock<Result<Option<u32>>>,
+    parts: OnceLock<Result<Option<Vec<Part>>>>,
+    sdp: OnceLock<Result<Option<Sdp>>>,
 }
 
 fn bad(kind: HeaderKind, at: usize, reason: &'static str) -> Error {
@@ -194,6 +219,366 @@ impl Msg {
             self.delta(HeaderKind::MinExpires)
         })
         .copied()
+    }
+
+    /// Content-Type, if present.
+    pub fn content_type(&self) -> Result<Option<&ContentType>> {
+        cached(&self.cache().more.content_type, || {
+            match self.header(HeaderKind::ContentType)? {
+                None => Ok(None),
+                Some(h) => misc::parse_content_type(self.buf(), h.value).map(Some),
+            }
+        })
+        .map(Option::as_ref)
+    }
+
+    /// Every Authorization header (one per realm).
+    pub fn authorizations(&self) -> Result<&[Auth]> {
+        cached(&self.cache().more.authorization, || {
+            self.auth_list(HeaderKind::Authorization)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Every Proxy-Authorization header.
+    pub fn proxy_authorizations(&self) -> Result<&[Auth]> {
+        cached(&self.cache().more.proxy_authorization, || {
+            self.auth_list(HeaderKind::ProxyAuthorization)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Every WWW-Authenticate challenge.
+    pub fn www_authenticates(&self) -> Result<&[Auth]> {
+        cached(&self.cache().more.www_authenticate, || {
+            self.auth_list(HeaderKind::WwwAuthenticate)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Every Proxy-Authenticate challenge.
+    pub fn proxy_authenticates(&self) -> Result<&[Auth]> {
+        cached(&self.cache().more.proxy_authenticate, || {
+            self.auth_list(HeaderKind::ProxyAuthenticate)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Event, if present.
+    pub fn event(&self) -> Result<Option<&Event>> {
+        cached(&self.cache().more.event, || {
+            match self.header(HeaderKind::Event)? {
+                None => Ok(None),
+                Some(h) => misc::parse_event(self.buf(), h.value).map(Some),
+            }
+        })
+        .map(Option::as_ref)
+    }
+
+    /// Option tags of every Supported header.
+    pub fn supported(&self) -> Result<&[Span]> {
+        cached(&self.cache().more.supported, || {
+            self.token_list(HeaderKind::Supported)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Option tags of every Require header.
+    pub fn require(&self) -> Result<&[Span]> {
+        cached(&self.cache().more.require, || {
+            self.token_list(HeaderKind::Require)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Option tags of every Proxy-Require header.
+    pub fn proxy_require(&self) -> Result<&[Span]> {
+        cached(&self.cache().more.proxy_require, || {
+            self.token_list(HeaderKind::ProxyRequire)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Option tags of every Unsupported header.
+    pub fn unsupported(&self) -> Result<&[Span]> {
+        cached(&self.cache().more.unsupported, || {
+            self.token_list(HeaderKind::Unsupported)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// The methods of every Allow header (`None` when there is no Allow header).
+    pub fn allow(&self) -> Result<Option<&Allow>> {
+        cached(&self.cache().more.allow, || {
+            let mut out: Option<Allow> = None;
+            for h in self.headers_of(HeaderKind::Allow)? {
+                misc::parse_allow(self.buf(), h.value, out.get_or_insert_with(Allow::default))?;
+            }
+            Ok(out)
+        })
+        .map(Option::as_ref)
+    }
+
+    /// Every P-Asserted-Identity.
+    pub fn p_asserted_identity(&self) -> Result<&[NameAddr]> {
+        cached(&self.cache().more.pai, || {
+            self.addr_list(HeaderKind::PAssertedIdentity)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Every P-Preferred-Identity.
+    pub fn p_preferred_identity(&self) -> Result<&[NameAddr]> {
+        cached(&self.cache().more.ppi, || {
+            self.addr_list(HeaderKind::PPreferredIdentity)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Every Diversion entry (RFC 5806), top first.
+    pub fn diversion(&self) -> Result<&[NameAddr]> {
+        cached(&self.cache().more.diversion, || {
+            self.addr_list(HeaderKind::Diversion)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Refer-To, if present.
+    pub fn refer_to(&self) -> Result<Option<&NameAddr>> {
+        cached(&self.cache().more.refer_to, || {
+            match self.header(HeaderKind::ReferTo)? {
+                None => Ok(None),
+                Some(h) => {
+                    nameaddr::parse_single(self.buf(), h.value, HeaderKind::ReferTo).map(Some)
+                }
+            }
+        })
+        .map(Option::as_ref)
+    }
+
+    /// Privacy values as the bits of [`misc::privacy`].
+    pub fn privacy(&self) -> Result<Option<u8>> {
+        cached(&self.cache().more.privacy, || {
+            match self.header(HeaderKind::Privacy)? {
+                None => Ok(None),
+                Some(h) => misc::parse_privacy(self.buf(), h.value).map(Some),
+            }
+        })
+        .copied()
+    }
+
+    /// Date, if present.
+    pub fn date(&self) -> Result<Option<Date>> {
+        cached(&self.cache().more.date, || {
+            match self.header(HeaderKind::Date)? {
+                None => Ok(None),
+                Some(h) => misc::parse_date(self.buf(), h.value).map(Some),
+            }
+        })
+        .copied()
+    }
+
+    /// Retry-After delta-seconds, if present.
+    pub fn retry_after(&self) -> Result<Option<u32>> {
+        cached(&self.cache().more.retry_after, || {
+            match self.header(HeaderKind::RetryAfter)? {
+                None => Ok(None),
+                Some(h) => scalar::parse_retry_after(self.buf(), h.value).map(Some),
+            }
+        })
+        .copied()
+    }
+
+    /// The parts of a `multipart/*` body (`None` for other bodies).
+    pub fn body_parts(&self) -> Result<Option<&[Part]>> {
+        cached(&self.cache().more.parts, || {
+            let Some(ct) = self.content_type()? else {
+                return Ok(None);
+            };
+            let buf = self.buf();
+            if !ct.mtype.eq_ignore_case(buf, b"multipart") {
+                return Ok(None);
+            }
+            let boundary = ct
+                .params
+                .get(buf, b"boundary")
+                .and_then(|p| p.unquoted(buf))
+                .ok_or(Error::BadHeader {
+                    kind: HeaderKind::ContentType,
+                    at: ct.params.span.start as usize,
+                    reason: "multipart without boundary",
+                })?;
+            multipart::parse(buf, self.body_span()?, boundary.of(buf)).map(Some)
+        })
+        .map(|o| o.as_deref())
+    }
+
+    /// The SDP of the body: the body itself for `application/sdp`, or the first
+    /// `application/sdp` part of a multipart body (`None` when there is none).
+    pub fn sdp(&self) -> Result<Option<&Sdp>> {
+        cached(&self.cache().more.sdp, || {
+            let Some(ct) = self.content_type()? else {
+                return Ok(None);
+            };
+            let buf = self.buf();
+            if ct.is(buf, b"application", b"sdp") {
+                return sdp::parse(buf, self.body_span()?).map(Some);
+            }
+            let Some(parts) = self.body_parts()? else {
+                return Ok(None);
+            };
+            for p in parts {
+                let Some(pct) = p.content_type else { continue };
+                let Ok(pct) = misc::parse_content_type(buf, pct) else {
+                    continue;
+                };
+                if pct.is(buf, b"application", b"sdp") {
+                    return sdp::parse(buf, p.body).map(Some);
+                }
+            }
+            Ok(None)
+        })
+        .map(Option::as_ref)
+    }
+
+    /// What Kamailio's `parse_headers(msg, HDR_EOH_F, 0)` checks: the header index (names,
+    /// line ends, duplicates) and the values Kamailio parses while indexing: every Via,
+    /// CSeq (syntax only), From, To, Content-Length and Retry-After. A message failing
+    /// this is dropped by Kamailio without a reply.
+    pub fn parse_all_headers(&self) -> Result<()> {
+        let buf = self.buf();
+        let hdrs = self.headers()?;
+        self.vias()?;
+        for h in hdrs {
+            match h.kind {
+                HeaderKind::CSeq => scalar::parse_cseq_syntax(buf, h.value).map(|_| ())?,
+                HeaderKind::From | HeaderKind::To => {
+                    nameaddr::parse_single(buf, h.value, h.kind).map(|_| ())?
+                }
+                HeaderKind::ContentLength => {
+                    scalar::parse_content_length(buf, h.value).map(|_| ())?
+                }
+                HeaderKind::RetryAfter => scalar::parse_retry_after(buf, h.value).map(|_| ())?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Kamailio's `receive_msg` requirement for SIP messages: a top Via, From, To, Call-ID
+    /// and CSeq must be present (otherwise the message is dropped silently).
+    pub fn check_required(&self) -> Result<()> {
+        if self.proto() != Proto::Sip {
+            return Ok(());
+        }
+        self.via1()?;
+        for k in [
+            HeaderKind::From,
+            HeaderKind::To,
+            HeaderKind::CallId,
+            HeaderKind::CSeq,
+        ] {
+            self.first_value(k)?;
+        }
+        Ok(())
+    }
+
+    /// Runs every typed parser of this crate on the message (first instance of each
+    /// header, every Contact/Route/… URI) and returns the failures, named by what failed
+    /// (`"ruri"`, `"From"`, `"contact-uri"` …). Used by the corpus tests and fuzz targets;
+    /// also handy for diagnostics.
+    pub fn typed_failures(&self) -> Vec<(&'static str, Error)> {
+        let mut out = Vec::new();
+        let mut note = |what: &'static str, r: Result<()>| {
+            if let Err(e) = r {
+                out.push((what, e));
+            }
+        };
+        let buf = self.buf();
+        note("headers", self.headers().map(|_| ()));
+        note("ruri", self.ruri().map(|_| ()));
+        note("Via", self.vias().map(|_| ()));
+        note("From", self.from().map(|_| ()));
+        note("To", self.to().map(|_| ()));
+        note("from-uri", self.from_uri().map(|_| ()));
+        note("to-uri", self.to_uri().map(|_| ()));
+        note("CSeq", self.cseq().map(|_| ()));
+        note("Call-ID", self.call_id().map(|_| ()));
+        note("Max-Forwards", self.max_forwards().map(|_| ()));
+        note("Content-Length", self.content_length().map(|_| ()));
+        note("Content-Type", self.content_type().map(|_| ()));
+        note("Contact", self.contacts().map(|_| ()));
+        note(
+            "contact-uri",
+            self.contacts().and_then(|c| {
+                c.list
+                    .iter()
+                    .try_for_each(|c| Uri::parse_with(buf, c.addr.uri, self.options()).map(|_| ()))
+            }),
+        );
+        note("Route", self.routes().map(|_| ()));
+        note(
+            "route-uri",
+            self.routes().and_then(|r| {
+                r.iter()
+                    .try_for_each(|r| Uri::parse_with(buf, r.addr.uri, self.options()).map(|_| ()))
+            }),
+        );
+        note("Record-Route", self.record_routes().map(|_| ()));
+        note("Path", self.paths().map(|_| ()));
+        note("Expires", self.expires().map(|_| ()));
+        note("Min-Expires", self.min_expires().map(|_| ()));
+        note("Authorization", self.authorizations().map(|_| ()));
+        note(
+            "Proxy-Authorization",
+            self.proxy_authorizations().map(|_| ()),
+        );
+        note("WWW-Authenticate", self.www_authenticates().map(|_| ()));
+        note("Proxy-Authenticate", self.proxy_authenticates().map(|_| ()));
+        note("Event", self.event().map(|_| ()));
+        note("Supported", self.supported().map(|_| ()));
+        note("Require", self.require().map(|_| ()));
+        note("Proxy-Require", self.proxy_require().map(|_| ()));
+        note("Unsupported", self.unsupported().map(|_| ()));
+        note("Allow", self.allow().map(|_| ()));
+        note(
+            "P-Asserted-Identity",
+            self.p_asserted_identity().map(|_| ()),
+        );
+        note(
+            "P-Preferred-Identity",
+            self.p_preferred_identity().map(|_| ()),
+        );
+        note("Diversion", self.diversion().map(|_| ()));
+        note("Refer-To", self.refer_to().map(|_| ()));
+        note("Privacy", self.privacy().map(|_| ()));
+        note("Date", self.date().map(|_| ()));
+        note("Retry-After", self.retry_after().map(|_| ()));
+        note("multipart", self.body_parts().map(|_| ()));
+        note("sdp", self.sdp().map(|_| ()));
+        out
+    }
+
+    fn auth_list(&self, kind: HeaderKind) -> Result<Vec<Auth>> {
+        self.headers_of(kind)?
+            .map(|h| auth::parse_auth(self.buf(), h.value, kind))
+            .collect()
+    }
+
+    fn token_list(&self, kind: HeaderKind) -> Result<Vec<Span>> {
+        let mut out = Vec::new();
+        for h in self.headers_of(kind)? {
+            misc::parse_token_list(self.buf(), h.value, kind, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn addr_list(&self, kind: HeaderKind) -> Result<Vec<NameAddr>> {
+        let mut out = Vec::new();
+        for h in self.headers_of(kind)? {
+            nameaddr::parse_list(self.buf(), h.value, kind, &mut out)?;
+        }
+        Ok(out)
     }
 
     fn delta(&self, kind: HeaderKind) -> Result<Option<u32>> {

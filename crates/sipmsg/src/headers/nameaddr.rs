@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::hdr::HeaderKind;
-use crate::headers::param::{parse_params, Params};
+use crate::headers::param::{parse_params_ext, Params};
 use crate::lex::{at, skip_lws, skip_quoted, trim_end};
 use crate::span::Span;
 
@@ -159,13 +159,10 @@ pub(crate) fn parse_at(
     {
         return Err(bad(kind, uri.start as usize, "* outside Contact"));
     }
-    let (params, pend) = parse_params(buf, after, end).map_err(|(r, a)| bad(kind, a, r))?;
+    // Kamailio's to-body parser accepts `;tag` and `;name=` without a value.
+    let (params, pend) =
+        parse_params_ext(buf, after, end, true).map_err(|(r, a)| bad(kind, a, r))?;
     let tag = params.get(buf, b"tag").and_then(|p| p.value);
-    if let Some(p) = params.get(buf, b"tag") {
-        if p.value.is_none() {
-            return Err(bad(kind, p.span.start as usize, "tag without value"));
-        }
-    }
     let span_end = if params.is_empty() { after } else { pend };
     Ok((
         NameAddr {
@@ -213,7 +210,8 @@ mod tests {
             ),
             ("\"Mr. J. User <sip:j@b>", None),
             ("<sip:a@b", None),
-            ("<sip:a@b>;tag", None),
+            ("<sip:a@b>;tag", Some((None, "sip:a@b", None))),
+            ("<sip:a@b>;;", None),
             ("<sip:a@b> junk", None),
             ("", None),
             ("<>", None),

@@ -69,7 +69,7 @@ impl Iterator for ParamIter<'_> {
         if self.pos >= self.end {
             return None;
         }
-        match parse_one(self.buf, self.pos, self.end) {
+        match parse_one(self.buf, self.pos, self.end, true) {
             Ok(Some((p, next))) => {
                 self.pos = next;
                 Some(p)
@@ -101,6 +101,7 @@ fn parse_one(
     buf: &[u8],
     i: usize,
     end: usize,
+    empty_ok: bool,
 ) -> Result<Option<(Param, usize)>, (&'static str, usize)> {
     let semi = skip_lws(buf, i, end);
     if semi >= end || at(buf, semi) != b';' {
@@ -127,14 +128,14 @@ fn parse_one(
             }
             j
         };
-        if ve == vs {
+        if ve == vs && !empty_ok {
             return Err(("empty parameter value", vs));
         }
         Ok(Some((
             Param {
-                span: Span::new(semi, ve),
+                span: Span::new(semi, ve.max(after + 1)),
                 name,
-                value: Some(Span::new(vs, ve)),
+                value: Some(Span::new(vs.min(ve), ve)),
             },
             ve,
         )))
@@ -151,15 +152,27 @@ fn parse_one(
 }
 
 /// Parses and validates the parameters starting at `i`; returns them and the index of
-/// the first byte after the last one (LWS after it is not consumed).
+/// the first byte after the last one (LWS after it is not consumed). `name=` with an empty
+/// value is an error (Kamailio's Via parser refuses it).
 pub(crate) fn parse_params(
     buf: &[u8],
     i: usize,
     end: usize,
 ) -> Result<(Params, usize), (&'static str, usize)> {
+    parse_params_ext(buf, i, end, false)
+}
+
+/// Like [`parse_params`]; `empty_ok` accepts `name=` with an empty value (Kamailio's
+/// To/From parser does).
+pub(crate) fn parse_params_ext(
+    buf: &[u8],
+    i: usize,
+    end: usize,
+    empty_ok: bool,
+) -> Result<(Params, usize), (&'static str, usize)> {
     let mut pos = i;
     let mut first: Option<usize> = None;
-    while let Some((p, next)) = parse_one(buf, pos, end)? {
+    while let Some((p, next)) = parse_one(buf, pos, end, empty_ok)? {
         first.get_or_insert(p.span.start as usize);
         pos = next;
     }

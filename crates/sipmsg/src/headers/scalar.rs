@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::hdr::HeaderKind;
-use crate::lex::{at, is_token, is_ws, parse_u32, skip_lws};
+use crate::lex::{at, is_token, parse_u32, skip_lws};
 use crate::msg::Method;
 use crate::span::Span;
 
@@ -51,40 +51,78 @@ fn digits(buf: &[u8], value: Span, kind: HeaderKind) -> Result<(u32, Span)> {
     Ok((n, Span::new(s, j)))
 }
 
-/// CSeq.
-pub fn parse_cseq(buf: &[u8], value: Span) -> Result<CSeq> {
+/// The CSeq grammar Kamailio checks while indexing (`parse_cseq`): a number token, one
+/// or more SP (not HT, not a fold: RFC 4475 wsinv is refused for that), a method token,
+/// then only blanks. The number is not converted here (RFC 4475 scalar02 passes this
+/// and fails [`parse_cseq`]).
+pub fn parse_cseq_syntax(buf: &[u8], value: Span) -> Result<(Span, Span)> {
     let k = HeaderKind::CSeq;
-    let s = value.start as usize;
-    let e = value.end as usize;
+    let (s, e) = (value.start as usize, value.end as usize);
     let mut j = s;
-    while j < e && at(buf, j).is_ascii_digit() {
+    while j < e && is_token(at(buf, j)) {
         j += 1;
     }
-    if j == s {
-        return Err(bad(k, s, "not a number"));
+    if j == s || at(buf, j) != b' ' || j >= e {
+        return Err(bad(k, j, "no method found"));
     }
-    let number = parse_u32(buf.get(s..j).unwrap_or(&[])).ok_or(bad(k, s, "number too large"))?;
-    if !is_ws(at(buf, j)) && !matches!(at(buf, j), b'\r' | b'\n') {
-        return Err(bad(k, j, "no LWS after number"));
+    let mut ms = j;
+    while ms < e && at(buf, ms) == b' ' {
+        ms += 1;
     }
-    let ms = skip_lws(buf, j, e);
     let mut me = ms;
-    while me < e && is_token(at(buf, me)) {
+    while me < e && !matches!(at(buf, me), b' ' | b'\t' | b'\r' | b'\n') {
         me += 1;
     }
     if me == ms {
-        return Err(bad(k, ms, "no method"));
+        return Err(bad(k, ms, "no method found"));
     }
     if skip_lws(buf, me, e) != e {
         return Err(bad(k, me, "junk after method"));
     }
-    let method_span = Span::new(ms, me);
+    Ok((Span::new(s, j), Span::new(ms, me)))
+}
+
+/// CSeq: [`parse_cseq_syntax`], then the number must be decimal and fit `u32`, and the
+/// method a token.
+pub fn parse_cseq(buf: &[u8], value: Span) -> Result<CSeq> {
+    let k = HeaderKind::CSeq;
+    let (number_span, method_span) = parse_cseq_syntax(buf, value)?;
+    let digits = number_span.of(buf);
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad(k, number_span.start as usize, "number is not decimal"));
+    }
+    let number = parse_u32(digits).ok_or(bad(k, number_span.start as usize, "number too large"))?;
+    if !method_span.of(buf).iter().all(|&b| is_token(b)) {
+        return Err(bad(k, method_span.start as usize, "method is not a token"));
+    }
     Ok(CSeq {
         number,
-        number_span: Span::new(s, j),
+        number_span,
         method: Method::from_token(method_span.of(buf)),
         method_span,
     })
+}
+
+/// Retry-After as Kamailio checks it while indexing: 1 to 10 digits, then a blank, `;`,
+/// `(` or the end (the value wraps like Kamailio's `unsigned` for 10-digit input).
+pub fn parse_retry_after(buf: &[u8], value: Span) -> Result<u32> {
+    let (s, e) = (value.start as usize, value.end as usize);
+    let mut j = s;
+    let mut v: u32 = 0;
+    while j < e && at(buf, j).is_ascii_digit() {
+        v = v
+            .wrapping_mul(10)
+            .wrapping_add(u32::from(at(buf, j) - b'0'));
+        j += 1;
+    }
+    let n = j - s;
+    if n == 0
+        || n > 10
+        || (j < e && !matches!(at(buf, j), b' ' | b'\t' | b';' | b'(' | b'\r' | b'\n'))
+    {
+        return Err(bad(HeaderKind::RetryAfter, s, "bad Retry-After"));
+    }
+    Ok(v)
 }
 
 /// Call-ID: `word [ "@" word ]`; any non-blank value is accepted, as in Kamailio (RFC 4475
@@ -109,9 +147,18 @@ pub fn parse_max_forwards(buf: &[u8], value: Span) -> Result<u32> {
     digits(buf, value, HeaderKind::MaxForwards).map(|(n, _)| n)
 }
 
-/// Content-Length.
+/// Content-Length: digits and blanks only; like Kamailio, values from 2147483640 up are
+/// refused ("content length value is too large").
 pub fn parse_content_length(buf: &[u8], value: Span) -> Result<ContentLength> {
-    digits(buf, value, HeaderKind::ContentLength).map(|(value, span)| ContentLength { value, span })
+    let (value, span) = digits(buf, value, HeaderKind::ContentLength)?;
+    if value >= 2_147_483_640 {
+        return Err(bad(
+            HeaderKind::ContentLength,
+            span.start as usize,
+            "value too large",
+        ));
+    }
+    Ok(ContentLength { value, span })
 }
 
 /// Expires, Min-Expires, Session-Expires' delta, Retry-After's delta: a number of
@@ -147,7 +194,10 @@ mod tests {
     fn cseq_table() {
         let table: &[(&str, Option<(u32, Method)>)] = &[
             ("1 INVITE", Some((1, Method::Invite))),
-            ("0009 \r\n REGISTER", Some((9, Method::Register))),
+            ("0009 \r\n REGISTER", None),
+            ("0009  REGISTER ", Some((9, Method::Register))),
+            ("1\tINVITE", None),
+            ("1a INVITE", None),
             ("4294967295 ACK", Some((u32::MAX, Method::Ack))),
             ("36893488147419103232 INVITE", None),
             ("1INVITE", None),
@@ -175,6 +225,7 @@ mod tests {
             ("12 3", None),
             ("", None),
             ("99999999999", None),
+            ("2147483639", Some(2147483639)),
         ];
         for (v, want) in table {
             let b = v.as_bytes();
@@ -184,7 +235,9 @@ mod tests {
                 *want,
                 "{v:?}"
             );
-            assert_eq!(parse_max_forwards(b, sp).ok(), *want, "{v:?}");
+            if v.len() < 10 {
+                assert_eq!(parse_max_forwards(b, sp).ok(), *want, "{v:?}");
+            }
         }
         let b = b"120 (I'm in a meeting);duration=60";
         assert_eq!(
@@ -195,6 +248,22 @@ mod tests {
             parse_delta(b, Span::new(0, b.len()), HeaderKind::Expires).ok(),
             None
         );
+        for (v, ok) in [
+            ("5 (x) ;duration=3", true),
+            ("abc", false),
+            ("4294967296", true),
+            ("12345678901", false),
+            ("", false),
+        ] {
+            let b = v.as_bytes();
+            assert_eq!(
+                parse_retry_after(b, Span::new(0, b.len())).is_ok(),
+                ok,
+                "{v}"
+            );
+        }
+        let b = b"1a INVITE";
+        assert!(parse_cseq_syntax(b, Span::new(0, b.len())).is_ok());
         let c = b"abc@host";
         assert!(parse_call_id(c, Span::new(0, c.len())).is_ok());
         let c = b"abc def";

@@ -88,6 +88,18 @@ impl Via {
     pub fn branch_value(&self) -> Option<Span> {
         self.branch.and_then(|p| p.value)
     }
+
+    /// The `rport` value as a port, when present and valid.
+    pub fn rport_port(&self, buf: &[u8]) -> Option<u16> {
+        let v = self.rport?.value?;
+        crate::lex::parse_u32(v.of(buf)).and_then(|n| u16::try_from(n).ok())
+    }
+
+    /// The `ttl` value, when present and in 0..=255.
+    pub fn ttl_value(&self, buf: &[u8]) -> Option<u8> {
+        let v = self.ttl?.value?;
+        crate::lex::parse_u32(v.of(buf)).and_then(|n| u8::try_from(n).ok())
+    }
 }
 
 /// Parses every via-parm of header `h` (index `hidx`) and appends them to `out`.
@@ -109,7 +121,13 @@ pub(crate) fn parse_into(buf: &[u8], hidx: usize, h: &Header, out: &mut Vec<Via>
         if at(buf, j) != b',' {
             return Err(bad(j, "junk after via"));
         }
-        i = skip_lws(buf, j + 1, end);
+        // Kamailio skips empty elements between vias (`a,,b`) but not a trailing comma.
+        i = j;
+        while i < end
+            && (at(buf, i) == b',' || is_ws(at(buf, i)) || matches!(at(buf, i), b'\r' | b'\n'))
+        {
+            i = skip_lws(buf, i + 1, end);
+        }
         if i >= end {
             return Err(bad(i, "empty via after comma"));
         }
@@ -155,19 +173,29 @@ fn token_end(buf: &[u8], mut i: usize, end: usize) -> usize {
     i
 }
 
-/// One via-parm at `i`. Like Kamailio, no LWS is accepted inside the sent-protocol
-/// (`SIP / 2.0` fails, RFC 4475 wsinv), but LWS is accepted around `:`, `;` and `=`.
+/// One via-parm at `i`. Like Kamailio's parser: LWS (folds included) is accepted around
+/// the `/` of the sent-protocol (RFC 4475 wsinv) and around `:`, `;` and `=`; the
+/// protocol must be `SIP/2.0` (any case; RFC 4475 badvers has `SIP/7.0`, which Kamailio
+/// refuses in Via).
 fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
     let pn_end = token_end(buf, start, end);
-    if pn_end == start || at(buf, pn_end) != b'/' {
+    let slash1 = skip_lws(buf, pn_end, end);
+    if pn_end == start
+        || at(buf, slash1) != b'/'
+        || !buf
+            .get(start..pn_end)
+            .unwrap_or(&[])
+            .eq_ignore_ascii_case(b"SIP")
+    {
         return Err(bad(pn_end, "bad protocol name"));
     }
-    let pv_start = pn_end + 1;
+    let pv_start = skip_lws(buf, slash1 + 1, end);
     let pv_end = token_end(buf, pv_start, end);
-    if pv_end == pv_start || at(buf, pv_end) != b'/' {
+    let slash2 = skip_lws(buf, pv_end, end);
+    if buf.get(pv_start..pv_end) != Some(b"2.0".as_slice()) || at(buf, slash2) != b'/' {
         return Err(bad(pv_end, "bad protocol version"));
     }
-    let t_start = pv_end + 1;
+    let t_start = skip_lws(buf, slash2 + 1, end);
     let t_end = token_end(buf, t_start, end);
     if t_end == t_start {
         return Err(bad(t_end, "bad transport"));
@@ -308,18 +336,7 @@ fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
             }
         }
     }
-    if let Some(v) = via.rport.and_then(|p| p.value) {
-        let n = crate::lex::parse_u32(v.of(buf)).ok_or(bad(v.start as usize, "bad rport"))?;
-        if n > 65535 {
-            return Err(bad(v.start as usize, "rport out of range"));
-        }
-    }
-    if let Some(p) = via.ttl {
-        let n = p.value.and_then(|v| crate::lex::parse_u32(v.of(buf)));
-        if !matches!(n, Some(0..=255)) {
-            return Err(bad(p.span.start as usize, "bad ttl"));
-        }
-    }
+    // rport and ttl values are not checked here, as in Kamailio: see `rport_port` / `ttl_value`.
     Ok((via, pend))
 }
 
@@ -341,13 +358,17 @@ mod tests {
             ("v: SIP/2.0/TCP 1.2.3.4 ; branch = z9hG4bKx , SIP/2.0/UDP x.y\r\n", Some((2, "1.2.3.4", None, Some("z9hG4bKx")))),
             ("Via: SIP/2.0/UDP [2001:db8::9:1]:5070;received=[2001:db8::9:255];branch=z9hG4bKa\r\nVia: SIP/2.0/UNKNOWN h\r\n", Some((2, "[2001:db8::9:1]", Some(5070), Some("z9hG4bKa")))),
             ("Via: SIP/2.0/UDP h;rport;branch=z9hG4bKb (comment)\r\n", Some((1, "h", None, Some("z9hG4bKb")))),
-            ("Via: SIP  /  2.0 / UDP h\r\n", None),
+            ("Via: SIP  /  2.0\r\n / UDP h\r\n", Some((1, "h", None, None))),
+            ("Via: SIP/7.0/UDP h\r\n", None),
+            ("Via: FOO/2.0/UDP h\r\n", None),
+            ("Via: SIP/2.0/UDP a,,SIP/2.0/UDP b\r\n", Some((2, "a", None, None))),
             ("Via: SIP/2.0/UDP h;;,;,,\r\n", None),
             ("Via: SIP/2.0/UDP h:99999\r\n", None),
             ("Via: SIP/2.0/UDP\r\n", None),
             ("Via: SIP/2.0/UDP h,\r\n", None),
             ("Via: SIP/2.0/UDP h;branch\r\n", None),
-            ("Via: SIP/2.0/UDP h;ttl=300\r\n", None),
+            ("Via: SIP/2.0/UDP h;received=\r\n", None),
+            ("Via: SIP/2.0/UDP h;branch=z9hG4bK1 junk\r\n", None),
         ];
         for (lines, want) in table {
             let m = msg(lines);
