@@ -824,6 +824,22 @@ mod tests {
     }
 
     #[test]
+    fn unicode_and_odd_words() {
+        let table: Vec<(Vec<&str>, Option<ArgError>)> = vec![
+            (vec!["-é"], Some(ArgError::Unknown("-é".into()))),
+            (vec!["-fé"], None),
+            (vec!["--é"], Some(ArgError::Unknown("--é".into()))),
+            (vec!["--"], None),
+            (vec!["--="], Some(ArgError::Unknown("--".into()))),
+            (vec!["-"], Some(ArgError::Positional("-".into()))),
+        ];
+        for (a, want) in table {
+            let p = parse(&args(&a));
+            assert_eq!(p.error.map(|(_, e)| e), want, "{a:?}");
+        }
+    }
+
+    #[test]
     fn help_lists_every_flag() {
         let h = help_text("ferrosip");
         for f in FLAGS {

@@ -307,6 +307,27 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_input_never_panics() {
+        // A deterministic xorshift walk over the characters that matter to the grammar, plus
+        // multi-byte ones; every result must be Ok or Err, never a panic.
+        let alphabet: Vec<char> = "udp:tcp[]()/,; 0123456789.:é€a".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..(x % 24) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let _ = parse_listen(&s);
+            let _ = parse_hostport(&s);
+            let _ = crate::modparam::parse_modparam(&s);
+            x = x.wrapping_add(1);
+        }
+    }
+
+    #[test]
     fn aliases() {
         let table = [
             ("example.com", Some(hp(None, "example.com", None))),
