@@ -456,6 +456,30 @@ fn json_log_engine() {
 }
 
 #[test]
+fn json_log_engine_from_config_parameters() {
+    // log_engine_type/log_engine_data switch the engine once the config is loaded...
+    let o = check("json_log.cfg", &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let doc = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("shm_mem_size"))
+        .unwrap_or_else(|| panic!("{}", o.stderr));
+    assert!(doc.starts_with("{ \"time\": "), "{doc}");
+    // ... with flag M: no "\n" at the end of the message.
+    assert!(doc.ends_with("no effect: shm_mem_size\" }"), "{doc}");
+    // --log-engine on the command line wins over the config.
+    let cli = check("json_log.cfg", &["--log-engine=json:c"]);
+    let doc = cli
+        .stderr
+        .lines()
+        .find(|l| l.contains("shm_mem_size"))
+        .unwrap_or_else(|| panic!("{}", cli.stderr));
+    assert!(doc.contains("\"callid\": \"\""), "{doc}");
+    assert!(doc.ends_with("no effect: shm_mem_size\\n\" }"), "{doc}");
+}
+
+#[test]
 fn debug_level_controls_output() {
     let table: [(&[&str], bool); 6] = [
         (&[], false),
