@@ -34,6 +34,20 @@ const ROUTE_KEYWORDS: [&str; 8] = [
     "event_route",
 ];
 
+/// Core actions usable as bare words (`force_rport;`); any other function needs `()`.
+const BARE_ACTIONS: [&str; 10] = [
+    "force_rport",
+    "add_rport",
+    "add_local_rport",
+    "force_tcp_alias",
+    "add_tcp_alias",
+    "revert_uri",
+    "set_forward_close",
+    "set_forward_no_connect",
+    "set_reply_close",
+    "set_reply_no_connect",
+];
+
 pub(crate) fn describe(t: &Token) -> String {
     match &t.kind {
         Tk::Str(_) => format!("string {}", t.text),
@@ -1171,11 +1185,18 @@ impl<'s> Parser<'s> {
         }
         let e = self.expr()?;
         let e = match e {
-            Expr::Ident(name, span) => Expr::Call {
+            // Core actions that Kamailio's grammar accepts without parentheses.
+            Expr::Ident(name, span) if BARE_ACTIONS.contains(&name.as_str()) => Expr::Call {
                 name,
                 args: Vec::new(),
                 span,
             },
+            Expr::Ident(name, _) => {
+                return Err(self.err_tok(
+                    Some(&t),
+                    Error::Syntax(format!("`(` `)` expected after `{name}` (function call)")),
+                ))
+            }
             Expr::Call { .. } | Expr::Unary { .. } | Expr::Binary { .. } => e,
             _ => {
                 return Err(self.err_tok(

@@ -114,6 +114,8 @@ fn preprocessor_files_match_kamailio() {
         ("tests/pp/basic.cfg", &["WITH_B", "NOT_DEFINED"][..]),
         ("tests/pp/env.cfg", &[][..]),
         ("tests/pp/env.cfg", &["B=2"][..]),
+        ("tests/pp/more.cfg", &[][..]),
+        ("tests/pp/more.cfg", &["NEVER"][..]),
     ] {
         compare(f, defs);
     }

@@ -1,5 +1,5 @@
 //! Debian's stock /etc/kamailio/kamailio.cfg must load with no define, each single `WITH_*` define
-//! it mentions, all of them at once, and every pair of them ("every combination" is 2^20 sets; single,
+//! it mentions, all of them at once, and every pair of them ("every combination" is 2^22 sets for the 22 names; single,
 //! all and every pair cover each define alone and each interaction between two, which is where the
 //! file's nested `#!ifdef`s are). The DB features need `WITH_MYSQL` (it defines `DBURL`); a set that
 //! has one without `WITH_MYSQL` must be *rejected* at the bare `DBURL`, as Kamailio does, so those sets
