@@ -466,3 +466,102 @@ mod tests {
         assert_eq!(p.transformations[0].params, ["1", ";"]);
     }
 }
+
+#[cfg(test)]
+mod parse_tests {
+    use crate::ast::{Expr, Stmt};
+    use crate::{load_text, Host, LoadOptions};
+
+    struct NoFiles;
+    impl Host for NoFiles {
+        fn read_file(&self, _: &str) -> std::io::Result<Vec<u8>> {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "none"))
+        }
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    /// S-expression view of an expression, for compact expectations.
+    fn sx(e: &Expr) -> String {
+        match e {
+            Expr::Int(i, _) => i.to_string(),
+            Expr::Str(s, _) => format!("{s:?}"),
+            Expr::Pv(p) => p.text.clone(),
+            Expr::Select(s, _) => format!("@{s}"),
+            Expr::Keyword(k, _) => format!("kw:{k}"),
+            Expr::Ident(i, _) => format!("id:{i}"),
+            Expr::Addr { text, mask, .. } => match mask {
+                Some(m) => format!("addr:{text}/{m}"),
+                None => format!("addr:{text}"),
+            },
+            Expr::Call { name, args, .. } => {
+                format!(
+                    "{name}({})",
+                    args.iter().map(sx).collect::<Vec<_>>().join(", ")
+                )
+            }
+            Expr::Unary { op, expr, .. } => format!("({op:?} {})", sx(expr)),
+            Expr::Binary {
+                op, left, right, ..
+            } => format!("({op:?} {} {})", sx(left), sx(right)),
+            Expr::Selval { cond, yes, no, .. } => {
+                format!("(selval {} {} {})", sx(cond), sx(yes), sx(no))
+            }
+        }
+    }
+
+    fn cond_of(src: &str) -> String {
+        let text = format!("request_route {{\n if ({src}) {{ exit; }}\n}}\n");
+        let l = load_text("t.cfg", text, &LoadOptions::default(), &NoFiles)
+            .unwrap_or_else(|f| panic!("{src}: {}", f.render()));
+        let r = l
+            .config
+            .routes()
+            .next()
+            .map(|r| r.body.clone())
+            .unwrap_or_default();
+        match r.first() {
+            Some(Stmt::If { cond, .. }) => sx(cond),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn precedence_and_forms() {
+        let cases = [
+            ("1 + 2 * 3", "(Add 1 (Mul 2 3))"),
+            ("$a || $b && $c", "(Or $a (And $b $c))"),
+            ("$a | $b & $c ^ $d", "(BitOr $a (BitAnd $b (BitXor $c $d)))"),
+            ("$a == 1 + 2", "(Eq $a (Add 1 2))"),
+            ("$a < 2 == 1", "(Eq (Lt $a 2) 1)"),
+            ("!is_method(\"INVITE\")", "(Not is_method(\"INVITE\"))"),
+            ("uri==myself", "(Eq kw:uri kw:myself)"),
+            ("src_ip==10.0.0.0/8", "(Eq kw:src_ip addr:10.0.0.0/8)"),
+            ("src_ip!=127.0.0.1", "(Ne kw:src_ip addr:127.0.0.1)"),
+            ("dst_ip==[::1]", "(Eq kw:dst_ip addr:[::1])"),
+            ("msg:len > 2048", "(Gt kw:msg:len 2048)"),
+            ("$rU =~ \"^[0-9]+$\"", "(Match $rU \"^[0-9]+$\")"),
+            ("$x mod 2 eq \"1\"", "(StrEq (Mod $x 2) \"1\")"),
+            ("(int)$x ieq 3", "(IntEq (IntCast $x) 3)"),
+            (
+                "defined $avp(x) and not strempty($v)",
+                "(And (Defined $avp(x)) (Not (Strempty $v)))",
+            ),
+            ("strlen($ru) > 10", "(Gt (Strlen $ru) 10)"),
+            ("selval($x, 1, 2) == -1", "(Eq (selval $x 1 2) -1)"),
+            ("$(ru{s.len}) > 512", "(Gt $(ru{s.len}) 512)"),
+            (
+                "@cfg_get.pstn.gw_ip != \"\"",
+                "(Ne @cfg_get.pstn.gw_ip \"\")",
+            ),
+            ("proto == UDP", "(Eq kw:proto id:UDP)"),
+            ("$? == 1", "(Eq $? 1)"),
+            ("~$a << 1 >> 2", "(Shl (BitNot $a) (Shr 1 2))"),
+            ("0x10 + 010 + 101b", "(Add (Add 16 8) 5)"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(cond_of(src), want, "{src}");
+        }
+    }
+}
