@@ -1,0 +1,260 @@
+//! TCP on the tokio runtime: listeners, the accept loop, connection tasks and outgoing connects.
+//!
+//! Each connection is one task that owns the stream: it reads and frames, hands complete messages
+//! to the TCP worker chosen by connection id (so one connection's messages are handled in order),
+//! answers CRLF pings, writes what senders queue on its channel, and closes on idleness
+//! (`tcp_connection_lifetime`), on a framing error, on EOF, after a close-after-send, or at shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout, Instant};
+
+use crate::conn::{Cmd, ConnInfo, ConnState, Direction, Entry};
+use crate::error::Error;
+use crate::framer::{FrameEvent, FrameLimits, Framer, StreamFramer};
+use crate::spec::{ConnId, Proto, ReceiveInfo, SocketId};
+use crate::stats::Stats;
+use crate::transport::{Shared, TcpJob};
+
+/// Kamailio's `DEFAULT_TCP_BUF_SIZE`: bytes read per `read` call.
+const READ_BUF: usize = 16384;
+/// Listen backlog (Kamailio's `tcp_listen_backlog` default).
+const BACKLOG: i32 = 1024;
+
+/// Binds and listens; the socket is handed to tokio in `start`.
+pub(crate) fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
+    let bind_err = |source| Error::Bind {
+        proto: Proto::Tcp,
+        addr,
+        source,
+    };
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(bind_err)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true).map_err(bind_err)?;
+    }
+    sock.set_reuse_address(true).map_err(bind_err)?;
+    sock.bind(&addr.into()).map_err(bind_err)?;
+    sock.listen(BACKLOG).map_err(bind_err)?;
+    sock.set_nonblocking(true).map_err(bind_err)?;
+    Ok(sock.into())
+}
+
+/// Accepts until shutdown, applying `tcp_max_connections` and `tcp_accept_iplimit`.
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, socket: SocketId) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(%socket, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let (tx, rx) = mpsc::channel(shared.cfg.tcp_conn_wq_max);
+        let id = {
+            let mut t = table(&shared);
+            if t.len() >= shared.cfg.tcp_max_connections {
+                Stats::inc(&shared.stats.tcp_rejected_max);
+                tracing::warn!(%peer, "tcp_max_connections reached, rejecting");
+                continue; // dropping `stream` closes it
+            }
+            let limit = shared.cfg.tcp_accept_iplimit;
+            if limit > 0 && t.accepted_from(peer.ip()) >= limit {
+                Stats::inc(&shared.stats.tcp_rejected_iplimit);
+                tracing::warn!(%peer, "tcp_accept_iplimit reached, rejecting");
+                continue;
+            }
+            let id = shared.next_conn_id();
+            t.insert(Entry {
+                info: ConnInfo {
+                    id,
+                    proto: Proto::Tcp,
+                    peer,
+                    local: stream.local_addr().ok(),
+                    socket,
+                    direction: Direction::Accepted,
+                    state: ConnState::Established,
+                },
+                tx,
+            });
+            id
+        };
+        Stats::inc(&shared.stats.tcp_accepted);
+        Stats::inc(&shared.stats.tcp_active);
+        tokio::spawn(run_conn(shared.clone(), id, socket, stream, rx));
+    }
+}
+
+/// Opens an outgoing connection whose table entry (and first queued buffer) already exist.
+pub(crate) async fn connect(
+    shared: Arc<Shared>,
+    id: ConnId,
+    socket: SocketId,
+    local_ip: Option<std::net::IpAddr>,
+    peer: SocketAddr,
+    rx: mpsc::Receiver<Cmd>,
+) {
+    let attempt = async {
+        let s = if peer.is_ipv6() {
+            TcpSocket::new_v6()?
+        } else {
+            TcpSocket::new_v4()?
+        };
+        if let Some(ip) = local_ip {
+            // Leave with the listener's address, like Kamailio, so the peer sees our SIP address.
+            s.bind(SocketAddr::new(ip, 0))?;
+        }
+        s.connect(peer).await
+    };
+    let stream = tokio::select! {
+        _ = shared.cancel.cancelled() => None,
+        r = timeout(shared.cfg.tcp_connect_timeout, attempt) => match r {
+            Ok(Ok(s)) => Some(s),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "tcp connect failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "tcp_connect_timeout");
+                None
+            }
+        },
+    };
+    let Some(stream) = stream else {
+        Stats::inc(&shared.stats.tcp_connect_failed);
+        close(&shared, id);
+        return;
+    };
+    if let Ok(local) = stream.local_addr() {
+        table(&shared).set_established(id, local);
+    }
+    Stats::inc(&shared.stats.tcp_connected);
+    run_conn(shared, id, socket, stream, rx).await;
+}
+
+async fn run_conn(
+    shared: Arc<Shared>,
+    id: ConnId,
+    socket: SocketId,
+    stream: TcpStream,
+    mut rx: mpsc::Receiver<Cmd>,
+) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        close(&shared, id);
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let queue = shared.worker_queue(id);
+    let ri = ReceiveInfo {
+        src: peer,
+        dst: local,
+        proto: Proto::Tcp,
+        socket,
+        conn: Some(id),
+    };
+    let cfg = &shared.cfg;
+    let mut framer = Framer::new(FrameLimits {
+        max_size: cfg.tcp_max_msg_size,
+        accept_no_cl: cfg.tcp_accept_no_cl,
+    });
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = vec![0u8; READ_BUF];
+    let mut deadline = Instant::now() + cfg.tcp_connection_lifetime;
+    'conn: loop {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => break,
+            _ = sleep_until(deadline) => {
+                Stats::inc(&shared.stats.tcp_closed_idle);
+                tracing::debug!(conn = %id, %peer, "tcp_connection_lifetime expired");
+                break;
+            }
+            r = rd.read(&mut buf) => {
+                let n = match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                deadline = Instant::now() + cfg.tcp_connection_lifetime;
+                framer.feed(&buf[..n]);
+                loop {
+                    match framer.next_event() {
+                        Ok(None) => break,
+                        Ok(Some(FrameEvent::Ping)) => {
+                            Stats::inc(&shared.stats.tcp_crlf_pings);
+                            if cfg.tcp_crlf_ping
+                                && !write(&shared, &mut wr, b"\r\n").await
+                            {
+                                break 'conn;
+                            }
+                        }
+                        Ok(Some(FrameEvent::Message(msg))) => {
+                            let Some(q) = &queue else { break 'conn };
+                            // Awaiting here is the back-pressure: a busy worker slows this reader.
+                            if q.send(TcpJob { ri, msg }).await.is_err() {
+                                break 'conn;
+                            }
+                            Stats::inc(&shared.stats.tcp_received);
+                        }
+                        Err(e) => {
+                            Stats::inc(&shared.stats.tcp_frame_errors);
+                            tracing::info!(conn = %id, %peer, error = %e, "closing unframeable tcp stream");
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            cmd = rx.recv() => match cmd {
+                None => break,
+                Some(Cmd::Send { data, close }) => {
+                    if !write(&shared, &mut wr, &data).await {
+                        break;
+                    }
+                    Stats::inc(&shared.stats.tcp_sent);
+                    deadline = Instant::now() + cfg.tcp_connection_lifetime;
+                    if close {
+                        let _ = wr.shutdown().await;
+                        break;
+                    }
+                }
+            },
+        }
+    }
+    close(&shared, id);
+}
+
+/// Writes with `tcp_send_timeout`; false means the connection must close.
+async fn write(shared: &Shared, wr: &mut tokio::net::tcp::OwnedWriteHalf, data: &[u8]) -> bool {
+    match timeout(shared.cfg.tcp_send_timeout, wr.write_all(data)).await {
+        Ok(Ok(())) => true,
+        _ => {
+            Stats::inc(&shared.stats.tcp_send_errors);
+            false
+        }
+    }
+}
+
+fn close(shared: &Shared, id: ConnId) {
+    if table(shared).remove(id).is_some() {
+        Stats::dec(&shared.stats.tcp_active);
+    }
+}
+
+pub(crate) fn table(shared: &Shared) -> std::sync::MutexGuard<'_, crate::conn::ConnTable> {
+    // A poisoned table means a panic while holding a short, non-panicking critical section; the
+    // data is still consistent hash maps, so keep serving.
+    shared
+        .conns
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
