@@ -1,4 +1,21 @@
 //! Kamailio's modules, one folder each (`sl/`, `tm/`, `rr/`, `pv/`, `xlog/` …), each opening with its
-//! export table; `registry` lists them all.
+//! export table; `registry` lists Kamailio's module names and [`all`] builds the export tables of the
+//! modules ferrosip implements.
 
 pub mod registry;
+
+/// The export table of every module ferrosip implements. A module is added here and to
+/// [`registry::IMPLEMENTED_MODULES`] in the same change (a test keeps the two lists equal).
+pub fn all() -> Vec<ferrosip_api::ModuleExports> {
+    vec![]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn implemented_list_matches_export_tables() {
+        let mut names: Vec<&str> = super::all().iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        assert_eq!(names, super::registry::IMPLEMENTED_MODULES);
+    }
+}
