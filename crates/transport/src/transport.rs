@@ -42,7 +42,9 @@ pub(crate) struct Shared {
     pub stopped: AtomicBool,
     /// One queue per TCP worker; emptied at shutdown so the workers see the end.
     queues: RwLock<Vec<mpsc::Sender<TcpJob>>>,
-    rt: Option<tokio::runtime::Handle>,
+    /// Spawns connects from worker threads. Cleared at shutdown: a handle keeps the runtime's
+    /// epoll and eventfd descriptors open.
+    rt: RwLock<Option<tokio::runtime::Handle>>,
 }
 
 impl Shared {
@@ -130,7 +132,7 @@ impl Transport {
             .map(|_| mpsc::channel(cfg.tcp_worker_queue))
             .unzip();
         let shared = Arc::new(Shared {
-            rt: runtime.as_ref().map(|r| r.handle().clone()),
+            rt: RwLock::new(runtime.as_ref().map(|r| r.handle().clone())),
             cfg,
             stats: Stats::default(),
             sockets,
@@ -243,6 +245,11 @@ impl Transport {
         self.shutdown();
         let deadline = Instant::now() + timeout;
         let mut stuck = wait_all(std::mem::take(&mut self.udp_threads), deadline);
+        self.shared
+            .rt
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(rt) = self.runtime.take() {
             // Tasks saw the token already; this drops what is left and joins the I/O threads.
             rt.shutdown_timeout(deadline.saturating_duration_since(Instant::now()));
@@ -372,8 +379,11 @@ impl TransportHandle {
 
     fn send_tcp(&self, dst: &Destination, opts: SendOptions, data: &[u8]) -> Result<Sent, Error> {
         let shared = &self.shared;
-        let Some(rt) = &shared.rt else {
+        if shared.cfg.disable_tcp {
             return Err(Error::TcpDisabled);
+        }
+        let Some(rt) = shared.rt.read().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return Err(Error::ShutDown);
         };
         let cmd = Cmd::Send {
             data: data.to_vec(),
