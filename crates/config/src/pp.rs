@@ -18,6 +18,10 @@ const MAX_INCLUDE_DEPTH: usize = 10;
 const MAX_EXPANSION_DEPTH: usize = 32;
 /// Stop collecting after this many errors: the rest would be noise.
 pub(crate) const MAX_ERRORS: usize = 50;
+/// Tokens that define expansions may produce in one load (nested defines can grow exponentially).
+const MAX_EXPANDED_TOKENS: usize = 200_000;
+/// Bytes of included text in one load (a file may include itself up to the depth limit).
+const MAX_INCLUDED_BYTES: usize = 64 << 20;
 
 /// The version the front end reports through the predefined defines.
 pub const KAMAILIO_VERSION: u32 = 6_000_007;
@@ -50,6 +54,8 @@ pub(crate) struct Preprocessor<'h> {
     depth: usize,
     pending: Option<Token>,
     error_count: usize,
+    expanded: usize,
+    included_bytes: usize,
 }
 
 /// Splits `NAME` / `NAME=value` (the `-A` form).
@@ -120,6 +126,8 @@ impl<'h> Preprocessor<'h> {
             depth: 0,
             pending: None,
             error_count: 0,
+            expanded: 0,
+            included_bytes: 0,
         };
         for (name, value) in predefined(&opts.os_name) {
             pp.defines.insert(name, Define { value, span: None });
@@ -507,6 +515,17 @@ impl<'h> Preprocessor<'h> {
             }
             return;
         };
+        self.included_bytes = self.included_bytes.saturating_add(bytes.len());
+        if self.included_bytes > MAX_INCLUDED_BYTES {
+            self.error(
+                Error::Preprocessor(format!(
+                    "included files exceed {} MiB in total (at `{path}`)",
+                    MAX_INCLUDED_BYTES >> 20
+                )),
+                Some(d.arg_span),
+            );
+            return;
+        }
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let id = self.sources.add(&name, text.clone());
         self.depth += 1;
@@ -539,7 +558,21 @@ impl<'h> Preprocessor<'h> {
                     }))
                 });
                 match tokens_of(&value, t.span, t.joined) {
+                    Ok(toks) if self.expanded + toks.len() > MAX_EXPANDED_TOKENS => {
+                        // Report once; later expansions are dropped (the result is garbage anyway).
+                        if self.expanded <= MAX_EXPANDED_TOKENS {
+                            self.error(
+                                Error::Preprocessor(format!(
+                                    "define expansions produce more than {MAX_EXPANDED_TOKENS} tokens (at `{}`)",
+                                    t.text
+                                )),
+                                Some(t.span),
+                            );
+                        }
+                        self.expanded = usize::MAX / 2;
+                    }
                     Ok(toks) => {
+                        self.expanded += toks.len();
                         for mut x in toks {
                             x.origin = origin.clone();
                             self.emit(x, depth + 1);

@@ -23,6 +23,7 @@ pub(crate) struct Printer<'h> {
     pub out: Vec<u8>,
     pub diags: Vec<Diagnostic>,
     depth: usize,
+    included_bytes: usize,
 }
 
 fn eatable(c: u8) -> bool {
@@ -54,6 +55,7 @@ impl<'h> Printer<'h> {
             out: Vec::new(),
             diags: Vec::new(),
             depth: 0,
+            included_bytes: 0,
         };
         for (n, v) in predefined(&opts.os_name) {
             p.defines.insert(n, v);
@@ -402,7 +404,14 @@ impl<'h> Printer<'h> {
             }
         }
         match found {
+            Some((_, bytes)) if self.included_bytes + bytes.len() > (64 << 20) => {
+                self.error(
+                    format!("included files exceed 64 MiB in total (at `{path}`)"),
+                    Some(span),
+                );
+            }
             Some((name, bytes)) => {
+                self.included_bytes += bytes.len();
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 let id = self.sources.add(&name, text.clone());
                 self.depth += 1;

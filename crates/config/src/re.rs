@@ -297,13 +297,16 @@ impl Regex {
     }
 
     /// Leftmost match at or after `start` (char index): group 0 is the whole match.
-    fn find_at(&self, t: &[char], start: usize) -> Option<Caps> {
+    fn find_at(&self, t: &[char], start: usize, budget: &mut usize) -> Option<Caps> {
         let whole = Node::Group(self.alts.clone(), 0);
         for s in start..=t.len() {
+            if *budget == 0 {
+                return None;
+            }
             let mut m = Matcher {
                 t,
                 icase: self.icase,
-                budget: 100_000,
+                budget: *budget,
             };
             let mut caps: Caps = vec![None; self.groups + 1];
             let mut found: Option<Caps> = None;
@@ -316,6 +319,7 @@ impl Regex {
                     true
                 },
             );
+            *budget = m.budget;
             if found.is_some() {
                 return found;
             }
@@ -331,8 +335,10 @@ impl Regex {
         let mut last = 0;
         let mut any = false;
         let mut start = 0;
+        // One step budget for the whole replacement, so a hostile pattern on a long string ends.
+        let mut budget = 1_000_000usize;
         while start <= t.len() {
-            let Some(caps) = self.find_at(&t, start) else {
+            let Some(caps) = self.find_at(&t, start, &mut budget) else {
                 break;
             };
             let Some((ms, me)) = caps.first().copied().flatten() else {
