@@ -14,6 +14,7 @@
 
 pub mod ctx;
 pub mod export;
+pub mod posix;
 pub mod pv;
 pub mod registry;
 pub mod route;

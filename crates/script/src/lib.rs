@@ -1,2 +1,197 @@
 //! Compiles the config AST into an executable program — every function, variable, route and flag
 //! resolved at load — and evaluates it with Kamailio's semantics. Core functions and keywords live here.
+//!
+//! Layout: [`compile`](crate::compile()) / [`compile_config`] (AST → program, diagnostics with
+//! file:line:col), `ir` (the compiled form and the pure value operations), `eval` (the interpreter:
+//! `run_actions` semantics, return codes, `return_mode`, `switch`, `while`), [`core`] (the core's
+//! functions as an export table), `uri` (R-URI rewriting).
+//!
+//! What this crate does not do: no I/O, no SIP forwarding (network core functions are in the tables
+//! but refused at load until the transport exists), no module functions (they come from the registry),
+//! no message PVs (`$ru`, `$si` … belong to the `pv` module).
+//!
+//! Decisions (see docs/runtime.md): `=~` uses the `regex` crate behind a POSIX-ERE translation layer
+//! (`ferrosip_api::posix`); `$env(X)` and `$def(X)` are folded at load; function calls are not allowed
+//! inside function parameters; `route[X]` blocks are checked against the route types of the blocks
+//! that call them (request_route when uncalled).
+
+mod compile;
+pub mod core;
+mod eval;
+mod ir;
+mod uri;
+
+use std::collections::HashMap;
+
+use ferrosip_api::{Ctx, Registry, RouteType};
+use ferrosip_config::ast::Config;
+use ferrosip_config::{Diagnostic, Loaded};
+
+use crate::eval::{Run, DROP, EXIT};
+use crate::ir::Route;
+
+/// Limits and modes from the core parameters (`return_mode`, `max_while_loops`, `max_recursive_level`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// 0 (default): only values > 0 are true and calls in expressions yield 1/0; 1: non-zero is true
+    /// and calls yield their real value.
+    pub return_mode: i64,
+    /// Default 100.
+    pub max_while_loops: i64,
+    /// Default 256.
+    pub max_recursive_level: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            return_mode: 0,
+            max_while_loops: 100,
+            max_recursive_level: 256,
+        }
+    }
+}
+
+/// Inputs of the compiler besides the AST and the registry.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Preprocessor defines visible to `$def(NAME)`: (name, value).
+    pub defines: Vec<(String, Option<String>)>,
+}
+
+/// Which block to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// `request_route`.
+    Request,
+    /// Core `reply_route` (or unnamed `onreply_route`).
+    Reply,
+    /// `onsend_route`.
+    OnSend,
+    /// `route[NAME]`.
+    Route(&'a str),
+    /// `failure_route[NAME]`.
+    Failure(&'a str),
+    /// `branch_route[NAME]`.
+    Branch(&'a str),
+    /// tm `onreply_route[NAME]`.
+    OnReply(&'a str),
+    /// `event_route[NAME]`.
+    Event(&'a str),
+}
+
+impl Entry<'_> {
+    fn key(&self) -> (u8, String) {
+        match self {
+            Entry::Request => (0, String::new()),
+            Entry::Route(n) => (1, n.to_string()),
+            Entry::Branch(n) => (2, n.to_string()),
+            Entry::Failure(n) => (3, n.to_string()),
+            Entry::Reply => (4, String::new()),
+            Entry::OnReply(n) => (5, n.to_string()),
+            Entry::OnSend => (6, String::new()),
+            Entry::Event(n) => (7, n.to_string()),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The value of the block (the last executed statement's, or the `return`/`exit`/`drop` value).
+    pub rc: i64,
+    /// `exit`, `drop`, `return 0` or a function returning 0 stopped the script.
+    pub exited: bool,
+    /// `drop` was executed (the caller must not relay / must discard).
+    pub dropped: bool,
+}
+
+/// Identifies a compiled block, for callers that run one repeatedly (tm's failure routes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteId(usize);
+
+/// A compiled config.
+#[derive(Debug)]
+pub struct Program {
+    routes: Vec<Route>,
+    keys: HashMap<(u8, String), usize>,
+    opts: RunOptions,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Program {
+    fn new(
+        routes: Vec<Route>,
+        keys: HashMap<(u8, String), usize>,
+        opts: RunOptions,
+        warnings: Vec<Diagnostic>,
+    ) -> Program {
+        Program {
+            routes,
+            keys,
+            opts,
+            warnings,
+        }
+    }
+
+    /// Warnings found at load (undefined `route(X)`, unknown event routes).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The options in effect.
+    pub fn options(&self) -> &RunOptions {
+        &self.opts
+    }
+
+    /// Looks a block up.
+    pub fn route(&self, e: Entry<'_>) -> Option<RouteId> {
+        self.keys.get(&e.key()).copied().map(RouteId)
+    }
+
+    /// The route type a block runs as.
+    pub fn route_type(&self, id: RouteId) -> Option<RouteType> {
+        self.routes.get(id.0).map(|r| r.kind)
+    }
+
+    /// Runs a block as the top level of a message's processing (Kamailio's `run_top_route`):
+    /// `$rc` starts at 0, flags start clear.
+    pub fn run(&self, id: RouteId, ctx: &mut Ctx<'_>) -> Outcome {
+        let Some(r) = self.routes.get(id.0) else {
+            return Outcome {
+                rc: -1,
+                exited: false,
+                dropped: false,
+            };
+        };
+        ctx.last_rc = 0;
+        let body = std::sync::Arc::clone(&r.body);
+        let mut run = Run::new(&self.routes, &self.opts);
+        let rc = run.block(&body, ctx);
+        Outcome {
+            rc,
+            exited: run.flags & EXIT != 0,
+            dropped: run.flags & DROP != 0,
+        }
+    }
+
+    /// Looks up and runs a block; `None` when the config has no such block.
+    pub fn run_entry(&self, e: Entry<'_>, ctx: &mut Ctx<'_>) -> Option<Outcome> {
+        let id = self.route(e)?;
+        Some(self.run(id, ctx))
+    }
+}
+
+/// Compiles a loaded config against the registry (the whole check behind `-c`).
+pub fn compile(loaded: &Loaded, reg: &Registry) -> Result<Program, Vec<Diagnostic>> {
+    compile_config(&loaded.config, reg, &CompileOptions::default())
+}
+
+/// Compiles an AST with explicit options.
+pub fn compile_config(
+    config: &Config,
+    reg: &Registry,
+    opts: &CompileOptions,
+) -> Result<Program, Vec<Diagnostic>> {
+    compile::compile(config, reg, opts)
+}

@@ -1,0 +1,1060 @@
+//! The compiler: AST → [`crate::Program`]. Resolves every function (by name and arity), variable,
+//! flag, route and regex at load; refuses unknown names, wrong arity, functions in route types that
+//! do not allow them and not-implemented features, each with file:line:col; warns on `route(X)` for
+//! an undefined X; folds constant expressions.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ferrosip_api::export::{Arg, FnExport, ParamKind, RouteKindRef};
+use ferrosip_api::pv::PvRef;
+use ferrosip_api::{posix, PvSpec, Registry, RouteMask, RouteType, Value};
+use ferrosip_config::ast::{self, BinOp, CaseLabel, RouteKind, UnOp};
+use ferrosip_config::{Diagnostic, Error as CfgError, Span};
+
+use crate::eval::DynExpr;
+use crate::ir::{
+    int_op, unary_op, value_op, Call, ElemRhs, Expr, Kw, MatchRhs, Op, Route, RouteTarget, Stmt,
+    StrCase, Un,
+};
+use crate::{CompileOptions, Program, RunOptions};
+
+/// Where a call site sits, for the route-type check done once all routes are known.
+struct Site {
+    route: usize,
+    name: &'static str,
+    mask: RouteMask,
+    span: Span,
+}
+
+struct Compiler<'a> {
+    reg: &'a Registry,
+    opts: &'a CompileOptions,
+    run: RunOptions,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    flags: HashMap<String, u32>,
+    avpflags: HashMap<String, u32>,
+    routes: Vec<Route>,
+    keys: HashMap<(u8, String), usize>,
+    sites: Vec<Site>,
+    edges: Vec<(usize, usize)>,
+    cur: usize,
+}
+
+fn err(msg: impl Into<String>, span: Span) -> Diagnostic {
+    Diagnostic::error(CfgError::Semantic(msg.into()), Some(span))
+}
+
+fn kind_code(k: RouteKind) -> u8 {
+    match k {
+        RouteKind::Request => 0,
+        RouteKind::Route => 1,
+        RouteKind::Branch => 2,
+        RouteKind::Failure => 3,
+        RouteKind::Reply => 4,
+        RouteKind::OnReply => 5,
+        RouteKind::OnSend => 6,
+        RouteKind::Event => 7,
+    }
+}
+
+fn ref_code(k: RouteKindRef) -> u8 {
+    match k {
+        RouteKindRef::Route => 1,
+        RouteKindRef::Branch => 2,
+        RouteKindRef::Failure => 3,
+        RouteKindRef::OnReply => 5,
+        RouteKindRef::Event => 7,
+    }
+}
+
+fn route_type(k: RouteKind) -> RouteType {
+    match k {
+        RouteKind::Request | RouteKind::Route => RouteType::Request,
+        RouteKind::Branch => RouteType::Branch,
+        RouteKind::Failure => RouteType::Failure,
+        RouteKind::Reply => RouteType::CoreOnReply,
+        RouteKind::OnReply => RouteType::TmOnReply,
+        RouteKind::OnSend => RouteType::OnSend,
+        RouteKind::Event => RouteType::Event,
+    }
+}
+
+/// Compiles a parsed config.
+pub(crate) fn compile(
+    config: &ast::Config,
+    reg: &Registry,
+    opts: &CompileOptions,
+) -> Result<Program, Vec<Diagnostic>> {
+    let mut run = RunOptions::default();
+    for (name, v) in config.global_params() {
+        match (name, v.as_int()) {
+            ("return_mode", Some(i)) => run.return_mode = i,
+            ("max_while_loops", Some(i)) => run.max_while_loops = i,
+            ("max_recursive_level", Some(i)) => {
+                run.max_recursive_level = u32::try_from(i.max(1)).unwrap_or(u32::MAX)
+            }
+            _ => {}
+        }
+    }
+    let mut c = Compiler {
+        reg,
+        opts,
+        run,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        flags: HashMap::new(),
+        avpflags: HashMap::new(),
+        routes: Vec::new(),
+        keys: HashMap::new(),
+        sites: Vec::new(),
+        edges: Vec::new(),
+        cur: 0,
+    };
+    for item in &config.items {
+        match item {
+            ast::Item::Flags(d) => c.declare_flags(d, false),
+            ast::Item::AvpFlags(d) => c.declare_flags(d, true),
+            _ => {}
+        }
+    }
+    // Pass 1: every route block gets its slot, so calls can refer to blocks defined later.
+    let blocks: Vec<&ast::RouteBlock> = config.routes().collect();
+    for b in &blocks {
+        let name = match b.kind {
+            RouteKind::Request | RouteKind::Reply | RouteKind::OnSend => String::new(),
+            _ => b.name.clone().unwrap_or_default(),
+        };
+        let key = (kind_code(b.kind), name.clone());
+        if c.keys.contains_key(&key) {
+            c.errors.push(err(
+                format!(
+                    "duplicate {} block{}",
+                    b.keyword,
+                    if name.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" `{name}`")
+                    }
+                ),
+                b.span,
+            ));
+            continue;
+        }
+        if b.kind == RouteKind::Event && !reg.has_event_route(&name) && !name.starts_with("core:") {
+            c.warnings.push(Diagnostic::warning(
+                CfgError::Semantic(format!(
+                    "event_route[{name}] is not run by any loaded module"
+                )),
+                Some(b.span),
+            ));
+        }
+        c.keys.insert(key, c.routes.len());
+        c.routes.push(Route {
+            name,
+            kind: route_type(b.kind),
+            body: Arc::new(Vec::new()),
+        });
+    }
+    // Pass 2: bodies.
+    let mut done = vec![false; c.routes.len()];
+    for b in &blocks {
+        let name = match b.kind {
+            RouteKind::Request | RouteKind::Reply | RouteKind::OnSend => String::new(),
+            _ => b.name.clone().unwrap_or_default(),
+        };
+        let Some(&idx) = c.keys.get(&(kind_code(b.kind), name)) else {
+            continue;
+        };
+        if done.get(idx).copied().unwrap_or(true) {
+            continue; // a duplicate block, already reported
+        }
+        if let Some(d) = done.get_mut(idx) {
+            *d = true;
+        }
+        c.cur = idx;
+        let body = c.stmts(&b.body);
+        if let Some(r) = c.routes.get_mut(idx) {
+            r.body = Arc::new(body);
+        }
+    }
+    c.check_route_types();
+    if !c.errors.is_empty() {
+        let mut all = c.errors;
+        all.extend(c.warnings);
+        return Err(all);
+    }
+    Ok(Program::new(c.routes, c.keys, c.run, c.warnings))
+}
+
+impl Compiler<'_> {
+    fn declare_flags(&mut self, decls: &[ast::FlagDecl], avp: bool) {
+        let map = if avp {
+            &mut self.avpflags
+        } else {
+            &mut self.flags
+        };
+        for d in decls {
+            let pos = match d.pos {
+                Some(p) if (0..32).contains(&p) => p as u32, // range checked
+                Some(p) => {
+                    self.errors
+                        .push(err(format!("flag position {p} out of range 0..31"), d.span));
+                    continue;
+                }
+                None => match (0..32u32).find(|n| !map.values().any(|v| v == n)) {
+                    Some(n) => n,
+                    None => {
+                        self.errors.push(err("no free flag left", d.span));
+                        continue;
+                    }
+                },
+            };
+            if map.values().any(|v| *v == pos) {
+                self.errors.push(err(
+                    format!("flag `{}`: position {pos} already in use", d.name),
+                    d.span,
+                ));
+                continue;
+            }
+            if map.insert(d.name.clone(), pos).is_some() {
+                self.errors
+                    .push(err(format!("flag `{}` declared twice", d.name), d.span));
+            }
+        }
+    }
+
+    /// Route types each block can run in: roots by their kind, `route[X]` by who calls it
+    /// (request_route when nobody does), then every call site checked against its function's mask.
+    fn check_route_types(&mut self) {
+        // `route[NAME]` blocks start empty and inherit from their callers; the others are roots.
+        let mut types: Vec<u32> = self.routes.iter().map(|r| r.kind.bit()).collect();
+        for ((k, _), i) in &self.keys {
+            if *k == 1 {
+                if let Some(t) = types.get_mut(*i) {
+                    *t = 0;
+                }
+            }
+        }
+        loop {
+            let mut changed = false;
+            for (from, to) in &self.edges {
+                let add = types.get(*from).copied().unwrap_or(0);
+                if let Some(t) = types.get_mut(*to) {
+                    if *t | add != *t {
+                        *t |= add;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for t in types.iter_mut() {
+            if *t == 0 {
+                *t = RouteType::Request.bit();
+            }
+        }
+        for s in &self.sites {
+            let t = types.get(s.route).copied().unwrap_or(0);
+            for rt in RouteType::ALL {
+                if t & rt.bit() != 0 && !s.mask.allows(rt) {
+                    self.errors.push(err(
+                        format!(
+                            "command `{}` cannot be used in the block ({} route; allowed in: {})",
+                            s.name,
+                            rt.keyword(),
+                            s.mask.describe()
+                        ),
+                        s.span,
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn stmts(&mut self, list: &[ast::Stmt]) -> Vec<Stmt> {
+        list.iter().filter_map(|s| self.stmt(s)).collect()
+    }
+
+    fn stmt(&mut self, s: &ast::Stmt) -> Option<Stmt> {
+        Some(match s {
+            ast::Stmt::Expr(ast::Expr::Call { name, args, span }) if name != "route" => {
+                Stmt::Call(self.call(name, args, *span)?)
+            }
+            ast::Stmt::Expr(e) => match self.expr(e, true)? {
+                Expr::Call(c) => Stmt::Call(*c),
+                Expr::Route(t) => Stmt::Route(*t),
+                other => Stmt::Eval(other),
+            },
+            ast::Stmt::Assign {
+                target,
+                value,
+                span,
+            } => {
+                let ast::Expr::Pv(p) = target else {
+                    self.errors
+                        .push(err("only a variable can be assigned", *span));
+                    return None;
+                };
+                let spec = self.pv_spec(p)?;
+                if !spec.is_writable() {
+                    self.errors.push(err(
+                        format!("read only pvar in assignment left side: `{}`", p.text),
+                        p.span,
+                    ));
+                    return None;
+                }
+                Stmt::Assign(spec, self.expr(value, true)?)
+            }
+            ast::Stmt::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                let c = self.expr(cond, true);
+                let t = self.stmts(then);
+                let o = otherwise
+                    .as_ref()
+                    .map(|o| self.stmts(o))
+                    .unwrap_or_default();
+                Stmt::If(c?, t, o)
+            }
+            ast::Stmt::While { cond, body, .. } => {
+                let c = self.expr(cond, true);
+                let b = self.stmts(body);
+                Stmt::While(c?, b)
+            }
+            ast::Stmt::Switch { subject, cases, .. } => {
+                let subj = self.expr(subject, true);
+                let all_int = cases
+                    .iter()
+                    .all(|c| matches!(c.label, CaseLabel::Int(_) | CaseLabel::Default));
+                if all_int {
+                    let cs = cases
+                        .iter()
+                        .map(|c| {
+                            let l = match c.label {
+                                CaseLabel::Int(i) => Some(i),
+                                _ => None,
+                            };
+                            (l, self.stmts(&c.body))
+                        })
+                        .collect();
+                    Stmt::SwitchInt {
+                        subject: subj?,
+                        cases: cs,
+                    }
+                } else {
+                    let mut cs = Vec::new();
+                    for c in cases {
+                        let l = match &c.label {
+                            CaseLabel::Default => StrCase::Default,
+                            CaseLabel::Int(i) => StrCase::Str(i.to_string().into_bytes()),
+                            CaseLabel::Str(s) => StrCase::Str(s.as_bytes().to_vec()),
+                            CaseLabel::Regex(r) => match posix::compile(r, false) {
+                                Ok(re) => StrCase::Regex(re),
+                                Err(m) => {
+                                    self.errors.push(err(m, c.span));
+                                    StrCase::Default
+                                }
+                            },
+                        };
+                        cs.push((l, self.stmts(&c.body)));
+                    }
+                    Stmt::SwitchStr {
+                        subject: subj?,
+                        cases: cs,
+                    }
+                }
+            }
+            ast::Stmt::Break(_) => Stmt::Break,
+            ast::Stmt::Return(e, _) => Stmt::Return(self.opt_expr(e)?),
+            ast::Stmt::Exit(e, _) => Stmt::Exit(self.opt_expr(e)?),
+            ast::Stmt::Drop(e, _) => Stmt::Drop(self.opt_expr(e)?),
+            ast::Stmt::Route { target, .. } => Stmt::Route(self.route_target(target)?),
+            ast::Stmt::Block(b, _) => Stmt::Block(self.stmts(b)),
+        })
+    }
+
+    fn opt_expr(&mut self, e: &Option<ast::Expr>) -> Option<Option<Expr>> {
+        match e {
+            None => Some(None),
+            Some(e) => self.expr(e, true).map(Some),
+        }
+    }
+
+    fn route_target(&mut self, target: &ast::Expr) -> Option<RouteTarget> {
+        let name = match target {
+            ast::Expr::Ident(n, _) | ast::Expr::Str(n, _) => Some(n.clone()),
+            ast::Expr::Int(i, _) => Some(i.to_string()),
+            _ => None,
+        };
+        match name {
+            Some(n) => {
+                let idx = self.keys.get(&(1, n.clone())).copied();
+                match idx {
+                    Some(i) => self.edges.push((self.cur, i)),
+                    None => self.warnings.push(Diagnostic::warning(
+                        CfgError::Semantic(format!("route `{n}` is not defined")),
+                        Some(target.span()),
+                    )),
+                }
+                Some(RouteTarget::Static(idx, n))
+            }
+            None => Some(RouteTarget::Dynamic(Box::new(self.expr(target, false)?))),
+        }
+    }
+
+    fn pv_ref(p: &ast::Pv) -> PvRef {
+        PvRef {
+            text: p.text.clone(),
+            name: p.name.clone(),
+            inner: p.inner.clone(),
+            index: p.index.clone(),
+            transforms: p
+                .transformations
+                .iter()
+                .map(|t| {
+                    let mut s = format!("{}.{}", t.class, t.name);
+                    for a in &t.params {
+                        s.push(',');
+                        s.push_str(a);
+                    }
+                    s
+                })
+                .collect(),
+        }
+    }
+
+    fn pv_spec(&mut self, p: &ast::Pv) -> Option<PvSpec> {
+        match self.reg.resolve_pv(&Self::pv_ref(p)) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                self.errors.push(err(m, p.span));
+                None
+            }
+        }
+    }
+
+    /// `$env(X)` and `$def(X)` are constant for the life of the process: folded at load.
+    fn pv_expr(&mut self, p: &ast::Pv) -> Option<Expr> {
+        match (p.name.as_str(), &p.inner) {
+            ("env", Some(n)) if p.transformations.is_empty() => {
+                return Some(Expr::Const(
+                    std::env::var_os(n).map_or(Value::Null, |v| Value::Str(v.into_encoded_bytes())),
+                ));
+            }
+            ("def", Some(n)) if p.transformations.is_empty() => {
+                let v = self.opts.defines.iter().rev().find(|(k, _)| k == n);
+                return Some(Expr::Const(match v {
+                    Some((_, Some(val))) => Value::str(val.as_str()),
+                    Some((_, None)) => Value::str(""),
+                    None => Value::Null,
+                }));
+            }
+            _ => {}
+        }
+        self.pv_spec(p).map(Expr::Pv)
+    }
+
+    fn keyword(&mut self, k: &str, span: Span) -> Option<Expr> {
+        let kw = match k {
+            "method" => Kw::Method,
+            "uri" => Kw::Uri,
+            "from_uri" => Kw::FromUri,
+            "to_uri" => Kw::ToUri,
+            "src_ip" => Kw::SrcIp,
+            "src_port" => Kw::SrcPort,
+            "dst_ip" => Kw::DstIp,
+            "dst_port" => Kw::DstPort,
+            "proto" => Kw::Proto,
+            "af" => Kw::Af,
+            "msg:len" => Kw::MsgLen,
+            "status" => Kw::Status,
+            "retcode" => {
+                let r = PvRef {
+                    text: "$retcode".into(),
+                    name: "retcode".into(),
+                    inner: None,
+                    index: None,
+                    transforms: vec![],
+                };
+                return match self.reg.resolve_pv(&r) {
+                    Ok(s) => Some(Expr::Pv(s)),
+                    Err(m) => {
+                        self.errors.push(err(m, span));
+                        None
+                    }
+                };
+            }
+            "myself" => {
+                self.errors
+                    .push(err("`myself` can only be compared with `==`/`!=`", span));
+                return None;
+            }
+            "max_len" => {
+                self.errors.push(err(
+                    "`max_len` was removed from Kamailio's config language",
+                    span,
+                ));
+                return None;
+            }
+            other => {
+                self.errors
+                    .push(err(format!("keyword `{other}`: not implemented yet"), span));
+                return None;
+            }
+        };
+        Some(Expr::Kw(kw))
+    }
+
+    fn ident(&mut self, name: &str, span: Span) -> Option<Expr> {
+        let v = match name {
+            "UDP" | "udp" => 1,
+            "TCP" | "tcp" => 2,
+            "TLS" | "tls" => 3,
+            "SCTP" | "sctp" => 4,
+            "WS" | "ws" => 5,
+            "WSS" | "wss" => 6,
+            "INET" => 2,
+            "INET6" => 10,
+            _ => {
+                self.errors
+                    .push(err(format!("unknown identifier `{name}`"), span));
+                return None;
+            }
+        };
+        Some(Expr::Const(Value::Int(v)))
+    }
+
+    /// Compiles an expression; `calls` = function calls and `route()` are allowed in it.
+    fn expr(&mut self, e: &ast::Expr, calls: bool) -> Option<Expr> {
+        match e {
+            ast::Expr::Int(i, _) => Some(Expr::Const(Value::Int(*i))),
+            ast::Expr::Str(s, _) => Some(Expr::Const(Value::str(s.as_str()))),
+            ast::Expr::Pv(p) => self.pv_expr(p),
+            ast::Expr::Select(s, span) => {
+                self.errors
+                    .push(err(format!("select `@{s}`: not implemented yet"), *span));
+                None
+            }
+            ast::Expr::Keyword(k, span) => self.keyword(k, *span),
+            ast::Expr::Ident(n, span) => self.ident(n, *span),
+            ast::Expr::Addr { text, .. } => Some(Expr::Const(Value::str(text.as_str()))),
+            ast::Expr::Call { name, args, span } => {
+                if !calls {
+                    self.errors.push(err(
+                        format!(
+                            "function call `{name}()` is not allowed inside a function parameter"
+                        ),
+                        *span,
+                    ));
+                    return None;
+                }
+                if name == "route" {
+                    let [a] = args.as_slice() else {
+                        self.errors
+                            .push(err("`route` takes exactly one parameter", *span));
+                        return None;
+                    };
+                    return Some(Expr::Route(Box::new(self.route_target(a)?)));
+                }
+                Some(Expr::Call(Box::new(self.call(name, args, *span)?)))
+            }
+            ast::Expr::Unary { op, expr, .. } => {
+                let x = self.expr(expr, calls)?;
+                if *op == UnOp::Defined {
+                    return Some(match x {
+                        Expr::Const(v) => Expr::Const(Value::Int(i64::from(!v.is_null()))),
+                        x => Expr::Defined(Box::new(x)),
+                    });
+                }
+                let u = match op {
+                    UnOp::Not => Un::Not,
+                    UnOp::BitNot => Un::BitNot,
+                    UnOp::Neg => Un::Neg,
+                    UnOp::Strlen => Un::Strlen,
+                    UnOp::Strempty => Un::Strempty,
+                    UnOp::IntCast => Un::IntCast,
+                    UnOp::StrCast => Un::StrCast,
+                    UnOp::Defined => Un::Not, // handled above
+                };
+                Some(match x {
+                    Expr::Const(v) => Expr::Const(unary_op(u, v)),
+                    x => Expr::Unary(u, Box::new(x)),
+                })
+            }
+            ast::Expr::Binary {
+                op,
+                left,
+                right,
+                span,
+            } => self.binary(*op, left, right, *span, calls),
+            ast::Expr::Selval { cond, yes, no, .. } => {
+                let c = self.expr(cond, calls);
+                let a = self.expr(yes, calls);
+                let b = self.expr(no, calls);
+                let (c, a, b) = (c?, a?, b?);
+                if let Expr::Const(v) = &c {
+                    let t = if self.run.return_mode == 0 {
+                        v.to_int() > 0
+                    } else {
+                        v.to_int() != 0
+                    };
+                    return Some(if t { a } else { b });
+                }
+                Some(Expr::Selval(Box::new(c), Box::new(a), Box::new(b)))
+            }
+        }
+    }
+
+    fn binary(
+        &mut self,
+        op: BinOp,
+        left: &ast::Expr,
+        right: &ast::Expr,
+        span: Span,
+        calls: bool,
+    ) -> Option<Expr> {
+        // Old-style keyword comparisons: `uri == myself`, `src_ip == 10.0.0.0/8`, `method == "X"`.
+        if matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Match) {
+            let (kwe, other) = match (left, right) {
+                (ast::Expr::Keyword(m, _), ast::Expr::Keyword(_, _)) if m == "myself" => {
+                    (right, left)
+                }
+                (ast::Expr::Keyword(_, _), _) => (left, right),
+                _ => (right, right),
+            };
+            if let ast::Expr::Keyword(k, kspan) = kwe {
+                if !std::ptr::eq(kwe, other) {
+                    return self.elem(k, *kspan, op, other, span, calls);
+                }
+            }
+        }
+        let l = self.expr(left, calls);
+        let r = self.expr(right, calls);
+        let (l, r) = (l?, r?);
+        if op == BinOp::Match {
+            return Some(match r {
+                Expr::Const(v) => {
+                    let re = match posix::compile(&v.to_text(), true) {
+                        Ok(re) => re,
+                        Err(m) => {
+                            self.errors.push(err(m, right.span()));
+                            return None;
+                        }
+                    };
+                    match l {
+                        Expr::Const(lv) => {
+                            Expr::Const(Value::Int(i64::from(re.is_match(&lv.to_bytes()))))
+                        }
+                        l => Expr::Match(Box::new(l), Box::new(MatchRhs::Const(re))),
+                    }
+                }
+                r => Expr::Match(Box::new(l), Box::new(MatchRhs::Dyn(r))),
+            });
+        }
+        let o = match op {
+            BinOp::Or => Op::Or,
+            BinOp::And => Op::And,
+            BinOp::BitOr => Op::BitOr,
+            BinOp::BitAnd => Op::BitAnd,
+            BinOp::BitXor => Op::BitXor,
+            BinOp::Shl => Op::Shl,
+            BinOp::Shr => Op::Shr,
+            BinOp::Eq => Op::Eq,
+            BinOp::Ne => Op::Ne,
+            BinOp::StrEq => Op::StrEq,
+            BinOp::StrNe => Op::StrNe,
+            BinOp::IntEq => Op::IntEq,
+            BinOp::IntNe => Op::IntNe,
+            BinOp::Lt => Op::Lt,
+            BinOp::Gt => Op::Gt,
+            BinOp::Le => Op::Le,
+            BinOp::Ge => Op::Ge,
+            BinOp::Add => Op::Add,
+            BinOp::Sub => Op::Sub,
+            BinOp::Mul => Op::Mul,
+            BinOp::Div => Op::Div,
+            BinOp::Mod => Op::Mod,
+            BinOp::Match => Op::Eq, // handled above
+        };
+        if let (Expr::Const(a), Expr::Const(b)) = (&l, &r) {
+            let folded = match o {
+                Op::Or | Op::And => int_op(o, a.to_int(), b.to_int())
+                    .map(Value::Int)
+                    .ok_or("bad operands"),
+                _ => value_op(o, a.clone(), b.clone()),
+            };
+            match folded {
+                Ok(v) => return Some(Expr::Const(v)),
+                Err(m) => {
+                    self.errors.push(err(m, span));
+                    return None;
+                }
+            }
+        }
+        Some(Expr::Bin(o, Box::new(l), Box::new(r)))
+    }
+
+    fn elem(
+        &mut self,
+        k: &str,
+        kspan: Span,
+        op: BinOp,
+        other: &ast::Expr,
+        span: Span,
+        calls: bool,
+    ) -> Option<Expr> {
+        let Expr::Kw(kw) = self.keyword(k, kspan)? else {
+            // `retcode` compares like any variable.
+            let l = self.keyword(k, kspan)?;
+            let r = self.expr(other, calls)?;
+            let o = if op == BinOp::Ne { Op::Ne } else { Op::Eq };
+            return Some(Expr::Bin(o, Box::new(l), Box::new(r)));
+        };
+        let negate = op == BinOp::Ne;
+        let rhs = match other {
+            ast::Expr::Keyword(m, _) if m == "myself" => {
+                if op == BinOp::Match || !(kw.is_text() || kw.is_ip()) || kw == Kw::Method {
+                    self.errors
+                        .push(err(format!("`{k}` cannot be compared with `myself`"), span));
+                    return None;
+                }
+                ElemRhs::Myself
+            }
+            ast::Expr::Addr {
+                text,
+                mask,
+                span: aspan,
+            } if kw.is_ip() && op != BinOp::Match => {
+                let t = text.trim_start_matches('[').trim_end_matches(']');
+                match t.parse::<IpAddr>() {
+                    Ok(ip) => {
+                        let full = if ip.is_ipv4() { 32 } else { 128 };
+                        ElemRhs::Net(ip, mask.unwrap_or(full))
+                    }
+                    Err(_) => {
+                        self.errors.push(err(format!("`{text}`: host names in address comparisons: not implemented yet (DNS)"), *aspan));
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                let r = self.expr(other, calls)?;
+                if op == BinOp::Match {
+                    match r {
+                        Expr::Const(v) => match posix::compile(&v.to_text(), true) {
+                            Ok(re) => ElemRhs::Regex(re),
+                            Err(m) => {
+                                self.errors.push(err(m, other.span()));
+                                return None;
+                            }
+                        },
+                        r => {
+                            return Some(Expr::Match(
+                                Box::new(Expr::Kw(kw)),
+                                Box::new(MatchRhs::Dyn(r)),
+                            ));
+                        }
+                    }
+                } else if kw.is_text() || kw.is_ip() {
+                    ElemRhs::Expr(r)
+                } else {
+                    let o = if negate { Op::Ne } else { Op::Eq };
+                    return Some(Expr::Bin(o, Box::new(Expr::Kw(kw)), Box::new(r)));
+                }
+            }
+        };
+        Some(Expr::Elem {
+            kw,
+            negate,
+            rhs: Box::new(rhs),
+        })
+    }
+
+    /// Resolves a function call: name, arity, parameters, implementation status; records the site for
+    /// the route-type check.
+    fn call(&mut self, name: &str, args: &[ast::Expr], span: Span) -> Option<Call> {
+        let cands = self.reg.functions(name);
+        if cands.is_empty() {
+            self.errors.push(err(
+                format!("unknown function `{name}` (missing loadmodule?)"),
+                span,
+            ));
+            return None;
+        }
+        let Some((_, f)) = cands.iter().find(|(_, f)| f.accepts_arity(args.len())) else {
+            let mut arities: Vec<String> = cands
+                .iter()
+                .map(|(_, f)| {
+                    if f.variadic {
+                        format!("{}+", f.params.len().saturating_sub(1))
+                    } else {
+                        f.params.len().to_string()
+                    }
+                })
+                .collect();
+            arities.sort();
+            arities.dedup();
+            self.errors.push(err(
+                format!(
+                    "wrong number of parameters for `{name}`: {} given, accepted: {}",
+                    args.len(),
+                    arities.join(" or ")
+                ),
+                span,
+            ));
+            return None;
+        };
+        let f: &FnExport = f;
+        let mut prepared = Vec::with_capacity(args.len());
+        let mut ok = true;
+        for (i, a) in args.iter().enumerate() {
+            let Some(kind) = f.kind_of(i) else {
+                ok = false;
+                break;
+            };
+            match self.arg(f, i, kind, a) {
+                Some(x) => prepared.push(x),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let Some(handler) = f.handler.clone() else {
+            self.errors
+                .push(err(format!("function `{name}`: not implemented yet"), span));
+            return None;
+        };
+        if let Some(fix) = &f.fixup {
+            if let Err(m) = fix(&mut prepared) {
+                self.errors.push(err(format!("{name}(): {m}"), span));
+                return None;
+            }
+        }
+        self.sites.push(Site {
+            route: self.cur,
+            name: f.name,
+            mask: f.routes,
+            span,
+        });
+        Some(Call {
+            name: f.name,
+            handler,
+            args: prepared,
+        })
+    }
+
+    /// A constant view of an argument: literal, identifier or address text, or a folded expression.
+    fn constant(&mut self, a: &ast::Expr) -> Option<Value> {
+        match a {
+            ast::Expr::Int(i, _) => Some(Value::Int(*i)),
+            ast::Expr::Str(s, _) => Some(Value::str(s.as_str())),
+            ast::Expr::Ident(s, _) => Some(Value::str(s.as_str())),
+            ast::Expr::Addr { text, mask, .. } => Some(Value::str(match mask {
+                Some(m) => format!("{text}/{m}"),
+                None => text.clone(),
+            })),
+            ast::Expr::Unary { .. } | ast::Expr::Binary { .. } => {
+                let before = self.errors.len();
+                let e = self.expr(a, false);
+                match e {
+                    Some(Expr::Const(v)) => Some(v),
+                    _ => {
+                        self.errors.truncate(before);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn arg(&mut self, f: &FnExport, i: usize, kind: ParamKind, a: &ast::Expr) -> Option<Arg> {
+        let n = i + 1;
+        let span = a.span();
+        let c = self.constant(a);
+        match kind {
+            ParamKind::Str => match c {
+                Some(v) => Some(Arg::Str(v.into_bytes())),
+                None => {
+                    self.errors.push(err(
+                        format!("parameter {n} of `{}` must be a constant string", f.name),
+                        span,
+                    ));
+                    None
+                }
+            },
+            ParamKind::Int => match c.as_ref().and_then(|v| match v {
+                Value::Int(i) => Some(*i),
+                Value::Str(s) => ferrosip_api::value::str_to_int(s),
+                Value::Null => None,
+            }) {
+                Some(i) => Some(Arg::Int(i)),
+                None => {
+                    self.errors.push(err(
+                        format!("parameter {n} of `{}` must be an integer", f.name),
+                        span,
+                    ));
+                    None
+                }
+            },
+            ParamKind::Spve | ParamKind::IntOrVar | ParamKind::Expr => {
+                if kind == ParamKind::IntOrVar {
+                    if let Some(Value::Int(i)) = &c {
+                        return Some(Arg::Int(*i));
+                    }
+                    if let Some(Value::Str(s)) = &c {
+                        if let Some(i) = ferrosip_api::value::str_to_int(s) {
+                            return Some(Arg::Int(i));
+                        }
+                    }
+                }
+                match (c, a) {
+                    (Some(Value::Str(s)), ast::Expr::Str(..)) if kind != ParamKind::Expr => {
+                        let text = String::from_utf8_lossy(&s).into_owned();
+                        match self.reg.parse_format(&text) {
+                            Ok(fmt) => Some(match fmt.as_constant() {
+                                Some(b) => Arg::Str(b),
+                                None => Arg::Fmt(fmt),
+                            }),
+                            Err(m) => {
+                                self.errors.push(err(m, span));
+                                None
+                            }
+                        }
+                    }
+                    (Some(Value::Int(i)), _) if kind == ParamKind::Expr => Some(Arg::Int(i)),
+                    (Some(v), _) => Some(Arg::Str(v.into_bytes())),
+                    (None, ast::Expr::Pv(p)) if !matches!(p.name.as_str(), "env" | "def") => {
+                        self.pv_spec(p).map(Arg::Var)
+                    }
+                    (None, _) => {
+                        let e = self.expr(a, false)?;
+                        Some(match e {
+                            Expr::Const(v) => Arg::Str(v.into_bytes()),
+                            e => Arg::Dyn(Arc::new(DynExpr {
+                                expr: e,
+                                opts: self.run.clone(),
+                            })),
+                        })
+                    }
+                }
+            }
+            ParamKind::Var | ParamKind::VarW => {
+                let spec = match a {
+                    ast::Expr::Pv(p) => self.pv_spec(p)?,
+                    ast::Expr::Str(s, _) => match ferrosip_api::pv::parse_pv_ref(s.as_bytes()) {
+                        Ok((r, used)) if used == s.len() => match self.reg.resolve_pv(&r) {
+                            Ok(x) => x,
+                            Err(m) => {
+                                self.errors.push(err(m, span));
+                                return None;
+                            }
+                        },
+                        _ => {
+                            self.errors.push(err(
+                                format!("parameter {n} of `{}` must be a variable", f.name),
+                                span,
+                            ));
+                            return None;
+                        }
+                    },
+                    _ => {
+                        self.errors.push(err(
+                            format!("parameter {n} of `{}` must be a variable", f.name),
+                            span,
+                        ));
+                        return None;
+                    }
+                };
+                if kind == ParamKind::VarW && !spec.is_writable() {
+                    self.errors.push(err(
+                        format!("parameter {n} of `{}` must be a writable variable", f.name),
+                        span,
+                    ));
+                    return None;
+                }
+                Some(Arg::Var(spec))
+            }
+            ParamKind::Regex => match c {
+                Some(v) => match posix::compile(&v.to_text(), false) {
+                    Ok(re) => Some(Arg::Regex(re)),
+                    Err(m) => {
+                        self.errors.push(err(m, span));
+                        None
+                    }
+                },
+                None => {
+                    self.errors.push(err(
+                        format!(
+                            "parameter {n} of `{}` must be a constant regular expression",
+                            f.name
+                        ),
+                        span,
+                    ));
+                    None
+                }
+            },
+            ParamKind::Route(k) => {
+                let Some(v) = c else {
+                    self.errors.push(err(
+                        format!("parameter {n} of `{}` must be a route name", f.name),
+                        span,
+                    ));
+                    return None;
+                };
+                let name = v.to_text();
+                match self.keys.get(&(ref_code(k), name.clone())) {
+                    Some(&index) => {
+                        if k == RouteKindRef::Route {
+                            self.edges.push((self.cur, index));
+                        }
+                        Some(Arg::Route { name, index })
+                    }
+                    None => {
+                        self.errors.push(err(
+                            format!("{} `{name}` is not defined", ParamKind::Route(k).label()),
+                            span,
+                        ));
+                        None
+                    }
+                }
+            }
+            ParamKind::Flag => {
+                let avp = f.name.ends_with("avpflag") || f.name == "isavpflagset";
+                let flag = match &c {
+                    Some(Value::Int(x)) if (0..32).contains(x) => Some(*x as u32), // range checked
+                    Some(Value::Str(s)) => {
+                        let name = String::from_utf8_lossy(s);
+                        let map = if avp { &self.avpflags } else { &self.flags };
+                        map.get(name.as_ref()).copied().or_else(|| {
+                            ferrosip_api::value::str_to_int(s)
+                                .filter(|x| (0..32).contains(x))
+                                .map(|x| x as u32)
+                        })
+                    }
+                    _ => None,
+                };
+                match flag {
+                    Some(x) => Some(Arg::Flag(x)),
+                    None => {
+                        self.errors.push(err(
+                            format!("parameter {n} of `{}` must be a flag number 0..31 or a declared {}flag name", f.name, if avp { "avp" } else { "" }),
+                            span,
+                        ));
+                        None
+                    }
+                }
+            }
+        }
+    }
+}

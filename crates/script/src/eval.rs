@@ -1,0 +1,562 @@
+//! The evaluator: runs compiled route blocks with Kamailio's control-flow and value rules.
+//!
+//! Control flow mirrors Kamailio's `run_actions`: every statement yields an integer, a block yields
+//! the value of its last executed statement, and the flags BREAK / RETURN / EXIT / DROP stop the
+//! current block. A function returning 0 or `return 0` sets EXIT, which stops the whole script.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ferrosip_api::export::DynValue;
+use ferrosip_api::{Ctx, Value};
+
+use crate::ir::{
+    int_op, unary_op, value_op, Call, ElemRhs, Expr, Kw, MatchRhs, Op, Route, RouteTarget, Stmt,
+    StrCase, Un,
+};
+use crate::RunOptions;
+
+pub(crate) const BREAK: u8 = 1;
+pub(crate) const RETURN: u8 = 2;
+pub(crate) const EXIT: u8 = 4;
+pub(crate) const DROP: u8 = 8;
+
+/// State of one top-level run.
+pub(crate) struct Run<'p> {
+    pub routes: &'p [Route],
+    pub opts: &'p RunOptions,
+    pub flags: u8,
+    pub depth: u32,
+}
+
+impl<'p> Run<'p> {
+    pub fn new(routes: &'p [Route], opts: &'p RunOptions) -> Run<'p> {
+        Run {
+            routes,
+            opts,
+            flags: 0,
+            depth: 0,
+        }
+    }
+
+    /// Kamailio's `run_actions`.
+    pub fn block(&mut self, stmts: &[Stmt], ctx: &mut Ctx<'_>) -> i64 {
+        self.depth += 1;
+        if self.depth > self.opts.max_recursive_level {
+            ctx.log_error(&format!(
+                "too many recursive routing table lookups ({}) giving up!",
+                self.depth
+            ));
+            self.depth -= 1;
+            return -1;
+        }
+        let mut ret = 1;
+        for s in stmts {
+            ret = self.stmt(s, ctx);
+            if self.flags & (BREAK | RETURN | EXIT) != 0 {
+                if self.flags & EXIT != 0 {
+                    ctx.last_rc = ret;
+                }
+                break;
+            }
+        }
+        self.depth -= 1;
+        ret
+    }
+
+    fn stmt(&mut self, s: &Stmt, ctx: &mut Ctx<'_>) -> i64 {
+        match s {
+            Stmt::Call(c) => self.invoke(c, ctx),
+            Stmt::Eval(e) => {
+                self.eval_int(e, ctx);
+                if self.flags & EXIT != 0 {
+                    return 0;
+                }
+                self.flags &= !(RETURN | BREAK);
+                1
+            }
+            Stmt::Assign(pv, e) => {
+                let v = self.eval(e, ctx);
+                if self.flags & EXIT != 0 {
+                    return 0;
+                }
+                match pv.set(ctx, v) {
+                    Ok(()) => 1,
+                    Err(err) => {
+                        ctx.log_error(&format!("assignment to {} failed: {err}", pv.text()));
+                        -1
+                    }
+                }
+            }
+            Stmt::If(cond, then, otherwise) => {
+                let v = self.eval_int(cond, ctx);
+                if self.flags & EXIT != 0 {
+                    return 0;
+                }
+                self.flags &= !(RETURN | BREAK);
+                if self.truth(v) {
+                    if then.is_empty() {
+                        1
+                    } else {
+                        self.block(then, ctx)
+                    }
+                } else if otherwise.is_empty() {
+                    1
+                } else {
+                    self.block(otherwise, ctx)
+                }
+            }
+            Stmt::SwitchInt { subject, cases } => {
+                let v = self.eval_int(subject, ctx);
+                if self.flags & EXIT != 0 {
+                    return 0;
+                }
+                self.flags &= !(RETURN | BREAK);
+                let start = cases
+                    .iter()
+                    .position(|(c, _)| *c == Some(v))
+                    .or_else(|| cases.iter().position(|(c, _)| c.is_none()));
+                match start {
+                    Some(i) => self.fall_through(cases.iter().skip(i).map(|(_, b)| b), ctx),
+                    None => 1,
+                }
+            }
+            Stmt::SwitchStr { subject, cases } => {
+                let v = self.eval(subject, ctx).into_bytes();
+                if self.flags & EXIT != 0 {
+                    return 0;
+                }
+                self.flags &= !(RETURN | BREAK);
+                let start = cases
+                    .iter()
+                    .position(|(c, _)| match c {
+                        StrCase::Str(s) => *s == v,
+                        StrCase::Regex(r) => r.is_match(&v),
+                        StrCase::Default => false,
+                    })
+                    .or_else(|| {
+                        cases
+                            .iter()
+                            .position(|(c, _)| matches!(c, StrCase::Default))
+                    });
+                match start {
+                    Some(i) => self.fall_through(cases.iter().skip(i).map(|(_, b)| b), ctx),
+                    None => 1,
+                }
+            }
+            Stmt::While(cond, body) => {
+                let mut n: i64 = 0;
+                let mut seen = 0u8;
+                let mut ret = 1;
+                while seen & (BREAK | RETURN | EXIT) == 0 {
+                    let v = self.eval_int(cond, ctx);
+                    if !self.truth(v) {
+                        break;
+                    }
+                    if self.opts.max_while_loops > 0 {
+                        n += 1;
+                    }
+                    if n > self.opts.max_while_loops {
+                        ctx.log_error(&format!(
+                            "runaway while: more than {} loops",
+                            self.opts.max_while_loops
+                        ));
+                        return -1;
+                    }
+                    if !body.is_empty() {
+                        ret = self.block(body, ctx);
+                        seen |= self.flags;
+                        self.flags &= !BREAK;
+                    }
+                }
+                ret
+            }
+            Stmt::Break => {
+                self.flags |= BREAK;
+                0
+            }
+            Stmt::Return(e) => {
+                let v = e.as_ref().map_or(1, |e| self.eval_int(e, ctx));
+                self.flags |= RETURN;
+                if v == 0 {
+                    self.flags |= EXIT;
+                }
+                v
+            }
+            Stmt::Exit(e) => {
+                let v = e.as_ref().map_or(1, |e| self.eval_int(e, ctx));
+                self.flags |= EXIT;
+                v
+            }
+            Stmt::Drop(e) => {
+                let v = e.as_ref().map_or(0, |e| self.eval_int(e, ctx));
+                self.flags |= EXIT | DROP;
+                v
+            }
+            Stmt::Route(t) => self.route(t, ctx),
+            Stmt::Block(b) => {
+                let r = self.block(b, ctx);
+                self.flags &= !BREAK;
+                r
+            }
+        }
+    }
+
+    /// Runs case bodies from the matched one on, until a `break` (fall-through, as in C).
+    fn fall_through<'a>(
+        &mut self,
+        bodies: impl Iterator<Item = &'a Vec<Stmt>>,
+        ctx: &mut Ctx<'_>,
+    ) -> i64 {
+        let mut ret = 1;
+        for b in bodies {
+            if b.is_empty() {
+                continue;
+            }
+            ret = self.block(b, ctx);
+            if self.flags & (BREAK | RETURN | EXIT) != 0 {
+                break;
+            }
+        }
+        self.flags &= !BREAK;
+        ret
+    }
+
+    fn truth(&self, v: i64) -> bool {
+        if self.opts.return_mode == 0 {
+            v > 0
+        } else {
+            v != 0
+        }
+    }
+
+    /// Calls a module function (Kamailio's `MODF_CALL` + `MODF_HANDLE_RETCODE`).
+    pub fn invoke(&mut self, c: &Call, ctx: &mut Ctx<'_>) -> i64 {
+        let r = match (c.handler)(ctx, &c.args) {
+            Ok(rc) => rc.0,
+            Err(e) => {
+                ctx.log_error(&format!("{}(): {e}", c.name));
+                -1
+            }
+        };
+        if r == 0 {
+            self.flags |= EXIT;
+        }
+        ctx.last_rc = r;
+        r
+    }
+
+    /// `route(X)`: its value is the block's value; it becomes `$rc`; `return`/`break` stop there.
+    fn route(&mut self, t: &RouteTarget, ctx: &mut Ctx<'_>) -> i64 {
+        let idx = match t {
+            RouteTarget::Static(i, name) => match i {
+                Some(i) => *i,
+                None => {
+                    ctx.log_error(&format!("route \"{name}\" not found"));
+                    return -1;
+                }
+            },
+            RouteTarget::Dynamic(e) => {
+                let name = self.eval(e, ctx).into_bytes();
+                match self.routes.iter().position(|r| {
+                    r.kind == ferrosip_api::RouteType::Request
+                        && !r.name.is_empty()
+                        && r.name.as_bytes() == name.as_slice()
+                }) {
+                    Some(i) => i,
+                    None => {
+                        ctx.log_error(&format!(
+                            "route \"{}\" not found",
+                            String::from_utf8_lossy(&name)
+                        ));
+                        return -1;
+                    }
+                }
+            }
+        };
+        let Some(r) = self.routes.get(idx) else {
+            return -1;
+        };
+        let body = Arc::clone(&r.body);
+        let ret = self.block(&body, ctx);
+        ctx.last_rc = ret;
+        self.flags &= !(RETURN | BREAK);
+        ret
+    }
+
+    fn expr_result(&self, ret: i64) -> i64 {
+        if self.opts.return_mode == 1 {
+            ret
+        } else {
+            i64::from(ret > 0)
+        }
+    }
+
+    /// Value-mode evaluation (right sides of assignments, string contexts).
+    pub fn eval(&mut self, e: &Expr, ctx: &mut Ctx<'_>) -> Value {
+        match e {
+            Expr::Const(v) => v.clone(),
+            Expr::Pv(p) => p.get(ctx),
+            Expr::Kw(k) => kw_value(*k, ctx),
+            Expr::Unary(op @ (Un::Strlen | Un::Strempty | Un::StrCast | Un::IntCast), x) => {
+                let v = self.eval(x, ctx);
+                unary_op(*op, v)
+            }
+            Expr::Bin(op @ (Op::Add | Op::Eq | Op::Ne | Op::StrEq | Op::StrNe), l, r) => {
+                let lv = self.eval(l, ctx);
+                let rv = match (op, &lv) {
+                    (Op::Eq | Op::Ne | Op::Add, Value::Int(_)) => Value::Int(self.eval_int(r, ctx)),
+                    _ => self.eval(r, ctx),
+                };
+                match value_op(*op, lv, rv) {
+                    Ok(v) => v,
+                    Err(m) => {
+                        ctx.log_error(m);
+                        Value::Null
+                    }
+                }
+            }
+            Expr::Selval(c, a, b) => {
+                let v = self.eval_int(c, ctx);
+                if self.truth(v) {
+                    self.eval(a, ctx)
+                } else {
+                    self.eval(b, ctx)
+                }
+            }
+            _ => Value::Int(self.eval_int(e, ctx)),
+        }
+    }
+
+    /// Integer-mode evaluation (conditions, arithmetic).
+    pub fn eval_int(&mut self, e: &Expr, ctx: &mut Ctx<'_>) -> i64 {
+        match e {
+            Expr::Const(v) => v.to_int(),
+            Expr::Pv(p) => p.get(ctx).to_int(),
+            Expr::Kw(k) => kw_value(*k, ctx).to_int(),
+            Expr::Call(c) => {
+                let r = self.invoke(c, ctx);
+                self.flags &= !(RETURN | BREAK);
+                self.expr_result(r)
+            }
+            Expr::Route(t) => {
+                let r = self.route(t, ctx);
+                self.expr_result(r)
+            }
+            Expr::Defined(x) => i64::from(match &**x {
+                Expr::Pv(p) => !p.get(ctx).is_null(),
+                _ => true,
+            }),
+            Expr::Unary(Un::Not, x) => i64::from(self.eval_int(x, ctx) == 0),
+            Expr::Unary(Un::BitNot, x) => !self.eval_int(x, ctx),
+            Expr::Unary(Un::Neg, x) => self.eval_int(x, ctx).wrapping_neg(),
+            Expr::Unary(Un::IntCast, x) => self.eval(x, ctx).to_int(),
+            Expr::Unary(op, x) => {
+                let v = self.eval(x, ctx);
+                unary_op(*op, v).to_int()
+            }
+            Expr::Bin(Op::And, l, r) => {
+                if self.eval_int(l, ctx) == 0 {
+                    0
+                } else {
+                    i64::from(self.eval_int(r, ctx) != 0)
+                }
+            }
+            Expr::Bin(Op::Or, l, r) => {
+                if self.eval_int(l, ctx) != 0 {
+                    1
+                } else {
+                    i64::from(self.eval_int(r, ctx) != 0)
+                }
+            }
+            Expr::Bin(op @ (Op::Eq | Op::Ne | Op::StrEq | Op::StrNe), _, _) => {
+                let _ = op;
+                self.eval(e, ctx).to_int()
+            }
+            Expr::Bin(op, l, r) => {
+                let a = self.eval_int(l, ctx);
+                let b = self.eval_int(r, ctx);
+                match int_op(*op, a, b) {
+                    Some(v) => v,
+                    None => {
+                        ctx.log_error("division by zero in expression");
+                        0
+                    }
+                }
+            }
+            Expr::Match(l, rhs) => {
+                let s = self.eval(l, ctx).into_bytes();
+                i64::from(match &**rhs {
+                    MatchRhs::Const(re) => re.is_match(&s),
+                    MatchRhs::Dyn(x) => {
+                        let p = self.eval(x, ctx).into_bytes();
+                        match ferrosip_api::posix::compile(&String::from_utf8_lossy(&p), true) {
+                            Ok(re) => re.is_match(&s),
+                            Err(m) => {
+                                ctx.log_error(&m);
+                                false
+                            }
+                        }
+                    }
+                })
+            }
+            Expr::Elem { kw, negate, rhs } => {
+                let r = self.elem(*kw, rhs, ctx);
+                i64::from(r != *negate)
+            }
+            Expr::Selval(..) => self.eval(e, ctx).to_int(),
+        }
+    }
+
+    fn elem(&mut self, kw: Kw, rhs: &ElemRhs, ctx: &mut Ctx<'_>) -> bool {
+        match rhs {
+            ElemRhs::Myself => match kw {
+                Kw::SrcIp | Kw::DstIp => {
+                    let ip = if kw == Kw::SrcIp {
+                        ctx.rcv.src.ip()
+                    } else {
+                        ctx.rcv.dst.ip()
+                    };
+                    ctx.server.is_myself(ip.to_string().as_bytes(), 0, None)
+                }
+                _ => {
+                    let u = kw_value(kw, ctx).into_bytes();
+                    crate::uri::is_myself(&u, ctx)
+                }
+            },
+            ElemRhs::Net(net, mask) => {
+                let ip = if kw == Kw::SrcIp {
+                    ctx.rcv.src.ip()
+                } else {
+                    ctx.rcv.dst.ip()
+                };
+                in_net(ip, *net, *mask)
+            }
+            ElemRhs::Regex(re) => re.is_match(&kw_value(kw, ctx).to_bytes()),
+            ElemRhs::Expr(x) => {
+                let v = self.eval(x, ctx);
+                let left = kw_value(kw, ctx);
+                if kw.is_text() {
+                    left.to_bytes().eq_ignore_ascii_case(&v.to_bytes())
+                } else if kw.is_ip() {
+                    let l = left.to_bytes();
+                    let r = v.to_bytes();
+                    match (
+                        std::str::from_utf8(&l)
+                            .ok()
+                            .and_then(|s| s.parse::<IpAddr>().ok()),
+                        std::str::from_utf8(&r).ok().and_then(|s| {
+                            s.trim_matches(|c| c == '[' || c == ']')
+                                .parse::<IpAddr>()
+                                .ok()
+                        }),
+                    ) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => l == r,
+                    }
+                } else {
+                    left.to_int() == v.to_int()
+                }
+            }
+        }
+    }
+}
+
+/// True when `ip` is in `net/mask` (families must match).
+pub(crate) fn in_net(ip: IpAddr, net: IpAddr, mask: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let m = if mask == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(mask.min(32)))
+            };
+            u32::from(a) & m == u32::from(b) & m
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let m = if mask == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(mask.min(128)))
+            };
+            u128::from(a) & m == u128::from(b) & m
+        }
+        _ => false,
+    }
+}
+
+/// The value of a core keyword for the current message.
+pub(crate) fn kw_value(k: Kw, ctx: &mut Ctx<'_>) -> Value {
+    match k {
+        Kw::Method => {
+            if let Some(rl) = ctx.msg.request_line() {
+                return Value::Str(rl.method_span.of(ctx.msg.buf()).to_vec());
+            }
+            match ctx.msg.cseq() {
+                Ok(c) => Value::Str(c.method_span.of(ctx.msg.buf()).to_vec()),
+                Err(_) => Value::Null,
+            }
+        }
+        Kw::Uri => {
+            if ctx.msg.is_request() {
+                Value::Str(ctx.ruri())
+            } else {
+                Value::Null
+            }
+        }
+        Kw::FromUri => match ctx.msg.from_uri() {
+            Ok(u) => Value::Str(u.span.of(ctx.msg.buf()).to_vec()),
+            Err(_) => Value::Null,
+        },
+        Kw::ToUri => match ctx.msg.to_uri() {
+            Ok(u) => Value::Str(u.span.of(ctx.msg.buf()).to_vec()),
+            Err(_) => Value::Null,
+        },
+        Kw::SrcIp => Value::Str(ctx.rcv.src.ip().to_string().into_bytes()),
+        Kw::SrcPort => Value::Int(i64::from(ctx.rcv.src.port())),
+        Kw::DstIp => Value::Str(ctx.rcv.dst.ip().to_string().into_bytes()),
+        Kw::DstPort => Value::Int(i64::from(ctx.rcv.dst.port())),
+        Kw::Proto => Value::Int(ctx.rcv.proto.number()),
+        Kw::Af => Value::Int(if ctx.rcv.src.is_ipv6() { 10 } else { 2 }),
+        Kw::MsgLen => Value::Int(i64::try_from(ctx.msg.buf().len()).unwrap_or(i64::MAX)),
+        Kw::Status => Value::Int(ctx.msg.status().map_or(0, i64::from)),
+    }
+}
+
+/// A non-constant function argument: evaluated per call, without access to route blocks (the
+/// compiler refuses function calls inside arguments).
+#[derive(Debug)]
+pub(crate) struct DynExpr {
+    pub expr: Expr,
+    pub opts: RunOptions,
+}
+
+impl DynValue for DynExpr {
+    fn eval(&self, ctx: &mut Ctx<'_>) -> Value {
+        let mut run = Run::new(&[], &self.opts);
+        run.eval(&self.expr, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let cases = [
+            ("10.1.2.3", "10.0.0.0", 8, true),
+            ("11.1.2.3", "10.0.0.0", 8, false),
+            ("192.168.1.1", "192.168.1.1", 32, true),
+            ("1.2.3.4", "0.0.0.0", 0, true),
+            ("::1", "::", 0, true),
+            ("2001:db8::1", "2001:db8::", 32, true),
+            ("2001:db9::1", "2001:db8::", 32, false),
+            ("10.0.0.1", "::", 0, false),
+        ];
+        for (a, n, m, want) in cases {
+            assert_eq!(in_net(ip(a), ip(n), m), want, "{a} in {n}/{m}");
+        }
+    }
+}
