@@ -93,7 +93,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, sock
         };
         Stats::inc(&shared.stats.tcp_accepted);
         Stats::inc(&shared.stats.tcp_active);
-        tokio::spawn(run_conn(shared.clone(), id, socket, stream, rx));
+        tokio::spawn(run_conn::<Framer>(shared.clone(), id, socket, stream, rx));
     }
 }
 
@@ -141,10 +141,12 @@ pub(crate) async fn connect(
         table(&shared).set_established(id, local);
     }
     Stats::inc(&shared.stats.tcp_connected);
-    run_conn(shared, id, socket, stream, rx).await;
+    run_conn::<Framer>(shared, id, socket, stream, rx).await;
 }
 
-async fn run_conn(
+/// Generic over the framer so the trait's methods (not the inherent ones of the type behind
+/// [`Framer`]) are the only API used here.
+async fn run_conn<F: StreamFramer>(
     shared: Arc<Shared>,
     id: ConnId,
     socket: SocketId,
@@ -165,9 +167,10 @@ async fn run_conn(
         conn: Some(id),
     };
     let cfg = &shared.cfg;
-    let mut framer = Framer::new(FrameLimits {
+    let mut framer = F::new(FrameLimits {
         max_size: cfg.tcp_max_msg_size,
         accept_no_cl: cfg.tcp_accept_no_cl,
+        crlf_ping: cfg.tcp_crlf_ping,
     });
     let (mut rd, mut wr) = stream.into_split();
     let mut buf = vec![0u8; READ_BUF];
@@ -191,10 +194,9 @@ async fn run_conn(
                     match framer.next_event() {
                         Ok(None) => break,
                         Ok(Some(FrameEvent::Ping)) => {
+                            // Only reported when tcp_crlf_ping is on.
                             Stats::inc(&shared.stats.tcp_crlf_pings);
-                            if cfg.tcp_crlf_ping
-                                && !write(&shared, &mut wr, b"\r\n").await
-                            {
+                            if !write(&shared, &mut wr, b"\r\n").await {
                                 break 'conn;
                             }
                         }
