@@ -576,7 +576,13 @@ fn adjust_content_length(
     let delta = e.body_delta(eoh, ctx);
     let body_len = msg.body_span()?.len() as i64;
     let value = (body_len + delta).max(0);
-    let cl = msg.content_length()?;
+    // A Content-Length header the script removed counts as absent: rewriting the value of a deleted
+    // header would leave a stray number in the output (Kamailio writes it; we do not).
+    let cl = match msg.header(HeaderKind::ContentLength)? {
+        Some(h) if e.is_deleted(h.span.start as usize, h.span.end as usize) => None,
+        Some(_) => msg.content_length()?,
+        None => None,
+    };
     let stream = matches!(proto, Transport::Tcp | Transport::Tls);
     match cl {
         None if stream || (delta != 0 && proto != Transport::Udp) => {

@@ -309,6 +309,28 @@ impl Edits {
         delta
     }
 
+    /// True when every byte of `start..end` is removed by recorded deletes (an empty range counts as
+    /// deleted when it lies strictly inside a deleted area).
+    pub fn is_deleted(&self, start: usize, end: usize) -> bool {
+        let mut covered = start;
+        let mut ranges: Vec<(usize, usize)> = self
+            .anchors
+            .iter()
+            .filter(|a| a.del_len > 0)
+            .map(|a| (a.offset as usize, (a.offset + a.del_len) as usize))
+            .collect();
+        ranges.sort_unstable();
+        for (s, e) in ranges {
+            if s <= covered && e > covered {
+                covered = e;
+            }
+            if covered >= end && covered > start {
+                return true;
+            }
+        }
+        false
+    }
+
     /// True when a condition piece was recorded (Record-Route doubling): such edits cannot be
     /// applied before the sending socket is known.
     pub fn has_conditions(&self) -> bool {
@@ -1053,5 +1075,25 @@ mod tests {
         }
         // no sockets: Kamailio presumes "different"
         assert!(eval_cond(Cond::IfDiffIp, &SendContext::default()));
+    }
+
+    #[test]
+    fn is_deleted_table() {
+        let mut e = Edits::new(MSG.len()).unwrap();
+        e.delete(2, 3).unwrap();
+        e.delete(5, 2).unwrap();
+        e.delete(12, 2).unwrap();
+        for (s, end, want) in [
+            (2, 7, true),
+            (3, 6, true),
+            (2, 8, false),
+            (1, 4, false),
+            (12, 14, true),
+            (7, 12, false),
+            (10, 10, false),
+            (3, 3, true),
+        ] {
+            assert_eq!(e.is_deleted(s, end), want, "{s}..{end}");
+        }
     }
 }

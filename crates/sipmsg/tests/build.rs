@@ -601,6 +601,21 @@ fn apply_changes_table() {
     let re = Msg::parse(out).unwrap();
     assert_eq!(re.body().unwrap(), b"bye");
     assert_eq!(re.content_length().unwrap().unwrap().value, 3);
+    // a removed Content-Length counts as absent: body edits on UDP then add none
+    let mut r = Edits::new(msg.buf().len()).unwrap();
+    let cl = msg
+        .header(ferrosip_sipmsg::HeaderKind::ContentLength)
+        .unwrap()
+        .unwrap()
+        .span;
+    r.delete(cl.start as usize, cl.len()).unwrap();
+    r.replace(body.start as usize, body.len(), b"x").unwrap();
+    let out = apply_changes(&msg, &r, Some(&sock), None).unwrap();
+    let want = crlf(
+        &REQ.replace("Content-Length: 5\n", "")
+            .replace("\nhello", "\nx"),
+    );
+    assert_eq!(show(&out), show(&want));
     // conditional edits are refused, as Kamailio refuses msg_apply_changes after record_route
     let mut c = Edits::new(msg.buf().len()).unwrap();
     let a = c.anchor(0).unwrap();
