@@ -478,7 +478,13 @@ mod tests {
             b"127.0.0.1",
             b"5177",
         );
-        type Case<'a> = (&'a [u8], Option<&'a [u8]>, Option<&'a [u8]>, &'a [u8], &'a str);
+        type Case<'a> = (
+            &'a [u8],
+            Option<&'a [u8]>,
+            Option<&'a [u8]>,
+            &'a [u8],
+            &'a str,
+        );
         let cases: &[Case<'_>] = &[
             (
                 b"127.0.0.1",
