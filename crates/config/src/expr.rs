@@ -6,6 +6,7 @@ use crate::ast::{BinOp, Expr, Pv, Transformation, UnOp};
 use crate::diag::Error;
 use crate::lexer::{Tk, Token};
 use crate::parser::{describe, PResult, Parser};
+use crate::span::Span;
 
 /// Core keywords usable as operands (`uri == myself`, `src_ip == 10.0.0.0/8`, `proto == udp` …).
 const KEYWORDS: [&str; 24] = [
@@ -73,9 +74,110 @@ fn binop(t: &Token) -> Option<(BinOp, u8)> {
     Some(op)
 }
 
+/// Statically known type of an expression (Kamailio's parse-time `rve_check_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Int,
+    Str,
+    Unknown,
+}
+
+/// Finds the first operand whose known type contradicts its operator, as Kamailio does at load:
+/// arithmetic, bitwise, logical, ordering and `ieq`/`ine` want integers; `+`, `==`, `!=`, `=~` want the
+/// right operand to match an integer left operand; `strlen`/`strempty` want a string.
+fn check_types(e: &Expr) -> Result<Ty, (Span, &'static str)> {
+    const STR_NOT_INT: &str = "bad expression: type mismatch: str instead of int";
+    let want_int = |e: &Expr| -> Result<(), (Span, &'static str)> {
+        if check_types(e)? == Ty::Str {
+            return Err((e.span(), STR_NOT_INT));
+        }
+        Ok(())
+    };
+    Ok(match e {
+        Expr::Int(..) => Ty::Int,
+        Expr::Str(..) => Ty::Str,
+        Expr::Call { args, .. } => {
+            for a in args {
+                check_types(a)?;
+            }
+            Ty::Unknown
+        }
+        Expr::Selval { cond, yes, no, .. } => {
+            check_types(cond)?;
+            let (a, b) = (check_types(yes)?, check_types(no)?);
+            if a == b {
+                a
+            } else {
+                Ty::Unknown
+            }
+        }
+        Expr::Unary { op, expr, .. } => match op {
+            UnOp::Not | UnOp::BitNot | UnOp::Neg => {
+                want_int(expr)?;
+                Ty::Int
+            }
+            UnOp::Strlen | UnOp::Strempty => {
+                if check_types(expr)? == Ty::Int {
+                    return Err((
+                        expr.span(),
+                        "bad expression: type mismatch: int instead of str",
+                    ));
+                }
+                Ty::Int
+            }
+            UnOp::Defined => {
+                check_types(expr)?;
+                Ty::Int
+            }
+            UnOp::IntCast => {
+                check_types(expr)?;
+                Ty::Int
+            }
+            UnOp::StrCast => {
+                check_types(expr)?;
+                Ty::Str
+            }
+        },
+        Expr::Binary {
+            op, left, right, ..
+        } => match op {
+            BinOp::Add | BinOp::Eq | BinOp::Ne | BinOp::Match => {
+                let l = check_types(left)?;
+                let r = check_types(right)?;
+                if l == Ty::Int && r == Ty::Str {
+                    return Err((right.span(), STR_NOT_INT));
+                }
+                if *op == BinOp::Add {
+                    l
+                } else {
+                    Ty::Int
+                }
+            }
+            BinOp::StrEq | BinOp::StrNe => {
+                check_types(left)?;
+                check_types(right)?;
+                Ty::Int
+            }
+            _ => {
+                want_int(left)?;
+                want_int(right)?;
+                Ty::Int
+            }
+        },
+        _ => Ty::Unknown,
+    })
+}
+
 impl Parser<'_> {
+    /// A full expression, type-checked like Kamailio does when it loads the config.
     pub fn expr(&mut self) -> PResult<Expr> {
-        self.expr_bp(0)
+        let start = self.peek().cloned();
+        let e = self.expr_bp(0)?;
+        if let Err((span, msg)) = check_types(&e) {
+            let d = self.err_tok(start.as_ref(), Error::Semantic(msg.to_string()));
+            return Err(d.with_span(span));
+        }
+        Ok(e)
     }
 
     fn expr_bp(&mut self, min: u8) -> PResult<Expr> {
@@ -170,7 +272,7 @@ impl Parser<'_> {
             }
             Tk::Punct("(") => {
                 self.pos += 1;
-                let e = self.expr()?;
+                let e = self.expr_bp(0)?;
                 self.expect_punct(")")?;
                 Ok(e)
             }

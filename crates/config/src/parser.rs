@@ -698,6 +698,7 @@ impl<'s> Parser<'s> {
     }
 
     fn scalar_value(&mut self, name: &str, kind: ParamKind) -> PResult<ParamValue> {
+        let value_start = self.pos;
         let Some(t) = self.peek().cloned() else {
             return Err(self.syntax(format!("expected a value for `{name}`")));
         };
@@ -747,18 +748,41 @@ impl<'s> Parser<'s> {
                 }
             }
         };
+        let negative = matches!(value, ParamValue::Int(i) if i < 0);
+        let is_num = matches!(value, ParamValue::Int(_) | ParamValue::Bool(_));
+        let bare = matches!(value, ParamValue::Ident(_));
+        // A single identifier token, not an address run such as `a.b.c`.
+        let word = bare && t.kind == Tk::Ident && self.pos == value_start + 1;
         let ok = match kind {
-            ParamKind::Int | ParamKind::Bool => {
-                matches!(value, ParamValue::Int(_) | ParamValue::Bool(_))
+            ParamKind::Int => is_num,
+            ParamKind::Nat | ParamKind::Bool => is_num && !negative,
+            ParamKind::Str => matches!(value, ParamValue::Str(_)),
+            ParamKind::StrId => matches!(value, ParamValue::Str(_)) || word,
+            ParamKind::Id => word,
+            ParamKind::IdNum => word || (is_num && !negative),
+            ParamKind::NumStr => (is_num && !negative) || matches!(value, ParamValue::Str(_)),
+            ParamKind::Addr => matches!(value, ParamValue::Str(_)) || bare,
+            ParamKind::Proto => {
+                word && value.as_str().is_some_and(|w| {
+                    ["udp", "tcp", "tls", "sctp", "ws", "wss"]
+                        .contains(&w.to_ascii_lowercase().as_str())
+                })
             }
-            ParamKind::Str => matches!(value, ParamValue::Str(_) | ParamValue::Ident(_)),
             _ => true,
         };
         if !ok {
             let want = match kind {
                 ParamKind::Int => "an integer",
-                ParamKind::Bool => "a boolean (yes/no) or integer",
-                _ => "a string",
+                ParamKind::Nat => "a non-negative integer",
+                ParamKind::Bool => "a boolean (yes/no) or number",
+                ParamKind::Str => "a quoted string",
+                ParamKind::StrId => "a quoted string or an identifier",
+                ParamKind::Id => "an identifier",
+                ParamKind::IdNum => "an identifier or a number",
+                ParamKind::NumStr => "a number or a quoted string",
+                ParamKind::Addr => "an address or a quoted string",
+                ParamKind::Proto => "a protocol (udp, tcp, tls, sctp)",
+                _ => "a value",
             };
             return Err(self.err_tok(
                 Some(&t),
@@ -1183,27 +1207,41 @@ impl<'s> Parser<'s> {
                 }
             }
         }
-        let e = self.expr()?;
-        let e = match e {
-            // Core actions that Kamailio's grammar accepts without parentheses.
-            Expr::Ident(name, span) if BARE_ACTIONS.contains(&name.as_str()) => Expr::Call {
-                name,
+        // A statement is a function call (`name(args…);`) or a core action usable bare.
+        if t.kind != Tk::Ident {
+            return Err(self.err_tok(
+                Some(&t),
+                Error::Syntax(format!("expected a statement, found {}", describe(&t))),
+            ));
+        }
+        let e = if self.peek_at(1).is_some_and(|n| n.is_punct("(")) {
+            match self.primary()? {
+                e @ Expr::Call { .. } => e,
+                _ => {
+                    return Err(self.err_tok(
+                        Some(&t),
+                        Error::Syntax(format!(
+                            "expected a statement, found the expression `{}(…)`",
+                            t.text
+                        )),
+                    ))
+                }
+            }
+        } else if BARE_ACTIONS.contains(&t.text.as_str()) {
+            self.pos += 1;
+            Expr::Call {
+                name: t.text.clone(),
                 args: Vec::new(),
-                span,
-            },
-            Expr::Ident(name, _) => {
-                return Err(self.err_tok(
-                    Some(&t),
-                    Error::Syntax(format!("`(` `)` expected after `{name}` (function call)")),
-                ))
+                span: t.span,
             }
-            Expr::Call { .. } | Expr::Unary { .. } | Expr::Binary { .. } => e,
-            _ => {
-                return Err(self.err_tok(
-                    Some(&t),
-                    Error::Syntax(format!("expected a statement, found {}", describe(&t))),
-                ))
-            }
+        } else {
+            return Err(self.err_tok(
+                Some(&t),
+                Error::Syntax(format!(
+                    "`(` `)` expected after `{}` (function call)",
+                    t.text
+                )),
+            ));
         };
         self.expect_semi()?;
         Ok(Some(Stmt::Expr(e)))

@@ -1,0 +1,186 @@
+//! Differential acceptance test: small configs are checked by `kamailio -c` (Debian's 5.6.3, where 5.6
+//! and 6.0 agree) and by `load`; both must accept, or both must reject. Fails when `CI` is set and
+//! kamailio is missing; skips with a message otherwise.
+
+mod common;
+use common::{in_ci, MemHost};
+use ferrosip_config::{load, LoadOptions};
+use std::path::Path;
+use std::process::Command;
+
+const KAMAILIO: &str = "/usr/sbin/kamailio";
+const PREAMBLE: &str = "loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nloadmodule \"textops.so\"\nloadmodule \"tm.so\"\n";
+
+/// (top-level text, request_route body).
+const CASES: &[(&str, &str)] = &[
+    ("debug=-3", "exit;"),
+    ("tos=IPTOS_LOWDELAY", "exit;"),
+    ("tos=0x10", "exit;"),
+    ("user=kamailio", "exit;"),
+    ("advertised_address=1.2.3.4", "exit;"),
+    ("advertised_address=\"sip.example.com\"", "exit;"),
+    ("tcp_source_ipv4=1.2.3.4", "exit;"),
+    ("log_stderror=2", "exit;"),
+    ("fork=no", "exit;"),
+    ("udp_mtu_try_proto=TCP", "exit;"),
+    ("alias=example.com:5060", "exit;"),
+    ("alias=udp:example.com:5060", "exit;"),
+    ("flags A:1, B;", "setflag(A); exit;"),
+    ("pstn.gw = \"x\" desc \"d\"", "exit;"),
+    ("pstn[1].gw = 2", "exit;"),
+    ("port=5080", "exit;"),
+    ("log_facility=LOG_LOCAL0", "exit;"),
+    ("log_prefix=\"{$mt $ci} \"", "exit;"),
+    ("children=4;", "exit;"),
+    ("log_stderror=\"yes\"", "exit;"),
+    ("children=-1", "exit;"),
+    ("log_name=kamailio", "exit;"),
+    ("log_facility=\"LOG_LOCAL0\"", "exit;"),
+    ("udp_mtu_try_proto=foo", "exit;"),
+    ("udp4_raw_ttl=-1", "exit;"),
+    ("foo_param=1", "exit;"),
+    ("foo_route { exit; }", "exit;"),
+    ("modparam(\"tm\", \"fr_timer\", 10000)", "exit;"),
+    ("modparam(\"tm\", \"fr_timer\", -1)", "exit;"),
+    ("modparam(\"tm\" \"fr_timer\", 1)", "exit;"),
+    ("", "drop;"),
+    ("", "drop();"),
+    ("", "exit();"),
+    ("", "return;"),
+    ("", "return(1);"),
+    ("", "return -1;"),
+    ("", "force_rport;"),
+    ("", "force_rport();"),
+    ("", "add_local_rport();"),
+    ("", "if ($var(x)==1) exit;"),
+    (
+        "",
+        "if ($var(x)==1) { exit; } else if ($var(y)) { drop; } else exit;",
+    ),
+    (
+        "",
+        "switch($rU) { case \"1\": break; case /\"^2\": exit; default: exit; }",
+    ),
+    (
+        "",
+        "switch($var(i)) { case 1: case -2: break; default: exit; }",
+    ),
+    (
+        "",
+        "$var(i) = 0; while($var(i)<3) { $var(i) = $var(i) + 1; }",
+    ),
+    ("", "if (uri==myself) exit;"),
+    ("", "if (src_ip==10.0.0.0/8) exit;"),
+    ("", "if (src_ip!=127.0.0.1 && dst_port==5060) exit;"),
+    ("", "if (msg:len > 100) exit;"),
+    (
+        "",
+        "if (method==\"INVITE\" || proto==UDP || af==INET6) exit;",
+    ),
+    ("", "$var(x) = $(ru{s.len});"),
+    ("", "$var(x) = $(ru{s.len}{s.int});"),
+    ("", "if (!is_method(\"INVITE\")) exit;"),
+    ("", "xlog(\"L_INFO\", \"a\" \"b\");"),
+    ("", "$var(x) = 1 + 2 * 3 - (4 mod 3);"),
+    ("", "$var(x) = $var(y) | 2 & ~1 ^ 3 << 1 >> 1;"),
+    (
+        "",
+        "if ($var(a) eq \"x\" && $var(b) ieq 3 || $var(c) ne \"\" and $var(d) ine 1) exit;",
+    ),
+    (
+        "",
+        "if (defined $var(a) && strlen($var(a)) > 1 && !strempty($var(a))) exit;",
+    ),
+    ("", "$var(x) = (int)\"12\" + (str)3;"),
+    ("", "$du = $null;"),
+    ("", "$var(x) = 0x1f + 017 + 101b;"),
+    ("", "$var(s) = 'single' + \"double\\t\";"),
+    ("", "t_relay;"),
+    ("", "$var(x) += 1;"),
+    ("", "sl_send_reply(\"404\", \"x\")\n\texit;"),
+    ("", "if ($rU == ) exit;"),
+    ("", "else { exit; }"),
+    ("", "case 1: exit;"),
+    ("", "$var(x) = ;"),
+    ("", "if (1) { exit; "),
+    ("", "$var(x) = \"unterminated;"),
+    ("", "$var(x) = $(ru{s.len);"),
+    ("", "1 + 2;"),
+    ("", "!is_method(\"X\");"),
+    ("", "is_method(\"X\") && is_method(\"Y\");"),
+    ("", "$var(x);"),
+    ("", "(is_method(\"X\"));"),
+    ("", "$var(x) = 1 + \"3\";"),
+    ("", "$var(x) = \"a\" + 1;"),
+    ("", "$var(x) = 1 - \"3\";"),
+    ("", "$var(x) = \"a\" - 1;"),
+    ("", "$var(x) = $var(a) + \"x\";"),
+    ("", "if (1 == \"a\") exit;"),
+    ("", "$var(x) = \"a\" * 2;"),
+    ("", "$var(x) = -\"a\";"),
+    ("", "$var(x) = ~\"a\";"),
+    ("", "if (\"a\" eq 1) exit;"),
+    ("", "if (\"a\" ieq 1) exit;"),
+    ("", "if (!\"a\") exit;"),
+    ("", "if (\"a\" && 1) exit;"),
+    ("", "$var(x) = (1 + 2) + \"a\";"),
+    ("", "$var(x) = (\"a\" + \"b\") - 1;"),
+    ("", "if (\"a\" =~ 1) exit;"),
+    ("", "if (1 =~ \"a\") exit;"),
+    ("", "if (\"a\" < 1) exit;"),
+    ("", "if (1 < \"a\") exit;"),
+    ("", "$var(x) = strlen(1);"),
+    ("", "$var(x) = 1 + strlen(\"a\");"),
+    ("", "$var(x) = \"x\" + (1 == 2);"),
+    ("", "$var(x) = 2 mod \"a\";"),
+    ("", "xlog(\"L_INFO\", 1 - \"a\");"),
+];
+
+fn kamailio_accepts(dir: &Path, text: &str) -> bool {
+    let f = dir.join("k.cfg");
+    std::fs::write(&f, text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    let out = Command::new(KAMAILIO)
+        .arg("-c")
+        .arg("-f")
+        .arg(&f)
+        .output()
+        .unwrap_or_else(|e| panic!("running {KAMAILIO}: {e}"));
+    out.status.success()
+}
+
+#[test]
+fn same_verdict_as_kamailio() {
+    if !Path::new(KAMAILIO).exists() {
+        assert!(!in_ci(), "CI is set and {KAMAILIO} is missing");
+        eprintln!("skipping: {KAMAILIO} is missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ferrosip-config-kcheck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut mismatches = Vec::new();
+    let mut rejected = 0;
+    for (top, body) in CASES {
+        let text = format!("{PREAMBLE}{top}\nrequest_route {{\n\t{body}\n}}\n");
+        let theirs = kamailio_accepts(&dir, &text);
+        let host = MemHost::with(&[("k.cfg", &text)]);
+        let ours = load("k.cfg", &LoadOptions::default(), &host);
+        if !theirs {
+            rejected += 1;
+        }
+        if theirs != ours.is_ok() {
+            let why = match &ours {
+                Ok(_) => "ours accepts".to_string(),
+                Err(f) => format!("ours rejects:\n{}", f.render()),
+            };
+            mismatches.push(format!(
+                "--- top: {top:?} body: {body:?}\nkamailio accepts: {theirs}; {why}"
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        rejected >= 10,
+        "the table should contain configs kamailio rejects"
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
