@@ -44,4 +44,4 @@ pub use types::{
     Action, BranchIdx, CancelBMethod, CancelReason, FailureReplyMode, StatusCode, Time, TmConfig,
     Transport, TxnKind, TxnTimers,
 };
-pub use wheel::{TimerId, TimerWheel};
+pub use wheel::{TimerId, TimerWheel, MAX_DELAY_MS};

@@ -1,7 +1,7 @@
 //! A hierarchical timing wheel, sans-I/O: `now` is an argument.
 //!
-//! Six levels of 64 slots with a 1 ms tick cover 2^36 ms (about 795 days);
-//! farther deadlines are clamped to that horizon. Level `L` slots span
+//! Six levels of 64 slots with a 1 ms tick cover 2^36 ms; deadlines farther
+//! than [`MAX_DELAY_MS`] (about 783 days) are clamped to it. Level `L` slots span
 //! 64^L ms. An entry sits at the lowest level whose slot span separates its
 //! deadline from the wheel's current time; when that slot comes due its
 //! entries either fire (deadline reached) or drop to a lower level. Insert and
@@ -18,8 +18,13 @@ use crate::types::Time;
 const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
-/// Longest distance representable: 2^36 - 1 ms.
+/// Mask of the bits the levels cover: 2^36 - 1.
 const HORIZON: u64 = (1 << (SLOT_BITS as u64 * LEVELS as u64)) - 1;
+/// Farthest deadline accepted, relative to the current time: 63 top-level
+/// slots (about 783 days). One slot short of a full turn, so that a top-level
+/// slot never holds entries of the turn after the one its position suggests
+/// (they would hide earlier entries from the rotation scan).
+pub const MAX_DELAY_MS: u64 = 63 << (SLOT_BITS as u64 * (LEVELS as u64 - 1));
 const NIL: u32 = u32::MAX;
 
 /// Identifies an inserted timer, for [`TimerWheel::cancel`]. Stale ids (the
@@ -115,7 +120,7 @@ impl<T> TimerWheel<T> {
     /// Arms a timer. A deadline not after the wheel's current time fires on
     /// the next [`TimerWheel::advance`].
     pub fn insert(&mut self, deadline: Time, value: T) -> TimerId {
-        let deadline = deadline.0.min(self.elapsed.saturating_add(HORIZON));
+        let deadline = deadline.0.min(self.elapsed.saturating_add(MAX_DELAY_MS));
         let index = if self.free == NIL {
             let i = u32::try_from(self.entries.len()).unwrap_or(NIL);
             self.entries.push(Entry {
@@ -380,7 +385,14 @@ mod tests {
         assert_eq!(fired(&mut w, HORIZON + 100), vec![1]);
         let mut w = TimerWheel::new(Time(0));
         w.insert(Time(u64::MAX), 2);
-        assert!(fired(&mut w, HORIZON - 1).is_empty());
-        assert_eq!(fired(&mut w, HORIZON), vec![2]);
+        assert!(fired(&mut w, MAX_DELAY_MS - 1).is_empty());
+        assert_eq!(fired(&mut w, MAX_DELAY_MS), vec![2]);
+        // A clamped far entry must not hide an earlier one in the top level
+        // (found by the model-based property test).
+        let mut w = TimerWheel::new(Time(0));
+        w.insert(Time(11 << 30), 3);
+        w.advance(Time(1), &mut vec![]);
+        w.insert(Time(u64::MAX), 4);
+        assert_eq!(fired(&mut w, 11 << 30), vec![3]);
     }
 }
