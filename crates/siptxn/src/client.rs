@@ -27,6 +27,8 @@ pub struct ClientTxn {
     /// Code of the last reply that counted (Kamailio's `last_received`); 0
     /// before any.
     last_received: u16,
+    /// Some reply (any code) was received: `t_branch_replied()`.
+    replied: bool,
     state: ClientState,
     cancel: CancelState,
 }
@@ -156,6 +158,7 @@ impl ClientTxn {
             kind,
             transport,
             last_received: 0,
+            replied: false,
             state: ClientState::Calling {
                 retr,
                 fr_at: capped(now, timers.fr, eol),
@@ -186,6 +189,13 @@ impl ClientTxn {
     #[must_use]
     pub fn last_received(&self) -> u16 {
         self.last_received
+    }
+
+    /// A reply was received on this branch, even if a 408 was faked later
+    /// (Kamailio's `F_RB_REPLIED`, for `t_branch_replied()`).
+    #[must_use]
+    pub fn was_replied(&self) -> bool {
+        self.replied
     }
 
     /// No final reply yet (Kamailio: `last_received < 200`).
@@ -226,6 +236,7 @@ impl ClientTxn {
         out: &mut Vec<Action>,
     ) -> ClientVerdict {
         let b = self.branch;
+        self.replied = true;
         if status.is_provisional() {
             // A canceled branch: the provisional is not relayed and does not
             // restart fr; it only (re)triggers the CANCEL (Kamailio checks

@@ -185,6 +185,19 @@ impl ProxyTxn {
         self.branches.len()
     }
 
+    /// Branches whose stored reply is a 401 or 407, for
+    /// `aggregate_challenges`: when the relayed reply is one of them, the tm
+    /// layer merges the WWW-/Proxy-Authenticate headers of all of these.
+    pub fn challenge_branches(&self) -> impl Iterator<Item = BranchIdx> + '_ {
+        self.branches
+            .iter()
+            .enumerate()
+            .filter_map(|(i, br)| match br.reply {
+                Some((st, false)) if matches!(st.code(), 401 | 407) => Some(idx(i)),
+                _ => None,
+            })
+    }
+
     /// Current per-transaction timer values.
     #[must_use]
     pub fn timers(&self) -> &TxnTimers {

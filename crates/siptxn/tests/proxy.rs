@@ -668,6 +668,30 @@ fn limits_and_misuse() {
 }
 
 #[test]
+fn challenges_and_branch_flags() {
+    let mut out = vec![];
+    let mut t = ProxyTxn::new(
+        TxnKind::Invite,
+        Transport::Reliable,
+        Time(0),
+        &d(),
+        &mut out,
+    );
+    for _ in 0..3 {
+        t.add_branch(Time(0), Transport::Reliable).unwrap();
+    }
+    t.on_reply(Time(10), 0, sc(407), &mut out).unwrap();
+    t.on_reply(Time(20), 1, sc(100), &mut out).unwrap();
+    t.on_reply(Time(30), 2, sc(401), &mut out).unwrap();
+    assert_eq!(t.challenge_branches().collect::<Vec<_>>(), vec![0, 2]);
+    out.clear();
+    t.on_timer(Time(120_020), &mut out);
+    // Branch 1 timed out after its 100: replied, and faked 408 loses to 401.
+    assert!(t.branch(1).unwrap().was_replied());
+    assert!(out.contains(&relay(2, 401)), "{out:?}");
+}
+
+#[test]
 fn t_set_fr_and_max_lifetime() {
     let mut out = vec![];
     let mut t = ProxyTxn::new(
