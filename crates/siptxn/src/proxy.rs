@@ -64,6 +64,10 @@ pub enum CancelOutcome {
     Canceling,
     /// The INVITE already had its final reply: nothing to cancel.
     AlreadyFinal,
+    /// An e2e CANCEL was already processed: nothing more to do. (Kamailio
+    /// would answer a second, different CANCEL with a local 487 while the
+    /// branches' own 487s are pending; we do not.)
+    AlreadyCanceled,
 }
 
 /// Parameters copied from [`TmConfig`] into each transaction (small and
@@ -145,7 +149,7 @@ impl ProxyTxn {
         };
         ProxyTxn {
             kind,
-            uas: ServerTxn::new(kind, transport, now, cfg.auto_inv_100, out),
+            uas: ServerTxn::new(kind, transport, cfg.auto_inv_100, out),
             branches: Vec::new(),
             timers: TxnTimers::from_config(cfg),
             params: Params {
@@ -354,11 +358,15 @@ impl ProxyTxn {
     }
 
     /// An e2e CANCEL for this INVITE was received. The caller answers the
-    /// CANCEL itself (200, from its own non-INVITE transaction).
+    /// CANCEL itself (200, from its own non-INVITE transaction) and absorbs
+    /// retransmissions of the CANCEL there; calling this again is a no-op.
     pub fn cancel(&mut self, now: Time, out: &mut Vec<Action>) -> Result<CancelOutcome, Error> {
         self.check_alive()?;
         if self.kind != TxnKind::Invite {
             return Err(Error::NotInvite);
+        }
+        if self.canceled {
+            return Ok(CancelOutcome::AlreadyCanceled);
         }
         self.canceled = true;
         if self.uas.is_on_wait() {
@@ -413,9 +421,9 @@ impl ProxyTxn {
     }
 
     /// An ACK matched this INVITE transaction.
-    pub fn on_ack(&mut self, out: &mut Vec<Action>) -> Result<AckVerdict, Error> {
+    pub fn on_ack(&mut self) -> Result<AckVerdict, Error> {
         self.check_alive()?;
-        self.uas.on_ack(out)
+        self.uas.on_ack()
     }
 
     /// The failure_route asked for by [`Action::RunFailureRoute`] has run;

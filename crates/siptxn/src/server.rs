@@ -116,17 +116,15 @@ pub struct ServerTxn {
 }
 
 impl ServerTxn {
-    /// A server transaction for a request received at `now`. With
+    /// A server transaction for a request just received. With
     /// `auto_inv_100` an INVITE is answered 100 Trying at once.
     #[must_use]
     pub fn new(
         kind: TxnKind,
         transport: Transport,
-        now: Time,
         auto_inv_100: bool,
         out: &mut Vec<Action>,
     ) -> ServerTxn {
-        let _ = now; // creation time matters only to the owner's end of life
         let mut s = ServerTxn {
             kind,
             transport,
@@ -295,8 +293,7 @@ impl ServerTxn {
     }
 
     /// An ACK matched this transaction.
-    pub fn on_ack(&mut self, out: &mut Vec<Action>) -> Result<AckVerdict, Error> {
-        let _ = out; // an ACK never makes us send anything
+    pub fn on_ack(&mut self) -> Result<AckVerdict, Error> {
         if self.kind != TxnKind::Invite {
             return Err(Error::NotInvite);
         }
@@ -408,7 +405,7 @@ mod tests {
             ),
         ];
         for (kind, first, second, origin, expected) in table {
-            let mut s = ServerTxn::new(kind, Transport::Unreliable, Time(0), false, &mut out);
+            let mut s = ServerTxn::new(kind, Transport::Unreliable, false, &mut out);
             s.reply(Time(1), first, ReplyOrigin::Relayed(0), &t, &mut out)
                 .unwrap();
             assert_eq!(
@@ -422,14 +419,8 @@ mod tests {
     #[test]
     fn ack_on_non_invite_is_refused() {
         let mut out = vec![];
-        let mut s = ServerTxn::new(
-            TxnKind::NonInvite,
-            Transport::Unreliable,
-            Time(0),
-            true,
-            &mut out,
-        );
+        let mut s = ServerTxn::new(TxnKind::NonInvite, Transport::Unreliable, true, &mut out);
         assert!(out.is_empty(), "no auto 100 for non-INVITE");
-        assert_eq!(s.on_ack(&mut out), Err(Error::NotInvite));
+        assert_eq!(s.on_ack(), Err(Error::NotInvite));
     }
 }

@@ -261,7 +261,7 @@ proptest! {
                 }
                 Ev::Ack { txn } => {
                     let h = pick(txn);
-                    w.drive(h, now, |t, out| { let _ = t.on_ack(out); });
+                    w.drive(h, now, |t, _| { let _ = t.on_ack(); });
                 }
                 Ev::SendFailed { txn, branch } => {
                     let h = pick(txn);

@@ -119,7 +119,7 @@ fn run(cfg: &TmConfig, kind: TxnKind, ops: &[(u64, Op)]) -> Vec<(u64, Action)> {
                 Retrans => t.on_request_retransmission(&mut out),
                 ScriptDone => t.script_done(n),
                 Ack => {
-                    t.on_ack(&mut out).unwrap();
+                    t.on_ack().unwrap();
                 }
             }
         }
@@ -431,6 +431,7 @@ fn cancel_before_and_after_provisional() {
                 (0, Add(0)),
                 (100, Reply(0, 180)),
                 (200, Cancel(CancelOutcome::Canceling)),
+                (300, Cancel(CancelOutcome::AlreadyCanceled)),
                 (900, CancelReply(0, 200)),
                 (1000, Reply(0, 487)),
                 (1600, Ack),

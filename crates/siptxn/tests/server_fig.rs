@@ -48,7 +48,7 @@ fn local(c: u16) -> Action {
 fn run(case: &Case) -> (Vec<(u64, Action)>, Option<u64>, ServerTxn) {
     let timers = TxnTimers::from_config(&TmConfig::default());
     let mut out = vec![];
-    let mut s = ServerTxn::new(case.kind, case.transport, Time(0), case.auto_100, &mut out);
+    let mut s = ServerTxn::new(case.kind, case.transport, case.auto_100, &mut out);
     let mut log: Vec<(u64, Action)> = out.drain(..).map(|a| (0, a)).collect();
     let mut events = case.events.iter().peekable();
     let mut freed = None;
@@ -81,7 +81,7 @@ fn run(case: &Case) -> (Vec<(u64, Action)>, Option<u64>, ServerTxn) {
                         .unwrap();
                 }
                 Ev::Ack => {
-                    s.on_ack(&mut out).unwrap();
+                    s.on_ack().unwrap();
                 }
             }
         }
@@ -195,13 +195,7 @@ fn ack_verdicts_and_states() {
         (Some(200), true, AckVerdict::Absorbed, "Accepted"),
     ];
     for (reply, is_local, verdict, state) in table {
-        let mut s = ServerTxn::new(
-            TxnKind::Invite,
-            Transport::Unreliable,
-            Time(0),
-            true,
-            &mut out,
-        );
+        let mut s = ServerTxn::new(TxnKind::Invite, Transport::Unreliable, true, &mut out);
         if let Some(code) = reply {
             let origin = if is_local {
                 ReplyOrigin::Local
@@ -211,7 +205,7 @@ fn ack_verdicts_and_states() {
             s.reply(Time(10), sc(code), origin, &timers, &mut out)
                 .unwrap();
         }
-        assert_eq!(s.on_ack(&mut out).unwrap(), verdict, "{reply:?}");
+        assert_eq!(s.on_ack().unwrap(), verdict, "{reply:?}");
         let name = match s.state() {
             ServerState::Trying => "Trying",
             ServerState::Proceeding { .. } => "Proceeding",
@@ -238,13 +232,7 @@ fn reply_retransmission_stops_at_fr_timer() {
     };
     let timers = TxnTimers::from_config(&cfg);
     let mut out = vec![];
-    let mut s = ServerTxn::new(
-        TxnKind::Invite,
-        Transport::Unreliable,
-        Time(0),
-        false,
-        &mut out,
-    );
+    let mut s = ServerTxn::new(TxnKind::Invite, Transport::Unreliable, false, &mut out);
     s.reply(Time(0), sc(500), ReplyOrigin::Local, &timers, &mut out)
         .unwrap();
     out.clear();
