@@ -132,9 +132,7 @@ fn bracket(c: &[char], mut i: usize, out: &mut String) -> Option<usize> {
             }
         }
         // A range `a-z` keeps its dash; a dash first or last is literal.
-        if ch == '-'
-            && c.get(i + 1) != Some(&']')
-            && out.ends_with(|x: char| x != '[' && x != '^')
+        if ch == '-' && c.get(i + 1) != Some(&']') && out.ends_with(|x: char| x != '[' && x != '^')
         {
             out.push('-');
         } else {

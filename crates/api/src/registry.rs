@@ -402,7 +402,7 @@ impl Registry {
                         "| {} | `{}({})` | {} | {} | {} |",
                         m.name,
                         f.name,
-                        params.join(", "),
+                        params.join(", ").replace('|', "\\|"),
                         f.routes.describe(),
                         status,
                         f.doc.replace('|', "\\|")

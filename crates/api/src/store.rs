@@ -27,7 +27,13 @@ pub fn var_avp_pvs() -> Vec<PvExport> {
                 // Slots are numbered at load so a read is an index, not a hash lookup.
                 Ok(PvInner::Int(reg.var_slot(inner) as i64))
             })),
-            get: Arc::new(|ctx: &mut Ctx<'_>, n: &PvName| Ok(ctx.worker.var(slot(n)?).clone())),
+            // A $var never set is integer 0 (Kamailio creates it with 0 at load).
+            get: Arc::new(|ctx: &mut Ctx<'_>, n: &PvName| {
+                Ok(match ctx.worker.var(slot(n)?) {
+                    Value::Null => Value::Int(0),
+                    v => v.clone(),
+                })
+            }),
             set: Some(Arc::new(|ctx: &mut Ctx<'_>, n: &PvName, v: Value| {
                 // Assigning $null to a $var resets it to integer 0, as Kamailio does.
                 let v = if v.is_null() { Value::Int(0) } else { v };

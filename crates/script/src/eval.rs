@@ -27,6 +27,9 @@ pub(crate) struct Run<'p> {
     pub opts: &'p RunOptions,
     pub flags: u8,
     pub depth: u32,
+    /// Set when an expression failed (division by zero): the assignment is not done, a condition is
+    /// false, as in Kamailio.
+    pub failed: bool,
 }
 
 impl<'p> Run<'p> {
@@ -36,6 +39,7 @@ impl<'p> Run<'p> {
             opts,
             flags: 0,
             depth: 0,
+            failed: false,
         }
     }
 
@@ -76,7 +80,28 @@ impl<'p> Run<'p> {
                 1
             }
             Stmt::Assign(pv, e) => {
-                let v = self.eval(e, ctx);
+                // `$x = f()` / `$x = route(X)` store the raw return code (Kamailio's
+                // lval_*_assign run the action directly); inside larger expressions calls are 1/0.
+                let v = match e {
+                    Expr::Call(c) => {
+                        let r = self.invoke(c, ctx);
+                        self.flags &= !(RETURN | BREAK);
+                        Value::Int(r)
+                    }
+                    Expr::Route(t) => Value::Int(self.route(t, ctx)),
+                    e => {
+                        self.failed = false;
+                        let v = self.eval(e, ctx);
+                        if self.failed {
+                            ctx.log_error(&format!(
+                                "assignment to {} failed: expression evaluation failed",
+                                pv.text()
+                            ));
+                            return -1;
+                        }
+                        v
+                    }
+                };
                 if self.flags & EXIT != 0 {
                     return 0;
                 }
@@ -89,7 +114,11 @@ impl<'p> Run<'p> {
                 }
             }
             Stmt::If(cond, then, otherwise) => {
-                let v = self.eval_int(cond, ctx);
+                self.failed = false;
+                let mut v = self.eval_int(cond, ctx);
+                if self.failed {
+                    v = 0;
+                }
                 if self.flags & EXIT != 0 {
                     return 0;
                 }
@@ -312,6 +341,7 @@ impl<'p> Run<'p> {
                     Ok(v) => v,
                     Err(m) => {
                         ctx.log_error(m);
+                        self.failed = true;
                         Value::Null
                     }
                 }
@@ -380,6 +410,7 @@ impl<'p> Run<'p> {
                     Some(v) => v,
                     None => {
                         ctx.log_error("division by zero in expression");
+                        self.failed = true;
                         0
                     }
                 }
