@@ -48,6 +48,8 @@ pub mod branch;
 pub mod build;
 pub mod edit;
 
+#[cfg(test)]
+mod alloc_count;
 mod error;
 pub mod framing;
 mod hdr;
@@ -55,6 +57,8 @@ pub mod headers;
 mod lex;
 mod msg;
 pub mod multipart;
+#[cfg(test)]
+mod proptests;
 pub mod sdp;
 mod span;
 pub mod typed;

@@ -588,10 +588,16 @@ fn parse_first_line(buf: &[u8]) -> Result<(FirstLine, Span)> {
         i
     };
     let line_end = |from: usize| -> Result<usize> {
-        // Index after the LF that ends the line starting the search at `from`.
-        memchr::memchr(b'\n', buf.get(from..).unwrap_or(&[]))
+        // Index after the LF that ends the line starting the search at `from`; like
+        // Kamailio's `eat_line`, a CR right after the LF belongs to the line end too.
+        let lf = memchr::memchr(b'\n', buf.get(from..).unwrap_or(&[]))
             .map(|p| from + p + 1)
-            .ok_or(err(from, "no line end"))
+            .ok_or(err(from, "no line end"))?;
+        Ok(if lf + 1 < buf.len() && buf[lf] == b'\r' {
+            lf + 1
+        } else {
+            lf
+        })
     };
     let version_proto = |v: &[u8]| -> Proto {
         if v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"SIP/2.0") && v.len() == 7 {
@@ -941,6 +947,10 @@ body";
             let m = Msg::parse_with(input.as_bytes(), *opts).unwrap();
             assert_eq!(m.headers().is_ok(), *ok, "{input:?} {opts:?}");
         }
+        // LF CR ends the first line (Kamailio's eat_line): the header section follows.
+        let lfcr =
+            Msg::parse(&b"OPTIONS sip:a@b SIP/2.0\n\rVia: SIP/2.0/UDP h\r\n\r\n"[..]).unwrap();
+        assert_eq!(lfcr.headers().unwrap().len(), 1);
         let extra = ParseOptions {
             hdr_name_extra_chars: ExtraChars::from_chars("%"),
             ..ParseOptions::default()

@@ -467,9 +467,20 @@ impl Msg {
 
     /// Kamailio's `receive_msg` requirement for SIP messages: a top Via, From, To, Call-ID
     /// and CSeq must be present (otherwise the message is dropped silently).
+    ///
+    /// A request whose version is neither SIP/2.0 nor HTTP ([`Proto::Other`]) fails here:
+    /// Kamailio does not route it as SIP. HTTP messages pass (they go to xhttp, not to the
+    /// SIP routing).
     pub fn check_required(&self) -> Result<()> {
-        if self.proto() != Proto::Sip {
-            return Ok(());
+        match self.proto() {
+            Proto::Sip => {}
+            Proto::Http | Proto::Http2 => return Ok(()),
+            Proto::Other => {
+                return Err(Error::FirstLine {
+                    at: self.first_line_span().start as usize,
+                    reason: "not a SIP/2.0 message",
+                })
+            }
         }
         self.via1()?;
         for k in [
@@ -688,5 +699,25 @@ mod tests {
         assert_eq!(m.expires().unwrap(), Some(300));
         assert_eq!(m.min_expires().unwrap(), None);
         assert!(m.paths().unwrap().is_empty());
+    }
+
+    #[test]
+    fn required_headers_and_version() {
+        let base = "Via: SIP/2.0/UDP h\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        let table: &[(&str, bool)] = &[
+            ("OPTIONS sip:a@b SIP/2.0\r\n", true),
+            ("OPTIONS sip:a@b SIP/3.0\r\n", false),
+            ("OPTIONS sip:a@b /2.0\r\n", false),
+            ("GET /RPC HTTP/1.1\r\n", true),
+        ];
+        for (first, ok) in table {
+            let m = Msg::parse(format!("{first}{base}").into_bytes()).unwrap();
+            assert_eq!(m.check_required().is_ok(), *ok, "{first:?}");
+        }
+        let m = Msg::parse(
+            &b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nTo: <sip:c@d>\r\n\r\n"[..],
+        )
+        .unwrap();
+        assert_eq!(m.check_required(), Err(Error::Missing(HeaderKind::From)));
     }
 }

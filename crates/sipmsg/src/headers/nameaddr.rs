@@ -123,6 +123,12 @@ pub(crate) fn parse_at(
         if let Some(l) = found {
             let d_end = trim_end(buf, i, l);
             if d_end > i {
+                // Kamailio's to-body parser refuses an unquoted display name that starts
+                // with NUL or a backslash (PROTOS sip-from-displayname) and takes any
+                // other byte up to `<`.
+                if matches!(at(buf, i), 0 | b'\\') {
+                    return Err(bad(kind, i, "bad character in display name"));
+                }
                 display = Some(Span::new(i, d_end));
             }
         }
@@ -135,6 +141,9 @@ pub(crate) fn parse_at(
             // Kamailio tolerates blanks inside <> (RFC 4475 badaspec); the URI is trimmed.
             let us = skip_lws(buf, l + 1, gt);
             let ue = trim_end(buf, us, gt);
+            if buf.get(us..ue).unwrap_or(&[]).contains(&b'<') {
+                return Err(bad(kind, us, "< inside <>"));
+            }
             (Span::new(us, ue), true, gt + 1)
         }
         None => {

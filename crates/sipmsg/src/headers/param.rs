@@ -87,12 +87,7 @@ impl Iterator for ParamIter<'_> {
 /// other params carry host:port.
 #[inline]
 fn is_value_char(b: u8) -> bool {
-    is_token(b)
-        || matches!(
-            b,
-            b':' | b'[' | b']' | b'/' | b'@' | b'?' | b'&' | b'$' | b'='
-        )
-        || b >= 0x80
+    is_token(b) || matches!(b, b':' | b'[' | b']' | b'/' | b'@' | b'?' | b'&' | b'$') || b >= 0x80
 }
 
 /// Parses one `;name[=value]` starting at `i` (LWS before `;` allowed). Returns `None`

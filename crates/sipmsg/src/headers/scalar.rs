@@ -65,8 +65,9 @@ pub fn parse_cseq_syntax(buf: &[u8], value: Span) -> Result<(Span, Span)> {
     if j == s || at(buf, j) != b' ' || j >= e {
         return Err(bad(k, j, "no method found"));
     }
-    let mut ms = j;
-    while ms < e && at(buf, ms) == b' ' {
+    // After the first SP, Kamailio skips SP and HT (`1 \tX` passes, `1\tX` does not).
+    let mut ms = j + 1;
+    while ms < e && matches!(at(buf, ms), b' ' | b'\t') {
         ms += 1;
     }
     let mut me = ms;

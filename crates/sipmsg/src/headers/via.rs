@@ -158,6 +158,13 @@ pub(crate) fn parse_into(buf: &[u8], hidx: usize, h: &Header, out: &mut Vec<Via>
     Ok(())
 }
 
+fn is_via_host_delim(b: u8) -> bool {
+    matches!(
+        b,
+        0..=b' ' | 0x7f | b';' | b',' | b':' | b'(' | b')' | b'"' | b'<' | b'>' | b'[' | b']'
+    )
+}
+
 fn bad(at: usize, reason: &'static str) -> Error {
     Error::BadHeader {
         kind: HeaderKind::Via,
@@ -218,10 +225,10 @@ fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
         }
         close
     } else {
+        // Kamailio's Via parser takes any byte up to a delimiter as the host (PROTOS
+        // sends `%s%x%n` and Latin-1 there); the host is validated where it is used.
         let mut j = h_start;
-        while j < end
-            && (at(buf, j).is_ascii_alphanumeric() || matches!(at(buf, j), b'-' | b'.' | b'_'))
-        {
+        while j < end && !is_via_host_delim(at(buf, j)) {
             j += 1;
         }
         j
