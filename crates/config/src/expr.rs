@@ -299,6 +299,10 @@ impl Parser<'_> {
             return self.address();
         }
         self.pos += 1;
+        // Kamailio's lexer turns boolean words into numbers everywhere.
+        if let Some(b) = crate::params::bool_word(&t.text) {
+            return Ok(Expr::Int(i64::from(b), t.span));
+        }
         if KEYWORDS.contains(&t.text.as_str()) {
             Ok(Expr::Keyword(t.text.clone(), t.span))
         } else {

@@ -17,6 +17,7 @@ mod ppexpr;
 mod print;
 mod re;
 mod span;
+mod validate;
 
 pub use diag::{Diagnostic, Error, Note, Severity};
 pub use listen::parse_listen_arg;
@@ -127,7 +128,11 @@ pub fn load_text(
     } else {
         ast::Config::default()
     };
-    let (mut e2, w2) = split(std::mem::take(&mut parser.diags));
+    let mut parse_diags = std::mem::take(&mut parser.diags);
+    if parse_diags.is_empty() {
+        parse_diags = validate::check(&config);
+    }
+    let (mut e2, w2) = split(parse_diags);
     drop(parser);
     // After an unterminated string or comment the rest of the file is gone: the parser's complaints
     // about the end of file are consequences, not news.

@@ -477,10 +477,7 @@ impl<'s> Parser<'s> {
                 ));
             }
             name = Some(text);
-        } else if !matches!(
-            kw.text.as_str(),
-            "request_route" | "reply_route" | "route" | "onreply_route" | "onsend_route"
-        ) {
+        } else if kw.text == "event_route" {
             return Err(self.syntax(format!("expected `[` and a name after `{}`", kw.text)));
         }
         let main = name.as_deref().is_none_or(|n| n == "0");
@@ -1110,8 +1107,13 @@ impl<'s> Parser<'s> {
             return Ok(None);
         }
         if t.is_punct("{") {
-            let b = self.block()?;
-            return Ok(Some(Stmt::Block(b, t.span.to(self.prev_span()))));
+            // Kamailio has no free-standing blocks; `{` only follows if/else/while/switch.
+            return Err(self.err_tok(
+                Some(&t),
+                Error::Syntax(
+                    "unexpected `{`: a block must follow if, else, while or switch".into(),
+                ),
+            ));
         }
         if t.kind == Tk::Ident {
             match t.text.as_str() {
