@@ -469,3 +469,81 @@ fn disable_tcp_skips_listeners_and_refuses_sends() {
     ));
     t.join(WAIT).unwrap();
 }
+
+#[test]
+fn send_timeout_closes_a_connection_whose_peer_does_not_read() {
+    let mut c = cfg();
+    c.tcp_send_timeout = Duration::from_millis(200);
+    let (t, rx) = start_recording(c, &[spec(Proto::Tcp, "127.0.0.1")], None);
+    let h = t.handle();
+    let mut stalled = connect(local(&t, 0));
+    stalled.write_all(sip("stalled", "").as_bytes()).unwrap();
+    let conn = take(&rx, 1)[0].ri.conn.unwrap();
+    // Far more than the loopback socket buffers hold; the peer never reads.
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut queued = 0;
+    for _ in 0..400 {
+        match h.send(
+            &Destination::new(Proto::Tcp, stalled.local_addr().unwrap()),
+            SendOptions {
+                no_connect: true,
+                ..Default::default()
+            },
+            &chunk,
+        ) {
+            Ok(_) => queued += 1,
+            Err(Error::NoConnection(_) | Error::ConnectionClosed(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(queued > 0);
+    eventually("connection closed by send timeout", || {
+        h.connection(conn).is_none()
+    });
+    assert_eq!(t.stats().tcp_send_errors, 1);
+    t.join(WAIT).unwrap();
+}
+
+#[test]
+fn connect_timeout_gives_up_on_a_peer_that_never_answers() {
+    use socket2::{Domain, Socket, Type};
+    let mut c = cfg();
+    c.tcp_connect_timeout = Duration::from_millis(300);
+    let (t, _rx) = start_recording(c, &[spec(Proto::Tcp, "127.0.0.1")], None);
+    // A listener that never accepts, its queue filled: further SYNs are dropped, so a connect
+    // neither succeeds nor fails until the timeout.
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let _ = s.connect_timeout(&addr.into(), Duration::from_millis(100));
+        fillers.push(s);
+    }
+    let started = std::time::Instant::now();
+    let h = t.handle();
+    let Sent::Tcp {
+        conn,
+        new_connection: true,
+    } = h
+        .send(
+            &Destination::new(Proto::Tcp, addr),
+            SendOptions::default(),
+            b"x",
+        )
+        .unwrap()
+    else {
+        panic!("expected a new connection")
+    };
+    eventually("connect given up", || h.connection(conn).is_none());
+    let took = started.elapsed();
+    assert_eq!(t.stats().tcp_connect_failed, 1);
+    assert!(
+        took >= Duration::from_millis(250),
+        "gave up after {took:?}: not a timeout"
+    );
+    t.join(WAIT).unwrap();
+}
