@@ -261,9 +261,10 @@ impl Parser<'_> {
             }
             Tk::Ipv6 => self.address(),
             Tk::Int(i) => {
+                let colon_ok = !self.in_case_label;
                 if self
                     .peek_at(1)
-                    .is_some_and(|n| n.joined && (n.is_punct(".") || n.is_punct(":")))
+                    .is_some_and(|n| n.joined && (n.is_punct(".") || (colon_ok && n.is_punct(":"))))
                 {
                     return self.address();
                 }
@@ -295,7 +296,7 @@ impl Parser<'_> {
         if next.as_ref().is_some_and(|n| n.is_punct("(")) {
             return self.call(t);
         }
-        if next_joined(".") || next_joined(":") {
+        if next_joined(".") || (!self.in_case_label && next_joined(":")) {
             return self.address();
         }
         self.pos += 1;

@@ -17,6 +17,7 @@ mod ppexpr;
 mod print;
 mod re;
 mod span;
+mod stmt;
 mod validate;
 
 pub use diag::{Diagnostic, Error, Note, Severity};

@@ -21,9 +21,11 @@ pub(crate) struct Parser<'s> {
     pub diags: Vec<Diagnostic>,
     pub sources: &'s SourceMap,
     pub eof_span: Span,
+    /// Parsing a `case` label: `:` ends the expression instead of joining an address.
+    pub in_case_label: bool,
 }
 
-const ROUTE_KEYWORDS: [&str; 8] = [
+pub(crate) const ROUTE_KEYWORDS: [&str; 8] = [
     "request_route",
     "route",
     "branch_route",
@@ -35,7 +37,7 @@ const ROUTE_KEYWORDS: [&str; 8] = [
 ];
 
 /// Core actions usable as bare words (`force_rport;`); any other function needs `()`.
-const BARE_ACTIONS: [&str; 10] = [
+pub(crate) const BARE_ACTIONS: [&str; 10] = [
     "force_rport",
     "add_rport",
     "add_local_rport",
@@ -63,6 +65,7 @@ impl<'s> Parser<'s> {
             diags: Vec::new(),
             sources,
             eof_span,
+            in_case_label: false,
         }
     }
 
@@ -203,7 +206,7 @@ impl<'s> Parser<'s> {
             .is_some_and(|gap| gap.contains('\n'))
     }
 
-    fn push_diag(&mut self, d: Diagnostic) {
+    pub(crate) fn push_diag(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
@@ -996,352 +999,5 @@ impl<'s> Parser<'s> {
         bind.virtual_ = virtual_;
         bind.workers = workers;
         Ok(SocketBlock { bind, vrf, span })
-    }
-
-    // ---- statements ----
-
-    /// `{ stmt* }`, recovering from errors inside.
-    pub fn block(&mut self) -> PResult<Vec<Stmt>> {
-        let open = self.expect_punct("{")?;
-        let mut body = Vec::new();
-        loop {
-            if self.too_many_errors() {
-                return Ok(body);
-            }
-            match self.peek() {
-                None => {
-                    return Err(self.err_tok(
-                        Some(&open),
-                        Error::Syntax("unclosed `{`: missing `}` before end of file".into()),
-                    ))
-                }
-                Some(t) if t.is_punct("}") => {
-                    self.pos += 1;
-                    return Ok(body);
-                }
-                Some(t)
-                    if t.kind == Tk::Ident
-                        && ROUTE_KEYWORDS.contains(&t.text.as_str())
-                        && self.newline_before(self.pos)
-                        && self.looks_like_route_start() =>
-                {
-                    // A route block starting inside a block: the `}` is missing.
-                    return Err(self.err_tok(
-                        Some(&open),
-                        Error::Syntax(
-                            "unclosed `{`: missing `}` before the next route block".into(),
-                        ),
-                    ));
-                }
-                _ => {}
-            }
-            match self.stmt() {
-                Ok(Some(s)) => body.push(s),
-                Ok(None) => {}
-                Err(d) => {
-                    self.push_diag(d);
-                    self.recover_stmt();
-                }
-            }
-        }
-    }
-
-    fn looks_like_route_start(&self) -> bool {
-        match self.peek_at(1) {
-            Some(n) if n.is_punct("{") => true,
-            Some(n) if n.is_punct("[") => self.toks[self.pos..]
-                .iter()
-                .take(8)
-                .skip_while(|x| !x.is_punct("]"))
-                .nth(1)
-                .is_some_and(|x| x.is_punct("{")),
-            _ => false,
-        }
-    }
-
-    /// Skips to the end of the current statement (`;`), or to the `}` closing the current block
-    /// (not consumed).
-    fn recover_stmt(&mut self) {
-        let mut depth = 0i32;
-        while let Some(t) = self.peek() {
-            if t.is_punct("{") {
-                depth += 1;
-            } else if t.is_punct("}") {
-                if depth == 0 {
-                    return;
-                }
-                depth -= 1;
-                if depth == 0 {
-                    self.pos += 1;
-                    return;
-                }
-            } else if t.is_punct(";") && depth == 0 {
-                self.pos += 1;
-                return;
-            } else if depth == 0
-                && t.kind == Tk::Ident
-                && ROUTE_KEYWORDS.contains(&t.text.as_str())
-                && self.newline_before(self.pos)
-                && self.looks_like_route_start()
-            {
-                return;
-            }
-            self.pos += 1;
-        }
-    }
-
-    /// A statement or a `{}` block used as a statement body.
-    fn body(&mut self) -> PResult<Vec<Stmt>> {
-        if self.at_punct("{") {
-            return self.block();
-        }
-        Ok(self.stmt()?.into_iter().collect())
-    }
-
-    pub fn stmt(&mut self) -> PResult<Option<Stmt>> {
-        let Some(t) = self.peek().cloned() else {
-            return Err(self.syntax("expected a statement".into()));
-        };
-        if t.is_punct(";") {
-            self.pos += 1;
-            return Ok(None);
-        }
-        if t.is_punct("{") {
-            // Kamailio has no free-standing blocks; `{` only follows if/else/while/switch.
-            return Err(self.err_tok(
-                Some(&t),
-                Error::Syntax(
-                    "unexpected `{`: a block must follow if, else, while or switch".into(),
-                ),
-            ));
-        }
-        if t.kind == Tk::Ident {
-            match t.text.as_str() {
-                "if" => {
-                    self.pos += 1;
-                    let cond = self.expr()?;
-                    let then = self.body()?;
-                    let otherwise = if self.at_ident("else") {
-                        self.pos += 1;
-                        Some(self.body()?)
-                    } else {
-                        None
-                    };
-                    return Ok(Some(Stmt::If {
-                        cond,
-                        then,
-                        otherwise,
-                        span: t.span.to(self.prev_span()),
-                    }));
-                }
-                "else" => {
-                    return Err(self.err_tok(Some(&t), Error::Syntax("`else` without `if`".into())))
-                }
-                "while" => {
-                    self.pos += 1;
-                    let cond = self.expr()?;
-                    let body = self.body()?;
-                    return Ok(Some(Stmt::While {
-                        cond,
-                        body,
-                        span: t.span.to(self.prev_span()),
-                    }));
-                }
-                "switch" => return self.switch().map(Some),
-                "break" => {
-                    self.pos += 1;
-                    self.expect_semi()?;
-                    return Ok(Some(Stmt::Break(t.span)));
-                }
-                "return" | "exit" | "drop" => {
-                    self.pos += 1;
-                    let empty_parens =
-                        self.at_punct("(") && self.peek_at(1).is_some_and(|n| n.is_punct(")"));
-                    if empty_parens {
-                        // `drop();`, `exit();`, `return();`
-                        self.pos += 2;
-                    }
-                    let v = if empty_parens || self.at_punct(";") || self.at_punct("}") {
-                        None
-                    } else {
-                        Some(self.expr()?)
-                    };
-                    self.expect_semi()?;
-                    let span = t.span.to(self.prev_span());
-                    return Ok(Some(match t.text.as_str() {
-                        "return" => Stmt::Return(v, span),
-                        "exit" => Stmt::Exit(v, span),
-                        _ => Stmt::Drop(v, span),
-                    }));
-                }
-                "route" if self.peek_at(1).is_some_and(|n| n.is_punct("(")) => {
-                    self.pos += 2;
-                    let target = self.expr()?;
-                    self.expect_punct(")")?;
-                    self.expect_semi()?;
-                    return Ok(Some(Stmt::Route {
-                        target,
-                        span: t.span.to(self.prev_span()),
-                    }));
-                }
-                _ => {}
-            }
-        }
-        if matches!(t.kind, Tk::Pv | Tk::Select) {
-            if let Some(n) = self.peek_at(1) {
-                if n.is_punct("+=") {
-                    let n = n.clone();
-                    return Err(self.err_tok(
-                        Some(&n),
-                        Error::Syntax("`+=` is not supported: write `$x = $x + …`".into()),
-                    ));
-                }
-                if n.is_punct("=") {
-                    let target = self.primary()?;
-                    self.pos += 1;
-                    let value = self.expr()?;
-                    self.expect_semi()?;
-                    return Ok(Some(Stmt::Assign {
-                        target,
-                        value,
-                        span: t.span.to(self.prev_span()),
-                    }));
-                }
-            }
-        }
-        // A statement is a function call (`name(args…);`) or a core action usable bare.
-        if t.kind != Tk::Ident {
-            return Err(self.err_tok(
-                Some(&t),
-                Error::Syntax(format!("expected a statement, found {}", describe(&t))),
-            ));
-        }
-        let e = if self.peek_at(1).is_some_and(|n| n.is_punct("(")) {
-            match self.primary()? {
-                e @ Expr::Call { .. } => e,
-                _ => {
-                    return Err(self.err_tok(
-                        Some(&t),
-                        Error::Syntax(format!(
-                            "expected a statement, found the expression `{}(…)`",
-                            t.text
-                        )),
-                    ))
-                }
-            }
-        } else if BARE_ACTIONS.contains(&t.text.as_str()) {
-            self.pos += 1;
-            Expr::Call {
-                name: t.text.clone(),
-                args: Vec::new(),
-                span: t.span,
-            }
-        } else {
-            return Err(self.err_tok(
-                Some(&t),
-                Error::Syntax(format!(
-                    "`(` `)` expected after `{}` (function call)",
-                    t.text
-                )),
-            ));
-        };
-        self.expect_semi()?;
-        Ok(Some(Stmt::Expr(e)))
-    }
-
-    fn switch(&mut self) -> PResult<Stmt> {
-        let kw = self
-            .bump()
-            .ok_or_else(|| self.syntax("expected `switch`".into()))?;
-        let subject = self.expr()?;
-        self.expect_punct("{")?;
-        let mut cases: Vec<Case> = Vec::new();
-        loop {
-            let Some(t) = self.peek().cloned() else {
-                return Err(self.err_tok(
-                    Some(&kw),
-                    Error::Syntax("unclosed `switch` block: missing `}`".into()),
-                ));
-            };
-            if t.is_punct("}") {
-                self.pos += 1;
-                break;
-            }
-            let label = if t.is_ident("case") {
-                self.pos += 1;
-                match self.case_label() {
-                    Ok(l) => l,
-                    Err(d) => {
-                        // Keep parsing the switch: skip the bad label up to its `:`.
-                        self.push_diag(d);
-                        while self
-                            .peek()
-                            .is_some_and(|x| !x.is_punct(":") && !x.is_punct("}"))
-                        {
-                            self.pos += 1;
-                        }
-                        CaseLabel::Default
-                    }
-                }
-            } else if t.is_ident("default") {
-                self.pos += 1;
-                CaseLabel::Default
-            } else {
-                return Err(self.syntax(format!(
-                    "expected `case`, `default` or `}}` in switch, found {}",
-                    describe(&t)
-                )));
-            };
-            self.expect_punct(":")?;
-            let mut body = Vec::new();
-            while !(self.at_ident("case") || self.at_ident("default") || self.at_punct("}")) {
-                if self.peek().is_none() {
-                    break;
-                }
-                match self.stmt() {
-                    Ok(Some(s)) => body.push(s),
-                    Ok(None) => {}
-                    Err(d) => {
-                        self.push_diag(d);
-                        self.recover_stmt();
-                    }
-                }
-            }
-            cases.push(Case {
-                label,
-                body,
-                span: t.span.to(self.prev_span()),
-            });
-        }
-        Ok(Stmt::Switch {
-            subject,
-            cases,
-            span: kw.span.to(self.prev_span()),
-        })
-    }
-
-    fn case_label(&mut self) -> PResult<CaseLabel> {
-        let t = self.peek().cloned();
-        if self.at_punct("/") {
-            self.pos += 1;
-            let (re, _) = self.expect_string("regular expression")?;
-            return Ok(CaseLabel::Regex(re));
-        }
-        let neg = self.at_punct("-");
-        if neg {
-            self.pos += 1;
-        }
-        match self.bump() {
-            Some(Token {
-                kind: Tk::Int(i), ..
-            }) => Ok(CaseLabel::Int(if neg { -i } else { i })),
-            Some(Token {
-                kind: Tk::Str(s), ..
-            }) if !neg => Ok(CaseLabel::Str(s)),
-            _ => Err(self.err_tok(
-                t.as_ref(),
-                Error::Syntax("expected an integer, a string or `/\"regex\"` after `case`".into()),
-            )),
-        }
     }
 }
