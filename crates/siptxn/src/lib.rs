@@ -42,6 +42,6 @@ pub use server::{AckVerdict, ReplyOrigin, SentReply, ServerRetr, ServerState, Se
 pub use table::{Handle, Table};
 pub use types::{
     Action, BranchIdx, CancelBMethod, CancelReason, FailureReplyMode, StatusCode, Time, TmConfig,
-    Transport, TxnKind, TxnTimers,
+    Transport, TxnKind, TxnTimers, TM_INT_PARAMS,
 };
 pub use wheel::{TimerId, TimerWheel, MAX_DELAY_MS};

@@ -223,7 +223,76 @@ impl Default for TmConfig {
     }
 }
 
+/// The integer tm modparams [`TmConfig::set_modparam`] understands, with
+/// Kamailio's spelling.
+pub const TM_INT_PARAMS: &[&str] = &[
+    "retr_timer1",
+    "retr_timer2",
+    "fr_timer",
+    "fr_inv_timer",
+    "wt_timer",
+    "max_inv_lifetime",
+    "max_noninv_lifetime",
+    "restart_fr_on_each_reply",
+    "auto_inv_100",
+    "relay_100",
+    "noisy_ctimer",
+    "cancel_b_method",
+    "failure_reply_mode",
+    "disable_6xx_block",
+    "faked_reply_prio",
+];
+
 impl TmConfig {
+    /// Applies `modparam("tm", name, value)` for the parameters this crate
+    /// implements ([`TM_INT_PARAMS`]). Any other name is an error, so that
+    /// the tm module handles it itself or refuses the config; timer values
+    /// must fit in `u32` milliseconds. Call [`TmConfig::validate`] once all
+    /// modparams are applied (T2 >= T1 is checked there).
+    pub fn set_modparam(&mut self, name: &str, value: i64) -> Result<(), Error> {
+        fn ms(name: &'static str, v: i64) -> Result<u32, Error> {
+            u32::try_from(v).map_err(|_| Error::Config {
+                name,
+                reason: "must be 0..=4294967295 ms",
+            })
+        }
+        fn flag(v: i64) -> bool {
+            v != 0
+        }
+        match name {
+            "retr_timer1" => self.retr_timer1 = ms("retr_timer1", value)?,
+            "retr_timer2" => self.retr_timer2 = ms("retr_timer2", value)?,
+            "fr_timer" => self.fr_timer = ms("fr_timer", value)?,
+            "fr_inv_timer" => self.fr_inv_timer = ms("fr_inv_timer", value)?,
+            "wt_timer" => self.wt_timer = ms("wt_timer", value)?,
+            "max_inv_lifetime" => self.max_inv_lifetime = ms("max_inv_lifetime", value)?,
+            "max_noninv_lifetime" => self.max_noninv_lifetime = ms("max_noninv_lifetime", value)?,
+            "restart_fr_on_each_reply" => self.restart_fr_on_each_reply = flag(value),
+            "auto_inv_100" => self.auto_inv_100 = flag(value),
+            "relay_100" => self.relay_100 = flag(value),
+            "noisy_ctimer" => self.noisy_ctimer = flag(value),
+            "cancel_b_method" => self.cancel_b_method = CancelBMethod::from_int(value)?,
+            "failure_reply_mode" => self.failure_reply_mode = FailureReplyMode::from_int(value)?,
+            "disable_6xx_block" => self.disable_6xx_block = flag(value),
+            "faked_reply_prio" => {
+                self.faked_reply_prio = i32::try_from(value)
+                    .ok()
+                    .filter(|v| (-32_000..=32_000).contains(v))
+                    .ok_or(Error::Config {
+                        name: "faked_reply_prio",
+                        reason: "must be within -32000..=32000",
+                    })?;
+            }
+            _ => {
+                return Err(Error::Config {
+                    name: "tm",
+                    reason: "parameter not handled by siptxn",
+                })
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses values Kamailio would refuse or that would make the timers
     /// meaningless (a zero interval would retransmit in a busy loop).
     pub fn validate(&self) -> Result<(), Error> {
@@ -472,6 +541,38 @@ mod tests {
                 Err(Error::Config { name: n, .. }) => assert_eq!(n, name),
                 other => panic!("{name}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn set_modparam_table() {
+        // (name, value, ok, check)
+        type Check = fn(&TmConfig) -> bool;
+        let table: [(&str, i64, bool, Check); 9] = [
+            ("fr_timer", 10_000, true, |c| c.fr_timer == 10_000),
+            ("fr_inv_timer", 90_000, true, |c| c.fr_inv_timer == 90_000),
+            ("retr_timer1", 250, true, |c| c.retr_timer1 == 250),
+            ("noisy_ctimer", 0, true, |c| !c.noisy_ctimer),
+            ("cancel_b_method", 2, true, |c| {
+                c.cancel_b_method == CancelBMethod::ForceCancel
+            }),
+            ("failure_reply_mode", 0, true, |c| {
+                c.failure_reply_mode == FailureReplyMode::KeepAll
+            }),
+            ("fr_timer", -1, false, |c| c.fr_timer == 30_000),
+            ("faked_reply_prio", 40_000, false, |c| {
+                c.faked_reply_prio == 0
+            }),
+            ("auto_inv_100_reason", 1, false, |_| true),
+        ];
+        for (name, value, ok, check) in table {
+            let mut c = TmConfig::default();
+            assert_eq!(c.set_modparam(name, value).is_ok(), ok, "{name}={value}");
+            assert!(check(&c), "{name}={value}");
+        }
+        for name in TM_INT_PARAMS {
+            let mut c = TmConfig::default();
+            assert!(c.set_modparam(name, 1).is_ok(), "{name} listed but refused");
         }
     }
 
