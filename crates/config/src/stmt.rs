@@ -90,15 +90,34 @@ impl Parser<'_> {
                 }
                 _ => {}
             }
-            match self.stmt() {
-                Ok(Some(s)) => body.push(s),
-                Ok(None) => {}
-                Err(d) => {
-                    self.push_diag(d);
-                    self.recover_stmt();
+            self.stmt_or_recover(&mut body);
+        }
+    }
+
+    /// Parses one statement into `body`; on error records it and skips ahead, always making
+    /// progress so a recovery point that is also an error cannot loop.
+    fn stmt_or_recover(&mut self, body: &mut Vec<Stmt>) {
+        let before = self.pos;
+        match self.stmt() {
+            Ok(Some(s)) => body.push(s),
+            Ok(None) => {}
+            Err(d) => {
+                self.push_diag(d);
+                self.recover_stmt();
+                if self.pos == before && !self.at_route_start() {
+                    self.pos += 1;
                 }
             }
         }
+    }
+
+    /// A route keyword starting a line and followed by `{` or `[…] {`.
+    fn at_route_start(&self) -> bool {
+        self.peek().is_some_and(|t| {
+            t.kind == Tk::Ident
+                && ROUTE_KEYWORDS.contains(&t.text.as_str())
+                && self.newline_before(self.pos)
+        }) && self.looks_like_route_start()
     }
 
     pub(crate) fn looks_like_route_start(&self) -> bool {
@@ -376,14 +395,11 @@ impl Parser<'_> {
                 if self.peek().is_none() {
                     break;
                 }
-                match self.stmt() {
-                    Ok(Some(s)) => body.push(s),
-                    Ok(None) => {}
-                    Err(d) => {
-                        self.push_diag(d);
-                        self.recover_stmt();
-                    }
+                if self.at_route_start() {
+                    // The switch's `}` is missing; let the enclosing block report it.
+                    break;
                 }
+                self.stmt_or_recover(&mut body);
             }
             // A case whose label was reported as bad is dropped (its body was still checked).
             if let Some(label) = label {
