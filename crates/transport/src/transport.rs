@@ -493,6 +493,24 @@ impl TransportHandle {
         &self.shared.sockets
     }
 
+    /// The socket bound to `addr` with `proto` (`force_send_socket(udp:1.2.3.4:5060)`); a socket
+    /// bound to the wildcard matches any address of its family with its port.
+    pub fn find_socket(&self, proto: Proto, addr: SocketAddr) -> Option<&SocketInfo> {
+        let exact = self
+            .shared
+            .sockets
+            .iter()
+            .find(|s| s.spec.proto == proto && s.local == addr);
+        exact.or_else(|| {
+            self.shared.sockets.iter().find(|s| {
+                s.spec.proto == proto
+                    && s.local.ip().is_unspecified()
+                    && s.local.is_ipv4() == addr.is_ipv4()
+                    && s.local.port() == addr.port()
+            })
+        })
+    }
+
     /// The socket named `name` (`listen=... name "..."`).
     pub fn socket_by_name(&self, name: &str) -> Option<&SocketInfo> {
         self.shared

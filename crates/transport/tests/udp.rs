@@ -204,3 +204,84 @@ fn sending_needs_a_socket_of_the_family() {
         Err(Error::ShutDown)
     ));
 }
+
+#[test]
+fn sockets_are_found_by_address_and_name() {
+    let mut named = spec(Proto::Udp, "127.0.0.1");
+    named.name = Some("s-lo".into());
+    let specs = [
+        named,
+        spec(Proto::Udp, "0.0.0.0"),
+        spec(Proto::Tcp, "127.0.0.1"),
+    ];
+    let t = Transport::bind(cfg(), &specs).unwrap();
+    let h = t.handle();
+    let (lo, any, tcp) = (local(&t, 0), local(&t, 1), local(&t, 2));
+    let via_wildcard = std::net::SocketAddr::new("127.0.0.1".parse().unwrap(), any.port());
+    let cases = [
+        (Proto::Udp, lo, Some(0)),
+        (Proto::Udp, via_wildcard, Some(1)),
+        (Proto::Tcp, tcp, Some(2)),
+        (Proto::Udp, tcp, None),
+        (Proto::Tcp, lo, None),
+    ];
+    for (proto, addr, want) in cases {
+        assert_eq!(
+            h.find_socket(proto, addr).map(|s| s.id),
+            want.map(SocketId),
+            "{proto}:{addr}"
+        );
+    }
+    assert_eq!(h.socket_by_name("s-lo").map(|s| s.id), Some(SocketId(0)));
+    assert!(h.socket_by_name("nope").is_none());
+    t.join(WAIT).unwrap();
+}
+
+#[test]
+fn a_panicking_handler_is_counted_and_the_worker_goes_on() {
+    let mut c = cfg();
+    c.children = 1;
+    let (t, rx) = start_recording(
+        c,
+        &[spec(Proto::Udp, "127.0.0.1")],
+        Some(|_, _, d| assert!(!d.windows(5).any(|w| w == b"boom!"), "handler failure")),
+    );
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .send_to(sip("p1", "boom!").as_bytes(), local(&t, 0))
+        .unwrap();
+    client
+        .send_to(sip("p2", "fine").as_bytes(), local(&t, 0))
+        .unwrap();
+    let g = take(&rx, 1);
+    assert_eq!(g[0].data, sip("p2", "fine").as_bytes());
+    eventually("panic counted", || t.stats().handler_panics == 1);
+    t.join(WAIT).unwrap();
+}
+
+#[test]
+fn join_reports_a_worker_stuck_in_its_handler() {
+    let mut c = cfg();
+    c.children = 1;
+    let (t, rx) = start_recording(
+        c,
+        &[spec(Proto::Udp, "127.0.0.1")],
+        Some(|_, _, _| std::thread::sleep(Duration::from_millis(1500))),
+    );
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .send_to(sip("slow", "").as_bytes(), local(&t, 0))
+        .unwrap();
+    // The recording happens after the slow part; wait until the worker is inside the handler.
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    match t.join(Duration::from_millis(300)) {
+        Err(Error::Thread(msg)) => assert!(msg.contains("fs-udp0-0"), "{msg}"),
+        other => panic!("expected a stuck-thread error, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "join overran its bound"
+    );
+    drop(rx);
+}
