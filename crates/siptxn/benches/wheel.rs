@@ -3,7 +3,9 @@
 //! 180 s lifetimes), advanced in 10 ms ticks as a timer thread would.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use ferrosip_siptxn::{Time, TimerId, TimerWheel};
+use ferrosip_siptxn::{
+    StatusCode, Time, TimerId, TimerWheel, TmConfig, Transport, TxnKind, TxnManager,
+};
 
 const N: usize = 100_000;
 
@@ -88,5 +90,47 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A whole proxied INVITE through `TxnManager`: create (100 Trying), one
+/// UDP branch, 180, 200, then time passes until every transaction is freed.
+fn lifecycle(c: &mut Criterion) {
+    let ringing = StatusCode::new(180).unwrap();
+    let ok = StatusCode::new(200).unwrap();
+    c.bench_function(
+        "txn lifecycle 100k INVITE (100, 180, 200, wait, free)",
+        |b| {
+            b.iter_batched(
+                || TxnManager::new(TmConfig::default(), Time(0), N).unwrap(),
+                |mut m| {
+                    let mut out = Vec::with_capacity(8);
+                    let mut fired = Vec::with_capacity(N);
+                    for i in 0..N as u64 {
+                        let now = Time(i / 100); // 100k calls over 1 s
+                        out.clear();
+                        let h = m
+                            .create(TxnKind::Invite, Transport::Unreliable, now, &mut out)
+                            .unwrap();
+                        m.with(h, |t| {
+                            t.add_branch(now, Transport::Unreliable).unwrap();
+                            t.script_done(now);
+                            t.on_reply(now.plus(20), 0, ringing, &mut out).unwrap();
+                            t.on_reply(now.plus(40), 0, ok, &mut out).unwrap();
+                        })
+                        .unwrap();
+                        black_box(out.len());
+                    }
+                    let mut now = 0;
+                    while !m.is_empty() {
+                        now += 10;
+                        fired.clear();
+                        m.advance(Time(now), &mut fired);
+                    }
+                    m
+                },
+                BatchSize::LargeInput,
+            );
+        },
+    );
+}
+
+criterion_group!(benches, bench, lifecycle);
 criterion_main!(benches);
