@@ -51,6 +51,9 @@ pub struct TransportConfig {
     pub tcp_worker_queue: usize,
     /// Threads of the tokio runtime that runs accept/read/write.
     pub io_threads: usize,
+    /// `tos`: IP TOS / IPv6 traffic class of UDP sockets and of IPv4 TCP sockets (Kamailio sets
+    /// it only on IPv4 for TCP). Default `IPTOS_LOWDELAY`.
+    pub tos: u8,
 }
 
 impl Default for TransportConfig {
@@ -74,6 +77,7 @@ impl Default for TransportConfig {
             tcp_conn_wq_max: 1024,
             tcp_worker_queue: 1024,
             io_threads: 1,
+            tos: 0x10,
         }
     }
 }

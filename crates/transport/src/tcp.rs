@@ -28,7 +28,7 @@ const READ_BUF: usize = 16384;
 const BACKLOG: i32 = 1024;
 
 /// Binds and listens; the socket is handed to tokio in `start`.
-pub(crate) fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
+pub(crate) fn bind(addr: SocketAddr, tos: u8) -> Result<std::net::TcpListener, Error> {
     let bind_err = |source| Error::Bind {
         proto: Proto::Tcp,
         addr,
@@ -40,6 +40,12 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
         sock.set_only_v6(true).map_err(bind_err)?;
     }
     sock.set_reuse_address(true).map_err(bind_err)?;
+    if addr.is_ipv4() {
+        // Accepted sockets inherit it. Not critical, as in Kamailio.
+        if let Err(e) = sock.set_tos(u32::from(tos)) {
+            tracing::warn!(%addr, error = %e, "setting tos");
+        }
+    }
     sock.bind(&addr.into()).map_err(bind_err)?;
     sock.listen(BACKLOG).map_err(bind_err)?;
     sock.set_nonblocking(true).map_err(bind_err)?;
@@ -110,7 +116,11 @@ pub(crate) async fn connect(
         let s = if peer.is_ipv6() {
             TcpSocket::new_v6()?
         } else {
-            TcpSocket::new_v4()?
+            let s = TcpSocket::new_v4()?;
+            if let Err(e) = socket2::SockRef::from(&s).set_tos(u32::from(shared.cfg.tos)) {
+                tracing::warn!(%peer, error = %e, "setting tos");
+            }
+            s
         };
         if let Some(ip) = local_ip {
             // Leave with the listener's address, like Kamailio, so the peer sees our SIP address.

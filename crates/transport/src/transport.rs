@@ -92,7 +92,12 @@ impl Transport {
             let id = SocketId(sockets.len() as u32);
             let local = match spec.proto {
                 Proto::Udp => {
-                    let s = udp::bind(spec.bind_addr(), cfg.maxbuffer, cfg.udp_poll_interval)?;
+                    let s = udp::bind(
+                        spec.bind_addr(),
+                        cfg.maxbuffer,
+                        cfg.udp_poll_interval,
+                        cfg.tos,
+                    )?;
                     let local = s.local_addr().map_err(|e| Error::io("getsockname", e))?;
                     udp_socks.push(Some(Arc::new(s)));
                     local
@@ -102,7 +107,7 @@ impl Transport {
                     continue;
                 }
                 Proto::Tcp => {
-                    let l = tcp::bind(spec.bind_addr())?;
+                    let l = tcp::bind(spec.bind_addr(), cfg.tos)?;
                     let local = l.local_addr().map_err(|e| Error::io("getsockname", e))?;
                     tcp_listeners.push((id, l));
                     udp_socks.push(None);

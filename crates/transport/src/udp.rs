@@ -23,7 +23,12 @@ use crate::stats::Stats;
 const CMSG_SPACE: usize = 64;
 
 /// Binds a UDP socket. Wildcard sockets ask for the destination address of each datagram.
-pub(crate) fn bind(addr: SocketAddr, maxbuffer: usize, poll: Duration) -> Result<UdpSocket, Error> {
+pub(crate) fn bind(
+    addr: SocketAddr,
+    maxbuffer: usize,
+    poll: Duration,
+    tos: u8,
+) -> Result<UdpSocket, Error> {
     let bind_err = |source| Error::Bind {
         proto: Proto::Udp,
         addr,
@@ -37,6 +42,15 @@ pub(crate) fn bind(addr: SocketAddr, maxbuffer: usize, poll: Duration) -> Result
         sock.set_only_v6(true).map_err(bind_err)?;
     }
     sock.set_reuse_address(true).map_err(bind_err)?;
+    // Not critical, as in Kamailio: warn and go on.
+    let tos_set = if addr.is_ipv6() {
+        sock.set_tclass_v6(u32::from(tos))
+    } else {
+        sock.set_tos(u32::from(tos))
+    };
+    if let Err(e) = tos_set {
+        tracing::warn!(%addr, error = %e, "setting tos");
+    }
     sock.bind(&addr.into()).map_err(bind_err)?;
     if addr.ip().is_unspecified() {
         enable_pktinfo(&sock, addr.is_ipv6()).map_err(bind_err)?;
@@ -306,6 +320,31 @@ mod tests {
             s.set_recv_buffer_size(2048).unwrap();
             let got = probe_rcvbuf(&s, maxbuffer);
             assert!(got <= 2 * maxbuffer, "maxbuffer {maxbuffer}: got {got}");
+        }
+    }
+
+    #[test]
+    fn bind_sets_tos_per_family() {
+        let cases = [
+            ("127.0.0.1:0", 0x10u32),
+            ("[::1]:0", 0x10),
+            ("127.0.0.1:0", 0xb8),
+        ];
+        for (addr, tos) in cases {
+            let s = bind(
+                addr.parse().unwrap(),
+                0,
+                Duration::from_millis(10),
+                tos as u8,
+            )
+            .unwrap();
+            let r = socket2::SockRef::from(&s);
+            let got = if s.local_addr().unwrap().is_ipv6() {
+                r.tclass_v6().unwrap()
+            } else {
+                r.tos().unwrap()
+            };
+            assert_eq!(got, tos, "{addr}");
         }
     }
 
