@@ -244,10 +244,14 @@ impl ProxyTxn {
         self.disable_6xx = disabled;
     }
 
-    /// `t_drop_replies()` inside failure_route: overrides
-    /// `failure_reply_mode` for this failure_route run.
-    pub fn drop_replies(&mut self, mode: FailureReplyMode) {
+    /// `t_drop_replies()`: overrides `failure_reply_mode` for the current
+    /// failure_route run (Kamailio allows it only there).
+    pub fn drop_replies(&mut self, mode: FailureReplyMode) -> Result<(), Error> {
+        if !self.in_failure_route() {
+            return Err(Error::WrongState("t_drop_replies outside failure_route"));
+        }
         self.drop_override = Some(mode);
+        Ok(())
     }
 
     /// `t_set_fr(fr_inv, fr)`: 0 leaves a value unchanged; running branches
@@ -622,6 +626,7 @@ impl ProxyTxn {
                 match reply {
                     Some((code, was_faked)) if on_failure => {
                         self.on_failure = false;
+                        self.drop_override = None;
                         self.leg = self.leg.saturating_add(1);
                         self.phase = Phase::FailureRoute {
                             branch_cnt: self.branches.len(),

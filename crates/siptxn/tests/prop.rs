@@ -183,8 +183,16 @@ fn answer_failure_routes(t: &mut ProxyTxn, now: Time, forks: &mut u32, out: &mut
     while t.in_failure_route() {
         if *forks > 0 {
             *forks -= 1;
+            // The budget's bits pick what this failure_route does.
             t.set_on_failure(*forks & 1 == 0);
-            let _ = t.add_branch(now, Transport::Unreliable);
+            if *forks & 2 != 0 {
+                t.drop_replies(FailureReplyMode::DropAll).unwrap();
+            }
+            if *forks & 4 != 0 {
+                let _ = t.reply_locally(now, sc(480), out);
+            } else {
+                let _ = t.add_branch(now, Transport::Unreliable);
+            }
         }
         if t.failure_route_done(now, out).is_err() {
             break;
@@ -204,7 +212,7 @@ proptest! {
         cfg in config(),
         setups in prop::collection::vec(setup(), 1..6),
         events in prop::collection::vec(event(), 0..80),
-        forks in 0u32..6,
+        forks in 0u32..8,
     ) {
         let mut w = World {
             m: TxnManager::new(cfg, Time(0), 8).unwrap(),

@@ -115,7 +115,7 @@ fn run(cfg: &TmConfig, kind: TxnKind, ops: &[(u64, Op)]) -> Vec<(u64, Action)> {
                 CancelReply(b, c) => t.on_cancel_reply(b, sc(c)).unwrap(),
                 Local(c) => t.reply_locally(n, sc(c), &mut out).unwrap(),
                 FailureDone => t.failure_route_done(n, &mut out).unwrap(),
-                Drop(m) => t.drop_replies(m),
+                Drop(m) => t.drop_replies(m).unwrap(),
                 Retrans => t.on_request_retransmission(&mut out),
                 ScriptDone => t.script_done(n),
                 Ack => {
@@ -653,6 +653,7 @@ fn limits_and_misuse() {
         t.failure_route_done(Time(1), &mut out),
         Err(Error::WrongState("not in failure_route"))
     );
+    assert!(t.drop_replies(FailureReplyMode::DropAll).is_err());
     t.on_reply(Time(2), 0, sc(200), &mut out).unwrap();
     assert_eq!(
         t.reply_locally(Time(3), sc(500), &mut out),
