@@ -400,10 +400,16 @@ impl ClientTxn {
             return ClientVerdict::Absorbed;
         }
         let replied = self.last_received >= 100;
+        if how == CancelHow::Kill {
+            self.state = ClientState::Abandoned;
+        }
         match (how, self.cancel) {
-            (_, CancelState::Sent { .. } | CancelState::Answered) => ClientVerdict::Absorbed,
-            (CancelHow::Kill, _) => {
-                self.state = ClientState::Abandoned;
+            // A CANCEL is already out, or already owed (keep its reason).
+            (
+                _,
+                CancelState::Sent { .. } | CancelState::Answered | CancelState::Deferred { .. },
+            ) => ClientVerdict::Absorbed,
+            (CancelHow::Kill, CancelState::None) => {
                 if replied {
                     self.send_cancel(now, reason, timers, out);
                 } else {
@@ -411,7 +417,6 @@ impl ClientTxn {
                 }
                 ClientVerdict::Absorbed
             }
-            (CancelHow::Method(_), CancelState::Deferred { .. }) => ClientVerdict::Absorbed,
             (CancelHow::Method(m), CancelState::None) => {
                 if replied || m == CancelBMethod::ForceCancel {
                     self.send_cancel(now, reason, timers, out);
@@ -585,6 +590,53 @@ mod tests {
         assert_eq!(v, ClientVerdict::Absorbed);
         assert!(out.is_empty());
         assert_eq!(c.cancel_state(), CancelState::None);
+    }
+
+    #[test]
+    fn kill_stops_timers_and_keeps_the_owed_cancel_reason() {
+        let t = timers();
+        let mut out = vec![];
+        // (provisional first?, prior e2e cancel?, expected cancel state kind)
+        let table = [
+            (false, false, "deferred-final"),
+            (false, true, "deferred-received"),
+            (true, false, "sent"),
+            (true, true, "sent"),
+        ];
+        for (prov, e2e, expected) in table {
+            let mut c = ClientTxn::new(
+                0,
+                TxnKind::Invite,
+                Transport::Unreliable,
+                Time(0),
+                &t,
+                Time(180_000),
+            );
+            if prov {
+                c.on_reply(Time(10), sc(180), &t, Time(180_000), &mut out);
+            }
+            if e2e {
+                let m = CancelHow::Method(CancelBMethod::DeferUntilProvisional);
+                c.cancel(Time(20), m, CancelReason::Received, &t, &mut out);
+            }
+            let reason = CancelReason::FinalReply(sc(200));
+            c.cancel(Time(30), CancelHow::Kill, reason, &t, &mut out);
+            assert_eq!(c.state(), ClientState::Abandoned, "{prov} {e2e}");
+            let kind = match c.cancel_state() {
+                CancelState::Deferred {
+                    reason: CancelReason::Received,
+                } => "deferred-received",
+                CancelState::Deferred {
+                    reason: CancelReason::FinalReply(_),
+                } => "deferred-final",
+                CancelState::Sent { .. } => "sent",
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(kind, expected, "{prov} {e2e}");
+            // Only CANCEL retransmissions may remain.
+            let d = c.next_deadline();
+            assert!(d.is_none() || matches!(c.cancel_state(), CancelState::Sent { .. }));
+        }
     }
 
     #[test]
