@@ -201,6 +201,13 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> PResult<Expr> {
         let Some(t) = self.peek().cloned() else {
             return Err(self.syntax("expected an expression".into()));
         };

@@ -23,7 +23,12 @@ pub(crate) struct Parser<'s> {
     pub eof_span: Span,
     /// Parsing a `case` label: `:` ends the expression instead of joining an address.
     pub in_case_label: bool,
+    /// Current nesting of expressions and blocks (bounded so hostile input cannot exhaust the stack).
+    pub depth: usize,
 }
+
+/// Deepest nesting of parentheses, unary operators and blocks we parse.
+pub(crate) const MAX_NESTING: usize = 64;
 
 pub(crate) const ROUTE_KEYWORDS: [&str; 8] = [
     "request_route",
@@ -66,6 +71,7 @@ impl<'s> Parser<'s> {
             sources,
             eof_span,
             in_case_label: false,
+            depth: 0,
         }
     }
 
@@ -204,6 +210,15 @@ impl<'s> Parser<'s> {
             .text(cur.span.file)
             .get(prev.span.end as usize..cur.span.begin as usize)
             .is_some_and(|gap| gap.contains('\n'))
+    }
+
+    /// Enters one nesting level; an error when too deep.
+    pub(crate) fn enter(&mut self) -> PResult<()> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.syntax(format!("nesting deeper than {MAX_NESTING} levels")));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     pub(crate) fn push_diag(&mut self, d: Diagnostic) {

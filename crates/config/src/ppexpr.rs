@@ -145,10 +145,22 @@ struct P<'a, F: Fn(&str) -> Value> {
     toks: Vec<T>,
     pos: usize,
     lookup: &'a F,
+    /// Nesting of parentheses and unary operators, bounded (hostile input must not exhaust the stack).
+    depth: usize,
 }
 
 impl<F: Fn(&str) -> Value> P<'_, F> {
     fn primary(&mut self) -> Result<Value, String> {
+        if self.depth >= 200 {
+            return Err("expression nested too deeply".into());
+        }
+        self.depth += 1;
+        let r = self.primary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn primary_inner(&mut self) -> Result<Value, String> {
         let t = self.toks.get(self.pos).cloned();
         self.pos += 1;
         match t {
@@ -250,6 +262,7 @@ pub(crate) fn eval(src: &str, lookup: &impl Fn(&str) -> Value) -> Result<Value, 
         toks,
         pos: 0,
         lookup,
+        depth: 0,
     };
     let v = p.expr(0)?;
     if p.pos < p.toks.len() {

@@ -30,10 +30,22 @@ struct Parser<'a> {
     c: &'a [char],
     i: usize,
     groups: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
     fn alts(&mut self) -> Result<Vec<Vec<Node>>, String> {
+        // Groups nest by recursion: bound it so a hostile pattern cannot exhaust the stack.
+        if self.depth >= 100 {
+            return Err("regular expression nested too deeply".into());
+        }
+        self.depth += 1;
+        let r = self.alts_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn alts_inner(&mut self) -> Result<Vec<Vec<Node>>, String> {
         let mut alts = vec![self.seq()?];
         while self.c.get(self.i) == Some(&'|') {
             self.i += 1;
@@ -174,7 +186,12 @@ struct Matcher<'a> {
     t: &'a [char],
     icase: bool,
     budget: usize,
+    /// Recursion depth; each matched repetition nests, so long texts are bounded here.
+    depth: usize,
 }
+
+/// Deepest recursion of the matcher (a match needing more is treated as no match).
+const MAX_MATCH_DEPTH: usize = 1000;
 
 impl Matcher<'_> {
     fn one(&self, n: &Node, pos: usize) -> bool {
@@ -211,10 +228,23 @@ impl Matcher<'_> {
         caps: &mut Caps,
         k: &mut dyn FnMut(&mut Self, usize, &mut Caps) -> bool,
     ) -> bool {
-        if self.budget == 0 {
+        if self.budget == 0 || self.depth >= MAX_MATCH_DEPTH {
             return false;
         }
         self.budget -= 1;
+        self.depth += 1;
+        let r = self.m_inner(seq, pos, caps, k);
+        self.depth -= 1;
+        r
+    }
+
+    fn m_inner(
+        &mut self,
+        seq: &[Node],
+        pos: usize,
+        caps: &mut Caps,
+        k: &mut dyn FnMut(&mut Self, usize, &mut Caps) -> bool,
+    ) -> bool {
         let Some((first, rest)) = seq.split_first() else {
             return k(self, pos, caps);
         };
@@ -242,6 +272,20 @@ impl Matcher<'_> {
                     }
                 }
                 false
+            }
+            Node::Repeat(node, min, max)
+                if matches!(**node, Node::Char(_) | Node::Any | Node::Class(..)) =>
+            {
+                // One character per iteration: count greedily, then back off without recursion
+                // per character (long texts must not deepen the stack).
+                let mut n = 0;
+                while n < *max && self.one(node, pos + n) {
+                    n += 1;
+                }
+                if n < *min {
+                    return false;
+                }
+                (*min..=n).rev().any(|cnt| self.m(rest, pos + cnt, caps, k))
             }
             Node::Repeat(node, min, max) => self.rep(node, *min, *max, 0, rest, pos, caps, k),
             n => self.one(n, pos) && self.m(rest, pos + 1, caps, k),
@@ -284,6 +328,7 @@ impl Regex {
             c: &c,
             i: 0,
             groups: 0,
+            depth: 0,
         };
         let alts = p.alts()?;
         if p.i < c.len() {
@@ -307,6 +352,7 @@ impl Regex {
                 t,
                 icase: self.icase,
                 budget: *budget,
+                depth: 0,
             };
             let mut caps: Caps = vec![None; self.groups + 1];
             let mut found: Option<Caps> = None;

@@ -57,6 +57,13 @@ fn const_value(e: &Expr) -> Option<Const> {
 impl Parser<'_> {
     /// `{ stmt* }`, recovering from errors inside.
     pub fn block(&mut self) -> PResult<Vec<Stmt>> {
+        self.enter()?;
+        let r = self.block_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn block_inner(&mut self) -> PResult<Vec<Stmt>> {
         let open = self.expect_punct("{")?;
         let mut body = Vec::new();
         loop {
