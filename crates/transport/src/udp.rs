@@ -219,20 +219,24 @@ impl Receiver<'_> {
             for i in 0..n.min(batch) {
                 let h = &b.hdrs[i];
                 let len = h.msg_len as usize;
-                if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > BUF_SIZE {
-                    Stats::inc(&self.stats.udp_dropped_truncated);
-                    continue;
-                }
+                let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
                 let Some(src) = sockaddr_to_std(&b.addrs[i]) else {
                     continue;
                 };
-                if len < MIN_UDP_PACKET {
-                    Stats::inc(&self.stats.udp_dropped_short);
-                    continue;
-                }
-                if src.port() == 0 {
-                    Stats::inc(&self.stats.udp_dropped_port0);
-                    continue;
+                match verdict(len, truncated, src.port()) {
+                    Verdict::Deliver => {}
+                    Verdict::Truncated => {
+                        Stats::inc(&self.stats.udp_dropped_truncated);
+                        continue;
+                    }
+                    Verdict::Short => {
+                        Stats::inc(&self.stats.udp_dropped_short);
+                        continue;
+                    }
+                    Verdict::PortZero => {
+                        Stats::inc(&self.stats.udp_dropped_port0);
+                        continue;
+                    }
                 }
                 let dst = if wildcard {
                     // SAFETY: the header's control fields were filled by the kernel for this slot.
@@ -256,6 +260,30 @@ impl Receiver<'_> {
             }
             Stats::add(&self.stats.udp_received, delivered);
         }
+    }
+}
+
+/// What to do with one received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Deliver,
+    /// Larger than the buffer: the kernel cut it.
+    Truncated,
+    /// Shorter than `MIN_UDP_PACKET` (keepalives, probes): Kamailio drops these silently.
+    Short,
+    /// Source port 0 cannot be answered: Kamailio drops it.
+    PortZero,
+}
+
+pub(crate) fn verdict(len: usize, truncated: bool, src_port: u16) -> Verdict {
+    if truncated || len > BUF_SIZE {
+        Verdict::Truncated
+    } else if len < MIN_UDP_PACKET {
+        Verdict::Short
+    } else if src_port == 0 {
+        Verdict::PortZero
+    } else {
+        Verdict::Deliver
     }
 }
 
@@ -320,6 +348,27 @@ mod tests {
             s.set_recv_buffer_size(2048).unwrap();
             let got = probe_rcvbuf(&s, maxbuffer);
             assert!(got <= 2 * maxbuffer, "maxbuffer {maxbuffer}: got {got}");
+        }
+    }
+
+    #[test]
+    fn datagram_verdicts() {
+        let cases = [
+            (32, false, 5060, Verdict::Deliver),
+            (BUF_SIZE, false, 1, Verdict::Deliver),
+            (31, false, 5060, Verdict::Short),
+            (0, false, 5060, Verdict::Short),
+            (500, false, 0, Verdict::PortZero),
+            (4, false, 0, Verdict::Short),
+            (500, true, 5060, Verdict::Truncated),
+            (BUF_SIZE + 1, false, 5060, Verdict::Truncated),
+        ];
+        for (len, truncated, port, want) in cases {
+            assert_eq!(
+                verdict(len, truncated, port),
+                want,
+                "{len} {truncated} {port}"
+            );
         }
     }
 
