@@ -19,6 +19,34 @@
 //!   generation-checked handles, sized for 100k transactions;
 //!   [`TxnManager`] joins them.
 //!
+//! ```
+//! use ferrosip_siptxn::{Action, ProxyTxn, StatusCode, Time, TmConfig, Transport, TxnKind};
+//!
+//! let cfg = TmConfig::default();
+//! let mut out = Vec::new();
+//! // INVITE received over UDP: tm creates the transaction (100 Trying goes out).
+//! let mut t = ProxyTxn::new(TxnKind::Invite, Transport::Unreliable, Time(0), &cfg, &mut out);
+//! assert_eq!(out, [Action::SendLocalReply { status: StatusCode::TRYING }]);
+//! // request_route: t_on_failure + t_relay to one UDP destination.
+//! t.set_on_failure(true);
+//! let b = t.add_branch(Time(0), Transport::Unreliable)?;
+//! t.script_done(Time(0));
+//! // Nothing back: the timer thread retransmits at T1.
+//! assert_eq!(t.next_deadline(), Some(Time(500)));
+//! out.clear();
+//! t.on_timer(Time(500), &mut out);
+//! assert_eq!(out, [Action::RetransmitRequest { branch: b }]);
+//! // 486 from downstream: ACK it; it is the only branch, so failure_route runs.
+//! out.clear();
+//! t.on_reply(Time(800), b, StatusCode::new(486)?, &mut out)?;
+//! assert!(matches!(out[1], Action::RunFailureRoute { status, .. } if status.code() == 486));
+//! // The failure_route forwards nowhere: the 486 is relayed upstream.
+//! out.clear();
+//! t.failure_route_done(Time(800), &mut out)?;
+//! assert_eq!(out, [Action::RelayReply { branch: b, status: StatusCode::new(486)? }]);
+//! # Ok::<(), ferrosip_siptxn::Error>(())
+//! ```
+//!
 //! Not here: message parsing and building, transaction matching (hashing
 //! Call-ID/CSeq/branch), sockets, DNS failover, blocklists, callbacks,
 //! `branch_failure` routes, suspended/async transactions, locally originated
