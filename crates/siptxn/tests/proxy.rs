@@ -670,6 +670,44 @@ fn limits_and_misuse() {
 }
 
 #[test]
+fn transport_error_fakes_503() {
+    // Figures 5/6 "transport error": Kamailio fakes a 503 on the branch,
+    // which then takes part in reply selection like any other reply.
+    let mut out = vec![];
+    let mut t = ProxyTxn::new(
+        TxnKind::Invite,
+        Transport::Reliable,
+        Time(0),
+        &d(),
+        &mut out,
+    );
+    t.add_branch(Time(0), Transport::Reliable).unwrap();
+    t.add_branch(Time(0), Transport::Reliable).unwrap();
+    out.clear();
+    t.send_failed(Time(5), 0, &mut out).unwrap();
+    assert_eq!(
+        out,
+        vec![Action::FakedReply {
+            branch: 0,
+            status: sc(503)
+        }]
+    );
+    out.clear();
+    t.on_reply(Time(9), 1, sc(603), &mut out).unwrap();
+    assert_eq!(
+        out,
+        vec![ack(1, 603), relay(1, 603)],
+        "603 beats the faked 503"
+    );
+    out.clear();
+    t.send_failed(Time(10), 0, &mut out).unwrap();
+    assert!(
+        out.is_empty(),
+        "a completed branch ignores later send failures"
+    );
+}
+
+#[test]
 fn challenges_and_branch_flags() {
     let mut out = vec![];
     let mut t = ProxyTxn::new(
