@@ -1,16 +1,20 @@
 //! Datagrams per second through one UDP receiver thread on loopback.
 //!
-//! A client on the bench thread keeps at most `WINDOW` datagrams in flight (so the socket buffer
-//! never overflows and nothing is lost) and the handler only counts, so the number is the cost of
-//! the receive path itself: `recvmmsg`, address conversion, checks, the handler call.
-//! The wall-clock rate depends on the client and on whatever else the machine runs, so the bench
-//! also prints the receiver thread's own CPU time per datagram (its CPU clock, read through
-//! `pthread_getcpuclockid`), which is what one worker can sustain per core.
+//! Two shapes, each with `udp_batch` 1 (one datagram per system call, like Kamailio's `recvfrom`)
+//! and 16:
+//! - `stream`: a client on the bench thread keeps at most `WINDOW` datagrams in flight (so nothing
+//!   is lost); the receiver mostly sleeps and wakes per datagram.
+//! - `drain`: the receiver is held while `QUEUED` datagrams pile up in the socket buffer, then
+//!   released; this is the saturated case where batches fill.
+//!
+//! The handler only counts. Wall-clock rates depend on the client and on whatever else the machine
+//! runs, so the bench also prints the receiver thread's own CPU time per datagram (its CPU clock,
+//! read through `pthread_getcpuclockid`), which is what one worker sustains per core.
 //! Run: `cargo bench -p ferrosip-transport --bench udp`.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +22,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrosip_transport::{ListenSpec, Proto, Transport, TransportConfig};
 
 const WINDOW: u64 = 128;
+/// Fits the default-sized socket buffer (rmem_max 208 KiB, doubled) with 500-byte datagrams.
+const QUEUED: u64 = 100;
 
 /// CPU time consumed so far by thread `t`.
 fn thread_cpu(t: libc::pthread_t) -> Duration {
@@ -42,10 +48,20 @@ fn options(len: usize) -> Vec<u8> {
     m
 }
 
-fn one_worker(c: &mut Criterion) {
-    let mut g = c.benchmark_group("udp_receive");
-    g.throughput(Throughput::Elements(1));
-    for batch in [1usize, 16] {
+/// One receiver thread whose handler counts, and can be held on a `gate`.
+struct Rig {
+    t: Transport,
+    server: SocketAddr,
+    count: Arc<AtomicU64>,
+    /// While true, a datagram starting with "HOLD" keeps the receiver in the handler.
+    gate: Arc<AtomicBool>,
+    thread: libc::pthread_t,
+    client: UdpSocket,
+    msg: Vec<u8>,
+}
+
+impl Rig {
+    fn new(batch: usize) -> Rig {
         let cfg = TransportConfig {
             children: 1,
             udp_batch: batch,
@@ -57,14 +73,19 @@ fn one_worker(c: &mut Criterion) {
         let mut t = Transport::bind(cfg, &[spec]).expect("bind");
         let server = t.sockets()[0].local;
         let count = Arc::new(AtomicU64::new(0));
-        let seen = count.clone();
+        let gate = Arc::new(AtomicBool::new(false));
         let receiver: Arc<OnceLock<libc::pthread_t>> = Arc::new(OnceLock::new());
-        let me = receiver.clone();
+        let (seen, held, me) = (count.clone(), gate.clone(), receiver.clone());
         t.start(move |_, d| {
-            black_box(d.len());
             // SAFETY: pthread_self has no preconditions.
             me.get_or_init(|| unsafe { libc::pthread_self() });
-            seen.fetch_add(1, Ordering::Relaxed);
+            if d.starts_with(b"HOLD") {
+                while held.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+            black_box(d.len());
+            seen.fetch_add(1, Ordering::Release);
         })
         .expect("start");
         let client = UdpSocket::bind("127.0.0.1:0").expect("client");
@@ -73,39 +94,124 @@ fn one_worker(c: &mut Criterion) {
         while receiver.get().is_none() {
             std::thread::yield_now();
         }
-        let rt = *receiver.get().expect("receiver thread seen");
-        let (cpu0, n0) = (thread_cpu(rt), count.load(Ordering::Relaxed));
+        let thread = *receiver.get().expect("receiver thread seen");
+        while count.load(Ordering::Acquire) == 0 {
+            std::thread::yield_now();
+        }
+        Rig {
+            t,
+            server,
+            count,
+            gate,
+            thread,
+            client,
+            msg,
+        }
+    }
+
+    fn wait_for(&self, target: u64) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.count.load(Ordering::Acquire) < target && Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// `iters` datagrams with at most `WINDOW` in flight; wall-clock time.
+    fn stream(&self, iters: u64) -> Duration {
+        let base = self.count.load(Ordering::Acquire);
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while sent < iters {
+            if sent - (self.count.load(Ordering::Acquire) - base) < WINDOW {
+                self.client.send_to(&self.msg, self.server).expect("send");
+                sent += 1;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        self.wait_for(base + iters);
+        start.elapsed()
+    }
+
+    /// `iters` rounds of: hold the receiver, queue `QUEUED` datagrams, release, wait for all.
+    /// Returns the wall-clock drain time and the receiver CPU spent draining.
+    fn drain(&self, iters: u64) -> (Duration, Duration) {
+        let (mut wall, mut cpu) = (Duration::ZERO, Duration::ZERO);
+        let mut hold = b"HOLD".to_vec();
+        hold.resize(64, b'-');
+        for _ in 0..iters {
+            let base = self.count.load(Ordering::Acquire);
+            self.gate.store(true, Ordering::Release);
+            self.client.send_to(&hold, self.server).expect("send");
+            // Give the receiver time to take the hold datagram, alone, before the pile-up.
+            std::thread::sleep(Duration::from_micros(300));
+            for _ in 0..QUEUED {
+                self.client.send_to(&self.msg, self.server).expect("send");
+            }
+            let cpu0 = thread_cpu(self.thread);
+            let start = Instant::now();
+            self.gate.store(false, Ordering::Release);
+            self.wait_for(base + 1 + QUEUED);
+            wall += start.elapsed();
+            cpu += thread_cpu(self.thread).saturating_sub(cpu0);
+        }
+        (wall, cpu)
+    }
+}
+
+fn report(shape: &str, batch: usize, rig: &Rig, cpu: Duration, n: u64) {
+    let per = cpu.as_nanos() as f64 / n.max(1) as f64;
+    let s = rig.t.stats();
+    eprintln!(
+        "{shape} batch {batch}: {n} datagrams, {} recvmmsg calls in all (max batch {}); receiver CPU {per:.0} ns/datagram = {:.0} datagrams/s per core",
+        s.udp_recv_calls,
+        s.udp_max_batch,
+        1e9 / per.max(1.0)
+    );
+}
+
+fn stream(c: &mut Criterion) {
+    let mut g = c.benchmark_group("udp_stream");
+    g.throughput(Throughput::Elements(1));
+    for batch in [1usize, 16] {
+        let rig = Rig::new(batch);
+        let (cpu0, n0) = (thread_cpu(rig.thread), rig.count.load(Ordering::Acquire));
         g.bench_function(format!("one_worker_batch{batch}_500B"), |b| {
-            b.iter_custom(|iters| {
-                let base = count.load(Ordering::Relaxed);
-                let start = Instant::now();
-                let mut sent = 0u64;
-                while sent < iters {
-                    if sent - (count.load(Ordering::Relaxed) - base) < WINDOW {
-                        client.send_to(&msg, server).expect("send");
-                        sent += 1;
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
-                let deadline = Instant::now() + Duration::from_secs(2);
-                while count.load(Ordering::Relaxed) - base < iters && Instant::now() < deadline {
-                    std::hint::spin_loop();
-                }
-                start.elapsed()
-            })
+            b.iter_custom(|iters| rig.stream(iters))
         });
-        let (cpu, n) = (thread_cpu(rt) - cpu0, count.load(Ordering::Relaxed) - n0);
-        let per = cpu.as_nanos() as f64 / n.max(1) as f64;
-        let s = t.stats();
-        eprintln!(
-            "batch {batch}: {} datagrams in {} recvmmsg calls (max batch {}); receiver CPU {per:.0} ns/datagram = {:.0} datagrams/s per core",
-            s.udp_received, s.udp_recv_calls, s.udp_max_batch, 1e9 / per.max(1.0)
+        let (cpu, n) = (
+            thread_cpu(rig.thread).saturating_sub(cpu0),
+            rig.count.load(Ordering::Acquire) - n0,
         );
-        t.join(Duration::from_secs(2)).expect("join");
+        report("stream", batch, &rig, cpu, n);
+        rig.t.join(Duration::from_secs(2)).expect("join");
     }
     g.finish();
 }
 
-criterion_group!(benches, one_worker);
+fn drain(c: &mut Criterion) {
+    let mut g = c.benchmark_group("udp_drain");
+    g.throughput(Throughput::Elements(QUEUED));
+    for batch in [1usize, 16] {
+        let rig = Rig::new(batch);
+        let (mut cpu, mut rounds) = (Duration::ZERO, 0u64);
+        g.bench_function(format!("one_worker_batch{batch}_500B_x{QUEUED}"), |b| {
+            b.iter_custom(|iters| {
+                let (wall, c) = rig.drain(iters);
+                cpu += c;
+                rounds += iters;
+                wall
+            })
+        });
+        report("drain", batch, &rig, cpu, rounds * QUEUED);
+        rig.t.join(Duration::from_secs(2)).expect("join");
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(4));
+    targets = stream, drain
+}
 criterion_main!(benches);
