@@ -2,12 +2,13 @@
 //! export table; `registry` lists Kamailio's module names and [`all`] builds the export tables of the
 //! modules ferrosip implements.
 
+pub mod pv;
 pub mod registry;
 
 /// The export table of every module ferrosip implements. A module is added here and to
 /// [`registry::IMPLEMENTED_MODULES`] in the same change (a test keeps the two lists equal).
 pub fn all() -> Vec<ferrosip_api::ModuleExports> {
-    vec![]
+    vec![pv::exports()]
 }
 
 #[cfg(test)]

@@ -1,0 +1,424 @@
+//! Containers: `$vz`/`$vn` (script variables next to the api's `$var`/`$avp`), `$xavp`, `$xavu`,
+//! `$xavi` (extended AVPs: records of named fields) and `$shv` (shared by all workers).
+//!
+//! XAVP layout in [`ferrosip_api::ctx::MsgState::xavps`]: per root name a list of records, newest
+//! first; a record is a list of `(field, value)`, newest first. A root that holds a plain value
+//! (`$xavp(x) = 1`) is a record with one field whose name is empty. `$xavu` and `$xavi` are kept
+//! apart from `$xavp` under prefixed root names (`\0u:` / `\0i:`), as Kamailio keeps three lists.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ferrosip_api::ctx::XavpRecord;
+use ferrosip_api::pv::{parse_pv_ref, PvInner, PvName};
+use ferrosip_api::{store, Ctx, Error, PvExport, PvNameRule, PvSpec, Registry, Value};
+
+use super::{named, pv, rt, s, writable};
+
+/// Values shared by all workers (`$shv`), created with the module's export table.
+#[derive(Debug, Clone, Default)]
+pub struct Shared(Arc<Mutex<HashMap<Vec<u8>, Value>>>);
+
+impl Shared {
+    /// Sets a value.
+    pub fn set(&self, name: &[u8], v: Value) {
+        let mut g = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.insert(name.to_vec(), v);
+    }
+
+    /// Reads a value; a never-set variable is integer 0, as Kamailio creates it at load.
+    pub fn get(&self, name: &[u8]) -> Value {
+        let g = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.get(name).cloned().unwrap_or(Value::Int(0))
+    }
+}
+
+/// Parses `name=i:123` / `name=s:text` (the `shvset`/`varset` modparam syntax).
+pub fn parse_init(spec: &str) -> Result<(String, Value), String> {
+    let (name, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("`{spec}`: expected name=i:number or name=s:text"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("`{spec}`: empty name"));
+    }
+    let v = if let Some(i) = rest.strip_prefix("i:") {
+        Value::Int(
+            i.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("`{spec}`: bad integer"))?,
+        )
+    } else if let Some(t) = rest.strip_prefix("s:") {
+        s(t)
+    } else {
+        return Err(format!("`{spec}`: the value must start with i: or s:"));
+    };
+    Ok((name.to_string(), v))
+}
+
+/// The PVs of this file.
+pub fn pvs(shared: &Shared) -> Vec<PvExport> {
+    let mut v = Vec::new();
+    // `$vz` shares `$var`'s storage (Kamailio parses both names into the same variable list).
+    if let Some(var) = store::var_avp_pvs().into_iter().find(|p| p.name == "var") {
+        v.push(PvExport {
+            name: "vz",
+            doc: "same variable as $var; assigning $null sets 0",
+            ..var
+        });
+    }
+    v.push(writable(
+        named(
+            pv("vn", "script variable that can hold $null", |c, n| {
+                Ok(c.worker.var(slot(n)?).clone())
+            }),
+            PvNameRule::Required,
+            |inner: &str, reg: &Registry| {
+                if inner.is_empty() || inner.contains('$') {
+                    return Err(format!("invalid $vn name `{inner}`"));
+                }
+                // A separate namespace from $var: Kamailio keeps null-capable variables apart.
+                Ok(PvInner::Int(reg.var_slot(&format!("\0vn:{inner}")) as i64))
+            },
+        ),
+        |c, n, v| {
+            c.worker.set_var(slot(n)?, v);
+            Ok(())
+        },
+    ));
+    for (name, kind, doc) in [
+        ("xavp", Kind::Xavp, "extended AVP: $xavp(root[i]=>field[j])"),
+        (
+            "xavu",
+            Kind::Xavu,
+            "extended AVP with one value per name: $xavu(root=>field)",
+        ),
+        (
+            "xavi",
+            Kind::Xavi,
+            "extended AVP with case-insensitive names: $xavi(root[i]=>field[j])",
+        ),
+    ] {
+        v.push(writable(
+            named(
+                pv(name, doc, move |c, n| xget(c, n, kind)),
+                PvNameRule::Required,
+                move |inner: &str, reg: &Registry| parse_xname(inner, reg, kind),
+            ),
+            move |c, n, v| xset(c, n, kind, v),
+        ));
+    }
+    let g = shared.clone();
+    let st = shared.clone();
+    v.push(writable(
+        named(
+            pv(
+                "shv",
+                "shared variable, visible to all workers",
+                move |c, n| Ok(g.get(&n.name_bytes(c))),
+            ),
+            PvNameRule::Required,
+            |inner: &str, _: &Registry| {
+                if inner.is_empty() {
+                    return Err("empty $shv name".into());
+                }
+                Ok(PvInner::Str(inner.as_bytes().to_vec()))
+            },
+        ),
+        move |c, n, v| {
+            let v = if v.is_null() { Value::Int(0) } else { v };
+            st.set(&n.name_bytes(c), v);
+            Ok(())
+        },
+    ));
+    v
+}
+
+fn slot(n: &PvName) -> Result<usize, Error> {
+    match n.inner {
+        PvInner::Int(i) => usize::try_from(i).map_err(|_| rt("bad variable slot")),
+        _ => Err(rt("bad variable name")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Xavp,
+    Xavu,
+    Xavi,
+}
+
+#[derive(Debug, Clone)]
+enum XIdx {
+    None,
+    At(i64),
+    All,
+    Var(PvSpec),
+}
+
+#[derive(Debug, Clone)]
+struct XName {
+    root: Vec<u8>,
+    ridx: XIdx,
+    field: Option<(Vec<u8>, XIdx)>,
+}
+
+fn parse_part(text: &str, reg: &Registry) -> Result<(Vec<u8>, XIdx), String> {
+    let text = text.trim();
+    let Some(open) = text.find('[') else {
+        if text.is_empty() {
+            return Err("empty xavp name".into());
+        }
+        return Ok((text.as_bytes().to_vec(), XIdx::None));
+    };
+    let name = text.get(..open).unwrap_or_default();
+    let idx = text
+        .get(open + 1..)
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| format!("bad index in `{text}`"))?
+        .trim();
+    if name.is_empty() {
+        return Err("empty xavp name".into());
+    }
+    let idx = if idx == "*" {
+        XIdx::All
+    } else if let Ok(i) = idx.parse::<i64>() {
+        XIdx::At(i)
+    } else if idx.starts_with('$') {
+        let (r, used) = parse_pv_ref(idx.as_bytes())?;
+        if used != idx.len() {
+            return Err(format!("bad index in `{text}`"));
+        }
+        XIdx::Var(reg.resolve_pv(&r)?)
+    } else {
+        return Err(format!("bad index in `{text}`"));
+    };
+    Ok((name.as_bytes().to_vec(), idx))
+}
+
+fn parse_xname(inner: &str, reg: &Registry, kind: Kind) -> Result<PvInner, String> {
+    let (root, field) = match inner.split_once("=>") {
+        Some((r, f)) => (r, Some(f)),
+        None => (inner, None),
+    };
+    let (mut root, ridx) = parse_part(root, reg)?;
+    let mut field = match field {
+        Some(f) => Some(parse_part(f, reg)?),
+        None => None,
+    };
+    if kind == Kind::Xavu
+        && (!matches!(ridx, XIdx::None)
+            || field.as_ref().is_some_and(|f| !matches!(f.1, XIdx::None)))
+    {
+        return Err("$xavu takes no index".into());
+    }
+    if kind == Kind::Xavi {
+        root.make_ascii_lowercase();
+        if let Some((f, _)) = field.as_mut() {
+            f.make_ascii_lowercase();
+        }
+    }
+    let prefix: &[u8] = match kind {
+        Kind::Xavp => b"",
+        Kind::Xavu => b"\0u:",
+        Kind::Xavi => b"\0i:",
+    };
+    let mut full = prefix.to_vec();
+    full.extend_from_slice(&root);
+    Ok(PvInner::Custom(Arc::new(XName {
+        root: full,
+        ridx,
+        field,
+    })))
+}
+
+fn xname(n: &PvName) -> Result<XName, Error> {
+    match &n.inner {
+        PvInner::Custom(a) => a
+            .downcast_ref::<XName>()
+            .cloned()
+            .ok_or_else(|| rt("bad xavp name")),
+        _ => Err(rt("bad xavp name")),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ix {
+    None,
+    At(i64),
+    All,
+}
+
+fn eval(ix: &XIdx, c: &mut Ctx<'_>) -> Ix {
+    match ix {
+        XIdx::None => Ix::None,
+        XIdx::At(i) => Ix::At(*i),
+        XIdx::All => Ix::All,
+        XIdx::Var(p) => Ix::At(p.get(c).to_int()),
+    }
+}
+
+fn position(len: usize, i: i64) -> Option<usize> {
+    let p = if i < 0 { len as i64 + i } else { i };
+    usize::try_from(p).ok().filter(|p| *p < len)
+}
+
+fn record_value(r: &XavpRecord) -> Value {
+    match r.as_slice() {
+        [(k, v)] if k.is_empty() => v.clone(),
+        // Kamailio prints a record as a pointer string; it is non-null, which is what scripts test.
+        _ => s("<<xavp>>"),
+    }
+}
+
+fn join(vals: Vec<Value>) -> Value {
+    if vals.is_empty() {
+        return Value::Null;
+    }
+    let parts: Vec<Vec<u8>> = vals.into_iter().map(Value::into_bytes).collect();
+    s(parts.join(&b", "[..]))
+}
+
+fn xget(c: &mut Ctx<'_>, n: &PvName, _kind: Kind) -> Result<Value, Error> {
+    let x = xname(n)?;
+    let ridx = eval(&x.ridx, c);
+    let fidx = x.field.as_ref().map(|(_, i)| eval(i, c));
+    let Some(recs) = c.state.xavps.get(&x.root) else {
+        return Ok(Value::Null);
+    };
+    let pick_rec = |i: Ix| -> Option<&XavpRecord> {
+        match i {
+            Ix::None => recs.first(),
+            Ix::At(i) => position(recs.len(), i).and_then(|p| recs.get(p)),
+            Ix::All => None,
+        }
+    };
+    let Some((fname, _)) = &x.field else {
+        return Ok(match ridx {
+            Ix::All => join(recs.iter().map(record_value).collect()),
+            i => pick_rec(i).map(record_value).unwrap_or_default(),
+        });
+    };
+    let Some(rec) = pick_rec(if matches!(ridx, Ix::All) {
+        Ix::None
+    } else {
+        ridx
+    }) else {
+        return Ok(Value::Null);
+    };
+    let vals: Vec<&Value> = rec
+        .iter()
+        .filter(|(k, _)| k == fname)
+        .map(|(_, v)| v)
+        .collect();
+    Ok(match fidx.unwrap_or(Ix::None) {
+        Ix::None => vals.first().map(|v| (*v).clone()).unwrap_or_default(),
+        Ix::At(i) => position(vals.len(), i)
+            .and_then(|p| vals.get(p))
+            .map(|v| (*v).clone())
+            .unwrap_or_default(),
+        Ix::All => join(vals.into_iter().cloned().collect()),
+    })
+}
+
+fn xset(c: &mut Ctx<'_>, n: &PvName, kind: Kind, v: Value) -> Result<(), Error> {
+    let x = xname(n)?;
+    let ridx = eval(&x.ridx, c);
+    let fidx = x.field.as_ref().map(|(_, i)| eval(i, c));
+    let recs = c.state.xavps.entry(x.root.clone()).or_default();
+    match (&x.field, v) {
+        (None, Value::Null) => match ridx {
+            Ix::All => recs.clear(),
+            Ix::None => {
+                if !recs.is_empty() {
+                    recs.remove(0);
+                }
+            }
+            Ix::At(i) => {
+                if let Some(p) = position(recs.len(), i) {
+                    recs.remove(p);
+                }
+            }
+        },
+        (None, v) => {
+            let rec = vec![(Vec::new(), v)];
+            match (kind, ridx) {
+                (Kind::Xavu, _) => {
+                    recs.clear();
+                    recs.push(rec);
+                }
+                (_, Ix::At(i)) => match position(recs.len(), i) {
+                    Some(p) => recs[p] = rec, // position() checked the bound
+                    None => return Err(rt(format!("no xavp record at index {i}"))),
+                },
+                _ => recs.insert(0, rec),
+            }
+        }
+        (Some((f, _)), v) => {
+            let target = match (kind, ridx) {
+                (Kind::Xavu, _) => {
+                    if recs.is_empty() {
+                        recs.push(Vec::new());
+                    }
+                    0
+                }
+                // No root index: a new record (Kamailio's xavp_add_xavp_value) unless deleting.
+                (_, Ix::None) if !v.is_null() => {
+                    recs.insert(0, Vec::new());
+                    0
+                }
+                (_, Ix::None) => 0,
+                (_, Ix::At(i)) => position(recs.len(), i)
+                    .ok_or_else(|| rt(format!("no xavp record at index {i}")))?,
+                (_, Ix::All) => return Err(rt("cannot assign to all xavp records")),
+            };
+            let Some(rec) = recs.get_mut(target) else {
+                return Ok(());
+            };
+            let positions: Vec<usize> = rec
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, _))| k == f)
+                .map(|(i, _)| i)
+                .collect();
+            match (v, fidx.unwrap_or(Ix::None)) {
+                (Value::Null, Ix::All) => rec.retain(|(k, _)| k != f),
+                (Value::Null, Ix::None) if kind == Kind::Xavu => rec.retain(|(k, _)| k != f),
+                (Value::Null, Ix::None) => {
+                    if let Some(p) = positions.first() {
+                        rec.remove(*p);
+                    }
+                }
+                (Value::Null, Ix::At(i)) => {
+                    if let Some(p) = position(positions.len(), i).and_then(|p| positions.get(p)) {
+                        rec.remove(*p);
+                    }
+                }
+                (v, _) if kind == Kind::Xavu => {
+                    rec.retain(|(k, _)| k != f);
+                    rec.insert(0, (f.clone(), v));
+                }
+                (v, Ix::At(i)) => match position(positions.len(), i).and_then(|p| positions.get(p))
+                {
+                    Some(p) => rec[*p].1 = v, // index taken from rec itself
+                    None => return Err(rt(format!("no xavp field value at index {i}"))),
+                },
+                (v, Ix::All) => {
+                    rec.retain(|(k, _)| k != f);
+                    rec.insert(0, (f.clone(), v));
+                }
+                (v, Ix::None) => rec.insert(0, (f.clone(), v)),
+            }
+        }
+    }
+    if recs.is_empty() {
+        c.state.xavps.remove(&x.root);
+    }
+    Ok(())
+}

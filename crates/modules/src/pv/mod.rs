@@ -1,0 +1,176 @@
+//! The `pv` module: Kamailio's pseudo-variables (`$ru`, `$fu`, `$hdr(name)`, `$xavp(a=>b)` …) and the
+//! transformation classes `s`, `uri`, `param`, `nameaddr`, `tobody`, `line`, `urialias`, `val` and
+//! `num`.
+//!
+//! Layout: [`msgpv`] (request line, reply status, From/To, headers, body, auth), [`netpv`]
+//! (network, flags, branches, time, escapes, misc), [`containers`] (`$var` family, `$xavp` family,
+//! `$shv`), [`trans_s`] (`{s.*}`), [`trans_misc`] (the other classes), [`uriops`] (URI parts and
+//! rewrites shared by PVs and transformations), [`codec`] (digests, base64, base58 …),
+//! [`timefmt`] (calendar arithmetic and `strftime`).
+//!
+//! What it does not do: selects other than the handful `$sel()` lists, `$stat()` (no counters
+//! subsystem yet), `$snd()`/`$sndto()`/`$rcv()` (no onsend/msg-received info in the context yet) —
+//! all refused when the config loads, with a message that says why. `$def()`/`$defn()` need the
+//! preprocessor's defines, which the registry does not expose to PV parsers: also refused at load.
+//! Behaviour notes and the 5.6/6.0 differences are in `docs/pv.md`.
+
+pub mod codec;
+pub mod containers;
+pub mod msgpv;
+pub mod netpv;
+pub mod timefmt;
+pub mod trans_misc;
+pub mod trans_s;
+pub mod uriops;
+
+use std::sync::Arc;
+
+use ferrosip_api::export::{PvParse, PvSet};
+use ferrosip_api::pv::{PvInner, PvName};
+use ferrosip_api::{
+    store, Ctx, Error, ModParam, ModParamType, ModuleExports, PvExport, PvNameRule, Value,
+};
+
+/// The export table of the `pv` module.
+pub fn exports() -> ModuleExports {
+    let mut m = ModuleExports::new("pv");
+    let shared = containers::Shared::default();
+    let mut pvs = store::var_avp_pvs();
+    pvs.extend(msgpv::pvs());
+    pvs.extend(netpv::pvs());
+    pvs.extend(containers::pvs(&shared));
+    m.pvs = pvs;
+    m.transforms = vec![trans_s::export()];
+    m.transforms.extend(trans_misc::exports());
+    let init_shared = shared.clone();
+    m.params = vec![
+        ModParam::new(
+            "shvset",
+            ModParamType::Str,
+            "initial value of a shared variable: `name=i:1` or `name=s:text`",
+        )
+        .check(|v| match v {
+            ferrosip_api::ModValue::Str(s) => containers::parse_init(s).map(|_| ()),
+            ferrosip_api::ModValue::Int(_) => Err("needs a string".into()),
+        }),
+        ModParam {
+            implemented: false,
+            ..ModParam::new(
+                "varset",
+                ModParamType::Str,
+                "initial value of a $var in every worker (not implemented yet)",
+            )
+        },
+        ModParam {
+            implemented: false,
+            ..ModParam::new(
+                "avp_aliases",
+                ModParamType::Str,
+                "AVP name aliases (removed from Kamailio; refused)",
+            )
+        },
+    ];
+    m.init = Some(Arc::new(move |ictx| {
+        for (name, v) in ictx.modparams() {
+            if *name == "shvset" {
+                if let ferrosip_api::ModValue::Str(s) = v {
+                    let (n, val) = containers::parse_init(s).map_err(Error::Config)?;
+                    init_shared.set(n.as_bytes(), val);
+                }
+            }
+        }
+        Ok(())
+    }));
+    m
+}
+
+/// A read-only PV without inner name.
+pub(crate) fn pv(
+    name: &'static str,
+    doc: &'static str,
+    get: impl Fn(&mut Ctx<'_>, &PvName) -> Result<Value, Error> + Send + Sync + 'static,
+) -> PvExport {
+    PvExport {
+        name,
+        doc,
+        inner: PvNameRule::None,
+        indexed: false,
+        parse: None,
+        get: Arc::new(get),
+        set: None,
+    }
+}
+
+/// Adds a setter.
+pub(crate) fn writable(
+    mut p: PvExport,
+    set: impl Fn(&mut Ctx<'_>, &PvName, Value) -> Result<(), Error> + Send + Sync + 'static,
+) -> PvExport {
+    let s: PvSet = Arc::new(set);
+    p.set = Some(s);
+    p
+}
+
+/// Requires an inner name, parsed by `parse`.
+pub(crate) fn named(
+    mut p: PvExport,
+    rule: PvNameRule,
+    parse: impl Fn(&str, &ferrosip_api::Registry) -> Result<PvInner, String> + Send + Sync + 'static,
+) -> PvExport {
+    let f: PvParse = Arc::new(parse);
+    p.inner = rule;
+    p.parse = Some(f);
+    p
+}
+
+/// Marks the PV as taking `[n]`/`[*]`.
+pub(crate) fn indexed(mut p: PvExport) -> PvExport {
+    p.indexed = true;
+    p
+}
+
+/// A string value.
+pub(crate) fn s(b: impl AsRef<[u8]>) -> Value {
+    Value::Str(b.as_ref().to_vec())
+}
+
+/// An inner name chosen from a fixed list; stored as its position.
+pub(crate) fn keyword(
+    list: &'static [&'static str],
+) -> impl Fn(&str, &ferrosip_api::Registry) -> Result<PvInner, String> {
+    move |inner: &str, _| {
+        list.iter()
+            .position(|k| *k == inner.trim())
+            .map(|i| PvInner::Int(i as i64))
+            .ok_or_else(|| {
+                format!(
+                    "unknown name `{inner}`; expected one of {}",
+                    list.join(", ")
+                )
+            })
+    }
+}
+
+/// The keyword position stored by [`keyword`].
+pub(crate) fn kw(n: &PvName) -> i64 {
+    match n.inner {
+        PvInner::Int(i) => i,
+        _ => -1,
+    }
+}
+
+/// Inner name that may hold variables: literal, or a format rendered per message.
+pub(crate) fn dyn_name(inner: &str, reg: &ferrosip_api::Registry) -> Result<PvInner, String> {
+    if inner.is_empty() {
+        return Err("empty name".into());
+    }
+    if inner.contains('$') {
+        return Ok(PvInner::Fmt(reg.parse_format(inner)?));
+    }
+    Ok(PvInner::Str(inner.as_bytes().to_vec()))
+}
+
+/// An error while reading a PV (logged by the caller; the value reads as `<null>`).
+pub(crate) fn rt(msg: impl std::fmt::Display) -> Error {
+    Error::Runtime(msg.to_string())
+}

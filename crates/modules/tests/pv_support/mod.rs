@@ -1,0 +1,183 @@
+//! Shared by the pv tests: the SIP messages, the evaluation of a case with ferrosip's `pv` module,
+//! and the case type.
+
+#![allow(dead_code)]
+
+pub mod cases;
+
+use std::net::SocketAddr;
+
+use ferrosip_api::pv::parse_pv_ref;
+use ferrosip_api::{
+    store, Ctx, ModuleExports, Recorder, RecvInfo, Registry, RouteType, Value, WorkerState,
+};
+use ferrosip_sipmsg::Msg;
+
+/// A value assigned before the expression is evaluated.
+#[derive(Debug, Clone, Copy)]
+pub enum Val {
+    /// String.
+    S(&'static str),
+    /// Integer.
+    I(i64),
+    /// `$null`.
+    N,
+}
+
+impl Val {
+    pub fn value(self) -> Value {
+        match self {
+            Val::S(s) => Value::str(s),
+            Val::I(i) => Value::Int(i),
+            Val::N => Value::Null,
+        }
+    }
+}
+
+/// One case: which message, assignments, the expression (as inside an xlog string), the expected
+/// text (`<null>` for undefined), and whether Kamailio 5.6 can be asked about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    pub msg: &'static str,
+    pub setup: &'static [(&'static str, Val)],
+    pub expr: &'static str,
+    pub want: &'static str,
+    pub kam: Kam,
+}
+
+/// How the differential test treats a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kam {
+    /// Compare with Kamailio 5.6.
+    Same,
+    /// Not comparable, with the reason (time, process ids, 6.0-only names, deliberate difference).
+    Skip(&'static str),
+}
+
+pub const INVITE_BODY: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+const INVITE: &str = "INVITE sip:bob@example.com:5070;transport=tcp;lr SIP/2.0\r
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1;rport;received=1.2.3.4;i=77\r
+Via: SIP/2.0/TCP [2001:db8::1];branch=z9hG4bK-2\r
+Max-Forwards: 70\r
+From: \"Alice Liddell\" <sip:alice@atlanta.example.com>;tag=ft-123;x=1\r
+To: Bob <sip:bob@biloxi.example.com>\r
+Call-ID: call-inv@host\r
+CSeq: 314159 INVITE\r
+Contact: <sip:alice@10.0.0.1:5060;transport=udp>;expires=600;q=0.5, <sip:alice2@10.0.0.2>\r
+Contact: sip:alice3@10.0.0.3;expires=30\r
+Expires: 300\r
+Record-Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r
+Route: <sip:r1.example.com;lr>\r
+P-Asserted-Identity: \"PAI One\" <sip:pai1@example.com>, <tel:+15551234>\r
+P-Preferred-Identity: \"Pref\" <sip:ppi@pref.example.com>\r
+Remote-Party-ID: \"RPID\" <sip:rpid@example.com>;party=calling\r
+Diversion: <sip:div@example.com>;reason=unconditional;counter=1;privacy=off\r
+Refer-To: <sip:refer@example.com?Replaces=abc>\r
+Proxy-Authorization: Digest username=\"alice@atlanta.example.com\", realm=\"atlanta.example.com\", nonce=\"n0nce\", uri=\"sip:bob@example.com\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5, cnonce=\"cn\", opaque=\"op4que\", qop=auth, nc=00000001\r
+User-Agent: ferrosip-test/1.0\r
+X-Multi: one\r
+X-Multi: two\r
+x-multi: three\r
+Content-Type: application/sdp\r
+";
+
+const REGISTER: &str = "REGISTER sip:registrar.example.com SIP/2.0\r
+Via: SIP/2.0/UDP 192.0.2.9:5062;branch=z9hG4bK-r\r
+Max-Forwards: 70\r
+From: <sip:carol@example.com>;tag=r1\r
+To: <sip:carol@example.com>\r
+Call-ID: call-reg\r
+CSeq: 2 REGISTER\r
+Contact: <sip:carol@192.0.2.9:5062>;expires=3600, <sip:carol@192.0.2.10>\r
+Expires: 1800\r
+Authorization: Digest username=\"carol\", realm=\"example.com\", nonce=\"abc\", uri=\"sip:registrar.example.com\", response=\"ffff0000ffff0000ffff0000ffff0000\"\r
+";
+
+const OPTIONS: &str = "OPTIONS sips:[2001:db8::9] SIP/2.0\r
+Via: SIP/2.0/UDP 192.0.2.9:5062;branch=z9hG4bK-o\r
+Max-Forwards: 70\r
+From: sip:dave@example.com;tag=o1\r
+To: <sip:svc@example.com>;tag=o2\r
+Call-ID: call-opt\r
+CSeq: 9 OPTIONS\r
+";
+
+const REPLY: &str = "SIP/2.0 486 Busy Here\r
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-x\r
+From: <sip:a@example.com>;tag=a\r
+To: <sip:b@example.com>;tag=b\r
+Call-ID: call-rpl\r
+CSeq: 7 BYE\r
+";
+
+/// The message called `key`, with Content-Length set.
+pub fn message(key: &str) -> Vec<u8> {
+    let (head, body) = match key {
+        "inv" => (INVITE, INVITE_BODY),
+        "reg" => (REGISTER, ""),
+        "opt" => (OPTIONS, ""),
+        "rpl" => (REPLY, ""),
+        other => panic!("no message {other}"),
+    };
+    format!("{head}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+/// The Call-ID of each message (the differential config dispatches on it).
+pub fn call_id(key: &str) -> &'static str {
+    match key {
+        "inv" => "call-inv@host",
+        "reg" => "call-reg",
+        "opt" => "call-opt",
+        _ => "call-rpl",
+    }
+}
+
+/// A registry with a core stand-in (`$rc`, `$null`) and the pv module.
+pub fn registry() -> Registry {
+    let mut reg = Registry::new();
+    let mut core = ModuleExports::new("core");
+    core.pvs = store::core_pvs();
+    reg.add(core).expect("core table");
+    reg.add(ferrosip_modules::pv::exports()).expect("pv table");
+    reg.init_all().expect("init");
+    reg
+}
+
+/// Where the test message comes from and arrives.
+pub fn default_rcv() -> RecvInfo {
+    RecvInfo {
+        src: SocketAddr::from(([192, 0, 2, 55], 5099)),
+        dst: SocketAddr::from(([127, 0, 0, 1], 5060)),
+        ..RecvInfo::default()
+    }
+}
+
+/// Evaluates `c` with ferrosip: runs the assignments, renders the expression as xlog would.
+/// Returns the text and the error lines logged.
+pub fn ours(reg: &Registry, c: &Case, rcv: RecvInfo) -> Result<(String, Vec<String>), String> {
+    let mut msg = Msg::parse(message(c.msg)).map_err(|e| e.to_string())?;
+    let rt = if msg.is_request() {
+        RouteType::Request
+    } else {
+        RouteType::CoreOnReply
+    };
+    let mut worker = WorkerState::default();
+    let mut server = Recorder {
+        debug: 3,
+        ..Recorder::default()
+    };
+    let mut ctx =
+        Ctx::new(&mut msg, rt, rcv, &mut worker, &mut server).map_err(|e| e.to_string())?;
+    for (pv, v) in c.setup {
+        let (r, _) = parse_pv_ref(pv.as_bytes())?;
+        let spec = reg.resolve_pv(&r)?;
+        spec.set(&mut ctx, v.value())
+            .map_err(|e| format!("set {pv}: {e}"))?;
+    }
+    let f = reg.parse_format(c.expr)?;
+    let out = f.render(&mut ctx);
+    drop(ctx);
+    let errors = server.logs.iter().map(|(_, t)| t.clone()).collect();
+    Ok((String::from_utf8_lossy(&out).into_owned(), errors))
+}
