@@ -2,13 +2,23 @@
 //! export table; `registry` lists Kamailio's module names and [`all`] builds the export tables of the
 //! modules ferrosip implements.
 
+pub mod maxfwd;
 pub mod pv;
 pub mod registry;
+pub mod sl;
+pub mod textops;
+pub mod xlog;
 
 /// The export table of every module ferrosip implements. A module is added here and to
 /// [`registry::IMPLEMENTED_MODULES`] in the same change (a test keeps the two lists equal).
 pub fn all() -> Vec<ferrosip_api::ModuleExports> {
-    vec![pv::exports()]
+    vec![
+        maxfwd::exports(),
+        pv::exports(),
+        sl::exports(),
+        textops::exports(),
+        xlog::exports(),
+    ]
 }
 
 #[cfg(test)]

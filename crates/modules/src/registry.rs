@@ -275,7 +275,7 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 
 /// The modules ferrosip implements. Empty until the first module lands; each entry must also be in
 /// [`KAMAILIO_MODULES`] (a unit test checks it).
-pub const IMPLEMENTED_MODULES: &[&str] = &["pv"];
+pub const IMPLEMENTED_MODULES: &[&str] = &["maxfwd", "pv", "sl", "textops", "xlog"];
 
 /// Looks up a module name as a config or the command line spells it.
 pub fn status(name: &str) -> ModuleStatus {
@@ -314,13 +314,13 @@ mod tests {
     #[test]
     fn status_and_names() {
         let cases = [
-            ("sl", ModuleStatus::NotImplemented),
-            ("sl.so", ModuleStatus::NotImplemented),
+            ("sl", ModuleStatus::Implemented),
+            ("sl.so", ModuleStatus::Implemented),
             (
                 "/usr/lib/x86_64-linux-gnu/kamailio/modules/tm.so",
                 ModuleStatus::NotImplemented,
             ),
-            ("xlog", ModuleStatus::NotImplemented),
+            ("xlog", ModuleStatus::Implemented),
             ("mi_fifo", ModuleStatus::Unknown),
             ("nosuchmod.so", ModuleStatus::Unknown),
             ("", ModuleStatus::Unknown),

@@ -1,0 +1,625 @@
+//! Kamailio's `sl` module: stateless replies (`sl_send_reply`, `send_reply` without tm), the local
+//! to-tag (`$ltt`), reply statistics (`sl.stats`) and absorption of ACKs to our own negative
+//! replies ([`SlApi::filter_ack`], Kamailio's pre-script `sl_filter_ACK`).
+//!
+//! Replies are built by `ferrosip_sipmsg::build::sl_reply` (Kamailio's layout and to-tag) and sent
+//! through the context's [`ferrosip_api::Server`] to the source address of the request (Kamailio's
+//! `update_sock_struct_from_ip`: source IP, source port when the Via has `rport`, else the Via port
+//! or 5060), from the socket the request came in on.
+//!
+//! Headers and a body for replies (`append_to_reply`, `set_reply_body` of textops, the Contact
+//! set of 3xx replies) are kept per message by [`reply_lumps`].
+//!
+//! Refused at load (see docs/modules-1.md): `send_reply_mode`, `sl_reply_error`,
+//! `send_reply_error` (ferrosip keeps no core error code), `sl_forward_reply` (the reply relay path
+//! is the server's); modparams `event_callback_fl_ack`, `event_callback_lres_sent` (KEMI), and
+//! `rich_redirect` values with bit 2 (path in Contact).
+
+pub mod reply_lumps;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use ferrosip_api::export::{
+    FnExport, ModParam, ModParamType, ParamKind as K, PvExport, PvNameRule, RpcExport, RpcValue,
+};
+use ferrosip_api::pv::{PvInner, PvName};
+use ferrosip_api::{Ctx, Dest, Error, ModValue, ModuleExports, Proto, RetCode, RouteMask, Value};
+use ferrosip_sipmsg::branch::{ToTagGenerator, SL_TOTAG_SEPARATOR, SL_TOTAG_SIGNATURE};
+use ferrosip_sipmsg::build::{self, ReplyOptions};
+use ferrosip_sipmsg::edit::SocketInfo;
+use ferrosip_sipmsg::{HeaderKind, Method, Msg, Transport};
+
+/// sl's frozen modparams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlConfig {
+    /// `default_code`: used when the code parameter cannot be read.
+    pub default_code: u16,
+    /// `default_reason`: used when the reason parameter cannot be read.
+    pub default_reason: Vec<u8>,
+    /// `bind_tm`: reply statefully when a transaction exists (no tm yet: always stateless).
+    pub bind_tm: bool,
+    /// `rich_redirect`: 1 adds `;flags=` of each branch to the Contacts of 3xx replies.
+    pub rich_redirect: i64,
+}
+
+impl Default for SlConfig {
+    fn default() -> SlConfig {
+        SlConfig {
+            default_code: 500,
+            default_reason: b"Internal Server Error".to_vec(),
+            bind_tm: true,
+            rich_redirect: 0,
+        }
+    }
+}
+
+/// How long after sending a reply an ACK carrying our to-tag is still absorbed
+/// (Kamailio's `SL_RPL_WAIT_TIME`, 2 s).
+pub const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// Names of the reply counters, in Kamailio's order (`sl` statistics).
+pub const STAT_NAMES: [&str; 20] = [
+    "1xx_replies",
+    "200_replies",
+    "202_replies",
+    "2xx_replies",
+    "300_replies",
+    "301_replies",
+    "302_replies",
+    "3xx_replies",
+    "400_replies",
+    "401_replies",
+    "403_replies",
+    "404_replies",
+    "407_replies",
+    "408_replies",
+    "483_replies",
+    "4xx_replies",
+    "500_replies",
+    "5xx_replies",
+    "6xx_replies",
+    "xxx_replies",
+];
+
+/// Module state shared by the functions, `$ltt`, the RPC and [`SlApi`].
+#[derive(Debug)]
+pub struct SlState {
+    config: OnceLock<SlConfig>,
+    started: Instant,
+    /// Milliseconds since `started` until which ACKs are checked (0 = never replied).
+    ack_deadline_ms: AtomicU64,
+    counters: [AtomicU64; 20],
+    failures: AtomicU64,
+    filtered_acks: AtomicU64,
+}
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SlStats {
+    /// Per [`STAT_NAMES`] entry.
+    pub replies: Vec<(&'static str, u64)>,
+    /// `sent_replies`.
+    pub sent: u64,
+    /// `sent_err_replies` (code 300 and above).
+    pub sent_err: u64,
+    /// `failures`.
+    pub failures: u64,
+    /// `received_ACKs`: ACKs absorbed.
+    pub received_acks: u64,
+}
+
+/// What the server calls before running `request_route` (Kamailio registers `sl_filter_ACK` as a
+/// pre-script callback). Handed out with [`ferrosip_api::InitCtx::provide`].
+#[derive(Debug, Clone)]
+pub struct SlApi {
+    state: Arc<SlState>,
+}
+
+impl SlApi {
+    /// True when `msg` is an ACK to a reply sl sent less than [`ACK_WAIT`] ago (its To tag is our
+    /// tag for it): the server drops it without running the script.
+    pub fn filter_ack(&self, msg: &Msg, local: SocketAddr) -> bool {
+        self.state.filter_ack(msg, local)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SlStats {
+        self.state.stats()
+    }
+}
+
+impl SlState {
+    fn new() -> SlState {
+        SlState {
+            config: OnceLock::new(),
+            started: Instant::now(),
+            ack_deadline_ms: AtomicU64::new(0),
+            counters: Default::default(),
+            failures: AtomicU64::new(0),
+            filtered_acks: AtomicU64::new(0),
+        }
+    }
+
+    fn config(&self) -> &SlConfig {
+        static DEFAULT: OnceLock<SlConfig> = OnceLock::new();
+        self.config
+            .get()
+            .unwrap_or_else(|| DEFAULT.get_or_init(SlConfig::default))
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn count(&self, code: u16) {
+        let i = match code {
+            100..=199 => 0,
+            200 => 1,
+            202 => 2,
+            201..=299 => 3,
+            300 => 4,
+            301 => 5,
+            302 => 6,
+            303..=399 => 7,
+            400 => 8,
+            401 => 9,
+            403 => 10,
+            404 => 11,
+            407 => 12,
+            408 => 13,
+            483 => 14,
+            402..=499 => 15,
+            500 => 16,
+            501..=599 => 17,
+            600..=699 => 18,
+            _ => 19,
+        };
+        if let Some(c) = self.counters.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn stats(&self) -> SlStats {
+        let replies: Vec<(&'static str, u64)> = STAT_NAMES
+            .iter()
+            .zip(self.counters.iter())
+            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
+            .collect();
+        let sent = replies.iter().map(|(_, v)| v).sum();
+        // 3xx and above: every counter from "300_replies" on.
+        let sent_err = replies.iter().skip(4).map(|(_, v)| v).sum();
+        SlStats {
+            replies,
+            sent,
+            sent_err,
+            failures: self.failures.load(Ordering::Relaxed),
+            received_acks: self.filtered_acks.load(Ordering::Relaxed),
+        }
+    }
+
+    fn filter_ack(&self, msg: &Msg, local: SocketAddr) -> bool {
+        if msg.method() != Some(Method::Ack) {
+            return false;
+        }
+        if self.ack_deadline_ms.load(Ordering::Relaxed) <= self.now_ms() {
+            return false; // too late to be an ACK to one of our replies
+        }
+        let Ok(Some(_)) = msg.header(HeaderKind::To) else {
+            return false;
+        };
+        let Ok(to) = msg.to() else {
+            return false;
+        };
+        let Some(tag) = to.tag.map(|t| msg.slice(t)) else {
+            return false;
+        };
+        let Ok(ours) = build::reply_to_tag(msg, &generator(local)) else {
+            return false;
+        };
+        if tag == ours.as_slice() {
+            self.filtered_acks.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+/// The `sl` export table.
+pub fn exports() -> ModuleExports {
+    let st = Arc::new(SlState::new());
+    let mut m = ModuleExports::new("sl");
+    let reply_routes = RouteMask::REQUEST
+        .or(RouteMask::ONREPLY)
+        .or(RouteMask::FAILURE);
+    let send = |name: &'static str, routes: RouteMask, doc: &'static str| {
+        let s = Arc::clone(&st);
+        FnExport::new(name, &[K::IntOrVar, K::Spve], routes, doc).with(move |ctx, a| {
+            let cfg = s.config();
+            let code = match a.first().map(|x| x.int(ctx)) {
+                Some(Ok(c)) => c,
+                _ => i64::from(cfg.default_code),
+            };
+            let reason = match a.get(1) {
+                Some(r) => r.bytes(ctx),
+                None => cfg.default_reason.clone(),
+            };
+            Ok(RetCode(send_reply(ctx, &s, code, &reason)))
+        })
+    };
+    m.functions = vec![
+        send(
+            "sl_send_reply",
+            RouteMask::REQUEST,
+            "send a stateless reply (code, reason)",
+        ),
+        send("sl_reply", RouteMask::REQUEST, "alias of sl_send_reply"),
+        send(
+            "send_reply",
+            reply_routes,
+            "reply statefully when a transaction exists (no tm yet), else statelessly",
+        ),
+        FnExport::new(
+            "send_reply_mode",
+            &[K::IntOrVar, K::Spve, K::IntOrVar],
+            reply_routes,
+            "send_reply with mode flags: refused, needs tm",
+        ),
+        FnExport::new(
+            "sl_reply_error",
+            &[],
+            RouteMask::REQUEST,
+            "reply with the last internal error: refused, ferrosip keeps no core error code",
+        ),
+        FnExport::new(
+            "send_reply_error",
+            &[],
+            reply_routes,
+            "reply with the last internal error: refused, ferrosip keeps no core error code",
+        ),
+        FnExport::new(
+            "sl_forward_reply",
+            &[],
+            RouteMask::ONREPLY,
+            "relay the received reply: refused, the reply relay path belongs to the server",
+        ),
+        FnExport::new(
+            "sl_forward_reply",
+            &[K::Spve],
+            RouteMask::ONREPLY,
+            "relay with another code: refused",
+        ),
+        FnExport::new(
+            "sl_forward_reply",
+            &[K::Spve, K::Spve],
+            RouteMask::ONREPLY,
+            "relay with another code and reason: refused",
+        ),
+    ];
+    m.params = vec![
+        ModParam::new(
+            "default_code",
+            ModParamType::Int,
+            "code used when the code parameter cannot be read (500)",
+        )
+        .check(|v| match v {
+            ModValue::Int(i) if (100..=699).contains(i) => Ok(()),
+            _ => Err("must be 100..699".into()),
+        }),
+        ModParam::new(
+            "default_reason",
+            ModParamType::Str,
+            "reason used when the reason parameter cannot be read",
+        ),
+        ModParam::new(
+            "bind_tm",
+            ModParamType::Int,
+            "send_reply goes through tm when a transaction exists (no tm yet)",
+        ),
+        ModParam::new(
+            "rich_redirect",
+            ModParamType::Int,
+            "1: branch flags in 3xx Contacts; bit 2 (path) is not supported",
+        )
+        .check(|v| match v {
+            ModValue::Int(0) | ModValue::Int(1) => Ok(()),
+            _ => Err("only 0 and 1 are supported (path in Contact is not)".into()),
+        }),
+        ModParam {
+            implemented: false,
+            ..ModParam::new(
+                "event_callback_fl_ack",
+                ModParamType::Str,
+                "KEMI callback for filtered ACKs: no KEMI",
+            )
+        },
+        ModParam {
+            implemented: false,
+            ..ModParam::new(
+                "event_callback_lres_sent",
+                ModParamType::Str,
+                "KEMI callback for sent local replies: no KEMI",
+            )
+        },
+    ];
+    let sp = Arc::clone(&st);
+    m.pvs = vec![PvExport {
+        name: "ltt",
+        doc: "local to-tag of replies to this request: $ltt(s) sl's, $ltt(t) tm's (no tm: null), $ltt(x) either",
+        inner: PvNameRule::Required,
+        indexed: false,
+        parse: Some(Arc::new(|inner: &str, _reg: &ferrosip_api::Registry| match inner {
+            "x" | "s" | "t" => Ok(PvInner::Str(inner.as_bytes().to_vec())),
+            _ => Err(format!("unknown PV ltt key: {inner}")),
+        })),
+        get: Arc::new(move |ctx: &mut Ctx<'_>, n: &PvName| {
+            let _ = &sp;
+            match &n.inner {
+                PvInner::Str(k) if k.as_slice() != b"t" => Ok(local_to_tag(ctx).map_or(Value::Null, Value::Str)),
+                _ => Ok(Value::Null),
+            }
+        }),
+        set: None,
+    }];
+    let sr = Arc::clone(&st);
+    m.rpcs = vec![RpcExport {
+        name: "sl.stats",
+        doc: "Print reply statistics.",
+        handler: Arc::new(move |_args: &[RpcValue]| {
+            let s = sr.stats();
+            let mut members: Vec<(String, RpcValue)> = s
+                .replies
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.to_string(),
+                        RpcValue::Int(i64::try_from(*v).unwrap_or(i64::MAX)),
+                    )
+                })
+                .collect();
+            let int = |v: u64| RpcValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
+            members.push(("sent_replies".into(), int(s.sent)));
+            members.push(("sent_err_replies".into(), int(s.sent_err)));
+            members.push(("failures".into(), int(s.failures)));
+            members.push(("received_ACKs".into(), int(s.received_acks)));
+            Ok(RpcValue::Struct(members))
+        }),
+    }];
+    let si = Arc::clone(&st);
+    m.init = Some(Arc::new(move |ictx| {
+        let mut c = SlConfig::default();
+        for (name, v) in ictx.modparams() {
+            match (*name, v) {
+                ("default_code", ModValue::Int(i)) => {
+                    c.default_code = u16::try_from(*i).unwrap_or(500)
+                }
+                ("default_reason", ModValue::Str(s)) => c.default_reason = s.as_bytes().to_vec(),
+                ("bind_tm", ModValue::Int(i)) => c.bind_tm = *i != 0,
+                ("rich_redirect", ModValue::Int(i)) => c.rich_redirect = *i,
+                _ => {}
+            }
+        }
+        si.config
+            .set(c)
+            .map_err(|_| Error::Init("sl initialised twice".into()))?;
+        ictx.provide(Arc::new(SlApi {
+            state: Arc::clone(&si),
+        }));
+        Ok(())
+    }));
+    m
+}
+
+/// Sends a stateless reply for the request in `ctx` (Kamailio's `sl_reply_helper`): 1 on
+/// success, -1 on failure (ACK, bad code or reason, a reply message, unparsable request, send
+/// error). Used by `sl_send_reply` and `send_reply`.
+pub fn send_reply(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> i64 {
+    match try_send(ctx, st, code, reason) {
+        Ok(()) => {
+            if let Ok(c) = u16::try_from(code) {
+                st.count(c);
+            }
+            1
+        }
+        Err(e) => {
+            st.failures.fetch_add(1, Ordering::Relaxed);
+            if !e.is_empty() {
+                ctx.log_error(&e);
+            }
+            -1
+        }
+    }
+}
+
+/// sl's to-tag for the request in `ctx` (`$ltt(s)`): `None` for replies or unparsable requests.
+pub fn local_to_tag(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+    if !ctx.msg.is_request() {
+        return None;
+    }
+    build::reply_to_tag(ctx.msg, &generator(ctx.rcv.dst))
+        .ok()
+        .map(|t| t.to_vec())
+}
+
+// ---- internals ----
+
+/// The to-tag seed: Kamailio hashes the first listening socket; the module API does not expose it
+/// yet, so the socket the request arrived on is used (the same with one `listen`).
+fn generator(local: SocketAddr) -> ToTagGenerator {
+    let addr = match local.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    ToTagGenerator::new(
+        SL_TOTAG_SIGNATURE,
+        SL_TOTAG_SEPARATOR,
+        addr.as_bytes(),
+        local.port().to_string().as_bytes(),
+    )
+}
+
+fn transport(p: Proto) -> Transport {
+    match p {
+        Proto::Udp => Transport::Udp,
+        Proto::Tcp => Transport::Tcp,
+        Proto::Tls => Transport::Tls,
+        Proto::Sctp => Transport::Sctp,
+        Proto::Ws => Transport::Ws,
+        Proto::Wss => Transport::Wss,
+    }
+}
+
+fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result<(), String> {
+    if reason.is_empty() {
+        return Err("reply reason is null or empty".into());
+    }
+    if !ctx.msg.is_request() {
+        return Err(String::new());
+    }
+    if ctx.msg.method() == Some(Method::Ack) {
+        return Err(String::new()); // Kamailio never replies to ACK, silently
+    }
+    let code = u16::try_from(code)
+        .ok()
+        .filter(|c| (100..=699).contains(c))
+        .ok_or_else(|| format!("invalid reply code {code}"))?;
+    // A 3xx carries the destination set as Contact (Kamailio's print_dset).
+    if (300..400).contains(&code) {
+        if let Some(c) = contact_set(ctx, st.config().rich_redirect) {
+            reply_lumps::add_header(ctx, &c);
+        }
+    }
+    let (hdrs, body) = reply_lumps::get(ctx);
+    let dst = reply_dest(ctx).map_err(|e| format!("cannot lookup reply dst: {e}"))?;
+    let sock = SocketInfo {
+        ip: ctx.rcv.dst.ip(),
+        port: ctx.rcv.dst.port(),
+        proto: transport(ctx.rcv.proto),
+        advertise: None,
+        sockname: "",
+    };
+    let rcv = build::RecvInfo {
+        src_ip: ctx.rcv.src.ip(),
+        src_port: ctx.rcv.src.port(),
+        socket: &sock,
+        proto: transport(ctx.rcv.proto),
+        conn_id: 0,
+    };
+    let opts = ReplyOptions {
+        extra_headers: &hdrs,
+        body: body.as_deref(),
+        ..ReplyOptions::default()
+    };
+    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(ctx.rcv.dst), &opts)
+        .map_err(|e| format!("response building failed: {e}"))?;
+    ctx.server
+        .send(&dst, &buf)
+        .map_err(|e| format!("failed to send reply: {e}"))?;
+    let deadline = st.now_ms() + u64::try_from(ACK_WAIT.as_millis()).unwrap_or(2000);
+    st.ack_deadline_ms.store(deadline, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Kamailio's `update_sock_struct_from_ip`: source IP; source port when the top Via has `rport`,
+/// else the Via's port or 5060. Connection-oriented transports answer on the connection (the
+/// source address).
+fn reply_dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
+    let src = ctx.rcv.src;
+    let port = if ctx.rcv.proto != Proto::Udp {
+        src.port()
+    } else {
+        let via = ctx.msg.via1().map_err(|e| e.to_string())?;
+        if via.rport.is_some() {
+            src.port()
+        } else {
+            via.port.unwrap_or(5060)
+        }
+    };
+    Ok(Dest {
+        addr: SocketAddr::new(src.ip(), port),
+        proto: ctx.rcv.proto,
+        socket: ctx.rcv.socket,
+    })
+}
+
+/// `Contact: <uri>[;q=..][;flags=..], …\r\n` of the new R-URI and the branches, or `None`.
+fn contact_set(ctx: &Ctx<'_>, rich: i64) -> Option<Vec<u8>> {
+    let mut items: Vec<(Vec<u8>, i32, u32)> = Vec::new();
+    if let Some(u) = &ctx.state.new_uri {
+        items.push((u.clone(), -1, ctx.state.bflags));
+    }
+    for b in &ctx.state.branches {
+        items.push((b.uri.clone(), b.q, b.flags));
+    }
+    if items.is_empty() {
+        return None;
+    }
+    let mut out = b"Contact: ".to_vec();
+    for (i, (uri, q, flags)) in items.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.push(b'<');
+        out.extend_from_slice(uri);
+        out.push(b'>');
+        if *q >= 0 {
+            out.extend_from_slice(b";q=");
+            out.extend_from_slice(q_text(*q).as_bytes());
+        }
+        if rich & 1 != 0 {
+            out.extend_from_slice(format!(";flags={flags}").as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    Some(out)
+}
+
+/// Kamailio's `q2str`: q×1000 as a decimal without trailing zeros (`1`, `0.5`, `0.05`).
+pub fn q_text(q: i32) -> String {
+    if q >= 1000 {
+        return "1".into();
+    }
+    if q <= 0 {
+        return "0".into();
+    }
+    let frac = format!("{q:03}");
+    format!("0.{}", frac.trim_end_matches('0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q_values() {
+        let cases = [
+            (1000, "1"),
+            (500, "0.5"),
+            (50, "0.05"),
+            (123, "0.123"),
+            (0, "0"),
+        ];
+        for (q, want) in cases {
+            assert_eq!(q_text(q), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn counters_by_class() {
+        let s = SlState::new();
+        for c in [100, 180, 200, 202, 204, 302, 404, 486, 500, 503, 603, 700] {
+            s.count(c);
+        }
+        let st = s.stats();
+        let get = |n: &str| st.replies.iter().find(|(x, _)| *x == n).map(|(_, v)| *v);
+        assert_eq!(get("1xx_replies"), Some(2));
+        assert_eq!(get("2xx_replies"), Some(1));
+        assert_eq!(get("4xx_replies"), Some(1));
+        assert_eq!(get("5xx_replies"), Some(1));
+        assert_eq!(get("xxx_replies"), Some(1));
+        assert_eq!(st.sent, 12);
+        assert_eq!(st.sent_err, 7);
+    }
+}

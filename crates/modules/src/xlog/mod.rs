@@ -1,0 +1,452 @@
+//! Kamailio's `xlog` module: formatted script logging (`xlog`, `xdbg` … `xalert`, `xlogm`) and the
+//! `$C(xy)` colour variable.
+//!
+//! Lines are emitted through `tracing` with target `script` and the exact Kamailio level in a
+//! `klevel` field; the server's log back end prints them as Kamailio does (`<script>: text`).
+//! Whether a level is printed is asked of the context's [`ferrosip_api::Server`] first, so nothing is
+//! formatted for a suppressed line (Kamailio's `is_printable()`).
+//!
+//! Refused at load (in the table, no handler): `xlog(facility, level, fmt)` and `xlogl`/`xdbgl`
+//! (the back end takes no per-line facility, and functions do not get their config line yet);
+//! modparams `log_facility`, `log_colors`, `prefix` (other than its default), `prefix_mode` (other
+//! than 0). See docs/modules-1.md.
+
+use std::sync::{Arc, OnceLock};
+
+use ferrosip_api::export::{
+    Arg, FnExport, ModParam, ModParamType, ParamKind as K, PvExport, PvNameRule,
+};
+use ferrosip_api::pv::{PvInner, PvName};
+use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Value};
+use ferrosip_api::{L_ALERT, L_BUG, L_CRIT2, L_DBG, L_ERR, L_INFO, L_NOTICE, L_WARN};
+
+/// xlog's frozen modparams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XlogConfig {
+    /// `buf_size`: longest formatted line; a longer one is not printed and the call fails.
+    pub buf_size: usize,
+    /// `force_color`: `$C(xy)` gives escape sequences even when not logging to stderr.
+    pub force_color: bool,
+    /// `long_format`: only changes `xlogl` output, which is refused; kept for the record.
+    pub long_format: i64,
+    /// `methods_filter`: methods (Kamailio `METHOD_*` bits) `xlogm` does not print; -1 = none printed.
+    pub methods_filter: i64,
+}
+
+impl Default for XlogConfig {
+    fn default() -> XlogConfig {
+        XlogConfig {
+            buf_size: 4096,
+            force_color: false,
+            long_format: 0,
+            methods_filter: -1,
+        }
+    }
+}
+
+/// The default `prefix` (the only value the log back end can print).
+pub const DEFAULT_PREFIX: &str = "<script>: ";
+
+/// The `xlog` export table.
+pub fn exports() -> ModuleExports {
+    let cfg: Arc<OnceLock<XlogConfig>> = Arc::new(OnceLock::new());
+    let mut m = ModuleExports::new("xlog");
+    let any = RouteMask::ANY;
+    let fixed =
+        |name: &'static str, level: i32, doc: &'static str, c: &Arc<OnceLock<XlogConfig>>| {
+            let c = Arc::clone(c);
+            FnExport::new(name, &[K::Spve], any, doc).with(move |ctx, a| {
+                let fmt = a.first().ok_or_else(|| missing(name))?;
+                Ok(xlog_at(ctx, config(&c), level, fmt))
+            })
+        };
+    let c1 = Arc::clone(&cfg);
+    let c2 = Arc::clone(&cfg);
+    let c3 = Arc::clone(&cfg);
+    m.functions = vec![
+        fixed("xlog", L_ERR, "log the formatted text at L_ERR", &cfg),
+        FnExport::new(
+            "xlog",
+            &[K::Spve, K::Spve],
+            any,
+            "log the formatted text at the given level (name or $var)",
+        )
+        .fixup(level_fixup)
+        .with(move |ctx, a| {
+            let level = level_of(ctx, a.first())?;
+            let fmt = a.get(1).ok_or_else(|| missing("xlog"))?;
+            Ok(xlog_at(ctx, config(&c1), level, fmt))
+        }),
+        FnExport::new(
+            "xlog",
+            &[K::Str, K::Spve, K::Spve],
+            any,
+            "log with a syslog facility: refused, the log back end has no per-line facility",
+        ),
+        fixed("xdbg", L_DBG, "log at L_DBG", &cfg),
+        fixed("xinfo", L_INFO, "log at L_INFO", &cfg),
+        fixed("xnotice", L_NOTICE, "log at L_NOTICE", &cfg),
+        fixed("xwarn", L_WARN, "log at L_WARN", &cfg),
+        fixed("xerr", L_ERR, "log at L_ERR", &cfg),
+        fixed("xbug", L_BUG, "log at L_BUG", &cfg),
+        fixed("xcrit", L_CRIT2, "log at L_CRIT (Kamailio's L_CRIT2)", &cfg),
+        fixed("xalert", L_ALERT, "log at L_ALERT", &cfg),
+        FnExport::new(
+            "xlogl",
+            &[K::Spve],
+            any,
+            "xlog with the config line: refused, functions do not get their config line yet",
+        ),
+        FnExport::new(
+            "xlogl",
+            &[K::Spve, K::Spve],
+            any,
+            "xlog with the config line: refused, functions do not get their config line yet",
+        ),
+        FnExport::new(
+            "xlogl",
+            &[K::Str, K::Spve, K::Spve],
+            any,
+            "xlog with facility and config line: refused",
+        ),
+        FnExport::new(
+            "xdbgl",
+            &[K::Spve],
+            any,
+            "xdbg with the config line: refused, functions do not get their config line yet",
+        ),
+        FnExport::new(
+            "xlogm",
+            &[K::Spve, K::Spve],
+            any,
+            "xlog unless the method is in modparam methods_filter",
+        )
+        .fixup(level_fixup)
+        .with(move |ctx, a| {
+            let c = config(&c2);
+            if c.methods_filter == -1 {
+                return Ok(RetCode::TRUE);
+            }
+            let Some(bit) = method_bit(ctx) else {
+                ctx.log_error("xlogm: cannot parse cseq header");
+                return Ok(RetCode::FALSE);
+            };
+            if bit & c.methods_filter != 0 {
+                return Ok(RetCode::TRUE);
+            }
+            let level = level_of(ctx, a.first())?;
+            let fmt = a.get(1).ok_or_else(|| missing("xlogm"))?;
+            Ok(xlog_at(ctx, c, level, fmt))
+        }),
+    ];
+    m.params = vec![
+        ModParam::new(
+            "buf_size",
+            ModParamType::Int,
+            "longest formatted line (bytes)",
+        )
+        .check(|v| match v {
+            ModValue::Int(i) if *i > 0 => Ok(()),
+            _ => Err("must be a positive integer".into()),
+        }),
+        ModParam::new(
+            "force_color",
+            ModParamType::Int,
+            "$C(xy) gives colours even when not logging to stderr",
+        ),
+        ModParam::new(
+            "long_format",
+            ModParamType::Int,
+            "file name in xlogl lines (xlogl itself is refused)",
+        ),
+        ModParam::new(
+            "prefix",
+            ModParamType::Str,
+            "text before each line; only the default `<script>: ` is supported",
+        )
+        .check(|v| match v {
+            ModValue::Str(s) if s == DEFAULT_PREFIX => Ok(()),
+            _ => Err(format!(
+                "only the default \"{DEFAULT_PREFIX}\" is supported (the log back end prints it)"
+            )),
+        }),
+        ModParam::new(
+            "prefix_mode",
+            ModParamType::Int,
+            "evaluate variables in prefix; only 0 is supported",
+        )
+        .check(|v| match v {
+            ModValue::Int(0) => Ok(()),
+            _ => Err("only 0 is supported (prefix is fixed)".into()),
+        }),
+        ModParam {
+            implemented: false,
+            ..ModParam::new(
+                "log_facility",
+                ModParamType::Str,
+                "syslog facility of xlog lines: not supported by the log back end",
+            )
+        },
+        ModParam {
+            implemented: false,
+            ..ModParam::new(
+                "log_colors",
+                ModParamType::Str,
+                "per-level colours of the core log: belongs to the log back end, not supported",
+            )
+        },
+        ModParam::new(
+            "methods_filter",
+            ModParamType::Int,
+            "METHOD_* bits xlogm does not print (-1: xlogm prints nothing)",
+        ),
+    ];
+    let c4 = Arc::clone(&cfg);
+    m.pvs = vec![PvExport {
+        name: "C",
+        doc: "terminal colour escape: $C(fb), foreground and background letter (only with force_color)",
+        inner: PvNameRule::Required,
+        indexed: false,
+        parse: Some(Arc::new(|inner: &str, _reg: &ferrosip_api::Registry| {
+            parse_color(inner).map(|_| PvInner::Str(inner.as_bytes().to_vec()))
+        })),
+        get: Arc::new(move |_ctx: &mut Ctx<'_>, n: &PvName| {
+            // Kamailio prints colours when logging to stderr or with force_color; this module cannot
+            // see the log target, so only force_color turns them on (see docs/modules-1.md).
+            if !config(&c4).force_color {
+                return Ok(Value::str(""));
+            }
+            match &n.inner {
+                PvInner::Str(s) => Ok(Value::str(color_escape(s))),
+                _ => Ok(Value::str("")),
+            }
+        }),
+        set: None,
+    }];
+    m.init = Some(Arc::new(move |ictx| {
+        let mut c = XlogConfig::default();
+        for (name, v) in ictx.modparams() {
+            match (*name, v) {
+                ("buf_size", ModValue::Int(i)) => c.buf_size = usize::try_from(*i).unwrap_or(4096),
+                ("force_color", ModValue::Int(i)) => c.force_color = *i != 0,
+                ("long_format", ModValue::Int(i)) => c.long_format = *i,
+                ("methods_filter", ModValue::Int(i)) => c.methods_filter = *i,
+                _ => {}
+            }
+        }
+        c3.set(c)
+            .map_err(|_| Error::Init("xlog initialised twice".into()))
+    }));
+    m
+}
+
+/// Kamailio's level from a name: the third character decides (`L_ERR`, `L_E`, `X_EWHATEVER` all
+/// mean `L_ERR`), names shorter than two characters are refused, as `xlog_fixup_helper` does.
+pub fn level_from_name(name: &[u8]) -> Option<i32> {
+    if name.len() < 2 {
+        return None;
+    }
+    Some(match name.get(2)? {
+        b'A' => L_ALERT,
+        b'B' => L_BUG,
+        b'C' => L_CRIT2,
+        b'E' => L_ERR,
+        b'W' => L_WARN,
+        b'N' => L_NOTICE,
+        b'I' => L_INFO,
+        b'D' => L_DBG,
+        _ => return None,
+    })
+}
+
+/// The escape sequence of `$C(fb)` (Kamailio's `dprint_term_color`).
+pub fn color_escape(fb: &[u8]) -> String {
+    let f = fb.first().copied().unwrap_or(b'x');
+    let b = fb.get(1).copied().unwrap_or(b'x');
+    let bold = f.is_ascii_uppercase();
+    let fg = match f.to_ascii_lowercase() {
+        b's' => 30,
+        b'r' => 31,
+        b'g' => 32,
+        b'y' => 33,
+        b'b' => 34,
+        b'p' => 35,
+        b'c' => 36,
+        b'w' => 37,
+        _ => 39,
+    };
+    let bg = match b {
+        b's' => 40,
+        b'r' => 41,
+        b'g' => 42,
+        b'y' => 43,
+        b'b' => 44,
+        b'p' => 45,
+        b'c' => 46,
+        b'w' => 47,
+        _ => 49,
+    };
+    format!("\x1b[{};{fg};{bg}m", if bold { 1 } else { 0 })
+}
+
+/// Kamailio's `METHOD_*` bit of a request's method, or of the CSeq method of a reply.
+pub fn method_bit_of(m: ferrosip_sipmsg::Method) -> i64 {
+    use ferrosip_sipmsg::Method as M;
+    match m {
+        M::Invite => 1,
+        M::Cancel => 2,
+        M::Ack => 4,
+        M::Bye => 8,
+        M::Info => 16,
+        M::Register => 32,
+        M::Subscribe => 64,
+        M::Notify => 128,
+        M::Message => 256,
+        M::Options => 512,
+        M::Prack => 1024,
+        M::Update => 2048,
+        M::Refer => 4096,
+        M::Publish => 8192,
+        M::Kdmq => 16384,
+        M::Get => 32768,
+        M::Post => 65536,
+        M::Put => 131072,
+        M::Delete => 262144,
+        M::Other => 524288,
+    }
+}
+
+// ---- internals ----
+
+static DEFAULT_CONFIG: OnceLock<XlogConfig> = OnceLock::new();
+
+fn config(c: &OnceLock<XlogConfig>) -> &XlogConfig {
+    // Before init (direct calls in tests) the documented defaults apply.
+    c.get()
+        .unwrap_or_else(|| DEFAULT_CONFIG.get_or_init(XlogConfig::default))
+}
+
+fn missing(f: &str) -> Error {
+    Error::Runtime(format!("{f}: missing parameter"))
+}
+
+fn parse_color(inner: &str) -> Result<(), String> {
+    let b = inner.as_bytes();
+    if b.len() != 2 {
+        return Err("color name must have two chars".into());
+    }
+    let fg_ok = b"xsrgybpcwSRGYBPCW".contains(&b[0]); // len checked above
+    let bg_ok = b"xsrgybpcw".contains(&b[1]);
+    if fg_ok && bg_ok {
+        Ok(())
+    } else {
+        Err(format!("invalid color name `{inner}`"))
+    }
+}
+
+/// A constant level name becomes `Arg::Int`; a variable stays and is read per call.
+fn level_fixup(args: &mut [Arg]) -> Result<(), String> {
+    if let Some(a) = args.first_mut() {
+        if let Arg::Str(s) = a {
+            let level = level_from_name(s)
+                .ok_or_else(|| format!("unknown log level `{}`", String::from_utf8_lossy(s)))?;
+            *a = Arg::Int(i64::from(level));
+        }
+    }
+    Ok(())
+}
+
+fn level_of(ctx: &mut Ctx<'_>, a: Option<&Arg>) -> Result<i32, Error> {
+    let a = a.ok_or_else(|| missing("xlog"))?;
+    // A variable level is read as an integer; a value that is not one logs at L_ERR, as the
+    // xlog module falls back when the variable holds a string.
+    let v = match a {
+        Arg::Int(i) => *i,
+        other => match other.value(ctx) {
+            Value::Int(i) => i,
+            Value::Str(s) => ferrosip_api::value::str_to_int(&s).unwrap_or(i64::from(L_ERR)),
+            Value::Null => i64::from(L_ERR),
+        },
+    };
+    Ok(i32::try_from(v).unwrap_or(L_DBG))
+}
+
+fn method_bit(ctx: &Ctx<'_>) -> Option<i64> {
+    match ctx.msg.method() {
+        Some(m) => Some(method_bit_of(m)),
+        None => ctx.msg.cseq().ok().map(|c| method_bit_of(c.method)),
+    }
+}
+
+fn xlog_at(ctx: &mut Ctx<'_>, c: &XlogConfig, level: i32, fmt: &Arg) -> RetCode {
+    if !ctx.server.log_enabled(level) {
+        return RetCode::TRUE;
+    }
+    let text = fmt.bytes(ctx);
+    if text.len() > c.buf_size {
+        ctx.log_error(&format!(
+            "xlog: formatted text of {} bytes exceeds buf_size {}",
+            text.len(),
+            c.buf_size
+        ));
+        return RetCode::FALSE;
+    }
+    emit(level, &String::from_utf8_lossy(&text));
+    RetCode::TRUE
+}
+
+/// One script log line through `tracing` (target `script`, exact level in `klevel`).
+pub fn emit(level: i32, text: &str) {
+    let k = i64::from(level);
+    if level <= L_ERR {
+        tracing::event!(target: "script", tracing::Level::ERROR, klevel = k, "{}", text);
+    } else if level == L_WARN {
+        tracing::event!(target: "script", tracing::Level::WARN, klevel = k, "{}", text);
+    } else if level <= L_INFO {
+        tracing::event!(target: "script", tracing::Level::INFO, klevel = k, "{}", text);
+    } else {
+        tracing::event!(target: "script", tracing::Level::DEBUG, klevel = k, "{}", text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_names_follow_the_third_character() {
+        let cases: &[(&str, Option<i32>)] = &[
+            ("L_ALERT", Some(L_ALERT)),
+            ("L_BUG", Some(L_BUG)),
+            ("L_CRIT", Some(L_CRIT2)),
+            ("L_CRIT2", Some(L_CRIT2)),
+            ("L_ERR", Some(L_ERR)),
+            ("L_WARN", Some(L_WARN)),
+            ("L_NOTICE", Some(L_NOTICE)),
+            ("L_INFO", Some(L_INFO)),
+            ("L_DBG", Some(L_DBG)),
+            ("ERR", None),
+            ("L", None),
+            ("L_", None),
+            ("xxI", Some(L_INFO)),
+        ];
+        for (n, want) in cases {
+            assert_eq!(level_from_name(n.as_bytes()), *want, "{n}");
+        }
+    }
+
+    #[test]
+    fn colors() {
+        let cases = [
+            ("rx", "\x1b[0;31;49m"),
+            ("Gb", "\x1b[1;32;44m"),
+            ("xx", "\x1b[0;39;49m"),
+        ];
+        for (fb, want) in cases {
+            assert_eq!(color_escape(fb.as_bytes()), want);
+        }
+        for bad in ["r", "rxx", "zx", "rR"] {
+            assert!(parse_color(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Shared by the mods1 test files (`#[path]`-included): a registry with xlog, sl, maxfwd,
+//! textops, textopsx and the `$var`/`$avp` storage, argument preparation the way the script
+//! compiler does it (constants, strings with variables, regexes, output variables, then the
+//! function's own fixup), a runner that calls one export entry on a message and returns the return
+//! code, the message bytes after the edits, the replies sent, and the log lines (server and
+//! `tracing` target `script`).
+//!
+//! The script runtime (crates/script) is not a dependency of this crate, so functions are called
+//! through their export tables directly.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use ferrosip_api::export::{Arg, ParamKind};
+use ferrosip_api::{
+    posix, store, Ctx, Dest, ModValue, ModuleExports, Proto, Recorder, RecvInfo, Registry,
+    RouteType, Value, WorkerState,
+};
+use ferrosip_sipmsg::Msg;
+
+/// A request most tests start from.
+pub const INVITE: &str = "INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.com>;tag=a1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: c1@10.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@10.0.0.1:5070>\r\n\
+Subject: Hello There\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 10\r\n\
+\r\n\
+v=0\r\nab=1\r\n";
+
+/// A registry with the modules under test, modparams applied and init run.
+pub fn registry(modparams: &[(&str, &str, ModValue)]) -> Registry {
+    let mut reg = Registry::new();
+    let mut pv = ModuleExports::new("core");
+    pv.pvs = store::var_avp_pvs();
+    pv.pvs.extend(store::core_pvs());
+    reg.add(pv).unwrap_or_else(|e| panic!("{e}"));
+    for m in [
+        ferrosip_modules::xlog::exports(),
+        ferrosip_modules::sl::exports(),
+        ferrosip_modules::maxfwd::exports(),
+        ferrosip_modules::textops::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (m, n, v) in modparams {
+        reg.set_modparam(m, n, v.clone())
+            .unwrap_or_else(|e| panic!("{m}.{n}: {e}"));
+    }
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    reg
+}
+
+/// Prepares the arguments of `name` with this arity as the compiler would and runs its fixup.
+/// `Err` = the config would be refused at load (message as shown to the user).
+pub fn prepare(
+    reg: &Registry,
+    name: &str,
+    args: &[&str],
+) -> Result<(ferrosip_api::export::Handler, Vec<Arg>), String> {
+    let entries = reg.functions(name);
+    let (_, f) = entries
+        .iter()
+        .find(|(_, f)| f.accepts_arity(args.len()))
+        .ok_or_else(|| format!("no `{name}` with {} parameters", args.len()))?;
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let kind = f.kind_of(i).ok_or("arity")?;
+        out.push(match kind {
+            ParamKind::Str => Arg::Str(a.as_bytes().to_vec()),
+            ParamKind::Int => Arg::Int(a.parse().map_err(|_| format!("{a}: not an int"))?),
+            ParamKind::IntOrVar if a.parse::<i64>().is_ok() => Arg::Int(a.parse().unwrap_or(0)),
+            ParamKind::Spve | ParamKind::IntOrVar | ParamKind::Expr => {
+                let fmt = reg.parse_format(a)?;
+                match fmt.as_constant() {
+                    Some(c) => Arg::Str(c),
+                    None => Arg::Fmt(fmt),
+                }
+            }
+            ParamKind::Var | ParamKind::VarW => {
+                let (r, _) = ferrosip_api::pv::parse_pv_ref(a.as_bytes())?;
+                Arg::Var(reg.resolve_pv(&r)?)
+            }
+            ParamKind::Regex => Arg::Regex(posix::compile(a, false)?),
+            other => return Err(format!("kind {other:?} not supported by the harness")),
+        });
+    }
+    let handler = f
+        .handler
+        .clone()
+        .ok_or_else(|| format!("function `{name}`: not implemented yet"))?;
+    if let Some(fix) = &f.fixup {
+        fix(&mut out).map_err(|m| format!("{name}(): {m}"))?;
+    }
+    Ok((handler, out))
+}
+
+/// What one call did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Return code.
+    pub rc: i64,
+    /// The message with the edits applied (`msg_apply_changes` layout), or the error text.
+    pub out: String,
+    /// The R-URI after the call (as changed by the script, if it was).
+    pub ruri: String,
+    /// Replies sent.
+    pub sent: Vec<(Dest, String)>,
+    /// Lines logged through the server (level, text).
+    pub logs: Vec<(i32, String)>,
+    /// Lines emitted with target `script`: (klevel, text).
+    pub script: Vec<(i64, String)>,
+}
+
+/// Source of test requests.
+pub fn src() -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], 5070))
+}
+
+/// Local socket of test requests.
+pub fn local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5060))
+}
+
+/// Calls `name(args)` on `msg` in `route`, with `setup` run on the context first (e.g. to set
+/// variables) and `debug` as the log threshold.
+pub fn call_with(
+    reg: &Registry,
+    msg: &str,
+    route: RouteType,
+    debug: i32,
+    steps: &[(&str, &[&str])],
+    setup: &dyn Fn(&mut Ctx<'_>),
+) -> Outcome {
+    let mut m = Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("parse: {e}"));
+    let mut worker = WorkerState::default();
+    let mut rec = Recorder {
+        debug,
+        ..Recorder::default()
+    };
+    let rcv = RecvInfo {
+        src: src(),
+        dst: local(),
+        proto: Proto::Udp,
+        socket: 0,
+    };
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let sub = Capture(Arc::clone(&captured));
+    let mut o = Outcome::default();
+    tracing::subscriber::with_default(sub, || {
+        let mut ctx =
+            Ctx::new(&mut m, route, rcv, &mut worker, &mut rec).unwrap_or_else(|e| panic!("{e}"));
+        setup(&mut ctx);
+        for (name, args) in steps {
+            let (h, a) = prepare(reg, name, args).unwrap_or_else(|e| panic!("{e}"));
+            o.rc = match h(&mut ctx, &a) {
+                Ok(rc) => rc.0,
+                Err(e) => {
+                    ctx.log_error(&e.to_string());
+                    -1
+                }
+            };
+        }
+        o.ruri = String::from_utf8_lossy(&ctx.ruri()).into_owned();
+        o.out = match ferrosip_sipmsg::build::apply_changes(ctx.msg, &ctx.edits, None, None) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!("ERROR {e}"),
+        };
+    });
+    o.sent = rec
+        .sent
+        .iter()
+        .map(|(d, b)| (*d, String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    o.logs = rec.logs.clone();
+    o.script = captured.lock().map(|v| v.clone()).unwrap_or_default();
+    o
+}
+
+/// One call in request_route with debug 3.
+pub fn call(reg: &Registry, msg: &str, name: &str, args: &[&str]) -> Outcome {
+    call_with(reg, msg, RouteType::Request, 3, &[(name, args)], &|_| {})
+}
+
+/// A `tracing` subscriber that keeps events of target `script`.
+struct Capture(Arc<Mutex<Vec<(i64, String)>>>);
+
+#[derive(Default)]
+struct Fields {
+    klevel: i64,
+    message: String,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_i64(&mut self, f: &tracing::field::Field, v: i64) {
+        if f.name() == "klevel" {
+            self.klevel = v;
+        }
+    }
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        if f.name() == "message" {
+            self.message = v.to_string();
+        }
+    }
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        if f.name() == "message" {
+            self.message = format!("{v:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        if e.metadata().target() != "script" {
+            return;
+        }
+        let mut f = Fields::default();
+        e.record(&mut f);
+        if let Ok(mut v) = self.0.lock() {
+            v.push((f.klevel, f.message));
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Sets `$var(name)` to a value in the context (through the registry's PV).
+pub fn set_var(reg: &Registry, ctx: &mut Ctx<'_>, name: &str, v: Value) {
+    let (r, _) = ferrosip_api::pv::parse_pv_ref(format!("$var({name})").as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = reg.resolve_pv(&r).unwrap_or_else(|e| panic!("{e}"));
+    spec.set(ctx, v).unwrap_or_else(|e| panic!("{e}"));
+}
