@@ -462,9 +462,36 @@ impl<'s> Parser<'s> {
             .bump()
             .ok_or_else(|| self.syntax("expected a route block".into()))?;
         let mut name = None;
-        if self.at_punct("[") {
+        // `event_route[a:b:c]` is lexed as a bracketed IPv6-looking token.
+        if kw.text == "event_route" && self.peek().is_some_and(|t| t.kind == Tk::Ipv6) {
+            if let Some(t) = self.bump() {
+                name = Some(
+                    t.text
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
+                );
+            }
+        } else if self.at_punct("[") {
             let open = self.pos;
             self.pos += 1;
+            if kw.text != "event_route" {
+                // `route[NAME]`: one identifier, number or string.
+                let name_tok = self.peek().cloned();
+                let single = matches!(
+                    name_tok.as_ref().map(|t| &t.kind),
+                    Some(Tk::Ident | Tk::Int(_) | Tk::Str(_))
+                ) && self.peek_at(1).is_some_and(|n| n.is_punct("]"));
+                if !single {
+                    return Err(self.err_tok(
+                        name_tok.as_ref(),
+                        Error::Syntax(
+                            "bad route name: expected one identifier, number or quoted string"
+                                .into(),
+                        ),
+                    ));
+                }
+            }
             let mut text = String::new();
             while let Some(t) = self.peek() {
                 if t.is_punct("]") {
@@ -668,26 +695,23 @@ impl<'s> Parser<'s> {
             self.opt_semi();
             return Ok(());
         }
+        // Kamailio's grammar: a NUMBER (no sign) or a STRING.
         let vt = self.peek().cloned();
-        let neg = self.at_punct("-");
-        if neg {
-            self.pos += 1;
-        }
         let value = match self.bump() {
             Some(Token {
                 kind: Tk::Int(i), ..
-            }) => ParamValue::Int(if neg { -i } else { i }),
+            }) => ParamValue::Int(i),
             Some(Token {
                 kind: Tk::Str(s), ..
-            }) if !neg => ParamValue::Str(s),
-            Some(b) if !neg && b.kind == Tk::Ident && params::bool_word(&b.text).is_some() => {
+            }) => ParamValue::Str(s),
+            Some(b) if b.kind == Tk::Ident && params::bool_word(&b.text).is_some() => {
                 ParamValue::Int(i64::from(params::bool_word(&b.text).unwrap_or(false)))
             }
             _ => {
                 return Err(self.err_tok(
                     vt.as_ref(),
                     Error::Syntax(format!(
-                        "expected an integer or a string as value of `{}.{}`",
+                        "expected a non-negative integer or a quoted string as value of `{}.{}`",
                         t.text, var.text
                     )),
                 ))
