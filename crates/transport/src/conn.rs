@@ -42,7 +42,12 @@ pub struct ConnInfo {
 /// Orders for a connection task.
 #[derive(Debug)]
 pub(crate) enum Cmd {
-    Send { data: Vec<u8>, close: bool },
+    Send {
+        data: Vec<u8>,
+        close: bool,
+    },
+    /// Close after what is already queued (`tcp_close_connection`).
+    Close,
 }
 
 pub(crate) struct Entry {

@@ -64,12 +64,40 @@ counters! {
     tcp_closed_idle,
     /// Connections closed because the stream could not be framed (bad Content-Length, too big).
     tcp_frame_errors,
-    /// Writes that failed or hit `tcp_send_timeout`.
+    /// Writes that failed (peer gone).
     tcp_send_errors,
+    /// Writes that hit `tcp_send_timeout`.
+    tcp_send_timeouts,
+    /// Sends refused because the connection's write queue was full.
+    tcp_sendq_full,
+    /// Connections whose read failed (reset by the peer).
+    tcp_con_reset,
     /// CRLFCRLF keepalives received.
     tcp_crlf_pings,
     /// Handler calls that panicked (the worker survives).
     handler_panics,
+}
+
+impl StatsSnapshot {
+    /// The counters under Kamailio's names of the `tcp` group (`kamcmd cnt.get tcp ...`,
+    /// `stats.get_statistics tcp:`). `current_write_queue_size` (bytes queued) is not tracked.
+    pub fn kamailio_tcp(&self) -> [(&'static str, u64); 10] {
+        [
+            ("established", self.tcp_accepted + self.tcp_connected),
+            ("passive_open", self.tcp_accepted),
+            ("connect_success", self.tcp_connected),
+            ("connect_failed", self.tcp_connect_failed),
+            (
+                "local_reject",
+                self.tcp_rejected_max + self.tcp_rejected_iplimit,
+            ),
+            ("con_timeout", self.tcp_closed_idle),
+            ("con_reset", self.tcp_con_reset),
+            ("send_timeout", self.tcp_send_timeouts),
+            ("sendq_full", self.tcp_sendq_full),
+            ("current_opened_connections", self.tcp_active),
+        ]
+    }
 }
 
 impl Stats {
@@ -105,5 +133,31 @@ mod tests {
         assert_eq!(snap.udp_max_batch, 7);
         assert_eq!(snap.tcp_active, 0);
         assert_eq!(snap.tcp_sent, 0);
+    }
+
+    #[test]
+    fn kamailio_tcp_names_add_up() {
+        let s = StatsSnapshot {
+            tcp_accepted: 3,
+            tcp_connected: 2,
+            tcp_rejected_max: 1,
+            tcp_rejected_iplimit: 4,
+            tcp_active: 5,
+            tcp_send_timeouts: 6,
+            ..StatsSnapshot::default()
+        };
+        let k: std::collections::HashMap<_, _> = s.kamailio_tcp().into_iter().collect();
+        let cases = [
+            ("established", 5),
+            ("passive_open", 3),
+            ("connect_success", 2),
+            ("local_reject", 5),
+            ("current_opened_connections", 5),
+            ("send_timeout", 6),
+            ("con_reset", 0),
+        ];
+        for (name, want) in cases {
+            assert_eq!(k[name], want, "{name}");
+        }
     }
 }

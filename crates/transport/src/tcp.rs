@@ -195,7 +195,11 @@ async fn run_conn<F: StreamFramer>(
             }
             r = rd.read(&mut buf) => {
                 let n = match r {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) => break,
+                    Err(_) => {
+                        Stats::inc(&shared.stats.tcp_con_reset);
+                        break;
+                    }
                     Ok(n) => n,
                 };
                 deadline = Instant::now() + cfg.tcp_connection_lifetime;
@@ -239,6 +243,10 @@ async fn run_conn<F: StreamFramer>(
                         break;
                     }
                 }
+                Some(Cmd::Close) => {
+                    let _ = wr.shutdown().await;
+                    break;
+                }
             },
         }
     }
@@ -249,8 +257,12 @@ async fn run_conn<F: StreamFramer>(
 async fn write(shared: &Shared, wr: &mut tokio::net::tcp::OwnedWriteHalf, data: &[u8]) -> bool {
     match timeout(shared.cfg.tcp_send_timeout, wr.write_all(data)).await {
         Ok(Ok(())) => true,
-        _ => {
+        Ok(Err(_)) => {
             Stats::inc(&shared.stats.tcp_send_errors);
+            false
+        }
+        Err(_) => {
+            Stats::inc(&shared.stats.tcp_send_timeouts);
             false
         }
     }

@@ -406,7 +406,10 @@ impl TransportHandle {
                     conn: id,
                     new_connection: false,
                 }),
-                Err(mpsc::error::TrySendError::Full(_)) => Err(Error::QueueFull(id)),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    Stats::inc(&shared.stats.tcp_sendq_full);
+                    Err(Error::QueueFull(id))
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::ConnectionClosed(id)),
             };
         }
@@ -462,6 +465,18 @@ impl TransportHandle {
             conn: id,
             new_connection: true,
         })
+    }
+
+    /// Closes connection `id` once what is already queued on it is written
+    /// (`tcp_close_connection()`). Errors when it is gone.
+    pub fn close(&self, id: ConnId) -> Result<(), Error> {
+        let table = tcp::table(&self.shared);
+        let entry = table.get(id).ok_or(Error::ConnectionClosed(id))?;
+        match entry.tx.try_send(Cmd::Close) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Error::QueueFull(id)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::ConnectionClosed(id)),
+        }
     }
 
     /// One connection's details.

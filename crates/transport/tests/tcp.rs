@@ -500,7 +500,8 @@ fn send_timeout_closes_a_connection_whose_peer_does_not_read() {
     eventually("connection closed by send timeout", || {
         h.connection(conn).is_none()
     });
-    assert_eq!(t.stats().tcp_send_errors, 1);
+    assert_eq!(t.stats().tcp_send_timeouts, 1);
+    assert_eq!(t.stats().tcp_send_errors, 0);
     t.join(WAIT).unwrap();
 }
 
@@ -545,5 +546,31 @@ fn connect_timeout_gives_up_on_a_peer_that_never_answers() {
         took >= Duration::from_millis(250),
         "gave up after {took:?}: not a timeout"
     );
+    t.join(WAIT).unwrap();
+}
+
+#[test]
+fn close_ends_a_connection_after_its_queued_writes() {
+    let (t, rx) = start_recording(cfg(), &[spec(Proto::Tcp, "127.0.0.1")], None);
+    let h = t.handle();
+    let mut c = connect(local(&t, 0));
+    c.write_all(sip("to-close", "").as_bytes()).unwrap();
+    let ri = take(&rx, 1)[0].ri;
+    let conn = ri.conn.unwrap();
+    let last = sip("last-words", "");
+    h.send(
+        &Destination::reply_to(&ri),
+        SendOptions::default(),
+        last.as_bytes(),
+    )
+    .unwrap();
+    h.close(conn).unwrap();
+    assert_eq!(read_n(&mut c, last.len()), last.as_bytes());
+    assert!(closed_by_peer(&mut c));
+    eventually("removed", || h.connection(conn).is_none());
+    assert!(matches!(h.close(conn), Err(Error::ConnectionClosed(_))));
+    let k: std::collections::HashMap<_, _> = t.stats().kamailio_tcp().into_iter().collect();
+    assert_eq!(k["passive_open"], 1);
+    assert_eq!(k["current_opened_connections"], 0);
     t.join(WAIT).unwrap();
 }
