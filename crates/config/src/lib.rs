@@ -3,7 +3,14 @@
 //! It knows nothing of SIP or of modules: it turns text into a syntax tree whose every node carries the
 //! span of the source it came from (surviving `#!define` expansion and `include_file`), or into
 //! diagnostics that name file, line and column. It performs no I/O itself: files and environment
-//! variables are read through the [`Host`] trait the caller supplies.
+//! variables are read through the [`Host`] trait the caller supplies. It does not resolve module
+//! functions, modparams or module pseudo-variables (the script compiler does), and it holds no state
+//! between calls.
+//!
+//! Map: `span` (source map), `lexer` (tokens, directive lines), `pp` + `ppexpr` + `re` (preprocessor,
+//! `#!ifexp` expressions, `#!subst` regexes), `parser` + `stmt` + `expr` + `listen` + `params` (grammar),
+//! `validate` (placement rules on the tree), `print` (`--cfg-print`), `diag` (errors and rendering).
+//! Design notes and the Kamailio comparisons: `docs/config-frontend.md`.
 
 pub mod ast;
 mod diag;
@@ -25,8 +32,8 @@ pub use listen::parse_listen_arg;
 pub use pp::KAMAILIO_VERSION;
 pub use span::{FileId, Location, SourceMap, Span};
 
-// Contract with the binary (`src/main.rs`, `crates/server`). The bodies are filled in by the front end;
-// the signatures are what callers code against.
+// Contract with the binary (`src/main.rs`, `crates/server`): these names and shapes are what callers
+// code against.
 
 /// The outside world as the front end sees it. The binary passes a real one; tests and the fuzzer an
 /// in-memory one.
