@@ -278,8 +278,9 @@ impl WorkerState {
 
 /// Everything a function sees while processing one message.
 pub struct Ctx<'a> {
-    /// The message as received (the script sees the original until `msg_apply_changes()`).
-    pub msg: Msg,
+    /// The message as received (the script sees the original until `msg_apply_changes()`, which
+    /// replaces it through this reference). Borrowed: the worker or tm owns it.
+    pub msg: &'a mut Msg,
     /// Edits recorded against it.
     pub edits: Edits,
     /// Route type being run.
@@ -299,7 +300,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context for `msg` in `route_type`.
     pub fn new(
-        msg: Msg,
+        msg: &'a mut Msg,
         route_type: RouteType,
         rcv: RecvInfo,
         worker: &'a mut WorkerState,

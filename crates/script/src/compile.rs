@@ -327,7 +327,11 @@ impl Compiler<'_> {
                     ));
                     return None;
                 }
-                Stmt::Assign(spec, self.top_expr(value)?)
+                let v = self.top_expr(value)?;
+                match crate::ir::var_slot(&spec) {
+                    Some(slot) => Stmt::SetVar(spec, slot, v),
+                    None => Stmt::Assign(spec, v),
+                }
             }
             ast::Stmt::If {
                 cond,
@@ -478,7 +482,11 @@ impl Compiler<'_> {
             }
             _ => {}
         }
-        self.pv_spec(p).map(Expr::Pv)
+        let spec = self.pv_spec(p)?;
+        Some(match crate::ir::var_slot(&spec) {
+            Some(slot) => Expr::Var(slot),
+            None => Expr::Pv(spec),
+        })
     }
 
     fn keyword(&mut self, k: &str, span: Span) -> Option<Expr> {

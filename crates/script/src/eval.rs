@@ -113,6 +113,35 @@ impl<'p> Run<'p> {
                     }
                 }
             }
+            Stmt::SetVar(spec, slot, e) => {
+                let v = match e {
+                    Expr::Call(c) => {
+                        let r = self.invoke(c, ctx);
+                        self.flags &= !(RETURN | BREAK);
+                        Value::Int(r)
+                    }
+                    Expr::Route(t) => Value::Int(self.route(t, ctx)),
+                    e => {
+                        self.failed = false;
+                        let v = self.eval(e, ctx);
+                        if self.failed {
+                            ctx.log_error(&format!(
+                                "assignment to {} failed: expression evaluation failed",
+                                spec.text()
+                            ));
+                            return -1;
+                        }
+                        v
+                    }
+                };
+                if self.flags & EXIT != 0 {
+                    return 0;
+                }
+                // $var cannot hold null: assigning $null makes it 0, as in Kamailio.
+                let v = if v.is_null() { Value::Int(0) } else { v };
+                ctx.worker.set_var(*slot, v);
+                1
+            }
             Stmt::If(cond, then, otherwise) => {
                 self.failed = false;
                 let mut v = self.eval_int(cond, ctx);
@@ -326,10 +355,34 @@ impl<'p> Run<'p> {
         match e {
             Expr::Const(v) => v.clone(),
             Expr::Pv(p) => p.get(ctx),
+            Expr::Var(i) => var_value(ctx, *i).clone(),
             Expr::Kw(k) => kw_value(*k, ctx),
             Expr::Unary(op @ (Un::Strlen | Un::Strempty | Un::StrCast | Un::IntCast), x) => {
                 let v = self.eval(x, ctx);
                 unary_op(*op, v)
+            }
+            Expr::Bin(op @ (Op::Eq | Op::Ne | Op::StrEq | Op::StrNe), l, r)
+                if matches!(**r, Expr::Const(_))
+                    && matches!(**l, Expr::Var(_) | Expr::Const(_) | Expr::Pv(_)) =>
+            {
+                // Common shape `$x == "const"`: compare without cloning either side.
+                let Expr::Const(rv) = &**r else {
+                    return Value::Null;
+                };
+                let owned;
+                let lv: &Value = match &**l {
+                    Expr::Var(i) => var_value(ctx, *i),
+                    Expr::Const(c) => c,
+                    other => {
+                        owned = self.eval(other, ctx);
+                        &owned
+                    }
+                };
+                let eq = match op {
+                    Op::Eq | Op::Ne => crate::ir::eq_values(lv, rv),
+                    _ => lv.to_bytes() == rv.to_bytes(),
+                };
+                Value::Int(i64::from(eq == matches!(op, Op::Eq | Op::StrEq)))
             }
             Expr::Bin(op @ (Op::Add | Op::Eq | Op::Ne | Op::StrEq | Op::StrNe), l, r) => {
                 let lv = self.eval(l, ctx);
@@ -363,6 +416,7 @@ impl<'p> Run<'p> {
         match e {
             Expr::Const(v) => v.to_int(),
             Expr::Pv(p) => p.get(ctx).to_int(),
+            Expr::Var(i) => var_value(ctx, *i).to_int(),
             Expr::Kw(k) => kw_value(*k, ctx).to_int(),
             Expr::Call(c) => {
                 let r = self.invoke(c, ctx);
@@ -375,6 +429,7 @@ impl<'p> Run<'p> {
             }
             Expr::Defined(x) => i64::from(match &**x {
                 Expr::Pv(p) => !p.get(ctx).is_null(),
+                // A $var always has a value (0 when never set).
                 _ => true,
             }),
             Expr::Unary(Un::Not, x) => i64::from(self.eval_int(x, ctx) == 0),
@@ -416,6 +471,11 @@ impl<'p> Run<'p> {
                 }
             }
             Expr::Match(l, rhs) => {
+                if let (Expr::Kw(k), MatchRhs::Const(re)) = (&**l, &**rhs) {
+                    if let Some(b) = kw_text(*k, ctx) {
+                        return i64::from(re.is_match(b));
+                    }
+                }
                 let s = self.eval(l, ctx).into_bytes();
                 i64::from(match &**rhs {
                     MatchRhs::Const(re) => re.is_match(&s),
@@ -450,10 +510,16 @@ impl<'p> Run<'p> {
                     };
                     ctx.server.is_myself(ip.to_string().as_bytes(), 0, None)
                 }
-                _ => {
-                    let u = kw_value(kw, ctx).into_bytes();
-                    crate::uri::is_myself(&u, ctx)
-                }
+                _ => match kw_text(kw, ctx) {
+                    Some(u) => {
+                        let u = u.to_vec();
+                        crate::uri::is_myself(&u, ctx)
+                    }
+                    None => {
+                        let u = kw_value(kw, ctx).into_bytes();
+                        crate::uri::is_myself(&u, ctx)
+                    }
+                },
             },
             ElemRhs::Net(net, mask) => {
                 let ip = if kw == Kw::SrcIp {
@@ -463,7 +529,10 @@ impl<'p> Run<'p> {
                 };
                 in_net(ip, *net, *mask)
             }
-            ElemRhs::Regex(re) => re.is_match(&kw_value(kw, ctx).to_bytes()),
+            ElemRhs::Regex(re) => match kw_text(kw, ctx) {
+                Some(b) => re.is_match(b),
+                None => re.is_match(&kw_value(kw, ctx).to_bytes()),
+            },
             ElemRhs::Expr(x) => {
                 let v = self.eval(x, ctx);
                 let left = kw_value(kw, ctx);
@@ -513,6 +582,30 @@ pub(crate) fn in_net(ip: IpAddr, net: IpAddr, mask: u8) -> bool {
             u128::from(a) & m == u128::from(b) & m
         }
         _ => false,
+    }
+}
+
+/// A `$var` slot (0 when never set).
+fn var_value<'c>(ctx: &'c Ctx<'_>, slot: usize) -> &'c Value {
+    static ZERO: Value = Value::Int(0);
+    match ctx.worker.var(slot) {
+        Value::Null => &ZERO,
+        v => v,
+    }
+}
+
+/// The R-URI / method bytes borrowed from the message or the new R-URI, when available.
+fn kw_text<'c>(k: Kw, ctx: &'c Ctx<'_>) -> Option<&'c [u8]> {
+    match k {
+        Kw::Uri if ctx.msg.is_request() => Some(match &ctx.state.new_uri {
+            Some(u) => u.as_slice(),
+            None => ctx.original_ruri(),
+        }),
+        Kw::Method => ctx
+            .msg
+            .request_line()
+            .map(|rl| rl.method_span.of(ctx.msg.buf())),
+        _ => None,
     }
 }
 

@@ -16,6 +16,8 @@ pub(crate) enum Stmt {
     /// Any other expression used as a statement (evaluated for its side effects).
     Eval(Expr),
     Assign(PvSpec, Expr),
+    /// Assignment to `$var(name)` by slot.
+    SetVar(PvSpec, usize, Expr),
     If(Expr, Vec<Stmt>, Vec<Stmt>),
     /// `switch` on integers: case values, index of the first statement list to run.
     SwitchInt {
@@ -148,6 +150,9 @@ pub(crate) enum Un {
 pub(crate) enum Expr {
     Const(Value),
     Pv(PvSpec),
+    /// `$var(name)` read straight from the worker's slot (the storage is the api crate's, whoever
+    /// registers the PV): no dynamic call, no clone in integer and comparison contexts.
+    Var(usize),
     Kw(Kw),
     Call(Box<Call>),
     Route(Box<RouteTarget>),
@@ -177,6 +182,20 @@ pub(crate) struct Route {
     pub name: String,
     pub kind: RouteType,
     pub body: Arc<Vec<Stmt>>,
+}
+
+/// The slot of a `$var(name)` spec without transformations, for the fast path.
+pub(crate) fn var_slot(spec: &PvSpec) -> Option<usize> {
+    if spec.name() != "var" || spec.has_transforms() {
+        return None;
+    }
+    match spec.pv_name() {
+        ferrosip_api::pv::PvName {
+            inner: ferrosip_api::pv::PvInner::Int(i),
+            index: ferrosip_api::pv::PvIndex::None,
+        } => usize::try_from(*i).ok(),
+        _ => None,
+    }
 }
 
 /// Integer result of a binary integer operator; `None` for division by zero.

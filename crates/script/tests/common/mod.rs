@@ -218,7 +218,7 @@ pub fn myself_recorder() -> Recorder {
 /// Runs `entry` of `p` on `msg` with a fresh or given worker state.
 pub fn run_with(p: &Program, entry: Entry<'_>, msg: &str, worker: &mut WorkerState) -> Ran {
     let mut rec = myself_recorder();
-    let m = Msg::parse(msg.as_bytes().to_vec()).expect("test message parses");
+    let mut m = Msg::parse(msg.as_bytes().to_vec()).expect("test message parses");
     let rcv = RecvInfo {
         src: "10.0.0.2:5060".parse().expect("addr"),
         dst: "127.0.0.1:5060".parse().expect("addr"),
@@ -228,7 +228,7 @@ pub fn run_with(p: &Program, entry: Entry<'_>, msg: &str, worker: &mut WorkerSta
         .route(entry)
         .and_then(|id| p.route_type(id))
         .unwrap_or(RouteType::Request);
-    let mut ctx = Ctx::new(m, rt, rcv, worker, &mut rec).expect("context");
+    let mut ctx = Ctx::new(&mut m, rt, rcv, worker, &mut rec).expect("context");
     let out = p.run_entry(entry, &mut ctx).expect("route exists");
     let rc = ctx.last_rc;
     let flags = ctx.state.flags;
