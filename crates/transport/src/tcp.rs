@@ -1,11 +1,13 @@
 //! TCP on the tokio runtime: listeners, the accept loop, connection tasks and outgoing connects.
 //!
-//! Each connection is one task that owns the stream: it reads and frames, hands complete messages
-//! to the TCP worker chosen by connection id (so one connection's messages are handled in order),
-//! answers CRLF pings, writes what senders queue on its channel, and closes on idleness
-//! (`tcp_connection_lifetime`), on a framing error, on EOF, after a close-after-send, or at shutdown.
+//! Each connection is two tasks. The reader frames the stream, hands complete messages to the TCP
+//! worker chosen by connection id (so one connection's messages are handled in order) and queues
+//! CRLF pongs; the writer writes what senders queue on the connection's channel. The connection
+//! closes on idleness (`tcp_connection_lifetime`, reads and writes both count), a framing error,
+//! EOF, a failed or timed-out write, a close-after-send, or shutdown.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
 
 use crate::conn::{Cmd, ConnInfo, ConnState, Direction, Entry};
 use crate::error::Error;
@@ -154,6 +157,26 @@ pub(crate) async fn connect(
     run_conn::<Framer>(shared, id, socket, stream, rx).await;
 }
 
+/// Time of the last read or write on a connection, shared by its reader and writer.
+struct Activity {
+    epoch: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+    fn last(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Runs one connection: a reader (this task) and a writer (a second task), so a peer that writes
+/// while not reading cannot block our reads behind a pending write, and the other way round.
+/// Either side ending (EOF, error, idleness, close, shutdown) ends both through `done`.
+///
 /// Generic over the framer so the trait's methods (not the inherent ones of the type behind
 /// [`Framer`]) are the only API used here.
 async fn run_conn<F: StreamFramer>(
@@ -161,14 +184,30 @@ async fn run_conn<F: StreamFramer>(
     id: ConnId,
     socket: SocketId,
     stream: TcpStream,
-    mut rx: mpsc::Receiver<Cmd>,
+    rx: mpsc::Receiver<Cmd>,
 ) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         close(&shared, id);
         return;
     };
+    // The entry's sender, for CRLF pongs: they then queue behind pending writes, in order.
+    let Some(pong) = table(&shared).get(id).map(|e| e.tx.clone()) else {
+        return;
+    };
     let _ = stream.set_nodelay(true);
-    let queue = shared.worker_queue(id);
+    let (rd, wr) = stream.into_split();
+    let done = shared.cancel.child_token();
+    let activity = Arc::new(Activity {
+        epoch: Instant::now(),
+        last_ms: AtomicU64::new(0),
+    });
+    let writer = tokio::spawn(write_loop(
+        shared.clone(),
+        wr,
+        rx,
+        done.clone(),
+        activity.clone(),
+    ));
     let ri = ReceiveInfo {
         src: peer,
         dst: local,
@@ -176,81 +215,122 @@ async fn run_conn<F: StreamFramer>(
         socket,
         conn: Some(id),
     };
+    read_loop::<F>(&shared, ri, rd, pong, &done, &activity).await;
+    done.cancel();
+    let _ = writer.await;
+    close(&shared, id);
+}
+
+async fn read_loop<F: StreamFramer>(
+    shared: &Shared,
+    ri: ReceiveInfo,
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    pong: mpsc::Sender<Cmd>,
+    done: &CancellationToken,
+    activity: &Activity,
+) {
     let cfg = &shared.cfg;
+    let Some(id) = ri.conn else { return };
+    let queue = shared.worker_queue(id);
     let mut framer = F::new(FrameLimits {
         max_size: cfg.tcp_max_msg_size,
         accept_no_cl: cfg.tcp_accept_no_cl,
         crlf_ping: cfg.tcp_crlf_ping,
     });
-    let (mut rd, mut wr) = stream.into_split();
     let mut buf = vec![0u8; READ_BUF];
     let mut deadline = Instant::now() + cfg.tcp_connection_lifetime;
-    'conn: loop {
-        tokio::select! {
-            _ = shared.cancel.cancelled() => break,
+    loop {
+        let n = tokio::select! {
+            _ = done.cancelled() => return,
             _ = sleep_until(deadline) => {
-                Stats::inc(&shared.stats.tcp_closed_idle);
-                tracing::debug!(conn = %id, %peer, "tcp_connection_lifetime expired");
-                break;
+                // Writes count as activity too; they are recorded by the writer.
+                deadline = activity.last() + cfg.tcp_connection_lifetime;
+                if deadline <= Instant::now() {
+                    Stats::inc(&shared.stats.tcp_closed_idle);
+                    tracing::debug!(conn = %id, peer = %ri.src, "tcp_connection_lifetime expired");
+                    return;
+                }
+                continue;
             }
-            r = rd.read(&mut buf) => {
-                let n = match r {
-                    Ok(0) => break,
-                    Err(_) => {
-                        Stats::inc(&shared.stats.tcp_con_reset);
-                        break;
+            r = rd.read(&mut buf) => match r {
+                Ok(0) => return,
+                Err(_) => {
+                    Stats::inc(&shared.stats.tcp_con_reset);
+                    return;
+                }
+                Ok(n) => n,
+            },
+        };
+        activity.touch();
+        deadline = Instant::now() + cfg.tcp_connection_lifetime;
+        framer.feed(&buf[..n]);
+        loop {
+            match framer.next_event() {
+                Ok(None) => break,
+                Ok(Some(FrameEvent::Ping)) => {
+                    // Only reported when tcp_crlf_ping is on. A full write queue drops the pong:
+                    // the peer is not reading anyway.
+                    Stats::inc(&shared.stats.tcp_crlf_pings);
+                    let _ = pong.try_send(Cmd::Send {
+                        data: b"\r\n".to_vec(),
+                        close: false,
+                    });
+                }
+                Ok(Some(FrameEvent::Message(msg))) => {
+                    let Some(q) = &queue else { return };
+                    // Awaiting here is the back-pressure: a busy worker slows this reader.
+                    tokio::select! {
+                        _ = done.cancelled() => return,
+                        r = q.send(TcpJob { ri, msg }) => if r.is_err() { return },
                     }
-                    Ok(n) => n,
+                    Stats::inc(&shared.stats.tcp_received);
+                }
+                Err(e) => {
+                    Stats::inc(&shared.stats.tcp_frame_errors);
+                    tracing::info!(conn = %id, peer = %ri.src, error = %e, "closing unframeable tcp stream");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Cmd>,
+    done: CancellationToken,
+    activity: Arc<Activity>,
+) {
+    loop {
+        let cmd = tokio::select! {
+            _ = done.cancelled() => break,
+            cmd = rx.recv() => cmd,
+        };
+        match cmd {
+            None => break,
+            Some(Cmd::Send { data, close }) => {
+                let ok = tokio::select! {
+                    _ = done.cancelled() => break,
+                    ok = write(&shared, &mut wr, &data) => ok,
                 };
-                deadline = Instant::now() + cfg.tcp_connection_lifetime;
-                framer.feed(&buf[..n]);
-                loop {
-                    match framer.next_event() {
-                        Ok(None) => break,
-                        Ok(Some(FrameEvent::Ping)) => {
-                            // Only reported when tcp_crlf_ping is on.
-                            Stats::inc(&shared.stats.tcp_crlf_pings);
-                            if !write(&shared, &mut wr, b"\r\n").await {
-                                break 'conn;
-                            }
-                        }
-                        Ok(Some(FrameEvent::Message(msg))) => {
-                            let Some(q) = &queue else { break 'conn };
-                            // Awaiting here is the back-pressure: a busy worker slows this reader.
-                            if q.send(TcpJob { ri, msg }).await.is_err() {
-                                break 'conn;
-                            }
-                            Stats::inc(&shared.stats.tcp_received);
-                        }
-                        Err(e) => {
-                            Stats::inc(&shared.stats.tcp_frame_errors);
-                            tracing::info!(conn = %id, %peer, error = %e, "closing unframeable tcp stream");
-                            break 'conn;
-                        }
-                    }
+                if !ok {
+                    break;
                 }
-            }
-            cmd = rx.recv() => match cmd {
-                None => break,
-                Some(Cmd::Send { data, close }) => {
-                    if !write(&shared, &mut wr, &data).await {
-                        break;
-                    }
-                    Stats::inc(&shared.stats.tcp_sent);
-                    deadline = Instant::now() + cfg.tcp_connection_lifetime;
-                    if close {
-                        let _ = wr.shutdown().await;
-                        break;
-                    }
-                }
-                Some(Cmd::Close) => {
+                Stats::inc(&shared.stats.tcp_sent);
+                activity.touch();
+                if close {
                     let _ = wr.shutdown().await;
                     break;
                 }
-            },
+            }
+            Some(Cmd::Close) => {
+                let _ = wr.shutdown().await;
+                break;
+            }
         }
     }
-    close(&shared, id);
+    done.cancel();
 }
 
 /// Writes with `tcp_send_timeout`; false means the connection must close.

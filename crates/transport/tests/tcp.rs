@@ -574,3 +574,55 @@ fn close_ends_a_connection_after_its_queued_writes() {
     assert_eq!(k["current_opened_connections"], 0);
     t.join(WAIT).unwrap();
 }
+
+#[test]
+fn reads_go_on_while_a_write_to_a_non_reading_peer_is_stuck() {
+    let mut c = cfg();
+    c.tcp_send_timeout = Duration::from_secs(30);
+    let (t, rx) = start_recording(c, &[spec(Proto::Tcp, "127.0.0.1")], None);
+    let h = t.handle();
+    let mut peer = connect(local(&t, 0));
+    peer.write_all(sip("first", "").as_bytes()).unwrap();
+    let ri = take(&rx, 1)[0].ri;
+    // More than the socket buffers hold: the writer is now blocked on a peer that does not read.
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..200 {
+        h.send(&Destination::reply_to(&ri), SendOptions::default(), &chunk)
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let m = sip("while-stuck", "");
+    peer.write_all(m.as_bytes()).unwrap();
+    assert_eq!(take(&rx, 1)[0].data, m.as_bytes());
+    assert_eq!(t.stats().tcp_send_timeouts, 0);
+    t.join(WAIT).unwrap();
+}
+
+#[test]
+fn writes_keep_a_connection_alive() {
+    let mut c = cfg();
+    c.tcp_connection_lifetime = Duration::from_millis(300);
+    let (t, rx) = start_recording(c, &[spec(Proto::Tcp, "127.0.0.1")], None);
+    let h = t.handle();
+    let mut peer = connect(local(&t, 0));
+    peer.write_all(sip("hello", "").as_bytes()).unwrap();
+    let ri = take(&rx, 1)[0].ri;
+    let note = sip("keepalive-from-us", "");
+    for _ in 0..8 {
+        h.send(
+            &Destination::reply_to(&ri),
+            SendOptions::default(),
+            note.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(read_n(&mut peer, note.len()), note.as_bytes());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        h.connection(ri.conn.unwrap()).is_some(),
+        "closed despite writes"
+    );
+    assert!(closed_by_peer(&mut peer), "idle close once we stop writing");
+    assert_eq!(t.stats().tcp_closed_idle, 1);
+    t.join(WAIT).unwrap();
+}
