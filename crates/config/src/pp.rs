@@ -225,9 +225,15 @@ impl<'h> Preprocessor<'h> {
         self.flush();
         match d.kind.clone() {
             DirKind::IfDef | DirKind::IfNdef => {
-                let name = d.arg.trim();
-                if !is_define_name(name) {
-                    let what = if name.contains('-') {
+                let arg = d.arg.trim_start_matches([' ', '\t', '\r']);
+                let len = arg
+                    .bytes()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    .count();
+                let name = &arg[..len];
+                let rest = &arg[len..];
+                if !is_define_name(name) || rest.starts_with('-') {
+                    let what = if rest.starts_with('-') {
                         ": '-' not allowed"
                     } else {
                         ""
@@ -238,6 +244,15 @@ impl<'h> Preprocessor<'h> {
                         )),
                         Some(d.arg_span),
                     );
+                } else if !rest.trim().is_empty() {
+                    // Kamailio ignores (echoes) the rest of the line.
+                    self.diags.push(Diagnostic::warning(
+                        Error::Preprocessor(format!(
+                            "text after `{name}` is ignored: `{}`",
+                            rest.trim()
+                        )),
+                        Some(d.arg_span),
+                    ));
                 }
                 let defined = self.is_defined(name);
                 let taken = if d.kind == DirKind::IfDef {

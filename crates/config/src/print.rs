@@ -253,7 +253,7 @@ impl<'h> Printer<'h> {
                         .map(|v| v.truthy())
                         .unwrap_or(false)
                 } else {
-                    let id = arg.trim();
+                    let id = arg.split_whitespace().next().unwrap_or("");
                     if !is_define_name(id) {
                         self.error(
                             "bad conditional directive: expected one identifier".into(),
