@@ -335,19 +335,20 @@ pub fn str_find(hay: &[u8], needle: &[u8], icase: bool) -> i64 {
 
 /// The bit of a Privacy value (Kamailio's `parse_priv_value`).
 pub fn privacy_bit(v: &[u8]) -> Option<u32> {
-    const VALUES: [(&[u8], u32); 7] = [
-        (b"header", 1),
-        (b"session", 2),
-        (b"user", 4),
-        (b"none", 8),
-        (b"critical", 16),
-        (b"id", 32),
-        (b"history", 64),
+    use ferrosip_sipmsg::headers::misc::privacy as p;
+    let values: [(&[u8], u8); 7] = [
+        (b"user", p::USER),
+        (b"header", p::HEADER),
+        (b"session", p::SESSION),
+        (b"none", p::NONE),
+        (b"critical", p::CRITICAL),
+        (b"id", p::ID),
+        (b"history", p::HISTORY),
     ];
-    VALUES
+    values
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(v))
-        .map(|(_, b)| *b)
+        .map(|(_, b)| u32::from(*b))
 }
 
 // ---- internals ----
