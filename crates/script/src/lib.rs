@@ -182,6 +182,38 @@ impl Program {
     }
 }
 
+/// Applies every `modparam()` of the config to the registry, in file order (before
+/// [`Registry::init_all`] and [`compile`]). Each refusal (module not loaded, unknown parameter, wrong
+/// type, refused value, not implemented) is a diagnostic at the statement.
+pub fn apply_modparams(config: &Config, reg: &mut Registry) -> Vec<Diagnostic> {
+    use ferrosip_api::ModValue;
+    use ferrosip_config::ast::ModParamValue;
+    let mut out = Vec::new();
+    for m in config.modparams() {
+        let value = match &m.value {
+            ModParamValue::Int(i) => ModValue::Int(*i),
+            ModParamValue::Str(s) => ModValue::Str(s.clone()),
+            ModParamValue::Pv(p) => {
+                out.push(Diagnostic::error(
+                    ferrosip_config::Error::Semantic(format!(
+                        "modparamx with a variable (`{}`): not implemented yet",
+                        p.text
+                    )),
+                    Some(m.span),
+                ));
+                continue;
+            }
+        };
+        if let Err(e) = reg.set_modparam(&m.module, &m.param, value) {
+            out.push(Diagnostic::error(
+                ferrosip_config::Error::Semantic(e.to_string()),
+                Some(m.span),
+            ));
+        }
+    }
+    out
+}
+
 /// Compiles a loaded config against the registry (the whole check behind `-c`).
 pub fn compile(loaded: &Loaded, reg: &Registry) -> Result<Program, Vec<Diagnostic>> {
     compile_config(&loaded.config, reg, &CompileOptions::default())

@@ -103,3 +103,102 @@ fn compat_rows_come_from_the_tables() {
     }
     assert!(rows.starts_with("| module | function | routes | implemented | description |\n|---|"));
 }
+
+#[test]
+fn modparams_are_applied_and_checked() {
+    use ferrosip_api::export::{ModParam, ModParamType};
+    use ferrosip_api::{ModValue, ModuleExports, Registry};
+    let mut reg = Registry::new();
+    let mut m = ModuleExports::new("tm");
+    m.params = vec![
+        ModParam::new("fr_timer", ModParamType::Int, "final response timer").check(|v| match v {
+            ModValue::Int(i) if *i > 0 => Ok(()),
+            _ => Err("must be positive".into()),
+        }),
+        ModParam::new("contacts_avp", ModParamType::Str, "avp name"),
+    ];
+    reg.add(m).expect("registers");
+    let cfg = "loadmodule \"tm.so\"\nmodparam(\"tm\", \"fr_timer\", 2000)\nmodparam(\"tm\", \"fr_timer\", \"3000\")\nmodparam(\"tm\", \"fr_timer\", -1)\nmodparam(\"tm\", \"nope\", 1)\nmodparam(\"tm\", \"contacts_avp\", 5)\nmodparam(\"sl\", \"x\", 1)\nrequest_route { }\n";
+    let loaded = load(cfg).expect("parses");
+    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
+    let text: Vec<String> = diags.iter().map(|d| d.render(&loaded.sources)).collect();
+    let expect = [
+        (
+            "modparam `fr_timer` of module `tm`: must be positive",
+            "t.cfg:4:1",
+        ),
+        ("unknown modparam `nope` for module `tm`", "t.cfg:5:1"),
+        (
+            "modparam `contacts_avp` of module `tm` needs a string",
+            "t.cfg:6:1",
+        ),
+        ("modparam for module `sl`, which is not loaded", "t.cfg:7:1"),
+    ];
+    assert_eq!(text.len(), expect.len(), "{text:#?}");
+    for (t, (msg, at)) in text.iter().zip(expect) {
+        assert!(t.contains(msg) && t.contains(at), "{t}");
+    }
+    // The accepted values reach the module's init hook in order.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut reg2 = Registry::new();
+    let mut m = ModuleExports::new("tm");
+    m.params = vec![ModParam::new("fr_timer", ModParamType::Int, "")];
+    let s2 = seen.clone();
+    m.init = Some(std::sync::Arc::new(move |ctx| {
+        if let Ok(mut v) = s2.lock() {
+            v.extend(ctx.modparams().iter().map(|(n, v)| format!("{n}={v:?}")));
+        }
+        Ok(())
+    }));
+    reg2.add(m).expect("registers");
+    let diags = ferrosip_script::apply_modparams(&load("modparam(\"tm\", \"fr_timer\", 2000)\nmodparam(\"tm\", \"fr_timer\", \"3000\")\nrequest_route { }\n").expect("parses").config, &mut reg2);
+    assert!(diags.is_empty());
+    reg2.init_all().expect("init");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec!["fr_timer=Int(2000)", "fr_timer=Int(3000)"]
+    );
+}
+
+#[test]
+fn inter_module_api_through_the_registry() {
+    use ferrosip_api::{ModuleExports, Registry};
+    struct TmApi {
+        name: &'static str,
+    }
+    let got = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut reg = Registry::new();
+    let mut tm = ModuleExports::new("tm");
+    tm.init = Some(std::sync::Arc::new(|ctx| {
+        ctx.provide(std::sync::Arc::new(TmApi { name: "tm-api" }));
+        Ok(())
+    }));
+    let mut rr = ModuleExports::new("rr");
+    let g = got.clone();
+    rr.init = Some(std::sync::Arc::new(move |ctx| {
+        let api = ctx
+            .api::<TmApi>()
+            .ok_or_else(|| ferrosip_api::Error::Init("rr needs tm".into()))?;
+        if let Ok(mut s) = g.lock() {
+            s.push_str(api.name);
+        }
+        Ok(())
+    }));
+    reg.add(tm).expect("tm");
+    reg.add(rr).expect("rr");
+    reg.init_all().expect("init");
+    assert_eq!(*got.lock().expect("lock"), "tm-api");
+    // Without tm, rr's init fails with its own message.
+    let mut reg = Registry::new();
+    let mut rr = ModuleExports::new("rr");
+    rr.init = Some(std::sync::Arc::new(|ctx| {
+        ctx.api::<TmApi>()
+            .map(|_| ())
+            .ok_or_else(|| ferrosip_api::Error::Init("rr needs tm".into()))
+    }));
+    reg.add(rr).expect("rr");
+    assert_eq!(
+        reg.init_all(),
+        Err(ferrosip_api::Error::Init("rr needs tm".into()))
+    );
+}
