@@ -24,6 +24,9 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid transport setting {name}: {reason}")]
     InvalidSetting { name: &'static str, reason: String },
+    /// A socket string (`proto:host:port`) that cannot be split.
+    #[error("invalid socket {0}")]
+    InvalidSocket(String),
     /// `start` was called twice.
     #[error("transport already started")]
     AlreadyStarted,

@@ -35,6 +35,7 @@ pub use conn::{ConnInfo, ConnState, Direction};
 pub use error::Error;
 pub use spec::{
     ConnId, Destination, ListenSpec, Proto, ReceiveInfo, SendOptions, Sent, SocketId, SocketInfo,
+    SocketStr,
 };
 pub use stats::{Stats, StatsSnapshot};
 pub use transport::{Handler, Transport, TransportHandle};

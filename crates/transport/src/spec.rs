@@ -99,6 +99,66 @@ impl ListenSpec {
     }
 }
 
+/// A Kamailio socket string, `[proto:]host[:port]` (`listen=`, `force_send_socket()`, `$fs`),
+/// split but not resolved: `host` may be a name, which the caller resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketStr {
+    pub proto: Option<Proto>,
+    /// Without the brackets of an IPv6 reference.
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl SocketStr {
+    /// Splits `s`. IPv6 addresses take brackets when a port follows (`udp:[::1]:5060`); a bare
+    /// IPv6 address is accepted without port.
+    pub fn parse(s: &str) -> Result<SocketStr, crate::Error> {
+        let bad = |why: &str| crate::Error::InvalidSocket(format!("'{s}': {why}"));
+        let mut rest = s.trim();
+        let mut proto = None;
+        if let Some((head, tail)) = rest.split_once(':') {
+            if let Some(p) = Proto::parse(head) {
+                proto = Some(p);
+                rest = tail;
+            }
+        }
+        let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+            let (h, after) = inner.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+            match after {
+                "" => (h, None),
+                p => (
+                    h,
+                    Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?),
+                ),
+            }
+        } else {
+            match rest.matches(':').count() {
+                0 => (rest, None),
+                1 => rest
+                    .split_once(':')
+                    .map(|(h, p)| (h, Some(p)))
+                    .unwrap_or((rest, None)),
+                _ => (rest, None), // bare IPv6
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad("not an IPv6 address"));
+        }
+        let port = match port {
+            None => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| bad("bad port"))?),
+        };
+        Ok(SocketStr {
+            proto,
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
 /// Index of a bound socket in [`crate::Transport::sockets`] (Kamailio's `struct socket_info *`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub u32);
@@ -219,6 +279,43 @@ mod tests {
                 assert_eq!(p.is_implemented(), implemented, "{tok}");
                 assert_eq!(p.is_stream(), stream, "{tok}");
             }
+        }
+    }
+
+    #[test]
+    fn socket_strings() {
+        let ok = |proto, host: &str, port| {
+            Ok::<_, ()>(SocketStr {
+                proto,
+                host: host.to_string(),
+                port,
+            })
+        };
+        let cases: [(&str, Result<SocketStr, ()>); 12] = [
+            (
+                "udp:127.0.0.1:5060",
+                ok(Some(Proto::Udp), "127.0.0.1", Some(5060)),
+            ),
+            ("TCP:10.0.0.1", ok(Some(Proto::Tcp), "10.0.0.1", None)),
+            ("127.0.0.1:5070", ok(None, "127.0.0.1", Some(5070))),
+            ("tls:[::1]:5061", ok(Some(Proto::Tls), "::1", Some(5061))),
+            ("[2001:db8::1]", ok(None, "2001:db8::1", None)),
+            ("udp:2001:db8::1", ok(Some(Proto::Udp), "2001:db8::1", None)),
+            (
+                "sip.example.com:5060",
+                ok(None, "sip.example.com", Some(5060)),
+            ),
+            (
+                "udp:0.0.0.0:5060",
+                ok(Some(Proto::Udp), "0.0.0.0", Some(5060)),
+            ),
+            ("udp:127.0.0.1:99999", Err(())),
+            ("udp:[::1", Err(())),
+            ("udp:[::1]x", Err(())),
+            ("udp::5060", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(SocketStr::parse(input).map_err(|_| ()), want, "{input}");
         }
     }
 
