@@ -31,7 +31,7 @@ CSeq: 1 INVITE\r\n\
 Contact: <sip:alice@10.0.0.1:5070>\r\n\
 Subject: Hello There\r\n\
 Content-Type: application/sdp\r\n\
-Content-Length: 10\r\n\
+Content-Length: 11\r\n\
 \r\n\
 v=0\r\nab=1\r\n";
 
@@ -129,7 +129,7 @@ pub fn local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5060))
 }
 
-/// Calls `name(args)` on `msg` in `route`, with `setup` run on the context first (e.g. to set
+/// Calls the steps on `msg` in `route`, with `setup` run on the context first (e.g. to set
 /// variables) and `debug` as the log threshold.
 pub fn call_with(
     reg: &Registry,
@@ -139,17 +139,30 @@ pub fn call_with(
     steps: &[(&str, &[&str])],
     setup: &dyn Fn(&mut Ctx<'_>),
 ) -> Outcome {
-    let mut m = Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("parse: {e}"));
-    let mut worker = WorkerState::default();
-    let mut rec = Recorder {
-        debug,
-        ..Recorder::default()
-    };
     let rcv = RecvInfo {
         src: src(),
         dst: local(),
         proto: Proto::Udp,
         socket: 0,
+    };
+    call_full(reg, msg.as_bytes(), route, debug, steps, setup, rcv)
+}
+
+/// [`call_with`] with explicit receive information.
+pub fn call_full(
+    reg: &Registry,
+    msg: &[u8],
+    route: RouteType,
+    debug: i32,
+    steps: &[(&str, &[&str])],
+    setup: &dyn Fn(&mut Ctx<'_>),
+    rcv: RecvInfo,
+) -> Outcome {
+    let mut m = Msg::parse(msg.to_vec()).unwrap_or_else(|e| panic!("parse: {e}"));
+    let mut worker = WorkerState::default();
+    let mut rec = Recorder {
+        debug,
+        ..Recorder::default()
     };
     let captured = Arc::new(Mutex::new(Vec::new()));
     let sub = Capture(Arc::clone(&captured));
@@ -169,7 +182,13 @@ pub fn call_with(
             };
         }
         o.ruri = String::from_utf8_lossy(&ctx.ruri()).into_owned();
-        o.out = match ferrosip_sipmsg::build::apply_changes(ctx.msg, &ctx.edits, None, None) {
+        let new_ruri = ctx.state.new_uri.clone();
+        o.out = match ferrosip_sipmsg::build::apply_changes(
+            ctx.msg,
+            &ctx.edits,
+            None,
+            new_ruri.as_deref(),
+        ) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => format!("ERROR {e}"),
         };

@@ -56,7 +56,7 @@ fn search_and_replace() {
             &["v=0", "\r\nx=1"],
             1,
             &[
-                ("Content-Length: 10", "Content-Length: 16"),
+                ("Content-Length: 11", "Content-Length: 17"),
                 ("v=0\r\n", "v=0\r\nx=1\r\n"),
             ],
         ),
@@ -229,8 +229,8 @@ fn headers() {
             &["X-A: 1\r\n"],
             1,
             &[(
-                "Content-Length: 10\r\n\r\n",
-                "Content-Length: 10\r\nX-A: 1\r\n\r\n",
+                "Content-Length: 11\r\n\r\n",
+                "Content-Length: 11\r\nX-A: 1\r\n\r\n",
             )],
         ),
         (
@@ -256,8 +256,8 @@ fn headers() {
             &["X-A: 1\r\n", "X-None"],
             1,
             &[(
-                "Content-Length: 10\r\n\r\n",
-                "Content-Length: 10\r\nX-A: 1\r\n\r\n",
+                "Content-Length: 11\r\n\r\n",
+                "Content-Length: 11\r\nX-A: 1\r\n\r\n",
             )],
         ),
         (
@@ -265,8 +265,8 @@ fn headers() {
             &["X-U: <", ">\r\n"],
             1,
             &[(
-                "Content-Length: 10\r\n\r\n",
-                "Content-Length: 10\r\nX-U: <sip:bob@example.com>\r\n\r\n",
+                "Content-Length: 11\r\n\r\n",
+                "Content-Length: 11\r\nX-U: <sip:bob@example.com>\r\n\r\n",
             )],
         ),
         ("is_present_hf", &["subject"], 1, &[]),
@@ -377,7 +377,7 @@ fn bodies_and_tests() {
             &[
                 ("Content-Type: application/sdp\r\n", ""),
                 (
-                    "Content-Length: 10\r\n\r\nv=0\r\nab=1\r\n",
+                    "Content-Length: 11\r\n\r\nv=0\r\nab=1\r\n",
                     "Content-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
                 ),
             ],
@@ -387,7 +387,7 @@ fn bodies_and_tests() {
             &["hello", "application/sdp"],
             1,
             &[(
-                "Content-Length: 10\r\n\r\nv=0\r\nab=1\r\n",
+                "Content-Length: 11\r\n\r\nv=0\r\nab=1\r\n",
                 "Content-Length: 5\r\n\r\nhello",
             )],
         ),
@@ -398,7 +398,7 @@ fn bodies_and_tests() {
             &[
                 ("Content-Type: application/sdp\r\n", ""),
                 (
-                    "Content-Length: 10\r\n\r\nv=0\r\nab=1\r\n",
+                    "Content-Length: 11\r\n\r\nv=0\r\nab=1\r\n",
                     "Content-Length: 2\r\nContent-Type: text/plain\r\n\r\nAB",
                 ),
             ],
@@ -445,7 +445,7 @@ fn date_privacy_hold_and_regex_substring() {
     }
     let sdp = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n";
     let held = INVITE.replace(
-        "Content-Length: 10\r\n\r\nv=0\r\nab=1\r\n",
+        "Content-Length: 11\r\n\r\nv=0\r\nab=1\r\n",
         &format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len()),
     );
     assert_eq!(call(&reg, &held, "is_audio_on_hold", &[]).rc, 2);
