@@ -48,6 +48,14 @@ impl RouteMask {
         if self == RouteMask::ANY {
             return "ANY".to_string();
         }
+        let missing: Vec<&str> = RouteType::ALL
+            .iter()
+            .filter(|t| !self.allows(**t))
+            .map(|t| t.keyword())
+            .collect();
+        if self.0 & 0xFFFF_FC00 == 0xFFFF_FC00 && missing.len() <= 3 {
+            return format!("ANY except {}", missing.join(", "));
+        }
         let names: Vec<&str> = RouteType::ALL
             .iter()
             .filter(|t| self.allows(**t))
@@ -159,6 +167,10 @@ mod tests {
         assert_eq!(
             RouteMask::REQUEST.or(RouteMask::BRANCH).describe(),
             "REQUEST, BRANCH"
+        );
+        assert_eq!(
+            RouteMask(RouteMask::ANY.0 & !RouteMask::ONSEND.0).describe(),
+            "ANY except ONSEND"
         );
     }
 }

@@ -57,7 +57,6 @@ struct Compiler<'a> {
     routes: Vec<Route>,
     keys: HashMap<(u8, String), usize>,
     sites: Vec<Site>,
-    edges: Vec<(usize, usize)>,
     cur: usize,
 }
 
@@ -128,7 +127,6 @@ pub(crate) fn compile(
         routes: Vec::new(),
         keys: HashMap::new(),
         sites: Vec::new(),
-        edges: Vec::new(),
         cur: 0,
     };
     for item in &config.items {
@@ -244,53 +242,28 @@ impl Compiler<'_> {
         }
     }
 
-    /// Route types each block can run in: roots by their kind, `route[X]` by who calls it
-    /// (request_route when nobody does), then every call site checked against its function's mask.
+    /// Kamailio's rule (cfg.y `find_export_record(name, n, rt)`): a call is checked against the
+    /// type of the block that textually contains it; `route[X]` blocks count as request_route and
+    /// `event_route` as REQUEST|ONEVENT, whoever calls them.
     fn check_route_types(&mut self) {
-        // `route[NAME]` blocks start empty and inherit from their callers; the others are roots.
-        let mut types: Vec<u32> = self.routes.iter().map(|r| r.kind.bit()).collect();
-        for ((k, _), i) in &self.keys {
-            if *k == 1 {
-                if let Some(t) = types.get_mut(*i) {
-                    *t = 0;
-                }
-            }
-        }
-        loop {
-            let mut changed = false;
-            for (from, to) in &self.edges {
-                let add = types.get(*from).copied().unwrap_or(0);
-                if let Some(t) = types.get_mut(*to) {
-                    if *t | add != *t {
-                        *t |= add;
-                        changed = true;
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        for t in types.iter_mut() {
-            if *t == 0 {
-                *t = RouteType::Request.bit();
-            }
-        }
         for s in &self.sites {
-            let t = types.get(s.route).copied().unwrap_or(0);
-            for rt in RouteType::ALL {
-                if t & rt.bit() != 0 && !s.mask.allows(rt) {
-                    self.errors.push(err(
-                        format!(
-                            "command `{}` cannot be used in the block ({} route; allowed in: {})",
-                            s.name,
-                            rt.keyword(),
-                            s.mask.describe()
-                        ),
-                        s.span,
-                    ));
-                    break;
-                }
+            let Some(r) = self.routes.get(s.route) else {
+                continue;
+            };
+            let bits = match r.kind {
+                RouteType::Event => RouteMask::EVENT.0,
+                k => k.bit(),
+            };
+            if s.mask.0 & bits == 0 {
+                self.errors.push(err(
+                    format!(
+                        "command `{}` cannot be used in the block ({} route; allowed in: {})",
+                        s.name,
+                        r.kind.keyword(),
+                        s.mask.describe()
+                    ),
+                    s.span,
+                ));
             }
         }
     }
@@ -420,12 +393,11 @@ impl Compiler<'_> {
         match name {
             Some(n) => {
                 let idx = self.keys.get(&(1, n.clone())).copied();
-                match idx {
-                    Some(i) => self.edges.push((self.cur, i)),
-                    None => self.warnings.push(Diagnostic::warning(
+                if idx.is_none() {
+                    self.warnings.push(Diagnostic::warning(
                         CfgError::Semantic(format!("route `{n}` is not defined")),
                         Some(target.span()),
-                    )),
+                    ));
                 }
                 Some(RouteTarget::Static(idx, n))
             }
@@ -1122,12 +1094,7 @@ impl Compiler<'_> {
                 };
                 let name = v.to_text();
                 match self.keys.get(&(ref_code(k), name.clone())) {
-                    Some(&index) => {
-                        if k == RouteKindRef::Route {
-                            self.edges.push((self.cur, index));
-                        }
-                        Some(Arg::Route { name, index })
-                    }
+                    Some(&index) => Some(Arg::Route { name, index }),
                     None => {
                         self.errors.push(err(
                             format!("{} `{name}` is not defined", ParamKind::Route(k).label()),

@@ -15,6 +15,9 @@ pub fn core_module() -> ModuleExports {
     let mut m = ModuleExports::new("core");
     m.pvs = store::core_pvs();
     let any = RouteMask::ANY;
+    // Kamailio allows only a few core commands in onsend_route (cfg.y `fcmd`): log, the message
+    // flag functions, route and the connection options; the others are refused there.
+    let not_onsend = RouteMask(RouteMask::ANY.0 & !RouteMask::ONSEND.0);
     let mut f = vec![
         FnExport::new(
             "setflag",
@@ -40,23 +43,28 @@ pub fn core_module() -> ModuleExports {
         FnExport::new(
             "setavpflag",
             &[K::Var, K::Flag],
-            any,
+            not_onsend,
             "set an AVP flag (`avpflags` name or number) on the AVPs of that name",
         )
         .with(|ctx, a| avp_flag(ctx, a, AvpOp::Set)),
-        FnExport::new("resetavpflag", &[K::Var, K::Flag], any, "reset an AVP flag")
-            .with(|ctx, a| avp_flag(ctx, a, AvpOp::Reset)),
+        FnExport::new(
+            "resetavpflag",
+            &[K::Var, K::Flag],
+            not_onsend,
+            "reset an AVP flag",
+        )
+        .with(|ctx, a| avp_flag(ctx, a, AvpOp::Reset)),
         FnExport::new(
             "isavpflagset",
             &[K::Var, K::Flag],
-            any,
+            not_onsend,
             "true if the newest AVP of that name has the flag",
         )
         .with(|ctx, a| avp_flag(ctx, a, AvpOp::Test)),
         FnExport::new(
             "is_int",
             &[K::Var],
-            any,
+            not_onsend,
             "true if the variable holds an integer",
         )
         .with(|ctx, a| {
@@ -89,7 +97,7 @@ pub fn core_module() -> ModuleExports {
         FnExport::new(
             "error",
             &[K::Str, K::Str],
-            any,
+            not_onsend,
             "Kamailio logs that it is not implemented and continues; so do we",
         )
         .with(|ctx, a| {
@@ -103,35 +111,50 @@ pub fn core_module() -> ModuleExports {
             ctx.log(ferrosip_api::L_NOTICE, &line);
             Ok(RetCode::TRUE)
         }),
-        FnExport::new("revert_uri", &[], any, "undo all changes of the R-URI").with(|ctx, _| {
+        FnExport::new(
+            "revert_uri",
+            &[],
+            not_onsend,
+            "undo all changes of the R-URI",
+        )
+        .with(|ctx, _| {
             ctx.state.new_uri = None;
             Ok(RetCode::TRUE)
         }),
-        FnExport::new("userphone", &[], any, "add `user=phone` to the R-URI")
-            .with(|ctx, _| apply_rewrite(ctx, Rewrite::UserPhone, b"")),
+        FnExport::new(
+            "userphone",
+            &[],
+            not_onsend,
+            "add `user=phone` to the R-URI",
+        )
+        .with(|ctx, _| apply_rewrite(ctx, Rewrite::UserPhone, b"")),
         FnExport::new(
             "remove_branch",
             &[],
-            any,
+            not_onsend,
             "remove branch 0 of the destination set",
         )
         .with(|ctx, _| Ok(remove_branch(ctx, 0))),
         FnExport::new(
             "remove_branch",
             &[K::Int],
-            any,
+            not_onsend,
             "remove the branch at the index",
         )
         .with(|ctx, a| {
             let i = first(a)?.int(ctx)?;
             Ok(remove_branch(ctx, i))
         }),
-        FnExport::new("clear_branches", &[], any, "remove all additional branches").with(
-            |ctx, _| {
-                ctx.state.branches.clear();
-                Ok(RetCode::TRUE)
-            },
-        ),
+        FnExport::new(
+            "clear_branches",
+            &[],
+            not_onsend,
+            "remove all additional branches",
+        )
+        .with(|ctx, _| {
+            ctx.state.branches.clear();
+            Ok(RetCode::TRUE)
+        }),
     ];
     let rewrites: &[(&'static str, Rewrite, K, &'static str)] = &[
         ("rewriteuri", Rewrite::Uri, K::Spve, "replace the R-URI"),
@@ -235,10 +258,12 @@ pub fn core_module() -> ModuleExports {
     ];
     for (name, how, kind, doc) in rewrites {
         let how = *how;
-        f.push(FnExport::new(name, &[*kind], any, doc).with(move |ctx, a| {
-            let arg = first(a)?.bytes(ctx);
-            apply_rewrite(ctx, how, &arg)
-        }));
+        f.push(
+            FnExport::new(name, &[*kind], not_onsend, doc).with(move |ctx, a| {
+                let arg = first(a)?.bytes(ctx);
+                apply_rewrite(ctx, how, &arg)
+            }),
+        );
     }
     // Network-dependent core functions: known and documented, refused at load until the wire issue.
     let pending: &[(&'static str, &[K], &'static str)] = &[
@@ -313,7 +338,13 @@ pub fn core_module() -> ModuleExports {
         ("cfg_reset", &[K::Str], "reset a cfg group instance"),
     ];
     for (name, params, doc) in pending {
-        f.push(FnExport::new(name, params, any, doc));
+        let allowed_in_onsend = name.starts_with("set_forward_") || name.starts_with("set_reply_");
+        f.push(FnExport::new(
+            name,
+            params,
+            if allowed_in_onsend { any } else { not_onsend },
+            doc,
+        ));
     }
     m.functions = f;
     m

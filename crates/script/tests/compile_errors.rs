@@ -17,9 +17,11 @@ fn refused_with_location() {
         ("request_route { req_only(); }\nfailure_route[F] {\n  rec(\"x\");\n  req_only();\n}\n",
             "command `req_only` cannot be used in the block (FAILURE route", "t.cfg:4:3"),
         ("request_route {\n fail_only();\n}\n", "command `fail_only` cannot be used in the block (REQUEST route", "t.cfg:2:2"),
-        // route[X] inherits the type of its caller.
-        ("request_route { route(S); }\nfailure_route[F] { route(S); }\nroute[S] {\n  req_only();\n}\n",
-            "command `req_only` cannot be used in the block (FAILURE route", "t.cfg:4:3"),
+        // route[X] is a request block whoever calls it (Kamailio's cfg.y rule).
+        ("request_route { route(S); }\nfailure_route[F] { route(S); }\nroute[S] {\n  fail_only();\n}\n",
+            "command `fail_only` cannot be used in the block (REQUEST route", "t.cfg:4:3"),
+        ("request_route { }\nonsend_route {\n  setflag(1);\n  rewritehost(\"x\");\n}\n",
+            "command `rewritehost` cannot be used in the block (ONSEND route", "t.cfg:4:3"),
         ("request_route {\n  forward();\n}\n", "function `forward`: not implemented yet", "t.cfg:2:3"),
         ("request_route {\n  force_send_socket(\"udp:1.2.3.4:5060\");\n}\n", "function `force_send_socket`: not implemented yet", "t.cfg:2:3"),
         ("request_route {\n  $var(x) = $nosuch;\n}\n", "unknown pseudo-variable `$nosuch`", "t.cfg:2:13"),
@@ -47,6 +49,22 @@ fn refused_with_location() {
                     "expected location {at} in:\n{text}"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn accepted_where_kamailio_accepts() {
+    let cases = [
+        // A request-only function in route[X] called from failure_route: accepted at load.
+        "request_route { }\nfailure_route[F] { route(S); }\nroute[S] { req_only(); }\n",
+        // event_route is REQUEST|ONEVENT: request functions are allowed.
+        "request_route { }\nevent_route[core:worker-one-init] { req_only(); }\n",
+        "request_route { }\nonsend_route { setflag(1); log(\"x\"); if (isflagset(1)) { drop; } }\n",
+    ];
+    for cfg in cases {
+        if let Err(e) = program(cfg) {
+            panic!("refused:\n{e}\n{cfg}");
         }
     }
 }

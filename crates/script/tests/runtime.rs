@@ -95,7 +95,7 @@ fn compat_rows_come_from_the_tables() {
     let rows = registry().compat_rows();
     let expect = [
         "| core | `setflag(flag)` | ANY | yes | set a message flag (number 0..31 or `flags` name) |",
-        "| core | `forward(spve, int\\|var)` | ANY | not yet | forward statelessly to host and port |",
+        "| core | `forward(spve, int\\|var)` | ANY except ONSEND | not yet | forward statelessly to host and port |",
         "| pv | `req_only()` | REQUEST | yes | test: request routes only |",
     ];
     for e in expect {
