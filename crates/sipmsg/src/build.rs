@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use crate::branch::{self, TransactionKey};
-use crate::edit::{via_name, At, EditError, Edits, SendContext, SocketInfo};
+use crate::edit::{push_u32, via_name, At, EditError, Edits, IpText, SendContext, SocketInfo};
 use crate::Transport;
 use crate::{Error, Header, HeaderKind, Method, Msg, Via};
 
@@ -195,7 +195,9 @@ pub fn forward_request_with_branch(
         global_address: opts.via_host,
         global_port: opts.via_port,
     };
-    let mut e = edits.clone();
+    // room for what the builder adds: Content-Length, our Via, received/rport, path, new R-URI
+    let room = 256 + opts.path.map_or(0, <[u8]>::len) + opts.new_ruri.map_or(0, <[u8]>::len);
+    let mut e = edits.fork(8, room);
     let eoh = msg.headers_end()?;
     adjust_content_length(msg, &mut e, eoh, &ctx, to.proto)?;
 
@@ -219,14 +221,14 @@ pub fn forward_request_with_branch(
         e.insert(At::After(anchor), &line)?;
     }
 
-    let line = our_via(rcv, to, opts, branch)?;
-    e.insert(At::Before(via_anchor), &line)?;
+    let via = OurVia::new(to, opts)?;
+    e.insert_with(At::Before(via_anchor), |b| via.write(b, rcv, opts, branch))?;
 
     if let Some(uri) = opts.new_ruri {
         e.replace(rl.uri.start as usize, rl.uri.len(), uri)?;
     }
 
-    let mut out = Vec::with_capacity(e.output_len(&ctx));
+    let mut out = Vec::with_capacity(e.capacity_hint());
     e.write(buf, eoh, &ctx, &mut out)?;
     Ok(out)
 }
@@ -244,10 +246,10 @@ pub fn forward_reply(
     let via1 = *msg.via1()?;
     let via2 = msg.via2()?.copied().ok_or(BuildError::NoSecondVia)?;
     let eoh = msg.headers_end()?;
-    let mut e = edits.clone();
+    let mut e = edits.fork(4, 32);
     adjust_content_length(msg, &mut e, eoh, ctx, via_transport(&via2))?;
     e.delete(via1.remove_span.start as usize, via1.remove_span.len())?;
-    let mut out = Vec::with_capacity(e.output_len(ctx));
+    let mut out = Vec::with_capacity(e.capacity_hint());
     e.write(msg.buf(), eoh, ctx, &mut out)?;
     Ok(out)
 }
@@ -271,12 +273,12 @@ pub fn apply_changes(
         ..SendContext::default()
     };
     let eoh = msg.headers_end()?;
-    let mut e = edits.clone();
+    let mut e = edits.fork(4, 32);
     adjust_content_length(msg, &mut e, eoh, &ctx, Transport::Udp)?;
     if let (Some(uri), Some(rl)) = (new_ruri, msg.request_line()) {
         e.replace(rl.uri.start as usize, rl.uri.len(), uri)?;
     }
-    let mut out = Vec::with_capacity(e.output_len(&ctx));
+    let mut out = Vec::with_capacity(e.capacity_hint());
     e.write(msg.buf(), eoh, &ctx, &mut out)?;
     Ok(out)
 }
@@ -511,16 +513,18 @@ fn received_test(buf: &[u8], via: &Via, src: IpAddr) -> bool {
         return true;
     }
     let host = via.host.of(buf);
-    let s = src.to_string();
+    let mut text = IpText::default();
+    text.set(src);
+    let s = text.as_bytes();
     match src {
         IpAddr::V6(_) => {
             let inner = host
                 .strip_prefix(b"[")
                 .and_then(|h| h.strip_suffix(b"]"))
                 .unwrap_or(host);
-            !inner.eq_ignore_ascii_case(s.as_bytes())
+            !inner.eq_ignore_ascii_case(s)
         }
-        IpAddr::V4(_) => host != s.as_bytes(),
+        IpAddr::V4(_) => host != s,
     }
 }
 
@@ -550,7 +554,12 @@ fn update_received_via(
             Some(p) => e.delete(p.span.start as usize, p.span.len())?,
             None => e.anchor(insert_at)?,
         };
-        e.insert(At::After(a), format!(";received={}", rcv.src_ip).as_bytes())?;
+        let mut ip = IpText::default();
+        ip.set(rcv.src_ip);
+        e.insert_with(At::After(a), |b| {
+            b.extend_from_slice(b";received=");
+            b.extend_from_slice(ip.as_bytes());
+        })?;
         anchor = Some(a);
     }
     if rport {
@@ -559,7 +568,10 @@ fn update_received_via(
             (None, Some(a)) => a,
             (None, None) => e.anchor(insert_at)?,
         };
-        e.insert(At::After(a), format!(";rport={}", rcv.src_port).as_bytes())?;
+        e.insert_with(At::After(a), |b| {
+            b.extend_from_slice(b";rport=");
+            push_u32(b, u32::from(rcv.src_port));
+        })?;
     }
     Ok(())
 }
@@ -587,74 +599,110 @@ fn adjust_content_length(
     match cl {
         None if stream || (delta != 0 && proto != Transport::Udp) => {
             let a = e.anchor(eoh)?;
-            e.insert(
-                At::After(a),
-                format!("Content-Length: {value}\r\n").as_bytes(),
-            )?;
+            e.insert_with(At::After(a), |b| {
+                let _ = write!(Fmt(b), "Content-Length: {value}\r\n");
+            })?;
         }
         Some(cl) if (stream && i64::from(cl.value) != value) || (!stream && delta != 0) => {
             let a = e.delete(cl.span.start as usize, cl.span.len())?;
-            e.insert(At::After(a), value.to_string().as_bytes())?;
+            e.insert_with(At::After(a), |b| {
+                let _ = write!(Fmt(b), "{value}");
+            })?;
         }
         _ => {}
     }
     Ok(())
 }
 
-/// Kamailio's `create_via_hf()` + `via_builder()`.
-fn our_via(
-    rcv: &RecvInfo<'_>,
-    to: &SendTarget<'_>,
-    opts: &ForwardOptions<'_>,
-    branch: &[u8],
-) -> Result<Vec<u8>, BuildError> {
-    let sock = to.socket;
-    let adv = sock.advertise.filter(|a| !a.host.is_empty());
-    let ip_text;
-    let host: &str = match (opts.via_host.filter(|h| !h.is_empty()), adv) {
-        (Some(h), _) => h,
-        (None, Some(a)) => a.host,
-        (None, None) => {
-            ip_text = sock.ip.to_string();
-            &ip_text
+/// Kamailio's `create_via_hf()` + `via_builder()`: what our Via shows, decided before writing.
+struct OurVia<'a> {
+    host: ViaHost<'a>,
+    port: Option<ViaPort<'a>>,
+    proto: Transport,
+    bracket: bool,
+}
+
+enum ViaHost<'a> {
+    Text(&'a str),
+    Ip(IpAddr),
+}
+
+enum ViaPort<'a> {
+    Text(&'a str),
+    Num(u16),
+}
+
+impl<'a> OurVia<'a> {
+    fn new(to: &SendTarget<'a>, opts: &ForwardOptions<'a>) -> Result<OurVia<'a>, BuildError> {
+        let sock = to.socket;
+        let adv = sock.advertise.filter(|a| !a.host.is_empty());
+        let host = match (opts.via_host.filter(|h| !h.is_empty()), adv) {
+            (Some(h), _) => ViaHost::Text(h),
+            (None, Some(a)) => ViaHost::Text(a.host),
+            (None, None) => ViaHost::Ip(sock.ip),
+        };
+        let port = match (opts.via_port.filter(|p| !p.is_empty()), adv) {
+            (Some(p), _) => Some(ViaPort::Text(p)),
+            (None, Some(a)) => (a.port > 0).then_some(ViaPort::Num(a.port)),
+            (None, None) => (sock.port != 5060).then_some(ViaPort::Num(sock.port)),
+        };
+        // brackets only for a v6 socket whose shown address is a bare IPv6 literal
+        let bracket = sock.ip.is_ipv6()
+            && match host {
+                ViaHost::Text(h) => !h.starts_with('[') && h.contains(':'),
+                ViaHost::Ip(ip) => ip.is_ipv6(),
+            };
+        if matches!(host, ViaHost::Text("")) {
+            return Err(BuildError::NoViaAddress);
         }
-    };
-    if host.is_empty() {
-        return Err(BuildError::NoViaAddress);
+        Ok(OurVia {
+            host,
+            port,
+            proto: adv.and_then(|a| a.proto).unwrap_or(to.proto),
+            bracket,
+        })
     }
-    let port: Option<String> = match (opts.via_port.filter(|p| !p.is_empty()), adv) {
-        (Some(p), _) => Some(p.to_string()),
-        (None, Some(a)) => (a.port > 0).then(|| a.port.to_string()),
-        (None, None) => (sock.port != 5060).then(|| sock.port.to_string()),
-    };
-    let proto = adv.and_then(|a| a.proto).unwrap_or(to.proto);
-    let mut v = Vec::with_capacity(64 + host.len() + branch.len());
-    v.extend_from_slice(b"Via: SIP/2.0/");
-    v.extend_from_slice(via_name(proto).as_bytes());
-    v.push(b' ');
-    let bracket = sock.ip.is_ipv6() && !host.starts_with('[') && host.contains(':');
-    if bracket {
-        v.push(b'[');
+
+    fn write(&self, v: &mut Vec<u8>, rcv: &RecvInfo<'_>, opts: &ForwardOptions<'_>, branch: &[u8]) {
+        v.extend_from_slice(b"Via: SIP/2.0/");
+        v.extend_from_slice(via_name(self.proto).as_bytes());
+        v.push(b' ');
+        if self.bracket {
+            v.push(b'[');
+        }
+        match self.host {
+            ViaHost::Text(h) => v.extend_from_slice(h.as_bytes()),
+            ViaHost::Ip(ip) => {
+                let mut t = IpText::default();
+                t.set(ip);
+                v.extend_from_slice(t.as_bytes());
+            }
+        }
+        if self.bracket {
+            v.push(b']');
+        }
+        match self.port {
+            Some(ViaPort::Text(p)) => {
+                v.push(b':');
+                v.extend_from_slice(p.as_bytes());
+            }
+            Some(ViaPort::Num(n)) => {
+                v.push(b':');
+                push_u32(v, u32::from(n));
+            }
+            None => {}
+        }
+        v.extend_from_slice(b";branch=");
+        v.extend_from_slice(branch);
+        if matches!(rcv.proto, Transport::Tcp | Transport::Tls | Transport::Sctp) {
+            v.extend_from_slice(b";i=");
+            branch::push_reverse_hex(v, rcv.conn_id);
+        }
+        if opts.add_local_rport {
+            v.extend_from_slice(b";rport");
+        }
+        v.extend_from_slice(b"\r\n");
     }
-    v.extend_from_slice(host.as_bytes());
-    if bracket {
-        v.push(b']');
-    }
-    if let Some(p) = port {
-        v.push(b':');
-        v.extend_from_slice(p.as_bytes());
-    }
-    v.extend_from_slice(b";branch=");
-    v.extend_from_slice(branch);
-    if matches!(rcv.proto, Transport::Tcp | Transport::Tls | Transport::Sctp) {
-        v.extend_from_slice(b";i=");
-        branch::push_reverse_hex(&mut v, rcv.conn_id);
-    }
-    if opts.add_local_rport {
-        v.extend_from_slice(b";rport");
-    }
-    v.extend_from_slice(b"\r\n");
-    Ok(v)
 }
 
 /// `fmt::Write` over a byte vector, for numbers and addresses without temporary strings.

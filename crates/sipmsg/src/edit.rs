@@ -217,6 +217,9 @@ impl Default for SendContext<'_> {
 pub struct Edits {
     msg_len: u32,
     anchors: Vec<AnchorRec>,
+    /// Anchor ids sorted by offset, creation order within an offset (kept sorted on insert so
+    /// applying needs no allocation).
+    order: Vec<u32>,
     pieces: Vec<PieceRec>,
     text: Vec<u8>,
 }
@@ -235,6 +238,23 @@ impl Edits {
             msg_len: u32::try_from(msg_len).map_err(|_| EditError::TooLarge)?,
             ..Edits::default()
         })
+    }
+
+    /// A copy with room for `anchors` more anchors (and as many pieces) and `text` more bytes: what a
+    /// builder or a tm branch adds on top of the script's edits, without reallocating.
+    pub fn fork(&self, anchors: usize, text: usize) -> Edits {
+        fn with_room<T: Copy>(v: &[T], extra: usize) -> Vec<T> {
+            let mut out = Vec::with_capacity(v.len() + extra);
+            out.extend_from_slice(v);
+            out
+        }
+        Edits {
+            msg_len: self.msg_len,
+            anchors: with_room(&self.anchors, anchors),
+            order: with_room(&self.order, anchors),
+            pieces: with_room(&self.pieces, anchors),
+            text: with_room(&self.text, text),
+        }
     }
 
     /// Length of the buffer these edits belong to.
@@ -264,12 +284,40 @@ impl Edits {
 
     /// Insert literal text.
     pub fn insert(&mut self, at: At, text: &[u8]) -> Result<Piece, EditError> {
-        let start = u32::try_from(self.text.len()).map_err(|_| EditError::TooLarge)?;
-        let len = u32::try_from(text.len()).map_err(|_| EditError::TooLarge)?;
-        start.checked_add(len).ok_or(EditError::TooLarge)?;
-        let p = self.link(at, Kind::Text { start, len })?;
-        self.text.extend_from_slice(text);
-        Ok(p)
+        self.insert_with(at, |buf| buf.extend_from_slice(text))
+    }
+
+    /// Insert text written by `write` straight into the edit list's text store (no temporary
+    /// buffer): `write` must only append.
+    pub fn insert_with(
+        &mut self,
+        at: At,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Piece, EditError> {
+        let start = self.text.len();
+        let start32 = u32::try_from(start).map_err(|_| EditError::TooLarge)?;
+        write(&mut self.text);
+        let end = self.text.len();
+        let len = match u32::try_from(end - start) {
+            Ok(l) if start32.checked_add(l).is_some() => l,
+            _ => {
+                self.text.truncate(start);
+                return Err(EditError::TooLarge);
+            }
+        };
+        match self.link(
+            at,
+            Kind::Text {
+                start: start32,
+                len,
+            },
+        ) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                self.text.truncate(start);
+                Err(e)
+            }
+        }
     }
 
     /// Insert a value resolved when the buffer is built.
@@ -337,6 +385,12 @@ impl Edits {
         self.pieces.iter().any(|p| matches!(p.kind, Kind::Cond(_)))
     }
 
+    /// An upper estimate of the output size (exact unless substitutions write long addresses), to
+    /// size the output buffer without a counting pass.
+    pub fn capacity_hint(&self) -> usize {
+        self.msg_len as usize + self.text.len() + 64
+    }
+
     /// Size of the output for `buf` under `ctx`, without writing it.
     pub fn output_len(&self, ctx: &SendContext<'_>) -> usize {
         let mut sink = LenSink(0);
@@ -365,7 +419,7 @@ impl Edits {
                 actual: buf.len(),
             });
         }
-        out.reserve(buf.len() + self.text.len() + 64);
+        out.reserve(self.capacity_hint());
         let mut info = WriteInfo::default();
         let mut copied = 0usize;
         for (orig_offset, a) in self.plan() {
@@ -409,6 +463,11 @@ impl Edits {
         }
         let id = u32::try_from(self.anchors.len()).map_err(|_| EditError::TooLarge)?;
         // offset, len <= msg_len which fits u32
+        let anchors = &self.anchors;
+        let pos = self
+            .order
+            .partition_point(|&i| anchors[i as usize].offset as usize <= offset);
+        self.order.insert(pos, id);
         self.anchors.push(AnchorRec {
             offset: offset as u32,
             del_len: len as u32,
@@ -454,11 +513,8 @@ impl Edits {
 
     /// Anchors in application order with overlaps resolved: `(original offset, clipped anchor)`.
     fn plan(&self) -> impl Iterator<Item = (usize, AnchorRec)> + '_ {
-        let mut order: Vec<u32> = (0..self.anchors.len() as u32).collect();
-        // stable: equal offsets keep creation order
-        order.sort_by_key(|&i| self.anchors[i as usize].offset);
         let mut done = 0u32; // end of the area already copied or deleted
-        order.into_iter().map(move |i| {
+        self.order.iter().map(move |&i| {
             let mut a = self.anchors[i as usize];
             let orig = a.offset as usize;
             if a.offset < done {
@@ -773,16 +829,19 @@ fn put_all(sh: &Shown<'_>, port_ok: bool, conn: Transport, out: &mut impl Sink) 
 }
 
 fn put_ip(ip: IpAddr, out: &mut impl Sink) {
-    // IpAddr's Display is Kamailio's ip_addr2a format for v4 and the RFC 5952 form for v6.
-    let mut s = String::with_capacity(40);
-    let _ = write!(s, "{ip}");
-    out.put(s.as_bytes());
+    let mut t = IpText::default();
+    t.set(ip);
+    out.put(t.as_bytes());
 }
 
 fn put_u16(n: u16, out: &mut impl Sink) {
-    let mut b = [0u8; 5];
+    let mut b = [0u8; 10];
+    out.put(u32_digits(u32::from(n), &mut b));
+}
+
+/// The decimal digits of `n`, written at the end of `b`.
+pub(crate) fn u32_digits(mut n: u32, b: &mut [u8; 10]) -> &[u8] {
     let mut i = b.len();
-    let mut n = n;
     loop {
         i -= 1;
         b[i] = b'0' + (n % 10) as u8;
@@ -791,7 +850,78 @@ fn put_u16(n: u16, out: &mut impl Sink) {
             break;
         }
     }
-    out.put(&b[i..]);
+    &b[i..]
+}
+
+/// Append the decimal digits of `n`.
+pub(crate) fn push_u32(out: &mut Vec<u8>, n: u32) {
+    let mut b = [0u8; 10];
+    out.extend_from_slice(u32_digits(n, &mut b));
+}
+
+/// An IP address as text, without allocating: IPv4 dotted quad (Kamailio's `ip_addr2a`), IPv6 in
+/// the compressed RFC 5952 form (Kamailio's default `ipv6_hex_style = "c"`, `inet_ntop`).
+pub(crate) struct IpText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for IpText {
+    fn default() -> Self {
+        IpText {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl IpText {
+    /// Format `ip` (replacing what was there).
+    pub(crate) fn set(&mut self, ip: IpAddr) {
+        self.len = 0;
+        match ip {
+            IpAddr::V4(v4) => {
+                for (k, o) in v4.octets().iter().enumerate() {
+                    if k > 0 {
+                        self.push(b".");
+                    }
+                    let mut b = [0u8; 10];
+                    let d = u32_digits(u32::from(*o), &mut b);
+                    let (start, end) = (self.len, self.len + d.len());
+                    if let Some(dst) = self.buf.get_mut(start..end) {
+                        dst.copy_from_slice(d);
+                        self.len = end;
+                    }
+                }
+            }
+            IpAddr::V6(v6) => {
+                let _ = write!(self, "{v6}");
+            }
+        }
+    }
+
+    /// The text.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    fn push(&mut self, s: &[u8]) {
+        let end = self.len + s.len();
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(s);
+            self.len = end;
+        }
+    }
+}
+
+impl std::fmt::Write for IpText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1095,5 +1225,58 @@ mod tests {
         ] {
             assert_eq!(e.is_deleted(s, end), want, "{s}..{end}");
         }
+    }
+
+    #[test]
+    fn ip_text_and_digits() {
+        for (ip, want) in [
+            (IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0)), "0.0.0.0"),
+            (
+                IpAddr::V4(Ipv4Addr::new(192, 168, 10, 255)),
+                "192.168.10.255",
+            ),
+            (IpAddr::V6(Ipv6Addr::LOCALHOST), "::1"),
+            (
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 1, 0, 0, 0xabcd)),
+                "2001:db8::1:0:0:abcd",
+            ),
+            (
+                IpAddr::V6(Ipv6Addr::new(
+                    0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
+                )),
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            ),
+        ] {
+            let mut t = IpText::default();
+            t.set(ip);
+            assert_eq!(t.as_bytes(), want.as_bytes());
+        }
+        for (n, want) in [
+            (0u32, "0"),
+            (7, "7"),
+            (5060, "5060"),
+            (u32::MAX, "4294967295"),
+        ] {
+            let mut v = b"x".to_vec();
+            push_u32(&mut v, n);
+            assert_eq!(v, format!("x{want}").into_bytes());
+        }
+    }
+
+    #[test]
+    fn fork_equals_clone() {
+        let mut base = Edits::new(MSG.len()).unwrap();
+        let a = base.delete(3, 2).unwrap();
+        base.insert(At::After(a), b"Z").unwrap();
+        let mut f = base.fork(4, 16);
+        let mut c = base.clone();
+        for e in [&mut f, &mut c] {
+            e.insert_at(0, b"<").unwrap();
+        }
+        assert_eq!(
+            run(&f, &SendContext::default()),
+            run(&c, &SendContext::default())
+        );
+        assert_eq!(run(&f, &SendContext::default()), "<012Z56789abcdefghij");
     }
 }
