@@ -361,10 +361,8 @@ fn kamailio_56_agrees() {
     });
     let mut kam = Kamailio { child, err };
     let dst = format!("127.0.0.1:{port}");
-    let ping = format!(
-        "OPTIONS sip:p@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-p\r\n\
-From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: ping\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    );
+    let ping =         "OPTIONS sip:p@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-p\r\n\
+From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: ping\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
     let mut ready = false;
     for _ in 0..100 {
         let _ = client.send_to(ping.as_bytes(), &dst);

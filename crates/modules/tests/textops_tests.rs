@@ -56,7 +56,7 @@ fn search_and_replace() {
             &["v=0", "\r\nx=1"],
             1,
             &[
-                ("Content-Length: 11", "Content-Length: 17"),
+                ("Content-Length: 11", "Content-Length: 16"),
                 ("v=0\r\n", "v=0\r\nx=1\r\n"),
             ],
         ),

@@ -6,11 +6,19 @@ use harness::*;
 
 use ferrosip_api::{ModValue, RouteType, Value};
 
+/// (function, args, debug, expected (klevel, text) or None when filtered)
+type XlogCase = (
+    &'static str,
+    &'static [&'static str],
+    i32,
+    Option<(i64, &'static str)>,
+);
+
 #[test]
 fn levels_and_filtering() {
     let reg = registry(&[]);
     // (function, args, debug, expected (klevel, text) or None when filtered)
-    let cases: &[(&str, &[&str], i32, Option<(i64, &str)>)] = &[
+    let cases: &[XlogCase] = &[
         ("xlog", &["m=$var(m)"], 3, Some((-1, "m=INVITE"))),
         (
             "xlog",
