@@ -349,7 +349,9 @@ async fn write(shared: &Shared, wr: &mut tokio::net::tcp::OwnedWriteHalf, data: 
 }
 
 fn close(shared: &Shared, id: ConnId) {
-    if table(shared).remove(id).is_some() {
+    // Count under the lock, so whoever sees the entry gone also sees the gauge updated.
+    let mut t = table(shared);
+    if t.remove(id).is_some() {
         Stats::dec(&shared.stats.tcp_active);
     }
 }

@@ -303,21 +303,22 @@ fn connect_on_demand_and_no_connect() {
 #[test]
 fn lifetime_closes_an_idle_connection() {
     let mut c = cfg();
-    c.tcp_connection_lifetime = Duration::from_millis(300);
+    c.tcp_connection_lifetime = Duration::from_millis(700);
     let (t, rx) = start_recording(c, &[spec(Proto::Tcp, "127.0.0.1")], None);
     let mut idle = connect(local(&t, 0));
     idle.write_all(sip("idle", "").as_bytes()).unwrap();
     let conn = take(&rx, 1)[0].ri.conn.unwrap();
     // An active connection survives several lifetimes.
     let mut busy = connect(local(&t, 0));
-    for i in 0..6 {
+    for i in 0..12 {
         busy.write_all(sip(&format!("busy{i}"), "").as_bytes())
             .unwrap();
         take(&rx, 1);
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(closed_by_peer(&mut idle));
-    assert!(t.handle().connection(conn).is_none());
+    // The peer sees EOF a moment before the table forgets the connection.
+    eventually("idle one removed", || t.handle().connection(conn).is_none());
     assert_eq!(t.handle().connections().len(), 1, "the busy one stays");
     assert_eq!(t.stats().tcp_closed_idle, 1);
     t.join(WAIT).unwrap();
@@ -601,14 +602,14 @@ fn reads_go_on_while_a_write_to_a_non_reading_peer_is_stuck() {
 #[test]
 fn writes_keep_a_connection_alive() {
     let mut c = cfg();
-    c.tcp_connection_lifetime = Duration::from_millis(300);
+    c.tcp_connection_lifetime = Duration::from_millis(700);
     let (t, rx) = start_recording(c, &[spec(Proto::Tcp, "127.0.0.1")], None);
     let h = t.handle();
     let mut peer = connect(local(&t, 0));
     peer.write_all(sip("hello", "").as_bytes()).unwrap();
     let ri = take(&rx, 1)[0].ri;
     let note = sip("keepalive-from-us", "");
-    for _ in 0..8 {
+    for _ in 0..12 {
         h.send(
             &Destination::reply_to(&ri),
             SendOptions::default(),
