@@ -98,6 +98,113 @@ fn sl_replies_match_kamailio_captures() {
     }
 }
 
+/// Edits recorded the way Kamailio's textops records them, then forwarded: the output must be the
+/// bytes Kamailio 5.6.3 sent (second capture run).
+#[test]
+fn textops_edits_match_kamailio_capture() {
+    let sock = udp_sock(5177);
+    let rcv = RecvInfo {
+        src_ip: LOCALHOST,
+        src_port: 5191,
+        socket: &sock,
+        proto: Transport::Udp,
+        conn_id: 0,
+    };
+    let to = SendTarget {
+        socket: &sock,
+        proto: Transport::Udp,
+    };
+    let msg = Msg::parse(data("edits_message_textops.in")).unwrap();
+    let buf = msg.buf();
+    let hdrs = msg.headers().unwrap().to_vec();
+    let eoh = msg.headers_end().unwrap();
+    let mut e = Edits::new(buf.len()).unwrap();
+    // append_hf: a new anchor at the end of the header section, text before it
+    for line in [&b"X-A: 1\r\n"[..], b"X-B: 2\r\n"] {
+        let a = e.anchor(eoh).unwrap();
+        e.insert(At::Before(a), line).unwrap();
+    }
+    // insert_hf: a new anchor at the first header, text before it
+    for line in [&b"X-I: 0\r\n"[..], b"X-J: 0\r\n"] {
+        let a = e.anchor(hdrs[0].span.start as usize).unwrap();
+        e.insert(At::Before(a), line).unwrap();
+    }
+    // remove_hf("Subject"): delete the whole header
+    let subject = hdrs
+        .iter()
+        .find(|h| msg.slice(h.name) == b"Subject")
+        .unwrap();
+    e.delete(subject.span.start as usize, subject.span.len())
+        .unwrap();
+    // replace_body("hello", "goodbye"): delete the match, new text after it
+    let body = msg.body_span().unwrap();
+    let at = body.start as usize
+        + msg
+            .body()
+            .unwrap()
+            .windows(5)
+            .position(|w| w == b"hello")
+            .unwrap();
+    let a = e.delete(at, 5).unwrap();
+    e.insert(At::After(a), b"goodbye").unwrap();
+    let out = forward_request(&msg, &e, &rcv, &to, &ForwardOptions::default()).unwrap();
+    assert_eq!(show(&out), show(&data("edits_message_textops.out")));
+}
+
+#[test]
+fn tcp_and_warning_match_kamailio_captures() {
+    let udp = udp_sock(5177);
+    let tcp = SocketInfo {
+        proto: Transport::Tcp,
+        ..udp_sock(5177)
+    };
+    // request received over TCP (connection id 1), forwarded over TCP, add_local_rport()
+    let rcv = RecvInfo {
+        src_ip: LOCALHOST,
+        src_port: 5192,
+        socket: &tcp,
+        proto: Transport::Tcp,
+        conn_id: 1,
+    };
+    let to = SendTarget {
+        socket: &tcp,
+        proto: Transport::Tcp,
+    };
+    let msg = Msg::parse(data("fwd_tcp_in_local_rport.in")).unwrap();
+    let e = Edits::new(msg.buf().len()).unwrap();
+    let opts = ForwardOptions {
+        add_local_rport: true,
+        ..ForwardOptions::default()
+    };
+    let out = forward_request(&msg, &e, &rcv, &to, &opts).unwrap();
+    assert_eq!(show(&out), show(&data("fwd_tcp_in_local_rport.out")));
+
+    // sip_warning=yes, server_signature=no; the worker's pid was 26564
+    let rcv = RecvInfo {
+        src_ip: LOCALHOST,
+        src_port: 5191,
+        socket: &udp,
+        proto: Transport::Udp,
+        conn_id: 0,
+    };
+    let tags = ToTagGenerator::new(
+        SL_TOTAG_SIGNATURE,
+        SL_TOTAG_SEPARATOR,
+        b"127.0.0.1",
+        b"5177",
+    );
+    let msg = Msg::parse(data("sl_options_warning.in")).unwrap();
+    let opts = ReplyOptions {
+        warning: Some(WarningInfo {
+            pid: 26564,
+            new_ruri: None,
+        }),
+        ..ReplyOptions::default()
+    };
+    let out = sl_reply(&msg, &rcv, 200, b"OK", &tags, &opts).unwrap();
+    assert_eq!(show(&out), show(&data("sl_options_warning.out")));
+}
+
 const REQ: &str = "MESSAGE sip:bob@example.com SIP/2.0
 Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKm1
 Route: <sip:proxy.example.com;lr>
