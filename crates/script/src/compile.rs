@@ -312,7 +312,7 @@ impl Compiler<'_> {
                 otherwise,
                 ..
             } => {
-                let c = self.expr(cond, true);
+                let c = self.top_expr(cond);
                 let t = self.stmts(then);
                 let o = otherwise
                     .as_ref()
@@ -429,6 +429,39 @@ impl Compiler<'_> {
     fn pv_spec(&mut self, p: &ast::Pv) -> Option<PvSpec> {
         match self.reg.resolve_pv(&Self::pv_ref(p)) {
             Ok(s) => Some(s),
+            // Kamailio reads an unknown plain `$name` as the AVP `name` (the old SER syntax) and
+            // only logs; we accept it too, with a warning.
+            Err(_)
+                if self.reg.pv(&p.name).is_none()
+                    && p.inner.is_none()
+                    && p.index.is_none()
+                    && p.transformations.is_empty()
+                    && self.reg.pv("avp").is_some() =>
+            {
+                let r = PvRef {
+                    text: p.text.clone(),
+                    name: "avp".into(),
+                    inner: Some(p.name.clone()),
+                    index: None,
+                    transforms: Vec::new(),
+                };
+                match self.reg.resolve_pv(&r) {
+                    Ok(s) => {
+                        self.warnings.push(Diagnostic::warning(
+                            CfgError::Semantic(format!(
+                                "unknown pseudo-variable `{}`: read as `$avp({})`, as Kamailio does",
+                                p.text, p.name
+                            )),
+                            Some(p.span),
+                        ));
+                        Some(s)
+                    }
+                    Err(m) => {
+                        self.errors.push(err(m, p.span));
+                        None
+                    }
+                }
+            }
             Err(m) => {
                 self.errors.push(err(m, p.span));
                 None
@@ -961,6 +994,11 @@ impl Compiler<'_> {
     fn arg(&mut self, f: &FnExport, i: usize, kind: ParamKind, a: &ast::Expr) -> Option<Arg> {
         let n = i + 1;
         let span = a.span();
+        // Expressions in parameters get the same load-time type check as elsewhere (Kamailio checks
+        // every expression when it builds it).
+        if matches!(a, ast::Expr::Unary { .. } | ast::Expr::Binary { .. }) {
+            self.check_types(a)?;
+        }
         let c = self.constant(a);
         match kind {
             ParamKind::Str => match c {

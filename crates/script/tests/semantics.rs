@@ -65,6 +65,7 @@ const CASES: &[Case] = &[
     c("division by zero: assignment not done, condition false",
         r#"$var(d) = 7; $var(z) = 0; $var(d) = 5 / $var(z); rec("[$var(d)]"); if (1 / $var(z) == 0) rec("x"); else rec("false");"#, "",
         &["division by zero in expression", "assignment to $var(d) failed: expression evaluation failed", "[7]", "division by zero in expression", "false"]),
+    c("unknown $name is an AVP (Kamailio's SER syntax)", r#"$legacy = "v"; rec("[$avp(legacy)]"); if ($legacy == "v") rec("same");"#, "", &["[v]", "same"]),
     c("selval", r#"$var(x) = selval(1 > 2, "yes", "no"); $var(y) = selval($var(x) == "no", 10, 20); rec("$var(x) $var(y)");"#, "", &["no 10"]),
     c("&& and || short-circuit", r#"if (0 && ret(0)) rec("x"); if (1 || ret(0)) rec("or"); rec("still");"#, "", &["or", "still"]),
     c("$env and $def", r#"$var(d) = $def(WITH_X); rec("[$var(d)]"); if (!defined $def(NOPE)) rec("nodef"); if (defined $env(PATH)) rec("env");"#, "", &["[xval]", "nodef", "env"]),

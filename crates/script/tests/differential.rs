@@ -1,0 +1,117 @@
+//! Accept/refuse agreement with Kamailio on core-only configs: every case records what Kamailio
+//! 5.6.3's `kamailio -c` does (checked by `differential_against_kamailio`, ignored by default because
+//! it needs /usr/sbin/kamailio; run with `cargo test -p ferrosip-script --test differential --
+//! --ignored`), and `recorded_verdicts` holds ferrosip to the same verdicts without Kamailio.
+
+mod common;
+use common::*;
+
+/// (request_route body, Kamailio accepts)
+const CASES: &[(&str, bool)] = &[
+    (r#"$var(a) = 1 + "2";"#, false),
+    (r#"$var(a) = "1" + 2;"#, true),
+    (r#"if (0 == "abc") { log("x"); }"#, false),
+    (r#"if ("abc" == 0) { log("x"); }"#, true),
+    (r#"$var(a) = "5" - 2;"#, false),
+    (r#"$var(a) = -"5";"#, false),
+    (r#"$var(a) = strlen(5);"#, false),
+    (r#"$var(a) = strlen("5");"#, true),
+    (r#"if (defined 5) { log("x"); }"#, false),
+    (r#"$var(a) = (int)"5";"#, true),
+    (r#"$var(a) = "a" eq 1;"#, true),
+    (r#"$var(a) = 1 eq "a";"#, false),
+    (r#"$var(a) = 1 =~ "a";"#, false),
+    (r#"setflag(31);"#, true),
+    (r#"setflag(32);"#, false),
+    (r#"nosuch();"#, false),
+    (r#"log(1, "x", 2);"#, false),
+    // Kamailio reads an unknown `$name` as the AVP `name` (old SER syntax).
+    (r#"$var(x) = $nosuch; $nosuch2 = 1;"#, true),
+    (r#"$var(x) = $nosuch(x);"#, false),
+    (r#"$var(x) = $(nosuch[1]);"#, false),
+    (r#"$rm = "x";"#, false),
+    (r#"while(1) { break; }"#, true),
+    (
+        r#"strip(2); prefix("1"); rewritehost("a"); strip_tail(1); revert_uri();"#,
+        true,
+    ),
+    (r#"if (src_ip == 10.0.0.0/8) { log("x"); }"#, true),
+    (
+        r#"if (uri == myself || from_uri != myself) { log("x"); }"#,
+        true,
+    ),
+    (r#"$var(a) = 1 && "x";"#, false),
+    (r#"$var(a) = !"x";"#, false),
+    (r#"$var(a) = "a" + "b" + 1;"#, true),
+    (r#"$var(a) = 1 + 2 + "3";"#, false),
+    (r#"$var(a) = $var(b) + "3"; $var(c) = "3" + $var(b);"#, true),
+    (
+        r#"switch($var(x)) { case 1: break; default: log("d"); }"#,
+        true,
+    ),
+    (r#"if (is_int("$var(x)")) { resetflag(3); }"#, true),
+    (r#"$var(a) = selval(1, "a", 2);"#, true),
+    (
+        r#"$avp(x) = 1; $(avp(x)[*]) = $null; $var(n) = $(avp(x)[1]);"#,
+        true,
+    ),
+    (
+        r#"remove_branch(); remove_branch(1); clear_branches();"#,
+        true,
+    ),
+    (r#"error("a", "b"); userphone(); return(-1);"#, true),
+];
+
+fn config(body: &str) -> String {
+    format!("loadmodule \"pv.so\"\nrequest_route {{\n{body}\n}}\n")
+}
+
+#[test]
+fn recorded_verdicts() {
+    let mut bad = Vec::new();
+    for (body, accepts) in CASES {
+        let ours = program(&config(body));
+        if ours.is_ok() != *accepts {
+            bad.push(format!(
+                "{body}: kamailio accepts={accepts}, ours={:?}",
+                ours.err()
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+#[ignore]
+fn differential_against_kamailio() {
+    let dir = std::env::temp_dir().join(format!("ferrosip-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut bad = Vec::new();
+    for (i, (body, accepts)) in CASES.iter().enumerate() {
+        let path = dir.join(format!("c{i}.cfg"));
+        std::fs::write(&path, config(body)).expect("write cfg");
+        let out = std::process::Command::new("/usr/sbin/kamailio")
+            .args([
+                "-c",
+                "-L",
+                "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+                "-f",
+            ])
+            .arg(&path)
+            .output()
+            .expect("kamailio runs");
+        let k_ok = out.status.success();
+        if k_ok != *accepts {
+            bad.push(format!(
+                "{body}: recorded {accepts}, kamailio {k_ok}: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .filter(|l| l.contains("ERROR") || l.contains("CRIT"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
