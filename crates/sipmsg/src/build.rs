@@ -234,7 +234,9 @@ pub fn forward_request_with_branch(
 }
 
 /// Kamailio's `generate_res_buf_from_sip_res()`: a received reply as forwarded — top Via removed,
-/// Content-Length fixed for the transport of the second Via, edits applied.
+/// Content-Length fixed for the transport of the second Via, edits applied. Kamailio builds replies
+/// without a sending socket (send-side substitutions write nothing, conditions count as true); pass a
+/// `ctx` without `snd_socket` to get exactly that.
 pub fn forward_reply(
     msg: &Msg,
     edits: &Edits,
@@ -257,7 +259,8 @@ pub fn forward_reply(
 /// `msg_apply_changes()`: the message with the script's edits applied, for the caller to re-parse.
 ///
 /// As in Kamailio: no Via of ours, no received/rport update, no path, the new R-URI written in;
-/// Content-Length fixed as for UDP; substitutions of the sending socket write nothing (there is none).
+/// Content-Length fixed as for UDP (for a reply: for the transport of its second Via); substitutions
+/// of the sending socket write nothing (there is none).
 /// Refused when conditional edits (double Record-Route) are present, as Kamailio does.
 pub fn apply_changes(
     msg: &Msg,
@@ -274,7 +277,12 @@ pub fn apply_changes(
     };
     let eoh = msg.headers_end()?;
     let mut e = edits.fork(4, 32);
-    adjust_content_length(msg, &mut e, eoh, &ctx, Transport::Udp)?;
+    // Kamailio fixes Content-Length of a reply for the transport of its second Via, of a request as UDP
+    let proto = match msg.is_request() {
+        true => Transport::Udp,
+        false => msg.via2()?.map_or(Transport::Udp, via_transport),
+    };
+    adjust_content_length(msg, &mut e, eoh, &ctx, proto)?;
     if let (Some(uri), Some(rl)) = (new_ruri, msg.request_line()) {
         e.replace(rl.uri.start as usize, rl.uri.len(), uri)?;
     }

@@ -723,6 +723,22 @@ fn apply_changes_table() {
             .replace("\nhello", "\nx"),
     );
     assert_eq!(show(&out), show(&want));
+    // a reply is fixed for the transport of its second Via: TCP there adds the missing Content-Length
+    let reply = crlf(
+        "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx.y.0
+Via: SIP/2.0/TCP 10.0.0.5;branch=z9hG4bKm1
+Call-ID: c1
+CSeq: 1 MESSAGE
+
+",
+    );
+    let rmsg = Msg::parse(reply.clone()).unwrap();
+    let none = Edits::new(reply.len()).unwrap();
+    let out = apply_changes(&rmsg, &none, Some(&sock), None).unwrap();
+    let mut want = reply[..reply.len() - 2].to_vec();
+    want.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    assert_eq!(show(&out), show(&want));
     // conditional edits are refused, as Kamailio refuses msg_apply_changes after record_route
     let mut c = Edits::new(msg.buf().len()).unwrap();
     let a = c.anchor(0).unwrap();
