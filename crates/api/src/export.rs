@@ -21,6 +21,9 @@ pub enum ParamKind {
     Str,
     /// A constant integer (a numeric string constant is accepted too).
     Int,
+    /// A constant integer written as a number (the core grammar's `NUMBER`: `strip(2)`, not
+    /// `strip("2")`).
+    Number,
     /// A string with embedded variables, evaluated per call (`fixup_spve_*`). A non-constant
     /// expression is accepted and evaluated per call.
     Spve,
@@ -47,6 +50,7 @@ impl ParamKind {
         match self {
             ParamKind::Str => "str",
             ParamKind::Int => "int",
+            ParamKind::Number => "number",
             ParamKind::Spve => "spve",
             ParamKind::Var => "var",
             ParamKind::VarW => "var(w)",

@@ -345,6 +345,20 @@ impl Compiler<'_> {
                         subject: subj?,
                         cases: cs,
                     }
+                } else if let Some(bad) = cases
+                    .iter()
+                    .find(|c| matches!(c.label, CaseLabel::Int(_)))
+                    .filter(|_| {
+                        cases
+                            .iter()
+                            .any(|c| matches!(c.label, CaseLabel::Str(_) | CaseLabel::Regex(_)))
+                    })
+                {
+                    self.errors.push(err(
+                        "bad switch(): mixed integer and string/RE cases not allowed",
+                        bad.span,
+                    ));
+                    return None;
                 } else {
                     let mut cs = Vec::new();
                     for c in cases {
@@ -859,6 +873,21 @@ impl Compiler<'_> {
                     }
                 }
             }
+            // `method == INVITE`: a bare identifier compared with a text keyword is a string.
+            ast::Expr::Ident(name, _) if kw.is_text() => {
+                let v = Expr::Const(Value::str(name.as_str()));
+                if op == BinOp::Match {
+                    match posix::compile(name, true) {
+                        Ok(re) => ElemRhs::Regex(re),
+                        Err(m) => {
+                            self.errors.push(err(m, other.span()));
+                            return None;
+                        }
+                    }
+                } else {
+                    ElemRhs::Expr(v)
+                }
+            }
             _ => {
                 let r = self.expr(other, calls)?;
                 if op == BinOp::Match {
@@ -1011,6 +1040,21 @@ impl Compiler<'_> {
                     None
                 }
             },
+            ParamKind::Number => match (&c, a) {
+                (Some(Value::Int(i)), ast::Expr::Int(..) | ast::Expr::Unary { .. }) => {
+                    Some(Arg::Int(*i))
+                }
+                _ => {
+                    self.errors.push(err(
+                        format!(
+                            "parameter {n} of `{}`: bad argument, number expected",
+                            f.name
+                        ),
+                        span,
+                    ));
+                    None
+                }
+            },
             ParamKind::Int => match c.as_ref().and_then(|v| match v {
                 Value::Int(i) => Some(*i),
                 Value::Str(s) => ferrosip_api::value::str_to_int(s),
@@ -1145,13 +1189,15 @@ impl Compiler<'_> {
             ParamKind::Flag => {
                 let avp = f.name.ends_with("avpflag") || f.name == "isavpflagset";
                 let flag = match &c {
+                    // AVP flags must be declared names (cfg.y `flag_name`), message flags may be numbers.
+                    Some(Value::Int(_)) if avp => None,
                     Some(Value::Int(x)) if (0..32).contains(x) => Some(*x as u32), // range checked
                     Some(Value::Str(s)) => {
                         let name = String::from_utf8_lossy(s);
                         let map = if avp { &self.avpflags } else { &self.flags };
                         map.get(name.as_ref()).copied().or_else(|| {
                             ferrosip_api::value::str_to_int(s)
-                                .filter(|x| (0..32).contains(x))
+                                .filter(|x| !avp && (0..32).contains(x))
                                 .map(|x| x as u32)
                         })
                     }

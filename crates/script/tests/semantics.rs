@@ -111,11 +111,11 @@ const CASES: &[Case] = &[
     c("error() logs like Kamailio and continues", r#"error("a", "b"); rec("on");"#, "", &["error(\"a\", \"b\") not implemented yet", "on"]),
     c("R-URI rewriting", r#"rewriteuser("carol"); rec("$ru"); sethostport("b.com:5070"); rec("$ru"); prefix("00"); strip(1); rec("$ru"); strip_tail(2); rec("$ru"); setport(""); seth("c.com"); rec("$ru"); userphone(); rec("$ru"); revert_uri(); rec("$ru");"#, "",
         &["sip:carol@example.com", "sip:carol@b.com:5070", "sip:0carol@b.com:5070", "sip:0car@b.com:5070", "sip:0car@c.com", "sip:0car@c.com;user=phone", "sip:alice@example.com"]),
-    c("rewrite with variables and via $ru", r#"$var(h) = "h.net"; rewritehost("$var(h)"); rec("$ru"); $ru = "sip:x@y.org"; if (uri == "SIP:X@Y.ORG") rec("uri icase");"#, "", &["sip:alice@h.net", "uri icase"]),
-    c("keywords", r#"if (method == "options") rec("m"); if (src_ip == 10.0.0.0/8) rec("net"); if (src_ip == 10.0.0.2) rec("ip"); if (src_port == 5060) rec("port");
+    c("rewrite (constant strings) and $ru", r#"rewritehost("h.net"); rec("$ru"); $ru = "sip:x@y.org"; if (uri == "SIP:X@Y.ORG") rec("uri icase");"#, "", &["sip:alice@h.net", "uri icase"]),
+    c("keywords", r#"if (method == "options") rec("m"); if (method == OPTIONS) rec("m2"); if (src_ip == 10.0.0.0/8) rec("net"); if (src_ip == 10.0.0.2) rec("ip"); if (src_port == 5060) rec("port");
         if (proto == UDP) rec("udp"); if (af == INET) rec("inet"); if (dst_ip == myself) rec("dst myself"); if (uri == myself) rec("uri myself"); if (from_uri != myself) rec("from not myself");
         if (msg:len > 100) rec("len"); if (to_uri =~ "^sip:alice@") rec("to");"#, "",
-        &["m", "net", "ip", "port", "udp", "inet", "dst myself", "uri myself", "from not myself", "len", "to"]),
+        &["m", "m2", "net", "ip", "port", "udp", "inet", "dst myself", "uri myself", "from not myself", "len", "to"]),
     c("branches", r#"remove_branch(); rec("rc=$rc"); clear_branches(); rec("ok");"#, "", &["rc=-1", "ok"]),
     c("reply through the server", r#"reply(404, "Not Here $rm"); rec("sent");"#, "", &["sent"]),
     c("module function writing a variable", r#"setvar($var(w), "v-$rm"); rec("$var(w)");"#, "", &["v-OPTIONS"]),
