@@ -105,18 +105,26 @@ pub(crate) fn rewrite(uri: &[u8], how: Rewrite, arg: &[u8]) -> Result<Vec<u8>, S
             p.host = host.to_vec();
             p.port = port.map(<[u8]>::to_vec);
             if let Some(t) = trans {
-                let mut kept: Vec<&[u8]> = p
-                    .params
-                    .as_deref()
-                    .unwrap_or_default()
-                    .split(|b| *b == b';')
-                    .filter(|x| !x.is_empty() && !starts_with_ci(x, b"transport="))
-                    .collect();
-                kept.push(t);
+                // Kamailio writes the given `;transport=…` right after host:port and keeps the other
+                // parameters after it.
+                let mut kept: Vec<&[u8]> = vec![t];
+                kept.extend(
+                    p.params
+                        .as_deref()
+                        .unwrap_or_default()
+                        .split(|b| *b == b';')
+                        .filter(|x| !x.is_empty() && !starts_with_ci(x, b"transport=")),
+                );
                 p.params = Some(kept.join(&b';'));
             }
         }
-        Rewrite::User => p.user = some_or_none(arg),
+        Rewrite::User => {
+            p.user = some_or_none(arg);
+            // Without a user Kamailio writes no password either.
+            if p.user.is_none() {
+                p.pass = None;
+            }
+        }
         Rewrite::UserPass => {
             p.pass = None;
             p.user = some_or_none(arg);
@@ -132,18 +140,14 @@ pub(crate) fn rewrite(uri: &[u8], how: Rewrite, arg: &[u8]) -> Result<Vec<u8>, S
                 .ok()
                 .and_then(|s| s.parse::<usize>().ok())
                 .ok_or_else(|| "strip needs a non-negative number".to_string())?;
+            // Stripping more than the user has removes the whole user (Kamailio does the same).
             let user = p.user.clone().unwrap_or_default();
-            if n > user.len() {
-                return Err(format!(
-                    "cannot strip {n} characters from a {}-character user",
-                    user.len()
-                ));
-            }
+            let n = n.min(user.len());
             let rest = if how == Rewrite::Strip {
                 &user[n..]
             } else {
                 &user[..user.len() - n]
-            }; // n <= len checked above
+            }; // n <= len
             p.user = some_or_none(rest);
         }
         Rewrite::UserPhone => {
@@ -234,7 +238,7 @@ mod tests {
                 b"sip:bob@a.com;transport=udp;lr",
                 Rewrite::HostPortTrans,
                 "b.com:5080;transport=tcp",
-                "sip:bob@b.com:5080;lr;transport=tcp",
+                "sip:bob@b.com:5080;transport=tcp;lr",
             ),
             (b"sip:bob@a.com", Rewrite::User, "carol", "sip:carol@a.com"),
             (b"sip:bob@a.com", Rewrite::User, "", "sip:a.com"),
@@ -279,7 +283,10 @@ mod tests {
             let got = rewrite(uri, *how, arg.as_bytes()).unwrap();
             assert_eq!(String::from_utf8(got).unwrap(), *want, "{how:?} {arg}");
         }
-        assert!(rewrite(b"sip:12@a.com", Rewrite::Strip, b"3").is_err());
+        assert_eq!(
+            rewrite(b"sip:12@a.com", Rewrite::Strip, b"3").unwrap(),
+            b"sip:a.com"
+        );
         assert!(rewrite(b"not a uri", Rewrite::Host, b"x").is_err());
     }
 }

@@ -111,6 +111,14 @@ const CASES: &[Case] = &[
     c("error() logs like Kamailio and continues", r#"error("a", "b"); rec("on");"#, "", &["error(\"a\", \"b\") not implemented yet", "on"]),
     c("R-URI rewriting", r#"rewriteuser("carol"); rec("$ru"); sethostport("b.com:5070"); rec("$ru"); prefix("00"); strip(1); rec("$ru"); strip_tail(2); rec("$ru"); setport(""); seth("c.com"); rec("$ru"); userphone(); rec("$ru"); revert_uri(); rec("$ru");"#, "",
         &["sip:carol@example.com", "sip:carol@b.com:5070", "sip:0carol@b.com:5070", "sip:0car@b.com:5070", "sip:0car@c.com", "sip:0car@c.com;user=phone", "sip:alice@example.com"]),
+    // Kamailio 5.6.3 run t4, line by line.
+    c("R-URI rewriting as Kamailio prints it", r#"rewriteuser("carol"); rec("1 $ru"); sethostport("b.com:5070"); rec("2 $ru"); prefix("00"); strip(1); rec("3 $ru");
+        strip_tail(2); rec("4 $ru"); setport(""); rec("5 $ru"); seth("c.com"); userphone(); rec("6 $ru"); sethostport("d.com"); rec("7 $ru");
+        rewriteuserpass("eve:pw"); rec("8 $ru"); rewriteuser(""); rec("9 $ru"); seturi("sip:x@y.org;transport=udp;lr"); sethostporttrans("z.net:5080;transport=tcp"); rec("10 $ru");
+        strip(50); rec("11 rc=$rc $ru"); revert_uri(); rec("12 $ru");"#, "",
+        &["1 sip:carol@example.com", "2 sip:carol@b.com:5070", "3 sip:0carol@b.com:5070", "4 sip:0car@b.com:5070", "5 sip:0car@b.com",
+          "6 sip:0car@c.com;user=phone", "7 sip:0car@d.com;user=phone", "8 sip:eve:pw@d.com;user=phone", "9 sip:d.com;user=phone",
+          "10 sip:x@z.net:5080;transport=tcp;lr", "11 rc=1 sip:z.net:5080;transport=tcp;lr", "12 sip:alice@example.com"]),
     c("rewrite (constant strings) and $ru", r#"rewritehost("h.net"); rec("$ru"); $ru = "sip:x@y.org"; if (uri == "SIP:X@Y.ORG") rec("uri icase");"#, "", &["sip:alice@h.net", "uri icase"]),
     c("keywords", r#"if (method == "options") rec("m"); if (method == OPTIONS) rec("m2"); if (src_ip == 10.0.0.0/8) rec("net"); if (src_ip == 10.0.0.2) rec("ip"); if (src_port == 5060) rec("port");
         if (proto == UDP) rec("udp"); if (af == INET) rec("inet"); if (dst_ip == myself) rec("dst myself"); if (uri == myself) rec("uri myself"); if (from_uri != myself) rec("from not myself");
