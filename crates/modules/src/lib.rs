@@ -7,6 +7,7 @@ pub mod pv;
 pub mod registry;
 pub mod sl;
 pub mod textops;
+pub mod textopsx;
 pub mod xlog;
 
 /// The export table of every module ferrosip implements. A module is added here and to
@@ -17,6 +18,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         pv::exports(),
         sl::exports(),
         textops::exports(),
+        textopsx::exports(),
         xlog::exports(),
     ]
 }

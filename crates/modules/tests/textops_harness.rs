@@ -47,6 +47,7 @@ pub fn registry(modparams: &[(&str, &str, ModValue)]) -> Registry {
         ferrosip_modules::sl::exports(),
         ferrosip_modules::maxfwd::exports(),
         ferrosip_modules::textops::exports(),
+        ferrosip_modules::textopsx::exports(),
     ] {
         reg.add(m).unwrap_or_else(|e| panic!("{e}"));
     }

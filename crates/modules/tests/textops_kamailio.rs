@@ -163,6 +163,62 @@ const CASES: &[Case] = &[
     ),
     ("has-body", &[], &[("has_body", &["application/sdp"])]),
     ("is-method", &[], &[("is_method", &["BYE|INVITE"])]),
+    (
+        "apply-changes",
+        &[],
+        &[
+            ("append_hf", &["X-A: 1\r\n"]),
+            ("msg_apply_changes", &[]),
+            ("remove_hf", &["X-A"]),
+            ("append_hf", &["X-B: 2\r\n"]),
+        ],
+    ),
+    (
+        "apply-then-search",
+        &[],
+        &[
+            ("subst_uri", &["/bob/carol/"]),
+            ("msg_apply_changes", &[]),
+            ("search", &["^INVITE sip:carol@"]),
+        ],
+    ),
+    ("remove-body", &[], &[("remove_body", &[])]),
+    ("keep-hf-re", &[], &[("keep_hf", &["^subject$"])]),
+    (
+        "fnmatch",
+        &[],
+        &[("fnmatch", &["sip:bob@example.com", "sip:*@example.com"])],
+    ),
+    (
+        "fnmatch-miss",
+        &[],
+        &[("fnmatch", &["sip:bob@example.com", "SIP:*"])],
+    ),
+    // fnmatch(.., "i") is not compared: Debian's 5.6.3 build ignores the flag (FNM_CASEFOLD is not
+    // compiled in); the documented behaviour (case-insensitive) is tested in textopsx_tests.rs.
+    (
+        "hf-iterator",
+        &[],
+        &[
+            ("hf_iterator_start", &["i"]),
+            ("hf_iterator_next", &["i"]),
+            ("hf_iterator_next", &["i"]),
+            ("hf_iterator_rm", &["i"]),
+            ("hf_iterator_next", &["i"]),
+            ("hf_iterator_append", &["i", "X-After-From: 1\r\n"]),
+        ],
+    ),
+    (
+        "bl-iterator",
+        &[],
+        &[
+            ("bl_iterator_start", &["b"]),
+            ("bl_iterator_next", &["b"]),
+            ("bl_iterator_append", &["b", "x=2\r\n"]),
+            ("bl_iterator_next", &["b"]),
+            ("bl_iterator_rm", &["b"]),
+        ],
+    ),
     ("sl-404", &[], &[("sl_send_reply", &["404", "Not Here"])]),
     ("sl-100", &[], &[("sl_send_reply", &["100", "Trying"])]),
     (

@@ -1,0 +1,202 @@
+//! textopsx: (message, calls) → return code, message after the edits, iterator variables.
+
+#[path = "textops_harness.rs"]
+mod harness;
+use harness::*;
+
+use ferrosip_api::RouteType;
+
+const REPLY: &str = "SIP/2.0 183 Session Progress\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n\
+From: <sip:alice@example.com>;tag=a1\r\n\
+To: <sip:bob@example.com>;tag=b1\r\n\
+Call-ID: c1@10.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+
+#[test]
+fn apply_changes_makes_edits_visible() {
+    let reg = registry(&[]);
+    // before msg_apply_changes the added header is invisible; after it, it can be removed
+    let steps: &[(&str, &[&str])] = &[("append_hf", &["X-A: 1\r\n"]), ("is_present_hf", &["X-A"])];
+    assert_eq!(
+        call_with(&reg, INVITE, RouteType::Request, 3, steps, &|_| {}).rc,
+        -1
+    );
+    let steps: &[(&str, &[&str])] = &[
+        ("append_hf", &["X-A: 1\r\n"]),
+        ("msg_apply_changes", &[]),
+        ("is_present_hf", &["X-A"]),
+    ];
+    assert_eq!(
+        call_with(&reg, INVITE, RouteType::Request, 3, steps, &|_| {}).rc,
+        1
+    );
+    // the R-URI change is written into the message and the script sees it
+    let steps: &[(&str, &[&str])] = &[
+        ("subst_uri", &["/bob/carol/"]),
+        ("msg_apply_changes", &[]),
+        ("search", &["^INVITE sip:carol@example.com"]),
+    ];
+    let o = call_with(&reg, INVITE, RouteType::Request, 3, steps, &|_| {});
+    assert_eq!((o.rc, o.ruri.as_str()), (1, "sip:carol@example.com"));
+    assert!(o
+        .out
+        .starts_with("INVITE sip:carol@example.com SIP/2.0\r\n"));
+    // nothing to apply: 1, message unchanged
+    let o = call(&reg, INVITE, "msg_apply_changes", &[]);
+    assert_eq!((o.rc, o.out.as_str()), (1, INVITE));
+}
+
+#[test]
+fn set_buffer_and_bodies() {
+    let reg = registry(&[]);
+    let o = call(&reg, INVITE, "msg_set_buffer", &[REPLY]);
+    assert_eq!((o.rc, o.out.as_str()), (1, REPLY));
+    let o = call(&reg, INVITE, "msg_set_buffer", &["not sip"]);
+    assert_eq!((o.rc, o.out.as_str()), (-1, INVITE));
+    let o = call(&reg, INVITE, "remove_body", &[]);
+    assert_eq!(o.rc, 1);
+    assert!(o.out.ends_with("Content-Length: 0\r\n\r\n"), "{}", o.out);
+    assert_eq!(call(&reg, REPLY, "remove_body", &[]).rc, 1);
+}
+
+#[test]
+fn reply_status() {
+    let reg = registry(&[]);
+    // (function, args, rc, first line after)
+    let cases: &[(&str, &[&str], i64, &str)] = &[
+        (
+            "change_reply_status",
+            &["180", "Ringing"],
+            1,
+            "SIP/2.0 180 Ringing\r\n",
+        ),
+        (
+            "change_reply_status",
+            &["200", "OK"],
+            -1,
+            "SIP/2.0 183 Session Progress\r\n",
+        ),
+        (
+            "change_reply_status",
+            &["180", ""],
+            -1,
+            "SIP/2.0 183 Session Progress\r\n",
+        ),
+        (
+            "change_reply_status_code",
+            &["181"],
+            1,
+            "SIP/2.0 181 Session Progress\r\n",
+        ),
+        (
+            "change_reply_status_code",
+            &["99"],
+            -1,
+            "SIP/2.0 183 Session Progress\r\n",
+        ),
+    ];
+    for (f, args, rc, first) in cases {
+        let o = call_with(&reg, REPLY, RouteType::TmOnReply, 3, &[(f, args)], &|_| {});
+        assert_eq!(o.rc, *rc, "{f}{args:?}");
+        assert!(o.out.starts_with(first), "{f}{args:?}: {}", o.out);
+    }
+    let neg = REPLY.replace("183 Session Progress", "486 Busy Here");
+    let o = call_with(
+        &reg,
+        &neg,
+        RouteType::CoreOnReply,
+        3,
+        &[("change_reply_status", &["603", "Decline"])],
+        &|_| {},
+    );
+    assert_eq!(o.rc, 1);
+    assert!(o.out.starts_with("SIP/2.0 603 Decline\r\n"));
+}
+
+#[test]
+fn keep_hf_and_fnmatch() {
+    let reg = registry(&[]);
+    let o = call(&reg, INVITE, "keep_hf", &["^subject$"]);
+    assert_eq!(o.rc, -1, "Kamailio's keep_hf always returns -1");
+    assert_eq!(
+        o.out, INVITE,
+        "nothing but Subject is optional in the test INVITE"
+    );
+    let with_x = INVITE.replace("Subject:", "X-Drop: 1\r\nSubject:");
+    assert_eq!(call(&reg, &with_x, "keep_hf", &["^subject$"]).out, INVITE);
+    assert!(
+        prepare(&reg, "keep_hf", &[]).is_err(),
+        "keep_hf() is refused, as by Kamailio"
+    );
+    let cases: &[(&[&str], i64)] = &[
+        (&["sip:bob@example.com", "sip:*@example.com"], 1),
+        (&["sip:bob@example.com", "SIP:*"], -1),
+        (&["sip:bob@example.com", "SIP:*", "i"], 1),
+        (&["abc", "a?c", "x"], 1),
+    ];
+    for (args, rc) in cases {
+        assert_eq!(call(&reg, INVITE, "fnmatch", args).rc, *rc, "{args:?}");
+    }
+}
+
+#[test]
+fn iterators_and_variables() {
+    let reg = registry(&[]);
+    let steps: &[(&str, &[&str])] = &[
+        ("hf_iterator_start", &["i"]),
+        ("hf_iterator_next", &["i"]),
+        ("hf_iterator_next", &["i"]),
+        ("xlog", &["L_ERR", "$hfitname(i)=$hfitbody(i)"]),
+        ("hf_iterator_prev", &["i"]),
+        ("xlog", &["L_ERR", "$hfitname(i)"]),
+        ("hf_iterator_rm", &["i"]),
+        ("bl_iterator_start", &["b"]),
+        ("bl_iterator_next", &["b"]),
+        ("bl_iterator_next", &["b"]),
+        ("xlog", &["L_ERR", "[$blitval(b)]"]),
+        ("bl_iterator_insert", &["b", "x=0\r\n"]),
+        ("bl_iterator_next", &["b"]),
+    ];
+    let o = call_with(&reg, INVITE, RouteType::Request, 3, steps, &|_| {});
+    let lines: Vec<&str> = o.script.iter().map(|x| x.1.as_str()).collect();
+    assert_eq!(lines, vec!["Max-Forwards=70", "Via", "[ab=1\r\n]"]);
+    assert_eq!(o.rc, -1, "past the last body line");
+    let want = INVITE
+        .replace("Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n", "")
+        .replace(
+            "Content-Length: 11\r\n\r\nv=0\r\nab=1",
+            "Content-Length: 16\r\n\r\nv=0\r\nx=0\r\nab=1",
+        );
+    assert_eq!(o.out, want);
+    // unknown iterator names and ends
+    for (f, rc) in [
+        ("hf_iterator_next", -1),
+        ("hf_iterator_end", -1),
+        ("bl_iterator_next", -1),
+    ] {
+        assert_eq!(call(&reg, INVITE, f, &["nope"]).rc, rc, "{f}");
+    }
+    let steps: &[(&str, &[&str])] = &[
+        ("hf_iterator_start", &["i"]),
+        ("hf_iterator_end", &["i"]),
+        ("xlog", &["L_ERR", "$hfitname(i)"]),
+    ];
+    let o = call_with(&reg, INVITE, RouteType::Request, 3, steps, &|_| {});
+    assert_eq!(o.script.first().map(|x| x.1.as_str()), Some("<null>"));
+}
+
+#[test]
+fn refused_at_load() {
+    let reg = registry(&[]);
+    for (f, args) in [
+        ("msg_changed_route", &["r"][..]),
+        ("append_hf_value", &["foo", "x"]),
+        ("remove_hf_value", &["foo"]),
+        ("hf_value_exists", &["foo", "x"]),
+    ] {
+        let e = prepare(&reg, f, args).err().unwrap_or_default();
+        assert!(e.contains("not implemented yet"), "{f}: {e}");
+    }
+}
