@@ -65,6 +65,28 @@ pub fn parse_init(spec: &str) -> Result<(String, Value), String> {
 /// The PVs of this file.
 pub fn pvs(shared: &Shared) -> Vec<PvExport> {
     let mut v = Vec::new();
+    // `$avp` keeps the api's storage, parser and setter; its `[*]` read joins all values with
+    // ", " (newest first), as Kamailio's pv_get_avp does, instead of the api's first value.
+    if let Some(avp) = store::var_avp_pvs().into_iter().find(|p| p.name == "avp") {
+        let inner_get = avp.get.clone();
+        v.push(PvExport {
+            get: Arc::new(move |c: &mut Ctx<'_>, n: &PvName| {
+                if !matches!(n.idx(c), ferrosip_api::pv::Idx::All) {
+                    return inner_get(c, n);
+                }
+                let name = n.name_bytes(c);
+                let vals: Vec<Value> = c
+                    .state
+                    .avps
+                    .values(&name)
+                    .iter()
+                    .map(|a| a.value.clone())
+                    .collect();
+                Ok(join(vals))
+            }),
+            ..avp
+        });
+    }
     // `$vz` shares `$var`'s storage (Kamailio parses both names into the same variable list).
     if let Some(var) = store::var_avp_pvs().into_iter().find(|p| p.name == "var") {
         v.push(PvExport {

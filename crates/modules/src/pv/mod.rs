@@ -35,7 +35,11 @@ use ferrosip_api::{
 pub fn exports() -> ModuleExports {
     let mut m = ModuleExports::new("pv");
     let shared = containers::Shared::default();
-    let mut pvs = store::var_avp_pvs();
+    // `$var` comes from the api's storage as is; `$avp` is wrapped in containers.rs.
+    let mut pvs: Vec<PvExport> = store::var_avp_pvs()
+        .into_iter()
+        .filter(|p| p.name == "var")
+        .collect();
     pvs.extend(msgpv::pvs());
     pvs.extend(netpv::pvs());
     pvs.extend(containers::pvs(&shared));

@@ -316,6 +316,10 @@ pub fn pvs() -> Vec<PvExport> {
         pv("hfl", "header field list: list headers (Via, Route, Record-Route, Contact, PAI, PPI) split per element", |c, n| {
             let name = n.name_bytes(c);
             let idx = n.idx(c);
+            if idx == Idx::All {
+                // `[*]` joins whole header bodies, as `$hdr` does (Kamailio uses the same helper).
+                return Ok(hdr_value(c.msg, &name, idx));
+            }
             let vals = hfl_values(c.msg, &name);
             Ok(pick(&vals, idx, b","))
         }),
@@ -548,78 +552,74 @@ fn xto(c: &Ctx<'_>, from: bool, a: XAttr) -> Value {
 }
 
 /// `$fu = …`, `$fn = …` …: the change goes into the edit list (the script keeps reading the
-/// original header, as Kamailio's lumps do).
+/// original header, as Kamailio's lumps do). Same rules as Kamailio's `pv_set_xto_attr`: `$null`
+/// deletes the user or the display name and is ignored for the URI and the host; values are
+/// written as given (no quoting, no URI check); a display name set on a header whose URI is not
+/// in `<>` encloses the URI.
 fn set_xto(c: &mut Ctx<'_>, from: bool, a: XAttr, v: Value) -> Result<(), Error> {
     let na = *(if from { c.msg.from() } else { c.msg.to() })
         .map_err(|e| rt(format!("cannot parse the header: {e}")))?;
     let buf = c.msg.buf();
     let edit_err = |e: ferrosip_sipmsg::edit::EditError| rt(format!("cannot edit the header: {e}"));
+    let start = |sp: Span| sp.start as usize;
     match a {
-        XAttr::Uri | XAttr::User | XAttr::Host => {
-            let old = na.uri.of(buf);
-            let new = match a {
-                XAttr::Uri => match &v {
-                    Value::Null => return Err(rt("cannot set the URI to $null")),
-                    v => v.to_bytes().into_owned(),
-                },
-                XAttr::User => uriops::rewrite(old, Part::User, nullable(&v).as_deref())?,
-                _ => match &v {
-                    Value::Null => return Err(rt("cannot set the host to $null")),
-                    v => uriops::rewrite(old, Part::Host, Some(&v.to_bytes()))?,
-                },
+        XAttr::Uri => {
+            let Some(new) = nullable(&v) else {
+                return Ok(());
             };
-            if uriops::parse(&new).is_none() {
-                return Err(rt(format!(
-                    "invalid URI `{}`",
-                    String::from_utf8_lossy(&new)
-                )));
+            let mut text = new.clone();
+            if !na.bracketed && new.contains(&b';') {
+                text = [&b"<"[..], &new, b">"].concat();
             }
-            let sp = na.uri;
             c.edits
-                .replace(sp.start as usize, sp.len(), &new)
+                .replace(start(na.uri), na.uri.len(), &text)
                 .map_err(edit_err)?;
         }
-        XAttr::Display => {
-            let text = nullable(&v);
-            match (na.display, text) {
-                (Some(d), None) => {
-                    // Remove the display name and the blanks after it.
-                    let mut end = d.end as usize;
-                    while buf.get(end).is_some_and(|b| *b == b' ' || *b == b'\t') {
-                        end += 1;
-                    }
-                    c.edits
-                        .delete(d.start as usize, end - d.start as usize)
-                        .map_err(edit_err)?;
+        XAttr::User | XAttr::Host => {
+            let u =
+                Uri::parse(buf, na.uri).map_err(|e| rt(format!("cannot parse the URI: {e}")))?;
+            match (a, nullable(&v), u.user.filter(|x| !x.is_empty())) {
+                (XAttr::User, None, None) => {}
+                (XAttr::User, None, Some(us)) => {
+                    let at = usize::from(buf.get(us.end as usize) == Some(&b'@'));
+                    c.edits.delete(start(us), us.len() + at).map_err(edit_err)?;
                 }
-                (Some(d), Some(t)) => {
-                    c.edits
-                        .replace(d.start as usize, d.len(), &t)
-                        .map_err(edit_err)?;
+                (XAttr::User, Some(n), Some(us)) => {
+                    c.edits.replace(start(us), us.len(), &n).map_err(edit_err)?;
                 }
-                (None, None) => {}
-                (None, Some(t)) => {
-                    let mut ins = t.clone();
-                    ins.push(b' ');
-                    if na.bracketed {
-                        // Insert before the `<`.
-                        let lt = buf
-                            .get(..na.uri.start as usize)
-                            .and_then(|p| p.iter().rposition(|b| *b == b'<'))
-                            .ok_or_else(|| rt("no `<` before the URI"))?;
-                        c.edits.insert_at(lt, &ins).map_err(edit_err)?;
-                    } else {
-                        ins.push(b'<');
-                        c.edits
-                            .insert_at(na.uri.start as usize, &ins)
-                            .map_err(edit_err)?;
-                        c.edits
-                            .insert_at(na.uri.end as usize, b">")
-                            .map_err(edit_err)?;
-                    }
+                (XAttr::User, Some(n), None) => {
+                    let mut t = n;
+                    t.push(b'@');
+                    c.edits.insert_at(start(u.host), &t).map_err(edit_err)?;
+                }
+                (_, None, _) => {}
+                (_, Some(n), _) => {
+                    c.edits
+                        .replace(start(u.host), u.host.len(), &n)
+                        .map_err(edit_err)?;
                 }
             }
         }
+        XAttr::Display => match (na.display, nullable(&v)) {
+            (None, None) => {}
+            (Some(d), None) => {
+                let sp = usize::from(buf.get(d.end as usize) == Some(&b' '));
+                c.edits.delete(start(d), d.len() + sp).map_err(edit_err)?;
+            }
+            (Some(d), Some(t)) => {
+                c.edits.replace(start(d), d.len(), &t).map_err(edit_err)?;
+            }
+            (None, Some(mut t)) => {
+                t.push(b' ');
+                c.edits.insert_at(start(na.span), &t).map_err(edit_err)?;
+                if !na.bracketed {
+                    let enclosed = [&b"<"[..], na.uri.of(buf), b">"].concat();
+                    c.edits
+                        .replace(start(na.uri), na.uri.len(), &enclosed)
+                        .map_err(edit_err)?;
+                }
+            }
+        },
         XAttr::Tag | XAttr::UserLen => return Err(rt("read-only attribute")),
     }
     Ok(())

@@ -96,24 +96,26 @@ pub fn pvs() -> Vec<PvExport> {
         }),
         // Branches.
         writable(
-            pv("br", "URI of the first additional branch", |c, _| {
+            pv("br", "URI of the first additional branch; assigning appends a branch", |c, _| {
                 if !c.msg.is_request() {
                     return Ok(Value::Null);
                 }
                 Ok(c.state.branches.first().map(|b| s(&b.uri)).unwrap_or_default())
             }),
-            |c, _, v| {
-                match v {
-                    Value::Null => c.state.branches.clear(),
-                    v => {
-                        let uri = v.into_bytes();
-                        match c.state.branches.first_mut() {
-                            Some(b) => b.uri = uri,
-                            None => c.state.branches.push(Branch { uri, q: -1, ..Branch::default() }),
-                        }
-                    }
+            // Each assignment appends a branch (Kamailio's km_append_branch), with the forced
+            // send socket of the message.
+            |c, _, v| match v {
+                Value::Str(uri) if !uri.is_empty() => {
+                    let socket = c.state.force_socket;
+                    c.state.branches.push(Branch {
+                        uri,
+                        q: -1,
+                        socket,
+                        ..Branch::default()
+                    });
+                    Ok(())
                 }
-                Ok(())
+                _ => Err(rt("$br needs a non-empty string")),
             },
         ),
         pv("bR", "URIs (with q) of all additional branches", |c, _| {
@@ -365,21 +367,13 @@ fn bit(n: &PvName) -> Result<u32, Error> {
     }
 }
 
+/// A flags word from an assignment: `$null` clears, an integer sets, anything else is refused
+/// (Kamailio's pv_set_mflags and friends need an integer).
 fn flag_word(v: &Value) -> Result<u32, Error> {
     match v {
         Value::Null => Ok(0),
         Value::Int(i) => Ok(*i as u32), // flags are 32 bits; Kamailio truncates the same way
-        Value::Str(b) => {
-            // `$mF = "0000000a"`: Kamailio reads a string as a number; hex only with 0x.
-            let t = String::from_utf8_lossy(b);
-            let t = t.trim();
-            if let Some(h) = t.strip_prefix("0x") {
-                u32::from_str_radix(h, 16).map_err(|_| rt(format!("bad flags value `{t}`")))
-            } else {
-                t.parse::<u32>()
-                    .map_err(|_| rt(format!("bad flags value `{t}`")))
-            }
-        }
+        Value::Str(_) => Err(rt("flags can only be set from an integer")),
     }
 }
 

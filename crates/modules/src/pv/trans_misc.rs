@@ -106,7 +106,11 @@ fn parse_uri_tr(text: &str, reg: &Registry) -> Result<Transform, String> {
                 let b = nonempty_str(v)?;
                 let k = key.bytes(c)?;
                 let (u, ub) = parse_tr_uri(&b)?;
-                let params = u.sip_params.of(&ub);
+                let params = if matches!(u.scheme, Scheme::Tel | Scheme::Tels) {
+                    &b""[..]
+                } else {
+                    u.sip_params.of(&ub)
+                };
                 if remove {
                     return Ok(s(remove_param(&b, &k)));
                 }
@@ -148,6 +152,8 @@ fn parse_uri_tr(text: &str, reg: &Registry) -> Result<Transform, String> {
             UriPart::Host => u.host.of(&ub).to_vec(),
             UriPart::Passwd => get(u.password),
             UriPart::Port => get(u.port_span),
+            // Kamailio keeps tel parameters out of the SIP parameters.
+            UriPart::Params if matches!(u.scheme, Scheme::Tel | Scheme::Tels) => Vec::new(),
             UriPart::Params => u.sip_params.of(&ub).to_vec(),
             UriPart::Headers => get(u.headers),
             UriPart::Transport => pval(u.transport),
@@ -237,18 +243,18 @@ fn remove_param(uri: &[u8], name: &[u8]) -> Vec<u8> {
 
 // ---- param ----
 
-/// Splits `a=1;b=2` into (name, value) pairs; quotes around a value are removed.
+/// Splits `a=1;b=2` into (name, value) pairs; quotes around a value are removed. One trailing
+/// separator is ignored; an empty item (a leading separator) counts as a parameter with an empty
+/// name, as Kamailio's parser makes one.
 fn param_list(b: &[u8], sep: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let b = b
-        .strip_suffix(&[sep])
-        .filter(|x| !x.is_empty())
-        .unwrap_or(b);
+    let b = if b.len() > 1 {
+        b.strip_suffix(&[sep]).unwrap_or(b)
+    } else {
+        b
+    };
     let mut out = Vec::new();
     for item in b.split(|c| *c == sep) {
         let item = item.trim_ascii();
-        if item.is_empty() {
-            continue;
-        }
         let (n, v) = match item.iter().position(|c| *c == b'=') {
             Some(i) => (item[..i].trim_ascii(), item[i + 1..].trim_ascii()),
             None => (item, &b""[..]),

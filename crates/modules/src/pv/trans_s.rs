@@ -2,9 +2,10 @@
 //! Kamailio 6.0). Parameters may be literals or variables (`{s.substr,$var(i),2}`); a variable
 //! used where Kamailio wants a number must hold an integer, as in Kamailio.
 //!
-//! Where Kamailio's code is plainly broken (`s.rbefore`/`s.rafter` scan past the end of the
-//! string, `s.fmtlines` breaks only the first line, `s.byteat` returns the input string), ferrosip
-//! does what the documentation says; `docs/pv.md` lists these.
+//! Where Kamailio's code reads memory it should not (`s.rbefore`/`s.rafter` scan past the end of
+//! the string) ferrosip does what the documentation says; `s.byteat` gives the byte as an integer
+//! (Kamailio keeps the input as the string form). `s.fmtlines` reproduces Kamailio's output
+//! exactly, odd as it is. `docs/pv.md` lists these.
 
 use std::sync::Arc;
 
@@ -664,15 +665,7 @@ fn parse(text_in: &str, reg: &Registry) -> Result<Transform, String> {
                 if n <= 0 || m < 0 {
                     return Err(rt("s.fmtlines: bad parameters"));
                 }
-                let mut out = Vec::with_capacity(b.len() * 2);
-                for (i, ch) in b.iter().enumerate() {
-                    if i != 0 && i % (n as usize) == 0 {
-                        out.extend_from_slice(b"\r\n");
-                        out.extend(std::iter::repeat_n(fill, m as usize));
-                    }
-                    out.push(*ch);
-                }
-                Ok(s(out))
+                Ok(s(fmtlines(&b, n as usize, m as usize, fill)))
             })
         }
         "crc32" => {
@@ -706,6 +699,35 @@ fn parse(text_in: &str, reg: &Registry) -> Result<Transform, String> {
         _ => return Err(format!("unknown string transformation `s.{name}`")),
     };
     Ok(t)
+}
+
+/// `{s.fmtlines,n,m}` exactly as Kamailio's code computes it: its test `i / n == 0` (meant as
+/// `i % n`) breaks the line before each of the characters 1..n-1 only; when `m` is not smaller
+/// than the length it reads from the buffer it writes to. Reproduced byte for byte, because a
+/// config that uses it gets Kamailio's output.
+fn fmtlines(b: &[u8], n: usize, m: usize, fill: u8) -> Vec<u8> {
+    let aliased = m >= b.len();
+    let mut out = vec![0u8; b.len() + b.len().min(n) * (2 + m) + 1];
+    if aliased {
+        out[..b.len()].copy_from_slice(b); // out is longer than b
+    }
+    let mut p = 0;
+    for i in 0..b.len() {
+        if i != 0 && i / n == 0 {
+            out[p] = b'\r'; // p < i + i * (2 + m) <= capacity
+            out[p + 1] = b'\n';
+            p += 2;
+            for _ in 0..m {
+                out[p] = fill;
+                p += 1;
+            }
+        }
+        let ch = if aliased { out[i] } else { b[i] };
+        out[p] = ch;
+        p += 1;
+    }
+    out.truncate(p);
+    out
 }
 
 fn hash(name: &str, plist: &[&str], f: fn(&[u8]) -> Vec<u8>) -> Result<Transform, String> {

@@ -172,8 +172,10 @@ pub fn ours(reg: &Registry, c: &Case, rcv: RecvInfo) -> Result<(String, Vec<Stri
     for (pv, v) in c.setup {
         let (r, _) = parse_pv_ref(pv.as_bytes())?;
         let spec = reg.resolve_pv(&r)?;
-        spec.set(&mut ctx, v.value())
-            .map_err(|e| format!("set {pv}: {e}"))?;
+        // A refused assignment is logged and the script goes on, as in Kamailio.
+        if let Err(e) = spec.set(&mut ctx, v.value()) {
+            ctx.log_error(&format!("set {pv}: {e}"));
+        }
     }
     let f = reg.parse_format(c.expr)?;
     let out = f.render(&mut ctx);
