@@ -202,3 +202,29 @@ fn inter_module_api_through_the_registry() {
         Err(ferrosip_api::Error::Init("rr needs tm".into()))
     );
 }
+
+#[test]
+fn program_and_registry_are_shared_across_workers() {
+    fn shared<T: Send + Sync>() {}
+    shared::<ferrosip_script::Program>();
+    shared::<ferrosip_api::Registry>();
+    // And really used from several threads at once.
+    let (p, _) = program("request_route {\n $var(n) = $var(n) + 1;\n rec(\"$var(n)\");\n}\n")
+        .expect("accepted");
+    let p = std::sync::Arc::new(p);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut w = ferrosip_api::WorkerState::default();
+                let a = run_with(&p, Entry::Request, OPTIONS, &mut w);
+                let b = run_with(&p, Entry::Request, OPTIONS, &mut w);
+                (a.logs, b.logs)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (a, b) = h.join().expect("worker");
+        assert_eq!((a, b), (vec!["1".to_string()], vec!["2".to_string()]));
+    }
+}

@@ -90,6 +90,12 @@ const CASES: &[Case] = &[
     c("recursion limit (Kamailio stops at n=128)", r#"$var(n) = 0; route(REC); rec("depth ok n=$var(n)");"#,
         "route[REC] { $var(n) = $var(n) + 1; if ($var(n) < 1000) route(REC); }",
         &["too many recursive routing table lookups (257) giving up!", "depth ok n=128"]),
+    // Kamailio 5.6.3 run t5.
+    c("$rc through routes, switch and break", r#"rec("rc0=[$rc]"); $var(a) = 1; rec("after assign rc=[$rc]"); route(R); rec("after R rc=[$rc]");
+        if (route(NEG)) { rec("neg true"); } rec("after NEG rc=[$rc]"); switch ($var(a)) { case 1: route(NEG); } rec("after switch rc=[$rc]");
+        route(BRK); rec("after BRK rc=[$rc]"); route(EXW); rec("not reached");"#,
+        "route[R] { if (0) { rec(\"x\"); } }\nroute[NEG] { return -5; }\nroute[BRK] { $var(i) = 0; while ($var(i) < 5) { $var(i) = $var(i) + 1; if ($var(i) == 2) { break; } } rec(\"brk i=[$var(i)]\"); break; rec(\"after break in route\"); }\nroute[EXW] { while (1) { exit; } }",
+        &["rc0=[0]", "after assign rc=[1]", "after R rc=[1]", "after NEG rc=[-5]", "after switch rc=[-5]", "brk i=[2]", "after BRK rc=[0]"]),
     // ---- switch (cookbook examples; Kamailio 5.6.3 run t2) ----
     c("switch fall-through and break", r#"$var(i) = 0; switch($var(i)) { case 0: rec("case0"); case 1: rec("case1"); break; case 2: rec("case2"); }"#, "", &["case0", "case1"]),
     c("switch default in the middle falls through", r#"$var(i) = 0; switch($var(i)) { case 5: rec("s5"); default: rec("sdef"); case 6: rec("s6"); break; case 7: rec("s7"); }"#, "", &["sdef", "s6"]),
