@@ -463,6 +463,11 @@ pub(crate) fn parse_pv(text: &str) -> Result<Pv, String> {
         i = close + 1;
     }
     while i < b.len() {
+        // Kamailio tolerates blanks after a transformation (`$(ru{s.len} )`).
+        if b[i] == b' ' || b[i] == b'\t' {
+            i += 1;
+            continue;
+        }
         if b[i] != b'{' {
             return Err(format!(
                 "bad transformation syntax in `{text}`: expected `{{class.name…}}`, found `{}`",
@@ -512,7 +517,9 @@ fn parse_transformation(t: &str) -> Result<Transformation, String> {
         }
     }
     parts.push(cur);
+    // Trailing blanks after the name are accepted (`{s.len }`), leading ones are not.
     let head = parts.remove(0);
+    let head = head.trim_end();
     let Some((class, name)) = head.split_once('.') else {
         return Err(format!("`{{{t}}}` is not `{{class.name}}`"));
     };
@@ -559,6 +566,10 @@ mod tests {
             ("$(ru{len})", Err(())),
             ("$(ru x)", Err(())),
             ("$(avp(x)[])", Err(())),
+            ("$(ru{s.len })", Ok(("ru", None, None, 1))),
+            ("$(ru{s.len} )", Ok(("ru", None, None, 1))),
+            ("$(ru{ s.len})", Err(())),
+            ("$(ru{s.len}{})", Err(())),
         ];
         for (t, want) in cases {
             let got = parse_pv(t).map(|p| (p.name, p.inner, p.index, p.transformations.len()));
