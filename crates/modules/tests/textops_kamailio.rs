@@ -30,6 +30,23 @@ type Case = (
     &'static [(&'static str, &'static [&'static str])],
 );
 
+/// A multipart/mixed body with an SDP and a text part.
+const MP: &[(&str, &str)] = &[(
+    "Content-Type: application/sdp\r\nContent-Length: 11\r\n\r\nv=0\r\nab=1\r\n",
+    "Content-Type: multipart/mixed;boundary=\"b1\"\r\nContent-Length: 93\r\n\r\n\
+--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1--\r\n",
+)];
+
+/// A multipart/mixed body with three parts.
+const MP3: &[(&str, &str)] = &[(
+    "Content-Type: application/sdp\r\nContent-Length: 11\r\n\r\nv=0\r\nab=1\r\n",
+    "Content-Type: multipart/mixed;boundary=b2\r\nContent-Length: 127\r\n\r\n\
+--b2\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n\
+--b2\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+--b2\r\nContent-Type: text/x\r\n\r\nxx\r\n--b2--\r\n",
+)];
+
 const CASES: &[Case] = &[
     ("mf-dec", &[], &[("mf_process_maxfwd_header", &["10"])]),
     (
@@ -217,6 +234,61 @@ const CASES: &[Case] = &[
             ("bl_iterator_append", &["b", "x=2\r\n"]),
             ("bl_iterator_next", &["b"]),
             ("bl_iterator_rm", &["b"]),
+        ],
+    ),
+    (
+        "mp-filter-sdp",
+        MP,
+        &[("filter_body", &["application/sdp"])],
+    ),
+    ("mp-filter-text", MP, &[("filter_body", &["text/plain"])]),
+    ("mp-filter-none", MP, &[("filter_body", &["image/png"])]),
+    (
+        "mp-remove-text",
+        MP,
+        &[("remove_body_part", &["text/plain"])],
+    ),
+    (
+        "mp-remove-sdp",
+        MP,
+        &[("remove_body_part", &["application/sdp"])],
+    ),
+    (
+        "mp3-remove-middle",
+        MP3,
+        &[("remove_body_part", &["text/plain"])],
+    ),
+    ("mp3-remove-last", MP3, &[("remove_body_part", &["text/x"])]),
+    (
+        "mp3-get",
+        MP3,
+        &[
+            ("get_body_part", &["text/plain", "$var(p)"]),
+            ("set_body", &["[$var(p)]", "text/x"]),
+        ],
+    ),
+    (
+        "mp-get",
+        MP,
+        &[
+            ("get_body_part", &["text/plain", "$var(p)"]),
+            ("set_body", &["[$var(p)]", "text/x"]),
+        ],
+    ),
+    (
+        "mp-get-raw",
+        MP,
+        &[
+            ("get_body_part_raw", &["application/sdp", "$var(p)"]),
+            ("set_body", &["[$var(p)]", "text/x"]),
+        ],
+    ),
+    (
+        "mp-get-plain",
+        &[],
+        &[
+            ("get_body_part", &["text/plain", "$var(p)"]),
+            ("set_body", &["[$var(p)]", "text/x"]),
         ],
     ),
     ("sl-404", &[], &[("sl_send_reply", &["404", "Not Here"])]),

@@ -484,11 +484,79 @@ fn date_privacy_hold_and_regex_substring() {
     );
     // refused at load
     for (f, a) in [
-        ("filter_body", &["text/plain"][..]),
+        ("set_body_multipart", &["x", "text/plain"][..]),
         ("append_body_part", &["x", "text/plain"]),
         ("is_method", &["FOO|BAR"]),
         ("in_list", &["a", "b", ",,"]),
     ] {
         assert!(prepare(&reg, f, a).is_err(), "{f}");
     }
+}
+
+const MP_BODY: &str = "--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1--\r\n";
+
+fn multipart() -> String {
+    INVITE.replace(
+        "Content-Type: application/sdp\r\nContent-Length: 11\r\n\r\nv=0\r\nab=1\r\n",
+        &format!(
+            "Content-Type: multipart/mixed;boundary=\"b1\"\r\nContent-Length: {}\r\n\r\n{MP_BODY}",
+            MP_BODY.len()
+        ),
+    )
+}
+
+#[test]
+fn multipart_parts() {
+    let reg = registry(&[]);
+    let msg = multipart();
+    let body_of = |out: &str| {
+        out.splitn(2, "\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    // (steps, rc, body after)
+    let cases: &[(&[(&str, &[&str])], i64, &str)] = &[
+        (&[("filter_body", &["text/plain"])], 1, "hello"),
+        (&[("filter_body", &["application/sdp"])], 1, "v=0"),
+        (&[("filter_body", &["image/png"])], -1, MP_BODY),
+        (
+            &[("remove_body_part", &["application/sdp"])],
+            1,
+            "--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1--\r\n",
+        ),
+        (
+            &[("remove_body_part", &["text/plain"])],
+            1,
+            "--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b1--\r\n",
+        ),
+        (
+            &[
+                ("get_body_part", &["text/plain", "$var(p)"]),
+                ("set_body", &["[$var(p)]", "text/x"]),
+            ],
+            1,
+            "[\r\nhello\r\n]",
+        ),
+        (
+            &[
+                ("get_body_part_raw", &["text/plain", "$var(p)"]),
+                ("set_body", &["[$var(p)]", "text/x"]),
+            ],
+            1,
+            "[Content-Type: text/plain\r\n\r\nhello\r\n--b1--\r\n]",
+        ),
+        (&[("get_body_part", &["image/png", "$var(p)"])], -1, MP_BODY),
+    ];
+    for (steps, rc, body) in cases {
+        let o = call_with(&reg, &msg, RouteType::Request, 3, steps, &|_| {});
+        assert_eq!(o.rc, *rc, "{steps:?}");
+        assert_eq!(body_of(&o.out), *body, "{steps:?}");
+    }
+    // filter_body needs multipart/mixed; get_body_part without boundary gives the whole body
+    assert_eq!(
+        call(&reg, INVITE, "filter_body", &["application/sdp"]).rc,
+        -1
+    );
 }

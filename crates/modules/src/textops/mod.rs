@@ -11,9 +11,10 @@
 //! `/re/repl/flags` expressions; [`ops`] the message edits.
 //!
 //! Refused at load (in the table without handler, see docs/modules-1.md): the multipart body
-//! functions (`set_body_multipart`, `append_body_part[_hex]`, `get_body_part[_raw]`,
-//! `remove_body_part`, `filter_body`) and variables inside `subst*` replacements.
+//! builders (`set_body_multipart`, `append_body_part[_hex]`) and variables inside `subst*`
+//! replacements.
 
+pub mod multipart;
 pub mod ops;
 pub mod re;
 
@@ -115,7 +116,8 @@ pub fn exports() -> ModuleExports {
             .with(|ctx, a| { let (b, t) = (s(ctx, a, 0), s(ctx, a, 1)); Ok(RetCode(ops::set_reply_body(ctx, &b, &t))) }),
         f("set_reply_body_hex", &[K::Spve, K::Spve], rfb, "set_reply_body with a hex-encoded body")
             .with(|ctx, a| { let (b, t) = (s(ctx, a, 0), s(ctx, a, 1)); let Some(b) = unhex(&b) else { ctx.log_error("invalid hex body"); return Ok(RetCode::FALSE) }; Ok(RetCode(ops::set_reply_body(ctx, &b, &t))) }),
-        f("filter_body", &[K::Str], any, "keep one part of a multipart body: refused, multipart editing is not implemented yet"),
+        f("filter_body", &[K::Str], any, "keep only the content of the first part of that type of a multipart/mixed body")
+            .with(|ctx, a| { let t = s(ctx, a, 0); Ok(RetCode(multipart::filter_body(ctx, &t)?)) }),
         f("set_body_multipart", &[], rfb, "multipart body: refused, not implemented yet"),
         f("set_body_multipart", &[K::Spve], rfb, "multipart body: refused, not implemented yet"),
         f("set_body_multipart", &[K::Spve, K::Spve], rfb, "multipart body: refused, not implemented yet"),
@@ -124,9 +126,12 @@ pub fn exports() -> ModuleExports {
         f("append_body_part", &[K::Spve, K::Spve, K::Spve], rfb, "add a multipart part: refused, not implemented yet"),
         f("append_body_part_hex", &[K::Spve, K::Spve], rfb, "add a multipart part: refused, not implemented yet"),
         f("append_body_part_hex", &[K::Spve, K::Spve, K::Spve], rfb, "add a multipart part: refused, not implemented yet"),
-        f("remove_body_part", &[K::Spve], rfb, "remove a multipart part: refused, not implemented yet"),
-        f("get_body_part", &[K::Str, K::VarW], rofb, "read a multipart part: refused, not implemented yet"),
-        f("get_body_part_raw", &[K::Str, K::VarW], rofb, "read a multipart part: refused, not implemented yet"),
+        f("remove_body_part", &[K::Spve], rfb, "remove the part of that content type (through its boundary line)")
+            .with(|ctx, a| { let t = s(ctx, a, 0); Ok(RetCode(multipart::remove_part(ctx, &t)?)) }),
+        f("get_body_part", &[K::Spve, K::VarW], rofb, "content of the part of that type into a variable (whole body without boundary)")
+            .with(|ctx, a| { let t = s(ctx, a, 0); let v = multipart::part(ctx, &t, multipart::PartMode::Content); Ok(RetCode(multipart::store(ctx, v, a.get(1))?)) }),
+        f("get_body_part_raw", &[K::Spve, K::VarW], rofb, "the part of that type with its Content-Type line and boundary line")
+            .with(|ctx, a| { let t = s(ctx, a, 0); let v = multipart::part(ctx, &t, multipart::PartMode::Raw); Ok(RetCode(multipart::store(ctx, v, a.get(1))?)) }),
         f("has_body", &[], any, "true if Content-Length is present and not 0")
             .with(|ctx, _| Ok(RetCode(ops::has_body(ctx, None)))),
         f("has_body", &[K::Str], any, "has_body and the Content-Type (type/subtype) is the given one")
