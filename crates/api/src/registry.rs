@@ -80,30 +80,46 @@ impl Registry {
     /// Adds a module. Two modules exporting the same PV, transformation class or RPC is an error;
     /// functions may share a name across modules (the first registered wins, as in Kamailio).
     pub fn add(&mut self, m: ModuleExports) -> Result<(), Error> {
-        let mi = self.modules.len();
+        // Check everything first so a refused module leaves the registry unchanged.
         if self.modules.iter().any(|x| x.name == m.name) {
             return Err(Error::Duplicate(format!("module `{}`", m.name)));
         }
-        for (fi, f) in m.functions.iter().enumerate() {
-            self.functions.entry(f.name).or_default().push((mi, fi));
-        }
-        for (i, p) in m.pvs.iter().enumerate() {
-            if self.pvs.insert(p.name, (mi, i)).is_some() {
+        let mut seen: Vec<&str> = Vec::new();
+        for p in &m.pvs {
+            if self.pvs.contains_key(p.name) || seen.contains(&p.name) {
                 return Err(Error::Duplicate(format!("pseudo-variable `${}`", p.name)));
             }
+            seen.push(p.name);
         }
-        for (i, t) in m.transforms.iter().enumerate() {
-            if self.transforms.insert(t.class, (mi, i)).is_some() {
+        seen.clear();
+        for t in &m.transforms {
+            if self.transforms.contains_key(t.class) || seen.contains(&t.class) {
                 return Err(Error::Duplicate(format!(
                     "transformation class `{}`",
                     t.class
                 )));
             }
+            seen.push(t.class);
         }
-        for (i, r) in m.rpcs.iter().enumerate() {
-            if self.rpcs.insert(r.name, (mi, i)).is_some() {
+        seen.clear();
+        for r in &m.rpcs {
+            if self.rpcs.contains_key(r.name) || seen.contains(&r.name) {
                 return Err(Error::Duplicate(format!("RPC command `{}`", r.name)));
             }
+            seen.push(r.name);
+        }
+        let mi = self.modules.len();
+        for (fi, f) in m.functions.iter().enumerate() {
+            self.functions.entry(f.name).or_default().push((mi, fi));
+        }
+        for (i, p) in m.pvs.iter().enumerate() {
+            self.pvs.insert(p.name, (mi, i));
+        }
+        for (i, t) in m.transforms.iter().enumerate() {
+            self.transforms.insert(t.class, (mi, i));
+        }
+        for (i, r) in m.rpcs.iter().enumerate() {
+            self.rpcs.insert(r.name, (mi, i));
         }
         self.modules.push(m);
         self.modparams.push(Vec::new());
@@ -418,5 +434,112 @@ impl Registry {
             out.push('\n');
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{FnExport, ParamKind, PvExport, PvNameRule};
+    use crate::route::RouteMask;
+    use crate::store;
+    use crate::value::Value;
+
+    fn reg() -> Registry {
+        let mut r = Registry::new();
+        let mut m = ModuleExports::new("pv");
+        m.pvs = store::var_avp_pvs();
+        m.pvs.push(PvExport {
+            name: "rm",
+            doc: "",
+            inner: PvNameRule::None,
+            indexed: false,
+            parse: None,
+            get: Arc::new(|_, _| Ok(Value::str("INVITE"))),
+            set: None,
+        });
+        m.transforms.push(TransformExport {
+            class: "s",
+            doc: "",
+            parse: Arc::new(|t: &str, _: &Registry| match t {
+                "len" => Ok(Arc::new(|_: &mut crate::Ctx<'_>, v: Value| {
+                    Ok(Value::Int(v.to_bytes().len() as i64))
+                }) as Transform),
+                other => Err(format!("unknown transformation `s.{other}`")),
+            }),
+        });
+        m.functions
+            .push(FnExport::new("f", &[ParamKind::Str], RouteMask::ANY, ""));
+        r.add(m).expect("pv registers");
+        r
+    }
+
+    #[test]
+    fn pv_resolution() {
+        let r = reg();
+        // (text, Ok(writable) or Err(fragment))
+        let cases: &[(&str, Result<bool, &str>)] = &[
+            ("$var(x)", Ok(true)),
+            ("$avp(x)", Ok(true)),
+            ("$(avp(x)[2])", Ok(true)),
+            ("$(avp(x)[*])", Ok(true)),
+            ("$(avp(x)[$var(i)])", Ok(true)),
+            ("$rm", Ok(false)),
+            ("$(rm{s.len})", Ok(false)),
+            ("$(var(x){s.len})", Ok(false)),
+            ("$var", Err("needs a name")),
+            ("$rm(x)", Err("takes no name")),
+            ("$(var(x)[1])", Err("takes no index")),
+            ("$(avp(x)[a])", Err("bad index")),
+            ("$nope", Err("unknown pseudo-variable")),
+            ("$(rm{s.nope})", Err("unknown transformation `s.nope`")),
+            ("$(rm{q.len})", Err("unknown transformation class `q`")),
+            ("$var($x)", Err("invalid $var name")),
+        ];
+        for (text, want) in cases {
+            let (pr, used) = parse_pv_ref(text.as_bytes()).expect("syntax");
+            assert_eq!(used, text.len(), "{text}");
+            match (r.resolve_pv(&pr), want) {
+                (Ok(s), Ok(w)) => assert_eq!(s.is_writable(), *w, "{text}"),
+                (Err(e), Err(frag)) => assert!(e.contains(frag), "{text}: {e}"),
+                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(r.var_slot("x"), r.var_slot("x"));
+        assert_ne!(r.var_slot("x"), r.var_slot("y"));
+    }
+
+    #[test]
+    fn formats_and_duplicates() {
+        let r = reg();
+        assert_eq!(
+            r.parse_format("plain").expect("ok").as_constant(),
+            Some(b"plain".to_vec())
+        );
+        assert_eq!(r.parse_format("a $rm b").expect("ok").as_constant(), None);
+        assert!(r.parse_format("bad $").is_err());
+        assert!(r.parse_format("$nope").is_err());
+        let mut r = reg();
+        assert!(matches!(
+            r.add(ModuleExports::new("pv")),
+            Err(Error::Duplicate(_))
+        ));
+        let mut other = ModuleExports::new("other");
+        other.pvs = store::core_pvs();
+        other.pvs.extend(store::var_avp_pvs());
+        assert!(matches!(r.add(other), Err(Error::Duplicate(_))));
+        assert!(!r.has_module("other"), "a refused module leaves no trace");
+        assert!(r.pv("rc").is_none());
+        // Same function name in two modules is allowed; both entries are listed.
+        let mut two = ModuleExports::new("two");
+        two.functions.push(FnExport::new(
+            "f",
+            &[ParamKind::Str, ParamKind::Str],
+            RouteMask::ANY,
+            "",
+        ));
+        r.add(two).expect("second module");
+        assert_eq!(r.functions("f").len(), 2);
+        assert!(r.functions("g").is_empty());
     }
 }
