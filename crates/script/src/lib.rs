@@ -149,6 +149,13 @@ impl Program {
         self.keys.get(&e.key()).copied().map(RouteId)
     }
 
+    /// The block an `Arg::Route { index, .. }` refers to: route-name parameters (`t_on_failure("X")`)
+    /// are resolved at load to indexes in the same space as [`RouteId`]; the server runs them with
+    /// [`Program::run`] when the module asks (modules never hold the program).
+    pub fn route_by_index(&self, index: usize) -> Option<RouteId> {
+        (index < self.routes.len()).then_some(RouteId(index))
+    }
+
     /// The route type a block runs as.
     pub fn route_type(&self, id: RouteId) -> Option<RouteType> {
         self.routes.get(id.0).map(|r| r.kind)

@@ -228,3 +228,40 @@ fn program_and_registry_are_shared_across_workers() {
         assert_eq!((a, b), (vec!["1".to_string()], vec!["2".to_string()]));
     }
 }
+
+#[test]
+fn route_parameters_resolve_to_runnable_blocks() {
+    use ferrosip_api::export::{FnExport, ParamKind, RouteKindRef};
+    use ferrosip_api::{Arg, RetCode, RouteMask};
+    let mut reg = registry();
+    let mut tm = ferrosip_api::ModuleExports::new("tm");
+    tm.functions = vec![FnExport::new(
+        "t_on_failure",
+        &[ParamKind::Route(RouteKindRef::Failure)],
+        RouteMask::REQUEST,
+        "test: remember a failure route",
+    )
+    .with(|ctx, a| match a.first() {
+        Some(Arg::Route { index, .. }) => {
+            ctx.worker
+                .set_var(999, ferrosip_api::Value::Int(*index as i64));
+            Ok(RetCode::TRUE)
+        }
+        _ => Ok(RetCode::FALSE),
+    })];
+    reg.add(tm).expect("tm");
+    let cfg = "request_route {\n t_on_failure(\"MISS\");\n}\nfailure_route[MISS] { rec(\"in failure\"); }\n";
+    let loaded = load(cfg).expect("parses");
+    let p = ferrosip_script::compile(&loaded, &reg).expect("compiles");
+    let mut w = WorkerState::default();
+    run_with(&p, Entry::Request, OPTIONS, &mut w);
+    let idx = usize::try_from(w.var(999).to_int()).expect("index");
+    let id = p.route_by_index(idx).expect("block");
+    assert_eq!(Some(id), p.route(Entry::Failure("MISS")));
+    // An unknown failure route name is refused at load.
+    let bad = load("request_route {\n t_on_failure(\"NOPE\");\n}\n").expect("parses");
+    let err = ferrosip_script::compile(&bad, &reg).expect_err("refused");
+    assert!(err[0]
+        .render(&bad.sources)
+        .contains("failure_route `NOPE` is not defined"));
+}
