@@ -153,6 +153,13 @@ pub fn load_text(
     errors.extend(e2);
     // Report in source order (preprocessor and parser errors interleaved).
     errors.sort_by_key(|d| d.span.map(|s| (s.file, s.begin)));
+    if errors.len() >= pp::MAX_ERRORS {
+        errors.truncate(pp::MAX_ERRORS);
+        errors.push(Diagnostic::error(
+            Error::Syntax(format!("too many errors: stopped after {}", pp::MAX_ERRORS)),
+            None,
+        ));
+    }
     warnings.extend(w2);
     if errors.is_empty() {
         Ok(Loaded {

@@ -94,3 +94,16 @@ fn self_including_file_stops_at_depth_limit() {
     };
     assert!(f.contains("too many nested includes (limit 10)"), "{f}");
 }
+
+#[test]
+fn error_count_is_capped_with_a_final_note() {
+    let text = "no_such_param=1\n".repeat(200);
+    let Err(r) = run(&text) else {
+        panic!("accepted")
+    };
+    assert_eq!(r.matches("unknown core parameter").count(), 50, "{r}");
+    assert!(
+        r.ends_with("error: too many errors: stopped after 50\n"),
+        "{r}"
+    );
+}
