@@ -375,7 +375,7 @@ pub struct PvExport {
     pub inner: PvNameRule,
     /// Whether `[n]` / `[*]` is meaningful.
     pub indexed: bool,
-    /// Inner-name parser; `None` keeps the inner text as [`PvName::Str`].
+    /// Inner-name parser; `None` keeps the inner text as [`crate::pv::PvInner::Str`].
     pub parse: Option<PvParse>,
     /// Getter.
     pub get: PvGet,

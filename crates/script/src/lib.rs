@@ -12,8 +12,11 @@
 //!
 //! Decisions (see docs/runtime.md): `=~` uses the `regex` crate behind a POSIX-ERE translation layer
 //! (`ferrosip_api::posix`); `$env(X)` and `$def(X)` are folded at load; function calls are not allowed
-//! inside function parameters; `route[X]` blocks are checked against the route types of the blocks
-//! that call them (request_route when uncalled).
+//! inside function parameters (as in Kamailio); route-type masks are checked against the block that
+//! textually contains the call (`route[X]` counts as request_route, as in Kamailio's parser).
+//!
+//! Typical use (the server): `apply_modparams` → `Registry::init_all` → [`compile`] → per message
+//! `Program::run(program.route(Entry::Request)?, &mut ctx)`.
 
 mod compile;
 pub mod core;
