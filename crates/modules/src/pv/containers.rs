@@ -29,6 +29,23 @@ impl Shared {
         g.insert(name.to_vec(), v);
     }
 
+    /// `$shvinc`: adds one to an integer value (a never-set one counts as 0) and returns it; a string
+    /// value is left alone and 0 returned, as Kamailio does.
+    pub fn increment(&self, name: &[u8]) -> i64 {
+        let mut g = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let slot = g.entry(name.to_vec()).or_insert(Value::Int(0));
+        match slot {
+            Value::Int(i) => {
+                *i = i.wrapping_add(1);
+                *i
+            }
+            _ => 0,
+        }
+    }
+
     /// Reads a value; a never-set variable is integer 0, as Kamailio creates it at load.
     pub fn get(&self, name: &[u8]) -> Value {
         let g = match self.0.lock() {
@@ -136,6 +153,40 @@ pub fn pvs(shared: &Shared) -> Vec<PvExport> {
             move |c, n, v| xset(c, n, kind, v),
         ));
     }
+    let inc = shared.clone();
+    v.push(named(
+        pv(
+            "shvinc",
+            "increments an integer $shv and returns the new value (0 for a string)",
+            move |c, n| Ok(Value::Int(inc.increment(&n.name_bytes(c)))),
+        ),
+        PvNameRule::Required,
+        |inner: &str, _: &Registry| {
+            if inner.is_empty() {
+                return Err("empty $shvinc name".into());
+            }
+            Ok(PvInner::Str(inner.as_bytes().to_vec()))
+        },
+    ));
+    v.push(named(
+        pv(
+            "cnt",
+            "number of values of an $avp, or of $xavp records/fields",
+            count,
+        ),
+        PvNameRule::Required,
+        |inner: &str, reg: &Registry| {
+            let (r, used) = parse_pv_ref(inner.trim().as_bytes())?;
+            if used != inner.trim().len() {
+                return Err(format!("$cnt takes one variable, not `{inner}`"));
+            }
+            let spec = reg.resolve_pv(&r)?;
+            if spec.name() != "avp" && spec.name() != "xavp" {
+                return Err(format!("$cnt counts $avp or $xavp values, not `{inner}`"));
+            }
+            Ok(PvInner::Custom(Arc::new(spec)))
+        },
+    ));
     let g = shared.clone();
     let st = shared.clone();
     v.push(writable(
@@ -160,6 +211,41 @@ pub fn pvs(shared: &Shared) -> Vec<PvExport> {
         },
     ));
     v
+}
+
+/// `$cnt($avp(x))`: number of values; `$cnt($xavp(k))`: number of records (an index given on
+/// the root counts 1 or 0); `$cnt($xavp(k=>f))`: number of `f` fields over the selected records.
+fn count(c: &mut Ctx<'_>, n: &PvName) -> Result<Value, Error> {
+    let spec = match &n.inner {
+        PvInner::Custom(a) => a
+            .downcast_ref::<PvSpec>()
+            .cloned()
+            .ok_or_else(|| rt("bad $cnt name"))?,
+        _ => return Err(rt("bad $cnt name")),
+    };
+    if spec.name() == "avp" {
+        let name = spec.pv_name().name_bytes(c);
+        return Ok(Value::Int(c.state.avps.values(&name).len() as i64));
+    }
+    let x = xname(spec.pv_name())?;
+    let ridx = eval(&x.ridx, c);
+    let Some(recs) = c.state.xavps.get(&x.root) else {
+        return Ok(Value::Int(0));
+    };
+    let selected: Vec<&XavpRecord> = match ridx {
+        Ix::None | Ix::All => recs.iter().collect(),
+        Ix::At(i) => position(recs.len(), i)
+            .and_then(|p| recs.get(p))
+            .into_iter()
+            .collect(),
+    };
+    Ok(Value::Int(match &x.field {
+        None => selected.len() as i64,
+        Some((f, _)) => selected
+            .iter()
+            .map(|r| r.iter().filter(|(k, _)| k == f).count() as i64)
+            .sum(),
+    }))
 }
 
 fn slot(n: &PvName) -> Result<usize, Error> {

@@ -104,6 +104,30 @@ pub fn pvs() -> Vec<PvExport> {
         pv("tUl", "length of the To URI user", |c, _| {
             Ok(xto(c, false, XAttr::UserLen))
         }),
+        pv("rul", "length of the R-URI", |c, _| {
+            Ok(if c.msg.is_request() {
+                Value::Int(c.ruri().len() as i64)
+            } else {
+                Value::Null
+            })
+        }),
+        pv("oUl", "length of the original R-URI user", |c, _| {
+            Ok(ouri_part(c, UriAttr::UserLen))
+        }),
+        pv("ful", "length of the From URI", |c, _| {
+            Ok(match c.msg.from() {
+                Ok(na) => Value::Int(na.uri.len() as i64),
+                Err(_) => Value::Null,
+            })
+        }),
+        pv("tts", "1 when the To header has a tag, else 0", |c, _| {
+            Ok(Value::Int(i64::from(
+                c.msg
+                    .to()
+                    .map(|na| na.tag.is_some_and(|t| !t.is_empty()))
+                    .unwrap_or(false),
+            )))
+        }),
         pv("ft", "From tag", |c, _| Ok(xto(c, true, XAttr::Tag))),
         pv("tt", "To tag", |c, _| Ok(xto(c, false, XAttr::Tag))),
         pv("ci", "Call-ID", |c, _| {

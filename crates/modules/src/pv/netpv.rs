@@ -37,12 +37,6 @@ pub fn pvs() -> Vec<PvExport> {
         pv("Rut", "local socket as a SIP URI with transport", |c, _| {
             Ok(s(addr_uri(c.rcv.dst, c.rcv.proto, true)))
         }),
-        pv("RAi", "advertised address of the local socket (its IP when none)", |c, _| {
-            Ok(s(ip_text(c.rcv.dst.ip(), false)))
-        }),
-        pv("RAp", "advertised port of the local socket (its port when none)", |c, _| {
-            Ok(Value::Int(i64::from(c.rcv.dst.port())))
-        }),
         pv("pr", "transport protocol name", |c, _| Ok(s(c.rcv.proto.name()))),
         pv("proto", "transport protocol name", |c, _| Ok(s(c.rcv.proto.name()))),
         pv("prid", "transport protocol number", |c, _| Ok(Value::Int(c.rcv.proto.number()))),
@@ -199,6 +193,12 @@ pub fn pvs() -> Vec<PvExport> {
         ),
         // Misc.
         pv("true", "integer 1", |_, _| Ok(Value::Int(1))),
+        // Kamailio's error-info PVs are kept for old configs and always read $null.
+        pv("err.class", "always $null (kept for old configs)", |_, _| Ok(Value::Null)),
+        pv("err.level", "always $null (kept for old configs)", |_, _| Ok(Value::Null)),
+        pv("err.info", "always $null (kept for old configs)", |_, _| Ok(Value::Null)),
+        pv("err.rcode", "always $null (kept for old configs)", |_, _| Ok(Value::Null)),
+        pv("err.rreason", "always $null (kept for old configs)", |_, _| Ok(Value::Null)),
         pv("pp", "process id", |_, _| Ok(Value::Int(i64::from(std::process::id())))),
         named(
             pv("version", "num: the Kamailio version whose behaviour ferrosip follows; full; hash", |_, n| {
