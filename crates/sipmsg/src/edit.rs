@@ -11,12 +11,12 @@
 //!   anchors at the same offset are applied in creation order (Kamailio inserts a new lump after the
 //!   existing ones with the same offset).
 //! - Each anchor carries two **chains** of pieces: the *before* chain is written before the deleted
-//!   bytes (or at the anchor position), the *after* chain after them. Inserting "before"/"after" an
-//!   anchor puts the new piece at the *head* of that chain, i.e. next to the anchor's own position in
-//!   the output *order of the chain*; [`Edits::insert`] with [`At::Next`] puts a piece right behind
-//!   another piece of a chain. Concretely, as in Kamailio: of two inserts after the same anchor the
-//!   newer is written first; of two inserts before the same anchor the newer is written first too.
-//!   Code that wants "in call order" creates one anchor per insert (as `append_hf` does).
+//!   bytes (or at the anchor position), the *after* chain after them; each chain is written from its
+//!   head. [`At::Before`]/[`At::After`] put the new piece at the head of the chain, [`At::Next`] right
+//!   behind another piece. Concretely, as in Kamailio: of two inserts after the same anchor the newer
+//!   is written first (right after the anchor); of two inserts before the same anchor the newer is
+//!   written first too (farther from the anchor). Code that wants "in call order" creates one anchor
+//!   per insert (as `append_hf`/`insert_hf` do) or chains with [`At::Next`].
 //! - A piece is literal text, a **substitution** ([`Subst`]) written from the [`SendContext`] only when
 //!   the buffer is built (received / sending socket address, port, protocol), or a **condition**
 //!   ([`Cond`]): when it evaluates false, the rest of its chain is skipped (Record-Route doubling uses
@@ -31,9 +31,10 @@
 //! gives the same bytes whenever Kamailio's output is well-formed.
 //!
 //! # Cost
-//! Everything lives in three flat vectors (anchors, pieces, text arena) of `Copy` records, so cloning
-//! an edit list for a tm branch is three `memcpy`s and handles ([`Anchor`], [`Piece`]) stay valid in
-//! the clone.
+//! Everything lives in four flat vectors of `Copy` records (anchors, their offset order, pieces, one
+//! text arena), so copying an edit list for a tm branch is four `memcpy`s ([`Edits::fork`] reserves
+//! room for the branch's own edits), handles ([`Anchor`], [`Piece`]) stay valid in the copy, and
+//! applying allocates nothing but the output.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
