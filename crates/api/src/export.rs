@@ -466,6 +466,29 @@ pub struct EventRouteExport {
     pub doc: &'static str,
 }
 
+/// Reads a select's value for the current message.
+pub type SelectGet = Arc<dyn Fn(&mut Ctx<'_>) -> Result<Value, Error> + Send + Sync>;
+/// Prepares a select at load from the path after its root (`pstn.gw_ip` for
+/// `@cfg_get.pstn.gw_ip`); an unknown path is refused with a user-facing message.
+pub type SelectResolve = Arc<dyn Fn(&str) -> Result<SelectGet, String> + Send + Sync>;
+
+/// A select root (`@cfg_get.…`, `@ruri.…`), also reachable as `$sel(…)` through the pv module.
+#[derive(Clone)]
+pub struct SelectExport {
+    /// First path element (`cfg_get`, `ruri`, `via` …).
+    pub root: &'static str,
+    /// One line for docs.
+    pub doc: &'static str,
+    /// Resolver for the rest of the path.
+    pub resolve: SelectResolve,
+}
+
+impl fmt::Debug for SelectExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SelectExport(@{})", self.root)
+    }
+}
+
 /// Init hook: after config load, before workers (Kamailio `mod_init`).
 pub type InitHook = Arc<dyn Fn(&mut InitCtx<'_>) -> Result<(), Error> + Send + Sync>;
 /// Per-worker init (Kamailio `child_init`), with the worker rank.
@@ -490,6 +513,8 @@ pub struct ModuleExports {
     pub rpcs: Vec<RpcExport>,
     /// Event routes.
     pub event_routes: Vec<EventRouteExport>,
+    /// Select roots.
+    pub selects: Vec<SelectExport>,
     /// `mod_init`.
     pub init: Option<InitHook>,
     /// `child_init`.

@@ -24,7 +24,7 @@ pub mod value;
 pub use ctx::{Ctx, Dest, MsgState, Proto, Recorder, RecvInfo, Server, WorkerState};
 pub use export::{
     Arg, FnExport, ModParam, ModParamType, ModValue, ModuleExports, ParamKind, PvExport,
-    PvNameRule, RouteKindRef, RpcExport, TransformExport,
+    PvNameRule, RouteKindRef, RpcExport, SelectExport, TransformExport,
 };
 pub use pv::{Format, PvSpec};
 pub use registry::{InitCtx, Registry};

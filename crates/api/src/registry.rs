@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::export::{
-    FnExport, ModParamType, ModValue, ModuleExports, PvExport, PvNameRule, RpcExport, Transform,
-    TransformExport,
+    FnExport, ModParamType, ModValue, ModuleExports, PvExport, PvNameRule, RpcExport, SelectGet,
+    Transform, TransformExport,
 };
 use crate::pv::{parse_pv_ref, Format, PvIndex, PvInner, PvName, PvRef, PvSpec};
 use crate::Error;
@@ -20,6 +20,7 @@ pub struct Registry {
     pvs: HashMap<&'static str, (usize, usize)>,
     transforms: HashMap<&'static str, (usize, usize)>,
     rpcs: HashMap<&'static str, (usize, usize)>,
+    selects: HashMap<&'static str, (usize, usize)>,
     modparams: Vec<Vec<(&'static str, ModValue)>>,
     apis: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     // Interning table for `$var` names; only touched at load.
@@ -102,6 +103,13 @@ impl Registry {
             seen.push(t.class);
         }
         seen.clear();
+        for x in &m.selects {
+            if self.selects.contains_key(x.root) || seen.contains(&x.root) {
+                return Err(Error::Duplicate(format!("select `@{}`", x.root)));
+            }
+            seen.push(x.root);
+        }
+        seen.clear();
         for r in &m.rpcs {
             if self.rpcs.contains_key(r.name) || seen.contains(&r.name) {
                 return Err(Error::Duplicate(format!("RPC command `{}`", r.name)));
@@ -120,6 +128,9 @@ impl Registry {
         }
         for (i, r) in m.rpcs.iter().enumerate() {
             self.rpcs.insert(r.name, (mi, i));
+        }
+        for (i, x) in m.selects.iter().enumerate() {
+            self.selects.insert(x.root, (mi, i));
         }
         self.modules.push(m);
         self.modparams.push(Vec::new());
@@ -174,6 +185,23 @@ impl Registry {
         let mut v: Vec<&'static str> = self.rpcs.keys().copied().collect();
         v.sort_unstable();
         v
+    }
+
+    /// Prepares a select from its path without `@` (`cfg_get.pstn.gw_ip`).
+    pub fn resolve_select(&self, path: &str) -> Result<SelectGet, String> {
+        let end = path.find(['.', '[']).unwrap_or(path.len());
+        let (root, rest) = path.split_at(end);
+        let (mi, i) = self
+            .selects
+            .get(root)
+            .ok_or_else(|| format!("unknown select `@{path}`"))?;
+        let x = self
+            .modules
+            .get(*mi)
+            .and_then(|m| m.selects.get(*i))
+            .ok_or_else(|| format!("unknown select `@{path}`"))?;
+        (x.resolve)(rest.strip_prefix('.').unwrap_or(rest))
+            .map_err(|e| format!("select `@{path}`: {e}"))
     }
 
     /// True when some module declares `event_route[name]`.

@@ -666,11 +666,21 @@ impl Compiler<'_> {
             ast::Expr::Int(i, _) => Some(Expr::Const(Value::Int(*i))),
             ast::Expr::Str(s, _) => Some(Expr::Const(Value::str(s.as_str()))),
             ast::Expr::Pv(p) => self.pv_expr(p),
-            ast::Expr::Select(s, span) => {
-                self.errors
-                    .push(err(format!("select `@{s}`: not implemented yet"), *span));
-                None
-            }
+            ast::Expr::Select(s, span) => match self.reg.resolve_select(s) {
+                Ok(get) => Some(Expr::Select(crate::ir::Sel {
+                    path: s.clone(),
+                    get,
+                })),
+                Err(m) => {
+                    let m = if m.starts_with("unknown select") {
+                        format!("{m}: not implemented yet")
+                    } else {
+                        m
+                    };
+                    self.errors.push(err(m, *span));
+                    None
+                }
+            },
             ast::Expr::Keyword(k, span) => self.keyword(k, *span),
             ast::Expr::Ident(n, span) => self.ident(n, *span),
             ast::Expr::Addr { text, .. } => Some(Expr::Const(Value::str(text.as_str()))),

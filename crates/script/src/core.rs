@@ -2,8 +2,11 @@
 //! checked and documented like module functions. Statements (`route`, `return`, `exit`, `drop`,
 //! `break`) and keywords are handled by the compiler, not here.
 
-use ferrosip_api::export::{Arg, FnExport, ParamKind as K};
+use std::sync::Arc;
+
+use ferrosip_api::export::{Arg, FnExport, ParamKind as K, SelectExport};
 use ferrosip_api::{store, Ctx, Error, ModuleExports, RetCode, RouteMask, Value};
+use ferrosip_config::ast::{Config, Item, ParamValue};
 
 use crate::uri::{rewrite, Rewrite};
 
@@ -348,6 +351,41 @@ pub fn core_module() -> ModuleExports {
         ));
     }
     m.functions = f;
+    m
+}
+
+/// The config's custom parameters (`group.var = value desc "…"`) as the `@cfg_get.group.var`
+/// select (module name `cfg`). Values are fixed at load: changing them at run time through the cfg
+/// RPCs is not implemented yet.
+pub fn cfg_module(config: &Config) -> ModuleExports {
+    let mut vars: Vec<(String, Value)> = Vec::new();
+    for item in &config.items {
+        if let Item::CustomParam(p) = item {
+            let v = match &p.value {
+                ParamValue::Int(i) => Value::Int(*i),
+                ParamValue::Bool(b) => Value::Int(i64::from(*b)),
+                ParamValue::Str(s) | ParamValue::Ident(s) => Value::str(s.as_str()),
+                _ => continue,
+            };
+            vars.push((format!("{}.{}", p.group, p.var), v));
+        }
+    }
+    let vars = Arc::new(vars);
+    let mut m = ModuleExports::new("cfg");
+    m.selects = vec![SelectExport {
+        root: "cfg_get",
+        doc: "value of a custom cfg variable: @cfg_get.group.var",
+        resolve: Arc::new(move |path: &str| {
+            let v = vars
+                .iter()
+                .rev()
+                .find(|(k, _)| k == path)
+                // Selects always yield strings in Kamailio, integers included.
+                .map(|(_, v)| Value::Str(v.to_bytes().into_owned()))
+                .ok_or_else(|| format!("unknown cfg variable `{path}`"))?;
+            Ok(Arc::new(move |_: &mut Ctx<'_>| Ok(v.clone())) as ferrosip_api::export::SelectGet)
+        }),
+    }];
     m
 }
 

@@ -356,6 +356,13 @@ impl<'p> Run<'p> {
             Expr::Const(v) => v.clone(),
             Expr::Pv(p) => p.get(ctx),
             Expr::Var(i) => var_value(ctx, *i).clone(),
+            Expr::Select(sel) => match (sel.get)(ctx) {
+                Ok(v) => v,
+                Err(e) => {
+                    ctx.log_error(&format!("select @{} failed: {e}", sel.path));
+                    Value::Null
+                }
+            },
             Expr::Kw(k) => kw_value(*k, ctx),
             Expr::Unary(op @ (Un::Strlen | Un::Strempty | Un::StrCast | Un::IntCast), x) => {
                 let v = self.eval(x, ctx);
@@ -417,6 +424,7 @@ impl<'p> Run<'p> {
             Expr::Const(v) => v.to_int(),
             Expr::Pv(p) => p.get(ctx).to_int(),
             Expr::Var(i) => var_value(ctx, *i).to_int(),
+            Expr::Select(_) => self.eval(e, ctx).to_int(),
             Expr::Kw(k) => kw_value(*k, ctx).to_int(),
             Expr::Call(c) => {
                 let r = self.invoke(c, ctx);

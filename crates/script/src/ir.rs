@@ -56,6 +56,19 @@ pub(crate) enum RouteTarget {
     Dynamic(Box<Expr>),
 }
 
+/// A resolved select.
+#[derive(Clone)]
+pub(crate) struct Sel {
+    pub path: String,
+    pub get: ferrosip_api::export::SelectGet,
+}
+
+impl std::fmt::Debug for Sel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "@{}", self.path)
+    }
+}
+
 /// A resolved function call.
 #[derive(Clone)]
 pub(crate) struct Call {
@@ -154,6 +167,8 @@ pub(crate) enum Expr {
     /// registers the PV): no dynamic call, no clone in integer and comparison contexts.
     Var(usize),
     Kw(Kw),
+    /// A select resolved at load.
+    Select(Sel),
     Call(Box<Call>),
     Route(Box<RouteTarget>),
     Defined(Box<Expr>),

@@ -35,6 +35,7 @@ fn refused_with_location() {
         ("request_route {\n  if ($var(x) =~ \"(ab\") { rec(\"x\"); }\n}\n", "bad regular expression", "t.cfg:2:18"),
         ("request_route {\n  rec(\"$nosuch(x)\");\n}\n", "unknown pseudo-variable `$nosuch(x)`", "t.cfg:2:7"),
         ("request_route {\n  $var(x) = @via[1].branch;\n}\n", "select `@via[1].branch`: not implemented yet", "t.cfg:2:13"),
+        ("pstn.gw_ip = \"1.2.3.4\"\nrequest_route {\n  $var(x) = @cfg_get.pstn.nope;\n}\n", "select `@cfg_get.pstn.nope`: unknown cfg variable `pstn.nope`", "t.cfg:3:13"),
         ("request_route {\n  if (snd_ip == 1.2.3.4) { rec(\"x\"); }\n}\n", "keyword `snd_ip`: not implemented yet", "t.cfg:2:7"),
         ("request_route {\n  rec(\"x\", rec(\"y\"));\n}\n", "wrong number of parameters", "t.cfg:2:3"),
         ("request_route {\n  ret(ret(1));\n}\n", "not allowed inside a function parameter", "t.cfg:2:7"),

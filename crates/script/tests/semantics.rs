@@ -66,6 +66,7 @@ const CASES: &[Case] = &[
         r#"$var(d) = 7; $var(z) = 0; $var(d) = 5 / $var(z); rec("[$var(d)]"); if (1 / $var(z) == 0) rec("x"); else rec("false");"#, "",
         &["division by zero in expression", "assignment to $var(d) failed: expression evaluation failed", "[7]", "division by zero in expression", "false"]),
     c("unknown $name is an AVP (Kamailio's SER syntax)", r#"$legacy = "v"; rec("[$avp(legacy)]"); if ($legacy == "v") rec("same");"#, "", &["[v]", "same"]),
+    c("@cfg_get select reads custom cfg variables", r#"$var(g) = @cfg_get.pstn.gw_ip; rec("[$var(g)]"); if (@cfg_get.pstn.gw_port == 5060) rec("port"); $var(p) = @cfg_get.pstn.gw_port + 1; rec("[$var(p)]");"#, "", &["[1.2.3.4]", "port", "[50601]"]),
     c("selval", r#"$var(x) = selval(1 > 2, "yes", "no"); $var(y) = selval($var(x) == "no", 10, 20); rec("$var(x) $var(y)");"#, "", &["no 10"]),
     c("&& and || short-circuit", r#"if (0 && ret(0)) rec("x"); if (1 || ret(0)) rec("or"); rec("still");"#, "", &["or", "still"]),
     c("$env and $def", r#"$var(d) = $def(WITH_X); rec("[$var(d)]"); if (!defined $def(NOPE)) rec("nodef"); if (defined $env(PATH)) rec("env");"#, "", &["[xval]", "nodef", "env"]),
@@ -146,7 +147,7 @@ fn semantics_table() {
             ""
         };
         let cfg = format!(
-            "{globals}flags FLT_A:3;\navpflags AF;\nrequest_route {{\n{}\n}}\n{}\n",
+            "{globals}pstn.gw_ip = \"1.2.3.4\" desc \"PSTN GW\"\npstn.gw_port = 5060\nflags FLT_A:3;\navpflags AF;\nrequest_route {{\n{}\n}}\n{}\n",
             case.body, case.extra
         );
         let r = run(&cfg, case.msg);

@@ -180,7 +180,9 @@ pub fn load(cfg: &str) -> Result<Loaded, String> {
 /// Loads and compiles; `Err` is the rendered diagnostics.
 pub fn program(cfg: &str) -> Result<(Program, Loaded), String> {
     let loaded = load(cfg)?;
-    let reg = registry();
+    let mut reg = registry();
+    reg.add(ferrosip_script::core::cfg_module(&loaded.config))
+        .map_err(|e| e.to_string())?;
     let opts = CompileOptions {
         defines: vec![
             ("WITH_X".into(), Some("xval".into())),
