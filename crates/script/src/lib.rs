@@ -15,8 +15,10 @@
 //! inside function parameters (as in Kamailio); route-type masks are checked against the block that
 //! textually contains the call (`route[X]` counts as request_route, as in Kamailio's parser).
 //!
-//! Typical use (the server): `apply_modparams` → `Registry::init_all` → [`compile`] → per message
-//! `Program::run(program.route(Entry::Request)?, &mut ctx)`.
+//! Typical use (the server): register `core::core_module()`, the modules and `core::cfg_module(&cfg)`
+//! → [`apply_modparams`] → `Registry::init_all` → [`compile`] → per message
+//! `Program::run(program.route(Entry::Request)?, &mut ctx)`. `$var` slots are numbered by the registry
+//! that compiled the program: after a reload with a new registry, workers need a fresh `WorkerState`.
 
 mod compile;
 pub mod core;
