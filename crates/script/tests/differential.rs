@@ -99,7 +99,28 @@ const CASES: &[(&str, bool)] = &[
     (r#"$var(a) = 1 ieq "1";"#, false),
     (r#"$var(a) = "1" ieq 1;"#, false),
     (r#"$var(a) = "1" eq "1";"#, true),
+    (r#"$var(x) = 1.2.3.4;"#, false),
+    (r#"if (src_ip == "10.0.0.1") { log("x"); }"#, true),
+    (
+        r#"if (src_ip != 10.0.0.0/8 && dst_port == 5060 && proto == UDP && af == 10) { log("x"); }"#,
+        true,
+    ),
+    (
+        r#"if (uri == "sip:a@b" || from_uri =~ "x" || myself == uri) { log("x"); }"#,
+        true,
+    ),
+    (r#"if (to_uri == myself) { log("x"); }"#, true),
+    (r#"if (method =~ "^(INVITE|ACK)$") { log("x"); }"#, true),
+    (r#"if ($var(a) =~ "[") { log("x"); }"#, true),
+    (r#"log("unterminated");"#, true),
+    (r#"if (1) log("no braces"); else log("else");"#, true),
+    (r#"$var(a) = $var(b) = 1;"#, false),
+    (r#"$var(a) == 1;"#, false),
 ];
+
+/// Configs `kamailio -c` accepts but Kamailio refuses when it starts (errors found by its
+/// `fix_actions` pass, which `-c` does not run). ferrosip refuses them at load, i.e. with `-c` too.
+const REFUSED_AT_STARTUP: &[&str] = &[r#"if ($var(a) =~ "[") { log("x"); }"#];
 
 fn config(body: &str) -> String {
     format!("loadmodule \"pv.so\"\nrequest_route {{\n{body}\n}}\n")
@@ -110,7 +131,8 @@ fn recorded_verdicts() {
     let mut bad = Vec::new();
     for (body, accepts) in CASES {
         let ours = program(&config(body));
-        if ours.is_ok() != *accepts {
+        let want = *accepts && !REFUSED_AT_STARTUP.contains(body);
+        if ours.is_ok() != want {
             bad.push(format!(
                 "{body}: kamailio accepts={accepts}, ours={:?}",
                 ours.err()
