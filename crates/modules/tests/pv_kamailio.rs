@@ -45,8 +45,15 @@ fn setup_line(pv: &str, v: pv_support::Val) -> String {
 }
 
 fn config(port: u16, list: &[&Case]) -> String {
-    let mut body = String::new();
+    // Request cases go to request_route, reply cases to reply_route; both count every message.
+    let mut req = String::new();
+    let mut rpl = String::new();
     for (k, c) in list.iter().enumerate() {
+        let body = if message(c.msg).starts_with(b"SIP/2.0 ") {
+            &mut rpl
+        } else {
+            &mut req
+        };
         body.push_str(&format!("\tif ($var(k) == {}) {{\n", k + 1));
         for (pv, v) in c.setup {
             body.push_str(&format!("\t\t{}\n", setup_line(pv, *v)));
@@ -61,8 +68,8 @@ fn config(port: u16, list: &[&Case]) -> String {
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nlisten=udp:127.0.0.1:{port}\n\
          mpath=\"{MPATH}\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
          request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
-         \t$var(k) = $var(k) + 1;\n{body}\texit;\n}}\n\
-         reply_route {{\n\t$var(k) = $var(k) + 1;\n{body}\tdrop;\n}}\n"
+         \t$var(k) = $var(k) + 1;\n{req}\texit;\n}}\n\
+         reply_route {{\n\t$var(k) = $var(k) + 1;\n{rpl}\tdrop;\n}}\n"
     )
 }
 
@@ -140,7 +147,7 @@ fn start(list: &[&Case], client: &UdpSocket, attempt: u32) -> Result<(Kamailio, 
     let mut child = Command::new(KAMAILIO)
         .arg("-f")
         .arg(&cfg_path)
-        .args(["-DD", "-E", "-n", "1", "-Y"])
+        .args(["-DD", "-E", "-n", "1", "-M", "64", "-Y"])
         .arg(&dir)
         .arg("-w")
         .arg(&dir)

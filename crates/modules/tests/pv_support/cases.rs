@@ -524,11 +524,26 @@ pub const EDGE_CASES: &[Case] = &[
     c!("inv", &[("$xavp(r=>a)", I(7)), ("$var(i)", I(0))], "$xavp(r[$var(i)]=>a)", "7"),
 ];
 
+/// The compact-form message.
+pub const COMPACT_CASES: &[Case] = &[
+    c!("cmp", "$ru|$rU|$rd|$rp|$rP|$rm|$rmid", "sip:%75ser@Example.ORG;transport=UDP|%75ser|Example.ORG|5060|UDP|MESSAGE|256"),
+    c!("cmp", "$hdr(v)|$hdrc(Via)|$hdr(Via)", "SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-c ; rport|2|SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-c ; rport"),
+    c!("cmp", "$via0(host)|$via0(port)|$via0(branch)|$via0(rport)|$via1(port)|$via1(host)", "10.9.9.9|5060|z9hG4bK-c|<null>|5070|10.9.9.8"),
+    c!("cmp", "$fu|$fn|$ft|$tu|$tn|$tt|$tU", "sip:zoe@zz.example|Zoe|zz|sip:bob@zz.example|<null>|<null>|bob"),
+    c!("cmp", "$ci|$cs|$csb|$cT|$ct", "cmp-1|5|5   MESSAGE|text/plain|<sip:zoe@10.9.9.9>;+sip.instance=\"<urn:uuid:1>\""),
+    c!("cmp", "[$hdr(Subject)]", "[folded\r\n line]"),
+    c!("cmp", "[$hdr(X-Empty)]|$hdrc(X-Empty)|$hdr(k)|$hdr(Supported)", "[]|1|path|path"),
+    c!("cmp", "$cl|$rb|$bs|$ml|$msg(hdrc)", "5|hello|5|398|13"),
+    c!("cmp", "$(hdr(Max-Forwards){s.int})|$(ct{nameaddr.uri})|$(hdr(f){tobody.display})", "20|sip:zoe@10.9.9.9|Zoe"),
+    c!("cmp", "$(ru{uri.user})|$(ru{uri.user}{s.unescape.user})|$(ru{uri.transport})", "%75ser|user|UDP"),
+];
+
 /// Every table.
 pub fn all() -> Vec<Case> {
     let mut v = PV_CASES.to_vec();
     v.extend_from_slice(CONTAINER_CASES);
     v.extend_from_slice(TR_CASES);
     v.extend_from_slice(EDGE_CASES);
+    v.extend_from_slice(COMPACT_CASES);
     v
 }

@@ -103,6 +103,23 @@ Call-ID: call-opt\r
 CSeq: 9 OPTIONS\r
 ";
 
+/// Compact header names, odd spacing, a folded header, an empty header, an escaped user.
+const COMPACT: &str = "MESSAGE sip:%75ser@Example.ORG;transport=UDP SIP/2.0\r
+v: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-c ; rport\r
+v: SIP/2.0/UDP 10.9.9.8:5070;branch=z9hG4bK-d\r
+f: Zoe <sip:zoe@zz.example>;tag=zz\r
+t:    sip:bob@zz.example\r
+i: cmp-1\r
+CSeq:   5   MESSAGE\r
+m: <sip:zoe@10.9.9.9>;+sip.instance=\"<urn:uuid:1>\"\r
+c: text/plain\r
+Max-Forwards: 20\r
+Subject: folded\r
+ line\r
+X-Empty:\r
+k: path\r
+";
+
 const REPLY: &str = "SIP/2.0 486 Busy Here\r
 Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-x\r
 From: <sip:a@example.com>;tag=a\r
@@ -118,6 +135,7 @@ pub fn message(key: &str) -> Vec<u8> {
         "reg" => (REGISTER, ""),
         "opt" => (OPTIONS, ""),
         "rpl" => (REPLY, ""),
+        "cmp" => (COMPACT, "hello"),
         other => panic!("no message {other}"),
     };
     format!("{head}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
@@ -129,6 +147,7 @@ pub fn call_id(key: &str) -> &'static str {
         "inv" => "call-inv@host",
         "reg" => "call-reg",
         "opt" => "call-opt",
+        "cmp" => "cmp-1",
         _ => "call-rpl",
     }
 }
