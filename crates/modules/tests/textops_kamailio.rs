@@ -267,6 +267,42 @@ const CASES: &[Case] = &[
             ("set_body", &["[$var(p)]", "text/x"]),
         ],
     ),
+    ("mp-set", &[], &[("set_body_multipart", &[])]),
+    (
+        "mp-set-text",
+        &[],
+        &[("set_body_multipart", &["hello", "text/plain"])],
+    ),
+    ("mp-set-one", &[], &[("set_body_multipart", &["hello"])]),
+    (
+        "mp-set-boundary",
+        &[],
+        &[("set_body_multipart", &["hello\r\n\r\n", "text/x", "bb"])],
+    ),
+    // set_body_multipart on a request without body: Kamailio 5.6.3 crashes (SIGSEGV) forwarding it,
+    // so there is nothing to compare with.
+    ("mp-append", MP, &[("append_body_part", &["hi", "text/x"])]),
+    (
+        "mp-append-cd",
+        MP,
+        &[(
+            "append_body_part",
+            &["hi\r\n", "text/x", "render;handling=optional"],
+        )],
+    ),
+    (
+        "mp-append-hex",
+        MP,
+        &[(
+            "append_body_part_hex",
+            &["4142", "application/octet-stream"],
+        )],
+    ),
+    (
+        "mp-append-not-mp",
+        &[],
+        &[("append_body_part", &["hi", "text/x"])],
+    ),
     (
         "mp-get",
         MP,

@@ -484,8 +484,8 @@ fn date_privacy_hold_and_regex_substring() {
     );
     // refused at load
     for (f, a) in [
-        ("set_body_multipart", &["x", "text/plain"][..]),
-        ("append_body_part", &["x", "text/plain"]),
+        ("subst", &["/a/$var(x)/"][..]),
+        ("has_body", &["sdp"]),
         ("is_method", &["FOO|BAR"]),
         ("in_list", &["a", "b", ",,"]),
     ] {
@@ -506,18 +506,25 @@ fn multipart() -> String {
     )
 }
 
+/// (steps, rc, body after)
+type MpCase = (
+    &'static [(&'static str, &'static [&'static str])],
+    i64,
+    &'static str,
+);
+
 #[test]
 fn multipart_parts() {
     let reg = registry(&[]);
     let msg = multipart();
     let body_of = |out: &str| {
-        out.splitn(2, "\r\n\r\n")
-            .nth(1)
+        out.split_once("\r\n\r\n")
+            .map(|x| x.1)
             .unwrap_or_default()
             .to_string()
     };
     // (steps, rc, body after)
-    let cases: &[(&[(&str, &[&str])], i64, &str)] = &[
+    let cases: &[MpCase] = &[
         (&[("filter_body", &["text/plain"])], 1, "hello"),
         (&[("filter_body", &["application/sdp"])], 1, "v=0"),
         (&[("filter_body", &["image/png"])], -1, MP_BODY),
@@ -557,6 +564,46 @@ fn multipart_parts() {
     // filter_body needs multipart/mixed; get_body_part without boundary gives the whole body
     assert_eq!(
         call(&reg, INVITE, "filter_body", &["application/sdp"]).rc,
+        -1
+    );
+}
+
+#[test]
+fn multipart_builders() {
+    let reg = registry(&[]);
+    let o = call(&reg, INVITE, "set_body_multipart", &["hello", "text/plain"]);
+    assert_eq!(o.rc, 1);
+    assert!(o.out.contains("Subject: Hello There\r\nContent-Length: 77\r\nContent-Type: multipart/mixed;boundary=\"unique-boundary-1\"\r\nMime-Version: 1.0\r\n\r\n--unique-boundary-1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--unique-boundary-1\r\n"), "{}", o.out);
+    // one parameter is the boundary; the old body becomes the part
+    let o = call(&reg, INVITE, "set_body_multipart", &["b9"]);
+    assert!(
+        o.out.ends_with(
+            "\r\n\r\n--b9\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nab=1\r\n\r\n--b9\r\n"
+        ),
+        "{}",
+        o.out
+    );
+    // appending closes the new last part and reopens the old closing delimiter
+    let o = call(
+        &reg,
+        &multipart(),
+        "append_body_part",
+        &["hi", "text/x", "render"],
+    );
+    assert_eq!(o.rc, 1);
+    assert!(o.out.ends_with("hello\r\n--b1\r\nContent-Type: text/x\r\nContent-Disposition: render\r\n\r\nhi\r\n--b1--\r\n"), "{}", o.out);
+    assert_eq!(
+        call(&reg, INVITE, "append_body_part", &["hi", "text/x"]).rc,
+        -1
+    );
+    assert_eq!(
+        call(
+            &reg,
+            &multipart(),
+            "append_body_part_hex",
+            &["4x", "text/x"]
+        )
+        .rc,
         -1
     );
 }

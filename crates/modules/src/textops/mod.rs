@@ -10,9 +10,7 @@
 //! Layout: this file holds the export table and the string tests; [`re`] the regex flavours and
 //! `/re/repl/flags` expressions; [`ops`] the message edits.
 //!
-//! Refused at load (in the table without handler, see docs/modules-1.md): the multipart body
-//! builders (`set_body_multipart`, `append_body_part[_hex]`) and variables inside `subst*`
-//! replacements.
+//! Refused at load (see docs/modules-1.md): variables inside `subst*` replacements.
 
 pub mod multipart;
 pub mod ops;
@@ -118,14 +116,22 @@ pub fn exports() -> ModuleExports {
             .with(|ctx, a| { let (b, t) = (s(ctx, a, 0), s(ctx, a, 1)); let Some(b) = unhex(&b) else { ctx.log_error("invalid hex body"); return Ok(RetCode::FALSE) }; Ok(RetCode(ops::set_reply_body(ctx, &b, &t))) }),
         f("filter_body", &[K::Str], any, "keep only the content of the first part of that type of a multipart/mixed body")
             .with(|ctx, a| { let t = s(ctx, a, 0); Ok(RetCode(multipart::filter_body(ctx, &t)?)) }),
-        f("set_body_multipart", &[], rfb, "multipart body: refused, not implemented yet"),
-        f("set_body_multipart", &[K::Spve], rfb, "multipart body: refused, not implemented yet"),
-        f("set_body_multipart", &[K::Spve, K::Spve], rfb, "multipart body: refused, not implemented yet"),
-        f("set_body_multipart", &[K::Spve, K::Spve, K::Spve], rfb, "multipart body: refused, not implemented yet"),
-        f("append_body_part", &[K::Spve, K::Spve], rfb, "add a multipart part: refused, not implemented yet"),
-        f("append_body_part", &[K::Spve, K::Spve, K::Spve], rfb, "add a multipart part: refused, not implemented yet"),
-        f("append_body_part_hex", &[K::Spve, K::Spve], rfb, "add a multipart part: refused, not implemented yet"),
-        f("append_body_part_hex", &[K::Spve, K::Spve, K::Spve], rfb, "add a multipart part: refused, not implemented yet"),
+        f("set_body_multipart", &[], rfb, "turn the body into multipart/mixed (old body as the part)")
+            .with(|ctx, _| Ok(RetCode(multipart::set_multipart(ctx, b"", b"", b"")?))),
+        f("set_body_multipart", &[K::Spve], rfb, "turn the body into multipart/mixed with this boundary")
+            .with(|ctx, a| { let b = s(ctx, a, 0); Ok(RetCode(multipart::set_multipart(ctx, b"", b"", &b)?)) }),
+        f("set_body_multipart", &[K::Spve, K::Spve], rfb, "multipart/mixed body with this part (text, type)")
+            .with(|ctx, a| { let (t, c) = (s(ctx, a, 0), s(ctx, a, 1)); Ok(RetCode(multipart::set_multipart(ctx, &t, &c, b"")?)) }),
+        f("set_body_multipart", &[K::Spve, K::Spve, K::Spve], rfb, "multipart/mixed body with this part and boundary")
+            .with(|ctx, a| { let (t, c, b) = (s(ctx, a, 0), s(ctx, a, 1), s(ctx, a, 2)); Ok(RetCode(multipart::set_multipart(ctx, &t, &c, &b)?)) }),
+        f("append_body_part", &[K::Spve, K::Spve], rfb, "add a part to a multipart/mixed body")
+            .with(|ctx, a| { let (t, c) = (s(ctx, a, 0), s(ctx, a, 1)); Ok(RetCode(multipart::append_part(ctx, &t, &c, b"")?)) }),
+        f("append_body_part", &[K::Spve, K::Spve, K::Spve], rfb, "add a part with a Content-Disposition")
+            .with(|ctx, a| { let (t, c, d) = (s(ctx, a, 0), s(ctx, a, 1), s(ctx, a, 2)); Ok(RetCode(multipart::append_part(ctx, &t, &c, &d)?)) }),
+        f("append_body_part_hex", &[K::Spve, K::Spve], rfb, "append_body_part with a hex-encoded text")
+            .with(|ctx, a| { let (t, c) = (s(ctx, a, 0), s(ctx, a, 1)); let Some(t) = unhex(&t) else { return Ok(RetCode::FALSE) }; Ok(RetCode(multipart::append_part(ctx, &t, &c, b"")?)) }),
+        f("append_body_part_hex", &[K::Spve, K::Spve, K::Spve], rfb, "append_body_part_hex with a Content-Disposition")
+            .with(|ctx, a| { let (t, c, d) = (s(ctx, a, 0), s(ctx, a, 1), s(ctx, a, 2)); let Some(t) = unhex(&t) else { return Ok(RetCode::FALSE) }; Ok(RetCode(multipart::append_part(ctx, &t, &c, &d)?)) }),
         f("remove_body_part", &[K::Spve], rfb, "remove the part of that content type (through its boundary line)")
             .with(|ctx, a| { let t = s(ctx, a, 0); Ok(RetCode(multipart::remove_part(ctx, &t)?)) }),
         f("get_body_part", &[K::Spve, K::VarW], rofb, "content of the part of that type into a variable (whole body without boundary)")

@@ -230,3 +230,185 @@ fn find_line_start(body: &[u8], mut start: usize, text: &[u8]) -> Option<usize> 
     }
     None
 }
+
+/// `set_body_multipart([txt, ct][, boundary])`: makes the body multipart/mixed. Without a text the
+/// old body becomes the only part (with its Content-Type); the Content-Type header becomes
+/// `multipart/mixed;boundary="…"` and `Mime-Version: 1.0` is added. The last delimiter stays `--b`
+/// (not closed) for a converted body and is closed (`--b--`) when the body was multipart already —
+/// the bytes Kamailio's sender produces in both cases.
+pub fn set_multipart(ctx: &mut Ctx<'_>, txt: &[u8], ct: &[u8], delim: &[u8]) -> Result<i64, Error> {
+    let ct: &[u8] = if ct.is_empty() { b"text/plain" } else { ct };
+    let delim: &[u8] = if delim.is_empty() {
+        b"unique-boundary-1"
+    } else {
+        delim
+    };
+    let buf = ctx.msg.buf();
+    let mixed = matches!(ctx.msg.content_type(), Ok(Some(t)) if t.is(buf, b"multipart", b"mixed"));
+    if mixed && txt.is_empty() {
+        return Ok(1);
+    }
+    if mixed
+        && boundary(ctx)
+            .as_deref()
+            .map(|b| b.get(2..).unwrap_or_default())
+            != Some(delim)
+    {
+        // Kamailio would keep the old Content-Type and fail to fix the boundaries when sending.
+        ctx.log_error(
+            "set_body_multipart: the boundary differs from the one of the multipart body",
+        );
+        return Ok(-1);
+    }
+    let (Ok(eoh), Ok(bspan)) = (ctx.msg.headers_end(), ctx.msg.body_span()) else {
+        return Ok(-1);
+    };
+    let old_ct = ctx
+        .msg
+        .header(ferrosip_sipmsg::HeaderKind::ContentType)
+        .ok()
+        .flatten()
+        .copied();
+    let has_cl = matches!(
+        ctx.msg.header(ferrosip_sipmsg::HeaderKind::ContentLength),
+        Ok(Some(_))
+    );
+    let old_body = ctx.msg.slice(bspan).to_vec();
+    let (part_txt, part_ct): (Vec<u8>, Vec<u8>) = if !txt.is_empty() {
+        (txt.to_vec(), ct.to_vec())
+    } else {
+        let t = old_ct
+            .map(|h| ferrosip_sipmsg::build::kamailio_body(ctx.msg.buf(), &h).to_vec())
+            .unwrap_or_else(|| ct.to_vec());
+        (old_body.clone(), t)
+    };
+    if part_txt.is_empty() {
+        return Ok(-1);
+    }
+    let base = bspan.start as usize;
+    if !old_body.is_empty() {
+        ctx.edits.delete(base, old_body.len()).map_err(err)?;
+    }
+    let mut nbb = Vec::new();
+    generate(&mut nbb, &part_txt, &part_ct, b"", delim, true);
+    let a = ctx.edits.anchor(eoh).map_err(err)?;
+    if !has_cl {
+        let t = format!("Content-Length: {}\r\n", nbb.len());
+        ctx.edits
+            .insert(ferrosip_sipmsg::edit::At::After(a), t.as_bytes())
+            .map_err(err)?;
+    }
+    if !mixed {
+        if let Some(h) = old_ct {
+            ctx.edits
+                .delete(h.span.start as usize, h.span.len())
+                .map_err(err)?;
+        }
+        let mut t = b"Content-Type: multipart/mixed;boundary=\"".to_vec();
+        t.extend_from_slice(delim);
+        t.extend_from_slice(b"\"\r\n");
+        ctx.edits
+            .insert(ferrosip_sipmsg::edit::At::After(a), &t)
+            .map_err(err)?;
+        ctx.edits
+            .insert_at(eoh, b"Mime-Version: 1.0\r\n")
+            .map_err(err)?;
+    }
+    if mixed {
+        // Kamailio's sender fixes the delimiters (`check_boundaries`) only when the received
+        // Content-Type already had this boundary; a converted body keeps its open last delimiter.
+        close_last(&mut nbb, delim);
+    }
+    let b = ctx.edits.anchor(base).map_err(err)?;
+    ctx.edits
+        .insert(ferrosip_sipmsg::edit::At::After(b), &nbb)
+        .map_err(err)?;
+    Ok(1)
+}
+
+/// `append_body_part(txt, ct[, cd])`: adds a part at the end of a multipart/mixed body; the old
+/// closing delimiter becomes an ordinary one and the new part is closed, as Kamailio's sender
+/// (`check_boundaries`) leaves it.
+pub fn append_part(ctx: &mut Ctx<'_>, txt: &[u8], ct: &[u8], cd: &[u8]) -> Result<i64, Error> {
+    if txt.is_empty() || ct.is_empty() {
+        return Ok(-1);
+    }
+    let Some((base, body)) = body(ctx) else {
+        return Ok(-1);
+    };
+    let buf = ctx.msg.buf();
+    let mixed = matches!(ctx.msg.content_type(), Ok(Some(t)) if t.is(buf, b"multipart", b"mixed"));
+    if !mixed {
+        return Ok(-1);
+    }
+    let Some(bnd) = boundary(ctx) else {
+        return Ok(-1);
+    };
+    let delim = bnd.get(2..).unwrap_or_default().to_vec();
+    // the last line that starts with --boundary: from there to the end becomes the new tail
+    let mut last = None;
+    let mut pos = 0;
+    while let Some(p) = find_line_start(&body, pos, &bnd) {
+        last = Some(p);
+        match body
+            .get(p..)
+            .and_then(|r| r.iter().position(|c| *c == b'\n'))
+        {
+            Some(n) => pos = p + n + 1,
+            None => break,
+        }
+    }
+    let Some(last) = last else { return Ok(-1) };
+    let line_end = body
+        .get(last..)
+        .and_then(|r| r.iter().position(|c| *c == b'\n'))
+        .map_or(body.len(), |n| last + n + 1);
+    let mut line = bnd.clone();
+    line.extend_from_slice(b"\r\n");
+    ctx.edits
+        .replace(base + last, line_end - last, &line)
+        .map_err(err)?;
+    let mut part = Vec::new();
+    generate(&mut part, txt, ct, cd, &delim, false);
+    close_last(&mut part, &delim);
+    let a = ctx.edits.anchor(base + body.len()).map_err(err)?;
+    ctx.edits
+        .insert(ferrosip_sipmsg::edit::At::After(a), &part)
+        .map_err(err)?;
+    Ok(1)
+}
+
+/// Kamailio's `generate_boundary`: [`--d` CRLF] `Content-Type: ct` CRLF [`Content-Disposition:`]
+/// CRLF text [CRLF unless it ends in an empty line] `--d` CRLF.
+fn generate(out: &mut Vec<u8>, txt: &[u8], ct: &[u8], cd: &[u8], delim: &[u8], initial: bool) {
+    if initial {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(delim);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Content-Type: ");
+    out.extend_from_slice(ct);
+    out.extend_from_slice(b"\r\n");
+    if !cd.is_empty() {
+        out.extend_from_slice(b"Content-Disposition: ");
+        out.extend_from_slice(cd);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(txt);
+    if !txt.ends_with(b"\r\n\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(delim);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Turns the final `--d` CRLF into the closing `--d--` CRLF.
+fn close_last(out: &mut Vec<u8>, delim: &[u8]) {
+    let n = delim.len() + 4;
+    if out.len() >= n {
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(b"--\r\n");
+    }
+}
