@@ -2,9 +2,13 @@
 //! export table; `registry` lists Kamailio's module names and [`all`] builds the export tables of the
 //! modules ferrosip implements.
 
+pub mod corex;
+pub mod kex;
 pub mod maxfwd;
 pub mod pv;
 pub mod registry;
+pub mod sanity;
+pub mod siputils;
 pub mod sl;
 pub mod textops;
 pub mod textopsx;
@@ -14,8 +18,12 @@ pub mod xlog;
 /// [`registry::IMPLEMENTED_MODULES`] in the same change (a test keeps the two lists equal).
 pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
+        corex::exports(),
+        kex::exports(),
         maxfwd::exports(),
         pv::exports(),
+        sanity::exports(),
+        siputils::exports(),
         sl::exports(),
         textops::exports(),
         textopsx::exports(),

@@ -1,0 +1,98 @@
+//! Stateless replies for siputils (`options_reply`) and sanity (its 4xx/5xx answers).
+//!
+//! Kamailio's modules reach sl through `sl_load_api` and call its `freply`/`zreply`. Our sl module
+//! hands out [`crate::sl::SlApi`], which does not offer sending yet (asked for in the mods2
+//! report), so this builds the reply the same way sl does — `ferrosip_sipmsg::build::sl_reply`
+//! with sl's to-tag generator, headers queued with [`crate::sl::reply_lumps`] — and sends it through
+//! the context's [`ferrosip_api::Server`]. What is missing compared with sl: sl's reply counters and
+//! its ACK absorption window are not updated.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ferrosip_api::{Ctx, Dest, Proto};
+use ferrosip_sipmsg::branch::{ToTagGenerator, SL_TOTAG_SEPARATOR, SL_TOTAG_SIGNATURE};
+use ferrosip_sipmsg::build::{self, ReplyOptions};
+use ferrosip_sipmsg::edit::SocketInfo;
+use ferrosip_sipmsg::{Method, Transport};
+
+/// Sends `code reason` to the source of the request in `ctx`, with the reply headers queued on
+/// the message. Replies and ACKs are never answered (`Err` with an empty text, nothing logged).
+pub fn send(ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> Result<(), String> {
+    if !ctx.msg.is_request() || ctx.msg.method() == Some(Method::Ack) {
+        return Err(String::new());
+    }
+    let (hdrs, body) = crate::sl::reply_lumps::get(ctx);
+    let dst = dest(ctx)?;
+    let proto = transport(ctx.rcv.proto);
+    let sock = SocketInfo {
+        ip: ctx.rcv.dst.ip(),
+        port: ctx.rcv.dst.port(),
+        proto,
+        advertise: None,
+        sockname: "",
+    };
+    let rcv = build::RecvInfo {
+        src_ip: ctx.rcv.src.ip(),
+        src_port: ctx.rcv.src.port(),
+        socket: &sock,
+        proto,
+        conn_id: 0,
+    };
+    let opts = ReplyOptions {
+        extra_headers: &hdrs,
+        body: body.as_deref(),
+        ..ReplyOptions::default()
+    };
+    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(ctx.rcv.dst), &opts)
+        .map_err(|e| format!("response building failed: {e}"))?;
+    ctx.server
+        .send(&dst, &buf)
+        .map_err(|e| format!("failed to send reply: {e}"))
+}
+
+fn generator(local: SocketAddr) -> ToTagGenerator {
+    let addr = match local.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    ToTagGenerator::new(
+        SL_TOTAG_SIGNATURE,
+        SL_TOTAG_SEPARATOR,
+        addr.as_bytes(),
+        local.port().to_string().as_bytes(),
+    )
+}
+
+fn transport(p: Proto) -> Transport {
+    match p {
+        Proto::Udp => Transport::Udp,
+        Proto::Tcp => Transport::Tcp,
+        Proto::Tls => Transport::Tls,
+        Proto::Sctp => Transport::Sctp,
+        Proto::Ws => Transport::Ws,
+        Proto::Wss => Transport::Wss,
+    }
+}
+
+/// Source IP; over UDP the source port when the top Via has `rport`, else the Via port or 5060.
+fn dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
+    let src = ctx.rcv.src;
+    let port = if ctx.rcv.proto != Proto::Udp {
+        src.port()
+    } else {
+        let via = ctx
+            .msg
+            .via1()
+            .map_err(|e| format!("cannot lookup reply dst: {e}"))?;
+        if via.rport.is_some() {
+            src.port()
+        } else {
+            via.port.unwrap_or(5060)
+        }
+    };
+    Ok(Dest {
+        addr: SocketAddr::new(src.ip(), port),
+        proto: ctx.rcv.proto,
+        socket: ctx.rcv.socket,
+    })
+}
