@@ -10,8 +10,11 @@
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ferrosip_api::export::{Arg, ParamKind};
 use ferrosip_api::{
@@ -265,4 +268,136 @@ pub fn set_var(reg: &Registry, ctx: &mut Ctx<'_>, name: &str, v: Value) {
         .unwrap_or_else(|e| panic!("{e}"));
     let spec = reg.resolve_pv(&r).unwrap_or_else(|e| panic!("{e}"));
     spec.set(ctx, v).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Kamailio 5.6.3 for differential tests.
+pub const KAMAILIO: &str = "/usr/sbin/kamailio";
+/// Its module directory.
+pub const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+
+/// Escapes text for a double-quoted Kamailio config string.
+pub fn cfg_str(s: &str) -> String {
+    let mut out = String::new();
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A free UDP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|p| p.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A running Kamailio with one UDP worker; its stderr is collected. Stopped (by PID) on drop.
+pub struct Kamailio {
+    child: Child,
+    err: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Kamailio {
+    /// Starts Kamailio with `cfg` (which must answer a request with Call-ID `ping` by logging
+    /// `@@READY@@`) listening on `port`, and waits until it is ready. `None` when Kamailio is not
+    /// installed (the test is skipped), except under `CI`, where that fails.
+    pub fn start(cfg: &str, port: u16, client: &UdpSocket, tag: &str) -> Option<Kamailio> {
+        if !std::path::Path::new(KAMAILIO).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set and {KAMAILIO} is missing"
+            );
+            eprintln!("skipped: {KAMAILIO} not installed");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("ferrosip-mods1-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.join("kamailio.cfg");
+        std::fs::write(&path, cfg).unwrap_or_else(|e| panic!("{e}"));
+        let mut child = Command::new(KAMAILIO)
+            .arg("-f")
+            .arg(&path)
+            .args(["-DD", "-E", "-n", "1", "-Y"])
+            .arg(&dir)
+            .arg("-w")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start kamailio: {e}"));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let mut pipe = child.stderr.take().unwrap_or_else(|| panic!("stderr"));
+        let sink = Arc::clone(&err);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut g) = sink.lock() {
+                    g.extend_from_slice(buf.get(..n).unwrap_or_default());
+                }
+            }
+        });
+        let mut kam = Kamailio { child, err };
+        let dst = format!("127.0.0.1:{port}");
+        let ping = "OPTIONS sip:p@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-p\r\n\
+From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: ping\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        for _ in 0..100 {
+            let _ = client.send_to(ping.as_bytes(), &dst);
+            if kam.wait_for("@@READY@@", Duration::from_millis(100)) {
+                return Some(kam);
+            }
+        }
+        panic!("kamailio did not start:\n{}", kam.text());
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn text(&self) -> String {
+        let g = match self.err.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        String::from_utf8_lossy(&g).into_owned()
+    }
+
+    /// Waits until `needle` appears in stderr.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.text().contains(needle) {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.text().contains(needle);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // SIGTERM to the main process stops its children; SIGKILL if it lingers.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

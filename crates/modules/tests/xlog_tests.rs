@@ -68,6 +68,27 @@ fn levels_and_filtering() {
 }
 
 #[test]
+fn non_numeric_level_variable() {
+    let reg = registry(&[]);
+    let o = call_with(
+        &reg,
+        INVITE,
+        RouteType::Request,
+        3,
+        &[("xlog", &["$var(l)", "x"])],
+        &|ctx| set_var(&reg, ctx, "l", Value::str("L_INFO")),
+    );
+    assert_eq!((o.rc, o.script.len()), (-1, 0));
+    assert!(
+        o.logs
+            .iter()
+            .any(|(l, t)| *l == -1 && t.contains("invalid log level value")),
+        "{:?}",
+        o.logs
+    );
+}
+
+#[test]
 fn load_time_checks() {
     let reg = registry(&[]);
     for (f, args, needle) in [

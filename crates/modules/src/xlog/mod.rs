@@ -73,7 +73,9 @@ pub fn exports() -> ModuleExports {
         )
         .fixup(level_fixup)
         .with(move |ctx, a| {
-            let level = level_of(ctx, a.first())?;
+            let Some(level) = level_of(ctx, a.first())? else {
+                return Ok(RetCode::FALSE);
+            };
             let fmt = a.get(1).ok_or_else(|| missing("xlog"))?;
             Ok(xlog_at(ctx, config(&c1), level, fmt))
         }),
@@ -134,7 +136,9 @@ pub fn exports() -> ModuleExports {
             if bit & c.methods_filter != 0 {
                 return Ok(RetCode::TRUE);
             }
-            let level = level_of(ctx, a.first())?;
+            let Some(level) = level_of(ctx, a.first())? else {
+                return Ok(RetCode::FALSE);
+            };
             let fmt = a.get(1).ok_or_else(|| missing("xlogm"))?;
             Ok(xlog_at(ctx, c, level, fmt))
         }),
@@ -356,19 +360,26 @@ fn level_fixup(args: &mut [Arg]) -> Result<(), String> {
     Ok(())
 }
 
-fn level_of(ctx: &mut Ctx<'_>, a: Option<&Arg>) -> Result<i32, Error> {
+/// The level: a constant, or a variable that must hold an integer — anything else is an error and
+/// nothing is printed (Kamailio: "invalid log level value", the call returns -1).
+fn level_of(ctx: &mut Ctx<'_>, a: Option<&Arg>) -> Result<Option<i32>, Error> {
     let a = a.ok_or_else(|| missing("xlog"))?;
-    // A variable level is read as an integer; a value that is not one logs at L_ERR, as the
-    // xlog module falls back when the variable holds a string.
     let v = match a {
         Arg::Int(i) => *i,
+        // The compiler hands a quoted "$var(x)" over as a format, so an integer arrives as its
+        // text; a text that is not a number is refused as Kamailio refuses a non-integer value.
         other => match other.value(ctx) {
             Value::Int(i) => i,
-            Value::Str(s) => ferrosip_api::value::str_to_int(&s).unwrap_or(i64::from(L_ERR)),
-            Value::Null => i64::from(L_ERR),
+            Value::Str(t) if ferrosip_api::value::str_to_int(&t).is_some() => {
+                ferrosip_api::value::str_to_int(&t).unwrap_or(i64::from(L_ERR))
+            }
+            v => {
+                ctx.log_error(&format!("invalid log level value [{}]", v.to_text()));
+                return Ok(None);
+            }
         },
     };
-    Ok(i32::try_from(v).unwrap_or(L_DBG))
+    Ok(Some(i32::try_from(v).unwrap_or(L_DBG)))
 }
 
 fn method_bit(ctx: &Ctx<'_>) -> Option<i64> {
