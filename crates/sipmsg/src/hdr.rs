@@ -292,89 +292,106 @@ impl HeaderKind {
                 _ => HeaderKind::Other,
             };
         }
-        // Dispatch on length first: one comparison for most names.
-        let cands: &[HeaderKind] = match name.len() {
-            2 => &[HeaderKind::To],
-            3 => &[HeaderKind::Via],
-            4 => &[
-                HeaderKind::CSeq,
-                HeaderKind::Date,
-                HeaderKind::From,
-                HeaderKind::Path,
+        // Dispatch on (length, first letter): at most two candidates, usually one.
+        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        let cands: &[(&[u8], HeaderKind)] = match (name.len(), first) {
+            (2, b't') => &[(b"to", HeaderKind::To)],
+            (3, b'v') => &[(b"via", HeaderKind::Via)],
+            (4, b'c') => &[(b"cseq", HeaderKind::CSeq)],
+            (4, b'd') => &[(b"date", HeaderKind::Date)],
+            (4, b'f') => &[(b"from", HeaderKind::From)],
+            (4, b'p') => &[(b"path", HeaderKind::Path)],
+            (5, b'a') => &[(b"allow", HeaderKind::Allow)],
+            (5, b'e') => &[(b"event", HeaderKind::Event)],
+            (5, b'r') => &[(b"route", HeaderKind::Route)],
+            (6, b'a') => &[(b"accept", HeaderKind::Accept)],
+            (6, b'm') => &[(b"min-se", HeaderKind::MinSE)],
+            (6, b'r') => &[(b"reason", HeaderKind::Reason)],
+            (6, b's') => &[(b"server", HeaderKind::Server)],
+            (7, b'c') => &[
+                (b"call-id", HeaderKind::CallId),
+                (b"contact", HeaderKind::Contact),
             ],
-            5 => &[HeaderKind::Allow, HeaderKind::Event, HeaderKind::Route],
-            6 => &[
-                HeaderKind::Accept,
-                HeaderKind::MinSE,
-                HeaderKind::Reason,
-                HeaderKind::Server,
+            (7, b'e') => &[(b"expires", HeaderKind::Expires)],
+            (7, b'p') => &[(b"privacy", HeaderKind::Privacy)],
+            (7, b'r') => &[(b"require", HeaderKind::Require)],
+            (7, b's') => &[(b"subject", HeaderKind::Subject)],
+            (8, b'i') => &[(b"identity", HeaderKind::Identity)],
+            (8, b'p') => &[(b"priority", HeaderKind::Priority)],
+            (8, b'r') => &[(b"refer-to", HeaderKind::ReferTo)],
+            (9, b'c') => &[(b"call-info", HeaderKind::CallInfo)],
+            (9, b'd') => &[(b"diversion", HeaderKind::Diversion)],
+            (9, b's') => &[(b"supported", HeaderKind::Supported)],
+            (10, b'u') => &[(b"user-agent", HeaderKind::UserAgent)],
+            (11, b'm') => &[(b"min-expires", HeaderKind::MinExpires)],
+            (11, b'r') => &[
+                (b"referred-by", HeaderKind::ReferredBy),
+                (b"retry-after", HeaderKind::RetryAfter),
             ],
-            7 => &[
-                HeaderKind::CallId,
-                HeaderKind::Contact,
-                HeaderKind::Expires,
-                HeaderKind::Privacy,
-                HeaderKind::Require,
-                HeaderKind::Subject,
+            (11, b'u') => &[(b"unsupported", HeaderKind::Unsupported)],
+            (12, b'a') => &[(b"allow-events", HeaderKind::AllowEvents)],
+            (12, b'c') => &[(b"content-type", HeaderKind::ContentType)],
+            (12, b'm') => &[(b"max-forwards", HeaderKind::MaxForwards)],
+            (12, b'o') => &[(b"organization", HeaderKind::Organization)],
+            (12, b'r') => &[(b"record-route", HeaderKind::RecordRoute)],
+            (12, b's') => &[(b"sip-if-match", HeaderKind::SipIfMatch)],
+            (13, b'a') => &[(b"authorization", HeaderKind::Authorization)],
+            (13, b'i') => &[(b"identity-info", HeaderKind::IdentityInfo)],
+            (13, b'p') => &[(b"proxy-require", HeaderKind::ProxyRequire)],
+            (14, b'a') => &[(b"accept-contact", HeaderKind::AcceptContact)],
+            (14, b'c') => &[(b"content-length", HeaderKind::ContentLength)],
+            (14, b'r') => &[(b"reject-contact", HeaderKind::RejectContact)],
+            (15, b'a') => &[(b"accept-language", HeaderKind::AcceptLanguage)],
+            (15, b'r') => &[(b"remote-party-id", HeaderKind::RemotePartyId)],
+            (15, b's') => &[(b"session-expires", HeaderKind::SessionExpires)],
+            (16, b'c') => &[(b"content-encoding", HeaderKind::ContentEncoding)],
+            (16, b'w') => &[(b"www-authenticate", HeaderKind::WwwAuthenticate)],
+            (18, b'p') => &[(b"proxy-authenticate", HeaderKind::ProxyAuthenticate)],
+            (18, b's') => &[(b"subscription-state", HeaderKind::SubscriptionState)],
+            (19, b'c') => &[(b"content-disposition", HeaderKind::ContentDisposition)],
+            (19, b'p') => &[
+                (b"proxy-authorization", HeaderKind::ProxyAuthorization),
+                (b"p-asserted-identity", HeaderKind::PAssertedIdentity),
             ],
-            8 => &[
-                HeaderKind::Identity,
-                HeaderKind::Priority,
-                HeaderKind::ReferTo,
-            ],
-            9 => &[
-                HeaderKind::CallInfo,
-                HeaderKind::Diversion,
-                HeaderKind::Supported,
-            ],
-            10 => &[HeaderKind::UserAgent],
-            11 => &[
-                HeaderKind::MinExpires,
-                HeaderKind::ReferredBy,
-                HeaderKind::RetryAfter,
-                HeaderKind::Unsupported,
-            ],
-            12 => &[
-                HeaderKind::AllowEvents,
-                HeaderKind::ContentType,
-                HeaderKind::MaxForwards,
-                HeaderKind::Organization,
-                HeaderKind::RecordRoute,
-                HeaderKind::SipIfMatch,
-            ],
-            13 => &[
-                HeaderKind::Authorization,
-                HeaderKind::IdentityInfo,
-                HeaderKind::ProxyRequire,
-            ],
-            14 => &[
-                HeaderKind::AcceptContact,
-                HeaderKind::ContentLength,
-                HeaderKind::RejectContact,
-            ],
-            15 => &[
-                HeaderKind::AcceptLanguage,
-                HeaderKind::RemotePartyId,
-                HeaderKind::SessionExpires,
-            ],
-            16 => &[HeaderKind::ContentEncoding, HeaderKind::WwwAuthenticate],
-            18 => &[HeaderKind::ProxyAuthenticate, HeaderKind::SubscriptionState],
-            19 => &[
-                HeaderKind::ContentDisposition,
-                HeaderKind::ProxyAuthorization,
-                HeaderKind::PAssertedIdentity,
-                HeaderKind::RequestDisposition,
-            ],
-            20 => &[HeaderKind::PPreferredIdentity],
+            (19, b'r') => &[(b"request-disposition", HeaderKind::RequestDisposition)],
+            (20, b'p') => &[(b"p-preferred-identity", HeaderKind::PPreferredIdentity)],
             _ => &[],
         };
-        for &k in cands {
-            if name.eq_ignore_ascii_case(k.name().as_bytes()) {
+        for &(lower, k) in cands {
+            if eq_lower(name, lower) {
                 return k;
             }
         }
         HeaderKind::Other
     }
+}
+
+/// Compares a header name with a lowercase table name, eight bytes at a time.
+///
+/// OR-ing 0x20 lowercases ASCII letters; the table names hold only letters and `-`, and
+/// the only other byte that ORs to `-` is CR, which never occurs in a header name (the
+/// index stops names at CR, and `ExtraChars` refuses control characters), so the
+/// comparison is exact.
+#[inline]
+fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    if name.len() != lower.len() {
+        return false;
+    }
+    let mut a = name.chunks_exact(8);
+    let mut b = lower.chunks_exact(8);
+    for (x, y) in a.by_ref().zip(b.by_ref()) {
+        let mut wx = [0u8; 8];
+        let mut wy = [0u8; 8];
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        if u64::from_le_bytes(wx) | 0x2020_2020_2020_2020 != u64::from_le_bytes(wy) {
+            return false;
+        }
+    }
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .all(|(x, y)| x | 0x20 == *y)
 }
 
 impl fmt::Display for HeaderKind {
@@ -387,8 +404,20 @@ impl fmt::Display for HeaderKind {
 /// plus the configured `hdr_name_extra_chars`.
 #[inline]
 pub(crate) fn is_hname_char(b: u8, extra: &crate::msg::ExtraChars) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'+' | b'~') || extra.contains(b)
+    HNAME[usize::from(b)] || extra.contains(b)
 }
+
+/// Lookup table for [`is_hname_char`] (the index loop runs it for every name byte).
+static HNAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'+' | b'~');
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

@@ -48,7 +48,8 @@ impl ExtraChars {
     /// cannot be matched byte-wise; the config layer should refuse them).
     pub fn from_chars(s: &str) -> ExtraChars {
         let mut bits = 0u128;
-        for b in s.bytes().filter(u8::is_ascii) {
+        // Control characters are never accepted (they delimit lines and values).
+        for b in s.bytes().filter(|b| b.is_ascii() && !b.is_ascii_control()) {
             bits |= 1u128 << b;
         }
         ExtraChars(bits)
@@ -413,7 +414,7 @@ impl Msg {
             return Ok(None);
         };
         let uri = r.uri;
-        cached(&self.cache.ruri, || {
+        cached(&self.cache.rare().ruri, || {
             Uri::parse_with(&self.buf, uri, &self.opts)
         })
         .map(Some)
@@ -462,14 +463,14 @@ impl Msg {
 
     /// The parsed URI of the From header.
     pub fn from_uri(&self) -> Result<&Uri> {
-        cached(&self.cache.from_uri, || {
+        cached(&self.cache.rare().from_uri, || {
             Uri::parse_with(&self.buf, self.from()?.uri, &self.opts)
         })
     }
 
     /// The parsed URI of the To header.
     pub fn to_uri(&self) -> Result<&Uri> {
-        cached(&self.cache.to_uri, || {
+        cached(&self.cache.rare().to_uri, || {
             Uri::parse_with(&self.buf, self.to()?.uri, &self.opts)
         })
     }
@@ -553,20 +554,34 @@ struct Index {
 
 /// Per-message caches of typed values. `OnceLock` keeps `Msg` `Send + Sync` (tm keeps
 /// messages and reads them from other threads) at the cost of one atomic load per access.
+/// The values of the receive path live inline; everything else is in [`Rare`], allocated on
+/// first use, so that a `Msg` stays small (it is moved on every parse).
 #[derive(Default)]
 pub(crate) struct Cache {
     index: OnceLock<Result<Index>>,
-    ruri: OnceLock<Result<Uri>>,
     vias: OnceLock<Result<Vec<Via>>>,
     from: OnceLock<Result<NameAddr>>,
     to: OnceLock<Result<NameAddr>>,
-    from_uri: OnceLock<Result<Uri>>,
-    to_uri: OnceLock<Result<Uri>>,
     cseq: OnceLock<Result<CSeq>>,
     call_id: OnceLock<Result<Span>>,
     max_forwards: OnceLock<Result<Option<u32>>>,
     content_length: OnceLock<Result<Option<ContentLength>>>,
+    rare: OnceLock<Box<Rare>>,
+}
+
+/// Caches of the accessors used less often (URIs are large).
+#[derive(Default)]
+pub(crate) struct Rare {
+    ruri: OnceLock<Result<Uri>>,
+    from_uri: OnceLock<Result<Uri>>,
+    to_uri: OnceLock<Result<Uri>>,
     pub(crate) more: crate::typed::MoreCache,
+}
+
+impl Cache {
+    pub(crate) fn rare(&self) -> &Rare {
+        self.rare.get_or_init(Box::default)
+    }
 }
 
 /// Parses the first line (after the CR/LF/NUL/SP/HT bytes Kamailio skips).

@@ -116,7 +116,7 @@ fn parse_q(b: &[u8]) -> Option<u16> {
 impl Msg {
     /// Every Contact of every Contact header (`*` reported in [`Contacts::star`]).
     pub fn contacts(&self) -> Result<&Contacts> {
-        cached(&self.cache().more.contacts, || {
+        cached(&self.cache().rare().more.contacts, || {
             let buf = self.buf();
             let mut out = Contacts::default();
             let mut addrs = Vec::new();
@@ -183,7 +183,7 @@ impl Msg {
 
     /// Every Route entry, top first.
     pub fn routes(&self) -> Result<&[RouteEntry]> {
-        cached(&self.cache().more.routes, || {
+        cached(&self.cache().rare().more.routes, || {
             self.route_list(HeaderKind::Route)
         })
         .map(Vec::as_slice)
@@ -191,7 +191,7 @@ impl Msg {
 
     /// Every Record-Route entry, top first.
     pub fn record_routes(&self) -> Result<&[RouteEntry]> {
-        cached(&self.cache().more.record_routes, || {
+        cached(&self.cache().rare().more.record_routes, || {
             self.route_list(HeaderKind::RecordRoute)
         })
         .map(Vec::as_slice)
@@ -199,7 +199,7 @@ impl Msg {
 
     /// Every Path entry, top first.
     pub fn paths(&self) -> Result<&[RouteEntry]> {
-        cached(&self.cache().more.paths, || {
+        cached(&self.cache().rare().more.paths, || {
             self.route_list(HeaderKind::Path)
         })
         .map(Vec::as_slice)
@@ -207,7 +207,7 @@ impl Msg {
 
     /// Expires, if present.
     pub fn expires(&self) -> Result<Option<u32>> {
-        cached(&self.cache().more.expires, || {
+        cached(&self.cache().rare().more.expires, || {
             self.delta(HeaderKind::Expires)
         })
         .copied()
@@ -215,7 +215,7 @@ impl Msg {
 
     /// Min-Expires, if present.
     pub fn min_expires(&self) -> Result<Option<u32>> {
-        cached(&self.cache().more.min_expires, || {
+        cached(&self.cache().rare().more.min_expires, || {
             self.delta(HeaderKind::MinExpires)
         })
         .copied()
@@ -223,7 +223,7 @@ impl Msg {
 
     /// Content-Type, if present.
     pub fn content_type(&self) -> Result<Option<&ContentType>> {
-        cached(&self.cache().more.content_type, || {
+        cached(&self.cache().rare().more.content_type, || {
             match self.header(HeaderKind::ContentType)? {
                 None => Ok(None),
                 Some(h) => misc::parse_content_type(self.buf(), h.value).map(Some),
@@ -234,7 +234,7 @@ impl Msg {
 
     /// Every Authorization header (one per realm).
     pub fn authorizations(&self) -> Result<&[Auth]> {
-        cached(&self.cache().more.authorization, || {
+        cached(&self.cache().rare().more.authorization, || {
             self.auth_list(HeaderKind::Authorization)
         })
         .map(Vec::as_slice)
@@ -242,7 +242,7 @@ impl Msg {
 
     /// Every Proxy-Authorization header.
     pub fn proxy_authorizations(&self) -> Result<&[Auth]> {
-        cached(&self.cache().more.proxy_authorization, || {
+        cached(&self.cache().rare().more.proxy_authorization, || {
             self.auth_list(HeaderKind::ProxyAuthorization)
         })
         .map(Vec::as_slice)
@@ -250,7 +250,7 @@ impl Msg {
 
     /// Every WWW-Authenticate challenge.
     pub fn www_authenticates(&self) -> Result<&[Auth]> {
-        cached(&self.cache().more.www_authenticate, || {
+        cached(&self.cache().rare().more.www_authenticate, || {
             self.auth_list(HeaderKind::WwwAuthenticate)
         })
         .map(Vec::as_slice)
@@ -258,7 +258,7 @@ impl Msg {
 
     /// Every Proxy-Authenticate challenge.
     pub fn proxy_authenticates(&self) -> Result<&[Auth]> {
-        cached(&self.cache().more.proxy_authenticate, || {
+        cached(&self.cache().rare().more.proxy_authenticate, || {
             self.auth_list(HeaderKind::ProxyAuthenticate)
         })
         .map(Vec::as_slice)
@@ -266,7 +266,7 @@ impl Msg {
 
     /// Event, if present.
     pub fn event(&self) -> Result<Option<&Event>> {
-        cached(&self.cache().more.event, || {
+        cached(&self.cache().rare().more.event, || {
             match self.header(HeaderKind::Event)? {
                 None => Ok(None),
                 Some(h) => misc::parse_event(self.buf(), h.value).map(Some),
@@ -277,7 +277,7 @@ impl Msg {
 
     /// Option tags of every Supported header.
     pub fn supported(&self) -> Result<&[Span]> {
-        cached(&self.cache().more.supported, || {
+        cached(&self.cache().rare().more.supported, || {
             self.token_list(HeaderKind::Supported)
         })
         .map(Vec::as_slice)
@@ -285,7 +285,7 @@ impl Msg {
 
     /// Option tags of every Require header.
     pub fn require(&self) -> Result<&[Span]> {
-        cached(&self.cache().more.require, || {
+        cached(&self.cache().rare().more.require, || {
             self.token_list(HeaderKind::Require)
         })
         .map(Vec::as_slice)
@@ -293,7 +293,7 @@ impl Msg {
 
     /// Option tags of every Proxy-Require header.
     pub fn proxy_require(&self) -> Result<&[Span]> {
-        cached(&self.cache().more.proxy_require, || {
+        cached(&self.cache().rare().more.proxy_require, || {
             self.token_list(HeaderKind::ProxyRequire)
         })
         .map(Vec::as_slice)
@@ -301,7 +301,7 @@ impl Msg {
 
     /// Option tags of every Unsupported header.
     pub fn unsupported(&self) -> Result<&[Span]> {
-        cached(&self.cache().more.unsupported, || {
+        cached(&self.cache().rare().more.unsupported, || {
             self.token_list(HeaderKind::Unsupported)
         })
         .map(Vec::as_slice)
@@ -309,7 +309,7 @@ impl Msg {
 
     /// The methods of every Allow header (`None` when there is no Allow header).
     pub fn allow(&self) -> Result<Option<&Allow>> {
-        cached(&self.cache().more.allow, || {
+        cached(&self.cache().rare().more.allow, || {
             let mut out: Option<Allow> = None;
             for h in self.headers_of(HeaderKind::Allow)? {
                 misc::parse_allow(self.buf(), h.value, out.get_or_insert_with(Allow::default))?;
@@ -321,7 +321,7 @@ impl Msg {
 
     /// Every P-Asserted-Identity.
     pub fn p_asserted_identity(&self) -> Result<&[NameAddr]> {
-        cached(&self.cache().more.pai, || {
+        cached(&self.cache().rare().more.pai, || {
             self.addr_list(HeaderKind::PAssertedIdentity)
         })
         .map(Vec::as_slice)
@@ -329,7 +329,7 @@ impl Msg {
 
     /// Every P-Preferred-Identity.
     pub fn p_preferred_identity(&self) -> Result<&[NameAddr]> {
-        cached(&self.cache().more.ppi, || {
+        cached(&self.cache().rare().more.ppi, || {
             self.addr_list(HeaderKind::PPreferredIdentity)
         })
         .map(Vec::as_slice)
@@ -337,7 +337,7 @@ impl Msg {
 
     /// Every Diversion entry (RFC 5806), top first.
     pub fn diversion(&self) -> Result<&[NameAddr]> {
-        cached(&self.cache().more.diversion, || {
+        cached(&self.cache().rare().more.diversion, || {
             self.addr_list(HeaderKind::Diversion)
         })
         .map(Vec::as_slice)
@@ -345,7 +345,7 @@ impl Msg {
 
     /// Refer-To, if present.
     pub fn refer_to(&self) -> Result<Option<&NameAddr>> {
-        cached(&self.cache().more.refer_to, || {
+        cached(&self.cache().rare().more.refer_to, || {
             match self.header(HeaderKind::ReferTo)? {
                 None => Ok(None),
                 Some(h) => {
@@ -358,7 +358,7 @@ impl Msg {
 
     /// Privacy values as the bits of [`misc::privacy`].
     pub fn privacy(&self) -> Result<Option<u8>> {
-        cached(&self.cache().more.privacy, || {
+        cached(&self.cache().rare().more.privacy, || {
             match self.header(HeaderKind::Privacy)? {
                 None => Ok(None),
                 Some(h) => misc::parse_privacy(self.buf(), h.value).map(Some),
@@ -369,7 +369,7 @@ impl Msg {
 
     /// Date, if present.
     pub fn date(&self) -> Result<Option<Date>> {
-        cached(&self.cache().more.date, || {
+        cached(&self.cache().rare().more.date, || {
             match self.header(HeaderKind::Date)? {
                 None => Ok(None),
                 Some(h) => misc::parse_date(self.buf(), h.value).map(Some),
@@ -380,7 +380,7 @@ impl Msg {
 
     /// Retry-After delta-seconds, if present.
     pub fn retry_after(&self) -> Result<Option<u32>> {
-        cached(&self.cache().more.retry_after, || {
+        cached(&self.cache().rare().more.retry_after, || {
             match self.header(HeaderKind::RetryAfter)? {
                 None => Ok(None),
                 Some(h) => scalar::parse_retry_after(self.buf(), h.value).map(Some),
@@ -391,7 +391,7 @@ impl Msg {
 
     /// The parts of a `multipart/*` body (`None` for other bodies).
     pub fn body_parts(&self) -> Result<Option<&[Part]>> {
-        cached(&self.cache().more.parts, || {
+        cached(&self.cache().rare().more.parts, || {
             let Some(ct) = self.content_type()? else {
                 return Ok(None);
             };
@@ -416,7 +416,7 @@ impl Msg {
     /// The SDP of the body: the body itself for `application/sdp`, or the first
     /// `application/sdp` part of a multipart body (`None` when there is none).
     pub fn sdp(&self) -> Result<Option<&Sdp>> {
-        cached(&self.cache().more.sdp, || {
+        cached(&self.cache().rare().more.sdp, || {
             let Some(ct) = self.content_type()? else {
                 return Ok(None);
             };

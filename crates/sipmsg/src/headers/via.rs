@@ -310,24 +310,20 @@ fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
     };
     for p in params.iter(buf) {
         let name = p.name.of(buf);
-        let slot = if name.eq_ignore_ascii_case(b"branch") {
-            &mut via.branch
-        } else if name.eq_ignore_ascii_case(b"received") {
-            &mut via.received
-        } else if name.eq_ignore_ascii_case(b"rport") {
-            &mut via.rport
-        } else if name.eq_ignore_ascii_case(b"maddr") {
-            &mut via.maddr
-        } else if name.eq_ignore_ascii_case(b"ttl") {
-            &mut via.ttl
-        } else if name.eq_ignore_ascii_case(b"i") {
-            &mut via.i
-        } else if name.eq_ignore_ascii_case(b"alias") {
-            &mut via.alias
-        } else {
-            continue;
-        };
-        if slot.is_none() {
+        // Dispatch on length and first letter before comparing: this runs for every
+        // parameter of every Via.
+        let (slot, want): (&mut Option<Param>, &[u8]) =
+            match (name.len(), name.first().map_or(0, u8::to_ascii_lowercase)) {
+                (6, b'b') => (&mut via.branch, b"branch"),
+                (8, b'r') => (&mut via.received, b"received"),
+                (5, b'r') => (&mut via.rport, b"rport"),
+                (5, b'm') => (&mut via.maddr, b"maddr"),
+                (3, b't') => (&mut via.ttl, b"ttl"),
+                (1, b'i') => (&mut via.i, b"i"),
+                (5, b'a') => (&mut via.alias, b"alias"),
+                _ => continue,
+            };
+        if slot.is_none() && name.eq_ignore_ascii_case(want) {
             *slot = Some(p);
         }
     }
