@@ -41,6 +41,12 @@ const MP3: &[(&str, &str)] = &[(
 --b2\r\nContent-Type: text/x\r\n\r\nxx\r\n--b2--\r\n",
 )];
 
+/// Option-tag list headers for the hf_value functions.
+const SUP: &[(&str, &str)] = &[(
+    "Subject: Hello There\r\n",
+    "Subject: Hello There\r\nSupported: path, 100rel , timer\r\nRequire: x\r\nSupported: \"a,b\", c\r\n",
+)];
+
 const CASES: &[Case] = &[
     ("mf-dec", &[], &[("mf_process_maxfwd_header", &["10"])]),
     (
@@ -296,6 +302,52 @@ const CASES: &[Case] = &[
         "mp-append-not-mp",
         &[],
         &[("append_body_part", &["hi", "text/x"])],
+    ),
+    (
+        "hfv-include-present",
+        SUP,
+        &[("include_hf_value", &["Supported", "PATH"])],
+    ),
+    (
+        "hfv-include",
+        SUP,
+        &[("include_hf_value", &["Supported", "gruu"])],
+    ),
+    (
+        "hfv-include-new",
+        SUP,
+        &[("include_hf_value", &["Require", "gruu"])],
+    ),
+    (
+        "hfv-exclude-first",
+        SUP,
+        &[("exclude_hf_value", &["Supported", "path"])],
+    ),
+    (
+        "hfv-exclude-middle",
+        SUP,
+        &[("exclude_hf_value", &["Supported", "100rel"])],
+    ),
+    (
+        "hfv-exclude-last",
+        SUP,
+        &[("exclude_hf_value", &["Supported", "timer"])],
+    ),
+    (
+        "hfv-exclude-only",
+        SUP,
+        &[("exclude_hf_value", &["Require", "x"])],
+    ),
+    (
+        "hfv-exclude-none",
+        SUP,
+        &[("exclude_hf_value", &["Supported", "nope"])],
+    ),
+    ("hfv-exists", SUP, &[("hf_value_exists", &["k", "Timer"])]),
+    (
+        "hfv-exists-not",
+        SUP,
+        &[("hf_value_exists", &["Supported", "nope"])],
     ),
     (
         "mp-get",
