@@ -1,0 +1,406 @@
+//! Shared by the mods2 test files (`#[path]`-included): a registry with siputils, sanity, kex,
+//! corex, sl and the `$var`/`$avp` storage; arguments prepared the way the script compiler does
+//! (constants, strings with variables, output variables, then the function's own fixup); a runner
+//! that calls export entries on a message and returns the return code, the message after the
+//! edits, the R-URI, the replies sent and the log lines.
+//!
+//! The script runtime (crates/script) is not a dependency of this crate, so functions are called
+//! through their export tables directly.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrosip_api::export::{Arg, ParamKind};
+use ferrosip_api::{
+    posix, store, Ctx, Dest, ModValue, ModuleExports, Proto, Recorder, RecvInfo, Registry,
+    RouteType, Value, WorkerState,
+};
+use ferrosip_sipmsg::Msg;
+
+/// A request most tests start from.
+pub const INVITE: &str = "INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.com>;tag=a1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: c1@10.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@10.0.0.1:5070>\r\n\
+Subject: Hello There\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 11\r\n\
+\r\n\
+v=0\r\nab=1\r\n";
+
+/// A registry with the modules under test, modparams applied and init run.
+pub fn registry(modparams: &[(&str, &str, ModValue)]) -> Registry {
+    let mut reg = Registry::new();
+    let mut pv = ModuleExports::new("core");
+    pv.pvs = store::var_avp_pvs();
+    pv.pvs.extend(store::core_pvs());
+    reg.add(pv).unwrap_or_else(|e| panic!("{e}"));
+    for m in [
+        ferrosip_modules::sl::exports(),
+        ferrosip_modules::siputils::exports(),
+        ferrosip_modules::sanity::exports(),
+        ferrosip_modules::kex::exports(),
+        ferrosip_modules::corex::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (m, n, v) in modparams {
+        reg.set_modparam(m, n, v.clone())
+            .unwrap_or_else(|e| panic!("{m}.{n}: {e}"));
+    }
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    reg
+}
+
+/// Prepares the arguments of `name` with this arity as the compiler would and runs its fixup.
+/// `Err` = the config would be refused at load (message as shown to the user).
+pub fn prepare(
+    reg: &Registry,
+    name: &str,
+    args: &[&str],
+) -> Result<(ferrosip_api::export::Handler, Vec<Arg>), String> {
+    let entries = reg.functions(name);
+    let (_, f) = entries
+        .iter()
+        .find(|(_, f)| f.accepts_arity(args.len()))
+        .ok_or_else(|| format!("no `{name}` with {} parameters", args.len()))?;
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let kind = f.kind_of(i).ok_or("arity")?;
+        out.push(match kind {
+            ParamKind::Str => Arg::Str(a.as_bytes().to_vec()),
+            ParamKind::Int => Arg::Int(a.parse().map_err(|_| format!("{a}: not an int"))?),
+            ParamKind::IntOrVar if a.parse::<i64>().is_ok() => Arg::Int(a.parse().unwrap_or(0)),
+            ParamKind::Spve | ParamKind::IntOrVar | ParamKind::Expr => {
+                let fmt = reg.parse_format(a)?;
+                match fmt.as_constant() {
+                    Some(c) => Arg::Str(c),
+                    None => Arg::Fmt(fmt),
+                }
+            }
+            ParamKind::Var | ParamKind::VarW => {
+                let (r, _) = ferrosip_api::pv::parse_pv_ref(a.as_bytes())?;
+                Arg::Var(reg.resolve_pv(&r)?)
+            }
+            ParamKind::Regex => Arg::Regex(posix::compile(a, false)?),
+            other => return Err(format!("kind {other:?} not supported by the harness")),
+        });
+    }
+    let handler = f
+        .handler
+        .clone()
+        .ok_or_else(|| format!("function `{name}`: not implemented yet"))?;
+    if let Some(fix) = &f.fixup {
+        fix(&mut out).map_err(|m| format!("{name}(): {m}"))?;
+    }
+    Ok((handler, out))
+}
+
+/// What one call did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Return code.
+    pub rc: i64,
+    /// The message with the edits applied (`msg_apply_changes` layout), or the error text.
+    pub out: String,
+    /// The R-URI after the call (as changed by the script, if it was).
+    pub ruri: String,
+    /// Replies sent.
+    pub sent: Vec<(Dest, String)>,
+    /// Lines logged through the server (level, text).
+    pub logs: Vec<(i32, String)>,
+    /// Script-visible state after the calls (flags, $du, branches, AVPs).
+    pub state: ferrosip_api::ctx::MsgState,
+}
+
+/// Source of test requests.
+pub fn src() -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], 5070))
+}
+
+/// Local socket of test requests.
+pub fn local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5060))
+}
+
+/// Calls the steps on `msg` in `route`, with `setup` run on the context first (e.g. to set
+/// variables) and `debug` as the log threshold.
+pub fn call_with(
+    reg: &Registry,
+    msg: &str,
+    route: RouteType,
+    debug: i32,
+    steps: &[(&str, &[&str])],
+    setup: &dyn Fn(&mut Ctx<'_>),
+) -> Outcome {
+    let rcv = RecvInfo {
+        src: src(),
+        dst: local(),
+        proto: Proto::Udp,
+        socket: 0,
+    };
+    call_full(reg, msg.as_bytes(), route, debug, steps, setup, rcv)
+}
+
+/// [`call_with`] with explicit receive information.
+pub fn call_full(
+    reg: &Registry,
+    msg: &[u8],
+    route: RouteType,
+    debug: i32,
+    steps: &[(&str, &[&str])],
+    setup: &dyn Fn(&mut Ctx<'_>),
+    rcv: RecvInfo,
+) -> Outcome {
+    let mut m = Msg::parse(msg.to_vec()).unwrap_or_else(|e| panic!("parse: {e}"));
+    let mut worker = WorkerState::default();
+    let mut rec = Recorder {
+        debug,
+        myself: if MYSELF.with(|m| *m.borrow()) {
+            vec![("127.0.0.1".to_string(), 5060)]
+        } else {
+            Vec::new()
+        },
+        ..Recorder::default()
+    };
+    let mut o = Outcome::default();
+    {
+        let mut ctx =
+            Ctx::new(&mut m, route, rcv, &mut worker, &mut rec).unwrap_or_else(|e| panic!("{e}"));
+        setup(&mut ctx);
+        for (name, args) in steps {
+            let (h, a) = prepare(reg, name, args).unwrap_or_else(|e| panic!("{e}"));
+            o.rc = match h(&mut ctx, &a) {
+                Ok(rc) => rc.0,
+                Err(e) => {
+                    ctx.log_error(&e.to_string());
+                    -1
+                }
+            };
+        }
+        o.ruri = String::from_utf8_lossy(&ctx.ruri()).into_owned();
+        let new_ruri = ctx.state.new_uri.clone();
+        o.out = match ferrosip_sipmsg::build::apply_changes(
+            ctx.msg,
+            &ctx.edits,
+            None,
+            new_ruri.as_deref(),
+        ) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!("ERROR {e}"),
+        };
+        o.state = ctx.state.clone();
+    }
+    o.sent = rec
+        .sent
+        .iter()
+        .map(|(d, b)| (*d, String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    o.logs = rec.logs.clone();
+    o
+}
+
+/// One call in request_route with debug 3.
+pub fn call(reg: &Registry, msg: &str, name: &str, args: &[&str]) -> Outcome {
+    call_with(reg, msg, RouteType::Request, 3, &[(name, args)], &|_| {})
+}
+
+/// Sets `$var(name)` to a value in the context (through the registry's PV).
+pub fn set_var(reg: &Registry, ctx: &mut Ctx<'_>, name: &str, v: Value) {
+    let (r, _) = ferrosip_api::pv::parse_pv_ref(format!("$var({name})").as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = reg.resolve_pv(&r).unwrap_or_else(|e| panic!("{e}"));
+    spec.set(ctx, v).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Kamailio 5.6.3 for differential tests.
+pub const KAMAILIO: &str = "/usr/sbin/kamailio";
+/// Its module directory.
+pub const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+
+/// Escapes text for a double-quoted Kamailio config string.
+pub fn cfg_str(s: &str) -> String {
+    let mut out = String::new();
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A free UDP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|p| p.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A running Kamailio with one UDP worker; its stderr is collected. Stopped (by PID) on drop.
+pub struct Kamailio {
+    child: Child,
+    err: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Kamailio {
+    /// Starts Kamailio with `cfg` (which must answer a request with Call-ID `ping` by logging
+    /// `@@READY@@`) listening on `port`, and waits until it is ready. `None` when Kamailio is not
+    /// installed (the test is skipped), except under `CI`, where that fails.
+    pub fn start(cfg: &str, port: u16, client: &UdpSocket, tag: &str) -> Option<Kamailio> {
+        if !std::path::Path::new(KAMAILIO).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set and {KAMAILIO} is missing"
+            );
+            eprintln!("skipped: {KAMAILIO} not installed");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("ferrosip-mods2-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.join("kamailio.cfg");
+        std::fs::write(&path, cfg).unwrap_or_else(|e| panic!("{e}"));
+        let mut child = Command::new(KAMAILIO)
+            .arg("-f")
+            .arg(&path)
+            .args(["-DD", "-E", "-n", "1", "-Y"])
+            .arg(&dir)
+            .arg("-w")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start kamailio: {e}"));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let mut pipe = child.stderr.take().unwrap_or_else(|| panic!("stderr"));
+        let sink = Arc::clone(&err);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut g) = sink.lock() {
+                    g.extend_from_slice(buf.get(..n).unwrap_or_default());
+                }
+            }
+        });
+        let mut kam = Kamailio { child, err };
+        let dst = format!("127.0.0.1:{port}");
+        let ping = "OPTIONS sip:p@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-p\r\n\
+From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: ping\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        for _ in 0..100 {
+            let _ = client.send_to(ping.as_bytes(), &dst);
+            if kam.wait_for("@@READY@@", Duration::from_millis(100)) {
+                return Some(kam);
+            }
+        }
+        panic!("kamailio did not start:\n{}", kam.text());
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn text(&self) -> String {
+        let g = match self.err.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        String::from_utf8_lossy(&g).into_owned()
+    }
+
+    /// Waits until `needle` appears in stderr.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.text().contains(needle) {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.text().contains(needle);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // SIGTERM to the main process stops its children; SIGKILL if it lingers.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// [`call_full`] with 127.0.0.1:5060 registered as ours (for `is_myself`).
+pub fn call_full_myself(
+    reg: &Registry,
+    msg: &[u8],
+    steps: &[(&str, &[&str])],
+    rcv: RecvInfo,
+) -> Outcome {
+    MYSELF.with(|m| *m.borrow_mut() = true);
+    let o = call_full(reg, msg, RouteType::Request, 3, steps, &|_| {}, rcv);
+    MYSELF.with(|m| *m.borrow_mut() = false);
+    o
+}
+
+thread_local! {
+    static MYSELF: std::cell::RefCell<bool> = const { std::cell::RefCell::new(false) };
+}
+
+/// Runs the steps, then reads `$var(name)` for each name.
+pub fn read_vars(
+    reg: &Registry,
+    msg: &str,
+    steps: &[(&str, &[&str])],
+    names: &[&str],
+) -> Vec<Value> {
+    let mut m = Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("parse: {e}"));
+    let mut worker = WorkerState::default();
+    let mut rec = Recorder::default();
+    let mut ctx = Ctx::new(
+        &mut m,
+        RouteType::Request,
+        RecvInfo::default(),
+        &mut worker,
+        &mut rec,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (name, args) in steps {
+        let (h, a) = prepare(reg, name, args).unwrap_or_else(|e| panic!("{e}"));
+        let _ = h(&mut ctx, &a);
+    }
+    names
+        .iter()
+        .map(|n| {
+            let (r, _) = ferrosip_api::pv::parse_pv_ref(format!("$var({n})").as_bytes())
+                .unwrap_or_else(|e| panic!("{e}"));
+            reg.resolve_pv(&r)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .get(&mut ctx)
+        })
+        .collect()
+}
