@@ -94,6 +94,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Ok(Outcome::Stopped) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(stderr, "ERROR: {e}");
             ExitCode::from(cli::EXIT_FAILURE)

@@ -8,12 +8,16 @@ use ferrosip_config::{Diagnostic, Error as DiagError};
 use ferrosip_modules::registry::{self, ModuleStatus};
 
 use crate::settings::{CoreSettings, ParamValue, NO_EFFECT_PARAMS};
+use crate::sockets::ListenDef;
 use crate::startup::CommandLine;
+use crate::wirecfg::WireSettings;
 
 /// What the checks found.
 #[derive(Debug, Default)]
 pub struct CfgCheck {
     pub settings: CoreSettings,
+    /// Sockets, receive and forward parameters.
+    pub wire: WireSettings,
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
     /// Kamailio modules the config loads that ferrosip does not implement (each also a warning).
@@ -42,10 +46,31 @@ pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
                     AstValue::Int(i) => ParamValue::Int(*i),
                     AstValue::Bool(b) => ParamValue::Int(i64::from(*b)),
                     AstValue::Str(s) | AstValue::Ident(s) => ParamValue::Str(s.clone()),
-                    // Sockets are the transport's business, not start-up's.
-                    AstValue::Listen(_) | AstValue::Socket(_) => continue,
+                    AstValue::Listen(l) => {
+                        let d = ListenDef::from_ast(l, c.wire.socket_workers);
+                        match p.name {
+                            "alias" => c.wire.aliases.push(d),
+                            _ => c.wire.listens.push(d),
+                        }
+                        continue;
+                    }
+                    AstValue::Socket(b) => {
+                        let mut d = ListenDef::from_ast(&b.bind, c.wire.socket_workers);
+                        if let Some(v) = &b.vrf {
+                            d.unsupported = Some(format!("vrf {v}"));
+                        }
+                        c.wire.listens.push(d);
+                        continue;
+                    }
                 };
-                if let Err(e) = c.settings.apply_param(p.name, &value) {
+                let applied = c
+                    .settings
+                    .apply_param(p.name, &value)
+                    .and_then(|used| match used {
+                        true => Ok(true),
+                        false => c.wire.apply_param(p.name, &value),
+                    });
+                if let Err(e) = applied {
                     c.errors.push(Diagnostic::error(
                         DiagError::Semantic(e.to_string()),
                         Some(p.span),

@@ -12,9 +12,15 @@ pub mod cfgmap;
 pub mod listen;
 pub mod log;
 pub mod modparam;
+pub mod netcore;
 pub mod process;
+pub mod recv;
+pub mod serve;
 pub mod settings;
+pub mod sockets;
 pub mod startup;
+pub mod stats;
+pub mod wirecfg;
 
 /// Errors of the start-up path. Each names what the operator has to fix.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +59,10 @@ pub enum Error {
     BadConfig(usize),
     #[error("modules not implemented by ferrosip yet: {0}")]
     ModulesNotImplemented(String),
-    #[error("ferrosip cannot serve SIP yet: the configuration loaded and passed every check, but the receive path is not implemented (use -c to check a configuration)")]
-    NotServing,
+    #[error("socket {what}: {why}")]
+    Socket { what: String, why: String },
+    #[error("{0}")]
+    Transport(String),
+    #[error("{0}")]
+    Compile(String),
 }

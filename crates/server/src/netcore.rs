@@ -1,0 +1,481 @@
+//! The network side of the core functions the script crate lists but cannot implement without
+//! sockets: `forward*`, `force_send_socket`, `force_rport`/`add_rport`, `add_local_rport`,
+//! `force_tcp_alias`/`add_tcp_alias`, `udp_mtu_try_proto`, `set_advertised_*`,
+//! `set_{forward,reply}_{no_connect,close}`. [`install`] fills the handlers of the script's core
+//! export table before the config is compiled; they reach the sockets through a [`NetCell`] that
+//! the start-up path fills once the sockets are bound.
+//!
+//! Still refused at load ("not implemented yet"): `forward_tls`, `forward_sctp` (no such
+//! transports), `exec`, `cfg_select`, `cfg_reset`.
+//!
+//! Per-message flags that the api's `MsgState` has no field for (send options, advertised
+//! address, forced rport) live in a thread-local [`MsgNet`], reset by the receive path before each
+//! message: the script runs synchronously on the worker thread, so the thread is the message.
+//! (The api could carry them in `MsgState` instead; see the wire report.)
+
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, OnceLock};
+
+use ferrosip_api::export::{Arg, Handler};
+use ferrosip_api::{Ctx, Error as ApiError, ModuleExports, RetCode, RouteType};
+use ferrosip_script::{Entry, Program};
+use ferrosip_sipmsg::build::{self, ForwardOptions, RecvInfo as BuildRecv, SendTarget};
+use ferrosip_sipmsg::uri::Scheme;
+use ferrosip_sipmsg::{Span, Uri};
+use ferrosip_transport::{Destination, Proto as TProto, SendOptions, SocketStr, TransportHandle};
+
+use crate::sockets::{via_transport, Sock, Sockets, SIP_PORT};
+use crate::stats::CoreStats;
+use crate::wirecfg::WireSettings;
+
+/// Everything the network functions and the receive path share, frozen once the sockets are bound.
+pub struct Net {
+    pub sockets: Sockets,
+    pub handle: TransportHandle,
+    pub wire: WireSettings,
+    pub stats: CoreStats,
+    /// The compiled config (for `onsend_route`), set right after compiling.
+    pub program: Arc<Program>,
+}
+
+/// Filled after binding; read by the handlers on the worker threads.
+pub type NetCell = Arc<OnceLock<Net>>;
+
+/// Per-message network flags (Kamailio keeps them in `sip_msg`: `fwd_send_flags`,
+/// `rpl_send_flags`, `FL_FORCE_RPORT`, `FL_ADD_LOCAL_RPORT`, `set_advertised_*`).
+#[derive(Debug, Clone, Default)]
+pub struct MsgNet {
+    pub forward_close: bool,
+    pub forward_no_connect: bool,
+    pub reply_close: bool,
+    pub reply_no_connect: bool,
+    pub force_rport: bool,
+    pub add_local_rport: bool,
+    pub adv_address: Option<String>,
+    pub adv_port: Option<String>,
+    pub udp_mtu_proto: Option<TProto>,
+    /// `force_tcp_alias()` asked for (port, 0 = the Via port).
+    pub tcp_alias: Option<u16>,
+}
+
+thread_local! {
+    static MSG_NET: RefCell<MsgNet> = RefCell::new(MsgNet::default());
+}
+
+/// Clears the per-message flags (called before each message).
+pub fn reset_msg_net() {
+    MSG_NET.with(|m| *m.borrow_mut() = MsgNet::default());
+}
+
+/// Reads the per-message flags.
+pub fn msg_net<T>(f: impl FnOnce(&MsgNet) -> T) -> T {
+    MSG_NET.with(|m| f(&m.borrow()))
+}
+
+fn set_msg_net(f: impl FnOnce(&mut MsgNet)) {
+    MSG_NET.with(|m| f(&mut m.borrow_mut()));
+}
+
+/// Fills the handlers of the network functions in the script's core table.
+pub fn install(core: &mut ModuleExports, cell: &NetCell) {
+    for f in core.functions.iter_mut() {
+        let arity = f.params.len();
+        let c = cell.clone();
+        let h: Option<Handler> = match (f.name, arity) {
+            ("forward", _) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
+                forward_fn(ctx, a, &c, None)
+            })),
+            ("forward_udp", _) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
+                forward_fn(ctx, a, &c, Some(TProto::Udp))
+            })),
+            ("forward_tcp", _) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
+                forward_fn(ctx, a, &c, Some(TProto::Tcp))
+            })),
+            ("force_send_socket", 1) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
+                force_send_socket(ctx, a, &c)
+            })),
+            ("force_rport" | "add_rport", 0) => flag(|m| m.force_rport = true),
+            ("add_local_rport", 0) => flag(|m| m.add_local_rport = true),
+            ("set_forward_no_connect", 0) => flag(|m| m.forward_no_connect = true),
+            ("set_reply_no_connect", 0) => flag(|m| m.reply_no_connect = true),
+            ("set_forward_close", 0) => flag(|m| m.forward_close = true),
+            ("set_reply_close", 0) => flag(|m| m.reply_close = true),
+            ("force_tcp_alias" | "add_tcp_alias", _) => {
+                Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| {
+                    let port = match a.first() {
+                        Some(x) => u16::try_from(x.int(ctx)?)
+                            .map_err(|_| ApiError::Runtime("bad alias port".into()))?,
+                        None => 0,
+                    };
+                    if ctx.rcv.proto == ferrosip_api::Proto::Udp {
+                        return Ok(RetCode::FALSE);
+                    }
+                    set_msg_net(|m| m.tcp_alias = Some(port));
+                    Ok(RetCode::TRUE)
+                }))
+            }
+            ("udp_mtu_try_proto", 1) => Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| {
+                let p = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+                let proto = std::str::from_utf8(&p)
+                    .ok()
+                    .and_then(TProto::parse)
+                    .filter(|p| p.is_implemented())
+                    .ok_or_else(|| ApiError::Runtime("udp_mtu_try_proto: bad protocol".into()))?;
+                set_msg_net(|m| m.udp_mtu_proto = Some(proto));
+                Ok(RetCode::TRUE)
+            })),
+            ("set_advertised_address", 1) => Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| {
+                let v = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+                let s = String::from_utf8_lossy(&v).into_owned();
+                set_msg_net(|m| m.adv_address = Some(s));
+                Ok(RetCode::TRUE)
+            })),
+            ("set_advertised_port", 1) => Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| {
+                let v = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                let p = u16::try_from(v)
+                    .map_err(|_| ApiError::Runtime("set_advertised_port: bad port".into()))?;
+                set_msg_net(|m| m.adv_port = Some(p.to_string()));
+                Ok(RetCode::TRUE)
+            })),
+            _ => None,
+        };
+        if h.is_some() {
+            f.handler = h;
+        }
+    }
+}
+
+fn flag(set: fn(&mut MsgNet)) -> Option<Handler> {
+    Some(Arc::new(move |_ctx: &mut Ctx<'_>, _a: &[Arg]| {
+        set_msg_net(set);
+        Ok(RetCode::TRUE)
+    }))
+}
+
+fn net(cell: &NetCell) -> Result<&Net, ApiError> {
+    cell.get()
+        .ok_or_else(|| ApiError::Runtime("no sockets bound yet".into()))
+}
+
+fn force_send_socket(ctx: &mut Ctx<'_>, a: &[Arg], cell: &NetCell) -> Result<RetCode, ApiError> {
+    let n = net(cell)?;
+    let text = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let s = SocketStr::parse(&text).map_err(|e| ApiError::Runtime(e.to_string()))?;
+    let ip: Option<IpAddr> = s.host.parse().ok();
+    let found = n.sockets.socks.iter().find(|k| {
+        s.proto.is_none_or(|p| p == k.proto)
+            && s.port.is_none_or(|p| p == k.local.port())
+            && match ip {
+                Some(ip) => k.local.ip() == ip,
+                None => k.adv_host.as_deref() == Some(s.host.as_str()),
+            }
+    });
+    match found {
+        Some(k) => {
+            ctx.state.force_socket = Some(k.id);
+            Ok(RetCode::TRUE)
+        }
+        None => {
+            ctx.log_error(&format!(
+                "force_send_socket: no socket found to match [{text}]"
+            ));
+            Ok(RetCode::FALSE)
+        }
+    }
+}
+
+/// Where a request goes: host text (IPv6 without brackets), port (0 = default), protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHop {
+    pub host: String,
+    pub port: u16,
+    pub proto: Option<TProto>,
+    pub secure: bool,
+}
+
+/// Kamailio's `forward()` destination from a URI (`$du` or the R-URI): host, port, `transport=`;
+/// `sips:` asks for TLS.
+pub fn next_hop_from_uri(uri: &[u8]) -> Result<NextHop, String> {
+    let u = Uri::parse(uri, Span::new(0, uri.len())).map_err(|e| format!("bad uri: {e}"))?;
+    let host = String::from_utf8_lossy(u.host.of(uri))
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    if host.is_empty() {
+        return Err("bad uri: no host".into());
+    }
+    let proto = match u.transport.and_then(|t| t.value) {
+        Some(v) => {
+            let t = String::from_utf8_lossy(v.of(uri)).to_ascii_lowercase();
+            Some(TProto::parse(&t).ok_or_else(|| format!("bad uri transport {t}"))?)
+        }
+        None => None,
+    };
+    Ok(NextHop {
+        host,
+        port: u.port.unwrap_or(0),
+        proto,
+        secure: matches!(u.scheme, Scheme::Sips),
+    })
+}
+
+/// Resolves a host with the system resolver (IP literals as they are); IPv4 answers first, as
+/// Kamailio with `dns_try_ipv6=no` asks only for A records when a name has both.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("cannot resolve {host}"))
+}
+
+fn forward_fn(
+    ctx: &mut Ctx<'_>,
+    a: &[Arg],
+    cell: &NetCell,
+    proto: Option<TProto>,
+) -> Result<RetCode, ApiError> {
+    let n = net(cell)?;
+    if !ctx.msg.is_request() {
+        return Err(ApiError::Runtime("forward: not a request".into()));
+    }
+    let hop = match a.first() {
+        None => {
+            let uri = match &ctx.state.dst_uri {
+                Some(d) if !d.is_empty() => d.clone(),
+                _ => ctx.ruri(),
+            };
+            let mut h = next_hop_from_uri(&uri)
+                .map_err(|e| ApiError::Runtime(format!("forward: {e} - dropping packet")))?;
+            if let Some(p) = proto {
+                h.proto = Some(p);
+            }
+            h
+        }
+        Some(x) => {
+            let host = String::from_utf8_lossy(&x.bytes(ctx)).into_owned();
+            let port = match a.get(1) {
+                Some(p) => u16::try_from(p.int(ctx)?)
+                    .map_err(|_| ApiError::Runtime("forward: bad port".into()))?,
+                None => 0,
+            };
+            NextHop {
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port,
+                // forward(host[, port]) keeps the received protocol (Kamailio's FORWARD_T).
+                proto: Some(proto.unwrap_or(to_tproto(ctx.rcv.proto))),
+                secure: false,
+            }
+        }
+    };
+    let rc = forward_to(ctx, n, &hop);
+    match rc {
+        Ok(()) => {
+            CoreStats::inc(&n.stats.fwd_requests);
+            Ok(RetCode::TRUE)
+        }
+        Err(e) => {
+            CoreStats::inc(&n.stats.err_requests);
+            ctx.log_error(&format!("forward: {e}"));
+            Ok(RetCode::FALSE)
+        }
+    }
+}
+
+/// Builds and sends the request to `hop` (Kamailio's `forward_request`).
+pub fn forward_to(ctx: &mut Ctx<'_>, n: &Net, hop: &NextHop) -> Result<(), String> {
+    let mut proto = match (hop.proto, hop.secure) {
+        (Some(TProto::Udp), true) => return Err("secure uri incompatible with udp".into()),
+        (_, true) | (Some(TProto::Tls), _) => return Err("tls is not implemented yet".into()),
+        (Some(p), false) => p,
+        (None, false) => TProto::Udp,
+    };
+    if !proto.is_implemented() {
+        return Err(format!("{proto} is not implemented yet"));
+    }
+    let port = if hop.port == 0 { SIP_PORT } else { hop.port };
+    let to = resolve(&hop.host, port)?;
+    let flags = msg_net(Clone::clone);
+    let mut buf = build_request(ctx, n, proto, &to, &flags)?;
+    // udp_mtu: a UDP request bigger than the MTU goes over udp_mtu_try_proto instead.
+    if proto == TProto::Udp && n.wire.udp_mtu > 0 && buf.1.len() > n.wire.udp_mtu {
+        let alt = flags.udp_mtu_proto.or_else(|| {
+            n.wire
+                .udp_mtu_try_proto
+                .as_deref()
+                .and_then(TProto::parse)
+                .filter(|p| p.is_implemented())
+        });
+        if let Some(p) = alt.filter(|p| *p != TProto::Udp) {
+            proto = p;
+            buf = build_request(ctx, n, proto, &to, &flags)?;
+        }
+    }
+    let (sock_id, bytes) = buf;
+    if !run_onsend(ctx, n) {
+        return Err("dropped in onsend_route".into());
+    }
+    let dst = Destination {
+        proto,
+        addr: to,
+        socket: Some(ferrosip_transport::SocketId(sock_id)),
+        conn: None,
+    };
+    let opts = SendOptions {
+        no_connect: flags.forward_no_connect,
+        close_after: flags.forward_close,
+    };
+    n.handle
+        .send(&dst, opts, &bytes)
+        .map(drop)
+        .map_err(|e| format!("send to {to} failed: {e}"))
+}
+
+fn build_request(
+    ctx: &Ctx<'_>,
+    n: &Net,
+    proto: TProto,
+    to: &SocketAddr,
+    flags: &MsgNet,
+) -> Result<(u32, Vec<u8>), String> {
+    let snd: &Sock = match ctx.state.force_socket.and_then(|id| n.sockets.get(id)) {
+        Some(s) => s,
+        None => n
+            .sockets
+            .send_socket(proto, to, Some(ctx.rcv.socket))
+            .ok_or_else(|| format!("no {proto} socket for {to}"))?,
+    };
+    let rcv_sock = n
+        .sockets
+        .get(ctx.rcv.socket)
+        .ok_or("unknown receive socket")?;
+    let rcv_info = rcv_sock.build_info();
+    let snd_info = snd.build_info();
+    let rcv = BuildRecv {
+        src_ip: ctx.rcv.src.ip(),
+        src_port: ctx.rcv.src.port(),
+        socket: &rcv_info,
+        proto: via_transport(rcv_sock.proto),
+        conn_id: 0,
+    };
+    let target = SendTarget {
+        socket: &snd_info,
+        proto: via_transport(proto),
+    };
+    let opts = ForwardOptions {
+        new_ruri: ctx.state.new_uri.as_deref(),
+        branch_index: 0,
+        force_rport: flags.force_rport || n.wire.force_rport,
+        no_received: false,
+        add_local_rport: flags.add_local_rport || n.wire.add_local_rport,
+        path: None,
+        via_host: flags.adv_address.as_deref(),
+        via_port: flags.adv_port.as_deref(),
+    };
+    let out = build::forward_request(ctx.msg, &ctx.edits, &rcv, &target, &opts)
+        .map_err(|e| format!("building the request failed: {e}"))?;
+    Ok((snd.id, out))
+}
+
+/// Runs `onsend_route` (when the config has one) on the message about to be sent; `false` when it
+/// dropped the message.
+fn run_onsend(ctx: &mut Ctx<'_>, n: &Net) -> bool {
+    let Some(id) = n.program.route(Entry::OnSend) else {
+        return true;
+    };
+    let saved = ctx.route_type;
+    ctx.route_type = RouteType::OnSend;
+    let out = n.program.run(id, ctx);
+    ctx.route_type = saved;
+    !(out.dropped || (out.exited && out.rc == 0))
+}
+
+/// The api's protocol as the transport names it.
+pub fn to_tproto(p: ferrosip_api::Proto) -> TProto {
+    match p {
+        ferrosip_api::Proto::Udp => TProto::Udp,
+        ferrosip_api::Proto::Tcp => TProto::Tcp,
+        ferrosip_api::Proto::Tls => TProto::Tls,
+        ferrosip_api::Proto::Sctp => TProto::Sctp,
+        ferrosip_api::Proto::Ws => TProto::Ws,
+        ferrosip_api::Proto::Wss => TProto::Wss,
+    }
+}
+
+/// The transport's protocol as the api names it.
+pub fn to_api_proto(p: TProto) -> ferrosip_api::Proto {
+    match p {
+        TProto::Udp => ferrosip_api::Proto::Udp,
+        TProto::Tcp => ferrosip_api::Proto::Tcp,
+        TProto::Tls => ferrosip_api::Proto::Tls,
+        TProto::Sctp => ferrosip_api::Proto::Sctp,
+        TProto::Ws => ferrosip_api::Proto::Ws,
+        TProto::Wss => ferrosip_api::Proto::Wss,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hops() {
+        let hop = |h: &str, port, proto, secure| {
+            Ok::<_, ()>(NextHop {
+                host: h.into(),
+                port,
+                proto,
+                secure,
+            })
+        };
+        let cases: &[(&str, Result<NextHop, ()>)] = &[
+            ("sip:alice@127.0.0.1", hop("127.0.0.1", 0, None, false)),
+            (
+                "sip:bob@example.com:5070;transport=TCP",
+                hop("example.com", 5070, Some(TProto::Tcp), false),
+            ),
+            ("sip:[::1]:5062", hop("::1", 5062, None, false)),
+            ("sips:x@example.com", hop("example.com", 0, None, true)),
+            ("sip:x@h;transport=foo", Err(())),
+            ("nonsense", Err(())),
+        ];
+        for (u, want) in cases {
+            assert_eq!(
+                &next_hop_from_uri(u.as_bytes()).map_err(|_| ()),
+                want,
+                "{u}"
+            );
+        }
+        assert_eq!(
+            resolve("127.0.0.1", 5060),
+            Ok("127.0.0.1:5060"
+                .parse()
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))))
+        );
+        assert_eq!(resolve("localhost", 7).map(|a| a.port()), Ok(7));
+        assert!(resolve("no-such-host.invalid", 5060).is_err());
+    }
+
+    #[test]
+    fn message_flags_are_per_thread_and_reset() {
+        set_msg_net(|m| m.forward_close = true);
+        assert!(msg_net(|m| m.forward_close));
+        let other = std::thread::spawn(|| msg_net(|m| m.forward_close)).join();
+        assert_eq!(other.ok(), Some(false));
+        reset_msg_net();
+        assert!(!msg_net(|m| m.forward_close));
+    }
+}

@@ -1,0 +1,416 @@
+//! The receive path: what happens to one message on the worker thread that received it
+//! (Kamailio's `receive_msg`).
+//!
+//! 1. `msg_recv_max_size`: bigger messages are dropped (counted `too_big`).
+//! 2. `Msg::parse`; a message whose first line, Via, From, To, Call-ID or CSeq cannot be read is
+//!    dropped silently and counted (`bad_msg_hdr`), as Kamailio's parse checks do.
+//! 3. One `tracing` span per message (call-id, cseq, method, source).
+//! 4. `event_route[core:pre-routing]` (a `drop` or `exit` stops the message).
+//! 5. Requests: sl's ACK filter (ACKs to our own negative replies), `;alias` of the top Via with
+//!    `tcp_accept_aliases`, `request_route`, `force_tcp_alias()`.
+//!    Replies: `check_via`, `reply_route` (`drop` or 0 stops), then relay by the second Via
+//!    (`received`/`rport` honoured) from the socket Kamailio's `get_send_socket` would pick.
+//!
+//! Replies built by modules (sl) go out through [`WireServer::send`], with the message's
+//! `set_reply_close()`/`set_reply_no_connect()` flags and `reply_to_via`.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferrosip_api::{Ctx, Dest, Error as ApiError, RecvInfo, RouteType, Server, WorkerState};
+use ferrosip_modules::sl::SlApi;
+use ferrosip_script::{Entry, Program};
+use ferrosip_sipmsg::build;
+use ferrosip_sipmsg::edit::SendContext;
+use ferrosip_sipmsg::{Msg, Transport as ViaTransport};
+use ferrosip_transport::{Destination, Proto as TProto, ReceiveInfo, SendOptions, SocketId};
+
+use crate::netcore::{msg_net, reset_msg_net, resolve, to_api_proto, to_tproto, Net, NetCell};
+use crate::sockets::{via_transport, SIP_PORT};
+use crate::stats::CoreStats;
+
+thread_local! {
+    /// `$var` and the other per-worker state (Kamailio: per process).
+    static WORKER: RefCell<WorkerState> = RefCell::new(WorkerState::default());
+}
+
+/// The receive path, shared by every worker thread.
+pub struct Receiver {
+    pub net: NetCell,
+    pub program: Arc<Program>,
+    pub sl: Option<Arc<SlApi>>,
+    pub check_via: bool,
+    /// Kamailio `debug`, read per log call (RPC may change it).
+    pub log: crate::log::LogControl,
+}
+
+impl Receiver {
+    /// Handles one received message. Never panics on peer input.
+    pub fn handle(&self, ri: &ReceiveInfo, data: &[u8]) {
+        let Some(n) = self.net.get() else { return };
+        if data.len() > n.wire.msg_recv_max_size {
+            CoreStats::inc(&n.stats.too_big);
+            tracing::debug!(src = %ri.src, len = data.len(), "message too big, dropped");
+            return;
+        }
+        let mut msg = match Msg::parse(data.to_vec()) {
+            Ok(m) if mandatory_ok(&m) => m,
+            _ => {
+                CoreStats::inc(&n.stats.bad_msg_hdr);
+                tracing::debug!(src = %ri.src, "unparsable message or missing mandatory header, dropped");
+                return;
+            }
+        };
+        let span = message_span(&msg, ri);
+        let _enter = span.enter();
+        reset_msg_net();
+        let rcv = RecvInfo {
+            src: ri.src,
+            dst: ri.dst,
+            proto: to_api_proto(ri.proto),
+            socket: ri.socket.0,
+        };
+        let mut server = WireServer {
+            n,
+            ri: *ri,
+            log: &self.log,
+        };
+        WORKER.with(|w| {
+            let Ok(mut ws) = w.try_borrow_mut() else {
+                return;
+            };
+            if msg.is_request() {
+                self.request(n, ri, rcv, &mut msg, &mut ws, &mut server);
+            } else {
+                self.reply(n, ri, rcv, &mut msg, &mut ws, &mut server);
+            }
+        });
+    }
+
+    fn request(
+        &self,
+        n: &Net,
+        ri: &ReceiveInfo,
+        rcv: RecvInfo,
+        msg: &mut Msg,
+        ws: &mut WorkerState,
+        server: &mut WireServer<'_>,
+    ) {
+        CoreStats::inc(&n.stats.rcv_requests);
+        if let Some(sl) = &self.sl {
+            if sl.filter_ack(msg, ri.dst) {
+                return;
+            }
+        }
+        if n.wire.tcp_accept_aliases && ri.proto != TProto::Udp {
+            tcp_alias_from_via(n, ri, msg, None);
+        }
+        if n.wire.reply_to_via {
+            note_via_addr(msg);
+        }
+        let Ok(mut ctx) = Ctx::new(msg, RouteType::Request, rcv, ws, server) else {
+            return;
+        };
+        if !self.pre_routing(&mut ctx) {
+            CoreStats::inc(&n.stats.drop_requests);
+            return;
+        }
+        let _ = self.program.run_entry(Entry::Request, &mut ctx);
+        drop(ctx);
+        if let Some(port) = msg_net(|m| m.tcp_alias) {
+            tcp_alias_from_via(n, ri, msg, Some(port));
+        }
+    }
+
+    fn reply(
+        &self,
+        n: &Net,
+        ri: &ReceiveInfo,
+        rcv: RecvInfo,
+        msg: &mut Msg,
+        ws: &mut WorkerState,
+        server: &mut WireServer<'_>,
+    ) {
+        CoreStats::inc(&n.stats.rcv_replies);
+        if self.check_via {
+            let mine = msg
+                .via1()
+                .map(|v| {
+                    let host = v.host.of(msg.buf());
+                    n.sockets.is_myself(host, v.port.unwrap_or(0), None)
+                })
+                .unwrap_or(false);
+            if !mine {
+                CoreStats::inc(&n.stats.drop_replies);
+                tracing::debug!("check_via: reply not for us, dropped");
+                return;
+            }
+        }
+        let Ok(mut ctx) = Ctx::new(msg, RouteType::CoreOnReply, rcv, ws, server) else {
+            return;
+        };
+        if !self.pre_routing(&mut ctx) {
+            CoreStats::inc(&n.stats.drop_replies);
+            return;
+        }
+        if let Some(out) = self.program.run_entry(Entry::Reply, &mut ctx) {
+            if out.dropped || (out.exited && out.rc == 0) {
+                CoreStats::inc(&n.stats.drop_replies);
+                return;
+            }
+        }
+        match relay_reply(&ctx, n, ri) {
+            Ok(()) => CoreStats::inc(&n.stats.fwd_replies),
+            Err(e) => {
+                CoreStats::inc(&n.stats.err_replies);
+                tracing::debug!("reply not relayed: {e}");
+            }
+        }
+    }
+
+    /// `event_route[core:pre-routing]`: `false` when it dropped the message.
+    fn pre_routing(&self, ctx: &mut Ctx<'_>) -> bool {
+        let saved = ctx.route_type;
+        ctx.route_type = RouteType::Event;
+        let out = self
+            .program
+            .run_entry(Entry::Event("core:pre-routing"), ctx);
+        ctx.route_type = saved;
+        ctx.last_rc = 0;
+        !out.is_some_and(|o| o.dropped || (o.exited && o.rc == 0))
+    }
+}
+
+/// Via, From, To, Call-ID and CSeq must be readable (Kamailio drops the message otherwise).
+fn mandatory_ok(m: &Msg) -> bool {
+    m.via1().is_ok()
+        && m.from().is_ok()
+        && m.to().is_ok()
+        && m.call_id().is_ok()
+        && m.cseq().is_ok()
+}
+
+fn message_span(msg: &Msg, ri: &ReceiveInfo) -> tracing::Span {
+    if !tracing::enabled!(tracing::Level::ERROR) {
+        return tracing::Span::none();
+    }
+    let buf = msg.buf();
+    let call_id = msg
+        .call_id()
+        .map(|s| String::from_utf8_lossy(s.of(buf)).into_owned())
+        .unwrap_or_default();
+    let (cseq, method) = msg
+        .cseq()
+        .map(|c| {
+            (
+                String::from_utf8_lossy(c.number_span.of(buf)).into_owned(),
+                String::from_utf8_lossy(c.method_span.of(buf)).into_owned(),
+            )
+        })
+        .unwrap_or_default();
+    tracing::error_span!(
+        "sip",
+        call_id = %call_id,
+        cseq = %cseq,
+        method = %method,
+        src = %format_args!("{}:{}", ri.proto, ri.src)
+    )
+}
+
+/// Kamailio's `forward_reply`: the second Via's address (`received=`, `rport=` win), protocol of
+/// that Via, sent from the socket `get_send_socket` picks.
+fn relay_reply(ctx: &Ctx<'_>, n: &Net, ri: &ReceiveInfo) -> Result<(), String> {
+    let msg = &*ctx.msg;
+    let buf = msg.buf();
+    let via2 = msg
+        .via2()
+        .map_err(|e| e.to_string())?
+        .copied()
+        .ok_or("no second Via (a reply for us)")?;
+    let host = match via2.received.and_then(|r| r.value) {
+        Some(v) => v.of(buf),
+        None => via2.host.of(buf),
+    };
+    let host = String::from_utf8_lossy(host)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let rport = via2
+        .rport
+        .and_then(|r| r.value)
+        .and_then(|v| std::str::from_utf8(v.of(buf)).ok()?.parse::<u16>().ok());
+    let port = rport.or(via2.port).unwrap_or(SIP_PORT);
+    let proto = match via2.transport {
+        ViaTransport::Udp | ViaTransport::Other => TProto::Udp,
+        ViaTransport::Tcp => TProto::Tcp,
+        other => return Err(format!("reply over {other:?}: not implemented yet")),
+    };
+    let to = resolve(&host, port)?;
+    let rcv_sock = n.sockets.get(ri.socket.0).ok_or("unknown receive socket")?;
+    let snd = n
+        .sockets
+        .send_socket(proto, &to, Some(ri.socket.0))
+        .ok_or_else(|| format!("no {proto} socket for {to}"))?;
+    let rcv_info = rcv_sock.build_info();
+    let sctx = SendContext {
+        rcv_socket: Some(&rcv_info),
+        rcv_proto: via_transport(ri.proto),
+        snd_socket: None,
+        snd_proto: via_transport(proto),
+        global_address: None,
+        global_port: None,
+    };
+    let bytes = build::forward_reply(msg, &ctx.edits, &sctx).map_err(|e| e.to_string())?;
+    let dst = Destination {
+        proto,
+        addr: to,
+        socket: Some(SocketId(snd.id)),
+        conn: None,
+    };
+    let opts = msg_net(|m| SendOptions {
+        no_connect: m.forward_no_connect,
+        close_after: m.forward_close,
+    });
+    n.handle
+        .send(&dst, opts, &bytes)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Registers `src_ip:port` as an alias of the connection the message came on: the Via's `alias`
+/// port for `tcp_accept_aliases`, or the port given to `force_tcp_alias()` (0: the Via port).
+fn tcp_alias_from_via(n: &Net, ri: &ReceiveInfo, msg: &Msg, forced: Option<u16>) {
+    let Some(conn) = ri.conn else { return };
+    let Ok(via) = msg.via1() else { return };
+    if forced.is_none() && via.alias.is_none() {
+        return;
+    }
+    let port = match forced {
+        Some(p) if p != 0 => p,
+        _ => via.port.unwrap_or(SIP_PORT),
+    };
+    let _ = n.handle.add_alias(conn, SocketAddr::new(ri.src.ip(), port));
+}
+
+/// The [`Server`] the script and the modules see while one message is processed.
+pub struct WireServer<'a> {
+    pub n: &'a Net,
+    pub ri: ReceiveInfo,
+    pub log: &'a crate::log::LogControl,
+}
+
+impl Server for WireServer<'_> {
+    fn log_enabled(&self, level: i32) -> bool {
+        level <= self.log.debug()
+    }
+
+    fn log(&mut self, level: i32, text: &str) {
+        emit(level, text);
+    }
+
+    /// Replies (and whatever else modules send): the message's reply flags apply; with
+    /// `reply_to_via` a reply to the message's source goes to its top Via's address instead.
+    fn send(&mut self, dst: &Dest, bytes: &[u8]) -> Result<(), ApiError> {
+        let proto = to_tproto(dst.proto);
+        let mut addr = dst.addr;
+        if self.n.wire.reply_to_via && addr == self.ri.src && proto == TProto::Udp {
+            // The request is not reachable here; the module computed the source address, which
+            // `reply_to_via` replaces by the Via's sent-by (resolved like any next hop).
+            if let Some(via_addr) = via_addr_of_current() {
+                addr = via_addr;
+            }
+        }
+        let d = Destination {
+            proto,
+            addr,
+            socket: Some(SocketId(dst.socket)),
+            conn: if proto != TProto::Udp && addr == self.ri.src {
+                self.ri.conn
+            } else {
+                None
+            },
+        };
+        let opts = msg_net(|m| SendOptions {
+            no_connect: m.reply_no_connect,
+            close_after: m.reply_close,
+        });
+        self.n
+            .handle
+            .send(&d, opts, bytes)
+            .map(drop)
+            .map_err(|e| ApiError::Runtime(e.to_string()))
+    }
+
+    fn is_myself(&self, host: &[u8], port: u16, proto: Option<ferrosip_api::Proto>) -> bool {
+        self.n.sockets.is_myself(host, port, proto.map(to_tproto))
+    }
+}
+
+thread_local! {
+    /// Top Via sent-by of the message being processed, for `reply_to_via`.
+    static VIA_ADDR: RefCell<Option<SocketAddr>> = const { RefCell::new(None) };
+}
+
+fn via_addr_of_current() -> Option<SocketAddr> {
+    VIA_ADDR.with(|v| *v.borrow())
+}
+
+/// Records the top Via's sent-by for `reply_to_via` (only when the setting is on: it resolves).
+pub fn note_via_addr(msg: &Msg) {
+    let addr = msg.via1().ok().and_then(|v| {
+        let host = String::from_utf8_lossy(v.host.of(msg.buf()))
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        resolve(&host, v.port.unwrap_or(SIP_PORT)).ok()
+    });
+    VIA_ADDR.with(|v| *v.borrow_mut() = addr);
+}
+
+/// One core log line at a Kamailio level.
+pub fn emit(level: i32, text: &str) {
+    let k = i64::from(level);
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    if level <= ferrosip_api::L_ERR {
+        tracing::event!(tracing::Level::ERROR, klevel = k, "{}", text);
+    } else if level == ferrosip_api::L_WARN {
+        tracing::event!(tracing::Level::WARN, klevel = k, "{}", text);
+    } else if level <= ferrosip_api::L_INFO {
+        tracing::event!(tracing::Level::INFO, klevel = k, "{}", text);
+    } else {
+        tracing::event!(tracing::Level::DEBUG, klevel = k, "{}", text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mandatory_headers() {
+        let base = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:b@x>;tag=1\r\nTo: <sip:a@y>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let cases: &[(&str, bool)] = &[
+            ("", true),
+            ("Via: ", false),
+            ("From: ", false),
+            ("To: ", false),
+            ("Call-ID: ", false),
+            ("CSeq: ", false),
+        ];
+        for (drop_line, want) in cases {
+            let text: String = if drop_line.is_empty() {
+                base.to_string()
+            } else {
+                base.split("\r\n")
+                    .filter(|l| !l.starts_with(drop_line))
+                    .collect::<Vec<_>>()
+                    .join("\r\n")
+            };
+            let ok = Msg::parse(text.into_bytes())
+                .map(|m| mandatory_ok(&m))
+                .unwrap_or(false);
+            assert_eq!(ok, *want, "without {drop_line}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Core parameters of the wire (sockets, receive and forward paths), typed, and the
+//! [`TransportConfig`] they give. Filled like [`crate::settings::CoreSettings`]: `(name, value)`
+//! pairs from the config; `listen`/`socket`/`alias` statements arrive as [`ListenDef`]s.
+//!
+//! Parameters the transport has no field for are refused when set to a non-default value
+//! (`tcp_reuse_port`, `tcp_accept_haproxy`, `udp_accept_proxy`, `mhomed`, `enable_tls`,
+//! `enable_sctp`), as are `received_route_mode` values other than 0 and 1.
+
+use std::time::Duration;
+
+use ferrosip_transport::TransportConfig;
+
+use crate::settings::{CoreSettings, ParamValue};
+use crate::sockets::ListenDef;
+use crate::Error;
+
+/// Kamailio's default `msg_recv_max_size`.
+pub const DEFAULT_MSG_RECV_MAX_SIZE: usize = 32767;
+
+/// Settings of the wire after config and command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireSettings {
+    pub listens: Vec<ListenDef>,
+    /// `alias=` statements (host, port, proto).
+    pub aliases: Vec<ListenDef>,
+    /// `socket_workers`: applies to the `listen` lines that follow it.
+    pub socket_workers: Option<usize>,
+    pub port: Option<u16>,
+    pub advertised_address: Option<String>,
+    pub advertised_port: Option<u16>,
+    pub bind_ipv6_link_local: bool,
+    pub msg_recv_max_size: usize,
+    pub received_route_mode: i64,
+    pub reply_to_via: bool,
+    pub add_local_rport: bool,
+    pub force_rport: bool,
+    pub server_header: Option<String>,
+    pub server_signature: bool,
+    pub user_agent_header: Option<String>,
+    pub sip_warning: bool,
+    pub udp_mtu: usize,
+    pub udp_mtu_try_proto: Option<String>,
+    pub onsend_route_reply: bool,
+    pub tcp_accept_aliases: bool,
+    pub transport: TransportConfig,
+}
+
+impl Default for WireSettings {
+    fn default() -> Self {
+        WireSettings {
+            listens: Vec::new(),
+            aliases: Vec::new(),
+            socket_workers: None,
+            port: None,
+            advertised_address: None,
+            advertised_port: None,
+            bind_ipv6_link_local: false,
+            msg_recv_max_size: DEFAULT_MSG_RECV_MAX_SIZE,
+            received_route_mode: 0,
+            reply_to_via: false,
+            add_local_rport: false,
+            force_rport: false,
+            server_header: None,
+            server_signature: true,
+            user_agent_header: None,
+            sip_warning: false,
+            udp_mtu: 0,
+            udp_mtu_try_proto: None,
+            onsend_route_reply: false,
+            tcp_accept_aliases: false,
+            transport: TransportConfig::default(),
+        }
+    }
+}
+
+impl WireSettings {
+    /// Takes one global parameter; `Ok(false)` when it is not a wire parameter.
+    pub fn apply_param(&mut self, name: &str, value: &ParamValue) -> Result<bool, Error> {
+        let bad = |want: &str| Error::Param {
+            name: name.to_string(),
+            why: format!("expected {want}"),
+        };
+        let int = || match value {
+            ParamValue::Int(i) => Ok(*i),
+            ParamValue::Str(s) => s.trim().parse::<i64>().map_err(|_| bad("a number")),
+        };
+        let uint = || int().and_then(|i| usize::try_from(i).map_err(|_| bad("a positive number")));
+        let secs = || {
+            int().and_then(|i| {
+                u64::try_from(i)
+                    .map(Duration::from_secs)
+                    .map_err(|_| bad("seconds"))
+            })
+        };
+        let port = || int().and_then(|i| u16::try_from(i).map_err(|_| bad("a port number")));
+        let boolean = || match value {
+            ParamValue::Int(i) => Ok(*i != 0),
+            ParamValue::Str(s) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "on" | "true" | "1" => Ok(true),
+                "no" | "off" | "false" | "0" => Ok(false),
+                _ => Err(bad("yes or no")),
+            },
+        };
+        let string = || match value {
+            ParamValue::Str(s) => s.clone(),
+            ParamValue::Int(i) => i.to_string(),
+        };
+        let refuse_if = |set: bool| -> Result<bool, Error> {
+            if set {
+                Err(Error::Param {
+                    name: name.to_string(),
+                    why: "not implemented yet (only the default value is accepted)".into(),
+                })
+            } else {
+                Ok(true)
+            }
+        };
+        let t = &mut self.transport;
+        match name {
+            "port" => self.port = Some(port()?),
+            "advertised_address" => self.advertised_address = Some(string()),
+            "advertised_port" => self.advertised_port = Some(port()?),
+            "socket_workers" => self.socket_workers = Some(uint()?).filter(|w| *w > 0),
+            "bind_ipv6_link_local" => self.bind_ipv6_link_local = boolean()?,
+            "msg_recv_max_size" => self.msg_recv_max_size = uint()?,
+            "received_route_mode" => {
+                self.received_route_mode = int()?;
+                if !(0..=1).contains(&self.received_route_mode) {
+                    return Err(bad("0 or 1"));
+                }
+            }
+            "reply_to_via" => self.reply_to_via = boolean()?,
+            "add_local_rport" | "local_rport" => self.add_local_rport = boolean()?,
+            "force_rport" | "add_rport" => self.force_rport = boolean()?,
+            "server_header" => self.server_header = Some(string()),
+            "server_signature" => self.server_signature = boolean()?,
+            "user_agent_header" => self.user_agent_header = Some(string()),
+            "sip_warning" => self.sip_warning = boolean()?,
+            "udp_mtu" => self.udp_mtu = uint()?,
+            "udp_mtu_try_proto" => self.udp_mtu_try_proto = Some(string()),
+            "onsend_route_reply" => self.onsend_route_reply = boolean()?,
+            "tcp_accept_aliases" => self.tcp_accept_aliases = boolean()?,
+            "tcp_connection_lifetime" => t.tcp_connection_lifetime = secs()?,
+            "tcp_max_connections" => t.tcp_max_connections = uint()?,
+            "tcp_accept_iplimit" => t.tcp_accept_iplimit = uint()?,
+            "tcp_crlf_ping" => t.tcp_crlf_ping = boolean()?,
+            "tcp_accept_no_cl" => t.tcp_accept_no_cl = boolean()?,
+            "tcp_connect_timeout" => t.tcp_connect_timeout = secs()?,
+            "tcp_send_timeout" => t.tcp_send_timeout = secs()?,
+            "tcp_no_connect" => t.tcp_no_connect = boolean()?,
+            "tcp_conn_wq_max" => t.tcp_conn_wq_max = uint()?.max(1),
+            "tos" => t.tos = u8::try_from(int()?).map_err(|_| bad("0..255"))?,
+            "tcp_reuse_port" | "tcp_accept_haproxy" | "udp_accept_proxy" | "mhomed"
+            | "enable_tls" | "enable_sctp" => return refuse_if(boolean()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The transport settings, completed from the core settings (`children`, `tcp_children`
+    /// defaulting to `children`, `disable_tcp`, `maxbuffer`).
+    pub fn transport_config(&self, core: &CoreSettings) -> TransportConfig {
+        let mut t = self.transport.clone();
+        let children = usize::try_from(core.children).unwrap_or(1).max(1);
+        t.children = children;
+        t.tcp_children = core
+            .tcp_children
+            .and_then(|c| usize::try_from(c).ok())
+            .filter(|c| *c > 0)
+            .unwrap_or(children);
+        t.disable_tcp = core.disable_tcp;
+        if let Some(b) = core.max_recv_buffer.and_then(|b| usize::try_from(b).ok()) {
+            t.maxbuffer = b;
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ParamValue::*;
+
+    #[test]
+    fn params_table() {
+        let mut w = WireSettings::default();
+        let ok: Vec<(&str, ParamValue)> = vec![
+            ("port", Int(5070)),
+            ("advertised_address", Str("sip.example.com".into())),
+            ("tcp_connection_lifetime", Int(30)),
+            ("tcp_accept_no_cl", Str("yes".into())),
+            ("msg_recv_max_size", Int(4096)),
+            ("mhomed", Int(0)),
+            ("received_route_mode", Int(1)),
+        ];
+        for (n, v) in ok {
+            assert_eq!(w.apply_param(n, &v).ok(), Some(true), "{n}");
+        }
+        assert_eq!(w.apply_param("children", &Int(3)).ok(), Some(false));
+        assert_eq!(w.port, Some(5070));
+        assert_eq!(w.transport.tcp_connection_lifetime, Duration::from_secs(30));
+        assert!(w.transport.tcp_accept_no_cl);
+        assert_eq!(w.msg_recv_max_size, 4096);
+        let refused: Vec<(&str, ParamValue)> = vec![
+            ("mhomed", Int(1)),
+            ("tcp_reuse_port", Str("yes".into())),
+            ("udp_accept_proxy", Int(1)),
+            ("port", Int(70000)),
+            ("received_route_mode", Int(2)),
+            ("tcp_send_timeout", Int(-1)),
+        ];
+        for (n, v) in refused {
+            assert!(w.apply_param(n, &v).is_err(), "{n}");
+        }
+        let core = CoreSettings {
+            children: 3,
+            disable_tcp: true,
+            ..CoreSettings::default()
+        };
+        let t = w.transport_config(&core);
+        assert_eq!((t.children, t.tcp_children, t.disable_tcp), (3, 3, true));
+        let core4 = CoreSettings {
+            tcp_children: Some(4),
+            ..core
+        };
+        assert_eq!(w.transport_config(&core4).tcp_children, 4);
+    }
+}
