@@ -594,6 +594,11 @@ fn adjust_content_length(
     proto: Transport,
 ) -> Result<(), BuildError> {
     let delta = e.body_delta(eoh, ctx);
+    let stream = matches!(proto, Transport::Tcp | Transport::Tls);
+    if delta == 0 && !stream {
+        // Kamailio does not even parse Content-Length here: a broken one passes through untouched
+        return Ok(());
+    }
     let body_len = msg.body_span()?.len() as i64;
     let value = (body_len + delta).max(0);
     // A Content-Length header the script removed counts as absent: rewriting the value of a deleted
@@ -603,7 +608,6 @@ fn adjust_content_length(
         Some(_) => msg.content_length()?,
         None => None,
     };
-    let stream = matches!(proto, Transport::Tcp | Transport::Tls);
     match cl {
         None if stream || (delta != 0 && proto != Transport::Udp) => {
             let a = e.anchor(eoh)?;

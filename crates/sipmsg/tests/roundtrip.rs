@@ -178,3 +178,88 @@ fn captured_inputs_round_trip() {
     }
     assert!(n >= 10, "expected the captured messages, found {n}");
 }
+
+/// RFC 4475/5118 torture messages (`/work/shared/corpus/torture/`): every one the parser accepts is
+/// rebuilt unchanged without edits, and its forwarded copy (requests) or local reply parses again
+/// with one more Via (forwarded request) and the same Call-ID.
+#[test]
+fn torture_messages_round_trip_and_forward() {
+    use ferrosip_sipmsg::build::{
+        forward_request, local_reply, ForwardOptions, RecvInfo, ReplyOptions, SendTarget,
+    };
+    use ferrosip_sipmsg::edit::{SocketInfo, Transport};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let dir = "/work/shared/corpus/torture";
+    let sock = SocketInfo {
+        ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
+        port: 5060,
+        proto: Transport::Udp,
+        advertise: None,
+        sockname: "",
+    };
+    let rcv = RecvInfo {
+        src_ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+        src_port: 5062,
+        socket: &sock,
+        proto: Transport::Udp,
+        conn_id: 0,
+    };
+    let to = SendTarget {
+        socket: &sock,
+        proto: Transport::Udp,
+    };
+    let (mut files, mut identity, mut forwarded, mut replied) = (0, 0, 0, 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "sip") {
+            continue;
+        }
+        files += 1;
+        let bytes = std::fs::read(&path).unwrap();
+        let Ok(msg) = Msg::parse(bytes.clone()) else {
+            continue;
+        };
+        if msg.headers().is_err() {
+            continue;
+        }
+        let e = Edits::new(bytes.len()).unwrap();
+        assert_eq!(
+            apply_changes(&msg, &e, None, None).unwrap(),
+            bytes,
+            "{path:?}"
+        );
+        identity += 1;
+        if !msg.is_request() {
+            continue;
+        }
+        let vias = msg.vias().map(<[_]>::len);
+        if let (Ok(out), Ok(n)) = (
+            forward_request(&msg, &e, &rcv, &to, &ForwardOptions::default()),
+            vias,
+        ) {
+            let re = Msg::parse(out).unwrap_or_else(|err| panic!("{path:?}: {err}"));
+            assert_eq!(re.vias().unwrap().len(), n + 1, "{path:?}");
+            assert_eq!(
+                re.call_id().map(|s| re.slice(s).to_vec()),
+                msg.call_id().map(|s| msg.slice(s).to_vec()),
+                "{path:?}"
+            );
+            forwarded += 1;
+        }
+        if let Ok(out) = local_reply(&msg, &rcv, 500, b"Server Error", &ReplyOptions::default()) {
+            let re = Msg::parse(out).unwrap_or_else(|err| panic!("{path:?}: {err}"));
+            assert_eq!(re.status(), Some(500), "{path:?}");
+            re.headers().unwrap_or_else(|err| panic!("{path:?}: {err}"));
+            replied += 1;
+        }
+    }
+    eprintln!(
+        "torture: {files} files, {identity} identity, {forwarded} forwarded, {replied} replied"
+    );
+    assert!(files >= 60, "torture corpus missing ({files} files)");
+    assert!(
+        identity >= 50 && forwarded >= 40 && replied >= 42,
+        "{identity} {forwarded} {replied}"
+    );
+}
