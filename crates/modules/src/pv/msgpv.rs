@@ -485,14 +485,18 @@ fn ruri_part(c: &Ctx<'_>, a: UriAttr) -> Value {
     if !c.msg.is_request() {
         return Value::Null;
     }
-    uri_attr(&c.ruri(), a)
+    match &c.state.new_uri {
+        Some(u) => uri_attr(u, a),
+        None => ouri_part(c, a),
+    }
 }
 
+/// Attribute of the received R-URI, from the message's cached parse.
 fn ouri_part(c: &Ctx<'_>, a: UriAttr) -> Value {
-    if !c.msg.is_request() {
-        return Value::Null;
+    match c.msg.ruri() {
+        Ok(Some(u)) => attr_of(c.msg.buf(), u, a),
+        _ => Value::Null,
     }
-    uri_attr(c.original_ruri(), a)
 }
 
 fn set_ruri(c: &mut Ctx<'_>, v: Value) -> Result<(), Error> {
