@@ -205,6 +205,73 @@ fn tcp_and_warning_match_kamailio_captures() {
     assert_eq!(show(&out), show(&data("sl_options_warning.out")));
 }
 
+/// Kamailio rr's `record_route()` lump structure (enable_double_rr=1, append_fromtag=1), rebuilt
+/// with this crate's edit API: two anchor pairs at the first header; the outbound pair guarded by
+/// `IfDiffRealms` conditions and showing the sending socket, the inbound pair the receiving socket.
+fn record_route(e: &mut Edits, first: usize, ftag: &str) {
+    // outbound (only when the sockets differ)
+    let (l, l2) = (e.anchor(first).unwrap(), e.anchor(first).unwrap());
+    let c1 = e.insert_cond(At::After(l), Cond::IfDiffRealms).unwrap();
+    let c2 = e.insert_cond(At::Before(l2), Cond::IfDiffRealms).unwrap();
+    build_rr(e, At::Next(c1), At::Next(c2), Subst::SndAll, ftag);
+    // inbound
+    let (l, l2) = (e.anchor(first).unwrap(), e.anchor(first).unwrap());
+    build_rr(e, At::After(l), At::Before(l2), Subst::RcvAll, ftag);
+}
+
+/// rr's `build_rr()`: prefix, address substitution, `;r2=on` when the sockets differ, then on the
+/// second anchor the parameters and the terminator.
+fn build_rr(e: &mut Edits, at_l: At, at_l2: At, subst: Subst, ftag: &str) {
+    let p = e.insert(at_l, b"Record-Route: <sip:").unwrap();
+    let p = e.insert_subst(At::Next(p), subst).unwrap();
+    let c = e.insert_cond(At::Next(p), Cond::IfDiffRealms).unwrap();
+    e.insert(At::Next(c), b";r2=on").unwrap();
+    let s = e
+        .insert(at_l2, format!(";lr;ftag={ftag}").as_bytes())
+        .unwrap();
+    e.insert(At::Next(s), b">\r\n").unwrap();
+}
+
+#[test]
+fn double_record_route_matches_kamailio_captures() {
+    let udp = udp_sock(5177);
+    let tcp = SocketInfo {
+        proto: Transport::Tcp,
+        ..udp_sock(5177)
+    };
+    let rcv = RecvInfo {
+        src_ip: LOCALHOST,
+        src_port: 5191,
+        socket: &udp,
+        proto: Transport::Udp,
+        conn_id: 0,
+    };
+    for (case, ftag, to) in [
+        (
+            "rr_double_udp_to_tcp",
+            "r1",
+            SendTarget {
+                socket: &tcp,
+                proto: Transport::Tcp,
+            },
+        ),
+        (
+            "rr_single_udp_to_udp",
+            "r2",
+            SendTarget {
+                socket: &udp,
+                proto: Transport::Udp,
+            },
+        ),
+    ] {
+        let msg = Msg::parse(data(&format!("{case}.in"))).unwrap();
+        let mut e = Edits::new(msg.buf().len()).unwrap();
+        record_route(&mut e, msg.headers().unwrap()[0].span.start as usize, ftag);
+        let out = forward_request(&msg, &e, &rcv, &to, &ForwardOptions::default()).unwrap();
+        assert_eq!(show(&out), show(&data(&format!("{case}.out"))), "{case}");
+    }
+}
+
 const REQ: &str = "MESSAGE sip:bob@example.com SIP/2.0
 Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKm1
 Route: <sip:proxy.example.com;lr>
