@@ -350,6 +350,88 @@ const CASES: &[Case] = &[
         &[("hf_value_exists", &["Supported", "nope"])],
     ),
     (
+        "hfv-append",
+        SUP,
+        &[("append_hf_value", &["Supported", "gruu"])],
+    ),
+    (
+        "hfv-append-1",
+        SUP,
+        &[("append_hf_value", &["Supported[1]", "gruu"])],
+    ),
+    (
+        "hfv-append-last",
+        SUP,
+        &[("append_hf_value", &["Supported[-1]", "gruu"])],
+    ),
+    (
+        "hfv-append-none",
+        SUP,
+        &[("append_hf_value", &["X-None[2]", "v"])],
+    ),
+    (
+        "hfv-insert",
+        SUP,
+        &[("insert_hf_value", &["Supported", "gruu"])],
+    ),
+    (
+        "hfv-insert-2",
+        SUP,
+        &[("insert_hf_value", &["Supported[2]", "gruu"])],
+    ),
+    (
+        "hfv-insert-none",
+        SUP,
+        &[("insert_hf_value", &["X-None", "v"])],
+    ),
+    (
+        "hfv-insert-none-2",
+        SUP,
+        &[("insert_hf_value", &["X-None[2]", "v"])],
+    ),
+    ("hfv-remove", SUP, &[("remove_hf_value", &["Supported"])]),
+    (
+        "hfv-remove-last",
+        SUP,
+        &[("remove_hf_value", &["Supported[-1]"])],
+    ),
+    (
+        "hfv-remove-5",
+        SUP,
+        &[("remove_hf_value", &["Supported[5]"])],
+    ),
+    (
+        "hfv-remove-9",
+        SUP,
+        &[("remove_hf_value", &["Supported[9]"])],
+    ),
+    (
+        "hfv-remove-all",
+        SUP,
+        &[("remove_hf_value", &["Supported[*]"])],
+    ),
+    ("hfv-remove-only", SUP, &[("remove_hf_value", &["Require"])]),
+    (
+        "hfv-assign",
+        SUP,
+        &[("assign_hf_value", &["Supported[2]", "X"])],
+    ),
+    (
+        "hfv-remove2",
+        SUP,
+        &[("remove_hf_value2", &["Supported[2]"])],
+    ),
+    (
+        "hfv-assign2",
+        SUP,
+        &[("assign_hf_value2", &["Supported", "all"])],
+    ),
+    (
+        "hfv-assign2-last",
+        SUP,
+        &[("assign_hf_value2", &["k[-1]", "x, y"])],
+    ),
+    (
         "mp-get",
         MP,
         &[

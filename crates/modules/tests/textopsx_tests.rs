@@ -192,14 +192,16 @@ fn refused_at_load() {
     let reg = registry(&[]);
     for (f, args) in [
         ("msg_changed_route", &["r"][..]),
-        ("append_hf_value", &["foo", "x"]),
-        ("remove_hf_value", &["foo"]),
+        ("append_hf_value", &["foo.bar", "x"]),
+        ("append_hf_value", &["foo[*]", "x"]),
+        ("assign_hf_value", &["foo[*]", "x"]),
+        ("remove_hf_value", &["foo[*].bar"]),
         ("hf_value_exists", &["foo[1]", "x"]),
         ("include_hf_value", &["foo.bar", "x"]),
     ] {
         let e = prepare(&reg, f, args).err().unwrap_or_default();
         assert!(
-            e.contains("not implemented yet") || e.contains("plain name"),
+            e.contains("not implemented yet") || e.contains("plain name") || e.contains("[*]"),
             "{f}: {e}"
         );
     }
@@ -279,3 +281,112 @@ fn hf_value_lists() {
         assert_eq!(o.out, msg.replacen(a, b, 1), "{f}({h}, {v})");
     }
 }
+
+#[test]
+fn hf_value_editors() {
+    let reg = registry(&[]);
+    let msg = INVITE.replace(
+        "Subject: Hello There\r\n",
+        "Subject: Hello There\r\nSupported: path, 100rel\r\nSupported: c\r\n",
+    );
+    // (function, args, rc, replacement giving the expected message)
+    let cases: &[HfvEdit] = &[
+        (
+            "append_hf_value",
+            &["Supported", "v"],
+            1,
+            ("Supported: c\r\n", "Supported: c\r\n"),
+        ),
+        (
+            "append_hf_value",
+            &["Supported[1]", "v"],
+            1,
+            ("path, 100rel", "path,v, 100rel"),
+        ),
+        (
+            "append_hf_value",
+            &["Supported[-1]", "v"],
+            1,
+            ("Supported: c\r\n", "Supported: c,v\r\n"),
+        ),
+        (
+            "insert_hf_value",
+            &["Supported", "v"],
+            1,
+            ("Supported: path", "Supported: v\r\nSupported: path"),
+        ),
+        (
+            "insert_hf_value",
+            &["Supported[2]", "v"],
+            1,
+            ("path, 100rel", "path,v, 100rel"),
+        ),
+        ("insert_hf_value", &["X-None[2]", "v"], -1, ("", "")),
+        (
+            "remove_hf_value",
+            &["Supported"],
+            1,
+            ("path, 100rel", " 100rel"),
+        ),
+        (
+            "remove_hf_value",
+            &["Supported[2]"],
+            1,
+            ("path, 100rel", "path"),
+        ),
+        (
+            "remove_hf_value",
+            &["Supported[3]"],
+            1,
+            ("Supported: c\r\n", ""),
+        ),
+        ("remove_hf_value", &["Supported[4]"], -1, ("", "")),
+        (
+            "remove_hf_value",
+            &["Supported[*]"],
+            1,
+            ("Supported: path, 100rel\r\nSupported: c\r\n", ""),
+        ),
+        (
+            "assign_hf_value",
+            &["Supported[-1]", "x"],
+            1,
+            ("Supported: c\r\n", "Supported: x\r\n"),
+        ),
+        (
+            "remove_hf_value2",
+            &["Supported[1]"],
+            1,
+            ("Supported: path, 100rel\r\n", ""),
+        ),
+        (
+            "assign_hf_value2",
+            &["k[2]", "all"],
+            1,
+            ("Supported: c\r\n", "Supported: all\r\n"),
+        ),
+    ];
+    for (f, args, rc, (a, b)) in cases {
+        let o = call(&reg, &msg, f, args);
+        assert_eq!(o.rc, *rc, "{f}{args:?}");
+        let want = if a.is_empty() {
+            msg.clone()
+        } else if *f == "append_hf_value" && args == &["Supported", "v"] {
+            msg.replace(
+                "Content-Length: 11\r\n",
+                "Content-Length: 11\r\nSupported: v\r\n",
+            )
+        } else {
+            msg.replacen(a, b, 1)
+        };
+        assert_eq!(o.out, want, "{f}{args:?}");
+    }
+}
+
+/// (function, args, rc, replacement giving the expected message)
+type HfvEdit = (
+    &'static str,
+    &'static [&'static str],
+    i64,
+    (&'static str, &'static str),
+);

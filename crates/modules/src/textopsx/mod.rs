@@ -7,10 +7,8 @@
 //! `*_iterator_start` before use anyway), in the message's state.
 //!
 //! Refused at load (see docs/modules-1.md): `msg_changed_route` (needs to run a route on a copy of
-//! the message, which the module API cannot do yet) and the indexed `@hf_value` editors
-//! (`append_hf_value`, `insert_hf_value`, `remove_hf_value[2]`, `assign_hf_value[2]`), which rest on
-//! Kamailio's select framework. `include_hf_value`, `exclude_hf_value` and `hf_value_exists` work on
-//! plain header names.
+//! the message, which the module API cannot do yet) and the `.param` form of the `*_hf_value`
+//! editors (`HF[idx].param`: header parameters are not edited yet; `HF` and `HF[idx]` work).
 
 use std::sync::Arc;
 
@@ -21,6 +19,9 @@ use ferrosip_sipmsg::build::kamailio_body;
 use ferrosip_sipmsg::edit::{At, Edits};
 use ferrosip_sipmsg::{HeaderKind, Msg};
 
+mod hfvalue;
+
+use self::hfvalue::{hf_value_op, hname_fixup, incexc, plain_hname, IncExc, Oper};
 use crate::textops::re::Re;
 use crate::textops::{int, s};
 
@@ -34,7 +35,6 @@ pub fn exports() -> ModuleExports {
         .or(RouteMask::FAILURE)
         .or(RouteMask::BRANCH);
     let f = FnExport::new;
-    let refused = "needs Kamailio's select framework (@hf_value): refused, not implemented yet";
     m.functions = vec![
         f(
             "msg_apply_changes",
@@ -141,12 +141,24 @@ pub fn exports() -> ModuleExports {
                 matches!(fl.first(), Some(b'i' | b'I')),
             )))
         }),
-        f("append_hf_value", &[K::Str, K::Spve], hfv, refused),
-        f("insert_hf_value", &[K::Str, K::Spve], hfv, refused),
-        f("remove_hf_value", &[K::Str], hfv, refused),
-        f("remove_hf_value2", &[K::Str], hfv, refused),
-        f("assign_hf_value", &[K::Str, K::Spve], hfv, refused),
-        f("assign_hf_value2", &[K::Str, K::Spve], hfv, refused),
+        f("append_hf_value", &[K::Str, K::Spve], hfv, "add a header, or a value after value [idx] (HF[idx]; no .param)")
+            .fixup(|a| hname_fixup(a, Oper::Append))
+            .with(|ctx, a| { let v = s(ctx, a, 1); hf_value_op(ctx, a.first(), Some(&v)) }),
+        f("insert_hf_value", &[K::Str, K::Spve], hfv, "add a header before the first one, or a value before value [idx]")
+            .fixup(|a| hname_fixup(a, Oper::Insert))
+            .with(|ctx, a| { let v = s(ctx, a, 1); hf_value_op(ctx, a.first(), Some(&v)) }),
+        f("remove_hf_value", &[K::Str], hfv, "remove value [idx] (default 1) of the comma lists, or every header with [*]")
+            .fixup(|a| hname_fixup(a, Oper::Remove))
+            .with(|ctx, a| hf_value_op(ctx, a.first(), None)),
+        f("remove_hf_value2", &[K::Str], hfv, "remove header [idx] (default 1), commas not being separators")
+            .fixup(|a| hname_fixup(a, Oper::Remove2))
+            .with(|ctx, a| hf_value_op(ctx, a.first(), None)),
+        f("assign_hf_value", &[K::Str, K::Spve], hfv, "replace value [idx] (default 1) of the comma lists")
+            .fixup(|a| hname_fixup(a, Oper::Assign))
+            .with(|ctx, a| { let v = s(ctx, a, 1); hf_value_op(ctx, a.first(), Some(&v)) }),
+        f("assign_hf_value2", &[K::Str, K::Spve], hfv, "replace the body of header [idx] (default 1)")
+            .fixup(|a| hname_fixup(a, Oper::Assign2))
+            .with(|ctx, a| { let v = s(ctx, a, 1); hf_value_op(ctx, a.first(), Some(&v)) }),
         f("include_hf_value", &[K::Str, K::Spve], hfv, "add the value to the comma list of the header (or add the header) unless present")
             .fixup(plain_hname)
             .with(|ctx, a| { let (n, v) = (s(ctx, a, 0), s(ctx, a, 1)); Ok(RetCode(incexc(ctx, &n, &v, IncExc::Include)?)) }),
@@ -548,131 +560,6 @@ fn keep_hf(ctx: &mut Ctx<'_>, re: Option<&Re>) -> Result<i64, Error> {
             .map_err(|e| Error::Runtime(e.to_string()))?;
     }
     Ok(-1)
-}
-
-/// What `incexc` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IncExc {
-    Include,
-    Exclude,
-    Exists,
-}
-
-/// include/exclude/exists take a plain header name (no `[idx]`, no `.param`), as Kamailio's fixup.
-fn plain_hname(a: &mut [Arg]) -> Result<(), String> {
-    match a.first() {
-        Some(Arg::Str(n))
-            if !n.is_empty()
-                && n.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_') =>
-        {
-            Ok(())
-        }
-        _ => {
-            Err("the header must be a plain name (neither index nor parameter may be given)".into())
-        }
-    }
-}
-
-/// The comma-separated values of a header body as Kamailio's `find_next_value` splits them:
-/// (value range, removal range), both relative to the body. The removal range starts where the
-/// previous value's comma ended and takes the value's own comma.
-fn hf_values(body: &[u8]) -> Vec<((usize, usize), (usize, usize))> {
-    let sp = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
-    let mut out = Vec::new();
-    let mut p = 0;
-    let end = body.len();
-    loop {
-        let lump_start = p;
-        while p < end && body.get(p).is_some_and(|c| sp(*c)) {
-            p += 1;
-        }
-        let vs = p;
-        let mut quoted = false;
-        while p < end {
-            let c = body.get(p).copied().unwrap_or(b',');
-            if c == b',' && !quoted {
-                break;
-            }
-            if c == b'"' && (!quoted || body.get(p.wrapping_sub(1)) != Some(&b'\\')) {
-                quoted = !quoted;
-            }
-            p += 1;
-        }
-        let mut ve = p;
-        while ve > vs && body.get(ve - 1).is_some_and(|c| sp(*c)) {
-            ve -= 1;
-        }
-        if p < end {
-            p += 1; // the comma
-        }
-        out.push(((vs, ve), (lump_start, p)));
-        if p >= end {
-            break;
-        }
-    }
-    out
-}
-
-fn incexc(ctx: &mut Ctx<'_>, name: &[u8], val: &[u8], op: IncExc) -> Result<i64, Error> {
-    if val.is_empty() {
-        return Ok(-1);
-    }
-    let hs: Vec<ferrosip_sipmsg::Header> = match ctx.msg.headers_named(name) {
-        Ok(it) => it.copied().collect(),
-        Err(_) => return Ok(-1),
-    };
-    let e = |x: ferrosip_sipmsg::edit::EditError| Error::Runtime(x.to_string());
-    for h in &hs {
-        let body = kamailio_body(ctx.msg.buf(), h).to_vec();
-        let off = h.value.start as usize;
-        for ((vs, ve), (ls, le)) in hf_values(&body) {
-            let v = body.get(vs..ve).unwrap_or_default();
-            if v.is_empty() || !v.eq_ignore_ascii_case(val) {
-                continue;
-            }
-            match op {
-                IncExc::Include | IncExc::Exists => return Ok(1),
-                IncExc::Exclude => {
-                    // the last value of a header takes the comma before it
-                    let ls = if le == body.len() && ls > 0 {
-                        ls - 1
-                    } else {
-                        ls
-                    };
-                    if ls == 0 && le == body.len() {
-                        ctx.edits
-                            .delete(h.span.start as usize, h.span.len())
-                            .map_err(e)?;
-                    } else {
-                        ctx.edits.delete(off + ls, le - ls).map_err(e)?;
-                    }
-                }
-            }
-        }
-    }
-    match op {
-        IncExc::Exists => Ok(-1),
-        IncExc::Exclude => Ok(1),
-        IncExc::Include => {
-            if let Some(h) = hs.first() {
-                let end = h.value.start as usize + kamailio_body(ctx.msg.buf(), h).len();
-                let mut t = b",".to_vec();
-                t.extend_from_slice(val);
-                ctx.edits.insert_at(end, &t).map_err(e)?;
-            } else {
-                let Ok(eoh) = ctx.msg.headers_end() else {
-                    return Ok(-1);
-                };
-                let mut t = name.to_vec();
-                t.extend_from_slice(b": ");
-                t.extend_from_slice(val);
-                t.extend_from_slice(b"\r\n");
-                ctx.edits.insert_at(eoh, &t).map_err(e)?;
-            }
-            Ok(1)
-        }
-    }
 }
 
 // Iterators: per message, in an XAVP whose name starts with NUL (no config can spell it).
