@@ -87,8 +87,41 @@ impl Iterator for ParamIter<'_> {
 /// other params carry host:port.
 #[inline]
 fn is_value_char(b: u8) -> bool {
-    is_token(b) || matches!(b, b':' | b'[' | b']' | b'/' | b'@' | b'?' | b'&' | b'$') || b >= 0x80
+    VALUE[usize::from(b)]
 }
+
+/// Lookup table for [`is_value_char`] (runs for every byte of every parameter value).
+static VALUE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'!'
+                    | b'%'
+                    | b'*'
+                    | b'_'
+                    | b'+'
+                    | b'`'
+                    | b'\''
+                    | b'~'
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'/'
+                    | b'@'
+                    | b'?'
+                    | b'&'
+                    | b'$'
+            )
+            || b >= 0x80;
+        i += 1;
+    }
+    t
+};
 
 /// Parses one `;name[=value]` starting at `i` (LWS before `;` allowed). Returns `None`
 /// when the next non-LWS byte is not `;`.

@@ -159,11 +159,23 @@ pub(crate) fn parse_into(buf: &[u8], hidx: usize, h: &Header, out: &mut Vec<Via>
 }
 
 fn is_via_host_delim(b: u8) -> bool {
-    matches!(
-        b,
-        0..=b' ' | 0x7f | b';' | b',' | b':' | b'(' | b')' | b'"' | b'<' | b'>' | b'[' | b']'
-    )
+    HOST_DELIM[usize::from(b)]
 }
+
+/// Lookup table for [`is_via_host_delim`].
+static HOST_DELIM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = matches!(
+            b,
+            0..=b' ' | 0x7f | b';' | b',' | b':' | b'(' | b')' | b'"' | b'<' | b'>' | b'[' | b']'
+        );
+        i += 1;
+    }
+    t
+};
 
 fn bad(at: usize, reason: &'static str) -> Error {
     Error::BadHeader {
