@@ -247,22 +247,13 @@ pub fn pvs() -> Vec<PvExport> {
                 "destination URI (outbound proxy for this request)",
                 |c, _| Ok(c.state.dst_uri.as_ref().map(s).unwrap_or_default()),
             ),
+            // Kamailio's set_dst_uri stores any string; `$null` (or "") clears.
             |c, _, val| {
                 c.state.dst_uri = match val {
                     Value::Null => None,
-                    v => {
-                        let b = v.into_bytes();
-                        if b.is_empty() {
-                            None
-                        } else if uriops::parse(&b).is_none() {
-                            return Err(rt(format!(
-                                "invalid destination URI `{}`",
-                                String::from_utf8_lossy(&b)
-                            )));
-                        } else {
-                            Some(b)
-                        }
-                    }
+                    Value::Str(b) if b.is_empty() => None,
+                    Value::Str(b) => Some(b),
+                    Value::Int(_) => return Err(rt("a string is needed to set $du")),
                 };
                 Ok(())
             },
@@ -499,29 +490,32 @@ fn ouri_part(c: &Ctx<'_>, a: UriAttr) -> Value {
     }
 }
 
+/// `$ru = …`: any string is taken as the new R-URI (Kamailio's SET_URI_T stores it unchecked;
+/// its parts then read `$null` if it does not parse); `$null` and integers are refused.
 fn set_ruri(c: &mut Ctx<'_>, v: Value) -> Result<(), Error> {
-    let b = match v {
-        Value::Null => return Err(rt("cannot set the R-URI to $null")),
-        v => v.into_bytes(),
-    };
-    if uriops::parse(&b).is_none() {
-        return Err(rt(format!(
-            "invalid R-URI `{}`",
-            String::from_utf8_lossy(&b)
-        )));
+    match v {
+        Value::Str(b) => {
+            c.state.new_uri = Some(b);
+            Ok(())
+        }
+        Value::Null => Err(rt("cannot set the R-URI to $null")),
+        Value::Int(_) => Err(rt("a string is needed to set the R-URI")),
     }
-    c.state.new_uri = Some(b);
-    Ok(())
 }
 
+/// `$rU`/`$rd`/`$rp = …` with Kamailio's rules: the user needs a string (`$null` or `""`
+/// removes it), the host a string (`$null` refused), the port a string or an integer (`$null`
+/// removes it).
 fn rewrite_ruri(c: &mut Ctx<'_>, part: Part, v: Value) -> Result<(), Error> {
     if !c.msg.is_request() {
         return Err(rt("no R-URI in a reply"));
     }
-    let new = match (&v, part) {
-        (Value::Null, Part::Host) => return Err(rt("cannot set the R-URI host to $null")),
-        (Value::Null, _) => None,
-        (v, _) => Some(v.to_bytes().into_owned()),
+    let new = match (part, v) {
+        (Part::Host, Value::Null) => return Err(rt("cannot set the R-URI host to $null")),
+        (_, Value::Null) => None,
+        (Part::Port, Value::Int(i)) => Some(i.to_string().into_bytes()),
+        (_, Value::Int(_)) => return Err(rt("a string is needed to rewrite the R-URI")),
+        (_, Value::Str(b)) => Some(b),
     };
     let out = uriops::rewrite(&c.ruri(), part, new.as_deref())?;
     c.state.new_uri = Some(out);
