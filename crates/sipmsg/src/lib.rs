@@ -37,7 +37,14 @@
 //!   the accessors of [`typed`] (Contact, Route, Record-Route, Path, Expires, Content-Type,
 //!   digest credentials and challenges, Event, option-tag lists, Allow, P-Asserted/Preferred-
 //!   Identity, Diversion, Refer-To, Privacy, Date, multipart and SDP bodies).
-//! * Framing: [`framing`] (UDP datagrams, incremental TCP stream framer).
+//! * Kamailio's verdict: [`Msg::parse_all_headers`] (what `parse_headers(.., HDR_EOH_F)`
+//!   checks: header lines, duplicates, Via, CSeq syntax, From, To, Content-Length,
+//!   Retry-After) and [`Msg::check_required`] (Via/From/To/Call-ID/CSeq present, SIP/2.0).
+//!   A message failing either is dropped silently, as Kamailio does; the typed accessors
+//!   are stricter and their failures map to Kamailio's 400 replies.
+//!   [`Msg::typed_failures`] runs every typed parser (tests, fuzzing, diagnostics).
+//! * Framing: [`framing`] (UDP datagrams, [`framing::check_content_length`], incremental
+//!   TCP stream framer with CRLF ping detection and `tcp_accept_no_cl`).
 //!
 //! Errors: one [`Error`] enum (`Copy`); a cached failure is returned again on every access.
 //! Parser behaviour follows Kamailio's where it and the RFC differ; the cases are listed in

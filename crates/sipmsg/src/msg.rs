@@ -72,7 +72,7 @@ pub struct ParseOptions {
     /// `uri_host_extra_chars`.
     pub uri_host_extra_chars: ExtraChars,
     /// `phone2tel` (Kamailio default 1): a `sip:`/`sips:` URI with `user=phone` is treated
-    /// as a tel URI, its user part being the number (see [`Uri::is_phone`]).
+    /// as a tel URI, its user part being the number (see [`Uri::user_phone`]).
     pub phone2tel: bool,
 }
 
@@ -906,6 +906,13 @@ body";
                 .map_err(|_| ());
             assert_eq!(&got, want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn msg_is_send_and_sync() {
+        // tm keeps messages and reads them from the timer thread.
+        fn check<T: Send + Sync>() {}
+        check::<Msg>();
     }
 
     #[test]
