@@ -272,6 +272,16 @@ fn double_record_route_matches_kamailio_captures() {
     }
 }
 
+#[test]
+fn forwarded_replies_match_kamailio_captures() {
+    for case in ["fwd_reply_two_via_headers", "fwd_reply_combined_via"] {
+        let msg = Msg::parse(data(&format!("{case}.in"))).unwrap();
+        let e = Edits::new(msg.buf().len()).unwrap();
+        let out = forward_reply(&msg, &e, &SendContext::default()).unwrap();
+        assert_eq!(show(&out), show(&data(&format!("{case}.out"))), "{case}");
+    }
+}
+
 const REQ: &str = "MESSAGE sip:bob@example.com SIP/2.0
 Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKm1
 Route: <sip:proxy.example.com;lr>
