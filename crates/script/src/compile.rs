@@ -446,7 +446,8 @@ impl Compiler<'_> {
             // Kamailio reads an unknown plain `$name` as the AVP `name` (the old SER syntax) and
             // only logs; we accept it too, with a warning.
             Err(_)
-                if self.reg.pv(&p.name).is_none()
+                if self.opts.compat != crate::Compat::Kamailio
+                    && self.reg.pv(&p.name).is_none()
                     && p.inner.is_none()
                     && p.index.is_none()
                     && p.transformations.is_empty()
@@ -942,7 +943,7 @@ impl Compiler<'_> {
             ));
             return None;
         }
-        let Some((_, f)) = cands.iter().find(|(_, f)| f.accepts_arity(args.len())) else {
+        let Some((module, f)) = cands.iter().find(|(_, f)| f.accepts_arity(args.len())) else {
             let mut arities: Vec<String> = cands
                 .iter()
                 .map(|(_, f)| {
@@ -1000,6 +1001,7 @@ impl Compiler<'_> {
         });
         Some(Call {
             name: f.name,
+            core: *module == "core",
             handler,
             args: prepared,
         })

@@ -297,10 +297,12 @@ impl<'p> Run<'p> {
                 -1
             }
         };
-        if r == 0 {
-            self.flags |= EXIT;
+        if !c.core {
+            if r == 0 {
+                self.flags |= EXIT;
+            }
+            ctx.last_rc = r;
         }
-        ctx.last_rc = r;
         r
     }
 

@@ -73,6 +73,9 @@ impl std::fmt::Debug for Sel {
 #[derive(Clone)]
 pub(crate) struct Call {
     pub name: &'static str,
+    /// A core command: Kamailio's core actions neither update `$rc` nor stop the script when they
+    /// yield 0 (only module functions do, through `MODF_HANDLE_RETCODE`).
+    pub core: bool,
     pub handler: Handler,
     pub args: Vec<Arg>,
 }

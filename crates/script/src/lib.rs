@@ -57,11 +57,43 @@ impl Default for RunOptions {
     }
 }
 
+/// Kamailio's config compatibility mode (`#!KAMAILIO`, `#!SER`, `#!MAXCOMPAT` lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compat {
+    /// No mode line (Kamailio's default, `SR_COMPAT_MAX`) or `#!MAXCOMPAT`/`#!ALL`: an unknown
+    /// plain `$name` is the AVP `name`.
+    #[default]
+    Max,
+    /// `#!KAMAILIO` / `#!OPENSER`: every `$` starts a pseudo-variable; unknown names are errors.
+    Kamailio,
+    /// `#!SER`: treated like [`Compat::Max`] for variables (the SER attribute syntax itself is not
+    /// supported).
+    Ser,
+}
+
+impl Compat {
+    /// The mode set by the first mode line of `text` (Kamailio switches at that line; configs put
+    /// it first).
+    pub fn detect(text: &str) -> Compat {
+        for line in text.lines() {
+            match line.trim_end() {
+                "#!KAMAILIO" | "#!OPENSER" => return Compat::Kamailio,
+                "#!SER" => return Compat::Ser,
+                "#!MAXCOMPAT" | "#!ALL" => return Compat::Max,
+                _ => {}
+            }
+        }
+        Compat::Max
+    }
+}
+
 /// Inputs of the compiler besides the AST and the registry.
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     /// Preprocessor defines visible to `$def(NAME)`: (name, value).
     pub defines: Vec<(String, Option<String>)>,
+    /// Compatibility mode (see [`Compat::detect`]).
+    pub compat: Compat,
 }
 
 /// Which block to run.
@@ -228,7 +260,11 @@ pub fn apply_modparams(config: &Config, reg: &mut Registry) -> Vec<Diagnostic> {
 
 /// Compiles a loaded config against the registry (the whole check behind `-c`).
 pub fn compile(loaded: &Loaded, reg: &Registry) -> Result<Program, Vec<Diagnostic>> {
-    compile_config(&loaded.config, reg, &CompileOptions::default())
+    let opts = CompileOptions {
+        compat: Compat::detect(loaded.sources.text(ferrosip_config::FileId(0))),
+        ..CompileOptions::default()
+    };
+    compile_config(&loaded.config, reg, &opts)
 }
 
 /// Compiles an AST with explicit options.

@@ -40,6 +40,8 @@ fn refused_with_location() {
         ("request_route {\n  rec(\"x\", rec(\"y\"));\n}\n", "wrong number of parameters", "t.cfg:2:3"),
         ("request_route {\n  ret(ret(1));\n}\n", "not allowed inside a function parameter", "t.cfg:2:7"),
         ("request_route { }\nrequest_route { }\n", "duplicate request_route block", "t.cfg:2:1"),
+        // With `#!KAMAILIO` every `$` is a pseudo-variable: Kamailio says "Can't get from cache".
+        ("#!KAMAILIO\nrequest_route {\n  $legacy = 1;\n}\n", "unknown pseudo-variable `$legacy`", "t.cfg:3:3"),
     ];
     for (cfg, msg, at) in cases {
         match program(cfg) {

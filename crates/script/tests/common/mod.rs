@@ -188,6 +188,7 @@ pub fn program(cfg: &str) -> Result<(Program, Loaded), String> {
             ("WITH_X".into(), Some("xval".into())),
             ("EMPTY".into(), None),
         ],
+        compat: ferrosip_script::Compat::detect(cfg),
     };
     match compile_config(&loaded.config, &reg, &opts) {
         Ok(p) => Ok((p, loaded)),
@@ -202,6 +203,8 @@ pub fn program(cfg: &str) -> Result<(Program, Loaded), String> {
 pub struct Ran {
     pub out: Outcome,
     pub logs: Vec<String>,
+    /// Only the lines of `rec()` (level L_INFO).
+    pub rec_logs: Vec<String>,
     pub sent: Vec<String>,
     pub rc: i64,
     pub flags: u32,
@@ -239,6 +242,12 @@ pub fn run_with(p: &Program, entry: Entry<'_>, msg: &str, worker: &mut WorkerSta
     Ran {
         out,
         logs: rec.logs.iter().map(|(_, l)| l.clone()).collect(),
+        rec_logs: rec
+            .logs
+            .iter()
+            .filter(|(lvl, _)| *lvl == ferrosip_api::L_INFO)
+            .map(|(_, l)| l.clone())
+            .collect(),
         sent: rec
             .sent
             .iter()
