@@ -37,6 +37,9 @@ fn cfg_str(s: &str) -> String {
 }
 
 fn setup_line(pv: &str, v: pv_support::Val) -> String {
+    if pv == pv_support::APPLY {
+        return format!("{pv};");
+    }
     match v {
         pv_support::Val::S(s) => format!("{pv} = \"{}\";", cfg_str(s)),
         pv_support::Val::I(i) => format!("{pv} = {i};"),
@@ -66,7 +69,7 @@ fn config(port: u16, list: &[&Case]) -> String {
     }
     format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nlisten=udp:127.0.0.1:{port}\n\
-         mpath=\"{MPATH}\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+         mpath=\"{MPATH}\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"textopsx.so\"\n\
          request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
          \t$var(k) = $var(k) + 1;\n{req}\texit;\n}}\n\
          reply_route {{\n\t$var(k) = $var(k) + 1;\n{rpl}\tdrop;\n}}\n"

@@ -11,6 +11,7 @@ use ferrosip_api::pv::parse_pv_ref;
 use ferrosip_api::{
     store, Ctx, ModuleExports, Recorder, RecvInfo, Registry, RouteType, Value, WorkerState,
 };
+use ferrosip_sipmsg::edit::{Edits, SendContext};
 use ferrosip_sipmsg::Msg;
 
 /// A value assigned before the expression is evaluated.
@@ -172,6 +173,22 @@ pub fn default_rcv() -> RecvInfo {
     }
 }
 
+/// A setup step that is not an assignment: Kamailio's `msg_apply_changes()` (textopsx), which
+/// makes the script see the edited message.
+pub const APPLY: &str = "msg_apply_changes()";
+
+/// Builds the message from the edit list and continues with it, as `msg_apply_changes()` does.
+fn apply_changes(ctx: &mut Ctx<'_>) -> Result<(), String> {
+    let eoh = ctx.msg.headers_end().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    ctx.edits
+        .write(ctx.msg.buf(), eoh, &SendContext::default(), &mut out)
+        .map_err(|e| e.to_string())?;
+    *ctx.msg = Msg::parse(out).map_err(|e| e.to_string())?;
+    ctx.edits = Edits::new(ctx.msg.buf().len()).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Evaluates `c` with ferrosip: runs the assignments, renders the expression as xlog would.
 /// Returns the text and the error lines logged.
 pub fn ours(reg: &Registry, c: &Case, rcv: RecvInfo) -> Result<(String, Vec<String>), String> {
@@ -189,6 +206,10 @@ pub fn ours(reg: &Registry, c: &Case, rcv: RecvInfo) -> Result<(String, Vec<Stri
     let mut ctx =
         Ctx::new(&mut msg, rt, rcv, &mut worker, &mut server).map_err(|e| e.to_string())?;
     for (pv, v) in c.setup {
+        if *pv == APPLY {
+            apply_changes(&mut ctx)?;
+            continue;
+        }
         let (r, _) = parse_pv_ref(pv.as_bytes())?;
         let spec = reg.resolve_pv(&r)?;
         // A refused assignment is logged and the script goes on, as in Kamailio.
