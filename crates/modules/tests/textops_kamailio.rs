@@ -47,6 +47,18 @@ const SUP: &[(&str, &str)] = &[(
     "Subject: Hello There\r\nSupported: path, 100rel , timer\r\nRequire: x\r\nSupported: \"a,b\", c\r\n",
 )];
 
+/// A header with parameters in its values.
+const XP: &[(&str, &str)] = &[(
+    "Subject: Hello There\r\n",
+    "Subject: Hello There\r\nX-P: <sip:a@b;lr>;foo=1;bar, \"n;x\" <sip:c@d>;foo=\"q v\" ; k\r\n",
+)];
+
+/// A value with the same parameter twice.
+const XP2: &[(&str, &str)] = &[(
+    "Subject: Hello There\r\n",
+    "Subject: Hello There\r\nX-P: v;a=1;b;a=2\r\n",
+)];
+
 const CASES: &[Case] = &[
     ("mf-dec", &[], &[("mf_process_maxfwd_header", &["10"])]),
     (
@@ -430,6 +442,41 @@ const CASES: &[Case] = &[
         "hfv-assign2-last",
         SUP,
         &[("assign_hf_value2", &["k[-1]", "x, y"])],
+    ),
+    ("hfp-remove", XP, &[("remove_hf_value", &["X-P.foo"])]),
+    ("hfp-remove-2", XP, &[("remove_hf_value", &["X-P[2].foo"])]),
+    (
+        "hfp-remove-all",
+        XP,
+        &[("remove_hf_value", &["X-P[*].foo"])],
+    ),
+    ("hfp-remove-none", XP, &[("remove_hf_value", &["X-P.none"])]),
+    ("hfp-remove-twice", XP2, &[("remove_hf_value", &["X-P.a"])]),
+    ("hfp-assign", XP, &[("assign_hf_value", &["X-P.foo", "9"])]),
+    (
+        "hfp-assign-new",
+        XP,
+        &[("assign_hf_value", &["X-P.baz", "z"])],
+    ),
+    (
+        "hfp-assign-empty",
+        XP,
+        &[("assign_hf_value", &["X-P.bar", ""])],
+    ),
+    (
+        "hfp-assign-empty-set",
+        XP,
+        &[("assign_hf_value", &["X-P.foo", ""])],
+    ),
+    (
+        "hfp-assign-all",
+        XP,
+        &[("assign_hf_value", &["X-P[*].lr", ""])],
+    ),
+    (
+        "hfp-assign-last",
+        XP,
+        &[("assign_hf_value", &["X-P[-1].foo", "w"])],
     ),
     (
         "mp-get",

@@ -195,13 +195,17 @@ fn refused_at_load() {
         ("append_hf_value", &["foo.bar", "x"]),
         ("append_hf_value", &["foo[*]", "x"]),
         ("assign_hf_value", &["foo[*]", "x"]),
-        ("remove_hf_value", &["foo[*].bar"]),
+        ("remove_hf_value2", &["foo.bar"]),
+        ("assign_hf_value2", &["foo[*].bar", "x"]),
         ("hf_value_exists", &["foo[1]", "x"]),
         ("include_hf_value", &["foo.bar", "x"]),
     ] {
         let e = prepare(&reg, f, args).err().unwrap_or_default();
         assert!(
-            e.contains("not implemented yet") || e.contains("plain name") || e.contains("[*]"),
+            e.contains("not implemented yet")
+                || e.contains("plain name")
+                || e.contains("[*]")
+                || e.contains("not allowed"),
             "{f}: {e}"
         );
     }
@@ -390,3 +394,52 @@ type HfvEdit = (
     i64,
     (&'static str, &'static str),
 );
+
+#[test]
+fn hf_value_params() {
+    let reg = registry(&[]);
+    let msg = INVITE.replace(
+        "Subject: Hello There\r\n",
+        "Subject: Hello There\r\nX-P: <sip:a@b;lr>;foo=1;bar, v;foo=\"q v\"\r\n",
+    );
+    let cases: &[HfvEdit] = &[
+        ("remove_hf_value", &["X-P.foo"], 1, (";foo=1", "")),
+        ("remove_hf_value", &["X-P[2].foo"], 1, (";foo=\"q v\"", "")),
+        ("remove_hf_value", &["X-P.lr"], -1, ("", "")),
+        (
+            "assign_hf_value",
+            &["X-P.foo", "2"],
+            1,
+            (";foo=1", ";foo=2"),
+        ),
+        ("assign_hf_value", &["X-P.foo", ""], 1, (";foo=1", ";foo")),
+        (
+            "assign_hf_value",
+            &["X-P.new", "n"],
+            1,
+            (";bar,", ";bar;new=n,"),
+        ),
+        (
+            "assign_hf_value",
+            &["X-P[-1].bar", ""],
+            1,
+            ("\"q v\"\r\n", "\"q v\";bar\r\n"),
+        ),
+    ];
+    for (f, args, rc, (a, b)) in cases {
+        let o = call(&reg, &msg, f, args);
+        assert_eq!(o.rc, *rc, "{f}{args:?}");
+        assert_eq!(
+            o.out,
+            if a.is_empty() {
+                msg.clone()
+            } else {
+                msg.replacen(a, b, 1)
+            },
+            "{f}{args:?}"
+        );
+    }
+    let o = call(&reg, &msg, "remove_hf_value", &["X-P[*].foo"]);
+    assert_eq!(o.rc, 1);
+    assert!(o.out.contains("X-P: <sip:a@b;lr>;bar, v\r\n"), "{}", o.out);
+}

@@ -1,5 +1,5 @@
 //! textopsx's header value editors: `append_hf_value`, `insert_hf_value`, `remove_hf_value[2]`,
-//! `assign_hf_value[2]` on `HFNAME[idx]` expressions, and `include_hf_value`, `exclude_hf_value`,
+//! `assign_hf_value[2]` on `HFNAME[idx][.param]` expressions (`.param` not for the `*2` forms), and `include_hf_value`, `exclude_hf_value`,
 //! `hf_value_exists` on plain names. Values are split as Kamailio's `find_next_value` does (commas
 //! outside double quotes), counted over all headers of the name; the removal range of a value runs
 //! from the end of the previous comma through its own comma, so the bytes match Kamailio's lumps.
@@ -32,6 +32,8 @@ struct HName {
     /// 1-based; negative from the end; defaults per operation as Kamailio's fixups set them.
     idx: i64,
     oper: Oper,
+    /// `.param`: a header parameter of the value (empty = the value itself).
+    param: Vec<u8>,
 }
 
 /// Kamailio caps negative indexes at its value stack size.
@@ -66,10 +68,17 @@ pub(super) fn hname_fixup(a: &mut [Arg], oper: Oper) -> Result<(), String> {
         }
         rest = after.trim_start();
     }
-    if rest.starts_with('.') {
-        return Err(format!(
-            "header parameters (`{t}`) are not implemented yet in the *_hf_value functions"
-        ));
+    let mut param = Vec::new();
+    if let Some(r) = rest.strip_prefix('.') {
+        let r = r.trim_start();
+        let end = r
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(r.len());
+        if end == 0 {
+            return Err(bad());
+        }
+        param = r.get(..end).unwrap_or_default().as_bytes().to_vec();
+        rest = r.get(end..).unwrap_or_default();
     }
     if !rest.is_empty() {
         return Err(bad());
@@ -78,8 +87,16 @@ pub(super) fn hname_fixup(a: &mut [Arg], oper: Oper) -> Result<(), String> {
         Oper::Append | Oper::Insert if all => {
             return Err(format!("`[*]` is not allowed here (`{t}`)"))
         }
-        Oper::Assign | Oper::Assign2 if all => {
+        Oper::Append | Oper::Insert if !param.is_empty() => {
+            return Err(format!("a parameter is not allowed here (`{t}`)"))
+        }
+        Oper::Assign | Oper::Assign2 if all && param.is_empty() => {
             return Err(format!("`[*]` needs a parameter here (`{t}`)"))
+        }
+        Oper::Remove2 | Oper::Assign2 if !param.is_empty() => {
+            return Err(format!(
+                "header parameters in the *_hf_value2 functions (`{t}`) are not implemented yet"
+            ))
         }
         _ => {}
     }
@@ -101,6 +118,7 @@ pub(super) fn hname_fixup(a: &mut [Arg], oper: Oper) -> Result<(), String> {
         all,
         idx,
         oper,
+        param,
     }));
     Ok(())
 }
@@ -209,6 +227,30 @@ pub(super) fn hf_value_op(
             }
             None => Ok(RetCode::FALSE),
         },
+        Oper::Remove | Oper::Assign if !hn.param.is_empty() => {
+            let value = (hn.oper == Oper::Assign).then_some(val);
+            if hn.all {
+                let hs: Vec<ferrosip_sipmsg::Header> = match ctx.msg.headers_named(&hn.name) {
+                    Ok(it) => it.copied().collect(),
+                    Err(_) => return Ok(RetCode::FALSE),
+                };
+                let mut fl = -1;
+                for h in hs {
+                    let off = h.value.start as usize;
+                    let body = kamailio_body(ctx.msg.buf(), &h).to_vec();
+                    for ((vs, ve), _) in hf_values(&body) {
+                        if process_params(ctx, &hn.param, (off + vs, off + ve), value)? > 0 {
+                            fl = 1;
+                        }
+                    }
+                }
+                return Ok(RetCode(fl));
+            }
+            let Some(f) = find_idx(ctx, &hn, false) else {
+                return Ok(RetCode::FALSE);
+            };
+            Ok(RetCode(process_params(ctx, &hn.param, f.val, value)?))
+        }
         Oper::Remove | Oper::Remove2 | Oper::Assign | Oper::Assign2 if hn.all => {
             // only the removals reach here (the fixup refuses `[*]` for assignments)
             let hs: Vec<ferrosip_sipmsg::Header> = match ctx.msg.headers_named(&hn.name) {
@@ -259,6 +301,162 @@ pub(super) fn hf_value_op(
                     .map_err(e)?;
             }
             Ok(RetCode::TRUE)
+        }
+    }
+}
+
+/// Kamailio's `assign_hf_process_params`: in the value at `val` (absolute range), after the
+/// display name and URI, remove every `;param[=v]` (`value` = None) or set the first one to
+/// `value` (adding `;param[=value]` at the end when absent). 1 done, -1 nothing to remove.
+fn process_params(
+    ctx: &mut Ctx<'_>,
+    param: &[u8],
+    val: (usize, usize),
+    value: Option<&[u8]>,
+) -> Result<i64, Error> {
+    let area = ctx.msg.buf().get(val.0..val.1).unwrap_or_default().to_vec();
+    let e = |x: ferrosip_sipmsg::edit::EditError| Error::Runtime(x.to_string());
+    let mut p = skip_until_params(&area);
+    let mut res = 0;
+    loop {
+        let (found, upd, del) = find_param(&area, p, param);
+        let r2 = if found {
+            let (s, l) = if value.is_some() { upd } else { del };
+            if l > s {
+                ctx.edits.delete(val.0 + s, l - s).map_err(e)?;
+            }
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                let mut t = b"=".to_vec();
+                t.extend_from_slice(v);
+                ctx.edits.insert_at(val.0 + upd.0, &t).map_err(e)?;
+            }
+            1
+        } else if let Some(v) = value {
+            let mut t = b";".to_vec();
+            t.extend_from_slice(param);
+            if !v.is_empty() {
+                t.push(b'=');
+                t.extend_from_slice(v);
+            }
+            ctx.edits.insert_at(val.0 + del.0, &t).map_err(e)?;
+            1
+        } else {
+            -1
+        };
+        if res == 0 {
+            res = r2;
+        }
+        if found && value.is_none() {
+            p = del.1;
+        } else {
+            return Ok(res);
+        }
+    }
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Kamailio's `get_uri_and_skip_until_params`: the offset of the first `;` after the display name
+/// and the URI (quotes and `<...>` respected), or the end.
+fn skip_until_params(s: &[u8]) -> usize {
+    let at = |i: usize| s.get(i).copied().unwrap_or(b';');
+    let mut i = 0;
+    while i < s.len() && at(i) != b';' {
+        let mut quoted = false;
+        while i < s.len() {
+            let c = at(i);
+            if !quoted {
+                if c == b'"' {
+                    quoted = true;
+                } else if c == b'<' || c == b';' || is_space(c) {
+                    break;
+                }
+            } else if c == b'"' && i > 0 && at(i - 1) != b'\\' {
+                quoted = false;
+            }
+            i += 1;
+        }
+        while i < s.len() && is_space(at(i)) {
+            i += 1;
+        }
+        if i < s.len() && at(i) == b'<' {
+            let mut quoted = false;
+            while i < s.len() {
+                let c = at(i);
+                if !quoted {
+                    if c == b'"' {
+                        quoted = true;
+                    } else if c == b'>' {
+                        break;
+                    }
+                } else if c == b'"' && i > 0 && at(i - 1) != b'\\' {
+                    quoted = false;
+                }
+                i += 1;
+            }
+            if i < s.len() && at(i) == b'>' {
+                // Kamailio leaves its index on the `>`; the name scan then runs to the `;`.
+                i += 1;
+            }
+        }
+    }
+    i.min(s.len())
+}
+
+/// Kamailio's `find_hf_value_param` from `start`: (found, update range = after the name to the end
+/// of the value, delete range = from before the `;` to the end of the value); when not found the
+/// delete range is empty at the end of the parameters.
+fn find_param(s: &[u8], start: usize, name: &[u8]) -> (bool, (usize, usize), (usize, usize)) {
+    let at = |i: usize| s.get(i).copied().unwrap_or(0);
+    let n = s.len();
+    let mut i = start;
+    loop {
+        let del_s = i;
+        while i < n && is_space(at(i)) {
+            i += 1;
+        }
+        if !(i < n && at(i) == b';') {
+            return (false, (del_s, del_s), (del_s, del_s));
+        }
+        i += 1;
+        while i < n && is_space(at(i)) {
+            i += 1;
+        }
+        let j = i;
+        while i < n && !is_space(at(i)) && at(i) != b'=' && at(i) != b';' {
+            i += 1;
+        }
+        let found = s.get(j..i).is_some_and(|x| x.eq_ignore_ascii_case(name));
+        let upd_s = i;
+        while i < n && is_space(at(i)) {
+            i += 1;
+        }
+        if i < n && at(i) == b'=' {
+            i += 1;
+            while i < n && is_space(at(i)) {
+                i += 1;
+            }
+            if i < n {
+                if at(i) == b'"' {
+                    i += 1;
+                    while i < n {
+                        if at(i) == b'"' {
+                            i += 1;
+                            break;
+                        }
+                        i += 1;
+                    }
+                } else {
+                    while i < n && !is_space(at(i)) && at(i) != b';' {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        if found {
+            return (true, (upd_s, i), (del_s, i));
         }
     }
 }
