@@ -3,10 +3,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ferrosip_sipmsg::branch::{ToTagGenerator, SL_TOTAG_SEPARATOR, SL_TOTAG_SIGNATURE};
+use ferrosip_sipmsg::branch::{
+    ToTagGenerator, SL_TOTAG_SEPARATOR, SL_TOTAG_SIGNATURE, TM_TOTAG_SEPARATOR, TM_TOTAG_SIGNATURE,
+};
 use ferrosip_sipmsg::build::{
-    apply_changes, forward_reply, forward_request, kamailio_branch, local_reply, sl_reply,
-    BuildError, ForwardOptions, RecvInfo, ReplyOptions, SendTarget, WarningInfo,
+    apply_changes, forward_reply, forward_request, kamailio_branch, local_reply, reply_to_tag,
+    sl_reply, BuildError, ForwardOptions, RecvInfo, ReplyOptions, SendTarget, WarningInfo,
 };
 use ferrosip_sipmsg::edit::{
     Advertise, At, Cond, Edits, SendContext, SocketInfo, Subst, Transport,
@@ -280,6 +282,54 @@ fn forwarded_replies_match_kamailio_captures() {
         let out = forward_reply(&msg, &e, &SendContext::default()).unwrap();
         assert_eq!(show(&out), show(&data(&format!("{case}.out"))), "{case}");
     }
+}
+
+#[test]
+fn tm_relay_and_replies_match_kamailio_captures() {
+    let sock = udp_sock(5177);
+    let rcv = RecvInfo {
+        src_ip: LOCALHOST,
+        src_port: 5191,
+        socket: &sock,
+        proto: Transport::Udp,
+        conn_id: 0,
+    };
+    let to = SendTarget {
+        socket: &sock,
+        proto: Transport::Udp,
+    };
+    let server = ReplyOptions {
+        server_header: Some(b"Server: kamailio (5.6.3 (x86_64/linux))"),
+        ..ReplyOptions::default()
+    };
+    let inv = Msg::parse(data("tm_relay_invite.in")).unwrap();
+    let e = Edits::new(inv.buf().len()).unwrap();
+    let out = forward_request(&inv, &e, &rcv, &to, &ForwardOptions::default()).unwrap();
+    assert_eq!(show(&out), show(&data("tm_relay_invite.out")));
+    let out = local_reply(
+        &inv,
+        &rcv,
+        100,
+        b"trying -- your call is important to us",
+        &server,
+    )
+    .unwrap();
+    assert_eq!(show(&out), show(&data("tm_100_trying.out")));
+    // t_reply: tm's own to-tag generator
+    let tags = ToTagGenerator::new(
+        TM_TOTAG_SIGNATURE,
+        TM_TOTAG_SEPARATOR,
+        b"127.0.0.1",
+        b"5177",
+    );
+    let sub = Msg::parse(data("tm_reply_404.in")).unwrap();
+    let tag = reply_to_tag(&sub, &tags).unwrap();
+    let opts = ReplyOptions {
+        to_tag: Some(&tag),
+        ..server
+    };
+    let out = local_reply(&sub, &rcv, 404, b"Not Found", &opts).unwrap();
+    assert_eq!(show(&out), show(&data("tm_reply_404.out")));
 }
 
 const REQ: &str = "MESSAGE sip:bob@example.com SIP/2.0
