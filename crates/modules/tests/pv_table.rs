@@ -183,7 +183,7 @@ fn refused_and_read_only() {
         ("$snd(ip)", "onsend_route"),
         ("$rcv(af)", "msg-received"),
         ("$stat(rcv_requests)", "statistics"),
-        ("$sel(ruri.user)", "selects"),
+        ("$sel(nosuch.user)", "unknown select"),
         ("$def(WITH_AUTH)", "defines"),
         ("$defn(N)", "defines"),
         ("$mi", "unknown pseudo-variable"),
@@ -254,6 +254,43 @@ fn refused_and_read_only() {
     }
 }
 
+/// `$sel(path)` reads the select `@path` that some module exports.
+#[test]
+fn sel_reads_module_selects() {
+    use ferrosip_api::export::SelectGet;
+    use ferrosip_api::{ModuleExports, SelectExport, Value};
+    use std::sync::Arc;
+
+    let mut reg = ferrosip_api::Registry::new();
+    let mut m = ModuleExports::new("core");
+    m.pvs = ferrosip_api::store::core_pvs();
+    m.selects = vec![SelectExport {
+        root: "cfg_get",
+        doc: "test",
+        resolve: Arc::new(|path: &str| {
+            let path = path.to_string();
+            if path == "none" {
+                return Err("no such group".to_string());
+            }
+            let get: SelectGet = Arc::new(move |_| Ok(Value::str(format!("v:{path}"))));
+            Ok(get)
+        }),
+    }];
+    reg.add(m).expect("core");
+    reg.add(ferrosip_modules::pv::exports()).expect("pv");
+    let c = pv_support::Case {
+        msg: "inv",
+        setup: &[],
+        expr: "$sel(cfg_get.pstn.gw_ip)|$(sel(cfg_get.a){s.len})",
+        want: "v:pstn.gw_ip|3",
+        kam: pv_support::Kam::Skip("test-only select"),
+    };
+    let (got, _) = ours(&reg, &c, default_rcv()).expect("evaluates");
+    assert_eq!(got, c.want);
+    assert!(reg.parse_format("$sel(cfg_get.none)").is_err());
+    assert!(reg.parse_format("$sel(nosuch)").is_err());
+}
+
 /// Every PV the module exports and every transformation name is exercised by the case table.
 #[test]
 fn table_covers_every_name() {
@@ -267,6 +304,8 @@ fn table_covers_every_name() {
             v
         })
         .collect();
+    // Refused at load (tested in refused_and_read_only); `$sel` is exercised by
+    // sel_reads_module_selects with a test select root.
     let refused = [
         "snd", "sndto", "sndfrom", "rcv", "recv", "stat", "sel", "def", "defn",
     ];

@@ -8,8 +8,7 @@
 //! rewrites shared by PVs and transformations), [`codec`] (digests, base64, base58 …),
 //! [`timefmt`] (calendar arithmetic and `strftime`).
 //!
-//! What it does not do: selects other than the handful `$sel()` lists, `$stat()` (no counters
-//! subsystem yet), `$snd()`/`$sndto()`/`$rcv()` (no onsend/msg-received info in the context yet) —
+//! What it does not do: `$stat()` (no counters subsystem yet), `$snd()`/`$sndto()`/`$rcv()` (no onsend/msg-received info in the context yet) —
 //! all refused when the config loads, with a message that says why. `$def()`/`$defn()` need the
 //! preprocessor's defines, which the registry does not expose to PV parsers: also refused at load.
 //! Behaviour notes and the 5.6/6.0 differences are in `docs/pv.md`.

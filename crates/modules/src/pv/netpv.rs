@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferrosip_api::ctx::Branch;
+use ferrosip_api::export::SelectGet;
 use ferrosip_api::pv::{Idx, PvInner, PvName};
 use ferrosip_api::{Ctx, Error, Proto, PvExport, PvNameRule, Value};
 
@@ -232,6 +233,18 @@ pub fn pvs() -> Vec<PvExport> {
             keyword(&["IPv4", "IPv6", "UDP", "TCP", "TLS", "SCTP", "WS", "WSS"]),
         ),
         named(
+            pv("sel", "value of a select: $sel(path) is @path", |c, n| match &n.inner {
+                PvInner::Custom(a) => match a.downcast_ref::<SelectGet>() {
+                    Some(get) => get(c),
+                    None => Err(rt("bad select")),
+                },
+                _ => Err(rt("bad select")),
+            }),
+            PvNameRule::Required,
+            // Resolved at load through the registry's select roots (unknown paths are refused).
+            |i, reg| Ok(PvInner::Custom(Arc::new(reg.resolve_select(i.trim())?))),
+        ),
+        named(
             pv("_s", "the string after evaluating the variables in it", |c, n| {
                 Ok(s(n.name_bytes(c)))
             }),
@@ -307,7 +320,6 @@ pub fn pvs() -> Vec<PvExport> {
             "receive info exists only in event_route[core:msg-received], not supported yet",
         ),
         ("stat", "there is no statistics/counters subsystem yet"),
-        ("sel", "selects are not implemented yet"),
         (
             "def",
             "preprocessor defines are not exposed to variables yet",
