@@ -59,6 +59,12 @@ const XP2: &[(&str, &str)] = &[(
     "Subject: Hello There\r\nX-P: v;a=1;b;a=2\r\n",
 )];
 
+/// Authorization-style headers.
+const XA: &[(&str, &str)] = &[(
+    "Subject: Hello There\r\n",
+    "Subject: Hello There\r\nX-Auth: Digest username=\"bob\", realm=\"x\" ,nonce=\"n\"\r\nX-T: Basic\r\nX-Auth: Digest realm=r\r\n",
+)];
+
 const CASES: &[Case] = &[
     ("mf-dec", &[], &[("mf_process_maxfwd_header", &["10"])]),
     (
@@ -477,6 +483,51 @@ const CASES: &[Case] = &[
         "hfp-assign-last",
         XP,
         &[("assign_hf_value", &["X-P[-1].foo", "w"])],
+    ),
+    (
+        "hfp2-remove",
+        XA,
+        &[("remove_hf_value2", &["X-Auth.realm"])],
+    ),
+    (
+        "hfp2-remove-first",
+        XA,
+        &[("remove_hf_value2", &["X-Auth.username"])],
+    ),
+    (
+        "hfp2-remove-last",
+        XA,
+        &[("remove_hf_value2", &["X-Auth.nonce"])],
+    ),
+    (
+        "hfp2-remove-none",
+        XA,
+        &[("remove_hf_value2", &["X-Auth.none"])],
+    ),
+    (
+        "hfp2-assign",
+        XA,
+        &[("assign_hf_value2", &["X-Auth.nonce", "\"m\""])],
+    ),
+    (
+        "hfp2-assign-new",
+        XA,
+        &[("assign_hf_value2", &["X-Auth.opaque", "o"])],
+    ),
+    (
+        "hfp2-assign-token",
+        XA,
+        &[("assign_hf_value2", &["X-T.a", "1"])],
+    ),
+    (
+        "hfp2-assign-all",
+        XA,
+        &[("assign_hf_value2", &["X-Auth[*].realm", "\"y\""])],
+    ),
+    (
+        "hfp2-assign-empty",
+        XA,
+        &[("assign_hf_value2", &["X-Auth.realm", ""])],
     ),
     (
         "mp-get",

@@ -195,8 +195,8 @@ fn refused_at_load() {
         ("append_hf_value", &["foo.bar", "x"]),
         ("append_hf_value", &["foo[*]", "x"]),
         ("assign_hf_value", &["foo[*]", "x"]),
-        ("remove_hf_value2", &["foo.bar"]),
-        ("assign_hf_value2", &["foo[*].bar", "x"]),
+        ("insert_hf_value", &["foo.bar", "x"]),
+        ("assign_hf_value2", &["foo[*]", "x"]),
         ("hf_value_exists", &["foo[1]", "x"]),
         ("include_hf_value", &["foo.bar", "x"]),
     ] {
@@ -442,4 +442,38 @@ fn hf_value_params() {
     let o = call(&reg, &msg, "remove_hf_value", &["X-P[*].foo"]);
     assert_eq!(o.rc, 1);
     assert!(o.out.contains("X-P: <sip:a@b;lr>;bar, v\r\n"), "{}", o.out);
+}
+
+#[test]
+fn hf_value2_params() {
+    let reg = registry(&[]);
+    let msg = INVITE.replace(
+        "Subject: Hello There\r\n",
+        "Subject: Hello There\r\nX-Auth: Digest a=\"1\", b=2\r\n",
+    );
+    let cases: &[HfvEdit] = &[
+        ("remove_hf_value2", &["X-Auth.a"], 1, ("a=\"1\",", "")),
+        ("remove_hf_value2", &["X-Auth.b"], 1, (", b=2", "")),
+        ("assign_hf_value2", &["X-Auth.b", "3"], 1, ("b=2", "b=3")),
+        (
+            "assign_hf_value2",
+            &["X-Auth.c", "4"],
+            1,
+            ("b=2\r\n", "b=2,c=4\r\n"),
+        ),
+        ("remove_hf_value2", &["X-Auth.z"], -1, ("", "")),
+    ];
+    for (f, args, rc, (a, b)) in cases {
+        let o = call(&reg, &msg, f, args);
+        assert_eq!(o.rc, *rc, "{f}{args:?}");
+        assert_eq!(
+            o.out,
+            if a.is_empty() {
+                msg.clone()
+            } else {
+                msg.replacen(a, b, 1)
+            },
+            "{f}{args:?}"
+        );
+    }
 }

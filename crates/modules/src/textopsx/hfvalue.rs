@@ -1,5 +1,5 @@
 //! textopsx's header value editors: `append_hf_value`, `insert_hf_value`, `remove_hf_value[2]`,
-//! `assign_hf_value[2]` on `HFNAME[idx][.param]` expressions (`.param` not for the `*2` forms), and `include_hf_value`, `exclude_hf_value`,
+//! `assign_hf_value[2]` on `HFNAME[idx][.param]` expressions, and `include_hf_value`, `exclude_hf_value`,
 //! `hf_value_exists` on plain names. Values are split as Kamailio's `find_next_value` does (commas
 //! outside double quotes), counted over all headers of the name; the removal range of a value runs
 //! from the end of the previous comma through its own comma, so the bytes match Kamailio's lumps.
@@ -92,11 +92,6 @@ pub(super) fn hname_fixup(a: &mut [Arg], oper: Oper) -> Result<(), String> {
         }
         Oper::Assign | Oper::Assign2 if all && param.is_empty() => {
             return Err(format!("`[*]` needs a parameter here (`{t}`)"))
-        }
-        Oper::Remove2 | Oper::Assign2 if !param.is_empty() => {
-            return Err(format!(
-                "header parameters in the *_hf_value2 functions (`{t}`) are not implemented yet"
-            ))
         }
         _ => {}
     }
@@ -251,6 +246,37 @@ pub(super) fn hf_value_op(
             };
             Ok(RetCode(process_params(ctx, &hn.param, f.val, value)?))
         }
+        Oper::Remove2 | Oper::Assign2 if !hn.param.is_empty() => {
+            let value = (hn.oper == Oper::Assign2).then_some(val);
+            let hs: Vec<(usize, usize)> = if hn.all {
+                match ctx.msg.headers_named(&hn.name) {
+                    Ok(it) => it
+                        .map(|h| {
+                            let off = h.value.start as usize;
+                            (off, off + kamailio_body(ctx.msg.buf(), h).len())
+                        })
+                        .collect(),
+                    Err(_) => return Ok(RetCode::FALSE),
+                }
+            } else {
+                match find_idx(ctx, &hn, true) {
+                    Some(f) => vec![f.body],
+                    None => return Ok(RetCode::FALSE),
+                }
+            };
+            let mut fl = if hn.all { -1 } else { 0 };
+            for b in hs {
+                let r = process2_params(ctx, &hn.param, b, value)?;
+                if hn.all {
+                    if r > 0 {
+                        fl = 1;
+                    }
+                } else {
+                    fl = r;
+                }
+            }
+            Ok(RetCode(fl))
+        }
         Oper::Remove | Oper::Remove2 | Oper::Assign | Oper::Assign2 if hn.all => {
             // only the removals reach here (the fixup refuses `[*]` for assignments)
             let hs: Vec<ferrosip_sipmsg::Header> = match ctx.msg.headers_named(&hn.name) {
@@ -352,6 +378,150 @@ fn process_params(
             return Ok(res);
         }
     }
+}
+
+/// Kamailio's `assign_hf_process2_params`: Authorization-style `name=value` lists in the whole
+/// header body (`a=1, b="x"`).
+fn process2_params(
+    ctx: &mut Ctx<'_>,
+    param: &[u8],
+    body: (usize, usize),
+    value: Option<&[u8]>,
+) -> Result<i64, Error> {
+    let area = ctx
+        .msg
+        .buf()
+        .get(body.0..body.1)
+        .unwrap_or_default()
+        .to_vec();
+    let e = |x: ferrosip_sipmsg::edit::EditError| Error::Runtime(x.to_string());
+    let mut p = 0;
+    let mut res = 0;
+    loop {
+        let (found, upd, del, delim) = find_param2(&area, p, param);
+        let r2 = if found {
+            let (s, l) = if value.is_some() { upd } else { del };
+            if l > s {
+                ctx.edits.delete(body.0 + s, l - s).map_err(e)?;
+            }
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                let mut t = b"=".to_vec();
+                t.extend_from_slice(v);
+                ctx.edits.insert_at(body.0 + upd.0, &t).map_err(e)?;
+            }
+            1
+        } else if let Some(v) = value {
+            let mut t = Vec::new();
+            if delim != 0 {
+                t.push(delim);
+            }
+            t.extend_from_slice(param);
+            if !v.is_empty() {
+                t.push(b'=');
+                t.extend_from_slice(v);
+            }
+            ctx.edits.insert_at(body.0 + del.0, &t).map_err(e)?;
+            1
+        } else {
+            -1
+        };
+        if res == 0 {
+            res = r2;
+        }
+        if found && value.is_none() {
+            p = del.1;
+        } else {
+            return Ok(res);
+        }
+    }
+}
+
+fn is_alphanum(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// Kamailio's `find_hf_value2_param`: (found, update range = from after the name's blanks to the
+/// end of the value, delete range = from the previous position through a following comma, the
+/// delimiter to use when adding: `,` after a `name=value`, ` ` after a bare token, none).
+fn find_param2(s: &[u8], start: usize, name: &[u8]) -> (bool, (usize, usize), (usize, usize), u8) {
+    let at = |i: usize| s.get(i).copied().unwrap_or(0);
+    let n = s.len();
+    let mut i = start;
+    let mut delim = 0u8;
+    while i < n {
+        let del_s = i;
+        while i < n && is_space(at(i)) {
+            i += 1;
+        }
+        let comma = i < n && at(i) == b',';
+        if comma {
+            i += 1;
+        }
+        while i < n && is_space(at(i)) {
+            i += 1;
+        }
+        if i < n && is_alphanum(at(i)) {
+            let j = i;
+            if delim == 0 {
+                delim = b' ';
+            }
+            while i < n && is_alphanum(at(i)) {
+                i += 1;
+            }
+            let k = i;
+            while i < n && is_space(at(i)) {
+                i += 1;
+            }
+            let upd_s = i;
+            if i < n && at(i) == b'=' {
+                delim = b',';
+                i += 1;
+                let found = s.get(j..k).is_some_and(|x| x.eq_ignore_ascii_case(name));
+                while i < n && is_space(at(i)) {
+                    i += 1;
+                }
+                if i < n {
+                    if at(i) == b'"' {
+                        i += 1;
+                        while i < n {
+                            if at(i) == b'"' {
+                                i += 1;
+                                break;
+                            }
+                            i += 1;
+                        }
+                    } else {
+                        while i < n && !is_space(at(i)) && at(i) != b',' {
+                            i += 1;
+                        }
+                    }
+                }
+                if found {
+                    let upd = (upd_s, i);
+                    let mut del_e = i;
+                    while i < n && is_space(at(i)) {
+                        i += 1;
+                    }
+                    if !comma && i < n && at(i) == b',' {
+                        i += 1;
+                        del_e = i;
+                    }
+                    return (true, upd, (del_s, del_e), delim);
+                }
+            }
+            while i < n && is_space(at(i)) {
+                i += 1;
+            }
+        } else {
+            while i < n && !is_space(at(i)) && at(i) != b',' {
+                i += 1;
+            }
+            if i < n && at(i) == b',' {
+                i += 1;
+            }
+        }
+    }
+    (false, (i, i), (i, i), delim)
 }
 
 fn is_space(c: u8) -> bool {
