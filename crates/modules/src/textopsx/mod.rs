@@ -1,14 +1,13 @@
 //! Kamailio's `textopsx` module: applying the recorded edits to the message
 //! (`msg_apply_changes`), replacing the buffer (`msg_set_buffer`), reply status changes, body
-//! removal, `keep_hf`, `fnmatch`, and the header and body-line iterators with their variables
-//! (`$hfitname`, `$hfitbody`, `$blitval`).
+//! removal, `keep_hf`, `fnmatch`, the header value editors (`*_hf_value*`, in `hfvalue.rs`), and the
+//! header and body-line iterators with their variables (`$hfitname`, `$hfitbody`, `$blitval`).
 //!
 //! Iterators are kept per message (Kamailio keeps them per process; they are restarted with
 //! `*_iterator_start` before use anyway), in the message's state.
 //!
 //! Refused at load (see docs/modules-1.md): `msg_changed_route` (needs to run a route on a copy of
-//! the message, which the module API cannot do yet) and the `.param` form of the `*_hf_value`
-//! editors (`HF[idx].param`: header parameters are not edited yet; `HF` and `HF[idx]` work).
+//! the message, which the module API cannot do yet).
 
 use std::sync::Arc;
 
