@@ -72,6 +72,16 @@ const CASES: &[Case] = &[
     ("append-branch-badq", &[], &[("append_branch", &["sip:c@d", "1.5"])]),
     ("setxflag", &[], &[("setxflag", &["40"]), ("isxflagset", &["40"])]),
     ("is-faked", &[], &[("is_faked_msg", &[])]),
+    ("encode-contact", &[], &[("encode_contact", &["nat", "1.2.3.4"])]),
+    ("encode-contact-tcp", &[("10.0.0.1:5070>", "10.0.0.1:5070;transport=tcp;ob>")], &[("encode_contact", &["nat", "1.2.3.4"])]),
+    ("decode-contact", &[("INVITE sip:bob@example.com", "INVITE sip:nat*bob*pw*10.0.0.5*5071*tcp@1.2.3.4;lr")], &[("decode_contact", &[])]),
+    ("decode-contact-bad", &[("INVITE sip:bob@example.com", "INVITE sip:nat*bob@1.2.3.4")], &[("decode_contact", &[])]),
+    ("decode-contact-header", &[("<sip:alice@10.0.0.1:5070>", "<sip:nat*alice**10.0.0.1*5070*@1.2.3.4>")], &[("decode_contact_header", &[])]),
+    ("contact-param-encode", &[], &[("contact_param_encode", &["ksu", "sip:1.2.3.4:5060;transport=tcp"])]),
+    ("contact-param-encode-bare", &[("Contact: <sip:alice@10.0.0.1:5070>", "Contact: sip:alice@10.0.0.1:5070")], &[("contact_param_encode", &["ksu", "sip:1.2.3.4"])]),
+    ("contact-param-decode", &[("<sip:alice@10.0.0.1:5070>", "<sip:1.2.3.4;ksu=c2lwOmFsaWNlQDEwLjAuMC4xOjUwNzA>")], &[("contact_param_decode", &["ksu"])]),
+    ("contact-param-decode-ruri", &[("INVITE sip:bob@example.com", "INVITE sip:1.2.3.4;ksu=c2lwOmFsaWNlQDEwLjAuMC4xOjUwNzA")], &[("contact_param_decode_ruri", &["ksu"])]),
+    ("contact-param-rm", &[("10.0.0.1:5070>", "10.0.0.1:5070;a=1;ob;b>")], &[("contact_param_rm", &["ob"])]),
 ];
 
 fn config(port: u16) -> String {
@@ -83,14 +93,14 @@ fn config(port: u16) -> String {
             body.push_str(&format!("\t\t{f}({});\n", a.join(", ")));
         }
         body.push_str(&format!(
-            "\t\txlog(\"L_ERR\", \"@@K{i}K@@$rc@@$ru@@\\n\");\n\t\texit;\n\t}}\n"
+            "\t\t$var(rc) = $rc;\n\t\tmsg_apply_changes();\n\t\txlog(\"L_ERR\", \"@@K{i}K@@$var(rc)@@$ru@@$hdr(Contact)@@\\n\");\n\t\texit;\n\t}}\n"
         ));
     }
     format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nserver_signature=no\n\
          listen=udp:127.0.0.1:{port}\nmpath=\"{MPATH}\"\n\
          loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nloadmodule \"siputils.so\"\n\
-         loadmodule \"sanity.so\"\nloadmodule \"kex.so\"\nloadmodule \"corex.so\"\n\
+         loadmodule \"sanity.so\"\nloadmodule \"kex.so\"\nloadmodule \"corex.so\"\nloadmodule \"textopsx.so\"\n\
          modparam(\"sanity\", \"autodrop\", 0)\n\
          request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n{body}\texit;\n}}\n"
     )
@@ -144,6 +154,12 @@ fn kamailio_56_agrees() {
             .and_then(|r| r.parse().ok())
             .unwrap_or(i64::MIN);
         let kru = parts.next().unwrap_or("").to_string();
+        let kct = parts.next().unwrap_or("").to_string();
+        assert!(
+            kct.starts_with('<') || kct.starts_with("sip:"),
+            "{}: no Contact logged ({kct:?})",
+            c.0
+        );
         let mut buf = vec![0u8; 65536];
         let kreply = match client.recv_from(&mut buf) {
             Ok((n, _)) => String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
@@ -170,9 +186,16 @@ fn kamailio_56_agrees() {
         // Kamailio's `$ru` is `<null>` when the R-URI does not parse; the harness prints the raw
         // R-URI (that is the pv module's business, not these modules').
         let ru_differs = kru != o.ruri && !(kru == "<null>" && c.0 == "sanity-scheme");
-        if krc != o.rc || ru_differs || kreply != ours_reply {
+        // The first Contact after the edits (Kamailio: `$hdr(Contact)` after msg_apply_changes()).
+        let ct = o
+            .out
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("Contact: "))
+            .unwrap_or("<null>")
+            .to_string();
+        if krc != o.rc || ru_differs || kreply != ours_reply || kct != ct {
             mismatches.push(format!(
-                "case {}: kamailio rc {krc} ru {kru} reply {kreply:?}; ours rc {} ru {} reply {ours_reply:?}",
+                "case {}: kamailio rc {krc} ru {kru} ct {kct} reply {kreply:?}; ours rc {} ru {} ct {ct} reply {ours_reply:?}",
                 c.0, o.rc, o.ruri
             ));
         }

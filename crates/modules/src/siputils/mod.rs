@@ -5,14 +5,13 @@
 //! `e164_max_len`.
 //!
 //! Layout: this file (export table, message and R-URI functions), [`strs`] (string checks and URI
-//! comparisons, pure), [`reply`] (stateless replies shared with sanity).
+//! comparisons, pure), [`contact`] (Contact encoders), [`reply`] (stateless replies shared with sanity).
 //!
 //! Refused at load (see docs/modules-2.md for the reasons): `is_user` (needs the auth module's
-//! authorized credentials), `tel2sip2`, `encode_contact`, `decode_contact`,
-//! `decode_contact_header`, `contact_param_encode`, `contact_param_decode`,
-//! `contact_param_decode_ruri`, `contact_param_rm`, `sip_p_charging_vector` and `$pcv` (not
-//! implemented yet); modparam `contact_flds_separator` (only used by the refused encoders).
+//! authorized credentials), `tel2sip2`, `sip_p_charging_vector` and `$pcv` (not implemented
+//! yet).
 
+pub mod contact;
 pub mod reply;
 pub mod strs;
 
@@ -44,6 +43,8 @@ pub struct SiputilsConfig {
     pub rpid_avp: Option<Vec<u8>>,
     /// `e164_max_len` (default 16, the `+` included).
     pub e164_max_len: usize,
+    /// First character of `contact_flds_separator` (default `*`).
+    pub separator: u8,
 }
 
 impl Default for SiputilsConfig {
@@ -57,6 +58,7 @@ impl Default for SiputilsConfig {
             rpid_suffix: ";party=calling;id-type=subscriber;screen=yes".into(),
             rpid_avp: Some(b"rpid".to_vec()),
             e164_max_len: 16,
+            separator: contact::DEFAULT_SEPARATOR,
         }
     }
 }
@@ -75,6 +77,9 @@ pub fn exports() -> ModuleExports {
     let c4 = Arc::clone(&cfg);
     let c5 = Arc::clone(&cfg);
     let c6 = Arc::clone(&cfg);
+    let c7 = Arc::clone(&cfg);
+    let c8 = Arc::clone(&cfg);
+    let c9 = Arc::clone(&cfg);
     let mut m = ModuleExports::new("siputils");
     m.functions = vec![
         FnExport::new(
@@ -225,24 +230,31 @@ pub fn exports() -> ModuleExports {
             };
             Ok(RetCode(strs::uri_user_e164(&v, config(&c3).e164_max_len)))
         }),
-        refused(
+        FnExport::new(
             "encode_contact",
             &[K::Str, K::Str],
             ro,
-            "encode Contact URIs into the user part: not implemented yet",
-        ),
-        refused(
-            "decode_contact",
-            &[],
-            req,
-            "decode an encoded R-URI: not implemented yet",
-        ),
-        refused(
+            "pack the URIs of the first Contact into prefix*user*pass*host*port*proto@hostpart",
+        )
+        .with(move |c, a| {
+            let (p, h) = (arg(c, a, 0)?, arg(c, a, 1)?);
+            let sep = config(&c7).separator;
+            Ok(RetCode(contact::encode_contact(c, &p, &h, sep)))
+        }),
+        FnExport::new("decode_contact", &[], req, "unpack an encode_contact R-URI")
+            .with(move |c, _| Ok(RetCode(contact::decode_contact(c, config(&c8).separator)))),
+        FnExport::new(
             "decode_contact_header",
             &[],
             req.or(RouteMask::FAILURE).or(RouteMask::ONREPLY),
-            "decode encoded Contact URIs: not implemented yet",
-        ),
+            "unpack encode_contact URIs of the first Contact header",
+        )
+        .with(move |c, _| {
+            Ok(RetCode(contact::decode_contact_header(
+                c,
+                config(&c9).separator,
+            )))
+        }),
         FnExport::new(
             "cmp_uri",
             &[K::Spve, K::Spve],
@@ -418,30 +430,46 @@ pub fn exports() -> ModuleExports {
             any,
             "P-Charging-Vector handling: not implemented yet",
         ),
-        refused(
+        FnExport::new(
             "contact_param_encode",
             &[K::Spve, K::Spve],
             ro,
-            "encode Contact URIs in a parameter: not implemented yet",
-        ),
-        refused(
+            "replace the first Contact's URIs by saddr;pname=<base64url(uri)>",
+        )
+        .with(|c, a| {
+            let (n, sa) = (arg(c, a, 0)?, arg(c, a, 1)?);
+            Ok(RetCode(contact::contact_param_encode(c, &n, &sa)))
+        }),
+        FnExport::new(
             "contact_param_decode",
             &[K::Spve],
             ro,
-            "decode Contact URIs from a parameter: not implemented yet",
-        ),
-        refused(
+            "replace Contact URIs by the base64url-decoded value of their pname parameter",
+        )
+        .with(|c, a| {
+            let n = arg(c, a, 0)?;
+            Ok(RetCode(contact::contact_param_decode(c, &n)))
+        }),
+        FnExport::new(
             "contact_param_decode_ruri",
             &[K::Spve],
             req,
-            "decode the R-URI from a parameter: not implemented yet",
-        ),
-        refused(
+            "replace the R-URI by the base64url-decoded value of its pname parameter",
+        )
+        .with(|c, a| {
+            let n = arg(c, a, 0)?;
+            Ok(RetCode(contact::contact_param_decode_ruri(c, &n)))
+        }),
+        FnExport::new(
             "contact_param_rm",
             &[K::Spve],
             ro,
-            "remove a parameter from Contact URIs: not implemented yet",
-        ),
+            "remove the parameter from every Contact URI",
+        )
+        .with(|c, a| {
+            let n = arg(c, a, 0)?;
+            Ok(RetCode(contact::contact_param_rm(c, &n)))
+        }),
         FnExport::new(
             "contact_param_check",
             &[K::Spve],
@@ -450,7 +478,7 @@ pub fn exports() -> ModuleExports {
         )
         .with(|c, a| {
             let n = arg(c, a, 0)?;
-            Ok(RetCode(contact_param_check(c, &n)))
+            Ok(RetCode(contact::contact_param_check(c, &n)))
         }),
         FnExport::new(
             "hdr_date_check",
@@ -489,13 +517,10 @@ pub fn exports() -> ModuleExports {
             "options_support",
             "Supported of options_reply (default empty)",
         ),
-        ModParam {
-            implemented: false,
-            ..str_param(
-                "contact_flds_separator",
-                "separator of encode_contact (refused with the encoders)",
-            )
-        },
+        str_param(
+            "contact_flds_separator",
+            "first character separates the fields of encode_contact (default *)",
+        ),
         str_param(
             "rpid_prefix",
             "text before the RPID value in Remote-Party-ID",
@@ -533,6 +558,11 @@ pub fn exports() -> ModuleExports {
                 ("options_accept_language", ModValue::Str(s)) => conf.accept_language = s.clone(),
                 ("options_support", ModValue::Str(s)) => conf.support = s.clone(),
                 ("rpid_prefix", ModValue::Str(s)) => conf.rpid_prefix = s.clone(),
+                ("contact_flds_separator", ModValue::Str(s)) => {
+                    if let Some(b) = s.bytes().next() {
+                        conf.separator = b;
+                    }
+                }
                 ("rpid_suffix", ModValue::Str(s)) => conf.rpid_suffix = s.clone(),
                 ("rpid_avp", ModValue::Str(s)) => {
                     conf.rpid_avp = parse_avp_name(s).map_err(Error::Config)?;
@@ -750,22 +780,6 @@ pub fn is_supported(ctx: &mut Ctx<'_>, option: &[u8]) -> i64 {
         Ok(tags) if tags.iter().any(|t| t.of(buf).eq_ignore_ascii_case(option)) => 1,
         _ => -1,
     }
-}
-
-/// `contact_param_check(name)`: 1 when a Contact URI has the parameter.
-pub fn contact_param_check(ctx: &mut Ctx<'_>, name: &[u8]) -> i64 {
-    let buf = ctx.msg.buf();
-    let Ok(cs) = ctx.msg.contacts() else {
-        return -1;
-    };
-    for c in &cs.list {
-        if let Ok(u) = Uri::parse(buf, c.addr.uri) {
-            if u.param(buf, name).is_some() {
-                return 1;
-            }
-        }
-    }
-    -1
 }
 
 /// `hdr_date_check(tdiff)`: 1 when the Date header is at most `tdiff` seconds old at `now`; -1
