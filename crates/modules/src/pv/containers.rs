@@ -65,6 +65,7 @@ pub fn parse_init(spec: &str) -> Result<(String, Value), String> {
     if name.is_empty() {
         return Err(format!("`{spec}`: empty name"));
     }
+    let rest = rest.trim_start();
     let v = if let Some(i) = rest.strip_prefix("i:") {
         Value::Int(
             i.trim()
@@ -529,4 +530,48 @@ fn xset(c: &mut Ctx<'_>, n: &PvName, kind: Kind, v: Value) -> Result<(), Error> 
         c.state.xavps.remove(&x.root);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_values_and_names() {
+        let cases: &[(&str, Option<(&str, Value)>)] = &[
+            ("a=i:5", Some(("a", Value::Int(5)))),
+            ("b = s:x y", Some(("b", Value::str("x y")))),
+            ("c=5", None),
+            ("=i:1", None),
+            ("d=i:x", None),
+            ("nothing", None),
+        ];
+        for (spec, want) in cases {
+            let got = parse_init(spec).ok();
+            assert_eq!(
+                got.as_ref().map(|(n, v)| (n.as_str(), v.clone())),
+                want.clone(),
+                "{spec}"
+            );
+        }
+        let reg = Registry::new();
+        for (text, name, idx) in [
+            ("r", "r", "None"),
+            ("r[2]", "r", "At(2)"),
+            ("r[*]", "r", "All"),
+            ("r[-1]", "r", "At(-1)"),
+        ] {
+            let (n, i) = parse_part(text, &reg).unwrap();
+            assert_eq!(n, name.as_bytes(), "{text}");
+            assert_eq!(format!("{i:?}"), idx, "{text}");
+        }
+        for bad in ["", "[1]", "r[x]", "r[1"] {
+            assert!(parse_part(bad, &reg).is_err(), "{bad}");
+        }
+        let sh = Shared::default();
+        assert_eq!(sh.get(b"n"), Value::Int(0));
+        assert_eq!(sh.increment(b"n"), 1);
+        sh.set(b"s", Value::str("x"));
+        assert_eq!(sh.increment(b"s"), 0);
+    }
 }

@@ -966,3 +966,35 @@ fn auth_attr(c: &Ctx<'_>, a: Auth) -> Value {
         Auth::Opaque => s(field(p.opaque)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picking_and_method_ids() {
+        let vals: Vec<&[u8]> = vec![b"a", b"b", b"c"];
+        let cases: &[(Idx, Value)] = &[
+            (Idx::None, s("a")),
+            (Idx::At(1), s("b")),
+            (Idx::At(-1), s("c")),
+            (Idx::At(-4), Value::Null),
+            (Idx::At(3), Value::Null),
+            (Idx::All, s("a,b,c")),
+        ];
+        for (idx, want) in cases {
+            assert_eq!(pick(&vals, *idx, b","), *want, "{idx:?}");
+        }
+        assert_eq!(pick(&[], Idx::All, b","), Value::Null);
+        let ids = [
+            (Method::Invite, 1),
+            (Method::Register, 32),
+            (Method::Kdmq, 16384),
+            (Method::Other, 524288),
+        ];
+        for (m, id) in ids {
+            assert_eq!(method_id(m), id, "{m:?}");
+        }
+        assert_eq!(trim(b" \r\n a b \r\n"), b"a b");
+    }
+}

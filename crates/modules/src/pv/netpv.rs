@@ -560,3 +560,45 @@ fn local(mut p: PvExport) -> PvExport {
     }
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_helpers() {
+        let q = [
+            (1000, "1"),
+            (500, "0.5"),
+            (125, "0.125"),
+            (0, "0"),
+            (50, "0.05"),
+        ];
+        for (v, want) in q {
+            assert_eq!(q_text(v), want, "{v}");
+        }
+        assert_eq!(hex8(10), "0000000a");
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_text(v6, false), "2001:db8::1");
+        assert_eq!(ip_text(v6, true), "[2001:db8::1]");
+        let a = SocketAddr::new(v6, 5060);
+        assert_eq!(
+            addr_uri(a, Proto::Tcp, false),
+            "sip:[2001:db8::1]:5060;transport=tcp"
+        );
+        assert_eq!(addr_uri(a, Proto::Udp, false), "sip:[2001:db8::1]:5060");
+        assert_eq!(
+            addr_uri(a, Proto::Udp, true),
+            "sip:[2001:db8::1]:5060;transport=udp"
+        );
+        let words: &[(Value, Option<u32>)] = &[
+            (Value::Null, Some(0)),
+            (Value::Int(7), Some(7)),
+            (Value::Int(-1), Some(u32::MAX)),
+            (Value::str("7"), None),
+        ];
+        for (v, want) in words {
+            assert_eq!(flag_word(v).ok(), *want, "{v:?}");
+        }
+    }
+}

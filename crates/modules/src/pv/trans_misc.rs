@@ -625,3 +625,55 @@ fn parse_num_tr(text: &str, _reg: &Registry) -> Result<Transform, String> {
         _ => return Err(format!("unknown transformation `num.{name}`")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let lists: &[(&str, u8, Pairs)] = &[
+            ("a=1;b=2", b';', &[("a", "1"), ("b", "2")]),
+            ("a=1;b=2;", b';', &[("a", "1"), ("b", "2")]),
+            (";a", b';', &[("", ""), ("a", "")]),
+            ("x=\"q r\",y", b',', &[("x", "q r"), ("y", "")]),
+        ];
+        for (text, sep, want) in lists {
+            let got = param_list(text.as_bytes(), *sep);
+            let got: Vec<(String, String)> = got
+                .into_iter()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(&n).into_owned(),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    )
+                })
+                .collect();
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+        let rm = [
+            ("sip:a@b;x=1;y;X=2?h=1", "x", "sip:a@b;y?h=1"),
+            ("sip:a@b", "x", "sip:a@b"),
+            ("sip:a@b;lr", "lr", "sip:a@b"),
+        ];
+        for (uri, name, want) in rm {
+            assert_eq!(
+                remove_param(uri.as_bytes(), name.as_bytes()),
+                want.as_bytes(),
+                "{uri}"
+            );
+        }
+        assert_eq!(json_escape(b"plain"), None);
+        assert_eq!(
+            json_escape(b"a\"\x01").as_deref(),
+            Some(&b"a\\\"\\u0001"[..])
+        );
+        assert_eq!(proto_num(b"TLS"), 3);
+        assert_eq!(proto_num(b"x"), 1);
+    }
+}
