@@ -530,6 +530,25 @@ const CASES: &[Case] = &[
         &[("assign_hf_value2", &["X-Auth.realm", ""])],
     ),
     (
+        "sl-302",
+        &[],
+        &[
+            ("@ru", &["sip:bob@192.0.2.1"]),
+            ("sl_send_reply", &["302", "Moved Temporarily"]),
+        ],
+    ),
+    (
+        "sl-300-branches",
+        &[],
+        &[
+            ("@ru", &["sip:bob@192.0.2.1"]),
+            ("@branch", &["sip:bob@192.0.2.2", "0.5"]),
+            ("@branch", &["sip:bob@192.0.2.3"]),
+            ("sl_send_reply", &["300", "Multiple Choices"]),
+        ],
+    ),
+    ("sl-302-plain", &[], &[("sl_send_reply", &["302", "Moved"])]),
+    (
         "mp-get",
         MP,
         &[
@@ -583,13 +602,35 @@ fn is_reply_case(c: &Case) -> bool {
     c.2.iter().any(|(f, _)| f.contains("send_reply"))
 }
 
+/// ferrosip's side of the `@ru` / `@branch` pseudo steps (what the core would do).
+fn core_state(ctx: &mut ferrosip_api::Ctx<'_>, steps: &[(&str, &[&str])]) {
+    for (f, a) in steps {
+        match *f {
+            "@ru" => ctx.state.new_uri = a.first().map(|u| u.as_bytes().to_vec()),
+            "@branch" => ctx.state.branches.push(ferrosip_api::ctx::Branch {
+                uri: a.first().map(|u| u.as_bytes().to_vec()).unwrap_or_default(),
+                q: a.get(1).map_or(-1, |q| {
+                    (q.parse::<f64>().unwrap_or(0.0) * 1000.0).round() as i32
+                }),
+                ..Default::default()
+            }),
+            _ => {}
+        }
+    }
+}
+
 fn config(port: u16, client: u16) -> String {
     let mut body = String::new();
     for (i, c) in CASES.iter().enumerate() {
         body.push_str(&format!("\tif ($ci == \"case-{i}\") {{\n"));
         for (f, args) in c.2 {
             let a: Vec<String> = args.iter().map(|x| format!("\"{}\"", cfg_str(x))).collect();
-            body.push_str(&format!("\t\t{f}({});\n", a.join(", ")));
+            match *f {
+                // core state the sl cases need: `$ru = ...;` and `append_branch(uri[, q])`
+                "@ru" => body.push_str(&format!("\t\t$ru = {};\n", a.join(""))),
+                "@branch" => body.push_str(&format!("\t\tappend_branch({});\n", a.join(", "))),
+                _ => body.push_str(&format!("\t\t{f}({});\n", a.join(", "))),
+            }
         }
         body.push_str(&format!("\t\txlog(\"L_ERR\", \"@@K{i}K@@$rc@@\\n\");\n"));
         if !is_reply_case(c) {
@@ -603,7 +644,7 @@ fn config(port: u16, client: u16) -> String {
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nserver_signature=no\n\
          listen=udp:127.0.0.1:{port}\nmpath=\"{MPATH}\"\n\
          loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nloadmodule \"maxfwd.so\"\n\
-         loadmodule \"textops.so\"\nloadmodule \"textopsx.so\"\n\
+         loadmodule \"textops.so\"\nloadmodule \"textopsx.so\"\nloadmodule \"corex.so\"\n\
          request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n{body}\texit;\n}}\n"
     )
 }
@@ -684,13 +725,15 @@ fn kamailio_56_agrees() {
             Ok((n, _)) => String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned(),
             Err(_) => String::new(),
         };
+        let (pseudo, real): (Vec<_>, Vec<_>) =
+            c.2.iter().copied().partition(|(f, _)| f.starts_with('@'));
         let o = call_full(
             &reg,
             req.as_bytes(),
             RouteType::Request,
             3,
-            c.2,
-            &|_| {},
+            &real,
+            &|ctx| core_state(ctx, &pseudo),
             rcv,
         );
         let (kam_out, ours) = if is_reply_case(c) {
