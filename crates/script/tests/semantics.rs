@@ -229,6 +229,7 @@ fn semantics_against_kamailio() {
             bad.push(format!("{}: kamailio {k:?}, ours {ours_rec:?}", case.name));
         }
     }
+    println!("replayed {checked} cases against kamailio");
     assert!(checked > 20, "only {checked} cases replayed");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
