@@ -141,10 +141,36 @@ impl Method {
 
     /// Recognises a method token (ASCII case-insensitive).
     pub fn from_token(tok: &[u8]) -> Method {
-        Method::KNOWN
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(tok))
-            .map_or(Method::Other, |&(_, m)| m)
+        // Dispatch on (length, first letter) first: this runs for the request line and
+        // the CSeq of every message.
+        let (name, m): (&[u8], Method) =
+            match (tok.len(), tok.first().map_or(0, u8::to_ascii_uppercase)) {
+                (6, b'I') => (b"INVITE", Method::Invite),
+                (6, b'C') => (b"CANCEL", Method::Cancel),
+                (3, b'A') => (b"ACK", Method::Ack),
+                (3, b'B') => (b"BYE", Method::Bye),
+                (4, b'I') => (b"INFO", Method::Info),
+                (8, b'R') => (b"REGISTER", Method::Register),
+                (9, b'S') => (b"SUBSCRIBE", Method::Subscribe),
+                (6, b'N') => (b"NOTIFY", Method::Notify),
+                (7, b'M') => (b"MESSAGE", Method::Message),
+                (7, b'O') => (b"OPTIONS", Method::Options),
+                (5, b'P') => (b"PRACK", Method::Prack),
+                (6, b'U') => (b"UPDATE", Method::Update),
+                (5, b'R') => (b"REFER", Method::Refer),
+                (7, b'P') => (b"PUBLISH", Method::Publish),
+                (4, b'K') => (b"KDMQ", Method::Kdmq),
+                (3, b'G') => (b"GET", Method::Get),
+                (4, b'P') => (b"POST", Method::Post),
+                (3, b'P') => (b"PUT", Method::Put),
+                (6, b'D') => (b"DELETE", Method::Delete),
+                _ => return Method::Other,
+            };
+        if tok.eq_ignore_ascii_case(name) {
+            m
+        } else {
+            Method::Other
+        }
     }
 
     /// The canonical name, `None` for [`Method::Other`].
@@ -424,7 +450,9 @@ impl Msg {
     pub fn vias(&self) -> Result<&[Via]> {
         cached(&self.cache.vias, || {
             let hdrs = self.headers()?;
-            let mut out = Vec::with_capacity(4);
+            // Usually one via per Via header: size the list once.
+            let n = hdrs.iter().filter(|h| h.kind == HeaderKind::Via).count();
+            let mut out = Vec::with_capacity(n.max(1));
             for (i, h) in hdrs.iter().enumerate() {
                 if h.kind == HeaderKind::Via {
                     via::parse_into(&self.buf, i, h, &mut out)?;
@@ -905,6 +933,18 @@ body";
                 .map(|m| (m.method(), m.status(), m.proto()))
                 .map_err(|_| ());
             assert_eq!(&got, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn method_lookup_agrees_with_the_table() {
+        for &(name, m) in Method::KNOWN {
+            assert_eq!(Method::from_token(name), m);
+            assert_eq!(Method::from_token(&name.to_ascii_lowercase()), m);
+            assert_eq!(Method::name(m).map(str::as_bytes), Some(name));
+        }
+        for other in [&b"INVITES"[..], b"PRACX", b"", b"P", b"RE%47IST%45R"] {
+            assert_eq!(Method::from_token(other), Method::Other);
         }
     }
 
