@@ -20,7 +20,7 @@ fn refused_with_location() {
         // route[X] is a request block whoever calls it (Kamailio's cfg.y rule).
         ("request_route { route(S); }\nfailure_route[F] { route(S); }\nroute[S] {\n  fail_only();\n}\n",
             "command `fail_only` cannot be used in the block (REQUEST route", "t.cfg:4:3"),
-        ("request_route { }\nonsend_route {\n  setflag(1);\n  rewritehost(\"x\");\n}\n",
+        ("request_route { exit; }\nonsend_route {\n  setflag(1);\n  rewritehost(\"x\");\n}\n",
             "command `rewritehost` cannot be used in the block (ONSEND route", "t.cfg:4:3"),
         ("request_route {\n  forward();\n}\n", "function `forward`: not implemented yet", "t.cfg:2:3"),
         ("request_route {\n  force_send_socket(\"udp:1.2.3.4:5060\");\n}\n", "function `force_send_socket`: not implemented yet", "t.cfg:2:3"),
@@ -39,7 +39,7 @@ fn refused_with_location() {
         ("request_route {\n  if (snd_ip == 1.2.3.4) { rec(\"x\"); }\n}\n", "keyword `snd_ip`: not implemented yet", "t.cfg:2:7"),
         ("request_route {\n  rec(\"x\", rec(\"y\"));\n}\n", "wrong number of parameters", "t.cfg:2:3"),
         ("request_route {\n  ret(ret(1));\n}\n", "not allowed inside a function parameter", "t.cfg:2:7"),
-        ("request_route { }\nrequest_route { }\n", "duplicate request_route block", "t.cfg:2:1"),
+        ("request_route { exit; }\nrequest_route { exit; }\n", "duplicate request_route block", "t.cfg:2:1"),
         // With `#!KAMAILIO` every `$` is a pseudo-variable: Kamailio says "Can't get from cache".
         ("#!KAMAILIO\nrequest_route {\n  $legacy = 1;\n}\n", "unknown pseudo-variable `$legacy`", "t.cfg:3:3"),
     ];
@@ -61,10 +61,10 @@ fn refused_with_location() {
 fn accepted_where_kamailio_accepts() {
     let cases = [
         // A request-only function in route[X] called from failure_route: accepted at load.
-        "request_route { }\nfailure_route[F] { route(S); }\nroute[S] { req_only(); }\n",
+        "request_route { exit; }\nfailure_route[F] { route(S); }\nroute[S] { req_only(); }\n",
         // event_route is REQUEST|ONEVENT: request functions are allowed.
-        "request_route { }\nevent_route[core:worker-one-init] { req_only(); }\n",
-        "request_route { }\nonsend_route { setflag(1); log(\"x\"); if (isflagset(1)) { drop; } }\n",
+        "request_route { exit; }\nevent_route[core:worker-one-init] { req_only(); }\n",
+        "request_route { exit; }\nonsend_route { setflag(1); log(\"x\"); if (isflagset(1)) { drop; } }\n",
     ];
     for cfg in cases {
         if let Err(e) = program(cfg) {

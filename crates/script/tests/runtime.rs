@@ -118,7 +118,7 @@ fn modparams_are_applied_and_checked() {
         ModParam::new("contacts_avp", ModParamType::Str, "avp name"),
     ];
     reg.add(m).expect("registers");
-    let cfg = "loadmodule \"tm.so\"\nmodparam(\"tm\", \"fr_timer\", 2000)\nmodparam(\"tm\", \"fr_timer\", \"3000\")\nmodparam(\"tm\", \"fr_timer\", -1)\nmodparam(\"tm\", \"nope\", 1)\nmodparam(\"tm\", \"contacts_avp\", 5)\nmodparam(\"sl\", \"x\", 1)\nrequest_route { }\n";
+    let cfg = "loadmodule \"tm.so\"\nmodparam(\"tm\", \"fr_timer\", 2000)\nmodparam(\"tm\", \"fr_timer\", \"3000\")\nmodparam(\"tm\", \"fr_timer\", -1)\nmodparam(\"tm\", \"nope\", 1)\nmodparam(\"tm\", \"contacts_avp\", 5)\nmodparam(\"sl\", \"x\", 1)\nrequest_route { exit; }\n";
     let loaded = load(cfg).expect("parses");
     let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
     let text: Vec<String> = diags.iter().map(|d| d.render(&loaded.sources)).collect();
@@ -151,7 +151,7 @@ fn modparams_are_applied_and_checked() {
         Ok(())
     }));
     reg2.add(m).expect("registers");
-    let diags = ferrosip_script::apply_modparams(&load("modparam(\"tm\", \"fr_timer\", 2000)\nmodparam(\"tm\", \"fr_timer\", \"3000\")\nrequest_route { }\n").expect("parses").config, &mut reg2);
+    let diags = ferrosip_script::apply_modparams(&load("modparam(\"tm\", \"fr_timer\", 2000)\nmodparam(\"tm\", \"fr_timer\", \"3000\")\nrequest_route { exit; }\n").expect("parses").config, &mut reg2);
     assert!(diags.is_empty());
     reg2.init_all().expect("init");
     assert_eq!(
