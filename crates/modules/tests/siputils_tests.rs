@@ -457,7 +457,7 @@ fn rpid_and_e164() {
 #[test]
 fn corex_send_and_files() {
     let reg = registry(&[]);
-    let o = call(&reg, INVITE, "send_udp", &["sip:10.1.2.3:5099"]);
+    let o = call(&reg, INVITE, "send_udp", &["10.1.2.3:5099"]);
     assert_eq!(o.rc, 1);
     assert_eq!(o.sent.len(), 1);
     assert_eq!(o.sent[0].0.addr.to_string(), "10.1.2.3:5099");
@@ -474,9 +474,26 @@ fn corex_send_and_files() {
     );
     assert_eq!(
         call(&reg, INVITE, "send_tcp", &[]).rc,
-        -1,
-        "R-URI host is a name"
+        -5,
+        "R-URI host is a name: E_BUG as an unresolvable host"
     );
+    // Without a parameter: $du first.
+    let o = call_with(
+        &reg,
+        INVITE,
+        RouteType::Request,
+        3,
+        &[
+            ("setdsturi", &["sip:[2001:db8::1]:5070"]),
+            ("send_tcp", &[]),
+        ],
+        &|_| {},
+    );
+    assert_eq!(o.rc, 1);
+    assert_eq!(o.sent[0].0.addr.to_string(), "[2001:db8::1]:5070");
+    assert_eq!(o.sent[0].0.proto, ferrosip_api::Proto::Tcp);
+    let o = call(&reg, INVITE, "send_udp", &["[2001:db8::2]"]);
+    assert_eq!(o.sent[0].0.addr.to_string(), "[2001:db8::2]:5060");
     let dir = std::env::temp_dir().join(format!("ferrosip-mods2-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let f = dir.join("f.txt");

@@ -16,8 +16,9 @@
 //! commands (`corex.list_sockets` …) are not exported (same reason as the socket functions).
 //!
 //! Sending: the message is sent as received (Kamailio's `send_udp` sends `msg->buf`, without
-//! edits). The destination is the parameter, else `$du`, else the R-URI; its host must be an IP
-//! address (no resolver is reachable from modules yet: a host name fails with -1 and a log line).
+//! edits). The destination is the `host[:port]` parameter, else `$du`, else the R-URI; its host
+//! must be an IP address (no resolver is reachable from modules yet: a host name fails like an
+//! unresolvable one, with a log line).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,16 +89,16 @@ pub fn exports() -> ModuleExports {
             rf,
             "send the received message over UDP to $du or the R-URI",
         )
-        .with(|c, _| Ok(RetCode(send(c, None, Proto::Udp, None)))),
+        .with(|c, _| Ok(RetCode(send_msg(c, None, Proto::Udp)))),
         FnExport::new(
             "send_udp",
             &[K::Spve],
             rf,
-            "send the received message over UDP to the URI",
+            "send the received message over UDP to host[:port]",
         )
         .with(|c, a| {
             let u = arg(c, a, 0)?;
-            Ok(RetCode(send(c, Some(&u), Proto::Udp, None)))
+            Ok(RetCode(send_msg(c, Some(&u), Proto::Udp)))
         }),
         FnExport::new(
             "send_tcp",
@@ -105,16 +106,16 @@ pub fn exports() -> ModuleExports {
             rf,
             "send the received message over TCP to $du or the R-URI",
         )
-        .with(|c, _| Ok(RetCode(send(c, None, Proto::Tcp, None)))),
+        .with(|c, _| Ok(RetCode(send_msg(c, None, Proto::Tcp)))),
         FnExport::new(
             "send_tcp",
             &[K::Spve],
             rf,
-            "send the received message over TCP to the URI",
+            "send the received message over TCP to host[:port]",
         )
         .with(|c, a| {
             let u = arg(c, a, 0)?;
-            Ok(RetCode(send(c, Some(&u), Proto::Tcp, None)))
+            Ok(RetCode(send_msg(c, Some(&u), Proto::Tcp)))
         }),
         FnExport::new(
             "send_data",
@@ -127,7 +128,7 @@ pub fn exports() -> ModuleExports {
             if u.is_empty() || d.is_empty() {
                 return Ok(RetCode::FALSE);
             }
-            Ok(RetCode(send(c, Some(&u), Proto::Udp, Some(&d))))
+            Ok(RetCode(send_data(c, &u, &d)))
         }),
         refused(
             "sendx",
@@ -403,52 +404,90 @@ pub fn parse_q(t: &[u8]) -> Option<i32> {
     (q <= 1000).then_some(q)
 }
 
-/// `send_udp`/`send_tcp`/`send_data`: sends `data` (or the message as received) to `uri` (or
-/// `$du`, or the R-URI). The URI's `transport` overrides `proto` for `send_data` only.
-pub fn send(ctx: &mut Ctx<'_>, uri: Option<&[u8]>, proto: Proto, data: Option<&[u8]>) -> i64 {
-    let target = match uri.filter(|u| !u.is_empty()) {
-        Some(u) => u.to_vec(),
-        None => ctx
-            .state
-            .dst_uri
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| ctx.ruri()),
+/// `send_udp`/`send_tcp`: sends the message as received to `hostport` (`host[:port]`, IPv6 in
+/// brackets; port 5060 by default), or to `$du`, or to the R-URI. 1, -1 on failure, -5
+/// (Kamailio's `E_BUG`) when the next hop does not parse or resolve.
+pub fn send_msg(ctx: &mut Ctx<'_>, hostport: Option<&[u8]>, proto: Proto) -> i64 {
+    let addr = match hostport.filter(|h| !h.is_empty()) {
+        Some(hp) => {
+            let (host, port) = split_hostport(hp);
+            crate::siputils::strs::host_ip(host).map(|ip| SocketAddr::new(ip, port))
+        }
+        None => {
+            let target = ctx
+                .state
+                .dst_uri
+                .clone()
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| ctx.ruri());
+            uri_addr(&target).map(|(a, _)| a)
+        }
     };
-    let Some(u) = uriops::parse(&target) else {
+    let Some(addr) = addr else {
+        ctx.log_error("failed to resolve the destination (IP addresses only: modules cannot reach a resolver yet)");
+        return -5;
+    };
+    let bytes = ctx.msg.buf().to_vec();
+    transmit(ctx, addr, proto, &bytes)
+}
+
+/// `send_data(uri, data)`: sends `data` to the URI's address over its transport (UDP when none).
+pub fn send_data(ctx: &mut Ctx<'_>, uri: &[u8], data: &[u8]) -> i64 {
+    let Some((addr, proto)) = uri_addr(uri) else {
         ctx.log_error(&format!(
-            "failed to parse uri [{}]",
-            String::from_utf8_lossy(&target)
+            "bad dst sip uri or unresolvable host <{}> (IP addresses only)",
+            String::from_utf8_lossy(uri)
         ));
         return -1;
     };
-    let host = u.host.of(&target);
-    let Some(ip) = crate::siputils::strs::host_ip(host) else {
-        ctx.log_error(&format!(
-            "cannot send to [{}]: host names need a resolver, which modules cannot reach yet",
-            String::from_utf8_lossy(host)
-        ));
-        return -1;
-    };
-    let proto = match (data, u.transport.and_then(|t| t.value)) {
-        (Some(_), Some(t)) => Proto::from_name(t.of(&target)).unwrap_or(proto),
-        _ => proto,
-    };
+    transmit(ctx, addr, proto.unwrap_or(Proto::Udp), data)
+}
+
+// ---- internals ----
+
+/// `host[:port]` (Kamailio's corex_send parsing: a `:` after the `]` of an IPv6 reference, else
+/// the first `:`); port 5060 when absent, 0 when not a number (as `str2s`).
+fn split_hostport(hp: &[u8]) -> (&[u8], u16) {
+    let from = hp.iter().position(|b| *b == b']').map_or(0, |p| p + 1);
+    match hp
+        .get(from..)
+        .and_then(|r| r.iter().position(|b| *b == b':'))
+        .map(|p| p + from)
+    {
+        Some(c) => {
+            let port = std::str::from_utf8(hp.get(c + 1..).unwrap_or_default())
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            (hp.get(..c).unwrap_or_default(), port)
+        }
+        None => (hp, 5060),
+    }
+}
+
+/// The address of a URI with an IP host (port 5060, 5061 for sips:) and its transport parameter.
+fn uri_addr(uri: &[u8]) -> Option<(SocketAddr, Option<Proto>)> {
+    let u = uriops::parse(uri)?;
+    let ip = crate::siputils::strs::host_ip(u.host.of(uri))?;
     let default_port = if u.scheme == ferrosip_sipmsg::Scheme::Sips {
         5061
     } else {
         5060
     };
+    let proto = u
+        .transport
+        .and_then(|t| t.value)
+        .and_then(|t| Proto::from_name(t.of(uri)));
+    Some((SocketAddr::new(ip, u.port.unwrap_or(default_port)), proto))
+}
+
+fn transmit(ctx: &mut Ctx<'_>, addr: SocketAddr, proto: Proto, bytes: &[u8]) -> i64 {
     let dst = Dest {
-        addr: SocketAddr::new(ip, u.port.unwrap_or(default_port)),
+        addr,
         proto,
         socket: ctx.state.force_socket.unwrap_or(ctx.rcv.socket),
     };
-    let bytes = match data {
-        Some(d) => d.to_vec(),
-        None => ctx.msg.buf().to_vec(),
-    };
-    match ctx.server.send(&dst, &bytes) {
+    match ctx.server.send(&dst, bytes) {
         Ok(()) => 1,
         Err(e) => {
             ctx.log_error(&format!("failed to send: {e}"));
@@ -456,8 +495,6 @@ pub fn send(ctx: &mut Ctx<'_>, uri: Option<&[u8]>, proto: Proto, data: Option<&[
         }
     }
 }
-
-// ---- internals ----
 
 /// The extended flags live in a hidden per-message XAVP (the module API has no field for them;
 /// no config can spell a name starting with NUL).
