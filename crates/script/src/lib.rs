@@ -15,8 +15,8 @@
 //! inside function parameters (as in Kamailio); route-type masks are checked against the block that
 //! textually contains the call (`route[X]` counts as request_route, as in Kamailio's parser).
 //!
-//! Typical use (the server): register `core::core_module()`, the modules and `core::cfg_module(&cfg)`
-//! → [`apply_modparams`] → `Registry::init_all` → [`compile`] → per message
+//! Typical use (the server): [`base_registry`] (core + cfg variables) → add the modules →
+//! [`apply_modparams`] → `Registry::init_all` → [`compile`] → per message
 //! `Program::run(program.route(Entry::Request)?, &mut ctx)`. `$var` slots are numbered by the registry
 //! that compiled the program: after a reload with a new registry, workers need a fresh `WorkerState`.
 
@@ -224,6 +224,16 @@ impl Program {
         let id = self.route(e)?;
         Some(self.run(id, ctx))
     }
+}
+
+/// A registry holding what every config needs before any module: the core table
+/// ([`core::core_module`]) and the config's custom cfg variables ([`core::cfg_module`]). The server
+/// adds the loaded modules to it, then applies modparams, runs the init hooks and compiles.
+pub fn base_registry(config: &Config) -> Result<Registry, ferrosip_api::Error> {
+    let mut reg = Registry::new();
+    reg.add(core::core_module())?;
+    reg.add(core::cfg_module(config))?;
+    Ok(reg)
 }
 
 /// Applies every `modparam()` of the config to the registry, in file order (before

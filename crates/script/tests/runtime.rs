@@ -265,3 +265,16 @@ fn route_parameters_resolve_to_runnable_blocks() {
         .render(&bad.sources)
         .contains("failure_route `NOPE` is not defined"));
 }
+
+#[test]
+fn base_registry_has_core_and_cfg_variables() {
+    let loaded = load("grp.v = 7\nrequest_route {\n $var(x) = @cfg_get.grp.v;\n setflag(1);\n}\n")
+        .expect("parses");
+    let reg = ferrosip_script::base_registry(&loaded.config).expect("registry");
+    assert!(reg.has_module("core") && reg.has_module("cfg"));
+    // `$var` is the pv module's: without it the config is refused, with a clear message.
+    let err = ferrosip_script::compile(&loaded, &reg).expect_err("no pv module");
+    assert!(err[0]
+        .render(&loaded.sources)
+        .contains("unknown pseudo-variable `$var(x)`"));
+}
