@@ -139,11 +139,21 @@ fn params(list: &[&str], reg: &Registry) -> Result<Vec<TParam>, String> {
     list.iter().map(|p| param(p, reg)).collect()
 }
 
-/// Builds a transformation from a closure.
+/// Kamailio's transformation buffer size: results do not grow past it there, so longer results
+/// are refused here too (and the size-multiplying transformations check before allocating).
+pub const TR_BUFFER_SIZE: usize = 65536;
+
+/// Builds a transformation from a closure; a string result longer than [`TR_BUFFER_SIZE`] is an
+/// error, as Kamailio fails when its buffer would overflow.
 pub fn tr(
     f: impl Fn(&mut Ctx<'_>, Value) -> Result<Value, Error> + Send + Sync + 'static,
 ) -> Transform {
-    Arc::new(f)
+    Arc::new(move |c, v| match f(c, v)? {
+        Value::Str(b) if b.len() >= TR_BUFFER_SIZE => {
+            Err(rt("transformation result longer than 64 KB"))
+        }
+        v => Ok(v),
+    })
 }
 
 /// The string form of a non-null value; `Null` is an error (Kamailio's string transformations
@@ -391,6 +401,11 @@ fn parse(text_in: &str, reg: &Registry) -> Result<Transform, String> {
                     if m > 0 && (m as usize) < max {
                         max = m as usize;
                     }
+                }
+                // Kamailio's own bound: the list of prefixes must fit its buffer.
+                let extra = if quoted { 1 } else { 3 };
+                if max.saturating_mul(max / 2 + extra) > TR_BUFFER_SIZE - 1 {
+                    return Err(rt("s.prefixes: result too long"));
                 }
                 let items: Vec<Vec<u8>> = (1..=max)
                     .map(|i| {
@@ -665,7 +680,7 @@ fn parse(text_in: &str, reg: &Registry) -> Result<Transform, String> {
                 if n <= 0 || m < 0 {
                     return Err(rt("s.fmtlines: bad parameters"));
                 }
-                Ok(s(fmtlines(&b, n as usize, m as usize, fill)))
+                Ok(s(fmtlines(&b, n as usize, m as usize, fill)?))
             })
         }
         "crc32" => {
@@ -705,9 +720,16 @@ fn parse(text_in: &str, reg: &Registry) -> Result<Transform, String> {
 /// `i % n`) breaks the line before each of the characters 1..n-1 only; when `m` is not smaller
 /// than the length it reads from the buffer it writes to. Reproduced byte for byte, because a
 /// config that uses it gets Kamailio's output.
-fn fmtlines(b: &[u8], n: usize, m: usize, fill: u8) -> Vec<u8> {
+fn fmtlines(b: &[u8], n: usize, m: usize, fill: u8) -> Result<Vec<u8>, Error> {
     let aliased = m >= b.len();
-    let mut out = vec![0u8; b.len() + b.len().min(n) * (2 + m) + 1];
+    let size = b
+        .len()
+        .min(n)
+        .checked_mul(m.saturating_add(2))
+        .and_then(|x| x.checked_add(b.len() + 1))
+        .filter(|x| *x < TR_BUFFER_SIZE)
+        .ok_or_else(|| rt("s.fmtlines: result too long"))?;
+    let mut out = vec![0u8; size];
     if aliased {
         out[..b.len()].copy_from_slice(b); // out is longer than b
     }
@@ -727,7 +749,7 @@ fn fmtlines(b: &[u8], n: usize, m: usize, fill: u8) -> Vec<u8> {
         p += 1;
     }
     out.truncate(p);
-    out
+    Ok(out)
 }
 
 fn hash(name: &str, plist: &[&str], f: fn(&[u8]) -> Vec<u8>) -> Result<Transform, String> {
@@ -998,10 +1020,10 @@ pub fn substr(t: &[u8], i: i64, j: i64) -> Option<Vec<u8>> {
         if i >= len {
             return None;
         }
-        let j = if i + j >= len { 0 } else { j };
+        let j = if i.saturating_add(j) >= len { 0 } else { j };
         (i, j)
     } else {
-        let i = -i;
+        let i = i.checked_neg()?;
         if i > len {
             return None;
         }
@@ -1065,6 +1087,8 @@ mod tests {
             ("abcdef", 6, 1, None),
             ("abcdef", -7, 1, None),
             ("abcdef", 0, -1, None),
+            ("abcdef", 1, i64::MAX, Some("bcdef")),
+            ("abcdef", i64::MIN, 1, None),
         ];
         for (t, i, j, want) in cases {
             assert_eq!(
