@@ -8,9 +8,12 @@
 //! rewrites shared by PVs and transformations), [`codec`] (digests, base64, base58 …),
 //! [`timefmt`] (calendar arithmetic and `strftime`).
 //!
-//! What it does not do: `$stat()` (no counters subsystem yet), `$snd()`/`$sndto()`/`$rcv()` (no onsend/msg-received info in the context yet) —
-//! all refused when the config loads, with a message that says why. `$def()`/`$defn()` need the
-//! preprocessor's defines, which the registry does not expose to PV parsers: also refused at load.
+//! What it does not do: `$stat()` (no counters subsystem yet), `$snd()`/`$sndto()`/`$rcv()` (no
+//! onsend/msg-received info in the context yet), `$def()`/`$defn()` (the registry does not expose
+//! the preprocessor's defines to PV parsers) — all refused when the config loads, with a message
+//! that says why. Names that need data the context does not carry (`$mi`, `$RAi`, `$Rn`, `$Au` …)
+//! are not exported, so a config using them is refused as using an unknown variable. Local time is
+//! computed as UTC only; local-time PVs are refused at load on a host whose zone is not UTC.
 //! Behaviour notes and the 5.6/6.0 differences are in `docs/pv.md`.
 
 pub mod codec;
