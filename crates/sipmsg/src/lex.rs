@@ -30,6 +30,17 @@ static TOKEN: [bool; 256] = {
     t
 };
 
+/// Index of the first byte in `from..end` for which `f` is false (`end` if none); the
+/// slice iterator makes this a tight loop without per-byte bounds checks.
+#[inline]
+pub(crate) fn scan_while(buf: &[u8], from: usize, end: usize, f: impl Fn(u8) -> bool) -> usize {
+    let end = end.min(buf.len());
+    match buf.get(from..end) {
+        Some(s) => s.iter().position(|&b| !f(b)).map_or(end, |p| from + p),
+        None => from,
+    }
+}
+
 /// Byte at `i`, or 0 past the end (0 is never a valid delimiter, so callers can match on it).
 #[inline]
 pub(crate) fn at(buf: &[u8], i: usize) -> u8 {

@@ -796,10 +796,8 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
             _ => {}
         }
         let name_start = pos;
-        let mut i = pos;
-        while i < len && is_hname_char(buf[i], &opts.hdr_name_extra_chars) {
-            i += 1;
-        }
+        let extra = opts.hdr_name_extra_chars;
+        let mut i = crate::lex::scan_while(buf, pos, len, |b| is_hname_char(b, &extra));
         if i == name_start {
             return Err(Error::HeaderLine {
                 at: pos,

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::hdr::HeaderKind;
-use crate::headers::param::{parse_params_ext, Params};
+use crate::headers::param::{parse_params_each, Params};
 use crate::lex::{at, skip_lws, skip_quoted, trim_end};
 use crate::span::Span;
 
@@ -169,9 +169,14 @@ pub(crate) fn parse_at(
         return Err(bad(kind, uri.start as usize, "* outside Contact"));
     }
     // Kamailio's to-body parser accepts `;tag` and `;name=` without a value.
-    let (params, pend) =
-        parse_params_ext(buf, after, end, true).map_err(|(r, a)| bad(kind, a, r))?;
-    let tag = params.get(buf, b"tag").and_then(|p| p.value);
+    let mut tag = None;
+    let (params, pend) = parse_params_each(buf, after, end, true, |p| {
+        if tag.is_none() && p.name.eq_ignore_case(buf, b"tag") {
+            tag = Some(p.value);
+        }
+    })
+    .map_err(|(r, a)| bad(kind, a, r))?;
+    let tag = tag.flatten();
     let span_end = if params.is_empty() { after } else { pend };
     Ok((
         NameAddr {

@@ -1,6 +1,6 @@
 //! Generic header parameters: `*( LWS ";" LWS name [ LWS "=" LWS value ] )`.
 
-use crate::lex::{at, is_token, skip_lws, skip_quoted};
+use crate::lex::{at, is_token, scan_while, skip_lws, skip_quoted};
 use crate::span::Span;
 
 /// One parameter.
@@ -136,10 +136,7 @@ fn parse_one(
         return Ok(None);
     }
     let ns = skip_lws(buf, semi + 1, end);
-    let mut ne = ns;
-    while ne < end && is_token(at(buf, ne)) {
-        ne += 1;
-    }
+    let ne = scan_while(buf, ns, end, is_token);
     if ne == ns {
         return Err(("empty parameter name", ns));
     }
@@ -150,11 +147,7 @@ fn parse_one(
         let ve = if at(buf, vs) == b'"' && vs < end {
             skip_quoted(buf, vs, end).ok_or(("unterminated quoted string", vs))?
         } else {
-            let mut j = vs;
-            while j < end && is_value_char(at(buf, j)) {
-                j += 1;
-            }
-            j
+            scan_while(buf, vs, end, is_value_char)
         };
         if ve == vs && !empty_ok {
             return Err(("empty parameter value", vs));
@@ -198,10 +191,23 @@ pub(crate) fn parse_params_ext(
     end: usize,
     empty_ok: bool,
 ) -> Result<(Params, usize), (&'static str, usize)> {
+    parse_params_each(buf, i, end, empty_ok, |_| {})
+}
+
+/// Like [`parse_params_ext`], handing every parameter to `each` as it is parsed (so
+/// callers pick out the ones they know without a second pass).
+pub(crate) fn parse_params_each(
+    buf: &[u8],
+    i: usize,
+    end: usize,
+    empty_ok: bool,
+    mut each: impl FnMut(Param),
+) -> Result<(Params, usize), (&'static str, usize)> {
     let mut pos = i;
     let mut first: Option<usize> = None;
     while let Some((p, next)) = parse_one(buf, pos, end, empty_ok)? {
         first.get_or_insert(p.span.start as usize);
+        each(p);
         pos = next;
     }
     let start = first.unwrap_or(i);

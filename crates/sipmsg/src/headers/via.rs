@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::hdr::HeaderKind;
-use crate::headers::param::{parse_params, Param, Params};
+use crate::headers::param::{parse_params_each, Param, Params};
 use crate::lex::{at, is_token, is_ws, skip_lws, skip_quoted};
 use crate::msg::Header;
 use crate::span::Span;
@@ -158,6 +158,40 @@ pub(crate) fn parse_into(buf: &[u8], hidx: usize, h: &Header, out: &mut Vec<Via>
     Ok(())
 }
 
+/// The Via parameters with a field of their own, picked out while parsing.
+#[derive(Default)]
+struct KnownParams {
+    branch: Option<Param>,
+    received: Option<Param>,
+    rport: Option<Param>,
+    maddr: Option<Param>,
+    ttl: Option<Param>,
+    i: Option<Param>,
+    alias: Option<Param>,
+}
+
+impl KnownParams {
+    fn take(&mut self, buf: &[u8], p: Param) {
+        let name = p.name.of(buf);
+        // Dispatch on length and first letter before comparing: this runs for every
+        // parameter of every Via.
+        let (slot, want): (&mut Option<Param>, &[u8]) =
+            match (name.len(), name.first().map_or(0, u8::to_ascii_lowercase)) {
+                (6, b'b') => (&mut self.branch, b"branch"),
+                (8, b'r') => (&mut self.received, b"received"),
+                (5, b'r') => (&mut self.rport, b"rport"),
+                (5, b'm') => (&mut self.maddr, b"maddr"),
+                (3, b't') => (&mut self.ttl, b"ttl"),
+                (1, b'i') => (&mut self.i, b"i"),
+                (5, b'a') => (&mut self.alias, b"alias"),
+                _ => return,
+            };
+        if slot.is_none() && name.eq_ignore_ascii_case(want) {
+            *slot = Some(p);
+        }
+    }
+}
+
 fn is_via_host_delim(b: u8) -> bool {
     HOST_DELIM[usize::from(b)]
 }
@@ -185,11 +219,8 @@ fn bad(at: usize, reason: &'static str) -> Error {
     }
 }
 
-fn token_end(buf: &[u8], mut i: usize, end: usize) -> usize {
-    while i < end && is_token(at(buf, i)) {
-        i += 1;
-    }
-    i
+fn token_end(buf: &[u8], i: usize, end: usize) -> usize {
+    crate::lex::scan_while(buf, i, end, is_token)
 }
 
 /// One via-parm at `i`. Like Kamailio's parser: LWS (folds included) is accepted around
@@ -239,11 +270,7 @@ fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
     } else {
         // Kamailio's Via parser takes any byte up to a delimiter as the host (PROTOS
         // sends `%s%x%n` and Latin-1 there); the host is validated where it is used.
-        let mut j = h_start;
-        while j < end && !is_via_host_delim(at(buf, j)) {
-            j += 1;
-        }
-        j
+        crate::lex::scan_while(buf, h_start, end, |b| !is_via_host_delim(b))
     };
     if h_end == h_start {
         return Err(bad(h_start, "missing sent-by host"));
@@ -266,7 +293,9 @@ fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
         port_span = Some(Span::new(ps, pe));
         i = pe;
     }
-    let (params, mut pend) = parse_params(buf, i, end).map_err(|(r, a)| bad(a, r))?;
+    let mut known = KnownParams::default();
+    let (params, mut pend) = parse_params_each(buf, i, end, false, |p| known.take(buf, p))
+        .map_err(|(r, a)| bad(a, r))?;
     let span_end = if params.is_empty() {
         port_span.map_or(h_end, |p| p.end as usize)
     } else {
@@ -299,7 +328,7 @@ fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
         }
         pend = j + 1;
     }
-    let mut via = Via {
+    let via = Via {
         header: 0,
         pos_in_header: 0,
         span: Span::new(start, span_end),
@@ -312,33 +341,15 @@ fn parse_one(buf: &[u8], start: usize, end: usize) -> Result<(Via, usize)> {
         port,
         port_span,
         params,
-        branch: None,
-        received: None,
-        rport: None,
-        maddr: None,
-        ttl: None,
-        i: None,
-        alias: None,
+        branch: known.branch,
+        received: known.received,
+        rport: known.rport,
+        maddr: known.maddr,
+        ttl: known.ttl,
+        i: known.i,
+        alias: known.alias,
     };
-    for p in params.iter(buf) {
-        let name = p.name.of(buf);
-        // Dispatch on length and first letter before comparing: this runs for every
-        // parameter of every Via.
-        let (slot, want): (&mut Option<Param>, &[u8]) =
-            match (name.len(), name.first().map_or(0, u8::to_ascii_lowercase)) {
-                (6, b'b') => (&mut via.branch, b"branch"),
-                (8, b'r') => (&mut via.received, b"received"),
-                (5, b'r') => (&mut via.rport, b"rport"),
-                (5, b'm') => (&mut via.maddr, b"maddr"),
-                (3, b't') => (&mut via.ttl, b"ttl"),
-                (1, b'i') => (&mut via.i, b"i"),
-                (5, b'a') => (&mut via.alias, b"alias"),
-                _ => continue,
-            };
-        if slot.is_none() && name.eq_ignore_ascii_case(want) {
-            *slot = Some(p);
-        }
-    }
+
     // Values that must be present / numeric when given.
     for (p, what) in [
         (via.branch, "branch"),
