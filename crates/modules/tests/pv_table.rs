@@ -245,6 +245,7 @@ fn refused_and_read_only() {
         "$xavi(a=>b)",
         "$shv(x)",
         "$Mf(1)",
+        "$(branch(uri)[0])",
         "$Sf(1)",
         "$Bf(1)",
     ];

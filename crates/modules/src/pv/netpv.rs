@@ -117,24 +117,35 @@ pub fn pvs() -> Vec<PvExport> {
             if !c.msg.is_request() || c.state.branches.is_empty() {
                 return Ok(Value::Null);
             }
-            let parts: Vec<Vec<u8>> = c.state.branches.iter().map(|b| {
-                let mut x = b.uri.clone();
-                if b.q >= 0 {
-                    x.extend_from_slice(b";q=");
+            // `<uri>;q=…` when a q is set, the bare URI otherwise (Kamailio's format).
+            let parts: Vec<Vec<u8>> = c
+                .state
+                .branches
+                .iter()
+                .map(|b| {
+                    if b.q < 0 {
+                        return b.uri.clone();
+                    }
+                    let mut x = b"<".to_vec();
+                    x.extend_from_slice(&b.uri);
+                    x.extend_from_slice(b">;q=");
                     x.extend_from_slice(q_text(b.q).as_bytes());
-                }
-                x
-            }).collect();
+                    x
+                })
+                .collect();
             Ok(s(parts.join(&b", "[..])))
         }),
         pv("ds", "destination set as a Contact header value", |c, _| Ok(dset(c))),
-        indexed(named(
-            pv("branch", "attribute of an additional branch: uri dst_uri path q send_socket count flags ruid location_ua", |c, n| {
-                branch_get(c, n)
-            }),
-            PvNameRule::Required,
-            keyword(BRANCH_ATTRS),
-        )),
+        writable(
+            indexed(named(
+                pv("branch", "attribute of an additional branch: uri dst_uri path q send_socket count flags ruid location_ua", |c, n| {
+                    branch_get(c, n)
+                }),
+                PvNameRule::Required,
+                keyword(BRANCH_ATTRS),
+            )),
+            branch_set,
+        ),
         named(
             pv("nh", "next hop ($du, else $ru): u U d p P", |c, n| {
                 let uri = match &c.state.dst_uri {
@@ -498,6 +509,52 @@ fn branch_get(c: &mut Ctx<'_>, n: &PvName) -> Result<Value, Error> {
         7 => opt(&b.ruid),
         _ => opt(&b.instance),
     })
+}
+
+/// `$(branch(attr)[i]) = …` with Kamailio's rules: the branch must exist; `$null` or `""` on `uri`
+/// removes the branch and clears `dst_uri`/`path`; `q` and `flags` need integers (`$null` resets);
+/// `count`, `ruid` and `location_ua` ignore writes; `send_socket` needs the socket list the context
+/// does not carry, so a non-empty value is an error.
+fn branch_set(c: &mut Ctx<'_>, n: &PvName, v: Value) -> Result<(), Error> {
+    let attr = kw(n);
+    let len = c.state.branches.len() as i64;
+    let i = match n.idx(c) {
+        Idx::None => 0,
+        Idx::At(i) if i < 0 => len + i,
+        Idx::At(i) => i,
+        Idx::All => return Err(rt("[*] is not supported for $branch")),
+    };
+    let i = usize::try_from(i)
+        .ok()
+        .filter(|i| *i < c.state.branches.len())
+        .ok_or_else(|| rt(format!("no branch at index {i}")))?;
+    let empty = matches!(&v, Value::Null) || matches!(&v, Value::Str(b) if b.is_empty());
+    let Some(b) = c.state.branches.get_mut(i) else {
+        return Err(rt("no such branch"));
+    };
+    match (attr, v) {
+        (0, _) if empty => {
+            c.state.branches.remove(i);
+        }
+        (1, _) if empty => b.dst_uri.clear(),
+        (2, _) if empty => b.path.clear(),
+        (0, Value::Str(s)) => b.uri = s,
+        (1, Value::Str(s)) => b.dst_uri = s,
+        (2, Value::Str(s)) => b.path = s,
+        (3, Value::Null) => b.q = -1,
+        (3, Value::Int(q)) => b.q = i32::try_from(q).map_err(|_| rt("q out of range"))?,
+        (4, _) if empty => b.socket = None,
+        (4, _) => {
+            return Err(rt(
+                "branch sockets cannot be set: no socket list in the context",
+            ))
+        }
+        (5 | 7 | 8, _) => {}
+        (6, Value::Null) => b.flags = 0,
+        (6, Value::Int(f)) => b.flags = f as u32, // 32-bit flags, truncated as in Kamailio
+        _ => return Err(rt("wrong value type for this branch attribute")),
+    }
+    Ok(())
 }
 
 /// Seconds and microseconds since the epoch.
