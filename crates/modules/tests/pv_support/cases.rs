@@ -524,6 +524,7 @@ pub const EDGE_CASES: &[Case] = &[
     c!("inv", &[("$du", I(1))], "$du", "<null>"),
     c!("inv", &[("$br", S("sip:b1@x")), ("$br", S("sip:b2@x"))], "$br|$bR|$(branch(uri)[1])|$(branch(uri)[-1])|$branch(count)", "sip:b1@x|sip:b1@x, sip:b2@x|sip:b2@x|sip:b2@x|2"),
     c!("inv", &[("$br", S("sip:b1@x")), ("$ru", S("sip:r@x"))], "$ds", "Contact: <sip:r@x>, <sip:b1@x>"),
+    c!("inv", &[("$br", S("sip:b1@x")), ("$(branch(q)[0])", I(1000)), ("$br", S("sip:b2@x")), ("$(branch(q)[1])", I(0))], "$ds|$bR", "Contact: <sip:b1@x>;q=1, <sip:b2@x>;q=0|<sip:b1@x>;q=1, <sip:b2@x>;q=0"),
     c!("inv", &[("$br", S("sip:b1@x")), ("$br", S("sip:b2@x")), ("$(branch(dst_uri)[1])", S("sip:d@x")), ("$(branch(q)[0])", I(500)), ("$(branch(flags)[-1])", I(3)), ("$(branch(path)[0])", S("<sip:p@x;lr>"))], "$(branch(dst_uri)[1])|$(branch(q)[0])|$(branch(flags)[1])|$(branch(path)[0])|$bR", "sip:d@x|500|3|<sip:p@x;lr>|<sip:b1@x>;q=0.5, sip:b2@x"),
     c!("inv", &[("$br", S("sip:b1@x")), ("$br", S("sip:b2@x")), ("$(branch(uri)[0])", N)], "$br|$branch(count)", "sip:b2@x|1"),
     c!("inv", &[("$br", S("sip:b1@x")), ("$(branch(uri)[0])", S("sip:c@x")), ("$(branch(q)[0])", S("x")), ("$(branch(uri)[3])", S("sip:z@x"))], "$br|$(branch(q)[0])|$branch(count)", "sip:c@x|<null>|1"),
