@@ -215,10 +215,13 @@ impl<'a> Lexer<'a> {
                 self.pos += 1;
             }
         }
-        Err(self.err(
-            format!("unexpected end of file: {depth} comment(s) open"),
-            start,
-            start + 2,
+        // Kamailio logs this and keeps what it parsed before the comment: a warning, not an error
+        // (whatever the comment swallowed, such as a `}`, still fails the parse).
+        Err(Diagnostic::warning(
+            Error::Lexical(format!(
+                "unexpected end of file: {depth} comment(s) open; the rest of the file is a comment"
+            )),
+            Some(self.span(start, start + 2)),
         ))
     }
 
@@ -775,7 +778,10 @@ mod tests {
         assert_eq!(v[3].1, "DIR:Compat(\"KAMAILIO\"):");
         let cases = [
             ("\"abc", "ERR:unterminated string"),
-            ("/* x", "ERR:unexpected end of file: 1 comment(s) open"),
+            (
+                "/* x",
+                "ERR:unexpected end of file: 1 comment(s) open; the rest of the file is a comment",
+            ),
             ("`", "ERR:unexpected character ```"),
             ("#!foo bar\nx", "x"),
         ];

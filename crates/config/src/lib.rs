@@ -126,6 +126,14 @@ pub fn load_text(
     let mut pp = pp::Preprocessor::new(host, opts);
     pp.run_entry(name, text);
     let tokens = std::mem::take(&mut pp.out);
+    if tokens.is_empty() && !pp.diags.iter().any(|d| d.severity() == Severity::Error) {
+        // Kamailio's grammar needs at least one statement.
+        let len = pp.sources.text(FileId(0)).len();
+        pp.diags.push(Diagnostic::error(
+            Error::Syntax("the configuration has no statement (empty after preprocessing)".into()),
+            Some(Span::new(FileId(0), len, len)),
+        ));
+    }
     let sources = std::mem::take(&mut pp.sources);
     let entry_len = sources.text(FileId(0)).len();
     let eof = Span::new(FileId(0), entry_len, entry_len);
@@ -142,11 +150,11 @@ pub fn load_text(
     }
     let (mut e2, w2) = split(parse_diags);
     drop(parser);
-    // After an unterminated string or comment the rest of the file is gone: the parser's complaints
-    // about the end of file are consequences, not news.
+    // After an unterminated string the rest of the file is gone: the parser's complaints about the
+    // end of file are consequences, not news.
     if errors
         .iter()
-        .any(|d| d.message().starts_with("unterminated") || d.message().contains("comment(s) open"))
+        .any(|d| d.message().starts_with("unterminated"))
     {
         e2.retain(|d| !d.message().contains("end of file"));
     }

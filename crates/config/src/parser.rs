@@ -809,6 +809,42 @@ impl<'s> Parser<'s> {
             }
             _ => true,
         };
+        // Kamailio checks the facility name when it reads the parameter.
+        const FACILITIES: [&str; 20] = [
+            "LOG_AUTH",
+            "LOG_CRON",
+            "LOG_DAEMON",
+            "LOG_KERN",
+            "LOG_LOCAL0",
+            "LOG_LOCAL1",
+            "LOG_LOCAL2",
+            "LOG_LOCAL3",
+            "LOG_LOCAL4",
+            "LOG_LOCAL5",
+            "LOG_LOCAL6",
+            "LOG_LOCAL7",
+            "LOG_LPR",
+            "LOG_MAIL",
+            "LOG_NEWS",
+            "LOG_USER",
+            "LOG_UUCP",
+            "LOG_AUTHPRIV",
+            "LOG_FTP",
+            "LOG_SYSLOG",
+        ];
+        if ok && name == "log_facility" {
+            if let Some(f) = value.as_str() {
+                if !FACILITIES.contains(&f) {
+                    return Err(self.err_tok(
+                        Some(&t),
+                        Error::Semantic(format!(
+                            "bad log_facility `{f}` (expected one of {})",
+                            FACILITIES.join(", ")
+                        )),
+                    ));
+                }
+            }
+        }
         if !ok {
             let want = match kind {
                 ParamKind::Int => "an integer",

@@ -206,7 +206,9 @@ impl<'h> Preprocessor<'h> {
                 Ok(Item::Tok(t)) => self.emit(t, 0),
                 Ok(Item::Dir(d)) => self.directive(d, file),
                 Err(e) => {
-                    self.error_count += 1;
+                    if e.severity() == crate::diag::Severity::Error {
+                        self.error_count += 1;
+                    }
                     self.diags.push(e);
                 }
             }
@@ -490,7 +492,16 @@ impl<'h> Preprocessor<'h> {
     }
 
     fn include(&mut self, d: &Directive, import: bool, file: FileId) {
-        let raw = unquote(d.arg.trim());
+        let arg = d.arg.trim();
+        let q = arg.chars().next();
+        if matches!(q, Some('"' | '\'')) && (arg.len() < 2 || !arg.ends_with(q.unwrap_or('"'))) {
+            self.error(
+                Error::Preprocessor(format!("bad file name {arg}: unbalanced quotes")),
+                Some(d.arg_span),
+            );
+            return;
+        }
+        let raw = unquote(arg);
         let path = self.apply_substs(raw);
         if path.is_empty() {
             self.error(

@@ -65,6 +65,18 @@ impl Parser<'_> {
 
     fn block_inner(&mut self) -> PResult<Vec<Stmt>> {
         let open = self.expect_punct("{")?;
+        if self.at_punct("}") {
+            // Kamailio's grammar has no empty block (`{ ; }` is fine: it holds an empty statement).
+            let close = self.peek().cloned();
+            return Err(self
+                .err_tok(
+                    Some(&open),
+                    Error::Syntax(
+                        "empty block `{}`: write at least one statement (`;` will do)".into(),
+                    ),
+                )
+                .with_span(open.span.to(close.map(|c| c.span).unwrap_or(open.span))));
+        }
         let mut body = Vec::new();
         loop {
             if self.too_many_errors() {

@@ -42,6 +42,65 @@ const FLAG_FUNCS: [&str; 6] = [
     "isavpflagset",
 ];
 
+/// Core functions (tokens of Kamailio's grammar, so no module can export them) and their argument
+/// counts (min, max), from Kamailio 6.0's grammar.
+const CORE_ARITY: &[(&str, usize, usize)] = &[
+    ("add_local_rport", 0, 0),
+    ("cfg_reset", 1, 1),
+    ("cfg_select", 2, 2),
+    ("clear_branches", 0, 0),
+    ("error", 2, 2),
+    ("exec", 1, 1),
+    ("force_rport", 0, 0),
+    ("add_rport", 0, 0),
+    ("force_send_socket", 1, 1),
+    ("force_tcp_alias", 0, 1),
+    ("add_tcp_alias", 0, 1),
+    ("forward", 0, 2),
+    ("forward_sctp", 1, 2),
+    ("forward_tcp", 1, 2),
+    ("forward_tls", 1, 2),
+    ("forward_udp", 1, 2),
+    ("isflagset", 1, 1),
+    ("log", 1, 2),
+    ("prefix", 1, 1),
+    ("remove_branch", 0, 1),
+    ("resetflag", 1, 1),
+    ("revert_uri", 0, 0),
+    ("route", 1, 1),
+    ("setflag", 1, 1),
+    ("set_advertised_address", 1, 1),
+    ("set_advertised_port", 1, 1),
+    ("set_forward_close", 0, 0),
+    ("set_forward_no_connect", 0, 0),
+    ("set_reply_close", 0, 0),
+    ("set_reply_no_connect", 0, 0),
+    ("rewritehost", 1, 1),
+    ("sethost", 1, 1),
+    ("seth", 1, 1),
+    ("rewritehostport", 1, 1),
+    ("sethostport", 1, 1),
+    ("sethp", 1, 1),
+    ("rewritehostporttrans", 1, 1),
+    ("sethostporttrans", 1, 1),
+    ("sethpt", 1, 1),
+    ("rewriteport", 1, 1),
+    ("setport", 1, 1),
+    ("setp", 1, 1),
+    ("rewriteuri", 1, 1),
+    ("seturi", 1, 1),
+    ("rewriteuser", 1, 1),
+    ("setuser", 1, 1),
+    ("setu", 1, 1),
+    ("rewriteuserpass", 1, 1),
+    ("setuserpass", 1, 1),
+    ("setup", 1, 1),
+    ("userphone", 0, 0),
+    ("strip", 1, 1),
+    ("strip_tail", 1, 1),
+    ("udp_mtu_try_proto", 1, 1),
+];
+
 fn is_comparison(op: BinOp) -> bool {
     matches!(
         op,
@@ -83,7 +142,25 @@ impl V {
                 e,
                 format!("`{k}` can only be compared (for example `{k} == …`)"),
             )),
-            Expr::Call { name, args, .. } => self.call(name, args),
+            Expr::Call { name, args, .. } => {
+                if let Some((_, min, max)) = CORE_ARITY.iter().find(|(n, _, _)| n == name) {
+                    if args.len() < *min || args.len() > *max {
+                        let want = if min == max {
+                            format!("{min}")
+                        } else {
+                            format!("{min} to {max}")
+                        };
+                        self.diags.push(syntax(
+                            e,
+                            format!(
+                                "core function `{name}` takes {want} argument(s), not {}",
+                                args.len()
+                            ),
+                        ));
+                    }
+                }
+                self.call(name, args)
+            }
             Expr::Unary { expr, .. } => self.rval(expr),
             Expr::Selval { cond, yes, no, .. } => {
                 self.rval(cond);

@@ -353,7 +353,52 @@ const CASES: &[(&str, &str)] = &[
     ("", "$var(x) = $(ru{s.len}{s.int}{s.md5});"),
     ("", "$var(x) = $(ru{s.replace,a,b});"),
     ("", "$var(x) = $(ru{s.len} );"),
+    ("", "if (1) { }"),
+    ("", "if (1) { exit; } else { }"),
+    ("", "while (0) { }"),
+    ("", "switch($var(x)) { case 1: }"),
+    ("", "switch($var(x)) { }"),
+    ("", "if (1) { ; }"),
+    ("", "if (1) ;"),
+    ("", "if (1) { exit; };"),
+    ("", ";;"),
+    ("", "setflag();"),
+    ("", "setflag(1, 2);"),
+    ("", "isflagset();"),
+    ("", "resetflag(1,2);"),
+    ("", "strip();"),
+    ("", "prefix();"),
+    ("", "revert_uri(1);"),
+    ("", "force_rport(1);"),
+    ("", "force_tcp_alias(5060);"),
+    ("", "remove_branch();"),
+    ("", "remove_branch(1);"),
+    ("", "log(\"x\");"),
+    ("", "error(\"a\");"),
+    ("log_facility=LOG_LOCAL", "exit;"),
+    ("log_facility=LOG_DAEMON", "exit;"),
+    ("route[E] { }", "exit;"),
+    ("route[E] { ; }", "exit;"),
+    ("", "exit;\n}\n/* never closed\nroute[X] {\n\texit;"),
+    ("", "exit;\n/* never closed"),
+    ("", "exit;\n}\nlog_name=\"never closed"),
     ("include_file \"/nonexistent/x.cfg\"", "exit;"),
+];
+
+/// Whole files (no preamble).
+const WHOLE: &[&str] = &[
+    "",
+    "# only a comment\n",
+    "#!define X 1\n",
+    "/* c */\n",
+    "debug=2\n/* open",
+    "#!define X 1\n/* open",
+    "debug=2\n",
+    "route[X] { exit; }\n",
+    "import_file \"kamailio-local.cfg\ndebug=2\n",
+    "import_file \"kamailio-local.cfg\"\ndebug=2\n",
+    "debug=2\n#!ifdef X\n",
+    "debug=2\n#!endif\n",
 ];
 
 fn kamailio_accepts(dir: &Path, text: &str) -> bool {
@@ -394,6 +439,20 @@ fn same_verdict_as_kamailio() {
             };
             mismatches.push(format!(
                 "--- top: {top:?} body: {body:?}\nkamailio accepts: {theirs}; {why}"
+            ));
+        }
+    }
+    for text in WHOLE {
+        let theirs = kamailio_accepts(&dir, text);
+        let host = MemHost::with(&[("k.cfg", text)]);
+        let ours = load("k.cfg", &LoadOptions::default(), &host);
+        if theirs != ours.is_ok() {
+            let why = match &ours {
+                Ok(_) => "ours accepts".to_string(),
+                Err(f) => format!("ours rejects:\n{}", f.render()),
+            };
+            mismatches.push(format!(
+                "--- whole file {text:?}\nkamailio accepts: {theirs}; {why}"
             ));
         }
     }

@@ -46,7 +46,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
         (
             "ifexp parentheses",
             format!(
-                "#!ifexp {}1{}\ndebug=2\n#!endif\n",
+                "#!ifexp {}1{}\ndebug=2\n#!endif\ndebug=3\n",
                 "(".repeat(n),
                 ")".repeat(n)
             ),
