@@ -116,7 +116,8 @@ pub trait Server {
     fn log(&mut self, level: i32, text: &str);
     /// Sends bytes (replies built by modules).
     fn send(&mut self, dst: &Dest, bytes: &[u8]) -> Result<(), Error>;
-    /// True when `host[:port][/proto]` is one of ours (`myself`); `port` 0 = any.
+    /// True when `host[:port][/proto]` is one of ours (`myself`, `alias`); `port` 0 = any port
+    /// (address comparisons); URI comparisons pass the URI's port or its default (5060, 5061 for TLS).
     fn is_myself(&self, host: &[u8], port: u16, proto: Option<Proto>) -> bool;
 }
 

@@ -1,8 +1,8 @@
 //! R-URI rewriting for the core `rewrite*`/`set*` functions, `prefix`, `strip`, `strip_tail`,
 //! `userphone`, and the `myself` test on URIs.
 
-use ferrosip_api::{Ctx, Proto};
-use ferrosip_sipmsg::{Span, Uri};
+use ferrosip_api::Ctx;
+use ferrosip_sipmsg::{Scheme, Span, Uri};
 
 /// A URI split into the parts Kamailio rebuilds it from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,7 +191,9 @@ fn split_hostport(s: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-/// `uri == myself`: host, port and transport of `uri` against the server's addresses.
+/// `uri == myself`: host and port of `uri` against the server's addresses. As Kamailio's
+/// `GET_URI_PORT`, a URI without port means 5060, or 5061 for TLS (`sips:` or `transport=tls`); the
+/// protocol is not compared (Kamailio passes 0).
 pub(crate) fn is_myself(uri: &[u8], ctx: &mut Ctx<'_>) -> bool {
     let Ok(u) = Uri::parse(uri, Span::new(0, uri.len())) else {
         return false;
@@ -201,11 +203,12 @@ pub(crate) fn is_myself(uri: &[u8], ctx: &mut Ctx<'_>) -> bool {
         .strip_prefix(b"[")
         .and_then(|h| h.strip_suffix(b"]"))
         .unwrap_or(host);
-    let proto = u
-        .transport
-        .and_then(|t| t.value.map(|v| v.of(uri).to_vec()))
-        .and_then(|v| Proto::from_name(&v));
-    ctx.server.is_myself(host, u.port.unwrap_or(0), proto)
+    let tls = matches!(u.scheme, Scheme::Sips | Scheme::Tels)
+        || u.transport
+            .and_then(|t| t.value.map(|v| v.of(uri).eq_ignore_ascii_case(b"tls")))
+            .unwrap_or(false);
+    let port = u.port.unwrap_or(if tls { 5061 } else { 5060 });
+    ctx.server.is_myself(host, port, None)
 }
 
 #[cfg(test)]

@@ -134,6 +134,9 @@ const CASES: &[Case] = &[
         if (msg:len > 100) rec("len"); if (to_uri =~ "^sip:alice@") rec("to");"#, "",
         &["m", "m2", "net", "ip", "port", "udp", "inet", "dst myself", "uri myself", "from not myself", "len", "to"]),
     // Core commands leave $rc alone (only module functions and routes set it): Kamailio 5.6.3 prints 0.
+    c("myself uses the URI's port or its default", r#"$ru = "sip:x@other.org"; if (uri == myself) rec("5060 default"); $ru = "sip:x@other.org:5070"; if (uri != myself) rec("5070 not ours");
+        $ru = "sips:x@other.org"; if (uri != myself) rec("sips means 5061"); $ru = "sip:x@other.org:5060;transport=tcp"; if (uri == myself) rec("proto not compared");"#, "",
+        &["5060 default", "5070 not ours", "sips means 5061", "proto not compared"]),
     c("branches; core commands do not set $rc", r#"remove_branch(); rec("rc=$rc"); clear_branches(); rec("ok");"#, "", &["rc=0", "ok"]),
     c("reply through the server", r#"reply(404, "Not Here $rm"); rec("sent");"#, "", &["sent"]),
     c("module function writing a variable", r#"setvar($var(w), "v-$rm"); rec("$var(w)");"#, "", &["v-OPTIONS"]),

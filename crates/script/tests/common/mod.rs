@@ -215,7 +215,11 @@ pub struct Ran {
 pub fn myself_recorder() -> Recorder {
     Recorder {
         debug: 4,
-        myself: vec![("127.0.0.1".into(), 5060), ("example.com".into(), 0)],
+        myself: vec![
+            ("127.0.0.1".into(), 5060),
+            ("example.com".into(), 0),
+            ("other.org".into(), 5060),
+        ],
         ..Recorder::default()
     }
 }
