@@ -254,6 +254,7 @@ pub fn free_port() -> u16 {
 pub struct Kamailio {
     child: Child,
     err: Arc<Mutex<Vec<u8>>>,
+    dir: std::path::PathBuf,
 }
 
 impl Kamailio {
@@ -299,7 +300,7 @@ impl Kamailio {
                 }
             }
         });
-        let mut kam = Kamailio { child, err };
+        let mut kam = Kamailio { child, err, dir };
         let dst = format!("127.0.0.1:{port}");
         let ping = "OPTIONS sip:p@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-p\r\n\
 From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: ping\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
@@ -345,12 +346,14 @@ impl Drop for Kamailio {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.dir);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

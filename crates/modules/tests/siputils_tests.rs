@@ -327,7 +327,8 @@ fn variables_branches_flags() {
         ("get_uri_param", &["x", "$var(x)"]),
         ("tel2sip", &["tel:+(34)-999-888-777", "foo.com", "$var(t)"]),
         ("pv_printf", &["$var(p)", "x=$var(x) t=$var(t)"]),
-        ("set_uri_user", &["$var(t)", "alice"]),
+        ("pv_printf", &["$var(u)", "alice"]),
+        ("set_uri_user", &["$var(t)", "$var(u)"]),
         ("setsflag", &["3"]),
         ("setbflag", &["5"]),
         ("setdsturi", &["sip:10.0.0.9:5080"]),
@@ -365,6 +366,20 @@ fn variables_branches_flags() {
         vars[2],
         Value::str("x=1 t=sip:+34999888777@foo.com;user=phone")
     );
+    let v = read_vars(
+        &reg,
+        INVITE,
+        &[(
+            "tel2sip2",
+            &[
+                "tel:7042;phone-context=example.com",
+                "example.com",
+                "$var(s)",
+            ],
+        )],
+        &["s"],
+    );
+    assert_eq!(v[0], Value::str("sip:7042@example.com;user=phone"));
     // Out-of-range flags and branch indexes are false.
     for (f, a) in [
         ("setsflag", &["32"][..]),
@@ -565,12 +580,76 @@ fn contact_rewrites() {
 }
 
 #[test]
+fn p_charging_vector() {
+    let reg = registry(&[]);
+    let pcv = "P-Charging-Vector: icid-value=AyretyU0dm;icid-generated-at=192.0.6.8;orig-ioi=home1.net\r\n";
+    let with = INVITE.replace("Subject:", &format!("{pcv}Subject:"));
+    // Generate when absent: 3; the sending address is filled in when the buffer is built.
+    let o = call(&reg, INVITE, "sip_p_charging_vector", &["g"]);
+    assert_eq!(o.rc, 3);
+    let line = o
+        .out
+        .split("\r\n")
+        .find(|l| l.starts_with("P-Charging-Vector: "))
+        .unwrap_or_else(|| panic!("no PCV in {}", o.out))
+        .to_string();
+    let v = line
+        .strip_prefix("P-Charging-Vector: icid-value=")
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_default();
+    assert_eq!(v.len(), 32, "{line}");
+    assert!(v.starts_with("495653"), "IVS prefix: {line}");
+    assert!(o.out.contains(";icid-generated-at="), "{line}");
+    // Present: g does nothing (1), r deletes (4), f replaces (5); a second call after generation is 1.
+    let cases: &[(&[&str], i64, bool)] =
+        &[(&["g"], 1, true), (&["r"], 4, false), (&["f"], 5, false)];
+    for (flags, rc, kept) in cases {
+        let o = call(&reg, &with, "sip_p_charging_vector", flags);
+        assert_eq!(o.rc, *rc, "{flags:?}");
+        assert_eq!(o.out.contains(pcv), *kept, "{flags:?}: {}", o.out);
+    }
+    let o = call_with(
+        &reg,
+        &with,
+        RouteType::Request,
+        3,
+        &[
+            ("sip_p_charging_vector", &["f"]),
+            ("sip_p_charging_vector", &["r"]),
+        ],
+        &|_| {},
+    );
+    assert_eq!(o.rc, 1, "no change after generation");
+    // $pcv fields.
+    let steps: &[(&str, &[&str])] = &[
+        (
+            "pv_printf",
+            &[
+                "$var(a)",
+                "$pcv(value)|$pcv(genaddr)|$pcv(orig)|$pcv(status)",
+            ],
+        ),
+        ("sip_p_charging_vector", &["r"]),
+        ("pv_printf", &["$var(b)", "$pcv(status)|$pcv(value)"]),
+    ];
+    let v = read_vars(&reg, &with, steps, &["a", "b"]);
+    assert_eq!(v[0], Value::str("AyretyU0dm|192.0.6.8|home1.net|1"));
+    assert_eq!(v[1], Value::str("4|<null>"));
+    let v = read_vars(
+        &reg,
+        INVITE,
+        &[("pv_printf", &["$var(a)", "$pcv(status)"])],
+        &["a"],
+    );
+    assert_eq!(v[0], Value::str("0"));
+    assert!(prepare(&reg, "pv_printf", &["$var(a)", "$pcv(nope)"]).is_err());
+}
+
+#[test]
 fn refused_at_load() {
     let reg = registry(&[]);
     for (f, n) in [
         ("is_user", 1),
-        ("tel2sip2", 3),
-        ("sip_p_charging_vector", 1),
         ("setdebug", 1),
         ("set_send_socket", 1),
         ("via_add_srvid", 1),

@@ -5,13 +5,13 @@
 //! `e164_max_len`.
 //!
 //! Layout: this file (export table, message and R-URI functions), [`strs`] (string checks and URI
-//! comparisons, pure), [`contact`] (Contact encoders), [`reply`] (stateless replies shared with sanity).
+//! comparisons, pure), [`contact`] (Contact encoders), [`pcv`] (P-Charging-Vector), [`reply`] (stateless replies shared with sanity).
 //!
-//! Refused at load (see docs/modules-2.md for the reasons): `is_user` (needs the auth module's
-//! authorized credentials), `tel2sip2`, `sip_p_charging_vector` and `$pcv` (not implemented
-//! yet).
+//! Refused at load (see docs/modules-2.md for the reason): `is_user` (needs the auth module's
+//! authorized credentials).
 
 pub mod contact;
+pub mod pcv;
 pub mod reply;
 pub mod strs;
 
@@ -190,12 +190,28 @@ pub fn exports() -> ModuleExports {
                 }
             }
         }),
-        refused(
+        FnExport::new(
             "tel2sip2",
             &[K::Spve, K::Spve, K::VarW],
             rfbo,
-            "RFC-ordered tel: to sip: conversion: not implemented yet",
-        ),
+            "tel2sip with RFC 3261 ordering of the tel parameters; 1 when not tel:",
+        )
+        .with(|c, a| {
+            let u = arg(c, a, 0)?;
+            let h = arg(c, a, 1)?;
+            let Some(Arg::Var(p)) = a.get(2) else {
+                return Err(Error::Runtime("missing variable".into()));
+            };
+            let p = p.clone();
+            match strs::tel2sip2(&u, &h) {
+                strs::Tel2Sip::NotTel => Ok(RetCode::TRUE),
+                strs::Tel2Sip::Bad => Ok(RetCode::FALSE),
+                strs::Tel2Sip::Sip(s) => {
+                    p.set(c, Value::Str(s))?;
+                    Ok(RetCode::TRUE)
+                }
+            }
+        }),
         FnExport::new(
             "is_uri",
             &[K::Spve],
@@ -424,12 +440,16 @@ pub fn exports() -> ModuleExports {
             let (v, e) = (arg(c, a, 0)?, arg(c, a, 1)?);
             Ok(RetCode(strs::is_alphanumex(&v, &e)))
         }),
-        refused(
+        FnExport::new(
             "sip_p_charging_vector",
             &[K::Spve],
             any,
-            "P-Charging-Vector handling: not implemented yet",
-        ),
+            "P-Charging-Vector: r remove, g generate, f replace; 1 nothing, 3 generated, 4 deleted, 5 replaced",
+        )
+        .with(|c, a| {
+            let f = arg(c, a, 0)?;
+            Ok(RetCode(pcv::handle(c, &f)))
+        }),
         FnExport::new(
             "contact_param_encode",
             &[K::Spve, K::Spve],
@@ -547,7 +567,7 @@ pub fn exports() -> ModuleExports {
             _ => Err("must be above 2".into()),
         }),
     ];
-    m.pvs = vec![pcv_refused()];
+    m.pvs = vec![pcv_export()];
     let c = Arc::clone(&cfg);
     m.init = Some(Arc::new(move |ictx| {
         let mut conf = SiputilsConfig::default();
@@ -881,10 +901,6 @@ fn var_str(ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<Option<Vec<u8>>, Error> {
     })
 }
 
-fn refused(name: &'static str, params: &[K], routes: RouteMask, doc: &'static str) -> FnExport {
-    FnExport::new(name, params, routes, doc)
-}
-
 fn string_check(name: &'static str, doc: &'static str, f: fn(&[u8]) -> i64) -> FnExport {
     FnExport::new(name, &[K::Spve], RouteMask::ANY, doc).with(move |c, a| {
         let v = arg(c, a, 0)?;
@@ -893,7 +909,8 @@ fn string_check(name: &'static str, doc: &'static str, f: fn(&[u8]) -> i64) -> F
 }
 
 fn set_uri(name: &'static str, part: Part, doc: &'static str) -> FnExport {
-    FnExport::new(name, &[K::VarW, K::Spve], RouteMask::ANY, doc)
+    // Both parameters are variables in Kamailio (`fixup_set_uri`); the value must be a string.
+    FnExport::new(name, &[K::VarW, K::Var], RouteMask::ANY, doc)
         .fixup(|a| match a.first() {
             Some(Arg::Var(p)) if p.is_writable() => Ok(()),
             _ => Err("the first parameter must be a writable variable".into()),
@@ -903,8 +920,20 @@ fn set_uri(name: &'static str, part: Part, doc: &'static str) -> FnExport {
                 return Err(Error::Runtime("missing variable".into()));
             };
             let p = p.clone();
-            let uri = p.get(c).into_bytes();
-            let v = arg(c, a, 1)?;
+            let uri = match p.get(c) {
+                Value::Str(u) if !u.is_empty() => u,
+                _ => {
+                    c.log_error("missing uri value");
+                    return Ok(RetCode::FALSE);
+                }
+            };
+            let v = match a.get(1).map(|x| x.value(c)) {
+                Some(Value::Str(v)) => v,
+                _ => {
+                    c.log_error("value is not a string");
+                    return Ok(RetCode::FALSE);
+                }
+            };
             let new = uriops::rewrite(&uri, part, Some(&v))?;
             p.set(c, Value::Str(new))?;
             Ok(RetCode::TRUE)
@@ -958,16 +987,24 @@ fn parse_avp_name(s: &str) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(name.as_bytes().to_vec()))
 }
 
-fn pcv_refused() -> PvExport {
+fn pcv_export() -> PvExport {
     PvExport {
         name: "pcv",
-        doc: "P-Charging-Vector fields: refused at load (not implemented yet)",
+        doc: "P-Charging-Vector: all, value, genaddr, orig, term, status",
         inner: ferrosip_api::PvNameRule::Required,
         indexed: false,
-        parse: Some(Arc::new(|_, _| {
-            Err("$pcv (P-Charging-Vector) is not implemented yet".to_string())
+        parse: Some(Arc::new(|name, _| {
+            let f =
+                pcv::Field::from_name(name).ok_or_else(|| format!("unknown pcv name {name}"))?;
+            Ok(ferrosip_api::pv::PvInner::Custom(Arc::new(f)))
         })),
-        get: Arc::new(|_, _| Ok(Value::Null)),
+        get: Arc::new(|c, n| {
+            let f = match &n.inner {
+                ferrosip_api::pv::PvInner::Custom(x) => x.downcast_ref::<pcv::Field>().copied(),
+                _ => None,
+            };
+            Ok(f.map_or(Value::Null, |f| pcv::get(c, f)))
+        }),
         set: None,
     }
 }

@@ -123,6 +123,87 @@ pub fn tel2sip(uri: &[u8], host: &[u8]) -> Tel2Sip {
     Tel2Sip::Sip(out)
 }
 
+/// `tel2sip2(uri, host)`: like [`tel2sip`], then the tel parameters (at most 10, as Kamailio's
+/// `MAX_TEL_PARAMS`) are sorted — `isdn-subaddress`, `post-dial`, then by name — and written as
+/// `;name=value`; a `phone-context` that is a number loses its visual separators, one that is a
+/// domain is dropped (the caller puts the domain in `host`). `NotTel` is return code 1 here.
+pub fn tel2sip2(uri: &[u8], host: &[u8]) -> Tel2Sip {
+    if uri.len() < 4
+        || !uri
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"tel:"))
+    {
+        return Tel2Sip::NotTel;
+    }
+    let Tel2Sip::Sip(_) = tel2sip(uri, host) else {
+        return Tel2Sip::Bad;
+    };
+    // The cleaned, lower-cased tel text after `tel:` (same rules as tel2sip).
+    let mut clean = Vec::with_capacity(uri.len());
+    let mut in_params = false;
+    for &b in uri.get(4..).unwrap_or_default() {
+        if b == b';' {
+            in_params = true;
+        }
+        if in_params || !matches!(b, b'-' | b'.' | b'(' | b')') {
+            clean.push(b.to_ascii_lowercase());
+        }
+    }
+    let mut pieces = clean.splitn(11, |b| *b == b';');
+    let number = pieces.next().unwrap_or_default().to_vec();
+    let mut params: Vec<(Vec<u8>, Vec<u8>)> = pieces
+        .map(|p| match p.iter().position(|b| *b == b'=') {
+            Some(i) => (
+                p.get(..i).unwrap_or_default().to_vec(),
+                p.get(i + 1..).unwrap_or_default().to_vec(),
+            ),
+            None => (p.to_vec(), Vec::new()),
+        })
+        .collect();
+    let telnum = |v: &[u8]| {
+        v.strip_prefix(b"+")
+            .unwrap_or(v)
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'(' | b')'))
+    };
+    for (n, v) in params.iter_mut() {
+        if n.eq_ignore_ascii_case(b"phone-context") && telnum(v) {
+            v.retain(|b| !matches!(b, b'.' | b'-' | b'(' | b')'));
+        }
+    }
+    let rank = |n: &[u8]| {
+        if n.eq_ignore_ascii_case(b"isdn-subaddress") {
+            0
+        } else if n.eq_ignore_ascii_case(b"post-dial") {
+            1
+        } else {
+            2
+        }
+    };
+    params.sort_by(|a, b| {
+        rank(&a.0)
+            .cmp(&rank(&b.0))
+            .then_with(|| a.0.to_ascii_lowercase().cmp(&b.0.to_ascii_lowercase()))
+    });
+    let mut out = b"sip:".to_vec();
+    out.extend_from_slice(&number);
+    for (n, v) in &params {
+        if !n.eq_ignore_ascii_case(b"phone-context") || telnum(v) {
+            out.push(b';');
+            out.extend_from_slice(n);
+            out.push(b'=');
+            out.extend_from_slice(v);
+        }
+    }
+    out.push(b'@');
+    out.extend_from_slice(host);
+    out.extend_from_slice(b";user=phone");
+    if uriops::parse(&out).is_none() {
+        return Tel2Sip::Bad;
+    }
+    Tel2Sip::Sip(out)
+}
+
 /// Maps a Kamailio comparison (0 equal, >0 different, <0 error) to a return code: 1, -1, -2.
 pub fn cmp_result(r: i32) -> i64 {
     match r {
@@ -364,6 +445,36 @@ mod tests {
         ];
         for (u, h, want) in cases {
             let got = tel2sip(u.as_bytes(), h.as_bytes());
+            match want {
+                Some(w) => assert_eq!(got, Tel2Sip::Sip(w.as_bytes().to_vec()), "{u}"),
+                None => assert_eq!(got, Tel2Sip::NotTel, "{u}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tel2sip2_table() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("tel:+(34)-999-888-777", "foo.com", Some("sip:+34999888777@foo.com;user=phone")),
+            (
+                "tel:+12-(34)-56-78;Ext=200;ISUB=+123-456",
+                "foo.com",
+                Some("sip:+12345678;ext=200;isub=+123-456@foo.com;user=phone"),
+            ),
+            (
+                "tel:7042;phone-context=example.com",
+                "example.com",
+                Some("sip:7042@example.com;user=phone"),
+            ),
+            (
+                "tel:863-1234;phone-context=+1-914-555;post-dial=p1;isdn-subaddress=12",
+                "x.org",
+                Some("sip:8631234;isdn-subaddress=12;post-dial=p1;phone-context=+1914555@x.org;user=phone"),
+            ),
+            ("sip:a@b", "foo.com", None),
+        ];
+        for (u, h, want) in cases {
+            let got = tel2sip2(u.as_bytes(), h.as_bytes());
             match want {
                 Some(w) => assert_eq!(got, Tel2Sip::Sip(w.as_bytes().to_vec()), "{u}"),
                 None => assert_eq!(got, Tel2Sip::NotTel, "{u}"),
