@@ -36,9 +36,9 @@ pub fn exports() -> ModuleExports {
     m.functions = vec![
         // --- searching and replacing (regex parameters compiled at load, case-insensitive) ---
         f("search", &[K::Str], any, "true if the regex matches the message").fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| Ok(RetCode(ops::search(ctx, &re(a, 0)?)))),
+            .with(|ctx, a| Ok(RetCode(ops::search(ctx, re(a, 0)?)))),
         f("search_body", &[K::Str], any, "true if the regex matches the body").fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| Ok(RetCode(ops::search_body(ctx, &re(a, 0)?)))),
+            .with(|ctx, a| Ok(RetCode(ops::search_body(ctx, re(a, 0)?)))),
         f("search_str", &[K::Spve, K::Spve], any, "true if the regex (2nd) matches the text (1st)")
             .with(|ctx, a| {
                 let (t, r) = (s(ctx, a, 0), s(ctx, a, 1));
@@ -52,32 +52,32 @@ pub fn exports() -> ModuleExports {
             .with(|ctx, a| {
                 let name = s(ctx, a, 0);
                 let flags = s(ctx, a, 2);
-                Ok(RetCode(ops::search_hf(ctx, &name, &re(a, 1)?, &flags)))
+                Ok(RetCode(ops::search_hf(ctx, &name, re(a, 1)?, &flags)))
             }),
         f("search_append", &[K::Str, K::Str], any, "add text after the first match in the message (after the first line)")
             .fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::search_append(ctx, &re(a, 0)?, &t, ops::Area::Msg)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::search_append(ctx, re(a, 0)?, &t, ops::Area::Msg)?)) }),
         f("search_append_body", &[K::Str, K::Str], any, "add text after the first match in the body")
             .fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::search_append(ctx, &re(a, 0)?, &t, ops::Area::Body)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::search_append(ctx, re(a, 0)?, &t, ops::Area::Body)?)) }),
         f("replace", &[K::Str, K::Str], any, "replace the first match (after the first line)")
             .fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, &re(a, 0)?, &t, ops::Area::Msg, false)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, re(a, 0)?, &t, ops::Area::Msg, false)?)) }),
         f("replace_body", &[K::Str, K::Str], any, "replace the first match in the body")
             .fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, &re(a, 0)?, &t, ops::Area::Body, false)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, re(a, 0)?, &t, ops::Area::Body, false)?)) }),
         f("replace_hdrs", &[K::Str, K::Str], any, "replace the first match in the header section")
             .fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, &re(a, 0)?, &t, ops::Area::Headers, false)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, re(a, 0)?, &t, ops::Area::Headers, false)?)) }),
         f("replace_all", &[K::Str, K::Str], any, "replace every match (after the first line)")
             .fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, &re(a, 0)?, &t, ops::Area::Msg, true)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, re(a, 0)?, &t, ops::Area::Msg, true)?)) }),
         f("replace_body_all", &[K::Str, K::Str], any, "replace every match in the body")
             .fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, &re(a, 0)?, &t, ops::Area::Body, true)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, re(a, 0)?, &t, ops::Area::Body, true)?)) }),
         f("replace_body_atonce", &[K::Str, K::Str], any, "replace every match in the body, the regex without REG_NEWLINE")
             .fixup(|a| { if let Some(x) = a.first_mut() { if let Arg::Str(p) = x { *x = Re::compile(&String::from_utf8_lossy(p), true, false)?.into_arg(); } } Ok(()) })
-            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, &re(a, 0)?, &t, ops::Area::BodyAtOnce, true)?)) }),
+            .with(|ctx, a| { let t = s(ctx, a, 1); Ok(RetCode(ops::replace(ctx, re(a, 0)?, &t, ops::Area::BodyAtOnce, true)?)) }),
         f("replace_str", &[K::Spve, K::Spve, K::Spve], any, "replace a string (mode f=first, a=all) after the first line")
             .with(|ctx, a| { let (x, y, z) = (s(ctx, a, 0), s(ctx, a, 1), s(ctx, a, 2)); Ok(RetCode(ops::replace_str(ctx, &x, &y, &z, ops::Area::Msg)?)) }),
         f("replace_body_str", &[K::Spve, K::Spve, K::Spve], any, "replace a string in the body")
@@ -86,16 +86,16 @@ pub fn exports() -> ModuleExports {
             .with(|ctx, a| { let (x, y, z) = (s(ctx, a, 0), s(ctx, a, 1), s(ctx, a, 2)); Ok(RetCode(ops::replace_str(ctx, &x, &y, &z, ops::Area::Headers)?)) }),
         // --- substitutions ---
         f("subst", &[K::Str], any, "sed-style /re/repl/flags on the message after the first line")
-            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst(ctx, &subst(a, 0)?, ops::Area::Msg)?))),
+            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst(ctx, subst(a, 0)?, ops::Area::Msg)?))),
         f("subst_uri", &[K::Str], rofb, "sed-style substitution on the R-URI")
-            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst_uri(ctx, &subst(a, 0)?)))),
+            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst_uri(ctx, subst(a, 0)?)))),
         f("subst_user", &[K::Str], rofb, "sed-style substitution on the user part of the R-URI")
-            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst_user(ctx, &subst(a, 0)?)))),
+            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst_user(ctx, subst(a, 0)?)))),
         f("subst_body", &[K::Str], any, "sed-style substitution on the body")
-            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst(ctx, &subst(a, 0)?, ops::Area::Body)?))),
+            .fixup(|a| subst_at(a, 0)).with(|ctx, a| Ok(RetCode(ops::subst(ctx, subst(a, 0)?, ops::Area::Body)?))),
         f("subst_hf", &[K::Str, K::Str, K::Str], any, "sed-style substitution on header bodies (flags f=first, l=last, a=all)")
             .fixup(|a| subst_at(a, 1))
-            .with(|ctx, a| { let (n, fl) = (s(ctx, a, 0), s(ctx, a, 2)); Ok(RetCode(ops::subst_hf(ctx, &n, &subst(a, 1)?, &fl)?)) }),
+            .with(|ctx, a| { let (n, fl) = (s(ctx, a, 0), s(ctx, a, 2)); Ok(RetCode(ops::subst_hf(ctx, &n, subst(a, 1)?, &fl)?)) }),
         f("subst_v", &[K::Spve, K::Spve, K::VarW], any, "sed-style substitution on a text, result into a variable")
             .with(|ctx, a| {
                 let (t, e) = (s(ctx, a, 0), s(ctx, a, 1));
@@ -174,7 +174,7 @@ pub fn exports() -> ModuleExports {
         f("is_present_hf_pv", &[K::Spve], any, "is_present_hf with a variable name")
             .with(|ctx, a| { let n = s(ctx, a, 0); Ok(RetCode(ops::is_present_hf(ctx, &n))) }),
         f("is_present_hf_re", &[K::Str], any, "true if a header name matches the regex").fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| Ok(RetCode(ops::is_present_hf_re(ctx, &re(a, 0)?)))),
+            .with(|ctx, a| Ok(RetCode(ops::is_present_hf_re(ctx, re(a, 0)?)))),
         f("is_present_hf_re_pv", &[K::Spve], any, "is_present_hf_re with a variable regex")
             .with(|ctx, a| { let r = s(ctx, a, 0); Ok(RetCode(match rt_re(ctx, &r) { Some(r) => ops::is_present_hf_re(ctx, &r), None => -1 })) }),
         f("remove_hf", &[K::Str], any, "remove every header with this name")
@@ -182,11 +182,11 @@ pub fn exports() -> ModuleExports {
         f("remove_hf_pv", &[K::Spve], any, "remove_hf with a variable name")
             .with(|ctx, a| { let n = s(ctx, a, 0); Ok(RetCode(ops::remove_hf(ctx, &n)?)) }),
         f("remove_hf_re", &[K::Str], any, "remove every header whose name matches the regex").fixup(|a| regex_at(a, &[0]))
-            .with(|ctx, a| Ok(RetCode(ops::remove_hf_exp(ctx, &re(a, 0)?, None)?))),
+            .with(|ctx, a| Ok(RetCode(ops::remove_hf_exp(ctx, re(a, 0)?, None)?))),
         f("remove_hf_re_pv", &[K::Spve], any, "remove_hf_re with a variable regex")
             .with(|ctx, a| { let r = s(ctx, a, 0); match rt_re(ctx, &r) { Some(r) => Ok(RetCode(ops::remove_hf_exp(ctx, &r, None)?)), None => Ok(RetCode::FALSE) } }),
         f("remove_hf_exp", &[K::Str, K::Str], any, "remove headers whose name matches the first regex and not the second").fixup(|a| regex_at(a, &[0, 1]))
-            .with(|ctx, a| { let skip = re(a, 1)?; Ok(RetCode(ops::remove_hf_exp(ctx, &re(a, 0)?, Some(&skip))?)) }),
+            .with(|ctx, a| { let skip = re(a, 1)?; Ok(RetCode(ops::remove_hf_exp(ctx, re(a, 0)?, Some(skip))?)) }),
         f("remove_hf_exp_pv", &[K::Spve, K::Spve], any, "remove_hf_exp with variable regexes")
             .with(|ctx, a| {
                 let (x, y) = (s(ctx, a, 0), s(ctx, a, 1));
@@ -450,17 +450,16 @@ fn subst_at(a: &mut [Arg], i: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn re(a: &[Arg], i: usize) -> Result<Re, Error> {
+fn re(a: &[Arg], i: usize) -> Result<&Re, Error> {
     a.get(i)
         .and_then(Re::from_arg)
         .ok_or_else(|| Error::Runtime(format!("parameter {} is not a compiled regex", i + 1)))
 }
 
-fn subst(a: &[Arg], i: usize) -> Result<Subst, Error> {
+fn subst(a: &[Arg], i: usize) -> Result<&Subst, Error> {
     match a.get(i) {
         Some(Arg::Custom(c)) => c
             .downcast_ref::<Subst>()
-            .cloned()
             .ok_or_else(|| Error::Runtime("not a subst expression".into())),
         _ => Err(Error::Runtime("not a subst expression".into())),
     }

@@ -29,15 +29,16 @@ impl Re {
         Re::compile(p, true, true)
     }
 
-    /// The compiled form as a function argument.
+    /// The compiled form as a function argument (shared: a cloned `regex` value would start with an
+    /// empty matching cache on every call).
     pub fn into_arg(self) -> Arg {
-        self.0
+        Arg::Custom(std::sync::Arc::new(self))
     }
 
-    /// From an argument made by [`Re::into_arg`].
-    pub fn from_arg(a: &Arg) -> Option<Re> {
+    /// The regex inside an argument made by [`Re::into_arg`].
+    pub fn from_arg(a: &Arg) -> Option<&Re> {
         match a {
-            Arg::Regex(_) => Some(Re(a.clone())),
+            Arg::Custom(c) => c.downcast_ref::<Re>(),
             _ => None,
         }
     }
