@@ -17,6 +17,7 @@ pub const LOG_DEFAULT_LEVEL: i32 = ferrosip_api::L_DBG + 1;
 pub fn core_module() -> ModuleExports {
     let mut m = ModuleExports::new("core");
     m.pvs = store::core_pvs();
+    m.selects = crate::select::core_selects();
     let any = RouteMask::ANY;
     // Kamailio allows only a few core commands in onsend_route (cfg.y `fcmd`): log, the message
     // flag functions, route and the connection options; the others are refused there.

@@ -361,7 +361,9 @@ impl<'p> Run<'p> {
             Expr::Select(sel) => match (sel.get)(ctx) {
                 Ok(v) => v,
                 Err(e) => {
+                    // As in Kamailio: a failing select fails the expression (no assignment).
                     ctx.log_error(&format!("select @{} failed: {e}", sel.path));
+                    self.failed = true;
                     Value::Null
                 }
             },

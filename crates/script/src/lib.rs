@@ -24,6 +24,7 @@ mod compile;
 pub mod core;
 mod eval;
 mod ir;
+pub mod select;
 mod uri;
 
 use std::collections::HashMap;
