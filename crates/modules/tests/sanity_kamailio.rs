@@ -3,6 +3,8 @@
 //! the return code and `$ru` with `xlog`, and any reply it sends reaches the test socket. Compared
 //! with ferrosip: the return code, the R-URI and the status line of the reply (the rest of the
 //! reply layout is sl's and is compared by the mods1 differential test).
+//! Replies sent to Kamailio run `sanity_check`/`is_reply`/`is_first_hop` in its core `reply_route`
+//! (`RouteType::CoreOnReply` here); their return codes are compared and nothing may be sent.
 //!
 //! sip_p_charging_vector: 5.6's code differs from 6.0's (no per-message reset: `$pcv` without a
 //! header shows the previous message's data; `r` returns 1 and `$pcv` keeps the removed value);
@@ -103,7 +105,50 @@ const CASES: &[Case] = &[
     ("contact-param-rm", &[("10.0.0.1:5070>", "10.0.0.1:5070;a=1;ob;b>")], &[("contact_param_rm", &["ob"])]),
 ];
 
+/// sanity_check in the core reply_route on `SIP/2.0 200 OK` replies: (name, replacements, args).
+const REPLY_CASES: &[Case] = &[
+    ("reply-default", &[], &[("sanity_check", &[])]),
+    ("reply-version", &[], &[("sanity_check", &["1"])]),
+    ("reply-scheme", &[], &[("sanity_check", &["2"])]),
+    ("reply-headers", &[], &[("sanity_check", &["4"])]),
+    ("reply-cseq-method", &[], &[("sanity_check", &["32"])]),
+    ("reply-cseq-value", &[], &[("sanity_check", &["64"])]),
+    ("reply-cl", &[], &[("sanity_check", &["128"])]),
+    (
+        "reply-cl-bad",
+        &[("Content-Length: 0", "Content-Length: 5")],
+        &[("sanity_check", &["128"])],
+    ),
+    ("reply-uris", &[], &[("sanity_check", &["1024", "7"])]),
+    ("reply-duptags", &[], &[("sanity_check", &["4096"])]),
+    ("reply-is-reply", &[], &[("is_reply", &[])]),
+    ("reply-first-hop", &[], &[("is_first_hop", &[])]),
+];
+
+fn reply_msg(i: usize, cport: u16, reps: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:{cport};branch=z9hG4bK-r{i}\r\n\
+From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b1\r\n\
+Call-ID: reply-{i}\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@10.0.0.2>\r\nContent-Length: 0\r\n\r\n"
+    );
+    for (a, b) in reps {
+        s = s.replacen(a, b, 1);
+    }
+    s
+}
+
 fn config(port: u16) -> String {
+    let mut replies = String::new();
+    for (i, c) in REPLY_CASES.iter().enumerate() {
+        replies.push_str(&format!("\tif ($ci == \"reply-{i}\") {{\n"));
+        for (f, args) in c.2 {
+            let a: Vec<String> = args.iter().map(|x| format!("\"{}\"", cfg_str(x))).collect();
+            replies.push_str(&format!("\t\t{f}({});\n", a.join(", ")));
+        }
+        replies.push_str(&format!(
+            "\t\txlog(\"L_ERR\", \"@@R{i}R@@$rc@@\\n\");\n\t\tdrop;\n\t}}\n"
+        ));
+    }
     let mut body = String::new();
     for (i, c) in CASES.iter().enumerate() {
         body.push_str(&format!(
@@ -123,7 +168,8 @@ fn config(port: u16) -> String {
          loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nloadmodule \"siputils.so\"\n\
          loadmodule \"sanity.so\"\nloadmodule \"kex.so\"\nloadmodule \"corex.so\"\nloadmodule \"textopsx.so\"\n\
          modparam(\"sanity\", \"autodrop\", 0)\n\
-         request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n{body}\texit;\n}}\n"
+         request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n{body}\texit;\n}}\n\
+         reply_route {{\n{replies}\tdrop;\n}}\n"
     )
 }
 
@@ -223,6 +269,44 @@ fn kamailio_56_agrees() {
             mismatches.push(format!(
                 "case {}: kamailio rc {krc} ru {kru} ct {kct} reply {kreply:?}; ours rc {} ru {} ct {ct} reply {ours_reply:?} (var t: kamailio {kvar:?}, ours {var:?})",
                 c.0, o.rc, o.ruri
+            ));
+        }
+    }
+    // Replies through the core reply_route: no reply is ever sent, only return codes compared.
+    for (i, c) in REPLY_CASES.iter().enumerate() {
+        let rep = reply_msg(i, cport, c.1);
+        client
+            .send_to(rep.as_bytes(), &dst)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let marker = format!("@@R{i}R@@");
+        assert!(
+            kam.wait_for(&marker, Duration::from_secs(5)),
+            "no output for {}:\n{}",
+            c.0,
+            kam.text()
+        );
+        let text = kam.text();
+        let krc: i64 = text
+            .split(&marker)
+            .nth(1)
+            .and_then(|r| r.split("@@").next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(i64::MIN);
+        let o = call_full(
+            &reg,
+            rep.as_bytes(),
+            RouteType::CoreOnReply,
+            3,
+            c.2,
+            &|_| {},
+            rcv,
+        );
+        if krc != o.rc || !o.sent.is_empty() {
+            mismatches.push(format!(
+                "reply case {}: kamailio rc {krc}; ours rc {} (sent {})",
+                c.0,
+                o.rc,
+                o.sent.len()
             ));
         }
     }
