@@ -114,7 +114,7 @@ pub fn exports() -> ModuleExports {
                 .first()
                 .and_then(Re::from_arg)
                 .ok_or_else(|| Error::Runtime("keep_hf: no regex".into()))?;
-            Ok(RetCode(keep_hf(ctx, Some(&re))?))
+            Ok(RetCode(keep_hf(ctx, Some(re))?))
         }),
         f(
             "fnmatch",
