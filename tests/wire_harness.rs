@@ -1,0 +1,305 @@
+//! Shared helpers of the black-box wire tests (`tests/wire.rs`, `tests/torture.rs`,
+//! `tests/protos.rs`), included with `#[path]`: start ferrosip or Kamailio on 127.0.0.1 with a
+//! config text, send raw SIP over UDP/TCP, stop the server by its pid.
+#![allow(dead_code)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrosip-wire-{}-{name}", std::process::id()));
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
+
+/// A port that is free for UDP and TCP on 127.0.0.1 and ::1 right now.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let Ok(u) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(a) = u.local_addr() else { continue };
+        let p = a.port();
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("::1", p)).is_ok()
+        {
+            return p;
+        }
+    }
+    panic!("no free port");
+}
+
+/// Sends a signal with kill(1) (the root package has no libc dependency).
+pub fn signal(pid: i32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status();
+}
+
+/// A running server; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        signal(self.pid(), "TERM");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(8) {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Resident set size in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.stop();
+        }
+    }
+}
+
+pub fn ferrosip_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferrosip")
+}
+
+pub fn kamailio_bin() -> Option<&'static str> {
+    let k = "/usr/sbin/kamailio";
+    std::path::Path::new(k).exists().then_some(k)
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// True when the test must fail instead of skipping for a missing tool.
+pub fn ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// Starts `bin` in the foreground (`-DD -E`) with `cfg`, waits until `probe` answers or the
+/// log shows it listens.
+pub fn start(bin: &str, name: &str, cfg: &str, ready: &[SocketAddr]) -> Server {
+    let dir = scratch(name);
+    let cfg_path = dir.join("test.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap_or_else(|e| panic!("write cfg: {e}"));
+    let log = dir.join("server.log");
+    let logf = std::fs::File::create(&log).unwrap_or_else(|e| panic!("log file: {e}"));
+    let run = dir.join("run");
+    let _ = std::fs::create_dir_all(&run);
+    let mut args: Vec<String> = vec![
+        "-f".into(),
+        cfg_path.to_string_lossy().into(),
+        "-DD".into(),
+        "-E".into(),
+        "-Y".into(),
+        run.to_string_lossy().into(),
+        "-w".into(),
+        dir.to_string_lossy().into(),
+    ];
+    if bin.contains("kamailio") {
+        args.extend(["-m".into(), "64".into(), "-M".into(), "8".into()]);
+    }
+    let child = Command::new(bin)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(logf)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+    let mut s = Server { child, dir, log };
+    let t0 = Instant::now();
+    loop {
+        if let Ok(Some(st)) = s.child.try_wait() {
+            panic!("{bin} exited early ({st}): {}", s.log_text());
+        }
+        if ready.iter().all(|a| port_bound(*a)) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "{bin} did not start: {}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
+}
+
+/// True when something listens on the UDP address (a bind fails).
+fn port_bound(a: SocketAddr) -> bool {
+    UdpSocket::bind(a).is_err()
+}
+
+/// Sends one datagram from a fresh socket and collects what comes back within `wait`.
+pub fn udp_exchange(to: SocketAddr, msg: &[u8], wait: Duration) -> Vec<String> {
+    let bind: SocketAddr = if to.is_ipv4() {
+        "127.0.0.1:0".parse().unwrap_or(to)
+    } else {
+        "[::1]:0".parse().unwrap_or(to)
+    };
+    let s = UdpSocket::bind(bind).unwrap_or_else(|e| panic!("bind: {e}"));
+    let _ = s.send_to(msg, to);
+    collect_udp(&s, wait)
+}
+
+pub fn collect_udp(s: &UdpSocket, wait: Duration) -> Vec<String> {
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 70000];
+    while t0.elapsed() < wait {
+        let left = wait
+            .saturating_sub(t0.elapsed())
+            .max(Duration::from_millis(1));
+        let _ = s.set_read_timeout(Some(left));
+        match s.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                out.push(String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned());
+                // one answer is what every caller waits for; keep listening briefly for a second
+                if out.len() == 1 {
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+                    if let Ok((n, _)) = s.recv_from(&mut buf) {
+                        out.push(String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned());
+                    }
+                    return out;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Writes `msg` on a new TCP connection and collects what arrives within `wait` (stops after the
+/// first complete answer).
+pub fn tcp_exchange(to: SocketAddr, msg: &[u8], wait: Duration) -> Vec<String> {
+    let Ok(mut c) = TcpStream::connect_timeout(&to, Duration::from_secs(2)) else {
+        return vec!["<connect failed>".into()];
+    };
+    let _ = c.write_all(msg);
+    let mut got = Vec::new();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 8192];
+    while t0.elapsed() < wait {
+        let _ = c.set_read_timeout(Some(Duration::from_millis(50)));
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+                let t = String::from_utf8_lossy(&got);
+                if let Some(end) = t.find("\r\n\r\n") {
+                    let cl = t
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            let k = k.trim().to_ascii_lowercase();
+                            (k == "content-length" || k == "l")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + cl {
+                        break;
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    if got.is_empty() {
+        vec![]
+    } else {
+        vec![String::from_utf8_lossy(&got).into_owned()]
+    }
+}
+
+/// First line of each answer.
+pub fn status_lines(answers: &[String]) -> Vec<String> {
+    answers
+        .iter()
+        .map(|a| a.lines().next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// An OPTIONS health check from `from_port`-less socket.
+pub fn options(to: SocketAddr, proto: &str, n: u32) -> String {
+    let host = match to {
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        SocketAddr::V4(a) => a.ip().to_string(),
+    };
+    format!(
+        "OPTIONS sip:ping@{host}:{port} SIP/2.0\r\n\
+Via: SIP/2.0/{proto} {host}:9;branch=z9hG4bKhc{n};rport\r\n\
+From: <sip:hc@{host}>;tag=hc{n}\r\n\
+To: <sip:ping@{host}>\r\n\
+Call-ID: hc-{n}@test\r\n\
+CSeq: {n} OPTIONS\r\n\
+Max-Forwards: 70\r\n\
+Content-Length: 0\r\n\r\n",
+        port = to.port()
+    )
+}
+
+/// True when the server answers an OPTIONS with a 200 over UDP.
+pub fn healthy(to: SocketAddr, n: u32) -> bool {
+    for _ in 0..3 {
+        let a = udp_exchange(
+            to,
+            options(to, "UDP", n).as_bytes(),
+            Duration::from_millis(700),
+        );
+        if status_lines(&a)
+            .iter()
+            .any(|l| l.starts_with("SIP/2.0 200"))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// The sl configuration used by the wire, torture and PROTOS tests.
+pub fn sl_cfg(port: u16, extra_listen: &str) -> String {
+    format!(
+        "listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\n{extra_listen}\
+children=2\nlog_stderror=yes\ndebug=1\nloadmodule \"sl.so\"\n\
+request_route {{\n\
+    if (method == \"OPTIONS\") {{\n        sl_send_reply(\"200\", \"OK\");\n        exit;\n    }}\n\
+    if (method == \"ACK\") {{ exit; }}\n\
+    sl_send_reply(\"405\", \"Method Not Allowed\");\n}}\n"
+    )
+}
