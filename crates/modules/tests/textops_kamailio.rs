@@ -65,6 +65,8 @@ const XA: &[(&str, &str)] = &[(
     "Subject: Hello There\r\nX-Auth: Digest username=\"bob\", realm=\"x\" ,nonce=\"n\"\r\nX-T: Basic\r\nX-Auth: Digest realm=r\r\n",
 )];
 
+// Not compared (absent from Kamailio 5.6.3): str_any_in, subst_v, via_param_rm — tested in
+// textops_tests.rs.
 const CASES: &[Case] = &[
     ("mf-dec", &[], &[("mf_process_maxfwd_header", &["10"])]),
     (
@@ -548,6 +550,87 @@ const CASES: &[Case] = &[
         ],
     ),
     ("sl-302-plain", &[], &[("sl_send_reply", &["302", "Moved"])]),
+    ("in-list", &[], &[("in_list", &["b", "a, b ,c", ","])]),
+    ("in-list-miss", &[], &[("in_list", &["d", "a,b,c", ","])]),
+    (
+        "in-list-prefix",
+        &[],
+        &[("in_list_prefix", &["+4912", "+43, +49", ","])],
+    ),
+    ("cmp-str-lt", &[], &[("cmp_str", &["a", "b"])]),
+    ("cmp-str-gt", &[], &[("cmp_str", &["abc", "ab"])]),
+    ("cmp-istr", &[], &[("cmp_istr", &["ABC", "abc"])]),
+    ("starts-with", &[], &[("starts_with", &["sip:bob", "sip:"])]),
+    ("starts-with-lt", &[], &[("starts_with", &["abc", "b"])]),
+    ("ends-with-gt", &[], &[("ends_with", &["abc", "ab"])]),
+    ("str-find", &[], &[("str_find", &["abcabc", "ca"])]),
+    ("str-ifind", &[], &[("str_ifind", &["abcABC", "cA"])]),
+    ("search-str", &[], &[("search_str", &["Hello", "^h.l"])]),
+    (
+        "search-hf-last",
+        &[],
+        &[("search_hf", &["Subject", "there$", "l"])],
+    ),
+    ("has-body-plain", &[], &[("has_body", &[])]),
+    ("has-body-other", &[], &[("has_body", &["text/plain"])]),
+    (
+        "is-privacy",
+        &[("Subject:", "Privacy: id; header\r\nSubject:")],
+        &[("is_privacy", &["header"])],
+    ),
+    (
+        "is-privacy-miss",
+        &[("Subject:", "Privacy: id\r\nSubject:")],
+        &[("is_privacy", &["user"])],
+    ),
+    (
+        "regex-substring",
+        &[],
+        &[
+            (
+                "regex_substring",
+                &["sip:bob@example.com", "sip:([a-z]+)@", "1", "2", "$var(u)"],
+            ),
+            ("append_hf", &["X-U: $var(u)\r\n"]),
+        ],
+    ),
+    (
+        "regex-substring-miss",
+        &[],
+        &[("regex_substring", &["abc", "x(y)", "1", "2", "$var(u)"])],
+    ),
+    (
+        "remove-hf-idx",
+        &[("Subject: Hello There\r\n", "Subject: a\r\nSubject: b\r\n")],
+        &[("remove_hf_idx", &["Subject", "-1"])],
+    ),
+    (
+        "remove-hf-idx-past",
+        &[],
+        &[("remove_hf_idx", &["Subject", "3"])],
+    ),
+    (
+        "remove-hf-match",
+        &[],
+        &[("remove_hf_match", &["Subject", "in", "lo Th"])],
+    ),
+    (
+        "remove-hf-match-none",
+        &[],
+        &[("remove_hf_match", &["Subject", "eq", "x"])],
+    ),
+    ("is-audio-on-hold", &[], &[("is_audio_on_hold", &[])]),
+    (
+        "replace-hdrs-str",
+        &[],
+        &[("replace_hdrs_str", &["example", "ex", "a"])],
+    ),
+    (
+        "search-append-miss",
+        &[],
+        &[("search_append", &["nope", "x"])],
+    ),
+    ("subst-user-empty", &[], &[("subst_user", &["/^bob$//"])]),
     (
         "mp-get",
         MP,
