@@ -315,6 +315,13 @@ pub enum Expr {
         no: Box<Expr>,
         span: Span,
     },
+    /// `($x = expr)`: an assignment in parentheses used as a value (Kamailio's grammar allows it,
+    /// e.g. `if ($var(n) = $var(n) + 1) …`); its value is the assigned value.
+    Assign {
+        target: Box<Expr>,
+        value: Box<Expr>,
+        span: Span,
+    },
 }
 
 impl Expr {
@@ -330,7 +337,8 @@ impl Expr {
             | Expr::Call { span, .. }
             | Expr::Unary { span, .. }
             | Expr::Binary { span, .. }
-            | Expr::Selval { span, .. } => *span,
+            | Expr::Selval { span, .. }
+            | Expr::Assign { span, .. } => *span,
         }
     }
 }

@@ -102,6 +102,7 @@ fn check_types(e: &Expr) -> Result<Ty, (Span, &'static str)> {
             }
             Ty::Unknown
         }
+        Expr::Assign { value, .. } => check_types(value)?,
         Expr::Selval { cond, yes, no, .. } => {
             check_types(cond)?;
             let (a, b) = (check_types(yes)?, check_types(no)?);
@@ -277,6 +278,24 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
                 Ok(Expr::Int(*i, t.span))
+            }
+            Tk::Punct("(")
+                if self
+                    .peek_at(1)
+                    .is_some_and(|n| matches!(n.kind, Tk::Pv | Tk::Select))
+                    && self.peek_at(2).is_some_and(|n| n.is_punct("=")) =>
+            {
+                // `($x = expr)`: an assignment used as a value.
+                self.pos += 1;
+                let target = self.primary()?;
+                self.pos += 1;
+                let value = self.expr_bp(0)?;
+                self.expect_punct(")")?;
+                Ok(Expr::Assign {
+                    target: Box::new(target),
+                    value: Box::new(value),
+                    span: t.span.to(self.prev_span()),
+                })
             }
             Tk::Punct("(") => {
                 self.pos += 1;
@@ -633,6 +652,7 @@ mod parse_tests {
             Expr::Selval { cond, yes, no, .. } => {
                 format!("(selval {} {} {})", sx(cond), sx(yes), sx(no))
             }
+            Expr::Assign { target, value, .. } => format!("(= {} {})", sx(target), sx(value)),
         }
     }
 
@@ -684,6 +704,11 @@ mod parse_tests {
             ("$? == 1", "(Eq $? 1)"),
             ("~$a << 1 >> 2", "(Shl (BitNot $a) (Shr 1 2))"),
             ("0x10 + 010 + 101b", "(Add (Add 16 8) 5)"),
+            (
+                "($var(n) = $var(n) + 1) > 3",
+                "(Gt (= $var(n) (Add $var(n) 1)) 3)",
+            ),
+            ("$var(x) = 1", "(= $var(x) 1)"),
         ];
         for (src, want) in cases {
             assert_eq!(cond_of(src), want, "{src}");

@@ -162,6 +162,7 @@ impl V {
                 self.call(name, args)
             }
             Expr::Unary { expr, .. } => self.rval(expr),
+            Expr::Assign { value, .. } => self.rval(value),
             Expr::Selval { cond, yes, no, .. } => {
                 self.rval(cond);
                 self.rval(yes);
