@@ -89,6 +89,15 @@ impl<'p> Run<'p> {
                         Value::Int(r)
                     }
                     Expr::Route(t) => Value::Int(self.route(t, ctx)),
+                    Expr::Action(st) => Value::Int(self.stmt(st, ctx)),
+                    Expr::Select(sel) => match (sel.get)(ctx) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            ctx.log_error(&format!("select @{} failed: {e}", sel.path));
+                            let _ = pv.set(ctx, Value::str(""));
+                            return -1;
+                        }
+                    },
                     e => {
                         self.failed = false;
                         let v = self.eval(e, ctx);
@@ -121,6 +130,16 @@ impl<'p> Run<'p> {
                         Value::Int(r)
                     }
                     Expr::Route(t) => Value::Int(self.route(t, ctx)),
+                    Expr::Action(st) => Value::Int(self.stmt(st, ctx)),
+                    // Kamailio assigns "" when a select on the right side fails, and reports -1.
+                    Expr::Select(sel) => match (sel.get)(ctx) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            ctx.log_error(&format!("select @{} failed: {e}", sel.path));
+                            ctx.worker.set_var(*slot, Value::str(""));
+                            return -1;
+                        }
+                    },
                     e => {
                         self.failed = false;
                         let v = self.eval(e, ctx);
@@ -437,6 +456,11 @@ impl<'p> Run<'p> {
             }
             Expr::Route(t) => {
                 let r = self.route(t, ctx);
+                self.expr_result(r)
+            }
+            Expr::Action(st) => {
+                let r = self.stmt(st, ctx);
+                self.flags &= !(RETURN | BREAK);
                 self.expr_result(r)
             }
             Expr::Defined(x) => i64::from(match &**x {

@@ -173,6 +173,9 @@ pub(crate) enum Expr {
     /// A select resolved at load.
     Select(Sel),
     Call(Box<Call>),
+    /// `($x = expr)` used as a value: like a call, its value is the assignment's return code
+    /// (1 on success), not the assigned value (checked against Kamailio 5.6.3).
+    Action(Box<Stmt>),
     Route(Box<RouteTarget>),
     Defined(Box<Expr>),
     Unary(Un, Box<Expr>),

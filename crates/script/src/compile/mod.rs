@@ -270,26 +270,7 @@ impl Compiler<'_> {
                 target,
                 value,
                 span,
-            } => {
-                let ast::Expr::Pv(p) = target else {
-                    self.errors
-                        .push(err("only a variable can be assigned", *span));
-                    return None;
-                };
-                let spec = self.pv_spec(p)?;
-                if !spec.is_writable() {
-                    self.errors.push(err(
-                        format!("read only pvar in assignment left side: `{}`", p.text),
-                        p.span,
-                    ));
-                    return None;
-                }
-                let v = self.top_expr(value)?;
-                match crate::ir::var_slot(&spec) {
-                    Some(slot) => Stmt::SetVar(spec, slot, v),
-                    None => Stmt::Assign(spec, v),
-                }
-            }
+            } => self.assign(target, value, *span)?,
             ast::Stmt::If {
                 cond,
                 then,
@@ -372,6 +353,28 @@ impl Compiler<'_> {
             ast::Stmt::Drop(e, _) => Stmt::Drop(self.opt_expr(e)?),
             ast::Stmt::Route { target, .. } => Stmt::Route(self.route_target(target)?),
             ast::Stmt::Block(b, _) => Stmt::Block(self.stmts(b)),
+        })
+    }
+
+    /// `$x = expr` (as a statement, or in parentheses as a value).
+    fn assign(&mut self, target: &ast::Expr, value: &ast::Expr, span: Span) -> Option<Stmt> {
+        let ast::Expr::Pv(p) = target else {
+            self.errors
+                .push(err("only a variable can be assigned", span));
+            return None;
+        };
+        let spec = self.pv_spec(p)?;
+        if !spec.is_writable() {
+            self.errors.push(err(
+                format!("read only pvar in assignment left side: `{}`", p.text),
+                p.span,
+            ));
+            return None;
+        }
+        let v = self.top_expr(value)?;
+        Some(match crate::ir::var_slot(&spec) {
+            Some(slot) => Stmt::SetVar(spec, slot, v),
+            None => Stmt::Assign(spec, v),
         })
     }
 
@@ -642,6 +645,20 @@ impl Compiler<'_> {
                 right,
                 span,
             } => self.binary(*op, left, right, *span, calls),
+            ast::Expr::Assign {
+                target,
+                value,
+                span,
+            } => {
+                if !calls {
+                    self.errors.push(err(
+                        "an assignment is not allowed inside a function parameter",
+                        *span,
+                    ));
+                    return None;
+                }
+                Some(Expr::Action(Box::new(self.assign(target, value, *span)?)))
+            }
             ast::Expr::Selval { cond, yes, no, .. } => {
                 let c = self.expr(cond, calls);
                 let a = self.expr(yes, calls);

@@ -38,7 +38,7 @@ impl Compiler<'_> {
         match e {
             ast::Expr::Int(..) => Some(Ty::Int),
             ast::Expr::Str(..) | ast::Expr::Select(..) => Some(Ty::Str),
-            ast::Expr::Call { .. } => Some(Ty::Int),
+            ast::Expr::Call { .. } | ast::Expr::Assign { .. } => Some(Ty::Int),
             ast::Expr::Selval { .. } => Some(Ty::Unknown),
             ast::Expr::Pv(_)
             | ast::Expr::Keyword(..)
