@@ -132,7 +132,7 @@ pub fn exports() -> ModuleExports {
     let gen = Arc::new(Sruid::new());
     m.pvs = vec![PvExport {
         name: "sruid",
-        doc: "a new unique id at each read (srid-<time>-<pid>-<counter>, hex)",
+        doc: "a new unique id at each read (srid-<time>-<pid>-<counter>, hex; counter digits reversed as Kamailio)",
         inner: PvNameRule::None,
         indexed: false,
         parse: None,
@@ -169,10 +169,19 @@ impl Sruid {
         }
     }
 
-    /// The next id.
+    /// The next id. As Kamailio's `sruid_nextx`, the counter is written as lower-case hex digits
+    /// least significant first (16 → `01`, 26 → `a1`).
     pub fn next(&self) -> Vec<u8> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        format!("{}{n:x}", self.root).into_bytes()
+        let mut n = self.counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if n == 0 {
+            n = 1;
+        }
+        let mut out = self.root.clone().into_bytes();
+        while n != 0 {
+            out.extend_from_slice(format!("{:x}", n & 0xf).as_bytes());
+            n >>= 4;
+        }
+        out
     }
 }
 
@@ -312,6 +321,14 @@ mod tests {
                 .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit())));
         }
         assert!(a.ends_with("-1") && b.ends_with("-2"));
+        for _ in 2..26 {
+            g.next();
+        }
+        let c = String::from_utf8(g.next()).unwrap_or_default();
+        assert!(
+            c.ends_with("-b1"),
+            "27 is 0x1b, least significant digit first: {c}"
+        );
     }
 
     #[test]
