@@ -632,6 +632,16 @@ const CASES: &[Case] = &[
     ),
     ("subst-user-empty", &[], &[("subst_user", &["/^bob$//"])]),
     (
+        "negated-bracket",
+        &[],
+        &[("replace", &["^Subject:[^;]*", "Subject: X"])],
+    ),
+    (
+        "negated-bracket-subst",
+        &[],
+        &[("subst", &["/^To:([^>]*)>/To:\\1;x>/"])],
+    ),
+    (
         "mp-get",
         MP,
         &[

@@ -5,8 +5,9 @@
 //! boundaries, `.` not matching a newline. Substitutions default to `REG_EXTENDED | REG_NEWLINE`,
 //! flag `i` adds `REG_ICASE`, `s` drops `REG_NEWLINE`, `g` replaces every match. The translation to
 //! the `regex` crate is `ferrosip_api::posix`, with the line flags given inline.
-//! Known difference: under `REG_NEWLINE` a negated bracket (`[^a]`) does not match a newline in
-//! POSIX; here it does.
+//! Patterns are adjusted before translation ([`prepare_posix`]): under `REG_NEWLINE` a negated
+//! bracket (`[^a]`) does not match a newline, and `<`/`>` inside brackets are moved out of them
+//! (the translation would escape them, which the `regex` crate rejects in classes).
 
 use ferrosip_api::export::Arg;
 use ferrosip_api::posix;
@@ -19,6 +20,7 @@ impl Re {
     /// Compiles `p` with textops' flags: `icase`, `newline` = `REG_NEWLINE`.
     pub fn compile(p: &str, icase: bool, newline: bool) -> Result<Re, String> {
         let inline = if newline { "(?m-s)" } else { "(?s-m)" };
+        let p = prepare_posix(p, newline);
         posix::compile(&format!("{inline}{p}"), icase)
             .map(|r| Re(Arg::Regex(r)))
             .map_err(|e| e.replace(inline, ""))
@@ -67,6 +69,190 @@ impl Re {
             _ => None,
         }
     }
+}
+
+/// Prepares a POSIX pattern for `ferrosip_api::posix`:
+/// - with `REG_NEWLINE` (`newline`), a non-matching list never matches a newline: a literal newline
+///   is added to every negated bracket (`[^;]` becomes `[^;<LF>]`);
+/// - `<` and `>` inside brackets are moved out, because the translation escapes them and the
+///   `regex` crate rejects `\<`/`\>` in classes: `[a>]` becomes `(?:[a]|>)`, `[^>]` becomes
+///   `(?:[^;-?]|;|<|=|\?)` (the range `;-?` covers `; < = > ?`; the ones that were not excluded
+///   are added back). Non-capturing groups keep `\1`… numbering. A range with `<`/`>` as an end is
+///   left alone (and refused by the compiler).
+///
+/// POSIX brackets have no escapes, `]` right after `[` or `[^` is a member, and `[:class:]`,
+/// `[=x=]`, `[.x.]` are kept whole.
+pub fn prepare_posix(p: &str, newline: bool) -> String {
+    let c: Vec<char> = p.chars().collect();
+    let mut out = String::with_capacity(p.len() + 4);
+    let mut i = 0;
+    while let Some(&ch) = c.get(i) {
+        if ch == '\\' {
+            out.push(ch);
+            if let Some(&n) = c.get(i + 1) {
+                out.push(n);
+            }
+            i += 2;
+            continue;
+        }
+        if ch != '[' {
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        match bracket(&c, i) {
+            Some((neg, members, end)) => {
+                out.push_str(&rewrite(neg, &members, newline));
+                i = end + 1;
+            }
+            None => {
+                // unterminated: leave it to the compiler to report
+                out.extend(c.get(i..).unwrap_or_default());
+                i = c.len();
+            }
+        }
+    }
+    out
+}
+
+/// One member of a bracket expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Member {
+    Char(char),
+    /// `a-z`
+    Range(char, char),
+    /// `[:alpha:]`, `[=x=]`, `[.x.]` as written
+    Class(String),
+}
+
+/// Parses the bracket expression starting at `c[i] == '['`: (negated, members, index of `]`).
+fn bracket(c: &[char], i: usize) -> Option<(bool, Vec<Member>, usize)> {
+    let mut k = i + 1;
+    let neg = c.get(k) == Some(&'^');
+    if neg {
+        k += 1;
+    }
+    let mut members = Vec::new();
+    let mut first = true;
+    loop {
+        let x = *c.get(k)?;
+        if x == ']' && !first {
+            return Some((neg, members, k));
+        }
+        first = false;
+        if x == '[' && matches!(c.get(k + 1), Some(':' | '=' | '.')) {
+            let delim = *c.get(k + 1)?;
+            let mut m = k + 2;
+            while !(c.get(m) == Some(&delim) && c.get(m + 1) == Some(&']')) {
+                c.get(m)?;
+                m += 1;
+            }
+            members.push(Member::Class(c.get(k..m + 2)?.iter().collect()));
+            k = m + 2;
+            continue;
+        }
+        if c.get(k + 1) == Some(&'-') && c.get(k + 2).is_some_and(|y| *y != ']') {
+            members.push(Member::Range(x, *c.get(k + 2)?));
+            k += 3;
+            continue;
+        }
+        members.push(Member::Char(x));
+        k += 1;
+    }
+}
+
+fn render(neg: bool, members: &[Member], extra: &str) -> String {
+    // a `^` that would come first in a matching list would negate it: keep it off the front
+    let caret = Member::Char('^');
+    if !neg && members.contains(&caret) {
+        let others: Vec<Member> = members.iter().filter(|m| **m != caret).cloned().collect();
+        let leading =
+            others.iter().any(|m| *m != Member::Char('-')) || others.contains(&Member::Char(']'));
+        if leading {
+            let mut body = render(false, &others, extra);
+            body.pop(); // `]`
+            let dash = body.ends_with('-') && others.contains(&Member::Char('-'));
+            if dash {
+                body.pop();
+                body.push_str("^-]");
+            } else {
+                body.push_str("^]");
+            }
+            return body;
+        }
+        // only `^` (and maybe `-`): `-` first is a plain member in POSIX
+        return if others.is_empty() && extra.is_empty() {
+            "\\^".to_string()
+        } else {
+            format!("[-{extra}^]")
+        };
+    }
+    let mut s = String::from("[");
+    if neg {
+        s.push('^');
+    }
+    // a `]` member must come first and a `-` member last to stay plain members
+    let close = members.iter().filter(|m| **m == Member::Char(']'));
+    let dash = members.iter().any(|m| *m == Member::Char('-'));
+    let rest = members
+        .iter()
+        .filter(|m| **m != Member::Char(']') && **m != Member::Char('-'));
+    for m in close.chain(rest) {
+        match m {
+            Member::Char(ch) => s.push(*ch),
+            Member::Range(a, b) => {
+                s.push(*a);
+                s.push('-');
+                s.push(*b);
+            }
+            Member::Class(t) => s.push_str(t),
+        }
+    }
+    s.push_str(extra);
+    if dash {
+        s.push('-');
+    }
+    s.push(']');
+    s
+}
+
+fn rewrite(neg: bool, members: &[Member], newline: bool) -> String {
+    let nl = if neg && newline { "\n" } else { "" };
+    let angle = |m: &Member| matches!(m, Member::Char('<' | '>'));
+    let in_range = members
+        .iter()
+        .any(|m| matches!(m, Member::Range(a, b) if "<>".contains(*a) || "<>".contains(*b)));
+    if in_range || !members.iter().any(angle) {
+        return render(neg, members, nl);
+    }
+    let rest: Vec<Member> = members.iter().filter(|m| !angle(m)).cloned().collect();
+    if !neg {
+        let mut alts: Vec<String> = Vec::new();
+        if !rest.is_empty() {
+            alts.push(render(false, &rest, ""));
+        }
+        for m in members.iter().filter(|m| angle(m)) {
+            if let Member::Char(ch) = m {
+                alts.push(ch.to_string());
+            }
+        }
+        return format!("(?:{})", alts.join("|"));
+    }
+    // negated: exclude the whole range `;-?` too, then add back what was not excluded
+    let excluded = |ch: char| members.iter().any(|m| *m == Member::Char(ch));
+    let mut with_range = rest.clone();
+    with_range.push(Member::Range(';', '?'));
+    let mut alts = vec![render(true, &with_range, nl)];
+    for ch in [';', '<', '=', '>', '?'] {
+        if !excluded(ch) {
+            alts.push(if ch == '?' {
+                "\\?".to_string()
+            } else {
+                ch.to_string()
+            });
+        }
+    }
+    format!("(?:{})", alts.join("|"))
 }
 
 /// The bytes regexec sees: C strings end at the first NUL.
@@ -292,6 +478,38 @@ mod tests {
         let re = Re::textops("^via:").unwrap_or_else(|e| panic!("{e}"));
         assert!(re.is_match(b"INVITE x\r\nVia: a"));
         assert!(!re.is_match(b"INVITE x Via: a"));
+        let neg = Re::textops("^subject:[^;]*").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(neg.find_at(b"Subject: a\r\nX: b;c", 0), Some((0, 11)));
+        let cases = [
+            ("[^;]", "[^;\n]"),
+            ("[^]a]", "[^]a\n]"),
+            ("[^[:space:]]x", "[^[:space:]\n]x"),
+            ("\\[^a]", "\\[^a]"),
+            ("[a^]", "[a^]"),
+            ("[^a", "[^a"),
+            ("[^>]", "(?:[^;-?\n]|;|<|=|\\?)"),
+            ("[a>]", "(?:[a]|>)"),
+            ("[<>]", "(?:<|>)"),
+            ("[^a-]", "[^a\n-]"),
+            ("[-a]", "[a-]"),
+            ("[-^]", "[-^]"),
+            ("[a^]", "[a^]"),
+            ("[]^]", "[]^]"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(prepare_posix(p, true), want, "{p}");
+        }
+        // (pattern, subject, match)
+        let angles: &[(&str, &str, Option<(usize, usize)>)] = &[
+            ("<([^>]*)>", "To: <sip:a@b>;tag=1", Some((4, 13))),
+            ("[^>;]+", ">;ab;", Some((2, 4))),
+            ("[^<]+", "<<=?", Some((2, 4))),
+            ("x[>;]", "ax>", Some((1, 3))),
+        ];
+        for (p, subj, want) in angles {
+            let re = Re::textops(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert_eq!(re.find_at(subj.as_bytes(), 0), *want, "{p} on {subj}");
+        }
         let dot = Re::textops("a.b").unwrap_or_else(|e| panic!("{e}"));
         assert!(!dot.is_match(b"a\nb"));
         assert_eq!(c_str(b"ab\0cd"), b"ab");
