@@ -193,7 +193,7 @@ fn render(neg: bool, members: &[Member], extra: &str) -> String {
     }
     // a `]` member must come first and a `-` member last to stay plain members
     let close = members.iter().filter(|m| **m == Member::Char(']'));
-    let dash = members.iter().any(|m| *m == Member::Char('-'));
+    let dash = members.contains(&Member::Char('-'));
     let rest = members
         .iter()
         .filter(|m| **m != Member::Char(']') && **m != Member::Char('-'));
@@ -239,7 +239,7 @@ fn rewrite(neg: bool, members: &[Member], newline: bool) -> String {
         return format!("(?:{})", alts.join("|"));
     }
     // negated: exclude the whole range `;-?` too, then add back what was not excluded
-    let excluded = |ch: char| members.iter().any(|m| *m == Member::Char(ch));
+    let excluded = |ch: char| members.contains(&Member::Char(ch));
     let mut with_range = rest.clone();
     with_range.push(Member::Range(';', '?'));
     let mut alts = vec![render(true, &with_range, nl)];
@@ -442,6 +442,9 @@ impl Subst {
 mod tests {
     use super::*;
 
+    /// (pattern, subject, match)
+    type AngleCase = (&'static str, &'static str, Option<(usize, usize)>);
+
     #[test]
     fn subst_table() {
         // (expression, input, output or None when nothing matched)
@@ -500,7 +503,7 @@ mod tests {
             assert_eq!(prepare_posix(p, true), want, "{p}");
         }
         // (pattern, subject, match)
-        let angles: &[(&str, &str, Option<(usize, usize)>)] = &[
+        let angles: &[AngleCase] = &[
             ("<([^>]*)>", "To: <sip:a@b>;tag=1", Some((4, 13))),
             ("[^>;]+", ">;ab;", Some((2, 4))),
             ("[^<]+", "<<=?", Some((2, 4))),
