@@ -517,4 +517,27 @@ mod tests {
         assert!(!dot.is_match(b"a\nb"));
         assert_eq!(c_str(b"ab\0cd"), b"ab");
     }
+
+    #[test]
+    fn bracket_rewriting_never_panics() {
+        // every pattern of up to 4 characters over the characters the rewriting cares about:
+        // compiling may fail (bad pattern), but it never panics, and a compiled one runs
+        let alphabet = ['[', ']', '^', '-', '<', '>', ';', 'a', '\\', ':'];
+        let mut n = 0;
+        let mut stack = vec![String::new()];
+        while let Some(p) = stack.pop() {
+            for nl in [true, false] {
+                if let Ok(re) = Re::compile(&p, true, nl) {
+                    let _ = re.find_at(b"a<b>;c\n[d]", 0);
+                    n += 1;
+                }
+            }
+            if p.chars().count() < 4 {
+                for c in alphabet {
+                    stack.push(format!("{p}{c}"));
+                }
+            }
+        }
+        assert!(n > 1000, "{n}");
+    }
 }
