@@ -189,7 +189,7 @@ fn torture_requests_agree_with_kamailio() {
          request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
          \tsanity_check();\n\txlog(\"L_ERR\", \"@@T$rc@@\\n\");\n\texit;\n}}\n"
     );
-    let Some(mut kam) = Kamailio::start(&cfg, port, &client, "torture") else {
+    let Some(kam) = Kamailio::start(&cfg, port, &client, "torture") else {
         return;
     };
     let reg = registry(&[
