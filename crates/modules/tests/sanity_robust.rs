@@ -163,8 +163,8 @@ fn corpus_never_panics_and_replies_are_well_formed() {
     assert!(rejected > 0 && rejected < parsed);
 }
 
-/// `sanity_check()` (default checks, `autodrop` 0) on every torture request, in Kamailio 5.6.3 and
-/// here: where Kamailio runs the script, the return codes must agree. Messages Kamailio drops
+/// `sanity_check()` (default checks) and `sanity_check(32767, 15)` (`autodrop` 0) on every torture
+/// request and a sample of PROTOS INVITEs, in Kamailio 5.6.3 and here: where Kamailio runs the script, the return codes must agree. Messages Kamailio drops
 /// before the script (its parser refuses them) are listed, not compared: that is the parser's and
 /// the server's business, not sanity's.
 #[test]
@@ -187,7 +187,7 @@ fn torture_requests_agree_with_kamailio() {
          loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nloadmodule \"sanity.so\"\n\
          modparam(\"sanity\", \"autodrop\", 0)\nmodparam(\"sanity\", \"noreply\", 1)\n\
          request_route {{\n\tif ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
-         \tsanity_check();\n\txlog(\"L_ERR\", \"@@T$rc@@\\n\");\n\texit;\n}}\n"
+         \tsanity_check();\n\t$var(a) = $rc;\n\tsanity_check(\"32767\", \"15\");\n\txlog(\"L_ERR\", \"@@T$var(a)@@$rc@@\\n\");\n\texit;\n}}\n"
     );
     let Some(kam) = Kamailio::start(&cfg, port, &client, "torture") else {
         return;
@@ -210,18 +210,27 @@ fn torture_requests_agree_with_kamailio() {
         .filter(|p| p.extension().is_some_and(|e| e == "sip"))
         .collect();
     names.sort();
+    let mut inputs: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            Some((name, std::fs::read(p).ok()?))
+        })
+        .collect();
+    // A sample of PROTOS (every 3rd message of the corpus_messages() sample, which already
+    // takes every 9th case).
+    if let Some(all) = corpus_messages() {
+        for (k, m) in all.into_iter().enumerate().filter(|(k, _)| k % 3 == 0) {
+            if m.starts_with(b"INVITE") {
+                inputs.push((format!("protos#{k}"), m));
+            }
+        }
+    }
     let (mut compared, mut dropped, mut mismatches) = (0, Vec::new(), Vec::new());
-    for path in names {
-        let Ok(m) = std::fs::read(&path) else {
-            continue;
-        };
+    for (name, m) in inputs {
         if m.starts_with(b"SIP/") {
             continue;
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let seen = kam.text().matches("@@T").count();
         let _ = client.send_to(&m, format!("127.0.0.1:{port}"));
         let start = std::time::Instant::now();
@@ -231,32 +240,38 @@ fn torture_requests_agree_with_kamailio() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let text = kam.text();
-        let Some(krc) = text
+        let mut fields = text
             .split("@@T")
             .nth(seen + 1)
-            .and_then(|r| r.split("@@").next())
-            .and_then(|r| r.parse::<i64>().ok())
-        else {
+            .unwrap_or("")
+            .split("@@")
+            .map(|r| r.parse::<i64>().ok());
+        let (Some(Some(k1)), Some(Some(k2))) = (fields.next(), fields.next()) else {
             dropped.push(name);
             continue;
         };
-        let ours = if ferrosip_sipmsg::Msg::parse(m.clone()).is_ok() {
-            call_full(
-                &reg,
-                &m,
-                RouteType::Request,
-                3,
-                &[("sanity_check", &[])],
-                &|_| {},
-                rcv,
-            )
-            .rc
-        } else {
-            i64::MIN
+        let ours = |args: &[&str]| {
+            if ferrosip_sipmsg::Msg::parse(m.clone()).is_ok() {
+                call_full(
+                    &reg,
+                    &m,
+                    RouteType::Request,
+                    3,
+                    &[("sanity_check", args)],
+                    &|_| {},
+                    rcv,
+                )
+                .rc
+            } else {
+                i64::MIN
+            }
         };
+        let (o1, o2) = (ours(&[]), ours(&["32767", "15"]));
         compared += 1;
-        if ours != krc {
-            mismatches.push(format!("{name}: kamailio {krc}, ours {ours}"));
+        if (o1, o2) != (k1, k2) {
+            mismatches.push(format!(
+                "{name}: kamailio {k1}/{k2}, ours {o1}/{o2} (default / all checks)"
+            ));
         }
     }
     eprintln!("compared {compared}; dropped by Kamailio before the script: {dropped:?}");
