@@ -45,6 +45,20 @@ const CASES: &[Case] = &[
     ("8192-basic", &[("Content-Type", "Authorization: Basic YTpi\r\nContent-Type")], &["8192"], 1, None),
     ("4096-two-tags", &[(";tag=a1", ";tag=a1;tag=a2")], &["4096"], 0, Some("SIP/2.0 400 Many From Tag Params")),
     ("16384-via", &[], &["16384"], 1, None),
+    (
+        "16384-bad-via",
+        &[("Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1", "Via: SIP/2.0/UDP")],
+        &["16384"],
+        0,
+        None,
+    ),
+    (
+        "8-16-bad-via-still-pass",
+        &[("Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1", "Via: SIP/2.0/UDP")],
+        &["24"],
+        1,
+        None,
+    ),
 ];
 
 fn msg(reps: &[(&str, &str)]) -> String {
