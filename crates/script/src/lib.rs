@@ -15,6 +15,10 @@
 //! inside function parameters (as in Kamailio); route-type masks are checked against the block that
 //! textually contains the call (`route[X]` counts as request_route, as in Kamailio's parser).
 //!
+//! Errors: load problems are `ferrosip_config::Diagnostic`s (file:line:col, rendered like the front
+//! end's), registry problems `ferrosip_api::Error`; running a script never returns an error (failures
+//! are logged and become return codes, as in Kamailio), so the crate has no error enum of its own.
+//!
 //! Typical use (the server): [`base_registry`] (core + cfg variables) → add the modules →
 //! [`apply_modparams`] → `Registry::init_all` → [`compile`] → per message
 //! `Program::run(program.route(Entry::Request)?, &mut ctx)`. `$var` slots are numbered by the registry
