@@ -79,6 +79,8 @@ const CASES: &[Case] = &[
     ("append-branch-badq", &[], &[("append_branch", &["sip:c@d", "1.5"])]),
     ("setxflag", &[], &[("setxflag", &["40"]), ("isxflagset", &["40"])]),
     ("is-faked", &[], &[("is_faked_msg", &[])]),
+    ("append-branch-302", &[], &[("append_branch", &["sip:carol@example.org", "0.5"]), ("append_branch", &["sip:dave@example.org"]), ("sl_send_reply", &["302", "Moved"])]),
+    ("append-branch-ruri-302", &[], &[("setbflag", &["2"]), ("append_branch", &[]), ("append_branch", &["sip:dave@example.org", "1"]), ("sl_send_reply", &["302", "Moved"])]),
     ("is-myself-uri", &[], &[("is_myself", &["sip:127.0.0.1"])]),
     ("is-myself-host", &[], &[("is_myself", &["127.0.0.1"])]),
     ("is-myself-other", &[], &[("is_myself", &["sip:10.9.9.9"])]),
