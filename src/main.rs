@@ -15,9 +15,9 @@
 //! - config diagnostics are printed rustc-style on stderr (file:line:col and a caret), not as
 //!   Kamailio's `CRITICAL: ... yyerror_at()` log lines; the closing `ERROR: bad config file (N errors)`
 //!   and `config file ok, exiting...` lines are Kamailio's;
-//! - without `-c`, the start-up sequence stops with exit 255 right after the config checks: the
-//!   receive path does not exist yet, and nothing is done that a supervisor could mistake for a
-//!   running server (no pid file, no daemonizing).
+//! - without `-D`, the process daemonizes and the command returns only once the server serves
+//!   (exit 0) or could not start (exit 255, reason on stderr), through a status pipe; the daemon
+//!   keeps stderr when the log goes there (`-E`/`log_stderror`). SIGTERM/SIGINT stop it (exit 0).
 
 mod cli;
 mod flags;

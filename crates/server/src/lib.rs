@@ -1,12 +1,24 @@
-//! Startup (config → modules → compile → bind → workers), the receive and forward paths, core RPCs,
-//! signals, reload and shutdown. Also the logging back end (Kamailio's stderr line shape, syslog, JSON).
+//! Startup (config → modules → compile → bind → workers), the receive and forward paths, core
+//! statistics, signals and shutdown. Also the logging back end (Kamailio's stderr line shape,
+//! syslog, JSON).
 //!
-//! What exists today: the logging back end ([`log`]), the parsers for the command-line values that
-//! need more than a number (`-l` in [`listen`], `--modparam` in [`modparam`]), the typed core settings
-//! ([`settings`]), the start-up sequence up to "config loaded and checked" ([`startup`]) and the
-//! pid-file and directory steps that will follow it ([`process`]). Serving SIP
-//! does not exist yet: [`startup::run`] stops with [`Error::NotServing`] after the checks instead of
-//! pretending to serve.
+//! Map:
+//! - [`startup`]: the sequence from the command line to "config loaded and checked" (`-c` stops
+//!   there, after compiling the routing blocks), then [`serve`];
+//! - [`cfgmap`], [`settings`], [`wirecfg`]: the config's global parameters as typed settings
+//!   (core, and sockets/receive/forward/TCP → `TransportConfig`), refusing what is not implemented;
+//! - [`listen`] (`-l`, `--alias`), [`modparam`] (`--modparam`): command-line parsers;
+//! - [`sockets`]: listen statements → transport specs, bound sockets, `myself`;
+//! - [`serve`]: registry and compile, daemonize (`-D`), pid/pgid files, chroot/workdir, signals,
+//!   bind, `-u`/`-g`, `event_route[core:worker-one-init]`, start, SIGTERM/SIGINT → `join`;
+//! - [`recv`]: the per-message receive path on the worker threads and the `Server` the script
+//!   sees (replies, logging, `myself`);
+//! - [`netcore`]: the network core functions (`forward*`, `force_send_socket`, send flags …);
+//! - [`stats`]: core counters; [`process`]: pid files and directories; [`log`]: the log back end.
+//!
+//! Not here yet (refused at load with a clear message): TLS/SCTP/WS sockets and `forward_tls`/
+//! `forward_sctp`, `event_route[core:msg-received]` and `[core:receive-parse-error]`, DNS SRV/NAPTR
+//! (names resolve through the system resolver, A before AAAA), `mhomed`, RPC, reload.
 
 pub mod cfgmap;
 pub mod listen;

@@ -4,7 +4,10 @@
 //!
 //! Parameters the transport has no field for are refused when set to a non-default value
 //! (`tcp_reuse_port`, `tcp_accept_haproxy`, `udp_accept_proxy`, `mhomed`, `enable_tls`,
-//! `enable_sctp`), as are `received_route_mode` values other than 0 and 1.
+//! `enable_sctp`), as are `received_route_mode` values other than 0 and 1. So are the settings
+//! of locally built messages that the api cannot pass to modules yet (`server_header`,
+//! `user_agent_header`, `server_signature=yes`, `sip_warning=yes`) and `onsend_route_reply=yes`
+//! (onsend_route runs for forwarded requests only).
 
 use std::time::Duration;
 
@@ -61,7 +64,8 @@ impl Default for WireSettings {
             add_local_rport: false,
             force_rport: false,
             server_header: None,
-            server_signature: true,
+            // Kamailio's default is on; sl does not add `Server:` yet (see the module docs).
+            server_signature: false,
             user_agent_header: None,
             sip_warning: false,
             udp_mtu: 0,
@@ -132,13 +136,28 @@ impl WireSettings {
             "reply_to_via" => self.reply_to_via = boolean()?,
             "add_local_rport" | "local_rport" => self.add_local_rport = boolean()?,
             "force_rport" | "add_rport" => self.force_rport = boolean()?,
-            "server_header" => self.server_header = Some(string()),
-            "server_signature" => self.server_signature = boolean()?,
-            "user_agent_header" => self.user_agent_header = Some(string()),
-            "sip_warning" => self.sip_warning = boolean()?,
+            // Local replies are built by sl, which the api gives no core settings: until it
+            // does, only what sl produces (no Server:, no Warning:) is accepted.
+            "server_header" | "user_agent_header" => {
+                return Err(Error::Param {
+                    name: name.to_string(),
+                    why: "not implemented yet (modules cannot read it)".into(),
+                })
+            }
+            "server_signature" => {
+                self.server_signature = boolean()?;
+                return refuse_if(self.server_signature);
+            }
+            "sip_warning" => {
+                self.sip_warning = boolean()?;
+                return refuse_if(self.sip_warning);
+            }
             "udp_mtu" => self.udp_mtu = uint()?,
             "udp_mtu_try_proto" => self.udp_mtu_try_proto = Some(string()),
-            "onsend_route_reply" => self.onsend_route_reply = boolean()?,
+            "onsend_route_reply" => {
+                self.onsend_route_reply = boolean()?;
+                return refuse_if(self.onsend_route_reply);
+            }
             "tcp_accept_aliases" => self.tcp_accept_aliases = boolean()?,
             "tcp_connection_lifetime" => t.tcp_connection_lifetime = secs()?,
             "tcp_max_connections" => t.tcp_max_connections = uint()?,
@@ -207,6 +226,9 @@ mod tests {
             ("udp_accept_proxy", Int(1)),
             ("port", Int(70000)),
             ("received_route_mode", Int(2)),
+            ("server_header", Str("Server: x".into())),
+            ("sip_warning", Int(1)),
+            ("onsend_route_reply", Int(1)),
             ("tcp_send_timeout", Int(-1)),
         ];
         for (n, v) in refused {
