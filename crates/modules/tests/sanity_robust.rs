@@ -278,3 +278,36 @@ fn torture_requests_agree_with_kamailio() {
     assert!(compared > 20, "only {compared} compared");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Cost of one `sanity_check()` on the harness INVITE (prints only; run with
+/// `cargo test --release -p ferrosip-modules --test sanity_robust -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn sanity_check_cost() {
+    let reg = registry(&[]);
+    let rcv = RecvInfo {
+        src: src(),
+        dst: local(),
+        proto: Proto::Udp,
+        socket: 0,
+    };
+    for args in [&[][..], &["32767", "15"][..]] {
+        let (h, a) = prepare(&reg, "sanity_check", args).unwrap_or_else(|e| panic!("{e}"));
+        let n = 20_000u32;
+        let mut total = std::time::Duration::ZERO;
+        for _ in 0..n {
+            // A fresh message each time: the typed parses are cached per message.
+            let mut m = ferrosip_sipmsg::Msg::parse(INVITE.as_bytes().to_vec())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut w = ferrosip_api::WorkerState::default();
+            let mut rec = ferrosip_api::Recorder::default();
+            let mut ctx = ferrosip_api::Ctx::new(&mut m, RouteType::Request, rcv, &mut w, &mut rec)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let t = std::time::Instant::now();
+            let rc = h(&mut ctx, &a).map(|r| r.0).unwrap_or(-99);
+            total += t.elapsed();
+            assert_eq!(rc, 1);
+        }
+        eprintln!("sanity_check{args:?}: {:?} per call", total / n);
+    }
+}
