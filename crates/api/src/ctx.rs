@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use ferrosip_sipmsg::edit::Edits;
 use ferrosip_sipmsg::Msg;
 
+use crate::core::{CoreParams, LogLine, RouteRunner, SocketInfo};
 use crate::route::RouteType;
 use crate::value::Value;
 use crate::Error;
@@ -119,6 +122,27 @@ pub trait Server {
     /// True when `host[:port][/proto]` is one of ours (`myself`, `alias`); `port` 0 = any port
     /// (address comparisons); URI comparisons pass the URI's port or its default (5060, 5061 for TLS).
     fn is_myself(&self, host: &[u8], port: u16, proto: Option<Proto>) -> bool;
+
+    /// Logs one line with xlog's per-call options (facility, prefix). The default ignores the
+    /// facility and writes a given prefix in front of the text: a server with a syslog back end
+    /// must override it (Kamailio's `LOG_FP`).
+    fn log_line(&mut self, line: &LogLine<'_>) {
+        match line.prefix {
+            Some(p) => self.log(line.level, &format!("{p}{}", line.text)),
+            None => self.log(line.level, line.text),
+        }
+    }
+
+    /// The listening sockets, in `listen` order; [`RecvInfo::socket`] and [`Dest::socket`] index
+    /// this list. The default (no list) makes socket PVs read `$null`.
+    fn sockets(&self) -> &[SocketInfo] {
+        &[]
+    }
+
+    /// The core parameters modules read; the default is Kamailio's defaults.
+    fn core_params(&self) -> &CoreParams {
+        CoreParams::default_ref()
+    }
 }
 
 /// A [`Server`] that records everything, for tests.
@@ -132,6 +156,13 @@ pub struct Recorder {
     pub sent: Vec<(Dest, Vec<u8>)>,
     /// Our addresses: (host, port).
     pub myself: Vec<(String, u16)>,
+    /// Listening sockets returned by [`Server::sockets`].
+    pub sockets: Vec<SocketInfo>,
+    /// Core parameters returned by [`Server::core_params`].
+    pub core: CoreParams,
+    /// Lines logged through [`Server::log_line`]: (level, facility, prefix, text). They also go
+    /// to `logs` (text with the prefix in front, as the default implementation writes it).
+    pub lines: Vec<(i32, Option<i32>, Option<String>, String)>,
 }
 
 impl Server for Recorder {
@@ -149,6 +180,22 @@ impl Server for Recorder {
         self.myself.iter().any(|(h, p)| {
             h.as_bytes().eq_ignore_ascii_case(host) && (port == 0 || *p == port || *p == 0)
         })
+    }
+    fn log_line(&mut self, line: &LogLine<'_>) {
+        self.lines.push((
+            line.level,
+            line.facility,
+            line.prefix.map(str::to_string),
+            line.text.to_string(),
+        ));
+        let text = format!("{}{}", line.prefix.unwrap_or(""), line.text);
+        self.logs.push((line.level, text));
+    }
+    fn sockets(&self) -> &[SocketInfo] {
+        &self.sockets
+    }
+    fn core_params(&self) -> &CoreParams {
+        &self.core
     }
 }
 
@@ -230,9 +277,32 @@ impl Avps {
 /// One XAVP record: named fields, each possibly repeated (newest first).
 pub type XavpRecord = Vec<(Vec<u8>, Value)>;
 
+/// `MsgState::msg_flags`: `force_rport()` was called (replies go to the source port and the
+/// received Via gets `rport=`; Kamailio's `FL_FORCE_RPORT`).
+pub const FL_FORCE_RPORT: u32 = 1 << 0;
+/// `MsgState::msg_flags`: `add_rport()` was called (Kamailio's `FL_ADD_RPORT`).
+pub const FL_ADD_RPORT: u32 = 1 << 1;
+
 /// Script-visible state of one message (reset for each message).
 #[derive(Debug, Clone, Default)]
 pub struct MsgState {
+    /// Message id (`$mi`): per worker, counting from 1, as Kamailio's per-process `msg->id`.
+    /// [`Ctx::new`] numbers every context; an entry point that re-runs a message (tm's
+    /// failure_route) restores the saved state, id included.
+    pub id: u64,
+    /// The message's timestamp, taken on first use and then fixed (`$Ts`, Kamailio's
+    /// `msg_set_time`); see [`Ctx::msg_time`].
+    pub time: Option<SystemTime>,
+    /// Core message flags (`FL_*` above).
+    pub msg_flags: u32,
+    /// The core error code of the last failed core operation (Kamailio's `ser_error`, `E_*`
+    /// numbers, negative; 0 = none): `sl_reply_error()` turns it into a status.
+    pub ser_error: i32,
+    /// Header lines added to locally generated replies (Kamailio's `LUMP_RPL_HDR`), each ending
+    /// with CRLF, in call order.
+    pub reply_hdrs: Vec<u8>,
+    /// Body for locally generated replies (`LUMP_RPL_BODY`; Kamailio refuses a second one).
+    pub reply_body: Option<Vec<u8>>,
     /// Message flags (`setflag`), 32 of them as in Kamailio (`flag_t` is 32 bits).
     pub flags: u32,
     /// Script flags (`setsflag`).
@@ -259,6 +329,8 @@ pub struct MsgState {
 pub struct WorkerState {
     /// `$var` slots, indexed by the slot numbers handed out at load.
     pub vars: Vec<Value>,
+    /// Messages numbered so far (the last [`MsgState::id`] handed out).
+    pub msg_seq: u64,
 }
 
 impl WorkerState {
@@ -296,6 +368,9 @@ pub struct Ctx<'a> {
     pub server: &'a mut dyn Server,
     /// Last return code (`$rc`, `$retcode`, `$?`).
     pub last_rc: i64,
+    /// The program's route blocks, set by the script engine while it runs (`None` outside a run
+    /// or in tests without a program): what lets a function run a route.
+    pub routes: Option<Arc<dyn RouteRunner>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -308,18 +383,42 @@ impl<'a> Ctx<'a> {
         server: &'a mut dyn Server,
     ) -> Result<Ctx<'a>, Error> {
         let edits = Edits::new(msg.buf().len()).map_err(|e| Error::Runtime(e.to_string()))?;
+        worker.msg_seq += 1;
+        let state = MsgState {
+            id: worker.msg_seq,
+            ..MsgState::default()
+        };
         Ok(Ctx {
             msg,
             edits,
             route_type,
             rcv,
-            state: MsgState::default(),
+            state,
             worker,
             server,
             last_rc: 1,
+            routes: None,
         })
     }
 
+    /// The message's timestamp: the clock is read on first use and the value kept for the rest of
+    /// the message (Kamailio's `msg_set_time`, behind `$Ts`/`$TV`).
+    pub fn msg_time(&mut self) -> SystemTime {
+        *self.state.time.get_or_insert_with(SystemTime::now)
+    }
+
+    /// The socket the message arrived on, when the server lists its sockets.
+    pub fn rcv_socket(&self) -> Option<&SocketInfo> {
+        self.server.sockets().get(self.rcv.socket as usize)
+    }
+
+    /// Runs route block `index` (see [`RouteRunner::run`]) in this context.
+    pub fn run_route(&mut self, index: usize) -> Result<crate::core::RouteResult, Error> {
+        let Some(r) = self.routes.clone() else {
+            return Err(Error::Runtime("no program to run a route from".into()));
+        };
+        r.run(index, self)
+    }
     /// The current R-URI: as set by the script, or as received. Empty for replies or when the
     /// first line cannot be read.
     pub fn ruri(&self) -> Vec<u8> {
@@ -363,6 +462,50 @@ mod tests {
         assert_eq!(vals, vec![Value::str("two"), Value::Int(1)]);
         a.remove_all(b"x");
         assert!(a.values(b"x").is_empty());
+    }
+
+    #[test]
+    fn message_ids_and_time() {
+        let mut m = Msg::parse(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n".to_vec(),
+        )
+        .expect("parses");
+        let mut w = WorkerState::default();
+        let mut rec = Recorder::default();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let mut ctx = Ctx::new(
+                &mut m,
+                RouteType::Request,
+                RecvInfo::default(),
+                &mut w,
+                &mut rec,
+            )
+            .expect("ctx");
+            let t1 = ctx.msg_time();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            assert_eq!(ctx.msg_time(), t1, "cached per message");
+            ids.push(ctx.state.id);
+            assert!(ctx.run_route(0).is_err(), "no program");
+            assert!(ctx.rcv_socket().is_none());
+        }
+        assert_eq!(ids, vec![1, 2, 3]);
+        rec.sockets = vec![SocketInfo::new(
+            Proto::Udp,
+            "127.0.0.1:5060".parse().expect("a"),
+        )];
+        let ctx = Ctx::new(
+            &mut m,
+            RouteType::Request,
+            RecvInfo::default(),
+            &mut w,
+            &mut rec,
+        )
+        .expect("ctx");
+        assert_eq!(
+            ctx.rcv_socket().map(SocketInfo::socket_str).as_deref(),
+            Some("udp:127.0.0.1:5060")
+        );
     }
 
     #[test]

@@ -181,6 +181,25 @@ pub type Handler = Arc<dyn Fn(&mut Ctx<'_>, &[Arg]) -> Result<RetCode, Error> + 
 /// checking that a constant code is 100..699). Returns a user-facing message on refusal.
 pub type Fixup = Arc<dyn Fn(&mut [Arg]) -> Result<(), String> + Send + Sync>;
 
+/// What a [`FixupEnv`]-taking fixup sees besides the arguments: the registry (to prepare formats
+/// with variables, e.g. in `subst` replacements) and where the call is written.
+#[derive(Clone, Copy)]
+pub struct FixupEnv<'a> {
+    /// The registry the config is compiled against.
+    pub registry: &'a Registry,
+    /// File of the call, as the config names it (empty when unknown).
+    pub file: &'a str,
+    /// 1-based line of the call (0 when unknown): `xlogl`, `xdbgl`.
+    pub line: u32,
+    /// 1-based column of the call (0 when unknown).
+    pub col: u32,
+}
+
+/// A fixup that gets the [`FixupEnv`] and may append arguments (e.g. the call's line). Runs after
+/// [`FnExport::fixup`].
+pub type FixupWithEnv =
+    Arc<dyn Fn(&mut Vec<Arg>, &FixupEnv<'_>) -> Result<(), String> + Send + Sync>;
+
 /// One exported function with one arity. Several entries may share a name (Kamailio's overloads).
 #[derive(Clone)]
 pub struct FnExport {
@@ -200,6 +219,8 @@ pub struct FnExport {
     pub handler: Option<Handler>,
     /// Optional load-time check.
     pub fixup: Option<Fixup>,
+    /// Optional load-time preparation with the registry and the call's position.
+    pub fixup_env: Option<FixupWithEnv>,
 }
 
 impl fmt::Debug for FnExport {
@@ -230,6 +251,7 @@ impl FnExport {
             doc,
             handler: None,
             fixup: None,
+            fixup_env: None,
         }
     }
 
@@ -248,6 +270,15 @@ impl FnExport {
         f: impl Fn(&mut [Arg]) -> Result<(), String> + Send + Sync + 'static,
     ) -> FnExport {
         self.fixup = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the load-time preparation that sees the registry and the call's position.
+    pub fn fixup_env(
+        mut self,
+        f: impl Fn(&mut Vec<Arg>, &FixupEnv<'_>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> FnExport {
+        self.fixup_env = Some(Arc::new(f));
         self
     }
 
@@ -515,6 +546,10 @@ pub struct ModuleExports {
     pub event_routes: Vec<EventRouteExport>,
     /// Select roots.
     pub selects: Vec<SelectExport>,
+    /// PV names known but refused, with the reason shown to the user (`("snd", "needs
+    /// onsend_route")`): a config using `$snd`, `$snd(x)` or `$(snd(x){…})` is refused at load with
+    /// that reason, whatever its form.
+    pub refused_pvs: Vec<(&'static str, &'static str)>,
     /// `mod_init`.
     pub init: Option<InitHook>,
     /// `child_init`.

@@ -2,7 +2,8 @@
 //! modparams, pseudo-variables, transformations, RPC commands, event routes, init hooks), the
 //! per-message context, values and return codes.
 //!
-//! Layout: [`value`] (values, return codes), [`route`] (route types and masks with Kamailio's bits),
+//! Layout: [`core`] (sockets, core parameters, log lines with facility/prefix, running routes from
+//! functions), [`value`] (values, return codes), [`route`] (route types and masks with Kamailio's bits),
 //! [`export`] (what one module exports), [`pv`] (variables resolved at load, strings with variables),
 //! [`ctx`] (what a function sees per message), [`store`] (the storage-backed `$var`/`$avp`/`$rc`),
 //! [`registry`] (all modules; lookups at load; inter-module APIs; compat rows).
@@ -12,6 +13,7 @@
 //! Modules never see AST nodes or sockets and reach each other only through typed APIs handed out
 //! by the registry at init ([`registry::InitCtx::provide`] / [`registry::InitCtx::api`]).
 
+pub mod core;
 pub mod ctx;
 pub mod export;
 pub mod posix;
@@ -21,6 +23,7 @@ pub mod route;
 pub mod store;
 pub mod value;
 
+pub use core::{CoreParams, LogLine, RouteResult, RouteRunner, SocketInfo};
 pub use ctx::{Ctx, Dest, MsgState, Proto, Recorder, RecvInfo, Server, WorkerState};
 pub use export::{
     Arg, FnExport, ModParam, ModParamType, ModValue, ModuleExports, ParamKind, PvExport,

@@ -4,7 +4,8 @@
 //! Differences handled (the rest of ERE is a subset of the `regex` syntax):
 //! - Bracket expressions have no escapes in POSIX (`[\]` is a backslash), `]` first is literal, and
 //!   `[`, `&&`, `--`, `~~` are plain characters; every member is re-escaped for `regex`.
-//!   `[:class:]` is kept; `[=x=]` and `[.x.]` become the literal character.
+//!   `[:class:]` is kept; `[=x=]` and `[.x.]` become the literal character. `<` and `>` stay
+//!   unescaped inside brackets (the `regex` crate refuses `\<`/`\>` there: `[^>]` must compile).
 //! - Outside brackets, glibc's GNU escapes `\w \W \s \S \b \B \< \>` keep their meaning; any other
 //!   escaped character is the literal character (so `\d` matches `d`, as with glibc).
 //! - A `{` that does not start a valid interval is a literal brace.
@@ -148,7 +149,9 @@ fn find_close(c: &[char], from: usize, delim: char) -> Option<usize> {
 }
 
 fn push_class_literal(out: &mut String, ch: char) {
-    if ch.is_ascii_punctuation() {
+    // `regex` accepts any escaped ASCII punctuation except `<` and `>` (it reserves `\<`/`\>`
+    // for word boundaries and rejects them, also inside classes), and both are plain there.
+    if ch.is_ascii_punctuation() && ch != '<' && ch != '>' {
         out.push('\\');
     }
     out.push(ch);
@@ -182,6 +185,14 @@ mod tests {
             ("x|y$", false, "ay", true),
             ("\\<ab", false, "x ab", true),
             ("[[=a=]]", false, "a", true),
+            // `<`/`>` inside brackets, as members and as range ends (common in real configs)
+            ("<([^>]*)>", false, "To: <sip:a@b>", true),
+            ("^[^>]*$", false, "a>b", false),
+            ("[<>]", false, "x>", true),
+            ("[<>]", false, "x=", false),
+            ("[;->]", false, "=", true),
+            ("[^<-?]", false, ">", false),
+            ("[[=>=]]", false, ">", true),
         ];
         for (p, icase, s, want) in cases {
             let re = compile(p, *icase).unwrap_or_else(|e| panic!("{p}: {e}"));

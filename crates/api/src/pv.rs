@@ -160,25 +160,29 @@ impl PvSpec {
         !self.0.transforms.is_empty()
     }
 
-    /// Reads the value; a getter error reads as `Null` (Kamailio logs and yields `<null>`).
+    /// Reads the value; a getter or transformation error is logged at `L_ERR` and reads as `Null`
+    /// (what an expression or a function parameter sees). [`PvSpec::try_get`] keeps the error.
     pub fn get(&self, ctx: &mut Ctx<'_>) -> Value {
-        let mut v = match (self.0.get)(ctx, &self.0.name) {
+        match self.try_get(ctx) {
             Ok(v) => v,
             Err(e) => {
-                ctx.log_error(&format!("failed to get {}: {e}", self.0.text));
+                ctx.log_error(&e.to_string());
                 Value::Null
             }
-        };
-        for t in &self.0.transforms {
-            v = match t(ctx, v) {
-                Ok(v) => v,
-                Err(e) => {
-                    ctx.log_error(&format!("transformation failed on {}: {e}", self.0.text));
-                    return Value::Null;
-                }
-            };
         }
-        v
+    }
+
+    /// Reads the value, keeping a failed read apart from an undefined value: Kamailio's
+    /// `pv_printf` prints nothing for a failed read (`{s.int}` on "12a") but `<null>` for `$null`.
+    pub fn try_get(&self, ctx: &mut Ctx<'_>) -> Result<Value, Error> {
+        let mut v = (self.0.get)(ctx, &self.0.name)
+            .map_err(|e| Error::Runtime(format!("failed to get {}: {e}", self.0.text)))?;
+        for t in &self.0.transforms {
+            v = t(ctx, v).map_err(|e| {
+                Error::Runtime(format!("transformation failed on {}: {e}", self.0.text))
+            })?;
+        }
+        Ok(v)
     }
 
     /// Writes the value (`Null` deletes).
@@ -247,16 +251,20 @@ impl Format {
         Some(out)
     }
 
-    /// Renders per message. An undefined variable prints as `<null>`, as Kamailio's `pv_printf`.
+    /// Renders per message. An undefined variable prints as `<null>`, a failed read (getter or
+    /// transformation error) prints nothing, as Kamailio's `pv_printf` (checked against 5.6.3:
+    /// `{s.int}` on "12a", `{s.substr}` out of range). The failure is logged at `L_DBG` only, as
+    /// Kamailio shows nothing for it at the usual levels.
     pub fn render(&self, ctx: &mut Ctx<'_>) -> Vec<u8> {
         let mut out = Vec::new();
         for p in &self.parts {
             match p {
                 FmtPart::Lit(l) => out.extend_from_slice(l),
-                FmtPart::Pv(pv) => match pv.get(ctx) {
-                    Value::Null => out.extend_from_slice(b"<null>"),
-                    Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-                    Value::Str(s) => out.extend_from_slice(&s),
+                FmtPart::Pv(pv) => match pv.try_get(ctx) {
+                    Ok(Value::Null) => out.extend_from_slice(b"<null>"),
+                    Ok(Value::Int(i)) => out.extend_from_slice(i.to_string().as_bytes()),
+                    Ok(Value::Str(s)) => out.extend_from_slice(&s),
+                    Err(e) => ctx.log(crate::L_DBG, &e.to_string()),
                 },
             }
         }

@@ -25,6 +25,8 @@ pub struct Registry {
     apis: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     // Interning table for `$var` names; only touched at load.
     var_names: Mutex<Vec<String>>,
+    refused_pvs: HashMap<&'static str, &'static str>,
+    defines: Vec<(String, Option<String>)>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -132,6 +134,9 @@ impl Registry {
         for (i, x) in m.selects.iter().enumerate() {
             self.selects.insert(x.root, (mi, i));
         }
+        for (name, why) in &m.refused_pvs {
+            self.refused_pvs.entry(name).or_insert(why);
+        }
         self.modules.push(m);
         self.modparams.push(Vec::new());
         Ok(())
@@ -209,6 +214,33 @@ impl Registry {
         self.modules
             .iter()
             .any(|m| m.event_routes.iter().any(|e| e.name == name))
+    }
+
+    /// Sets the preprocessor defines (`#!define`, `-D`), in definition order: name and value
+    /// (`None` = defined without value). The server calls it before module init and compile, so
+    /// `$def(NAME)`/`$defn(NAME)` parsers can read them ([`Registry::define`]).
+    pub fn set_defines(&mut self, defines: Vec<(String, Option<String>)>) {
+        self.defines = defines;
+    }
+
+    /// All preprocessor defines given with [`Registry::set_defines`].
+    pub fn defines(&self) -> &[(String, Option<String>)] {
+        &self.defines
+    }
+
+    /// The define `name`: `None` when not defined, `Some(None)` when defined without value (the
+    /// last definition wins, as `#!redefine`).
+    pub fn define(&self, name: &str) -> Option<Option<&str>> {
+        self.defines
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_deref())
+    }
+
+    /// The reason a PV name is refused, if a module declared it so.
+    pub fn refused_pv(&self, name: &str) -> Option<&'static str> {
+        self.refused_pvs.get(name).copied()
     }
 
     /// The slot number of `$var(name)` (interned at load).
@@ -334,9 +366,17 @@ impl Registry {
 
     /// Resolves a PV reference (from the AST or found in a string) into a [`PvSpec`].
     pub fn resolve_pv(&self, r: &PvRef) -> Result<PvSpec, String> {
-        let class = self
-            .pv(&r.name)
-            .ok_or_else(|| format!("unknown pseudo-variable `{}`", r.text))?;
+        let class = match self.pv(&r.name) {
+            Some(c) => c,
+            None => {
+                return Err(match self.refused_pv(&r.name) {
+                    Some(why) => {
+                        format!("pseudo-variable `{}`: not implemented yet ({why})", r.text)
+                    }
+                    None => format!("unknown pseudo-variable `{}`", r.text),
+                })
+            }
+        };
         let inner = match (&r.inner, class.inner) {
             (None, PvNameRule::Required) => {
                 return Err(format!(
@@ -402,7 +442,8 @@ impl Registry {
         (t.parse)(rest, self)
     }
 
-    /// Parses a string with embedded variables. A `$` that does not start a valid variable is an
+    /// Parses a string with embedded variables. `$$` is a literal `$` (checked against Kamailio
+    /// 5.6.3: `"a$$b"` prints `a$b`); any other `$` that does not start a valid variable is an
     /// error (Kamailio refuses such strings at load too).
     pub fn parse_format(&self, text: &str) -> Result<Format, String> {
         let b = text.as_bytes();
@@ -410,7 +451,12 @@ impl Registry {
         let mut i = 0;
         let mut lit_start = 0;
         while i < b.len() {
-            if b.get(i) == Some(&b'$') {
+            if b.get(i) == Some(&b'$') && b.get(i + 1) == Some(&b'$') {
+                // keep the first `$` of the pair as text, drop the second
+                f.push_lit(b.get(lit_start..=i).unwrap_or_default());
+                i += 2;
+                lit_start = i;
+            } else if b.get(i) == Some(&b'$') {
                 f.push_lit(b.get(lit_start..i).unwrap_or_default());
                 let rest = b.get(i..).unwrap_or_default();
                 let (r, used) = parse_pv_ref(rest)?;
@@ -498,6 +544,16 @@ mod tests {
         });
         m.functions
             .push(FnExport::new("f", &[ParamKind::Str], RouteMask::ANY, ""));
+        m.refused_pvs.push(("snd", "no onsend_route yet"));
+        m.transforms.push(TransformExport {
+            class: "t",
+            doc: "",
+            parse: Arc::new(|_: &str, _: &Registry| {
+                Ok(Arc::new(|_: &mut crate::Ctx<'_>, _: Value| {
+                    Err(Error::Runtime("always fails".into()))
+                }) as Transform)
+            }),
+        });
         r.add(m).expect("pv registers");
         r
     }
@@ -523,6 +579,15 @@ mod tests {
             ("$(rm{s.nope})", Err("unknown transformation `s.nope`")),
             ("$(rm{q.len})", Err("unknown transformation class `q`")),
             ("$var($x)", Err("invalid $var name")),
+            (
+                "$snd",
+                Err("$snd`: not implemented yet (no onsend_route yet)"),
+            ),
+            ("$snd(ip)", Err("not implemented yet (no onsend_route yet)")),
+            (
+                "$(snd(ip){s.len})",
+                Err("not implemented yet (no onsend_route yet)"),
+            ),
         ];
         for (text, want) in cases {
             let (pr, used) = parse_pv_ref(text.as_bytes()).expect("syntax");
@@ -538,6 +603,44 @@ mod tests {
     }
 
     #[test]
+    fn render_null_and_failed_reads() {
+        let r = reg();
+        let mut m = ferrosip_sipmsg::Msg::parse(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n".to_vec(),
+        )
+        .expect("parses");
+        let mut w = crate::WorkerState::default();
+        let mut rec = crate::Recorder {
+            debug: 3,
+            ..Default::default()
+        };
+        let mut ctx = crate::Ctx::new(
+            &mut m,
+            crate::RouteType::Request,
+            crate::RecvInfo::default(),
+            &mut w,
+            &mut rec,
+        )
+        .expect("ctx");
+        // (format, rendered): undefined prints <null>, a failed transformation prints nothing
+        let cases = [
+            ("[$avp(none)]", "[<null>]"),
+            ("[$(rm{t.x})]", "[]"),
+            ("[$(rm{s.len})]", "[6]"),
+            ("a$$b $rm", "a$b INVITE"),
+        ];
+        for (text, want) in cases {
+            let f = r.parse_format(text).expect("format");
+            assert_eq!(f.render(&mut ctx), want.as_bytes(), "{text}");
+        }
+        let spec = r
+            .resolve_pv(&parse_pv_ref(b"$(rm{t.x})").expect("ref").0)
+            .expect("spec");
+        assert!(spec.try_get(&mut ctx).is_err());
+        assert_eq!(spec.get(&mut ctx), Value::Null);
+    }
+
+    #[test]
     fn formats_and_duplicates() {
         let r = reg();
         assert_eq!(
@@ -546,6 +649,22 @@ mod tests {
         );
         assert_eq!(r.parse_format("a $rm b").expect("ok").as_constant(), None);
         assert!(r.parse_format("bad $").is_err());
+        for (text, want) in [
+            ("a$$b", "a$b"),
+            ("$$", "$"),
+            ("$$$$x", "$$x"),
+            ("x$$", "x$"),
+        ] {
+            let f = r.parse_format(text).expect("$$ is a literal $");
+            assert_eq!(f.as_constant().as_deref(), Some(want.as_bytes()), "{text}");
+        }
+        assert!(r.parse_format("$$$").is_err(), "a lone `$` after `$$`");
+        let mut r2 = reg();
+        assert_eq!(r2.define("X"), None);
+        r2.set_defines(vec![("X".into(), None), ("Y".into(), Some("1".into()))]);
+        assert_eq!(r2.define("X"), Some(None));
+        assert_eq!(r2.define("Y"), Some(Some("1")));
+        assert_eq!(r2.defines().len(), 2);
         assert!(r.parse_format("$nope").is_err());
         let mut r = reg();
         assert!(matches!(

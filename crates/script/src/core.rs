@@ -270,6 +270,20 @@ pub fn core_module() -> ModuleExports {
             }),
         );
     }
+    // `force_rport()` / `add_rport()` (one keyword in Kamailio's grammar) only mark the message;
+    // whoever replies honours the mark (sl: reply to the source port, `rport=` in the Via).
+    for (name, doc) in [
+        (
+            "force_rport",
+            "reply to the source port and add rport to the top Via of replies",
+        ),
+        ("add_rport", "alias of force_rport"),
+    ] {
+        f.push(FnExport::new(name, &[], not_onsend, doc).with(|ctx, _| {
+            ctx.state.msg_flags |= ferrosip_api::ctx::FL_FORCE_RPORT;
+            Ok(RetCode(1))
+        }));
+    }
     // Network-dependent core functions: known and documented, refused at load until the wire issue.
     let pending: &[(&'static str, &[K], &'static str)] = &[
         ("forward", &[], "forward statelessly to the R-URI / $du"),
@@ -288,8 +302,6 @@ pub fn core_module() -> ModuleExports {
         ("forward_sctp", &[K::Spve], "forward over SCTP"),
         ("forward_sctp", &[K::Spve, K::IntOrVar], "forward over SCTP"),
         ("force_send_socket", &[K::Str], "choose the sending socket"),
-        ("force_rport", &[], "add rport to the top Via of the reply"),
-        ("add_rport", &[], "alias of force_rport"),
         ("add_local_rport", &[], "add rport to our own Via"),
         ("force_tcp_alias", &[], "add a TCP alias for the connection"),
         (

@@ -32,8 +32,9 @@ pub mod select;
 mod uri;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use ferrosip_api::{Ctx, Registry, RouteType};
+use ferrosip_api::{Ctx, Registry, RouteResult, RouteRunner, RouteType};
 use ferrosip_config::ast::Config;
 use ferrosip_config::{Diagnostic, Loaded};
 
@@ -99,6 +100,9 @@ pub struct CompileOptions {
     pub defines: Vec<(String, Option<String>)>,
     /// Compatibility mode (see [`Compat::detect`]).
     pub compat: Compat,
+    /// The config's sources, to give functions the line of their call (`xlogl`); without them
+    /// fixups see line 0.
+    pub sources: Option<ferrosip_config::SourceMap>,
 }
 
 /// Which block to run.
@@ -155,10 +159,68 @@ pub struct RouteId(usize);
 /// A compiled config.
 #[derive(Debug)]
 pub struct Program {
+    // Shared with every context the program runs in (`Ctx::routes`), so functions can run blocks.
+    inner: Arc<Blocks>,
+    warnings: Vec<Diagnostic>,
+}
+
+#[derive(Debug)]
+struct Blocks {
     routes: Vec<Route>,
     keys: HashMap<(u8, String), usize>,
     opts: RunOptions,
-    warnings: Vec<Diagnostic>,
+}
+
+impl Blocks {
+    fn run(self: &Arc<Self>, index: usize, ctx: &mut Ctx<'_>) -> Outcome {
+        let Some(r) = self.routes.get(index) else {
+            return Outcome {
+                rc: -1,
+                exited: false,
+                dropped: false,
+            };
+        };
+        // A function that runs a route needs the program; keep an outer run's handle.
+        let installed = ctx.routes.is_none();
+        if installed {
+            ctx.routes = Some(Arc::clone(self) as Arc<dyn RouteRunner>);
+        }
+        ctx.last_rc = 0;
+        let body = Arc::clone(&r.body);
+        let mut run = Run::new(&self.routes, &self.opts);
+        let rc = run.block(&body, ctx);
+        if installed {
+            ctx.routes = None;
+        }
+        Outcome {
+            rc,
+            exited: run.flags & EXIT != 0,
+            dropped: run.flags & DROP != 0,
+        }
+    }
+}
+
+impl RouteRunner for Blocks {
+    fn event_route(&self, name: &str) -> Option<usize> {
+        self.keys.get(&(7, name.to_string())).copied()
+    }
+
+    /// Reached through `ctx.routes`, which already holds this program for nested calls.
+    fn run(&self, index: usize, ctx: &mut Ctx<'_>) -> Result<RouteResult, ferrosip_api::Error> {
+        let Some(r) = self.routes.get(index) else {
+            return Err(ferrosip_api::Error::Runtime(format!(
+                "no route block #{index}"
+            )));
+        };
+        ctx.last_rc = 0;
+        let body = Arc::clone(&r.body);
+        let mut run = Run::new(&self.routes, &self.opts);
+        let rc = run.block(&body, ctx);
+        Ok(RouteResult {
+            rc,
+            dropped: run.flags & DROP != 0,
+        })
+    }
 }
 
 impl Program {
@@ -169,9 +231,7 @@ impl Program {
         warnings: Vec<Diagnostic>,
     ) -> Program {
         Program {
-            routes,
-            keys,
-            opts,
+            inner: Arc::new(Blocks { routes, keys, opts }),
             warnings,
         }
     }
@@ -183,45 +243,30 @@ impl Program {
 
     /// The options in effect.
     pub fn options(&self) -> &RunOptions {
-        &self.opts
+        &self.inner.opts
     }
 
     /// Looks a block up.
     pub fn route(&self, e: Entry<'_>) -> Option<RouteId> {
-        self.keys.get(&e.key()).copied().map(RouteId)
+        self.inner.keys.get(&e.key()).copied().map(RouteId)
     }
 
     /// The block an `Arg::Route { index, .. }` refers to: route-name parameters (`t_on_failure("X")`)
     /// are resolved at load to indexes in the same space as [`RouteId`]; the server runs them with
     /// [`Program::run`] when the module asks (modules never hold the program).
     pub fn route_by_index(&self, index: usize) -> Option<RouteId> {
-        (index < self.routes.len()).then_some(RouteId(index))
+        (index < self.inner.routes.len()).then_some(RouteId(index))
     }
 
     /// The route type a block runs as.
     pub fn route_type(&self, id: RouteId) -> Option<RouteType> {
-        self.routes.get(id.0).map(|r| r.kind)
+        self.inner.routes.get(id.0).map(|r| r.kind)
     }
 
     /// Runs a block as the top level of a message's processing (Kamailio's `run_top_route`):
     /// `$rc` starts at 0, flags start clear.
     pub fn run(&self, id: RouteId, ctx: &mut Ctx<'_>) -> Outcome {
-        let Some(r) = self.routes.get(id.0) else {
-            return Outcome {
-                rc: -1,
-                exited: false,
-                dropped: false,
-            };
-        };
-        ctx.last_rc = 0;
-        let body = std::sync::Arc::clone(&r.body);
-        let mut run = Run::new(&self.routes, &self.opts);
-        let rc = run.block(&body, ctx);
-        Outcome {
-            rc,
-            exited: run.flags & EXIT != 0,
-            dropped: run.flags & DROP != 0,
-        }
+        self.inner.run(id.0, ctx)
     }
 
     /// Looks up and runs a block; `None` when the config has no such block.
@@ -277,7 +322,10 @@ pub fn apply_modparams(config: &Config, reg: &mut Registry) -> Vec<Diagnostic> {
 pub fn compile(loaded: &Loaded, reg: &Registry) -> Result<Program, Vec<Diagnostic>> {
     let opts = CompileOptions {
         compat: Compat::detect(loaded.sources.text(ferrosip_config::FileId(0))),
-        ..CompileOptions::default()
+        sources: Some(loaded.sources.clone()),
+        // `Loaded` does not expose the preprocessor's defines yet (see docs/runtime.md); the
+        // server passes them with `compile_config` and `Registry::set_defines`.
+        defines: reg.defines().to_vec(),
     };
     compile_config(&loaded.config, reg, &opts)
 }

@@ -278,3 +278,61 @@ fn base_registry_has_core_and_cfg_variables() {
         .render(&loaded.sources)
         .contains("unknown pseudo-variable `$var(x)`"));
 }
+
+#[test]
+fn functions_run_routes_see_their_line_and_force_rport_marks() {
+    use ferrosip_api::export::{FnExport, ParamKind};
+    use ferrosip_api::{Arg, RetCode, RouteMask};
+    let mut reg = registry();
+    let mut m = ferrosip_api::ModuleExports::new("evt");
+    m.functions = vec![
+        // fire(): runs event_route[evt:fired] when the config has it, returns its value
+        FnExport::new("fire", &[], RouteMask::ANY, "test: run an event route").with(|ctx, _| {
+            let Some(r) = ctx.routes.clone() else {
+                return Ok(RetCode(-5));
+            };
+            match r.event_route("evt:fired") {
+                Some(i) => Ok(RetCode(ctx.run_route(i)?.rc)),
+                None => Ok(RetCode(-3)),
+            }
+        }),
+        // line(): the config line of the call, appended by the fixup
+        FnExport::new("line", &[], RouteMask::ANY, "test: call line")
+            .fixup_env(|args, env| {
+                args.push(Arg::Int(i64::from(env.line)));
+                assert!(env.registry.pv("var").is_some());
+                Ok(())
+            })
+            .with(|ctx, a| {
+                let n = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                ctx.log(ferrosip_api::L_INFO, &format!("line {n}"));
+                Ok(RetCode::TRUE)
+            }),
+        FnExport::new(
+            "rport",
+            &[ParamKind::Str],
+            RouteMask::ANY,
+            "test: FL_FORCE_RPORT",
+        )
+        .with(|ctx, _| {
+            let set = ctx.state.msg_flags & ferrosip_api::ctx::FL_FORCE_RPORT != 0;
+            Ok(RetCode(if set { 1 } else { -1 }))
+        }),
+    ];
+    reg.add(m).expect("module");
+    let cfg = "request_route {\n $var(r) = fire();\n rec(\"fired $var(r)\");\n\n line();\n if (!rport(\"x\")) rec(\"no rport\");\n force_rport();\n if (rport(\"x\")) rec(\"rport\");\n}\nevent_route[evt:fired] { rec(\"in event\"); return 7; }\n";
+    let loaded = load(cfg).expect("parses");
+    let p = ferrosip_script::compile(&loaded, &reg).expect("compiles");
+    let mut w = WorkerState::default();
+    let r = run_with(&p, Entry::Request, OPTIONS, &mut w);
+    assert_eq!(
+        r.logs,
+        vec!["in event", "fired 7", "line 5", "no rport", "rport"]
+    );
+    // without the event route the function sees that there is none
+    let cfg2 = "request_route {\n $var(r) = fire();\n rec(\"fired $var(r)\");\n}\n";
+    let loaded = load(cfg2).expect("parses");
+    let p = ferrosip_script::compile(&loaded, &reg).expect("compiles");
+    let r = run_with(&p, Entry::Request, OPTIONS, &mut w);
+    assert_eq!(r.logs, vec!["fired -3"]);
+}

@@ -918,6 +918,25 @@ impl Compiler<'_> {
                 return None;
             }
         }
+        if let Some(fix) = &f.fixup_env {
+            let (file, line, col) = match &self.opts.sources {
+                Some(src) => {
+                    let l = src.locate(span);
+                    (l.file_name, l.line as u32, l.column as u32)
+                }
+                None => ("", 0, 0),
+            };
+            let env = ferrosip_api::export::FixupEnv {
+                registry: self.reg,
+                file,
+                line,
+                col,
+            };
+            if let Err(m) = fix(&mut prepared, &env) {
+                self.errors.push(err(format!("{name}(): {m}"), span));
+                return None;
+            }
+        }
         self.sites.push(Site {
             route: self.cur,
             name: f.name,

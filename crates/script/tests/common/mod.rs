@@ -189,6 +189,7 @@ pub fn program(cfg: &str) -> Result<(Program, Loaded), String> {
             ("EMPTY".into(), None),
         ],
         compat: ferrosip_script::Compat::detect(cfg),
+        sources: Some(loaded.sources.clone()),
     };
     match compile_config(&loaded.config, &reg, &opts) {
         Ok(p) => Ok((p, loaded)),
