@@ -7,6 +7,7 @@ pub mod kex;
 pub mod maxfwd;
 pub mod pv;
 pub mod registry;
+pub mod rr;
 pub mod sanity;
 pub mod siputils;
 pub mod sl;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         kex::exports(),
         maxfwd::exports(),
         pv::exports(),
+        rr::exports(),
         sanity::exports(),
         siputils::exports(),
         sl::exports(),
