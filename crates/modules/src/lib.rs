@@ -6,6 +6,7 @@ pub mod corex;
 pub mod kex;
 pub mod maxfwd;
 pub mod pv;
+pub mod registrar;
 pub mod registry;
 pub mod rr;
 pub mod sanity;
@@ -13,6 +14,7 @@ pub mod siputils;
 pub mod sl;
 pub mod textops;
 pub mod textopsx;
+pub mod usrloc;
 pub mod xlog;
 
 /// The export table of every module ferrosip implements. A module is added here and to
@@ -23,12 +25,14 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         kex::exports(),
         maxfwd::exports(),
         pv::exports(),
+        registrar::exports(),
         rr::exports(),
         sanity::exports(),
         siputils::exports(),
         sl::exports(),
         textops::exports(),
         textopsx::exports(),
+        usrloc::exports(),
         xlog::exports(),
     ]
 }

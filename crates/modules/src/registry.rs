@@ -276,7 +276,19 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 /// The modules ferrosip implements. Empty until the first module lands; each entry must also be in
 /// [`KAMAILIO_MODULES`] (a unit test checks it).
 pub const IMPLEMENTED_MODULES: &[&str] = &[
-    "corex", "kex", "maxfwd", "pv", "rr", "sanity", "siputils", "sl", "textops", "textopsx", "xlog",
+    "corex",
+    "kex",
+    "maxfwd",
+    "pv",
+    "registrar",
+    "rr",
+    "sanity",
+    "siputils",
+    "sl",
+    "textops",
+    "textopsx",
+    "usrloc",
+    "xlog",
 ];
 
 /// Looks up a module name as a config or the command line spells it.

@@ -1,0 +1,479 @@
+//! Kamailio's `registrar` module: `save` (REGISTER processing and the 200 with the contact list),
+//! `lookup` (R-URI, `$du` and branches from the location table), `registered`, `unregister` and
+//! `reg_send_reply`, over usrloc's [`UlApi`] taken at init (Kamailio's `load_ul_api`).
+//!
+//! Replies are sent statelessly the way `sl` sends them (same builder, same to-tag), with the
+//! headers Kamailio's registrar adds (`Contact` with `expires=` per binding, `Path`,
+//! `Unsupported`, `Min-Expires`, `P-Registrar-Error`, `Retry-After`) after any header added by
+//! `append_to_reply`. sl's reply counters are not updated (sl's state is private to sl).
+//!
+//! Refused at load (docs/modules-registrar.md): `lookup_to_dset`, `lookup_branches`,
+//! `lookup_xavp`, `reg_from_user`, `add_sock_hdr`, `reg_fetch_contacts`/`reg_free_contacts`,
+//! `registered` with 3 or 4 parameters, `$ulc`, outbound (`outbound_mode` other than 0), the
+//! `xavp_cfg`/`xavp_rcd` parameters, `sock_flag`/`sock_hdr_name`, `event_callback`.
+
+pub mod save;
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use ferrosip_api::export::{FnExport, ModParam, ModParamType, ParamKind as K};
+use ferrosip_api::{Arg, Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask};
+use ferrosip_sipmsg::branch::{ToTagGenerator, SL_TOTAG_SEPARATOR, SL_TOTAG_SIGNATURE};
+
+use crate::usrloc::UlApi;
+
+/// registrar's frozen modparams (Kamailio's defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegConfig {
+    /// `default_expires`.
+    pub default_expires: i64,
+    /// `default_expires_range` (percent).
+    pub default_expires_range: i64,
+    /// `expires_range` (percent).
+    pub expires_range: i64,
+    /// `min_expires`.
+    pub min_expires: i64,
+    /// `min_expires_mode`: 1 refuses lower values with 423 instead of raising them.
+    pub min_expires_mode: bool,
+    /// `max_expires` (0 = no limit).
+    pub max_expires: i64,
+    /// `max_contacts` (0 = no limit).
+    pub max_contacts: usize,
+    /// `retry_after` (0 = no header).
+    pub retry_after: i64,
+    /// `case_sensitive`.
+    pub case_sensitive: bool,
+    /// `default_q` (×1000, -1 = unspecified).
+    pub default_q: i32,
+    /// `append_branches`.
+    pub append_branches: bool,
+    /// `use_expired_contacts`.
+    pub use_expired_contacts: bool,
+    /// `realm_prefix`.
+    pub realm_prefix: String,
+    /// `received_param`.
+    pub received_param: String,
+    /// `received_avp`: AVP name.
+    pub received_avp: Option<Vec<u8>>,
+    /// `method_filtering`.
+    pub method_filtering: bool,
+    /// `use_path`.
+    pub use_path: bool,
+    /// `path_mode`: 0 off, 1 lazy, 2 strict.
+    pub path_mode: i64,
+    /// `path_use_received`.
+    pub path_use_received: bool,
+    /// `gruu_enabled`.
+    pub gruu_enabled: bool,
+}
+
+impl Default for RegConfig {
+    fn default() -> RegConfig {
+        RegConfig {
+            default_expires: 3600,
+            default_expires_range: 0,
+            expires_range: 0,
+            min_expires: 60,
+            min_expires_mode: false,
+            max_expires: 0,
+            max_contacts: 0,
+            retry_after: 0,
+            case_sensitive: false,
+            default_q: -1,
+            append_branches: true,
+            use_expired_contacts: false,
+            realm_prefix: String::new(),
+            received_param: "received".into(),
+            received_avp: None,
+            method_filtering: false,
+            use_path: false,
+            path_mode: 2,
+            path_use_received: false,
+            gruu_enabled: true,
+        }
+    }
+}
+
+/// Module state: the config and usrloc's API, set at init.
+#[derive(Debug, Default)]
+pub struct Registrar {
+    config: OnceLock<RegConfig>,
+    ul: OnceLock<Arc<UlApi>>,
+}
+
+impl Registrar {
+    fn parts(&self) -> Result<(&RegConfig, &UlApi), Error> {
+        match (self.config.get(), self.ul.get()) {
+            (Some(c), Some(u)) => Ok((c, u.as_ref())),
+            _ => Err(Error::Runtime("registrar not initialised".into())),
+        }
+    }
+}
+
+/// The `registrar` export table.
+pub fn exports() -> ModuleExports {
+    let st = Arc::new(Registrar::default());
+    let mut m = ModuleExports::new("registrar");
+    let save_routes = RouteMask::REQUEST
+        .or(RouteMask::FAILURE)
+        .or(RouteMask::ONREPLY);
+    let lookup_routes = RouteMask::REQUEST.or(RouteMask::FAILURE);
+    let f = |name,
+             params: &[K],
+             routes,
+             doc,
+             h: fn(&Registrar, &mut Ctx<'_>, &[Arg]) -> Result<RetCode, Error>| {
+        let s = Arc::clone(&st);
+        FnExport::new(name, params, routes, doc).with(move |ctx, a| h(&s, ctx, a))
+    };
+    m.functions = vec![
+        f(
+            "save",
+            &[K::Str],
+            save_routes,
+            "store the REGISTER's contacts and reply",
+            save::w_save,
+        )
+        .fixup(save_fixup),
+        f(
+            "save",
+            &[K::Str, K::IntOrVar],
+            save_routes,
+            "save with flags",
+            save::w_save,
+        )
+        .fixup(save_fixup),
+        f(
+            "save",
+            &[K::Str, K::IntOrVar, K::Spve],
+            save_routes,
+            "save with flags for another AoR",
+            save::w_save,
+        )
+        .fixup(save_fixup),
+        f(
+            "lookup",
+            &[K::Str],
+            lookup_routes,
+            "R-URI, $du and branches from the location table",
+            save::w_lookup,
+        )
+        .fixup(table_fixup),
+        f(
+            "lookup",
+            &[K::Str, K::Spve],
+            lookup_routes,
+            "lookup of another AoR",
+            save::w_lookup,
+        )
+        .fixup(table_fixup),
+        f(
+            "registered",
+            &[K::Str],
+            RouteMask::ANY,
+            "true when the R-URI's AoR has a valid contact",
+            save::w_registered,
+        )
+        .fixup(table_fixup),
+        f(
+            "registered",
+            &[K::Str, K::Spve],
+            RouteMask::ANY,
+            "registered for another AoR",
+            save::w_registered,
+        )
+        .fixup(table_fixup),
+        f(
+            "unregister",
+            &[K::Str, K::Spve],
+            RouteMask::ANY,
+            "remove an AoR's contacts",
+            save::w_unregister,
+        )
+        .fixup(table_fixup),
+        f(
+            "unregister",
+            &[K::Str, K::Spve, K::Spve],
+            RouteMask::ANY,
+            "remove one contact by ruid",
+            save::w_unregister,
+        )
+        .fixup(table_fixup),
+        f(
+            "reg_send_reply",
+            &[],
+            lookup_routes,
+            "send the reply prepared by save(…, 0x12)",
+            save::w_send_reply,
+        ),
+        FnExport::new(
+            "registered",
+            &[K::Str, K::Spve, K::IntOrVar],
+            RouteMask::ANY,
+            "registered with match flags: not yet",
+        ),
+        FnExport::new(
+            "registered",
+            &[K::Str, K::Spve, K::IntOrVar, K::IntOrVar],
+            RouteMask::ANY,
+            "registered with match flags and action: not yet",
+        ),
+        FnExport::new("lookup_to_dset", &[K::Str], lookup_routes, "not yet"),
+        FnExport::new(
+            "lookup_to_dset",
+            &[K::Str, K::Spve],
+            lookup_routes,
+            "not yet",
+        ),
+        FnExport::new("lookup_branches", &[K::Str], lookup_routes, "not yet"),
+        FnExport::new(
+            "lookup_xavp",
+            &[K::Spve, K::Spve, K::Spve, K::Spve],
+            RouteMask::ANY,
+            "not yet",
+        ),
+        FnExport::new(
+            "reg_from_user",
+            &[K::Str, K::Spve, K::IntOrVar],
+            RouteMask::ANY,
+            "not yet",
+        ),
+        FnExport::new("add_sock_hdr", &[K::Spve], RouteMask::REQUEST, "not yet"),
+        FnExport::new(
+            "reg_fetch_contacts",
+            &[K::Str, K::Spve, K::Str],
+            lookup_routes,
+            "not yet ($ulc)",
+        ),
+        FnExport::new(
+            "reg_free_contacts",
+            &[K::Str],
+            lookup_routes,
+            "not yet ($ulc)",
+        ),
+    ];
+    m.params = params();
+    let si = Arc::clone(&st);
+    m.init = Some(Arc::new(move |ictx| {
+        let ul = ictx.api::<UlApi>().ok_or_else(|| {
+            Error::Init("registrar needs the usrloc module, loaded before it".into())
+        })?;
+        let mut c = RegConfig::default();
+        for (name, v) in ictx.modparams() {
+            let int = match v {
+                ModValue::Int(i) => *i,
+                ModValue::Str(_) => 0,
+            };
+            let text = match v {
+                ModValue::Str(s) => s.clone(),
+                ModValue::Int(i) => i.to_string(),
+            };
+            match *name {
+                "default_expires" => c.default_expires = int,
+                "default_expires_range" => c.default_expires_range = int,
+                "expires_range" => c.expires_range = int,
+                "min_expires" => c.min_expires = int,
+                "min_expires_mode" => c.min_expires_mode = int != 0,
+                "max_expires" => c.max_expires = int,
+                "max_contacts" => c.max_contacts = usize::try_from(int).unwrap_or(0),
+                "retry_after" => c.retry_after = int,
+                "case_sensitive" => c.case_sensitive = int != 0,
+                "default_q" => c.default_q = i32::try_from(int).unwrap_or(-1),
+                "append_branches" => c.append_branches = int != 0,
+                "use_expired_contacts" => c.use_expired_contacts = int != 0,
+                "realm_prefix" => c.realm_prefix = text,
+                "received_param" => c.received_param = text,
+                "received_avp" => c.received_avp = Some(avp_name(&text)?),
+                "method_filtering" => c.method_filtering = int != 0,
+                "use_path" => c.use_path = int != 0,
+                "path_mode" => c.path_mode = int,
+                "path_use_received" => c.path_use_received = int != 0,
+                "gruu_enabled" => c.gruu_enabled = int != 0,
+                _ => {}
+            }
+        }
+        si.config
+            .set(c)
+            .map_err(|_| Error::Init("registrar initialised twice".into()))?;
+        si.ul
+            .set(ul)
+            .map_err(|_| Error::Init("registrar initialised twice".into()))?;
+        Ok(())
+    }));
+    m
+}
+
+// ---- internals ----
+
+/// Table names are constants (Kamailio's `domain_fixup`); the table is created when usrloc
+/// initialises it, so only the shape is checked here.
+fn table_fixup(args: &mut [Arg]) -> Result<(), String> {
+    match args.first() {
+        Some(Arg::Str(s)) if !s.is_empty() => Ok(()),
+        _ => Err("the location table must be a non-empty constant".into()),
+    }
+}
+
+fn save_fixup(args: &mut [Arg]) -> Result<(), String> {
+    table_fixup(args)?;
+    if let Some(Arg::Int(f)) = args.get(1) {
+        if *f < 0 || *f >= 32 {
+            return Err(format!("invalid save flags {f} (0..31)"));
+        }
+    }
+    Ok(())
+}
+
+/// `$avp(name)` / `$avp(s:name)` → the AVP name.
+fn avp_name(spec: &str) -> Result<Vec<u8>, Error> {
+    let inner = spec
+        .trim()
+        .strip_prefix("$avp(")
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| Error::Config(format!("registrar received_avp: `{spec}` is not an $avp")))?;
+    let name = inner.strip_prefix("s:").unwrap_or(inner);
+    if name.is_empty() {
+        return Err(Error::Config(
+            "registrar received_avp: empty AVP name".into(),
+        ));
+    }
+    Ok(name.as_bytes().to_vec())
+}
+
+/// sl's to-tag seed for a local socket (the same construction as the sl module).
+pub(crate) fn tag_generator(local: std::net::SocketAddr) -> ToTagGenerator {
+    let addr = match local.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    ToTagGenerator::new(
+        SL_TOTAG_SIGNATURE,
+        SL_TOTAG_SEPARATOR,
+        addr.as_bytes(),
+        local.port().to_string().as_bytes(),
+    )
+}
+
+fn params() -> Vec<ModParam> {
+    let int = |n: &'static str, doc: &'static str| ModParam::new(n, ModParamType::Int, doc);
+    let s = |n: &'static str, doc: &'static str| ModParam::new(n, ModParamType::Str, doc);
+    let refused = |n: &'static str, ty, doc: &'static str| ModParam {
+        implemented: false,
+        ..ModParam::new(n, ty, doc)
+    };
+    vec![
+        int(
+            "default_expires",
+            "expires when the REGISTER gives none (3600)",
+        ),
+        int(
+            "default_expires_range",
+            "percent of random reduction of default_expires",
+        ),
+        int(
+            "expires_range",
+            "percent of random reduction of given expires",
+        ),
+        int("default_q", "q of contacts without one (-1 unspecified)"),
+        int(
+            "append_branches",
+            "lookup appends the other contacts as branches (1)",
+        ),
+        int("case_sensitive", "user part of AoRs is case sensitive"),
+        s("realm_prefix", "prefix stripped from the AoR domain"),
+        int("min_expires", "lowest expires (60)"),
+        int(
+            "min_expires_mode",
+            "1: reply 423 below min_expires instead of raising it",
+        ),
+        int("max_expires", "highest expires (0 = none)"),
+        s(
+            "received_param",
+            "name of the Contact parameter for the received address",
+        ),
+        s("received_avp", "AVP holding the received address to store"),
+        int("max_contacts", "contacts per AoR (0 = no limit)"),
+        int("retry_after", "Retry-After seconds in 5xx replies"),
+        int(
+            "method_filtering",
+            "lookup skips contacts that do not allow the method",
+        ),
+        int("use_path", "store Path headers"),
+        int(
+            "path_mode",
+            "0 off, 1 lazy, 2 strict (420 without Supported: path)",
+        )
+        .check(|v| match v {
+            ModValue::Int(0..=2) => Ok(()),
+            _ => Err("must be 0, 1 or 2".into()),
+        }),
+        int(
+            "path_use_received",
+            "received of the first Path URI is stored as received",
+        ),
+        int(
+            "path_check_local",
+            "no effect: first Path hop is always used",
+        )
+        .check(|v| match v {
+            ModValue::Int(0) => Ok(()),
+            _ => Err("only 0 is supported".into()),
+        }),
+        int(
+            "gruu_enabled",
+            "pub-gruu/temp-gruu in the reply when the UA supports gruu",
+        ),
+        int(
+            "outbound_mode",
+            "0 only: outbound (RFC 5626) is not supported yet",
+        )
+        .check(|v| match v {
+            ModValue::Int(0) => Ok(()),
+            _ => Err("outbound is not supported yet (only 0)".into()),
+        }),
+        int("regid_mode", "no effect with outbound_mode 0"),
+        int("use_expired_contacts", "lookup also uses expired contacts"),
+        int("contact_max_size", "longest contact URI (512)"),
+        int("sock_mode", "0 only").check(|v| match v {
+            ModValue::Int(0) => Ok(()),
+            _ => Err("only 0 is supported".into()),
+        }),
+        refused(
+            "sock_flag",
+            ModParamType::Int,
+            "socket from Contact flag: not yet",
+        ),
+        refused("sock_hdr_name", ModParamType::Str, "socket header: not yet"),
+        refused(
+            "xavp_cfg",
+            ModParamType::Str,
+            "per-call registrar settings xavp: not yet",
+        ),
+        refused(
+            "xavp_rcd",
+            ModParamType::Str,
+            "contact record xavp: not yet",
+        ),
+        refused(
+            "xavp_rcd_mask",
+            ModParamType::Int,
+            "contact record xavp: not yet",
+        ),
+        refused(
+            "flow_timer",
+            ModParamType::Int,
+            "outbound flow timer: not yet",
+        ),
+        refused(
+            "event_callback",
+            ModParamType::Str,
+            "KEMI callback: no KEMI",
+        ),
+        refused(
+            "lookup_filter_mode",
+            ModParamType::Int,
+            "lookup filter xavp: not yet",
+        ),
+    ]
+}

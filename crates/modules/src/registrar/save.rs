@@ -1,0 +1,1167 @@
+//! `save`, `lookup`, `registered`, `unregister` and `reg_send_reply`.
+
+use std::net::SocketAddr;
+
+use ferrosip_api::ctx::{Branch, FL_FORCE_RPORT};
+use ferrosip_api::{Arg, Ctx, Dest, Error, Proto, RetCode, RouteType, Value};
+use ferrosip_sipmsg::build::{self, ReplyOptions};
+use ferrosip_sipmsg::edit::SocketInfo;
+use ferrosip_sipmsg::{HeaderKind, Method, Span, Transport, Uri};
+
+use super::{tag_generator, RegConfig, Registrar};
+use crate::usrloc::rpc::insert_ordered;
+use crate::usrloc::{MatchingMode, UContact, UlApi};
+
+/// `save` flags.
+pub const REG_SAVE_MEM_FL: i64 = 1;
+/// Do not send the reply.
+pub const REG_SAVE_NORPL_FL: i64 = 2;
+/// Replace all contacts by the one in the REGISTER.
+pub const REG_SAVE_REPL_FL: i64 = 4;
+/// Do not apply `expires_range`.
+pub const REG_SAVE_NOVARIATION_FL: i64 = 8;
+/// Prepare the reply headers for `reg_send_reply`.
+pub const REG_SAVE_PREPRPL_FL: i64 = 16;
+
+/// usrloc flag of memory-only contacts.
+const FL_MEM: u32 = 1;
+/// Kamailio's `ALL_METHODS`.
+const ALL_METHODS: u32 = u32::MAX;
+
+/// Kamailio's registrar error codes (`rerrno`), with their reply and `P-Registrar-Error` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerr {
+    /// usrloc_record_get failed (500).
+    UlGetR,
+    /// Invalid CSeq number (400): an out-of-order REGISTER.
+    InvCseq,
+    /// usrloc_contact_insert failed (500).
+    UlInsC,
+    /// Error while parsing AOR (400).
+    AorParse,
+    /// Invalid q param in contact (400).
+    InvQ,
+    /// Message parse error (400).
+    Parse,
+    /// To header not found (400).
+    ToMiss,
+    /// Call-ID header not found (400).
+    CidMiss,
+    /// CSeq header not found (400).
+    CsMiss,
+    /// Expires parse error (400).
+    ParseExp,
+    /// Contact parse error (400).
+    ParseCont,
+    /// `*` with expires not zero (400).
+    StarExp,
+    /// `*` with other contacts (400).
+    StarCont,
+    /// Too many registered contacts (503).
+    TooMany,
+    /// Contact/received too long (400).
+    ContactLen,
+    /// Path parse error (400).
+    ParsePath,
+    /// Path not supported by the UA in strict mode (420).
+    PathUnsup,
+    /// Invalid reg-id (400).
+    InvRegid,
+    /// Interval too brief (423).
+    LowExp,
+}
+
+impl Rerr {
+    /// Reply code, reason and `P-Registrar-Error` text.
+    pub fn reply(self) -> (u16, &'static str, &'static str) {
+        match self {
+            Rerr::UlGetR => (500, "Server Internal Error", "usrloc_record_get failed"),
+            Rerr::InvCseq => (400, "Bad Request", "Invalid CSeq number"),
+            Rerr::UlInsC => (500, "Server Internal Error", "usrloc_contact_insert failed"),
+            Rerr::AorParse => (400, "Bad Request", "Error while parsing AOR"),
+            Rerr::InvQ => (400, "Bad Request", "Invalid q param in contact"),
+            Rerr::Parse => (400, "Bad Request", "Message parse error"),
+            Rerr::ToMiss => (400, "Bad Request", "To header not found"),
+            Rerr::CidMiss => (400, "Bad Request", "Call-ID header not found"),
+            Rerr::CsMiss => (400, "Bad Request", "CSeq header not found"),
+            Rerr::ParseExp => (400, "Bad Request", "Expires parse error"),
+            Rerr::ParseCont => (400, "Bad Request", "Contact parse error"),
+            Rerr::StarExp => (
+                400,
+                "Bad Request",
+                "* used in contact and expires is not zero",
+            ),
+            Rerr::StarCont => (
+                400,
+                "Bad Request",
+                "* used in contact and more than 1 contact",
+            ),
+            Rerr::TooMany => (503, "Service Unavailable", "Too many registered contacts"),
+            Rerr::ContactLen => (400, "Bad Request", "Contact/received too long"),
+            Rerr::ParsePath => (400, "Bad Request", "Path parse error"),
+            Rerr::PathUnsup => (420, "Bad Extension", "No support for found Path indicated"),
+            Rerr::InvRegid => (400, "Bad Request", "Invalid Reg-Id number"),
+            Rerr::LowExp => (423, "Interval Too Brief", "Interval too brief"),
+        }
+    }
+}
+
+/// `save(table[, flags[, uri]])`.
+pub fn w_save(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let (cfg, ul) = r.parts()?;
+    let table = table_name(a);
+    let flags = match a.get(1) {
+        Some(x) => x.int(ctx)?,
+        None => 0,
+    };
+    let uri = a.get(2).map(|x| x.bytes(ctx)).filter(|u| !u.is_empty());
+    Ok(RetCode(save(cfg, ul, ctx, &table, flags, uri.as_deref())))
+}
+
+/// `lookup(table[, uri])`: 1 found, -1 no contact, -2 contacts exist but none allows the
+/// method, -3 internal error (bad AoR).
+pub fn w_lookup(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let (cfg, ul) = r.parts()?;
+    let table = table_name(a);
+    let uri = match a.get(1) {
+        Some(x) => x.bytes(ctx),
+        None => ctx.ruri(),
+    };
+    Ok(RetCode(lookup(cfg, ul, ctx, &table, &uri)))
+}
+
+/// `registered(table[, uri])`: 1 when the AoR has a usable contact, else -1.
+pub fn w_registered(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let (cfg, ul) = r.parts()?;
+    let table = table_name(a);
+    let uri = match a.get(1) {
+        Some(x) => x.bytes(ctx),
+        None => ctx.ruri(),
+    };
+    let Ok(aor) = extract_aor(cfg, ul, &uri) else {
+        return Ok(RetCode(-1));
+    };
+    let now = ul.clock().now();
+    let found = ul.store().get(&table, &aor).is_some_and(|rec| {
+        rec.contacts
+            .iter()
+            .any(|c| c.is_valid(now) || cfg.use_expired_contacts)
+    });
+    Ok(RetCode(if found { 1 } else { -1 }))
+}
+
+/// `unregister(table, uri[, ruid])`: 1 done, -1 bad AoR, -2 contact with that ruid not found,
+/// -3 no record.
+pub fn w_unregister(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let (cfg, ul) = r.parts()?;
+    let table = table_name(a);
+    let uri = a.get(1).map(|x| x.bytes(ctx)).unwrap_or_default();
+    let ruid = a.get(2).map(|x| x.bytes(ctx)).unwrap_or_default();
+    let Ok(aor) = extract_aor(cfg, ul, &uri) else {
+        return Ok(RetCode(-1));
+    };
+    if ul.store().get(&table, &aor).is_none() {
+        return Ok(RetCode(-3));
+    }
+    if ruid.is_empty() {
+        ul.store().delete(&table, &aor);
+        return Ok(RetCode(1));
+    }
+    let ruid = String::from_utf8_lossy(&ruid).into_owned();
+    let mut found = false;
+    ul.store().update(&table, &aor, &mut |list| {
+        let n = list.len();
+        list.retain(|c| c.ruid != ruid);
+        found = n != list.len();
+    });
+    Ok(RetCode(if found { 1 } else { -2 }))
+}
+
+/// `reg_send_reply()`: sends the reply prepared by `save` with flags 0x02|0x10.
+pub fn w_send_reply(_r: &Registrar, ctx: &mut Ctx<'_>, _a: &[Arg]) -> Result<RetCode, Error> {
+    let Some((code, reason, hdrs)) = take_prepared(ctx) else {
+        return Ok(RetCode(-1));
+    };
+    Ok(RetCode(if send(ctx, code, &reason, &hdrs) {
+        1
+    } else {
+        -1
+    }))
+}
+
+/// Processes a REGISTER (Kamailio's `save()`); returns its return code: 1 contacts added, 2
+/// updated, 3 deleted (or `*`), 4 query only; -1 error, -2 too many contacts.
+pub fn save(
+    cfg: &RegConfig,
+    ul: &UlApi,
+    ctx: &mut Ctx<'_>,
+    table: &str,
+    flags: i64,
+    uri: Option<&[u8]>,
+) -> i64 {
+    let now = ul.clock().now();
+    let mut out = SaveOut::default();
+    let res = save_inner(cfg, ul, ctx, table, flags, uri, now, &mut out);
+    let route_ok = matches!(ctx.route_type, RouteType::Request | RouteType::Failure);
+    match res {
+        Ok(rc) => {
+            if flags & REG_SAVE_NORPL_FL == 0 {
+                if route_ok {
+                    let (code, reason, hdrs) = reply_parts(cfg, ctx, None, &out);
+                    if !send(ctx, code, reason, &hdrs) {
+                        return -1;
+                    }
+                }
+            } else if flags & REG_SAVE_PREPRPL_FL != 0 {
+                let (code, reason, hdrs) = reply_parts(cfg, ctx, None, &out);
+                prepare(ctx, code, reason, &hdrs);
+            }
+            rc
+        }
+        Err(None) => -1,
+        Err(Some(e)) => {
+            if ctx.route_type == RouteType::Request && flags & REG_SAVE_NORPL_FL == 0 {
+                let (code, reason, hdrs) = reply_parts(cfg, ctx, Some(e), &out);
+                send(ctx, code, reason, &hdrs);
+            }
+            if e == Rerr::TooMany {
+                -2
+            } else {
+                -1
+            }
+        }
+    }
+}
+
+/// Kamailio's `lookup_helper` in mode 0.
+pub fn lookup(cfg: &RegConfig, ul: &UlApi, ctx: &mut Ctx<'_>, table: &str, uri: &[u8]) -> i64 {
+    let Ok(aor) = extract_aor(cfg, ul, uri) else {
+        return -3;
+    };
+    let now = ul.clock().now();
+    let Some(rec) = ul.store().get(table, &aor) else {
+        return -1;
+    };
+    let method = ctx.msg.method().unwrap_or(Method::Other);
+    let has_totag = ctx.msg.to().ok().is_some_and(|t| t.tag.is_some());
+    let allowed =
+        |c: &UContact| !cfg.method_filtering || c.methods & method_bit(method) != 0 || has_totag;
+    let usable = |c: &UContact| c.is_valid(now) || cfg.use_expired_contacts;
+    let mut ret = -1;
+    let mut first = None;
+    for (i, c) in rec.contacts.iter().enumerate() {
+        if !usable(c) {
+            continue;
+        }
+        if allowed(c) {
+            first = Some(i);
+            break;
+        }
+        ret = -2;
+    }
+    let Some(fi) = first else {
+        return ret;
+    };
+    let Some(c) = rec.contacts.get(fi) else {
+        return -3;
+    };
+    ctx.state.new_uri = Some(c.uri.as_bytes().to_vec());
+    ctx.state.dst_uri = None;
+    let path_dst = first_path_uri(&c.path);
+    if let Some(d) = path_dst {
+        ctx.state.dst_uri = Some(d.into_bytes());
+    } else if !c.received.is_empty() {
+        ctx.state.dst_uri = Some(c.received.as_bytes().to_vec());
+    }
+    ctx.state.bflags |= c.cflags;
+    if let Some(s) = c.socket_id {
+        ctx.state.force_socket = Some(s);
+    }
+    if cfg.append_branches {
+        for b in rec.contacts.iter().skip(fi + 1) {
+            if !(usable(b) && allowed(b)) {
+                continue;
+            }
+            let pd = first_path_uri(&b.path);
+            ctx.state.branches.push(Branch {
+                uri: b.uri.as_bytes().to_vec(),
+                dst_uri: pd
+                    .clone()
+                    .unwrap_or_else(|| b.received.clone())
+                    .into_bytes(),
+                path: if pd.is_some() {
+                    b.path.as_bytes().to_vec()
+                } else {
+                    Vec::new()
+                },
+                q: b.q,
+                flags: b.cflags,
+                socket: b.socket_id,
+                instance: b.instance.as_bytes().to_vec(),
+                ruid: b.ruid.as_bytes().to_vec(),
+            });
+        }
+    }
+    1
+}
+
+/// The AoR of `uri` as usrloc keys it (Kamailio's `extract_aor`): unescaped user, `@domain`
+/// with `use_domain` (minus `realm_prefix`), lower-cased (the domain only with
+/// `case_sensitive`).
+pub fn extract_aor(cfg: &RegConfig, ul: &UlApi, uri: &[u8]) -> Result<String, Rerr> {
+    let u = Uri::parse(uri, Span::new(0, uri.len())).map_err(|_| Rerr::AorParse)?;
+    let user = u.user.map(|s| s.of(uri)).unwrap_or_default();
+    let host = u.host.of(uri);
+    let mut aor = unescape(user).ok_or(Rerr::AorParse)?;
+    let user_len = aor.len();
+    if ul.config().use_domain {
+        if user_len > 0 {
+            aor.push(b'@');
+        }
+        let p = cfg.realm_prefix.as_bytes();
+        match host.strip_prefix(p) {
+            Some(rest) if !p.is_empty() && !rest.is_empty() => aor.extend_from_slice(rest),
+            _ => aor.extend_from_slice(host),
+        }
+    }
+    if cfg.case_sensitive {
+        if let Some(dom) = aor.get_mut(user_len..) {
+            dom.make_ascii_lowercase();
+        }
+    } else {
+        aor.make_ascii_lowercase();
+    }
+    Ok(String::from_utf8_lossy(&aor).into_owned())
+}
+
+/// Kamailio's METHOD_* bit of a method.
+pub fn method_bit(m: Method) -> u32 {
+    match m {
+        Method::Invite => 1,
+        Method::Cancel => 1 << 1,
+        Method::Ack => 1 << 2,
+        Method::Bye => 1 << 3,
+        Method::Info => 1 << 4,
+        Method::Register => 1 << 5,
+        Method::Subscribe => 1 << 6,
+        Method::Notify => 1 << 7,
+        Method::Message => 1 << 8,
+        Method::Options => 1 << 9,
+        Method::Prack => 1 << 10,
+        Method::Update => 1 << 11,
+        Method::Refer => 1 << 12,
+        Method::Publish => 1 << 13,
+        Method::Kdmq => 1 << 14,
+        Method::Get => 1 << 15,
+        Method::Post => 1 << 16,
+        Method::Put => 1 << 17,
+        Method::Delete => 1 << 18,
+        Method::Other => 1 << 19,
+    }
+}
+
+// ---- internals ----
+
+/// What `save` built for the reply.
+#[derive(Debug, Default)]
+struct SaveOut {
+    /// The `Contact:` header (with CRLF), when there is a contact to list.
+    contact: Option<Vec<u8>>,
+    /// The Path vector stored, for the reply's `Path`.
+    path: String,
+}
+
+fn table_name(a: &[Arg]) -> String {
+    match a.first() {
+        Some(Arg::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Per-REGISTER data shared by its contacts (Kamailio's `pack_ci` with the message).
+struct Common {
+    callid: String,
+    cseq: u32,
+    user_agent: String,
+    path: String,
+    path_received: String,
+    received_avp: String,
+    methods: u32,
+    socket: String,
+    socket_id: u32,
+    cflags: u32,
+    flags: u32,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn save_inner(
+    cfg: &RegConfig,
+    ul: &UlApi,
+    ctx: &mut Ctx<'_>,
+    table: &str,
+    flags: i64,
+    uri: Option<&[u8]>,
+    now: i64,
+    out: &mut SaveOut,
+) -> Result<i64, Option<Rerr>> {
+    let aor_uri = match uri {
+        Some(u) => u.to_vec(),
+        None => {
+            let msg = &*ctx.msg;
+            let to = msg.to().map_err(|_| None)?;
+            to.uri.of(msg.buf()).to_vec()
+        }
+    };
+    // A bad AoR fails without a reply, as in Kamailio (rerrno is not set yet there).
+    let aor = extract_aor(cfg, ul, &aor_uri).map_err(|_| None)?;
+    let msg = &*ctx.msg;
+    msg.parse_all_headers().map_err(|_| Some(Rerr::Parse))?;
+    if msg.header(HeaderKind::To).ok().flatten().is_none() {
+        return Err(Some(Rerr::ToMiss));
+    }
+    let callid = msg.call_id().map_err(|_| Some(Rerr::CidMiss))?;
+    let cseq = msg.cseq().map_err(|_| Some(Rerr::CsMiss))?.number;
+    let expires_hf = msg.expires().map_err(|_| Some(Rerr::ParseExp))?;
+    let contacts = msg.contacts().map_err(|_| Some(Rerr::ParseCont))?.clone();
+    if contacts.star {
+        if expires_hf != Some(0) {
+            return Err(Some(Rerr::StarExp));
+        }
+        if !contacts.list.is_empty() {
+            return Err(Some(Rerr::StarCont));
+        }
+    }
+    let buf = msg.buf();
+    for c in &contacts.list {
+        if c.addr.uri.len() > 512 {
+            return Err(Some(Rerr::ContactLen));
+        }
+    }
+    let mut path = String::new();
+    let mut path_received = String::new();
+    if cfg.use_path {
+        let entries = msg.paths().map_err(|_| Some(Rerr::ParsePath))?;
+        let mut hdr_seen = usize::MAX;
+        for e in entries {
+            // One element per Path header value as written, joined by ',' (build_path_vector).
+            if e.header != hdr_seen {
+                hdr_seen = e.header;
+                if let Some(h) = msg.headers().ok().and_then(|h| h.get(e.header)) {
+                    if !path.is_empty() {
+                        path.push(',');
+                    }
+                    path.push_str(&String::from_utf8_lossy(h.value.of(buf)));
+                }
+            }
+        }
+        if cfg.path_use_received {
+            if let Some(first) = entries.first() {
+                let u = first.addr.uri.of(buf);
+                path_received = uri_param(u, b"received").unwrap_or_default();
+            }
+        }
+    }
+    let allow_methods = match msg.allow() {
+        Ok(Some(a)) => a.methods.iter().fold(0, |acc, (m, _)| acc | method_bit(*m)),
+        _ => ALL_METHODS,
+    };
+    let user_agent = match msg.header(HeaderKind::UserAgent) {
+        Ok(Some(h)) if !h.value.is_empty() && h.value.len() < 256 => {
+            String::from_utf8_lossy(h.value.of(buf)).into_owned()
+        }
+        _ => "n/a".to_string(),
+    };
+    let received_avp = match &cfg.received_avp {
+        Some(n) => ctx
+            .state
+            .avps
+            .values(n)
+            .first()
+            .map(|v| v.value.to_text())
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let mut cflags = ctx.state.bflags;
+    if !path_received.is_empty() && ul.config().nat_bflag >= 0 {
+        cflags |= 1u32 << (ul.config().nat_bflag & 31);
+    }
+    let common = Common {
+        callid: String::from_utf8_lossy(callid.of(buf))
+            .trim_end()
+            .to_string(),
+        cseq,
+        user_agent,
+        path: path.clone(),
+        path_received,
+        received_avp,
+        methods: allow_methods,
+        socket: format!("{}:{}", ctx.rcv.proto.name(), ctx.rcv.dst),
+        socket_id: ctx.rcv.socket,
+        cflags,
+        flags: if flags & REG_SAVE_MEM_FL != 0 {
+            FL_MEM
+        } else {
+            0
+        },
+    };
+    if cfg.use_path && cfg.path_mode != 0 {
+        out.path = path;
+    }
+    let supported_gruu = msg
+        .supported()
+        .map(|l| l.iter().any(|s| s.of(buf).eq_ignore_ascii_case(b"gruu")))
+        .unwrap_or(false);
+    let to_host = msg
+        .to_uri()
+        .map(|u| String::from_utf8_lossy(u.host.of(buf)).into_owned())
+        .unwrap_or_default();
+    let novariation = flags & REG_SAVE_NOVARIATION_FL != 0;
+    let store = ul.store();
+    if !store.has_domain(table) {
+        ul.register_udomain(table);
+    }
+    let gruu = if cfg.gruu_enabled && supported_gruu {
+        Some((aor.clone(), to_host))
+    } else {
+        None
+    };
+    if contacts.list.is_empty() {
+        if contacts.star {
+            store.delete(table, &aor);
+            return Ok(3);
+        }
+        let rec = store.get(table, &aor).unwrap_or_default();
+        out.contact = build_contact(cfg, &rec.contacts, now, gruu.as_ref());
+        return Ok(4);
+    }
+    // Per-contact data, computed before the record is locked.
+    let mut items = Vec::new();
+    let mut reg_id = 0u32;
+    for c in &contacts.list {
+        let (e, range) = match c.expires.or(expires_hf) {
+            Some(v) => (i64::from(v), cfg.expires_range),
+            None => (cfg.default_expires, cfg.default_expires_range),
+        };
+        let e = calc_expires(cfg, e, range, novariation, now, &common.callid)?;
+        let q = match c.q {
+            Some(q) => i32::from(q),
+            None => cfg.default_q,
+        };
+        let instance = c
+            .instance
+            .and_then(|p| p.unquoted(buf))
+            .map(|s| String::from_utf8_lossy(s.of(buf)).into_owned())
+            .unwrap_or_default();
+        // reg-id is kept from an earlier contact when this one has none (Kamailio's pack_ci
+        // keeps it in a static between contacts; verified against 5.6.3).
+        if !instance.is_empty() {
+            if let Some(r) = c.reg_id {
+                if r == 0 {
+                    return Err(Some(Rerr::InvRegid));
+                }
+                reg_id = r;
+            }
+        }
+        let received = if !common.path_received.is_empty() {
+            common.path_received.clone()
+        } else if let Some(p) = c.received {
+            p.unquoted(buf)
+                .map(|s| String::from_utf8_lossy(s.of(buf)).into_owned())
+                .unwrap_or_default()
+        } else {
+            common.received_avp.clone()
+        };
+        let methods = match c.methods.and_then(|p| p.unquoted(buf)) {
+            Some(s) => parse_methods(s.of(buf)).ok_or(Some(Rerr::Parse))?,
+            None => common.methods,
+        };
+        items.push((
+            String::from_utf8_lossy(c.addr.uri.of(buf)).into_owned(),
+            e,
+            UContact {
+                uri: String::from_utf8_lossy(c.addr.uri.of(buf)).into_owned(),
+                expires: e,
+                q,
+                callid: common.callid.clone(),
+                cseq: common.cseq,
+                path: common.path.clone(),
+                received,
+                instance,
+                reg_id: 0,
+                ruid: String::new(),
+                user_agent: common.user_agent.clone(),
+                socket: common.socket.clone(),
+                socket_id: Some(common.socket_id),
+                flags: common.flags,
+                cflags: common.cflags,
+                methods,
+                last_modified: now,
+                tcpconn_id: -1,
+            },
+        ));
+        if let Some((_, _, uc)) = items.last_mut() {
+            uc.reg_id = if uc.instance.is_empty() && reg_id == 0 {
+                0
+            } else {
+                reg_id
+            };
+        }
+    }
+    let mode_repl = flags & REG_SAVE_REPL_FL != 0;
+    let maxc = cfg.max_contacts;
+    let ucfg = ul.config().clone();
+    let mut result: Result<i64, Rerr> = Ok(0);
+    let mut listed = Vec::new();
+    let mut existed = false;
+    store.update(table, &aor, &mut |list| {
+        existed = !list.is_empty();
+        let mut work = list.clone();
+        result = if existed {
+            update_contacts(&ucfg, &mut work, &items, mode_repl, maxc, now, ul)
+        } else {
+            insert_contacts(&ucfg, &mut work, &items, maxc, now, ul).map(|_| 1)
+        };
+        match &result {
+            Ok(_) => *list = work,
+            // An update that failed leaves the record as it was (listed in the reply); a new
+            // record that failed is removed.
+            Err(_) if !existed => list.clear(),
+            Err(_) => {}
+        }
+        listed = list.clone();
+    });
+    out.contact = build_contact(cfg, &listed, now, gruu.as_ref());
+    match result {
+        Ok(0) => Ok(1),
+        Ok(rc) => Ok(rc),
+        Err(e) => {
+            if !existed {
+                out.contact = None;
+            }
+            Err(Some(e))
+        }
+    }
+}
+
+type Item = (String, i64, UContact);
+
+fn insert_contacts(
+    ucfg: &crate::usrloc::UlConfig,
+    list: &mut Vec<UContact>,
+    items: &[Item],
+    maxc: usize,
+    now: i64,
+    ul: &UlApi,
+) -> Result<(), Rerr> {
+    let mut num = 0;
+    for (_, e, c) in items {
+        if *e == 0 {
+            continue;
+        }
+        if maxc > 0 && num >= maxc {
+            return Err(Rerr::TooMany);
+        }
+        num += 1;
+        // Kamailio matches with CSeq+1 so a contact listed twice in one REGISTER updates the
+        // first copy instead of failing as out of order.
+        let mut probe = c.clone();
+        probe.cseq = probe.cseq.wrapping_add(1);
+        match find(ucfg, list, &probe, now) {
+            Found::At(i) => {
+                if let Some(x) = list.get_mut(i) {
+                    let ruid = std::mem::take(&mut x.ruid);
+                    *x = UContact { ruid, ..c.clone() };
+                }
+            }
+            _ => {
+                let mut n = c.clone();
+                n.ruid = ul.next_ruid();
+                insert_ordered(list, n, ucfg.desc_time_order);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn update_contacts(
+    ucfg: &crate::usrloc::UlConfig,
+    list: &mut Vec<UContact>,
+    items: &[Item],
+    mode_repl: bool,
+    maxc: usize,
+    now: i64,
+    ul: &UlApi,
+) -> Result<i64, Rerr> {
+    if !mode_repl && maxc > 0 {
+        let mut num = list.iter().filter(|c| c.is_valid(now)).count() as i64;
+        for (_, e, c) in items {
+            match find(ucfg, list, c, now) {
+                Found::Invalid => return Err(Rerr::InvCseq),
+                Found::Skip => continue,
+                Found::No if *e != 0 => num += 1,
+                Found::At(_) if *e == 0 => num -= 1,
+                _ => {}
+            }
+        }
+        if num > maxc as i64 {
+            return Err(Rerr::TooMany);
+        }
+    }
+    let mut rc = 0;
+    for (_, e, c) in items {
+        match find(ucfg, list, c, now) {
+            Found::Invalid => return Err(Rerr::InvCseq),
+            Found::Skip => {
+                if *e != 0 && mode_repl {
+                    break;
+                }
+                continue;
+            }
+            Found::No => {
+                if *e == 0 {
+                    continue;
+                }
+                let mut n = c.clone();
+                n.ruid = ul.next_ruid();
+                if mode_repl {
+                    list.clear();
+                }
+                insert_ordered(list, n, ucfg.desc_time_order);
+                rc = 1;
+                if mode_repl {
+                    break;
+                }
+            }
+            Found::At(i) => {
+                if *e == 0 {
+                    list.remove(i);
+                    rc = 3;
+                    continue;
+                }
+                let Some(old) = list.get(i).cloned() else {
+                    continue;
+                };
+                let mut updated = mode_repl;
+                if mode_repl {
+                    list.retain(|x| x.ruid == old.ruid);
+                }
+                if !c.instance.is_empty() && c.callid != old.callid {
+                    list.retain(|x| x.ruid == old.ruid || x.instance != old.instance);
+                    updated = true;
+                }
+                if let Some(pos) = list.iter().position(|x| x.ruid == old.ruid) {
+                    let n = UContact {
+                        ruid: old.ruid.clone(),
+                        ..c.clone()
+                    };
+                    if n.q != old.q && !ucfg.desc_time_order {
+                        list.remove(pos);
+                        insert_ordered(list, n, false);
+                    } else if let Some(x) = list.get_mut(pos) {
+                        *x = n;
+                    }
+                }
+                rc = 2;
+                if updated {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(rc)
+}
+
+enum Found {
+    /// Not found.
+    No,
+    /// Found at this index.
+    At(usize),
+    /// Same Call-ID with an older CSeq, or the same one after `cseq_delay`: out of order.
+    Invalid,
+    /// Same Call-ID and CSeq within `cseq_delay`: a retransmission, skipped.
+    Skip,
+}
+
+/// Kamailio's `get_ucontact_by_instance` / `get_ucontact`.
+fn find(ucfg: &crate::usrloc::UlConfig, list: &[UContact], c: &UContact, now: i64) -> Found {
+    if !c.instance.is_empty() {
+        let strip = |s: &str| -> String {
+            s.strip_prefix('<')
+                .and_then(|x| x.strip_suffix('>'))
+                .unwrap_or(s)
+                .to_string()
+        };
+        let want = strip(&c.instance);
+        return match list.iter().position(|x| {
+            !x.instance.is_empty() && x.reg_id == c.reg_id && strip(&x.instance) == want
+        }) {
+            Some(i) => Found::At(i),
+            None => Found::No,
+        };
+    }
+    let pos = list.iter().position(|x| match ucfg.matching_mode {
+        MatchingMode::ContactOnly => x.uri == c.uri,
+        MatchingMode::ContactCallid => x.uri == c.uri && x.callid == c.callid,
+        MatchingMode::ContactPath => x.uri == c.uri && (c.path.is_empty() || x.path == c.path),
+        MatchingMode::CallidOnly => x.callid == c.callid,
+    });
+    let Some(i) = pos else {
+        return Found::No;
+    };
+    let Some(x) = list.get(i) else {
+        return Found::No;
+    };
+    if ucfg.matching_mode == MatchingMode::ContactCallid || x.callid == c.callid {
+        if c.cseq < x.cseq {
+            return Found::Invalid;
+        }
+        if c.cseq == x.cseq {
+            return if x.last_modified + ucfg.cseq_delay > now {
+                Found::Skip
+            } else {
+                Found::Invalid
+            };
+        }
+    }
+    Found::At(i)
+}
+
+/// Kamailio's `calc_contact_expires` (absolute time, 0 = remove).
+fn calc_expires(
+    cfg: &RegConfig,
+    e: i64,
+    range: i64,
+    novariation: bool,
+    now: i64,
+    seed: &str,
+) -> Result<i64, Option<Rerr>> {
+    if e == 0 {
+        return Ok(0);
+    }
+    let mut e = e;
+    if e < cfg.min_expires {
+        if cfg.min_expires_mode {
+            return Err(Some(Rerr::LowExp));
+        }
+        e = cfg.min_expires;
+    }
+    if !novariation && range > 0 {
+        // Kamailio: a value between (100-range)% of e and e, from its random generator; here
+        // from a hash of the Call-ID and the time (deterministic for tests).
+        let r = i64::from(crate::usrloc::store::core_hash(format!("{seed}{now}").as_bytes()) % 100);
+        let min = e as f64 * (1.0 - range as f64 / 100.0);
+        e = (min + (r as f64 / 100.0) * (e as f64 - min)) as i64;
+        if e < cfg.min_expires {
+            e = cfg.min_expires;
+        }
+    }
+    if cfg.max_expires > 0 && e > cfg.max_expires {
+        e = cfg.max_expires;
+    }
+    Ok(e + now)
+}
+
+/// Kamailio's `q2str`.
+fn q_text(q: i32) -> String {
+    crate::sl::q_text(q)
+}
+
+/// The `Contact:` header of a 200 to REGISTER (Kamailio's `build_contact`), `None` when no
+/// contact is valid.
+fn build_contact(
+    cfg: &RegConfig,
+    list: &[UContact],
+    now: i64,
+    gruu: Option<&(String, String)>,
+) -> Option<Vec<u8>> {
+    let mut out = b"Contact: ".to_vec();
+    let mut n = 0;
+    for c in list.iter().filter(|c| c.is_valid(now)) {
+        if n > 0 {
+            out.extend_from_slice(b", ");
+        }
+        n += 1;
+        out.push(b'<');
+        out.extend_from_slice(c.uri.as_bytes());
+        out.push(b'>');
+        if c.q >= 0 {
+            out.extend_from_slice(format!(";q={}", q_text(c.q)).as_bytes());
+        }
+        // A permanent contact (expires 0) prints the difference Kamailio prints: -now.
+        out.extend_from_slice(format!(";expires={}", c.expires - now).as_bytes());
+        if !cfg.received_param.is_empty() && !c.received.is_empty() {
+            out.extend_from_slice(format!(";{}=\"{}\"", cfg.received_param, c.received).as_bytes());
+        }
+        if let Some((aor, host)) = gruu {
+            if !c.instance.is_empty() {
+                let inst = c
+                    .instance
+                    .strip_prefix('<')
+                    .and_then(|x| x.strip_suffix('>'))
+                    .unwrap_or(&c.instance);
+                let pub_aor = if aor.contains('@') {
+                    aor.clone()
+                } else {
+                    format!("{aor}@{host}")
+                };
+                let mut hash = crate::usrloc::store::core_hash(aor.as_bytes());
+                let mut hex = String::new();
+                while hash != 0 {
+                    let d = hash & 0x0f;
+                    hex.push(char::from_digit(d, 16).unwrap_or('0'));
+                    hash >>= 4;
+                }
+                out.extend_from_slice(
+                    format!(
+                        ";pub-gruu=\"sip:{pub_aor};gr={inst}\";temp-gruu=\"sip:{}-{hex}@{host};gr\"",
+                        c.ruid
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        if !c.instance.is_empty() {
+            out.extend_from_slice(format!(";+sip.instance=\"{}\"", c.instance).as_bytes());
+        }
+        if c.reg_id > 0 {
+            out.extend_from_slice(format!(";reg-id={}", c.reg_id).as_bytes());
+        }
+    }
+    if n == 0 {
+        return None;
+    }
+    out.extend_from_slice(b"\r\n");
+    Some(out)
+}
+
+/// Kamailio's `reg_reply_helper`: code, reason and the headers to add.
+fn reply_parts(
+    cfg: &RegConfig,
+    ctx: &Ctx<'_>,
+    err: Option<Rerr>,
+    out: &SaveOut,
+) -> (u16, &'static str, Vec<u8>) {
+    let mut hdrs = Vec::new();
+    if let Some(c) = &out.contact {
+        hdrs.extend_from_slice(c);
+    }
+    let mut err = err;
+    if err.is_none() && cfg.use_path && !out.path.is_empty() && cfg.path_mode != 0 {
+        let buf = ctx.msg.buf();
+        let supported = ctx.msg.supported();
+        let has_path = supported
+            .as_ref()
+            .map(|l| l.iter().any(|s| s.of(buf).eq_ignore_ascii_case(b"path")))
+            .unwrap_or(false);
+        let path_hdr = format!("Path: {}\r\n", out.path);
+        if has_path {
+            hdrs.extend_from_slice(path_hdr.as_bytes());
+        } else if cfg.path_mode == 2 {
+            err = Some(Rerr::PathUnsup);
+            hdrs.extend_from_slice(b"Unsupported: path\r\n");
+            hdrs.extend_from_slice(path_hdr.as_bytes());
+        }
+    }
+    if err == Some(Rerr::LowExp) {
+        hdrs.extend_from_slice(format!("Min-Expires: {}\r\n", cfg.min_expires).as_bytes());
+    }
+    let Some(e) = err else {
+        return (200, "OK", hdrs);
+    };
+    let (code, reason, info) = e.reply();
+    hdrs.extend_from_slice(format!("P-Registrar-Error: {info}\r\n").as_bytes());
+    if (500..600).contains(&code) && cfg.retry_after > 0 {
+        hdrs.extend_from_slice(format!("Retry-After: {}\r\n", cfg.retry_after).as_bytes());
+    }
+    (code, reason, hdrs)
+}
+
+const PREPARED: &[u8] = b"\0reg_reply";
+
+/// Keeps a prepared reply on the message for `reg_send_reply` (a per-message XAVP whose name
+/// no config can spell, like sl's reply lumps).
+fn prepare(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) {
+    ctx.state.xavps.insert(
+        PREPARED.to_vec(),
+        vec![vec![
+            (b"code".to_vec(), Value::Int(i64::from(code))),
+            (b"reason".to_vec(), Value::str(reason)),
+            (b"hdrs".to_vec(), Value::Str(hdrs.to_vec())),
+        ]],
+    );
+}
+
+fn take_prepared(ctx: &mut Ctx<'_>) -> Option<(u16, String, Vec<u8>)> {
+    let rec = ctx.state.xavps.remove(PREPARED)?.into_iter().next()?;
+    let get = |n: &[u8]| rec.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let code = u16::try_from(get(b"code")?.to_int()).ok()?;
+    Some((code, get(b"reason")?.to_text(), get(b"hdrs")?.into_bytes()))
+}
+
+/// Sends a stateless reply as sl does, with `hdrs` after the headers of `append_to_reply`.
+fn send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> bool {
+    match try_send(ctx, code, reason, hdrs) {
+        Ok(()) => true,
+        Err(e) => {
+            ctx.log_error(&format!("failed to send {code} {reason}: {e}"));
+            false
+        }
+    }
+}
+
+fn try_send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> Result<(), String> {
+    let (mut all, body) = crate::sl::reply_lumps::get(ctx);
+    all.extend_from_slice(hdrs);
+    let proto = transport(ctx.rcv.proto);
+    let sock = SocketInfo {
+        ip: ctx.rcv.dst.ip(),
+        port: ctx.rcv.dst.port(),
+        proto,
+        advertise: None,
+        sockname: "",
+    };
+    let rcv = build::RecvInfo {
+        src_ip: ctx.rcv.src.ip(),
+        src_port: ctx.rcv.src.port(),
+        socket: &sock,
+        proto,
+        conn_id: 0,
+    };
+    let opts = ReplyOptions {
+        force_rport: ctx.state.msg_flags & FL_FORCE_RPORT != 0,
+        extra_headers: &all,
+        body: body.as_deref(),
+        ..ReplyOptions::default()
+    };
+    let buf = build::sl_reply(
+        ctx.msg,
+        &rcv,
+        code,
+        reason.as_bytes(),
+        &tag_generator(ctx.rcv.dst),
+        &opts,
+    )
+    .map_err(|e| e.to_string())?;
+    let dst = reply_dest(ctx)?;
+    ctx.server.send(&dst, &buf).map_err(|e| e.to_string())
+}
+
+fn transport(p: Proto) -> Transport {
+    match p {
+        Proto::Udp => Transport::Udp,
+        Proto::Tcp => Transport::Tcp,
+        Proto::Tls => Transport::Tls,
+        Proto::Sctp => Transport::Sctp,
+        Proto::Ws => Transport::Ws,
+        Proto::Wss => Transport::Wss,
+    }
+}
+
+/// Where sl sends replies: source IP; source port with `rport` (or non-UDP), else the Via port.
+fn reply_dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
+    let src = ctx.rcv.src;
+    let port = if ctx.rcv.proto != Proto::Udp {
+        src.port()
+    } else {
+        let via = ctx.msg.via1().map_err(|e| e.to_string())?;
+        if via.rport.is_some() || ctx.state.msg_flags & FL_FORCE_RPORT != 0 {
+            src.port()
+        } else {
+            via.port.unwrap_or(5060)
+        }
+    };
+    Ok(Dest {
+        addr: SocketAddr::new(src.ip(), port),
+        proto: ctx.rcv.proto,
+        socket: ctx.rcv.socket,
+    })
+}
+
+/// The first URI of a path vector (`<sip:a;lr>,<sip:b>` → `sip:a;lr`).
+fn first_path_uri(path: &str) -> Option<String> {
+    let p = path.trim_start();
+    if p.is_empty() {
+        return None;
+    }
+    let start = p.find('<')? + 1;
+    let end = p.get(start..)?.find('>')? + start;
+    p.get(start..end).map(str::to_string)
+}
+
+/// The value of URI parameter `name`.
+fn uri_param(uri: &[u8], name: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(uri);
+    let params = text.split_once(';')?.1;
+    let params = params.split('?').next().unwrap_or(params);
+    params.split(';').find_map(|p| {
+        let (n, v) = p.split_once('=').unwrap_or((p, ""));
+        n.trim()
+            .as_bytes()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// A comma-separated method list (`methods="INVITE,BYE"`) as a bit mask.
+fn parse_methods(s: &[u8]) -> Option<u32> {
+    let mut m = 0;
+    for tok in s.split(|&b| b == b',') {
+        let t: Vec<u8> = tok
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        if t.is_empty() {
+            return None;
+        }
+        m |= method_bit(Method::from_token(&t));
+    }
+    Some(m)
+}
+
+fn unescape(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == b'%' {
+            let h = s.get(i + 1..i + 3)?;
+            let v = u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            first_path_uri("<sip:p1;lr>,<sip:p2>").as_deref(),
+            Some("sip:p1;lr")
+        );
+        assert_eq!(first_path_uri(""), None);
+        assert_eq!(
+            uri_param(b"sip:p1;lr;received=sip:1.2.3.4:5", b"received").as_deref(),
+            Some("sip:1.2.3.4:5")
+        );
+        assert_eq!(unescape(b"a%41b"), Some(b"aAb".to_vec()));
+        assert_eq!(unescape(b"a%4"), None);
+        assert_eq!(parse_methods(b"INVITE, BYE"), Some(1 | 8));
+        let cases = [
+            (Rerr::TooMany, 503),
+            (Rerr::LowExp, 423),
+            (Rerr::PathUnsup, 420),
+            (Rerr::InvCseq, 400),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.reply().0, code);
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! Table-driven tests of usrloc (memory) and registrar: REGISTER → reply bytes and stored state,
+//! expiry with a controlled clock, `*` unregistration, max_contacts, out-of-order CSeq,
+//! lookup → R-URI / branches / `$du`, and the `ul.*` RPC entries' output.
+
+#[path = "siputils_harness.rs"]
+mod harness;
+use harness::*;
+
+use std::sync::Arc;
+
+use ferrosip_api::export::RpcValue;
+use ferrosip_api::{store, ModValue, ModuleExports, Registry, RouteType};
+use ferrosip_modules::usrloc::UlApi;
+
+const T0: i64 = 1_700_000_000;
+
+fn reg_with(ul: &[(&str, ModValue)], rg: &[(&str, ModValue)]) -> (Registry, Arc<UlApi>) {
+    let mut reg = Registry::new();
+    let mut core = ModuleExports::new("core");
+    core.pvs = store::var_avp_pvs();
+    core.pvs.extend(store::core_pvs());
+    reg.add(core).unwrap_or_else(|e| panic!("{e}"));
+    for m in [
+        ferrosip_modules::sl::exports(),
+        ferrosip_modules::usrloc::exports(),
+        ferrosip_modules::registrar::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (n, v) in ul {
+        reg.set_modparam("usrloc", n, v.clone())
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+    }
+    for (n, v) in rg {
+        reg.set_modparam("registrar", n, v.clone())
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+    }
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    let api = reg.api::<UlApi>().unwrap_or_else(|| panic!("usrloc api"));
+    api.clock().set(T0);
+    (reg, api)
+}
+
+fn register(user: &str, callid: &str, cseq: u32, extra: &str) -> String {
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-{callid}-{cseq}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:{user}@example.com>;tag=f1\r\n\
+To: <sip:{user}@example.com>\r\n\
+Call-ID: {callid}\r\n\
+CSeq: {cseq} REGISTER\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn invite(user: &str) -> String {
+    format!(
+        "INVITE sip:{user}@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-inv\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:caller@example.com>;tag=c1\r\n\
+To: <sip:{user}@example.com>\r\n\
+Call-ID: inv1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Runs one function; returns (rc, status line, Contact line or "", other registrar header lines).
+fn run(
+    reg: &Registry,
+    msg: &str,
+    f: &str,
+    args: &[&str],
+) -> (i64, String, String, Vec<String>, Outcome) {
+    let o = call_with(reg, msg, RouteType::Request, 3, &[(f, args)], &|_| {});
+    let reply = o.sent.first().map(|(_, b)| b.clone()).unwrap_or_default();
+    let status = reply.lines().next().unwrap_or("").to_string();
+    let contact = reply
+        .lines()
+        .find(|l| l.starts_with("Contact:"))
+        .unwrap_or("")
+        .to_string();
+    let others = reply
+        .lines()
+        .filter(|l| {
+            [
+                "P-Registrar-Error:",
+                "Retry-After:",
+                "Min-Expires:",
+                "Path:",
+                "Unsupported:",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .map(str::to_string)
+        .collect();
+    (o.rc, status, contact, others, o)
+}
+
+type Step = (
+    &'static str,            // user
+    &'static str,            // call-id
+    u32,                     // cseq
+    &'static str,            // extra headers
+    i64,                     // clock offset from T0
+    i64,                     // save rc
+    &'static str,            // status line
+    &'static str,            // Contact line
+    &'static [&'static str], // other headers
+);
+
+#[test]
+fn register_sequences() {
+    let (reg, _api) = reg_with(
+        &[],
+        &[
+            ("max_contacts", ModValue::Int(3)),
+            ("retry_after", ModValue::Int(30)),
+        ],
+    );
+    let steps: &[Step] = &[
+        // First registration: two contacts, q order, Expires header, instance/reg-id carried.
+        ("alice", "c1", 1,
+         "Contact: <sip:alice@10.0.0.2>;expires=60\r\nContact: <sip:alice@10.0.0.1:5070>;q=0.5;+sip.instance=\"<urn:uuid:1>\";reg-id=1\r\nExpires: 120\r\n",
+         0, 1, "SIP/2.0 200 OK",
+         "Contact: <sip:alice@10.0.0.1:5070>;q=0.5;expires=120;+sip.instance=\"<urn:uuid:1>\";reg-id=1, <sip:alice@10.0.0.2>;expires=60", &[]),
+        // A third contact with the default expires, 10 s later.
+        ("alice", "c2", 1, "Contact: <sip:alice@10.0.0.3>\r\n", 10, 1, "SIP/2.0 200 OK",
+         "Contact: <sip:alice@10.0.0.1:5070>;q=0.5;expires=110;+sip.instance=\"<urn:uuid:1>\";reg-id=1, <sip:alice@10.0.0.2>;expires=50, <sip:alice@10.0.0.3>;expires=3600", &[]),
+        // Refresh of an existing contact: rc 2.
+        ("alice", "c2", 2, "Contact: <sip:alice@10.0.0.3>;expires=300\r\n", 20, 2, "SIP/2.0 200 OK",
+         "Contact: <sip:alice@10.0.0.1:5070>;q=0.5;expires=100;+sip.instance=\"<urn:uuid:1>\";reg-id=1, <sip:alice@10.0.0.2>;expires=40, <sip:alice@10.0.0.3>;expires=300", &[]),
+        // Out of order: same Call-ID, lower CSeq → 400 Invalid CSeq, record unchanged in the reply.
+        ("alice", "c2", 1, "Contact: <sip:alice@10.0.0.3>;expires=900\r\n", 21, -1, "SIP/2.0 400 Bad Request",
+         "Contact: <sip:alice@10.0.0.1:5070>;q=0.5;expires=99;+sip.instance=\"<urn:uuid:1>\";reg-id=1, <sip:alice@10.0.0.2>;expires=39, <sip:alice@10.0.0.3>;expires=299",
+         &["P-Registrar-Error: Invalid CSeq number"]),
+        // Retransmission (same CSeq within cseq_delay): skipped, still 200.
+        ("alice", "c2", 2, "Contact: <sip:alice@10.0.0.3>;expires=900\r\n", 22, 1, "SIP/2.0 200 OK",
+         "Contact: <sip:alice@10.0.0.1:5070>;q=0.5;expires=98;+sip.instance=\"<urn:uuid:1>\";reg-id=1, <sip:alice@10.0.0.2>;expires=38, <sip:alice@10.0.0.3>;expires=298", &[]),
+        // A fourth contact: max_contacts 3 → 503 with Retry-After, rc -2.
+        ("alice", "c3", 1, "Contact: <sip:alice@10.0.0.4>\r\n", 23, -2, "SIP/2.0 503 Service Unavailable",
+         "Contact: <sip:alice@10.0.0.1:5070>;q=0.5;expires=97;+sip.instance=\"<urn:uuid:1>\";reg-id=1, <sip:alice@10.0.0.2>;expires=37, <sip:alice@10.0.0.3>;expires=297",
+         &["P-Registrar-Error: Too many registered contacts", "Retry-After: 30"]),
+        // Removing one contact with expires=0: rc 3.
+        ("alice", "c1", 2, "Contact: <sip:alice@10.0.0.2>;expires=0\r\n", 24, 3, "SIP/2.0 200 OK",
+         "Contact: <sip:alice@10.0.0.1:5070>;q=0.5;expires=96;+sip.instance=\"<urn:uuid:1>\";reg-id=1, <sip:alice@10.0.0.3>;expires=296", &[]),
+        // Query (no Contact): rc 4, bindings listed. The first contact expired meanwhile.
+        ("alice", "c9", 1, "", 130, 4, "SIP/2.0 200 OK", "Contact: <sip:alice@10.0.0.3>;expires=190", &[]),
+        // Below min_expires (60) is raised to it; max none.
+        ("bob", "b1", 1, "Contact: <sip:bob@10.0.0.5>;expires=5\r\n", 130, 1, "SIP/2.0 200 OK",
+         "Contact: <sip:bob@10.0.0.5>;expires=60", &[]),
+        // `*` with Expires 0 removes everything: rc 3, no Contact.
+        ("alice", "c9", 2, "Contact: *\r\nExpires: 0\r\n", 131, 3, "SIP/2.0 200 OK", "", &[]),
+        // `*` without Expires: 0 → 400.
+        ("bob", "b1", 2, "Contact: *\r\n", 132, -1, "SIP/2.0 400 Bad Request", "",
+         &["P-Registrar-Error: * used in contact and expires is not zero"]),
+        // Query of an AoR without bindings: 200 without Contact.
+        ("carol", "x1", 1, "", 133, 4, "SIP/2.0 200 OK", "", &[]),
+    ];
+    for (i, (user, cid, cseq, extra, off, rc, status, contact, others)) in steps.iter().enumerate()
+    {
+        _api.clock().set(T0 + off);
+        let (got_rc, got_status, got_contact, got_others, _) = run(
+            &reg,
+            &register(user, cid, *cseq, extra),
+            "save",
+            &["location"],
+        );
+        assert_eq!(
+            (got_rc, got_status.as_str(), got_contact.as_str()),
+            (*rc, *status, *contact),
+            "step {i}"
+        );
+        assert_eq!(got_others, others.to_vec(), "step {i}");
+    }
+}
+
+#[test]
+fn expiry_sweep_with_controlled_time() {
+    let (reg, api) = reg_with(&[], &[]);
+    for (user, e) in [("a", 100), ("b", 200), ("c", 0)] {
+        let extra = if e == 0 {
+            "Contact: <sip:c@h>;expires=0\r\n".to_string()
+        } else {
+            format!("Contact: <sip:{user}@h>;expires={e}\r\n")
+        };
+        run(
+            &reg,
+            &register(user, user, 1, &extra),
+            "save",
+            &["location"],
+        );
+    }
+    let dump = |api: &UlApi| -> Vec<String> {
+        api.store()
+            .dump("location")
+            .into_iter()
+            .map(|r| r.aor)
+            .collect()
+    };
+    assert_eq!(
+        dump(&api),
+        vec!["a", "b"],
+        "expires=0 on a new AoR stores nothing"
+    );
+    // (now offset, removed by the sweep, AoRs left)
+    let table: &[(i64, usize, &[&str])] = &[(99, 0, &["a", "b"]), (100, 1, &["b"]), (250, 1, &[])];
+    for (off, removed, left) in table {
+        assert_eq!(api.timer(T0 + off), *removed, "at +{off}");
+        assert_eq!(dump(&api), left.to_vec(), "at +{off}");
+    }
+}
+
+#[test]
+fn lookup_sets_ruri_branches_and_du() {
+    let (reg, api) = reg_with(
+        &[("nat_bflag", ModValue::Int(6))],
+        &[
+            ("use_path", ModValue::Int(1)),
+            ("path_mode", ModValue::Int(1)),
+        ],
+    );
+    let extra = "Contact: <sip:d@10.0.0.7>;q=0.2\r\n\
+Contact: <sip:d@192.168.1.2:5062>;q=0.9;received=\"sip:1.2.3.4:40000\"\r\n\
+Contact: <sip:d@10.0.0.8>;q=0.5\r\n";
+    let (rc, st, _, _, _) = run(
+        &reg,
+        &register("dave", "d1", 1, extra),
+        "save",
+        &["location"],
+    );
+    assert_eq!((rc, st.as_str()), (1, "SIP/2.0 200 OK"));
+    let with_path =
+        "Path: <sip:edge.example.com;lr>\r\nSupported: path\r\nContact: <sip:e@10.0.0.9>\r\n";
+    let (rc, _, _, others, _) = run(
+        &reg,
+        &register("erin", "e1", 1, with_path),
+        "save",
+        &["location"],
+    );
+    assert_eq!(rc, 1);
+    assert_eq!(others, vec!["Path: <sip:edge.example.com;lr>".to_string()]);
+
+    let o = call_with(
+        &reg,
+        &invite("dave"),
+        RouteType::Request,
+        3,
+        &[("lookup", &["location"])],
+        &|_| {},
+    );
+    assert_eq!(o.rc, 1);
+    assert_eq!(o.ruri, "sip:d@192.168.1.2:5062");
+    assert_eq!(o.state.dst_uri.as_deref(), Some(&b"sip:1.2.3.4:40000"[..]));
+    let br: Vec<(String, i32)> = o
+        .state
+        .branches
+        .iter()
+        .map(|b| (String::from_utf8_lossy(&b.uri).into_owned(), b.q))
+        .collect();
+    assert_eq!(
+        br,
+        vec![
+            ("sip:d@10.0.0.8".into(), 500),
+            ("sip:d@10.0.0.7".into(), 200)
+        ]
+    );
+
+    let o = call_with(
+        &reg,
+        &invite("erin"),
+        RouteType::Request,
+        3,
+        &[("lookup", &["location"])],
+        &|_| {},
+    );
+    assert_eq!((o.rc, o.ruri.as_str()), (1, "sip:e@10.0.0.9"));
+    assert_eq!(
+        o.state.dst_uri.as_deref(),
+        Some(&b"sip:edge.example.com;lr"[..])
+    );
+
+    // Not registered: -1; registered() agrees; after expiry lookup fails too.
+    let cases: &[(&str, &str, i64)] = &[
+        ("lookup", "nobody", -1),
+        ("registered", "nobody", -1),
+        ("registered", "dave", 1),
+    ];
+    for (f, user, want) in cases {
+        let o = call_with(
+            &reg,
+            &invite(user),
+            RouteType::Request,
+            3,
+            &[(f, &["location"])],
+            &|_| {},
+        );
+        assert_eq!(o.rc, *want, "{f} {user}");
+    }
+    api.clock().set(T0 + 3601);
+    let o = call_with(
+        &reg,
+        &invite("dave"),
+        RouteType::Request,
+        3,
+        &[("lookup", &["location"])],
+        &|_| {},
+    );
+    assert_eq!(o.rc, -1, "expired contacts are not used");
+}
+
+#[test]
+fn method_filtering_gives_minus_two() {
+    let (reg, _api) = reg_with(&[], &[("method_filtering", ModValue::Int(1))]);
+    run(
+        &reg,
+        &register(
+            "m",
+            "m1",
+            1,
+            "Allow: MESSAGE, OPTIONS\r\nContact: <sip:m@h>\r\n",
+        ),
+        "save",
+        &["location"],
+    );
+    let o = call_with(
+        &reg,
+        &invite("m"),
+        RouteType::Request,
+        3,
+        &[("lookup", &["location"])],
+        &|_| {},
+    );
+    assert_eq!(o.rc, -2);
+}
+
+#[test]
+fn errors_and_modes() {
+    // min_expires_mode → 423 with Min-Expires.
+    let (reg, _api) = reg_with(&[], &[("min_expires_mode", ModValue::Int(1))]);
+    let (rc, st, _, others, _) = run(
+        &reg,
+        &register("x", "x1", 1, "Contact: <sip:x@h>;expires=10\r\n"),
+        "save",
+        &["location"],
+    );
+    assert_eq!((rc, st.as_str()), (-1, "SIP/2.0 423 Interval Too Brief"));
+    assert_eq!(
+        others,
+        vec![
+            "Min-Expires: 60".to_string(),
+            "P-Registrar-Error: Interval too brief".into()
+        ]
+    );
+    // Strict path mode without Supported: path → 420.
+    let (reg, _api) = reg_with(&[], &[("use_path", ModValue::Int(1))]);
+    let (rc, st, _, others, _) = run(
+        &reg,
+        &register("y", "y1", 1, "Path: <sip:p;lr>\r\nContact: <sip:y@h>\r\n"),
+        "save",
+        &["location"],
+    );
+    assert_eq!((rc, st.as_str()), (1, "SIP/2.0 420 Bad Extension"));
+    assert_eq!(
+        others,
+        vec![
+            "Unsupported: path".to_string(),
+            "Path: <sip:p;lr>".into(),
+            "P-Registrar-Error: No support for found Path indicated".into()
+        ]
+    );
+    // Flag 0x02: no reply; 0x12 prepares it for reg_send_reply; 0x04 replaces contacts.
+    let (reg, api) = reg_with(&[], &[]);
+    let o = call_with(
+        &reg,
+        &register("z", "z1", 1, "Contact: <sip:z1@h>\r\n"),
+        RouteType::Request,
+        3,
+        &[("save", &["location", "2"])],
+        &|_| {},
+    );
+    assert_eq!((o.rc, o.sent.len()), (1, 0));
+    let o = call_with(
+        &reg,
+        &register("z", "z1", 2, "Contact: <sip:z2@h>\r\n"),
+        RouteType::Request,
+        3,
+        &[("save", &["location", "18"]), ("reg_send_reply", &[])],
+        &|_| {},
+    );
+    assert_eq!(o.rc, 1);
+    assert!(
+        o.sent
+            .first()
+            .is_some_and(|(_, b)| b
+                .contains("Contact: <sip:z1@h>;expires=3600, <sip:z2@h>;expires=3600\r\n")),
+        "{:?}",
+        o.sent
+    );
+    let (rc, _, contact, _, _) = run(
+        &reg,
+        &register("z", "z1", 3, "Contact: <sip:z3@h>\r\n"),
+        "save",
+        &["location", "4"],
+    );
+    assert_eq!(
+        (rc, contact.as_str()),
+        (1, "Contact: <sip:z3@h>;expires=3600")
+    );
+    assert_eq!(
+        api.store().get("location", "z").map(|r| r.contacts.len()),
+        Some(1)
+    );
+    // unregister by AoR.
+    let o = call(
+        &reg,
+        &invite("z"),
+        "unregister",
+        &["location", "sip:z@example.com"],
+    );
+    assert_eq!(o.rc, 1);
+    assert!(api.store().get("location", "z").is_none());
+    let o = call(
+        &reg,
+        &invite("z"),
+        "unregister",
+        &["location", "sip:z@example.com"],
+    );
+    assert_eq!(o.rc, -3);
+}
+
+#[test]
+fn load_time_refusals() {
+    let mut reg = Registry::new();
+    reg.add(ferrosip_modules::usrloc::exports())
+        .unwrap_or_else(|e| panic!("{e}"));
+    reg.add(ferrosip_modules::registrar::exports())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused: &[(&str, &str, ModValue)] = &[
+        ("usrloc", "db_mode", ModValue::Int(2)),
+        ("usrloc", "db_url", ModValue::Str("mysql://x".into())),
+        ("registrar", "outbound_mode", ModValue::Int(1)),
+        ("registrar", "xavp_cfg", ModValue::Str("reg".into())),
+    ];
+    for (m, n, v) in refused {
+        assert!(reg.set_modparam(m, n, v.clone()).is_err(), "{m}.{n}");
+    }
+    for f in ["lookup_branches", "reg_fetch_contacts", "lookup_to_dset"] {
+        assert!(
+            reg.functions(f).iter().all(|(_, e)| e.handler.is_none()),
+            "{f} must be refused"
+        );
+    }
+    // registrar without usrloc loaded first fails at init.
+    let mut reg = Registry::new();
+    reg.add(ferrosip_modules::registrar::exports())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(reg.init_all().is_err());
+}
+
+fn rpc(reg: &Registry, name: &str, args: &[RpcValue]) -> Result<RpcValue, (i32, String)> {
+    let r = reg.rpc(name).unwrap_or_else(|| panic!("{name}"));
+    (r.handler)(args).map_err(|f| (f.code, f.message))
+}
+
+fn field<'a>(v: &'a RpcValue, path: &[&str]) -> Option<&'a RpcValue> {
+    let mut cur = v;
+    for p in path {
+        cur = match cur {
+            RpcValue::Struct(m) => &m.iter().find(|(k, _)| k == p)?.1,
+            RpcValue::Array(a) => a.first().and_then(|x| match x {
+                RpcValue::Struct(m) => m.iter().find(|(k, _)| k == p).map(|(_, v)| v),
+                _ => None,
+            })?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+#[test]
+fn rpc_entries() {
+    let (reg, api) = reg_with(&[], &[]);
+    run(
+        &reg,
+        &register(
+            "r",
+            "r1",
+            1,
+            "User-Agent: ua/1\r\nContact: <sip:r@10.0.0.1>;q=1\r\n",
+        ),
+        "save",
+        &["location"],
+    );
+    let s = |x: &str| RpcValue::Str(x.into());
+    let lk = rpc(&reg, "ul.lookup", &[s("location"), s("r")]).unwrap_or_else(|e| panic!("{e:?}"));
+    let c = field(&lk, &["Contacts", "Contact"]).unwrap_or_else(|| panic!("{lk:?}"));
+    let cases: &[(&str, RpcValue)] = &[
+        ("Address", s("sip:r@10.0.0.1")),
+        ("Expires", RpcValue::Int(3600)),
+        ("Q", RpcValue::Double(1.0)),
+        ("Call-ID", s("r1")),
+        ("CSeq", RpcValue::Int(1)),
+        ("User-Agent", s("ua/1")),
+        ("Socket", s("udp:127.0.0.1:5060")),
+    ];
+    for (k, want) in cases {
+        assert_eq!(field(c, &[k]), Some(want), "{k}");
+    }
+    assert_eq!(
+        rpc(&reg, "ul.lookup", &[s("location"), s("nobody")])
+            .err()
+            .map(|e| e.0),
+        Some(404)
+    );
+    assert_eq!(
+        rpc(&reg, "ul.lookup", &[s("nope"), s("r")])
+            .err()
+            .map(|e| e.1),
+        Some("Domain table not found".into())
+    );
+    // ul.add then ul.dump shows two AoRs.
+    let add = [
+        s("location"),
+        s("q"),
+        s("sip:q@h"),
+        RpcValue::Int(60),
+        RpcValue::Double(0.5),
+        s("0"),
+        RpcValue::Int(0),
+        RpcValue::Int(0),
+        RpcValue::Int(-1),
+    ];
+    assert!(rpc(&reg, "ul.add", &add).is_ok());
+    let dump = rpc(&reg, "ul.dump", &[]).unwrap_or_else(|e| panic!("{e:?}"));
+    let aors = field(&dump, &["Domains", "Domain", "AoRs"]);
+    assert!(
+        matches!(aors, Some(RpcValue::Array(a)) if a.len() == 2),
+        "{dump:?}"
+    );
+    assert_eq!(
+        field(&dump, &["Domains", "Domain", "Stats", "Records"]),
+        Some(&RpcValue::Int(2))
+    );
+    assert_eq!(
+        api.store()
+            .get("location", "q")
+            .map(|r| r.contacts[0].expires),
+        Some(T0 + 60)
+    );
+    // rm_contact, rm, flush.
+    assert_eq!(
+        rpc(
+            &reg,
+            "ul.rm_contact",
+            &[s("location"), s("q"), s("sip:x@h")]
+        )
+        .err()
+        .map(|e| e.0),
+        Some(404)
+    );
+    assert!(rpc(
+        &reg,
+        "ul.rm_contact",
+        &[s("location"), s("q"), s("sip:q@h")]
+    )
+    .is_ok());
+    assert!(api.store().get("location", "q").is_none());
+    assert!(rpc(&reg, "ul.rm", &[s("location"), s("r")]).is_ok());
+    assert!(api.store().dump("location").is_empty());
+    assert!(rpc(&reg, "ul.flush", &[]).is_ok());
+}
