@@ -157,7 +157,13 @@ pub fn run(
             let (r, _) = ferrosip_api::pv::parse_pv_ref(format!("${pv}").as_bytes())
                 .unwrap_or_else(|e| panic!("{e}"));
             let spec = reg.resolve_pv(&r).unwrap_or_else(|e| panic!("{e}"));
-            o.pvs.push(spec.get(&mut ctx).to_text());
+            let v = spec.get(&mut ctx);
+            // xlog's spelling of a null value
+            o.pvs.push(if v.is_null() {
+                "<null>".into()
+            } else {
+                v.to_text()
+            });
             continue;
         }
         let (h, a) = prepare(reg, name, args).unwrap_or_else(|e| panic!("{e}"));
