@@ -184,9 +184,12 @@ fn refused_and_read_only() {
         ("$rcv(af)", "msg-received"),
         ("$stat(rcv_requests)", "statistics"),
         ("$sel(nosuch.user)", "unknown select"),
-        ("$def(WITH_AUTH)", "defines"),
-        ("$defn(N)", "defines"),
-        ("$mi", "unknown pseudo-variable"),
+        (
+            "$mbu",
+            "not implemented yet (the updated message buffer needs the send path)",
+        ),
+        ("$Au", "auth module"),
+        ("$nosuch", "unknown pseudo-variable"),
         ("$via0(nosuch)", "unknown name"),
         ("$(ru{s.nosuch})", "unknown string transformation"),
         ("$(ru{s.substr,x,1})", "not a number"),
@@ -308,7 +311,9 @@ fn table_covers_every_name() {
     // Refused at load (tested in refused_and_read_only); `$sel` is exercised by
     // sel_reads_module_selects with a test select root.
     let refused = [
-        "snd", "sndto", "sndfrom", "rcv", "recv", "stat", "sel", "def", "defn",
+        "snd", "sndto", "sndfrom", "rcv", "recv", "stat", "sel",
+        // server/context data, tested in context_and_socket_data
+        "mi", "def", "defn", "Rn", "RAi", "RAp", "Ras", "sas",
     ];
     let mut missing = Vec::new();
     for p in &exports.pvs {
@@ -463,4 +468,86 @@ fn table_covers_every_name() {
         }
     }
     assert!(missing.is_empty(), "not in the case table: {missing:?}");
+}
+
+/// Message id, cached message time, the server's sockets (names, advertised addresses, `$fs`
+/// written and read) and the preprocessor defines given to the registry.
+#[test]
+fn context_and_socket_data() {
+    use ferrosip_api::pv::parse_pv_ref;
+    use ferrosip_api::{Ctx, Proto, Recorder, RouteType, SocketInfo, Value, WorkerState};
+    let mut reg = ferrosip_api::Registry::new();
+    reg.set_defines(vec![
+        ("WITH_AUTH".into(), None),
+        ("DBURL".into(), Some("mysql://x".into())),
+        ("N".into(), Some("42".into())),
+    ]);
+    let mut core = ferrosip_api::ModuleExports::new("core");
+    core.pvs = ferrosip_api::store::core_pvs();
+    reg.add(core).expect("core");
+    reg.add(ferrosip_modules::pv::exports()).expect("pv");
+    reg.init_all().expect("init");
+    let mut udp = SocketInfo::new(Proto::Udp, "127.0.0.1:5060".parse().expect("addr"));
+    udp.name = Some("main".into());
+    udp.advertise = Some(("sip.example.com".into(), 0));
+    let tcp = SocketInfo::new(Proto::Tcp, "127.0.0.1:5070".parse().expect("addr"));
+    let mut server = Recorder {
+        debug: 3,
+        sockets: vec![udp, tcp],
+        ..Recorder::default()
+    };
+    let mut worker = WorkerState::default();
+    let mut msg = ferrosip_sipmsg::Msg::parse(pv_support::message("inv")).expect("msg");
+    let pv = |t: &str| {
+        reg.resolve_pv(&parse_pv_ref(t.as_bytes()).expect("syntax").0)
+            .unwrap_or_else(|e| panic!("{t}: {e}"))
+    };
+    for round in 1..=2 {
+        let mut ctx = Ctx::new(
+            &mut msg,
+            RouteType::Request,
+            default_rcv(),
+            &mut worker,
+            &mut server,
+        )
+        .expect("ctx");
+        let f = reg
+            .parse_format(
+                "$mi|$Rn|$RAi|$RAp|$Ras|$sas|$fs|$def(WITH_AUTH)|$def(DBURL)|$defn(N)|$def(NONE)",
+            )
+            .expect("format");
+        let want = format!(
+            "{round}|main|sip.example.com|5060|udp:sip.example.com:5060|udp:192.0.2.55:5099|<null>||mysql://x|42|<null>"
+        );
+        assert_eq!(String::from_utf8_lossy(&f.render(&mut ctx)), want);
+        let ts = pv("$Ts").get(&mut ctx);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(pv("$Ts").get(&mut ctx), ts, "$Ts is cached per message");
+        pv("$fs")
+            .set(&mut ctx, Value::str("tcp:127.0.0.1:5070"))
+            .expect("our socket");
+        assert_eq!(pv("$fs").get(&mut ctx), Value::str("tcp:127.0.0.1:5070"));
+        assert_eq!(pv("$fsn").get(&mut ctx), Value::Null, "no name");
+        assert!(pv("$fs")
+            .set(&mut ctx, Value::str("udp:10.9.9.9:5060"))
+            .is_err());
+        pv("$fs").set(&mut ctx, Value::Null).expect("clears");
+        assert_eq!(ctx.state.force_socket, None);
+    }
+    // without a socket list the socket PVs fail instead of guessing
+    let mut bare = Recorder::default();
+    let mut ctx = Ctx::new(
+        &mut msg,
+        RouteType::Request,
+        default_rcv(),
+        &mut worker,
+        &mut bare,
+    )
+    .expect("ctx");
+    assert_eq!(ctx.state.id, 3);
+    assert!(pv("$RAi").try_get(&mut ctx).is_err());
+    assert_eq!(
+        String::from_utf8_lossy(&reg.parse_format("[$Rn]").expect("f").render(&mut ctx)),
+        "[]"
+    );
 }

@@ -9,10 +9,11 @@
 //! [`timefmt`] (calendar arithmetic and `strftime`).
 //!
 //! What it does not do: `$stat()` (no counters subsystem yet), `$snd()`/`$sndto()`/`$rcv()` (no
-//! onsend/msg-received info in the context yet), `$def()`/`$defn()` (the registry does not expose
-//! the preprocessor's defines to PV parsers) — all refused when the config loads, with a message
-//! that says why. Names that need data the context does not carry (`$mi`, `$RAi`, `$Rn`, `$Au` …)
-//! are not exported, so a config using them is refused as using an unknown variable. Local time is
+//! onsend/msg-received info in the context yet) — refused when the config loads, with a message
+//! that says why. Names that need data the context does not carry (`$mbu`, `$Au`, `$ruid` …) are
+//! declared refused (`ModuleExports::refused_pvs`), so a config using them, with or without a
+//! name, is refused with the reason. Socket PVs (`$fs $fsn $Rn $RAi $RAp $Ras`) read the server's
+//! socket list (`Server::sockets`) and fail when the server gives none. Local time is
 //! computed as UTC only; local-time PVs are refused at load on a host whose zone is not UTC.
 //! Behaviour notes and the 5.6/6.0 differences are in `docs/pv.md`.
 
@@ -46,6 +47,7 @@ pub fn exports() -> ModuleExports {
     pvs.extend(netpv::pvs());
     pvs.extend(containers::pvs(&shared));
     m.pvs = pvs;
+    m.refused_pvs = netpv::refused_names();
     m.transforms = vec![trans_s::export()];
     m.transforms.extend(trans_misc::exports());
     let init_shared = shared.clone();

@@ -52,14 +52,65 @@ pub fn pvs() -> Vec<PvExport> {
             PvNameRule::Required,
             keyword(&["id", "name"]),
         ),
-        pv("fs", "forced send socket", |c, _| match c.state.force_socket {
-            None => Ok(Value::Null),
-            Some(i) => Err(rt(format!("socket #{i} cannot be printed: the context has no socket list"))),
-        }),
+        writable(
+            pv("fs", "forced send socket (proto:ip:port)", |c, _| match c.state.force_socket {
+                None => Ok(Value::Null),
+                Some(i) => Ok(s(socket(c, i)?.socket_str())),
+            }),
+            // Kamailio's `$fs = "proto:ip:port"` looks the socket up among ours; `$null` clears.
+            |c, _, v| {
+                if v.is_null() {
+                    c.state.force_socket = None;
+                    return Ok(());
+                }
+                let want = v.to_bytes().into_owned();
+                let want = String::from_utf8_lossy(&want).to_ascii_lowercase();
+                let found = c.server.sockets().iter().position(|x| {
+                    x.socket_str().to_ascii_lowercase() == want
+                        || (want.matches(':').count() == 1
+                            && format!("{}:{}", x.proto.name(), x.addr.ip()) == want)
+                });
+                match found {
+                    Some(i) => {
+                        c.state.force_socket = Some(i as u32);
+                        Ok(())
+                    }
+                    None => Err(rt(format!("$fs: `{want}` is not a listening socket"))),
+                }
+            },
+        ),
         pv("fsn", "name of the forced send socket", |c, _| match c.state.force_socket {
             None => Ok(Value::Null),
-            Some(i) => Err(rt(format!("socket #{i} has no name in the context"))),
+            Some(i) => Ok(socket(c, i)?.name.clone().map_or(Value::Null, |n| Value::Str(n.into_bytes()))),
         }),
+        pv("Rn", "name of the receiving socket", |c, _| {
+            let i = c.rcv.socket;
+            Ok(socket(c, i)?.name.clone().map_or(Value::Null, |n| Value::Str(n.into_bytes())))
+        }),
+        pv("RAi", "advertised IP of the receiving socket (its IP when none)", |c, _| {
+            let i = c.rcv.socket;
+            let si = socket(c, i)?;
+            Ok(match &si.advertise {
+                Some((h, _)) => s(h.as_str()),
+                None => s(ip_text(c.rcv.dst.ip(), false)),
+            })
+        }),
+        pv("RAp", "advertised port of the receiving socket (its port when none)", |c, _| {
+            let i = c.rcv.socket;
+            let si = socket(c, i)?;
+            Ok(Value::Int(i64::from(match &si.advertise {
+                Some((_, p)) if *p != 0 => *p,
+                _ => c.rcv.dst.port(),
+            })))
+        }),
+        pv("Ras", "advertised socket of the receiving socket (proto:host:port)", |c, _| {
+            let i = c.rcv.socket;
+            Ok(s(socket(c, i)?.advertised_str()))
+        }),
+        pv("sas", "source address in socket form (proto:ip:port)", |c, _| {
+            Ok(s(format!("{}:{}", c.rcv.proto.name(), c.rcv.src)))
+        }),
+        pv("mi", "message id (per worker, from 1)", |c, _| Ok(Value::Int(c.state.id as i64))),
         pv("conid", "TCP connection id", |c, _| match c.rcv.proto {
             Proto::Udp | Proto::Sctp => Ok(Value::Null),
             _ => Err(rt("the receive info carries no connection id yet")),
@@ -169,7 +220,10 @@ pub fn pvs() -> Vec<PvExport> {
             keyword(&["u", "U", "d", "p", "P"]),
         ),
         // Time.
-        pv("Ts", "current Unix time", |_, _| Ok(Value::Int(now().0))),
+        pv("Ts", "Unix time of the message (taken on first use, then cached)", |c, _| {
+            let t = c.msg_time();
+            Ok(Value::Int(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)))
+        }),
         pv("TS", "Unix time the server started", move |_, _| Ok(Value::Int(started.0))),
         local(pv("Tf", "current time, ctime() format", |_, _| Ok(s(ctime(now().0))))),
         local(pv("TF", "current time, ctime() format (not cached)", |_, _| Ok(s(ctime(now().0))))),
@@ -331,18 +385,76 @@ pub fn pvs() -> Vec<PvExport> {
             "receive info exists only in event_route[core:msg-received], not supported yet",
         ),
         ("stat", "there is no statistics/counters subsystem yet"),
-        (
-            "def",
-            "preprocessor defines are not exposed to variables yet",
-        ),
-        (
-            "defn",
-            "preprocessor defines are not exposed to variables yet",
-        ),
     ] {
         v.push(refused(name, why));
     }
+    // `$def(NAME)` / `$defn(NAME)`: read once at load from the defines the server gave the
+    // registry (`Registry::set_defines`); `$def` of a define without value is "", of an
+    // undefined name `$null`; `$defn` is the value as a number (0 when it is not one).
+    v.push(named(
+        pv("def", "value of a preprocessor define", |_, n| {
+            Ok(define(n, false))
+        }),
+        PvNameRule::Required,
+        |name, reg| Ok(defined(name, reg)),
+    ));
+    v.push(named(
+        pv(
+            "defn",
+            "value of a preprocessor define as a number",
+            |_, n| Ok(define(n, true)),
+        ),
+        PvNameRule::Required,
+        |name, reg| Ok(defined(name, reg)),
+    ));
     v
+}
+
+/// PV names Kamailio has whose subsystem ferrosip does not have: refused at load with the reason,
+/// whatever form the config writes (`Registry::refused_pv`).
+pub fn refused_names() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("mbu", "the updated message buffer needs the send path"),
+        ("msgbuf", "raw message buffer access is not supported"),
+        ("Au", "needs the auth module's \"authorized\" mark"),
+        ("AU", "needs the auth module's \"authorized\" mark"),
+        ("ruid", "R-URI branch attributes are not in the context"),
+        (
+            "location_ua",
+            "R-URI branch attributes are not in the context",
+        ),
+        ("sbranch", "static branch is not supported"),
+        ("sid", "server_id is not visible to modules"),
+        ("rpl", "needs the reply of a transaction (tm)"),
+        ("ksr", "KEMI is not supported"),
+        ("ccp", "config custom parameters are read with @cfg_get"),
+        ("fsp", "forced socket by port needs the wire socket table"),
+        ("RAu", "advertised URI is not supported yet"),
+        ("RAut", "advertised URI is not supported yet"),
+    ]
+}
+
+/// The socket `i` of the server's list.
+fn socket<'c>(c: &'c Ctx<'_>, i: u32) -> Result<&'c ferrosip_api::SocketInfo, Error> {
+    c.server
+        .sockets()
+        .get(i as usize)
+        .ok_or_else(|| rt(format!("socket #{i} is not in the server's socket list")))
+}
+
+fn defined(name: &str, reg: &ferrosip_api::Registry) -> PvInner {
+    match reg.define(name.trim()) {
+        None => PvInner::None,
+        Some(v) => PvInner::Str(v.unwrap_or("").as_bytes().to_vec()),
+    }
+}
+
+fn define(n: &PvName, numeric: bool) -> Value {
+    match (&n.inner, numeric) {
+        (PvInner::Str(v), false) => Value::Str(v.clone()),
+        (PvInner::Str(v), true) => Value::Int(ferrosip_api::value::str_to_int(v).unwrap_or(0)),
+        _ => Value::Null,
+    }
 }
 
 const BRANCH_ATTRS: &[&str] = &[

@@ -6,8 +6,7 @@
 //! flag `i` adds `REG_ICASE`, `s` drops `REG_NEWLINE`, `g` replaces every match. The translation to
 //! the `regex` crate is `ferrosip_api::posix`, with the line flags given inline.
 //! Patterns are adjusted before translation ([`prepare_posix`]): under `REG_NEWLINE` a negated
-//! bracket (`[^a]`) does not match a newline, and `<`/`>` inside brackets are moved out of them
-//! (the translation would escape them, which the `regex` crate rejects in classes).
+//! bracket (`[^a]`) does not match a newline.
 
 use ferrosip_api::export::Arg;
 use ferrosip_api::posix;
@@ -74,11 +73,6 @@ impl Re {
 /// Prepares a POSIX pattern for `ferrosip_api::posix`:
 /// - with `REG_NEWLINE` (`newline`), a non-matching list never matches a newline: a literal newline
 ///   is added to every negated bracket (`[^;]` becomes `[^;<LF>]`);
-/// - `<` and `>` inside brackets are moved out, because the translation escapes them and the
-///   `regex` crate rejects `\<`/`\>` in classes: `[a>]` becomes `(?:[a]|>)`, `[^>]` becomes
-///   `(?:[^;-?]|;|<|=|\?)` (the range `;-?` covers `; < = > ?`; the ones that were not excluded
-///   are added back). Non-capturing groups keep `\1`… numbering. A range with `<`/`>` as an end is
-///   left alone (and refused by the compiler).
 ///
 /// POSIX brackets have no escapes, `]` right after `[` or `[^` is a member, and `[:class:]`,
 /// `[=x=]`, `[.x.]` are kept whole.
@@ -217,42 +211,10 @@ fn render(neg: bool, members: &[Member], extra: &str) -> String {
 }
 
 fn rewrite(neg: bool, members: &[Member], newline: bool) -> String {
+    // `<`/`>` members need no special handling any more: `ferrosip_api::posix` leaves them
+    // unescaped inside brackets.
     let nl = if neg && newline { "\n" } else { "" };
-    let angle = |m: &Member| matches!(m, Member::Char('<' | '>'));
-    let in_range = members
-        .iter()
-        .any(|m| matches!(m, Member::Range(a, b) if "<>".contains(*a) || "<>".contains(*b)));
-    if in_range || !members.iter().any(angle) {
-        return render(neg, members, nl);
-    }
-    let rest: Vec<Member> = members.iter().filter(|m| !angle(m)).cloned().collect();
-    if !neg {
-        let mut alts: Vec<String> = Vec::new();
-        if !rest.is_empty() {
-            alts.push(render(false, &rest, ""));
-        }
-        for m in members.iter().filter(|m| angle(m)) {
-            if let Member::Char(ch) = m {
-                alts.push(ch.to_string());
-            }
-        }
-        return format!("(?:{})", alts.join("|"));
-    }
-    // negated: exclude the whole range `;-?` too, then add back what was not excluded
-    let excluded = |ch: char| members.contains(&Member::Char(ch));
-    let mut with_range = rest.clone();
-    with_range.push(Member::Range(';', '?'));
-    let mut alts = vec![render(true, &with_range, nl)];
-    for ch in [';', '<', '=', '>', '?'] {
-        if !excluded(ch) {
-            alts.push(if ch == '?' {
-                "\\?".to_string()
-            } else {
-                ch.to_string()
-            });
-        }
-    }
-    format!("(?:{})", alts.join("|"))
+    render(neg, members, nl)
 }
 
 /// The bytes regexec sees: C strings end at the first NUL.
@@ -490,9 +452,9 @@ mod tests {
             ("\\[^a]", "\\[^a]"),
             ("[a^]", "[a^]"),
             ("[^a", "[^a"),
-            ("[^>]", "(?:[^;-?\n]|;|<|=|\\?)"),
-            ("[a>]", "(?:[a]|>)"),
-            ("[<>]", "(?:<|>)"),
+            ("[^>]", "[^>\n]"),
+            ("[a>]", "[a>]"),
+            ("[<>]", "[<>]"),
             ("[^a-]", "[^a\n-]"),
             ("[-a]", "[a-]"),
             ("[-^]", "[-^]"),
