@@ -347,3 +347,47 @@ fn sipp_calls_through_stateless_proxy_complete() {
     );
     assert_eq!(srv.stop(), Some(0));
 }
+
+#[test]
+fn forward_tcp_explicit_target_and_onsend_drop() {
+    let port = free_port();
+    let proxy = addr(&format!("127.0.0.1:{port}"));
+    let uas = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let uas_port = uas.local_addr().map(|a| a.port()).unwrap_or(0);
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=1\n\
+request_route {{\n    if ($rU == \"drop\") {{ forward_udp(\"127.0.0.1\", {uas_port}); exit; }}\n\
+    forward_tcp(\"127.0.0.1\", {uas_port});\n}}\n\
+onsend_route {{\n    if ($rU == \"drop\") {{ drop; }}\n}}\n"
+    );
+    // $rU needs the pv module in ferrosip as in Kamailio.
+    let cfg = cfg.replace("children=1\n", "children=1\nloadmodule \"pv.so\"\n");
+    let mut srv = start(ferrosip_bin(), "fwd-tcp", &cfg, &[proxy]);
+    let msg = |user: &str| {
+        format!(
+            "OPTIONS sip:{user}@127.0.0.1:{uas_port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-t1\r\n\
+From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: fwd-tcp-{user}\r\nCSeq: 1 OPTIONS\r\n\
+Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let _ = c.send_to(msg("bob").as_bytes(), proxy);
+    let _ = uas.set_nonblocking(false);
+    let (mut conn, _) = uas
+        .accept()
+        .unwrap_or_else(|e| panic!("{e}: {}", srv.log_text()));
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = vec![0u8; 4096];
+    let n = std::io::Read::read(&mut conn, &mut buf).unwrap_or(0);
+    let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        got.starts_with("OPTIONS sip:bob@")
+            && got.contains(&format!("Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK")),
+        "{got}"
+    );
+    // onsend_route drops the other one: the UDP UAS hears nothing.
+    let u = UdpSocket::bind(("127.0.0.1", uas_port)).unwrap_or_else(|e| panic!("{e}"));
+    let _ = c.send_to(msg("drop").as_bytes(), proxy);
+    assert!(collect_udp(&u, Duration::from_millis(500)).is_empty());
+    assert_eq!(srv.stop(), Some(0));
+}

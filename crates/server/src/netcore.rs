@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 use ferrosip_api::export::{Arg, Handler};
 use ferrosip_api::{Ctx, Error as ApiError, ModuleExports, RetCode, RouteType};
-use ferrosip_script::{Entry, Program};
+use ferrosip_script::{Program, RouteId};
 use ferrosip_sipmsg::build::{self, ForwardOptions, RecvInfo as BuildRecv, SendTarget};
 use ferrosip_sipmsg::uri::Scheme;
 use ferrosip_sipmsg::{Span, Uri};
@@ -37,6 +37,8 @@ pub struct Net {
     pub stats: CoreStats,
     /// The compiled config (for `onsend_route`), set right after compiling.
     pub program: Arc<Program>,
+    /// `onsend_route`, looked up once.
+    pub onsend: Option<RouteId>,
 }
 
 /// Filled after binding; read by the handlers on the worker threads.
@@ -393,7 +395,7 @@ fn build_request(
 /// Runs `onsend_route` (when the config has one) on the message about to be sent; `false` when it
 /// dropped the message.
 fn run_onsend(ctx: &mut Ctx<'_>, n: &Net) -> bool {
-    let Some(id) = n.program.route(Entry::OnSend) else {
+    let Some(id) = n.onsend else {
         return true;
     };
     let saved = ctx.route_type;

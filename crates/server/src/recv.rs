@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use ferrosip_api::{Ctx, Dest, Error as ApiError, RecvInfo, RouteType, Server, WorkerState};
 use ferrosip_modules::sl::SlApi;
-use ferrosip_script::{Entry, Program};
+use ferrosip_script::{Program, RouteId};
 use ferrosip_sipmsg::build;
 use ferrosip_sipmsg::edit::SendContext;
 use ferrosip_sipmsg::{Msg, Transport as ViaTransport};
@@ -39,6 +39,8 @@ thread_local! {
 pub struct Receiver {
     pub net: NetCell,
     pub program: Arc<Program>,
+    /// Blocks looked up once at start (a lookup by name hashes and allocates).
+    pub routes: Routes,
     pub sl: Option<Arc<SlApi>>,
     pub check_via: bool,
     /// Kamailio `debug`, read per log call (RPC may change it).
@@ -116,7 +118,9 @@ impl Receiver {
             CoreStats::inc(&n.stats.drop_requests);
             return;
         }
-        let _ = self.program.run_entry(Entry::Request, &mut ctx);
+        if let Some(id) = self.routes.request {
+            let _ = self.program.run(id, &mut ctx);
+        }
         drop(ctx);
         if let Some(port) = msg_net(|m| m.tcp_alias) {
             tcp_alias_from_via(n, ri, msg, Some(port));
@@ -154,7 +158,7 @@ impl Receiver {
             CoreStats::inc(&n.stats.drop_replies);
             return;
         }
-        if let Some(out) = self.program.run_entry(Entry::Reply, &mut ctx) {
+        if let Some(out) = self.routes.reply.map(|id| self.program.run(id, &mut ctx)) {
             if out.dropped || (out.exited && out.rc == 0) {
                 CoreStats::inc(&n.stats.drop_replies);
                 return;
@@ -171,14 +175,34 @@ impl Receiver {
 
     /// `event_route[core:pre-routing]`: `false` when it dropped the message.
     fn pre_routing(&self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(id) = self.routes.pre_routing else {
+            return true;
+        };
         let saved = ctx.route_type;
         ctx.route_type = RouteType::Event;
-        let out = self
-            .program
-            .run_entry(Entry::Event("core:pre-routing"), ctx);
+        let out = Some(self.program.run(id, ctx));
         ctx.route_type = saved;
         ctx.last_rc = 0;
         !out.is_some_and(|o| o.dropped || (o.exited && o.rc == 0))
+    }
+}
+
+/// The blocks the receive path runs, resolved once.
+#[derive(Debug, Clone, Copy)]
+pub struct Routes {
+    pub request: Option<RouteId>,
+    pub reply: Option<RouteId>,
+    pub pre_routing: Option<RouteId>,
+}
+
+impl Routes {
+    pub fn of(p: &Program) -> Routes {
+        use ferrosip_script::Entry;
+        Routes {
+            request: p.route(Entry::Request),
+            reply: p.route(Entry::Reply),
+            pre_routing: p.route(Entry::Event("core:pre-routing")),
+        }
     }
 }
 

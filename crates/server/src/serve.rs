@@ -24,7 +24,7 @@ use ferrosip_transport::Transport;
 
 use crate::log::LogControl;
 use crate::netcore::{self, Net, NetCell};
-use crate::recv::{Receiver, WireServer};
+use crate::recv::{Receiver, Routes, WireServer};
 use crate::settings::CoreSettings;
 use crate::sockets::{self, Alias, ListenDef, Sockets};
 use crate::startup::{CommandLine, ForkMode, Ids};
@@ -216,6 +216,7 @@ fn run(
         wire: wire.clone(),
         stats: CoreStats::default(),
         program: compiled.program.clone(),
+        onsend: compiled.program.route(Entry::OnSend),
     };
     if compiled.net.set(net).is_err() {
         return Err(Error::Transport("sockets bound twice".into()));
@@ -224,6 +225,7 @@ fn run(
     let receiver = Receiver {
         net: compiled.net.clone(),
         program: compiled.program.clone(),
+        routes: Routes::of(&compiled.program),
         sl: compiled.registry.api::<SlApi>(),
         check_via: core.check_via,
         log: log.clone(),
