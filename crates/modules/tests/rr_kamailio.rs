@@ -289,12 +289,78 @@ const CASES_B: &[Case] = &[
 /// Variables compared after the calls.
 const PVS: &[&str] = &["$fti", "$tti", "$rdir(name)", "$rdir(id)", "$route_uri"];
 
-const PARAMS_B: &[(&str, i64)] = &[
-    ("enable_double_rr", 2),
-    ("append_fromtag", 0),
-    ("enable_full_lr", 1),
-    ("add_username", 1),
-    ("ignore_sips", 1),
+/// A modparam value.
+enum Param {
+    I(i64),
+    S(&'static str),
+}
+
+const PARAMS_B: &[(&str, Param)] = &[
+    ("enable_double_rr", Param::I(2)),
+    ("append_fromtag", Param::I(0)),
+    ("enable_full_lr", Param::I(1)),
+    ("add_username", Param::I(1)),
+    ("ignore_sips", Param::I(1)),
+];
+
+/// Cases run without double Record-Route, with socket names and a custom user AVP.
+const CASES_C: &[Case] = &[
+    (
+        "c1",
+        INVITE,
+        &[("record_route", &[]), ("record_route", &[])],
+        true,
+    ),
+    (
+        "c2",
+        INVITE,
+        &[("=avp:rru", &["mo"]), ("record_route", &[";k=v"])],
+        false,
+    ),
+    (
+        "c3",
+        INVITE,
+        &[("record_route_advertised_address", &["sip.example.net:5090"])],
+        true,
+    ),
+    (
+        "c4",
+        INVITE,
+        &[
+            ("add_rr_param", &[";a=1"]),
+            ("record_route_preset", &["1.2.3.4"]),
+        ],
+        false,
+    ),
+    (
+        "c5",
+        DOUBLE,
+        &[("loose_route", &[]), ("rr_next_hop_route", &[])],
+        false,
+    ),
+    (
+        "c6",
+        INVITE,
+        &[("record_route_preset", &["1.2.3.4", "5.6.7.8"])],
+        false,
+    ),
+    (
+        "c7",
+        BYE_UP,
+        &[
+            ("loose_route", &[]),
+            ("record_route_preset", &["1.2.3.4"]),
+            ("record_route", &[]),
+        ],
+        false,
+    ),
+];
+
+const PARAMS_C: &[(&str, Param)] = &[
+    ("enable_double_rr", Param::I(0)),
+    ("add_username", Param::I(1)),
+    ("custom_user_avp", Param::S("$avp(rru)")),
+    ("sockname_mode", Param::I(1)),
 ];
 
 fn cfg_call(name: &str, args: &[&str]) -> String {
@@ -302,14 +368,17 @@ fn cfg_call(name: &str, args: &[&str]) -> String {
     format!("{name}({})", a.join(", "))
 }
 
-fn config(port: u16, sink: u16, tsink: u16, cases: &[Case], params: &[(&str, i64)]) -> String {
+fn config(port: u16, sink: u16, tsink: u16, cases: &[Case], params: &[(&str, Param)]) -> String {
     let mut s = format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nmemdbg=5\nmemlog=5\n\
-listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\ntcp_children=1\n\
+listen=udp:127.0.0.1:{port} name \"sudp\"\nlisten=tcp:127.0.0.1:{port} name \"stcp\"\ntcp_children=1\n\
 mpath=\"{MPATH}\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"rr.so\"\n"
     );
     for (n, v) in params {
-        s.push_str(&format!("modparam(\"rr\", \"{n}\", {v})\n"));
+        match v {
+            Param::I(i) => s.push_str(&format!("modparam(\"rr\", \"{n}\", {i})\n")),
+            Param::S(t) => s.push_str(&format!("modparam(\"rr\", \"{n}\", \"{t}\")\n")),
+        }
     }
     s.push_str(
         "request_route {\n  if ($ci == \"ping\") { xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }\n",
@@ -317,6 +386,11 @@ mpath=\"{MPATH}\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"rr
     for (cid, _, calls, tcp) in cases {
         s.push_str(&format!("  if ($ci == \"{cid}\") {{\n"));
         for (name, args) in *calls {
+            if let Some(avp) = name.strip_prefix("=avp:") {
+                let v = args.first().copied().unwrap_or_default();
+                s.push_str(&format!("    $avp({avp}) = \"{v}\";\n"));
+                continue;
+            }
             s.push_str(&format!(
                 "    {}; xlog(\"L_ERR\", \"@@RC $ci $rc@@\\n\");\n",
                 cfg_call(name, args)
@@ -364,7 +438,7 @@ fn read_tcp(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Option<String> {
     }
 }
 
-fn run_against_kamailio(cases: &[Case], params: &[(&str, i64)], tag: &str) {
+fn run_against_kamailio(cases: &[Case], params: &[(&str, Param)], tag: &str) {
     let client = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     client
         .set_read_timeout(Some(Duration::from_secs(3)))
@@ -383,7 +457,13 @@ fn run_against_kamailio(cases: &[Case], params: &[(&str, i64)], tag: &str) {
     };
     let modparams: Vec<(&str, ModValue)> = params
         .iter()
-        .map(|(n, v)| (*n, ModValue::Int(*v)))
+        .map(|(n, v)| {
+            let v = match v {
+                Param::I(i) => ModValue::Int(*i),
+                Param::S(t) => ModValue::Str(t.to_string()),
+            };
+            (*n, v)
+        })
         .collect();
     let reg = registry(&modparams).unwrap_or_else(|e| panic!("{e}"));
     let myself = [("127.0.0.1", port)];
@@ -485,6 +565,11 @@ fn run_against_kamailio(cases: &[Case], params: &[(&str, i64)], tag: &str) {
 #[test]
 fn rr_agrees_with_kamailio_defaults() {
     run_against_kamailio(CASES, &[], "rr-a");
+}
+
+#[test]
+fn rr_agrees_with_kamailio_socket_names_single_rr() {
+    run_against_kamailio(CASES_C, PARAMS_C, "rr-c");
 }
 
 #[test]

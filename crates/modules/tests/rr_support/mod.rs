@@ -77,21 +77,22 @@ pub struct Net {
     pub src: SocketAddr,
 }
 
-/// A UDP socket on 127.0.0.1.
+/// A UDP socket on 127.0.0.1, named `sudp` (the name only shows with `sockname_mode`).
 pub fn udp(port: u16) -> SocketInfo<'static> {
     SocketInfo {
         ip: LOCAL,
         port,
         proto: Transport::Udp,
         advertise: None,
-        sockname: "",
+        sockname: "sudp",
     }
 }
 
-/// A TCP socket on 127.0.0.1.
+/// A TCP socket on 127.0.0.1, named `stcp`.
 pub fn tcp(port: u16) -> SocketInfo<'static> {
     SocketInfo {
         proto: Transport::Tcp,
+        sockname: "stcp",
         ..udp(port)
     }
 }
@@ -124,7 +125,8 @@ pub struct Outcome {
     pub pvs: Vec<String>,
 }
 
-/// One step: a function call, or `$name` to read a variable into [`Outcome::pvs`].
+/// One step: a function call, `$name` to read a variable into [`Outcome::pvs`], or
+/// (`=avp:NAME`, [value]) to set an AVP.
 pub type Step<'a> = (&'a str, &'a [&'a str]);
 
 /// Runs `steps` on `msg` received and sent as `net` says, with `myself` as our addresses.
@@ -153,6 +155,14 @@ pub fn run(
     let mut ctx = Ctx::new(&mut m, RouteType::Request, rcv, &mut worker, &mut rec)
         .unwrap_or_else(|e| panic!("{e}"));
     for (name, args) in steps {
+        if let Some(avp) = name.strip_prefix("=avp:") {
+            // `$avp(NAME) = "VALUE"` (the config side writes the same assignment)
+            let v = args.first().copied().unwrap_or_default();
+            ctx.state
+                .avps
+                .add(avp.as_bytes(), ferrosip_api::Value::str(v));
+            continue;
+        }
         if let Some(pv) = name.strip_prefix('$') {
             let (r, _) = ferrosip_api::pv::parse_pv_ref(format!("${pv}").as_bytes())
                 .unwrap_or_else(|e| panic!("{e}"));
