@@ -137,8 +137,25 @@ pub fn run(
     net: &Net,
     myself: &[(&str, u16)],
 ) -> Outcome {
-    let mut m =
-        Msg::parse(msg.replace('\n', "\r\n").into_bytes()).unwrap_or_else(|e| panic!("parse: {e}"));
+    run_raw(
+        reg,
+        msg.replace('\n', "\r\n").into_bytes(),
+        steps,
+        net,
+        myself,
+    )
+    .unwrap_or_else(|| panic!("the test message does not parse"))
+}
+
+/// [`run`] on raw bytes; `None` when they do not parse as a message.
+pub fn run_raw(
+    reg: &Registry,
+    msg: Vec<u8>,
+    steps: &[Step<'_>],
+    net: &Net,
+    myself: &[(&str, u16)],
+) -> Option<Outcome> {
+    let mut m = Msg::parse(msg).ok()?;
     let mut worker = WorkerState::default();
     let mut rec = Recorder {
         debug: 3,
@@ -222,5 +239,5 @@ pub fn run(
     };
     drop(ctx);
     o.logs = rec.logs.clone();
-    o
+    Some(o)
 }
