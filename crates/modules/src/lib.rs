@@ -2,6 +2,7 @@
 //! export table; `registry` lists Kamailio's module names and [`all`] builds the export tables of the
 //! modules ferrosip implements.
 
+pub mod auth;
 pub mod corex;
 pub mod kex;
 pub mod maxfwd;
@@ -21,6 +22,7 @@ pub mod xlog;
 /// [`registry::IMPLEMENTED_MODULES`] in the same change (a test keeps the two lists equal).
 pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
+        auth::exports(),
         corex::exports(),
         kex::exports(),
         maxfwd::exports(),
