@@ -110,7 +110,35 @@ impl CoreParams {
     }
 }
 
-/// One log line with the options xlog can give per call.
+/// The prefix the log back end writes before script output (`xlog`, `log()`) by default.
+pub const SCRIPT_PREFIX: &str = "<script>: ";
+
+/// Emits one line of script output as a `tracing` event: target `script`, fields `klevel`
+/// (Kamailio level), `facility` (-1 = the core's) and `prefix` (empty = [`SCRIPT_PREFIX`]). This is
+/// what [`crate::Server::log_line`] does unless a server overrides it; the server's subscriber
+/// formats these events as Kamailio's `LEVEL: <script>: text` lines.
+pub fn emit_script_line(line: &LogLine<'_>) {
+    let k = i64::from(line.level);
+    let fac = i64::from(line.facility.unwrap_or(-1));
+    let prefix = line.prefix.unwrap_or("");
+    let text = line.text;
+    macro_rules! ev {
+        ($lvl:expr) => {
+            tracing::event!(target: "script", $lvl, klevel = k, facility = fac, prefix = prefix, "{}", text)
+        };
+    }
+    if line.level <= crate::L_ERR {
+        ev!(tracing::Level::ERROR);
+    } else if line.level == crate::L_WARN {
+        ev!(tracing::Level::WARN);
+    } else if line.level <= crate::L_INFO {
+        ev!(tracing::Level::INFO);
+    } else {
+        ev!(tracing::Level::DEBUG);
+    }
+}
+
+/// One line of script output (`xlog`, core `log()`), with the options xlog can give per call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogLine<'a> {
     /// Kamailio level (`L_ALERT` -5 … `L_DBG` 3).
@@ -118,7 +146,8 @@ pub struct LogLine<'a> {
     /// Syslog facility for this line (`LOG_LOCAL0` … as a number, e.g. 16<<3), `None` = the
     /// core's `log_facility`.
     pub facility: Option<i32>,
-    /// Prefix replacing the back end's default (xlog's `prefix` modparam); `None` = default.
+    /// Prefix replacing the back end's default [`SCRIPT_PREFIX`] (xlog's `prefix` modparam);
+    /// `None` = default.
     pub prefix: Option<&'a str>,
     /// Text, without level prefix.
     pub text: &'a str,

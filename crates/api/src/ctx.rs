@@ -123,14 +123,12 @@ pub trait Server {
     /// (address comparisons); URI comparisons pass the URI's port or its default (5060, 5061 for TLS).
     fn is_myself(&self, host: &[u8], port: u16, proto: Option<Proto>) -> bool;
 
-    /// Logs one line with xlog's per-call options (facility, prefix). The default ignores the
-    /// facility and writes a given prefix in front of the text: a server with a syslog back end
-    /// must override it (Kamailio's `LOG_FP`).
+    /// Logs one line of script output (`xlog`, core `log()`): the single path for what the script
+    /// prints, so the back end alone decides format, prefix, facility and destination. The default
+    /// emits it with [`crate::core::emit_script_line`] (a `tracing` event, target `script`); a
+    /// server with a syslog back end overrides it to honour `facility` and `prefix`.
     fn log_line(&mut self, line: &LogLine<'_>) {
-        match line.prefix {
-            Some(p) => self.log(line.level, &format!("{p}{}", line.text)),
-            None => self.log(line.level, line.text),
-        }
+        crate::core::emit_script_line(line);
     }
 
     /// The listening sockets, in `listen` order; [`RecvInfo::socket`] and [`Dest::socket`] index
@@ -161,7 +159,8 @@ pub struct Recorder {
     /// Core parameters returned by [`Server::core_params`].
     pub core: CoreParams,
     /// Lines logged through [`Server::log_line`]: (level, facility, prefix, text). They also go
-    /// to `logs` (text with the prefix in front, as the default implementation writes it).
+    /// to `logs` with the prefix in front (`<script>: ` by default), and are emitted as the default
+    /// implementation does (`tracing` target `script`) for tests that subscribe.
     pub lines: Vec<(i32, Option<i32>, Option<String>, String)>,
 }
 
@@ -188,8 +187,10 @@ impl Server for Recorder {
             line.prefix.map(str::to_string),
             line.text.to_string(),
         ));
-        let text = format!("{}{}", line.prefix.unwrap_or(""), line.text);
-        self.logs.push((line.level, text));
+        let prefix = line.prefix.unwrap_or(crate::core::SCRIPT_PREFIX);
+        self.logs
+            .push((line.level, format!("{prefix}{}", line.text)));
+        crate::core::emit_script_line(line);
     }
     fn sockets(&self) -> &[SocketInfo] {
         &self.sockets
@@ -440,6 +441,13 @@ impl<'a> Ctx<'a> {
     pub fn log(&mut self, level: i32, text: &str) {
         if self.server.log_enabled(level) {
             self.server.log(level, text);
+        }
+    }
+
+    /// Logs one line of script output if its level is enabled (see [`Server::log_line`]).
+    pub fn log_line(&mut self, line: &LogLine<'_>) {
+        if self.server.log_enabled(line.level) {
+            self.server.log_line(line);
         }
     }
 

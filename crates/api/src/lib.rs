@@ -23,7 +23,7 @@ pub mod route;
 pub mod store;
 pub mod value;
 
-pub use core::{CoreParams, LogLine, RouteResult, RouteRunner, SocketInfo};
+pub use core::{CoreParams, LogLine, RouteResult, RouteRunner, SocketInfo, SCRIPT_PREFIX};
 pub use ctx::{Ctx, Dest, MsgState, Proto, Recorder, RecvInfo, Server, WorkerState};
 pub use export::{
     Arg, FnExport, ModParam, ModParamType, ModValue, ModuleExports, ParamKind, PvExport,

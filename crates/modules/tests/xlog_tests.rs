@@ -1,4 +1,5 @@
-//! xlog: (call, debug level) → return code and the line emitted (tracing target `script`, klevel).
+//! xlog: (call, debug level) → return code and the line emitted (`Server::log_line`, which the
+//! test recorder also emits as `tracing` target `script` with klevel).
 
 #[path = "textops_harness.rs"]
 mod harness;
@@ -94,9 +95,16 @@ fn load_time_checks() {
     for (f, args, needle) in [
         ("xlog", &["ERR", "x"][..], "unknown log level"),
         ("xlog", &["L_Q", "x"], "unknown log level"),
-        ("xlog", &["LOG_LOCAL0", "L_ERR", "x"], "not implemented yet"),
-        ("xlogl", &["x"], "not implemented yet"),
-        ("xdbgl", &["x"], "not implemented yet"),
+        (
+            "xlog",
+            &["LOG_NOPE", "L_ERR", "x"],
+            "unknown syslog facility",
+        ),
+        (
+            "xlogl",
+            &["LOG_NOPE", "L_ERR", "x"],
+            "unknown syslog facility",
+        ),
     ] {
         let e = prepare(&reg, f, args).err().unwrap_or_default();
         assert!(e.contains(needle), "{f}{args:?}: {e}");
@@ -108,12 +116,15 @@ fn load_time_checks() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(r
         .set_modparam("xlog", "prefix", ModValue::Str("X: ".into()))
-        .is_err());
-    assert!(r
-        .set_modparam("xlog", "prefix", ModValue::Str("<script>: ".into()))
         .is_ok());
+    assert!(r
+        .set_modparam("xlog", "log_facility", ModValue::Str("LOG_LOCAL0".into()))
+        .is_ok());
+    assert!(r
+        .set_modparam("xlog", "log_facility", ModValue::Str("LOG_NOPE".into()))
+        .is_err());
     assert!(matches!(
-        r.set_modparam("xlog", "log_facility", ModValue::Str("LOG_LOCAL0".into())),
+        r.set_modparam("xlog", "log_colors", ModValue::Str("L_ERR=cr".into())),
         Err(ferrosip_api::Error::NotImplemented(_))
     ));
 }
@@ -139,4 +150,105 @@ fn colors_buf_size_and_methods_filter() {
             "filter {filter}"
         );
     }
+}
+
+/// Through the script runtime (real config, real fixups): xlogl/xdbgl print the call's line,
+/// `xlog(facility, …)` and `log_facility` set the line's facility, `prefix` replaces `<script>: `,
+/// core `log()` takes the same path (`Server::log_line`), `$C` colours when logging to stderr.
+#[test]
+fn lines_facility_prefix_and_one_path() {
+    use ferrosip_api::{CoreParams, Ctx, Recorder, RecvInfo, WorkerState};
+    use ferrosip_config::LoadOptions;
+    struct NoFiles;
+    impl ferrosip_config::Host for NoFiles {
+        fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                path.to_string(),
+            ))
+        }
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+    let cfg = "request_route {\n xlogl(\"L_ERR\", \"a $var(m)\\n\");\n xdbgl(\"d\");\n xlog(\"LOG_LOCAL0\", \"L_WARN\", \"fac\");\n xlogl(\"x\");\n log(1, \"core\\n\");\n xlog(\"L_ERR\", \"$C(rx)c\");\n}\n";
+    type Line = (i32, Option<i32>, Option<String>, String);
+    let run = |modparams: &[(&str, ModValue)], stderr: bool| -> (Vec<Line>, Vec<String>) {
+        let loaded =
+            ferrosip_config::load_text("t.cfg", cfg.to_string(), &LoadOptions::default(), &NoFiles)
+                .unwrap_or_else(|f| panic!("{}", f.render()));
+        let mut reg =
+            ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+        reg.add(ferrosip_modules::pv::exports())
+            .unwrap_or_else(|e| panic!("{e}"));
+        reg.add(ferrosip_modules::xlog::exports())
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (n, v) in modparams {
+            reg.set_modparam("xlog", n, v.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+        let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
+        let mut rec = Recorder {
+            debug: 3,
+            core: CoreParams {
+                log_stderror: stderr,
+                ..CoreParams::default()
+            },
+            ..Recorder::default()
+        };
+        let mut w = WorkerState::default();
+        let mut m = ferrosip_sipmsg::Msg::parse(INVITE.as_bytes().to_vec())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut ctx = Ctx::new(
+            &mut m,
+            RouteType::Request,
+            RecvInfo::default(),
+            &mut w,
+            &mut rec,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        set_var(&reg, &mut ctx, "m", Value::str("M"));
+        let id = p
+            .route(ferrosip_script::Entry::Request)
+            .unwrap_or_else(|| panic!("route"));
+        p.run(id, &mut ctx);
+        drop(ctx);
+        (
+            rec.lines.clone(),
+            rec.logs.iter().map(|(_, t)| t.clone()).collect(),
+        )
+    };
+    let (lines, logs) = run(&[], false);
+    let local0 = Some(16 << 3);
+    let want: Vec<Line> = vec![
+        (-1, None, None, "2:a M\n".into()),
+        (3, None, None, "3:d".into()),
+        (0, local0, None, "fac".into()),
+        (-1, None, None, "5:x".into()),
+        (1, None, None, "core".into()),
+        (-1, None, None, "c".into()),
+    ];
+    assert_eq!(lines, want);
+    assert_eq!(logs.first().map(String::as_str), Some("<script>: 2:a M\n"));
+    let (lines, logs) = run(
+        &[
+            ("prefix", ModValue::Str("P: ".into())),
+            ("log_facility", ModValue::Str("LOG_LOCAL1".into())),
+            ("long_format", ModValue::Int(1)),
+        ],
+        true,
+    );
+    let local1 = Some(17 << 3);
+    let p = Some("P: ".to_string());
+    let want: Vec<Line> = vec![
+        (-1, local1, p.clone(), "t.cfg:2:a M\n".into()),
+        (3, local1, p.clone(), "t.cfg:3:d".into()),
+        (0, local0, p.clone(), "fac".into()),
+        (-1, local1, p.clone(), "t.cfg:5:x".into()),
+        (1, None, None, "core".into()),
+        (-1, local1, p, "\x1b[0;31;49mc".into()),
+    ];
+    assert_eq!(lines, want);
+    assert_eq!(logs.get(4).map(String::as_str), Some("<script>: core"));
 }

@@ -469,9 +469,15 @@ fn remove_branch(ctx: &mut Ctx<'_>, i: i64) -> RetCode {
 }
 
 /// `log()`: Kamailio prints `<script>: text` at the level; the trailing newline of the text ends the
-/// line, so we drop one.
+/// line, so we drop one. Script output takes one path, `Server::log_line` (as xlog's does): the
+/// back end writes the `<script>: ` prefix.
 fn script_log(ctx: &mut Ctx<'_>, level: i32, text: &[u8]) {
     let t = text.strip_suffix(b"\n").unwrap_or(text);
-    let line = format!("<script>: {}", String::from_utf8_lossy(t));
-    ctx.log(level, &line);
+    let t = String::from_utf8_lossy(t);
+    ctx.log_line(&ferrosip_api::LogLine {
+        level,
+        facility: None,
+        prefix: None,
+        text: &t,
+    });
 }

@@ -1,22 +1,25 @@
 //! Kamailio's `xlog` module: formatted script logging (`xlog`, `xdbg` … `xalert`, `xlogm`) and the
 //! `$C(xy)` colour variable.
 //!
-//! Lines are emitted through `tracing` with target `script` and the exact Kamailio level in a
-//! `klevel` field; the server's log back end prints them as Kamailio does (`<script>: text`).
-//! Whether a level is printed is asked of the context's [`ferrosip_api::Server`] first, so nothing is
-//! formatted for a suppressed line (Kamailio's `is_printable()`).
+//! Lines go through `Server::log_line` (`ferrosip_api::LogLine`: level, facility, prefix, text),
+//! the single path of script output shared with the core's `log()`; the server's back end prints
+//! them as Kamailio does (`<script>: text`). Whether a level is printed is asked of the context's
+//! [`ferrosip_api::Server`] first, so nothing is formatted for a suppressed line (Kamailio's
+//! `is_printable()`).
 //!
-//! Refused at load (in the table, no handler): `xlog(facility, level, fmt)` and `xlogl`/`xdbgl`
-//! (the back end takes no per-line facility, and functions do not get their config line yet);
-//! modparams `log_facility`, `log_colors`, `prefix` (other than its default), `prefix_mode` (other
-//! than 0). See docs/modules-1.md.
+//! `xlog(facility, level, fmt)` and `log_facility` set the line's facility; `prefix` replaces
+//! `<script>: `; `xlogl`/`xdbgl` print `LINE:text` (`FILE:LINE:text` with `long_format=1`), the line
+//! coming from the call's fixup (`FnExport::fixup_env`). `$C(xy)` colours when the core logs to
+//! stderr or with `force_color`. Refused: `log_colors` (core colours belong to the back end) and
+//! `prefix_mode` other than 0. See docs/modules-1.md.
 
 use std::sync::{Arc, OnceLock};
 
 use ferrosip_api::export::{
-    Arg, FnExport, ModParam, ModParamType, ParamKind as K, PvExport, PvNameRule,
+    Arg, FixupEnv, FnExport, ModParam, ModParamType, ParamKind as K, PvExport, PvNameRule,
 };
 use ferrosip_api::pv::{PvInner, PvName};
+use ferrosip_api::LogLine;
 use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Value};
 use ferrosip_api::{L_ALERT, L_BUG, L_CRIT2, L_DBG, L_ERR, L_INFO, L_NOTICE, L_WARN};
 
@@ -31,6 +34,10 @@ pub struct XlogConfig {
     pub long_format: i64,
     /// `methods_filter`: methods (Kamailio `METHOD_*` bits) `xlogm` does not print; -1 = none printed.
     pub methods_filter: i64,
+    /// `prefix`: `None` = the log back end's default `<script>: `.
+    pub prefix: Option<String>,
+    /// `log_facility`: syslog facility of xlog lines (`None` = the core's `log_facility`).
+    pub facility: Option<i32>,
 }
 
 impl Default for XlogConfig {
@@ -40,6 +47,8 @@ impl Default for XlogConfig {
             force_color: false,
             long_format: 0,
             methods_filter: -1,
+            prefix: None,
+            facility: None,
         }
     }
 }
@@ -63,6 +72,11 @@ pub fn exports() -> ModuleExports {
     let c1 = Arc::clone(&cfg);
     let c2 = Arc::clone(&cfg);
     let c3 = Arc::clone(&cfg);
+    let c5 = Arc::clone(&cfg);
+    let c6 = Arc::clone(&cfg);
+    let c7 = Arc::clone(&cfg);
+    let c8 = Arc::clone(&cfg);
+    let c9 = Arc::clone(&cfg);
     m.functions = vec![
         fixed("xlog", L_ERR, "log the formatted text at L_ERR", &cfg),
         FnExport::new(
@@ -83,8 +97,17 @@ pub fn exports() -> ModuleExports {
             "xlog",
             &[K::Str, K::Spve, K::Spve],
             any,
-            "log with a syslog facility: refused, the log back end has no per-line facility",
-        ),
+            "log with a syslog facility (LOG_LOCAL0 …) at the given level",
+        )
+        .fixup(facility_level_fixup)
+        .with(move |ctx, a| {
+            let fac = facility_arg(a.first())?;
+            let Some(level) = level_of(ctx, a.get(1))? else {
+                return Ok(RetCode::FALSE);
+            };
+            let fmt = a.get(2).ok_or_else(|| missing("xlog"))?;
+            Ok(emit_line(ctx, config(&c5), level, Some(fac), None, fmt))
+        }),
         fixed("xdbg", L_DBG, "log at L_DBG", &cfg),
         fixed("xinfo", L_INFO, "log at L_INFO", &cfg),
         fixed("xnotice", L_NOTICE, "log at L_NOTICE", &cfg),
@@ -93,30 +116,67 @@ pub fn exports() -> ModuleExports {
         fixed("xbug", L_BUG, "log at L_BUG", &cfg),
         fixed("xcrit", L_CRIT2, "log at L_CRIT (Kamailio's L_CRIT2)", &cfg),
         fixed("xalert", L_ALERT, "log at L_ALERT", &cfg),
+        // xlogl/xdbgl: the fixup appends the call's config line (`FixupEnv::line`); Kamailio
+        // prints `LINE:text` (`FILE:LINE:text` with long_format=1), checked against 5.6.3.
         FnExport::new(
             "xlogl",
             &[K::Spve],
             any,
-            "xlog with the config line: refused, functions do not get their config line yet",
-        ),
+            "xlog at L_ERR with the config line",
+        )
+        .fixup_env(line_fixup)
+        .with(move |ctx, a| {
+            let line = line_of(a, 1);
+            let fmt = a.first().ok_or_else(|| missing("xlogl"))?;
+            Ok(emit_line(ctx, config(&c6), L_ERR, None, Some(line), fmt))
+        }),
         FnExport::new(
             "xlogl",
             &[K::Spve, K::Spve],
             any,
-            "xlog with the config line: refused, functions do not get their config line yet",
-        ),
+            "xlog at the given level with the config line",
+        )
+        .fixup(level_fixup)
+        .fixup_env(line_fixup)
+        .with(move |ctx, a| {
+            let line = line_of(a, 2);
+            let Some(level) = level_of(ctx, a.first())? else {
+                return Ok(RetCode::FALSE);
+            };
+            let fmt = a.get(1).ok_or_else(|| missing("xlogl"))?;
+            Ok(emit_line(ctx, config(&c7), level, None, Some(line), fmt))
+        }),
         FnExport::new(
             "xlogl",
             &[K::Str, K::Spve, K::Spve],
             any,
-            "xlog with facility and config line: refused",
-        ),
-        FnExport::new(
-            "xdbgl",
-            &[K::Spve],
-            any,
-            "xdbg with the config line: refused, functions do not get their config line yet",
-        ),
+            "xlog with facility, level and the config line",
+        )
+        .fixup(facility_level_fixup)
+        .fixup_env(line_fixup)
+        .with(move |ctx, a| {
+            let line = line_of(a, 3);
+            let fac = facility_arg(a.first())?;
+            let Some(level) = level_of(ctx, a.get(1))? else {
+                return Ok(RetCode::FALSE);
+            };
+            let fmt = a.get(2).ok_or_else(|| missing("xlogl"))?;
+            Ok(emit_line(
+                ctx,
+                config(&c8),
+                level,
+                Some(fac),
+                Some(line),
+                fmt,
+            ))
+        }),
+        FnExport::new("xdbgl", &[K::Spve], any, "xdbg with the config line")
+            .fixup_env(line_fixup)
+            .with(move |ctx, a| {
+                let line = line_of(a, 1);
+                let fmt = a.first().ok_or_else(|| missing("xdbgl"))?;
+                Ok(emit_line(ctx, config(&c9), L_DBG, None, Some(line), fmt))
+            }),
         FnExport::new(
             "xlogm",
             &[K::Spve, K::Spve],
@@ -161,19 +221,13 @@ pub fn exports() -> ModuleExports {
         ModParam::new(
             "long_format",
             ModParamType::Int,
-            "file name in xlogl lines (xlogl itself is refused)",
+            "1: xlogl lines start with FILE:LINE: instead of LINE:",
         ),
         ModParam::new(
             "prefix",
             ModParamType::Str,
-            "text before each line; only the default `<script>: ` is supported",
-        )
-        .check(|v| match v {
-            ModValue::Str(s) if s == DEFAULT_PREFIX => Ok(()),
-            _ => Err(format!(
-                "only the default \"{DEFAULT_PREFIX}\" is supported (the log back end prints it)"
-            )),
-        }),
+            "text before each xlog line (default `<script>: `), given to the log back end",
+        ),
         ModParam::new(
             "prefix_mode",
             ModParamType::Int,
@@ -183,14 +237,17 @@ pub fn exports() -> ModuleExports {
             ModValue::Int(0) => Ok(()),
             _ => Err("only 0 is supported (prefix is fixed)".into()),
         }),
-        ModParam {
-            implemented: false,
-            ..ModParam::new(
-                "log_facility",
-                ModParamType::Str,
-                "syslog facility of xlog lines: not supported by the log back end",
-            )
-        },
+        ModParam::new(
+            "log_facility",
+            ModParamType::Str,
+            "syslog facility of xlog lines (LOG_LOCAL0 …), given to the log back end",
+        )
+        .check(|v| match v {
+            ModValue::Str(s) => facility_from_name(s)
+                .map(|_| ())
+                .ok_or_else(|| format!("unknown syslog facility `{s}`")),
+            ModValue::Int(_) => Err("needs a facility name".into()),
+        }),
         ModParam {
             implemented: false,
             ..ModParam::new(
@@ -208,16 +265,15 @@ pub fn exports() -> ModuleExports {
     let c4 = Arc::clone(&cfg);
     m.pvs = vec![PvExport {
         name: "C",
-        doc: "terminal colour escape: $C(fb), foreground and background letter (only with force_color)",
+        doc: "terminal colour escape: $C(fb), foreground and background letter (logging to stderr or force_color)",
         inner: PvNameRule::Required,
         indexed: false,
         parse: Some(Arc::new(|inner: &str, _reg: &ferrosip_api::Registry| {
             parse_color(inner).map(|_| PvInner::Str(inner.as_bytes().to_vec()))
         })),
-        get: Arc::new(move |_ctx: &mut Ctx<'_>, n: &PvName| {
-            // Kamailio prints colours when logging to stderr or with force_color; this module cannot
-            // see the log target, so only force_color turns them on (see docs/modules-1.md).
-            if !config(&c4).force_color {
+        get: Arc::new(move |ctx: &mut Ctx<'_>, n: &PvName| {
+            // Kamailio prints colours when logging to stderr (`log_stderror`) or with force_color.
+            if !config(&c4).force_color && !ctx.server.core_params().log_stderror {
                 return Ok(Value::str(""));
             }
             match &n.inner {
@@ -235,6 +291,10 @@ pub fn exports() -> ModuleExports {
                 ("force_color", ModValue::Int(i)) => c.force_color = *i != 0,
                 ("long_format", ModValue::Int(i)) => c.long_format = *i,
                 ("methods_filter", ModValue::Int(i)) => c.methods_filter = *i,
+                ("prefix", ModValue::Str(p)) => {
+                    c.prefix = (p != DEFAULT_PREFIX).then(|| p.clone());
+                }
+                ("log_facility", ModValue::Str(f)) => c.facility = facility_from_name(f),
                 _ => {}
             }
         }
@@ -350,7 +410,17 @@ fn parse_color(inner: &str) -> Result<(), String> {
 
 /// A constant level name becomes `Arg::Int`; a variable stays and is read per call.
 fn level_fixup(args: &mut [Arg]) -> Result<(), String> {
-    if let Some(a) = args.first_mut() {
+    fix_level(args.first_mut())
+}
+
+/// `xlog(facility, level, fmt)`: the facility and then the level (second parameter).
+fn facility_level_fixup(args: &mut [Arg]) -> Result<(), String> {
+    facility_fixup(args)?;
+    fix_level(args.get_mut(1))
+}
+
+fn fix_level(a: Option<&mut Arg>) -> Result<(), String> {
+    if let Some(a) = a {
         if let Arg::Str(s) = a {
             let level = level_from_name(s)
                 .ok_or_else(|| format!("unknown log level `{}`", String::from_utf8_lossy(s)))?;
@@ -390,6 +460,20 @@ fn method_bit(ctx: &Ctx<'_>) -> Option<i64> {
 }
 
 fn xlog_at(ctx: &mut Ctx<'_>, c: &XlogConfig, level: i32, fmt: &Arg) -> RetCode {
+    emit_line(ctx, c, level, None, None, fmt)
+}
+
+/// Formats and logs one line through `Server::log_line` (the single path of script output, see
+/// docs/runtime.md); `facility` overrides `log_facility`, `line` is the xlogl/xdbgl call's
+/// position (line, file).
+fn emit_line(
+    ctx: &mut Ctx<'_>,
+    c: &XlogConfig,
+    level: i32,
+    facility: Option<i32>,
+    line: Option<(i64, String)>,
+    fmt: &Arg,
+) -> RetCode {
     if !ctx.server.log_enabled(level) {
         return RetCode::TRUE;
     }
@@ -402,22 +486,91 @@ fn xlog_at(ctx: &mut Ctx<'_>, c: &XlogConfig, level: i32, fmt: &Arg) -> RetCode 
         ));
         return RetCode::FALSE;
     }
-    emit(level, &String::from_utf8_lossy(&text));
+    let body = String::from_utf8_lossy(&text);
+    let text = match line {
+        Some((n, file)) if c.long_format == 1 => format!("{file}:{n}:{body}"),
+        Some((n, _)) => format!("{n}:{body}"),
+        None => body.into_owned(),
+    };
+    ctx.log_line(&LogLine {
+        level,
+        facility: facility.or(c.facility),
+        prefix: c.prefix.as_deref(),
+        text: &text,
+    });
     RetCode::TRUE
 }
 
-/// One script log line through `tracing` (target `script`, exact level in `klevel`).
-pub fn emit(level: i32, text: &str) {
-    let k = i64::from(level);
-    if level <= L_ERR {
-        tracing::event!(target: "script", tracing::Level::ERROR, klevel = k, "{}", text);
-    } else if level == L_WARN {
-        tracing::event!(target: "script", tracing::Level::WARN, klevel = k, "{}", text);
-    } else if level <= L_INFO {
-        tracing::event!(target: "script", tracing::Level::INFO, klevel = k, "{}", text);
-    } else {
-        tracing::event!(target: "script", tracing::Level::DEBUG, klevel = k, "{}", text);
+/// Syslog facility number of a name (`LOG_LOCAL0` … as syslog.h numbers them), as Kamailio's
+/// `str2facility`.
+pub fn facility_from_name(name: &str) -> Option<i32> {
+    const NAMES: &[(&str, i32)] = &[
+        ("LOG_KERN", 0),
+        ("LOG_USER", 1),
+        ("LOG_MAIL", 2),
+        ("LOG_DAEMON", 3),
+        ("LOG_AUTH", 4),
+        ("LOG_SYSLOG", 5),
+        ("LOG_LPR", 6),
+        ("LOG_NEWS", 7),
+        ("LOG_UUCP", 8),
+        ("LOG_CRON", 9),
+        ("LOG_AUTHPRIV", 10),
+        ("LOG_FTP", 11),
+        ("LOG_LOCAL0", 16),
+        ("LOG_LOCAL1", 17),
+        ("LOG_LOCAL2", 18),
+        ("LOG_LOCAL3", 19),
+        ("LOG_LOCAL4", 20),
+        ("LOG_LOCAL5", 21),
+        ("LOG_LOCAL6", 22),
+        ("LOG_LOCAL7", 23),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v << 3)
+}
+
+/// A constant facility name becomes its number; anything else is refused at load.
+fn facility_fixup(args: &mut [Arg]) -> Result<(), String> {
+    if let Some(a) = args.first_mut() {
+        let Arg::Str(s) = a else {
+            return Err("the facility must be a constant name".into());
+        };
+        let name = String::from_utf8_lossy(s).into_owned();
+        let f =
+            facility_from_name(&name).ok_or_else(|| format!("unknown syslog facility `{name}`"))?;
+        *a = Arg::Int(i64::from(f));
     }
+    Ok(())
+}
+
+fn facility_arg(a: Option<&Arg>) -> Result<i32, Error> {
+    match a {
+        Some(Arg::Int(f)) => Ok(i32::try_from(*f).unwrap_or(0)),
+        _ => Err(missing("xlog facility")),
+    }
+}
+
+/// Appends the call's line and file to the prepared arguments.
+fn line_fixup(args: &mut Vec<Arg>, env: &FixupEnv<'_>) -> Result<(), String> {
+    args.push(Arg::Int(i64::from(env.line)));
+    args.push(Arg::Str(env.file.as_bytes().to_vec()));
+    Ok(())
+}
+
+/// The (line, file) the fixup appended after the `n` script arguments.
+fn line_of(a: &[Arg], n: usize) -> (i64, String) {
+    let line = match a.get(n) {
+        Some(Arg::Int(l)) => *l,
+        _ => 0,
+    };
+    let file = match a.get(n + 1) {
+        Some(Arg::Str(f)) => String::from_utf8_lossy(f).into_owned(),
+        _ => String::new(),
+    };
+    (line, file)
 }
 
 #[cfg(test)]
