@@ -12,6 +12,7 @@
 //! `registered` with 3 or 4 parameters, `$ulc`, outbound (`outbound_mode` other than 0), the
 //! `xavp_cfg`/`xavp_rcd` parameters, `sock_flag`/`sock_hdr_name`, `event_callback`.
 
+pub mod contact;
 pub mod save;
 
 use std::net::IpAddr;

@@ -421,8 +421,10 @@ fn save_inner(
     }
     let callid = msg.call_id().map_err(|_| Some(Rerr::CidMiss))?;
     let cseq = msg.cseq().map_err(|_| Some(Rerr::CsMiss))?.number;
-    let expires_hf = msg.expires().map_err(|_| Some(Rerr::ParseExp))?;
-    let contacts = msg.contacts().map_err(|_| Some(Rerr::ParseCont))?.clone();
+    // Kamailio's Expires parser marks a non-numeric value invalid instead of failing: the
+    // header then counts as absent (verified against 5.6.3).
+    let expires_hf = msg.expires().ok().flatten();
+    let contacts = super::contact::read(msg).map_err(Some)?;
     if contacts.star {
         if expires_hf != Some(0) {
             return Err(Some(Rerr::StarExp));
@@ -433,7 +435,7 @@ fn save_inner(
     }
     let buf = msg.buf();
     for c in &contacts.list {
-        if c.addr.uri.len() > 512 {
+        if c.uri.len() > 512 {
             return Err(Some(Rerr::ContactLen));
         }
     }
@@ -542,70 +544,69 @@ fn save_inner(
             Some(v) => (i64::from(v), cfg.expires_range),
             None => (cfg.default_expires, cfg.default_expires_range),
         };
-        let e = calc_expires(cfg, e, range, novariation, now, &common.callid)?;
+        // Errors are kept per contact: Kamailio meets them while walking the contacts, after
+        // the earlier ones were applied, and lists the record in the error reply.
+        let e = calc_expires(cfg, e, range, novariation, now, &common.callid);
+        let ev = *e.as_ref().unwrap_or(&0);
+        let mut err = None;
         let q = match c.q {
-            Some(q) => i32::from(q),
-            None => cfg.default_q,
+            Ok(Some(q)) => i32::from(q),
+            Ok(None) => cfg.default_q,
+            Err(()) => {
+                err = Some(Rerr::InvQ);
+                -1
+            }
         };
         let instance = c
             .instance
-            .and_then(|p| p.unquoted(buf))
-            .map(|s| String::from_utf8_lossy(s.of(buf)).into_owned())
+            .as_deref()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
             .unwrap_or_default();
         // reg-id is kept from an earlier contact when this one has none (Kamailio's pack_ci
         // keeps it in a static between contacts; verified against 5.6.3).
         if !instance.is_empty() {
-            if let Some(r) = c.reg_id {
-                if r == 0 {
-                    return Err(Some(Rerr::InvRegid));
-                }
-                reg_id = r;
+            match c.reg_id {
+                Ok(Some(0)) | Err(()) => err = err.or(Some(Rerr::InvRegid)),
+                Ok(Some(r)) => reg_id = r,
+                Ok(None) => {}
             }
         }
         let received = if !common.path_received.is_empty() {
             common.path_received.clone()
-        } else if let Some(p) = c.received {
-            p.unquoted(buf)
-                .map(|s| String::from_utf8_lossy(s.of(buf)).into_owned())
-                .unwrap_or_default()
+        } else if let Some(r) = &c.received {
+            String::from_utf8_lossy(r).into_owned()
         } else {
             common.received_avp.clone()
         };
-        let methods = match c.methods.and_then(|p| p.unquoted(buf)) {
-            Some(s) => parse_methods(s.of(buf)).ok_or(Some(Rerr::Parse))?,
+        let methods = match &c.methods {
+            Some(s) => parse_methods(s).unwrap_or_else(|| {
+                err = err.or(Some(Rerr::Parse));
+                0
+            }),
             None => common.methods,
         };
-        items.push((
-            String::from_utf8_lossy(c.addr.uri.of(buf)).into_owned(),
-            e,
-            UContact {
-                uri: String::from_utf8_lossy(c.addr.uri.of(buf)).into_owned(),
-                expires: e,
-                q,
-                callid: common.callid.clone(),
-                cseq: common.cseq,
-                path: common.path.clone(),
-                received,
-                instance,
-                reg_id: 0,
-                ruid: String::new(),
-                user_agent: common.user_agent.clone(),
-                socket: common.socket.clone(),
-                socket_id: Some(common.socket_id),
-                flags: common.flags,
-                cflags: common.cflags,
-                methods,
-                last_modified: now,
-                tcpconn_id: -1,
-            },
-        ));
-        if let Some((_, _, uc)) = items.last_mut() {
-            uc.reg_id = if uc.instance.is_empty() && reg_id == 0 {
-                0
-            } else {
-                reg_id
-            };
-        }
+        let uc = UContact {
+            uri: String::from_utf8_lossy(&c.uri).into_owned(),
+            expires: ev,
+            q,
+            callid: common.callid.clone(),
+            cseq: common.cseq,
+            path: common.path.clone(),
+            received,
+            instance,
+            reg_id: 0,
+            ruid: String::new(),
+            user_agent: common.user_agent.clone(),
+            socket: common.socket.clone(),
+            socket_id: Some(common.socket_id),
+            flags: common.flags,
+            cflags: common.cflags,
+            methods,
+            last_modified: now,
+            tcpconn_id: -1,
+        };
+        let uc = UContact { reg_id, ..uc };
+        items.push((e, err.map_or(Ok(uc), Err)));
     }
     let mode_repl = flags & REG_SAVE_REPL_FL != 0;
     let maxc = cfg.max_contacts;
@@ -622,11 +623,10 @@ fn save_inner(
             insert_contacts(&ucfg, &mut work, &items, maxc, now, ul).map(|_| 1)
         };
         match &result {
-            Ok(_) => *list = work,
-            // An update that failed leaves the record as it was (listed in the reply); a new
-            // record that failed is removed.
+            // A new record that failed is removed; an update keeps what was done before the
+            // failing contact (Kamailio does not roll back either).
             Err(_) if !existed => list.clear(),
-            Err(_) => {}
+            _ => *list = work,
         }
         listed = list.clone();
     });
@@ -643,7 +643,7 @@ fn save_inner(
     }
 }
 
-type Item = (String, i64, UContact);
+type Item = (Result<i64, Rerr>, Result<UContact, Rerr>);
 
 fn insert_contacts(
     ucfg: &crate::usrloc::UlConfig,
@@ -654,7 +654,8 @@ fn insert_contacts(
     ul: &UlApi,
 ) -> Result<(), Rerr> {
     let mut num = 0;
-    for (_, e, c) in items {
+    for (e, c) in items {
+        let e = e.as_ref().map_err(|x| *x)?;
         if *e == 0 {
             continue;
         }
@@ -662,6 +663,7 @@ fn insert_contacts(
             return Err(Rerr::TooMany);
         }
         num += 1;
+        let c = c.as_ref().map_err(|x| *x)?;
         // Kamailio matches with CSeq+1 so a contact listed twice in one REGISTER updates the
         // first copy instead of failing as out of order.
         let mut probe = c.clone();
@@ -694,7 +696,10 @@ fn update_contacts(
 ) -> Result<i64, Rerr> {
     if !mode_repl && maxc > 0 {
         let mut num = list.iter().filter(|c| c.is_valid(now)).count() as i64;
-        for (_, e, c) in items {
+        for (e, c) in items {
+            let (Ok(e), Ok(c)) = (e, c) else {
+                continue;
+            };
             match find(ucfg, list, c, now) {
                 Found::Invalid => return Err(Rerr::InvCseq),
                 Found::Skip => continue,
@@ -708,7 +713,9 @@ fn update_contacts(
         }
     }
     let mut rc = 0;
-    for (_, e, c) in items {
+    for (e, c) in items {
+        let e = e.as_ref().map_err(|x| *x)?;
+        let c = c.as_ref().map_err(|x| *x)?;
         match find(ucfg, list, c, now) {
             Found::Invalid => return Err(Rerr::InvCseq),
             Found::Skip => {
@@ -834,14 +841,14 @@ fn calc_expires(
     novariation: bool,
     now: i64,
     seed: &str,
-) -> Result<i64, Option<Rerr>> {
+) -> Result<i64, Rerr> {
     if e == 0 {
         return Ok(0);
     }
     let mut e = e;
     if e < cfg.min_expires {
         if cfg.min_expires_mode {
-            return Err(Some(Rerr::LowExp));
+            return Err(Rerr::LowExp);
         }
         e = cfg.min_expires;
     }
