@@ -287,7 +287,14 @@ const CASES_B: &[Case] = &[
 ];
 
 /// Variables compared after the calls.
-const PVS: &[&str] = &["$fti", "$tti", "$rdir(name)", "$rdir(id)", "$route_uri"];
+const PVS: &[&str] = &[
+    "$fti",
+    "$tti",
+    "$rdir(name)",
+    "$rdir(id)",
+    "$fs",
+    "$route_uri",
+];
 
 /// A modparam value.
 enum Param {
@@ -303,7 +310,8 @@ const PARAMS_B: &[(&str, Param)] = &[
     ("ignore_sips", Param::I(1)),
 ];
 
-/// Cases run without double Record-Route, with socket names and a custom user AVP.
+/// Cases run without double Record-Route, with socket names, a custom user AVP and
+/// `force_send_socket`.
 const CASES_C: &[Case] = &[
     (
         "c1",
@@ -361,6 +369,7 @@ const PARAMS_C: &[(&str, Param)] = &[
     ("add_username", Param::I(1)),
     ("custom_user_avp", Param::S("$avp(rru)")),
     ("sockname_mode", Param::I(1)),
+    ("force_send_socket", Param::I(1)),
 ];
 
 fn cfg_call(name: &str, args: &[&str]) -> String {

@@ -355,7 +355,13 @@ CSeq: 5 BYE
 Content-Length: 0
 
 ",
-            steps: &[("loose_route_mode", &["1"]), ("is_direction", &["downstream"]), ("rr_next_hop_route", &[])],
+            steps: &[
+                ("loose_route_mode", &["1"]),
+                ("is_direction", &["downstream"]),
+                ("rr_next_hop_route", &[]),
+                // the second Route names our UDP socket: it becomes the send socket
+                ("$fs", &[]),
+            ],
             snd_tcp: false,
             rcs: &[1, 1, 1],
             edits: &[
@@ -365,7 +371,7 @@ Content-Length: 0
             ],
             ruri: None,
             du: Some("sip:p3.example.com:5070;lr"),
-            pvs: &[],
+            pvs: &["udp:127.0.0.1:5080"],
         },
         Case {
             name: "top Route not ours: $du from it, nothing removed",
@@ -419,7 +425,6 @@ Content-Length: 0
 #[test]
 fn refused_at_load() {
     let cases: &[(&str, ModValue)] = &[
-        ("force_send_socket", ModValue::Int(1)),
         ("enable_double_rr", ModValue::Int(3)),
         ("custom_user_avp", ModValue::Str("$var(u)".into())),
     ];
@@ -439,5 +444,5 @@ fn refused_at_load() {
     );
     let reg = registry(&[("append_fromtag", ModValue::Int(0))]).unwrap_or_else(|e| panic!("{e}"));
     assert!(rr_support::prepare(&reg, "is_direction", &["upstream"]).is_err());
-    assert!(registry(&[("force_send_socket", ModValue::Int(0))]).is_ok());
+    assert!(registry(&[("force_send_socket", ModValue::Int(1))]).is_ok());
 }

@@ -2,12 +2,12 @@
 //! preloaded route sets, double Route removal; the local Route parameters behind
 //! `check_route_param`, `is_direction`, `$fti`/`$tti`/`$rdir`.
 
-use ferrosip_api::{Ctx, Value, L_DBG, L_WARN};
+use ferrosip_api::{Ctx, Proto, Value, L_DBG, L_WARN};
 use ferrosip_sipmsg::typed::RouteEntry;
 use ferrosip_sipmsg::{Scheme, Span, Uri};
 
 use super::record::parse_uri;
-use super::{with_state, Config, FORCE_SOCKET_XAVP};
+use super::{with_state, Config};
 
 /// `RR_DRIVEN`.
 pub const RR_DRIVEN: i64 = 1;
@@ -364,6 +364,9 @@ impl Loose<'_> {
         if is_myself(ctx, &uri, &puri) {
             ctx.log(L_DBG, "Topmost route URI is me");
             let r2 = self.c.double_rr != 0 && is_flag_param(puri.params.of(&uri), b"r2");
+            if self.c.force_send_socket && !r2 {
+                force_socket_for(ctx, self.c, &uri, &puri, false);
+            }
             match self.next_in_header(i) {
                 Some(n) => i = n,
                 None => {
@@ -378,7 +381,7 @@ impl Loose<'_> {
                 let (u2, p2) = self.uri(ctx, i).inspect_err(|_| {
                     ctx.log_error("failed to parse the double route URI");
                 })?;
-                publish_force_socket(ctx, &u2, &p2);
+                force_socket_for(ctx, self.c, &u2, &p2, true);
                 match self.next_in_header(i) {
                     Some(n) => i = n,
                     None => {
@@ -417,7 +420,19 @@ impl Loose<'_> {
             && is_flag_param(puri.params.of(&uri), b"r2")
             && is_myself(ctx, &uri, &puri)
         {
-            publish_force_socket(ctx, &uri, &puri);
+            // The send interface is the one this Route names (port as written, none = any).
+            match find_socket(
+                ctx,
+                puri.host.of(&uri),
+                puri.port.unwrap_or(0),
+                uri_proto(&uri, &puri),
+            ) {
+                Some(i) => ctx.state.force_socket = Some(i),
+                None if self.c.mismatch_warning => {
+                    ctx.log(L_WARN, "no socket found for match second RR");
+                }
+                None => {}
+            }
             match self.next_in_header(i) {
                 Some(n) => i = n,
                 None => {
@@ -492,39 +507,92 @@ fn maddr_uri(ctx: &mut Ctx<'_>, uri: &[u8], puri: &Uri) -> Result<Vec<u8>, ()> {
     Ok(out)
 }
 
-/// The socket Kamailio forces for the second of a double Route (its host, port or the default port
-/// of its transport, transport): published for the forwarding code, see
-/// [`super::FORCE_SOCKET_XAVP`].
-fn publish_force_socket(ctx: &mut Ctx<'_>, uri: &[u8], puri: &Uri) {
-    let proto = puri
-        .transport
-        .and_then(|t| t.value)
-        .and_then(|v| ferrosip_api::Proto::from_name(v.of(uri)));
-    let port = puri.port.unwrap_or(match proto {
-        Some(ferrosip_api::Proto::Tls) => 5061,
-        _ => 5060,
-    });
-    let host = puri.host.of(uri).to_vec();
-    if !ctx.server.is_myself(&host, port, proto) && ctx.server.log_enabled(L_WARN) {
-        ctx.log(
-            L_WARN,
-            &format!(
-                "second RR uri is not myself ({})",
-                String::from_utf8_lossy(uri)
-            ),
-        );
+/// Kamailio's `rr_do_force_send_socket`: with `sockname_mode`, the socket named by `;sn=`; else
+/// the socket of the Route URI's host, port (or the default port of its transport) and transport;
+/// else the same with the port as written (none = any). `second` = the URI is the second of a
+/// double Route (a miss is then worth a warning).
+fn force_socket_for(ctx: &mut Ctx<'_>, c: &Config, uri: &[u8], puri: &Uri, second: bool) {
+    if c.sockname_mode {
+        if let Some(sn) = puri.param(uri, b"sn").and_then(|p| p.value) {
+            let name = sn.of(uri);
+            let found = ctx
+                .server
+                .sockets()
+                .iter()
+                .position(|s| s.name.as_deref().is_some_and(|n| n.as_bytes() == name));
+            if let Some(i) = found {
+                ctx.state.force_socket = u32::try_from(i).ok();
+                return;
+            }
+        }
     }
-    ctx.state.xavps.insert(
-        FORCE_SOCKET_XAVP.to_vec(),
-        vec![vec![
-            (b"host".to_vec(), Value::Str(host)),
-            (b"port".to_vec(), Value::Int(i64::from(port))),
-            (
-                b"proto".to_vec(),
-                Value::Int(proto.map_or(0, |p| p.number())),
-            ),
-        ]],
-    );
+    let proto = uri_proto(uri, puri);
+    let host = puri.host.of(uri);
+    let default_port = match proto {
+        Some(Proto::Tls) => 5061,
+        _ => 5060,
+    };
+    let found = find_socket(ctx, host, puri.port.unwrap_or(default_port), proto)
+        .or_else(|| find_socket(ctx, host, puri.port.unwrap_or(0), proto));
+    match found {
+        Some(i) => ctx.state.force_socket = Some(i),
+        None if c.mismatch_warning && second => {
+            let u = String::from_utf8_lossy(uri).into_owned();
+            ctx.log(L_WARN, &format!("no socket found to match second RR ({u})"));
+            if !is_myself(ctx, uri, puri) {
+                ctx.log(L_WARN, &format!("second RR uri is not myself ({u})"));
+            }
+        }
+        None => ctx.log(L_DBG, "no socket found to match second RR"),
+    }
+}
+
+/// The `transport=` of a URI as a protocol (`None` = not given or unknown: any).
+fn uri_proto(uri: &[u8], puri: &Uri) -> Option<Proto> {
+    puri.transport
+        .and_then(|t| t.value)
+        .and_then(|v| Proto::from_name(v.of(uri)))
+}
+
+/// Kamailio's `grep_sock_info`: the index of our socket whose address (or advertised address) is
+/// `host` (IPv6 with or without brackets), on `port` (bound or advertised; 0 = any), of `proto`
+/// (`None` = UDP, then TCP, TLS, SCTP).
+fn find_socket(ctx: &Ctx<'_>, host: &[u8], port: u16, proto: Option<Proto>) -> Option<u32> {
+    let host = match host {
+        [b'[', inner @ .., b']'] if !inner.is_empty() => inner,
+        h => h,
+    };
+    let host = std::str::from_utf8(host).ok()?;
+    let ip: Option<std::net::IpAddr> = host.parse().ok();
+    let protos: &[Proto] = match &proto {
+        Some(p) => std::slice::from_ref(p),
+        None => &[Proto::Udp, Proto::Tcp, Proto::Tls, Proto::Sctp],
+    };
+    let socks = ctx.server.sockets();
+    for p in protos {
+        for (i, s) in socks.iter().enumerate() {
+            if s.proto != *p {
+                continue;
+            }
+            let adv_port = s.advertise.as_ref().map_or(0, |(_, ap)| *ap);
+            if port != 0 && s.addr.port() != port && adv_port != port {
+                continue;
+            }
+            let addr_match = match ip {
+                Some(ip) => s.addr.ip() == ip,
+                None => false,
+            };
+            let adv_match = s.advertise.as_ref().is_some_and(|(h, _)| {
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                h.eq_ignore_ascii_case(host)
+                    || ip.is_some_and(|ip| h.parse::<std::net::IpAddr>().ok() == Some(ip))
+            });
+            if addr_match || adv_match {
+                return u32::try_from(i).ok();
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

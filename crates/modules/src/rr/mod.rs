@@ -12,11 +12,10 @@
 //! (`ctx.state.dst_uri`) and deletions of Route headers; forwarding uses that state.
 //!
 //! What this module does not do (refused at load, never ignored): `remove_record_route()` (the edit
-//! list cannot withdraw recorded pieces), `force_send_socket=1` and socket forcing by name (the
-//! module contract has no lookup of a listening socket by address). The socket Kamailio would force
-//! for a double Record-Route is published in the reserved XAVP [`FORCE_SOCKET_XAVP`] for the
-//! forwarding code. The `outbound` module integration (flow tokens, return code 2) does not exist
-//! because ferrosip has no `outbound` module.
+//! list cannot withdraw recorded pieces). The `outbound` module integration (flow tokens, return
+//! code 2) does not exist because ferrosip has no `outbound` module. Send sockets forced by
+//! `loose_route` (double Route, `force_send_socket`, `sockname_mode`) are looked up in
+//! `Server::sockets()` and set in `ctx.state.force_socket`.
 
 mod loose;
 mod record;
@@ -37,12 +36,6 @@ pub use loose::{direction, get_route_param, is_flag_param, Direction};
 /// Reserved XAVP (not spellable in a config) holding the per-message token of this module.
 const TOKEN_XAVP: &[u8] = b"\0rr";
 
-/// Reserved XAVP where `loose_route` publishes the socket Kamailio would force for a double
-/// Record-Route (`r2=on`): one record with `host`, `port` (0 = any) and `proto` (0 = any, else
-/// Kamailio's `PROTO_*` number). The module contract has no socket lookup; the forwarding code may
-/// honour it.
-pub const FORCE_SOCKET_XAVP: &[u8] = b"\0rr_force_socket";
-
 /// The module parameters, frozen at init.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -56,6 +49,8 @@ pub struct Config {
     pub add_username: bool,
     /// `enable_socket_mismatch_warning`.
     pub mismatch_warning: bool,
+    /// `force_send_socket`: force the socket of our Route for a single Record-Route too.
+    pub force_send_socket: bool,
     /// `custom_user_avp`: AVP name (`$avp(name)` → `name`).
     pub custom_user_avp: Option<Vec<u8>>,
     /// `ignore_sips`: always `sip:` in Record-Route.
@@ -74,6 +69,7 @@ impl Default for Config {
             double_rr: 1,
             add_username: false,
             mismatch_warning: true,
+            force_send_socket: false,
             custom_user_avp: None,
             ignore_sips: false,
             sockname_mode: false,
@@ -100,6 +96,7 @@ impl Config {
             double_rr: int("enable_double_rr", d.double_rr),
             add_username: int("add_username", 0) != 0,
             mismatch_warning: int("enable_socket_mismatch_warning", 1) != 0,
+            force_send_socket: int("force_send_socket", 0) != 0,
             custom_user_avp,
             ignore_sips: int("ignore_sips", 0) != 0,
             sockname_mode: int("sockname_mode", 0) != 0,
@@ -364,7 +361,10 @@ fn params() -> Vec<ModParam> {
     let int = |name: &'static str, doc: &'static str| ModParam::new(name, ModParamType::Int, doc);
     vec![
         int("enable_full_lr", "`;lr=on` instead of `;lr` (default 0)"),
-        int("append_fromtag", "add `;ftag=<From tag>` to Record-Route (default 1)"),
+        int(
+            "append_fromtag",
+            "add `;ftag=<From tag>` to Record-Route (default 1)",
+        ),
         int(
             "enable_double_rr",
             "0 = one Record-Route, 1 = two when the sockets differ (default), 2 = always two",
@@ -373,7 +373,10 @@ fn params() -> Vec<ModParam> {
             ModValue::Int(0..=2) => Ok(()),
             _ => Err("must be 0, 1 or 2".into()),
         }),
-        int("add_username", "R-URI user (or custom_user_avp) in the Record-Route URI (default 0)"),
+        int(
+            "add_username",
+            "R-URI user (or custom_user_avp) in the Record-Route URI (default 0)",
+        ),
         int(
             "enable_socket_mismatch_warning",
             "warn when a double Route names no local socket (default 1)",
@@ -389,15 +392,17 @@ fn params() -> Vec<ModParam> {
         }),
         int(
             "force_send_socket",
-            "0 only: forcing the local socket for a single Record-Route is not implemented",
-        )
-        .check(|v| match v {
-            ModValue::Int(0) => Ok(()),
-            _ => Err("force_send_socket: not implemented (the module contract has no lookup of a listening socket by address)".into()),
-        }),
+            "loose_route forces the socket of our Route for a single Record-Route too (default 0)",
+        ),
         int("ignore_sips", "always `sip:` in Record-Route (default 0)"),
-        int("sockname_mode", "`;sn=<socket name>` in Record-Route (default 0)"),
-        int("loose_route_mode", "mode of loose_route() (see loose_route_mode(); default 0)"),
+        int(
+            "sockname_mode",
+            "`;sn=<socket name>` in Record-Route (default 0)",
+        ),
+        int(
+            "loose_route_mode",
+            "mode of loose_route() (see loose_route_mode(); default 0)",
+        ),
     ]
 }
 

@@ -77,6 +77,13 @@ pub struct Net {
     pub src: SocketAddr,
 }
 
+impl Net {
+    /// The TCP socket on the receiving socket's address and port (the server listens on both).
+    pub fn rcv_tcp(&self) -> SocketInfo<'static> {
+        tcp(self.rcv.port)
+    }
+}
+
 /// A UDP socket on 127.0.0.1, named `sudp` (the name only shows with `sockname_mode`).
 pub fn udp(port: u16) -> SocketInfo<'static> {
     SocketInfo {
@@ -129,7 +136,8 @@ pub struct Outcome {
 /// (`=avp:NAME`, [value]) to set an AVP.
 pub type Step<'a> = (&'a str, &'a [&'a str]);
 
-/// Runs `steps` on `msg` received and sent as `net` says, with `myself` as our addresses.
+/// Runs `steps` on `msg` received and sent as `net` says, with `myself` as our addresses; the
+/// server lists the receiving socket, the sending socket and a TCP socket on the receiving port.
 pub fn run(
     reg: &Registry,
     msg: &str,
@@ -160,6 +168,17 @@ pub fn run_raw(
     let mut rec = Recorder {
         debug: 3,
         myself: myself.iter().map(|(h, p)| (h.to_string(), *p)).collect(),
+        sockets: [net.rcv, net.snd, net.rcv_tcp()]
+            .iter()
+            .map(|s| {
+                let mut a = ferrosip_api::SocketInfo::new(
+                    api_proto(s.proto),
+                    SocketAddr::new(s.ip, s.port),
+                );
+                a.name = Some(s.sockname.to_string());
+                a
+            })
+            .collect(),
         ..Recorder::default()
     };
     let rcv = RecvInfo {
