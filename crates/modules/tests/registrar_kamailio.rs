@@ -51,13 +51,20 @@ const CASES: &[Case] = &[
     ("INVITE", "ivy", "i7", 1, ""),
     ("REGISTER", "ivy", "v1", 2, "Contact: <sip:v4@h>;q=0.9\r\n"),
     ("REGISTER", "ivy", "v2", 1, "Contact: <sip:v5@h>;expires=30\r\n"),
+    ("INVITE", "gus@127.0.0.1;gr=urn:uuid:g", "i8", 1, ""),
+    ("INVITE", "gus@127.0.0.1;gr=urn:uuid:nope", "i9", 1, ""),
 ];
 
 fn message(i: usize, c: &Case, port: u16) -> String {
     let (method, user, callid, cseq, extra) = *c;
     let extra = extra.replace("@PORT@", &port.to_string());
+    // `user@host;params` in the table is a whole R-URI (GRUU cases).
+    let (ruri, user) = match user.split_once('@') {
+        Some((u, _)) => (format!("sip:{user}"), u),
+        None => (format!("sip:{user}@127.0.0.1"), user),
+    };
     format!(
-        "{method} sip:{user}@127.0.0.1 SIP/2.0\r\n\
+        "{method} {ruri} SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{callid}-{cseq};rport\r\n\
 Max-Forwards: 70\r\n\
 From: <sip:{user}@127.0.0.1>;tag=f-{callid}\r\n\

@@ -572,4 +572,67 @@ fn rpc_entries() {
     assert!(rpc(&reg, "ul.rm", &[s("location"), s("r")]).is_ok());
     assert!(api.store().dump("location").is_empty());
     assert!(rpc(&reg, "ul.flush", &[]).is_ok());
+    assert_eq!(
+        rpc(&reg, "ul.db_users", &[s("location")]).err(),
+        Some((500, "Command is not supported in db_mode=0".to_string()))
+    );
+}
+
+#[test]
+fn gruu_lookup() {
+    let (reg, api) = reg_with(&[], &[]);
+    let extra = "Supported: gruu\r\nContact: <sip:g1@h>;+sip.instance=\"<urn:uuid:a>\"\r\nContact: <sip:g2@h>;q=0.1\r\n";
+    let (rc, _, contact, _, _) = run(&reg, &register("gg", "g1", 1, extra), "save", &["location"]);
+    assert_eq!(rc, 1);
+    let ruid = api
+        .store()
+        .get("location", "gg")
+        .and_then(|r| {
+            r.contacts
+                .iter()
+                .find(|c| c.uri == "sip:g1@h")
+                .map(|c| c.ruid.clone())
+        })
+        .unwrap_or_default();
+    assert!(
+        contact.contains(&format!("temp-gruu=\"sip:{ruid}-")),
+        "{contact}"
+    );
+    assert!(
+        contact.contains("pub-gruu=\"sip:gg@example.com;gr=urn:uuid:a\""),
+        "{contact}"
+    );
+    let temp = contact
+        .split("temp-gruu=\"")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .unwrap_or("")
+        .to_string();
+    // (R-URI, rc, new R-URI, branches)
+    let cases: Vec<(String, i64, &str, usize)> = vec![
+        ("sip:gg@example.com".into(), 1, "sip:g2@h", 1),
+        ("sip:gg@example.com;gr=urn:uuid:a".into(), 1, "sip:g1@h", 0),
+        ("sip:gg@example.com;gr=urn:uuid:zz".into(), -1, "", 0),
+        (temp.clone(), 1, "sip:g1@h", 0),
+        ("sip:nope-ab@example.com;gr".into(), -1, "", 0),
+    ];
+    for (ruri, rc, want, nb) in cases {
+        let msg = invite("x").replacen("sip:x@example.com", &ruri, 1);
+        let o = call_with(
+            &reg,
+            &msg,
+            RouteType::Request,
+            3,
+            &[("lookup", &["location"])],
+            &|_| {},
+        );
+        assert_eq!(o.rc, rc, "{ruri}");
+        if rc > 0 {
+            assert_eq!(
+                (o.ruri.as_str(), o.state.branches.len()),
+                (want, nb),
+                "{ruri}"
+            );
+        }
+    }
 }

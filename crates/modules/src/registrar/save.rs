@@ -239,26 +239,66 @@ pub fn lookup(cfg: &RegConfig, ul: &UlApi, ctx: &mut Ctx<'_>, table: &str, uri: 
         return -3;
     };
     let now = ul.clock().now();
-    let Some(rec) = ul.store().get(table, &aor) else {
-        return -1;
-    };
     let method = ctx.msg.method().unwrap_or(Method::Other);
     let has_totag = ctx.msg.to().ok().is_some_and(|t| t.tag.is_some());
     let allowed =
         |c: &UContact| !cfg.method_filtering || c.methods & method_bit(method) != 0 || has_totag;
     let usable = |c: &UContact| c.is_valid(now) || cfg.use_expired_contacts;
+    // GRUU: `;gr=<instance>` (pub-gruu) selects the contact of that instance of the AoR;
+    // `user=<ruid>-<aor hash>;gr` (temp-gruu) selects a contact by record id. Either gives no
+    // branches.
+    let gr = uri_param(uri, b"gr");
     let mut ret = -1;
-    let mut first = None;
-    for (i, c) in rec.contacts.iter().enumerate() {
-        if !usable(c) {
-            continue;
+    let (rec, first) = match gr.as_deref() {
+        Some("") => {
+            let Some(ruid) = temp_gruu_ruid(uri) else {
+                return -3;
+            };
+            let found = ul.store().dump(table).into_iter().find_map(|r| {
+                let i = r.contacts.iter().position(|c| c.ruid == ruid)?;
+                Some((r, i))
+            });
+            let Some((rec, i)) = found else {
+                return -1;
+            };
+            let ok = rec.contacts.get(i).map(|c| (usable(c), allowed(c)));
+            match ok {
+                Some((true, true)) => (rec, Some(i)),
+                Some((true, false)) => return -2,
+                _ => return -1,
+            }
         }
-        if allowed(c) {
-            first = Some(i);
-            break;
+        _ => {
+            let Some(rec) = ul.store().get(table, &aor) else {
+                return -1;
+            };
+            let strip = |s: &str| -> String {
+                s.strip_prefix('<')
+                    .and_then(|x| x.strip_suffix('>'))
+                    .unwrap_or(s)
+                    .to_string()
+            };
+            let inst = gr.as_deref().map(|g| strip(g.trim_matches('"')));
+            let mut first = None;
+            for (i, c) in rec.contacts.iter().enumerate() {
+                if !usable(c) {
+                    continue;
+                }
+                if !allowed(c) {
+                    ret = -2;
+                    continue;
+                }
+                match &inst {
+                    Some(want) if c.instance.is_empty() || strip(&c.instance) != *want => {}
+                    _ => {
+                        first = Some(i);
+                        break;
+                    }
+                }
+            }
+            (rec, first)
         }
-        ret = -2;
-    }
+    };
     let Some(fi) = first else {
         return ret;
     };
@@ -277,7 +317,7 @@ pub fn lookup(cfg: &RegConfig, ul: &UlApi, ctx: &mut Ctx<'_>, table: &str, uri: 
     if let Some(s) = c.socket_id {
         ctx.state.force_socket = Some(s);
     }
-    if cfg.append_branches {
+    if cfg.append_branches && gr.is_none() {
         for b in rec.contacts.iter().skip(fi + 1) {
             if !(usable(b) && allowed(b)) {
                 continue;
@@ -1082,6 +1122,17 @@ fn reply_dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
         proto: ctx.rcv.proto,
         socket: ctx.rcv.socket,
     })
+}
+
+/// The record id of a temp-GRUU R-URI (`sip:<ruid>-<hex aor hash>@host;gr`).
+fn temp_gruu_ruid(uri: &[u8]) -> Option<String> {
+    let u = Uri::parse(uri, Span::new(0, uri.len())).ok()?;
+    let user = String::from_utf8_lossy(u.user?.of(uri)).into_owned();
+    let (ruid, hash) = user.rsplit_once('-')?;
+    if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(ruid.to_string())
 }
 
 /// The first URI of a path vector (`<sip:a;lr>,<sip:b>` → `sip:a;lr`).

@@ -45,6 +45,21 @@ pub fn rpcs(api: Arc<OnceLock<Arc<UlApi>>>) -> Vec<RpcExport> {
             "Flush cache in database (memory only: nothing to flush)",
             flush,
         ),
+        entry(
+            "ul.db_users",
+            "Tell number of different users (db_mode 0: refused)",
+            db_only,
+        ),
+        entry(
+            "ul.db_contacts",
+            "Tell number of contacts (db_mode 0: refused)",
+            db_only,
+        ),
+        entry(
+            "ul.db_expired_contacts",
+            "Tell number of expired contacts (db_mode 0: refused)",
+            db_only,
+        ),
     ]
 }
 
@@ -301,6 +316,10 @@ fn add(api: &UlApi, args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
         },
     );
     Ok(RpcValue::Struct(Vec::new()))
+}
+
+fn db_only(_api: &UlApi, _args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
+    Err(fault(500, "Command is not supported in db_mode=0"))
 }
 
 fn flush(_api: &UlApi, _args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
