@@ -391,3 +391,41 @@ Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     assert!(collect_udp(&u, Duration::from_millis(500)).is_empty());
     assert_eq!(srv.stop(), Some(0));
 }
+
+#[test]
+fn forward_over_ipv6_with_reply_relay() {
+    let port = free_port();
+    let proxy = addr(&format!("[::1]:{port}"));
+    let cfg = format!(
+        "listen=udp:[::1]:{port}\nlisten=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=1\n\
+request_route {{\n    forward();\n}}\n"
+    );
+    let mut srv = start(ferrosip_bin(), "fwd-v6", &cfg, &[proxy]);
+    let uas = UdpSocket::bind("[::1]:0").unwrap_or_else(|e| panic!("{e}"));
+    let uac = UdpSocket::bind("[::1]:0").unwrap_or_else(|e| panic!("{e}"));
+    let uas_port = uas.local_addr().map(|a| a.port()).unwrap_or(0);
+    let uac_port = uac.local_addr().map(|a| a.port()).unwrap_or(0);
+    let req = format!(
+        "OPTIONS sip:bob@[::1]:{uas_port} SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:{uac_port};branch=z9hG4bK-v6;rport\r\n\
+From: <sip:a@[::1]>;tag=1\r\nTo: <sip:bob@[::1]>\r\nCall-ID: v6-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let _ = uac.send_to(req.as_bytes(), proxy);
+    let got = collect_udp(&uas, Duration::from_secs(2));
+    let fwd = got.first().cloned().unwrap_or_default();
+    assert!(
+        fwd.contains(&format!("Via: SIP/2.0/UDP [::1]:{port};branch=z9hG4bK")),
+        "IPv6 socket chosen for an IPv6 next hop: {fwd}\n{}",
+        srv.log_text()
+    );
+    assert!(fwd.contains(&format!(";rport={uac_port}")), "{fwd}");
+    let vias: Vec<&str> = fwd.lines().filter(|l| l.starts_with("Via:")).collect();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:a@[::1]>;tag=1\r\nTo: <sip:bob@[::1]>;tag=2\r\nCall-ID: v6-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        vias.join("\r\n")
+    );
+    let _ = uas.send_to(ok.as_bytes(), proxy);
+    let back = collect_udp(&uac, Duration::from_secs(2));
+    assert_eq!(status_lines(&back), vec!["SIP/2.0 200 OK"], "{}", srv.log_text());
+    assert_eq!(back[0].matches("Via:").count(), 1, "{}", back[0]);
+    assert_eq!(srv.stop(), Some(0));
+}

@@ -195,12 +195,19 @@ fn run(
                 .and_then(|p| ferrosip_transport::Proto::parse(p.name())),
         });
     }
-    let socks = Sockets::new(
+    let mut socks = Sockets::new(
         transport.sockets(),
         aliases,
         wire.advertised_address.as_deref(),
         wire.advertised_port,
     );
+    if core.auto_aliases {
+        let extra = sockets::auto_aliases(&socks.socks, Duration::from_secs(2));
+        socks.aliases.extend(extra);
+    }
+    for a in &socks.aliases {
+        tracing::info!(func = "main", "alias {}:{}", a.host, a.port);
+    }
     for s in &socks.socks {
         tracing::info!(
             func = "main",

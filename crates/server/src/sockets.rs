@@ -401,6 +401,105 @@ impl Sockets {
     }
 }
 
+/// `auto_aliases`: the name the resolver gives for each socket address (reverse lookup, usually
+/// `/etc/hosts`: 127.0.0.1 → `localhost`), as an alias with the socket's port and protocol.
+/// Lookups run on a helper thread and everything not answered within `budget` is left out, so an
+/// unreachable DNS server cannot hold the start-up for long.
+pub fn auto_aliases(socks: &[Sock], budget: std::time::Duration) -> Vec<Alias> {
+    let mut ips: Vec<IpAddr> = socks.iter().map(|s| s.local.ip()).collect();
+    ips.sort();
+    ips.dedup();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("fs-auto-alias".into())
+        .spawn(move || {
+            for ip in ips {
+                if tx.send((ip, reverse_name(ip))).is_err() {
+                    return;
+                }
+            }
+        });
+    if spawned.is_err() {
+        return Vec::new();
+    }
+    let deadline = std::time::Instant::now() + budget;
+    let mut names: Vec<(IpAddr, String)> = Vec::new();
+    while let Ok((ip, name)) =
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if let Some(n) = name {
+            names.push((ip, n));
+        }
+    }
+    let mut out: Vec<Alias> = Vec::new();
+    for s in socks {
+        for (ip, n) in &names {
+            let a = Alias {
+                host: n.clone(),
+                port: s.local.port(),
+                proto: Some(s.proto),
+            };
+            if *ip == s.local.ip() && !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+fn reverse_name(ip: IpAddr) -> Option<String> {
+    let mut host = [0 as libc::c_char; 1025];
+    let lookup = |sa: *const libc::sockaddr, len: usize, host: &mut [libc::c_char]| {
+        // SAFETY: `sa` points to a live, initialised sockaddr of `len` bytes (built below on the
+        // caller's stack); `host` is a writable buffer of the given length.
+        unsafe {
+            libc::getnameinfo(
+                sa,
+                len as libc::socklen_t,
+                host.as_mut_ptr(),
+                host.len() as libc::socklen_t,
+                std::ptr::null_mut(),
+                0,
+                libc::NI_NAMEREQD,
+            )
+        }
+    };
+    let rc = match ip {
+        IpAddr::V4(v4) => {
+            // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
+            let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
+            let p: *const libc::sockaddr_in = &sin;
+            lookup(
+                p.cast(),
+                std::mem::size_of::<libc::sockaddr_in>(),
+                &mut host,
+            )
+        }
+        IpAddr::V6(v6) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_addr.s6_addr = v6.octets();
+            let p: *const libc::sockaddr_in6 = &sin6;
+            lookup(
+                p.cast(),
+                std::mem::size_of::<libc::sockaddr_in6>(),
+                &mut host,
+            )
+        }
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: getnameinfo succeeded, so `host` holds a NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
+    let n = name.to_string_lossy().into_owned();
+    // A numeric answer is no name.
+    (!n.is_empty() && n.parse::<IpAddr>().is_err()).then_some(n)
+}
+
 fn trim_brackets(h: &[u8]) -> &[u8] {
     match h {
         [b'[', inner @ .., b']'] => inner,
@@ -563,6 +662,27 @@ mod tests {
                 *want,
                 "{h}:{p} {proto:?}"
             );
+        }
+        let lo = auto_aliases(&s.socks[..1], std::time::Duration::from_secs(3));
+        // /etc/hosts names 127.0.0.1 on any usual system; the alias keeps the socket's port.
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        if hosts
+            .lines()
+            .any(|l| l.starts_with("127.0.0.1") && l.contains("localhost"))
+        {
+            assert!(lo.iter().any(|a| a.host.starts_with("localhost")), "{lo:?}");
+        }
+        assert!(
+            lo.iter()
+                .all(|a| a.port == 5060 && a.proto == Some(TProto::Udp)),
+            "{lo:?}"
+        );
+        let with = Sockets {
+            aliases: lo.clone(),
+            ..s.clone()
+        };
+        for a in &lo {
+            assert!(with.is_myself(a.host.as_bytes(), 5060, None), "{a:?}");
         }
         let to4: SocketAddr = "10.0.0.1:5060".parse().unwrap_or(s.socks[0].local);
         let to6: SocketAddr = "[2001:db8::1]:5060".parse().unwrap_or(s.socks[0].local);
