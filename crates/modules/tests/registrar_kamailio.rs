@@ -76,26 +76,36 @@ X-Case: {i}\r\n\
     )
 }
 
-fn config(port: u16) -> String {
+/// A modparam of both servers: (module, name, value).
+type Param = (&'static str, &'static str, ModValue);
+
+fn config(port: u16, params: &[Param]) -> String {
+    let mut mp = String::new();
+    for (m, n, v) in params {
+        let v = match v {
+            ModValue::Int(i) => i.to_string(),
+            ModValue::Str(s) => format!("\"{s}\""),
+        };
+        mp.push_str(&format!("modparam(\"{m}\", \"{n}\", {v})\n"));
+    }
     format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nserver_signature=no\n\
 listen=udp:127.0.0.1:{port}\nmpath=\"{MPATH}\"\n\
 loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
-loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n\
-modparam(\"registrar\", \"max_contacts\", 3)\nmodparam(\"registrar\", \"retry_after\", 30)\n\
-modparam(\"registrar\", \"method_filtering\", 1)\n\
+loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{mp}\
 request_route {{\n\
   if ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
+  if ($hdr(X-Rcv) != $null) {{ $avp(RECEIVED) = $hdr(X-Rcv); }}\n\
   if (method == \"REGISTER\") {{ save(\"location\"); xlog(\"L_ERR\", \"@@SAVE $hdr(X-Case) $rc@@\\n\"); exit; }}\n\
   $var(r) = lookup(\"location\");\n\
-  xlog(\"L_ERR\", \"@@LOOKUP $hdr(X-Case) $var(r) $ru $du $(branch(uri)[0]) $(branch(uri)[1])@@\\n\");\n\
+  xlog(\"L_ERR\", \"@@LOOKUP $hdr(X-Case) $var(r) $ru $du $(branch(uri)[0]) $(branch(uri)[1]) $bf@@\\n\");\n\
   if ($var(r) > 0) {{ forward(); }}\n\
   exit;\n\
 }}\n"
     )
 }
 
-fn registry() -> (Registry, Arc<UlApi>) {
+fn registry(params: &[Param]) -> (Registry, Arc<UlApi>) {
     let mut reg = Registry::new();
     let mut core = ModuleExports::new("core");
     core.pvs = store::var_avp_pvs();
@@ -108,12 +118,8 @@ fn registry() -> (Registry, Arc<UlApi>) {
     ] {
         reg.add(m).unwrap_or_else(|e| panic!("{e}"));
     }
-    for (n, v) in [
-        ("max_contacts", 3),
-        ("retry_after", 30),
-        ("method_filtering", 1),
-    ] {
-        reg.set_modparam("registrar", n, ModValue::Int(v))
+    for (m, n, v) in params {
+        reg.set_modparam(m, n, v.clone())
             .unwrap_or_else(|e| panic!("{e}"));
     }
     reg.init_all().unwrap_or_else(|e| panic!("{e}"));
@@ -168,19 +174,63 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+const PARAMS: &[Param] = &[
+    ("registrar", "max_contacts", ModValue::Int(3)),
+    ("registrar", "retry_after", ModValue::Int(30)),
+    ("registrar", "method_filtering", ModValue::Int(1)),
+];
+
 #[test]
 fn registrar_agrees_with_kamailio() {
+    differential("registrar", CASES, PARAMS, 2);
+}
+
+/// Path (lazy mode, received from the Path URI, NAT flag), `received_avp`, expires limits and
+/// `append_branches` 0.
+const CASES2: &[Case] = &[
+    ("REGISTER", "pat", "p1", 1, "Path: <sip:127.0.0.1:@PORT@;lr;received=sip:127.0.0.1:@PORT@>\r\nSupported: path\r\nContact: <sip:pat@10.1.1.1>\r\n"),
+    ("REGISTER", "pat2", "p2", 1, "Path: <sip:edge.example.com;lr>\r\nContact: <sip:pat2@10.1.1.2>\r\n"),
+    ("REGISTER", "ron", "r1", 1, "X-Rcv: sip:127.0.0.1:@PORT@\r\nContact: <sip:ron@192.168.0.5>;expires=7200\r\n"),
+    ("REGISTER", "min", "m1", 1, "Contact: <sip:min@h>;expires=10, <sip:min2@h>;q=0.3\r\nContact: <sip:min3@h>;expires=0\r\n"),
+    ("INVITE", "pat", "i1", 1, ""),
+    ("INVITE", "pat2", "i2", 1, ""),
+    ("INVITE", "ron", "i3", 1, ""),
+    ("INVITE", "min", "i4", 1, ""),
+];
+
+const PARAMS2: &[Param] = &[
+    ("usrloc", "nat_bflag", ModValue::Int(6)),
+    ("registrar", "use_path", ModValue::Int(1)),
+    ("registrar", "path_mode", ModValue::Int(1)),
+    ("registrar", "path_use_received", ModValue::Int(1)),
+    ("registrar", "max_expires", ModValue::Int(1800)),
+    ("registrar", "min_expires", ModValue::Int(30)),
+    ("registrar", "default_expires", ModValue::Int(600)),
+    ("registrar", "append_branches", ModValue::Int(0)),
+    ("registrar", "received_avp", ModValue::Str(String::new())),
+];
+
+#[test]
+fn registrar_with_path_and_limits_agrees_with_kamailio() {
+    let mut params = PARAMS2.to_vec();
+    if let Some(p) = params.iter_mut().find(|p| p.1 == "received_avp") {
+        p.2 = ModValue::Str("$avp(RECEIVED)".into());
+    }
+    differential("registrar2", CASES2, &params, 2);
+}
+
+fn differential(tag: &str, cases: &[Case], params: &[Param], want_forwarded: usize) {
     let client = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     client
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap_or_else(|e| panic!("{e}"));
     let cport = client.local_addr().map(|a| a.port()).unwrap_or(0);
     let kport = free_port();
-    let Some(mut kam) = Kamailio::start(&config(kport), kport, &client, "registrar") else {
+    let Some(mut kam) = Kamailio::start(&config(kport, params), kport, &client, tag) else {
         return;
     };
     while recv(&client).is_some() {} // drain ping replies
-    let (reg, api) = registry();
+    let (reg, api) = registry(params);
     let rcv = RecvInfo {
         src: SocketAddr::from(([127, 0, 0, 1], cport)),
         dst: SocketAddr::from(([127, 0, 0, 1], kport)),
@@ -189,8 +239,20 @@ fn registrar_agrees_with_kamailio() {
     };
     let mut compared = 0;
     let mut forwarded = 0;
-    for (i, c) in CASES.iter().enumerate() {
+    for (i, c) in cases.iter().enumerate() {
         let msg = message(i, c, cport);
+        // The config copies `X-Rcv` into $avp(RECEIVED) before save(); the same here.
+        let rcv_avp = msg
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Rcv: "))
+            .map(|v| v.trim().to_string());
+        let setup = move |ctx: &mut ferrosip_api::Ctx<'_>| {
+            if let Some(v) = &rcv_avp {
+                ctx.state
+                    .avps
+                    .add(b"RECEIVED", ferrosip_api::Value::str(v.as_bytes()));
+            }
+        };
         let method = c.0;
         client
             .send_to(msg.as_bytes(), ("127.0.0.1", kport))
@@ -217,7 +279,7 @@ fn registrar_agrees_with_kamailio() {
                 RouteType::Request,
                 3,
                 &[("save", &["location"])],
-                &|_| {},
+                &setup,
                 rcv,
             );
             let ours = o.sent.first().map(|(_, b)| b.clone()).unwrap_or_default();
@@ -258,7 +320,7 @@ fn registrar_agrees_with_kamailio() {
                 RouteType::Request,
                 3,
                 &[("lookup", &["location"])],
-                &|_| {},
+                &setup,
                 rcv,
             );
             let opt = |v: Option<&Vec<u8>>| {
@@ -272,7 +334,9 @@ fn registrar_agrees_with_kamailio() {
                 opt(o.state.dst_uri.as_ref()),
                 opt(o.state.branches.first().map(|b| &b.uri)),
                 opt(o.state.branches.get(1).map(|b| &b.uri)),
+                o.state.bflags.to_string(),
             ];
+            eprintln!("{tag} case {i}: lookup {k_fields:?}");
             assert_eq!(ours, k_fields, "case {i}: lookup");
             // Only contacts pointing at the test socket can be checked on the wire.
             let here = format!("127.0.0.1:{cport}");
@@ -290,6 +354,9 @@ fn registrar_agrees_with_kamailio() {
         }
         compared += 1;
     }
-    assert_eq!(compared, CASES.len());
-    assert_eq!(forwarded, 2, "INVITEs forwarded to the test socket");
+    assert_eq!(compared, cases.len());
+    assert_eq!(
+        forwarded, want_forwarded,
+        "INVITEs forwarded to the test socket"
+    );
 }
