@@ -425,7 +425,39 @@ From: <sip:a@[::1]>;tag=1\r\nTo: <sip:bob@[::1]>\r\nCall-ID: v6-1\r\nCSeq: 1 OPT
     );
     let _ = uas.send_to(ok.as_bytes(), proxy);
     let back = collect_udp(&uac, Duration::from_secs(2));
-    assert_eq!(status_lines(&back), vec!["SIP/2.0 200 OK"], "{}", srv.log_text());
+    assert_eq!(
+        status_lines(&back),
+        vec!["SIP/2.0 200 OK"],
+        "{}",
+        srv.log_text()
+    );
     assert_eq!(back[0].matches("Via:").count(), 1, "{}", back[0]);
     assert_eq!(srv.stop(), Some(0));
+}
+
+#[test]
+fn one_span_per_message_carries_the_call_id() {
+    let port = free_port();
+    let to = addr(&format!("127.0.0.1:{port}"));
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\nloadmodule \"pv.so\"\n\
+loadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nlog_engine_type=\"json\"\nlog_engine_data=\"c\"\n\
+request_route {{\n    xlog(\"L_ERR\", \"got $rm\\n\");\n    sl_send_reply(\"200\", \"OK\");\n}}\n"
+    );
+    let mut srv = start(ferrosip_bin(), "span", &cfg, &[to]);
+    let a = udp_exchange(
+        to,
+        options(to, "UDP", 77).as_bytes(),
+        Duration::from_millis(800),
+    );
+    assert_eq!(status_lines(&a), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(srv.stop(), Some(0));
+    let log = srv.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("got OPTIONS"))
+        .unwrap_or("");
+    assert!(line.contains("\"callid\": \"hc-77@test\""), "{log}");
+    // the worker's number, not the main thread's 0
+    assert!(!line.contains("\"idx\": 0,"), "{line}");
 }

@@ -33,6 +33,21 @@ use crate::stats::CoreStats;
 thread_local! {
     /// `$var` and the other per-worker state (Kamailio: per process).
     static WORKER: RefCell<WorkerState> = RefCell::new(WorkerState::default());
+    static NUMBERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Worker numbers for the log lines (Kamailio's `process_no`: 0 is the main process, SIP workers
+/// count from 1), given to each worker thread on its first message.
+static NEXT_WORKER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
+
+fn number_worker() {
+    NUMBERED.with(|n| {
+        if !n.get() {
+            n.set(true);
+            let no = NEXT_WORKER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::log::set_process_no(no);
+        }
+    });
 }
 
 /// The receive path, shared by every worker thread.
@@ -51,6 +66,7 @@ impl Receiver {
     /// Handles one received message. Never panics on peer input.
     pub fn handle(&self, ri: &ReceiveInfo, data: &[u8]) {
         let Some(n) = self.net.get() else { return };
+        number_worker();
         if data.len() > n.wire.msg_recv_max_size {
             CoreStats::inc(&n.stats.too_big);
             tracing::debug!(src = %ri.src, len = data.len(), "message too big, dropped");
