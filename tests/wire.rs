@@ -461,3 +461,52 @@ request_route {{\n    xlog(\"L_ERR\", \"got $rm\\n\");\n    sl_send_reply(\"200\
     // the worker's number, not the main thread's 0
     assert!(!line.contains("\"idx\": 0,"), "{line}");
 }
+
+#[test]
+fn drops_privileges_after_binding() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !is_root {
+        eprintln!("not root: -u/-g cannot be tested");
+        return;
+    }
+    let port = free_port();
+    let to = addr(&format!("127.0.0.1:{port}"));
+    let dir = scratch("privs");
+    let cfg = dir.join("p.cfg");
+    std::fs::write(&cfg, sl_cfg(port, "")).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(ferrosip_bin())
+        .args([
+            "-f",
+            &cfg.to_string_lossy(),
+            "-DD",
+            "-E",
+            "-u",
+            "nobody",
+            "-g",
+            "nogroup",
+        ])
+        .args(["-Y", &dir.join("run").to_string_lossy(), "-w", "/"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.id();
+    let ok = healthy(to, 1);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    signal(pid as i32, "TERM");
+    let _ = child.wait();
+    assert!(ok, "serves as nobody");
+    let ids = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert_eq!(ids("Uid:"), "65534 65534 65534 65534");
+    assert_eq!(ids("Gid:"), "65534 65534 65534 65534");
+    assert_eq!(ids("Groups:"), "65534");
+}

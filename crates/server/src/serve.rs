@@ -329,6 +329,13 @@ fn drop_privileges(ids: Ids) -> Result<(), Error> {
     // SAFETY: setgid/setuid have no memory preconditions; the group is set first, while we may.
     unsafe {
         if let Some(g) = ids.gid {
+            // Supplementary groups of root must not survive the switch (only root may set them).
+            if libc::geteuid() == 0 && libc::setgroups(1, &g) != 0 {
+                return Err(Error::Transport(format!(
+                    "cannot set supplementary groups to {g}: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
             if libc::setgid(g) != 0 {
                 return Err(Error::Transport(format!(
                     "cannot change gid to {g}: {}",
