@@ -4,6 +4,8 @@
 
 pub mod auth;
 pub mod corex;
+pub mod ctl;
+pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
 pub mod pv;
@@ -24,6 +26,8 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
         auth::exports(),
         corex::exports(),
+        ctl::exports(),
+        jsonrpcs::exports(),
         kex::exports(),
         maxfwd::exports(),
         pv::exports(),

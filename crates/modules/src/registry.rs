@@ -278,6 +278,8 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 pub const IMPLEMENTED_MODULES: &[&str] = &[
     "auth",
     "corex",
+    "ctl",
+    "jsonrpcs",
     "kex",
     "maxfwd",
     "pv",

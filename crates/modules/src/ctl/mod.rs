@@ -1,0 +1,302 @@
+//! `ctl`: the BINRPC control interface `kamcmd` talks to, over unix stream sockets
+//! (`binrpc` = `unix:`/`unixs:`/a path; default `unixs:<rundir>/kamailio_ctl`) and TCP
+//! (`tcp:host[:port]`, port 2049 by default). It serves the same commands as `jsonrpcs`
+//! (the shared [`crate::jsonrpcs::RpcTable`]).
+//!
+//! Not implemented (refused at load): datagram transports (`unixd:`, `udp:`), ctl's own FIFO
+//! (`fifo`), `autoconversion` and the buffer-size tuning parameters.
+
+pub mod binrpc;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use ferrosip_api::export::RpcValue;
+use ferrosip_api::{Error, InitCtx, ModParam, ModParamType, ModValue, ModuleExports};
+
+use crate::jsonrpcs::listen::{self, Conn, Ownership, Runner, StreamListener};
+use crate::jsonrpcs::{shared_table, Outcome, RpcTable, DEFAULT_RUNDIR};
+
+/// Where a `binrpc` modparam value says to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A unix stream socket path.
+    Unix(PathBuf),
+    /// A TCP `host:port`.
+    Tcp(String),
+}
+
+/// Parses a `binrpc` value (`unix:/p`, `unixs:/p`, `/p`, `tcp:host:port`, `tcp:host`).
+pub fn parse_address(s: &str) -> Result<Address, Error> {
+    let (proto, rest) = match s.split_once(':') {
+        Some((p, r)) if matches!(p, "unix" | "unixs" | "unixd" | "udp" | "tcp") => (p, r),
+        _ => ("unixs", s),
+    };
+    match proto {
+        "unix" | "unixs" => {
+            if rest.is_empty() {
+                return Err(Error::Config(format!(
+                    "ctl binrpc: empty socket path in {s:?}"
+                )));
+            }
+            let p = PathBuf::from(rest);
+            Ok(Address::Unix(if p.is_absolute() {
+                p
+            } else {
+                PathBuf::from(DEFAULT_RUNDIR).join(p)
+            }))
+        }
+        "tcp" => {
+            let hp = if rest.rsplit_once(':').is_some_and(|(h, p)| {
+                !h.is_empty() && p.parse::<u16>().is_ok() && !h.ends_with(':')
+            }) {
+                rest.to_string()
+            } else {
+                format!("{rest}:2049")
+            };
+            Ok(Address::Tcp(hp))
+        }
+        other => Err(Error::NotImplemented(format!(
+            "ctl binrpc over {other} ({s}); use unix: or tcp:"
+        ))),
+    }
+}
+
+/// Answers one request packet body: the reply packet kind and body.
+pub fn answer(table: &RpcTable, body: &[u8]) -> (u8, Vec<u8>) {
+    let (method, params) = match binrpc::request(body) {
+        Ok(x) => x,
+        Err(e) => return (binrpc::FAULT, binrpc::fault_body(400, &e.to_string())),
+    };
+    match table.call(&method, &params) {
+        // A top-level array is a sequence of values (successive `rpc->add` in Kamailio).
+        Outcome::Value(RpcValue::Array(v)) => (binrpc::REPL, binrpc::reply_body(&v)),
+        Outcome::Value(RpcValue::Null) => (binrpc::REPL, Vec::new()),
+        Outcome::Value(v) => (binrpc::REPL, binrpc::reply_body(&[v])),
+        Outcome::Fault(f) => (binrpc::FAULT, binrpc::fault_body(f.code, &f.message)),
+        Outcome::NotFound => (
+            binrpc::FAULT,
+            binrpc::fault_body(500, &format!("command {method} not found")),
+        ),
+    }
+}
+
+/// The export table.
+pub fn exports() -> ModuleExports {
+    let st = Arc::new(State::default());
+    let mut m = ModuleExports::new("ctl");
+    let refused = |n: &'static str, t: ModParamType, d: &'static str| ModParam {
+        implemented: false,
+        ..ModParam::new(n, t, d)
+    };
+    m.params = vec![
+        ModParam::new(
+            "binrpc",
+            ModParamType::Str,
+            "Listen address: unix:/path, unixs:/path or tcp:host:port (repeatable).",
+        )
+        .check(|v| match v {
+            ModValue::Str(s) => parse_address(s).map(|_| ()).map_err(|e| e.to_string()),
+            ModValue::Int(_) => Err("needs a string".into()),
+        }),
+        ModParam::new(
+            "mode",
+            ModParamType::Int,
+            "Permissions of unix sockets (default 0600).",
+        ),
+        ModParam::new(
+            "user",
+            ModParamType::Str,
+            "Owner of unix sockets (name or number).",
+        ),
+        ModParam::new(
+            "group",
+            ModParamType::Str,
+            "Group of unix sockets (name or number).",
+        ),
+        refused(
+            "fifo",
+            ModParamType::Str,
+            "ctl's own FIFO (not implemented: use jsonrpcs).",
+        ),
+        refused(
+            "autoconversion",
+            ModParamType::Int,
+            "Convert parameter types automatically (not implemented).",
+        ),
+        refused(
+            "binrpc_max_body_size",
+            ModParamType::Int,
+            "Reply body size limit (not implemented).",
+        ),
+        refused(
+            "binrpc_struct_max_body_size",
+            ModParamType::Int,
+            "Struct body size limit (not implemented).",
+        ),
+        refused(
+            "binrpc_buffer_size",
+            ModParamType::Int,
+            "Reply buffer size (not implemented).",
+        ),
+    ];
+    let si = Arc::clone(&st);
+    m.init = Some(Arc::new(move |ictx: &mut InitCtx<'_>| si.init(ictx)));
+    let sc = Arc::clone(&st);
+    m.child_init = Some(Arc::new(move |_rank| {
+        sc.start();
+        Ok(())
+    }));
+    let sd = Arc::clone(&st);
+    m.destroy = Some(Arc::new(move || sd.runner.stop_all()));
+    m
+}
+
+// ---- internals ----
+
+#[derive(Default)]
+struct State {
+    table: Mutex<Option<Arc<RpcTable>>>,
+    bound: Mutex<Vec<StreamListener>>,
+    runner: Runner,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl State {
+    fn init(&self, ictx: &mut InitCtx<'_>) -> Result<(), Error> {
+        let table = shared_table(ictx);
+        let mut addrs = Vec::new();
+        for (n, v) in ictx.modparams() {
+            if let (&"binrpc", ModValue::Str(s)) = (n, v) {
+                addrs.push(parse_address(s)?);
+            }
+        }
+        if addrs.is_empty() {
+            addrs.push(Address::Unix(
+                PathBuf::from(DEFAULT_RUNDIR).join("kamailio_ctl"),
+            ));
+        }
+        let id = |n: &str, f: fn(&str) -> Result<u32, String>| -> Result<Option<u32>, Error> {
+            match ictx.modparam(n) {
+                Some(ModValue::Str(s)) if !s.is_empty() => f(s)
+                    .map(Some)
+                    .map_err(|e| Error::Config(format!("ctl {n}: {e}"))),
+                _ => Ok(None),
+            }
+        };
+        let own = Ownership {
+            mode: match ictx.modparam("mode") {
+                Some(ModValue::Int(i)) => u32::try_from(*i).unwrap_or(0o600) & 0o7777,
+                _ => 0o600,
+            },
+            uid: id("user", listen::user_id)?,
+            gid: id("group", listen::group_id)?,
+        };
+        let mut bound = Vec::new();
+        for a in addrs {
+            match a {
+                Address::Unix(p) => {
+                    bound.push(StreamListener::Unix(listen::bind_unix_stream(&p, &own)?));
+                    self.runner.owns_file(p);
+                }
+                Address::Tcp(hp) => bound.push(StreamListener::Tcp(listen::bind_tcp(&hp)?)),
+            }
+        }
+        *lock(&self.bound) = bound;
+        *lock(&self.table) = Some(table);
+        Ok(())
+    }
+
+    fn start(&self) {
+        let Some(table) = lock(&self.table).clone() else {
+            return;
+        };
+        for l in lock(&self.bound).drain(..) {
+            let t = Arc::clone(&table);
+            listen::serve_stream(
+                &self.runner,
+                "ctl-binrpc",
+                l,
+                Arc::new(move |c: &mut Conn, stop: &AtomicBool| serve_conn(c, &t, stop)),
+            );
+        }
+    }
+}
+
+// Requests larger than this close the connection (kamcmd's own limit is far below).
+const MAX_PACKET: usize = 1 << 20;
+
+/// Serves packets on one connection until the peer closes (kamcmd's interactive mode sends
+/// several commands on one connection).
+fn serve_conn(c: &mut Conn, table: &RpcTable, stop: &AtomicBool) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        loop {
+            let h = match binrpc::header(&buf) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("ctl: {e}, closing connection");
+                    return;
+                }
+            };
+            let total = h.header_len + h.body_len;
+            if total > MAX_PACKET {
+                return;
+            }
+            if buf.len() < total {
+                break;
+            }
+            let pkt: Vec<u8> = buf.drain(..total).collect();
+            if h.kind != binrpc::REQ {
+                continue;
+            }
+            let (kind, body) = answer(table, pkt.get(h.header_len..).unwrap_or_default());
+            if c.write_all(&binrpc::packet(kind, h.cookie, &body)).is_err() {
+                return;
+            }
+        }
+        match listen::read_some(c, &mut chunk, stop) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let cases = [
+            ("unix:/tmp/x", Some(Address::Unix("/tmp/x".into()))),
+            ("unixs:/tmp/x", Some(Address::Unix("/tmp/x".into()))),
+            ("/tmp/y", Some(Address::Unix("/tmp/y".into()))),
+            (
+                "kamailio_ctl",
+                Some(Address::Unix("/run/ferrosip/kamailio_ctl".into())),
+            ),
+            (
+                "tcp:127.0.0.1:2050",
+                Some(Address::Tcp("127.0.0.1:2050".into())),
+            ),
+            ("tcp:127.0.0.1", Some(Address::Tcp("127.0.0.1:2049".into()))),
+            ("udp:127.0.0.1:2049", None),
+            ("unixd:/tmp/x", None),
+            ("unix:", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_address(s).ok(), want, "{s}");
+        }
+    }
+}
