@@ -510,3 +510,36 @@ fn drops_privileges_after_binding() {
     assert_eq!(ids("Gid:"), "65534 65534 65534 65534");
     assert_eq!(ids("Groups:"), "65534");
 }
+
+#[test]
+fn udp_mtu_falls_back_to_tcp() {
+    let port = free_port();
+    let proxy = addr(&format!("127.0.0.1:{port}"));
+    let uas = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let uas_port = uas.local_addr().map(|a| a.port()).unwrap_or(0);
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=1\n\
+udp_mtu=200\nudp_mtu_try_proto=TCP\nrequest_route {{\n    forward_udp(\"127.0.0.1\", {uas_port});\n}}\n"
+    );
+    let mut srv = start(ferrosip_bin(), "mtu", &cfg, &[proxy]);
+    let big = format!(
+        "MESSAGE sip:bob@127.0.0.1:{uas_port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-mtu\r\n\
+From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: mtu-1\r\nCSeq: 1 MESSAGE\r\n\
+Max-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: 300\r\n\r\n{}",
+        "x".repeat(300)
+    );
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let _ = c.send_to(big.as_bytes(), proxy);
+    let (mut conn, _) = uas
+        .accept()
+        .unwrap_or_else(|e| panic!("{e}: {}", srv.log_text()));
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = vec![0u8; 4096];
+    let n = std::io::Read::read(&mut conn, &mut buf).unwrap_or(0);
+    let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        got.contains(&format!("Via: SIP/2.0/TCP 127.0.0.1:{port};branch=")),
+        "{got}"
+    );
+    assert_eq!(srv.stop(), Some(0));
+}
