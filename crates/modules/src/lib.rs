@@ -4,8 +4,7 @@
 
 pub mod auth;
 pub mod corex;
-pub mod ctl;
-pub mod jsonrpcs;
+pub mod htable;
 pub mod kex;
 pub mod maxfwd;
 pub mod pv;
@@ -26,8 +25,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
         auth::exports(),
         corex::exports(),
-        ctl::exports(),
-        jsonrpcs::exports(),
+        htable::exports(),
         kex::exports(),
         maxfwd::exports(),
         pv::exports(),

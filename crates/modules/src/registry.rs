@@ -278,8 +278,7 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 pub const IMPLEMENTED_MODULES: &[&str] = &[
     "auth",
     "corex",
-    "ctl",
-    "jsonrpcs",
+    "htable",
     "kex",
     "maxfwd",
     "pv",
