@@ -4,7 +4,9 @@
 
 pub mod auth;
 pub mod corex;
+pub mod ctl;
 pub mod htable;
+pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
 pub mod pv;
@@ -25,7 +27,9 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
         auth::exports(),
         corex::exports(),
+        ctl::exports(),
         htable::exports(),
+        jsonrpcs::exports(),
         kex::exports(),
         maxfwd::exports(),
         pv::exports(),

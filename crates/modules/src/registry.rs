@@ -278,7 +278,9 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 pub const IMPLEMENTED_MODULES: &[&str] = &[
     "auth",
     "corex",
+    "ctl",
     "htable",
+    "jsonrpcs",
     "kex",
     "maxfwd",
     "pv",
