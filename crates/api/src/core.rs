@@ -103,10 +103,15 @@ impl Default for CoreParams {
 }
 
 impl CoreParams {
-    /// The defaults, shared (what [`crate::Server::core_params`] returns unless overridden).
-    pub fn default_ref() -> &'static CoreParams {
-        static DEFAULT: OnceLock<CoreParams> = OnceLock::new();
-        DEFAULT.get_or_init(CoreParams::default)
+    /// What [`crate::Server::core_params`] returns when a server does not override it: Kamailio's
+    /// defaults except `server_signature` off, so that a server which does not pass its settings
+    /// gets the replies it got before these parameters existed (no `Server:`, no `Warning:`).
+    pub fn unset_ref() -> &'static CoreParams {
+        static UNSET: OnceLock<CoreParams> = OnceLock::new();
+        UNSET.get_or_init(|| CoreParams {
+            server_signature: false,
+            ..CoreParams::default()
+        })
     }
 }
 
@@ -217,8 +222,9 @@ mod tests {
             assert_eq!(si.socket_str(), *s);
             assert_eq!(si.advertised_str(), *a);
         }
-        assert!(CoreParams::default_ref().server_signature);
-        assert!(CoreParams::default_ref()
+        assert!(CoreParams::default().server_signature);
+        assert!(!CoreParams::unset_ref().server_signature);
+        assert!(CoreParams::default()
             .server_header
             .starts_with("Server: ferrosip ("));
     }

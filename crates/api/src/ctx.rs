@@ -137,9 +137,11 @@ pub trait Server {
         &[]
     }
 
-    /// The core parameters modules read; the default is Kamailio's defaults.
+    /// The core parameters modules read. The default ([`CoreParams::unset_ref`]) is Kamailio's
+    /// defaults with `server_signature` off (what sl did before the parameter reached modules); a
+    /// server overrides it with the config's values.
     fn core_params(&self) -> &CoreParams {
-        CoreParams::default_ref()
+        CoreParams::unset_ref()
     }
 }
 
@@ -156,8 +158,8 @@ pub struct Recorder {
     pub myself: Vec<(String, u16)>,
     /// Listening sockets returned by [`Server::sockets`].
     pub sockets: Vec<SocketInfo>,
-    /// Core parameters returned by [`Server::core_params`].
-    pub core: CoreParams,
+    /// Core parameters returned by [`Server::core_params`] (`None`: the trait's default).
+    pub core: Option<CoreParams>,
     /// Lines logged through [`Server::log_line`]: (level, facility, prefix, text). They also go
     /// to `logs` with the prefix in front (`<script>: ` by default), and are emitted as the default
     /// implementation does (`tracing` target `script`) for tests that subscribe.
@@ -196,7 +198,7 @@ impl Server for Recorder {
         &self.sockets
     }
     fn core_params(&self) -> &CoreParams {
-        &self.core
+        self.core.as_ref().unwrap_or(CoreParams::unset_ref())
     }
 }
 

@@ -8,6 +8,31 @@ use std::net::SocketAddr;
 
 use ferrosip_api::{ModValue, RouteType};
 
+/// Calls `f(args)` of `reg` on `msg` with a caller-made recorder (core parameters, sockets).
+fn call_on(
+    reg: &ferrosip_api::Registry,
+    msg: &str,
+    rec: &mut ferrosip_api::Recorder,
+    f: &str,
+    args: &[&str],
+    setup: &dyn Fn(&mut ferrosip_api::Ctx<'_>),
+) -> i64 {
+    let (h, a) = prepare(reg, f, args).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let mut m =
+        ferrosip_sipmsg::Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = ferrosip_api::WorkerState::default();
+    let rcv = ferrosip_api::RecvInfo {
+        src: src(),
+        dst: local(),
+        proto: ferrosip_api::Proto::Udp,
+        socket: 0,
+    };
+    let mut ctx = ferrosip_api::Ctx::new(&mut m, RouteType::Request, rcv, &mut w, rec)
+        .unwrap_or_else(|e| panic!("{e}"));
+    setup(&mut ctx);
+    h(&mut ctx, &a).map_or(-1, |r| r.0)
+}
+
 #[test]
 fn sl_send_reply_table() {
     let reg = registry(&[]);
@@ -133,7 +158,12 @@ fn reply_lumps_and_redirect() {
         &|_| {},
     );
     let r = &o.sent[0].1;
-    assert!(r.contains("CSeq: 1 INVITE\r\nX-A: 1\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"), "{r}");
+    assert!(
+        r.contains(
+            "CSeq: 1 INVITE\r\nX-A: 1\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+        ),
+        "{r}"
+    );
     let o = call_with(
         &reg,
         INVITE,
@@ -197,9 +227,7 @@ fn modparams() {
 fn refused_functions() {
     let reg = registry(&[]);
     for (f, args) in [
-        ("sl_reply_error", &[][..]),
-        ("send_reply_error", &[]),
-        ("sl_forward_reply", &[]),
+        ("sl_forward_reply", &[][..]),
         ("send_reply_mode", &["200", "OK", "1"]),
     ] {
         let e = prepare(&reg, f, args).err().unwrap_or_default();
@@ -262,4 +290,206 @@ fn stats_ltt_and_ack_filter() {
         Some(1)
     );
     assert_eq!((st.sent, st.sent_err, st.received_acks), (1, 1, 1));
+}
+
+/// The core parameters sl reads (`server_signature`, `server_header`, `sip_warning`), the
+/// `force_rport()` mark, the error reply, and the to-tag seed from the first listening socket.
+#[test]
+fn core_params_error_reply_force_rport_and_seed() {
+    use ferrosip_api::{CoreParams, Proto, Recorder, SocketInfo};
+    let reg = registry(&[]);
+    // a server that does not pass its parameters: no Server: (as before they reached modules)
+    let mut rec = Recorder::default();
+    call_on(
+        &reg,
+        INVITE,
+        &mut rec,
+        "sl_send_reply",
+        &["404", "Nope"],
+        &|_| {},
+    );
+    assert!(!String::from_utf8_lossy(&rec.sent[0].1).contains("Server:"));
+    // (server_signature, server_header, sip_warning) → Server line present, Warning present
+    let cases: &[(bool, &str, bool, Option<&str>, bool)] = &[
+        (
+            true,
+            "Server: kamailio (5.6.3 (x86_64/linux))",
+            false,
+            Some("Server: kamailio (5.6.3 (x86_64/linux))\r\n"),
+            false,
+        ),
+        (false, "Server: x", false, None, false),
+        (true, "Server: x", true, Some("Server: x\r\n"), true),
+    ];
+    for (sig, hdr, warn, want_server, want_warning) in cases {
+        let mut rec = Recorder {
+            core: Some(CoreParams {
+                server_signature: *sig,
+                server_header: hdr.to_string(),
+                sip_warning: *warn,
+                ..CoreParams::default()
+            }),
+            ..Recorder::default()
+        };
+        assert_eq!(
+            call_on(
+                &reg,
+                INVITE,
+                &mut rec,
+                "sl_send_reply",
+                &["404", "Nope"],
+                &|_| {}
+            ),
+            1
+        );
+        let r = String::from_utf8_lossy(&rec.sent[0].1).into_owned();
+        match want_server {
+            Some(l) => assert!(r.contains(l), "{r}"),
+            None => assert!(!r.contains("Server:"), "{r}"),
+        }
+        assert_eq!(r.contains("\r\nWarning: 392 "), *want_warning, "{r}");
+    }
+    // sl_reply_error without a core error: Kamailio 5.6.3's reply and log line
+    let mut rec = Recorder::default();
+    assert_eq!(
+        call_on(&reg, INVITE, &mut rec, "sl_reply_error", &[], &|_| {}),
+        1
+    );
+    let r = String::from_utf8_lossy(&rec.sent[0].1).into_owned();
+    assert!(
+        r.starts_with("SIP/2.0 500 I'm terribly sorry, server error occurred (1/SL)\r\n"),
+        "{r}"
+    );
+    assert!(rec
+        .logs
+        .iter()
+        .any(|(l, t)| *l == -1 && t.contains("stateless error reply used")));
+    let mut rec = Recorder::default();
+    call_on(&reg, INVITE, &mut rec, "send_reply_error", &[], &|c| {
+        c.state.ser_error = -5
+    });
+    assert!(String::from_utf8_lossy(&rec.sent[0].1)
+        .starts_with("SIP/2.0 500 I'm terribly sorry, server error occurred (5/SL)\r\n"));
+    // force_rport(): the reply goes to the source port and the Via gets rport=
+    let mut rec = Recorder::default();
+    call_on(
+        &reg,
+        INVITE,
+        &mut rec,
+        "sl_send_reply",
+        &["200", "OK"],
+        &|c| {
+            c.state.msg_flags |= ferrosip_api::ctx::FL_FORCE_RPORT;
+        },
+    );
+    assert_eq!(rec.sent[0].0.addr, src());
+    let r = String::from_utf8_lossy(&rec.sent[0].1).into_owned();
+    assert!(r.contains(&format!(";rport={}", src().port())), "{r}");
+    // the to-tag is seeded with the first listening socket, not the receiving one
+    let tag = |rec: &Recorder| {
+        String::from_utf8_lossy(&rec.sent[0].1)
+            .split(";tag=")
+            .nth(2)
+            .and_then(|t| t.split("\r\n").next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut plain = Recorder::default();
+    call_on(
+        &reg,
+        INVITE,
+        &mut plain,
+        "sl_send_reply",
+        &["404", "x"],
+        &|_| {},
+    );
+    let mut first_is_local = Recorder {
+        sockets: vec![SocketInfo::new(Proto::Udp, local())],
+        ..Recorder::default()
+    };
+    call_on(
+        &reg,
+        INVITE,
+        &mut first_is_local,
+        "sl_send_reply",
+        &["404", "x"],
+        &|_| {},
+    );
+    let mut other_first = Recorder {
+        sockets: vec![
+            SocketInfo::new(
+                Proto::Udp,
+                "192.0.2.77:5080".parse().unwrap_or_else(|e| panic!("{e}")),
+            ),
+            SocketInfo::new(Proto::Udp, local()),
+        ],
+        ..Recorder::default()
+    };
+    call_on(
+        &reg,
+        INVITE,
+        &mut other_first,
+        "sl_send_reply",
+        &["404", "x"],
+        &|c| c.rcv.socket = 1,
+    );
+    assert_eq!(tag(&plain).len(), 41);
+    assert_eq!(tag(&plain), tag(&first_is_local));
+    assert_ne!(tag(&plain), tag(&other_first));
+}
+
+/// `event_route[sl:local-response]` runs after a local reply, with the reply as the message.
+#[test]
+fn local_response_event_route() {
+    use ferrosip_api::{Ctx, Recorder, RecvInfo, WorkerState};
+    use ferrosip_config::LoadOptions;
+    struct NoFiles;
+    impl ferrosip_config::Host for NoFiles {
+        fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                path.to_string(),
+            ))
+        }
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+    let cfg = "request_route {\n sl_send_reply(\"404\", \"Nope\");\n xlog(\"L_ERR\", \"after $rm\");\n}\nevent_route[sl:local-response] {\n xlog(\"L_ERR\", \"local $rs $rr\");\n}\n";
+    let loaded =
+        ferrosip_config::load_text("t.cfg", cfg.to_string(), &LoadOptions::default(), &NoFiles)
+            .unwrap_or_else(|f| panic!("{}", f.render()));
+    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+    for m in [
+        ferrosip_modules::pv::exports(),
+        ferrosip_modules::xlog::exports(),
+        ferrosip_modules::sl::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
+    assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+    let mut rec = Recorder {
+        debug: 3,
+        ..Recorder::default()
+    };
+    let mut w = WorkerState::default();
+    let mut m =
+        ferrosip_sipmsg::Msg::parse(INVITE.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+    let rcv = RecvInfo {
+        src: src(),
+        dst: local(),
+        ..RecvInfo::default()
+    };
+    let mut ctx = Ctx::new(&mut m, RouteType::Request, rcv, &mut w, &mut rec)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = p
+        .route(ferrosip_script::Entry::Request)
+        .unwrap_or_else(|| panic!("route"));
+    p.run(id, &mut ctx);
+    drop(ctx);
+    let lines: Vec<&str> = rec.lines.iter().map(|l| l.3.as_str()).collect();
+    assert_eq!(lines, vec!["local 404 Nope", "after INVITE"]);
+    assert_eq!(rec.sent.len(), 1);
 }

@@ -191,10 +191,10 @@ fn lines_facility_prefix_and_one_path() {
         let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
         let mut rec = Recorder {
             debug: 3,
-            core: CoreParams {
+            core: Some(CoreParams {
                 log_stderror: stderr,
                 ..CoreParams::default()
-            },
+            }),
             ..Recorder::default()
         };
         let mut w = WorkerState::default();

@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use ferrosip_api::ctx::FL_FORCE_RPORT;
 use ferrosip_api::export::{
-    FnExport, ModParam, ModParamType, ParamKind as K, PvExport, PvNameRule, RpcExport, RpcValue,
+    EventRouteExport, FnExport, ModParam, ModParamType, ParamKind as K, PvExport, PvNameRule,
+    RpcExport, RpcValue,
 };
 use ferrosip_api::pv::{PvInner, PvName};
 use ferrosip_api::{Ctx, Dest, Error, ModValue, ModuleExports, Proto, RetCode, RouteMask, Value};
@@ -267,18 +269,8 @@ pub fn exports() -> ModuleExports {
             reply_routes,
             "send_reply with mode flags: refused, needs tm",
         ),
-        FnExport::new(
-            "sl_reply_error",
-            &[],
-            RouteMask::REQUEST,
-            "reply with the last internal error: refused, ferrosip keeps no core error code",
-        ),
-        FnExport::new(
-            "send_reply_error",
-            &[],
-            reply_routes,
-            "reply with the last internal error: refused, ferrosip keeps no core error code",
-        ),
+        error_reply("sl_reply_error", RouteMask::REQUEST, &st),
+        error_reply("send_reply_error", reply_routes, &st),
         FnExport::new(
             "sl_forward_reply",
             &[],
@@ -298,6 +290,10 @@ pub fn exports() -> ModuleExports {
             "relay with another code and reason: refused",
         ),
     ];
+    m.event_routes = vec![EventRouteExport {
+        name: "sl:local-response",
+        doc: "run after sl sent a local reply; the message is the reply",
+    }];
     m.params = vec![
         ModParam::new(
             "default_code",
@@ -438,15 +434,56 @@ pub fn local_to_tag(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
     if !ctx.msg.is_request() {
         return None;
     }
-    build::reply_to_tag(ctx.msg, &generator(ctx.rcv.dst))
+    build::reply_to_tag(ctx.msg, &generator(seed(ctx)))
         .ok()
         .map(|t| t.to_vec())
 }
 
+/// The to-tag seed address: the first listening socket, as Kamailio's `sl_startup` takes it
+/// (`sock_info` list head); the receiving socket when the server lists none. The server must pass
+/// the same address to [`SlApi::filter_ack`].
+pub fn seed(ctx: &Ctx<'_>) -> SocketAddr {
+    ctx.server.sockets().first().map_or(ctx.rcv.dst, |s| s.addr)
+}
+
+/// Kamailio's `err2reason` for the core error code (`MsgState::ser_error`, `E_*`): the core sets
+/// none yet, so every error is `E_UNSPEC` (-1): `500 I'm terribly sorry, server error occurred
+/// (1/SL)` (checked against Kamailio 5.6.3). Other codes keep the generic text with their number.
+pub fn error_reason(ser_error: i32) -> (u16, String) {
+    let n = if ser_error < 0 {
+        -i64::from(ser_error)
+    } else {
+        1
+    };
+    (
+        500,
+        format!("I'm terribly sorry, server error occurred ({n}/SL)"),
+    )
+}
+
+fn error_reply(name: &'static str, routes: RouteMask, st: &Arc<SlState>) -> FnExport {
+    let s = Arc::clone(st);
+    FnExport::new(
+        name,
+        &[],
+        routes,
+        "reply with the core's last error (MsgState::ser_error) as Kamailio's err2reason",
+    )
+    .with(move |ctx, _| {
+        let (code, reason) = error_reason(ctx.state.ser_error);
+        ctx.log_error(&format!("{name}(): stateless error reply used: {reason}"));
+        Ok(RetCode(send_reply(
+            ctx,
+            &s,
+            i64::from(code),
+            reason.as_bytes(),
+        )))
+    })
+}
+
 // ---- internals ----
 
-/// The to-tag seed: Kamailio hashes the first listening socket; the module API does not expose it
-/// yet, so the socket the request arrived on is used (the same with one `listen`).
+/// The to-tag generator seeded with `local` (see [`seed`]).
 fn generator(local: SocketAddr) -> ToTagGenerator {
     let addr = match local.ip() {
         IpAddr::V4(ip) => ip.to_string(),
@@ -507,19 +544,65 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result
         proto: transport(ctx.rcv.proto),
         conn_id: 0,
     };
+    let core = ctx.server.core_params().clone();
+    let new_ruri = ctx.state.new_uri.clone();
     let opts = ReplyOptions {
         extra_headers: &hdrs,
         body: body.as_deref(),
+        force_rport: ctx.state.msg_flags & FL_FORCE_RPORT != 0,
+        server_header: core
+            .server_signature
+            .then_some(core.server_header.as_bytes()),
+        warning: core.sip_warning.then_some(build::WarningInfo {
+            pid: std::process::id(),
+            new_ruri: new_ruri.as_deref(),
+        }),
         ..ReplyOptions::default()
     };
-    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(ctx.rcv.dst), &opts)
+    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(seed(ctx)), &opts)
         .map_err(|e| format!("response building failed: {e}"))?;
     ctx.server
         .send(&dst, &buf)
         .map_err(|e| format!("failed to send reply: {e}"))?;
     let deadline = st.now_ms() + u64::try_from(ACK_WAIT.as_millis()).unwrap_or(2000);
     st.ack_deadline_ms.store(deadline, Ordering::Relaxed);
+    local_response_route(ctx, &buf, dst);
     Ok(())
+}
+
+/// `event_route[sl:local-response]`: run after a local reply was sent, with the reply as the
+/// message (Kamailio runs it on the sent reply). A failure there does not undo the reply.
+fn local_response_route(ctx: &mut Ctx<'_>, reply: &[u8], dst: Dest) {
+    let Some(runner) = ctx.routes.clone() else {
+        return;
+    };
+    let Some(index) = runner.event_route("sl:local-response") else {
+        return;
+    };
+    let Ok(mut msg) = Msg::parse(reply.to_vec()) else {
+        return;
+    };
+    let rcv = ferrosip_api::RecvInfo {
+        src: ctx.rcv.dst,
+        dst: dst.addr,
+        proto: dst.proto,
+        socket: dst.socket,
+    };
+    let worker: &mut ferrosip_api::WorkerState = ctx.worker;
+    let server: &mut dyn ferrosip_api::Server = ctx.server;
+    let Ok(mut sub) = Ctx::new(
+        &mut msg,
+        ferrosip_api::RouteType::Event,
+        rcv,
+        worker,
+        server,
+    ) else {
+        return;
+    };
+    sub.routes = Some(runner.clone());
+    if let Err(e) = runner.run(index, &mut sub) {
+        sub.log_error(&format!("event_route[sl:local-response]: {e}"));
+    }
 }
 
 /// Kamailio's `update_sock_struct_from_ip`: source IP; source port when the top Via has `rport`,
@@ -531,7 +614,7 @@ fn reply_dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
         src.port()
     } else {
         let via = ctx.msg.via1().map_err(|e| e.to_string())?;
-        if via.rport.is_some() {
+        if via.rport.is_some() || ctx.state.msg_flags & FL_FORCE_RPORT != 0 {
             src.port()
         } else {
             via.port.unwrap_or(5060)
