@@ -224,7 +224,45 @@ fn binrpc_over_unix_and_tcp() {
         ];
         let (k, v) = binrpc_call_dyn(s, "t.echo", &params);
         assert_eq!((k, v), (binrpc::REPL, params.to_vec()));
+        // ctl.* describe the listeners and the two open connections
+        let (_, v) = binrpc_call_dyn(s, "ctl.connections", &[]);
+        assert_eq!(v, vec![RpcValue::Int(2)]);
+        let (_, v) = binrpc_call_dyn(s, "ctl.listen", &[]);
+        let text: Vec<String> = v
+            .iter()
+            .map(|x| match x {
+                RpcValue::Str(s) => s.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let d = srv.dir.0.to_string_lossy();
+        assert_eq!(
+            text,
+            [
+                "binrpc".to_string(),
+                "unix_stream".into(),
+                format!("{d}/kamailio_ctl"),
+                String::new(),
+                "binrpc".into(),
+                "tcp".into(),
+                "127.0.0.1".into(),
+                ct.to_string()
+            ]
+        );
+        let (_, v) = binrpc_call_dyn(s, "ctl.who", &[]);
+        assert_eq!(v.len(), 12, "two connections, six fields each: {v:?}");
     }
+    // over JSON-RPC the connection commands are refused, as in Kamailio
+    let got = dgram_call(
+        &srv.dir.0,
+        &srv.dir.path("kamailio_rpc.sock"),
+        r#"{"jsonrpc":"2.0","method":"ctl.who","id":1}"#,
+    )
+    .expect("reply");
+    assert!(
+        got.contains("606") && got.contains("only over binrpc"),
+        "{got}"
+    );
 }
 
 #[test]

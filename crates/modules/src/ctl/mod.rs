@@ -10,10 +10,10 @@ pub mod binrpc;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ferrosip_api::export::RpcValue;
+use ferrosip_api::export::{RpcExport, RpcFault, RpcValue};
 use ferrosip_api::{Error, InitCtx, ModParam, ModParamType, ModValue, ModuleExports};
 
 use crate::jsonrpcs::listen::{self, Conn, Ownership, Runner, StreamListener};
@@ -64,12 +64,43 @@ pub fn parse_address(s: &str) -> Result<Address, Error> {
     }
 }
 
-/// Answers one request packet body: the reply packet kind and body.
-pub fn answer(table: &RpcTable, body: &[u8]) -> (u8, Vec<u8>) {
+/// What `ctl.listen`, `ctl.connections` and `ctl.who` report: the listening sockets and the open
+/// connections, four and six strings each, in the order Kamailio prints them.
+#[derive(Default)]
+pub struct Live {
+    listen: Mutex<Vec<Vec<String>>>,
+    conns: Mutex<Vec<(u64, Vec<String>)>>,
+    next: AtomicU64,
+}
+
+impl Live {
+    fn answer(&self, method: &str) -> Option<Vec<RpcValue>> {
+        let flat = |rows: Vec<Vec<String>>| -> Vec<RpcValue> {
+            rows.into_iter().flatten().map(RpcValue::Str).collect()
+        };
+        match method {
+            "ctl.listen" => Some(flat(lock(&self.listen).clone())),
+            "ctl.connections" => Some(vec![RpcValue::Int(
+                i64::try_from(lock(&self.conns).len()).unwrap_or(i64::MAX),
+            )]),
+            "ctl.who" => Some(flat(
+                lock(&self.conns).iter().map(|(_, r)| r.clone()).collect(),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Answers one request packet body: the reply packet kind and body. `live` answers the `ctl.*`
+/// commands, which only mean something over BINRPC.
+pub fn answer(table: &RpcTable, live: Option<&Live>, body: &[u8]) -> (u8, Vec<u8>) {
     let (method, params) = match binrpc::request(body) {
         Ok(x) => x,
         Err(e) => return (binrpc::FAULT, binrpc::fault_body(400, &e.to_string())),
     };
+    if let Some(v) = live.and_then(|l| l.answer(&method)) {
+        return (binrpc::REPL, binrpc::reply_body(&v));
+    }
     match table.call(&method, &params) {
         // A top-level array is a sequence of values (successive `rpc->add` in Kamailio).
         Outcome::Value(RpcValue::Array(v)) => (binrpc::REPL, binrpc::reply_body(&v)),
@@ -142,6 +173,29 @@ pub fn exports() -> ModuleExports {
             "Reply buffer size (not implemented).",
         ),
     ];
+    // Over JSON-RPC, as in Kamailio: ctl.listen adds nothing, the other two refuse.
+    let only_binrpc = |name: &'static str, doc: &'static str| RpcExport {
+        name,
+        doc,
+        handler: Arc::new(|_: &[RpcValue]| {
+            Err(RpcFault {
+                code: 606,
+                message: "rpc available only over binrpc (ctl)".into(),
+            })
+        }),
+    };
+    m.rpcs = vec![
+        RpcExport {
+            name: "ctl.listen",
+            doc: "Lists the ctl listening sockets (over binrpc).",
+            handler: Arc::new(|_: &[RpcValue]| Ok(RpcValue::Null)),
+        },
+        only_binrpc(
+            "ctl.connections",
+            "Returns the number of open binrpc connections.",
+        ),
+        only_binrpc("ctl.who", "Lists the open binrpc connections."),
+    ];
     let si = Arc::clone(&st);
     m.init = Some(Arc::new(move |ictx: &mut InitCtx<'_>| si.init(ictx)));
     let sc = Arc::clone(&st);
@@ -158,6 +212,7 @@ pub fn exports() -> ModuleExports {
 
 #[derive(Default)]
 struct State {
+    live: Arc<Live>,
     table: Mutex<Option<Arc<RpcTable>>>,
     bound: Mutex<Vec<StreamListener>>,
     runner: Runner,
@@ -205,9 +260,26 @@ impl State {
             match a {
                 Address::Unix(p) => {
                     bound.push(StreamListener::Unix(listen::bind_unix_stream(&p, &own)?));
+                    lock(&self.live.listen).push(vec![
+                        "binrpc".into(),
+                        "unix_stream".into(),
+                        p.to_string_lossy().into_owned(),
+                        String::new(),
+                    ]);
                     self.runner.owns_file(p);
                 }
-                Address::Tcp(hp) => bound.push(StreamListener::Tcp(listen::bind_tcp(&hp)?)),
+                Address::Tcp(hp) => {
+                    let l = listen::bind_tcp(&hp)?;
+                    if let Ok(a) = l.local_addr() {
+                        lock(&self.live.listen).push(vec![
+                            "binrpc".into(),
+                            "tcp".into(),
+                            a.ip().to_string(),
+                            a.port().to_string(),
+                        ]);
+                    }
+                    bound.push(StreamListener::Tcp(l));
+                }
             }
         }
         *lock(&self.bound) = bound;
@@ -221,12 +293,46 @@ impl State {
         };
         for l in lock(&self.bound).drain(..) {
             let t = Arc::clone(&table);
+            let live = Arc::clone(&self.live);
             listen::serve_stream(
                 &self.runner,
                 "ctl-binrpc",
                 l,
-                Arc::new(move |c: &mut Conn, stop: &AtomicBool| serve_conn(c, &t, stop)),
+                Arc::new(move |c: &mut Conn, stop: &AtomicBool| {
+                    let id = live.next.fetch_add(1, Ordering::SeqCst);
+                    lock(&live.conns).push((id, who_row(c)));
+                    serve_conn(c, &t, &live, stop);
+                    lock(&live.conns).retain(|(i, _)| *i != id);
+                }),
             );
+        }
+    }
+}
+
+/// One `ctl.who` row: transport, peer address and port, local address and port.
+fn who_row(c: &Conn) -> Vec<String> {
+    match c {
+        Conn::Unix(s) => vec![
+            "binrpc".into(),
+            "unix_stream".into(),
+            "<anonymous unix socket>".into(),
+            String::new(),
+            s.local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
+            String::new(),
+        ],
+        Conn::Tcp(s) => {
+            let (pa, pp) = s
+                .peer_addr()
+                .map(|a| (a.ip().to_string(), a.port().to_string()))
+                .unwrap_or_default();
+            let (la, lp) = s
+                .local_addr()
+                .map(|a| (a.ip().to_string(), a.port().to_string()))
+                .unwrap_or_default();
+            vec!["binrpc".into(), "tcp".into(), pa, pp, la, lp]
         }
     }
 }
@@ -236,7 +342,7 @@ const MAX_PACKET: usize = 1 << 20;
 
 /// Serves packets on one connection until the peer closes (kamcmd's interactive mode sends
 /// several commands on one connection).
-fn serve_conn(c: &mut Conn, table: &RpcTable, stop: &AtomicBool) {
+fn serve_conn(c: &mut Conn, table: &RpcTable, live: &Live, stop: &AtomicBool) {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -260,7 +366,11 @@ fn serve_conn(c: &mut Conn, table: &RpcTable, stop: &AtomicBool) {
             if h.kind != binrpc::REQ {
                 continue;
             }
-            let (kind, body) = answer(table, pkt.get(h.header_len..).unwrap_or_default());
+            let (kind, body) = answer(
+                table,
+                Some(live),
+                pkt.get(h.header_len..).unwrap_or_default(),
+            );
             if c.write_all(&binrpc::packet(kind, h.cookie, &body)).is_err() {
                 return;
             }
