@@ -97,6 +97,8 @@ request_route {{\n\
   if ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
   if ($hdr(X-Rcv) != $null) {{ $avp(RECEIVED) = $hdr(X-Rcv); }}\n\
   if (method == \"REGISTER\") {{ save(\"location\"); xlog(\"L_ERR\", \"@@SAVE $hdr(X-Case) $rc@@\\n\"); exit; }}\n\
+  $var(f) = reg_fetch_contacts(\"location\", \"$ru\", \"p\");\n\
+  xlog(\"L_ERR\", \"@@ULC $hdr(X-Case) $var(f) $(ulc(p=>count)) $(ulc(p=>addr)[0]) $(ulc(p=>q)[0]) $(ulc(p=>user_agent)[0]) $(ulc(p=>addr)[1]) $(ulc(p=>received)[0])@@\\n\");\n\
   $var(r) = lookup(\"location\");\n\
   xlog(\"L_ERR\", \"@@LOOKUP $hdr(X-Case) $var(r) $ru $du $(branch(uri)[0]) $(branch(uri)[1]) $bf@@\\n\");\n\
   if ($var(r) > 0) {{ forward(); }}\n\
@@ -314,15 +316,59 @@ fn differential(tag: &str, cases: &[Case], params: &[Param], want_forwarded: usi
                 .split(' ')
                 .map(str::to_string)
                 .collect();
+            // reg_fetch_contacts + $ulc, read in the same message before lookup.
+            let ulc_needle = format!("@@ULC {i} ");
+            let k_ulc: Vec<String> = text
+                .lines()
+                .rfind(|l| l.contains(&ulc_needle))
+                .and_then(|l| l.split(&ulc_needle).nth(1))
+                .unwrap_or("")
+                .trim_end_matches("@@")
+                .split(' ')
+                .map(str::to_string)
+                .collect();
+            let ruri = msg.split(' ').nth(1).unwrap_or_default().to_string();
+            let (fh, fa) = prepare(&reg, "reg_fetch_contacts", &["location", &ruri, "p"])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let specs: Vec<_> = [
+                "$(ulc(p=>count))",
+                "$(ulc(p=>addr)[0])",
+                "$(ulc(p=>q)[0])",
+                "$(ulc(p=>user_agent)[0])",
+                "$(ulc(p=>addr)[1])",
+                "$(ulc(p=>received)[0])",
+            ]
+            .iter()
+            .map(|n| {
+                let (r, _) =
+                    ferrosip_api::pv::parse_pv_ref(n.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+                reg.resolve_pv(&r).unwrap_or_else(|e| panic!("{n}: {e}"))
+            })
+            .collect();
+            let ulc = std::cell::RefCell::new(Vec::new());
+            let setup_ulc = |ctx: &mut ferrosip_api::Ctx<'_>| {
+                setup(ctx);
+                let rc = fh(ctx, &fa).map(|r| r.0).unwrap_or(-1);
+                let mut v = vec![rc.to_string()];
+                for s in &specs {
+                    v.push(match s.get(ctx) {
+                        ferrosip_api::Value::Null => "<null>".to_string(),
+                        x => x.to_text(),
+                    });
+                }
+                *ulc.borrow_mut() = v;
+            };
             let o = call_full(
                 &reg,
                 msg.as_bytes(),
                 RouteType::Request,
                 3,
                 &[("lookup", &["location"])],
-                &setup,
+                &setup_ulc,
                 rcv,
             );
+            eprintln!("{tag} case {i}: ulc {k_ulc:?}");
+            assert_eq!(*ulc.borrow(), k_ulc, "case {i}: reg_fetch_contacts / $ulc");
             let opt = |v: Option<&Vec<u8>>| {
                 v.map_or("<null>".to_string(), |b| {
                     String::from_utf8_lossy(b).into_owned()

@@ -448,7 +448,7 @@ fn load_time_refusals() {
     for (m, n, v) in refused {
         assert!(reg.set_modparam(m, n, v.clone()).is_err(), "{m}.{n}");
     }
-    for f in ["lookup_branches", "reg_fetch_contacts", "lookup_to_dset"] {
+    for f in ["lookup_branches", "lookup_xavp", "lookup_to_dset"] {
         assert!(
             reg.functions(f).iter().all(|(_, e)| e.handler.is_none()),
             "{f} must be refused"
@@ -635,4 +635,78 @@ fn gruu_lookup() {
             );
         }
     }
+}
+
+#[test]
+fn fetch_contacts_and_ulc() {
+    let (reg, _api) = reg_with(&[], &[]);
+    run(
+        &reg,
+        &register(
+            "f",
+            "f1",
+            1,
+            "User-Agent: ua-f\r\nContact: <sip:f1@h>;q=0.7\r\nContact: <sip:f2@h>;expires=100\r\n",
+        ),
+        "save",
+        &["location"],
+    );
+    let names = [
+        "$(ulc(p=>count))",
+        "$(ulc(p=>aor))",
+        "$(ulc(p=>addr))",
+        "$(ulc(p=>addr)[1])",
+        "$(ulc(p=>q)[0])",
+        "$(ulc(p=>q)[1])",
+        "$(ulc(p=>expires)[1])",
+        "$(ulc(p=>user_agent))",
+        "$(ulc(p=>addr)[2])",
+        "$(ulc(q=>addr))",
+    ];
+    let specs: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let (r, _) =
+                ferrosip_api::pv::parse_pv_ref(n.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            reg.resolve_pv(&r).unwrap_or_else(|e| panic!("{n}: {e}"))
+        })
+        .collect();
+    let (h, a) = prepare(
+        &reg,
+        "reg_fetch_contacts",
+        &["location", "sip:f@example.com", "p"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let got = std::cell::RefCell::new(Vec::new());
+    let o = call_with(&reg, &invite("x"), RouteType::Request, 3, &[], &|ctx| {
+        assert_eq!(h(ctx, &a).map(|r| r.0).ok(), Some(1));
+        *got.borrow_mut() = specs.iter().map(|s| s.get(ctx)).collect();
+    });
+    assert_eq!(o.rc, 0);
+    use ferrosip_api::Value as V;
+    let want = vec![
+        V::Int(2),
+        V::str("f"),
+        V::str("sip:f1@h"),
+        V::str("sip:f2@h"),
+        V::Int(700),
+        V::Int(-1),
+        V::Int(T0 + 100),
+        V::str("ua-f"),
+        V::Null,
+        V::Null,
+    ];
+    assert_eq!(*got.borrow(), want);
+    for bad in ["$ulc(p)", "$ulc(p=>nope)"] {
+        let (r, _) =
+            ferrosip_api::pv::parse_pv_ref(bad.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(reg.resolve_pv(&r).is_err(), "{bad}");
+    }
+    let o = call(
+        &reg,
+        &invite("x"),
+        "reg_fetch_contacts",
+        &["location", "sip:none@example.com", "p"],
+    );
+    assert_eq!(o.rc, -1);
 }

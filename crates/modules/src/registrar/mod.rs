@@ -8,12 +8,13 @@
 //! `append_to_reply`. sl's reply counters are not updated (sl's state is private to sl).
 //!
 //! Refused at load (docs/modules-registrar.md): `lookup_to_dset`, `lookup_branches`,
-//! `lookup_xavp`, `reg_from_user`, `add_sock_hdr`, `reg_fetch_contacts`/`reg_free_contacts`,
-//! `registered` with 3 or 4 parameters, `$ulc`, outbound (`outbound_mode` other than 0), the
+//! `lookup_xavp`, `reg_from_user`, `add_sock_hdr`,
+//! `registered` with 3 or 4 parameters, outbound (`outbound_mode` other than 0), the
 //! `xavp_cfg`/`xavp_rcd` parameters, `sock_flag`/`sock_hdr_name`, `event_callback`.
 
 pub mod contact;
 pub mod save;
+pub mod ulc;
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -241,20 +242,24 @@ pub fn exports() -> ModuleExports {
             "not yet",
         ),
         FnExport::new("add_sock_hdr", &[K::Spve], RouteMask::REQUEST, "not yet"),
-        FnExport::new(
+        f(
             "reg_fetch_contacts",
             &[K::Str, K::Spve, K::Str],
             lookup_routes,
-            "not yet ($ulc)",
-        ),
-        FnExport::new(
+            "copy an AoR's contacts into a $ulc profile",
+            ulc::w_fetch,
+        )
+        .fixup(table_fixup),
+        f(
             "reg_free_contacts",
             &[K::Str],
             lookup_routes,
-            "not yet ($ulc)",
+            "drop a $ulc profile",
+            ulc::w_free,
         ),
     ];
     m.params = params();
+    m.pvs = vec![ulc::pv()];
     let si = Arc::clone(&st);
     m.init = Some(Arc::new(move |ictx| {
         let ul = ictx.api::<UlApi>().ok_or_else(|| {
