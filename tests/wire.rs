@@ -543,3 +543,34 @@ Max-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: 300\r\n\r\n{}",
     );
     assert_eq!(srv.stop(), Some(0));
 }
+
+#[test]
+fn ctl_listener_serves_module_rpcs() {
+    if !have("kamcmd") {
+        assert!(!ci(), "CI: kamcmd is required");
+        eprintln!("kamcmd not installed: skipped");
+        return;
+    }
+    let port = free_port();
+    let to = addr(&format!("127.0.0.1:{port}"));
+    let sock = scratch("ctl").join("ctl.sock");
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=1\nloadmodule \"ctl.so\"\n\
+modparam(\"ctl\", \"binrpc\", \"unix:{}\")\nloadmodule \"sl.so\"\n\
+request_route {{\n    sl_send_reply(\"200\", \"OK\");\n}}\n",
+        sock.display()
+    );
+    let mut srv = start(ferrosip_bin(), "ctl", &cfg, &[to]);
+    assert!(healthy(to, 1));
+    let out = Command::new("kamcmd")
+        .args(["-s", &format!("unix:{}", sock.display()), "sl.stats"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("200_replies: 1"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(srv.stop(), Some(0));
+}

@@ -1,6 +1,6 @@
 //! Serving: modules → compile → daemonize (`-D`) → directories, pid/pgid files → signals →
-//! bind → drop privileges → `event_route[core:worker-one-init]` → receive → SIGTERM/SIGINT →
-//! transport `join`.
+//! bind → drop privileges → modules' child init → `event_route[core:worker-one-init]` → receive →
+//! SIGTERM/SIGINT → transport `join` → modules' destroy.
 //!
 //! Order and reasons:
 //! - the config is compiled before anything irreversible, so a broken config exits 255 on the
@@ -93,6 +93,10 @@ pub fn compile(loaded: &Loaded, cmd: &CommandLine) -> Result<Compiled, Error> {
         return Err(Error::Compile(render(&diags)));
     }
     reg.init_all().map_err(|e| Error::Compile(e.to_string()))?;
+    // The RPC listeners (jsonrpcs, ctl) serve every module's commands (docs/control.md).
+    if let Some(t) = reg.api::<ferrosip_modules::jsonrpcs::RpcTable>() {
+        t.attach_registry(&reg);
+    }
     let program = ferrosip_script::compile(loaded, &reg).map_err(|d| Error::Compile(render(&d)))?;
     for ev in UNSUPPORTED_EVENTS {
         if program.route(Entry::Event(ev)).is_some() {
@@ -228,6 +232,13 @@ fn run(
     if compiled.net.set(net).is_err() {
         return Err(Error::Transport("sockets bound twice".into()));
     }
+    // Workers are threads of this process: the per-worker init runs once, after the fork and the
+    // bind, with rank 0 (Kamailio's PROC_MAIN, as docs/control.md asks); modules that serve their
+    // own sockets (ctl, jsonrpcs) start their threads here.
+    compiled
+        .registry
+        .child_init_all(0)
+        .map_err(|e| Error::Compile(format!("module child init: {e}")))?;
     worker_one_init(&compiled, log);
     let receiver = Receiver {
         net: compiled.net.clone(),
