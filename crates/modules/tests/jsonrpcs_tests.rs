@@ -381,3 +381,31 @@ impl Write for DynRw<'_> {
         self.0.flush()
     }
 }
+
+/// Cost probe, not a timed test: sequential round trips over the datagram socket and over one
+/// BINRPC connection (`cargo test --release -- --ignored --nocapture rpc_round_trip_cost`).
+#[test]
+#[ignore]
+fn rpc_round_trip_cost() {
+    let (params, _, _) = default_params(1);
+    let srv = start("cost", 5060, &params);
+    let n = 2000;
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        let r = dgram_call(
+            &srv.dir.0,
+            &srv.dir.path("kamailio_rpc.sock"),
+            r#"{"jsonrpc":"2.0","method":"t.nested","id":1}"#,
+        );
+        assert!(r.is_some());
+    }
+    let dgram = t0.elapsed() / n;
+    let mut u = unix_stream(&srv.dir.path("kamailio_ctl"));
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        let (k, _) = binrpc_call(&mut u, "t.nested", &[]);
+        assert_eq!(k, binrpc::REPL);
+    }
+    let bin = t0.elapsed() / n;
+    eprintln!("t.nested round trip: jsonrpcs datagram {dgram:?} (client socket bound per call), ctl binrpc unix {bin:?}");
+}

@@ -380,4 +380,28 @@ mod tests {
             assert!(values(b).is_err(), "{b:?}");
         }
     }
+
+    #[test]
+    fn hostile_bytes_never_panic() {
+        // every 1- and 2-byte body, then pseudo-random bodies (fixed-seed LCG) up to 64 bytes
+        for a in 0..=255u8 {
+            let _ = values(&[a]);
+            for b in 0..=255u8 {
+                let _ = values(&[a, b]);
+                let _ = header(&[a, b, 0, 0]);
+            }
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) as u8
+        };
+        for _ in 0..50_000 {
+            let len = usize::from(next() % 64);
+            let buf: Vec<u8> = (0..len).map(|_| next()).collect();
+            let _ = values(&buf);
+            let _ = request(&buf);
+            let _ = header(&buf);
+        }
+    }
 }

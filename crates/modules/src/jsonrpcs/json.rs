@@ -515,4 +515,28 @@ mod tests {
             assert_eq!(object_end(buf.as_bytes()), want, "{buf}");
         }
     }
+
+    #[test]
+    fn hostile_text_never_panics() {
+        // pseudo-random documents over JSON's own alphabet (fixed-seed LCG)
+        let alphabet = br#"{}[]",:\/u0123456789abcdeftrnl-+.eE "#;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) as usize
+        };
+        let mut parsed = 0;
+        for _ in 0..50_000 {
+            let len = next() % 40;
+            let doc: Vec<u8> = (0..len)
+                .map(|_| alphabet[next() % alphabet.len()])
+                .collect();
+            if parse(&doc).is_ok() {
+                parsed += 1;
+            }
+            let _ = object_end(&doc);
+        }
+        // the generator does produce some valid documents, so both paths are exercised
+        assert!(parsed > 0);
+    }
 }
