@@ -53,6 +53,11 @@ const CASES: &[Case] = &[
     ("REGISTER", "ivy", "v2", 1, "Contact: <sip:v5@h>;expires=30\r\n"),
     ("INVITE", "gus@127.0.0.1;gr=urn:uuid:g", "i8", 1, ""),
     ("INVITE", "gus@127.0.0.1;gr=urn:uuid:nope", "i9", 1, ""),
+    ("REGISTER", "multi", "mu", 1, "Contact: <sip:m1@h>;q=0.2\r\nContact: <sip:m2@h>;q=0.9\r\n"),
+    ("REGISTER", "ron", "r1", 1, "Contact: <sip:ron@192.168.0.5>;q=0.4\r\nContact: <sip:ron2@h>;q=0.6\r\n"),
+    ("INVITE", "multi", "i10", 1, "X-Fn: dset\r\n"),
+    ("INVITE", "multi", "i11", 1, "X-Fn: branches\r\n"),
+    ("INVITE", "nobody", "i12", 1, "X-Fn: branches\r\n"),
 ];
 
 fn message(i: usize, c: &Case, port: u16) -> String {
@@ -91,7 +96,7 @@ fn config(port: u16, params: &[Param]) -> String {
     format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nserver_signature=no\n\
 listen=udp:127.0.0.1:{port}\nmpath=\"{MPATH}\"\n\
-loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+loadmodule \"sl.so\"\nloadmodule \"kex.so\"\nloadmodule \"corex.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
 loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{mp}\
 request_route {{\n\
   if ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
@@ -99,7 +104,9 @@ request_route {{\n\
   if (method == \"REGISTER\") {{ save(\"location\"); xlog(\"L_ERR\", \"@@SAVE $hdr(X-Case) $rc@@\\n\"); exit; }}\n\
   $var(f) = reg_fetch_contacts(\"location\", \"$ru\", \"p\");\n\
   xlog(\"L_ERR\", \"@@ULC $hdr(X-Case) $var(f) $(ulc(p=>count)) $(ulc(p=>addr)[0]) $(ulc(p=>q)[0]) $(ulc(p=>user_agent)[0]) $(ulc(p=>addr)[1]) $(ulc(p=>received)[0])@@\\n\");\n\
-  $var(r) = lookup(\"location\");\n\
+  if ($hdr(X-Fn) == \"dset\") {{ $var(r) = lookup_to_dset(\"location\"); }}\n\
+  else if ($hdr(X-Fn) == \"branches\") {{ append_branch(\"sip:ron@127.0.0.1\"); append_branch(\"sip:nobody@127.0.0.1\"); $var(r) = lookup_branches(\"location\"); }}\n\
+  else {{ $var(r) = lookup(\"location\"); }}\n\
   xlog(\"L_ERR\", \"@@LOOKUP $hdr(X-Case) $var(r) $ru $du $(branch(uri)[0]) $(branch(uri)[1]) $bf@@\\n\");\n\
   if ($var(r) > 0) {{ forward(); }}\n\
   exit;\n\
@@ -198,6 +205,10 @@ const CASES2: &[Case] = &[
     ("INVITE", "pat2", "i2", 1, ""),
     ("INVITE", "ron", "i3", 1, ""),
     ("INVITE", "min", "i4", 1, ""),
+    ("REGISTER", "multi", "mu", 1, "Contact: <sip:m1@h>;q=0.2\r\nContact: <sip:m2@h>;q=0.9\r\n"),
+    ("INVITE", "multi", "i5", 1, "X-Fn: dset\r\n"),
+    ("INVITE", "multi", "i6", 1, "X-Fn: branches\r\n"),
+    ("INVITE", "nobody", "i7", 1, "X-Fn: branches\r\n"),
 ];
 
 const PARAMS2: &[Param] = &[
@@ -346,8 +357,27 @@ fn differential(tag: &str, cases: &[Case], params: &[Param], want_forwarded: usi
             })
             .collect();
             let ulc = std::cell::RefCell::new(Vec::new());
+            // X-Fn picks lookup_to_dset, or lookup_branches after two append_branch() calls.
+            let xfn = msg
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Fn: "))
+                .unwrap_or("");
+            let fname = match xfn {
+                "dset" => "lookup_to_dset",
+                "branches" => "lookup_branches",
+                _ => "lookup",
+            };
             let setup_ulc = |ctx: &mut ferrosip_api::Ctx<'_>| {
                 setup(ctx);
+                if xfn == "branches" {
+                    for u in ["sip:ron@127.0.0.1", "sip:nobody@127.0.0.1"] {
+                        ctx.state.branches.push(ferrosip_api::ctx::Branch {
+                            uri: u.as_bytes().to_vec(),
+                            q: -1,
+                            ..Default::default()
+                        });
+                    }
+                }
                 let rc = fh(ctx, &fa).map(|r| r.0).unwrap_or(-1);
                 let mut v = vec![rc.to_string()];
                 for s in &specs {
@@ -363,7 +393,7 @@ fn differential(tag: &str, cases: &[Case], params: &[Param], want_forwarded: usi
                 msg.as_bytes(),
                 RouteType::Request,
                 3,
-                &[("lookup", &["location"])],
+                &[(fname, &["location"])],
                 &setup_ulc,
                 rcv,
             );

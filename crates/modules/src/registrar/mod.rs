@@ -7,8 +7,7 @@
 //! `Unsupported`, `Min-Expires`, `P-Registrar-Error`, `Retry-After`) after any header added by
 //! `append_to_reply`. sl's reply counters are not updated (sl's state is private to sl).
 //!
-//! Refused at load (docs/modules-registrar.md): `lookup_to_dset`, `lookup_branches`,
-//! `lookup_xavp`, `reg_from_user`, `add_sock_hdr`,
+//! Refused at load (docs/modules-registrar.md): `lookup_xavp`, `reg_from_user`, `add_sock_hdr`,
 //! `registered` with 3 or 4 parameters, outbound (`outbound_mode` other than 0), the
 //! `xavp_cfg`/`xavp_rcd` parameters, `sock_flag`/`sock_hdr_name`, `event_callback`.
 
@@ -221,14 +220,30 @@ pub fn exports() -> ModuleExports {
             RouteMask::ANY,
             "registered with match flags and action: not yet",
         ),
-        FnExport::new("lookup_to_dset", &[K::Str], lookup_routes, "not yet"),
-        FnExport::new(
+        f(
+            "lookup_to_dset",
+            &[K::Str],
+            lookup_routes,
+            "contacts as branches, R-URI unchanged",
+            save::w_lookup_to_dset,
+        )
+        .fixup(table_fixup),
+        f(
             "lookup_to_dset",
             &[K::Str, K::Spve],
             lookup_routes,
-            "not yet",
-        ),
-        FnExport::new("lookup_branches", &[K::Str], lookup_routes, "not yet"),
+            "lookup_to_dset for another AoR",
+            save::w_lookup_to_dset,
+        )
+        .fixup(table_fixup),
+        f(
+            "lookup_branches",
+            &[K::Str],
+            lookup_routes,
+            "lookup of the R-URI and of every clean branch",
+            save::w_lookup_branches,
+        )
+        .fixup(table_fixup),
         FnExport::new(
             "lookup_xavp",
             &[K::Spve, K::Spve, K::Spve, K::Spve],

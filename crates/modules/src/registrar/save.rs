@@ -235,8 +235,115 @@ pub fn save(
 
 /// Kamailio's `lookup_helper` in mode 0.
 pub fn lookup(cfg: &RegConfig, ul: &UlApi, ctx: &mut Ctx<'_>, table: &str, uri: &[u8]) -> i64 {
+    lookup_mode(cfg, ul, ctx, table, uri, false).0
+}
+
+/// `lookup_to_dset(table[, uri])`: like `lookup`, but the R-URI is left alone and every usable
+/// contact (the first one too) becomes a branch.
+pub fn w_lookup_to_dset(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let (cfg, ul) = r.parts()?;
+    let table = table_name(a);
+    let uri = match a.get(1) {
+        Some(x) => x.bytes(ctx),
+        None => ctx.ruri(),
+    };
+    Ok(RetCode(lookup_mode(cfg, ul, ctx, &table, &uri, true).0))
+}
+
+/// `lookup_branches(table)` (Kamailio's): looks up the R-URI and then every "clean" branch
+/// (no `$du`, path, socket or flags) that existed before, replacing each found one by its first
+/// contact (other contacts are appended as branches). 1 when anything was found.
+pub fn w_lookup_branches(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let (cfg, ul) = r.parts()?;
+    let table = table_name(a);
+    let start = ctx.state.branches.len();
+    let ruri = ctx.ruri();
+    let mut ret = lookup(cfg, ul, ctx, &table, &ruri);
+    if start == 0 {
+        return Ok(RetCode(ret));
+    }
+    let mut found = ret > 0;
+    let backup = (
+        ctx.state.new_uri.clone(),
+        ctx.state.dst_uri.clone(),
+        ctx.state.force_socket,
+        ctx.state.bflags,
+    );
+    for i in 0..start {
+        let Some(b) = ctx.state.branches.get(i).cloned() else {
+            continue;
+        };
+        if b.uri.is_empty()
+            || !b.dst_uri.is_empty()
+            || !b.path.is_empty()
+            || b.socket.is_some()
+            || b.flags != 0
+        {
+            continue;
+        }
+        ctx.state.new_uri = None;
+        ctx.state.dst_uri = None;
+        ctx.state.force_socket = None;
+        ctx.state.bflags = 0;
+        let (r, chosen) = lookup_mode(cfg, ul, ctx, &table, &b.uri, false);
+        ret = r;
+        if let (true, Some(c)) = (r > 0, chosen) {
+            found = true;
+            let nb = Branch {
+                uri: ctx.state.new_uri.clone().unwrap_or_default(),
+                dst_uri: ctx.state.dst_uri.clone().unwrap_or_default(),
+                path: if first_path_uri(&c.path).is_some() {
+                    c.path.as_bytes().to_vec()
+                } else {
+                    Vec::new()
+                },
+                q: c.q,
+                flags: ctx.state.bflags,
+                socket: ctx.state.force_socket,
+                instance: c.instance.as_bytes().to_vec(),
+                ruid: c.ruid.as_bytes().to_vec(),
+            };
+            if let Some(slot) = ctx.state.branches.get_mut(i) {
+                *slot = nb;
+            }
+        }
+    }
+    (
+        ctx.state.new_uri,
+        ctx.state.dst_uri,
+        ctx.state.force_socket,
+        ctx.state.bflags,
+    ) = backup;
+    Ok(RetCode(if found { 1 } else { ret }))
+}
+
+/// `lookup` (`to_dset` false) or `lookup_to_dset` (true); also returns the contact chosen for
+/// the R-URI.
+fn lookup_mode(
+    cfg: &RegConfig,
+    ul: &UlApi,
+    ctx: &mut Ctx<'_>,
+    table: &str,
+    uri: &[u8],
+    to_dset: bool,
+) -> (i64, Option<UContact>) {
+    let r = lookup_inner(cfg, ul, ctx, table, uri, to_dset);
+    match r {
+        Ok(c) => (1, c),
+        Err(code) => (code, None),
+    }
+}
+
+fn lookup_inner(
+    cfg: &RegConfig,
+    ul: &UlApi,
+    ctx: &mut Ctx<'_>,
+    table: &str,
+    uri: &[u8],
+    to_dset: bool,
+) -> Result<Option<UContact>, i64> {
     let Ok(aor) = extract_aor(cfg, ul, uri) else {
-        return -3;
+        return Err(-3);
     };
     let now = ul.clock().now();
     let method = ctx.msg.method().unwrap_or(Method::Other);
@@ -252,25 +359,25 @@ pub fn lookup(cfg: &RegConfig, ul: &UlApi, ctx: &mut Ctx<'_>, table: &str, uri: 
     let (rec, first) = match gr.as_deref() {
         Some("") => {
             let Some(ruid) = temp_gruu_ruid(uri) else {
-                return -3;
+                return Err(-3);
             };
             let found = ul.store().dump(table).into_iter().find_map(|r| {
                 let i = r.contacts.iter().position(|c| c.ruid == ruid)?;
                 Some((r, i))
             });
             let Some((rec, i)) = found else {
-                return -1;
+                return Err(-1);
             };
             let ok = rec.contacts.get(i).map(|c| (usable(c), allowed(c)));
             match ok {
                 Some((true, true)) => (rec, Some(i)),
-                Some((true, false)) => return -2,
-                _ => return -1,
+                Some((true, false)) => return Err(-2),
+                _ => return Err(-1),
             }
         }
         _ => {
             let Some(rec) = ul.store().get(table, &aor) else {
-                return -1;
+                return Err(-1);
             };
             let strip = |s: &str| -> String {
                 s.strip_prefix('<')
@@ -300,25 +407,29 @@ pub fn lookup(cfg: &RegConfig, ul: &UlApi, ctx: &mut Ctx<'_>, table: &str, uri: 
         }
     };
     let Some(fi) = first else {
-        return ret;
+        return Err(ret);
     };
     let Some(c) = rec.contacts.get(fi) else {
-        return -3;
+        return Err(-3);
     };
-    ctx.state.new_uri = Some(c.uri.as_bytes().to_vec());
-    ctx.state.dst_uri = None;
-    let path_dst = first_path_uri(&c.path);
-    if let Some(d) = path_dst {
-        ctx.state.dst_uri = Some(d.into_bytes());
-    } else if !c.received.is_empty() {
-        ctx.state.dst_uri = Some(c.received.as_bytes().to_vec());
+    if !to_dset {
+        ctx.state.new_uri = Some(c.uri.as_bytes().to_vec());
+        ctx.state.dst_uri = None;
+        let path_dst = first_path_uri(&c.path);
+        if let Some(d) = path_dst {
+            ctx.state.dst_uri = Some(d.into_bytes());
+        } else if !c.received.is_empty() {
+            ctx.state.dst_uri = Some(c.received.as_bytes().to_vec());
+        }
+        ctx.state.bflags |= c.cflags;
+        if let Some(s) = c.socket_id {
+            ctx.state.force_socket = Some(s);
+        }
     }
-    ctx.state.bflags |= c.cflags;
-    if let Some(s) = c.socket_id {
-        ctx.state.force_socket = Some(s);
-    }
+    // lookup_to_dset keeps the first contact in the branch walk (Kamailio does not advance).
+    let skip = if to_dset { fi } else { fi + 1 };
     if cfg.append_branches && gr.is_none() {
-        for b in rec.contacts.iter().skip(fi + 1) {
+        for b in rec.contacts.iter().skip(skip) {
             if !(usable(b) && allowed(b)) {
                 continue;
             }
@@ -342,7 +453,7 @@ pub fn lookup(cfg: &RegConfig, ul: &UlApi, ctx: &mut Ctx<'_>, table: &str, uri: 
             });
         }
     }
-    1
+    Ok(Some(c.clone()))
 }
 
 /// The AoR of `uri` as usrloc keys it (Kamailio's `extract_aor`): unescaped user, `@domain`
