@@ -280,11 +280,12 @@ impl Avps {
 /// One XAVP record: named fields, each possibly repeated (newest first).
 pub type XavpRecord = Vec<(Vec<u8>, Value)>;
 
-/// `MsgState::msg_flags`: `force_rport()` was called (replies go to the source port and the
-/// received Via gets `rport=`; Kamailio's `FL_FORCE_RPORT`).
+/// `MsgState::msg_flags`: `force_rport()` / `add_rport()` was called (replies go to the source port
+/// and the received Via gets `rport=`; Kamailio's `FL_FORCE_RPORT`).
 pub const FL_FORCE_RPORT: u32 = 1 << 0;
-/// `MsgState::msg_flags`: `add_rport()` was called (Kamailio's `FL_ADD_RPORT`).
-pub const FL_ADD_RPORT: u32 = 1 << 1;
+/// `MsgState::msg_flags`: `add_local_rport()` was called: our own Via of forwarded requests gets
+/// `rport` (Kamailio's `FL_ADD_LOCAL_RPORT`; the core refuses the function until forwarding exists).
+pub const FL_ADD_LOCAL_RPORT: u32 = 1 << 1;
 
 /// Script-visible state of one message (reset for each message).
 #[derive(Debug, Clone, Default)]

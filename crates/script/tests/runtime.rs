@@ -336,3 +336,18 @@ fn functions_run_routes_see_their_line_and_force_rport_marks() {
     let r = run_with(&p, Entry::Request, OPTIONS, &mut w);
     assert_eq!(r.logs, vec!["fired -3"]);
 }
+
+#[test]
+fn compile_folds_def_from_the_registry_defines() {
+    let mut reg = registry();
+    reg.set_defines(vec![
+        ("WITH_AUTH".into(), None),
+        ("DBURL".into(), Some("mysql://db".into())),
+    ]);
+    let cfg = "request_route {\n $var(a) = $def(WITH_AUTH); $var(b) = $def(DBURL);\n if ($def(NONE) == $null) rec(\"[$var(a)][$var(b)] none\");\n}\n";
+    let loaded = load(cfg).expect("parses");
+    let p = ferrosip_script::compile(&loaded, &reg).expect("compiles");
+    let mut w = WorkerState::default();
+    let r = run_with(&p, Entry::Request, OPTIONS, &mut w);
+    assert_eq!(r.logs, vec!["[][mysql://db] none"]);
+}
