@@ -9,6 +9,7 @@ pub mod htable;
 pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
+pub mod pike;
 pub mod pv;
 pub mod registrar;
 pub mod registry;
@@ -32,6 +33,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         jsonrpcs::exports(),
         kex::exports(),
         maxfwd::exports(),
+        pike::exports(),
         pv::exports(),
         registrar::exports(),
         rr::exports(),

@@ -283,6 +283,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "jsonrpcs",
     "kex",
     "maxfwd",
+    "pike",
     "pv",
     "registrar",
     "rr",
