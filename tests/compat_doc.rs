@@ -6,7 +6,9 @@ use ferrosip_config::params;
 fn param_rows() -> Vec<(String, Vec<String>)> {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/compat.md"))
         .expect("docs/compat.md is readable");
-    let start = doc.find("## Core parameters").expect("section Core parameters");
+    let start = doc
+        .find("## Core parameters")
+        .expect("section Core parameters");
     let end = doc[start..].find("\n## ").map_or(doc.len(), |e| start + e);
     let mut rows = Vec::new();
     for line in doc[start..end].lines() {
@@ -29,7 +31,11 @@ fn param_rows() -> Vec<(String, Vec<String>)> {
 #[test]
 fn every_documented_core_parameter_is_known_to_the_front_end() {
     let rows = param_rows();
-    assert!(rows.len() > 200, "only {} parameter rows parsed", rows.len());
+    assert!(
+        rows.len() > 200,
+        "only {} parameter rows parsed",
+        rows.len()
+    );
     let mut wrong = Vec::new();
     let mut spellings = 0;
     for (name, aliases) in &rows {
@@ -41,7 +47,11 @@ fn every_documented_core_parameter_is_known_to_the_front_end() {
             }
         }
     }
-    assert!(wrong.is_empty(), "docs/compat.md disagrees with the front end:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "docs/compat.md disagrees with the front end:\n{}",
+        wrong.join("\n")
+    );
     assert_eq!(
         spellings,
         params::spelling_count(),

@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use harness::*;
 
-const CASES: &str = "/work/shared/corpus/protos-c07-sip/cases";
+// `shared/` sits beside the repository (in /work and in CI alike).
+const CASES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/corpus/protos-c07-sip/cases"
+);
 
 /// The two length-prefixed records of a case file.
 fn records(raw: &[u8]) -> Vec<Vec<u8>> {

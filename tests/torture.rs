@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use harness::*;
 
-const CORPUS: &str = "/work/shared/corpus/torture";
+// `shared/` sits beside the repository (in /work and in CI alike).
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/torture");
 
 fn messages() -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(CORPUS)

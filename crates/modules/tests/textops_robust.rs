@@ -85,7 +85,10 @@ const STEPS: &[(&str, &[&str])] = &[
 
 fn messages() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let torture = Path::new("/work/shared/corpus/torture");
+    let torture = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/torture"
+    ));
     if let Ok(rd) = std::fs::read_dir(torture) {
         for e in rd.flatten() {
             if e.path().extension().is_some_and(|x| x == "sip") {
@@ -95,7 +98,10 @@ fn messages() -> Vec<Vec<u8>> {
             }
         }
     }
-    let protos = Path::new("/work/shared/corpus/protos-c07-sip/cases");
+    let protos = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/protos-c07-sip/cases"
+    ));
     for i in (0..4527).step_by(7) {
         let Ok(raw) = std::fs::read(protos.join(format!("{i:07}"))) else {
             continue;

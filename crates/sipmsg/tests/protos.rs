@@ -7,7 +7,11 @@
 use ferrosip_sipmsg::framing::{check_content_length, StreamConfig, StreamEvent, StreamFramer};
 use ferrosip_sipmsg::{Msg, ParseOptions};
 
-const DIR: &str = "/work/shared/corpus/protos-c07-sip/cases";
+// `shared/` sits beside the repository (in /work and in CI alike).
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/corpus/protos-c07-sip/cases"
+);
 const CASES: usize = 4527;
 
 /// Splits a case file into its length-prefixed records (`<len> <bytes>` …).

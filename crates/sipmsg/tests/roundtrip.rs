@@ -190,7 +190,10 @@ fn torture_messages_round_trip_and_forward() {
     use ferrosip_sipmsg::edit::{SocketInfo, Transport};
     use std::net::{IpAddr, Ipv4Addr};
 
-    let dir = "/work/shared/corpus/torture";
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/torture"
+    );
     let sock = SocketInfo {
         ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
         port: 5060,

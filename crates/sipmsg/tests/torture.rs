@@ -33,7 +33,11 @@ use ferrosip_sipmsg::headers::via::Transport;
 use ferrosip_sipmsg::uri::unescape;
 use ferrosip_sipmsg::{Error, HostKind, Method, Msg, ParseOptions, ParserMode};
 
-const DIR: &str = "/work/shared/corpus/torture";
+// `shared/` sits beside the repository (in /work and in CI alike).
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/corpus/torture"
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cl {
