@@ -57,7 +57,7 @@ impl Drop for Kamailio {
     }
 }
 
-fn start_kamailio(udp: u16, ctl_tcp: u16) -> Kamailio {
+fn start_kamailio(udp: u16, ctl_tcp: u16, ctl_udp: u16) -> Kamailio {
     let dir = TmpDir::new("kam");
     let d = dir.0.to_string_lossy().to_string();
     let cfg = format!(
@@ -74,6 +74,8 @@ modparam("jsonrpcs", "fifo_name", "{d}/kamailio_rpc.fifo")
 modparam("jsonrpcs", "dgram_socket", "{d}/kamailio_rpc.sock")
 modparam("ctl", "binrpc", "unix:{d}/kamailio_ctl")
 modparam("ctl", "binrpc", "tcp:127.0.0.1:{ctl_tcp}")
+modparam("ctl", "binrpc", "udp:127.0.0.1:{ctl_udp}")
+modparam("ctl", "binrpc", "unixd:{d}/kamailio_ctl_d")
 request_route {{ sl_send_reply("404", "x"); }}
 "#
     );
@@ -135,8 +137,20 @@ fn kamcmd_and_kamctl_print_the_same_for_both_servers() {
     }
     let udp = free_udp_port();
     let k_tcp = free_tcp_port();
-    let kam = start_kamailio(udp, k_tcp);
+    let k_udp = free_udp_port();
+    let o_udp = free_udp_port();
+    let kam = start_kamailio(udp, k_tcp, k_udp);
     let (mut params, _, our_tcp) = default_params(1);
+    params.push((
+        "ctl",
+        "binrpc",
+        ModValue::Str(format!("udp:127.0.0.1:{o_udp}")),
+    ));
+    params.push((
+        "ctl",
+        "binrpc",
+        ModValue::Str("unixd:@DIR@/kamailio_ctl_d".into()),
+    ));
     // kamctl creates its reply FIFO in /tmp, Kamailio's default fifo_reply_dir
     params.retain(|(_, n, _)| *n != "fifo_reply_dir");
     let ours = start("kamcmd", udp, &params);
@@ -168,9 +182,17 @@ fn kamcmd_and_kamctl_print_the_same_for_both_servers() {
                 format!("tcp:127.0.0.1:{k_tcp}"),
                 format!("tcp:127.0.0.1:{our_tcp}"),
             ),
+            (
+                format!("udp:127.0.0.1:{k_udp}"),
+                format!("udp:127.0.0.1:{o_udp}"),
+            ),
+            (
+                format!("unixd:{kd}/kamailio_ctl_d"),
+                format!("unixd:{od}/kamailio_ctl_d"),
+            ),
         ] {
-            if cmd == ["ctl.who"] && ks.starts_with("tcp:") {
-                continue; // the client's ephemeral port differs
+            if cmd == ["ctl.who"] && !ks.starts_with("unix:") {
+                continue; // the client's ephemeral port differs; datagrams have no connection
             }
             let (krc, kout) = kamcmd(&ks, cmd);
             assert!(
@@ -179,12 +201,14 @@ fn kamcmd_and_kamctl_print_the_same_for_both_servers() {
             );
             let (orc, oout) = kamcmd(&os, cmd);
             // socket paths and TCP ports differ between the two servers
-            let norm = |s: String, dir: &str, port: u16| {
-                s.replace(dir, "<DIR>").replace(&port.to_string(), "<PORT>")
+            let norm = |s: String, dir: &str, tcp: u16, udp: u16| {
+                s.replace(dir, "<DIR>")
+                    .replace(&tcp.to_string(), "<TCP>")
+                    .replace(&udp.to_string(), "<UDP>")
             };
             assert_eq!(
-                (orc, norm(oout, &od, our_tcp)),
-                (krc, norm(kout, &kd, k_tcp)),
+                (orc, norm(oout, &od, our_tcp, o_udp)),
+                (krc, norm(kout, &kd, k_tcp, k_udp)),
                 "kamcmd {cmd:?} over {os}"
             );
             compared += 1;
@@ -230,5 +254,4 @@ fn kamcmd_and_kamctl_print_the_same_for_both_servers() {
         nested,
         "{\n\tname: alpha\n\tcount: 3\n\tratio: 0.500000\n\titems: {\n\t\t-1\n\t\ttwo\n\t\t{\n\t\t\t3\n\t\t\t4\n\t\t}\n\t\t{\n\t\t\tk: v\"q\n\t\t}\n\t}\n\tempty: {\n\t}\n}\n"
     );
-    let _ = ModValue::Int(0);
 }

@@ -272,14 +272,14 @@ fn bad_configs_are_refused() {
         (
             "jsonrpcs",
             "dgram_socket",
-            ModValue::Str("udp:127.0.0.1:8090".into()),
-            "UDP",
+            ModValue::Str("udp:nohost".into()),
+            "needs host:port",
         ),
         (
             "ctl",
             "binrpc",
-            ModValue::Str("udp:127.0.0.1:2049".into()),
-            "udp",
+            ModValue::Str("udp:h:99999".into()),
+            "bad address",
         ),
         (
             "jsonrpcs",
@@ -408,4 +408,72 @@ fn rpc_round_trip_cost() {
     }
     let bin = t0.elapsed() / n;
     eprintln!("t.nested round trip: jsonrpcs datagram {dgram:?} (client socket bound per call), ctl binrpc unix {bin:?}");
+}
+
+#[test]
+fn udp_and_unix_datagram_transports() {
+    let dir = TmpDir::new("udp");
+    let ju = free_udp_port();
+    let cu = free_udp_port();
+    let d = dir.0.to_string_lossy().to_string();
+    let params = vec![
+        ("jsonrpcs", "transport", ModValue::Int(4)),
+        ("jsonrpcs", "pretty_format", ModValue::Int(0)),
+        (
+            "jsonrpcs",
+            "dgram_socket",
+            ModValue::Str(format!("udp:127.0.0.1:{ju}")),
+        ),
+        (
+            "ctl",
+            "binrpc",
+            ModValue::Str(format!("udp:127.0.0.1:{cu}")),
+        ),
+        (
+            "ctl",
+            "binrpc",
+            ModValue::Str(format!("unixd:{d}/ctl_dgram")),
+        ),
+    ];
+    let srv = start("udp", 5060, &params);
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");
+    c.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    c.send_to(
+        br#"{"jsonrpc":"2.0","method":"t.echo","params":[5],"id":3}"#,
+        ("127.0.0.1", ju),
+    )
+    .expect("send");
+    let mut buf = vec![0u8; 65536];
+    let n = c.recv(&mut buf).expect("json reply over udp");
+    assert_eq!(&buf[..n], br#"{"jsonrpc":"2.0","result":[5],"id":3}"#);
+
+    let pkt = binrpc::packet(binrpc::REQ, 77, &binrpc::request_body("t.fail", &[]));
+    let want = (
+        binrpc::FAULT,
+        vec![
+            RpcValue::Int(488),
+            RpcValue::Str("deliberate failure".into()),
+        ],
+    );
+    let decode = |b: &[u8]| {
+        let h = binrpc::header(b).expect("header").expect("complete");
+        assert_eq!(h.cookie, 77);
+        (
+            h.kind,
+            binrpc::values(&b[h.header_len..h.header_len + h.body_len]).expect("values"),
+        )
+    };
+    c.send_to(&pkt, ("127.0.0.1", cu)).expect("send");
+    let n = c.recv(&mut buf).expect("binrpc reply over udp");
+    assert_eq!(decode(&buf[..n]), want);
+    let me = dir.path("client.sock");
+    let u = std::os::unix::net::UnixDatagram::bind(&me).expect("client");
+    u.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    u.send_to(&pkt, dir.path("ctl_dgram")).expect("send");
+    let n = u.recv(&mut buf).expect("binrpc reply over unixd");
+    assert_eq!(decode(&buf[..n]), want);
+    drop(srv);
+    assert!(!dir.path("ctl_dgram").exists(), "removed at destroy");
 }

@@ -1,10 +1,10 @@
 //! `ctl`: the BINRPC control interface `kamcmd` talks to, over unix stream sockets
-//! (`binrpc` = `unix:`/`unixs:`/a path; default `unixs:<rundir>/kamailio_ctl`) and TCP
-//! (`tcp:host[:port]`, port 2049 by default). It serves the same commands as `jsonrpcs`
+//! (`binrpc` = `unix:`/`unixs:`/a path; default `unixs:<rundir>/kamailio_ctl`), unix datagram
+//! sockets (`unixd:`), TCP and UDP (`tcp:`/`udp:host[:port]`, port 2049 by default). It serves the same commands as `jsonrpcs`
 //! (the shared [`crate::jsonrpcs::RpcTable`]).
 //!
-//! Not implemented (refused at load): datagram transports (`unixd:`, `udp:`), ctl's own FIFO
-//! (`fifo`), `autoconversion` and the buffer-size tuning parameters.
+//! Datagram transports (`unixd:`, `udp:`) carry one packet per datagram. Not implemented (refused
+//! at load): ctl's own FIFO (`fifo`), `autoconversion` and the buffer-size tuning parameters.
 
 pub mod binrpc;
 
@@ -16,51 +16,87 @@ use std::sync::{Arc, Mutex};
 use ferrosip_api::export::{RpcExport, RpcFault, RpcValue};
 use ferrosip_api::{Error, InitCtx, ModParam, ModParamType, ModValue, ModuleExports};
 
-use crate::jsonrpcs::listen::{self, Conn, Ownership, Runner, StreamListener};
+use crate::jsonrpcs::listen::{self, Conn, DgramSocket, Ownership, Runner, StreamListener};
 use crate::jsonrpcs::{shared_table, Outcome, RpcTable, DEFAULT_RUNDIR};
 
 /// Where a `binrpc` modparam value says to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
-    /// A unix stream socket path.
+    /// A unix stream socket path (`unix:`, `unixs:`, a path).
     Unix(PathBuf),
-    /// A TCP `host:port`.
+    /// A unix datagram socket path (`unixd:`).
+    UnixDgram(PathBuf),
+    /// A TCP `host:port` (`tcp:`).
     Tcp(String),
+    /// A UDP `host:port` (`udp:`, or `host:port` without protocol).
+    Udp(String),
 }
 
-/// Parses a `binrpc` value (`unix:/p`, `unixs:/p`, `/p`, `tcp:host:port`, `tcp:host`).
+/// Parses a `binrpc` value the way Kamailio's ctl does: `unix:`/`unixs:`/`unixd:` paths
+/// (relative ones under the run dir), a bare path (unix stream), `tcp:`/`udp:` with `host:port`,
+/// `host` (port 2049), `port` or `*:port` (any address), and a bare `host:port` (UDP).
 pub fn parse_address(s: &str) -> Result<Address, Error> {
     let (proto, rest) = match s.split_once(':') {
         Some((p, r)) if matches!(p, "unix" | "unixs" | "unixd" | "udp" | "tcp") => (p, r),
-        _ => ("unixs", s),
+        _ if s.starts_with('/') || !s.contains(':') => ("unixs", s),
+        _ => ("udp", s),
+    };
+    let path = |rest: &str| -> Result<PathBuf, Error> {
+        if rest.is_empty() {
+            return Err(Error::Config(format!(
+                "ctl binrpc: empty socket path in {s:?}"
+            )));
+        }
+        let p = PathBuf::from(rest);
+        Ok(if p.is_absolute() {
+            p
+        } else {
+            PathBuf::from(DEFAULT_RUNDIR).join(p)
+        })
     };
     match proto {
-        "unix" | "unixs" => {
-            if rest.is_empty() {
-                return Err(Error::Config(format!(
-                    "ctl binrpc: empty socket path in {s:?}"
-                )));
-            }
-            let p = PathBuf::from(rest);
-            Ok(Address::Unix(if p.is_absolute() {
-                p
-            } else {
-                PathBuf::from(DEFAULT_RUNDIR).join(p)
-            }))
+        "unix" | "unixs" => Ok(Address::Unix(path(rest)?)),
+        "unixd" => Ok(Address::UnixDgram(path(rest)?)),
+        "tcp" => Ok(Address::Tcp(host_port(rest, s)?)),
+        _ => Ok(Address::Udp(host_port(rest, s)?)),
+    }
+}
+
+fn host_port(rest: &str, whole: &str) -> Result<String, Error> {
+    let any = |h: &str| {
+        if h == "*" || h.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            h.to_string()
         }
-        "tcp" => {
-            let hp = if rest.rsplit_once(':').is_some_and(|(h, p)| {
-                !h.is_empty() && p.parse::<u16>().is_ok() && !h.ends_with(':')
-            }) {
-                rest.to_string()
-            } else {
-                format!("{rest}:2049")
-            };
-            Ok(Address::Tcp(hp))
+    };
+    let bad = || Error::Config(format!("ctl binrpc: bad address {whole:?}"));
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    if rest.bytes().all(|b| b.is_ascii_digit()) {
+        return rest
+            .parse::<u16>()
+            .map(|p| format!("0.0.0.0:{p}"))
+            .map_err(|_| bad());
+    }
+    if let Some(v6) = rest.strip_prefix('[') {
+        return match v6.split_once("]:") {
+            Some((h, p)) => p
+                .parse::<u16>()
+                .map(|p| format!("[{h}]:{p}"))
+                .map_err(|_| bad()),
+            None => Ok(format!("[{}]:2049", v6.trim_end_matches(']'))),
+        };
+    }
+    match rest.matches(':').count() {
+        0 => Ok(format!("{}:2049", any(rest))),
+        1 => {
+            let (h, p) = rest.split_once(':').ok_or_else(bad)?;
+            let p: u16 = p.parse().map_err(|_| bad())?;
+            Ok(format!("{}:{p}", any(h)))
         }
-        other => Err(Error::NotImplemented(format!(
-            "ctl binrpc over {other} ({s}); use unix: or tcp:"
-        ))),
+        _ => Ok(format!("[{rest}]:2049")),
     }
 }
 
@@ -126,7 +162,7 @@ pub fn exports() -> ModuleExports {
         ModParam::new(
             "binrpc",
             ModParamType::Str,
-            "Listen address: unix:/path, unixs:/path or tcp:host:port (repeatable).",
+            "Listen address: unix:/unixs:/unixd: path, tcp: or udp: host:port (repeatable).",
         )
         .check(|v| match v {
             ModValue::Str(s) => parse_address(s).map(|_| ()).map_err(|e| e.to_string()),
@@ -215,6 +251,7 @@ struct State {
     live: Arc<Live>,
     table: Mutex<Option<Arc<RpcTable>>>,
     bound: Mutex<Vec<StreamListener>>,
+    dgrams: Mutex<Vec<DgramSocket>>,
     runner: Runner,
 }
 
@@ -256,6 +293,7 @@ impl State {
             gid: id("group", listen::group_id)?,
         };
         let mut bound = Vec::new();
+        let mut dgrams = Vec::new();
         for a in addrs {
             match a {
                 Address::Unix(p) => {
@@ -267,6 +305,28 @@ impl State {
                         String::new(),
                     ]);
                     self.runner.owns_file(p);
+                }
+                Address::UnixDgram(p) => {
+                    dgrams.push(DgramSocket::Unix(listen::bind_unix_dgram(&p, &own)?));
+                    lock(&self.live.listen).push(vec![
+                        "binrpc".into(),
+                        "unix_dgram".into(),
+                        p.to_string_lossy().into_owned(),
+                        String::new(),
+                    ]);
+                    self.runner.owns_file(p);
+                }
+                Address::Udp(hp) => {
+                    let u = listen::bind_udp(&hp)?;
+                    if let Ok(a) = u.local_addr() {
+                        lock(&self.live.listen).push(vec![
+                            "binrpc".into(),
+                            "udp".into(),
+                            a.ip().to_string(),
+                            a.port().to_string(),
+                        ]);
+                    }
+                    dgrams.push(DgramSocket::Udp(u));
                 }
                 Address::Tcp(hp) => {
                     let l = listen::bind_tcp(&hp)?;
@@ -283,6 +343,7 @@ impl State {
             }
         }
         *lock(&self.bound) = bound;
+        *lock(&self.dgrams) = dgrams;
         *lock(&self.table) = Some(table);
         Ok(())
     }
@@ -303,6 +364,27 @@ impl State {
                     lock(&live.conns).push((id, who_row(c)));
                     serve_conn(c, &t, &live, stop);
                     lock(&live.conns).retain(|(i, _)| *i != id);
+                }),
+            );
+        }
+        for d in lock(&self.dgrams).drain(..) {
+            let t = Arc::clone(&table);
+            let live = Arc::clone(&self.live);
+            listen::serve_dgram(
+                &self.runner,
+                "ctl-binrpc-dgram",
+                d,
+                1,
+                std::time::Duration::from_secs(2),
+                Arc::new(move |pkt: &[u8]| {
+                    // one packet per datagram; anything else is dropped
+                    let h = binrpc::header(pkt).ok().flatten()?;
+                    if h.kind != binrpc::REQ || pkt.len() < h.header_len + h.body_len {
+                        return None;
+                    }
+                    let body = pkt.get(h.header_len..h.header_len + h.body_len)?;
+                    let (kind, out) = answer(&t, Some(&live), body);
+                    Some(binrpc::packet(kind, h.cookie, &out))
                 }),
             );
         }
@@ -401,9 +483,21 @@ mod tests {
                 Some(Address::Tcp("127.0.0.1:2050".into())),
             ),
             ("tcp:127.0.0.1", Some(Address::Tcp("127.0.0.1:2049".into()))),
-            ("udp:127.0.0.1:2049", None),
-            ("unixd:/tmp/x", None),
+            ("tcp:3012", Some(Address::Tcp("0.0.0.0:3012".into()))),
+            ("udp:*:3012", Some(Address::Udp("0.0.0.0:3012".into()))),
+            (
+                "udp:127.0.0.1:2046",
+                Some(Address::Udp("127.0.0.1:2046".into())),
+            ),
+            (
+                "localhost:3000",
+                Some(Address::Udp("localhost:3000".into())),
+            ),
+            ("tcp:[::1]:5000", Some(Address::Tcp("[::1]:5000".into()))),
+            ("unixd:/tmp/x", Some(Address::UnixDgram("/tmp/x".into()))),
             ("unix:", None),
+            ("tcp:", None),
+            ("udp:h:99999", None),
         ];
         for (s, want) in cases {
             assert_eq!(parse_address(s).ok(), want, "{s}");

@@ -7,7 +7,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
@@ -148,6 +148,78 @@ pub(crate) fn serve_stream(runner: &Runner, name: &str, l: StreamListener, handl
             spawn_into(&threads, &stop_c, &cname, move |stop| h(&mut conn, &stop));
         }
     });
+}
+
+/// A bound datagram socket (unix or UDP).
+pub(crate) enum DgramSocket {
+    /// `unixd:` path / jsonrpcs' socket path.
+    Unix(UnixDatagram),
+    /// `udp:` address.
+    Udp(UdpSocket),
+}
+
+/// Where a datagram came from (and the reply goes).
+pub(crate) enum Peer {
+    /// A unix client; `None` when it did not bind a path (no reply possible).
+    Unix(Option<PathBuf>),
+    /// A UDP client.
+    Udp(SocketAddr),
+}
+
+/// Answers one datagram; `None` = no reply.
+pub(crate) type DgramHandler = Arc<dyn Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync>;
+
+/// Serves a datagram socket with `workers` threads; replies go back to the sender with a send
+/// timeout of `send_timeout`.
+pub(crate) fn serve_dgram(
+    runner: &Runner,
+    name: &str,
+    sock: DgramSocket,
+    workers: usize,
+    send_timeout: Duration,
+    handler: DgramHandler,
+) {
+    for _ in 0..workers.max(1) {
+        let s = match &sock {
+            DgramSocket::Unix(u) => u.try_clone().map(DgramSocket::Unix),
+            DgramSocket::Udp(u) => u.try_clone().map(DgramSocket::Udp),
+        };
+        let Ok(s) = s else { continue };
+        let h = Arc::clone(&handler);
+        runner.spawn(name, move |stop| {
+            let t = Some(send_timeout.max(Duration::from_millis(1)));
+            let _ = match &s {
+                DgramSocket::Unix(u) => u.set_read_timeout(Some(TICK)).and(u.set_write_timeout(t)),
+                DgramSocket::Udp(u) => u.set_read_timeout(Some(TICK)).and(u.set_write_timeout(t)),
+            };
+            let mut buf = vec![0u8; 65536];
+            while !stop.load(Ordering::SeqCst) {
+                let got = match &s {
+                    DgramSocket::Unix(u) => u
+                        .recv_from(&mut buf)
+                        .map(|(n, a)| (n, Peer::Unix(a.as_pathname().map(Path::to_path_buf)))),
+                    DgramSocket::Udp(u) => u.recv_from(&mut buf).map(|(n, a)| (n, Peer::Udp(a))),
+                };
+                let Ok((n, peer)) = got else { continue };
+                let Some(reply) = h(buf.get(..n).unwrap_or_default()) else {
+                    continue;
+                };
+                let sent = match (&s, &peer) {
+                    (DgramSocket::Unix(u), Peer::Unix(Some(p))) => u.send_to(&reply, p).map(|_| ()),
+                    (DgramSocket::Udp(u), Peer::Udp(a)) => u.send_to(&reply, a).map(|_| ()),
+                    _ => Err(io::Error::other("request from an unbound socket, no reply")),
+                };
+                if let Err(e) = sent {
+                    tracing::error!("control datagram reply: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// Binds a UDP socket on `host:port`.
+pub(crate) fn bind_udp(addr: &str) -> Result<UdpSocket, Error> {
+    UdpSocket::bind(addr).map_err(|e| Error::Init(format!("cannot listen on udp:{addr}: {e}")))
 }
 
 /// Reads once, retrying on timeouts until data, EOF (`Ok(0)`) or `stop`.

@@ -1,5 +1,5 @@
 //! `jsonrpcs`: JSON-RPC 2.0 control interface over a FIFO (`fifo_name`, replies to the FIFO named
-//! by `reply_name` in `fifo_reply_dir`), a unix datagram socket (`dgram_socket`) and TCP
+//! by `reply_name` in `fifo_reply_dir`), a unix datagram or UDP socket (`dgram_socket`) and TCP
 //! (`tcp_socket`); `jsonrpc_exec()` and `$jsonrpl(code|text|body)` for the script. HTTP
 //! (`jsonrpc_dispatch()`, transport bit 1) needs xhttp, which ferrosip does not have yet: it is
 //! refused at load.
@@ -25,7 +25,7 @@ use ferrosip_api::{
 };
 
 use json::Json;
-use listen::{Ownership, Runner, StreamListener};
+use listen::{DgramSocket, Ownership, Runner, StreamListener};
 
 /// Where relative socket and FIFO names live unless configured otherwise (Kamailio's
 /// `runtime_dir`, ferrosip's default). The module cannot see `-Y` yet (docs/control.md).
@@ -270,7 +270,7 @@ pub fn exports() -> ModuleExports {
         s("fifo_group", "Group of the FIFO (name or number, as a string)."),
         s("fifo_user", "Owner of the FIFO (name or number, as a string)."),
         s("fifo_reply_dir", "Directory of reply FIFOs (default /tmp/)."),
-        s("dgram_socket", "Unix datagram socket, relative to the run dir (default kamailio_rpc.sock)."),
+        s("dgram_socket", "Unix datagram socket path (relative to the run dir) or udp:host:port (default kamailio_rpc.sock)."),
         int("dgram_workers", "Threads reading the datagram socket (default 1).")
             .check(|v| match v {
                 ModValue::Int(i) if (1..=64).contains(i) => Ok(()),
@@ -358,6 +358,7 @@ struct Config {
     fifo: Option<(PathBuf, Ownership)>,
     reply_dir: PathBuf,
     dgram: Option<(PathBuf, Ownership)>,
+    udp: Option<String>,
     dgram_workers: i64,
     dgram_timeout: u64,
     tcp: Option<String>,
@@ -365,7 +366,7 @@ struct Config {
 
 enum Bound {
     Fifo(std::fs::File),
-    Dgram(std::os::unix::net::UnixDatagram),
+    Dgram(DgramSocket),
     Tcp(std::net::TcpListener),
 }
 
@@ -384,6 +385,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    }
+}
+
+/// `ip:port` of a `udp:` datagram socket (the port is required, as in Kamailio).
+fn udp_addr(hp: &str) -> Result<String, Error> {
+    match hp.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(hp.to_string()),
+        _ => Err(Error::Config(format!(
+            "jsonrpcs dgram_socket udp:{hp}: needs host:port"
+        ))),
     }
 }
 
@@ -454,12 +465,18 @@ impl State {
                 None
             },
             reply_dir: PathBuf::from(str_of("fifo_reply_dir", "/tmp/")),
-            dgram: if transport & 4 != 0 && !dgram_name.is_empty() {
-                if dgram_name.starts_with("udp:") || dgram_name.contains(':') {
-                    return Err(Error::NotImplemented(format!(
-                        "jsonrpcs dgram_socket over UDP ({dgram_name}); use a unix socket path"
-                    )));
+            udp: if transport & 4 != 0 {
+                match dgram_name.strip_prefix("udp:") {
+                    Some(hp) => Some(udp_addr(hp)?),
+                    None => None,
                 }
+            } else {
+                None
+            },
+            dgram: if transport & 4 != 0
+                && !dgram_name.is_empty()
+                && !dgram_name.starts_with("udp:")
+            {
                 Some((
                     resolve(&rundir, &dgram_name),
                     Ownership {
@@ -491,8 +508,13 @@ impl State {
             self.runner.owns_file(p.clone());
         }
         if let Some((p, own)) = &cfg.dgram {
-            bound.push(Bound::Dgram(listen::bind_unix_dgram(p, own)?));
+            bound.push(Bound::Dgram(DgramSocket::Unix(listen::bind_unix_dgram(
+                p, own,
+            )?)));
             self.runner.owns_file(p.clone());
+        }
+        if let Some(a) = &cfg.udp {
+            bound.push(Bound::Dgram(DgramSocket::Udp(listen::bind_udp(a)?)));
         }
         if let Some(t) = &cfg.tcp {
             bound.push(Bound::Tcp(listen::bind_tcp(t)?));
@@ -519,14 +541,21 @@ impl State {
                     serve_fifo(f, &table, &cfg, &stop)
                 }),
                 Bound::Dgram(s) => {
-                    for _ in 0..cfg.dgram_workers {
-                        let Ok(s) = s.try_clone() else { continue };
-                        let table = Arc::clone(&table);
-                        let cfg = cfg.clone();
-                        self.runner.spawn("jsonrpcs-dgram", move |stop| {
-                            serve_dgram(s, &table, &cfg, &stop)
-                        });
-                    }
+                    let pretty = cfg.pretty;
+                    listen::serve_dgram(
+                        &self.runner,
+                        "jsonrpcs-dgram",
+                        s,
+                        usize::try_from(cfg.dgram_workers).unwrap_or(1),
+                        std::time::Duration::from_millis(cfg.dgram_timeout),
+                        Arc::new(move |req: &[u8]| match process(&table, pretty, req) {
+                            Some(r) => Some(r.body.into_bytes()),
+                            None => {
+                                tracing::error!("jsonrpcs dgram: invalid json document");
+                                None
+                            }
+                        }),
+                    )
                 }
                 Bound::Tcp(l) => {
                     let pretty = cfg.pretty;
@@ -659,37 +688,6 @@ fn write_reply_fifo(dir: &Path, name: &str, body: &[u8]) {
     }
     if let Err(e) = f.write_all(body) {
         tracing::error!("jsonrpcs: reply fifo write: {e}");
-    }
-}
-
-fn serve_dgram(
-    s: std::os::unix::net::UnixDatagram,
-    table: &RpcTable,
-    cfg: &Config,
-    stop: &AtomicBool,
-) {
-    let _ = s.set_read_timeout(Some(listen::TICK));
-    let _ = s.set_write_timeout(Some(std::time::Duration::from_millis(
-        cfg.dgram_timeout.max(1),
-    )));
-    let mut buf = vec![0u8; 65536];
-    while !stop.load(Ordering::SeqCst) {
-        let (n, from) = match s.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(_) => continue,
-        };
-        let Some(reply) = process(table, cfg.pretty, buf.get(..n).unwrap_or_default()) else {
-            tracing::error!("jsonrpcs dgram: invalid json document");
-            continue;
-        };
-        match from.as_pathname() {
-            Some(p) => {
-                if let Err(e) = s.send_to(reply.body.as_bytes(), p) {
-                    tracing::error!("jsonrpcs dgram: reply to {}: {e}", p.display());
-                }
-            }
-            None => tracing::error!("jsonrpcs dgram: request from an unbound socket, no reply"),
-        }
     }
 }
 
