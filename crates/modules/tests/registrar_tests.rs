@@ -300,6 +300,19 @@ Contact: <sip:d@10.0.0.8>;q=0.5\r\n";
         );
         assert_eq!(o.rc, *want, "{f} {user}");
     }
+    // registered() on a reply checks the To URI.
+    let reply =
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-r\r\nFrom: <sip:x@h>;tag=1\r\n\
+To: <sip:dave@example.com>;tag=2\r\nCall-ID: r\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let o = call_with(
+        &reg,
+        reply,
+        RouteType::CoreOnReply,
+        3,
+        &[("registered", &["location"])],
+        &|_| {},
+    );
+    assert_eq!(o.rc, 1, "registered on a reply");
     api.clock().set(T0 + 3601);
     let o = call_with(
         &reg,

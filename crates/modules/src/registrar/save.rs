@@ -136,6 +136,14 @@ pub fn w_registered(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCo
     let table = table_name(a);
     let uri = match a.get(1) {
         Some(x) => x.bytes(ctx),
+        // On a reply Kamailio checks the To URI.
+        None if !ctx.msg.is_request() => {
+            let buf = ctx.msg.buf();
+            ctx.msg
+                .to()
+                .map(|t| t.uri.of(buf).to_vec())
+                .unwrap_or_default()
+        }
         None => ctx.ruri(),
     };
     let Ok(aor) = extract_aor(cfg, ul, &uri) else {
