@@ -313,7 +313,7 @@ fn table_covers_every_name() {
     let refused = [
         "snd", "sndto", "sndfrom", "rcv", "recv", "stat", "sel",
         // server/context data, tested in context_and_socket_data
-        "mi", "def", "defn", "Rn", "RAi", "RAp", "Ras", "sas",
+        "mi", "def", "defn", "Rn", "RAi", "RAp", "Ras", "sas", "RAu", "RAut",
     ];
     let mut missing = Vec::new();
     for p in &exports.pvs {
@@ -513,11 +513,11 @@ fn context_and_socket_data() {
         .expect("ctx");
         let f = reg
             .parse_format(
-                "$mi|$Rn|$RAi|$RAp|$Ras|$sas|$fs|$def(WITH_AUTH)|$def(DBURL)|$defn(N)|$def(NONE)",
+                "$mi|$Rn|$RAi|$RAp|$Ras|$sas|$fs|$def(WITH_AUTH)|$def(DBURL)|$defn(N)|$def(NONE)|$RAu|$RAut",
             )
             .expect("format");
         let want = format!(
-            "{round}|main|sip.example.com|5060|udp:sip.example.com:5060|udp:192.0.2.55:5099|<null>||mysql://x|42|<null>"
+            "{round}|main|sip.example.com|5060|udp:sip.example.com:5060|udp:192.0.2.55:5099|<null>||mysql://x|42|<null>|sip:sip.example.com:5060|sip:sip.example.com:5060;transport=udp"
         );
         assert_eq!(String::from_utf8_lossy(&f.render(&mut ctx)), want);
         let ts = pv("$Ts").get(&mut ctx);

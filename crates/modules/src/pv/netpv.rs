@@ -107,6 +107,12 @@ pub fn pvs() -> Vec<PvExport> {
             let i = c.rcv.socket;
             Ok(s(socket(c, i)?.advertised_str()))
         }),
+        pv("RAu", "advertised address of the receiving socket as a SIP URI (transport for non-UDP)", |c, _| {
+            advertised_uri(c, false)
+        }),
+        pv("RAut", "advertised address of the receiving socket as a SIP URI with transport", |c, _| {
+            advertised_uri(c, true)
+        }),
         pv("sas", "source address in socket form (proto:ip:port)", |c, _| {
             Ok(s(format!("{}:{}", c.rcv.proto.name(), c.rcv.src)))
         }),
@@ -429,8 +435,6 @@ pub fn refused_names() -> Vec<(&'static str, &'static str)> {
         ("ksr", "KEMI is not supported"),
         ("ccp", "config custom parameters are read with @cfg_get"),
         ("fsp", "forced socket by port needs the wire socket table"),
-        ("RAu", "advertised URI is not supported yet"),
-        ("RAut", "advertised URI is not supported yet"),
     ]
 }
 
@@ -440,6 +444,21 @@ fn socket<'c>(c: &'c Ctx<'_>, i: u32) -> Result<&'c ferrosip_api::SocketInfo, Er
         .sockets()
         .get(i as usize)
         .ok_or_else(|| rt(format!("socket #{i} is not in the server's socket list")))
+}
+
+/// `$RAu`/`$RAut`: like `$Ru`/`$Rut` with the receiving socket's advertised host and port.
+fn advertised_uri(c: &Ctx<'_>, always_transport: bool) -> Result<Value, Error> {
+    let si = socket(c, c.rcv.socket)?;
+    let (host, port) = match &si.advertise {
+        Some((h, p)) => (h.clone(), if *p != 0 { *p } else { c.rcv.dst.port() }),
+        None => (ip_text(c.rcv.dst.ip(), true), c.rcv.dst.port()),
+    };
+    let mut u = format!("sip:{host}:{port}");
+    if always_transport || c.rcv.proto != Proto::Udp {
+        u.push_str(";transport=");
+        u.push_str(c.rcv.proto.name());
+    }
+    Ok(s(u))
 }
 
 fn defined(name: &str, reg: &ferrosip_api::Registry) -> PvInner {
