@@ -36,6 +36,9 @@ const KEYWORDS: [&str; 24] = [
     "to",
 ];
 
+/// Binding power of `==`, `!=`, `=~`, `eq` … (see [`binop`]).
+const COMPARISON_BP: u8 = 8;
+
 fn binop(t: &Token) -> Option<(BinOp, u8)> {
     let op = match &t.kind {
         Tk::Punct(p) => match *p {
@@ -236,7 +239,17 @@ impl Parser<'_> {
             return self.primary();
         };
         self.pos += 1;
-        let e = self.unary()?;
+        // In Kamailio's grammar a core keyword starts a whole comparison (`uri == myself` is one
+        // `exp_elem`), so `!uri == myself` negates the comparison, unlike `!$x == 1`, which compares
+        // `!$x`. Real configs rely on it (dev-configs rows 08, 11, 24).
+        let e = if op == UnOp::Not && self.keyword_ahead() {
+            self.enter()?;
+            let r = self.expr_bp(COMPARISON_BP - 1);
+            self.depth -= 1;
+            r?
+        } else {
+            self.unary()?
+        };
         if op == UnOp::Neg {
             if let Expr::Int(i, s) = e {
                 return Ok(Expr::Int(-i, t.span.to(s)));
@@ -248,6 +261,16 @@ impl Parser<'_> {
             expr: Box::new(e),
             span,
         })
+    }
+
+    /// Whether the next token is a core keyword used as an operand (`uri`, `method`, `msg:len` …).
+    fn keyword_ahead(&self) -> bool {
+        let Some(t) = self.peek() else { return false };
+        if !matches!(t.kind, Tk::Ident) || self.peek_at(1).is_some_and(|n| n.is_punct("(")) {
+            return false;
+        }
+        KEYWORDS.contains(&t.text.as_str())
+            || (t.text == "msg" && self.peek_at(1).is_some_and(|n| n.joined && n.is_punct(":")))
     }
 
     pub fn primary(&mut self) -> PResult<Expr> {
@@ -682,6 +705,13 @@ mod parse_tests {
             ("$a < 2 == 1", "(Eq (Lt $a 2) 1)"),
             ("!is_method(\"INVITE\")", "(Not is_method(\"INVITE\"))"),
             ("uri==myself", "(Eq kw:uri kw:myself)"),
+            // A keyword starts a whole comparison, so `!` negates it (Kamailio's grammar).
+            ("!uri == myself", "(Not (Eq kw:uri kw:myself))"),
+            (
+                "! uri=~\"sip:.*\" && $x",
+                "(And (Not (Match kw:uri \"sip:.*\")) $x)",
+            ),
+            ("!$x == 1", "(Eq (Not $x) 1)"),
             ("src_ip==10.0.0.0/8", "(Eq kw:src_ip addr:10.0.0.0/8)"),
             ("src_ip!=127.0.0.1", "(Ne kw:src_ip addr:127.0.0.1)"),
             ("dst_ip==[::1]", "(Eq kw:dst_ip addr:[::1])"),

@@ -6,7 +6,7 @@ use crate::ast::Listen;
 use crate::diag::{Diagnostic, Error};
 use crate::span::Span;
 
-const PROTOS: [&str; 7] = ["udp", "tcp", "tls", "sctp", "ws", "wss", "any"];
+pub(crate) const PROTOS: [&str; 7] = ["udp", "tcp", "tls", "sctp", "ws", "wss", "any"];
 
 /// Parses the `-l` command-line value.
 pub fn parse_listen_arg(text: &str) -> Result<Listen, Diagnostic> {

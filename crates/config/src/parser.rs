@@ -884,7 +884,14 @@ impl<'s> Parser<'s> {
                     matches!(*p, "." | ":" | "-" | "(" | ")" | "," | "*")
                         && !(paren == 0 && *p == ",")
                 }
-                Tk::Str(_) => paren > 0,
+                // Kamailio's `listen_id` may be a quoted string, also after `proto:`
+                // (`listen=udp:IP:5060` with `#!define IP "10.0.0.1"`, dev-configs row 33).
+                Tk::Str(_) => {
+                    paren > 0
+                        || text.strip_suffix(':').is_some_and(|p| {
+                            crate::listen::PROTOS.contains(&p.to_ascii_lowercase().as_str())
+                        })
+                }
                 _ => false,
             };
             if !ok || (t.is_punct(")") && paren == 0) {

@@ -103,6 +103,26 @@ pub(crate) fn split_subst(spec: &str) -> Result<(String, String, String), String
     Ok((unesc(re), unesc(repl), flags))
 }
 
+/// Kamailio parses a `$` in the replacement as the start of a pseudo-variable and refuses the rule
+/// when none follows (`^1[0-9]{3}$` as a replacement is an error there, seen while rendering a
+/// dev-configs template). Whether the variable exists is module knowledge, not checked here.
+pub(crate) fn check_replacement(repl: &str) -> Result<(), String> {
+    let mut chars = repl.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '$' => match chars.clone().next() {
+                Some(n) if n.is_ascii_alphanumeric() || matches!(n, '_' | '(' | '{') => {}
+                _ => return Err("`$` in the replacement does not start a pseudo-variable".into()),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Removes one level of matching quotes.
 pub(crate) fn unquote(s: &str) -> &str {
     let b = s.as_bytes();
@@ -351,7 +371,10 @@ impl<'h> Preprocessor<'h> {
                     );
                     return;
                 };
-                let spec = spec.to_string();
+                // The argument is an ordinary string token in Kamailio's lexer, so the rules defined
+                // so far rewrite it first: after `#!substdef "!IP!x!g"`, `#!substdef "!IPV6!y!g"`
+                // defines `xV6`, not `IPV6` (dev-configs row 30 depends on it).
+                let spec = self.apply_substs(spec);
                 if let Err(e) = self.add_subst(kind, &spec, Some(d.arg_span)) {
                     self.error(Error::Preprocessor(e), Some(d.arg_span));
                 }
@@ -451,6 +474,7 @@ impl<'h> Preprocessor<'h> {
 
     fn add_subst(&mut self, kind: SubstKind, spec: &str, span: Option<Span>) -> Result<(), String> {
         let (re, repl, flags) = split_subst(spec)?;
+        check_replacement(&repl).map_err(|m| format!("bad subst expression `{spec}`: {m}"))?;
         let icase = flags.contains('i');
         let global = flags.contains('g');
         let rx =
@@ -461,8 +485,10 @@ impl<'h> Preprocessor<'h> {
             global,
         });
         if kind != SubstKind::Subst {
-            if !is_define_name(&re) {
-                return Err(format!("substdef name `{re}` is not an identifier"));
+            // Kamailio takes any non-empty regex text as the define name (a name no identifier can
+            // spell is simply never expanded); only an empty one is refused.
+            if re.is_empty() {
+                return Err("substdef define name is empty".into());
             }
             let value = if kind == SubstKind::SubstDefs {
                 format!("\"{repl}\"")
@@ -701,6 +727,22 @@ pub(crate) fn predefined(os_name: &str) -> Vec<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subst_replacements() {
+        let cases = [
+            ("x", true),
+            ("a$rU", true),
+            ("$(ru{s.len})", true),
+            ("a\\$", true),
+            ("^1[0-9]{3}$", false),
+            ("a$ b", false),
+            ("$", false),
+        ];
+        for (repl, ok) in cases {
+            assert_eq!(check_replacement(repl).is_ok(), ok, "{repl}");
+        }
+    }
 
     #[test]
     fn subst_specs() {

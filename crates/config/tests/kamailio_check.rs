@@ -390,6 +390,33 @@ const CASES: &[(&str, &str)] = &[
     ("", "exit;\n/* never closed"),
     ("", "exit;\n}\nlog_name=\"never closed"),
     ("include_file \"/nonexistent/x.cfg\"", "exit;"),
+    // Found by the real-world configs (dev-configs.tsv, docs/config-frontend.md).
+    ("#!define IP \"127.0.0.1\"\nlisten=udp:IP:5060", "exit;"),
+    ("listen=udp:\"127.0.0.1\":5060", "exit;"),
+    ("", "if (!uri == myself) { exit; }"),
+    ("", "if (!uri==myself && !(src_ip == 127.0.0.1)) { exit; }"),
+    (
+        "",
+        "if ((method==OPTIONS) && (! uri=~\"sip:.*[@]+.*\")) { exit; }",
+    ),
+    ("", "if (!method == \"INVITE\") { exit; }"),
+    ("", "if (!$rU == 1) { exit; }"),
+    (
+        "#!substdef \"!AB!3!g\"\n#!substdef \"!CD!2!g\"\ndebug=CD",
+        "exit;",
+    ),
+    (
+        "#!substdef \"!AB!x!g\"\n#!substdef \"!ABC!2!g\"\ndebug=ABC",
+        "exit;",
+    ),
+    (
+        "#!subst \"/AB/x/g\"\n#!substdef \"!ABC!2!g\"\ndebug=ABC",
+        "exit;",
+    ),
+    ("#!substdef \"!a.b!x!g\"", "exit;"),
+    ("#!substdef \"!R!^1$!g\"", "exit;"),
+    ("#!substdef \"!R!a$!g\"", "exit;"),
+    ("#!substdef \"!R!a$rU!g\"", "exit;"),
 ];
 
 /// Whole files (no preamble).
