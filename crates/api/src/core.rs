@@ -118,18 +118,30 @@ impl CoreParams {
 /// The prefix the log back end writes before script output (`xlog`, `log()`) by default.
 pub const SCRIPT_PREFIX: &str = "<script>: ";
 
-/// Emits one line of script output as a `tracing` event: target `script`, fields `klevel`
-/// (Kamailio level), `facility` (-1 = the core's) and `prefix` (empty = [`SCRIPT_PREFIX`]). This is
+/// Emits one line of script output as a `tracing` event: target `script`, field `klevel`
+/// (Kamailio level), and — only when the line sets them — `facility` (-1 = the core's) and
+/// `prefix` (empty = [`SCRIPT_PREFIX`]). This is
 /// what [`crate::Server::log_line`] does unless a server overrides it; the server's subscriber
 /// formats these events as Kamailio's `LEVEL: <script>: text` lines.
 pub fn emit_script_line(line: &LogLine<'_>) {
     let k = i64::from(line.level);
-    let fac = i64::from(line.facility.unwrap_or(-1));
-    let prefix = line.prefix.unwrap_or("");
     let text = line.text;
+    // The fields `facility` and `prefix` are present only when set, so default lines are the
+    // same events the server's subscriber has always formatted (it appends unknown fields).
     macro_rules! ev {
         ($lvl:expr) => {
-            tracing::event!(target: "script", $lvl, klevel = k, facility = fac, prefix = prefix, "{}", text)
+            match (line.facility, line.prefix) {
+                (None, None) => tracing::event!(target: "script", $lvl, klevel = k, "{}", text),
+                (f, p) => tracing::event!(
+                    target: "script",
+                    $lvl,
+                    klevel = k,
+                    facility = i64::from(f.unwrap_or(-1)),
+                    prefix = p.unwrap_or(""),
+                    "{}",
+                    text
+                ),
+            }
         };
     }
     if line.level <= crate::L_ERR {
