@@ -312,11 +312,19 @@ fn kamailio_out(body: &str) -> Vec<String> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("kamailio starts");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Wait until Kamailio has bound its port (our own bind then fails), instead of a fixed sleep:
+    // on a loaded machine a datagram sent earlier is lost and the case reads as empty output.
+    // Once bound, the kernel queues the request until the worker reads it.
+    let ready = std::time::Instant::now();
+    while ready.elapsed() < std::time::Duration::from_secs(15)
+        && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");
     sock.send_to(OPTIONS.as_bytes(), ("127.0.0.1", port))
         .expect("send");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     // Stop it by PID with SIGTERM so it stops its children too.
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
