@@ -22,6 +22,17 @@ fn json_over_fifo_dgram_and_tcp() {
     let d = &srv.dir;
     let nested = r#"{"jsonrpc":"2.0","method":"t.nested","id":1}"#;
 
+    // modes as Kamailio's defaults: fifo_mode/dgram_mode 0660, ctl mode 0600 (umask ignored)
+    use std::os::unix::fs::PermissionsExt;
+    for (f, want) in [
+        ("kamailio_rpc.fifo", 0o660),
+        ("kamailio_rpc.sock", 0o660),
+        ("kamailio_ctl", 0o600),
+    ] {
+        let mode = std::fs::metadata(d.path(f)).expect(f).permissions().mode() & 0o7777;
+        assert_eq!(mode, want, "{f}");
+    }
+
     // datagram
     let got = dgram_call(&d.0, &d.path("kamailio_rpc.sock"), nested);
     assert_eq!(got.as_deref(), Some(NESTED_PRETTY));
@@ -93,6 +104,7 @@ fn compact_format_and_exec_from_script_side() {
         *n != "tcp_socket" && !matches!(v, ModValue::Str(s) if s.starts_with("tcp:"))
     });
     params.push(("jsonrpcs", "transport", ModValue::Int(4)));
+    params.push(("jsonrpcs", "dgram_workers", ModValue::Int(3)));
     let srv = start("compact", 5060, &params);
     assert!(
         !srv.dir.path("kamailio_rpc.fifo").exists(),
