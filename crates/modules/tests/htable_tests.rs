@@ -340,6 +340,31 @@ fn rpc_output() {
         Some(("all".to_string(), RpcValue::Int(1)))
     );
     assert!(rpc(&reg, "htable.reload", &[s("r")]).is_err_and(|e| e.contains("database")));
+    assert!(rpc(&reg, "htable.store", &[s("r")]).is_err_and(|e| e.contains("database")));
+    // setxi with an expiry in a table without autoexpire: the item carries its own.
+    assert_eq!(
+        rpc(
+            &reg,
+            "htable.setxi",
+            &[s("z"), s("t"), RpcValue::Int(9), RpcValue::Int(30)]
+        ),
+        Ok(RpcValue::Null)
+    );
+    assert_eq!(
+        rpc(
+            &reg,
+            "htable.setxs",
+            &[s("r"), s("u"), s("w"), RpcValue::Int(0)]
+        ),
+        Ok(RpcValue::Null)
+    );
+    assert_eq!(
+        rpc(&reg, "htable.get", &[s("r"), s("u")]),
+        Ok(st(vec![(
+            "item",
+            st(vec![("name", s("u")), ("value", s("w"))])
+        )]))
+    );
 }
 
 #[test]

@@ -260,23 +260,6 @@ pub fn exports() -> ModuleExports {
                 Ok(RetCode(challenge(&a, ctx, &realm, flags, None, hf, true).0))
             }),
         );
-        let a = s(&st);
-        m.functions.push(
-            f(
-                name,
-                &[K::Spve, K::IntOrVar, K::Spve],
-                chal_routes,
-                "challenge with a list of algorithms",
-            )
-            .with(move |ctx, args| {
-                let (realm, flags) = (arg_bytes(ctx, args, 0), arg_int(ctx, args, 1)?);
-                let algs = arg_bytes(ctx, args, 2);
-                let hf = hf.unwrap_or_else(|| register_hf(ctx));
-                Ok(RetCode(
-                    challenge(&a, ctx, &realm, flags, Some(&algs), hf, true).0,
-                ))
-            }),
-        );
     }
     for (name, hf) in [
         ("pv_www_authenticate", HfType::Www),

@@ -918,6 +918,62 @@ fn rpcs(st: &Arc<HtState>) -> Vec<RpcExport> {
                 Ok(RpcValue::Null)
             },
         ),
+        (
+            "htable.setxs",
+            "set a string item with its expiry: htable, key, value, seconds",
+            |s, a| {
+                let t = rpc_str(a, 0)?;
+                let t = s
+                    .table(t.as_bytes())
+                    .ok_or_else(|| fault(500, "No such htable"))?;
+                let e = u64::try_from(rpc_int(a, 3)?).unwrap_or(0);
+                t.set(
+                    rpc_str(a, 1)?.as_bytes(),
+                    Value::Str(rpc_str(a, 2)?.into_bytes()),
+                    Some(e),
+                    s.now(),
+                );
+                Ok(RpcValue::Null)
+            },
+        ),
+        (
+            "htable.setxi",
+            "set an integer item with its expiry: htable, key, value, seconds",
+            |s, a| {
+                let t = rpc_str(a, 0)?;
+                let t = s
+                    .table(t.as_bytes())
+                    .ok_or_else(|| fault(500, "No such htable"))?;
+                let e = u64::try_from(rpc_int(a, 3)?).unwrap_or(0);
+                t.set(
+                    rpc_str(a, 1)?.as_bytes(),
+                    Value::Int(rpc_int(a, 2)?),
+                    Some(e),
+                    s.now(),
+                );
+                Ok(RpcValue::Null)
+            },
+        ),
+        (
+            "htable.store",
+            "write a table to its database: refused (no database support yet)",
+            |_, _| {
+                Err(fault(
+                    500,
+                    "htable.store needs a database table: not implemented yet",
+                ))
+            },
+        ),
+        (
+            "htable.dmqsync",
+            "DMQ sync: refused (no DMQ support yet)",
+            |_, _| Err(fault(500, "DMQ replication: not implemented yet")),
+        ),
+        (
+            "htable.dmqresync",
+            "DMQ resync: refused (no DMQ support yet)",
+            |_, _| Err(fault(500, "DMQ replication: not implemented yet")),
+        ),
         ("htable.flush", "remove every item: htable", |s, a| {
             let t = rpc_str(a, 0)?;
             let t = s
