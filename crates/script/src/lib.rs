@@ -23,6 +23,8 @@
 //! [`apply_modparams`] → `Registry::init_all` → [`compile`] → per message
 //! `Program::run(program.route(Entry::Request)?, &mut ctx)`. `$var` slots are numbered by the registry
 //! that compiled the program: after a reload with a new registry, workers need a fresh `WorkerState`.
+//! While a block runs, the program is in `Ctx::routes` (an `api::RouteRunner`), so module functions
+//! can run route blocks (`event_route[sl:local-response]`, `msg_changed_route`).
 
 mod compile;
 pub mod core;
