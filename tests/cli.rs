@@ -610,3 +610,30 @@ fn example_config_is_accepted() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stderr.ends_with("config file ok, exiting...\n"));
 }
+
+#[test]
+fn kemi_cfgengine_is_refused_at_its_line() {
+    let out = check("cfgengine_lua.cfg", &[]);
+    assert_eq!(out.code, 255, "{}", out.stderr);
+    let path = data("cfgengine_lua.cfg");
+    assert!(
+        out.stderr.contains(&format!("{path}:4:1")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("KEMI scripting engines are not implemented"),
+        "{}",
+        out.stderr
+    );
+    // `cfgengine "native"` is the interpreter ferrosip has: accepted.
+    let native = std::env::temp_dir().join(format!("ferrosip-native-{}.cfg", std::process::id()));
+    let text = std::fs::read_to_string(&path).expect("test config");
+    std::fs::write(&native, text.replace("\"lua\"", "\"native\"")).expect("temp config");
+    let n = native.to_string_lossy().to_string();
+    let y = rundir();
+    let ok = ferrosip(&["-c", "-f", n.as_str(), "-Y", y.as_str()]);
+    let _ = std::fs::remove_file(&native);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+}

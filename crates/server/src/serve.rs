@@ -42,6 +42,20 @@ pub struct Compiled {
     pub net: NetCell,
 }
 
+/// Every export ferrosip has — the core table with its network functions and every implemented
+/// module — for docs/compat.md (`Registry::compat_rows`). Nothing is initialised; not used to serve.
+pub fn all_exports() -> Result<Registry, ferrosip_api::Error> {
+    let net: NetCell = Arc::new(OnceLock::new());
+    let mut core = ferrosip_script::core::core_module();
+    netcore::install(&mut core, &net);
+    let mut reg = Registry::new();
+    reg.add(core)?;
+    for m in ferrosip_modules::all() {
+        reg.add(m)?;
+    }
+    Ok(reg)
+}
+
 /// Builds the registry (the core with its network functions, then the loaded modules in
 /// `loadmodule` order), applies modparams, initialises the modules and compiles the config.
 /// Diagnostics are rendered into the error.
