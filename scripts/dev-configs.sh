@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-world configs (../shared/corpus/dev-configs.tsv) through Kamailio and through our front end.
 #
-# Usage: scripts/dev-configs.sh SOURCES [TSV]
+# Usage: [MUTANTS="03 38"] scripts/dev-configs.sh SOURCES [TSV]
 #   SOURCES  either a mirror directory laid out as the project's fetch tool leaves it
 #            (SOURCES/<owner>+<name>/repo[/.git], a git dir) or a folder of checkouts
 #            (SOURCES/<owner>/<name> or SOURCES/<name>, git work trees or plain copies).
@@ -166,6 +166,48 @@ tail -n +2 "$tsv" | while IFS=$'\t' read -r id repo path commit _; do
 		kamailio_check "$out/$id-asis/$path" "" "$id-asis"
 	fi
 done
+
+# Optional: MUTANTS="03 38" blanks each non-empty line of those rows' entry files in turn (line numbers
+# kept), asks Kamailio for each mutant's verdict (syntax errors only; module/resolve failures count as
+# accepted; a broken #!ifdef balance is skipped, Kamailio reports it without a line) and checks ours.
+mutants() {
+	local id=$1 file dir n i m msg pe v l f mf=$out/mutants-$1.tsv
+	file=$(awk -F'\t' -v i="$id" '$1==i{print $2}' "$manifest")
+	[ -n "$file" ] || return
+	dir=$(dirname "$file")
+	n=$(wc -l <"$file")
+	: >"$mf"
+	for ((i = 1; i <= n; i++)); do
+		[ -z "$(sed -n "${i}p" "$file" | tr -d '[:space:]')" ] && continue
+		m=$dir/mut-$i.cfg
+		sed "${i}s/.*//" "$file" >"$m"
+		msg=$(cd "$dir" && timeout 20 /usr/sbin/kamailio -c -L "$moddir" -f "$m" 2>&1)
+		if grep -q 'config file ok' <<<"$msg"; then
+			v=ok l=-
+		elif grep -q 'different number of preprocessor directives' <<<"$msg"; then
+			continue
+		else
+			pe=$(grep 'parse error in config file' <<<"$msg" | grep -v -E \
+				"failed to load module|Can't set module parameter|unknown command, missing loadmodule|failed to find command" | head -1)
+			if [ -n "$pe" ]; then
+				v=error
+				l=$(sed -E 's/.*config file ([^,]*), (from )?line ([0-9]+).*/\1:\3/' <<<"$pe")
+				f=${l%:*} l=${l##*:}
+				[ "$f" != "$m" ] && l="$(basename "$f"):$l"
+			else
+				v=ok l=-
+			fi
+		fi
+		printf '%s\t%s\t\t%s\t%s\t%s\n' "$id-blank$i" "$m" "$v" "$l" "$(sed -n "${i}p" "$file" | tr -d '\t' | cut -c1-50)" >>"$mf"
+	done
+	echo "== mutants of $id =="
+	DEV_CONFIGS_MANIFEST=$mf CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-devcfg} \
+		cargo test -q -p ferrosip-config --test dev_configs -- --ignored --nocapture 2>&1 |
+		grep -E '\*\*no\*\*|rows disagree|test result'
+}
+if [ -n "${MUTANTS:-}" ] && [ -x /usr/sbin/kamailio ]; then
+	for id in $MUTANTS; do (cd "$here" && mutants "$id"); done
+fi
 
 if [ -s "$kamlog" ]; then
 	echo "== kamailio -c (first error line) =="

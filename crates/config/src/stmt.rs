@@ -2,9 +2,10 @@
 //! `route(…)`, assignments and function calls, with recovery at the next statement.
 
 use crate::ast::*;
-use crate::diag::Error;
+use crate::diag::{Diagnostic, Error};
 use crate::lexer::Tk;
 use crate::parser::{describe, PResult, Parser, BARE_ACTIONS, ROUTE_KEYWORDS};
+use crate::span::Span;
 
 enum Const {
     Int(i64),
@@ -67,15 +68,16 @@ impl Parser<'_> {
         let open = self.expect_punct("{")?;
         if self.at_punct("}") {
             // Kamailio's grammar has no empty block (`{ ; }` is fine: it holds an empty statement).
+            // Reported at the `}` as Kamailio does (its parser fails on that token).
             let close = self.peek().cloned();
             return Err(self
                 .err_tok(
-                    Some(&open),
+                    close.as_ref(),
                     Error::Syntax(
                         "empty block `{}`: write at least one statement (`;` will do)".into(),
                     ),
                 )
-                .with_span(open.span.to(close.map(|c| c.span).unwrap_or(open.span))));
+                .with_note(Some(open.span), "the block opens here"));
         }
         let mut body = Vec::new();
         loop {
@@ -83,11 +85,20 @@ impl Parser<'_> {
                 return Ok(body);
             }
             match self.peek() {
+                // Kamailio notices a missing `}` where the text stops making sense (the end of
+                // file, the next route keyword) and reports that line; the opening brace is a note.
                 None => {
-                    return Err(self.err_tok(
-                        Some(&open),
+                    // Kamailio counts the end of a file ending in a newline on its last line.
+                    let mut at = self.eof_span;
+                    let text = self.sources.text(at.file);
+                    if at.begin > 0 && text.as_bytes().get(at.begin as usize - 1) == Some(&b'\n') {
+                        at = Span::new(at.file, at.begin as usize - 1, at.begin as usize - 1);
+                    }
+                    return Err(Diagnostic::error(
                         Error::Syntax("unclosed `{`: missing `}` before end of file".into()),
-                    ))
+                        Some(at),
+                    )
+                    .with_note(Some(open.span), "the block opens here"));
                 }
                 Some(t) if t.is_punct("}") => {
                     self.pos += 1;
@@ -100,12 +111,15 @@ impl Parser<'_> {
                         && self.looks_like_route_start() =>
                 {
                     // A route block starting inside a block: the `}` is missing.
-                    return Err(self.err_tok(
-                        Some(&open),
-                        Error::Syntax(
-                            "unclosed `{`: missing `}` before the next route block".into(),
-                        ),
-                    ));
+                    let at = t.clone();
+                    return Err(self
+                        .err_tok(
+                            Some(&at),
+                            Error::Syntax(
+                                "unclosed `{`: missing `}` before the next route block".into(),
+                            ),
+                        )
+                        .with_note(Some(open.span), "the block opens here"));
                 }
                 _ => {}
             }

@@ -22,10 +22,15 @@ struct Row {
 }
 
 fn manifest() -> Result<Vec<Row>, String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scratch/dev-configs/manifest.tsv"
-    );
+    // Another manifest of the same shape (e.g. mutants of these configs) may be given instead.
+    let path = std::env::var("DEV_CONFIGS_MANIFEST").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scratch/dev-configs/manifest.tsv"
+        )
+        .to_string()
+    });
+    let path = path.as_str();
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!("{path}: {e} — run scripts/dev-configs.sh with the fetched repositories first")
     })?;
