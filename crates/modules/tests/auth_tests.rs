@@ -700,3 +700,37 @@ fn www_authenticate_into_a_variable_and_algorithm_switch() {
         .set_modparam("auth", "algorithm", ModValue::Str("SHA-512".into()))
         .is_err());
 }
+
+/// Cost probe (ignored; run with `--release -- --ignored --nocapture`): one successful
+/// pv_www_authenticate (MD5, qop=auth: nonce check + 3 MD5s + header parse), harness included
+/// (message parse, argument preparation). Release, this loaded 2-core machine: 3.5 us per call.
+#[test]
+#[ignore]
+fn auth_cost_probe() {
+    let reg = registry(&[]);
+    let (_, _, nonce) = challenge(&reg, "www_challenge", "1", "REGISTER");
+    let msg = request(
+        "REGISTER",
+        "alice",
+        "c1",
+        Some(("Authorization", &ALICE.credentials(&nonce))),
+    );
+    let n = 20_000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        assert_eq!(
+            h::call(
+                &reg,
+                &msg,
+                "pv_www_authenticate",
+                &["example.com", "secret", "0"]
+            )
+            .rc,
+            1
+        );
+    }
+    eprintln!(
+        "pv_www_authenticate: {:.2} us/call",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    );
+}
