@@ -83,6 +83,9 @@ pub struct CoreParams {
     pub server_header: String,
     /// `sip_warning` (default off): replies carry a `Warning:` header with debugging details.
     pub sip_warning: bool,
+    /// `user_agent_header`: the whole header line without CRLF that locally generated requests
+    /// carry when `server_signature` is on (default `User-Agent: ferrosip (x.y.z)`).
+    pub user_agent_header: String,
     /// `reply_to_via` (default off): replies go to the top Via's address, not the source.
     pub reply_to_via: bool,
     /// `log_stderror`: logs go to stderr (xlog's `$C` colours are printed only then, or with
@@ -96,6 +99,8 @@ impl Default for CoreParams {
             server_signature: true,
             server_header: concat!("Server: ferrosip (", env!("CARGO_PKG_VERSION"), ")").into(),
             sip_warning: false,
+            user_agent_header: concat!("User-Agent: ferrosip (", env!("CARGO_PKG_VERSION"), ")")
+                .into(),
             reply_to_via: false,
             log_stderror: false,
         }

@@ -119,15 +119,13 @@ pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
             }
             // The native interpreter is the only engine; a KEMI engine (lua, python, jsdt …) would
             // leave the routing blocks unused, so it is refused rather than ignored.
-            Item::CfgEngine { name, span } => {
-                if name != "native" && name != "default" {
-                    c.errors.push(Diagnostic::error(
-                        DiagError::Semantic(format!(
-                            "cfgengine \"{name}\": KEMI scripting engines are not implemented (only \"native\")"
-                        )),
-                        Some(*span),
-                    ));
-                }
+            Item::CfgEngine { name, span } if name != "native" && name != "default" => {
+                c.errors.push(Diagnostic::error(
+                    DiagError::Semantic(format!(
+                        "cfgengine \"{name}\": KEMI scripting engines are not implemented (only \"native\")"
+                    )),
+                    Some(*span),
+                ));
             }
             Item::LoadPath { .. } => {
                 let what = "loadpath/mpath".to_string();

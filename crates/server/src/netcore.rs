@@ -39,6 +39,10 @@ pub struct Net {
     pub program: Arc<Program>,
     /// `onsend_route`, looked up once.
     pub onsend: Option<RouteId>,
+    /// What `Server::core_params` returns ([`WireSettings::core_params`]).
+    pub core_params: ferrosip_api::CoreParams,
+    /// What `Server::sockets` returns: the bound sockets in `listen` order, indexed by their id.
+    pub api_sockets: Vec<ferrosip_api::SocketInfo>,
 }
 
 /// Filled after binding; read by the handlers on the worker threads.

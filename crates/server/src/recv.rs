@@ -117,7 +117,10 @@ impl Receiver {
     ) {
         CoreStats::inc(&n.stats.rcv_requests);
         if let Some(sl) = &self.sl {
-            if sl.filter_ack(msg, ri.dst) {
+            // sl seeds its to-tags with the first listening socket (`sl::seed`), so an ACK to
+            // one of its replies carries a tag made from that address, whichever socket got it.
+            let local = n.api_sockets.first().map_or(ri.dst, |s| s.addr);
+            if sl.filter_ack(msg, local) {
                 return;
             }
         }
@@ -395,6 +398,14 @@ impl Server for WireServer<'_> {
 
     fn is_myself(&self, host: &[u8], port: u16, proto: Option<ferrosip_api::Proto>) -> bool {
         self.n.sockets.is_myself(host, port, proto.map(to_tproto))
+    }
+
+    fn sockets(&self) -> &[ferrosip_api::SocketInfo] {
+        &self.n.api_sockets
+    }
+
+    fn core_params(&self) -> &ferrosip_api::CoreParams {
+        &self.n.core_params
     }
 }
 

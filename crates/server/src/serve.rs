@@ -102,6 +102,11 @@ pub fn compile(loaded: &Loaded, cmd: &CommandLine) -> Result<Compiled, Error> {
             }
         }
     }
+    // `$def()`/`$defn()` read the defines at module init and compile. The config crate keeps the
+    // preprocessor's table private (`Loaded` has no accessor), so only the command line's `-A`
+    // defines reach modules; `#!define` lines of the config do not (the config crate must add an
+    // accessor first).
+    reg.set_defines(cmdline_defines(&cmd.defines));
     let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
     if !diags.is_empty() {
         return Err(Error::Compile(render(&diags)));
@@ -124,6 +129,20 @@ pub fn compile(loaded: &Loaded, cmd: &CommandLine) -> Result<Compiled, Error> {
         program: Arc::new(program),
         net,
     })
+}
+
+/// The `-A` defines as the registry takes them: `NAME` (no value) or `NAME=value` (the value as
+/// typed, quotes included, as the preprocessor substitutes it); `--subst*` options are not defines.
+pub fn cmdline_defines(raw: &[String]) -> Vec<(String, Option<String>)> {
+    raw.iter()
+        .filter_map(|d| {
+            let (name, value) = match d.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.to_string())),
+                None => (d.trim(), None),
+            };
+            (!name.is_empty()).then(|| (name.to_string(), value))
+        })
+        .collect()
 }
 
 /// Serves until SIGTERM or SIGINT. Returns after every thread stopped.
@@ -235,7 +254,10 @@ fn run(
             s.local.port()
         );
     }
+    let api_sockets = api_sockets(&socks);
     let net = Net {
+        core_params: wire.core_params(core),
+        api_sockets,
         sockets: socks,
         handle: transport.handle(),
         wire: wire.clone(),
@@ -279,6 +301,23 @@ fn run(
         let _ = std::fs::remove_file(p);
     }
     joined.map_err(|e| Error::Transport(e.to_string()))
+}
+
+/// The sockets as the api shows them (`Server::sockets`): ordered by id, which is the `listen`
+/// order and what `RecvInfo::socket` carries.
+fn api_sockets(socks: &Sockets) -> Vec<ferrosip_api::SocketInfo> {
+    let mut v: Vec<(u32, ferrosip_api::SocketInfo)> = socks
+        .socks
+        .iter()
+        .map(|s| {
+            let mut i = ferrosip_api::SocketInfo::new(netcore::to_api_proto(s.proto), s.local);
+            i.name = Some(s.name.clone()).filter(|n| !n.is_empty());
+            i.advertise = s.adv_host.clone().map(|h| (h, s.adv_port.unwrap_or(0)));
+            (s.id, i)
+        })
+        .collect();
+    v.sort_by_key(|(id, _)| *id);
+    v.into_iter().map(|(_, i)| i).collect()
 }
 
 /// `event_route[core:worker-one-init]`, run once before the workers receive (Kamailio runs it in
@@ -442,5 +481,32 @@ fn report_to_parent(fd: i32, why: &str) {
     unsafe {
         let _ = libc::write(fd, line.as_ptr().cast(), line.len());
         libc::close(fd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (raw `-A` argument, expected (name, value); `None` = not a define)
+    type DefCase<'a> = (&'a str, Option<(&'a str, Option<&'a str>)>);
+
+    #[test]
+    fn cmdline_defines_table() {
+        let cases: &[DefCase] = &[
+            ("WITH_AUTH", Some(("WITH_AUTH", None))),
+            ("PORT=5070", Some(("PORT", Some("5070")))),
+            ("NAME=\"str\"", Some(("NAME", Some("\"str\"")))),
+            ("EMPTY=", Some(("EMPTY", Some("")))),
+            ("=x", None),
+        ];
+        for (raw, want) in cases {
+            let got = cmdline_defines(&[raw.to_string()]);
+            let want: Vec<(String, Option<String>)> = want
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
+                .collect();
+            assert_eq!(got, want, "{raw}");
+        }
     }
 }

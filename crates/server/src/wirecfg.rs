@@ -4,13 +4,17 @@
 //!
 //! Parameters the transport has no field for are refused when set to a non-default value
 //! (`tcp_reuse_port`, `tcp_accept_haproxy`, `udp_accept_proxy`, `mhomed`, `enable_tls`,
-//! `enable_sctp`), as are `received_route_mode` values other than 0 and 1. So are the settings
-//! of locally built messages that the api cannot pass to modules yet (`server_header`,
-//! `user_agent_header`, `server_signature=yes`, `sip_warning=yes`) and `onsend_route_reply=yes`
-//! (onsend_route runs for forwarded requests only).
+//! `enable_sctp`), as are `received_route_mode` values other than 0 and 1, and
+//! `onsend_route_reply=yes` (onsend_route runs for forwarded requests only).
+//!
+//! The settings of locally built messages (`server_signature`, `server_header`,
+//! `user_agent_header`, `sip_warning`, `reply_to_via`) reach modules as the api's
+//! [`CoreParams`] ([`WireSettings::core_params`], returned by the server's
+//! `Server::core_params`): sl adds `Server:` and `Warning:` from them.
 
 use std::time::Duration;
 
+use ferrosip_api::CoreParams;
 use ferrosip_transport::TransportConfig;
 
 use crate::settings::{CoreSettings, ParamValue};
@@ -64,8 +68,8 @@ impl Default for WireSettings {
             add_local_rport: false,
             force_rport: false,
             server_header: None,
-            // Kamailio's default is on; sl does not add `Server:` yet (see the module docs).
-            server_signature: false,
+            // Kamailio's default: local replies carry `Server:`.
+            server_signature: true,
             user_agent_header: None,
             sip_warning: false,
             udp_mtu: 0,
@@ -136,22 +140,21 @@ impl WireSettings {
             "reply_to_via" => self.reply_to_via = boolean()?,
             "add_local_rport" | "local_rport" => self.add_local_rport = boolean()?,
             "force_rport" | "add_rport" => self.force_rport = boolean()?,
-            // Local replies are built by sl, which the api gives no core settings: until it
-            // does, only what sl produces (no Server:, no Warning:) is accepted.
+            // Kamailio takes the whole header line as written (`Server: name`); an empty value
+            // would put a bare CRLF in every reply.
             "server_header" | "user_agent_header" => {
-                return Err(Error::Param {
-                    name: name.to_string(),
-                    why: "not implemented yet (modules cannot read it)".into(),
-                })
+                let v = string();
+                if v.trim().is_empty() || v.contains(['\r', '\n']) {
+                    return Err(bad("a whole header line (`Name: value`)"));
+                }
+                if name == "server_header" {
+                    self.server_header = Some(v);
+                } else {
+                    self.user_agent_header = Some(v);
+                }
             }
-            "server_signature" => {
-                self.server_signature = boolean()?;
-                return refuse_if(self.server_signature);
-            }
-            "sip_warning" => {
-                self.sip_warning = boolean()?;
-                return refuse_if(self.sip_warning);
-            }
+            "server_signature" => self.server_signature = boolean()?,
+            "sip_warning" => self.sip_warning = boolean()?,
             "udp_mtu" => self.udp_mtu = uint()?,
             "udp_mtu_try_proto" => self.udp_mtu_try_proto = Some(string()),
             "onsend_route_reply" => {
@@ -174,6 +177,23 @@ impl WireSettings {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// The core parameters modules read ([`ferrosip_api::Server::core_params`]): the config's
+    /// values over Kamailio's defaults; `log_stderror` comes from the core settings.
+    pub fn core_params(&self, core: &CoreSettings) -> CoreParams {
+        let d = CoreParams::default();
+        CoreParams {
+            server_signature: self.server_signature,
+            server_header: self.server_header.clone().unwrap_or(d.server_header),
+            sip_warning: self.sip_warning,
+            user_agent_header: self
+                .user_agent_header
+                .clone()
+                .unwrap_or(d.user_agent_header),
+            reply_to_via: self.reply_to_via,
+            log_stderror: core.log_stderror,
+        }
     }
 
     /// The transport settings, completed from the core settings (`children`, `tcp_children`
@@ -226,8 +246,9 @@ mod tests {
             ("udp_accept_proxy", Int(1)),
             ("port", Int(70000)),
             ("received_route_mode", Int(2)),
-            ("server_header", Str("Server: x".into())),
-            ("sip_warning", Int(1)),
+            ("server_header", Str("".into())),
+            ("user_agent_header", Str("X: a\r\nY: b".into())),
+            ("server_signature", Str("maybe".into())),
             ("onsend_route_reply", Int(1)),
             ("tcp_send_timeout", Int(-1)),
         ];
@@ -246,5 +267,59 @@ mod tests {
             ..core
         };
         assert_eq!(w.transport_config(&core4).tcp_children, 4);
+    }
+
+    /// (params set, expected signature, server header, user agent, sip_warning)
+    type CoreCase<'a> = (Vec<(&'a str, ParamValue)>, bool, &'a str, &'a str, bool);
+
+    #[test]
+    fn core_params_from_config() {
+        let server_default = CoreParams::default().server_header;
+        let ua_default = CoreParams::default().user_agent_header;
+        let cases: Vec<CoreCase> = vec![
+            (vec![], true, &server_default, &ua_default, false),
+            (
+                vec![
+                    ("server_signature", Str("no".into())),
+                    ("sip_warning", Int(1)),
+                ],
+                false,
+                &server_default,
+                &ua_default,
+                true,
+            ),
+            (
+                vec![
+                    ("server_header", Str("Server: Acme SBC".into())),
+                    ("user_agent_header", Str("User-Agent: Acme UA".into())),
+                ],
+                true,
+                "Server: Acme SBC",
+                "User-Agent: Acme UA",
+                false,
+            ),
+        ];
+        for (params, sig, server, ua, warn) in cases {
+            let mut w = WireSettings::default();
+            for (n, v) in &params {
+                assert_eq!(w.apply_param(n, v).ok(), Some(true), "{n}");
+            }
+            let core = CoreSettings {
+                log_stderror: true,
+                ..CoreSettings::default()
+            };
+            let c = w.core_params(&core);
+            assert_eq!(
+                (
+                    c.server_signature,
+                    c.server_header.as_str(),
+                    c.user_agent_header.as_str(),
+                    c.sip_warning,
+                    c.log_stderror
+                ),
+                (sig, server, ua, warn, true),
+                "{params:?}"
+            );
+        }
     }
 }

@@ -1,0 +1,172 @@
+//! Black-box tests of the core parameters the server hands to modules, on the wire:
+//!
+//! - `server_signature` (default on), `server_header`, `sip_warning`: what sl puts in its local
+//!   replies (`Server:`, `Warning:`), compared with Kamailio 5.6.3 after normalising the
+//!   `Server:` value (skipped without Kamailio unless `CI` is set);
+//! - the ACK filter: an ACK to sl's own negative reply received on the *second* listening socket
+//!   is absorbed before the script (sl seeds to-tags with the first socket's address, the server
+//!   passes the same address to `SlApi::filter_ack`); an ACK with another tag reaches the script.
+
+#[path = "wire_harness.rs"]
+mod harness;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use harness::*;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn reply_cfg(port: u16, extra: &str) -> String {
+    format!(
+        "listen=udp:127.0.0.1:{port}\n{extra}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+request_route {{\n\
+    if (method == \"ACK\") {{ xlog(\"L_ERR\", \"ACK reached the script tt=$tt\\n\"); exit; }}\n\
+    sl_send_reply(\"404\", \"Not Here\");\n}}\n"
+    )
+}
+
+fn header<'a>(reply: &'a str, name: &str) -> Option<&'a str> {
+    reply.split("\r\n").find(|l| {
+        l.to_ascii_lowercase()
+            .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+    })
+}
+
+/// (extra config lines, expected Server: line (None = absent), Warning: expected)
+type SigCase<'a> = (&'a str, Option<&'a str>, bool);
+
+#[test]
+fn server_signature_header_and_warning_in_sl_replies() {
+    let default_server = concat!("Server: ferrosip (", env!("CARGO_PKG_VERSION"), ")");
+    let cases: &[SigCase] = &[
+        ("", Some(default_server), false),
+        ("server_signature=no", None, false),
+        (
+            "server_header=\"Server: Acme SBC\"\nsip_warning=yes",
+            Some("Server: Acme SBC"),
+            true,
+        ),
+    ];
+    for (i, (extra, want_server, want_warning)) in cases.iter().enumerate() {
+        let port = free_port();
+        let to = addr(&format!("127.0.0.1:{port}"));
+        let cfg = reply_cfg(port, extra);
+        let srv = start(ferrosip_bin(), &format!("sig{i}"), &cfg, &[to]);
+        let got = udp_exchange(
+            to,
+            options(to, "UDP", 1).as_bytes(),
+            Duration::from_millis(800),
+        );
+        let Some(r) = got.first() else {
+            panic!("{extra}: no reply: {}", srv.log_text());
+        };
+        assert!(r.starts_with("SIP/2.0 404 Not Here"), "{r}");
+        assert_eq!(header(r, "Server"), *want_server, "{extra}: {r}");
+        assert_eq!(
+            header(r, "Warning").is_some(),
+            *want_warning,
+            "{extra}: {r}"
+        );
+        if *want_warning {
+            let w = header(r, "Warning").unwrap_or_default();
+            assert!(w.starts_with("Warning: 392 127.0.0.1:"), "{w}");
+        }
+    }
+}
+
+/// Kamailio answers the same config with a `Server: kamailio (…)` line where we have ours; the
+/// replies' header names, in order, are the same.
+#[test]
+fn default_signature_like_kamailio() {
+    let Some(kam) = kamailio_bin() else {
+        assert!(!ci(), "CI: kamailio is required");
+        eprintln!("kamailio not installed: comparison skipped");
+        return;
+    };
+    let names = |bin: &str, tag: &str| -> Vec<String> {
+        let port = free_port();
+        let to = addr(&format!("127.0.0.1:{port}"));
+        let srv = start(bin, tag, &reply_cfg(port, ""), &[to]);
+        let got = udp_exchange(
+            to,
+            options(to, "UDP", 7).as_bytes(),
+            Duration::from_millis(800),
+        );
+        let Some(r) = got.first() else {
+            panic!("{bin}: no reply: {}", srv.log_text());
+        };
+        let server = header(r, "Server").unwrap_or_default();
+        assert!(
+            server.starts_with("Server: kamailio (") || server.starts_with("Server: ferrosip ("),
+            "{bin}: {r}"
+        );
+        r.split("\r\n")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split(':').next().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(names(ferrosip_bin(), "sigf"), names(kam, "sigk"));
+}
+
+fn invite(to: SocketAddr, n: u32) -> String {
+    format!(
+        "INVITE sip:x@{ip}:{port} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKinv{n};rport\r\n\
+From: <sip:a@127.0.0.1>;tag=f{n}\r\n\
+To: <sip:x@127.0.0.1>\r\n\
+Call-ID: ackf-{n}@test\r\n\
+CSeq: 1 INVITE\r\n\
+Max-Forwards: 70\r\n\
+Content-Length: 0\r\n\r\n",
+        ip = to.ip(),
+        port = to.port()
+    )
+}
+
+fn ack(to: SocketAddr, n: u32, to_tag: &str) -> String {
+    format!(
+        "ACK sip:x@{ip}:{port} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKinv{n};rport\r\n\
+From: <sip:a@127.0.0.1>;tag=f{n}\r\n\
+To: <sip:x@127.0.0.1>;tag={to_tag}\r\n\
+Call-ID: ackf-{n}@test\r\n\
+CSeq: 1 ACK\r\n\
+Max-Forwards: 70\r\n\
+Content-Length: 0\r\n\r\n",
+        ip = to.ip(),
+        port = to.port()
+    )
+}
+
+#[test]
+fn ack_to_own_reply_filtered_on_second_socket() {
+    let p1 = free_port();
+    let p2 = free_port();
+    let first = addr(&format!("127.0.0.1:{p1}"));
+    let second = addr(&format!("127.0.0.1:{p2}"));
+    let cfg = reply_cfg(p1, &format!("listen=udp:127.0.0.1:{p2}"));
+    let srv = start(ferrosip_bin(), "ackfilter", &cfg, &[first, second]);
+    let w = Duration::from_millis(800);
+    let got = udp_exchange(second, invite(second, 1).as_bytes(), w);
+    let Some(r) = got.first() else {
+        panic!("no reply: {}", srv.log_text());
+    };
+    let to = header(r, "To").unwrap_or_default();
+    let Some((_, tag)) = to.split_once(";tag=") else {
+        panic!("no to-tag: {r}");
+    };
+    // Our own tag: absorbed. A foreign tag: the script sees it (the control).
+    let _ = udp_exchange(second, ack(second, 1, tag).as_bytes(), w);
+    let _ = udp_exchange(second, ack(second, 1, "foreign42").as_bytes(), w);
+    let log = srv.log_text();
+    assert!(
+        !log.contains(&format!("ACK reached the script tt={tag}")),
+        "{log}"
+    );
+    assert!(log.contains("ACK reached the script tt=foreign42"), "{log}");
+}
