@@ -30,7 +30,7 @@ pub use export::{
     PvNameRule, RouteKindRef, RpcExport, SelectExport, TransformExport,
 };
 pub use pv::{Format, PvSpec};
-pub use registry::{InitCtx, Registry};
+pub use registry::{InitCtx, Registry, Timer, TimerFn};
 pub use route::{RouteMask, RouteType};
 pub use value::{RetCode, Value};
 

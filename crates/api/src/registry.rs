@@ -27,6 +27,35 @@ pub struct Registry {
     var_names: Mutex<Vec<String>>,
     refused_pvs: HashMap<&'static str, &'static str>,
     defines: Vec<(String, Option<String>)>,
+    timers: Vec<Timer>,
+}
+
+/// What a module timer runs: called with the wall clock in milliseconds since the Unix epoch.
+pub type TimerFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// A periodic task registered at init ([`InitCtx::register_timer`]; Kamailio's
+/// `register_timer`): the server runs it on its timer thread every `interval` until shutdown,
+/// never concurrently with itself.
+#[derive(Clone)]
+pub struct Timer {
+    /// The module that registered it.
+    pub module: &'static str,
+    /// A name for logs.
+    pub name: String,
+    /// Time between two runs (never zero).
+    pub interval: std::time::Duration,
+    /// The task.
+    pub run: TimerFn,
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Timer({}/{}, {:?})",
+            self.module, self.name, self.interval
+        )
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -71,6 +100,34 @@ impl InitCtx<'_> {
     /// The API of another module, if that module was loaded (and initialised) before this one.
     pub fn api<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.registry.api::<T>()
+    }
+
+    /// Registers a periodic task (expiry sweeps and the like) that the server runs every
+    /// `interval` on its timer thread, first one `interval` after start. A zero interval is
+    /// refused (it would spin).
+    pub fn register_timer(
+        &mut self,
+        name: &str,
+        interval: std::time::Duration,
+        run: TimerFn,
+    ) -> Result<(), Error> {
+        let module = self
+            .registry
+            .modules
+            .get(self.module)
+            .map_or("?", |m| m.name);
+        if interval.is_zero() {
+            return Err(Error::Init(format!(
+                "{module}: timer `{name}` needs a non-zero interval"
+            )));
+        }
+        self.registry.timers.push(Timer {
+            module,
+            name: name.to_string(),
+            interval,
+            run,
+        });
+        Ok(())
     }
 }
 
@@ -221,6 +278,11 @@ impl Registry {
     /// `$def(NAME)`/`$defn(NAME)` parsers can read them ([`Registry::define`]).
     pub fn set_defines(&mut self, defines: Vec<(String, Option<String>)>) {
         self.defines = defines;
+    }
+
+    /// The timers modules registered at init, in registration order.
+    pub fn timers(&self) -> &[Timer] {
+        &self.timers
     }
 
     /// All preprocessor defines given with [`Registry::set_defines`].
@@ -688,5 +750,40 @@ mod tests {
         r.add(two).expect("second module");
         assert_eq!(r.functions("f").len(), 2);
         assert!(r.functions("g").is_empty());
+    }
+
+    #[test]
+    fn timers_registered_at_init() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::time::Duration;
+        let seen = Arc::new(AtomicU64::new(0));
+        let mut r = Registry::new();
+        // (module, interval ms): a zero interval must fail init.
+        for (name, ms) in [("tm1", 50u64), ("tm0", 0)] {
+            let mut m = ModuleExports::new(name);
+            let s2 = seen.clone();
+            m.init = Some(Arc::new(move |ictx: &mut InitCtx<'_>| {
+                let s3 = s2.clone();
+                ictx.register_timer(
+                    "sweep",
+                    Duration::from_millis(ms),
+                    Arc::new(move |now| s3.store(now, Ordering::Relaxed)),
+                )
+            }));
+            r.add(m).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let err = r.init_all().err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("module init failed: tm0: timer `sweep` needs a non-zero interval")
+        );
+        let t = r.timers();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].module, t[0].name.as_str(), t[0].interval),
+            ("tm1", "sweep", Duration::from_millis(50))
+        );
+        (t[0].run)(1234);
+        assert_eq!(seen.load(Ordering::Relaxed), 1234);
     }
 }

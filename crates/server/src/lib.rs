@@ -14,6 +14,7 @@
 //! - [`recv`]: the per-message receive path on the worker threads and the `Server` the script
 //!   sees (replies, logging, `myself`);
 //! - [`netcore`]: the network core functions (`forward*`, `force_send_socket`, send flags …);
+//! - [`timers`]: the timer thread running modules' periodic tasks (usrloc/htable/pike sweeps);
 //! - [`stats`]: core counters; [`process`]: pid files and directories; [`log`]: the log back end.
 //!
 //! Not here yet (refused at load with a clear message): TLS/SCTP/WS sockets and `forward_tls`/
@@ -32,6 +33,7 @@ pub mod settings;
 pub mod sockets;
 pub mod startup;
 pub mod stats;
+pub mod timers;
 pub mod wirecfg;
 
 /// Errors of the start-up path. Each names what the operator has to fix.

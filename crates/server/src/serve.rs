@@ -1,6 +1,7 @@
 //! Serving: modules → compile → daemonize (`-D`) → directories, pid/pgid files → signals →
-//! bind → drop privileges → modules' child init → `event_route[core:worker-one-init]` → receive →
-//! SIGTERM/SIGINT → transport `join` → modules' destroy.
+//! bind → drop privileges → modules' child init → `event_route[core:worker-one-init]` → timer
+//! thread ([`crate::timers`]) → receive → SIGTERM/SIGINT → transport `join` → timer thread
+//! stopped and joined → modules' destroy.
 //!
 //! Order and reasons:
 //! - the config is compiled before anything irreversible, so a broken config exits 255 on the
@@ -276,6 +277,9 @@ fn run(
         .child_init_all(0)
         .map_err(|e| Error::Compile(format!("module child init: {e}")))?;
     worker_one_init(&compiled, log);
+    let timers =
+        crate::timers::TimerThread::start(crate::timers::module_timers(&compiled.registry))
+            .map_err(|e| Error::Transport(format!("timer thread: {e}")))?;
     let receiver = Receiver {
         net: compiled.net.clone(),
         program: compiled.program.clone(),
@@ -293,6 +297,7 @@ fn run(
     let sig = wait_for_signal(&signals);
     tracing::info!(func = "main", "signal {sig} received, shutting down");
     let joined = transport.join(Duration::from_secs(3));
+    timers.stop();
     compiled.registry.destroy_all();
     if let Some(p) = &cmd.pid_file {
         let _ = std::fs::remove_file(p);
