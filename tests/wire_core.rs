@@ -5,7 +5,8 @@
 //!   `Server:` value (skipped without Kamailio unless `CI` is set);
 //! - the ACK filter: an ACK to sl's own negative reply received on the *second* listening socket
 //!   is absorbed before the script (sl seeds to-tags with the first socket's address, the server
-//!   passes the same address to `SlApi::filter_ack`); an ACK with another tag reaches the script.
+//!   passes the same address to `SlApi::filter_ack`); an ACK with another tag reaches the script;
+//! - xlog lines on stderr: `LEVEL: <prefix>text` like Kamailio, no ` facility=… prefix=` tail.
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -169,4 +170,59 @@ fn ack_to_own_reply_filtered_on_second_socket() {
         "{log}"
     );
     assert!(log.contains("ACK reached the script tt=foreign42"), "{log}");
+}
+
+/// Script output on stderr (`-E`): `LEVEL: <prefix>text`, no trailing ` facility=… prefix=…`
+/// fields, with and without xlog's `prefix` modparam and a per-call facility — the same text as
+/// Kamailio prints (compared after the ` N(pid) ` origin when Kamailio is installed).
+#[test]
+fn xlog_lines_like_kamailio() {
+    let cfg = |port: u16, modparam: &str| {
+        format!(
+            "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"xlog.so\"\n{modparam}\n\
+event_route[core:worker-one-init] {{\n\
+    xlog(\"L_INFO\", \"x-line\\n\");\n\
+    xlog(\"LOG_LOCAL0\", \"L_ERR\", \"e-line\\n\");\n}}\n\
+request_route {{ exit; }}\n"
+        )
+    };
+    let lines = |bin: &str, tag: &str, modparam: &str| -> Vec<String> {
+        let port = free_port();
+        let to = addr(&format!("127.0.0.1:{port}"));
+        let mut srv = start(bin, tag, &cfg(port, modparam), &[to]);
+        // worker-one-init runs before the first message; an answered-or-not request makes sure
+        // the workers are up before stopping.
+        let _ = udp_exchange(
+            to,
+            options(to, "UDP", 1).as_bytes(),
+            Duration::from_millis(300),
+        );
+        let _ = srv.stop();
+        srv.log_text()
+            .lines()
+            .filter(|l| l.contains("-line"))
+            .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
+            .collect()
+    };
+    let cases: &[(&str, [&str; 2])] = &[
+        ("", ["INFO: <script>: x-line", "ERROR: <script>: e-line"]),
+        (
+            "modparam(\"xlog\", \"prefix\", \"PFX: \")",
+            ["INFO: PFX: x-line", "ERROR: PFX: e-line"],
+        ),
+    ];
+    for (i, (modparam, want)) in cases.iter().enumerate() {
+        let ours = lines(ferrosip_bin(), &format!("xlogf{i}"), modparam);
+        assert_eq!(ours, want.to_vec(), "{modparam}");
+        if let Some(kam) = kamailio_bin() {
+            assert_eq!(
+                lines(kam, &format!("xlogk{i}"), modparam),
+                ours,
+                "{modparam}"
+            );
+        } else {
+            assert!(!ci(), "CI: kamailio is required");
+        }
+    }
 }

@@ -185,23 +185,13 @@ mod tests {
     fn runs_at_interval_and_stops_joined() {
         let fast = Arc::new(AtomicU64::new(0));
         let slow = Arc::new(AtomicU64::new(0));
-        let boom = Timer {
-            module: "t",
-            name: "boom".into(),
-            interval: Duration::from_millis(10),
-            run: Arc::new(|_| panic!("timer failure")),
-        };
-        let th = TimerThread::start(vec![
-            counting("t", 20, &fast),
-            counting("t", 1000, &slow),
-            boom,
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        let th = TimerThread::start(vec![counting("t", 20, &fast), counting("t", 1000, &slow)])
+            .unwrap_or_else(|e| panic!("{e}"));
         std::thread::sleep(Duration::from_millis(230));
         th.stop();
         let after_stop = fast.load(Ordering::Relaxed);
-        // 230 ms / 20 ms = 11 runs; allow a loaded machine to be late, never early.
-        assert!((5..=11).contains(&after_stop), "{after_stop}");
+        // 230 ms / 20 ms = 11 runs at most; a loaded machine may be late, never early.
+        assert!((3..=11).contains(&after_stop), "{after_stop}");
         assert_eq!(
             slow.load(Ordering::Relaxed),
             0,
@@ -209,6 +199,35 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(fast.load(Ordering::Relaxed), after_stop, "ran after stop");
+    }
+
+    /// A panicking timer is caught: it and its neighbours keep running.
+    #[test]
+    fn panicking_timer_does_not_stop_the_thread() {
+        let n = Arc::new(AtomicU64::new(0));
+        let booms = Arc::new(AtomicU64::new(0));
+        let b2 = booms.clone();
+        let boom = Timer {
+            module: "t",
+            name: "boom".into(),
+            interval: Duration::from_millis(30),
+            run: Arc::new(move |_| {
+                b2.fetch_add(1, Ordering::Relaxed);
+                panic!("timer failure (expected by this test)")
+            }),
+        };
+        let th =
+            TimerThread::start(vec![boom, counting("t", 30, &n)]).unwrap_or_else(|e| panic!("{e}"));
+        // The panic hook may print a slow backtrace: poll instead of a fixed sleep.
+        let t0 = Instant::now();
+        while (booms.load(Ordering::Relaxed) < 2 || n.load(Ordering::Relaxed) < 2)
+            && t0.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        th.stop();
+        assert!(booms.load(Ordering::Relaxed) >= 2);
+        assert!(n.load(Ordering::Relaxed) >= 2);
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub struct Record<'a> {
     pub callid: Option<&'a str>,
     /// The evaluated `log_prefix`, empty when unset.
     pub prefix: &'a str,
+    /// Script output only: the text replacing `<script>: ` (xlog's `prefix` modparam); `None`
+    /// = the default.
+    pub script_prefix: Option<&'a str>,
+    /// Script output only: the syslog facility of this line (xlog's per-call facility);
+    /// `None` = `log_facility`.
+    pub facility: Option<i32>,
 }
 
 /// Process identity printed in each stderr line: ` 0(1234)` is `process_no` and pid.
@@ -91,7 +97,7 @@ pub fn plain_body(r: &Record<'_>, out: &mut String) {
     out.push_str(": ");
     out.push_str(r.prefix);
     if r.script {
-        out.push_str("<script>: ");
+        out.push_str(r.script_prefix.unwrap_or("<script>: "));
     } else {
         match r.module {
             Some(m) => out.push_str(m),
@@ -303,6 +309,8 @@ mod tests {
             script: false,
             callid: None,
             prefix: "",
+            script_prefix: None,
+            facility: None,
         }
     }
 

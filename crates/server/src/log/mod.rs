@@ -221,7 +221,8 @@ impl LogControl {
             (LogEngine::Classic, false) => {
                 let mut body = String::new();
                 format::plain_body(record, &mut body);
-                self.write_syslog(record.level, cfg.facility, body.trim_end_matches('\n'));
+                let facility = record.facility.unwrap_or(cfg.facility);
+                self.write_syslog(record.level, facility, body.trim_end_matches('\n'));
             }
             (LogEngine::Json(flags), to_stderr) => {
                 let now = SystemTime::now()
@@ -253,7 +254,8 @@ impl LogControl {
                     }
                     self.write_stderr(&s);
                 } else {
-                    self.write_syslog(record.level, cfg.facility, doc.trim_end_matches('\n'));
+                    let facility = record.facility.unwrap_or(cfg.facility);
+                    self.write_syslog(record.level, facility, doc.trim_end_matches('\n'));
                 }
             }
         }
@@ -410,6 +412,16 @@ where
             })
         });
         let mut message = v.message;
+        // `facility` and `prefix` are options of script lines (`emit_script_line`); on any other
+        // event they are ordinary fields, appended like the rest.
+        if !script {
+            if let Some(f) = v.facility {
+                let _ = write!(message, " facility={f}");
+            }
+            if let Some(p) = &v.script_prefix {
+                let _ = write!(message, " prefix={p}");
+            }
+        }
         message.push_str(&v.extra);
         let record = Record {
             level,
@@ -421,6 +433,16 @@ where
             script,
             callid: callid.as_deref(),
             prefix: "",
+            // `emit_script_line` sends an empty prefix for "the default" when only the facility
+            // is set, so an empty xlog `prefix` modparam cannot be told apart (prints the default).
+            script_prefix: v
+                .script_prefix
+                .as_deref()
+                .filter(|p| script && !p.is_empty()),
+            facility: v
+                .facility
+                .filter(|f| script && *f >= 0)
+                .and_then(|f| i32::try_from(f).ok()),
         };
         self.ctl.emit(&record);
     }
@@ -450,12 +472,16 @@ struct EventVisitor {
     klevel: Option<i64>,
     func: Option<String>,
     kmod: Option<String>,
+    facility: Option<i64>,
+    script_prefix: Option<String>,
 }
 
 impl Visit for EventVisitor {
     fn record_i64(&mut self, field: &Field, value: i64) {
         if field.name() == "klevel" {
             self.klevel = Some(value);
+        } else if field.name() == "facility" {
+            self.facility = Some(value);
         } else {
             let _ = write!(self.extra, " {}={}", field.name(), value);
         }
@@ -466,6 +492,7 @@ impl Visit for EventVisitor {
             "message" => self.message.push_str(value),
             "func" => self.func = Some(value.to_string()),
             "kmod" => self.kmod = Some(value.to_string()),
+            "prefix" => self.script_prefix = Some(value.to_string()),
             name => {
                 let _ = write!(self.extra, " {name}={value}");
             }
@@ -480,6 +507,7 @@ impl Visit for EventVisitor {
             "func" => self.func = Some(format!("{value:?}")),
             "kmod" => self.kmod = Some(format!("{value:?}")),
             "klevel" => self.klevel = format!("{value:?}").parse().ok(),
+            "facility" => self.facility = format!("{value:?}").parse().ok(),
             name => {
                 let _ = write!(self.extra, " {name}={value:?}");
             }
@@ -622,6 +650,8 @@ mod tests {
             script: false,
             callid: None,
             prefix: "",
+            script_prefix: None,
+            facility: None,
         };
         ctl.emit(&r);
         ctl.emit(&Record {
@@ -660,5 +690,56 @@ mod tests {
         ctl.set_debug(3);
         assert_eq!(ctl.debug(), 3);
         assert!(ctl.config().stderr);
+    }
+
+    /// Script lines with xlog's options: the prefix replaces `<script>: `, the facility picks the
+    /// syslog facility, and neither is printed as a field; other events keep such fields.
+    #[test]
+    fn script_prefix_and_facility() {
+        use tracing::Level;
+        let local0 = i64::from(libc::LOG_LOCAL0);
+        let run = |stderr: bool| {
+            let ctl = LogControl::capturing(
+                3,
+                LogConfig {
+                    stderr,
+                    facility: libc::LOG_DAEMON,
+                    ..Default::default()
+                },
+            );
+            let subscriber = {
+                use tracing_subscriber::layer::SubscriberExt as _;
+                tracing_subscriber::registry().with(ctl.layer())
+            };
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::event!(target: "script", Level::INFO, klevel = 2, "plain\n");
+                tracing::event!(target: "script", Level::INFO, klevel = 2, facility = -1i64, prefix = "PFX: ", "pfx\n");
+                tracing::event!(target: "script", Level::ERROR, klevel = -1, facility = local0, prefix = "", "local0\n");
+                tracing::event!(target: "ferrosip_modules::sl::funcs", Level::ERROR, func = "f", facility = 3i64, prefix = "p", "core");
+            });
+            ctl.captured()
+        };
+        let pid = std::process::id();
+        let out = run(true);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        let want = [
+            format!(" 0({pid}) INFO: <script>: plain"),
+            format!(" 0({pid}) INFO: PFX: pfx"),
+            format!(" 0({pid}) ERROR: <script>: local0"),
+        ];
+        assert_eq!(&lines[..3], &want, "{out}");
+        assert!(lines[3].ends_with("f(): core facility=3 prefix=p"), "{out}");
+        let out = run(false);
+        let daemon = libc::LOG_INFO | libc::LOG_DAEMON;
+        let l0 = libc::LOG_ERR | libc::LOG_LOCAL0;
+        assert!(
+            out.contains(&format!("<syslog {daemon}> INFO: PFX: pfx\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("<syslog {l0}> ERROR: <script>: local0\n")),
+            "{out}"
+        );
     }
 }
