@@ -226,3 +226,47 @@ request_route {{ exit; }}\n"
         }
     }
 }
+
+/// `-A` defines reach the registry before compile: `$def()` (folded at load) and `$defn()` (read
+/// through the registry by the pv module) see them, as in Kamailio.
+#[test]
+fn command_line_defines_reach_def_pvs() {
+    let cfg = |port: u16| {
+        format!(
+            "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+event_route[core:worker-one-init] {{\n\
+    xlog(\"L_INFO\", \"def-line [$def(WITH_X)] [$defn(PORTNO)] [$def(NOPE)]\\n\");\n}}\n\
+request_route {{ exit; }}\n"
+        )
+    };
+    let line = |bin: &str, tag: &str| -> Vec<String> {
+        let port = free_port();
+        let to = addr(&format!("127.0.0.1:{port}"));
+        let mut srv = start_args(
+            bin,
+            tag,
+            &cfg(port),
+            &[to],
+            &["-A", "WITH_X", "-A", "PORTNO=5070"],
+        );
+        let _ = udp_exchange(
+            to,
+            options(to, "UDP", 1).as_bytes(),
+            Duration::from_millis(300),
+        );
+        let _ = srv.stop();
+        srv.log_text()
+            .lines()
+            .filter(|l| l.contains("def-line"))
+            .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
+            .collect()
+    };
+    let ours = line(ferrosip_bin(), "deff");
+    assert_eq!(ours, vec!["INFO: <script>: def-line [] [5070] [<null>]"]);
+    if let Some(kam) = kamailio_bin() {
+        assert_eq!(line(kam, "defk"), ours);
+    } else {
+        assert!(!ci(), "CI: kamailio is required");
+    }
+}

@@ -115,6 +115,17 @@ pub fn ci() -> bool {
 /// Starts `bin` in the foreground (`-DD -E`) with `cfg`, waits until `probe` answers or the
 /// log shows it listens.
 pub fn start(bin: &str, name: &str, cfg: &str, ready: &[SocketAddr]) -> Server {
+    start_args(bin, name, cfg, ready, &[])
+}
+
+/// [`start`] with more command-line arguments (`-A NAME=value` …).
+pub fn start_args(
+    bin: &str,
+    name: &str,
+    cfg: &str,
+    ready: &[SocketAddr],
+    extra: &[&str],
+) -> Server {
     let dir = scratch(name);
     let cfg_path = dir.join("test.cfg");
     std::fs::write(&cfg_path, cfg).unwrap_or_else(|e| panic!("write cfg: {e}"));
@@ -135,6 +146,7 @@ pub fn start(bin: &str, name: &str, cfg: &str, ready: &[SocketAddr]) -> Server {
     if bin.contains("kamailio") {
         args.extend(["-m".into(), "64".into(), "-M".into(), "8".into()]);
     }
+    args.extend(extra.iter().map(|a| a.to_string()));
     let child = Command::new(bin)
         .args(&args)
         .stdin(Stdio::null())
