@@ -6,7 +6,8 @@
 //! - the ACK filter: an ACK to sl's own negative reply received on the *second* listening socket
 //!   is absorbed before the script (sl seeds to-tags with the first socket's address, the server
 //!   passes the same address to `SlApi::filter_ack`); an ACK with another tag reaches the script;
-//! - xlog lines on stderr: `LEVEL: <prefix>text` like Kamailio, no ` facility=… prefix=` tail.
+//! - xlog lines on stderr: `LEVEL: <prefix>text` like Kamailio, no ` facility=… prefix=` tail;
+//! - `-A` defines seen by `$def`/`$defn`; usrloc's expiry sweep run by the server's timer thread.
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -269,4 +270,49 @@ request_route {{ exit; }}\n"
     } else {
         assert!(!ci(), "CI: kamailio is required");
     }
+}
+
+/// The timer thread runs usrloc's sweep at `timer_interval`: a contact registered for 1 s is
+/// removed by the sweep (its debug line) while the server idles.
+#[test]
+fn usrloc_sweep_runs_on_the_timer_thread() {
+    let port = free_port();
+    let to = addr(&format!("127.0.0.1:{port}"));
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=3\n\
+loadmodule \"sl.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n\
+modparam(\"usrloc\", \"timer_interval\", 1)\n\
+modparam(\"registrar\", \"min_expires\", 1)\n\
+request_route {{\n    if (method == \"REGISTER\") {{ save(\"location\"); exit; }}\n    exit;\n}}\n"
+    );
+    let mut srv = start(ferrosip_bin(), "ulsweep", &cfg, &[to]);
+    let reg = format!(
+        "REGISTER sip:127.0.0.1:{port} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKreg1;rport\r\n\
+From: <sip:alice@127.0.0.1>;tag=r1\r\n\
+To: <sip:alice@127.0.0.1>\r\n\
+Call-ID: ulsweep-1@test\r\n\
+CSeq: 1 REGISTER\r\n\
+Contact: <sip:alice@127.0.0.1:9>;expires=1\r\n\
+Max-Forwards: 70\r\n\
+Content-Length: 0\r\n\r\n"
+    );
+    let got = udp_exchange(to, reg.as_bytes(), Duration::from_millis(800));
+    assert_eq!(
+        status_lines(&got),
+        vec!["SIP/2.0 200 OK"],
+        "{}",
+        srv.log_text()
+    );
+    let t0 = std::time::Instant::now();
+    while !srv
+        .log_text()
+        .contains("usrloc: 1 expired contacts removed")
+        && t0.elapsed() < Duration::from_secs(6)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = srv.log_text();
+    assert!(log.contains("usrloc: 1 expired contacts removed"), "{log}");
+    assert_eq!(srv.stop(), Some(0), "{log}");
 }
