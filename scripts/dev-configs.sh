@@ -169,8 +169,8 @@ done
 
 # Optional: MUTANTS="03 38" blanks each non-empty line of those rows' entry files in turn (line numbers
 # kept), asks Kamailio for each mutant's verdict (syntax errors only; module/resolve failures count as
-# accepted; a broken #!ifdef balance is skipped, Kamailio reports it without a line; loadmodule lines
-# are skipped) and checks ours.
+# accepted; loadmodule lines and conditional directives are not blanked: the first is module
+# knowledge, the second breaks the #!ifdef balance, which Kamailio reports without a line) and checks ours.
 mutants() {
 	local id=$1 file dir n i m msg pe v l f mf=$out/mutants-$1.tsv
 	file=$(awk -F'\t' -v i="$id" '$1==i{print $2}' "$manifest")
@@ -183,6 +183,9 @@ mutants() {
 		# Without a module Kamailio refuses its functions and variables: module knowledge, the
 		# script compiler's job, not the front end's.
 		sed -n "${i}p" "$file" | grep -qE '^[[:space:]]*loadmodule' && continue
+		# A blanked conditional breaks the #!ifdef/#!endif balance, which Kamailio reports without
+		# a line (and only after a clean parse): nothing to compare.
+		sed -n "${i}p" "$file" | grep -qE '^[[:space:]]*(#!|!!)(ifn?def|ifexp|else|endif)' && continue
 		m=$dir/mut-$i.cfg
 		sed "${i}s/.*//" "$file" >"$m"
 		msg=$(cd "$dir" && timeout 20 /usr/sbin/kamailio -c -L "$moddir" -f "$m" 2>&1)
@@ -192,7 +195,7 @@ mutants() {
 			continue
 		else
 			pe=$(grep 'parse error in config file' <<<"$msg" | grep -v -E \
-				"failed to load module|Can't set module parameter|unknown command, missing loadmodule|failed to find command" | head -1)
+				"failed to load module|Can't set module parameter|unknown command, missing loadmodule|failed to find command|Can't get from cache" | head -1)
 			if [ -n "$pe" ]; then
 				v=error
 				l=$(sed -E 's/.*config file ([^,]*), (from )?line ([0-9]+).*/\1:\3/' <<<"$pe")
