@@ -637,3 +637,28 @@ fn kemi_cfgengine_is_refused_at_its_line() {
     let _ = std::fs::remove_file(&native);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
 }
+
+#[test]
+fn unimplemented_core_parameter_warns_under_check_and_is_refused_when_serving() {
+    let checked = check("param_not_implemented.cfg", &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let path = data("param_not_implemented.cfg");
+    assert!(
+        checked.stderr.contains(&format!("{path}:5:1"))
+            && checked
+                .stderr
+                .contains("core parameter `tcp_keepalive` is not implemented by ferrosip yet"),
+        "{}",
+        checked.stderr
+    );
+    let y = rundir();
+    let served = ferrosip(&["-DD", "-E", "-f", path.as_str(), "-Y", y.as_str()]);
+    assert_eq!(served.code, 255, "{}", served.stderr);
+    assert!(
+        served
+            .stderr
+            .contains("core parameters not implemented by ferrosip yet: tcp_keepalive"),
+        "{}",
+        served.stderr
+    );
+}

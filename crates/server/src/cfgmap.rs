@@ -7,7 +7,7 @@ use ferrosip_config::Loaded;
 use ferrosip_config::{Diagnostic, Error as DiagError};
 use ferrosip_modules::registry::{self, ModuleStatus};
 
-use crate::settings::{CoreSettings, ParamValue, NO_EFFECT_PARAMS};
+use crate::settings::{CoreSettings, ParamValue, NO_EFFECT_PARAMS, SCRIPT_PARAMS};
 use crate::sockets::ListenDef;
 use crate::startup::CommandLine;
 use crate::wirecfg::WireSettings;
@@ -22,6 +22,9 @@ pub struct CfgCheck {
     pub warnings: Vec<Diagnostic>,
     /// Kamailio modules the config loads that ferrosip does not implement (each also a warning).
     pub not_implemented: Vec<String>,
+    /// Core parameters the config sets that ferrosip does not implement (each also a warning under
+    /// `-c`; the server refuses to start with them rather than ignore them).
+    pub params_not_implemented: Vec<String>,
     /// Settings accepted with no effect in ferrosip (each named once), for the start-up log.
     pub no_effect: Vec<String>,
 }
@@ -70,11 +73,28 @@ pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
                         true => Ok(true),
                         false => c.wire.apply_param(p.name, &value),
                     });
-                if let Err(e) = applied {
-                    c.errors.push(Diagnostic::error(
+                match applied {
+                    Err(e) => c.errors.push(Diagnostic::error(
                         DiagError::Semantic(e.to_string()),
                         Some(p.span),
-                    ));
+                    )),
+                    // Used by nobody: never ignored silently.
+                    Ok(false)
+                        if !NO_EFFECT_PARAMS.contains(&p.name)
+                            && !SCRIPT_PARAMS.contains(&p.name) =>
+                    {
+                        c.warnings.push(Diagnostic::warning(
+                            DiagError::Semantic(format!(
+                                "core parameter `{}` is not implemented by ferrosip yet",
+                                p.name
+                            )),
+                            Some(p.span),
+                        ));
+                        if !c.params_not_implemented.iter().any(|n| n == p.name) {
+                            c.params_not_implemented.push(p.name.to_string());
+                        }
+                    }
+                    Ok(_) => {}
                 }
             }
             Item::LoadModule(m) => {

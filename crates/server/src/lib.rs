@@ -73,6 +73,8 @@ pub enum Error {
     BadConfig(usize),
     #[error("modules not implemented by ferrosip yet: {0}")]
     ModulesNotImplemented(String),
+    #[error("core parameters not implemented by ferrosip yet: {0}")]
+    ParamsNotImplemented(String),
     #[error("socket {what}: {why}")]
     Socket { what: String, why: String },
     #[error("{0}")]

@@ -42,7 +42,26 @@ pub const NO_EFFECT_PARAMS: &[&str] = &[
     "shm_force_alloc",
     "shm_mem_size",
     "tcp_poll_method",
+    // Kamailio's process model, start-up pacing and buffer sizing: ferrosip's threads and buffers
+    // are built differently, so these change nothing observable.
+    "fork_delay",
+    "mlock_pages",
+    "modinit_delay",
+    "msg_clone_extra_size",
+    "sql_buffer_size",
+    "tcp_check_timer",
+    "tcp_fd_cache",
+    "tcp_main_threads",
+    "tcp_rd_buf_size",
+    "tcp_wq_blk_size",
+    "verbose_startup",
+    "wait_worker1_mode",
+    "wait_worker1_time",
+    "wait_worker1_usleep",
 ];
+
+/// Core parameters the script compiler reads itself (`ferrosip_script`'s run options).
+pub const SCRIPT_PARAMS: &[&str] = &["return_mode", "max_while_loops", "max_recursive_level"];
 
 /// Settings of the core, after config and command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

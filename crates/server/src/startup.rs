@@ -401,6 +401,11 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
     if !missing.is_empty() {
         return Err(Error::ModulesNotImplemented(missing.join(", ")));
     }
+    if !cfg_check.params_not_implemented.is_empty() {
+        return Err(Error::ParamsNotImplemented(
+            cfg_check.params_not_implemented.join(", "),
+        ));
+    }
     let compiled = crate::serve::compile(&loaded, cmd)?;
     crate::serve::serve(cmd, &settings, &cfg_check.wire, compiled, log, ids)?;
     Ok(Outcome::Stopped)
