@@ -60,6 +60,9 @@ pub struct Receiver {
     pub check_via: bool,
     /// Kamailio `debug`, read per log call (RPC may change it).
     pub log: crate::log::LogControl,
+    /// `log_prefix`: rendered for each message and put before the text of every log line
+    /// written while the message is processed.
+    pub log_prefix: Option<ferrosip_api::Format>,
 }
 
 impl Receiver {
@@ -104,6 +107,16 @@ impl Receiver {
                 self.reply(n, ri, rcv, &mut msg, &mut ws, &mut server);
             }
         });
+        crate::log::set_message_prefix("");
+    }
+
+    /// Renders `log_prefix` for the message the context holds (Kamailio: `log_prefix_set()` once
+    /// per received message).
+    fn set_log_prefix(&self, ctx: &mut Ctx<'_>) {
+        if let Some(f) = &self.log_prefix {
+            let text = f.render(ctx);
+            crate::log::set_message_prefix(&String::from_utf8_lossy(&text));
+        }
     }
 
     fn request(
@@ -133,6 +146,7 @@ impl Receiver {
         let Ok(mut ctx) = Ctx::new(msg, RouteType::Request, rcv, ws, server) else {
             return;
         };
+        self.set_log_prefix(&mut ctx);
         if !self.pre_routing(&mut ctx) {
             CoreStats::inc(&n.stats.drop_requests);
             return;
@@ -173,6 +187,7 @@ impl Receiver {
         let Ok(mut ctx) = Ctx::new(msg, RouteType::CoreOnReply, rcv, ws, server) else {
             return;
         };
+        self.set_log_prefix(&mut ctx);
         if !self.pre_routing(&mut ctx) {
             CoreStats::inc(&n.stats.drop_replies);
             return;

@@ -41,6 +41,8 @@ pub struct Compiled {
     pub registry: Registry,
     pub program: Arc<Program>,
     pub net: NetCell,
+    /// `log_prefix`, resolved at load like any format string; rendered per message.
+    pub log_prefix: Option<ferrosip_api::Format>,
 }
 
 /// Every export ferrosip has — the core table with its network functions and every implemented
@@ -60,7 +62,11 @@ pub fn all_exports() -> Result<Registry, ferrosip_api::Error> {
 /// Builds the registry (the core with its network functions, then the loaded modules in
 /// `loadmodule` order), applies modparams, initialises the modules and compiles the config.
 /// Diagnostics are rendered into the error.
-pub fn compile(loaded: &Loaded, cmd: &CommandLine) -> Result<Compiled, Error> {
+pub fn compile(
+    loaded: &Loaded,
+    cmd: &CommandLine,
+    log_prefix: Option<&str>,
+) -> Result<Compiled, Error> {
     let net: NetCell = Arc::new(OnceLock::new());
     let mut core = ferrosip_script::core::core_module();
     netcore::install(&mut core, &net);
@@ -125,10 +131,17 @@ pub fn compile(loaded: &Loaded, cmd: &CommandLine) -> Result<Compiled, Error> {
             )));
         }
     }
+    let log_prefix = log_prefix
+        .map(|text| {
+            reg.parse_format(text)
+                .map_err(|e| Error::Compile(format!("log_prefix \"{text}\": {e}")))
+        })
+        .transpose()?;
     Ok(Compiled {
         registry: reg,
         program: Arc::new(program),
         net,
+        log_prefix,
     })
 }
 
@@ -287,6 +300,7 @@ fn run(
         sl: compiled.registry.api::<SlApi>(),
         check_via: core.check_via,
         log: log.clone(),
+        log_prefix: compiled.log_prefix.clone(),
     };
     transport
         .start(move |ri, data| receiver.handle(ri, data))

@@ -75,7 +75,7 @@ pub struct CoreSettings {
     pub log_name: Option<String>,
     pub log_engine_type: Option<String>,
     pub log_engine_data: Option<String>,
-    /// `log_prefix`: kept as written; evaluated per message once messages exist.
+    /// `log_prefix`: kept as written; compiled into a format at load and rendered per message.
     pub log_prefix: Option<String>,
     pub children: i32,
     pub tcp_children: Option<i32>,

@@ -18,8 +18,23 @@
 //!
 //! `debug` is held in an atomic so that it can change at run time (RPC `cfg.set_now_int`); the other
 //! settings are replaced as a whole under a lock, which only the start-up path and RPCs take for
-//! writing. `log_prefix` is parsed by the front end but not evaluated yet (no SIP message exists);
-//! [`format::Record::prefix`] is where its value will go.
+//! writing. `log_prefix` is rendered per message by the receive path ([`set_message_prefix`]);
+//! it is printed after the level, where Kamailio prints it ([`format::Record::prefix`]).
+
+thread_local! {
+    /// The evaluated `log_prefix` of the message this worker thread is processing (empty between
+    /// messages): workers handle one message at a time, so the thread is the message.
+    static MSG_PREFIX: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Sets (or, with `""`, clears) the `log_prefix` text of the message this thread processes.
+pub fn set_message_prefix(prefix: &str) {
+    MSG_PREFIX.with(|p| {
+        let mut p = p.borrow_mut();
+        p.clear();
+        p.push_str(prefix);
+    });
+}
 
 pub mod format;
 pub mod level;
@@ -423,6 +438,7 @@ where
             }
         }
         message.push_str(&v.extra);
+        let msg_prefix = MSG_PREFIX.with(|p| p.borrow().clone());
         let record = Record {
             level,
             module: module.as_deref(),
@@ -432,7 +448,7 @@ where
             message: message.trim_end_matches('\n'),
             script,
             callid: callid.as_deref(),
-            prefix: "",
+            prefix: &msg_prefix,
             // `emit_script_line` sends an empty prefix for "the default" when only the facility
             // is set, so an empty xlog `prefix` modparam cannot be told apart (prints the default).
             script_prefix: v
