@@ -380,11 +380,15 @@ impl<'h> Preprocessor<'h> {
                 }
             }
             DirKind::Include { import } => self.include(&d, import, file),
+            // `#!MAXCOMPAT`/`#!ALL` is Kamailio's default mode (`$xy` is a PV when one exists,
+            // else an AVP); the script compiler reads the mode line itself. `#!SER` switches the
+            // lexer to SER's attribute syntax (`$xy` always an AVP, `$(…)` attribute forms), which
+            // is not implemented: refused rather than parsed with the wrong meaning.
             DirKind::Compat(mode) => {
-                if mode != "KAMAILIO" && mode != "OPENSER" {
+                if !matches!(mode.as_str(), "KAMAILIO" | "OPENSER" | "MAXCOMPAT" | "ALL") {
                     self.error(
                         Error::Preprocessor(format!(
-                            "compatibility mode #!{mode} is not supported (only #!KAMAILIO)"
+                            "compatibility mode #!{mode} is not supported (only #!KAMAILIO, #!OPENSER, #!MAXCOMPAT, #!ALL)"
                         )),
                         Some(d.span),
                     );
