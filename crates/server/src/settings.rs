@@ -18,8 +18,6 @@ pub enum ParamValue {
 
 /// Kamailio's default `debug` (`L_WARN`).
 pub const DEFAULT_DEBUG: i32 = 0;
-/// Kamailio's default `corelog` (`L_ERR`).
-pub const DEFAULT_CORELOG: i32 = -1;
 /// Kamailio's default number of workers per socket.
 pub const DEFAULT_CHILDREN: i32 = 8;
 
@@ -67,8 +65,6 @@ pub const SCRIPT_PARAMS: &[&str] = &["return_mode", "max_while_loops", "max_recu
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreSettings {
     pub debug: i32,
-    /// `corelog`: the level of the core's own messages about SIP traffic (used by the receive path).
-    pub corelog: i32,
     pub log_stderror: bool,
     pub log_color: bool,
     pub log_facility: i32,
@@ -104,7 +100,6 @@ impl Default for CoreSettings {
     fn default() -> Self {
         CoreSettings {
             debug: DEFAULT_DEBUG,
-            corelog: DEFAULT_CORELOG,
             log_stderror: false,
             log_color: false,
             log_facility: libc::LOG_DAEMON,
@@ -163,7 +158,8 @@ impl CoreSettings {
         };
         match name {
             "debug" => self.debug = int32()?,
-            "corelog" | "core_log" => self.corelog = int32()?,
+            // `corelog` (the level of the core's own messages about SIP traffic) is not used yet:
+            // not matched here, so the start-up check reports it instead of ignoring it.
             "log_stderror" => self.log_stderror = boolean()?,
             "log_color" => self.log_color = boolean()?,
             "log_facility" => {
