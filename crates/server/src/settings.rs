@@ -56,6 +56,7 @@ pub const NO_EFFECT_PARAMS: &[&str] = &[
     "wait_worker1_mode",
     "wait_worker1_time",
     "wait_worker1_usleep",
+    "maxsndbuffer",
 ];
 
 /// Core parameters the script compiler reads itself (`ferrosip_script`'s run options).
@@ -79,8 +80,6 @@ pub struct CoreSettings {
     pub disable_tcp: bool,
     pub disable_sctp: bool,
     pub check_via: bool,
-    pub dns: bool,
-    pub rev_dns: bool,
     pub auto_aliases: bool,
     pub max_recv_buffer: Option<i64>,
     pub max_send_buffer: Option<i64>,
@@ -113,8 +112,6 @@ impl Default for CoreSettings {
             disable_tcp: false,
             disable_sctp: false,
             check_via: false,
-            dns: false,
-            rev_dns: false,
             auto_aliases: true,
             max_recv_buffer: None,
             max_send_buffer: None,
@@ -179,12 +176,28 @@ impl CoreSettings {
             "disable_tcp" => self.disable_tcp = boolean()?,
             "disable_sctp" => self.disable_sctp = boolean()?,
             "check_via" => self.check_via = boolean()?,
-            "dns" => self.dns = boolean()?,
-            "rev_dns" => self.rev_dns = boolean()?,
+            // DNS checks before adding `received=` are not implemented: only the default (no).
+            "dns" | "rev_dns" => {
+                if boolean()? {
+                    return Err(Error::Param {
+                        name: name.to_string(),
+                        why: "not implemented yet (only the default value is accepted)".into(),
+                    });
+                }
+            }
             "auto_aliases" => self.auto_aliases = boolean()?,
             "maxbuffer" => self.max_recv_buffer = Some(int()?),
             "maxsndbuffer" => self.max_send_buffer = Some(int()?),
-            "server_id" => self.server_id = int32()?,
+            // Nothing uses the server id yet ($sid, ruids, dmq): only the default (0).
+            "server_id" => {
+                self.server_id = int32()?;
+                if self.server_id != 0 {
+                    return Err(Error::Param {
+                        name: name.to_string(),
+                        why: "not implemented yet (only the default value is accepted)".into(),
+                    });
+                }
+            }
             "user" | "uid" => self.user = Some(string()?),
             "group" | "gid" => self.group = Some(string()?),
             "chroot" => self.chroot = Some(string()?),
