@@ -236,8 +236,17 @@ fn binrpc_over_unix_and_tcp() {
         ];
         let (k, v) = binrpc_call_dyn(s, "t.echo", &params);
         assert_eq!((k, v), (binrpc::REPL, params.to_vec()));
-        // ctl.* describe the listeners and the two open connections
-        let (_, v) = binrpc_call_dyn(s, "ctl.connections", &[]);
+        // ctl.* describe the listeners and the two open connections. Both are connected before
+        // the loop, but the listener may not have accepted the second one yet when the first is
+        // asked: wait for it (bounded) rather than race the accept.
+        let mut v = Vec::new();
+        for _ in 0..40 {
+            v = binrpc_call_dyn(s, "ctl.connections", &[]).1;
+            if v == vec![RpcValue::Int(2)] {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert_eq!(v, vec![RpcValue::Int(2)]);
         let (_, v) = binrpc_call_dyn(s, "ctl.listen", &[]);
         let text: Vec<String> = v
