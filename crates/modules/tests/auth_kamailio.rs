@@ -4,7 +4,7 @@
 //! `$shtinc` values printed with xlog, and the request at which pike starts blocking. Skipped
 //! when /usr/sbin/kamailio is missing, failing when CI is set.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod h;
 
 use std::net::UdpSocket;

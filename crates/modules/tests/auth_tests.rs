@@ -2,7 +2,7 @@
 //! passwords (MD5, SHA-256, qop none/auth/auth-int, HA1 given) → return codes; stale, forged,
 //! replayed (nc), reused (one-time) nonces; extra checks; consume/has_credentials.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod h;
 
 use ferrosip_api::{store, ModValue, ModuleExports, Registry, RouteType, Value};

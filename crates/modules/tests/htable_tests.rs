@@ -1,7 +1,7 @@
 //! htable: values through `$sht` and friends, expiry with a pinned clock and the timer function,
 //! iterators, counting, the `sht_*` functions, RPC output, refusals, and concurrent increments.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod h;
 
 use ferrosip_api::export::RpcValue;

@@ -1,6 +1,6 @@
 //! maxfwd: (message, call) → return code and the message after the edits.
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -2,7 +2,7 @@
 //! address cold, removal after `remove_latency`, per-address isolation, `pike.top` output, and the
 //! script function on the request's source address.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod h;
 
 use std::net::{IpAddr, SocketAddr};

@@ -6,7 +6,7 @@
 //! branches; the INVITE Kamailio forwards must reach the test socket with the R-URI ferrosip
 //! computed. Skipped without Kamailio, failing when `CI` is set.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -2,7 +2,7 @@
 //! `cargo test --release -p ferrosip-modules --test registrar_perf -- --ignored --nocapture`).
 //! Prints numbers, asserts only that the calls succeeded: timing is never a test verdict.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -3,7 +3,7 @@
 //! the method turned into REGISTER): nothing panics and every reply sent parses as a SIP reply.
 //! Also: concurrent REGISTERs from worker threads keep every binding (sharded store).
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -2,7 +2,7 @@
 //! expiry with a controlled clock, `*` unregistration, max_contacts, out-of-order CSeq,
 //! lookup → R-URI / branches / `$du`, and the `ul.*` RPC entries' output.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

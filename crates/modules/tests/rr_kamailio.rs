@@ -8,7 +8,7 @@
 //! compared byte for byte after replacing the branch of the top Via (Kamailio's own) by `BRANCH`.
 //! Without Kamailio the test is skipped, unless `CI` is set, where it fails.
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 #[allow(unused_imports)]
 mod harness;
 mod rr_support;

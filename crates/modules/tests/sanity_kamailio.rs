@@ -14,7 +14,7 @@
 //! One Kamailio with one UDP worker on 127.0.0.1:<free port> serves every case (dispatch on the
 //! Call-ID). Without Kamailio the test is skipped, unless `CI` is set, where it fails.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -3,7 +3,7 @@
 //! (`../shared/corpus/`), in request_route and in the core reply_route. Replies they send must be
 //! well formed. Skipped when the corpus is absent, unless `CI` is set.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

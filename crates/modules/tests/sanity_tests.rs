@@ -2,7 +2,7 @@
 //! line, `Unsupported:` for 420) through the Recorder; `autodrop`, `noreply` + `sanity_reply()`,
 //! the mask ranges.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

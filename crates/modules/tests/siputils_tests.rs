@@ -1,7 +1,7 @@
 //! siputils, kex and corex: table-driven calls through the export tables — return code, R-URI and
 //! message edits, replies, variables and flags.
 
-#[path = "siputils_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

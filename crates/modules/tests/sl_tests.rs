@@ -1,6 +1,6 @@
 //! sl: (request, call) → return code, the reply bytes and where they went.
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -2,7 +2,7 @@
 //! `cargo test --release -p ferrosip-modules --test textops_perf -- --ignored --nocapture`).
 //! Prints numbers, asserts nothing about time.
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -2,7 +2,7 @@
 //! RFC 4475 torture messages and on PROTOS c07-sip cases (every 7th) without panicking, and the
 //! edited message can still be built (or the builder reports an error).
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

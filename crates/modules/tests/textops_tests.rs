@@ -1,6 +1,6 @@
 //! textops: (message, call) → return code and the message bytes after the edits.
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

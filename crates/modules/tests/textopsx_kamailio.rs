@@ -3,7 +3,7 @@
 //! reply to the second Via (the test socket); ferrosip's message with the edits applied, minus the
 //! top Via, must be the same bytes, and the return codes must agree.
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

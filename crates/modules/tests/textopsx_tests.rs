@@ -1,6 +1,6 @@
 //! textopsx: (message, calls) → return code, message after the edits, iterator variables.
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

@@ -6,7 +6,7 @@
 //! Not compared: a format without a final newline — Kamailio then glues the next log line to it;
 //! ferrosip's log back end always ends the line (a deliberate difference of the back end).
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

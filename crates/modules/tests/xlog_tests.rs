@@ -1,7 +1,7 @@
 //! xlog: (call, debug level) → return code and the line emitted (`Server::log_line`, which the
 //! test recorder also emits as `tracing` target `script` with klevel).
 
-#[path = "textops_harness.rs"]
+#[path = "common/harness.rs"]
 mod harness;
 use harness::*;
 

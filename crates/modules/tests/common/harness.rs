@@ -1,8 +1,9 @@
-//! Shared by the mods2 test files (`#[path]`-included): a registry with siputils, sanity, kex,
-//! corex, sl and the `$var`/`$avp` storage; arguments prepared the way the script compiler does
-//! (constants, strings with variables, output variables, then the function's own fixup); a runner
-//! that calls export entries on a message and returns the return code, the message after the
-//! edits, the R-URI, the replies sent and the log lines.
+//! Shared by the module test files (`#[path = "common/harness.rs"]`-included): a registry with sl,
+//! xlog, maxfwd, textops, textopsx, siputils, sanity, kex, corex and the `$var`/`$avp` storage;
+//! argument preparation the way the script compiler does it (constants, strings with variables,
+//! regexes, output variables, then the function's own fixup); a runner that calls export entries on
+//! a message and returns the return code, the message after the edits, the R-URI, the state the
+//! script sees, the replies sent and the log lines (server and `tracing` target `script`).
 //!
 //! The script runtime (crates/script) is not a dependency of this crate, so functions are called
 //! through their export tables directly.
@@ -45,7 +46,11 @@ pub fn registry(modparams: &[(&str, &str, ModValue)]) -> Registry {
     pv.pvs.extend(store::core_pvs());
     reg.add(pv).unwrap_or_else(|e| panic!("{e}"));
     for m in [
+        ferrosip_modules::xlog::exports(),
         ferrosip_modules::sl::exports(),
+        ferrosip_modules::maxfwd::exports(),
+        ferrosip_modules::textops::exports(),
+        ferrosip_modules::textopsx::exports(),
         ferrosip_modules::siputils::exports(),
         ferrosip_modules::sanity::exports(),
         ferrosip_modules::kex::exports(),
@@ -118,6 +123,8 @@ pub struct Outcome {
     pub sent: Vec<(Dest, String)>,
     /// Lines logged through the server (level, text).
     pub logs: Vec<(i32, String)>,
+    /// Lines emitted with target `script`: (klevel, text).
+    pub script: Vec<(i64, String)>,
     /// Script-visible state after the calls (flags, $du, branches, AVPs).
     pub state: ferrosip_api::ctx::MsgState,
 }
@@ -172,8 +179,10 @@ pub fn call_full(
         },
         ..Recorder::default()
     };
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let sub = Capture(Arc::clone(&captured));
     let mut o = Outcome::default();
-    {
+    tracing::subscriber::with_default(sub, || {
         let mut ctx =
             Ctx::new(&mut m, route, rcv, &mut worker, &mut rec).unwrap_or_else(|e| panic!("{e}"));
         setup(&mut ctx);
@@ -199,19 +208,70 @@ pub fn call_full(
             Err(e) => format!("ERROR {e}"),
         };
         o.state = ctx.state.clone();
-    }
+    });
     o.sent = rec
         .sent
         .iter()
         .map(|(d, b)| (*d, String::from_utf8_lossy(b).into_owned()))
         .collect();
     o.logs = rec.logs.clone();
+    o.script = captured.lock().map(|v| v.clone()).unwrap_or_default();
     o
 }
 
 /// One call in request_route with debug 3.
 pub fn call(reg: &Registry, msg: &str, name: &str, args: &[&str]) -> Outcome {
     call_with(reg, msg, RouteType::Request, 3, &[(name, args)], &|_| {})
+}
+
+/// A `tracing` subscriber that keeps events of target `script`.
+struct Capture(Arc<Mutex<Vec<(i64, String)>>>);
+
+#[derive(Default)]
+struct Fields {
+    klevel: i64,
+    message: String,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_i64(&mut self, f: &tracing::field::Field, v: i64) {
+        if f.name() == "klevel" {
+            self.klevel = v;
+        }
+    }
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        if f.name() == "message" {
+            self.message = v.to_string();
+        }
+    }
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        if f.name() == "message" {
+            self.message = format!("{v:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        if e.metadata().target() != "script" {
+            return;
+        }
+        let mut f = Fields::default();
+        e.record(&mut f);
+        if let Ok(mut v) = self.0.lock() {
+            v.push((f.klevel, f.message));
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Sets `$var(name)` to a value in the context (through the registry's PV).
@@ -270,7 +330,7 @@ impl Kamailio {
             eprintln!("skipped: {KAMAILIO} not installed");
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("ferrosip-mods2-{tag}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("ferrosip-mods-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let path = dir.join("kamailio.cfg");
         std::fs::write(&path, cfg).unwrap_or_else(|e| panic!("{e}"));
