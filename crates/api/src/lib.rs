@@ -20,6 +20,7 @@ pub mod posix;
 pub mod pv;
 pub mod registry;
 pub mod route;
+pub mod stats;
 pub mod store;
 pub mod value;
 
@@ -32,6 +33,7 @@ pub use export::{
 pub use pv::{Format, PvSpec};
 pub use registry::{InitCtx, Registry, Timer, TimerFn};
 pub use route::{RouteMask, RouteType};
+pub use stats::{CfgAccess, CfgType, CfgValue, CfgVar, CfgVars, Stat, StatMode, Stats};
 pub use value::{RetCode, Value};
 
 /// Kamailio log levels.
