@@ -16,6 +16,7 @@
 pub mod core;
 pub mod ctx;
 pub mod export;
+pub mod net;
 pub mod posix;
 pub mod pv;
 pub mod registry;
@@ -30,6 +31,7 @@ pub use export::{
     Arg, FnExport, ModParam, ModParamType, ModValue, ModuleExports, ParamKind, PvExport,
     PvNameRule, RouteKindRef, RpcExport, SelectExport, TransformExport,
 };
+pub use net::{ForwardRequest, Network, NetworkApi, Sent};
 pub use pv::{Format, PvSpec};
 pub use registry::{InitCtx, Registry, Timer, TimerFn};
 pub use route::{RouteMask, RouteType};

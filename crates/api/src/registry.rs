@@ -137,6 +137,12 @@ impl Registry {
         Registry::default()
     }
 
+    /// Offers a typed API to every module, before module init (the server provides the core's
+    /// [`crate::NetworkApi`] this way).
+    pub fn provide<T: Any + Send + Sync>(&mut self, api: Arc<T>) {
+        self.apis.insert(TypeId::of::<T>(), api);
+    }
+
     /// Adds a module. Two modules exporting the same PV, transformation class or RPC is an error;
     /// functions may share a name across modules (the first registered wins, as in Kamailio).
     pub fn add(&mut self, m: ModuleExports) -> Result<(), Error> {

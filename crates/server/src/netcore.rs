@@ -18,7 +18,9 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
 
 use ferrosip_api::export::{Arg, Handler};
-use ferrosip_api::{Ctx, Error as ApiError, ModuleExports, RetCode, RouteType};
+use ferrosip_api::{
+    Ctx, Dest, Error as ApiError, ForwardRequest, ModuleExports, Network, RetCode, RouteType, Sent,
+};
 use ferrosip_script::{Program, RouteId};
 use ferrosip_sipmsg::build::{self, ForwardOptions, RecvInfo as BuildRecv, SendTarget};
 use ferrosip_sipmsg::uri::Scheme;
@@ -43,6 +45,93 @@ pub struct Net {
     pub core_params: ferrosip_api::CoreParams,
     /// What `Server::sockets` returns: the bound sockets in `listen` order, indexed by their id.
     pub api_sockets: Vec<ferrosip_api::SocketInfo>,
+    /// The log level control (for servers made outside a received message).
+    pub log: crate::log::LogControl,
+}
+
+/// The core's [`Network`] for modules (tm): forwarding with a chosen branch, raw sends, and a
+/// [`ferrosip_api::Server`] for routes run outside a received message.
+pub struct CoreNetwork {
+    pub cell: NetCell,
+}
+
+impl Network for CoreNetwork {
+    fn forward(&self, ctx: &mut Ctx<'_>, req: &ForwardRequest<'_>) -> Result<Sent, ApiError> {
+        let n = net(&self.cell)?;
+        let hop = match req.host {
+            Some((host, port)) => NextHop {
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port,
+                proto: req.proto.map(to_tproto),
+                secure: false,
+            },
+            None => {
+                let uri = match &ctx.state.dst_uri {
+                    Some(d) if !d.is_empty() => d.clone(),
+                    _ => ctx.ruri(),
+                };
+                let mut h = next_hop_from_uri(&uri).map_err(ApiError::Runtime)?;
+                if let Some(p) = req.proto {
+                    h.proto = Some(to_tproto(p));
+                }
+                h
+            }
+        };
+        match send_request(ctx, n, &hop, req.branch, req.path) {
+            Ok((d, bytes)) => {
+                CoreStats::inc(&n.stats.fwd_requests);
+                Ok(Sent {
+                    dest: Dest {
+                        addr: d.addr,
+                        proto: to_api_proto(d.proto),
+                        socket: d.socket.map_or(0, |s| s.0),
+                    },
+                    bytes,
+                })
+            }
+            Err(e) => {
+                CoreStats::inc(&n.stats.err_requests);
+                Err(ApiError::Runtime(e))
+            }
+        }
+    }
+
+    fn send(&self, dest: &Dest, bytes: &[u8]) -> Result<(), ApiError> {
+        let n = net(&self.cell)?;
+        let d = Destination {
+            proto: to_tproto(dest.proto),
+            addr: dest.addr,
+            socket: Some(ferrosip_transport::SocketId(dest.socket)),
+            conn: None,
+        };
+        n.handle
+            .send(&d, SendOptions::default(), bytes)
+            .map(drop)
+            .map_err(|e| ApiError::Runtime(format!("send to {} failed: {e}", dest.addr)))
+    }
+
+    fn server(&self) -> Result<Box<dyn ferrosip_api::Server + '_>, ApiError> {
+        let n = net(&self.cell)?;
+        let local = n
+            .sockets
+            .socks
+            .first()
+            .map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |s| s.local);
+        Ok(Box::new(crate::recv::WireServer {
+            n,
+            ri: ferrosip_transport::ReceiveInfo {
+                src: local,
+                dst: local,
+                proto: TProto::Udp,
+                socket: ferrosip_transport::SocketId(0),
+                conn: None,
+            },
+            log: &n.log,
+        }))
+    }
 }
 
 /// Filled after binding; read by the handlers on the worker threads.
@@ -101,8 +190,17 @@ pub fn install(core: &mut ModuleExports, cell: &NetCell) {
             ("force_send_socket", 1) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
                 force_send_socket(ctx, a, &c)
             })),
-            ("force_rport" | "add_rport", 0) => flag(|m| m.force_rport = true),
-            ("add_local_rport", 0) => flag(|m| m.add_local_rport = true),
+            ("force_rport" | "add_rport", 0) => Some(Arc::new(|ctx: &mut Ctx<'_>, _a: &[Arg]| {
+                // Both places: the api's flag is what sl and tm read for the reply port.
+                ctx.state.msg_flags |= ferrosip_api::ctx::FL_FORCE_RPORT;
+                set_msg_net(|m| m.force_rport = true);
+                Ok(RetCode::TRUE)
+            })),
+            ("add_local_rport", 0) => Some(Arc::new(|ctx: &mut Ctx<'_>, _a: &[Arg]| {
+                ctx.state.msg_flags |= ferrosip_api::ctx::FL_ADD_LOCAL_RPORT;
+                set_msg_net(|m| m.add_local_rport = true);
+                Ok(RetCode::TRUE)
+            })),
             ("set_forward_no_connect", 0) => flag(|m| m.forward_no_connect = true),
             ("set_reply_no_connect", 0) => flag(|m| m.reply_no_connect = true),
             ("set_forward_close", 0) => flag(|m| m.forward_close = true),
@@ -303,6 +401,18 @@ fn forward_fn(
 
 /// Builds and sends the request to `hop` (Kamailio's `forward_request`).
 pub fn forward_to(ctx: &mut Ctx<'_>, n: &Net, hop: &NextHop) -> Result<(), String> {
+    send_request(ctx, n, hop, None, None).map(drop)
+}
+
+/// [`forward_to`] with the Via branch given (tm) or computed (`None`: Kamailio's stateless branch)
+/// and an optional path; returns the destination and the bytes sent.
+pub fn send_request(
+    ctx: &mut Ctx<'_>,
+    n: &Net,
+    hop: &NextHop,
+    branch: Option<&[u8]>,
+    path: Option<&[u8]>,
+) -> Result<(Destination, Vec<u8>), String> {
     let mut proto = match (hop.proto, hop.secure) {
         (Some(TProto::Udp), true) => return Err("secure uri incompatible with udp".into()),
         (_, true) | (Some(TProto::Tls), _) => return Err("tls is not implemented yet".into()),
@@ -315,7 +425,7 @@ pub fn forward_to(ctx: &mut Ctx<'_>, n: &Net, hop: &NextHop) -> Result<(), Strin
     let port = if hop.port == 0 { SIP_PORT } else { hop.port };
     let to = resolve(&hop.host, port)?;
     let flags = msg_net(Clone::clone);
-    let mut buf = build_request(ctx, n, proto, &to, &flags)?;
+    let mut buf = build_request(ctx, n, proto, &to, &flags, branch, path)?;
     // udp_mtu: a UDP request bigger than the MTU goes over udp_mtu_try_proto instead.
     if proto == TProto::Udp && n.wire.udp_mtu > 0 && buf.1.len() > n.wire.udp_mtu {
         let alt = flags.udp_mtu_proto.or_else(|| {
@@ -327,7 +437,7 @@ pub fn forward_to(ctx: &mut Ctx<'_>, n: &Net, hop: &NextHop) -> Result<(), Strin
         });
         if let Some(p) = alt.filter(|p| *p != TProto::Udp) {
             proto = p;
-            buf = build_request(ctx, n, proto, &to, &flags)?;
+            buf = build_request(ctx, n, proto, &to, &flags, branch, path)?;
         }
     }
     let (sock_id, bytes) = buf;
@@ -346,8 +456,8 @@ pub fn forward_to(ctx: &mut Ctx<'_>, n: &Net, hop: &NextHop) -> Result<(), Strin
     };
     n.handle
         .send(&dst, opts, &bytes)
-        .map(drop)
-        .map_err(|e| format!("send to {to} failed: {e}"))
+        .map_err(|e| format!("send to {to} failed: {e}"))?;
+    Ok((dst, bytes))
 }
 
 fn build_request(
@@ -356,6 +466,8 @@ fn build_request(
     proto: TProto,
     to: &SocketAddr,
     flags: &MsgNet,
+    branch: Option<&[u8]>,
+    path: Option<&[u8]>,
 ) -> Result<(u32, Vec<u8>), String> {
     let snd: &Sock = match ctx.state.force_socket.and_then(|id| n.sockets.get(id)) {
         Some(s) => s,
@@ -384,15 +496,22 @@ fn build_request(
     let opts = ForwardOptions {
         new_ruri: ctx.state.new_uri.as_deref(),
         branch_index: 0,
-        force_rport: flags.force_rport || n.wire.force_rport,
+        force_rport: flags.force_rport
+            || n.wire.force_rport
+            || ctx.state.msg_flags & ferrosip_api::ctx::FL_FORCE_RPORT != 0,
         no_received: false,
-        add_local_rport: flags.add_local_rport || n.wire.add_local_rport,
-        path: None,
+        add_local_rport: flags.add_local_rport
+            || n.wire.add_local_rport
+            || ctx.state.msg_flags & ferrosip_api::ctx::FL_ADD_LOCAL_RPORT != 0,
+        path,
         via_host: flags.adv_address.as_deref(),
         via_port: flags.adv_port.as_deref(),
     };
-    let out = build::forward_request(ctx.msg, &ctx.edits, &rcv, &target, &opts)
-        .map_err(|e| format!("building the request failed: {e}"))?;
+    let out = match branch {
+        Some(b) => build::forward_request_with_branch(ctx.msg, &ctx.edits, &rcv, &target, &opts, b),
+        None => build::forward_request(ctx.msg, &ctx.edits, &rcv, &target, &opts),
+    }
+    .map_err(|e| format!("building the request failed: {e}"))?;
     Ok((snd.id, out))
 }
 

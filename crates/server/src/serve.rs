@@ -52,6 +52,9 @@ pub fn all_exports() -> Result<Registry, ferrosip_api::Error> {
     let mut core = ferrosip_script::core::core_module();
     netcore::install(&mut core, &net);
     let mut reg = Registry::new();
+    reg.provide(Arc::new(ferrosip_api::NetworkApi(Arc::new(
+        netcore::CoreNetwork { cell: net.clone() },
+    ))));
     reg.add(core)?;
     for m in ferrosip_modules::all() {
         reg.add(m)?;
@@ -71,6 +74,9 @@ pub fn compile(
     let mut core = ferrosip_script::core::core_module();
     netcore::install(&mut core, &net);
     let mut reg = Registry::new();
+    reg.provide(Arc::new(ferrosip_api::NetworkApi(Arc::new(
+        netcore::CoreNetwork { cell: net.clone() },
+    ))));
     reg.add(core).map_err(|e| Error::Compile(e.to_string()))?;
     let mut names: Vec<String> = cmd
         .loadmodules
@@ -270,6 +276,7 @@ fn run(
     }
     let api_sockets = api_sockets(&socks);
     let net = Net {
+        log: log.clone(),
         core_params: wire.core_params(core),
         api_sockets,
         sockets: socks,

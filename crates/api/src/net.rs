@@ -1,0 +1,62 @@
+//! What the core offers modules that send requests on their own (tm): building a request as the
+//! core's `forward()` would, with a Via branch the module chooses, and sending bytes again later
+//! from a thread that is not processing a received message (tm's timer thread).
+//!
+//! The server implements [`Network`] over its sockets and provides it to modules at init as
+//! [`NetworkApi`] (`InitCtx::api::<NetworkApi>()`); it is usable once the sockets are bound.
+
+use std::sync::Arc;
+
+use crate::ctx::{Ctx, Dest, Proto, Server};
+use crate::Error;
+
+/// One request to forward from the message in a [`Ctx`] (Kamailio's `t_send_branch` input): the
+/// R-URI, `$du`, forced socket and edits are the context's; this says where and with which branch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardRequest<'a> {
+    /// Explicit next hop `host`, `port` (0 = from the URI or 5060) — `t_relay("host", port)`;
+    /// `None` = the context's `$du`, else its R-URI.
+    pub host: Option<(&'a str, u16)>,
+    /// Transport forced by the caller (`t_relay_to_tcp`); `None` = from the URI, else UDP.
+    pub proto: Option<Proto>,
+    /// Value of the `branch` parameter of our Via; `None` = the core's stateless branch (an e2e
+    /// ACK relayed statelessly by tm).
+    pub branch: Option<&'a [u8]>,
+    /// Path vector inserted as Route headers (`lookup` with `use_path`).
+    pub path: Option<&'a [u8]>,
+}
+
+/// What was sent (kept by tm for retransmissions, CANCEL and ACK).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Where it went.
+    pub dest: Dest,
+    /// The bytes on the wire.
+    pub bytes: Vec<u8>,
+}
+
+/// The core's sending services for modules.
+pub trait Network: Send + Sync {
+    /// Builds the request of `ctx` for `req` (our Via first, `received`/`rport`, edits applied,
+    /// `onsend_route` run), sends it and returns what was sent. `Err` when the next hop cannot be
+    /// resolved, no socket fits, `onsend_route` dropped it or the send failed.
+    fn forward(&self, ctx: &mut Ctx<'_>, req: &ForwardRequest<'_>) -> Result<Sent, Error>;
+
+    /// Builds a request without sending it (CANCEL and ACK are built by tm; retransmissions reuse
+    /// [`Sent::bytes`]): sends `bytes` to `dest`.
+    fn send(&self, dest: &Dest, bytes: &[u8]) -> Result<(), Error>;
+
+    /// A [`Server`] for running routes outside the processing of a received message (failure_route
+    /// after a timeout on tm's timer thread): logging, sending, `myself`, sockets, core parameters.
+    fn server(&self) -> Result<Box<dyn Server + '_>, Error>;
+}
+
+/// How modules get the [`Network`] at init (`InitCtx::api::<NetworkApi>()`).
+#[derive(Clone)]
+pub struct NetworkApi(pub Arc<dyn Network>);
+
+impl std::fmt::Debug for NetworkApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NetworkApi")
+    }
+}
