@@ -15,13 +15,15 @@
 //!   sees (replies, logging, `myself`);
 //! - [`netcore`]: the network core functions (`forward*`, `force_send_socket`, send flags …);
 //! - [`timers`]: the timer thread running modules' periodic tasks (usrloc/htable/pike sweeps);
+//! - [`corerpc`]: the core's RPC commands (`core.*`) and statistics registration;
 //! - [`stats`]: core counters; [`process`]: pid files and directories; [`log`]: the log back end.
 //!
 //! Not here yet (refused at load with a clear message): TLS/SCTP/WS sockets and `forward_tls`/
 //! `forward_sctp`, `event_route[core:msg-received]` and `[core:receive-parse-error]`, DNS SRV/NAPTR
-//! (names resolve through the system resolver, A before AAAA), `mhomed`, RPC, reload.
+//! (names resolve through the system resolver, A before AAAA), `mhomed`, reload.
 
 pub mod cfgmap;
+pub mod corerpc;
 pub mod listen;
 pub mod log;
 pub mod modparam;

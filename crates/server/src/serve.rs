@@ -51,6 +51,7 @@ pub fn all_exports() -> Result<Registry, ferrosip_api::Error> {
     let net: NetCell = Arc::new(OnceLock::new());
     let mut core = ferrosip_script::core::core_module();
     netcore::install(&mut core, &net);
+    crate::corerpc::install(&mut core, &net, std::time::SystemTime::now());
     let mut reg = Registry::new();
     reg.provide(Arc::new(ferrosip_api::NetworkApi(Arc::new(
         netcore::CoreNetwork { cell: net.clone() },
@@ -73,6 +74,7 @@ pub fn compile(
     let net: NetCell = Arc::new(OnceLock::new());
     let mut core = ferrosip_script::core::core_module();
     netcore::install(&mut core, &net);
+    crate::corerpc::install(&mut core, &net, std::time::SystemTime::now());
     let mut reg = Registry::new();
     reg.provide(Arc::new(ferrosip_api::NetworkApi(Arc::new(
         netcore::CoreNetwork { cell: net.clone() },
@@ -125,6 +127,15 @@ pub fn compile(
         return Err(Error::Compile(render(&diags)));
     }
     reg.init_all().map_err(|e| Error::Compile(e.to_string()))?;
+    // Statistics and cfg variables exist when a module asked for them (kex, counters, cfg_rpc).
+    if let Some(stats) = reg.api::<ferrosip_api::Stats>() {
+        crate::corerpc::register_stats(&stats, &net, &reg)
+            .map_err(|e| Error::Compile(e.to_string()))?;
+    }
+    if let Some(vars) = reg.api::<ferrosip_api::CfgVars>() {
+        crate::corerpc::register_custom_cfg(&vars, &loaded.config)
+            .map_err(|e| Error::Compile(e.to_string()))?;
+    }
     // The RPC listeners (jsonrpcs, ctl) serve every module's commands (docs/control.md).
     if let Some(t) = reg.api::<ferrosip_modules::jsonrpcs::RpcTable>() {
         t.attach_registry(&reg);
@@ -288,6 +299,9 @@ fn run(
     };
     if compiled.net.set(net).is_err() {
         return Err(Error::Transport("sockets bound twice".into()));
+    }
+    if let Some(vars) = compiled.registry.api::<ferrosip_api::CfgVars>() {
+        crate::corerpc::register_core_cfg(&vars, log).map_err(|e| Error::Compile(e.to_string()))?;
     }
     // Workers are threads of this process: the per-worker init runs once, after the fork and the
     // bind, with rank 0 (Kamailio's PROC_MAIN, as docs/control.md asks); modules that serve their

@@ -25,6 +25,23 @@ impl CoreStats {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The counter called `name` (Kamailio's name), for the statistics registry.
+    pub fn counter(&self, name: &str) -> Option<&AtomicU64> {
+        Some(match name {
+            "rcv_requests" => &self.rcv_requests,
+            "rcv_replies" => &self.rcv_replies,
+            "fwd_requests" => &self.fwd_requests,
+            "fwd_replies" => &self.fwd_replies,
+            "drop_requests" => &self.drop_requests,
+            "drop_replies" => &self.drop_replies,
+            "err_requests" => &self.err_requests,
+            "err_replies" => &self.err_replies,
+            "bad_msg_hdr" => &self.bad_msg_hdr,
+            "too_big" => &self.too_big,
+            _ => return None,
+        })
+    }
+
     /// `(name, value)` pairs with Kamailio's names.
     pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);

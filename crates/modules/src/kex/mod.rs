@@ -2,16 +2,22 @@
 //! index (`setbflag(flag[, idx])` …), the destination URI (`setdsturi`, `resetdsturi`,
 //! `isdsturiset`), `pv_printf`/`avp_printf`, `is_myself`/`is_myhost` and `$sruid`.
 //!
+//! The statistics RPCs (`stats.get_statistics`, `stats.fetch`, `stats.fetchn`,
+//! `stats.reset_statistics`, `stats.clear_statistics`) serve the shared statistics registry
+//! ([`ferrosip_api::Stats`], taken at init): see [`stats`].
+//!
 //! Refused at load (see docs/modules-2.md): `setdebug`/`resetdebug` — the per-process log level
-//! lives in the server and the [`ferrosip_api::Server`] trait has no setter for it yet. kex's RPC
-//! commands (`stats.*`, `pkg.stats`, `mod.stats`, `core.*` memory reports) are not exported: ferrosip
-//! has no counters subsystem or Kamailio memory pools to report on yet.
+//! lives in the server and the [`ferrosip_api::Server`] trait has no setter for it yet. Not
+//! exported: `pkg.stats`, `mod.stats`, `pkg.info`, `shm.*` (ferrosip has no Kamailio memory pools
+//! to report on; the core's `core.shmmem` reports the process memory instead).
 //!
 //! Branch index: 0 is the main branch (the R-URI, `$bf`), `n` is the `n`-th additional branch
 //! (Kamailio's `get_bflags_ptr`); an index past the last branch fails (-1).
 
+pub mod stats;
+
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferrosip_api::export::{Arg, FnExport, ParamKind as K, PvExport, PvNameRule};
@@ -139,6 +145,12 @@ pub fn exports() -> ModuleExports {
         get: Arc::new(move |_, _| Ok(Value::Str(gen.next()))),
         set: None,
     }];
+    let cell: stats::Cell = Arc::new(OnceLock::new());
+    m.rpcs = stats::rpcs(&cell);
+    m.init = Some(Arc::new(move |ictx| {
+        let _ = cell.set(ictx.stats());
+        Ok(())
+    }));
     m
 }
 

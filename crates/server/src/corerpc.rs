@@ -1,0 +1,773 @@
+//! The core's RPC commands (`core.version`, `core.uptime`, `core.ps`, `core.psx`, `core.info`,
+//! `core.shmmem`, `core.printi`, `core.prints`, `core.echo`, `core.tcp_info`,
+//! `core.aliases_list`, `core.sockets_list`) and the core's statistics (`core:`, `tcp:`,
+//! `shmem:`, and the `sl:`/`usrloc:` values those modules keep but do not register yet).
+//!
+//! The commands are added to the core's export table ([`install`]) like a module's, so the
+//! `jsonrpcs`/`ctl` listeners serve them and `system.listMethods` lists them. They read the
+//! bound sockets through the same [`NetCell`] as the network functions: before the server binds,
+//! commands that need sockets fault with 500.
+//!
+//! Shapes are Kamailio's (compared with kamcmd against Kamailio 5.6.3; `core.sockets_list` uses
+//! 6.0's fields). Differences, by design: `core.ps`/`core.psx` list threads (ferrosip's workers
+//! are threads), their ids in `PID`; `core.shmmem` reports the process memory from
+//! `/proc/self/status` (ferrosip has no shared-memory pool): `total` = VmSize, `used` and
+//! `real_used` = VmRSS, `max_used` = VmHWM, `free` = total − used, `fragments` = 0.
+//!
+//! Not exported (no equivalent yet): `core.psa`, `core.pwd`, `core.arg`, `core.kill`,
+//! `core.flags`, `core.runinfo`, `core.modules`, `core.ppdefines*` (the config's `#!define`
+//! table is not reachable from the server), `core.tcp_options`, `core.tcp_list`,
+//! `core.udp4_raw_info` (no raw sockets), `core.echo_delta`, `core.sfmalloc`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferrosip_api::export::{RpcExport, RpcFault, RpcValue};
+use ferrosip_api::{CfgAccess, CfgType, CfgValue, CfgVar, CfgVars, ModuleExports, Registry, Stats};
+use ferrosip_transport::Proto as TProto;
+
+use crate::log::LogControl;
+use crate::netcore::{Net, NetCell};
+
+/// Adds the core RPC commands to the core's export table. `started` is the server's start time
+/// (`core.uptime`'s `up_since`).
+pub fn install(core: &mut ModuleExports, net: &NetCell, started: SystemTime) {
+    let rpc = |name: &'static str, doc: &'static str, f: Handler| RpcExport {
+        name,
+        doc,
+        handler: Arc::new(move |p: &[RpcValue]| f(p)),
+    };
+    let with_net = |f: fn(&Net, &[RpcValue]) -> Reply| -> Handler {
+        let net = Arc::clone(net);
+        Arc::new(move |p: &[RpcValue]| match net.get() {
+            Some(n) => f(n, p),
+            None => Err(fault(500, "sockets not bound yet")),
+        })
+    };
+    core.rpcs.extend([
+        rpc(
+            "core.version",
+            "Returns the version string of the server.",
+            Arc::new(|_| Ok(RpcValue::Str(version()))),
+        ),
+        rpc(
+            "core.info",
+            "Verbose info, including version number, compile flags, compiler,repository hash etc.",
+            Arc::new(|_| Ok(info())),
+        ),
+        rpc(
+            "core.uptime",
+            "Returns uptime of SIP server.",
+            Arc::new(move |_| Ok(uptime(started, SystemTime::now()))),
+        ),
+        rpc(
+            "core.ps",
+            "Returns the description of running processes.",
+            with_net(|n, _| Ok(ps(&threads(n), Shape::Pairs))),
+        ),
+        rpc(
+            "core.psx",
+            "Returns the detailed description of running processes.",
+            with_net(|n, _| Ok(ps(&threads(n), Shape::Structs))),
+        ),
+        rpc(
+            "core.shmmem",
+            "Returns shared memory info. It has an optional parameter that specifies the measuring unit: b - bytes (default), k or kb, m or mb, g or gb. Note: when using something different from bytes, the value is truncated.",
+            Arc::new(|p| shmmem(&read_status()?, p)),
+        ),
+        rpc(
+            "core.printi",
+            "Returns the integers given as parameters.",
+            Arc::new(printi),
+        ),
+        rpc(
+            "core.prints",
+            "Returns the strings given as parameters.",
+            Arc::new(|p| Ok(echo(p))),
+        ),
+        rpc(
+            "core.echo",
+            "Returns back its parameters.",
+            Arc::new(|p| Ok(echo(p))),
+        ),
+        rpc(
+            "core.tcp_info",
+            "Returns tcp related info.",
+            with_net(|n, _| tcp_info(n)),
+        ),
+        rpc(
+            "core.aliases_list",
+            "List local SIP server host aliases",
+            with_net(|n, _| Ok(aliases_list(n))),
+        ),
+        rpc(
+            "core.sockets_list",
+            "List local SIP server listen sockets",
+            with_net(|n, _| Ok(sockets_list(n))),
+        ),
+    ]);
+}
+
+/// Registers the core's statistics in `stats`: `core:` (the receive/forward counters of
+/// [`crate::stats::CoreStats`], read and reset in place so the hot path keeps its plain
+/// atomics), `tcp:` (the transport's counters, not resettable), `shmem:` (process memory, as
+/// `core.shmmem`), and — until those modules register their own — `sl:` from sl's API and
+/// `usrloc:registered_users` from usrloc's (both read-only here).
+pub fn register_stats(
+    stats: &Stats,
+    net: &NetCell,
+    reg: &Registry,
+) -> Result<(), ferrosip_api::Error> {
+    for name in crate::stats::CoreStats::default()
+        .snapshot()
+        .into_iter()
+        .map(|(n, _)| n)
+    {
+        let (g, r) = (Arc::clone(net), Arc::clone(net));
+        stats.computed(
+            "core",
+            name,
+            "",
+            Arc::new(move || {
+                g.get()
+                    .and_then(|n| n.stats.counter(name))
+                    .map_or(0, |c| c.load(Ordering::Relaxed))
+            }),
+            Some(Arc::new(move || {
+                if let Some(c) = r.get().and_then(|n| n.stats.counter(name)) {
+                    c.store(0, Ordering::Relaxed);
+                }
+            })),
+        )?;
+    }
+    for (name, _) in ferrosip_transport::StatsSnapshot::default().kamailio_tcp() {
+        let g = Arc::clone(net);
+        stats.computed(
+            "tcp",
+            name,
+            "",
+            Arc::new(move || {
+                g.get()
+                    .and_then(|n| {
+                        n.handle
+                            .stats()
+                            .kamailio_tcp()
+                            .into_iter()
+                            .find(|(k, _)| *k == name)
+                    })
+                    .map_or(0, |(_, v)| v)
+            }),
+            None,
+        )?;
+    }
+    for (name, field) in [
+        ("total_size", MemField::Total),
+        ("free_size", MemField::Free),
+        ("used_size", MemField::Used),
+        ("real_used_size", MemField::Used),
+        ("max_used_size", MemField::MaxUsed),
+        ("fragments", MemField::Fragments),
+    ] {
+        stats.computed(
+            "shmem",
+            name,
+            "",
+            Arc::new(move || read_status().map_or(0, |m| m.field(field))),
+            None,
+        )?;
+    }
+    if let Some(sl) = reg.api::<ferrosip_modules::sl::SlApi>() {
+        let names: Vec<&'static str> = sl
+            .stats()
+            .replies
+            .iter()
+            .map(|(n, _)| *n)
+            .chain([
+                "sent_replies",
+                "sent_err_replies",
+                "failures",
+                "received_ACKs",
+            ])
+            .collect();
+        for name in names {
+            let sl = sl.clone();
+            if stats.find("sl", name).is_some() {
+                continue; // sl registered it itself
+            }
+            stats.computed("sl", name, "", Arc::new(move || sl_stat(&sl, name)), None)?;
+        }
+    }
+    if let Some(ul) = reg.api::<ferrosip_modules::usrloc::UlApi>() {
+        if stats.find("usrloc", "registered_users").is_none() {
+            stats.computed(
+                "usrloc",
+                "registered_users",
+                "",
+                Arc::new(move || {
+                    let s = ul.store();
+                    s.domains().iter().map(|d| s.dump(d).len() as u64).sum()
+                }),
+                None,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Registers the core's run-time configuration variables (group `core`, read and set by
+/// `cfg_rpc`): `debug`, which changes the live log level.
+pub fn register_core_cfg(vars: &CfgVars, log: &LogControl) -> Result<(), ferrosip_api::Error> {
+    let (g, s) = (log.clone(), log.clone());
+    vars.register(CfgVar {
+        group: "core".into(),
+        name: "debug".into(),
+        doc: "debug level".into(),
+        ty: CfgType::Int,
+        get: Arc::new(move || CfgValue::Int(i64::from(g.debug()))),
+        access: CfgAccess::Writable(Arc::new(move |v| match v {
+            CfgValue::Int(i) => {
+                let level = i32::try_from(i).map_err(|_| "integer value is out of range")?;
+                s.set_debug(level);
+                Ok(())
+            }
+            CfgValue::Str(_) => Err("integer value expected".into()),
+        })),
+    })
+}
+
+/// Registers the config's custom parameters (`group.var = value desc "…"`) so `cfg.get`,
+/// `cfg.list` and `cfg.help` show them. They are read-only: `@cfg_get.group.var` is resolved at
+/// load to the value written in the config (crates/script), so a set could not reach the script.
+pub fn register_custom_cfg(
+    vars: &CfgVars,
+    config: &ferrosip_config::ast::Config,
+) -> Result<(), ferrosip_api::Error> {
+    use ferrosip_config::ast::{Item, ParamValue};
+    for item in &config.items {
+        let Item::CustomParam(p) = item else {
+            continue;
+        };
+        let (ty, value) = match &p.value {
+            ParamValue::Int(i) => (CfgType::Int, CfgValue::Int(*i)),
+            ParamValue::Bool(b) => (CfgType::Int, CfgValue::Int(i64::from(*b))),
+            ParamValue::Str(s) | ParamValue::Ident(s) => (CfgType::Str, CfgValue::Str(s.clone())),
+            _ => continue,
+        };
+        if vars.find(&p.group, &p.var).is_some() {
+            continue; // a later definition of the same variable: the first one is registered
+        }
+        vars.register(CfgVar {
+            group: p.group.clone(),
+            name: p.var.clone(),
+            doc: p.desc.clone().unwrap_or_default(),
+            ty,
+            get: Arc::new(move || value.clone()),
+            access: CfgAccess::ReadOnly(
+                "custom cfg variables are fixed at load (@cfg_get is resolved when the config is compiled)",
+            ),
+        })?;
+    }
+    Ok(())
+}
+
+type Reply = Result<RpcValue, RpcFault>;
+type Handler = Arc<dyn Fn(&[RpcValue]) -> Reply + Send + Sync>;
+
+fn fault(code: i32, message: &str) -> RpcFault {
+    RpcFault {
+        code,
+        message: message.to_string(),
+    }
+}
+
+fn sl_stat(sl: &ferrosip_modules::sl::SlApi, name: &str) -> u64 {
+    let s = sl.stats();
+    match name {
+        "sent_replies" => s.sent,
+        "sent_err_replies" => s.sent_err,
+        "failures" => s.failures,
+        "received_ACKs" => s.received_acks,
+        other => s
+            .replies
+            .iter()
+            .find(|(k, _)| *k == other)
+            .map_or(0, |(_, v)| *v),
+    }
+}
+
+/// `ferrosip X.Y.Z (arch/os)`: Kamailio's `core.version` shape, without pretending to be it.
+pub fn version() -> String {
+    format!(
+        "ferrosip {} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
+}
+
+fn info() -> RpcValue {
+    RpcValue::Struct(vec![
+        (
+            "version".into(),
+            RpcValue::Str(format!("ferrosip {}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ("id".into(), RpcValue::Str("unknown".into())),
+        ("compiler".into(), RpcValue::Str("rustc".into())),
+        ("compiled".into(), RpcValue::Str(String::new())),
+        ("flags".into(), RpcValue::Str("USE_TCP".into())),
+    ])
+}
+
+/// `ctime` text without its newline, in local time (Kamailio's `now`/`up_since`).
+fn ctime(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as libc::time_t);
+    let mut buf = [0u8; 64];
+    // SAFETY: ctime_r writes at most 26 bytes into a buffer of 64; `secs` is a valid time_t.
+    let p = unsafe { libc::ctime_r(&secs, buf.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return String::new();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(buf.get(..end).unwrap_or_default())
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+fn uptime(started: SystemTime, now: SystemTime) -> RpcValue {
+    let up = now.duration_since(started).map_or(0, |d| d.as_secs());
+    RpcValue::Struct(vec![
+        ("now".into(), RpcValue::Str(ctime(now))),
+        ("up_since".into(), RpcValue::Str(ctime(started))),
+        (
+            "uptime".into(),
+            RpcValue::Int(i64::try_from(up).unwrap_or(i64::MAX)),
+        ),
+    ])
+}
+
+/// One thread of the process: its id and Kamailio-style description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Thread {
+    id: i64,
+    desc: String,
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `core.ps`: pid, description, pid, description … as separate values.
+    Pairs,
+    /// `core.psx`: one struct per thread.
+    Structs,
+}
+
+fn ps(threads: &[Thread], shape: Shape) -> RpcValue {
+    RpcValue::Array(match shape {
+        Shape::Pairs => threads
+            .iter()
+            .flat_map(|t| [RpcValue::Int(t.id), RpcValue::Str(t.desc.clone())])
+            .collect(),
+        Shape::Structs => threads
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                RpcValue::Struct(vec![
+                    ("IDX".into(), RpcValue::Int(i as i64)),
+                    ("PID".into(), RpcValue::Int(t.id)),
+                    ("DSC".into(), RpcValue::Str(t.desc.clone())),
+                ])
+            })
+            .collect(),
+    })
+}
+
+/// The process's threads from `/proc/self/task`, sorted by id (creation order).
+fn threads(n: &Net) -> Vec<Thread> {
+    let pid = i64::from(std::process::id());
+    let mut v: Vec<Thread> = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return v;
+    };
+    for e in dir.flatten() {
+        let Some(id) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let desc = describe(comm.trim_end(), id == pid, |sid| {
+            n.sockets
+                .socks
+                .iter()
+                .find(|s| s.id == sid)
+                .map(|s| format!("{}:{}", s.addr_text, s.local.port()))
+        });
+        v.push(Thread { id, desc });
+    }
+    v.sort_by_key(|t| t.id);
+    v
+}
+
+/// Kamailio's process description for one of our threads, from its name (thread names are at
+/// most 15 bytes in `comm`, so prefixes are matched). `sock` resolves a socket id to `addr:port`.
+fn describe(comm: &str, main: bool, sock: impl Fn(u32) -> Option<String>) -> String {
+    if main {
+        return "main process - attendant".into();
+    }
+    if let Some(rest) = comm.strip_prefix("fs-udp") {
+        if let Some((sid, child)) = rest.split_once('-') {
+            if let Some(addr) = sid.parse::<u32>().ok().and_then(&sock) {
+                return format!("udp receiver child={child} sock={addr}");
+            }
+        }
+    }
+    if let Some(child) = comm.strip_prefix("fs-tcpw-") {
+        return format!("tcp receiver (generic) child={child}");
+    }
+    let fixed = [
+        ("fs-tcp-io", "tcp main process"),
+        ("timer", "timer"),
+        ("jsonrpcs-fifo", "JSONRPCS FIFO"),
+        ("jsonrpcs-dgram", "JSONRPCS DATAGRAM"),
+        ("jsonrpcs-tcp", "JSONRPCS TCP"),
+        ("ctl-binrpc", "ctl handler"),
+    ];
+    for (prefix, d) in fixed {
+        if comm.starts_with(prefix) {
+            return d.into();
+        }
+    }
+    comm.to_string()
+}
+
+/// The memory figures of `/proc/self/status`, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MemStatus {
+    vm_size: u64,
+    vm_rss: u64,
+    vm_hwm: u64,
+}
+
+#[derive(Clone, Copy)]
+enum MemField {
+    Total,
+    Free,
+    Used,
+    MaxUsed,
+    Fragments,
+}
+
+impl MemStatus {
+    fn parse(text: &str) -> MemStatus {
+        let mut m = MemStatus::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once(':') else {
+                continue;
+            };
+            // Values are "  1234 kB".
+            let kb = v
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            match k {
+                "VmSize" => m.vm_size = kb * 1024,
+                "VmRSS" => m.vm_rss = kb * 1024,
+                "VmHWM" => m.vm_hwm = kb * 1024,
+                _ => {}
+            }
+        }
+        m
+    }
+
+    fn field(&self, f: MemField) -> u64 {
+        match f {
+            MemField::Total => self.vm_size,
+            MemField::Free => self.vm_size.saturating_sub(self.vm_rss),
+            MemField::Used => self.vm_rss,
+            MemField::MaxUsed => self.vm_hwm,
+            MemField::Fragments => 0,
+        }
+    }
+}
+
+fn read_status() -> Result<MemStatus, RpcFault> {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|t| MemStatus::parse(&t))
+        .map_err(|e| fault(500, &format!("cannot read /proc/self/status: {e}")))
+}
+
+fn shmmem(m: &MemStatus, p: &[RpcValue]) -> Reply {
+    let bad = || fault(500, "bad param, (use b|k|m|g)");
+    let shift = match p.first() {
+        None => 0,
+        Some(RpcValue::Str(s)) => {
+            let b = s.as_bytes();
+            let shift = match b.first().map(u8::to_ascii_lowercase) {
+                Some(b'b') => 0,
+                Some(b'k') => 10,
+                Some(b'm') => 20,
+                Some(b'g') => 30,
+                _ => return Err(bad()),
+            };
+            match b.get(1..) {
+                None | Some([]) | Some([b'b' | b'B']) => shift,
+                _ => return Err(bad()),
+            }
+        }
+        Some(_) => return Err(bad()),
+    };
+    let v = |f| RpcValue::Int(i64::try_from(m.field(f) >> shift).unwrap_or(i64::MAX));
+    Ok(RpcValue::Struct(vec![
+        ("total".into(), v(MemField::Total)),
+        ("free".into(), v(MemField::Free)),
+        ("used".into(), v(MemField::Used)),
+        ("real_used".into(), v(MemField::Used)),
+        ("max_used".into(), v(MemField::MaxUsed)),
+        ("fragments".into(), RpcValue::Int(0)),
+    ]))
+}
+
+/// `core.printi`: every parameter must be an integer (Kamailio's `*d` scan faults otherwise).
+fn printi(p: &[RpcValue]) -> Reply {
+    p.iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            RpcValue::Int(n) => Ok(RpcValue::Int(*n)),
+            _ => Err(fault(
+                400,
+                &format!("error at parameter {i}: expected integer type"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(RpcValue::Array)
+}
+
+/// `core.prints`/`core.echo`: the parameters back, as strings (numbers as their text).
+fn echo(p: &[RpcValue]) -> RpcValue {
+    RpcValue::Array(
+        p.iter()
+            .map(|v| match v {
+                RpcValue::Int(i) => RpcValue::Str(i.to_string()),
+                RpcValue::Double(d) => RpcValue::Str(d.to_string()),
+                other => other.clone(),
+            })
+            .collect(),
+    )
+}
+
+fn tcp_info(n: &Net) -> Reply {
+    if !n.sockets.socks.iter().any(|s| s.proto == TProto::Tcp) {
+        return Err(fault(500, "tcp support disabled"));
+    }
+    let readers = n.wire.transport.tcp_children;
+    let open = n
+        .handle
+        .connections()
+        .iter()
+        .filter(|c| c.proto == TProto::Tcp)
+        .count();
+    let int = |v: usize| RpcValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    Ok(RpcValue::Struct(vec![
+        ("readers".into(), int(readers)),
+        (
+            "max_connections".into(),
+            int(n.wire.transport.tcp_max_connections),
+        ),
+        ("max_tls_connections".into(), int(0)),
+        ("opened_connections".into(), int(open)),
+        ("opened_tls_connections".into(), int(0)),
+    ]))
+}
+
+fn proto_text(p: Option<TProto>) -> String {
+    p.map_or("*".to_string(), |p| p.as_str().to_string())
+}
+
+fn aliases_list(n: &Net) -> RpcValue {
+    // Kamailio prepends to its alias list: the newest alias is printed first.
+    let aliases = n
+        .sockets
+        .aliases
+        .iter()
+        .rev()
+        .map(|a| {
+            let port = if a.port == 0 {
+                RpcValue::Str("*".into())
+            } else {
+                RpcValue::Int(i64::from(a.port))
+            };
+            (
+                "alias".to_string(),
+                RpcValue::Struct(vec![
+                    ("proto".into(), RpcValue::Str(proto_text(a.proto))),
+                    ("address".into(), RpcValue::Str(a.host.clone())),
+                    ("port".into(), port),
+                ]),
+            )
+        })
+        .collect();
+    RpcValue::Struct(vec![
+        ("myself_callbacks".into(), RpcValue::Str("no".into())),
+        ("aliases".into(), RpcValue::Struct(aliases)),
+    ])
+}
+
+fn sockets_list(n: &Net) -> RpcValue {
+    let order = [TProto::Udp, TProto::Tcp, TProto::Tls, TProto::Sctp];
+    let mut v = Vec::new();
+    for p in order {
+        for s in n.sockets.socks.iter().filter(|s| s.proto == p) {
+            let af = if s.local.is_ipv4() { "ipv4" } else { "ipv6" };
+            v.push((
+                "socket".to_string(),
+                RpcValue::Struct(vec![
+                    ("af".into(), RpcValue::Str(af.into())),
+                    ("proto".into(), RpcValue::Str(p.as_str().into())),
+                    ("address".into(), RpcValue::Str(s.local.ip().to_string())),
+                    ("port".into(), RpcValue::Str(s.local.port().to_string())),
+                    ("agname".into(), RpcValue::Str("none".into())),
+                    ("mcast".into(), RpcValue::Str("no".into())),
+                    ("mhomed".into(), RpcValue::Str("no".into())),
+                    ("virtual".into(), RpcValue::Str("no".into())),
+                ]),
+            ));
+        }
+    }
+    RpcValue::Struct(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_descriptions() {
+        let sock = |id: u32| (id == 0).then(|| "127.0.0.1:5060".to_string());
+        let cases = [
+            ("ferrosip", true, "main process - attendant"),
+            (
+                "fs-udp0-1",
+                false,
+                "udp receiver child=1 sock=127.0.0.1:5060",
+            ),
+            ("fs-udp7-1", false, "fs-udp7-1"),
+            ("fs-tcpw-0", false, "tcp receiver (generic) child=0"),
+            ("fs-tcp-io", false, "tcp main process"),
+            ("timer", false, "timer"),
+            ("jsonrpcs-dgram", false, "JSONRPCS DATAGRAM"),
+            ("ctl-binrpc-dgra", false, "ctl handler"),
+            ("other", false, "other"),
+        ];
+        for (comm, main, want) in cases {
+            assert_eq!(describe(comm, main, sock), want, "{comm}");
+        }
+    }
+
+    #[test]
+    fn ps_shapes() {
+        let t = vec![
+            Thread {
+                id: 10,
+                desc: "main process - attendant".into(),
+            },
+            Thread {
+                id: 12,
+                desc: "timer".into(),
+            },
+        ];
+        assert_eq!(
+            ps(&t, Shape::Pairs),
+            RpcValue::Array(vec![
+                RpcValue::Int(10),
+                RpcValue::Str("main process - attendant".into()),
+                RpcValue::Int(12),
+                RpcValue::Str("timer".into()),
+            ])
+        );
+        let RpcValue::Array(x) = ps(&t, Shape::Structs) else {
+            panic!("array expected");
+        };
+        assert_eq!(
+            x.get(1),
+            Some(&RpcValue::Struct(vec![
+                ("IDX".into(), RpcValue::Int(1)),
+                ("PID".into(), RpcValue::Int(12)),
+                ("DSC".into(), RpcValue::Str("timer".into())),
+            ]))
+        );
+    }
+
+    #[test]
+    fn shmmem_units_and_proc_status() {
+        let m = MemStatus::parse(
+            "Name:\tferrosip\nVmPeak:\t  9000 kB\nVmSize:\t  8192 kB\nVmHWM:\t  3072 kB\nVmRSS:\t  2048 kB\n",
+        );
+        assert_eq!(
+            m,
+            MemStatus {
+                vm_size: 8192 * 1024,
+                vm_rss: 2048 * 1024,
+                vm_hwm: 3072 * 1024
+            }
+        );
+        // (unit argument, total, free, used, max_used) or a fault
+        let cases: &[(Option<&str>, Option<[i64; 4]>)] = &[
+            (
+                None,
+                Some([8192 * 1024, 6144 * 1024, 2048 * 1024, 3072 * 1024]),
+            ),
+            (Some("k"), Some([8192, 6144, 2048, 3072])),
+            (Some("MB"), Some([8, 6, 2, 3])),
+            (Some("g"), Some([0, 0, 0, 0])),
+            (Some("x"), None),
+            (Some("kk"), None),
+        ];
+        for (unit, want) in cases {
+            let p: Vec<RpcValue> = unit.iter().map(|u| RpcValue::Str(u.to_string())).collect();
+            let got = shmmem(&m, &p);
+            match want {
+                None => assert_eq!(got.err().map(|f| f.code), Some(500), "{unit:?}"),
+                Some([t, f, u, mx]) => assert_eq!(
+                    got,
+                    Ok(RpcValue::Struct(vec![
+                        ("total".into(), RpcValue::Int(*t)),
+                        ("free".into(), RpcValue::Int(*f)),
+                        ("used".into(), RpcValue::Int(*u)),
+                        ("real_used".into(), RpcValue::Int(*u)),
+                        ("max_used".into(), RpcValue::Int(*mx)),
+                        ("fragments".into(), RpcValue::Int(0)),
+                    ])),
+                    "{unit:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn echo_printi_uptime() {
+        let p = vec![RpcValue::Str("a".into()), RpcValue::Int(1)];
+        assert_eq!(
+            echo(&p),
+            RpcValue::Array(vec![RpcValue::Str("a".into()), RpcValue::Str("1".into())])
+        );
+        assert_eq!(
+            printi(&[RpcValue::Int(1), RpcValue::Int(2)]),
+            Ok(RpcValue::Array(vec![RpcValue::Int(1), RpcValue::Int(2)]))
+        );
+        assert_eq!(printi(&p).err().map(|f| f.code), Some(400));
+        let t0 = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let RpcValue::Struct(u) = uptime(t0, t0 + std::time::Duration::from_secs(75)) else {
+            panic!("struct expected");
+        };
+        let names: Vec<&str> = u.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["now", "up_since", "uptime"]);
+        assert_eq!(u.get(2).map(|x| &x.1), Some(&RpcValue::Int(75)));
+        // ctime shape: "Tue Nov 14 22:13:20 2023" (24 characters, local time zone).
+        let RpcValue::Str(s) = &u[1].1 else {
+            panic!("string expected")
+        };
+        assert_eq!(s.len(), 24, "{s}");
+        assert!(s.ends_with("2023"), "{s}");
+    }
+}
