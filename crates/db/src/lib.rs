@@ -1,0 +1,310 @@
+//! `ferrosip-db`: the database API that ferrosip's DB-backed modules (auth_db, usrloc, permissions,
+//! domain, alias_db, htable …) use, modelled on Kamailio's srdb1 API: query with keys, operators and
+//! values, selected columns and an order; insert, update, delete, replace; raw SQL; typed values
+//! (int, bigint, double, string, blob, datetime, null); the `version` table check
+//! (`db_check_table_version`). It also holds Kamailio's table schema ([`schema`]) so that
+//! `ferrosip-ctl db create` can create it.
+//!
+//! Backends, chosen by the `db_url` scheme: `sqlite://` (embedded, always built), `postgres://` and
+//! `mysql://` (cargo features of the same names, on by default).
+//!
+//! The API is synchronous: SIP workers are plain threads and a query blocks the worker that makes
+//! it, as it does in a Kamailio child process. A [`Db`] is cheap to clone and shared by all workers;
+//! it keeps a small pool of idle connections. When a connection turns out to be broken (the
+//! database restarted), the pool is emptied and the operation is retried once on a new connection,
+//! so a request that arrives after the restart is not lost.
+//!
+//! What it does not do: transactions spanning calls, cursors / partial fetch (`fetch_result`),
+//! `last_inserted_id`, `insert_update`, `insert_delayed`, `use_table` state (every call names its
+//! table), TLS to the database server, URL parameters. It knows nothing of SIP or of ferrosip's
+//! module API.
+
+mod backend;
+pub mod schema;
+mod sql;
+mod time;
+mod url;
+mod value;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use url::{DbUrl, Dialect};
+pub use value::{Cond, Direction, Op, Order, Rows, Value};
+
+use backend::Conn;
+
+/// Errors of the database layer, split by who is at fault: the URL or the caller (configuration),
+/// the database server (connection, query), or the data found (version).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad db_url {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("unsupported db_url scheme {0:?} (ferrosip knows sqlite, postgres, mysql)")]
+    UnsupportedScheme(String),
+    #[error("the {0} backend is not compiled into this build")]
+    BackendNotBuilt(&'static str),
+    #[error("invalid table or column name {0:?}")]
+    BadIdentifier(String),
+    #[error("invalid database operation: {0}")]
+    Invalid(String),
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    /// The connection broke under the operation (server restarted, network cut); retried once.
+    #[error("database connection lost: {0}")]
+    ConnectionLost(String),
+    /// A unique or primary key constraint refused the row.
+    #[error("duplicate entry: {0}")]
+    Duplicate(String),
+    #[error("query failed: {0}")]
+    Query(String),
+    #[error("unsupported column type {0} in a result")]
+    UnsupportedType(String),
+    #[error("cannot store a {value} value in a column of type {column}")]
+    TypeMismatch { value: &'static str, column: String },
+    #[error("table {table} has no row in the {version_table} table")]
+    NoTableVersion {
+        table: String,
+        version_table: String,
+    },
+    #[error("table {table} has version {found} in the {version_table} table, expected {expected} (upgrade the schema)")]
+    TableVersion {
+        table: String,
+        version_table: String,
+        found: i64,
+        expected: i64,
+    },
+}
+
+impl Error {
+    /// Whether the connection that produced this error must be thrown away.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Error::ConnectionLost(_))
+    }
+}
+
+/// Idle connections kept per [`Db`]; more may be open while busy (one per worker using it).
+const MAX_IDLE: usize = 16;
+
+/// A database handle: URL, idle connection pool and the name of the version table. Clone it freely;
+/// clones share the pool.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: DbUrl,
+    version_table: String,
+    idle: Mutex<Vec<Box<dyn Conn>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("url", &self.inner.url).finish()
+    }
+}
+
+impl Db {
+    /// Parses `url`, opens one connection (so that a wrong URL or password is reported at startup,
+    /// as Kamailio reports it in `child_init`) and keeps it in the pool.
+    pub fn connect(url: &str) -> Result<Db, Error> {
+        Self::connect_with_version_table(url, "version")
+    }
+
+    /// Like [`Db::connect`] with another version table name (Kamailio's `version_table` core
+    /// parameter).
+    pub fn connect_with_version_table(url: &str, version_table: &str) -> Result<Db, Error> {
+        sql::check_ident(version_table)?;
+        let url = DbUrl::parse(url)?;
+        let db = Db {
+            inner: Arc::new(Inner {
+                url,
+                version_table: version_table.to_string(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        };
+        let c = backend::open(&db.inner.url)?;
+        db.checkin(c);
+        Ok(db)
+    }
+
+    pub fn url(&self) -> &DbUrl {
+        &self.inner.url
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.url.dialect()
+    }
+
+    /// `SELECT columns FROM table WHERE conds (AND-ed) [ORDER BY order]`; empty `columns` = all.
+    pub fn query(
+        &self,
+        table: &str,
+        conds: &[Cond<'_>],
+        columns: &[&str],
+        order: Option<Order<'_>>,
+    ) -> Result<Rows, Error> {
+        let st = sql::select(self.dialect(), table, columns, conds, order)?;
+        self.with_conn(|c| c.query(&st.text, &st.params))
+    }
+
+    /// Inserts one row; returns the number of rows inserted (1).
+    pub fn insert(&self, table: &str, row: &[(&str, Value)]) -> Result<u64, Error> {
+        let st = sql::insert(self.dialect(), table, row, false)?;
+        self.with_conn(|c| c.execute(&st.text, &st.params))
+    }
+
+    /// Sets `set` on the rows matching `conds`; returns how many rows matched.
+    pub fn update(
+        &self,
+        table: &str,
+        conds: &[Cond<'_>],
+        set: &[(&str, Value)],
+    ) -> Result<u64, Error> {
+        let st = sql::update(self.dialect(), table, conds, set)?;
+        self.with_conn(|c| c.execute(&st.text, &st.params))
+    }
+
+    /// Deletes the rows matching `conds` (all rows when empty); returns how many.
+    pub fn delete(&self, table: &str, conds: &[Cond<'_>]) -> Result<u64, Error> {
+        let st = sql::delete(self.dialect(), table, conds)?;
+        self.with_conn(|c| c.execute(&st.text, &st.params))
+    }
+
+    /// Kamailio's `replace`: writes `row`, replacing the row that has the same unique key. The first
+    /// `unique` columns of `row` must form a unique key of the table. SQLite uses
+    /// `INSERT OR REPLACE` and MySQL `REPLACE` (both rely on the table's unique indexes); PostgreSQL
+    /// has neither, so, as Kamailio's db_postgres does, the row is updated by that key and inserted
+    /// when nothing matched (a concurrent insert of the same key is resolved by updating again).
+    pub fn replace(&self, table: &str, row: &[(&str, Value)], unique: usize) -> Result<(), Error> {
+        if unique == 0 || unique > row.len() {
+            return Err(Error::Invalid(format!(
+                "replace into {table}: the unique key must be 1..={} leading columns, not {unique}",
+                row.len()
+            )));
+        }
+        let d = self.dialect();
+        if d != Dialect::Postgres {
+            let st = sql::insert(d, table, row, true)?;
+            return self.with_conn(|c| c.execute(&st.text, &st.params).map(drop));
+        }
+        let (key, rest) = row.split_at(unique);
+        let conds: Vec<Cond<'_>> = key.iter().map(|(c, v)| Cond::eq(c, v.clone())).collect();
+        let upd = if rest.is_empty() {
+            // Every column is part of the key: "update" the key to itself to learn whether it exists.
+            sql::update(d, table, &conds, key)?
+        } else {
+            sql::update(d, table, &conds, rest)?
+        };
+        let ins = sql::insert(d, table, row, false)?;
+        self.with_conn(|c| {
+            if c.execute(&upd.text, &upd.params)? > 0 {
+                return Ok(());
+            }
+            match c.execute(&ins.text, &ins.params) {
+                Err(Error::Duplicate(_)) => c.execute(&upd.text, &upd.params).map(drop),
+                r => r.map(drop),
+            }
+        })
+    }
+
+    /// Runs one SQL statement that returns rows, as written (Kamailio's `raw_query`). Never build
+    /// it from untrusted text: values are not escaped here.
+    pub fn raw_query(&self, sql: &str) -> Result<Rows, Error> {
+        self.with_conn(|c| c.query(sql, &[]))
+    }
+
+    /// Runs one SQL statement that returns no rows; returns the affected row count.
+    pub fn raw_execute(&self, sql: &str) -> Result<u64, Error> {
+        self.with_conn(|c| c.execute(sql, &[]))
+    }
+
+    /// Runs several `;`-separated statements (schema scripts), without results.
+    pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        self.with_conn(|c| c.batch(sql))
+    }
+
+    /// The version of `table` recorded in the version table, `None` when it has no row.
+    pub fn table_version(&self, table: &str) -> Result<Option<i64>, Error> {
+        let conds = [Cond::eq("table_name", table)];
+        let rows = self.query(&self.inner.version_table, &conds, &["table_version"], None)?;
+        match rows.rows.first().and_then(|r| r.first()) {
+            None => Ok(None),
+            Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+                Error::Query(format!(
+                    "{}.table_version of {table} is a {}, not an integer",
+                    self.inner.version_table,
+                    v.type_name()
+                ))
+            }),
+        }
+    }
+
+    /// Kamailio's `db_check_table_version`: the version table must say `expected` for `table`.
+    pub fn check_table_version(&self, table: &str, expected: i64) -> Result<(), Error> {
+        match self.table_version(table)? {
+            Some(v) if v == expected => Ok(()),
+            Some(found) => Err(Error::TableVersion {
+                table: table.to_string(),
+                version_table: self.inner.version_table.clone(),
+                found,
+                expected,
+            }),
+            None => Err(Error::NoTableVersion {
+                table: table.to_string(),
+                version_table: self.inner.version_table.clone(),
+            }),
+        }
+    }
+
+    /// Runs `f` on a pooled connection; on a lost connection empties the pool and runs it once more
+    /// on a fresh one.
+    fn with_conn<T>(&self, f: impl Fn(&mut dyn Conn) -> Result<T, Error>) -> Result<T, Error> {
+        let mut c = self.checkout()?;
+        match f(c.as_mut()) {
+            Err(e) if e.is_connection_lost() => {
+                // The other idle connections went to the same server: they are most likely dead too,
+                // and each would cost one failed attempt.
+                drop(c);
+                self.lock_idle().clear();
+                tracing::warn!(url = %self.inner.url, error = %e, "database connection lost, reconnecting");
+                let mut c = backend::open(&self.inner.url)?;
+                let r = f(c.as_mut());
+                if !matches!(&r, Err(e) if e.is_connection_lost()) {
+                    self.checkin(c);
+                }
+                r
+            }
+            r => {
+                self.checkin(c);
+                r
+            }
+        }
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Box<dyn Conn>>> {
+        // A panic while holding this lock cannot leave the Vec half-updated (push/pop/clear).
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn checkout(&self) -> Result<Box<dyn Conn>, Error> {
+        loop {
+            let c = self.lock_idle().pop();
+            match c {
+                Some(c) if c.is_closed() => continue,
+                Some(c) => return Ok(c),
+                None => return backend::open(&self.inner.url),
+            }
+        }
+    }
+
+    fn checkin(&self, c: Box<dyn Conn>) {
+        let mut idle = self.lock_idle();
+        if idle.len() < MAX_IDLE {
+            idle.push(c);
+        }
+    }
+}
