@@ -341,6 +341,8 @@ pub struct CfgVar {
     pub doc: String,
     /// Declared type.
     pub ty: CfgType,
+    /// The value `cfg.reset` restores (the value the config gave at start).
+    pub default: CfgValue,
     /// Getter.
     pub get: CfgGetFn,
     /// Setter or the reason there is none.
@@ -580,6 +582,7 @@ mod tests {
             name: "debug".into(),
             doc: "debug level".into(),
             ty: CfgType::Int,
+            default: CfgValue::Int(1),
             get: {
                 let s = Arc::clone(&store);
                 Arc::new(move || CfgValue::Int(s.load(Ordering::Relaxed)))
@@ -598,6 +601,7 @@ mod tests {
             name: "gw_ip".into(),
             doc: "".into(),
             ty: CfgType::Str,
+            default: CfgValue::Str("1.2.3.4".into()),
             get: Arc::new(move || CfgValue::Str(tx.read().map(|g| g.clone()).unwrap_or_default())),
             access: CfgAccess::ReadOnly("fixed at load"),
         })

@@ -3,7 +3,9 @@
 //! modules ferrosip implements.
 
 pub mod auth;
+pub mod cfg_rpc;
 pub mod corex;
+pub mod counters;
 pub mod ctl;
 pub mod htable;
 pub mod jsonrpcs;
@@ -27,7 +29,9 @@ pub mod xlog;
 pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
         auth::exports(),
+        cfg_rpc::exports(),
         corex::exports(),
+        counters::exports(),
         ctl::exports(),
         htable::exports(),
         jsonrpcs::exports(),

@@ -277,7 +277,9 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 /// [`KAMAILIO_MODULES`] (a unit test checks it).
 pub const IMPLEMENTED_MODULES: &[&str] = &[
     "auth",
+    "cfg_rpc",
     "corex",
+    "counters",
     "ctl",
     "htable",
     "jsonrpcs",

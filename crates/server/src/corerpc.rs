@@ -224,6 +224,7 @@ pub fn register_core_cfg(vars: &CfgVars, log: &LogControl) -> Result<(), ferrosi
         name: "debug".into(),
         doc: "debug level".into(),
         ty: CfgType::Int,
+        default: CfgValue::Int(i64::from(log.debug())),
         get: Arc::new(move || CfgValue::Int(i64::from(g.debug()))),
         access: CfgAccess::Writable(Arc::new(move |v| match v {
             CfgValue::Int(i) => {
@@ -262,6 +263,7 @@ pub fn register_custom_cfg(
             name: p.var.clone(),
             doc: p.desc.clone().unwrap_or_default(),
             ty,
+            default: value.clone(),
             get: Arc::new(move || value.clone()),
             access: CfgAccess::ReadOnly(
                 "custom cfg variables are fixed at load (@cfg_get is resolved when the config is compiled)",
