@@ -247,6 +247,14 @@ impl fmt::Display for Value {
     }
 }
 
+/// A single-precision column value as the double Kamailio gets: it reads the server's text form
+/// ("0.9") with strtod, so 0.9 stays 0.9 instead of becoming 0.8999999761581421.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) fn widen_f32(f: f32) -> f64 {
+    // The shortest decimal that round-trips the f32, read as f64; always parses.
+    f.to_string().parse().unwrap_or(f64::from(f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +284,13 @@ mod tests {
         assert_eq!(Value::BigInt(7).as_i32(), Some(7));
         assert_eq!(Value::from(None::<i32>), Value::Null);
         assert_eq!(Value::DateTime(0).to_string(), "1970-01-01 00:00:00");
+    }
+
+    #[test]
+    fn single_precision_widens_like_strtod() {
+        for (f, want) in [(0.9f32, 0.9f64), (1.0, 1.0), (0.125, 0.125), (-3.3, -3.3)] {
+            assert_eq!(widen_f32(f), want);
+        }
     }
 
     #[test]

@@ -156,3 +156,18 @@ fn bad_urls_and_missing_directory() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn failed_schema_script_leaves_a_usable_connection() {
+    let t = TempDb::new("failed-script");
+    let db = t.open();
+    common::create_standard(&db);
+    let sub = ferrosip_db::schema::table("subscriber").expect("subscriber");
+    let acc = ferrosip_db::schema::table("acc").expect("acc");
+    // acc is new, subscriber exists: the whole script fails and acc is not left behind.
+    assert!(ferrosip_db::schema::create(&db, &[acc, sub]).is_err());
+    assert_eq!(db.table_version("acc").expect("version query"), None);
+    assert!(db.raw_query("SELECT * FROM acc").is_err());
+    db.insert("subscriber", &[("username", "bob".into())])
+        .expect("the pooled connection still works");
+}

@@ -116,7 +116,7 @@ fn from_my(v: My, ty: ColumnType, charset: u16) -> Result<Value, Error> {
                 i32::try_from(i).map_or(Value::BigInt(i), Value::Int)
             }
         }
-        My::Float(f) => Value::Double(f64::from(f)),
+        My::Float(f) => Value::Double(crate::value::widen_f32(f)),
         My::Double(d) => Value::Double(d),
         My::Bytes(b) => match ty {
             MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => {
@@ -201,6 +201,10 @@ impl Conn for MyConn {
 
     fn batch(&mut self, sql: &str) -> Result<(), Error> {
         // The text protocol with CLIENT_MULTI_STATEMENTS (which the crate sets) runs a whole script.
-        self.c.query_drop(sql).map_err(convert_err)
+        self.c.query_drop(sql).map_err(|e| {
+            // Do not hand a connection inside a failed script's transaction back to the pool.
+            let _ = self.c.query_drop("ROLLBACK");
+            convert_err(e)
+        })
     }
 }

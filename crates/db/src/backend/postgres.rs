@@ -90,9 +90,11 @@ fn convert_err(e: postgres::Error) -> Error {
                 || *c == SqlState::CRASH_SHUTDOWN
                 || *c == SqlState::CANNOT_CONNECT_NOW
         });
-    let msg = match e.as_db_error() {
-        Some(d) => format!("{}: {}", d.code().code(), d.message()),
-        None => e.to_string(),
+    let msg = match (e.as_db_error(), e.source()) {
+        (Some(d), _) => format!("{}: {}", d.code().code(), d.message()),
+        // "error deserializing column 0" alone hides which conversion failed.
+        (None, Some(s)) => format!("{e}: {s}"),
+        (None, None) => e.to_string(),
     };
     if lost {
         Error::ConnectionLost(msg)
@@ -244,7 +246,7 @@ impl<'a> FromSql<'a> for Out {
         } else if *ty == Type::OID {
             Value::BigInt(i64::from(u32::from_sql(ty, raw)?))
         } else if *ty == Type::FLOAT4 {
-            Value::Double(f64::from(f32::from_sql(ty, raw)?))
+            Value::Double(crate::value::widen_f32(f32::from_sql(ty, raw)?))
         } else if *ty == Type::FLOAT8 {
             Value::Double(f64::from_sql(ty, raw)?)
         } else if *ty == Type::BOOL {
@@ -260,6 +262,8 @@ impl<'a> FromSql<'a> for Out {
         } else if *ty == Type::TIMESTAMPTZ {
             let micros = i64::from_sql(&Type::INT8, raw)?;
             Value::DateTime(PG_EPOCH + micros.div_euclid(1_000_000))
+        } else if *ty == Type::VOID {
+            Value::Null
         } else if *ty == Type::DATE {
             let days = i64::from(i32::from_sql(&Type::INT4, raw)?);
             Value::DateTime(from_local(Civil::from_utc(PG_EPOCH + days * 86_400)))
@@ -316,7 +320,12 @@ impl Conn for PgConn {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), Error> {
-        self.c.batch_execute(sql).map_err(convert_err)
+        self.c.batch_execute(sql).map_err(|e| {
+            // A script that opened a transaction and failed inside it would leave this pooled
+            // connection refusing every later statement ("current transaction is aborted").
+            let _ = self.c.batch_execute("ROLLBACK");
+            convert_err(e)
+        })
     }
 
     fn is_closed(&self) -> bool {

@@ -216,7 +216,13 @@ impl Conn for SqliteConn {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), Error> {
-        self.c.execute_batch(sql).map_err(convert_err)
+        self.c.execute_batch(sql).map_err(|e| {
+            // Do not hand a connection stuck inside a failed script's transaction back to the pool.
+            if !self.c.is_autocommit() {
+                let _ = self.c.execute_batch("ROLLBACK");
+            }
+            convert_err(e)
+        })
     }
 }
 

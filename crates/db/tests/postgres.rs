@@ -1,0 +1,108 @@
+//! The backend suite against a real PostgreSQL server. Ignored unless asked for: set
+//! `FERROSIP_TEST_PG_URL` (e.g. `postgres://postgres@127.0.0.1:5432/ferrosip_test`; the tests drop
+//! and create Kamailio's tables there) and run `cargo test -p ferrosip-db --test postgres -- --ignored`.
+
+mod common;
+
+use ferrosip_db::{Db, Value};
+
+const VAR: &str = "FERROSIP_TEST_PG_URL";
+
+fn db() -> Db {
+    let url = std::env::var(VAR).unwrap_or_else(|_| panic!("set {VAR} to run this test"));
+    Db::connect(&url).expect("connect")
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
+fn suite() {
+    let db = db();
+    type Part = fn(&Db);
+    let parts: [(&str, Part); 6] = [
+        ("crud", common::crud),
+        ("types", common::types),
+        ("versions", common::versions),
+        ("replace", common::replace_and_duplicates),
+        ("concurrent", common::concurrent),
+        ("bad names", common::refuses_bad_names),
+    ];
+    for (name, part) in parts {
+        eprintln!("postgres: {name}");
+        common::drop_all(&db);
+        part(&db);
+    }
+    common::drop_all(&db);
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
+fn reconnects_after_the_server_drops_the_connection() {
+    let db = db();
+    let pid = |db: &Db| {
+        db.raw_query("SELECT pg_backend_pid()").expect("pid").rows[0][0]
+            .as_i64()
+            .expect("int")
+    };
+    let before = pid(&db);
+    // What a server restart does to an idle pooled connection, done from another connection.
+    let other = self::db();
+    let killed = other
+        .raw_query(&format!("SELECT pg_terminate_backend({before})"))
+        .expect("terminate");
+    assert_eq!(killed.rows[0][0], Value::Int(1));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // The next request still succeeds, on a new connection.
+    let after = pid(&db);
+    assert_ne!(before, after);
+}
+
+#[test]
+#[ignore = "restarts a PostgreSQL server: set FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (a shell command that restarts it) and pass --ignored"]
+fn survives_a_server_restart() {
+    let db = db();
+    let cmd = std::env::var("FERROSIP_TEST_PG_RESTART")
+        .expect("set FERROSIP_TEST_PG_RESTART to a command that restarts the server");
+    // Fill the pool with several connections, as busy workers would.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let db = db.clone();
+            s.spawn(move || db.raw_query("SELECT pg_sleep(0.05)").expect("sleep"));
+        }
+    });
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .status()
+        .expect("run restart command");
+    assert!(st.success(), "{cmd}: {st}");
+    // Every pooled connection is dead now; each request after the restart must still succeed.
+    for i in 0..6 {
+        let r = db
+            .raw_query("SELECT 1")
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        assert_eq!(r.rows[0][0], Value::Int(1));
+    }
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
+fn timestamps_are_local_wall_clock_like_kamailio() {
+    let db = db();
+    db.raw_execute("DROP TABLE IF EXISTS typed_tz")
+        .expect("drop");
+    db.raw_execute("CREATE TABLE typed_tz (t TIMESTAMP WITHOUT TIME ZONE)")
+        .expect("create");
+    db.insert("typed_tz", &[("t", Value::DateTime(1_906_234_335))])
+        .expect("insert");
+    // TZ is UTC here unless the environment says otherwise; Kamailio writes strftime(localtime).
+    let text = db
+        .raw_query("SELECT to_char(t, 'YYYY-MM-DD HH24:MI:SS') FROM typed_tz")
+        .expect("text");
+    let want = if std::env::var("TZ").map_or(true, |t| t.is_empty() || t == "UTC") {
+        "2030-05-28 21:32:15"
+    } else {
+        return;
+    };
+    assert_eq!(text.rows[0][0], Value::from(want));
+    db.raw_execute("DROP TABLE typed_tz").expect("drop");
+}
