@@ -4,7 +4,7 @@
 
 mod common;
 
-use ferrosip_db::{Db, Value};
+use ferrosip_db::Db;
 
 const VAR: &str = "FERROSIP_TEST_MYSQL_URL";
 
