@@ -562,7 +562,11 @@ fn tcp_info(n: &Net) -> Reply {
     if !n.sockets.socks.iter().any(|s| s.proto == TProto::Tcp) {
         return Err(fault(500, "tcp support disabled"));
     }
-    let readers = n.wire.transport.tcp_children;
+    // The TCP workers that run (`tcp_children`, defaulting to `children`), counted by name.
+    let readers = threads(n)
+        .iter()
+        .filter(|t| t.desc.starts_with("tcp receiver"))
+        .count();
     let open = n
         .handle
         .connections()

@@ -67,7 +67,14 @@ pub fn exports() -> ModuleExports {
                 let h = handle(a)?;
                 match op {
                     Op::Inc => h.inc(),
-                    Op::Add => h.add(a.get(1).map_or(Ok(0), |x| x.int(c))?),
+                    Op::Add => match a.get(1).map(|x| x.int(c)) {
+                        Some(Ok(v)) => h.add(v),
+                        // Kamailio logs and fails the call; the script goes on.
+                        _ => {
+                            tracing::error!(func = "cnt_add_f", "non integer parameter");
+                            return Ok(RetCode::FALSE);
+                        }
+                    },
                     Op::Reset => {
                         h.reset();
                     }
