@@ -5,10 +5,15 @@
 //! element.
 //!
 //! What it does not do: BINRPC (use `kamcmd` against the `ctl` module), kamcmd's interactive mode
-//! and format strings. It depends on no ferrosip crate: it speaks only JSON-RPC.
+//! and format strings. For RPC it depends on no ferrosip crate: it speaks only JSON-RPC.
 //!
-//! Exit codes: 0 success, 1 the command failed (a JSON-RPC error), 2 usage or connection error.
+//! It also has database commands (`db create`, `add`, `passwd`, `rm`, like `kamdbctl` and `kamctl`),
+//! which talk to the database through `ferrosip-db` instead of to the server (see `db.rs`).
+//!
+//! Exit codes: 0 success, 1 the command failed (a JSON-RPC error, or the database refused), 2 usage
+//! or connection error.
 
+mod db;
 mod print;
 
 use std::io::{Read, Write};
@@ -25,10 +30,25 @@ const USAGE: &str = "usage: ferrosip-ctl [-s socket] [-r reply_dir] [-t seconds]
               (a FIFO or a socket file); default unix:/run/ferrosip/kamailio_rpc.sock
   -r dir      directory for the reply FIFO (jsonrpcs fifo_reply_dir), default /tmp/
   -t seconds  reply timeout, default 5
-params: a number is sent as a number; s:text forces a string, i:N an integer, d:X a double";
+params: a number is sent as a number; s:text forces a string, i:N an integer, d:X a double
+(ferrosip-ctl db -h: database commands)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if db::wants(&args) {
+        let code = match db::run(&args, &|k| std::env::var(k).ok()) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(f) => {
+                let (msg, code) = db::report(f);
+                eprintln!("ferrosip-ctl: {msg}");
+                code
+            }
+        };
+        std::process::exit(code);
+    }
     let code = match run(&args) {
         Ok(out) => {
             print!("{}", out.text);
