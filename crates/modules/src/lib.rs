@@ -21,6 +21,7 @@ pub mod siputils;
 pub mod sl;
 pub mod textops;
 pub mod textopsx;
+pub mod tm;
 pub mod usrloc;
 pub mod xlog;
 
@@ -46,6 +47,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         sl::exports(),
         textops::exports(),
         textopsx::exports(),
+        tm::exports(),
         usrloc::exports(),
         xlog::exports(),
     ]

@@ -294,6 +294,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "sl",
     "textops",
     "textopsx",
+    "tm",
     "usrloc",
     "xlog",
 ];
@@ -338,7 +339,7 @@ mod tests {
             ("sl", ModuleStatus::Implemented),
             ("sl.so", ModuleStatus::Implemented),
             (
-                "/usr/lib/x86_64-linux-gnu/kamailio/modules/tm.so",
+                "/usr/lib/x86_64-linux-gnu/kamailio/modules/tmx.so",
                 ModuleStatus::NotImplemented,
             ),
             ("xlog", ModuleStatus::Implemented),

@@ -238,6 +238,12 @@ impl Program {
         }
     }
 
+    /// The program as a [`RouteRunner`], for code that runs blocks outside [`Program::run`] (tm's
+    /// onreply_route and failure_route).
+    pub fn runner(&self) -> Arc<dyn RouteRunner> {
+        Arc::clone(&self.inner) as Arc<dyn RouteRunner>
+    }
+
     /// Warnings found at load (undefined `route(X)`, unknown event routes).
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings

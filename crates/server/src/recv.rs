@@ -57,6 +57,8 @@ pub struct Receiver {
     /// Blocks looked up once at start (a lookup by name hashes and allocates).
     pub routes: Routes,
     pub sl: Option<Arc<SlApi>>,
+    /// tm: replies of its transactions, the end of request_route.
+    pub tm: Option<Arc<ferrosip_modules::tm::TmApi>>,
     pub check_via: bool,
     /// Kamailio `debug`, read per log call (RPC may change it).
     pub log: crate::log::LogControl,
@@ -154,6 +156,9 @@ impl Receiver {
         if let Some(id) = self.routes.request {
             let _ = self.program.run(id, &mut ctx);
         }
+        if let Some(tm) = &self.tm {
+            tm.script_end(&mut ctx);
+        }
         drop(ctx);
         if let Some(port) = msg_net(|m| m.tcp_alias) {
             tcp_alias_from_via(n, ri, msg, Some(port));
@@ -195,6 +200,15 @@ impl Receiver {
         if let Some(out) = self.routes.reply.map(|id| self.program.run(id, &mut ctx)) {
             if out.dropped || (out.exited && out.rc == 0) {
                 CoreStats::inc(&n.stats.drop_replies);
+                return;
+            }
+        }
+        // tm's transactions take their replies (Kamailio: the tm reply callback of forward_reply).
+        if let Some(tm) = &self.tm {
+            if ctx.routes.is_none() {
+                ctx.routes = Some(self.program.runner());
+            }
+            if tm.on_reply(&mut ctx) {
                 return;
             }
         }

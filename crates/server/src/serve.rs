@@ -319,6 +319,7 @@ fn run(
         program: compiled.program.clone(),
         routes: Routes::of(&compiled.program),
         sl: compiled.registry.api::<SlApi>(),
+        tm: compiled.registry.api::<ferrosip_modules::tm::TmApi>(),
         check_via: core.check_via,
         log: log.clone(),
         log_prefix: compiled.log_prefix.clone(),

@@ -261,7 +261,7 @@ pub fn exports() -> ModuleExports {
         send(
             "send_reply",
             reply_routes,
-            "reply statefully when a transaction exists (no tm yet), else statelessly",
+            "statelessly — also when a tm transaction exists (stateful send_reply not implemented yet)",
         ),
         FnExport::new(
             "send_reply_mode",

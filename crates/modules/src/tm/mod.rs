@@ -1,0 +1,1297 @@
+//! `tm`: Kamailio's transaction module — stateful forwarding with forking, reply selection,
+//! retransmissions and timers, CANCEL and hop-by-hop ACK, failure routes.
+//!
+//! The state machines are `ferrosip-siptxn`'s ([`ProxyTxn`]); this module matches messages to
+//! transactions ([`table`]), builds and sends what the machines ask for through the core's
+//! [`Network`], runs `branch_route`, `onreply_route` and `failure_route`, and owns the timer
+//! thread (started at child init, stopped at destroy). The server hands it every received reply
+//! ([`TmApi::on_reply`]) and tells it when request_route ended ([`TmApi::script_end`]).
+//!
+//! Per-message state (the transaction of the message being processed, `t_on_*` armed before the
+//! transaction exists) lives in a thread-local keyed by the message id, as Kamailio's per-process
+//! `T` and `goto_on_*` globals; the script runs synchronously on the worker thread.
+//!
+//! Not implemented (refused at load): see [`REFUSED`] and docs/modules-tm.md.
+
+mod funcs;
+pub mod msgs;
+pub mod table;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ferrosip_api::{
+    CoreParams, Ctx, Dest, Error, ForwardRequest, ModParam, ModParamType, ModValue, ModuleExports,
+    Network, NetworkApi, Proto, RetCode, RouteRunner, RouteType, RpcExport, Server, WorkerState,
+};
+use ferrosip_sipmsg::branch::{
+    parse_branch, parse_reverse_hex, push_reverse_hex, ToTagGenerator, MCOOKIE, TM_TOTAG_SEPARATOR,
+    TM_TOTAG_SIGNATURE,
+};
+use ferrosip_sipmsg::build::{self, ReplyOptions};
+use ferrosip_sipmsg::edit::{SendContext, SocketInfo as BuildSocket};
+use ferrosip_sipmsg::{Method, Msg, Transport as ViaTransport};
+use ferrosip_siptxn::{
+    Action, CancelReason, ProxyTxn, StatusCode, Time, TmConfig, Transport, TxnKind, TM_INT_PARAMS,
+};
+
+use table::{method_class, OutBranch, ReqKey, StoredReply, Table, Txn, TxnCell};
+
+/// Functions of Kamailio's tm that ferrosip does not implement yet: refused at load.
+pub const REFUSED: &[(&str, usize)] = &[
+    ("t_relay_to_tls", 0),
+    ("t_relay_to_tls", 2),
+    ("t_relay_to_sctp", 0),
+    ("t_relay_to_sctp", 2),
+    ("t_replicate", 1),
+    ("t_replicate", 2),
+    ("t_replicate_udp", 1),
+    ("t_replicate_tcp", 1),
+    ("t_suspend", 0),
+    ("t_continue", 3),
+    ("t_uac_send", 6),
+    ("t_load_contacts", 0),
+    ("t_next_contacts", 0),
+    ("t_next_contact_flow", 0),
+    ("t_cancel_branches", 1),
+    ("t_cancel_callid", 3),
+    ("t_reply_callid", 4),
+    ("t_set_no_e2e_cancel_reason", 1),
+    ("t_forward_nonack", 0),
+    ("t_forward_nonack_udp", 2),
+    ("t_forward_nonack_tcp", 2),
+    ("t_send_reply", 2),
+    ("t_use_uac_headers", 0),
+    ("t_on_branch_failure", 1),
+    ("t_is_retr_async_reply", 0),
+    ("t_clean", 0),
+];
+
+/// tm modparams known from Kamailio's documentation that ferrosip refuses (setting one is an error).
+const REFUSED_PARAMS: &[&str] = &[
+    "fr_inv_timer_next",
+    "delay_on_cancel",
+    "blst_503",
+    "blst_503_def_timeout",
+    "blst_503_min_timeout",
+    "blst_503_max_timeout",
+    "blst_methods_add",
+    "blst_methods_lookup",
+    "reparse_invite",
+    "ac_extra_hdrs",
+    "contacts_avp",
+    "contact_flows_avp",
+    "fr_timer_avp",
+    "fr_inv_timer_avp",
+    "unix_tx_timeout",
+    "aggregate_challenges",
+    "reparse_on_dns_failover",
+    "on_sl_reply",
+    "xavp_contact",
+    "local_ack_mode",
+    "e2e_cancel_reason",
+    "local_cancel_reason",
+    "uac_from_xavp",
+    "event_callback",
+    "event_callback_lres_sent",
+    "rich_redirect",
+    "exec_time_check",
+    "reply_relay_mode",
+    "enable_uac_fr",
+    "callid_matching",
+    "callid_cseq_matching",
+    "via1_matching",
+    "pass_provisional_replies",
+    "dns_reuse_rcv_socket",
+];
+
+/// Counters (`tm.stats`).
+#[derive(Debug, Default)]
+pub struct TmStats {
+    pub created: AtomicU64,
+    pub freed: AtomicU64,
+    pub relayed_replies: AtomicU64,
+    pub local_replies: AtomicU64,
+    pub replies_2xx: AtomicU64,
+    pub replies_3xx: AtomicU64,
+    pub replies_4xx: AtomicU64,
+    pub replies_5xx: AtomicU64,
+    pub replies_6xx: AtomicU64,
+    pub rpl_received: AtomicU64,
+}
+
+/// The module's state, shared by the workers and the timer thread.
+pub struct Tm {
+    cfg: OnceLock<TmConfig>,
+    net: OnceLock<Arc<dyn Network>>,
+    routes: OnceLock<Arc<dyn RouteRunner>>,
+    core: OnceLock<CoreParams>,
+    totags: OnceLock<ToTagGenerator>,
+    table: Table,
+    epoch: Instant,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub stats: TmStats,
+}
+
+/// What other parts of the server use: the reply hook, the end-of-script hook, counters.
+pub struct TmApi {
+    tm: Arc<Tm>,
+}
+
+impl TmApi {
+    /// A reply arrived (after the core's `reply_route`): `true` when it belongs to one of our
+    /// transactions (tm handled it; the core must not relay it statelessly).
+    pub fn on_reply(&self, ctx: &mut Ctx<'_>) -> bool {
+        on_reply(&self.tm, ctx)
+    }
+
+    /// request_route finished for the message in `ctx` (Kamailio's post-script `t_unref`).
+    pub fn script_end(&self, ctx: &mut Ctx<'_>) {
+        let cell = CUR.with(|c| {
+            let mut c = c.borrow_mut();
+            let cell = (c.msg_id == ctx.state.id).then(|| c.cell.take()).flatten();
+            *c = Cur::default();
+            cell
+        });
+        if let Some(cell) = cell {
+            let now = self.tm.now();
+            let mut t = cell.lock();
+            t.p.script_done(now);
+            self.tm.table.reschedule(&cell, &mut t);
+        }
+    }
+
+    /// Live transactions.
+    pub fn len(&self) -> usize {
+        self.tm.table.len()
+    }
+
+    /// No live transaction.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The module's counters.
+    pub fn stats(&self) -> &TmStats {
+        &self.tm.stats
+    }
+}
+
+/// Per-thread state of the message being processed.
+#[derive(Default)]
+struct Cur {
+    msg_id: u64,
+    cell: Option<Arc<TxnCell>>,
+    on_failure: Option<usize>,
+    on_reply: Option<usize>,
+    on_branch: Option<usize>,
+    /// `t_set_fr` before the transaction exists.
+    fr: Option<(u32, u32)>,
+    /// In failure_route: (branch, code, faked) of the reply that failed.
+    failed: Option<(u8, u16, bool)>,
+    /// In failure_route: the R-URI at its start (the main branch is forwarded again only when
+    /// the script changed it).
+    ruri_at_start: Option<Vec<u8>>,
+}
+
+thread_local! {
+    static CUR: RefCell<Cur> = RefCell::new(Cur::default());
+}
+
+/// Runs `f` on the thread's current-message state, reset when `ctx` is another message.
+fn cur<R>(ctx: &Ctx<'_>, f: impl FnOnce(&mut Cur) -> R) -> R {
+    CUR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.msg_id != ctx.state.id {
+            *c = Cur {
+                msg_id: ctx.state.id,
+                ..Cur::default()
+            };
+        }
+        f(&mut c)
+    })
+}
+
+fn cur_cell(ctx: &Ctx<'_>) -> Option<Arc<TxnCell>> {
+    cur(ctx, |c| c.cell.clone())
+}
+
+impl Tm {
+    fn new() -> Tm {
+        Tm {
+            cfg: OnceLock::new(),
+            net: OnceLock::new(),
+            routes: OnceLock::new(),
+            core: OnceLock::new(),
+            totags: OnceLock::new(),
+            table: Table::new(),
+            epoch: Instant::now(),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: Mutex::new(None),
+            stats: TmStats::default(),
+        }
+    }
+
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn cfg(&self) -> &TmConfig {
+        static DEFAULT: OnceLock<TmConfig> = OnceLock::new();
+        self.cfg
+            .get()
+            .unwrap_or_else(|| DEFAULT.get_or_init(TmConfig::default))
+    }
+
+    fn net(&self) -> Result<&Arc<dyn Network>, Error> {
+        self.net
+            .get()
+            .ok_or_else(|| Error::Runtime("tm: the core network is not available".into()))
+    }
+
+    /// Learns what it needs from the first message context (the program's routes, the core
+    /// parameters, the to-tag seed).
+    fn learn(&self, ctx: &Ctx<'_>) {
+        if self.routes.get().is_none() {
+            if let Some(r) = &ctx.routes {
+                let _ = self.routes.set(r.clone());
+            }
+        }
+        if self.core.get().is_none() {
+            let _ = self.core.set(ctx.server.core_params().clone());
+        }
+        if self.totags.get().is_none() {
+            let seed = ctx.server.sockets().first().map_or(ctx.rcv.dst, |s| s.addr);
+            let addr = match seed.ip() {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            };
+            let _ = self.totags.set(ToTagGenerator::new(
+                TM_TOTAG_SIGNATURE,
+                TM_TOTAG_SEPARATOR,
+                addr.as_bytes(),
+                seed.port().to_string().as_bytes(),
+            ));
+        }
+    }
+}
+
+fn our_branch(hash: u32, label: u32, idx: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(32);
+    b.extend_from_slice(MCOOKIE);
+    push_reverse_hex(&mut b, hash);
+    b.push(b'.');
+    push_reverse_hex(&mut b, label);
+    b.push(b'.');
+    push_reverse_hex(&mut b, u32::try_from(idx).unwrap_or(0));
+    b
+}
+
+fn transport_of(p: Proto) -> Transport {
+    match p {
+        Proto::Udp => Transport::Unreliable,
+        _ => Transport::Reliable,
+    }
+}
+
+/// Where replies to the request in `ctx` go (Kamailio's `init_rb` without `reply_to_via`): the
+/// source IP; the source port with `rport`/`force_rport()` or a connection, else the Via port.
+fn reply_dest(ctx: &Ctx<'_>) -> Dest {
+    let src = ctx.rcv.src;
+    let port = if ctx.rcv.proto != Proto::Udp {
+        src.port()
+    } else {
+        match ctx.msg.via1() {
+            Ok(v)
+                if v.rport.is_none()
+                    && ctx.state.msg_flags & ferrosip_api::ctx::FL_FORCE_RPORT == 0 =>
+            {
+                v.port.unwrap_or(5060)
+            }
+            _ => src.port(),
+        }
+    };
+    Dest {
+        addr: std::net::SocketAddr::new(src.ip(), port),
+        proto: ctx.rcv.proto,
+        socket: ctx.rcv.socket,
+    }
+}
+
+fn via_transport(p: Proto) -> ViaTransport {
+    match p {
+        Proto::Udp => ViaTransport::Udp,
+        Proto::Tcp => ViaTransport::Tcp,
+        Proto::Tls => ViaTransport::Tls,
+        Proto::Sctp => ViaTransport::Sctp,
+        Proto::Ws => ViaTransport::Ws,
+        Proto::Wss => ViaTransport::Wss,
+    }
+}
+
+/// The transport a branch will use, for its retransmission timers: the forced one, else the
+/// URI's `transport=` (TCP/TLS/… are reliable), else UDP.
+fn branch_transport(uri: &[u8], forced: Option<Proto>) -> Transport {
+    if let Some(p) = forced {
+        return transport_of(p);
+    }
+    let lower = uri.to_ascii_lowercase();
+    let reliable = [
+        &b"transport=tcp"[..],
+        b"transport=tls",
+        b"transport=ws",
+        b"transport=sctp",
+    ]
+    .iter()
+    .any(|t| lower.windows(t.len()).any(|w| w == *t))
+        || lower.starts_with(b"sips:");
+    if reliable {
+        Transport::Reliable
+    } else {
+        Transport::Unreliable
+    }
+}
+
+/// Outcome of looking up or creating the transaction of a request.
+enum NewTxn {
+    Created(Arc<TxnCell>),
+    Retransmission,
+}
+
+fn hash_of(msg: &Msg) -> u32 {
+    let buf = msg.buf();
+    let call_id = msg.call_id().map(|s| s.of(buf)).unwrap_or_default();
+    let cseq = msg
+        .cseq()
+        .map(|c| c.number_span.of(buf))
+        .unwrap_or_default();
+    ferrosip_sipmsg::branch::hash_index(call_id, cseq)
+}
+
+/// Kamailio's `t_newtran`: a retransmission re-sends the last reply; a new request gets a
+/// transaction (and 100 Trying for INVITE with `auto_inv_100`).
+fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
+    if let Some(c) = cur_cell(ctx) {
+        return Ok(NewTxn::Created(c));
+    }
+    tm.learn(ctx);
+    let msg = &*ctx.msg;
+    let class = method_class(msg);
+    let key = ReqKey::of(msg, &class)
+        .ok_or_else(|| Error::Runtime("tm: cannot compute the transaction key".into()))?;
+    let hash = hash_of(msg);
+    if let Some(cell) = tm.table.find(hash, &key) {
+        retransmission(tm, &cell);
+        return Ok(NewTxn::Retransmission);
+    }
+    let req = Msg::parse(msg.buf().to_vec()).map_err(|e| Error::Runtime(e.to_string()))?;
+    let kind = if msg.method() == Some(Method::Invite) {
+        TxnKind::Invite
+    } else {
+        TxnKind::NonInvite
+    };
+    let now = tm.now();
+    let mut actions = Vec::new();
+    let dest = reply_dest(ctx);
+    let rcv = ctx.rcv;
+    let state = ctx.state.clone();
+    let cfg = tm.cfg().clone();
+    let made = tm.table.insert(hash, key, |_label| Txn {
+        p: ProxyTxn::new(kind, transport_of(rcv.proto), now, &cfg, &mut actions),
+        req,
+        rcv,
+        state,
+        edits: None,
+        reply_dest: dest,
+        branches: Vec::new(),
+        last_reply: None,
+        final_code: 0,
+        on_failure: None,
+        on_reply: None,
+        on_branch: None,
+        on_branch_failure: None,
+        timer: None,
+        is_cancel: false,
+        failed_branch: None,
+        to_tag: None,
+        cancel_reason: None,
+    });
+    let cell = match made {
+        Ok(c) => c,
+        Err(existing) => {
+            retransmission(tm, &existing);
+            return Ok(NewTxn::Retransmission);
+        }
+    };
+    tm.stats.created.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut t = cell.lock();
+        if let Some((inv, noninv)) = cur(ctx, |c| c.fr) {
+            t.p.set_fr(now, inv, noninv);
+        }
+        let _ = apply(tm, &cell, &mut t, &actions, None);
+        tm.table.reschedule(&cell, &mut t);
+    }
+    cur(ctx, |c| c.cell = Some(cell.clone()));
+    Ok(NewTxn::Created(cell))
+}
+
+fn retransmission(tm: &Tm, cell: &Arc<TxnCell>) {
+    let mut actions = Vec::new();
+    let mut t = cell.lock();
+    t.p.on_request_retransmission(&mut actions);
+    let _ = apply(tm, cell, &mut t, &actions, None);
+    tm.table.reschedule(cell, &mut t);
+}
+
+/// The destination of `t_relay` and friends.
+#[derive(Debug, Clone, Default)]
+struct Target {
+    host: Option<(String, u16)>,
+    proto: Option<Proto>,
+}
+
+/// `t_relay()` and its variants.
+fn t_relay(tm: &Tm, ctx: &mut Ctx<'_>, target: &Target) -> Result<RetCode, Error> {
+    if !ctx.msg.is_request() {
+        return Err(Error::Runtime("t_relay: not a request".into()));
+    }
+    tm.learn(ctx);
+    if ctx.route_type == RouteType::Failure {
+        let Some(cell) = cur_cell(ctx) else {
+            return Err(Error::Runtime(
+                "t_relay: no transaction in failure_route".into(),
+            ));
+        };
+        return forward_branches(tm, ctx, &cell, target);
+    }
+    match ctx.msg.method() {
+        Some(Method::Ack) => return relay_ack(tm, ctx, target),
+        Some(Method::Cancel) => {
+            if let Some(inv) = lookup_invite(tm, ctx) {
+                return relay_cancel(tm, ctx, &inv);
+            }
+        }
+        _ => {}
+    }
+    let cell = match new_txn(tm, ctx)? {
+        NewTxn::Created(c) => c,
+        NewTxn::Retransmission => return Ok(RetCode(0)),
+    };
+    forward_branches(tm, ctx, &cell, target)
+}
+
+/// An ACK: absorbed when it acknowledges a negative reply of one of our INVITE transactions,
+/// else (the e2e ACK of a 2xx) relayed statelessly.
+fn relay_ack(tm: &Tm, ctx: &mut Ctx<'_>, target: &Target) -> Result<RetCode, Error> {
+    if let Some(cell) = find_for(tm, ctx, b"INVITE") {
+        let mut t = cell.lock();
+        if let Ok(ferrosip_siptxn::AckVerdict::Absorbed) = t.p.on_ack() {
+            tm.table.reschedule(&cell, &mut t);
+            return Ok(RetCode(0));
+        }
+    }
+    let net = tm.net()?.clone();
+    let req = ForwardRequest {
+        host: target.host.as_ref().map(|(h, p)| (h.as_str(), *p)),
+        proto: target.proto,
+        branch: None,
+        path: None,
+    };
+    match net.forward(ctx, &req) {
+        Ok(_) => Ok(RetCode::TRUE),
+        Err(e) => {
+            ctx.log_error(&format!("t_relay: {e}"));
+            Ok(RetCode::FALSE)
+        }
+    }
+}
+
+fn find_for(tm: &Tm, ctx: &Ctx<'_>, class: &[u8]) -> Option<Arc<TxnCell>> {
+    let key = ReqKey::of(ctx.msg, class)?;
+    tm.table.find(hash_of(ctx.msg), &key)
+}
+
+/// The INVITE transaction a CANCEL refers to (`t_lookup_cancel`).
+fn lookup_invite(tm: &Tm, ctx: &Ctx<'_>) -> Option<Arc<TxnCell>> {
+    if ctx.msg.method() != Some(Method::Cancel) {
+        return None;
+    }
+    find_for(tm, ctx, b"INVITE")
+}
+
+/// An e2e CANCEL matching an INVITE transaction: its own transaction answers 200, the INVITE's
+/// branches are canceled (or 487 is sent when none was forwarded).
+fn relay_cancel(tm: &Tm, ctx: &mut Ctx<'_>, inv: &Arc<TxnCell>) -> Result<RetCode, Error> {
+    let own = match new_txn(tm, ctx)? {
+        NewTxn::Created(c) => c,
+        NewTxn::Retransmission => return Ok(RetCode(0)),
+    };
+    {
+        let now = tm.now();
+        let mut t = own.lock();
+        t.is_cancel = true;
+        let mut actions = Vec::new();
+        t.p.reply_locally(now, StatusCode::new(200).map_err(rt)?, &mut actions)
+            .map_err(rt)?;
+        PENDING_REASON.with(|r| *r.borrow_mut() = Some(b"canceling".to_vec()));
+        let _ = apply(tm, &own, &mut t, &actions, None);
+        PENDING_REASON.with(|r| *r.borrow_mut() = None);
+        tm.table.reschedule(&own, &mut t);
+    }
+    let reason: Vec<u8> = {
+        let buf = ctx.msg.buf();
+        ctx.msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .filter(|h| h.name.of(buf).eq_ignore_ascii_case(b"Reason"))
+                    .flat_map(|h| h.span.of(buf).to_vec())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let now = tm.now();
+    let mut actions = Vec::new();
+    let mut t = inv.lock();
+    t.cancel_reason = Some(reason);
+    match t.p.cancel(now, &mut actions) {
+        Ok(_) => {}
+        Err(e) => {
+            tm.table.reschedule(inv, &mut t);
+            ctx.log(ferrosip_api::L_DBG, &format!("t_relay_cancel: {e}"));
+            return Ok(RetCode(0));
+        }
+    }
+    let fr = apply(tm, inv, &mut t, &actions, None);
+    tm.table.reschedule(inv, &mut t);
+    drop(t);
+    if let Some(f) = fr {
+        run_failure(tm, inv, f, ctx.server, ctx.worker);
+    }
+    // The CANCEL is handled: the script stops (Kamailio's t_relay_cancel returns 0).
+    Ok(RetCode(0))
+}
+
+/// Extra header lines and body of a local reply (`append_to_reply`).
+type ReplyLumps = (Vec<u8>, Option<Vec<u8>>);
+
+thread_local! {
+    /// Reason phrase for the local reply about to be built on this thread (t_reply's text).
+    static PENDING_REASON: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    /// Extra headers and body for the local reply about to be built (append_to_reply).
+    static PENDING_LUMPS: RefCell<Option<ReplyLumps>> = const { RefCell::new(None) };
+}
+
+fn rt(e: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!("tm: {e}"))
+}
+
+/// Forwards the destination set (the R-URI branch and the appended branches) on `cell`.
+fn forward_branches(
+    tm: &Tm,
+    ctx: &mut Ctx<'_>,
+    cell: &Arc<TxnCell>,
+    target: &Target,
+) -> Result<RetCode, Error> {
+    let net = tm.net()?.clone();
+    let in_failure = ctx.route_type == RouteType::Failure;
+    let (on_failure, on_reply, on_branch) =
+        cur(ctx, |c| (c.on_failure.take(), c.on_reply, c.on_branch));
+    // The branches: (uri, dst_uri, path, socket, bflags)
+    type B = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<u32>, u32);
+    let mut list: Vec<B> = Vec::new();
+    let main_changed = !in_failure
+        || cur(ctx, |c| c.ruri_at_start.clone()) != ctx.state.new_uri
+        || ctx.state.dst_uri.as_ref().is_some_and(|d| !d.is_empty());
+    if main_changed {
+        list.push((
+            ctx.ruri(),
+            ctx.state.dst_uri.clone(),
+            None,
+            ctx.state.force_socket,
+            ctx.state.bflags,
+        ));
+    }
+    for b in std::mem::take(&mut ctx.state.branches) {
+        list.push((
+            b.uri,
+            (!b.dst_uri.is_empty()).then_some(b.dst_uri),
+            (!b.path.is_empty()).then_some(b.path),
+            b.socket.or(ctx.state.force_socket),
+            b.flags,
+        ));
+    }
+    if list.is_empty() {
+        ctx.log_error("t_relay: no branch for forwarding");
+        return Ok(RetCode::FALSE);
+    }
+    let saved = (
+        ctx.state.new_uri.clone(),
+        ctx.state.dst_uri.clone(),
+        ctx.state.force_socket,
+        ctx.state.bflags,
+    );
+    {
+        let mut t = cell.lock();
+        if !in_failure {
+            t.state = ctx.state.clone();
+            t.edits = Some(ctx.edits.clone());
+        }
+        t.on_failure = on_failure;
+        t.on_reply = on_reply.or(t.on_reply);
+        t.on_branch = on_branch;
+        t.p.set_on_failure(on_failure.is_some());
+    }
+    let now = tm.now();
+    let mut sent_any = false;
+    let mut actions = Vec::new();
+    for (uri, dst, path, socket, bflags) in list {
+        ctx.state.new_uri = Some(uri.clone());
+        ctx.state.dst_uri = dst;
+        ctx.state.force_socket = socket;
+        ctx.state.bflags = bflags;
+        let saved_edits = on_branch.map(|_| ctx.edits.clone());
+        if let Some(r) = on_branch {
+            if let Some(runner) = ctx.routes.clone() {
+                let rt_saved = ctx.route_type;
+                ctx.route_type = RouteType::Branch;
+                let out = runner.run(r, ctx);
+                ctx.route_type = rt_saved;
+                if out.is_ok_and(|o| o.dropped) {
+                    if let Some(e) = saved_edits {
+                        ctx.edits = e;
+                    }
+                    continue;
+                }
+            }
+        }
+        let branch_uri = ctx.ruri();
+        let hop_uri = match &ctx.state.dst_uri {
+            Some(d) if !d.is_empty() => d.clone(),
+            _ => branch_uri.clone(),
+        };
+        let mut t = cell.lock();
+        let idx = t.branches.len();
+        let transport = branch_transport(&hop_uri, target.proto);
+        let b = match t.p.add_branch(now, transport) {
+            Ok(b) => b,
+            Err(e) => {
+                drop(t);
+                ctx.log_error(&format!("t_relay: cannot add a branch: {e}"));
+                if let Some(e) = saved_edits {
+                    ctx.edits = e;
+                }
+                continue;
+            }
+        };
+        let branch = our_branch(cell.hash, cell.label, idx);
+        let req = ForwardRequest {
+            host: target.host.as_ref().map(|(h, p)| (h.as_str(), *p)),
+            proto: target.proto,
+            branch: Some(&branch),
+            path: path.as_deref(),
+        };
+        match net.forward(ctx, &req) {
+            Ok(sent) => {
+                sent_any = true;
+                t.branches.push(OutBranch {
+                    sent,
+                    uri: branch_uri,
+                    cancel: None,
+                    reply: None,
+                    on_reply,
+                });
+            }
+            Err(e) => {
+                let dest = t.reply_dest;
+                t.branches.push(OutBranch {
+                    sent: ferrosip_api::Sent {
+                        dest,
+                        bytes: Vec::new(),
+                    },
+                    uri: branch_uri,
+                    cancel: None,
+                    reply: None,
+                    on_reply,
+                });
+                let _ = t.p.send_failed(now, b, &mut actions);
+                drop(t);
+                ctx.log_error(&format!("t_relay: sending the request failed: {e}"));
+            }
+        }
+        if let Some(e) = saved_edits {
+            ctx.edits = e;
+        }
+    }
+    (
+        ctx.state.new_uri,
+        ctx.state.dst_uri,
+        ctx.state.force_socket,
+        ctx.state.bflags,
+    ) = saved;
+    let fr = {
+        let mut t = cell.lock();
+        let fr = apply(tm, cell, &mut t, &actions, None);
+        tm.table.reschedule(cell, &mut t);
+        fr
+    };
+    if let Some(f) = fr {
+        if !in_failure {
+            run_failure(tm, cell, f, ctx.server, ctx.worker);
+        }
+    }
+    Ok(if sent_any {
+        RetCode::TRUE
+    } else {
+        RetCode::FALSE
+    })
+}
+
+/// A failure_route to run: (branch, code, faked).
+type FailureRun = (u8, u16, bool);
+
+/// Carries out what the state machine asked for. `current` is the reply being processed (its
+/// branch and the bytes to relay). Returns the failure_route to run, if any (the caller runs it
+/// with the cell unlocked).
+fn apply(
+    tm: &Tm,
+    cell: &Arc<TxnCell>,
+    t: &mut Txn,
+    actions: &[Action],
+    current: Option<(u8, &[u8])>,
+) -> Option<FailureRun> {
+    let net = tm.net.get()?;
+    let mut failure = None;
+    for a in actions {
+        match *a {
+            Action::RetransmitRequest { branch } => {
+                if let Some(b) = t.branches.get(usize::from(branch)) {
+                    let _ = net.send(&b.sent.dest, &b.sent.bytes);
+                }
+            }
+            Action::SendAck { branch, .. } => {
+                let to = match current {
+                    Some((cb, bytes)) if cb == branch => msgs::to_line(bytes),
+                    _ => t
+                        .branches
+                        .get(usize::from(branch))
+                        .and_then(|b| b.reply.as_ref())
+                        .and_then(|r| msgs::to_line(&r.received)),
+                };
+                if let Some(b) = t.branches.get(usize::from(branch)) {
+                    if let Some(ack) = msgs::derive(&b.sent.bytes, b"ACK", to.as_deref(), b"") {
+                        let _ = net.send(&b.sent.dest, &ack);
+                    }
+                }
+            }
+            Action::SendCancel { branch, reason } => {
+                let reason_lines = match reason {
+                    CancelReason::Received => t.cancel_reason.clone().unwrap_or_default(),
+                    CancelReason::FinalReply(s) if s.code() == 200 => {
+                        b"Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n".to_vec()
+                    }
+                    // A branch timeout (408) cancels without a Reason, as Kamailio (its
+                    // local_cancel_reason covers CANCELs caused by a received final reply).
+                    CancelReason::FinalReply(s) if s.code() == 408 => Vec::new(),
+                    CancelReason::FinalReply(s) => {
+                        format!("Reason: SIP;cause={}\r\n", s.code()).into_bytes()
+                    }
+                };
+                if let Some(b) = t.branches.get_mut(usize::from(branch)) {
+                    if let Some(c) = msgs::derive(&b.sent.bytes, b"CANCEL", None, &reason_lines) {
+                        let _ = net.send(&b.sent.dest, &c);
+                        b.cancel = Some(c);
+                    }
+                }
+            }
+            Action::RetransmitCancel { branch } => {
+                if let Some(b) = t.branches.get(usize::from(branch)) {
+                    if let Some(c) = &b.cancel {
+                        let _ = net.send(&b.sent.dest, c);
+                    }
+                }
+            }
+            Action::FakedReply { branch, status } => {
+                if let Some(b) = t.branches.get_mut(usize::from(branch)) {
+                    b.reply = Some(StoredReply {
+                        code: status.code(),
+                        reason: msgs::reason(status.code()).to_vec(),
+                        relay: Vec::new(),
+                        received: Vec::new(),
+                    });
+                }
+            }
+            Action::SendLocalReply { status } => {
+                send_local(tm, t, status.code());
+            }
+            Action::RelayReply { branch, status } => {
+                let bytes: Option<Vec<u8>> = match current {
+                    Some((cb, bytes)) if cb == branch => Some(bytes.to_vec()),
+                    _ => t
+                        .branches
+                        .get(usize::from(branch))
+                        .and_then(|b| b.reply.as_ref())
+                        .map(|r| r.relay.clone())
+                        .filter(|r| !r.is_empty()),
+                };
+                match bytes {
+                    Some(bytes) => {
+                        let _ = net.send(&t.reply_dest, &bytes);
+                        tm.stats.relayed_replies.fetch_add(1, Ordering::Relaxed);
+                        count_final(tm, status.code());
+                        if !status.is_provisional() {
+                            t.final_code = status.code();
+                        }
+                        t.last_reply = Some(bytes);
+                    }
+                    // A faked reply won: Kamailio sends it as a local reply.
+                    None => send_local(tm, t, status.code()),
+                }
+            }
+            Action::RetransmitReply { .. } => {
+                if let Some(r) = &t.last_reply {
+                    let _ = net.send(&t.reply_dest, r);
+                }
+            }
+            Action::RunFailureRoute {
+                branch,
+                status,
+                faked,
+            } => failure = Some((branch, status.code(), faked)),
+            Action::Free => {
+                tm.stats.freed.fetch_add(1, Ordering::Relaxed);
+                tm.table.remove(cell);
+            }
+        }
+    }
+    failure
+}
+
+fn count_final(tm: &Tm, code: u16) {
+    let c = match code / 100 {
+        2 => &tm.stats.replies_2xx,
+        3 => &tm.stats.replies_3xx,
+        4 => &tm.stats.replies_4xx,
+        5 => &tm.stats.replies_5xx,
+        6 => &tm.stats.replies_6xx,
+        _ => return,
+    };
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Builds and sends a reply generated here (100 Trying, `t_reply`, a faked winner, 487 …).
+fn send_local(tm: &Tm, t: &mut Txn, code: u16) {
+    let Some(net) = tm.net.get() else { return };
+    let reason = PENDING_REASON
+        .with(|r| r.borrow_mut().take())
+        .unwrap_or_else(|| msgs::reason(code).to_vec());
+    let (hdrs, body) = PENDING_LUMPS
+        .with(|r| r.borrow_mut().take())
+        .unwrap_or_default();
+    let sock = BuildSocket {
+        ip: t.rcv.dst.ip(),
+        port: t.rcv.dst.port(),
+        proto: via_transport(t.rcv.proto),
+        advertise: None,
+        sockname: "",
+    };
+    let rcv = build::RecvInfo {
+        src_ip: t.rcv.src.ip(),
+        src_port: t.rcv.src.port(),
+        socket: &sock,
+        proto: via_transport(t.rcv.proto),
+        conn_id: 0,
+    };
+    let needs_tag = code >= 180
+        && t.req
+            .to()
+            .map(|to| to.tag.is_none_or(|s| s.is_empty()))
+            .unwrap_or(false);
+    if needs_tag && t.to_tag.as_ref().is_none_or(|v| v.is_empty()) {
+        if let Some(g) = tm.totags.get() {
+            t.to_tag = build::reply_to_tag(&t.req, g).ok().map(|x| x.to_vec());
+        }
+    }
+    let core = tm.core.get();
+    let opts = ReplyOptions {
+        to_tag: if needs_tag { t.to_tag.as_deref() } else { None },
+        force_rport: t.state.msg_flags & ferrosip_api::ctx::FL_FORCE_RPORT != 0,
+        extra_headers: &hdrs,
+        body: body.as_deref(),
+        server_header: core
+            .filter(|c| c.server_signature)
+            .map(|c| c.server_header.as_bytes()),
+        ..ReplyOptions::default()
+    };
+    let Ok(bytes) = build::local_reply(&t.req, &rcv, code, &reason, &opts) else {
+        return;
+    };
+    let _ = net.send(&t.reply_dest, &bytes);
+    tm.stats.local_replies.fetch_add(1, Ordering::Relaxed);
+    count_final(tm, code);
+    if code >= 200 {
+        t.final_code = code;
+    }
+    t.last_reply = Some(bytes);
+}
+
+/// A reply for one of our branches (`TmApi::on_reply`).
+fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
+    let buf = ctx.msg.buf();
+    let Ok(via) = ctx.msg.via1() else {
+        return false;
+    };
+    let Some(value) = via.branch.and_then(|b| b.value).map(|v| v.of(buf).to_vec()) else {
+        return false;
+    };
+    let Some(pb) = parse_branch(&value) else {
+        return false;
+    };
+    let Some(label) = parse_reverse_hex(pb.key) else {
+        return false;
+    };
+    let Some(cell) = tm.table.by_label(pb.hash_index, label) else {
+        return false;
+    };
+    let Ok(idx) = u8::try_from(pb.branch_index) else {
+        return false;
+    };
+    let Some(code) = ctx.msg.status() else {
+        return false;
+    };
+    let Ok(status) = StatusCode::new(code) else {
+        return true;
+    };
+    tm.stats.rpl_received.fetch_add(1, Ordering::Relaxed);
+    let is_cancel_reply = ctx
+        .msg
+        .cseq()
+        .map(|c| c.method == Method::Cancel)
+        .unwrap_or(false);
+    let now = tm.now();
+    if is_cancel_reply {
+        let mut t = cell.lock();
+        let _ = t.p.on_cancel_reply(idx, status);
+        tm.table.reschedule(&cell, &mut t);
+        return true;
+    }
+    let on_reply_route = {
+        let t = cell.lock();
+        if usize::from(idx) >= t.branches.len() {
+            return true;
+        }
+        t.branches
+            .get(usize::from(idx))
+            .and_then(|b| b.on_reply)
+            .or(t.on_reply)
+    };
+    if let Some(r) = on_reply_route {
+        if let Some(runner) = ctx.routes.clone() {
+            CUR.with(|c| {
+                *c.borrow_mut() = Cur {
+                    msg_id: ctx.state.id,
+                    cell: Some(cell.clone()),
+                    ..Cur::default()
+                }
+            });
+            let saved = ctx.route_type;
+            ctx.route_type = RouteType::TmOnReply;
+            let out = runner.run(r, ctx);
+            ctx.route_type = saved;
+            let dropped = out.is_ok_and(|o| o.dropped);
+            if dropped && status.is_provisional() {
+                return true;
+            }
+        }
+    }
+    // The reply as it would be relayed (Via of ours removed, onreply_route's edits applied).
+    let relay = {
+        let sock = ctx.rcv_socket().map(|s| (s.addr, s.proto));
+        let bsock = sock.map(|(a, p)| BuildSocket {
+            ip: a.ip(),
+            port: a.port(),
+            proto: via_transport(p),
+            advertise: None,
+            sockname: "",
+        });
+        let sctx = SendContext {
+            rcv_socket: bsock.as_ref(),
+            rcv_proto: via_transport(ctx.rcv.proto),
+            snd_socket: None,
+            snd_proto: ViaTransport::Udp,
+            global_address: None,
+            global_port: None,
+        };
+        build::forward_reply(ctx.msg, &ctx.edits, &sctx).unwrap_or_default()
+    };
+    let mut actions = Vec::new();
+    let fr = {
+        let mut t = cell.lock();
+        if !status.is_provisional() {
+            if let Some(b) = t.branches.get_mut(usize::from(idx)) {
+                b.reply = Some(StoredReply {
+                    code,
+                    reason: ctx
+                        .msg
+                        .status_line()
+                        .map(|s| s.reason.of(ctx.msg.buf()).to_vec())
+                        .unwrap_or_default(),
+                    relay: relay.clone(),
+                    received: ctx.msg.buf().to_vec(),
+                });
+            }
+        }
+        if t.p.on_reply(now, idx, status, &mut actions).is_err() {
+            return true;
+        }
+        let fr = apply(tm, &cell, &mut t, &actions, Some((idx, &relay)));
+        tm.table.reschedule(&cell, &mut t);
+        fr
+    };
+    if let Some(f) = fr {
+        run_failure(tm, &cell, f, ctx.server, ctx.worker);
+    }
+    true
+}
+
+/// Runs failure_route for `cell` (the cell unlocked), then lets the state machine go on; repeats
+/// while the machine asks for another run (`failure_reply_mode` 0).
+fn run_failure(
+    tm: &Tm,
+    cell: &Arc<TxnCell>,
+    mut f: FailureRun,
+    server: &mut dyn Server,
+    worker: &mut WorkerState,
+) {
+    let saved_cur = CUR.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    for _ in 0..64 {
+        let (route, req, mut state, edits, rcv) = {
+            let mut t = cell.lock();
+            t.failed_branch = Some(f);
+            (
+                t.on_failure.take(),
+                t.req.buf().to_vec(),
+                t.state.clone(),
+                t.edits.clone(),
+                t.rcv,
+            )
+        };
+        if let (Some(route), Some(runner), Ok(mut msg)) =
+            (route, tm.routes.get().cloned(), Msg::parse(req))
+        {
+            if let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Failure, rcv, worker, server) {
+                state.branches.clear();
+                state.dst_uri = None;
+                ctx.state = state;
+                if let Some(e) = edits {
+                    ctx.edits = e;
+                }
+                ctx.routes = Some(runner.clone());
+                CUR.with(|c| {
+                    *c.borrow_mut() = Cur {
+                        msg_id: ctx.state.id,
+                        cell: Some(cell.clone()),
+                        failed: Some(f),
+                        ruri_at_start: ctx.state.new_uri.clone(),
+                        ..Cur::default()
+                    }
+                });
+                if let Err(e) = runner.run(route, &mut ctx) {
+                    ctx.log_error(&format!("failure_route: {e}"));
+                }
+                // t_on_failure() called in the failure_route without a new t_relay(): keep it
+                // armed for the branches added later (Kamailio re-arms on the transaction).
+                let rearm = CUR.with(|c| c.borrow().on_failure);
+                if rearm.is_some() {
+                    let mut t = cell.lock();
+                    t.on_failure = rearm;
+                    t.p.set_on_failure(true);
+                }
+            }
+        }
+        let now = tm.now();
+        let mut actions = Vec::new();
+        let next = {
+            let mut t = cell.lock();
+            if t.p.failure_route_done(now, &mut actions).is_err() {
+                tm.table.reschedule(cell, &mut t);
+                break;
+            }
+            let n = apply(tm, cell, &mut t, &actions, None);
+            tm.table.reschedule(cell, &mut t);
+            n
+        };
+        match next {
+            Some(n) => f = n,
+            None => break,
+        }
+    }
+    CUR.with(|c| *c.borrow_mut() = saved_cur);
+}
+
+/// The timer thread: advances the wheel every `tick` and runs what is due.
+fn timer_loop(tm: Arc<Tm>, tick: Duration) {
+    let mut fired = Vec::new();
+    let mut worker = WorkerState::default();
+    while !tm.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(tick);
+        let now = tm.now();
+        fired.clear();
+        tm.table.due(now, &mut fired);
+        for (id, weak) in fired.drain(..) {
+            let Some(cell) = weak.upgrade() else { continue };
+            let mut actions = Vec::new();
+            let fr = {
+                let mut t = cell.lock();
+                if t.timer.map(|(i, _)| i) != Some(id) {
+                    continue;
+                }
+                t.timer = None;
+                t.p.on_timer(now, &mut actions);
+                let fr = apply(&tm, &cell, &mut t, &actions, None);
+                tm.table.reschedule(&cell, &mut t);
+                fr
+            };
+            if let Some(f) = fr {
+                let Some(net) = tm.net.get().cloned() else {
+                    continue;
+                };
+                let Ok(mut server) = net.server() else {
+                    continue;
+                };
+                run_failure(&tm, &cell, f, server.as_mut(), &mut worker);
+            }
+        }
+    }
+}
+
+/// The module's export table.
+pub fn exports() -> ModuleExports {
+    let tm = Arc::new(Tm::new());
+    let mut m = ModuleExports::new("tm");
+    m.functions = funcs::functions(&tm);
+    m.params = params();
+    m.rpcs = rpcs(&tm);
+    let ti = tm.clone();
+    m.init = Some(Arc::new(move |ictx| {
+        let mut cfg = TmConfig::default();
+        for (name, v) in ictx.modparams() {
+            if let ModValue::Int(i) = v {
+                if TM_INT_PARAMS.contains(name) {
+                    cfg.set_modparam(name, *i)
+                        .map_err(|e| Error::Init(format!("tm: {e}")))?;
+                }
+            }
+        }
+        cfg.validate()
+            .map_err(|e| Error::Init(format!("tm: {e}")))?;
+        let _ = ti.cfg.set(cfg);
+        if let Some(n) = ictx.api::<NetworkApi>() {
+            let _ = ti.net.set(n.0.clone());
+        }
+        ictx.provide(Arc::new(TmApi { tm: ti.clone() }));
+        Ok(())
+    }));
+    let tc = tm.clone();
+    m.child_init = Some(Arc::new(move |_rank| {
+        let mut slot = tc.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let t = tc.clone();
+            let h = std::thread::Builder::new()
+                .name("tm-timer".into())
+                .spawn(move || timer_loop(t, Duration::from_millis(10)))
+                .map_err(|e| Error::Init(format!("tm: timer thread: {e}")))?;
+            *slot = Some(h);
+        }
+        Ok(())
+    }));
+    let td = tm;
+    m.destroy = Some(Arc::new(move || {
+        td.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = td.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }));
+    m
+}
+
+fn params() -> Vec<ModParam> {
+    let mut v: Vec<ModParam> = TM_INT_PARAMS
+        .iter()
+        .map(|n| ModParam::new(n, ModParamType::Int, "see docs/transactions.md"))
+        .collect();
+    for n in REFUSED_PARAMS {
+        let mut p = ModParam::new(n, ModParamType::Int, "not implemented");
+        p.implemented = false;
+        v.push(p);
+    }
+    v
+}
+
+fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
+    use ferrosip_api::export::RpcValue;
+    let t = tm.clone();
+    vec![RpcExport {
+        name: "tm.stats",
+        doc: "transaction counters",
+        handler: Arc::new(move |_args| {
+            let g = |c: &AtomicU64| RpcValue::Int(c.load(Ordering::Relaxed) as i64);
+            let s = &t.stats;
+            let current = t.table.len() as i64;
+            Ok(RpcValue::Struct(vec![
+                ("current".into(), RpcValue::Int(current)),
+                ("waiting".into(), RpcValue::Int(0)),
+                ("total".into(), g(&s.created)),
+                ("total_local".into(), RpcValue::Int(0)),
+                ("rpl_received".into(), g(&s.rpl_received)),
+                ("rpl_generated".into(), g(&s.local_replies)),
+                ("rpl_sent".into(), {
+                    let n = s.local_replies.load(Ordering::Relaxed)
+                        + s.relayed_replies.load(Ordering::Relaxed);
+                    RpcValue::Int(n as i64)
+                }),
+                ("6xx".into(), g(&s.replies_6xx)),
+                ("5xx".into(), g(&s.replies_5xx)),
+                ("4xx".into(), g(&s.replies_4xx)),
+                ("3xx".into(), g(&s.replies_3xx)),
+                ("2xx".into(), g(&s.replies_2xx)),
+                ("created".into(), g(&s.created)),
+                ("freed".into(), g(&s.freed)),
+                ("delayed_free".into(), RpcValue::Int(0)),
+            ]))
+        }),
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branches_round_trip() {
+        for (h, l, i) in [(0u32, 1u32, 0usize), (0xffff, 0xabc, 3), (7, 0, 11)] {
+            let b = our_branch(h, l, i);
+            let p = parse_branch(&b).expect("ours");
+            assert_eq!(p.hash_index, h);
+            assert_eq!(parse_reverse_hex(p.key), Some(l));
+            assert_eq!(p.branch_index as usize, i);
+        }
+    }
+
+    #[test]
+    fn transports() {
+        let cases: &[(&str, Option<Proto>, Transport)] = &[
+            ("sip:a@h", None, Transport::Unreliable),
+            ("sip:a@h;transport=TCP", None, Transport::Reliable),
+            ("sips:a@h", None, Transport::Reliable),
+            ("sip:a@h", Some(Proto::Tcp), Transport::Reliable),
+        ];
+        for (u, p, want) in cases {
+            assert_eq!(branch_transport(u.as_bytes(), *p), *want, "{u}");
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The transaction table: cells in shards, found by the request's key (requests, ACK, CANCEL) or by
+//! the hash index and label our Via branch carries (replies); one timer wheel for all of them.
+//!
+//! Locking: a shard lock only while a map is read or changed; a cell's lock while its transaction
+//! is read or changed — never while a route runs; the wheel lock last (cell → wheel), and the timer
+//! thread never holds the wheel while it locks a cell.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use ferrosip_api::{Dest, MsgState, RecvInfo};
+use ferrosip_sipmsg::edit::Edits;
+use ferrosip_sipmsg::{Method, Msg};
+use ferrosip_siptxn::{ProxyTxn, Time, TimerId, TimerWheel};
+
+/// Number of shards (a power of two; the hash index picks one).
+const SHARDS: usize = 64;
+
+/// How a request is matched to its transaction (Kamailio's `t_lookup_request`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReqKey {
+    /// RFC 3261: top Via branch (with the magic cookie), sent-by host and port, method class.
+    Rfc3261 {
+        branch: Vec<u8>,
+        host: Vec<u8>,
+        port: u16,
+        method: Vec<u8>,
+    },
+    /// Pre-RFC 3261 peers: Kamailio's characteristic MD5 of the request and the method class.
+    Old { md5: [u8; 32], method: Vec<u8> },
+}
+
+impl ReqKey {
+    /// The key of `msg` as the transaction of method `as_method` (ACK looks for INVITE; a CANCEL
+    /// looks for its own transaction or, through `t_lookup_cancel`, for the INVITE).
+    pub fn of(msg: &Msg, as_method: &[u8]) -> Option<ReqKey> {
+        let buf = msg.buf();
+        let via = msg.via1().ok()?;
+        let branch = via
+            .branch
+            .and_then(|b| b.value)
+            .map(|v| v.of(buf))
+            .filter(|b| b.len() > 7 && b[..7].eq_ignore_ascii_case(b"z9hG4bK"));
+        let method = as_method.to_ascii_uppercase();
+        match branch {
+            Some(b) => Some(ReqKey::Rfc3261 {
+                branch: b.to_vec(),
+                host: via.host.of(buf).to_ascii_lowercase(),
+                port: via.port.unwrap_or(0),
+                method,
+            }),
+            None => {
+                let (md5, _) = ferrosip_sipmsg::build::transaction_key(msg).ok()?;
+                Some(ReqKey::Old { md5, method })
+            }
+        }
+    }
+}
+
+/// The method class a request's transaction is stored under: ACK belongs to INVITE.
+pub fn method_class(msg: &Msg) -> Vec<u8> {
+    match msg.method() {
+        Some(Method::Ack) => b"INVITE".to_vec(),
+        _ => msg
+            .request_line()
+            .map(|rl| rl.method_span.of(msg.buf()).to_ascii_uppercase())
+            .unwrap_or_default(),
+    }
+}
+
+/// One outgoing branch.
+#[derive(Debug, Clone)]
+pub struct OutBranch {
+    /// The request as sent (retransmissions, CANCEL and ACK are derived from it).
+    pub sent: ferrosip_api::Sent,
+    /// The R-URI of the branch.
+    pub uri: Vec<u8>,
+    /// The CANCEL we sent on it, for retransmissions.
+    pub cancel: Option<Vec<u8>>,
+    /// The last final reply received on it, as it would be relayed (edits of onreply_route
+    /// applied), with its code and reason: relayed if it wins the selection.
+    pub reply: Option<StoredReply>,
+    /// `onreply_route` armed for this branch (`t_on_reply`), a route block index.
+    pub on_reply: Option<usize>,
+}
+
+/// A reply kept for the selection.
+#[derive(Debug, Clone)]
+pub struct StoredReply {
+    pub code: u16,
+    pub reason: Vec<u8>,
+    /// The bytes to relay upstream.
+    pub relay: Vec<u8>,
+    /// The reply as received (`$T_rpl`, failure_route's reply view).
+    pub received: Vec<u8>,
+}
+
+/// What a transaction keeps besides its state machine.
+pub struct Txn {
+    pub p: ProxyTxn,
+    /// The request as received.
+    pub req: Msg,
+    pub rcv: RecvInfo,
+    /// The script state at `t_relay` time (flags, AVPs, R-URI …), restored for failure_route.
+    pub state: MsgState,
+    /// The edits at `t_relay` time (`t_save_lumps`), restored for failure_route.
+    pub edits: Option<Edits>,
+    /// Where replies go upstream.
+    pub reply_dest: Dest,
+    pub branches: Vec<OutBranch>,
+    /// The last reply sent upstream (bytes, for retransmissions).
+    pub last_reply: Option<Vec<u8>>,
+    /// Code of the last final reply sent upstream (0 = none yet).
+    pub final_code: u16,
+    /// `t_on_failure`, `t_on_reply`, `t_on_branch`, `t_on_branch_failure` as block indexes.
+    pub on_failure: Option<usize>,
+    pub on_reply: Option<usize>,
+    pub on_branch: Option<usize>,
+    pub on_branch_failure: Option<usize>,
+    /// The wheel entry and its deadline.
+    pub timer: Option<(TimerId, Time)>,
+    /// The transaction is an e2e CANCEL's own (answered locally with 200).
+    pub is_cancel: bool,
+    /// Branch of the reply that ran failure_route last (`$T_branch_idx`, `t_check_status`).
+    pub failed_branch: Option<(u8, u16, bool)>,
+    /// Local reply of the transaction (to-tag kept for every local reply).
+    pub to_tag: Option<Vec<u8>>,
+    /// Reason header of the e2e CANCEL to copy into the CANCELs we send.
+    pub cancel_reason: Option<Vec<u8>>,
+}
+
+/// A transaction with its lock.
+pub struct TxnCell {
+    pub hash: u32,
+    pub label: u32,
+    pub key: ReqKey,
+    inner: Mutex<Txn>,
+}
+
+impl TxnCell {
+    /// Locks the transaction (a poisoned lock is taken over: a panic in one message must not
+    /// wedge the transaction for the others).
+    pub fn lock(&self) -> MutexGuard<'_, Txn> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    by_key: HashMap<ReqKey, Arc<TxnCell>>,
+    by_label: HashMap<u32, Arc<TxnCell>>,
+    next_label: u32,
+}
+
+/// All transactions and their timers.
+pub struct Table {
+    shards: Vec<Mutex<Shard>>,
+    wheel: Mutex<TimerWheel<Weak<TxnCell>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Default for Table {
+    fn default() -> Table {
+        Table::new()
+    }
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            wheel: Mutex::new(TimerWheel::with_capacity(Time(0), 1024)),
+        }
+    }
+
+    fn shard(&self, hash: u32) -> &Mutex<Shard> {
+        &self.shards[hash as usize % SHARDS] // SHARDS > 0
+    }
+
+    /// The transaction of `key`, if any.
+    pub fn find(&self, hash: u32, key: &ReqKey) -> Option<Arc<TxnCell>> {
+        lock(self.shard(hash)).by_key.get(key).cloned()
+    }
+
+    /// The transaction our branch `(hash, label)` names.
+    pub fn by_label(&self, hash: u32, label: u32) -> Option<Arc<TxnCell>> {
+        lock(self.shard(hash)).by_label.get(&label).cloned()
+    }
+
+    /// Inserts a new transaction unless one with the same key exists (a retransmission that raced
+    /// with the first copy): `Err(existing)` then.
+    pub fn insert(
+        &self,
+        hash: u32,
+        key: ReqKey,
+        make: impl FnOnce(u32) -> Txn,
+    ) -> Result<Arc<TxnCell>, Arc<TxnCell>> {
+        let mut sh = lock(self.shard(hash));
+        if let Some(c) = sh.by_key.get(&key) {
+            return Err(c.clone());
+        }
+        sh.next_label = sh.next_label.wrapping_add(1);
+        let mut label = sh.next_label;
+        while sh.by_label.contains_key(&label) {
+            label = label.wrapping_add(1);
+        }
+        sh.next_label = label;
+        let cell = Arc::new(TxnCell {
+            hash,
+            label,
+            key: key.clone(),
+            inner: Mutex::new(make(label)),
+        });
+        sh.by_key.insert(key, cell.clone());
+        sh.by_label.insert(label, cell.clone());
+        Ok(cell)
+    }
+
+    /// Removes a transaction (it was freed).
+    pub fn remove(&self, cell: &TxnCell) {
+        let mut sh = lock(self.shard(cell.hash));
+        if sh
+            .by_label
+            .get(&cell.label)
+            .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), cell))
+        {
+            sh.by_label.remove(&cell.label);
+            sh.by_key.remove(&cell.key);
+        }
+    }
+
+    /// Number of live transactions.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).by_label.len()).sum()
+    }
+
+    /// No live transaction.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Re-arms the cell's timer at the transaction's next deadline (or removes it from the table
+    /// when it was freed). Call with the cell locked, after every change.
+    pub fn reschedule(&self, cell: &Arc<TxnCell>, t: &mut Txn) {
+        if t.p.is_freed() {
+            if let Some((id, _)) = t.timer.take() {
+                lock(&self.wheel).cancel(id);
+            }
+            self.remove(cell);
+            return;
+        }
+        let want = t.p.next_deadline();
+        if t.timer.map(|(_, d)| d) == want {
+            return;
+        }
+        let mut w = lock(&self.wheel);
+        if let Some((id, _)) = t.timer.take() {
+            w.cancel(id);
+        }
+        if let Some(d) = want {
+            t.timer = Some((w.insert(d, Arc::downgrade(cell)), d));
+        }
+    }
+
+    /// Moves the wheel to `now`: the cells whose timer is due, with the timer id they fired with.
+    pub fn due(&self, now: Time, out: &mut Vec<(TimerId, Weak<TxnCell>)>) {
+        lock(&self.wheel).advance(now, out);
+    }
+
+    /// Number of armed timers.
+    pub fn timers(&self) -> usize {
+        lock(&self.wheel).len()
+    }
+}
