@@ -548,6 +548,9 @@ fn t_reply(tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
             run_failure(tm, &cell, f, ctx.server, ctx.worker);
         }
     }
+    if ctx.route_type != RouteType::Failure {
+        flush_finals(tm, ctx.server, ctx.worker);
+    }
     Ok(RetCode::TRUE)
 }
 

@@ -134,7 +134,27 @@ pub struct Tm {
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub stats: TmStats,
+    /// Callbacks for the first final reply sent upstream (acc).
+    finals: std::sync::RwLock<Vec<FinalCallback>>,
 }
+
+/// The first final reply a transaction sent upstream, as callbacks see it.
+#[derive(Debug, Clone, Copy)]
+pub struct FinalReply<'a> {
+    /// Status code.
+    pub code: u16,
+    /// Reason phrase.
+    pub reason: &'a [u8],
+    /// The reply as sent (relayed or generated here).
+    pub reply: Option<&'a Msg>,
+    /// Generated here (`t_reply`, a faked 408 …) rather than relayed.
+    pub local: bool,
+}
+
+/// Called once per transaction when its first final reply went upstream, with a context on the
+/// request (the script state saved at `t_relay`: flags, AVPs, R-URI) — Kamailio's
+/// `TMCB_RESPONSE_OUT` as acc uses it.
+pub type FinalCallback = Arc<dyn Fn(&mut Ctx<'_>, &FinalReply<'_>) + Send + Sync>;
 
 /// What other parts of the server use: the reply hook, the end-of-script hook, counters.
 pub struct TmApi {
@@ -162,6 +182,16 @@ impl TmApi {
             t.p.script_done(now);
             self.tm.table.reschedule(&cell, &mut t);
         }
+    }
+
+    /// Registers a callback for the first final reply of every transaction (see
+    /// [`FinalCallback`]).
+    pub fn on_final_reply(&self, cb: FinalCallback) {
+        self.tm
+            .finals
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cb);
     }
 
     /// Live transactions.
@@ -232,6 +262,7 @@ impl Tm {
             stop: Arc::new(AtomicBool::new(false)),
             thread: Mutex::new(None),
             stats: TmStats::default(),
+            finals: std::sync::RwLock::new(Vec::new()),
         }
     }
 
@@ -409,6 +440,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         branches: Vec::new(),
         last_reply: None,
         final_code: 0,
+        final_local: false,
         on_failure: None,
         on_reply: None,
         on_branch: None,
@@ -572,8 +604,54 @@ fn relay_cancel(tm: &Tm, ctx: &mut Ctx<'_>, inv: &Arc<TxnCell>) -> Result<RetCod
     if let Some(f) = fr {
         run_failure(tm, inv, f, ctx.server, ctx.worker);
     }
+    flush_finals(tm, ctx.server, ctx.worker);
     // The CANCEL is handled: the script stops (Kamailio's t_relay_cancel returns 0).
     Ok(RetCode(0))
+}
+
+/// Transactions whose first final reply was just sent (code, bytes, generated here), waiting for
+/// the callbacks ([`flush_finals`]) once no transaction is locked.
+type FinalQueue = Vec<(Arc<TxnCell>, u16, Vec<u8>, bool)>;
+
+thread_local! {
+    static FINALS: RefCell<FinalQueue> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs the final-reply callbacks queued on this thread.
+fn flush_finals(tm: &Tm, server: &mut dyn Server, worker: &mut WorkerState) {
+    let queued = FINALS.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    if queued.is_empty() {
+        return;
+    }
+    let cbs: Vec<FinalCallback> = tm.finals.read().unwrap_or_else(|e| e.into_inner()).clone();
+    for (cell, code, bytes, local) in queued {
+        let (req, state, rcv) = {
+            let t = cell.lock();
+            (t.req.buf().to_vec(), t.state.clone(), t.rcv)
+        };
+        let Ok(mut msg) = Msg::parse(req) else {
+            continue;
+        };
+        let reply = Msg::parse(bytes).ok();
+        let reason = reply
+            .as_ref()
+            .and_then(|r| r.status_line().map(|s| s.reason.of(r.buf()).to_vec()))
+            .unwrap_or_default();
+        let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Request, rcv, worker, server) else {
+            continue;
+        };
+        ctx.state = state;
+        ctx.routes = tm.routes.get().cloned();
+        let fr = FinalReply {
+            code,
+            reason: &reason,
+            reply: reply.as_ref(),
+            local,
+        };
+        for cb in &cbs {
+            cb(&mut ctx, &fr);
+        }
+    }
 }
 
 /// Extra header lines and body of a local reply (`append_to_reply`).
@@ -744,6 +822,9 @@ fn forward_branches(
             run_failure(tm, cell, f, ctx.server, ctx.worker);
         }
     }
+    if !in_failure {
+        flush_finals(tm, ctx.server, ctx.worker);
+    }
     Ok(if sent_any {
         RetCode::TRUE
     } else {
@@ -766,6 +847,7 @@ fn apply(
 ) -> Option<FailureRun> {
     let net = tm.net.get()?;
     let mut failure = None;
+    let final_before = t.final_code;
     for a in actions {
         match *a {
             Action::RetransmitRequest { branch } => {
@@ -845,6 +927,7 @@ fn apply(
                         count_final(tm, status.code());
                         if !status.is_provisional() {
                             t.final_code = status.code();
+                            t.final_local = false;
                         }
                         t.last_reply = Some(bytes);
                     }
@@ -866,6 +949,16 @@ fn apply(
                 tm.stats.freed.fetch_add(1, Ordering::Relaxed);
                 tm.table.remove(cell);
             }
+        }
+    }
+    if final_before == 0 && t.final_code != 0 && !t.is_cancel {
+        let has_cbs = tm.finals.read().map(|v| !v.is_empty()).unwrap_or(false);
+        if has_cbs {
+            let bytes = t.last_reply.clone().unwrap_or_default();
+            FINALS.with(|f| {
+                f.borrow_mut()
+                    .push((cell.clone(), t.final_code, bytes, t.final_local))
+            });
         }
     }
     failure
@@ -935,6 +1028,7 @@ fn send_local(tm: &Tm, t: &mut Txn, code: u16) {
     count_final(tm, code);
     if code >= 200 {
         t.final_code = code;
+        t.final_local = true;
     }
     t.last_reply = Some(bytes);
 }
@@ -1055,6 +1149,7 @@ fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
     if let Some(f) = fr {
         run_failure(tm, &cell, f, ctx.server, ctx.worker);
     }
+    flush_finals(tm, ctx.server, ctx.worker);
     true
 }
 
@@ -1164,6 +1259,13 @@ fn timer_loop(tm: Arc<Tm>, tick: Duration) {
                     continue;
                 };
                 run_failure(&tm, &cell, f, server.as_mut(), &mut worker);
+                flush_finals(&tm, server.as_mut(), &mut worker);
+            } else if FINALS.with(|q| !q.borrow().is_empty()) {
+                if let Some(net) = tm.net.get().cloned() {
+                    if let Ok(mut server) = net.server() {
+                        flush_finals(&tm, server.as_mut(), &mut worker);
+                    }
+                }
             }
         }
     }

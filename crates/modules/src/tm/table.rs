@@ -112,6 +112,8 @@ pub struct Txn {
     pub last_reply: Option<Vec<u8>>,
     /// Code of the last final reply sent upstream (0 = none yet).
     pub final_code: u16,
+    /// That reply was generated here.
+    pub final_local: bool,
     /// `t_on_failure`, `t_on_reply`, `t_on_branch`, `t_on_branch_failure` as block indexes.
     pub on_failure: Option<usize>,
     pub on_reply: Option<usize>,
