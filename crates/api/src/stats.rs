@@ -571,6 +571,45 @@ mod tests {
     }
 
     #[test]
+    fn stat_pv_reads_by_name_and_null_when_unknown() {
+        let cell: StatsCell = Arc::new(OnceLock::new());
+        let mut m = crate::ModuleExports::new("pv");
+        m.pvs = vec![stat_pv(Arc::clone(&cell))];
+        let mut reg = crate::Registry::new();
+        assert!(reg.add(m).is_ok());
+        assert!(reg.parse_format("$stat()").is_err(), "a name is required");
+        let stats = Arc::new(Stats::new());
+        let h = stats
+            .counter("core", "rcv_requests", "", StatMode::Resettable)
+            .expect("register");
+        h.add(7);
+        let mut msg = ferrosip_sipmsg::Msg::parse(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n".to_vec(),
+        )
+        .expect("parses");
+        let mut w = crate::WorkerState::default();
+        let mut rec = crate::Recorder::default();
+        let f = reg
+            .parse_format("[$stat(rcv_requests)] [$stat(nosuch)]")
+            .expect("format");
+        // (registry set, rendered)
+        for (set, want) in [(false, "[<null>] [<null>]"), (true, "[7] [<null>]")] {
+            if set {
+                let _ = cell.set(Arc::clone(&stats));
+            }
+            let mut ctx = crate::Ctx::new(
+                &mut msg,
+                crate::RouteType::Request,
+                crate::RecvInfo::default(),
+                &mut w,
+                &mut rec,
+            )
+            .expect("ctx");
+            assert_eq!(f.render(&mut ctx), want.as_bytes(), "set={set}");
+        }
+    }
+
+    #[test]
     fn cfg_var_conversions_and_access() {
         let store = Arc::new(AtomicI64::new(1));
         let st = Arc::clone(&store);
