@@ -343,6 +343,24 @@ fn kamcmd_sees_the_same_statistics_counters_and_cfg_on_both_servers() {
         ours.ask(&["cfg.help", "pstn", "gw_ip"]),
         "{\n\tdesc: My PSTN GW Address\n\ttype: string\n}\n"
     );
+    assert_eq!(
+        ours.ask(&["core.sockets_list"]),
+        "{\n\tsocket: {\n\t\taf: ipv4\n\t\tproto: udp\n\t\taddress: 127.0.0.1\n\t\tport: PORT\n\t\tagname: none\n\t\tmcast: no\n\t\tmhomed: no\n\t\tvirtual: no\n\t}\n}\n"
+    );
+    assert_eq!(
+        ours.ask(&["core.tcp_info"]),
+        "error: 500 - tcp support disabled\n",
+        "no TCP socket in this config"
+    );
+    let listed = ours.ask(&["system.listMethods"]);
+    for m in [
+        "core.psx",
+        "stats.fetchn",
+        "cnt.grp_get_all",
+        "cfg.set_delayed_int",
+    ] {
+        assert!(listed.lines().any(|l| l == m), "{m} in {listed}");
+    }
     let refused = ours.ask(&["cfg.set_now_string", "pstn", "gw_ip", "5.6.7.8"]);
     assert!(
         refused.starts_with(
