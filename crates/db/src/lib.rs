@@ -92,10 +92,14 @@ pub struct Db {
     inner: Arc<Inner>,
 }
 
+/// Opens a new connection; `backend::open` in production, a fake in the pool tests.
+type Opener = Box<dyn Fn(&DbUrl) -> Result<Box<dyn Conn>, Error> + Send + Sync>;
+
 struct Inner {
     url: DbUrl,
     version_table: String,
     idle: Mutex<Vec<Box<dyn Conn>>>,
+    open: Opener,
 }
 
 impl std::fmt::Debug for Db {
@@ -115,17 +119,26 @@ impl Db {
     /// parameter).
     pub fn connect_with_version_table(url: &str, version_table: &str) -> Result<Db, Error> {
         sql::check_ident(version_table)?;
-        let url = DbUrl::parse(url)?;
+        Self::with_opener(DbUrl::parse(url)?, version_table, Box::new(backend::open))
+    }
+
+    fn with_opener(url: DbUrl, version_table: &str, open: Opener) -> Result<Db, Error> {
         let db = Db {
             inner: Arc::new(Inner {
                 url,
                 version_table: version_table.to_string(),
                 idle: Mutex::new(Vec::new()),
+                open,
             }),
         };
-        let c = backend::open(&db.inner.url)?;
+        let c = (db.inner.open)(&db.inner.url)?;
         db.checkin(c);
         Ok(db)
+    }
+
+    /// The name of the version table this handle checks.
+    pub fn version_table(&self) -> &str {
+        &self.inner.version_table
     }
 
     pub fn url(&self) -> &DbUrl {
@@ -268,7 +281,7 @@ impl Db {
                 drop(c);
                 self.lock_idle().clear();
                 tracing::warn!(url = %self.inner.url, error = %e, "database connection lost, reconnecting");
-                let mut c = backend::open(&self.inner.url)?;
+                let mut c = (self.inner.open)(&self.inner.url)?;
                 let r = f(c.as_mut());
                 if !matches!(&r, Err(e) if e.is_connection_lost()) {
                     self.checkin(c);
@@ -296,7 +309,7 @@ impl Db {
             match c {
                 Some(c) if c.is_closed() => continue,
                 Some(c) => return Ok(c),
-                None => return backend::open(&self.inner.url),
+                None => return (self.inner.open)(&self.inner.url),
             }
         }
     }
@@ -306,5 +319,125 @@ impl Db {
         if idle.len() < MAX_IDLE {
             idle.push(c);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fake server: connections opened in one "life" die when it restarts.
+    #[derive(Default)]
+    struct Server {
+        life: AtomicUsize,
+        opened: AtomicUsize,
+        /// Restarts again right after each connect (a server that keeps dying), when set.
+        flapping: std::sync::atomic::AtomicBool,
+    }
+
+    struct Fake {
+        server: Arc<Server>,
+        life: usize,
+    }
+
+    impl Conn for Fake {
+        fn query(&mut self, sql: &str, _: &[&Value]) -> Result<Rows, Error> {
+            if self.server.life.load(Ordering::SeqCst) != self.life {
+                return Err(Error::ConnectionLost("server restarted".into()));
+            }
+            if sql.starts_with("SELEC ") {
+                return Err(Error::Query("syntax error".into()));
+            }
+            Ok(Rows {
+                columns: vec!["x".into()],
+                rows: vec![vec![Value::Int(1)]],
+            })
+        }
+        fn execute(&mut self, s: &str, p: &[&Value]) -> Result<u64, Error> {
+            self.query(s, p).map(|r| r.len() as u64)
+        }
+        fn batch(&mut self, s: &str) -> Result<(), Error> {
+            self.query(s, &[]).map(drop)
+        }
+    }
+
+    fn fake() -> (Db, Arc<Server>) {
+        let server = Arc::new(Server::default());
+        let s = server.clone();
+        let open: Opener = Box::new(move |_| {
+            s.opened.fetch_add(1, Ordering::SeqCst);
+            let life = s.life.load(Ordering::SeqCst);
+            if s.flapping.load(Ordering::SeqCst) {
+                s.life.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(Box::new(Fake {
+                server: s.clone(),
+                life,
+            }))
+        });
+        let url = DbUrl::parse("sqlite:///fake").expect("url");
+        (Db::with_opener(url, "version", open).expect("db"), server)
+    }
+
+    fn opened(s: &Server) -> usize {
+        s.opened.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn lost_connection_empties_the_pool_and_retries_once() {
+        let (db, server) = fake();
+        // Four connections checked out at once, as busy workers hold them, then pooled.
+        let conns: Vec<_> = (0..4).map(|_| db.checkout().expect("checkout")).collect();
+        for c in conns {
+            db.checkin(c);
+        }
+        assert_eq!(opened(&server), 4);
+        server.life.fetch_add(1, Ordering::SeqCst); // restart: every pooled connection is dead
+        let r = db
+            .raw_query("SELECT 1")
+            .expect("retried on a fresh connection");
+        assert_eq!(r.rows, [[Value::Int(1)]]);
+        assert_eq!(opened(&server), 5, "one reconnect");
+        assert_eq!(
+            db.lock_idle().len(),
+            1,
+            "dead connections dropped, the fresh one kept"
+        );
+        db.raw_query("SELECT 1").expect("the next request");
+        assert_eq!(opened(&server), 5, "and it reuses the fresh one");
+    }
+
+    #[test]
+    fn a_second_loss_is_reported_and_not_pooled() {
+        let (db, server) = fake();
+        server.flapping.store(true, Ordering::SeqCst);
+        server.life.fetch_add(1, Ordering::SeqCst);
+        match db.raw_query("SELECT 1") {
+            Err(Error::ConnectionLost(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(opened(&server), 2, "exactly one retry");
+        assert!(db.lock_idle().is_empty());
+        server.flapping.store(false, Ordering::SeqCst);
+        db.raw_query("SELECT 1")
+            .expect("after the server came back");
+    }
+
+    #[test]
+    fn query_errors_keep_the_connection_and_do_not_retry() {
+        let (db, server) = fake();
+        match db.raw_query("SELEC 1") {
+            Err(Error::Query(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(opened(&server), 1);
+        assert_eq!(db.lock_idle().len(), 1);
+    }
+
+    #[test]
+    fn handle_is_shareable_between_workers() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Db>();
     }
 }

@@ -419,17 +419,24 @@ fn quote(d: Dialect, name: &str) -> String {
     }
 }
 
-fn index_name(d: Dialect, t: &Table, i: &Index) -> String {
+fn index_name(d: Dialect, table: &str, i: &Index) -> String {
     if d == Dialect::Mysql {
         i.name.to_string()
     } else {
-        format!("{}_{}", t.name, i.name)
+        format!("{table}_{}", i.name)
     }
 }
 
-/// `CREATE TABLE`, its indexes and its version row, as one script.
+/// `CREATE TABLE`, its indexes and its version row, as one script. The `version` table itself is
+/// created under the name `version_table` (Kamailio's `version_table` parameter); its own row still
+/// says `version`, as Kamailio's scripts write it.
 pub fn create_sql(d: Dialect, t: &Table, version_table: &str) -> String {
-    let mut s = format!("CREATE TABLE {} (\n", quote(d, t.name));
+    let name = if t.name == "version" {
+        version_table
+    } else {
+        t.name
+    };
+    let mut s = format!("CREATE TABLE {} (\n", quote(d, name));
     let mut lines: Vec<String> = t
         .columns
         .iter()
@@ -458,7 +465,7 @@ pub fn create_sql(d: Dialect, t: &Table, version_table: &str) -> String {
         let cols: Vec<String> = i.columns.iter().map(|c| quote(d, c)).collect();
         lines.push(format!(
             "    CONSTRAINT {} UNIQUE ({})",
-            index_name(d, t, i),
+            index_name(d, name, i),
             cols.join(", ")
         ));
     }
@@ -468,8 +475,8 @@ pub fn create_sql(d: Dialect, t: &Table, version_table: &str) -> String {
         let cols: Vec<String> = i.columns.iter().map(|c| quote(d, c)).collect();
         s.push_str(&format!(
             "CREATE INDEX {} ON {} ({});\n",
-            index_name(d, t, i),
-            t.name,
+            index_name(d, name, i),
+            name,
             cols.join(", ")
         ));
     }
@@ -489,11 +496,11 @@ pub fn create_sql(d: Dialect, t: &Table, version_table: &str) -> String {
 /// Fails when a table exists already, as `kamdbctl create` does.
 pub fn create(db: &Db, tables: &[&Table]) -> Result<(), Error> {
     let d = db.dialect();
-    let version_table = "version";
+    let version_table = db.version_table();
     let mut script = String::new();
-    let wants_version = tables.iter().any(|t| t.name == version_table);
+    let wants_version = tables.iter().any(|t| t.name == "version");
     if !wants_version && db.table_version(version_table).is_err() {
-        if let Some(v) = table(version_table) {
+        if let Some(v) = table("version") {
             script.push_str(&create_sql(d, v, version_table));
         }
     }
@@ -590,6 +597,22 @@ INSERT INTO version (table_name, table_version) values ('address','6');
             assert_eq!(version_of(name), Some(v), "{name}");
         }
         assert_eq!(version_of("dialog"), None);
+        let v = create_sql(
+            Dialect::Sqlite,
+            table("version").expect("version"),
+            "kversion",
+        );
+        assert!(v.starts_with("CREATE TABLE kversion (\n"), "{v}");
+        assert!(
+            v.contains("CONSTRAINT kversion_table_name_idx UNIQUE"),
+            "{v}"
+        );
+        assert!(
+            v.ends_with(
+                "INSERT INTO kversion (table_name, table_version) values ('version','1');\n"
+            ),
+            "{v}"
+        );
         for t in TABLES {
             assert_eq!(t.columns.first().map(|c| c.name), Some("id"), "{}", t.name);
             for i in t.indexes {

@@ -171,3 +171,19 @@ fn failed_schema_script_leaves_a_usable_connection() {
     db.insert("subscriber", &[("username", "bob".into())])
         .expect("the pooled connection still works");
 }
+
+#[test]
+fn custom_version_table() {
+    let t = TempDb::new("kversion");
+    let db = Db::connect_with_version_table(&t.url(), "kversion").expect("open");
+    assert_eq!(db.version_table(), "kversion");
+    let sub = ferrosip_db::schema::table("subscriber").expect("subscriber");
+    ferrosip_db::schema::create(&db, &[sub]).expect("create");
+    db.check_table_version("subscriber", 7)
+        .expect("via kversion");
+    assert!(
+        db.raw_query("SELECT * FROM version").is_err(),
+        "no table called version"
+    );
+    assert!(Db::connect_with_version_table(&t.url(), "bad name").is_err());
+}
