@@ -21,6 +21,7 @@ children=2
 disable_tcp=yes
 listen=udp:127.0.0.1:PORT
 loadmodule "tm.so"
+loadmodule "tmx.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
@@ -48,8 +49,13 @@ request_route {
         if (t_check_trans()) { t_relay(); }
         exit;
     }
+    if (t_precheck_trans()) {
+        t_check_trans();
+        exit;
+    }
     t_check_trans();
     if (is_method("INVITE")) { record_route(); }
+    t_on_branch("BR");
     if ($rU == "serial") {
         $ru = "sip:first@127.0.0.1:UAS1";
         t_on_failure("NEXT");
@@ -64,9 +70,17 @@ request_route {
     exit;
 }
 onreply_route[RPL] {
-    xlog("L_INFO", "onreply $rs\n");
+    if (t_is_reply_route()) {
+        xlog("L_INFO", "TMX: onreply $rs $T_branch_idx $T_reply_code $T_reply_reason $T_req($rU)\n");
+    }
+}
+branch_route[BR] {
+    if (t_is_branch_route()) {
+        xlog("L_INFO", "TMX: branch $T_branch_idx $ru\n");
+    }
 }
 failure_route[NEXT] {
+    xlog("L_INFO", "TMX: failure $T_reply_code $T_reply_reason $T_branch_idx $T_req($rU) $T_rpl($rs) $T_rpl($tt)\n");
     if (t_is_canceled()) { exit; }
     if (t_check_status("486")) {
         $ru = "sip:second@127.0.0.1:UAS2";
@@ -439,6 +453,17 @@ fn run_all(bin: &str, name: &str) -> Seen {
             (r.uas1.port, "UAS1"),
             (r.uas2.port, "UAS2"),
         ];
+        let log = srv.log_text();
+        let tmx: Vec<String> = log
+            .lines()
+            .filter_map(|l| l.split_once("TMX: ").map(|(_, t)| t.to_string()))
+            .map(|l| {
+                ports.iter().fold(l, |acc, (p, n)| {
+                    acc.replace(&format!(":{p}"), &format!(":<{n}>"))
+                })
+            })
+            .collect();
+        seen.push((format!("{sname}/log"), tmx));
         for (who, ep) in [("uac", &r.uac), ("uas1", &r.uas1), ("uas2", &r.uas2)] {
             seen.push((
                 format!("{sname}/{who}"),
@@ -488,6 +513,13 @@ fn tm_scenarios_match_kamailio() {
         .is_some_and(|l| l.starts_with("INVITE sip:second@")));
     assert!(first_lines(&ours, "invite-timeout/uac")
         .contains(&"SIP/2.0 408 Request Timeout".to_string()));
+    assert!(
+        first_lines(&ours, "serial/log")
+            .iter()
+            .any(|l| l.starts_with("failure 486 Busy Here 1 <null> 486 s1")),
+        "tmx variables in failure_route: {:?}",
+        first_lines(&ours, "serial/log")
+    );
     assert!(first_lines(&ours, "noninvite-timeout/uac")
         .contains(&"SIP/2.0 408 Request Timeout".to_string()));
 

@@ -22,6 +22,7 @@ pub mod sl;
 pub mod textops;
 pub mod textopsx;
 pub mod tm;
+pub mod tmx;
 pub mod usrloc;
 pub mod xlog;
 
@@ -48,6 +49,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         textops::exports(),
         textopsx::exports(),
         tm::exports(),
+        tmx::exports(),
         usrloc::exports(),
         xlog::exports(),
     ]

@@ -295,6 +295,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "textops",
     "textopsx",
     "tm",
+    "tmx",
     "usrloc",
     "xlog",
 ];
@@ -339,7 +340,7 @@ mod tests {
             ("sl", ModuleStatus::Implemented),
             ("sl.so", ModuleStatus::Implemented),
             (
-                "/usr/lib/x86_64-linux-gnu/kamailio/modules/tmx.so",
+                "/usr/lib/x86_64-linux-gnu/kamailio/modules/acc_diameter.so",
                 ModuleStatus::NotImplemented,
             ),
             ("xlog", ModuleStatus::Implemented),

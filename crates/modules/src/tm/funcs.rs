@@ -54,21 +54,6 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             },
         ),
         f(
-            "t_relay",
-            &[K::IntOrVar],
-            REQ_FAIL,
-            "t_relay() with flags (0x01 no 100 Trying, 0x02 no auto-reply on error)",
-            |tm, ctx, a| {
-                let flags = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
-                if flags & !0x03 != 0 {
-                    return Err(Error::Runtime(format!(
-                        "t_relay: flags 0x{flags:x} not implemented"
-                    )));
-                }
-                t_relay(tm, ctx, &Target::default())
-            },
-        ),
-        f(
             "t_relay_to_udp",
             &[],
             REQ_FAIL,
@@ -466,6 +451,121 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             },
         ),
     ];
+    v.extend([
+        f(
+            "t_exists",
+            &[],
+            TM_ANY,
+            "does the message have a transaction (no lookup)",
+            |_, ctx, _| {
+                Ok(if cur_cell(ctx).is_some() {
+                    RetCode::TRUE
+                } else {
+                    RetCode::FALSE
+                })
+            },
+        ),
+        f(
+            "t_get_status_code",
+            &[],
+            TM_ANY,
+            "status of the last final reply sent, or -1",
+            |_, ctx, _| {
+                Ok(match cur_cell(ctx).map(|c| c.lock().final_code) {
+                    Some(c) if c > 0 => RetCode(i64::from(c)),
+                    _ => RetCode(-1),
+                })
+            },
+        ),
+        f(
+            "t_retransmit_reply",
+            &[],
+            REQ_FAIL,
+            "send the last reply again",
+            |tm, ctx, _| match cur_cell(ctx) {
+                Some(c) => {
+                    let t = c.lock();
+                    match (&t.last_reply, tm.net.get()) {
+                        (Some(r), Some(n)) => Ok(if n.send(&t.reply_dest, r).is_ok() {
+                            RetCode::TRUE
+                        } else {
+                            RetCode::FALSE
+                        }),
+                        _ => Ok(RetCode::FALSE),
+                    }
+                }
+                None => Ok(RetCode::FALSE),
+            },
+        ),
+        f(
+            "t_set_retr",
+            &[K::IntOrVar, K::IntOrVar],
+            REQ_FAIL_BR,
+            "T1 and T2 for this transaction (ms, 0 = unchanged)",
+            |tm, ctx, a| {
+                let t1 = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                let t2 = a.get(1).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                set_retr(tm, ctx, t1, t2)
+            },
+        ),
+        f(
+            "t_reset_retr",
+            &[],
+            REQ_FAIL_BR,
+            "T1 and T2 back to the modparams",
+            |tm, ctx, _| {
+                let c = tm.cfg().clone();
+                set_retr(tm, ctx, i64::from(c.retr_timer1), i64::from(c.retr_timer2))
+            },
+        ),
+        f(
+            "t_set_max_lifetime",
+            &[K::IntOrVar, K::IntOrVar],
+            REQ_FAIL_BR,
+            "lifetime of this transaction (INVITE, other; ms, 0 = unchanged)",
+            |tm, ctx, a| {
+                let inv = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                let non = a.get(1).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                set_lifetime(tm, ctx, inv, non)
+            },
+        ),
+        f(
+            "t_reset_max_lifetime",
+            &[],
+            REQ_FAIL_BR,
+            "lifetime back to the modparams",
+            |tm, ctx, _| {
+                let c = tm.cfg().clone();
+                set_lifetime(
+                    tm,
+                    ctx,
+                    i64::from(c.max_inv_lifetime),
+                    i64::from(c.max_noninv_lifetime),
+                )
+            },
+        ),
+        f(
+            "t_set_auto_inv_100",
+            &[K::IntOrVar],
+            REQ,
+            "100 Trying for the INVITE transaction about to be created (0/1)",
+            |_, ctx, a| {
+                let on = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(1) != 0;
+                if cur_cell(ctx).is_some() {
+                    return Ok(RetCode::FALSE);
+                }
+                cur(ctx, |c| c.auto_100 = Some(on));
+                Ok(RetCode::TRUE)
+            },
+        ),
+        f(
+            "t_set_disable_failover",
+            &[K::IntOrVar],
+            REQ_FAIL_BR,
+            "DNS failover: ferrosip has none (always disabled), so this only returns 1",
+            |_, _, _| Ok(RetCode::TRUE),
+        ),
+    ]);
     for (name, arity) in REFUSED {
         let kinds = vec![K::Spve; *arity];
         v.push(FnExport::new(name, &kinds, TM_ANY, "not implemented yet"));
@@ -481,6 +581,43 @@ fn host_target(ctx: &mut Ctx<'_>, a: &[Arg], proto: Option<Proto>) -> Result<Tar
         host: Some((String::from_utf8_lossy(&host).into_owned(), port)),
         proto: proto.or(Some(Proto::Udp)),
     })
+}
+
+fn set_retr(tm: &Tm, ctx: &mut Ctx<'_>, t1: i64, t2: i64) -> Result<RetCode, Error> {
+    let t1 = u32::try_from(t1).map_err(|_| Error::Runtime("t_set_retr: bad value".into()))?;
+    let t2 = u32::try_from(t2).map_err(|_| Error::Runtime("t_set_retr: bad value".into()))?;
+    let Some(c) = cur_cell(ctx) else {
+        return Ok(RetCode::FALSE);
+    };
+    let mut t = c.lock();
+    let r = t.p.set_retr(t1, t2);
+    tm.table.reschedule(&c, &mut t);
+    Ok(if r.is_ok() {
+        RetCode::TRUE
+    } else {
+        RetCode::FALSE
+    })
+}
+
+fn set_lifetime(tm: &Tm, ctx: &mut Ctx<'_>, inv: i64, non: i64) -> Result<RetCode, Error> {
+    let bad = || Error::Runtime("t_set_max_lifetime: bad value".into());
+    let inv = u32::try_from(inv).map_err(|_| bad())?;
+    let non = u32::try_from(non).map_err(|_| bad())?;
+    let Some(c) = cur_cell(ctx) else {
+        return Ok(RetCode::FALSE);
+    };
+    let now = tm.now();
+    let mut t = c.lock();
+    let ms = if t.req.method() == Some(Method::Invite) {
+        inv
+    } else {
+        non
+    };
+    if ms > 0 {
+        t.p.set_max_lifetime(now, ms);
+    }
+    tm.table.reschedule(&c, &mut t);
+    Ok(RetCode::TRUE)
 }
 
 fn set_fr(tm: &Tm, ctx: &mut Ctx<'_>, inv: i64, fr: i64) -> Result<RetCode, Error> {
@@ -603,7 +740,7 @@ fn t_check_trans(tm: &Tm, ctx: &mut Ctx<'_>, _a: &[Arg]) -> Result<RetCode, Erro
     }
 }
 
-fn reply_cell(tm: &Tm, ctx: &Ctx<'_>) -> Option<Arc<TxnCell>> {
+pub(super) fn reply_cell(tm: &Tm, ctx: &Ctx<'_>) -> Option<Arc<TxnCell>> {
     let buf = ctx.msg.buf();
     let via = ctx.msg.via1().ok()?;
     let value = via.branch.and_then(|b| b.value)?.of(buf);

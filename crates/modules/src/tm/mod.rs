@@ -41,70 +41,94 @@ use table::{method_class, OutBranch, ReqKey, StoredReply, Table, Txn, TxnCell};
 
 /// Functions of Kamailio's tm that ferrosip does not implement yet: refused at load.
 pub const REFUSED: &[(&str, usize)] = &[
-    ("t_relay_to_tls", 0),
-    ("t_relay_to_tls", 2),
+    ("t_cell_append_branches", 2),
+    ("t_clean", 0),
+    ("t_disable_e2e_cancel_reason", 1),
+    ("t_forward_nonack", 2),
+    ("t_forward_nonack_sctp", 2),
+    ("t_forward_nonack_tcp", 2),
+    ("t_forward_nonack_tls", 2),
+    ("t_forward_nonack_to", 2),
+    ("t_forward_nonack_udp", 2),
+    ("t_forward_nonack_uri", 0),
+    ("t_is_retr_async_reply", 0),
+    ("t_load_contacts", 0),
+    ("t_load_contacts", 1),
+    ("t_next_contact_flow", 0),
+    ("t_next_contacts", 0),
+    ("t_on_branch_failure", 1),
+    ("t_relay_to", 0),
+    ("t_relay_to", 1),
+    ("t_relay_to", 2),
+    ("t_relay_to_avp", 2),
     ("t_relay_to_sctp", 0),
     ("t_relay_to_sctp", 2),
+    ("t_relay_to_tls", 0),
+    ("t_relay_to_tls", 2),
+    ("t_replicate", 0),
     ("t_replicate", 1),
     ("t_replicate", 2),
-    ("t_replicate_udp", 1),
-    ("t_replicate_tcp", 1),
-    ("t_suspend", 0),
-    ("t_continue", 3),
-    ("t_uac_send", 6),
-    ("t_load_contacts", 0),
-    ("t_next_contacts", 0),
-    ("t_next_contact_flow", 0),
-    ("t_cancel_branches", 1),
-    ("t_cancel_callid", 3),
-    ("t_reply_callid", 4),
-    ("t_set_no_e2e_cancel_reason", 1),
-    ("t_forward_nonack", 0),
-    ("t_forward_nonack_udp", 2),
-    ("t_forward_nonack_tcp", 2),
+    ("t_replicate_sctp", 2),
+    ("t_replicate_tcp", 2),
+    ("t_replicate_tls", 2),
+    ("t_replicate_to", 2),
+    ("t_replicate_udp", 2),
+    ("t_reply_error", 0),
     ("t_send_reply", 2),
+    ("t_set_disable_internal_reply", 1),
+    ("t_set_no_e2e_cancel_reason", 1),
+    ("t_uac_send", 6),
     ("t_use_uac_headers", 0),
-    ("t_on_branch_failure", 1),
-    ("t_is_retr_async_reply", 0),
-    ("t_clean", 0),
+    ("t_write_req", 2),
+    ("t_write_unix", 2),
 ];
 
 /// tm modparams known from Kamailio's documentation that ferrosip refuses (setting one is an error).
 const REFUSED_PARAMS: &[&str] = &[
-    "fr_inv_timer_next",
-    "delay_on_cancel",
+    "ruri_matching",
+    "via1_matching",
+    "callid_matching",
+    "callid_cseq_matching",
+    "auto_inv_100_reason",
+    "unix_tx_timeout",
+    "fr_timer_avp",
+    "fr_inv_timer_avp",
+    "tw_append",
+    "pass_provisional_replies",
+    "aggregate_challenges",
+    "unmatched_cancel",
+    "default_code",
+    "default_reason",
+    "reparse_invite",
+    "ac_extra_hdrs",
     "blst_503",
     "blst_503_def_timeout",
     "blst_503_min_timeout",
     "blst_503_max_timeout",
     "blst_methods_add",
     "blst_methods_lookup",
-    "reparse_invite",
-    "ac_extra_hdrs",
-    "contacts_avp",
-    "contact_flows_avp",
-    "fr_timer_avp",
-    "fr_inv_timer_avp",
-    "unix_tx_timeout",
-    "aggregate_challenges",
     "reparse_on_dns_failover",
     "on_sl_reply",
-    "xavp_contact",
+    "contacts_avp",
+    "contact_flows_avp",
     "local_ack_mode",
-    "e2e_cancel_reason",
+    "remap_503_500",
+    "failure_exec_mode",
+    "dns_reuse_rcv_socket",
     "local_cancel_reason",
-    "uac_from_xavp",
+    "e2e_cancel_reason",
+    "e2e_cancel_hop_by_hop",
+    "headers_mode",
+    "xavp_contact",
     "event_callback",
-    "event_callback_lres_sent",
     "rich_redirect",
+    "event_callback_lres_sent",
     "exec_time_check",
     "reply_relay_mode",
     "enable_uac_fr",
-    "callid_matching",
-    "callid_cseq_matching",
-    "via1_matching",
-    "pass_provisional_replies",
-    "dns_reuse_rcv_socket",
+    "failover_reply_codes",
+    "reply_408_code",
+    "reply_408_reason",
 ];
 
 /// Counters (`tm.stats`).
@@ -136,6 +160,8 @@ pub struct Tm {
     pub stats: TmStats,
     /// Callbacks for the first final reply sent upstream (acc).
     finals: std::sync::RwLock<Vec<FinalCallback>>,
+    /// Requests being processed before their transaction exists (`t_precheck_trans`).
+    prechecks: Mutex<std::collections::HashSet<ReqKey>>,
 }
 
 /// The first final reply a transaction sent upstream, as callbacks see it.
@@ -170,12 +196,21 @@ impl TmApi {
 
     /// request_route finished for the message in `ctx` (Kamailio's post-script `t_unref`).
     pub fn script_end(&self, ctx: &mut Ctx<'_>) {
-        let cell = CUR.with(|c| {
+        let (cell, pre) = CUR.with(|c| {
             let mut c = c.borrow_mut();
-            let cell = (c.msg_id == ctx.state.id).then(|| c.cell.take()).flatten();
+            let mine = c.msg_id == ctx.state.id;
+            let cell = mine.then(|| c.cell.take()).flatten();
+            let pre = mine.then(|| c.precheck.take()).flatten();
             *c = Cur::default();
-            cell
+            (cell, pre)
         });
+        if let Some(k) = pre {
+            self.tm
+                .prechecks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&k);
+        }
         if let Some(cell) = cell {
             let now = self.tm.now();
             let mut t = cell.lock();
@@ -199,6 +234,124 @@ impl TmApi {
         self.tm.table.len()
     }
 
+    /// tmx `t_precheck_trans()`: true when another worker is processing the same request right
+    /// now (a retransmission that arrived before the transaction exists) or its transaction
+    /// exists; else the request is registered until its script ends.
+    pub fn precheck(&self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(key) = ReqKey::of(ctx.msg, &method_class(ctx.msg)) else {
+            return false;
+        };
+        if self.tm.table.find(hash_of(ctx.msg), &key).is_some() {
+            return true;
+        }
+        let mut set = self.tm.prechecks.lock().unwrap_or_else(|e| e.into_inner());
+        if cur(ctx, |c| c.precheck.as_ref() == Some(&key)) {
+            return false;
+        }
+        if !set.insert(key.clone()) {
+            return true;
+        }
+        cur(ctx, |c| c.precheck = Some(key));
+        false
+    }
+
+    /// `$T_branch_idx` as Kamailio's tmx computes it: the branch of a reply; in branch_route the
+    /// branch being prepared; in request_route the number of appended branches; in failure_route
+    /// the branches created so far plus those appended since; -1 elsewhere.
+    pub fn branch_index(&self, ctx: &Ctx<'_>) -> i64 {
+        if !ctx.msg.is_request() {
+            return cur(ctx, |c| c.reply_branch.map_or(-1, i64::from));
+        }
+        let appended = ctx.state.branches.len() as i64;
+        match ctx.route_type {
+            RouteType::Branch => cur(ctx, |c| c.branch_idx.map_or(-1, |i| i as i64)),
+            // Kamailio: branches already created plus those appended since.
+            RouteType::Failure => match cur_cell(ctx) {
+                Some(cell) => cell.lock().branches.len() as i64 + appended,
+                None => -1,
+            },
+            RouteType::Request => appended,
+            _ => -1,
+        }
+    }
+
+    /// `$T_reply_code` / `$T_reply_reason`: the reply of onreply_route, the winning reply of
+    /// failure_route, else the last final reply sent; `None` without one.
+    pub fn reply_status(&self, ctx: &Ctx<'_>) -> Option<(u16, Vec<u8>)> {
+        if !ctx.msg.is_request() {
+            let code = ctx.msg.status()?;
+            let reason = ctx
+                .msg
+                .status_line()
+                .map(|s| s.reason.of(ctx.msg.buf()).to_vec())
+                .unwrap_or_default();
+            return Some((code, reason));
+        }
+        let cell = cur_cell(ctx)?;
+        let failed = cur(ctx, |c| c.failed);
+        let t = cell.lock();
+        match failed {
+            Some((b, code, _)) => {
+                let reason = t
+                    .branches
+                    .get(usize::from(b))
+                    .and_then(|br| br.reply.as_ref())
+                    .map_or_else(|| msgs::reason(code).to_vec(), |r| r.reason.clone());
+                Some((code, reason))
+            }
+            None if t.final_code > 0 => {
+                let reason = t
+                    .last_reply
+                    .as_ref()
+                    .and_then(|r| Msg::parse(r.clone()).ok())
+                    .and_then(|m| m.status_line().map(|s| s.reason.of(m.buf()).to_vec()))
+                    .unwrap_or_default();
+                Some((t.final_code, reason))
+            }
+            None => None,
+        }
+    }
+
+    /// The request of the reply's transaction (`$T_req`: reply routes only, as in Kamailio), with
+    /// its receive info.
+    pub fn request(&self, ctx: &Ctx<'_>) -> Option<(Vec<u8>, ferrosip_api::RecvInfo)> {
+        if ctx.msg.is_request()
+            || !matches!(
+                ctx.route_type,
+                RouteType::TmOnReply | RouteType::CoreOnReply
+            )
+        {
+            return None;
+        }
+        let cell = cur_cell(ctx).or_else(|| funcs::reply_cell(&self.tm, ctx))?;
+        let t = cell.lock();
+        Some((t.req.buf().to_vec(), t.rcv))
+    }
+
+    /// The reply that made failure_route run, as received (`$T_rpl`; `None` for a faked one).
+    pub fn failed_reply(&self, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+        if ctx.route_type != RouteType::Failure {
+            return None;
+        }
+        let (b, _, _) = cur(ctx, |c| c.failed)?;
+        let cell = cur_cell(ctx)?;
+        let t = cell.lock();
+        t.branches
+            .get(usize::from(b))
+            .and_then(|br| br.reply.as_ref())
+            .map(|r| r.received.clone())
+            .filter(|r| !r.is_empty())
+    }
+
+    /// tmx `t_flush_flags()`: the message flags become the transaction's.
+    pub fn flush_flags(&self, ctx: &Ctx<'_>) -> bool {
+        let Some(cell) = cur_cell(ctx) else {
+            return false;
+        };
+        cell.lock().state.flags = ctx.state.flags;
+        true
+    }
+
     /// No live transaction.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -220,6 +373,14 @@ struct Cur {
     on_branch: Option<usize>,
     /// `t_set_fr` before the transaction exists.
     fr: Option<(u32, u32)>,
+    /// `t_set_auto_inv_100` before the transaction exists.
+    auto_100: Option<bool>,
+    /// In branch_route: the index of the branch being prepared.
+    branch_idx: Option<usize>,
+    /// In onreply_route: the branch of the reply.
+    reply_branch: Option<u8>,
+    /// `t_precheck_trans` registered this request's key (removed at the end of the script).
+    precheck: Option<ReqKey>,
     /// In failure_route: (branch, code, faked) of the reply that failed.
     failed: Option<(u8, u16, bool)>,
     /// In failure_route: the R-URI at its start (the main branch is forwarded again only when
@@ -263,6 +424,7 @@ impl Tm {
             thread: Mutex::new(None),
             stats: TmStats::default(),
             finals: std::sync::RwLock::new(Vec::new()),
+            prechecks: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -429,7 +591,10 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
     let dest = reply_dest(ctx);
     let rcv = ctx.rcv;
     let state = ctx.state.clone();
-    let cfg = tm.cfg().clone();
+    let mut cfg = tm.cfg().clone();
+    if let Some(on) = cur(ctx, |c| c.auto_100) {
+        cfg.auto_inv_100 = on;
+    }
     let made = tm.table.insert(hash, key, |_label| Txn {
         p: ProxyTxn::new(kind, transport_of(rcv.proto), now, &cfg, &mut actions),
         req,
@@ -734,6 +899,8 @@ fn forward_branches(
         ctx.state.bflags = bflags;
         let saved_edits = on_branch.map(|_| ctx.edits.clone());
         if let Some(r) = on_branch {
+            let next = cell.lock().branches.len();
+            cur(ctx, |c| c.branch_idx = Some(next));
             if let Some(runner) = ctx.routes.clone() {
                 let rt_saved = ctx.route_type;
                 ctx.route_type = RouteType::Branch;
@@ -1089,6 +1256,7 @@ fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
                 *c.borrow_mut() = Cur {
                     msg_id: ctx.state.id,
                     cell: Some(cell.clone()),
+                    reply_branch: Some(idx),
                     ..Cur::default()
                 }
             });
