@@ -27,8 +27,10 @@ mod url;
 mod value;
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 pub use url::{DbUrl, Dialect};
+
 pub use value::{Cond, Direction, Op, Order, Rows, Value};
 
 use backend::Conn;
@@ -84,6 +86,29 @@ impl Error {
 
 /// Idle connections kept per [`Db`]; more may be open while busy (one per worker using it).
 const MAX_IDLE: usize = 16;
+/// Pause between connection attempts while [`Options::reconnect_wait`] lasts.
+const RECONNECT_STEP: Duration = Duration::from_millis(100);
+
+/// How a [`Db`] behaves. `Options::default()` behaves as Kamailio does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Name of the version table (Kamailio's `version_table` core parameter); `version`.
+    pub version_table: String,
+    /// How long a connection attempt after startup (a reconnect, or a new pooled connection) keeps
+    /// retrying, every 100 ms, while the server is down. Zero, the default, tries once, as Kamailio
+    /// does: a request that is in the database while it restarts then fails. A non-zero wait lets it
+    /// wait for the server instead, and stalls the worker that makes it for that long at most.
+    pub reconnect_wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            version_table: "version".to_string(),
+            reconnect_wait: Duration::ZERO,
+        }
+    }
+}
 
 /// A database handle: URL, idle connection pool and the name of the version table. Clone it freely;
 /// clones share the pool.
@@ -97,7 +122,7 @@ type Opener = Box<dyn Fn(&DbUrl) -> Result<Box<dyn Conn>, Error> + Send + Sync>;
 
 struct Inner {
     url: DbUrl,
-    version_table: String,
+    options: Options,
     idle: Mutex<Vec<Box<dyn Conn>>>,
     open: Opener,
 }
@@ -112,21 +137,20 @@ impl Db {
     /// Parses `url`, opens one connection (so that a wrong URL or password is reported at startup,
     /// as Kamailio reports it in `child_init`) and keeps it in the pool.
     pub fn connect(url: &str) -> Result<Db, Error> {
-        Self::connect_with_version_table(url, "version")
+        Self::connect_with(url, Options::default())
     }
 
-    /// Like [`Db::connect`] with another version table name (Kamailio's `version_table` core
-    /// parameter).
-    pub fn connect_with_version_table(url: &str, version_table: &str) -> Result<Db, Error> {
-        sql::check_ident(version_table)?;
-        Self::with_opener(DbUrl::parse(url)?, version_table, Box::new(backend::open))
+    /// Like [`Db::connect`] with [`Options`] (version table name, reconnect wait).
+    pub fn connect_with(url: &str, options: Options) -> Result<Db, Error> {
+        sql::check_ident(&options.version_table)?;
+        Self::with_opener(DbUrl::parse(url)?, options, Box::new(backend::open))
     }
 
-    fn with_opener(url: DbUrl, version_table: &str, open: Opener) -> Result<Db, Error> {
+    fn with_opener(url: DbUrl, options: Options, open: Opener) -> Result<Db, Error> {
         let db = Db {
             inner: Arc::new(Inner {
                 url,
-                version_table: version_table.to_string(),
+                options,
                 idle: Mutex::new(Vec::new()),
                 open,
             }),
@@ -138,7 +162,7 @@ impl Db {
 
     /// The name of the version table this handle checks.
     pub fn version_table(&self) -> &str {
-        &self.inner.version_table
+        &self.inner.options.version_table
     }
 
     pub fn url(&self) -> &DbUrl {
@@ -240,13 +264,18 @@ impl Db {
     /// The version of `table` recorded in the version table, `None` when it has no row.
     pub fn table_version(&self, table: &str) -> Result<Option<i64>, Error> {
         let conds = [Cond::eq("table_name", table)];
-        let rows = self.query(&self.inner.version_table, &conds, &["table_version"], None)?;
+        let rows = self.query(
+            &self.inner.options.version_table,
+            &conds,
+            &["table_version"],
+            None,
+        )?;
         match rows.rows.first().and_then(|r| r.first()) {
             None => Ok(None),
             Some(v) => v.as_i64().map(Some).ok_or_else(|| {
                 Error::Query(format!(
                     "{}.table_version of {table} is a {}, not an integer",
-                    self.inner.version_table,
+                    self.inner.options.version_table,
                     v.type_name()
                 ))
             }),
@@ -259,13 +288,13 @@ impl Db {
             Some(v) if v == expected => Ok(()),
             Some(found) => Err(Error::TableVersion {
                 table: table.to_string(),
-                version_table: self.inner.version_table.clone(),
+                version_table: self.inner.options.version_table.clone(),
                 found,
                 expected,
             }),
             None => Err(Error::NoTableVersion {
                 table: table.to_string(),
-                version_table: self.inner.version_table.clone(),
+                version_table: self.inner.options.version_table.clone(),
             }),
         }
     }
@@ -281,7 +310,7 @@ impl Db {
                 drop(c);
                 self.lock_idle().clear();
                 tracing::warn!(url = %self.inner.url, error = %e, "database connection lost, reconnecting");
-                let mut c = (self.inner.open)(&self.inner.url)?;
+                let mut c = self.open_waiting()?;
                 let r = f(c.as_mut());
                 if !matches!(&r, Err(e) if e.is_connection_lost()) {
                     self.checkin(c);
@@ -309,7 +338,19 @@ impl Db {
             match c {
                 Some(c) if c.is_closed() => continue,
                 Some(c) => return Ok(c),
-                None => return (self.inner.open)(&self.inner.url),
+                None => return self.open_waiting(),
+            }
+        }
+    }
+
+    /// Opens a connection, retrying for up to `reconnect_wait`.
+    fn open_waiting(&self) -> Result<Box<dyn Conn>, Error> {
+        let deadline = Instant::now() + self.inner.options.reconnect_wait;
+        loop {
+            match (self.inner.open)(&self.inner.url) {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() + RECONNECT_STEP > deadline => return Err(e),
+                Err(_) => std::thread::sleep(RECONNECT_STEP),
             }
         }
     }
@@ -334,6 +375,8 @@ mod tests {
         opened: AtomicUsize,
         /// Restarts again right after each connect (a server that keeps dying), when set.
         flapping: std::sync::atomic::AtomicBool,
+        /// Refuses this many more connection attempts (a server still starting).
+        down_for: AtomicUsize,
     }
 
     struct Fake {
@@ -363,9 +406,23 @@ mod tests {
     }
 
     fn fake() -> (Db, Arc<Server>) {
+        fake_with(Options::default())
+    }
+
+    fn fake_with(options: Options) -> (Db, Arc<Server>) {
         let server = Arc::new(Server::default());
         let s = server.clone();
         let open: Opener = Box::new(move |_| {
+            let refused = s
+                .down_for
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if refused {
+                return Err(Error::Connect {
+                    url: "fake".into(),
+                    reason: "connection refused".into(),
+                });
+            }
             s.opened.fetch_add(1, Ordering::SeqCst);
             let life = s.life.load(Ordering::SeqCst);
             if s.flapping.load(Ordering::SeqCst) {
@@ -377,7 +434,7 @@ mod tests {
             }))
         });
         let url = DbUrl::parse("sqlite:///fake").expect("url");
-        (Db::with_opener(url, "version", open).expect("db"), server)
+        (Db::with_opener(url, options, open).expect("db"), server)
     }
 
     fn opened(s: &Server) -> usize {
@@ -433,6 +490,33 @@ mod tests {
         }
         assert_eq!(opened(&server), 1);
         assert_eq!(db.lock_idle().len(), 1);
+    }
+
+    #[test]
+    fn reconnect_waits_for_a_restarting_server_when_asked() {
+        // Default: one attempt, the request fails while the server is still down.
+        let (db, server) = fake();
+        server.life.fetch_add(1, Ordering::SeqCst);
+        server.down_for.store(3, Ordering::SeqCst);
+        match db.raw_query("SELECT 1") {
+            Err(Error::Connect { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server.down_for.load(Ordering::SeqCst), 2, "one attempt");
+        // With a wait, the same request rides out three refused attempts.
+        let (db, server) = fake_with(Options {
+            reconnect_wait: Duration::from_secs(10),
+            ..Options::default()
+        });
+        server.life.fetch_add(1, Ordering::SeqCst);
+        server.down_for.store(3, Ordering::SeqCst);
+        db.raw_query("SELECT 1").expect("waited for the server");
+        assert_eq!(server.down_for.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            opened(&server),
+            2,
+            "the first connection and the one after the restart"
+        );
     }
 
     #[test]

@@ -85,6 +85,62 @@ fn survives_a_server_restart() {
 }
 
 #[test]
+#[ignore = "restarts a PostgreSQL server: set FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (a shell command that restarts it) and pass --ignored"]
+fn requests_during_a_restart_wait_with_reconnect_wait() {
+    let url = std::env::var(VAR).unwrap_or_else(|_| panic!("set {VAR} to run this test"));
+    let cmd = std::env::var("FERROSIP_TEST_PG_RESTART")
+        .expect("set FERROSIP_TEST_PG_RESTART to a command that restarts the server");
+    let db = Db::connect_with(
+        &url,
+        ferrosip_db::Options {
+            reconnect_wait: std::time::Duration::from_secs(20),
+            ..Default::default()
+        },
+    )
+    .expect("connect");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (done, failures) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let db = db.clone();
+                let stop = &stop;
+                s.spawn(move || {
+                    let (mut done, mut failed) = (0u32, Vec::new());
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        match db.raw_query("SELECT 1") {
+                            Ok(_) => done += 1,
+                            Err(e) => failed.push(e.to_string()),
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    (done, failed)
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let st = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .status()
+            .expect("run restart command");
+        assert!(st.success(), "{cmd}: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut done = 0;
+        let mut failures = Vec::new();
+        for w in workers {
+            let (d, f) = w.join().expect("worker");
+            done += d;
+            failures.extend(f);
+        }
+        (done, failures)
+    });
+    eprintln!("{done} requests across the restart");
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(done > 0);
+}
+
+#[test]
 #[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn timestamps_are_local_wall_clock_like_kamailio() {
     let db = db();

@@ -175,7 +175,11 @@ fn failed_schema_script_leaves_a_usable_connection() {
 #[test]
 fn custom_version_table() {
     let t = TempDb::new("kversion");
-    let db = Db::connect_with_version_table(&t.url(), "kversion").expect("open");
+    let kversion = |name: &str| ferrosip_db::Options {
+        version_table: name.to_string(),
+        ..Default::default()
+    };
+    let db = Db::connect_with(&t.url(), kversion("kversion")).expect("open");
     assert_eq!(db.version_table(), "kversion");
     let sub = ferrosip_db::schema::table("subscriber").expect("subscriber");
     ferrosip_db::schema::create(&db, &[sub]).expect("create");
@@ -185,5 +189,5 @@ fn custom_version_table() {
         db.raw_query("SELECT * FROM version").is_err(),
         "no table called version"
     );
-    assert!(Db::connect_with_version_table(&t.url(), "bad name").is_err());
+    assert!(Db::connect_with(&t.url(), kversion("bad name")).is_err());
 }

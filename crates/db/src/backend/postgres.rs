@@ -59,7 +59,7 @@ impl PgConn {
         }
         let c = cfg.connect(NoTls).map_err(|e| Error::Connect {
             url: url.to_string(),
-            reason: e.to_string(),
+            reason: describe(&e),
         })?;
         Ok(PgConn {
             c,
@@ -90,18 +90,23 @@ fn convert_err(e: postgres::Error) -> Error {
                 || *c == SqlState::CRASH_SHUTDOWN
                 || *c == SqlState::CANNOT_CONNECT_NOW
         });
-    let msg = match (e.as_db_error(), e.source()) {
-        (Some(d), _) => format!("{}: {}", d.code().code(), d.message()),
-        // "error deserializing column 0" alone hides which conversion failed.
-        (None, Some(s)) => format!("{e}: {s}"),
-        (None, None) => e.to_string(),
-    };
+    let msg = describe(&e);
     if lost {
         Error::ConnectionLost(msg)
     } else if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         Error::Duplicate(msg)
     } else {
         Error::Query(msg)
+    }
+}
+
+/// The server's SQLSTATE and message, or the client error with its cause ("db error" or "error
+/// deserializing column 0" alone say nothing).
+fn describe(e: &postgres::Error) -> String {
+    match (e.as_db_error(), e.source()) {
+        (Some(d), _) => format!("{}: {}", d.code().code(), d.message()),
+        (None, Some(s)) => format!("{e}: {s}"),
+        (None, None) => e.to_string(),
     }
 }
 
