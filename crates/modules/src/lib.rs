@@ -7,6 +7,7 @@ pub mod cfg_rpc;
 pub mod corex;
 pub mod counters;
 pub mod ctl;
+pub mod dlgs;
 pub mod htable;
 pub mod jsonrpcs;
 pub mod kex;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         corex::exports(),
         counters::exports(),
         ctl::exports(),
+        dlgs::exports(),
         htable::exports(),
         jsonrpcs::exports(),
         kex::exports(),

@@ -281,6 +281,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "corex",
     "counters",
     "ctl",
+    "dlgs",
     "htable",
     "jsonrpcs",
     "kex",
