@@ -2,6 +2,7 @@
 //! export table; `registry` lists Kamailio's module names and [`all`] builds the export tables of the
 //! modules ferrosip implements.
 
+pub mod acc;
 pub mod auth;
 pub mod cfg_rpc;
 pub mod corex;
@@ -31,6 +32,7 @@ pub mod xlog;
 /// [`registry::IMPLEMENTED_MODULES`] in the same change (a test keeps the two lists equal).
 pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
+        acc::exports(),
         auth::exports(),
         cfg_rpc::exports(),
         corex::exports(),

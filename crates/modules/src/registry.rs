@@ -276,6 +276,7 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 /// The modules ferrosip implements. Empty until the first module lands; each entry must also be in
 /// [`KAMAILIO_MODULES`] (a unit test checks it).
 pub const IMPLEMENTED_MODULES: &[&str] = &[
+    "acc",
     "auth",
     "cfg_rpc",
     "corex",

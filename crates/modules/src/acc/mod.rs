@@ -1,0 +1,699 @@
+//! `acc`: Kamailio's accounting module, accounting to the log.
+//!
+//! What it does: when a transaction's first final reply goes upstream (tm's
+//! [`TmApi::on_final_reply`], Kamailio's `TMCB_RESPONSE_OUT`), it prints
+//! `ACC: transaction answered: …` for 2xx replies of requests with `log_flag` set and for negative
+//! replies with `failed_transaction_flag` set too (minus the codes of `failed_filter`), and
+//! `ACC: call missed: …` for negative replies to INVITEs with `log_missed_flag`;
+//! `acc_log_request(comment)` and `acc_request(comment, table)` print `ACC: request accounted: …`.
+//! The line format (core attributes, `log_extra`, `time_mode`) is in [`line`]; the text, level
+//! (`log_level`) and facility (`log_facility`) are Kamailio's, checked against 5.6.3 by
+//! tests/acc_wire.rs.
+//!
+//! What it does not do (refused when configured, see docs/modules-acc.md): accounting to a
+//! database (`db_url`, `acc_db_request`), CDRs (`cdr_enable`, needs the dialog module),
+//! multi-leg info, early media, e2e ACK and CANCEL reports, `detect_direction`, the "prepare"
+//! flags. Missed calls are reported from the final reply only: tm has no failure hook yet, so a
+//! call that failure_route forks again after a negative reply is not reported as missed for the
+//! first attempt (Kamailio reports it from `TMCB_ON_FAILURE`).
+//!
+//! `log_extra` variables are resolved at init against the core and `pv` variable tables (the
+//! init context gives modules no access to the registry): `$var`, `$shv` and the variables of
+//! other modules are refused there with a clear message.
+
+pub mod line;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferrosip_api::export::{FnExport, ModParam, ModParamType, ParamKind as K};
+use ferrosip_api::pv::parse_pv_ref;
+use ferrosip_api::{
+    store, Ctx, Error, LogLine, ModValue, ModuleExports, PvSpec, Registry, RetCode, RouteMask,
+    Value,
+};
+use ferrosip_sipmsg::{Method, Msg};
+
+use crate::tm::{FinalReply, TmApi};
+use line::{Core, Stamp, TimeMode, ACC_ANSWERED, ACC_MISSED, ACC_REQUEST};
+
+/// The printed origin of every acc line: Kamailio prints its module, source position and
+/// function (`acc [acc.c:287]: acc_log_request(): `); ours names this file.
+const ORIGIN: &str = concat!("acc [acc/mod.rs:", line!(), "]: acc_log_request(): ");
+
+/// Kamailio's `L_NOTICE`, acc's default `log_level`.
+const DEFAULT_LEVEL: i32 = ferrosip_api::L_NOTICE;
+/// `LOG_DAEMON`, acc's default `log_facility` (its own default, not the core's `log_facility`).
+const LOG_DAEMON: i32 = 3 << 3;
+
+/// The frozen modparams.
+#[derive(Debug, Clone)]
+pub struct AccConfig {
+    /// `log_flag`.
+    pub log_flag: Option<u32>,
+    /// `log_missed_flag`.
+    pub missed_flag: Option<u32>,
+    /// `failed_transaction_flag`.
+    pub failed_flag: Option<u32>,
+    /// `failed_filter`: negative codes not reported as failed transactions.
+    pub failed_filter: Vec<u16>,
+    /// `log_level` (Kamailio level).
+    pub level: i32,
+    /// `log_facility` as a syslog facility value.
+    pub facility: i32,
+    /// `log_extra`: attribute names and their variables.
+    pub extras: Vec<(String, PvSpec)>,
+    /// `time_mode` and its attributes.
+    pub time: TimeMode,
+    /// `reason_from_hf`: the reason is the reply's first `Reason` header when it has one.
+    pub reason_from_hf: bool,
+}
+
+impl Default for AccConfig {
+    fn default() -> AccConfig {
+        AccConfig {
+            log_flag: None,
+            missed_flag: None,
+            failed_flag: None,
+            failed_filter: Vec::new(),
+            level: DEFAULT_LEVEL,
+            facility: LOG_DAEMON,
+            extras: Vec::new(),
+            time: TimeMode::Seconds,
+            reason_from_hf: false,
+        }
+    }
+}
+
+/// The `acc` export table.
+pub fn exports() -> ModuleExports {
+    let cfg: Arc<OnceLock<AccConfig>> = Arc::new(OnceLock::new());
+    let mut m = ModuleExports::new("acc");
+    let any = RouteMask::ANY;
+    let c1 = Arc::clone(&cfg);
+    let c2 = Arc::clone(&cfg);
+    m.functions = vec![
+        FnExport::new(
+            "acc_log_request",
+            &[K::Spve],
+            any,
+            "print `ACC: request accounted:` for the current request; a leading 3-digit code in the comment is the code",
+        )
+        .fixup(comment_fixup)
+        .with(move |ctx, a| {
+            let comment = a.first().map(|c| c.bytes(ctx)).unwrap_or_default();
+            Ok(log_request(ctx, config(&c1), &comment))
+        }),
+        FnExport::new(
+            "acc_request",
+            &[K::Spve, K::Spve],
+            any,
+            "acc_log_request for the comment (no `$` allowed in its value); the table is for database accounting, which is not configured",
+        )
+        .fixup(comment_fixup)
+        .with(move |ctx, a| {
+            let comment = a.first().map(|c| c.bytes(ctx)).unwrap_or_default();
+            if comment.is_empty() || comment.contains(&b'$') {
+                // Kamailio's acc_request refuses a comment whose value holds a variable marker.
+                ctx.log_error("acc_request: invalid comment (empty, or a cfg variable)");
+                return Ok(RetCode::FALSE);
+            }
+            Ok(log_request(ctx, config(&c2), &comment))
+        }),
+        // Database accounting needs `db_url`, which is refused: a config calling this does not load.
+        FnExport::new(
+            "acc_db_request",
+            &[K::Spve, K::Spve],
+            any,
+            "account the request to a database table (database accounting is not implemented)",
+        ),
+    ];
+    m.params = params();
+    let ci = Arc::clone(&cfg);
+    m.init = Some(Arc::new(move |ictx| {
+        let tm = ictx.api::<TmApi>().ok_or_else(|| {
+            Error::Init(
+                "acc: the tm module must be loaded before acc (acc accounts tm transactions)"
+                    .into(),
+            )
+        })?;
+        let c = configure(ictx.modparams())?;
+        ci.set(c)
+            .map_err(|_| Error::Init("acc initialised twice".into()))?;
+        let cb = Arc::clone(&ci);
+        tm.on_final_reply(Arc::new(move |ctx, fr| on_final(ctx, config(&cb), fr)));
+        Ok(())
+    }));
+    m
+}
+
+/// Builds the configuration from the modparams (Kamailio's `mod_init` checks, same messages
+/// where it has them).
+pub fn configure(params: &[(&'static str, ModValue)]) -> Result<AccConfig, Error> {
+    let mut c = AccConfig::default();
+    let mut extra_text: Option<String> = None;
+    let mut extra_size = line::MAX_ACC_EXTRA;
+    let (mut time_mode, mut time_attr, mut time_exten, mut time_format) = (
+        0i64,
+        "time_attr".to_string(),
+        "time_exten".to_string(),
+        "%Y-%m-%d %H:%M:%S".to_string(),
+    );
+    let cfg_err = |s: String| Error::Config(format!("acc: {s}"));
+    for (name, v) in params {
+        match (*name, v) {
+            ("log_flag", ModValue::Int(i)) => c.log_flag = flag(*i, "log_flag")?,
+            ("log_missed_flag", ModValue::Int(i)) => c.missed_flag = flag(*i, "log_missed_flag")?,
+            ("failed_transaction_flag", ModValue::Int(i)) => {
+                c.failed_flag = flag(*i, "failed_transaction_flag")?
+            }
+            ("failed_filter", ModValue::Str(s)) => {
+                c.failed_filter = line::parse_failed_filter(s).map_err(cfg_err)?
+            }
+            ("log_level", ModValue::Int(i)) => {
+                c.level = i32::try_from(*i).map_err(|_| cfg_err(format!("bad log_level {i}")))?
+            }
+            ("log_facility", ModValue::Str(s)) => {
+                c.facility = crate::xlog::facility_from_name(s)
+                    .ok_or_else(|| cfg_err(format!("invalid log facility configured: `{s}`")))?
+            }
+            ("log_extra", ModValue::Str(s)) => extra_text = Some(s.clone()),
+            ("acc_extra_size", ModValue::Int(i)) => {
+                extra_size =
+                    usize::try_from(*i).map_err(|_| cfg_err(format!("bad acc_extra_size {i}")))?
+            }
+            ("reason_from_hf", ModValue::Int(i)) => c.reason_from_hf = *i != 0,
+            ("time_mode", ModValue::Int(i)) => time_mode = *i,
+            ("time_attr", ModValue::Str(s)) => time_attr = s.clone(),
+            ("time_exten", ModValue::Str(s)) => time_exten = s.clone(),
+            ("time_format", ModValue::Str(s)) => time_format = s.clone(),
+            (n, v) => refuse_unsupported(n, v)?,
+        }
+    }
+    c.time = match time_mode {
+        1 => TimeMode::Micros { exten: time_exten },
+        2 => TimeMode::Fraction { attr: time_attr },
+        3 if !crate::pv::timefmt::local_is_utc() => {
+            return Err(cfg_err(
+                "time_mode 3 (local time) needs the host's time zone to be UTC: ferrosip computes calendar fields in UTC only; use time_mode 4".into(),
+            ))
+        }
+        3 | 4 => TimeMode::Formatted {
+            attr: time_attr,
+            format: time_format,
+        },
+        // Any other value prints the seconds only, as Kamailio's last branch does.
+        _ => TimeMode::Seconds,
+    };
+    if let Some(text) = extra_text {
+        c.extras = resolve_extras(&text, extra_size)?;
+    }
+    Ok(c)
+}
+
+// ---- internals ----
+
+static DEFAULT_CONFIG: OnceLock<AccConfig> = OnceLock::new();
+
+fn config(c: &OnceLock<AccConfig>) -> &AccConfig {
+    // Before init (direct calls in tests) the documented defaults apply.
+    c.get()
+        .unwrap_or_else(|| DEFAULT_CONFIG.get_or_init(AccConfig::default))
+}
+
+/// A flag modparam: -1 = unset, 0..=31 a flag (Kamailio's `flag_in_range`).
+fn flag(v: i64, name: &str) -> Result<Option<u32>, Error> {
+    match v {
+        -1 => Ok(None),
+        0..=31 => Ok(u32::try_from(v).ok()),
+        _ => Err(Error::Config(format!(
+            "acc: {name} set to invalid value {v} (a flag is 0..31, or -1 for none)"
+        ))),
+    }
+}
+
+/// Parameters that are accepted only at their default value (a different value would need
+/// something ferrosip does not have yet), and those that change nothing in log accounting.
+fn refuse_unsupported(name: &str, v: &ModValue) -> Result<(), Error> {
+    let int = match v {
+        ModValue::Int(i) => Some(*i),
+        ModValue::Str(_) => None,
+    };
+    let not_yet = |why: &str| {
+        Err(Error::NotImplemented(format!(
+            "acc: modparam `{name}` = {} ({why})",
+            match v {
+                ModValue::Int(i) => i.to_string(),
+                ModValue::Str(s) => format!("\"{s}\""),
+            }
+        )))
+    };
+    match (name, int) {
+        ("early_media", Some(0))
+        | ("report_ack", Some(0))
+        | ("report_cancels", Some(0))
+        | ("detect_direction", Some(0))
+        | ("acc_prepare_always", Some(0))
+        | ("acc_prepare_flag", Some(-1))
+        | ("cdr_enable", Some(0)) => Ok(()),
+        ("early_media", _) => not_yet("accounting provisional replies needs a tm hook for them"),
+        ("report_ack", _) => not_yet("accounting e2e ACKs needs a tm hook for them"),
+        ("report_cancels", _) => not_yet("CANCEL transactions are not accounted yet"),
+        ("detect_direction", _) => not_yet("needs the rr direction API"),
+        ("acc_prepare_always" | "acc_prepare_flag", _) => {
+            not_yet("flags set after t_relay do not reach the final-reply hook")
+        }
+        ("cdr_enable", Some(1)) => not_yet("CDRs need the dialog module"),
+        ("cdr_enable" | "cdr_extra_nullable" | "cdr_expired_dlg_enable", Some(i))
+            if !(0..=1).contains(&i) =>
+        {
+            Err(Error::Config(format!("acc: {name} is out of range")))
+        }
+        ("db_url", None) => match v {
+            // Kamailio treats an empty db_url as unset.
+            ModValue::Str(s) if s.is_empty() => Ok(()),
+            _ => not_yet("accounting to a database is not implemented"),
+        },
+        // Without cdr_enable / db_url these change nothing, in Kamailio as here.
+        _ => Ok(()),
+    }
+}
+
+/// Resolves `log_extra` against a registry holding the core and `pv` variables (see the module
+/// docs for why a private one).
+fn resolve_extras(text: &str, max: usize) -> Result<Vec<(String, PvSpec)>, Error> {
+    let reg = variable_registry()?;
+    let items = line::parse_extra(text, max, |s| {
+        parse_pv_ref(s.as_bytes()).map(|(_, used)| used)
+    })
+    .map_err(|e| Error::Config(format!("acc: log_extra: {e}")))?;
+    let mut out = Vec::with_capacity(items.len());
+    for it in items {
+        let (r, _) = parse_pv_ref(it.var.as_bytes())
+            .map_err(|e| Error::Config(format!("acc: log_extra `{}`: {e}", it.var)))?;
+        if r.name == "var" || r.name == "shv" {
+            return Err(Error::NotImplemented(format!(
+                "acc: log_extra `{}={}`: ${} values are not reachable from acc yet",
+                it.name, it.var, r.name
+            )));
+        }
+        let spec = reg.resolve_pv(&r).map_err(|e| {
+            Error::Config(format!(
+                "acc: log_extra `{}={}`: {e} (ferrosip's acc resolves core and pv module variables only)",
+                it.name, it.var
+            ))
+        })?;
+        out.push((it.name, spec));
+    }
+    Ok(out)
+}
+
+fn variable_registry() -> Result<Registry, Error> {
+    let mut reg = Registry::new();
+    let mut core = ModuleExports::new("core");
+    core.pvs = store::core_pvs();
+    reg.add(core)?;
+    reg.add(crate::pv::exports())?;
+    Ok(reg)
+}
+
+/// `acc_log_request`'s first parameter may not be empty (Kamailio: "first parameter is empty").
+fn comment_fixup(args: &mut [ferrosip_api::Arg]) -> Result<(), String> {
+    match args.first() {
+        Some(ferrosip_api::Arg::Str(s)) if s.is_empty() => Err("first parameter is empty".into()),
+        _ => Ok(()),
+    }
+}
+
+/// The core attributes every line takes from the request; `None` when Call-ID, CSeq, From or To
+/// cannot be parsed (Kamailio: "failed to preparse request").
+fn request_core(msg: &Msg) -> Option<Core> {
+    let buf = msg.buf();
+    let cseq = msg.cseq().ok()?;
+    let from = msg.from().ok()?;
+    let to = msg.to().ok()?;
+    let call_id = msg.call_id().ok()?;
+    Some(Core {
+        method: cseq.method_span.of(buf).to_vec(),
+        from_tag: from.tag.map(|t| t.of(buf).to_vec()).unwrap_or_default(),
+        to_tag: to.tag.map(|t| t.of(buf).to_vec()).unwrap_or_default(),
+        call_id: call_id.of(buf).to_vec(),
+        code: Vec::new(),
+        reason: Vec::new(),
+    })
+}
+
+fn log_request(ctx: &mut Ctx<'_>, c: &AccConfig, comment: &[u8]) -> RetCode {
+    let Some(mut core) = request_core(ctx.msg) else {
+        ctx.log_error("acc: failed to preparse request");
+        return RetCode::FALSE;
+    };
+    (core.code, core.reason) = line::split_comment(comment);
+    emit(ctx, c, ACC_REQUEST, &core);
+    RetCode::TRUE
+}
+
+fn is_set(flags: u32, f: Option<u32>) -> bool {
+    f.is_some_and(|f| flags & (1u32 << f) != 0)
+}
+
+/// The final-reply hook: Kamailio's `acc_onreply` (with `on_missed` for negative INVITE replies).
+fn on_final(ctx: &mut Ctx<'_>, c: &AccConfig, fr: &FinalReply<'_>) {
+    let Some(mut core) = request_core(ctx.msg) else {
+        return;
+    };
+    let method = ctx.msg.method();
+    // report_cancels = 0 (the only value accepted): CANCEL transactions are never accounted.
+    if method == Some(Method::Cancel) {
+        return;
+    }
+    let flags = ctx.state.flags;
+    let acc_on = is_set(flags, c.log_flag);
+    let mc_on = is_set(flags, c.missed_flag);
+    // Kamailio arms the reply callbacks only when one of these flags is set on the request.
+    if !acc_on && !mc_on {
+        return;
+    }
+    core.code = fr.code.to_string().into_bytes();
+    let relayed = fr.reply.filter(|_| !fr.local);
+    let reply_to_tag = fr.reply.and_then(|r| {
+        r.to()
+            .ok()
+            .and_then(|t| t.tag.map(|s| s.of(r.buf()).to_vec()))
+    });
+    core.reason = match relayed {
+        Some(r) => c
+            .reason_from_hf
+            .then(|| reason_header(r))
+            .flatten()
+            .unwrap_or_else(|| fr.reason.to_vec()),
+        // Locally generated replies are accounted with the canonical phrase of their code.
+        None => line::error_text(fr.code).as_bytes().to_vec(),
+    };
+    let request_to_tag = std::mem::take(&mut core.to_tag);
+    let mut local_tag_used = false;
+    if method == Some(Method::Invite) && fr.code >= 300 && mc_on {
+        core.to_tag = match (relayed, &reply_to_tag) {
+            (Some(_), Some(t)) => t.clone(),
+            (Some(_), None) => request_to_tag.clone(),
+            // A local reply: the request's To tag, or the tag tm generated for the reply.
+            (None, _) if !request_to_tag.is_empty() => request_to_tag.clone(),
+            (None, t) => {
+                local_tag_used = true;
+                t.clone().unwrap_or_default()
+            }
+        };
+        emit(ctx, c, ACC_MISSED, &core);
+        // As Kamailio, a missed call is reported once: the flag is cleared on the request.
+        if let Some(f) = c.missed_flag {
+            ctx.state.flags &= !(1u32 << f);
+        }
+    }
+    let report = if fr.code >= 300 {
+        is_set(flags, c.failed_flag) && !c.failed_filter.contains(&fr.code)
+    } else {
+        acc_on
+    };
+    if !report || !acc_on {
+        return;
+    }
+    core.to_tag = match relayed {
+        Some(_) => reply_to_tag.unwrap_or(request_to_tag),
+        // Kamailio takes the request's To here; its missed-call report just before left the
+        // generated tag in its environment, which fills an empty To tag.
+        None if request_to_tag.is_empty() && local_tag_used => reply_to_tag.unwrap_or_default(),
+        None => request_to_tag,
+    };
+    emit(ctx, c, ACC_ANSWERED, &core);
+}
+
+/// The body of the reply's first `Reason` header (`reason_from_hf`).
+fn reason_header(r: &Msg) -> Option<Vec<u8>> {
+    let buf = r.buf();
+    let hs = r.headers().ok()?;
+    hs.iter()
+        .find(|h| h.name.of(buf).eq_ignore_ascii_case(b"Reason"))
+        .map(|h| h.value.of(buf).to_vec())
+}
+
+/// Evaluates the extras and prints the line through the log back end.
+fn emit(ctx: &mut Ctx<'_>, c: &AccConfig, text: &str, core: &Core) {
+    if !ctx.server.log_enabled(c.level) {
+        return;
+    }
+    let mut extras: Vec<(&str, Vec<u8>)> = Vec::with_capacity(c.extras.len());
+    for (name, spec) in &c.extras {
+        let v = match spec.try_get(ctx) {
+            Ok(Value::Null) => Vec::new(),
+            Ok(v) => v.into_bytes(),
+            Err(e) => {
+                ctx.log_error(&format!("acc: failed to get '{name}': {e}"));
+                Vec::new()
+            }
+        };
+        extras.push((name.as_str(), v));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let at = Stamp {
+        secs: now.as_secs(),
+        micros: now.subsec_micros(),
+    };
+    let (text, truncated) = line::render(text, at, &c.time, core, &extras);
+    if truncated {
+        ctx.log(ferrosip_api::L_WARN, "acc message too long, truncating..");
+    }
+    ctx.log_line(&LogLine {
+        level: c.level,
+        facility: Some(c.facility),
+        prefix: Some(ORIGIN),
+        text: &text,
+    });
+}
+
+fn params() -> Vec<ModParam> {
+    let int = |n: &'static str, doc: &'static str| ModParam::new(n, ModParamType::Int, doc);
+    let st = |n: &'static str, doc: &'static str| ModParam::new(n, ModParamType::Str, doc);
+    let none = "no effect without db_url (as in Kamailio; db_url is refused)";
+    let cdr = "no effect without cdr_enable (as in Kamailio; cdr_enable=1 is refused)";
+    let mut v = vec![
+        int(
+            "log_flag",
+            "message flag that accounts the transaction's final reply",
+        ),
+        int(
+            "log_missed_flag",
+            "message flag that reports negative INVITE replies as missed calls",
+        ),
+        int(
+            "failed_transaction_flag",
+            "message flag that also accounts negative final replies",
+        ),
+        st(
+            "failed_filter",
+            "comma-separated codes (>= 300) not accounted as failed transactions",
+        ),
+        int("log_level", "level of the acc lines (default L_NOTICE, 1)"),
+        st(
+            "log_facility",
+            "syslog facility of the acc lines (default LOG_DAEMON)",
+        ),
+        st(
+            "log_extra",
+            "extra attributes: name=$var;name=$var… (core and pv variables)",
+        ),
+        int(
+            "acc_extra_size",
+            "most extra attributes allowed (default 64)",
+        ),
+        int(
+            "reason_from_hf",
+            "1: the reason is the reply's Reason header when present",
+        ),
+        int(
+            "time_mode",
+            "0 seconds; 1 +microseconds; 2 +seconds.ms; 3/4 +formatted local/UTC time",
+        ),
+        st("time_attr", "attribute name for time_mode 2..4"),
+        st("time_exten", "attribute name for time_mode 1"),
+        st("time_format", "strftime format for time_mode 3/4"),
+        int(
+            "early_media",
+            "only 0: provisional replies are not accounted",
+        ),
+        int("report_ack", "only 0: e2e ACKs are not accounted"),
+        int(
+            "report_cancels",
+            "only 0: CANCEL transactions are not accounted",
+        ),
+        int(
+            "detect_direction",
+            "only 0: direction of in-dialog requests is not detected",
+        ),
+        int("acc_prepare_flag", "only -1"),
+        int("acc_prepare_always", "only 0"),
+        int("cdr_enable", "only 0: CDRs need the dialog module"),
+        st(
+            "db_url",
+            "only empty: accounting to a database is not implemented",
+        ),
+        int("acc_extra_nullable", none),
+        int("db_flag", none),
+        int("db_missed_flag", none),
+        st("db_extra", none),
+        st("db_table_acc", none),
+        st("db_table_missed_calls", none),
+        st("acc_method_column", none),
+        st("acc_from_tag_column", none),
+        st("acc_to_tag_column", none),
+        st("acc_callid_column", none),
+        st("acc_sip_code_column", none),
+        st("acc_sip_reason_column", none),
+        st("acc_time_column", none),
+        int("db_insert_mode", none),
+        st("cdr_skip", cdr),
+        int("cdr_log_enable", cdr),
+        int("cdr_start_on_confirmed", cdr),
+        st("cdr_facility", cdr),
+        st("cdr_extra", cdr),
+        int("cdr_extra_nullable", cdr),
+        st("cdr_start_id", cdr),
+        st("cdr_end_id", cdr),
+        st("cdr_duration_id", cdr),
+        int("cdr_expired_dlg_enable", cdr),
+        st("cdrs_table", cdr),
+        int("cdr_on_failed", cdr),
+        int("cdr_extra_size", cdr),
+        int(
+            "clone_msg",
+            "internal memory handling of Kamailio: no effect",
+        ),
+    ];
+    let mut legs = st("multi_leg_info", "multi-leg accounting: not implemented");
+    legs.implemented = false;
+    v.push(legs);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(list: &[(&'static str, ModValue)]) -> Result<AccConfig, Error> {
+        configure(list)
+    }
+
+    #[test]
+    fn flags_and_refusals() {
+        let ok: &[&[(&str, ModValue)]] = &[
+            &[
+                ("log_flag", ModValue::Int(1)),
+                ("log_missed_flag", ModValue::Int(31)),
+            ],
+            &[
+                ("early_media", ModValue::Int(0)),
+                ("report_ack", ModValue::Int(0)),
+            ],
+            &[
+                ("db_flag", ModValue::Int(2)),
+                ("db_url", ModValue::Str(String::new())),
+            ],
+            &[
+                ("cdr_enable", ModValue::Int(0)),
+                ("cdr_extra", ModValue::Str("x=$fU".into())),
+            ],
+            &[("time_mode", ModValue::Int(9))],
+        ];
+        for list in ok {
+            assert!(p(list).is_ok(), "{list:?}");
+        }
+        let bad: &[(&str, ModValue, &str)] = &[
+            ("log_flag", ModValue::Int(32), "invalid value"),
+            (
+                "failed_transaction_flag",
+                ModValue::Int(-2),
+                "invalid value",
+            ),
+            ("early_media", ModValue::Int(1), "not implemented"),
+            ("report_ack", ModValue::Int(1), "not implemented"),
+            ("report_cancels", ModValue::Int(1), "not implemented"),
+            ("detect_direction", ModValue::Int(1), "not implemented"),
+            ("acc_prepare_flag", ModValue::Int(3), "not implemented"),
+            ("cdr_enable", ModValue::Int(1), "dialog"),
+            ("cdr_enable", ModValue::Int(2), "out of range"),
+            ("db_url", ModValue::Str("mysql://x@y/z".into()), "database"),
+            ("log_facility", ModValue::Str("LOG_NOPE".into()), "facility"),
+            (
+                "failed_filter",
+                ModValue::Str("200".into()),
+                "invalid response code",
+            ),
+            ("log_extra", ModValue::Str("a=$var(x)".into()), "$var"),
+            (
+                "log_extra",
+                ModValue::Str("a=$sht(t=>k)".into()),
+                "pv module variables only",
+            ),
+            ("log_extra", ModValue::Str("a=$fU;".into()), "parse failed"),
+        ];
+        for (n, v, want) in bad {
+            let e = p(&[(n, v.clone())])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(want), "{n}={v:?}: `{e}` should say `{want}`");
+        }
+    }
+
+    #[test]
+    fn stock_config_extras_resolve() {
+        let c = p(&[(
+            "log_extra",
+            ModValue::Str(
+                "src_user=$fU;src_domain=$fd;src_ip=$si;dst_ouser=$tU;dst_user=$rU;dst_domain=$rd"
+                    .into(),
+            ),
+        )])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = c.extras.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "src_user",
+                "src_domain",
+                "src_ip",
+                "dst_ouser",
+                "dst_user",
+                "dst_domain"
+            ]
+        );
+    }
+
+    #[test]
+    fn time_modes() {
+        let c = p(&[
+            ("time_mode", ModValue::Int(1)),
+            ("time_exten", ModValue::Str("usec".into())),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.time,
+            TimeMode::Micros {
+                exten: "usec".into()
+            }
+        );
+        let c = p(&[
+            ("time_mode", ModValue::Int(4)),
+            ("time_format", ModValue::Str("%s".into())),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.time,
+            TimeMode::Formatted {
+                attr: "time_attr".into(),
+                format: "%s".into()
+            }
+        );
+    }
+}
