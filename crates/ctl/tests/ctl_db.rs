@@ -188,3 +188,28 @@ fn postgres_flow() {
 fn mysql_flow() {
     server_flow("FERROSIP_TEST_MYSQL_URL");
 }
+
+#[test]
+#[ignore = "needs a MariaDB server whose unix socket is in MYSQL_UNIX_PORT and a passwordless root (crates/db/scripts/test-servers.sh); pass --ignored"]
+fn mysql_localhost_goes_through_the_unix_socket() {
+    // As libmysqlclient does for Kamailio: host "localhost" means the socket, whatever the port.
+    let sock = std::env::var("MYSQL_UNIX_PORT").expect("set MYSQL_UNIX_PORT");
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrosip-ctl"))
+        .env("MYSQL_UNIX_PORT", &sock)
+        .args([
+            "-d",
+            "mysql://root@localhost:1/ferrosip_test",
+            "db",
+            "tables",
+        ])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("table\texpected\tfound\n"));
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrosip-ctl"))
+        .env("MYSQL_UNIX_PORT", "/nonexistent/mysqld.sock")
+        .args(["-d", "mysql://root@localhost/ferrosip_test", "db", "tables"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}

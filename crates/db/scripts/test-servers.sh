@@ -48,6 +48,7 @@ start)
         GRANT ALL ON ferrosip_test.* TO 'fs'@'127.0.0.1';"
     echo "export FERROSIP_TEST_PG_URL=postgres://postgres@127.0.0.1:$pgport/ferrosip_test"
     echo "export FERROSIP_TEST_MYSQL_URL=mysql://fs:fspw@127.0.0.1:$myport/ferrosip_test"
+    echo "export MYSQL_UNIX_PORT=$dir/my/sock"
     echo "export FERROSIP_TEST_PG_RESTART='$self restart-pg $dir'"
     ;;
 restart-pg)

@@ -40,6 +40,10 @@ impl MyConn {
         let opts = mysql::OptsBuilder::new()
             .ip_or_hostname(Some(host.clone()))
             .tcp_port(port.unwrap_or(3306))
+            .socket(local_socket(host))
+            // Do not silently reconnect through the server's socket after a TCP connect to
+            // 127.0.0.1 (the crate's default): the account seen by the server would change.
+            .prefer_socket(false)
             .user(user.clone())
             .pass(password.clone())
             .db_name(Some(database.clone()))
@@ -51,6 +55,28 @@ impl MyConn {
         })?;
         Ok(MyConn { c })
     }
+}
+
+/// libmysqlclient, which Kamailio's db_mysql uses, reaches host `localhost` through the server's
+/// unix socket and ignores the port; `mysql://kamailio:kamailiorw@localhost/kamailio` (the stock
+/// config) therefore works with accounts that exist only for socket logins. The socket is
+/// `MYSQL_UNIX_PORT` when set (libmysqlclient's variable), else the first that exists of the usual
+/// paths; without one, TCP to localhost.
+fn local_socket(host: &str) -> Option<String> {
+    if host != "localhost" {
+        return None;
+    }
+    if let Some(p) = std::env::var_os("MYSQL_UNIX_PORT").filter(|p| !p.is_empty()) {
+        return Some(p.to_string_lossy().into_owned());
+    }
+    [
+        "/run/mysqld/mysqld.sock",
+        "/var/run/mysqld/mysqld.sock",
+        "/tmp/mysql.sock",
+    ]
+    .iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .map(|p| p.to_string())
 }
 
 fn convert_err(e: mysql::Error) -> Error {
