@@ -20,6 +20,9 @@ pub enum ColType {
     Int,
     /// `unsigned int` (MySQL only; INTEGER elsewhere).
     UInt,
+    /// `unsigned int` that Kamailio's MySQL script spells INT(11) UNSIGNED (`address.grp`); the
+    /// display width shows in MySQL's catalog, so it is kept.
+    UInt11,
     /// `unsigned short`: MySQL SMALLINT(5) UNSIGNED, SMALLINT elsewhere.
     SmallUInt,
     /// `float` with this many decimals on MySQL (FLOAT(10,d)); REAL elsewhere.
@@ -275,7 +278,7 @@ pub const TABLES: &[Table] = &[
         version: 6,
         columns: &[
             ID,
-            col("grp", UInt, Num("1"), true),
+            col("grp", UInt11, Num("1"), true),
             col("ip_addr", VarChar(50), NoDef, true),
             col("mask", Int, Num("32"), true),
             col("port", SmallUInt, Num("0"), true),
@@ -400,7 +403,8 @@ fn col_type(d: Dialect, t: ColType) -> String {
         (Dialect::Mysql, Int) => "INT".into(),
         (_, Int) => "INTEGER".into(),
         (Dialect::Mysql, UInt) => "INT UNSIGNED".into(),
-        (_, UInt) => "INTEGER".into(),
+        (Dialect::Mysql, UInt11) => "INT(11) UNSIGNED".into(),
+        (_, UInt | UInt11) => "INTEGER".into(),
         (Dialect::Mysql, SmallUInt) => "SMALLINT(5) UNSIGNED".into(),
         (_, SmallUInt) => "SMALLINT".into(),
         (Dialect::Mysql, Float(d)) => format!("FLOAT(10,{d})"),
@@ -549,7 +553,7 @@ INSERT INTO version (table_name, table_version) values ('subscriber','7');
         );
         let want_my = "CREATE TABLE `address` (
     `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
-    `grp` INT UNSIGNED DEFAULT 1 NOT NULL,
+    `grp` INT(11) UNSIGNED DEFAULT 1 NOT NULL,
     `ip_addr` VARCHAR(50) NOT NULL,
     `mask` INT DEFAULT 32 NOT NULL,
     `port` SMALLINT(5) UNSIGNED DEFAULT 0 NOT NULL,
