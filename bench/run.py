@@ -38,13 +38,15 @@ WORKLOADS = {
     # name: (config, sipp client args, needs a SIPp UAS, probe in echo mode)
     "sl": ("sl.cfg", ["-sf", os.path.join(HERE, "scenarios", "options.xml")], False, False),
     "stateless": ("stateless.cfg", ["-sn", "uac"], True, True),
+    "stateful": ("stateful.cfg", ["-sn", "uac"], True, True),
 }
 
 
 def server_cmd(server, cfg, rundir):
     if server == "kamailio":
         return ["kamailio", "-f", cfg, "-DD", "-E", "-x", "tlsf", "-Y", rundir, "-w", rundir]
-    return [os.path.join(ROOT, "target", "release", "ferrosip"), "-f", cfg, "-DD", "-E", "-Y", rundir, "-w", rundir]
+    binary = os.environ.get("FERROSIP_BIN", os.path.join(ROOT, "target", "release", "ferrosip"))
+    return [binary, "-f", cfg, "-DD", "-E", "-Y", rundir, "-w", rundir]
 
 
 def descendants(pid):

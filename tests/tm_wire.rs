@@ -56,6 +56,11 @@ request_route {
     t_check_trans();
     if (is_method("INVITE")) { record_route(); }
     t_on_branch("BR");
+    if ($rU == "busy") {
+        t_newtran();
+        send_reply("486", "Busy Here");
+        exit;
+    }
     if ($rU == "serial") {
         $ru = "sip:first@127.0.0.1:UAS1";
         t_on_failure("NEXT");
@@ -376,6 +381,28 @@ fn invite_timeout(r: &mut Run) {
     r.uac.drain(Duration::from_millis(300));
 }
 
+/// `send_reply()` with a transaction replies statefully: the retransmitted INVITE gets the same
+/// 486 again from the transaction, the ACK is absorbed.
+fn busy_stateful_send_reply(r: &mut Run) {
+    let inv = invite(r.uac.port, "busy", "busy");
+    r.uac.send(r.proxy, &inv);
+    r.uac.expect("SIP/2.0 486", W);
+    r.uac.got.clear();
+    r.uac.send(r.proxy, &inv);
+    let again = r.uac.expect("SIP/2.0 486", W).unwrap_or_default();
+    let to = header(&again, "To")
+        .first()
+        .copied()
+        .unwrap_or("")
+        .to_string();
+    let ack = inv
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace("To: <sip:busy@127.0.0.1>", &to);
+    r.uac.send(r.proxy, &ack);
+    r.uac.drain(Duration::from_millis(300));
+}
+
 fn noninvite_timeout(r: &mut Run) {
     let msg = invite(r.uac.port, "bob", "msg")
         .replace("INVITE sip:", "MESSAGE sip:")
@@ -431,6 +458,7 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("parallel", parallel_fork),
         ("invite-timeout", invite_timeout),
         ("noninvite-timeout", noninvite_timeout),
+        ("busy", busy_stateful_send_reply),
     ];
     for (sname, f) in scenarios {
         let mut r = Run {

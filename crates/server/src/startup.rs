@@ -456,7 +456,12 @@ mod tests {
         let mp = |s: &str| parse_modparam(s).ok().into_iter().collect::<Vec<_>>();
         type Case<'a> = (Vec<&'a str>, Vec<Modparam>, Result<Vec<&'a str>, &'a str>);
         let cases: Vec<Case<'_>> = vec![
-            (vec!["sl", "tm.so"], mp("tm:fr_timer:i:1"), Ok(vec!["tm"])),
+            (vec!["sl", "tm.so"], mp("tm:fr_timer:i:1"), Ok(vec![])),
+            (
+                vec!["sl", "dialog.so"],
+                mp("dialog:x:i:1"),
+                Ok(vec!["dialog"]),
+            ),
             (
                 vec!["nosuch"],
                 vec![],
@@ -467,11 +472,11 @@ mod tests {
                 mp("tm:fr_timer:i:1"),
                 Err("No module matching <tm> found"),
             ),
-            (vec!["acc"], mp("acc|tm:x:s:y"), Ok(vec!["acc"])),
+            (vec!["dialog"], mp("dialog|tm:x:s:y"), Ok(vec!["dialog"])),
             (
                 vec!["sl"],
-                mp("acc|tm:x:s:y"),
-                Err("No module matching <acc|tm> found"),
+                mp("dialog|tm:x:s:y"),
+                Err("No module matching <dialog|tm> found"),
             ),
         ];
         for (mods, params, want) in cases {

@@ -96,7 +96,13 @@ pub struct SlState {
     counters: [AtomicU64; 20],
     failures: AtomicU64,
     filtered_acks: AtomicU64,
+    /// tm's stateful reply, when tm is loaded (`send_reply` uses it when the message has a
+    /// transaction).
+    stateful: OnceLock<Stateful>,
 }
+
+/// Replies statefully when the message has a transaction: `Some(return code)`, else `None`.
+pub type StatefulReply = Arc<dyn Fn(&mut Ctx<'_>, i64, &[u8]) -> Option<i64> + Send + Sync>;
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -131,6 +137,20 @@ impl SlApi {
     pub fn stats(&self) -> SlStats {
         self.state.stats()
     }
+
+    /// tm hands its stateful reply over (when tm is initialised after sl).
+    pub fn set_stateful(&self, f: StatefulReply) {
+        let _ = self.state.stateful.set(Stateful(f));
+    }
+}
+
+/// [`StatefulReply`] kept in the state (a named wrapper for `Debug`).
+struct Stateful(StatefulReply);
+
+impl std::fmt::Debug for Stateful {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatefulReply")
+    }
 }
 
 impl SlState {
@@ -142,6 +162,7 @@ impl SlState {
             counters: Default::default(),
             failures: AtomicU64::new(0),
             filtered_acks: AtomicU64::new(0),
+            stateful: OnceLock::new(),
         }
     }
 
@@ -238,6 +259,7 @@ pub fn exports() -> ModuleExports {
         .or(RouteMask::FAILURE);
     let send = |name: &'static str, routes: RouteMask, doc: &'static str| {
         let s = Arc::clone(&st);
+        let stateful = name == "send_reply";
         FnExport::new(name, &[K::IntOrVar, K::Spve], routes, doc).with(move |ctx, a| {
             let cfg = s.config();
             let code = match a.first().map(|x| x.int(ctx)) {
@@ -248,6 +270,11 @@ pub fn exports() -> ModuleExports {
                 Some(r) => r.bytes(ctx),
                 None => cfg.default_reason.clone(),
             };
+            if stateful {
+                if let Some(rc) = s.stateful.get().and_then(|f| (f.0)(ctx, code, &reason)) {
+                    return Ok(RetCode(rc));
+                }
+            }
             Ok(RetCode(send_reply(ctx, &s, code, &reason)))
         })
     };
@@ -261,7 +288,7 @@ pub fn exports() -> ModuleExports {
         send(
             "send_reply",
             reply_routes,
-            "statelessly — also when a tm transaction exists (stateful send_reply not implemented yet)",
+            "reply statefully (tm's t_reply) when the message has a transaction, else statelessly",
         ),
         FnExport::new(
             "send_reply_mode",
@@ -400,6 +427,9 @@ pub fn exports() -> ModuleExports {
         si.config
             .set(c)
             .map_err(|_| Error::Init("sl initialised twice".into()))?;
+        if let Some(tm) = ictx.api::<crate::tm::TmApi>() {
+            let _ = si.stateful.set(Stateful(tm.stateful_reply()));
+        }
         ictx.provide(Arc::new(SlApi {
             state: Arc::clone(&si),
         }));

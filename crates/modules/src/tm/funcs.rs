@@ -647,7 +647,7 @@ fn drop_replies(ctx: &mut Ctx<'_>, mode: FailureReplyMode) -> Result<RetCode, Er
     })
 }
 
-fn t_reply(tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+pub(super) fn t_reply(tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
     let code = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
     let reason = a.get(1).map(|x| x.bytes(ctx)).unwrap_or_default();
     let Some(cell) = cur_cell(ctx) else {

@@ -234,6 +234,25 @@ impl TmApi {
         self.tm.table.len()
     }
 
+    /// What sl's `send_reply()` calls: `t_reply` when the message has a transaction.
+    pub fn stateful_reply(&self) -> crate::sl::StatefulReply {
+        let tm = self.tm.clone();
+        Arc::new(move |ctx: &mut Ctx<'_>, code: i64, reason: &[u8]| {
+            cur_cell(ctx)?;
+            let args = [
+                ferrosip_api::export::Arg::Int(code),
+                ferrosip_api::export::Arg::Str(reason.to_vec()),
+            ];
+            Some(match funcs::t_reply(&tm, ctx, &args) {
+                Ok(rc) => rc.0,
+                Err(e) => {
+                    ctx.log_error(&format!("send_reply: {e}"));
+                    -1
+                }
+            })
+        })
+    }
+
     /// tmx `t_precheck_trans()`: true when another worker is processing the same request right
     /// now (a retransmission that arrived before the transaction exists) or its transaction
     /// exists; else the request is registered until its script ends.
@@ -1463,7 +1482,12 @@ pub fn exports() -> ModuleExports {
         if let Some(n) = ictx.api::<NetworkApi>() {
             let _ = ti.net.set(n.0.clone());
         }
-        ictx.provide(Arc::new(TmApi { tm: ti.clone() }));
+        let api = Arc::new(TmApi { tm: ti.clone() });
+        // sl initialised before tm: give it the stateful reply now.
+        if let Some(sl) = ictx.api::<crate::sl::SlApi>() {
+            sl.set_stateful(api.stateful_reply());
+        }
+        ictx.provide(api);
         Ok(())
     }));
     let tc = tm.clone();
