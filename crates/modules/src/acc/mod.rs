@@ -696,4 +696,209 @@ mod tests {
             }
         );
     }
+
+    const INV: &str = "INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n\
+From: <sip:alice@example.com>;tag=a1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: c1@10.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+
+    fn reply_to(req: &str, code: u16, reason: &str, tag: &str, extra: &str) -> Msg {
+        let mut r = format!("SIP/2.0 {code} {reason}\r\n");
+        for l in req.split("\r\n").skip(1).filter(|l| !l.is_empty()) {
+            if l.starts_with("To:") {
+                r.push_str(&format!("{l};tag={tag}\r\n"));
+            } else if !l.starts_with("Content-Length") {
+                r.push_str(&format!("{l}\r\n"));
+            }
+        }
+        r.push_str(extra);
+        r.push_str("Content-Length: 0\r\n\r\n");
+        Msg::parse(r.into_bytes()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs the final-reply hook on `req` with `flags` and returns the printed lines without
+    /// the timestamp (`text|attributes`).
+    fn finals(c: &AccConfig, req: &str, flags: u32, fr: &FinalReply<'_>) -> Vec<String> {
+        let mut msg = Msg::parse(req.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+        let mut worker = ferrosip_api::WorkerState::default();
+        let mut rec = ferrosip_api::Recorder {
+            debug: 3,
+            ..Default::default()
+        };
+        let mut ctx = Ctx::new(
+            &mut msg,
+            ferrosip_api::RouteType::Request,
+            ferrosip_api::RecvInfo::default(),
+            &mut worker,
+            &mut rec,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        ctx.state.flags = flags;
+        on_final(&mut ctx, c, fr);
+        rec.lines
+            .iter()
+            .map(|(level, fac, prefix, text)| {
+                assert_eq!(
+                    (*level, *fac, prefix.as_deref()),
+                    (c.level, Some(c.facility), Some(ORIGIN))
+                );
+                let (head, rest) = text.split_once("timestamp=").unwrap_or((text, ""));
+                let rest = rest.split_once(';').map_or("", |(_, r)| r);
+                format!("{head}|{rest}")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn final_replies() {
+        let c = p(&[
+            ("log_flag", ModValue::Int(1)),
+            ("log_missed_flag", ModValue::Int(2)),
+            ("failed_transaction_flag", ModValue::Int(3)),
+            ("failed_filter", ModValue::Str("487".into())),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let (acc, mc, failed) = (1u32 << 1, 1u32 << 2, 1u32 << 3);
+        let ok = reply_to(INV, 200, "OK Fine", "b1", "");
+        let busy = reply_to(INV, 486, "Busy Now", "b2", "");
+        let gone = reply_to(INV, 487, "Request Terminated", "b3", "");
+        let local = reply_to(INV, 404, "Nobody Home", "gen", "");
+        let fr = |code, reason: &'static [u8], reply, local| FinalReply {
+            code,
+            reason,
+            reply,
+            local,
+        };
+        let base = "method=INVITE;from_tag=a1;to_tag=";
+        let cid = ";call_id=c1@10.0.0.1";
+        let ans = |to: &str, code: &str, why: &str| {
+            format!("{ACC_ANSWERED}|{base}{to}{cid};code={code};reason={why}")
+        };
+        let mis = |to: &str, code: &str, why: &str| {
+            format!("{ACC_MISSED}|{base}{to}{cid};code={code};reason={why}")
+        };
+        let cases: Vec<(&str, u32, FinalReply<'_>, Vec<String>)> = vec![
+            (
+                "2xx with log_flag",
+                acc,
+                fr(200, b"OK Fine", Some(&ok), false),
+                vec![ans("b1", "200", "OK Fine")],
+            ),
+            (
+                "2xx without flags",
+                0,
+                fr(200, b"OK Fine", Some(&ok), false),
+                vec![],
+            ),
+            (
+                "2xx with the missed flag only",
+                mc,
+                fr(200, b"OK Fine", Some(&ok), false),
+                vec![],
+            ),
+            (
+                "486 with log_flag only",
+                acc,
+                fr(486, b"Busy Now", Some(&busy), false),
+                vec![],
+            ),
+            (
+                "486 missed",
+                acc | mc,
+                fr(486, b"Busy Now", Some(&busy), false),
+                vec![mis("b2", "486", "Busy Now")],
+            ),
+            (
+                "486 missed and failed",
+                acc | mc | failed,
+                fr(486, b"Busy Now", Some(&busy), false),
+                vec![mis("b2", "486", "Busy Now"), ans("b2", "486", "Busy Now")],
+            ),
+            // failed alone does not arm the callbacks, as in Kamailio.
+            (
+                "486 failed flag only",
+                failed,
+                fr(486, b"Busy Now", Some(&busy), false),
+                vec![],
+            ),
+            (
+                "486 failed and missed without log_flag",
+                mc | failed,
+                fr(486, b"Busy Now", Some(&busy), false),
+                vec![mis("b2", "486", "Busy Now")],
+            ),
+            (
+                "487 in failed_filter",
+                acc | failed,
+                fr(487, b"Request Terminated", Some(&gone), false),
+                vec![],
+            ),
+            (
+                "local 404: canonical phrase, generated tag",
+                acc | mc | failed,
+                fr(404, b"Nobody Home", Some(&local), true),
+                vec![
+                    mis("gen", "404", "Not Found"),
+                    ans("gen", "404", "Not Found"),
+                ],
+            ),
+            (
+                "local 404 not missed: the request's empty To tag",
+                acc | failed,
+                fr(404, b"Nobody Home", Some(&local), true),
+                vec![ans("", "404", "Not Found")],
+            ),
+        ];
+        for (what, flags, f, want) in cases {
+            assert_eq!(finals(&c, INV, flags, &f), want, "{what}");
+        }
+        // Not an INVITE: no missed call; CANCEL: never accounted (report_cancels = 0).
+        let msg = INV.replace("INVITE", "MESSAGE");
+        let r = reply_to(&msg, 486, "Busy Now", "m1", "");
+        assert_eq!(
+            finals(&c, &msg, acc | mc, &fr(486, b"Busy Now", Some(&r), false)),
+            Vec::<String>::new()
+        );
+        let r2 = reply_to(&msg, 200, "OK", "m1", "");
+        assert_eq!(
+            finals(&c, &msg, acc, &fr(200, b"OK", Some(&r2), false)),
+            vec![format!(
+                "{ACC_ANSWERED}|method=MESSAGE;from_tag=a1;to_tag=m1{cid};code=200;reason=OK"
+            )]
+        );
+        let cancel = INV.replace("INVITE", "CANCEL");
+        let r3 = reply_to(&cancel, 200, "canceling", "", "");
+        assert!(finals(&c, &cancel, acc, &fr(200, b"canceling", Some(&r3), true)).is_empty());
+    }
+
+    #[test]
+    fn reason_from_header_and_level() {
+        let c = p(&[
+            ("log_flag", ModValue::Int(1)),
+            ("failed_transaction_flag", ModValue::Int(1)),
+            ("reason_from_hf", ModValue::Int(1)),
+            ("log_level", ModValue::Int(2)),
+            ("log_facility", ModValue::Str("LOG_LOCAL3".into())),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.level, c.facility), (2, 19 << 3));
+        let with = reply_to(INV, 480, "Gone", "t", "Reason: Q.850;cause=16\r\n");
+        let without = reply_to(INV, 480, "Gone", "t", "");
+        let f = |r| FinalReply {
+            code: 480,
+            reason: b"Gone",
+            reply: Some(r),
+            local: false,
+        };
+        let line = |why: &str| {
+            vec![format!(
+                "{ACC_ANSWERED}|method=INVITE;from_tag=a1;to_tag=t;call_id=c1@10.0.0.1;code=480;reason={why}"
+            )]
+        };
+        assert_eq!(finals(&c, INV, 2, &f(&with)), line("Q.850;cause=16"));
+        assert_eq!(finals(&c, INV, 2, &f(&without)), line("Gone"));
+    }
 }
