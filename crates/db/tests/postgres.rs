@@ -162,3 +162,19 @@ fn timestamps_are_local_wall_clock_like_kamailio() {
     assert_eq!(text.rows[0][0], Value::from(want));
     db.raw_execute("DROP TABLE typed_tz").expect("drop");
 }
+
+#[test]
+#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
+fn usable_from_inside_a_tokio_runtime() {
+    // RPC handlers run on the server's tokio runtime; the sync client must not panic there.
+    let db = db();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let r = rt.block_on(async { db.raw_query("SELECT 1") });
+    assert_eq!(r.expect("query").rows[0][0], Value::Int(1));
+    // Connecting and dropping the last handle (which closes its connections) inside it too.
+    let url = std::env::var(VAR).expect("url");
+    let r = rt.block_on(async move { Db::connect(&url).map(drop) });
+    assert!(r.is_ok(), "{r:?}");
+}

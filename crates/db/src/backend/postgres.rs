@@ -4,6 +4,10 @@
 //! the server told us each parameter's type, so an `Int` can go into a SMALLINT column or a `Str`
 //! holding digits into an INTEGER one, as Kamailio's text queries allow. TIMESTAMP (without time
 //! zone) columns hold local wall-clock time, as Kamailio writes them.
+//!
+//! The `postgres` client drives its own small tokio runtime and panics when used (or dropped) on a
+//! thread that is already running one — ferrosip's RPC and HTTP handlers are. There, every call and
+//! the final drop move to a short-lived helper thread.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -28,8 +32,31 @@ const STMT_CACHE: usize = 128;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct PgConn {
-    c: Client,
+    /// Always `Some` until dropped (taken by `Drop` to close it off the caller's runtime).
+    c: Option<Client>,
     stmts: HashMap<String, Statement>,
+}
+
+/// Runs `f` here, or on a helper thread when this thread is inside a tokio runtime.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if let Some(c) = self.c.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Closing blocks on the client's runtime: not here. Detached: nothing waits for it.
+                std::thread::spawn(move || drop(c));
+            }
+        }
+    }
 }
 
 impl PgConn {
@@ -57,21 +84,27 @@ impl PgConn {
         if let Some(p) = password {
             cfg.password(p);
         }
-        let c = cfg.connect(NoTls).map_err(|e| Error::Connect {
+        let c = off_runtime(|| cfg.connect(NoTls)).map_err(|e| Error::Connect {
             url: url.to_string(),
             reason: describe(&e),
         })?;
         Ok(PgConn {
-            c,
+            c: Some(c),
             stmts: HashMap::new(),
         })
+    }
+
+    fn client(&mut self) -> Result<&mut Client, Error> {
+        self.c
+            .as_mut()
+            .ok_or_else(|| Error::ConnectionLost("connection closed".into()))
     }
 
     fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.c.prepare(sql).map_err(convert_err)?;
+        let s = self.client()?.prepare(sql).map_err(convert_err)?;
         if self.stmts.len() >= STMT_CACHE {
             self.stmts.clear();
         }
@@ -289,10 +322,28 @@ impl<'a> FromSql<'a> for Out {
 
 impl Conn for PgConn {
     fn query(&mut self, sql: &str, params: &[&Value]) -> Result<Rows, Error> {
+        off_runtime(|| self.query_here(sql, params))
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&Value]) -> Result<u64, Error> {
+        off_runtime(|| self.execute_here(sql, params))
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), Error> {
+        off_runtime(|| self.batch_here(sql))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.c.as_ref().is_none_or(Client::is_closed)
+    }
+}
+
+impl PgConn {
+    fn query_here(&mut self, sql: &str, params: &[&Value]) -> Result<Rows, Error> {
         let st = self.prepare(sql)?;
         let ps: Vec<Param<'_>> = params.iter().map(|v| Param(v)).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let rows = match self.c.query(&st, &refs) {
+        let rows = match self.client()?.query(&st, &refs) {
             Ok(r) => r,
             Err(e) => {
                 // A statement can go stale after DDL ("cached plan must not change result type"):
@@ -314,26 +365,24 @@ impl Conn for PgConn {
         Ok(Rows { columns, rows: out })
     }
 
-    fn execute(&mut self, sql: &str, params: &[&Value]) -> Result<u64, Error> {
+    fn execute_here(&mut self, sql: &str, params: &[&Value]) -> Result<u64, Error> {
         let st = self.prepare(sql)?;
         let ps: Vec<Param<'_>> = params.iter().map(|v| Param(v)).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.c.execute(&st, &refs).map_err(|e| {
+        let r = self.client()?.execute(&st, &refs);
+        r.map_err(|e| {
             self.stmts.remove(sql);
             convert_err(e)
         })
     }
 
-    fn batch(&mut self, sql: &str) -> Result<(), Error> {
-        self.c.batch_execute(sql).map_err(|e| {
+    fn batch_here(&mut self, sql: &str) -> Result<(), Error> {
+        let c = self.client()?;
+        c.batch_execute(sql).map_err(|e| {
             // A script that opened a transaction and failed inside it would leave this pooled
             // connection refusing every later statement ("current transaction is aborted").
-            let _ = self.c.batch_execute("ROLLBACK");
+            let _ = c.batch_execute("ROLLBACK");
             convert_err(e)
         })
-    }
-
-    fn is_closed(&self) -> bool {
-        self.c.is_closed()
     }
 }
