@@ -8,6 +8,16 @@ use ferrosip_db::{Db, Value};
 
 const VAR: &str = "FERROSIP_TEST_PG_URL";
 
+/// The tests of this file share one server and two of them restart it: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the next one may still run.
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn db() -> Db {
     let url = std::env::var(VAR).unwrap_or_else(|_| panic!("set {VAR} to run this test"));
     Db::connect(&url).expect("connect")
@@ -16,6 +26,7 @@ fn db() -> Db {
 #[test]
 #[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn suite() {
+    let _serial = serial();
     let db = db();
     type Part = fn(&Db);
     let parts: [(&str, Part); 6] = [
@@ -37,6 +48,7 @@ fn suite() {
 #[test]
 #[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn reconnects_after_the_server_drops_the_connection() {
+    let _serial = serial();
     let db = db();
     let pid = |db: &Db| {
         db.raw_query("SELECT pg_backend_pid()").expect("pid").rows[0][0]
@@ -59,6 +71,7 @@ fn reconnects_after_the_server_drops_the_connection() {
 #[test]
 #[ignore = "restarts a PostgreSQL server: set FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (a shell command that restarts it) and pass --ignored"]
 fn survives_a_server_restart() {
+    let _serial = serial();
     let db = db();
     let cmd = std::env::var("FERROSIP_TEST_PG_RESTART")
         .expect("set FERROSIP_TEST_PG_RESTART to a command that restarts the server");
@@ -87,6 +100,7 @@ fn survives_a_server_restart() {
 #[test]
 #[ignore = "restarts a PostgreSQL server: set FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (a shell command that restarts it) and pass --ignored"]
 fn requests_during_a_restart_wait_with_reconnect_wait() {
+    let _serial = serial();
     let url = std::env::var(VAR).unwrap_or_else(|_| panic!("set {VAR} to run this test"));
     let cmd = std::env::var("FERROSIP_TEST_PG_RESTART")
         .expect("set FERROSIP_TEST_PG_RESTART to a command that restarts the server");
@@ -143,6 +157,7 @@ fn requests_during_a_restart_wait_with_reconnect_wait() {
 #[test]
 #[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn timestamps_are_local_wall_clock_like_kamailio() {
+    let _serial = serial();
     let db = db();
     db.raw_execute("DROP TABLE IF EXISTS typed_tz")
         .expect("drop");
@@ -166,6 +181,7 @@ fn timestamps_are_local_wall_clock_like_kamailio() {
 #[test]
 #[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn usable_from_inside_a_tokio_runtime() {
+    let _serial = serial();
     // RPC handlers run on the server's tokio runtime; the sync client must not panic there.
     let db = db();
     let rt = tokio::runtime::Builder::new_current_thread()
