@@ -12,7 +12,9 @@
 //! it, as it does in a Kamailio child process. A [`Db`] is cheap to clone and shared by all workers;
 //! it keeps a small pool of idle connections. When a connection turns out to be broken (the
 //! database restarted), the pool is emptied and the operation is retried once on a new connection,
-//! so a request that arrives after the restart is not lost.
+//! so a request that arrives after the restart is not lost; with [`Options::reconnect_wait`] a
+//! request caught by the restart waits for the server instead of failing. docs/database.md has the
+//! whole story.
 //!
 //! What it does not do: transactions spanning calls, cursors / partial fetch (`fetch_result`),
 //! `last_inserted_id`, `insert_update`, `insert_delayed`, `use_table` state (every call names its
@@ -30,7 +32,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use url::{DbUrl, Dialect};
-
 pub use value::{Cond, Direction, Op, Order, Rows, Value};
 
 use backend::Conn;
