@@ -7,6 +7,7 @@
 //! modules for the server variants), which `.ci/run` does not install yet: ignored by default.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,7 +53,20 @@ impl Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Kamailio forks its workers into the process group we gave it: SIGTERM to the main
+        // process makes it stop them; the group gets SIGKILL if anything is still there after 5 s.
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on the process group we created for this child.
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above; the group is ours, and ESRCH (already gone) is fine.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -109,6 +123,7 @@ request_route {{
     let log = std::fs::File::create(dir.join("kamailio.log")).expect("log");
     // -w /: Kamailio opens sqlite:///abs/path as the relative path "abs/path" (see DbUrl::parse).
     let child = Command::new(KAMAILIO)
+        .process_group(0)
         .arg("-f")
         .arg(&cfg_path)
         .args(["-DD", "-E", "-m", "64", "-M", "8", "-w", "/", "-Y"])
