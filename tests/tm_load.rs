@@ -206,7 +206,7 @@ fn calls_complete_with_20_percent_packet_loss() {
 {bin} -f {cfg} -DD -E -Y {dir} -w {dir} 2> {log} &\n\
 P=$!\n\
 sleep 1\n\
-sipp -sf {uas} -i 127.0.0.1 -p 5090 -nostdin -m {calls} -max_recv_loops 1000 > /dev/null 2>&1 &\n\
+sipp -sf {uas} -i 127.0.0.1 -p 5090 -nostdin -max_recv_loops 1000 -max_invite_retrans 20 -max_non_invite_retrans 20 > /dev/null 2>&1 &\n\
 U=$!\n\
 sleep 0.3\n\
 timeout 150 sipp -sn uac 127.0.0.1:5090 -i 127.0.0.1 -p 5080 -rsa 127.0.0.1:5060 -m {calls} -r 5 \
