@@ -258,7 +258,7 @@ fn refuse_unsupported(name: &str, v: &ModValue) -> Result<(), Error> {
         | ("cdr_enable", Some(0)) => Ok(()),
         ("early_media", _) => not_yet("accounting provisional replies needs a tm hook for them"),
         ("report_ack", _) => not_yet("accounting e2e ACKs needs a tm hook for them"),
-        ("report_cancels", _) => not_yet("CANCEL transactions are not accounted yet"),
+        ("report_cancels", _) => not_yet("tm gives no final-reply callback for CANCEL transactions yet"),
         ("detect_direction", _) => not_yet("needs the rr direction API"),
         ("acc_prepare_always" | "acc_prepare_flag", _) => {
             not_yet("flags set after t_relay do not reach the final-reply hook")
