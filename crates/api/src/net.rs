@@ -60,3 +60,71 @@ impl std::fmt::Debug for NetworkApi {
         f.write_str("NetworkApi")
     }
 }
+
+/// Called with every reply the server sends on its own or relays (Kamailio's "SIP reply out"
+/// event, which dlgs follows).
+pub type ReplyOutHook = Arc<dyn Fn(&ferrosip_sipmsg::Msg) + Send + Sync>;
+
+/// The hooks for replies going out, shared by the modules that send replies (sl, tm) and those that
+/// watch them (dlgs); get it with [`crate::InitCtx::reply_out`].
+#[derive(Default)]
+pub struct ReplyOut {
+    hooks: std::sync::RwLock<Vec<ReplyOutHook>>,
+    any: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for ReplyOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplyOut")
+    }
+}
+
+impl ReplyOut {
+    /// Adds a hook.
+    pub fn add(&self, hook: ReplyOutHook) {
+        match self.hooks.write() {
+            Ok(mut g) => g.push(hook),
+            Err(p) => p.into_inner().push(hook),
+        }
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// True when some module watches replies (senders parse what they sent only then).
+    pub fn wanted(&self) -> bool {
+        self.any.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Runs every hook on a reply that was sent.
+    pub fn run(&self, reply: &ferrosip_sipmsg::Msg) {
+        let hooks = match self.hooks.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for h in hooks {
+            h(reply);
+        }
+    }
+
+    /// Parses `bytes` and runs the hooks, when there are any.
+    pub fn run_bytes(&self, bytes: &[u8]) {
+        if self.wanted() {
+            if let Ok(m) = ferrosip_sipmsg::Msg::parse(bytes.to_vec()) {
+                self.run(&m);
+            }
+        }
+    }
+}
+
+impl crate::InitCtx<'_> {
+    /// The reply-out hooks shared by every module (created by the first caller).
+    pub fn reply_out(&mut self) -> Arc<ReplyOut> {
+        match self.api::<ReplyOut>() {
+            Some(r) => r,
+            None => {
+                let r = Arc::new(ReplyOut::default());
+                self.provide(Arc::clone(&r));
+                r
+            }
+        }
+    }
+}

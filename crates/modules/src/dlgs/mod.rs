@@ -208,6 +208,11 @@ pub fn exports() -> ModuleExports {
                 t.timer(ms / 1000);
             }),
         )?;
+        // Replies sent by sl and tm (the core's "SIP reply out" event in Kamailio).
+        let watcher = Arc::clone(&a);
+        ictx.reply_out().add(Arc::new(move |reply| {
+            let _ = watcher.on_reply_out(reply);
+        }));
         ictx.provide(a);
         Ok(())
     }));

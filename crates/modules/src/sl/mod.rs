@@ -99,6 +99,8 @@ pub struct SlState {
     /// tm's stateful reply, when tm is loaded (`send_reply` uses it when the message has a
     /// transaction).
     stateful: OnceLock<Stateful>,
+    /// Watchers of the replies sent (dlgs).
+    reply_out: OnceLock<Arc<ferrosip_api::ReplyOut>>,
 }
 
 /// Replies statefully when the message has a transaction: `Some(return code)`, else `None`.
@@ -163,6 +165,7 @@ impl SlState {
             failures: AtomicU64::new(0),
             filtered_acks: AtomicU64::new(0),
             stateful: OnceLock::new(),
+            reply_out: OnceLock::new(),
         }
     }
 
@@ -427,6 +430,7 @@ pub fn exports() -> ModuleExports {
         si.config
             .set(c)
             .map_err(|_| Error::Init("sl initialised twice".into()))?;
+        let _ = si.reply_out.set(ictx.reply_out());
         if let Some(tm) = ictx.api::<crate::tm::TmApi>() {
             let _ = si.stateful.set(Stateful(tm.stateful_reply()));
         }
@@ -594,6 +598,9 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result
     ctx.server
         .send(&dst, &buf)
         .map_err(|e| format!("failed to send reply: {e}"))?;
+    if let Some(ro) = st.reply_out.get() {
+        ro.run_bytes(&buf);
+    }
     let deadline = st.now_ms() + u64::try_from(ACK_WAIT.as_millis()).unwrap_or(2000);
     st.ack_deadline_ms.store(deadline, Ordering::Relaxed);
     local_response_route(ctx, &buf, dst);

@@ -162,6 +162,8 @@ pub struct Tm {
     finals: std::sync::RwLock<Vec<FinalCallback>>,
     /// Requests being processed before their transaction exists (`t_precheck_trans`).
     prechecks: Mutex<std::collections::HashSet<ReqKey>>,
+    /// Watchers of the replies sent upstream (dlgs).
+    reply_out: OnceLock<Arc<ferrosip_api::ReplyOut>>,
 }
 
 /// The first final reply a transaction sent upstream, as callbacks see it.
@@ -444,6 +446,7 @@ impl Tm {
             stats: TmStats::default(),
             finals: std::sync::RwLock::new(Vec::new()),
             prechecks: Mutex::new(std::collections::HashSet::new()),
+            reply_out: OnceLock::new(),
         }
     }
 
@@ -1109,6 +1112,9 @@ fn apply(
                 match bytes {
                     Some(bytes) => {
                         let _ = net.send(&t.reply_dest, &bytes);
+                        if let Some(ro) = tm.reply_out.get() {
+                            ro.run_bytes(&bytes);
+                        }
                         tm.stats.relayed_replies.fetch_add(1, Ordering::Relaxed);
                         count_final(tm, status.code());
                         if !status.is_provisional() {
@@ -1210,6 +1216,9 @@ fn send_local(tm: &Tm, t: &mut Txn, code: u16) {
         return;
     };
     let _ = net.send(&t.reply_dest, &bytes);
+    if let Some(ro) = tm.reply_out.get() {
+        ro.run_bytes(&bytes);
+    }
     tm.stats.local_replies.fetch_add(1, Ordering::Relaxed);
     count_final(tm, code);
     if code >= 200 {
@@ -1479,6 +1488,7 @@ pub fn exports() -> ModuleExports {
         cfg.validate()
             .map_err(|e| Error::Init(format!("tm: {e}")))?;
         let _ = ti.cfg.set(cfg);
+        let _ = ti.reply_out.set(ictx.reply_out());
         if let Some(n) = ictx.api::<NetworkApi>() {
             let _ = ti.net.set(n.0.clone());
         }
