@@ -289,7 +289,7 @@ fn stats_ltt_and_ack_filter() {
             .map(|x| x.1),
         Some(1)
     );
-    assert_eq!((st.sent, st.sent_err, st.received_acks), (1, 1, 1));
+    assert_eq!((st.sent, st.sent_err, st.received_acks), (1, 0, 1));
 }
 
 /// The core parameters sl reads (`server_signature`, `server_header`, `sip_warning`), the
