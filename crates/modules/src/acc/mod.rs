@@ -258,7 +258,9 @@ fn refuse_unsupported(name: &str, v: &ModValue) -> Result<(), Error> {
         | ("cdr_enable", Some(0)) => Ok(()),
         ("early_media", _) => not_yet("accounting provisional replies needs a tm hook for them"),
         ("report_ack", _) => not_yet("accounting e2e ACKs needs a tm hook for them"),
-        ("report_cancels", _) => not_yet("tm gives no final-reply callback for CANCEL transactions yet"),
+        ("report_cancels", _) => {
+            not_yet("tm gives no final-reply callback for CANCEL transactions yet")
+        }
         ("detect_direction", _) => not_yet("needs the rr direction API"),
         ("acc_prepare_always" | "acc_prepare_flag", _) => {
             not_yet("flags set after t_relay do not reach the final-reply hook")
@@ -404,7 +406,8 @@ fn on_final(ctx: &mut Ctx<'_>, c: &AccConfig, fr: &FinalReply<'_>) {
             }
         };
         emit(ctx, c, ACC_MISSED, &core);
-        // As Kamailio, a missed call is reported once: the flag is cleared on the request.
+        // Kamailio clears the flag on the request so that a call is reported missed once; the
+        // context here is tm's copy for this callback, cleared for any later callback on it.
         if let Some(f) = c.missed_flag {
             ctx.state.flags &= !(1u32 << f);
         }
