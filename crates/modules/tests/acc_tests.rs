@@ -209,6 +209,17 @@ fn level_facility_and_threshold() {
 }
 
 #[test]
+fn log_kern_means_the_core_facility() {
+    // Kamailio's log macros treat facility 0 (LOG_KERN) as "use the core's log_facility".
+    let reg = registry(&[("log_facility", ModValue::Str("LOG_KERN".into()))]);
+    let (_, lines, _) = run(&reg, 3, &[], "acc_log_request", &["200 ok"]);
+    assert_eq!(
+        lines.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>(),
+        [(1, None)]
+    );
+}
+
+#[test]
 fn refused_at_load() {
     let reg = registry(&[]);
     let e = prepare(&reg, "acc_log_request", &[""])

@@ -469,7 +469,8 @@ fn emit(ctx: &mut Ctx<'_>, c: &AccConfig, text: &str, core: &Core) {
     }
     ctx.log_line(&LogLine {
         level: c.level,
-        facility: Some(c.facility),
+        // Kamailio's 0 (`LOG_KERN`) means "the core's log_facility" in its log macros.
+        facility: (c.facility != 0).then_some(c.facility),
         prefix: Some(ORIGIN),
         text: &text,
     });
@@ -746,7 +747,11 @@ Content-Length: 0\r\n\r\n";
             .map(|(level, fac, prefix, text)| {
                 assert_eq!(
                     (*level, *fac, prefix.as_deref()),
-                    (c.level, Some(c.facility), Some(ORIGIN))
+                    (
+                        c.level,
+                        (c.facility != 0).then_some(c.facility),
+                        Some(ORIGIN)
+                    )
                 );
                 let (head, rest) = text.split_once("timestamp=").unwrap_or((text, ""));
                 let rest = rest.split_once(';').map_or("", |(_, r)| r);
@@ -888,6 +893,8 @@ Content-Length: 0\r\n\r\n";
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((c.level, c.facility), (2, 19 << 3));
+        let kern = p(&[("log_facility", ModValue::Str("LOG_KERN".into()))]);
+        assert_eq!(kern.map(|k| k.facility).ok(), Some(0));
         let with = reply_to(INV, 480, "Gone", "t", "Reason: Q.850;cause=16\r\n");
         let without = reply_to(INV, 480, "Gone", "t", "");
         let f = |r| FinalReply {
