@@ -723,3 +723,101 @@ fn fetch_contacts_and_ulc() {
     );
     assert_eq!(o.rc, -1);
 }
+
+/// Runs `f(args)` on `msg` with a caller-made recorder (core parameters, listening sockets);
+/// returns the first message sent.
+fn reply_with(
+    reg: &Registry,
+    msg: &str,
+    rec: &mut ferrosip_api::Recorder,
+    f: &str,
+    args: &[&str],
+) -> String {
+    let (h, a) = prepare(reg, f, args).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let mut m =
+        ferrosip_sipmsg::Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = ferrosip_api::WorkerState::default();
+    let rcv = ferrosip_api::RecvInfo {
+        src: src(),
+        dst: local(),
+        proto: ferrosip_api::Proto::Udp,
+        socket: 0,
+    };
+    let mut ctx = ferrosip_api::Ctx::new(&mut m, RouteType::Request, rcv, &mut w, rec)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = h(&mut ctx, &a);
+    rec.sent
+        .first()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// save()'s reply is sl's (Kamailio's registrar sends it with `slb.freply`): `Server:` and the
+/// `Warning: 392` follow the core parameters, and the to-tag is the one sl_send_reply gives the
+/// same REGISTER (seeded with the first listening socket, not the receiving one).
+#[test]
+fn save_reply_headers_and_tag_are_sl_ones() {
+    use ferrosip_api::{CoreParams, Proto, Recorder, SocketInfo};
+    let sockets = || {
+        vec![
+            SocketInfo::new(
+                Proto::Udp,
+                "192.0.2.77:5080".parse().unwrap_or_else(|e| panic!("{e}")),
+            ),
+            SocketInfo::new(Proto::Udp, local()),
+        ]
+    };
+    // (server_signature, server_header, sip_warning) → Server line, Warning present
+    let cases: &[(bool, &str, bool, Option<&str>, bool)] = &[
+        (
+            true,
+            "Server: kamailio (5.6.3 (x86_64/linux))",
+            false,
+            Some("\r\nServer: kamailio (5.6.3 (x86_64/linux))\r\n"),
+            false,
+        ),
+        (false, "Server: x", false, None, false),
+        (true, "Server: x", true, Some("\r\nServer: x\r\n"), true),
+    ];
+    for (i, (sig, hdr, warn, want_server, want_warning)) in cases.iter().enumerate() {
+        let core = CoreParams {
+            server_signature: *sig,
+            server_header: hdr.to_string(),
+            sip_warning: *warn,
+            ..CoreParams::default()
+        };
+        let (reg, _api) = reg_with(&[], &[]);
+        let msg = register(
+            "srv",
+            &format!("srv{i}"),
+            1,
+            "Contact: <sip:srv@10.0.0.1:5070>\r\n",
+        );
+        let mut rec = Recorder {
+            core: Some(core.clone()),
+            sockets: sockets(),
+            ..Recorder::default()
+        };
+        let r = reply_with(&reg, &msg, &mut rec, "save", &["location"]);
+        assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+        match want_server {
+            Some(l) => assert!(r.contains(l), "{r}"),
+            None => assert!(!r.contains("Server:"), "{r}"),
+        }
+        assert_eq!(r.contains("\r\nWarning: 392 "), *want_warning, "{r}");
+        let mut rec = Recorder {
+            core: Some(core),
+            sockets: sockets(),
+            ..Recorder::default()
+        };
+        let sl = reply_with(&reg, &msg, &mut rec, "sl_send_reply", &["200", "OK"]);
+        let to = |m: &str| {
+            m.lines()
+                .find(|l| l.starts_with("To:"))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(to(&r).contains(";tag="), "{r}");
+        assert_eq!(to(&r), to(&sl), "registrar and sl to-tags");
+    }
+}

@@ -2,10 +2,11 @@
 //! `lookup` (R-URI, `$du` and branches from the location table), `registered`, `unregister` and
 //! `reg_send_reply`, over usrloc's [`UlApi`] taken at init (Kamailio's `load_ul_api`).
 //!
-//! Replies are sent statelessly the way `sl` sends them (same builder, same to-tag), with the
-//! headers Kamailio's registrar adds (`Contact` with `expires=` per binding, `Path`,
-//! `Unsupported`, `Min-Expires`, `P-Registrar-Error`, `Retry-After`) after any header added by
-//! `append_to_reply`. sl's reply counters are not updated (sl's state is private to sl).
+//! Replies are sent statelessly the way `sl` sends them (same builder, to-tag, `Server:` and
+//! `Warning:` headers), with the headers Kamailio's registrar adds (`Contact` with `expires=` per
+//! binding, `Path`, `Unsupported`, `Min-Expires`, `P-Registrar-Error`, `Retry-After`) after any
+//! header added by `append_to_reply`. sl's reply counters are not updated (sl's state is private
+//! to sl).
 //!
 //! Refused at load (docs/modules-registrar.md): `lookup_xavp`, `reg_from_user`, `add_sock_hdr`,
 //! `registered` with 3 or 4 parameters, outbound (`outbound_mode` other than 0), the

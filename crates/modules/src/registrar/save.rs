@@ -1193,10 +1193,21 @@ fn try_send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> Result<(
         proto,
         conn_id: 0,
     };
+    // Kamailio's registrar replies through sl (`slb.freply`): the same Server and Warning
+    // headers and the same to-tag seed (the first listening socket) as sl_send_reply.
+    let core = ctx.server.core_params().clone();
+    let new_ruri = ctx.state.new_uri.clone();
     let opts = ReplyOptions {
         force_rport: ctx.state.msg_flags & FL_FORCE_RPORT != 0,
         extra_headers: &all,
         body: body.as_deref(),
+        server_header: core
+            .server_signature
+            .then_some(core.server_header.as_bytes()),
+        warning: core.sip_warning.then_some(build::WarningInfo {
+            pid: std::process::id(),
+            new_ruri: new_ruri.as_deref(),
+        }),
         ..ReplyOptions::default()
     };
     let buf = build::sl_reply(
@@ -1204,7 +1215,7 @@ fn try_send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> Result<(
         &rcv,
         code,
         reason.as_bytes(),
-        &tag_generator(ctx.rcv.dst),
+        &tag_generator(crate::sl::seed(ctx)),
         &opts,
     )
     .map_err(|e| e.to_string())?;
