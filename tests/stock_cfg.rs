@@ -309,14 +309,21 @@ fn invite(ua: &Ua, ruri: &str, call: &str) -> String {
 
 /// The ACK to a negative final reply `rpl` of `inv` (same branch, To with the reply's tag).
 fn ack_negative(inv: &str, rpl: &str) -> String {
-    let to = header(rpl, "To").first().copied().unwrap_or("To: <x>");
+    same_branch(inv, "ACK", Some(rpl))
+}
+
+/// A request on the INVITE `inv`'s branch (ACK to a negative reply, CANCEL): same R-URI, Via,
+/// From, Call-ID and CSeq number, no body; the To of `rpl` when given.
+fn same_branch(inv: &str, method: &str, rpl: Option<&str>) -> String {
     let old_to = header(inv, "To").first().copied().unwrap_or("To: <x>");
+    let to = rpl
+        .and_then(|r| header(r, "To").first().copied())
+        .unwrap_or(old_to);
     let head = inv.split("\r\n\r\n").next().unwrap_or(inv);
-    let mut ack = head
-        .replacen("INVITE ", "ACK ", 1)
-        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
-        .replace(old_to, to);
-    ack = ack
+    let mut out = head
+        .replacen("INVITE ", &format!("{method} "), 1)
+        .replace("CSeq: 1 INVITE", &format!("CSeq: 1 {method}"))
+        .replace(old_to, to)
         .split("\r\n")
         .filter(|l| {
             !(l.starts_with("Content-Type:")
@@ -325,8 +332,8 @@ fn ack_negative(inv: &str, rpl: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\r\n");
-    ack.push_str("\r\nContent-Length: 0\r\n\r\n");
-    ack
+    out.push_str("\r\nContent-Length: 0\r\n\r\n");
+    out
 }
 
 /// A UAS reply to `req`: Vias, Record-Route (18x/2xx), From, To (+`tag` unless present),
@@ -451,6 +458,117 @@ fn message(r: &mut Run) {
     r.bob
         .send(r.proxy, &reply(&req, 200, "OK", &r.bob, "t-bob"));
     r.alice.drain(Duration::from_millis(300));
+}
+
+/// bob is busy: 486 relayed to alice (failure_route MANAGE_FAILURE runs), ACKs on both sides.
+fn busy(r: &mut Run) {
+    let inv = invite(&r.alice, &local(r, "bob"), "busy");
+    r.alice.send(r.proxy, &inv);
+    let req = r.bob.expect("INVITE");
+    r.bob
+        .send(r.proxy, &reply(&req, 486, "Busy Here", &r.bob, "t-bob"));
+    r.bob.expect("ACK");
+    let rpl = r.alice.expect("SIP/2.0 486");
+    r.alice.send(r.proxy, &ack_negative(&inv, &rpl));
+    r.alice.drain(Duration::from_millis(300));
+    r.bob.drain(Duration::from_millis(100));
+}
+
+/// alice cancels a ringing call: 200 canceling, CANCEL to bob, 487 relayed, ACKs.
+fn cancel(r: &mut Run) {
+    let inv = invite(&r.alice, &local(r, "bob"), "cancel");
+    r.alice.send(r.proxy, &inv);
+    let req = r.bob.expect("INVITE");
+    r.bob
+        .send(r.proxy, &reply(&req, 180, "Ringing", &r.bob, "t-bob"));
+    r.alice.expect("SIP/2.0 180");
+    r.alice.send(r.proxy, &same_branch(&inv, "CANCEL", None));
+    let c = r.bob.expect("CANCEL");
+    r.bob.send(r.proxy, &reply(&c, 200, "OK", &r.bob, "t-bob"));
+    // the proxy answers the CANCEL itself: wait for it so the order at alice is fixed
+    r.alice.expect_in("SIP/2.0 200", "CSeq: 1 CANCEL");
+    r.bob.send(
+        r.proxy,
+        &reply(&req, 487, "Request Terminated", &r.bob, "t-bob"),
+    );
+    r.bob.expect("ACK");
+    let rpl = r.alice.expect("SIP/2.0 487");
+    r.alice.send(r.proxy, &ack_negative(&inv, &rpl));
+    r.alice.drain(Duration::from_millis(300));
+    r.bob.drain(Duration::from_millis(100));
+}
+
+/// OPTIONS to a registered user is relayed to it (only a user-less one is the keepalive).
+fn options_to_user(r: &mut Run) {
+    let m = request(
+        "OPTIONS",
+        &local(r, "bob"),
+        &r.alice,
+        "alice",
+        &format!("<{}>", local(r, "bob")),
+        "opt",
+        1,
+        "",
+        "",
+    );
+    r.alice.send(r.proxy, &m);
+    let req = r.bob.expect("OPTIONS");
+    r.bob
+        .send(r.proxy, &reply(&req, 200, "OK", &r.bob, "t-bob"));
+    r.alice.drain(Duration::from_millis(300));
+}
+
+/// No presence in the stock files: SUBSCRIBE for voicemail and PUBLISH are refused with 404;
+/// an in-dialog request without Route is "404 Not here".
+fn presence_and_stray(r: &mut Run) {
+    let to = format!("<{}>", local(r, "bob"));
+    let sub = request(
+        "SUBSCRIBE",
+        &local(r, "bob"),
+        &r.alice,
+        "alice",
+        &to,
+        "sub",
+        1,
+        "Event: message-summary\r\nExpires: 60\r\n",
+        "",
+    );
+    r.alice.send(r.proxy, &sub);
+    r.alice.expect_in("SIP/2.0 404", "SUBSCRIBE");
+    let publ = request(
+        "PUBLISH",
+        &local(r, "bob"),
+        &r.alice,
+        "alice",
+        &to,
+        "pub",
+        1,
+        "Event: presence\r\nExpires: 60\r\n",
+        "",
+    );
+    r.alice.send(r.proxy, &publ);
+    r.alice.expect_in("SIP/2.0 404", "PUBLISH");
+    let stray = request(
+        "BYE",
+        &local(r, "bob"),
+        &r.alice,
+        "alice",
+        &format!("{to};tag=t-nodialog"),
+        "stray",
+        1,
+        "",
+        "",
+    );
+    r.alice.send(r.proxy, &stray);
+    r.alice.expect_in("SIP/2.0 404", "BYE");
+    r.alice.drain(Duration::from_millis(200));
+}
+
+/// An Expires above max_expires (3600 in both files) is cut down in the reply.
+fn long_expires(r: &mut Run) {
+    let m = register(&r.bob, r.proxy.port(), "bob", "reg-b", 2, 7200);
+    r.bob.send(r.proxy, &m);
+    r.bob.expect("SIP/2.0 200");
 }
 
 /// An INVITE answered by the proxy itself with `code`, then its ACK (absorbed).
@@ -581,6 +699,11 @@ const FLOWS: &[(&str, Flow)] = &[
     ("register", registrations),
     ("call", call),
     ("message", message),
+    ("busy", busy),
+    ("cancel", cancel),
+    ("options", options_to_user),
+    ("presence", presence_and_stray),
+    ("long-expires", long_expires),
     ("unknown-user", unknown_user),
     ("foreign-domain", foreign_domain),
     ("no-user", no_user),
@@ -801,12 +924,52 @@ fn check_flows(seen: &Seen, cfg: &str) {
         ],
         "{cfg}: the caller"
     );
-    let callee: Vec<String> = all("call/bob")
-        .iter()
-        .map(|l| l.split(' ').next().unwrap_or("").to_string())
-        .collect();
-    assert_eq!(callee, ["INVITE", "ACK", "BYE"], "{cfg}: the callee");
+    let methods = |key: &str| -> Vec<String> {
+        all(key)
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(
+        methods("call/bob"),
+        ["INVITE", "ACK", "BYE"],
+        "{cfg}: the callee"
+    );
     assert_eq!(all("message/alice"), ["SIP/2.0 200 OK"], "{cfg}");
+    assert_eq!(
+        all("busy/alice"),
+        [
+            "SIP/2.0 100 trying -- your call is important to us",
+            "SIP/2.0 486 Busy Here"
+        ],
+        "{cfg}"
+    );
+    assert_eq!(methods("busy/bob"), ["INVITE", "ACK"], "{cfg}: busy callee");
+    assert_eq!(
+        methods("cancel/bob"),
+        ["INVITE", "CANCEL", "ACK"],
+        "{cfg}: cancelled callee"
+    );
+    assert_eq!(
+        all("cancel/alice"),
+        [
+            "SIP/2.0 100 trying -- your call is important to us",
+            "SIP/2.0 180 Ringing",
+            "SIP/2.0 200 canceling",
+            "SIP/2.0 487 Request Terminated"
+        ],
+        "{cfg}"
+    );
+    assert_eq!(all("options/alice"), ["SIP/2.0 200 OK"], "{cfg}");
+    assert_eq!(
+        all("presence/alice"),
+        [
+            "SIP/2.0 404 No voicemail service",
+            "SIP/2.0 404 Not here",
+            "SIP/2.0 404 Not here"
+        ],
+        "{cfg}"
+    );
     // (the final reply only: see KNOWN)
     assert_eq!(
         all("unknown-user/alice").last().map(String::as_str),
