@@ -259,6 +259,33 @@ pub struct Msg {
     cache: Cache,
 }
 
+/// A copy of the buffer with the header index and the receive-path caches (Via list, From, To,
+/// CSeq, Call-ID) when they were built: tm keeps the request of every transaction, and copying
+/// the index is cheaper than parsing again.
+impl Clone for Msg {
+    fn clone(&self) -> Msg {
+        fn copy<T: Clone>(from: &OnceLock<T>, to: &OnceLock<T>) {
+            if let Some(v) = from.get() {
+                let _ = to.set(v.clone());
+            }
+        }
+        let cache = Cache::default();
+        copy(&self.cache.index, &cache.index);
+        copy(&self.cache.vias, &cache.vias);
+        copy(&self.cache.from, &cache.from);
+        copy(&self.cache.to, &cache.to);
+        copy(&self.cache.cseq, &cache.cseq);
+        copy(&self.cache.call_id, &cache.call_id);
+        Msg {
+            buf: self.buf.clone(),
+            opts: self.opts,
+            first: self.first,
+            first_span: self.first_span,
+            cache,
+        }
+    }
+}
+
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Msg")
@@ -573,6 +600,7 @@ pub(crate) fn cached<T>(cell: &OnceLock<Result<T>>, f: impl FnOnce() -> Result<T
     }
 }
 
+#[derive(Clone)]
 struct Index {
     hdrs: Vec<Header>,
     eoh: usize,
@@ -871,6 +899,29 @@ fn single_bit(kind: HeaderKind) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clone_keeps_buffer_and_parsed_headers() {
+        let text = b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 2 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let m = Msg::parse(text.to_vec()).expect("parses");
+        // Clone before and after the index and the typed headers exist.
+        let early = m.clone();
+        let _ = (m.via1(), m.from(), m.to(), m.cseq(), m.call_id());
+        let late = m.clone();
+        for c in [&early, &late] {
+            assert_eq!(c.buf(), m.buf());
+            assert_eq!(c.method(), Some(Method::Invite));
+            assert_eq!(c.cseq().map(|x| x.number).ok(), Some(2));
+            assert_eq!(
+                c.from()
+                    .ok()
+                    .and_then(|f| f.tag)
+                    .map(|t| t.of(c.buf()).to_vec()),
+                Some(b"1".to_vec())
+            );
+            assert_eq!(c.headers().map(<[Header]>::len).ok(), Some(6));
+        }
+    }
 
     const INV: &str = "INVITE sip:bob@example.com SIP/2.0\r\n\
 Via: SIP/2.0/UDP host.example.com:5060;branch=z9hG4bK1\r\n\

@@ -602,7 +602,8 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         retransmission(tm, &cell);
         return Ok(NewTxn::Retransmission);
     }
-    let req = Msg::parse(msg.buf().to_vec()).map_err(|e| Error::Runtime(e.to_string()))?;
+    // A copy with its header index (no second parse).
+    let req = msg.clone();
     let kind = if msg.method() == Some(Method::Invite) {
         TxnKind::Invite
     } else {
@@ -614,9 +615,10 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
     let rcv = ctx.rcv;
     let state = ctx.state.clone();
     let mut cfg = tm.cfg().clone();
-    if let Some(on) = cur(ctx, |c| c.auto_100) {
-        cfg.auto_inv_100 = on;
-    }
+    let auto_100 = cur(ctx, |c| c.auto_100).unwrap_or(cfg.auto_inv_100);
+    // Kamailio sends the automatic 100 from t_relay, not from t_newtran (t_newtran + t_reply
+    // answers without it): the transaction is created without it, forward_branches sends it.
+    cfg.auto_inv_100 = false;
     let made = tm.table.insert(hash, key, |_label| Txn {
         p: ProxyTxn::new(kind, transport_of(rcv.proto), now, &cfg, &mut actions),
         req,
@@ -637,6 +639,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         failed_branch: None,
         to_tag: None,
         cancel_reason: None,
+        auto_100,
     });
     let cell = match made {
         Ok(c) => c,
@@ -812,12 +815,9 @@ fn flush_finals(tm: &Tm, server: &mut dyn Server, worker: &mut WorkerState) {
     }
     let cbs: Vec<FinalCallback> = tm.finals.read().unwrap_or_else(|e| e.into_inner()).clone();
     for (cell, code, bytes, local) in queued {
-        let (req, state, rcv) = {
+        let (mut msg, state, rcv) = {
             let t = cell.lock();
-            (t.req.buf().to_vec(), t.state.clone(), t.rcv)
-        };
-        let Ok(mut msg) = Msg::parse(req) else {
-            continue;
+            (t.req.clone(), t.state.clone(), t.rcv)
         };
         let reply = Msg::parse(bytes).ok();
         let reason = reply
@@ -904,7 +904,10 @@ fn forward_branches(
         let mut t = cell.lock();
         if !in_failure {
             t.state = ctx.state.clone();
-            t.edits = Some(ctx.edits.clone());
+            // The edits matter only to a failure_route (t_save_lumps keeps them too).
+            if on_failure.is_some() {
+                t.edits = Some(ctx.edits.clone());
+            }
         }
         t.on_failure = on_failure;
         t.on_reply = on_reply.or(t.on_reply);
@@ -912,6 +915,18 @@ fn forward_branches(
         t.p.set_on_failure(on_failure.is_some());
     }
     let now = tm.now();
+    if !in_failure {
+        let mut t = cell.lock();
+        if t.auto_100 && t.last_reply.is_none() && t.req.method() == Some(Method::Invite) {
+            t.auto_100 = false;
+            let mut hundred = Vec::new();
+            if let Ok(s100) = StatusCode::new(100) {
+                if t.p.reply_locally(now, s100, &mut hundred).is_ok() {
+                    let _ = apply(tm, cell, &mut t, &hundred, None);
+                }
+            }
+        }
+    }
     let mut sent_any = false;
     let mut actions = Vec::new();
     for (uri, dst, path, socket, bflags) in list {
@@ -1365,15 +1380,14 @@ fn run_failure(
             t.failed_branch = Some(f);
             (
                 t.on_failure.take(),
-                t.req.buf().to_vec(),
+                t.req.clone(),
                 t.state.clone(),
                 t.edits.clone(),
                 t.rcv,
             )
         };
-        if let (Some(route), Some(runner), Ok(mut msg)) =
-            (route, tm.routes.get().cloned(), Msg::parse(req))
-        {
+        let mut msg = req;
+        if let (Some(route), Some(runner)) = (route, tm.routes.get().cloned()) {
             if let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Failure, rcv, worker, server) {
                 state.branches.clear();
                 state.dst_uri = None;
@@ -1393,6 +1407,12 @@ fn run_failure(
                 });
                 if let Err(e) = runner.run(route, &mut ctx) {
                     ctx.log_error(&format!("failure_route: {e}"));
+                }
+                // Kamailio copies the flags of the faked request back to the transaction.
+                {
+                    let mut t = cell.lock();
+                    t.state.flags = ctx.state.flags;
+                    t.state.bflags = ctx.state.bflags;
                 }
                 // t_on_failure() called in the failure_route without a new t_relay(): keep it
                 // armed for the branches added later (Kamailio re-arms on the transaction).
