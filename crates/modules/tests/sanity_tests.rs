@@ -164,3 +164,103 @@ fn modparams_autodrop_noreply_and_ranges() {
     let o = call(&reg, &ack, "sanity_check", &["32"]);
     assert_eq!((o.rc, o.sent.len()), (0, 0));
 }
+
+/// Runs `f(args)` on `msg` with a caller-made recorder, from 10.0.0.1:6000 (not the Via port),
+/// with `force_rport()` done or not; returns (destination, reply).
+fn reply_from(
+    reg: &ferrosip_api::Registry,
+    msg: &str,
+    rec: &mut ferrosip_api::Recorder,
+    f: &str,
+    args: &[&str],
+    force_rport: bool,
+) -> (String, String) {
+    let (h, a) = prepare(reg, f, args).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let mut m =
+        ferrosip_sipmsg::Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = ferrosip_api::WorkerState::default();
+    let rcv = ferrosip_api::RecvInfo {
+        src: "10.0.0.1:6000".parse().unwrap_or_else(|e| panic!("{e}")),
+        dst: local(),
+        proto: ferrosip_api::Proto::Udp,
+        socket: 0,
+    };
+    let mut ctx = ferrosip_api::Ctx::new(&mut m, RouteType::Request, rcv, &mut w, rec)
+        .unwrap_or_else(|e| panic!("{e}"));
+    if force_rport {
+        ctx.state.msg_flags |= ferrosip_api::ctx::FL_FORCE_RPORT;
+    }
+    let _ = h(&mut ctx, &a);
+    rec.sent
+        .first()
+        .map(|(d, b)| (d.addr.to_string(), String::from_utf8_lossy(b).into_owned()))
+        .unwrap_or_default()
+}
+
+/// sanity's replies are sl's (Kamailio's sanity replies through sl): `Server:` and `Warning:`
+/// from the core parameters, sl's to-tag (seeded with the first listening socket), and after
+/// `force_rport()` (the stock kamailio.cfg calls it before sanity_check) `rport=` and the source
+/// port as destination.
+#[test]
+fn replies_are_sl_ones() {
+    use ferrosip_api::{CoreParams, Proto, Recorder, SocketInfo};
+    let reg = registry(&[]);
+    let bad = msg(&[("CSeq: 1 INVITE", "CSeq: 1 BYE")]);
+    // (server_signature, sip_warning, force_rport) → Server line, Warning, rport= and port 6000
+    let cases = [
+        (true, false, false),
+        (false, false, true),
+        (true, true, true),
+    ];
+    for (sig, warn, rport) in cases {
+        let core = CoreParams {
+            server_signature: sig,
+            server_header: "Server: kamailio (5.6.3 (x86_64/linux))".into(),
+            sip_warning: warn,
+            ..CoreParams::default()
+        };
+        let rec = || Recorder {
+            core: Some(core.clone()),
+            sockets: vec![
+                SocketInfo::new(
+                    Proto::Udp,
+                    "192.0.2.77:5080".parse().unwrap_or_else(|e| panic!("{e}")),
+                ),
+                SocketInfo::new(Proto::Udp, local()),
+            ],
+            ..Recorder::default()
+        };
+        let case = format!("signature {sig}, warning {warn}, force_rport {rport}");
+        let (dst, r) = reply_from(&reg, &bad, &mut rec(), "sanity_check", &["32"], rport);
+        let (sl_dst, sl) = reply_from(
+            &reg,
+            &bad,
+            &mut rec(),
+            "sl_send_reply",
+            &["400", "x"],
+            rport,
+        );
+        assert!(
+            r.starts_with("SIP/2.0 400 CSeq method does not match"),
+            "{case}: {r}"
+        );
+        assert_eq!(
+            r.contains("\r\nServer: kamailio (5.6.3 (x86_64/linux))\r\n"),
+            sig,
+            "{case}: {r}"
+        );
+        assert_eq!(r.contains("\r\nWarning: 392 "), warn, "{case}: {r}");
+        assert_eq!(r.contains(";rport=6000"), rport, "{case}: {r}");
+        let port = if rport { "6000" } else { "5070" };
+        assert_eq!(dst, format!("10.0.0.1:{port}"), "{case}");
+        assert_eq!(dst, sl_dst, "{case}: sl's destination");
+        let to = |m: &str| {
+            m.lines()
+                .find(|l| l.starts_with("To:"))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(to(&r).contains(";tag="), "{case}: {r}");
+        assert_eq!(to(&r), to(&sl), "{case}: sl's to-tag");
+    }
+}

@@ -16,12 +16,10 @@ pub mod contact;
 pub mod save;
 pub mod ulc;
 
-use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use ferrosip_api::export::{FnExport, ModParam, ModParamType, ParamKind as K};
 use ferrosip_api::{Arg, Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask};
-use ferrosip_sipmsg::branch::{ToTagGenerator, SL_TOTAG_SEPARATOR, SL_TOTAG_SIGNATURE};
 
 use crate::usrloc::UlApi;
 
@@ -361,20 +359,6 @@ fn avp_name(spec: &str) -> Result<Vec<u8>, Error> {
         ));
     }
     Ok(name.as_bytes().to_vec())
-}
-
-/// sl's to-tag seed for a local socket (the same construction as the sl module).
-pub(crate) fn tag_generator(local: std::net::SocketAddr) -> ToTagGenerator {
-    let addr = match local.ip() {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-    };
-    ToTagGenerator::new(
-        SL_TOTAG_SIGNATURE,
-        SL_TOTAG_SEPARATOR,
-        addr.as_bytes(),
-        local.port().to_string().as_bytes(),
-    )
 }
 
 fn params() -> Vec<ModParam> {

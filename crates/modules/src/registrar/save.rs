@@ -1,14 +1,10 @@
 //! `save`, `lookup`, `registered`, `unregister` and `reg_send_reply`.
 
-use std::net::SocketAddr;
+use ferrosip_api::ctx::Branch;
+use ferrosip_api::{Arg, Ctx, Error, RetCode, RouteType, Value};
+use ferrosip_sipmsg::{HeaderKind, Method, Span, Uri};
 
-use ferrosip_api::ctx::{Branch, FL_FORCE_RPORT};
-use ferrosip_api::{Arg, Ctx, Dest, Error, Proto, RetCode, RouteType, Value};
-use ferrosip_sipmsg::build::{self, ReplyOptions};
-use ferrosip_sipmsg::edit::SocketInfo;
-use ferrosip_sipmsg::{HeaderKind, Method, Span, Transport, Uri};
-
-use super::{tag_generator, RegConfig, Registrar};
+use super::{RegConfig, Registrar};
 use crate::usrloc::rpc::insert_ordered;
 use crate::usrloc::{MatchingMode, UContact, UlApi};
 
@@ -1175,83 +1171,10 @@ fn send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> bool {
     }
 }
 
+/// Kamailio's registrar replies through sl (`slb.freply`); the shared sl-like sender gives the
+/// same Server/Warning headers, to-tag seed and destination as sl_send_reply.
 fn try_send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> Result<(), String> {
-    let (mut all, body) = crate::sl::reply_lumps::get(ctx);
-    all.extend_from_slice(hdrs);
-    let proto = transport(ctx.rcv.proto);
-    let sock = SocketInfo {
-        ip: ctx.rcv.dst.ip(),
-        port: ctx.rcv.dst.port(),
-        proto,
-        advertise: None,
-        sockname: "",
-    };
-    let rcv = build::RecvInfo {
-        src_ip: ctx.rcv.src.ip(),
-        src_port: ctx.rcv.src.port(),
-        socket: &sock,
-        proto,
-        conn_id: 0,
-    };
-    // Kamailio's registrar replies through sl (`slb.freply`): the same Server and Warning
-    // headers and the same to-tag seed (the first listening socket) as sl_send_reply.
-    let core = ctx.server.core_params().clone();
-    let new_ruri = ctx.state.new_uri.clone();
-    let opts = ReplyOptions {
-        force_rport: ctx.state.msg_flags & FL_FORCE_RPORT != 0,
-        extra_headers: &all,
-        body: body.as_deref(),
-        server_header: core
-            .server_signature
-            .then_some(core.server_header.as_bytes()),
-        warning: core.sip_warning.then_some(build::WarningInfo {
-            pid: std::process::id(),
-            new_ruri: new_ruri.as_deref(),
-        }),
-        ..ReplyOptions::default()
-    };
-    let buf = build::sl_reply(
-        ctx.msg,
-        &rcv,
-        code,
-        reason.as_bytes(),
-        &tag_generator(crate::sl::seed(ctx)),
-        &opts,
-    )
-    .map_err(|e| e.to_string())?;
-    let dst = reply_dest(ctx)?;
-    ctx.server.send(&dst, &buf).map_err(|e| e.to_string())
-}
-
-fn transport(p: Proto) -> Transport {
-    match p {
-        Proto::Udp => Transport::Udp,
-        Proto::Tcp => Transport::Tcp,
-        Proto::Tls => Transport::Tls,
-        Proto::Sctp => Transport::Sctp,
-        Proto::Ws => Transport::Ws,
-        Proto::Wss => Transport::Wss,
-    }
-}
-
-/// Where sl sends replies: source IP; source port with `rport` (or non-UDP), else the Via port.
-fn reply_dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
-    let src = ctx.rcv.src;
-    let port = if ctx.rcv.proto != Proto::Udp {
-        src.port()
-    } else {
-        let via = ctx.msg.via1().map_err(|e| e.to_string())?;
-        if via.rport.is_some() || ctx.state.msg_flags & FL_FORCE_RPORT != 0 {
-            src.port()
-        } else {
-            via.port.unwrap_or(5060)
-        }
-    };
-    Ok(Dest {
-        addr: SocketAddr::new(src.ip(), port),
-        proto: ctx.rcv.proto,
-        socket: ctx.rcv.socket,
-    })
+    crate::siputils::reply::send_with(ctx, code, reason.as_bytes(), hdrs)
 }
 
 /// The record id of a temp-GRUU R-URI (`sip:<ruid>-<hex aor hash>@host;gr`).

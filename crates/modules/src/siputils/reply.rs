@@ -3,9 +3,12 @@
 //! Kamailio's modules reach sl through `sl_load_api` and call its `freply`/`zreply`. Our sl module
 //! hands out [`crate::sl::SlApi`], which does not offer sending yet (asked for in the mods2
 //! report), so this builds the reply the same way sl does — `ferrosip_sipmsg::build::sl_reply`
-//! with sl's to-tag generator, headers queued with [`crate::sl::reply_lumps`] — and sends it through
-//! the context's [`ferrosip_api::Server`]. What is missing compared with sl: sl's reply counters and
-//! its ACK absorption window are not updated.
+//! with sl's to-tag generator seeded with the first listening socket ([`crate::sl::seed`]), the
+//! `Server:`/`Warning:` headers of the core parameters, `force_rport()`, headers queued with
+//! [`crate::sl::reply_lumps`] — and sends it through the context's [`ferrosip_api::Server`]. Used by
+//! siputils, sanity, auth and registrar. What is missing compared with sl: sl's reply counters and
+//! its ACK absorption window are not updated, and a request with a transaction is not answered
+//! statefully.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -18,10 +21,17 @@ use ferrosip_sipmsg::{Method, Transport};
 /// Sends `code reason` to the source of the request in `ctx`, with the reply headers queued on
 /// the message. Replies and ACKs are never answered (`Err` with an empty text, nothing logged).
 pub fn send(ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> Result<(), String> {
+    send_with(ctx, code, reason, &[])
+}
+
+/// [`send`] with `more` header lines (each ending in CRLF) after the queued ones — registrar's
+/// headers come after `append_to_reply`'s in Kamailio (lump order).
+pub fn send_with(ctx: &mut Ctx<'_>, code: u16, reason: &[u8], more: &[u8]) -> Result<(), String> {
     if !ctx.msg.is_request() || ctx.msg.method() == Some(Method::Ack) {
         return Err(String::new());
     }
-    let (hdrs, body) = crate::sl::reply_lumps::get(ctx);
+    let (mut hdrs, body) = crate::sl::reply_lumps::get(ctx);
+    hdrs.extend_from_slice(more);
     let dst = dest(ctx)?;
     let proto = transport(ctx.rcv.proto);
     let sock = SocketInfo {
@@ -38,16 +48,31 @@ pub fn send(ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> Result<(), String> {
         proto,
         conn_id: 0,
     };
+    let core = ctx.server.core_params().clone();
+    let new_ruri = ctx.state.new_uri.clone();
     let opts = ReplyOptions {
         extra_headers: &hdrs,
         body: body.as_deref(),
+        force_rport: force_rport(ctx),
+        server_header: core
+            .server_signature
+            .then_some(core.server_header.as_bytes()),
+        warning: core.sip_warning.then_some(build::WarningInfo {
+            pid: std::process::id(),
+            new_ruri: new_ruri.as_deref(),
+        }),
         ..ReplyOptions::default()
     };
-    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(ctx.rcv.dst), &opts)
+    let seed = crate::sl::seed(ctx);
+    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(seed), &opts)
         .map_err(|e| format!("response building failed: {e}"))?;
     ctx.server
         .send(&dst, &buf)
         .map_err(|e| format!("failed to send reply: {e}"))
+}
+
+fn force_rport(ctx: &Ctx<'_>) -> bool {
+    ctx.state.msg_flags & ferrosip_api::ctx::FL_FORCE_RPORT != 0
 }
 
 fn generator(local: SocketAddr) -> ToTagGenerator {
@@ -74,7 +99,8 @@ fn transport(p: Proto) -> Transport {
     }
 }
 
-/// Source IP; over UDP the source port when the top Via has `rport`, else the Via port or 5060.
+/// Source IP; over UDP the source port when the top Via has `rport` (or after `force_rport()`),
+/// else the Via port or 5060.
 fn dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
     let src = ctx.rcv.src;
     let port = if ctx.rcv.proto != Proto::Udp {
@@ -84,7 +110,7 @@ fn dest(ctx: &Ctx<'_>) -> Result<Dest, String> {
             .msg
             .via1()
             .map_err(|e| format!("cannot lookup reply dst: {e}"))?;
-        if via.rport.is_some() {
+        if via.rport.is_some() || force_rport(ctx) {
             src.port()
         } else {
             via.port.unwrap_or(5060)
