@@ -323,6 +323,7 @@ fn run(
         check_via: core.check_via,
         log: log.clone(),
         log_prefix: compiled.log_prefix.clone(),
+        spans: log.wants_call_id(),
     };
     transport
         .start(move |ri, data| receiver.handle(ri, data))

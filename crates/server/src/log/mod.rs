@@ -174,6 +174,16 @@ impl LogControl {
         // Callsites answered `sometimes`, so no interest cache needs rebuilding.
     }
 
+    /// True when log lines carry the Call-ID of the message being processed (the JSON engine's
+    /// `c` flag): only then does the receive path open a `tracing` span per message.
+    pub fn wants_call_id(&self) -> bool {
+        let read = |c: &LogConfig| matches!(c.engine, LogEngine::Json(f) if f.callid);
+        match self.inner.config.read() {
+            Ok(c) => read(&c),
+            Err(poisoned) => read(&poisoned.into_inner()),
+        }
+    }
+
     /// The current outputs.
     pub fn config(&self) -> LogConfig {
         match self.inner.config.read() {
