@@ -91,6 +91,9 @@ pub struct CoreParams {
     /// `log_stderror`: logs go to stderr (xlog's `$C` colours are printed only then, or with
     /// `force_color`).
     pub log_stderror: bool,
+    /// `max_branches` (default 12, 1..=30): the destination set (R-URI included) and tm's branches
+    /// per transaction.
+    pub max_branches: u32,
 }
 
 impl Default for CoreParams {
@@ -103,6 +106,7 @@ impl Default for CoreParams {
                 .into(),
             reply_to_via: false,
             log_stderror: false,
+            max_branches: 12,
         }
     }
 }

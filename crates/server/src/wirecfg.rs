@@ -49,6 +49,8 @@ pub struct WireSettings {
     pub udp_mtu_try_proto: Option<String>,
     pub onsend_route_reply: bool,
     pub tcp_accept_aliases: bool,
+    /// `max_branches` (1..=30, default 12).
+    pub max_branches: u32,
     pub transport: TransportConfig,
 }
 
@@ -76,6 +78,7 @@ impl Default for WireSettings {
             udp_mtu_try_proto: None,
             onsend_route_reply: false,
             tcp_accept_aliases: false,
+            max_branches: 12,
             transport: TransportConfig::default(),
         }
     }
@@ -138,6 +141,13 @@ impl WireSettings {
                 }
             }
             "reply_to_via" => self.reply_to_via = boolean()?,
+            "max_branches" => {
+                self.max_branches = int()
+                    .ok()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .filter(|n| (1..=30).contains(n))
+                    .ok_or_else(|| bad("a number from 1 to 30"))?;
+            }
             "add_local_rport" | "local_rport" => self.add_local_rport = boolean()?,
             "force_rport" | "add_rport" => self.force_rport = boolean()?,
             // Kamailio takes the whole header line as written (`Server: name`); an empty value
@@ -193,6 +203,7 @@ impl WireSettings {
                 .unwrap_or(d.user_agent_header),
             reply_to_via: self.reply_to_via,
             log_stderror: core.log_stderror,
+            max_branches: self.max_branches,
         }
     }
 
@@ -231,6 +242,7 @@ mod tests {
             ("msg_recv_max_size", Int(4096)),
             ("mhomed", Int(0)),
             ("received_route_mode", Int(1)),
+            ("max_branches", Str("16".into())),
         ];
         for (n, v) in ok {
             assert_eq!(w.apply_param(n, &v).ok(), Some(true), "{n}");
@@ -240,6 +252,7 @@ mod tests {
         assert_eq!(w.transport.tcp_connection_lifetime, Duration::from_secs(30));
         assert!(w.transport.tcp_accept_no_cl);
         assert_eq!(w.msg_recv_max_size, 4096);
+        assert_eq!(w.core_params(&CoreSettings::default()).max_branches, 16);
         let refused: Vec<(&str, ParamValue)> = vec![
             ("mhomed", Int(1)),
             ("tcp_reuse_port", Str("yes".into())),
@@ -251,6 +264,8 @@ mod tests {
             ("server_signature", Str("maybe".into())),
             ("onsend_route_reply", Int(1)),
             ("tcp_send_timeout", Int(-1)),
+            ("max_branches", Int(0)),
+            ("max_branches", Int(31)),
         ];
         for (n, v) in refused {
             assert!(w.apply_param(n, &v).is_err(), "{n}");

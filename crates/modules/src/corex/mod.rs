@@ -29,7 +29,8 @@ use ferrosip_api::{Ctx, Dest, Error, ModuleExports, Proto, RetCode, RouteMask, V
 
 use crate::pv::uriops;
 
-/// Kamailio's default `max_branches` is 12, the R-URI included.
+/// Kamailio's default `max_branches` (the core parameter, read through `CoreParams`), the R-URI
+/// included.
 pub const MAX_BRANCHES: usize = 12;
 
 /// The `corex` export table.
@@ -354,7 +355,8 @@ pub fn append_branch(ctx: &mut Ctx<'_>, uri: Option<&[u8]>, q: Option<&[u8]>) ->
         },
         None => -1,
     };
-    if ctx.state.branches.len() + 1 >= MAX_BRANCHES {
+    let max = usize::try_from(ctx.server.core_params().max_branches).unwrap_or(MAX_BRANCHES);
+    if ctx.state.branches.len() + 1 >= max {
         ctx.log_error("max nr of branches exceeded");
         return -1;
     }

@@ -619,6 +619,13 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
     // Kamailio sends the automatic 100 from t_relay, not from t_newtran (t_newtran + t_reply
     // answers without it): the transaction is created without it, forward_branches sends it.
     cfg.auto_inv_100 = false;
+    if let Some(m) = tm
+        .core
+        .get()
+        .and_then(|c| u8::try_from(c.max_branches).ok())
+    {
+        cfg.max_branches = m;
+    }
     let made = tm.table.insert(hash, key, |_label| Txn {
         p: ProxyTxn::new(kind, transport_of(rcv.proto), now, &cfg, &mut actions),
         req,
