@@ -325,6 +325,12 @@ pub struct MsgState {
     pub avps: Avps,
     /// XAVPs: per name a list of records, newest first.
     pub xavps: HashMap<Vec<u8>, Vec<XavpRecord>>,
+    /// The message being sent while `onsend_route` runs (`snd_*`/`to_*`, `$snd()`); `None`
+    /// elsewhere. Boxed: most messages never have one.
+    pub sending: Option<Box<crate::net::SendInfo>>,
+    /// The received bytes while `event_route[core:msg-received]` or
+    /// `event_route[core:receive-parse-error]` runs (`$rcv()`, `$mb` of a broken message).
+    pub received: Option<Box<crate::net::RcvData>>,
 }
 
 /// State kept by a worker across messages (`$var` is per process in Kamailio, and keeps its value

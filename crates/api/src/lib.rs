@@ -31,7 +31,9 @@ pub use export::{
     Arg, FnExport, ModParam, ModParamType, ModValue, ModuleExports, ParamKind, PvExport,
     PvNameRule, RouteKindRef, RpcExport, SelectExport, TransformExport,
 };
-pub use net::{ForwardRequest, Network, NetworkApi, ReplyOut, ReplyOutHook, Sent};
+pub use net::{
+    ForwardRequest, Network, NetworkApi, RcvData, RcvEvent, ReplyOut, ReplyOutHook, SendInfo, Sent,
+};
 pub use pv::{Format, PvSpec};
 pub use registry::{InitCtx, Registry, Timer, TimerFn};
 pub use route::{RouteMask, RouteType};

@@ -35,6 +35,40 @@ pub struct Sent {
     pub bytes: Vec<u8>,
 }
 
+/// The message being sent, as `onsend_route` sees it (Kamailio's `onsend_info`): set in
+/// [`crate::MsgState::sending`] while the route runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendInfo {
+    /// Where it goes (`to_ip`/`to_port`, `$sndto(ip)`/`$sndto(port)`).
+    pub to: std::net::SocketAddr,
+    /// Address of the socket it leaves from (`snd_ip`/`snd_port`, `$sndfrom(...)`).
+    pub from: std::net::SocketAddr,
+    /// Protocol of that socket (`snd_proto`, `$snd(proto)`).
+    pub proto: Proto,
+    /// The bytes that will be sent (`$snd(buf)`, `msg:len` in onsend_route).
+    pub buf: Vec<u8>,
+}
+
+/// Which receive event runs (Kamailio's `evtype` of `$rcv(evtype)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcvEvent {
+    /// `event_route[core:msg-received]` (`received_route_mode=1`): the buffer may be rewritten
+    /// with `$rcv(buf)`; the receive path parses what is left.
+    Message,
+    /// `event_route[core:receive-parse-error]`: the buffer is read-only; `$rcv()` is `$null`
+    /// there in Kamailio, only `$mb`/`$ml` read it.
+    ParseError,
+}
+
+/// The received bytes during a receive event: set in [`crate::MsgState::received`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcvData {
+    /// The datagram or stream frame as received (or as rewritten by `$rcv(buf)`).
+    pub buf: Vec<u8>,
+    /// The event being run.
+    pub event: RcvEvent,
+}
+
 /// The core's sending services for modules.
 pub trait Network: Send + Sync {
     /// Builds the request of `ctx` for `req` (our Via first, `received`/`rport`, edits applied,
