@@ -57,22 +57,26 @@ fn sipp_counts(out: &str) -> (Option<u32>, Option<u32>) {
     (field("Successful call"), field("Failed call"))
 }
 
-/// `tm.stats` over jsonrpcs' TCP socket: the `current` transaction count.
-fn current_txns(rpc: SocketAddr) -> Option<i64> {
+/// `tm.stats` over jsonrpcs' TCP socket: the `current` and `waiting` transaction counts.
+fn tm_stats(rpc: SocketAddr) -> Option<(i64, i64)> {
     let mut s = std::net::TcpStream::connect_timeout(&rpc, Duration::from_secs(2)).ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     s.write_all(br#"{"jsonrpc":"2.0","method":"tm.stats","id":1}"#)
         .ok()?;
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    let i = out.find("\"current\"")?;
-    let rest = &out[i + "\"current\"".len()..];
-    let digits: String = rest
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().ok()
+    let field = |name: &str| -> Option<i64> {
+        let key = format!("\"{name}\"");
+        let i = out.find(&key)?;
+        out[i + key.len()..]
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<String>()
+            .parse()
+            .ok()
+    };
+    Some((field("current")?, field("waiting")?))
 }
 
 #[test]
@@ -142,14 +146,20 @@ fn transactions_are_freed_after_a_run() {
         "{text}\n{}",
         srv.log_text()
     );
-    // Every transaction ends within wt_timer (1 s) after its final reply.
+    // Every transaction ends within wt_timer (1 s) after its final reply; those still there
+    // right after the run are waiting or about to.
+    let first = tm_stats(rpc);
+    assert!(
+        first.is_some_and(|(cur, wait)| (0..=cur).contains(&wait)),
+        "tm.stats right after the run: {first:?}"
+    );
     let t0 = Instant::now();
-    let mut current = current_txns(rpc);
-    while current != Some(0) && t0.elapsed() < Duration::from_secs(15) {
+    let mut now = first;
+    while now != Some((0, 0)) && t0.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(200));
-        current = current_txns(rpc);
+        now = tm_stats(rpc);
     }
-    assert_eq!(current, Some(0), "tm.stats current after the run");
+    assert_eq!(now, Some((0, 0)), "tm.stats current/waiting after the run");
     let rss_after = srv.rss_kib();
     assert!(
         rss_after < rss_before + rss_before / 4 + 2048,

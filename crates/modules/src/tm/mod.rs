@@ -1572,11 +1572,18 @@ fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
         handler: Arc::new(move |_args| {
             let g = |c: &AtomicU64| RpcValue::Int(c.load(Ordering::Relaxed) as i64);
             let s = &t.stats;
-            let current = t.table.len() as i64;
+            let cells = t.table.cells();
+            let current = cells.len() as i64;
+            // In the wait state: a final reply went upstream (wt_timer runs until the free).
+            let waiting = cells
+                .iter()
+                .filter(|c| c.lock().p.server().is_on_wait())
+                .count() as i64;
             Ok(RpcValue::Struct(vec![
                 ("current".into(), RpcValue::Int(current)),
-                ("waiting".into(), RpcValue::Int(0)),
+                ("waiting".into(), RpcValue::Int(waiting)),
                 ("total".into(), g(&s.created)),
+                // Transactions started here (t_uac): ferrosip starts none yet.
                 ("total_local".into(), RpcValue::Int(0)),
                 ("rpl_received".into(), g(&s.rpl_received)),
                 ("rpl_generated".into(), g(&s.local_replies)),
@@ -1592,6 +1599,7 @@ fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
                 ("2xx".into(), g(&s.replies_2xx)),
                 ("created".into(), g(&s.created)),
                 ("freed".into(), g(&s.freed)),
+                // ferrosip frees a transaction at once (no reference counting to wait for).
                 ("delayed_free".into(), RpcValue::Int(0)),
             ]))
         }),

@@ -246,6 +246,15 @@ impl Table {
         self.shards.iter().map(|s| lock(s).by_label.len()).sum()
     }
 
+    /// A snapshot of every live transaction (for RPCs; each shard is locked only while copied).
+    pub fn cells(&self) -> Vec<Arc<TxnCell>> {
+        let mut out = Vec::new();
+        for sh in &self.shards {
+            out.extend(lock(sh).by_label.values().cloned());
+        }
+        out
+    }
+
     /// No live transaction.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
