@@ -39,6 +39,13 @@ WORKLOADS = {
     "sl": ("sl.cfg", ["-sf", os.path.join(HERE, "scenarios", "options.xml")], False, False),
     "stateless": ("stateless.cfg", ["-sn", "uac"], True, True),
     "stateful": ("stateful.cfg", ["-sn", "uac"], True, True),
+    # Phase 1 (not measured): REGISTER of as many users as there will be calls (PRE below).
+    "registrar": ("registrar.cfg", ["-sf", os.path.join(HERE, "scenarios", "uac_user.xml")], True, False),
+}
+
+# Workloads that need a SIPp run before the measured one: (scenario, rate).
+PRE = {
+    "registrar": (os.path.join(HERE, "scenarios", "register.xml"), 1000),
 }
 
 
@@ -158,13 +165,27 @@ def run_sipp(workdir, wl, rate, calls, timeout):
     _, args, needs_uas, _ = WORKLOADS[wl]
     cmd = ["sipp", *args, "-i", "127.0.0.1", "-p", "5080", "-m", str(calls), "-r", str(rate),
            "-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_stat", "-stf", "stat.csv"]
-    if needs_uas:
+    if needs_uas and wl != "registrar":
         cmd += ["-rsa", f"127.0.0.1:{PORT}", f"127.0.0.1:{UAS_PORT}"]
     else:
         cmd += [f"127.0.0.1:{PORT}"]
     r = subprocess.run(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout + 30)
     ok, failed = parse_stat(os.path.join(workdir, "stat.csv"))
     return ok, failed, r.returncode
+
+
+def pre_phase(workdir, wl, calls):
+    """Runs the workload's unmeasured first phase (registrations); True when it completed."""
+    if wl not in PRE:
+        return True
+    scen, rate = PRE[wl]
+    cmd = ["sipp", "-sf", scen, "-i", "127.0.0.1", "-p", "5081", "-m", str(calls), "-r", str(rate),
+           "-nostdin", "-timeout", f"{calls // rate + 60}s", "-timeout_error", "-trace_stat", "-stf", "pre.csv",
+           f"127.0.0.1:{PORT}"]
+    subprocess.run(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=calls // rate + 120)
+    ok, _ = parse_stat(os.path.join(workdir, "pre.csv"))
+    return ok == calls
 
 
 def parse_stat(path):
@@ -191,6 +212,8 @@ def measure(server, wl, rate, seconds, cfgdir):
         if needs_uas:
             uas = start_uas(workdir, calls + 10)
             time.sleep(0.5)
+        if not pre_phase(workdir, wl, calls):
+            return {"error": f"registrations failed (see {workdir})"}
         pids = descendants(proc.pid)
         cpu0 = cpu_seconds(pids)
         peak = [pss_kib(pids)]
@@ -238,6 +261,8 @@ def callgrind_instructions(server, wl, calls, cfgdir):
                 if needs_uas:
                     uas = start_uas(workdir, n + 10)
                     time.sleep(0.5)
+                if not pre_phase(workdir, wl, n):
+                    return None
                 ok, _, _ = run_sipp(workdir, wl, 200, n, timeout=120)
                 if ok != n:
                     return None
