@@ -821,3 +821,110 @@ fn save_reply_headers_and_tag_are_sl_ones() {
         assert_eq!(to(&r), to(&sl), "registrar and sl to-tags");
     }
 }
+
+/// Kamailio's statistics and `ul.dump` details, as the stock kamailio.cfg test compares them:
+/// the table exists from load (the fixup of `lookup("location")`) with `location_users`,
+/// `location_contacts` and `location_expires`; `registered_users`; `registrar:accepted_regs` /
+/// `rejected_regs` and the settings exported as statistics; `[not set]` for empty fields;
+/// `Last-Keepalive` set with the contact; `Max-Slots`; the expiry sweep counted per table.
+#[test]
+fn statistics_and_dump_details() {
+    let (reg, api) = reg_with(
+        &[("hash_size", ModValue::Int(2))],
+        &[
+            ("max_expires", ModValue::Int(3600)),
+            ("max_contacts", ModValue::Int(2)),
+        ],
+    );
+    let stats = reg
+        .api::<ferrosip_api::Stats>()
+        .unwrap_or_else(|| panic!("stats registry"));
+    let stat = |g: &str, n: &str| stats.find(g, n).map(|s| s.value());
+    assert_eq!(
+        stat("usrloc", "location_users"),
+        None,
+        "no table before load"
+    );
+    prepare(&reg, "lookup", &["location"]).unwrap_or_else(|e| panic!("{e}"));
+    let s = |x: &str| RpcValue::Str(x.into());
+    let dump = rpc(&reg, "ul.dump", &[s("brief")]).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        field(&dump, &["Domains", "Domain", "Domain"]),
+        Some(&s("location")),
+        "the table is there before any REGISTER: {dump:?}"
+    );
+    // (step, REGISTER user, call-id, cseq, extra headers, save rc)
+    let steps: &[(&str, &str, u32, &str, i64)] = &[
+        (
+            "bob",
+            "s1",
+            1,
+            "Contact: <sip:bob@10.0.0.1>;expires=30\r\n",
+            1,
+        ),
+        ("dave", "s2", 1, "Contact: <sip:dave@10.0.0.2>\r\n", 1),
+        (
+            "erin",
+            "s3",
+            1,
+            "Contact: <sip:e1@10.0.0.3>, <sip:e2@10.0.0.3>\r\n",
+            1,
+        ),
+        // three contacts with max_contacts 2: refused
+        ("erin", "s4", 1, "Contact: <sip:e3@10.0.0.3>\r\n", -2),
+        // no AoR (bad To): not counted
+        ("", "s5", 1, "Contact: <sip:x@10.0.0.3>\r\n", -1),
+    ];
+    for (user, cid, cseq, extra, rc) in steps {
+        let mut m = register(user, cid, *cseq, extra);
+        if user.is_empty() {
+            m = m.replace("To: <sip:@example.com>", "To: <sip:@>");
+        }
+        assert_eq!(run(&reg, &m, "save", &["location"]).0, *rc, "{user} {cid}");
+    }
+    // (group, name, value)
+    let want: &[(&str, &str, u64)] = &[
+        ("registrar", "accepted_regs", 3),
+        ("registrar", "rejected_regs", 1),
+        ("registrar", "max_expires", 3600),
+        ("registrar", "max_contacts", 2),
+        ("registrar", "default_expire", 3600),
+        ("registrar", "default_expires_range", 0),
+        ("registrar", "expires_range", 0),
+        ("usrloc", "registered_users", 3),
+        ("usrloc", "location_users", 3),
+        ("usrloc", "location_contacts", 4),
+        ("usrloc", "location_expires", 0),
+    ];
+    for (g, n, v) in want {
+        assert_eq!(stat(g, n), Some(*v), "{g}:{n}");
+    }
+    // bob, dave and erin share hash slot 3 of 4: dumped in registration order
+    let dump = rpc(&reg, "ul.dump", &[]).unwrap_or_else(|e| panic!("{e:?}"));
+    let text = format!("{dump:?}");
+    let pos = |x: &str| text.find(&format!("Str(\"{x}\")")).unwrap_or(usize::MAX);
+    assert!(
+        pos("bob") < pos("dave") && pos("dave") < pos("erin"),
+        "{text}"
+    );
+    assert_eq!(
+        field(&dump, &["Domains", "Domain", "Stats", "Max-Slots"]),
+        Some(&RpcValue::Int(3))
+    );
+    let lk = rpc(&reg, "ul.lookup", &[s("location"), s("bob")]).unwrap_or_else(|e| panic!("{e:?}"));
+    let c = field(&lk, &["Contacts", "Contact"]).unwrap_or_else(|| panic!("{lk:?}"));
+    for (k, v) in [
+        ("Received", s("[not set]")),
+        ("Path", s("[not set]")),
+        ("Instance", s("[not set]")),
+        ("Last-Keepalive", RpcValue::Int(T0)),
+        ("Last-Modified", RpcValue::Int(T0)),
+    ] {
+        assert_eq!(field(c, &[k]), Some(&v), "{k}");
+    }
+    // bob's contact expires (30 s raised to min_expires, 60): the sweep counts it for the table
+    assert_eq!(api.timer(T0 + 61), 1);
+    assert_eq!(stat("usrloc", "location_expires"), Some(1));
+    assert_eq!(stat("usrloc", "location_users"), Some(2));
+    assert_eq!(stat("usrloc", "registered_users"), Some(2));
+}

@@ -19,7 +19,7 @@ pub mod ulc;
 use std::sync::{Arc, OnceLock};
 
 use ferrosip_api::export::{FnExport, ModParam, ModParamType, ParamKind as K};
-use ferrosip_api::{Arg, Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask};
+use ferrosip_api::{Arg, Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Stat, StatMode};
 
 use crate::usrloc::UlApi;
 
@@ -100,9 +100,32 @@ impl Default for RegConfig {
 pub struct Registrar {
     config: OnceLock<RegConfig>,
     ul: OnceLock<Arc<UlApi>>,
+    stats: OnceLock<RegStats>,
+}
+
+/// `registrar:accepted_regs` and `registrar:rejected_regs`: REGISTERs `save` stored (or
+/// unregistered) and refused with an error reply.
+#[derive(Debug)]
+pub(crate) struct RegStats {
+    pub(crate) accepted: Arc<Stat>,
+    pub(crate) rejected: Arc<Stat>,
 }
 
 impl Registrar {
+    /// The counters, once init has run with a statistics registry.
+    pub(crate) fn stats(&self) -> Option<&RegStats> {
+        self.stats.get()
+    }
+
+    /// Kamailio's `domain_fixup`: the table named by a constant is created at load.
+    fn table_fixup(&self, args: &mut [Arg]) -> Result<(), String> {
+        table_fixup(args)?;
+        if let (Some(Arg::Str(t)), Some(ul)) = (args.first(), self.ul.get()) {
+            ul.register_udomain(&String::from_utf8_lossy(t));
+        }
+        Ok(())
+    }
+
     fn parts(&self) -> Result<(&RegConfig, &UlApi), Error> {
         match (self.config.get(), self.ul.get()) {
             (Some(c), Some(u)) => Ok((c, u.as_ref())),
@@ -127,6 +150,16 @@ pub fn exports() -> ModuleExports {
         let s = Arc::clone(&st);
         FnExport::new(name, params, routes, doc).with(move |ctx, a| h(&s, ctx, a))
     };
+    // the fixups create the table (Kamailio's domain_fixup → register_udomain)
+    let fx = |save: bool| {
+        let s = Arc::clone(&st);
+        move |args: &mut [Arg]| {
+            if save {
+                save_fixup(args)?;
+            }
+            s.table_fixup(args)
+        }
+    };
     m.functions = vec![
         f(
             "save",
@@ -135,7 +168,7 @@ pub fn exports() -> ModuleExports {
             "store the REGISTER's contacts and reply",
             save::w_save,
         )
-        .fixup(save_fixup),
+        .fixup(fx(true)),
         f(
             "save",
             &[K::Str, K::IntOrVar],
@@ -143,7 +176,7 @@ pub fn exports() -> ModuleExports {
             "save with flags",
             save::w_save,
         )
-        .fixup(save_fixup),
+        .fixup(fx(true)),
         f(
             "save",
             &[K::Str, K::IntOrVar, K::Spve],
@@ -151,7 +184,7 @@ pub fn exports() -> ModuleExports {
             "save with flags for another AoR",
             save::w_save,
         )
-        .fixup(save_fixup),
+        .fixup(fx(true)),
         f(
             "lookup",
             &[K::Str],
@@ -159,7 +192,7 @@ pub fn exports() -> ModuleExports {
             "R-URI, $du and branches from the location table",
             save::w_lookup,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "lookup",
             &[K::Str, K::Spve],
@@ -167,7 +200,7 @@ pub fn exports() -> ModuleExports {
             "lookup of another AoR",
             save::w_lookup,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "registered",
             &[K::Str],
@@ -175,7 +208,7 @@ pub fn exports() -> ModuleExports {
             "true when the R-URI's AoR has a valid contact",
             save::w_registered,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "registered",
             &[K::Str, K::Spve],
@@ -183,7 +216,7 @@ pub fn exports() -> ModuleExports {
             "registered for another AoR",
             save::w_registered,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "unregister",
             &[K::Str, K::Spve],
@@ -191,7 +224,7 @@ pub fn exports() -> ModuleExports {
             "remove an AoR's contacts",
             save::w_unregister,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "unregister",
             &[K::Str, K::Spve, K::Spve],
@@ -199,7 +232,7 @@ pub fn exports() -> ModuleExports {
             "remove one contact by ruid",
             save::w_unregister,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "reg_send_reply",
             &[],
@@ -226,7 +259,7 @@ pub fn exports() -> ModuleExports {
             "contacts as branches, R-URI unchanged",
             save::w_lookup_to_dset,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "lookup_to_dset",
             &[K::Str, K::Spve],
@@ -234,7 +267,7 @@ pub fn exports() -> ModuleExports {
             "lookup_to_dset for another AoR",
             save::w_lookup_to_dset,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "lookup_branches",
             &[K::Str],
@@ -242,7 +275,7 @@ pub fn exports() -> ModuleExports {
             "lookup of the R-URI and of every clean branch",
             save::w_lookup_branches,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         FnExport::new(
             "lookup_xavp",
             &[K::Spve, K::Spve, K::Spve, K::Spve],
@@ -263,7 +296,7 @@ pub fn exports() -> ModuleExports {
             "copy an AoR's contacts into a $ulc profile",
             ulc::w_fetch,
         )
-        .fixup(table_fixup),
+        .fixup(fx(false)),
         f(
             "reg_free_contacts",
             &[K::Str],
@@ -319,6 +352,28 @@ pub fn exports() -> ModuleExports {
         si.ul
             .set(ul)
             .map_err(|_| Error::Init("registrar initialised twice".into()))?;
+        let stats = ictx.stats();
+        let counter = |name: &str| stats.counter("registrar", name, "", StatMode::Resettable);
+        let rs = RegStats {
+            accepted: counter("accepted_regs")?,
+            rejected: counter("rejected_regs")?,
+        };
+        // Kamailio exports these settings as statistics too (no reset).
+        if let Some(c) = si.config.get() {
+            let max_contacts = i64::try_from(c.max_contacts).unwrap_or(i64::MAX);
+            for (name, v) in [
+                ("max_expires", c.max_expires),
+                ("max_contacts", max_contacts),
+                ("default_expire", c.default_expires),
+                ("default_expires_range", c.default_expires_range),
+                ("expires_range", c.expires_range),
+            ] {
+                stats.computed("registrar", name, "", Arc::new(move || v as u64), None)?;
+            }
+        }
+        si.stats
+            .set(rs)
+            .map_err(|_| Error::Init("registrar initialised twice".into()))?;
         Ok(())
     }));
     m
@@ -326,8 +381,8 @@ pub fn exports() -> ModuleExports {
 
 // ---- internals ----
 
-/// Table names are constants (Kamailio's `domain_fixup`); the table is created when usrloc
-/// initialises it, so only the shape is checked here.
+/// Table names are constants (Kamailio's `domain_fixup`); [`Registrar::table_fixup`] also
+/// creates the table.
 fn table_fixup(args: &mut [Arg]) -> Result<(), String> {
     match args.first() {
         Some(Arg::Str(s)) if !s.is_empty() => Ok(()),

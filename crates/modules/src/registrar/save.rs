@@ -111,7 +111,37 @@ pub fn w_save(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Er
         None => 0,
     };
     let uri = a.get(2).map(|x| x.bytes(ctx)).filter(|u| !u.is_empty());
-    Ok(RetCode(save(cfg, ul, ctx, &table, flags, uri.as_deref())))
+    let rc = save(cfg, ul, ctx, &table, flags, uri.as_deref());
+    if let Some(st) = r.stats() {
+        // Kamailio counts after the AoR is known: accepted once stored (before the reply is
+        // sent), rejected when refused with an error.
+        match rc.outcome {
+            Outcome::Accepted => st.accepted.inc(),
+            Outcome::Rejected => st.rejected.inc(),
+            Outcome::NoAor => {}
+        }
+    }
+    Ok(RetCode(rc.code))
+}
+
+/// How `save` ended, for the registrar statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Contacts stored, refreshed or removed.
+    Accepted,
+    /// Refused (error reply).
+    Rejected,
+    /// No usable AoR: nothing counted, no reply.
+    NoAor,
+}
+
+/// `save`'s return code and outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaveRc {
+    /// The script return code.
+    pub code: i64,
+    /// What happened.
+    pub outcome: Outcome,
 }
 
 /// `lookup(table[, uri])`: 1 found, -1 no contact, -2 contacts exist but none allows the
@@ -202,37 +232,35 @@ pub fn save(
     table: &str,
     flags: i64,
     uri: Option<&[u8]>,
-) -> i64 {
+) -> SaveRc {
     let now = ul.clock().now();
     let mut out = SaveOut::default();
     let res = save_inner(cfg, ul, ctx, table, flags, uri, now, &mut out);
     let route_ok = matches!(ctx.route_type, RouteType::Request | RouteType::Failure);
+    let done = |code, outcome| SaveRc { code, outcome };
     match res {
         Ok(rc) => {
             if flags & REG_SAVE_NORPL_FL == 0 {
                 if route_ok {
                     let (code, reason, hdrs) = reply_parts(cfg, ctx, None, &out);
                     if !send(ctx, code, reason, &hdrs) {
-                        return -1;
+                        return done(-1, Outcome::Accepted);
                     }
                 }
             } else if flags & REG_SAVE_PREPRPL_FL != 0 {
                 let (code, reason, hdrs) = reply_parts(cfg, ctx, None, &out);
                 prepare(ctx, code, reason, &hdrs);
             }
-            rc
+            done(rc, Outcome::Accepted)
         }
-        Err(None) => -1,
+        Err(None) => done(-1, Outcome::NoAor),
         Err(Some(e)) => {
             if ctx.route_type == RouteType::Request && flags & REG_SAVE_NORPL_FL == 0 {
                 let (code, reason, hdrs) = reply_parts(cfg, ctx, Some(e), &out);
                 send(ctx, code, reason, &hdrs);
             }
-            if e == Rerr::TooMany {
-                -2
-            } else {
-                -1
-            }
+            let code = if e == Rerr::TooMany { -2 } else { -1 };
+            done(code, Outcome::Rejected)
         }
     }
 }

@@ -17,9 +17,10 @@ pub mod rpc;
 pub mod store;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrosip_api::export::{ModParam, ModParamType};
+use ferrosip_api::stats::{Stat, StatMode, Stats};
 use ferrosip_api::{Error, ModValue, ModuleExports};
 
 pub use store::{LocationStore, MemoryStore, Record, UContact};
@@ -105,6 +106,10 @@ pub struct UlApi {
     clock: Arc<Clock>,
     ruid_counter: AtomicU64,
     started: i64,
+    /// The statistics registry, when the server has one (tests may run without).
+    stats: Option<Arc<Stats>>,
+    /// `usrloc:<table>_expires` per table: contacts removed by the expiry sweep.
+    expired: Mutex<Vec<(String, Arc<Stat>)>>,
 }
 
 impl UlApi {
@@ -117,7 +122,31 @@ impl UlApi {
             clock,
             ruid_counter: AtomicU64::new(0),
             started,
+            stats: None,
+            expired: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Registers the statistics in `stats` (Kamailio's `usrloc` group): `registered_users`
+    /// now, the per-table `<table>_users`, `<table>_contacts` and `<table>_expires` as tables
+    /// are created.
+    pub fn with_stats(mut self, stats: Arc<Stats>) -> Result<UlApi, Error> {
+        let store = Arc::clone(&self.store);
+        stats.computed(
+            "usrloc",
+            "registered_users",
+            "number of AoRs over all location tables",
+            Arc::new(move || {
+                store
+                    .domains()
+                    .iter()
+                    .map(|d| store.counts(d).0 as u64)
+                    .sum()
+            }),
+            None,
+        )?;
+        self.stats = Some(stats);
+        Ok(self)
     }
 
     /// The frozen modparams.
@@ -135,15 +164,54 @@ impl UlApi {
         &self.clock
     }
 
-    /// Creates a location table (`register_udomain`); registering it twice is fine.
+    /// Creates a location table (`register_udomain`) with its statistics; registering it twice
+    /// is fine.
     pub fn register_udomain(&self, name: &str) {
+        if self.store.has_domain(name) {
+            return;
+        }
         self.store.register_domain(name);
+        let Some(stats) = &self.stats else { return };
+        let mut expired = lock(&self.expired);
+        if expired.iter().any(|(n, _)| n == name) {
+            return;
+        }
+        // Kamailio names them `<table><ksr_stats_namesep><what>`, the separator being `_`;
+        // users and contacts are gauges (no reset), expires a resettable counter.
+        for (what, pick) in [("users", 0usize), ("contacts", 1)] {
+            let (store, table) = (Arc::clone(&self.store), name.to_string());
+            let _ = stats.computed(
+                "usrloc",
+                &format!("{name}_{what}"),
+                "",
+                Arc::new(move || {
+                    let (users, contacts, _) = store.counts(&table);
+                    (if pick == 0 { users } else { contacts }) as u64
+                }),
+                None,
+            );
+        }
+        if let Ok(st) = stats.counter(
+            "usrloc",
+            &format!("{name}_expires"),
+            "",
+            StatMode::Resettable,
+        ) {
+            expired.push((name.to_string(), st));
+        }
     }
 
     /// The expiry sweep (Kamailio's `ul_timer`): removes contacts expired at `now` and empty
-    /// records; returns how many contacts were removed.
+    /// records, counts them in `<table>_expires`; returns how many contacts were removed.
     pub fn timer(&self, now: i64) -> usize {
-        self.store.expire(now)
+        let gone = self.store.expire(now);
+        let expired = lock(&self.expired);
+        for (table, n) in &gone {
+            if let Some((_, st)) = expired.iter().find(|(t, _)| t == table) {
+                st.add(i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+        }
+        gone.iter().map(|(_, n)| n).sum()
     }
 
     /// A new record id: `uloc-<start time hex>-<pid hex>-<counter>`, unique per server run
@@ -164,7 +232,8 @@ pub fn exports() -> ModuleExports {
     m.init = Some(Arc::new(move |ictx| {
         let cfg = config_from(ictx.modparams())?;
         let store: Arc<dyn LocationStore> = Arc::new(MemoryStore::new(cfg.hash_size));
-        let a = Arc::new(UlApi::new(cfg, store, Arc::new(Clock::default())));
+        let a =
+            Arc::new(UlApi::new(cfg, store, Arc::new(Clock::default())).with_stats(ictx.stats())?);
         slot.set(Arc::clone(&a))
             .map_err(|_| Error::Init("usrloc initialised twice".into()))?;
         ictx.provide(a);
@@ -174,6 +243,13 @@ pub fn exports() -> ModuleExports {
 }
 
 // ---- internals ----
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
 
 fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
     let mut c = UlConfig::default();

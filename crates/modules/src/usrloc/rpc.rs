@@ -66,6 +66,8 @@ pub fn rpcs(api: Arc<OnceLock<Arc<UlApi>>>) -> Vec<RpcExport> {
 /// One contact as Kamailio's `ul.dump`/`ul.lookup` print it, at time `now`.
 pub fn contact_struct(c: &UContact, now: i64) -> RpcValue {
     let s = |v: &str| RpcValue::Str(v.to_string());
+    // Kamailio prints an empty text field as "[not set]".
+    let opt = |v: &str| s(if v.is_empty() { "[not set]" } else { v });
     let expires = if c.expires == 0 {
         s("permanent")
     } else if c.expires <= now {
@@ -86,28 +88,23 @@ pub fn contact_struct(c: &UContact, now: i64) -> RpcValue {
             ("Q".into(), RpcValue::Double(q)),
             ("Call-ID".into(), s(&c.callid)),
             ("CSeq".into(), RpcValue::Int(i64::from(c.cseq))),
-            ("User-Agent".into(), s(&c.user_agent)),
-            ("Received".into(), s(&c.received)),
-            ("Path".into(), s(&c.path)),
+            ("User-Agent".into(), opt(&c.user_agent)),
+            ("Received".into(), opt(&c.received)),
+            ("Path".into(), opt(&c.path)),
             ("State".into(), s("CS_NEW")),
             ("Flags".into(), RpcValue::Int(i64::from(c.flags))),
             ("CFlags".into(), RpcValue::Int(i64::from(c.cflags))),
-            (
-                "Socket".into(),
-                s(if c.socket.is_empty() {
-                    "[not set]"
-                } else {
-                    &c.socket
-                }),
-            ),
+            ("Socket".into(), opt(&c.socket)),
             ("Methods".into(), RpcValue::Int(i64::from(c.methods))),
-            ("Ruid".into(), s(&c.ruid)),
-            ("Instance".into(), s(&c.instance)),
+            ("Ruid".into(), opt(&c.ruid)),
+            ("Instance".into(), opt(&c.instance)),
             ("Reg-Id".into(), RpcValue::Int(i64::from(c.reg_id))),
             ("Server-Id".into(), RpcValue::Int(0)),
             ("Tcpconn-Id".into(), RpcValue::Int(c.tcpconn_id)),
             ("Keepalive".into(), RpcValue::Int(0)),
-            ("Last-Keepalive".into(), RpcValue::Int(0)),
+            // Kamailio sets it when the contact is created or updated (no keepalives here), which
+            // is when last_modified is set too.
+            ("Last-Keepalive".into(), RpcValue::Int(c.last_modified)),
             ("KA-Roundtrip".into(), RpcValue::Int(0)),
             ("Last-Modified".into(), RpcValue::Int(c.last_modified)),
         ]),
@@ -160,7 +157,7 @@ fn dump(api: &UlApi, args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
     let mut domains = Vec::new();
     for d in api.store().domains() {
         let recs = api.store().dump(&d);
-        let n = recs.len();
+        let (n, _, max_slot) = api.store().counts(&d);
         let aors: Vec<RpcValue> = recs
             .iter()
             .map(|r| {
@@ -194,7 +191,10 @@ fn dump(api: &UlApi, args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
                             "Records".into(),
                             RpcValue::Int(i64::try_from(n).unwrap_or(i64::MAX)),
                         ),
-                        ("Max-Slots".into(), RpcValue::Int(1)),
+                        (
+                            "Max-Slots".into(),
+                            RpcValue::Int(i64::try_from(max_slot).unwrap_or(i64::MAX)),
+                        ),
                     ]),
                 ),
             ]),

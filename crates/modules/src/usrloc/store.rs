@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 /// One registered contact (Kamailio's `ucontact_t`).
@@ -77,10 +78,15 @@ pub trait LocationStore: Send + Sync + fmt::Debug {
     fn update(&self, domain: &str, aor: &str, f: &mut dyn FnMut(&mut Vec<UContact>)) -> bool;
     /// Removes the record of `aor`; `false` when there was none.
     fn delete(&self, domain: &str, aor: &str) -> bool;
-    /// Every record of `domain`, sorted by AoR.
+    /// Every record of `domain` in Kamailio's `ul.dump` order: by hash slot (`core_hash(aor)`
+    /// masked by the table size), then oldest record first within a slot.
     fn dump(&self, domain: &str) -> Vec<Record>;
-    /// Removes contacts expired at `now` and then-empty records; returns the contacts removed.
-    fn expire(&self, now: i64) -> usize;
+    /// (records, contacts, most records in one hash slot) of `domain`: the `<domain>_users` and
+    /// `<domain>_contacts` statistics and `ul.dump`'s `Max-Slots`.
+    fn counts(&self, domain: &str) -> (usize, usize, usize);
+    /// Removes contacts expired at `now` and then-empty records; returns the contacts removed
+    /// per table (tables with none removed are left out).
+    fn expire(&self, now: i64) -> Vec<(String, usize)>;
 }
 
 /// The memory store (`db_mode=0`): per table, `2^hash_size` shards of AoR → contacts, each
@@ -88,10 +94,15 @@ pub trait LocationStore: Send + Sync + fmt::Debug {
 pub struct MemoryStore {
     shards: usize,
     tables: RwLock<Vec<Table>>,
+    /// Creation sequence of records: Kamailio appends a new record to its hash slot's list, and
+    /// `ul.dump` walks that list, so the dump lists a slot's records oldest first.
+    seq: AtomicU64,
 }
 
-/// One shard: AoR → contacts.
-type Shard = Mutex<HashMap<String, Vec<UContact>>>;
+/// One record in a shard: its creation sequence number and its contacts.
+type Entry = (u64, Vec<UContact>);
+/// One shard: AoR → record.
+type Shard = Mutex<HashMap<String, Entry>>;
 /// A table: its name and shards.
 type Table = (String, Vec<Shard>);
 
@@ -107,6 +118,7 @@ impl MemoryStore {
         MemoryStore {
             shards: 1usize << hash_size.clamp(1, 16),
             tables: RwLock::new(Vec::new()),
+            seq: AtomicU64::new(0),
         }
     }
 
@@ -114,7 +126,7 @@ impl MemoryStore {
         &self,
         domain: &str,
         aor: &str,
-        f: impl FnOnce(&mut HashMap<String, Vec<UContact>>) -> R,
+        f: impl FnOnce(&mut HashMap<String, Entry>) -> R,
     ) -> Option<R> {
         let tables = read(&self.tables);
         let (_, shards) = tables.iter().find(|(n, _)| n == domain)?;
@@ -148,7 +160,7 @@ impl LocationStore for MemoryStore {
 
     fn get(&self, domain: &str, aor: &str) -> Option<Record> {
         self.with_shard(domain, aor, |m| {
-            m.get(aor).map(|c| Record {
+            m.get(aor).map(|(_, c)| Record {
                 aor: aor.to_string(),
                 contacts: c.clone(),
             })
@@ -158,10 +170,12 @@ impl LocationStore for MemoryStore {
 
     fn update(&self, domain: &str, aor: &str, f: &mut dyn FnMut(&mut Vec<UContact>)) -> bool {
         self.with_shard(domain, aor, |m| {
-            let mut list = m.remove(aor).unwrap_or_default();
+            let (seq, mut list) = m
+                .remove(aor)
+                .unwrap_or_else(|| (self.seq.fetch_add(1, Ordering::Relaxed), Vec::new()));
             f(&mut list);
             if !list.is_empty() {
-                m.insert(aor.to_string(), list);
+                m.insert(aor.to_string(), (seq, list));
             }
         })
         .is_some()
@@ -178,31 +192,51 @@ impl LocationStore for MemoryStore {
         if let Some((_, shards)) = tables.iter().find(|(n, _)| n == domain) {
             for s in shards {
                 let g = lock(s);
-                out.extend(g.iter().map(|(a, c)| Record {
+                let mut slot: Vec<(&u64, &String, &Vec<UContact>)> =
+                    g.iter().map(|(a, (seq, c))| (seq, a, c)).collect();
+                slot.sort_by_key(|(seq, _, _)| **seq);
+                out.extend(slot.into_iter().map(|(_, a, c)| Record {
                     aor: a.clone(),
                     contacts: c.clone(),
                 }));
             }
         }
-        out.sort_by(|a, b| a.aor.cmp(&b.aor));
         out
     }
 
-    fn expire(&self, now: i64) -> usize {
+    fn counts(&self, domain: &str) -> (usize, usize, usize) {
         let tables = read(&self.tables);
-        let mut n = 0;
-        for (_, shards) in tables.iter() {
+        let (mut users, mut contacts, mut max) = (0, 0, 0);
+        if let Some((_, shards)) = tables.iter().find(|(n, _)| n == domain) {
+            for s in shards {
+                let g = lock(s);
+                users += g.len();
+                max = max.max(g.len());
+                contacts += g.values().map(|(_, c)| c.len()).sum::<usize>();
+            }
+        }
+        (users, contacts, max)
+    }
+
+    fn expire(&self, now: i64) -> Vec<(String, usize)> {
+        let tables = read(&self.tables);
+        let mut out = Vec::new();
+        for (name, shards) in tables.iter() {
+            let mut n = 0;
             for s in shards {
                 let mut g = lock(s);
-                g.retain(|_, list| {
+                g.retain(|_, (_, list)| {
                     let before = list.len();
                     list.retain(|c| c.is_valid(now));
                     n += before - list.len();
                     !list.is_empty()
                 });
             }
+            if n > 0 {
+                out.push((name.clone(), n));
+            }
         }
-        n
+        out
     }
 }
 
@@ -273,15 +307,60 @@ mod tests {
             }));
         }
         assert_eq!(s.dump("location").len(), 3);
-        assert_eq!(s.expire(99), 0);
-        assert_eq!(s.expire(150), 2, "a1 and c1 expire, b1 is permanent");
+        assert_eq!(
+            s.counts("location"),
+            (3, 4, 1),
+            "(records, contacts, fullest slot)"
+        );
+        assert!(s.expire(99).is_empty());
+        assert_eq!(
+            s.expire(150),
+            vec![("location".to_string(), 2)],
+            "a1 and c1 expire, b1 is permanent"
+        );
         let alice = s.get("location", "alice").map(|r| r.contacts.len());
         assert_eq!(alice, Some(1));
         assert_eq!(s.get("location", "carol"), None, "empty record removed");
         assert!(s.delete("location", "bob"));
         assert!(!s.delete("location", "bob"));
-        assert_eq!(s.expire(10_000), 1);
+        assert_eq!(s.expire(10_000), vec![("location".to_string(), 1)]);
         assert!(s.dump("location").is_empty());
+    }
+
+    /// Kamailio's `ul.dump` order: slot by slot (`core_hash & (size - 1)`), oldest record first
+    /// in a slot; an updated record keeps its place, a re-created one goes last.
+    #[test]
+    fn dump_order_is_kamailio_slot_order() {
+        // With 4 slots: alice → 1, carol → 2, bob, dave and erin → 3 (core_hash values
+        // 1834153949, 1864284022, 7222211, 1761459855, 1777119099, as Kamailio's HashID shows).
+        let s = MemoryStore::new(2);
+        s.register_domain("location");
+        let add = |aor: &str| {
+            s.update("location", aor, &mut |l| {
+                l.push(c(&format!("sip:{aor}"), 0))
+            });
+        };
+        // (action, aor, dump order afterwards)
+        let steps: &[(&str, &str, &[&str])] = &[
+            ("add", "erin", &["erin"]),
+            ("add", "bob", &["erin", "bob"]),
+            ("add", "carol", &["carol", "erin", "bob"]),
+            ("add", "dave", &["carol", "erin", "bob", "dave"]),
+            ("add", "alice", &["alice", "carol", "erin", "bob", "dave"]),
+            ("add", "erin", &["alice", "carol", "erin", "bob", "dave"]),
+            ("del", "erin", &["alice", "carol", "bob", "dave"]),
+            ("add", "erin", &["alice", "carol", "bob", "dave", "erin"]),
+        ];
+        for (action, aor, want) in steps {
+            if *action == "add" {
+                add(aor);
+            } else {
+                assert!(s.delete("location", aor));
+            }
+            let got: Vec<String> = s.dump("location").into_iter().map(|r| r.aor).collect();
+            assert_eq!(got, *want, "after {action} {aor}");
+        }
+        assert_eq!(s.counts("location"), (5, 5, 3));
     }
 
     #[test]
