@@ -353,6 +353,89 @@ pub struct Pv {
     pub index: Option<String>,
     pub transformations: Vec<Transformation>,
     pub span: Span,
+    /// Set when the reference is a core attribute (AVP) rather than a module pseudo-variable:
+    /// `%name` in every mode, `$f.name` / `$name[1]` in the default mode, and every `$name`
+    /// under `#!SER`. `name` is then `avp` and `inner` the Kamailio AVP identifier (`f.name`).
+    pub attr: Option<Attr>,
+}
+
+/// A core attribute reference (Kamailio's `avp_spec` from the cfg grammar): read and written by
+/// the core with its own rules (assignment replaces, a read without index needs exactly one value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    pub class: AttrClass,
+    pub name: String,
+    pub index: AttrIndex,
+}
+
+/// The track/class prefix of an attribute (`$fu.x`: from track, user class).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrClass {
+    /// No prefix (`$x`): from track, every class when read.
+    None,
+    /// `f.`
+    From,
+    /// `t.`
+    To,
+    /// `fr.`
+    FromUri,
+    /// `tr.`
+    ToUri,
+    /// `fu.`
+    FromUser,
+    /// `tu.`
+    ToUser,
+    /// `fd.`
+    FromDomain,
+    /// `td.`
+    ToDomain,
+    /// `g.`
+    Global,
+}
+
+impl AttrClass {
+    /// The class of a prefix word as Kamailio's lexer knows them (`f`, `t`, `fr` … `g`).
+    pub fn from_prefix(word: &str) -> Option<AttrClass> {
+        Some(match word {
+            "f" => AttrClass::From,
+            "t" => AttrClass::To,
+            "fr" => AttrClass::FromUri,
+            "tr" => AttrClass::ToUri,
+            "fu" => AttrClass::FromUser,
+            "tu" => AttrClass::ToUser,
+            "fd" => AttrClass::FromDomain,
+            "td" => AttrClass::ToDomain,
+            "g" => AttrClass::Global,
+            _ => return None,
+        })
+    }
+
+    /// The prefix as written (empty for [`AttrClass::None`]).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            AttrClass::None => "",
+            AttrClass::From => "f",
+            AttrClass::To => "t",
+            AttrClass::FromUri => "fr",
+            AttrClass::ToUri => "tr",
+            AttrClass::FromUser => "fu",
+            AttrClass::ToUser => "tu",
+            AttrClass::FromDomain => "fd",
+            AttrClass::ToDomain => "td",
+            AttrClass::Global => "g",
+        }
+    }
+}
+
+/// The index written after an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrIndex {
+    /// No brackets.
+    None,
+    /// `[]`: every value (only meaningful as an assignment target or source).
+    All,
+    /// `[n]`: n > 0 counts from the oldest value (1 = first added), n < 0 from the newest.
+    At(i64),
 }
 
 /// `{class.name,param,…}`.

@@ -2,7 +2,7 @@
 //! `== != =~ eq ne ieq ine` `< > <= >=` `+ -` `* / mod` unary `! ~ -` `defined` casts), core keywords,
 //! unquoted addresses, pseudo-variables with inner names, indexes and transformation chains.
 
-use crate::ast::{BinOp, Expr, Pv, Transformation, UnOp};
+use crate::ast::{Attr, AttrClass, AttrIndex, BinOp, Expr, Pv, Transformation, UnOp};
 use crate::diag::Error;
 use crate::lexer::{Tk, Token};
 use crate::parser::{describe, PResult, Parser};
@@ -286,6 +286,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(Expr::Pv(self.parse_pv_token(&t)?))
             }
+            Tk::Attr => Ok(Expr::Pv(self.attr_ref()?)),
             Tk::Select => {
                 self.pos += 1;
                 Ok(Expr::Select(t.text[1..].to_string(), t.span))
@@ -305,7 +306,7 @@ impl Parser<'_> {
             Tk::Punct("(")
                 if self
                     .peek_at(1)
-                    .is_some_and(|n| matches!(n.kind, Tk::Pv | Tk::Select))
+                    .is_some_and(|n| matches!(n.kind, Tk::Pv | Tk::Attr | Tk::Select))
                     && self.peek_at(2).is_some_and(|n| n.is_punct("=")) =>
             {
                 // `($x = expr)`: an assignment used as a value.
@@ -445,6 +446,65 @@ impl Parser<'_> {
         })
     }
 
+    /// An attribute token and its optional index (`[n]`, `[-n]`, `[]`), which Kamailio's grammar
+    /// takes as separate tokens (blanks allowed between them).
+    pub fn attr_ref(&mut self) -> PResult<Pv> {
+        let Some(t) = self.peek().cloned() else {
+            return Err(self.syntax("expected an attribute".into()));
+        };
+        self.pos += 1;
+        // The lexer checked the shape: mark, then `name` or `class.name`.
+        let body = t.text[1..].trim_start_matches([' ', '\t']);
+        let (class, name) = match body.split_once('.') {
+            Some((c, n)) => (AttrClass::from_prefix(c).unwrap_or(AttrClass::None), n),
+            None => (AttrClass::None, body),
+        };
+        let mut index = AttrIndex::None;
+        let mut span = t.span;
+        if self.peek().is_some_and(|n| n.is_punct("[")) {
+            self.pos += 1;
+            index = if self.peek().is_some_and(|n| n.is_punct("]")) {
+                AttrIndex::All
+            } else {
+                let neg = self.peek().is_some_and(|n| n.is_punct("-"));
+                if neg {
+                    self.pos += 1;
+                }
+                match self.peek().map(|n| n.kind.clone()) {
+                    Some(Tk::Int(i)) => {
+                        self.pos += 1;
+                        AttrIndex::At(if neg { -i } else { i })
+                    }
+                    _ => {
+                        return Err(self.syntax(format!(
+                            "bad index of attribute `{}`: expected `[number]`, `[-number]` or `[]`",
+                            t.text
+                        )))
+                    }
+                }
+            };
+            span = span.to(self.expect_punct("]")?.span);
+        }
+        let text = match index {
+            AttrIndex::None => t.text.clone(),
+            AttrIndex::All => format!("{}[]", t.text),
+            AttrIndex::At(i) => format!("{}[{i}]", t.text),
+        };
+        Ok(Pv {
+            text,
+            name: "avp".into(),
+            inner: Some(body.to_string()),
+            index: None,
+            transformations: Vec::new(),
+            span,
+            attr: Some(Attr {
+                class,
+                name: name.to_string(),
+                index,
+            }),
+        })
+    }
+
     pub fn parse_pv_token(&self, t: &Token) -> PResult<Pv> {
         parse_pv(&t.text)
             .map_err(|m| self.err_tok(Some(t), Error::Semantic(m)))
@@ -466,6 +526,7 @@ pub(crate) fn parse_pv(text: &str) -> Result<Pv, String> {
         index: None,
         transformations: Vec::new(),
         span: Default::default(),
+        attr: None,
     };
     if body == "?" {
         pv.name = "?".into();

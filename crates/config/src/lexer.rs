@@ -30,6 +30,9 @@ pub(crate) enum Tk {
     Str(String),
     /// A pseudo-variable, `text` holds it whole (`$(avp(x)[*]{s.len})`).
     Pv,
+    /// A core attribute without its index (`%x`, `$f.x`, every `$x` under `#!SER`): the parser
+    /// reads a following `[n]` / `[]` (Kamailio lexes the brackets as ordinary tokens).
+    Attr,
     /// A select, `text` holds it whole (`@via[1].branch`).
     Select,
     /// A bracketed IPv6 address, `text` holds it with the brackets.
@@ -100,6 +103,19 @@ pub(crate) struct Directive {
     pub arg_span: Span,
 }
 
+/// How `$` is read: Kamailio's `sr_cfg_compat`, switched by the mode lines from the line on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LexMode {
+    /// No mode line, `#!MAXCOMPAT`, `#!ALL`: `$` starts a pseudo-variable, except `$f.x`
+    /// (class prefix) and `$x[` which are attributes.
+    #[default]
+    Max,
+    /// `#!KAMAILIO`, `#!OPENSER`: `$` always starts a pseudo-variable.
+    Kamailio,
+    /// `#!SER`: `$` is an attribute mark (only `$?`, `$rc`, `$retcode` stay pseudo-variables).
+    Ser,
+}
+
 pub(crate) enum Item {
     Tok(Token),
     Dir(Directive),
@@ -122,6 +138,8 @@ pub(crate) struct Lexer<'a> {
     /// First token of the text inherits this `joined` value.
     first_joined: bool,
     at_start: bool,
+    /// Set by the preprocessor when it meets a mode line.
+    pub mode: LexMode,
 }
 
 fn is_id_start(c: u8) -> bool {
@@ -144,6 +162,7 @@ impl<'a> Lexer<'a> {
             fixed_span: None,
             first_joined: false,
             at_start: true,
+            mode: LexMode::Max,
         }
     }
 
@@ -447,8 +466,12 @@ impl<'a> Lexer<'a> {
         } else if c.is_ascii_digit() {
             self.number()
         } else if c == b'$' {
-            self.pv()?;
-            Tk::Pv
+            self.dollar()?
+        } else if c == b'%' && is_id_start(self.peek(1)) {
+            // `%` is Kamailio's attribute mark in every mode (there is no `%` operator: `mod`).
+            self.pos += 1;
+            self.attr(start)?;
+            Tk::Attr
         } else if c == b'@' && is_id_start(self.peek(1)) {
             self.select();
             Tk::Select
@@ -552,6 +575,111 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// `$…` as the current mode reads it.
+    fn dollar(&mut self) -> Result<Tk, Diagnostic> {
+        let start = self.pos;
+        let rest = &self.src[start..];
+        match self.mode {
+            LexMode::Kamailio => {}
+            LexMode::Ser => {
+                // Kamailio's RETCODE rule wins over the attribute mark (longest match).
+                for rc in ["$retcode", "$rc", "$?"] {
+                    if rest.starts_with(rc) {
+                        self.pos += rc.len();
+                        return Ok(Tk::Pv);
+                    }
+                }
+                if self.peek(1) == b'(' {
+                    // Skip the whole `$(…)` so one error is reported, not one per inner token.
+                    self.pos += 1;
+                    let _ = self.balanced(start);
+                    return Err(self.err(
+                        "`$(` under #!SER: `$` marks an attribute (`$name`, `$f.name`), pseudo-variables \
+                         are not available in SER mode"
+                            .into(),
+                        start,
+                        start + 2,
+                    ));
+                }
+                self.pos += 1;
+                self.attr(start)?;
+                return Ok(Tk::Attr);
+            }
+            LexMode::Max => {
+                // Kamailio's AVP_PVAR state: a class prefix with its dot (`$fu.x`) or a name
+                // directly followed by `[` makes an attribute.
+                let b = &self.b[start + 1..];
+                let word = b.iter().take_while(|c| is_alnum(**c)).count();
+                let first_ok = b.first().is_some_and(|c| is_id_start(*c));
+                let prefix = first_ok
+                    && b.get(word) == Some(&b'.')
+                    && is_attr_class(&self.src[start + 1..start + 1 + word]);
+                if prefix || (first_ok && b.get(word) == Some(&b'[')) {
+                    self.pos += 1;
+                    self.attr(start)?;
+                    return Ok(Tk::Attr);
+                }
+            }
+        }
+        self.pv()?;
+        Ok(Tk::Pv)
+    }
+
+    /// An attribute after its mark (`$` or `%` at `start`): `name` or `class.name`, where a class
+    /// word (`f t fr tr fu tu fd td g`) is never a name (Kamailio's lexer gives it its own token).
+    fn attr(&mut self, start: usize) -> Result<(), Diagnostic> {
+        let mark = &self.src[start..start + 1];
+        // Kamailio's ATTR state has no rule for blanks: flex echoes and skips them (`$ x` is `$x`).
+        while matches!(self.peek(0), b' ' | b'\t') {
+            self.pos += 1;
+        }
+        let word = |l: &mut Self| {
+            let s = l.pos;
+            if is_id_start(l.peek(0)) {
+                while is_alnum(l.peek(0)) {
+                    l.pos += 1;
+                }
+            }
+            s..l.pos
+        };
+        let w = word(self);
+        if w.is_empty() {
+            // Nothing consumed after the mark (already skipped): the next token starts here.
+            return Err(self.err(
+                format!("expected an attribute name after `{mark}`"),
+                start,
+                start + 1,
+            ));
+        }
+        let first = self.src[w.clone()].to_string();
+        if !is_attr_class(&first) {
+            return Ok(());
+        }
+        if self.peek(0) != b'.' {
+            return Err(self.err(
+                format!(
+                    "`{mark}{first}` is an attribute class, not a name: write `{mark}{first}.name`"
+                ),
+                start,
+                self.pos,
+            ));
+        }
+        self.pos += 1;
+        let n = word(self);
+        let name = &self.src[n.clone()];
+        if n.is_empty() || is_attr_class(name) {
+            return Err(self.err(
+                format!(
+                    "bad attribute `{}`: expected a name after `{first}.` (class words cannot be names)",
+                    &self.src[start..self.pos]
+                ),
+                start,
+                self.pos,
+            ));
+        }
+        Ok(())
+    }
+
     fn pv(&mut self) -> Result<(), Diagnostic> {
         let start = self.pos;
         self.pos += 1;
@@ -651,6 +779,11 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// A class word of Kamailio's attribute syntax.
+fn is_attr_class(w: &str) -> bool {
+    crate::ast::AttrClass::from_prefix(w).is_some()
+}
+
 fn utf8_len(first: u8) -> usize {
     match first {
         0x00..=0x7f => 1,
@@ -682,8 +815,14 @@ pub(crate) fn parse_number(t: &str) -> Option<i64> {
 }
 
 /// Lexes a whole text into tokens (directives are an error here); for define values and tests.
-pub(crate) fn tokens_of(src: &str, use_span: Span, joined: bool) -> Result<Vec<Token>, Diagnostic> {
+pub(crate) fn tokens_of(
+    src: &str,
+    use_span: Span,
+    joined: bool,
+    mode: LexMode,
+) -> Result<Vec<Token>, Diagnostic> {
     let mut l = Lexer::for_expansion(src, use_span, joined);
+    l.mode = mode;
     let mut out = Vec::new();
     loop {
         match l.next_item()? {

@@ -4,7 +4,9 @@
 //! reads.
 
 use crate::diag::{Diagnostic, Error};
-use crate::lexer::{tokens_of, DefKind, DirKind, Directive, Item, Lexer, Origin, Tk, Token};
+use crate::lexer::{
+    tokens_of, DefKind, DirKind, Directive, Item, LexMode, Lexer, Origin, Tk, Token,
+};
 use crate::ppexpr::{self, Value};
 use crate::re::Regex;
 use crate::span::{FileId, SourceMap, Span};
@@ -56,6 +58,9 @@ pub(crate) struct Preprocessor<'h> {
     error_count: usize,
     expanded: usize,
     included_bytes: usize,
+    /// The compatibility mode in force (global, like Kamailio's `sr_cfg_compat`: a mode line in an
+    /// included file stays in force after the include).
+    mode: LexMode,
 }
 
 /// Splits `NAME` / `NAME=value` (the `-A` form).
@@ -148,6 +153,7 @@ impl<'h> Preprocessor<'h> {
             error_count: 0,
             expanded: 0,
             included_bytes: 0,
+            mode: LexMode::Max,
         };
         for (name, value) in predefined(&opts.os_name) {
             pp.defines.insert(name, Define { value, span: None });
@@ -210,6 +216,7 @@ impl<'h> Preprocessor<'h> {
 
     fn run_file(&mut self, file: FileId, text: &str) {
         let mut lx = Lexer::new(text, file);
+        lx.mode = self.mode;
         loop {
             if self.error_count >= MAX_ERRORS {
                 return;
@@ -219,12 +226,18 @@ impl<'h> Preprocessor<'h> {
                     Some(d) => self.directive(d, file),
                     None => return,
                 }
+                lx.mode = self.mode;
                 continue;
             }
             match lx.next_item() {
                 Ok(Item::Eof) => return,
                 Ok(Item::Tok(t)) => self.emit(t, 0),
-                Ok(Item::Dir(d)) => self.directive(d, file),
+                Ok(Item::Dir(d)) => {
+                    self.directive(d, file);
+                    // A mode line (here or in an included file) changes how `$` is read from
+                    // the next token on.
+                    lx.mode = self.mode;
+                }
                 Err(e) => {
                     if e.severity() == crate::diag::Severity::Error {
                         self.error_count += 1;
@@ -380,19 +393,24 @@ impl<'h> Preprocessor<'h> {
                 }
             }
             DirKind::Include { import } => self.include(&d, import, file),
-            // `#!MAXCOMPAT`/`#!ALL` is Kamailio's default mode (`$xy` is a PV when one exists,
-            // else an AVP); the script compiler reads the mode line itself. `#!SER` switches the
-            // lexer to SER's attribute syntax (`$xy` always an AVP, `$(…)` attribute forms), which
-            // is not implemented: refused rather than parsed with the wrong meaning.
+            // The mode lines switch how the lexer reads `$` from the next line on (Kamailio's
+            // `sr_cfg_compat`); the script compiler also reads the first one for the `$xy`
+            // fallback of the default mode.
             DirKind::Compat(mode) => {
-                if !matches!(mode.as_str(), "KAMAILIO" | "OPENSER" | "MAXCOMPAT" | "ALL") {
-                    self.error(
-                        Error::Preprocessor(format!(
-                            "compatibility mode #!{mode} is not supported (only #!KAMAILIO, #!OPENSER, #!MAXCOMPAT, #!ALL)"
-                        )),
-                        Some(d.span),
-                    );
-                }
+                self.mode = match mode.as_str() {
+                    "KAMAILIO" | "OPENSER" => LexMode::Kamailio,
+                    "SER" => LexMode::Ser,
+                    "MAXCOMPAT" | "ALL" => LexMode::Max,
+                    _ => {
+                        self.error(
+                            Error::Preprocessor(format!(
+                                "unknown compatibility mode #!{mode} (#!KAMAILIO, #!OPENSER, #!SER, #!MAXCOMPAT, #!ALL)"
+                            )),
+                            Some(d.span),
+                        );
+                        self.mode
+                    }
+                };
             }
         }
     }
@@ -613,7 +631,7 @@ impl<'h> Preprocessor<'h> {
                         def_span: def.span,
                     }))
                 });
-                match tokens_of(&value, t.span, t.joined) {
+                match tokens_of(&value, t.span, t.joined, self.mode) {
                     Ok(toks) if self.expanded + toks.len() > MAX_EXPANDED_TOKENS => {
                         // Report once; later expansions are dropped (the result is garbage anyway).
                         if self.expanded <= MAX_EXPANDED_TOKENS {

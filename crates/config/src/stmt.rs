@@ -294,6 +294,38 @@ impl Parser<'_> {
                 _ => {}
             }
         }
+        if t.kind == Tk::Attr {
+            // `$x = …` / `$x[] = …`; the index is part of the target, so parse it first.
+            let save = self.pos;
+            let target = self.attr_ref()?;
+            if self.peek().is_some_and(|n| n.is_punct("+=")) {
+                return Err(self.syntax("`+=` is not supported: write `$x = $x + …`".into()));
+            }
+            if self.peek().is_some_and(|n| n.is_punct("=")) {
+                if let Some(Attr {
+                    index: AttrIndex::At(_),
+                    ..
+                }) = target.attr
+                {
+                    return Err(self.err_tok(
+                        Some(&t),
+                        Error::Syntax(format!(
+                            "an attribute with a position (`{}`) cannot be assigned: use `{}` or `{}[]`",
+                            target.text, t.text, t.text
+                        )),
+                    ));
+                }
+                self.pos += 1;
+                let value = self.expr()?;
+                self.expect_semi()?;
+                return Ok(Some(Stmt::Assign {
+                    target: Expr::Pv(target),
+                    value,
+                    span: t.span.to(self.prev_span()),
+                }));
+            }
+            self.pos = save;
+        }
         if matches!(t.kind, Tk::Pv | Tk::Select) {
             if let Some(n) = self.peek_at(1) {
                 if n.is_punct("+=") {

@@ -20,6 +20,7 @@ use crate::ir::{
 };
 use crate::{CompileOptions, Program, RunOptions};
 
+mod attr;
 mod typeck;
 
 /// Where a call site sits, for the route-type check done once all routes are known.
@@ -363,6 +364,36 @@ impl Compiler<'_> {
                 .push(err("only a variable can be assigned", span));
             return None;
         };
+        if let Some(a) = &p.attr {
+            if a.class == ast::AttrClass::Global {
+                self.errors.push(err(
+                    format!(
+                        "global attributes are read-only in the script: `{}` cannot be assigned",
+                        p.text
+                    ),
+                    p.span,
+                ));
+                return None;
+            }
+        }
+        // `$x = $y[]` copies every value of `$y` in Kamailio; one value is all a setter takes.
+        if let ast::Expr::Pv(ast::Pv {
+            attr:
+                Some(ast::Attr {
+                    index: ast::AttrIndex::All,
+                    ..
+                }),
+            text,
+            span,
+            ..
+        }) = value
+        {
+            self.errors.push(err(
+                format!("assigning every value of `{text}` (`[]` source) is not implemented"),
+                *span,
+            ));
+            return None;
+        }
         let spec = self.pv_spec(p)?;
         if !spec.is_writable() {
             self.errors.push(err(
@@ -428,41 +459,35 @@ impl Compiler<'_> {
     }
 
     fn pv_spec(&mut self, p: &ast::Pv) -> Option<PvSpec> {
+        if let Some(a) = &p.attr {
+            return Some(attr::spec(&p.text, a));
+        }
         match self.reg.resolve_pv(&Self::pv_ref(p)) {
             Ok(s) => Some(s),
-            // Kamailio reads an unknown plain `$name` as the AVP `name` (the old SER syntax) and
-            // only logs; we accept it too, with a warning.
+            // Kamailio's default mode reads an unknown plain `$name` as the core attribute `name`
+            // (the old SER syntax, with the core's attribute rules) and only logs; so do we.
             Err(_)
                 if self.opts.compat != crate::Compat::Kamailio
                     && self.reg.pv(&p.name).is_none()
                     && p.inner.is_none()
                     && p.index.is_none()
                     && p.transformations.is_empty()
-                    && self.reg.pv("avp").is_some() =>
+                    && p.name != "?"
+                    && !p.name.contains('.') =>
             {
-                let r = PvRef {
-                    text: p.text.clone(),
-                    name: "avp".into(),
-                    inner: Some(p.name.clone()),
-                    index: None,
-                    transforms: Vec::new(),
+                self.warnings.push(Diagnostic::warning(
+                    CfgError::Semantic(format!(
+                        "unknown pseudo-variable `{}`: read as the attribute (AVP) `{}`, as Kamailio does",
+                        p.text, p.name
+                    )),
+                    Some(p.span),
+                ));
+                let a = ast::Attr {
+                    class: ast::AttrClass::None,
+                    name: p.name.clone(),
+                    index: ast::AttrIndex::None,
                 };
-                match self.reg.resolve_pv(&r) {
-                    Ok(s) => {
-                        self.warnings.push(Diagnostic::warning(
-                            CfgError::Semantic(format!(
-                                "unknown pseudo-variable `{}`: read as `$avp({})`, as Kamailio does",
-                                p.text, p.name
-                            )),
-                            Some(p.span),
-                        ));
-                        Some(s)
-                    }
-                    Err(m) => {
-                        self.errors.push(err(m, p.span));
-                        None
-                    }
-                }
+                Some(attr::spec(&p.text, &a))
             }
             Err(m) => {
                 self.errors.push(err(m, p.span));

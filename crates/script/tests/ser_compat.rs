@@ -1,0 +1,80 @@
+//! Core attributes (`$x` in the default mode, `%x`, `$f.x`, `$x[n]`, every `$x` under `#!SER`):
+//! the core's own rules, which differ from `$avp(x)`. Every expected line comes from a run of
+//! Kamailio 5.6.3 with the same statements (xlog in place of the test-only `rec()`); the configs
+//! and outputs are quoted in docs/runtime.md "SER compatibility mode".
+
+mod common;
+use common::*;
+
+/// (mode line, request_route body, expected log lines)
+#[rustfmt::skip]
+const CASES: &[(&str, &str, &[&str])] = &[
+    // ---- default mode (Kamailio run "max1"/"max2") ----
+    ("", r#"$x = 1; $x = 2; rec("[$avp(x)] [$(avp(x)[1])]");"#, &["[2] [<null>]"]),
+    ("", r#"$avp(z) = 5; $avp(z) = 6; $y = $z; rec("[$avp(y)]"); if ($z == $null) rec("undef");"#, &["[<null>]", "undef"]),
+    ("", r#"$f.w = 7; rec("[$avp(w)]");"#, &["[7]"]),
+    ("", r#"$avp(q) = 1; $avp(q) = 2; $avp(q) = 3; $a = $q[1]; $b = $q[-1]; rec("[$avp(a)] [$avp(b)]");"#, &["[1] [3]"]),
+    ("", r#"$avp(m) = 1; $avp(m) = 2; $avp(m) = 3; $m1 = $m[2]; $m2 = $m[-2]; $m0 = $m[0]; $m9 = $m[9]; rec("$avp(m1) $avp(m2) $avp(m0) $avp(m9)");"#, &["2 2 <null> <null>"]),
+    ("", r#"$avp(m) = 1; $avp(m) = 2; if (defined $m) rec("defined"); else rec("undefined");"#, &["undefined"]),
+    ("", r#"%p = "pp"; rec("[$avp(p)]");"#, &["[pp]"]),
+    ("", r#"$e = 1; $e = $nosuch; rec("[$avp(e)]");"#, &["[<null>]"]),
+    ("", r#"%k = 1; $k[] = 2; rec("[$avp(k)] [$(avp(k)[1])]");"#, &["[2] [<null>]"]),
+    // ---- #!SER (Kamailio runs "ser1"/"ser2") ----
+    ("#!SER", r#"$x = 1; $x = 2; rec("[$avp(x)] [$(avp(x)[1])]");"#, &["[2] [<null>]"]),
+    ("#!SER", r#"$ru = "sip:foo@bar"; rec("[$ru] [$avp(ru)]");"#, &["[sip:alice@example.com] [sip:foo@bar]"]),
+    ("#!SER", r#"$t.k = "tk"; rec("[$avp(t.k)] [$avp(k)]");"#, &["[tk] [<null>]"]),
+    ("#!SER", r#"$null = 3; rec("[$avp(null)]");"#, &["[3]"]),
+    ("#!SER", r#"rec("a"); if ($rc == 1) rec("rc is the return code");"#, &["a", "rc is the return code"]),
+    ("#!SER", r#"$fu.u = 1; if ($u == 1) rec("found via from track"); $u = 2; rec("u=$avp(u) fuu=$avp(fu.u)");"#, &["found via from track", "u=2 fuu=<null>"]),
+    ("#!SER", r#"$a = 1; $b = $a + 1; $s = "a" + $b; rec("b=$avp(b) s=$avp(s)");"#, &["b=2 s=a2"]),
+    ("#!SER", r#"$tu.v = "tv"; if ($t.v == "tv") rec("to track"); if ($v == $nosuch) rec("from track does not see tu");"#, &["to track", "from track does not see tu"]),
+    ("#!SER", r#"%p = 5; $p[] = 6; rec("p=$avp(p)");"#, &["p=6"]),
+    ("#!SER", r#"$ x = 1; rec("x=$avp(x)");"#, &["x=1"]),
+];
+
+#[test]
+fn attribute_semantics() {
+    let mut failures = Vec::new();
+    for (mode, body, want) in CASES {
+        let cfg = format!("{mode}\nrequest_route {{\n{body}\n}}\n");
+        let r = run(&cfg, OPTIONS);
+        if r.logs != *want {
+            failures.push(format!("{mode} {body}: got {:?}, want {want:?}", r.logs));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn refused_at_load() {
+    // (mode line, body, part of the error)
+    let rows: &[(&str, &str, &str)] = &[
+        // Kamailio 5.6.3: "You cannot change global attributes from the script, they are read-only".
+        ("#!SER", "$g.x = 1;", "global attributes are read-only"),
+        ("", "%g.x = 1;", "global attributes are read-only"),
+        // Kamailio copies every value; a setter takes one.
+        ("#!SER", "$y[] = $x[];", "`[]` source) is not implemented"),
+        // Pseudo-variables do not exist under #!SER (Kamailio: syntax error).
+        ("#!SER", "$x = $(ru);", "`$(` under #!SER"),
+        ("#!SER", "$x = $ru(1);", "expected"),
+        // #!KAMAILIO has no attribute fallback for `$name`.
+        ("#!KAMAILIO", "$x = 1;", "unknown pseudo-variable `$x`"),
+    ];
+    for (mode, body, want) in rows {
+        let cfg = format!("{mode}\nrequest_route {{\n{body}\n}}\n");
+        match program(&cfg) {
+            Ok(_) => panic!("{mode} {body}: accepted"),
+            Err(e) => assert!(e.contains(want), "{mode} {body}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn global_attributes_are_readable() {
+    // Nothing in the script can set one; reading is allowed and undefined.
+    let r = run(
+        "#!SER\nrequest_route {\nif ($g.x == $nosuch) rec(\"undef\");\n}\n",
+        OPTIONS,
+    );
+    assert_eq!(r.logs, ["undef"]);
+}
