@@ -528,6 +528,15 @@ impl<'p> Run<'p> {
                 })
             }
             Expr::Elem { kw, negate, rhs } => {
+                // Kamailio's eval_elem: a send keyword outside onsend_route is a bug in the
+                // config and the comparison is false whatever the operator.
+                if kw.is_send() && ctx.state.sending.is_none() {
+                    ctx.log_error(&format!(
+                        "BUG: eval_elem: {} unknown (not in a onsend_route?)",
+                        kw.name()
+                    ));
+                    return 0;
+                }
                 let r = self.elem(*kw, rhs, ctx);
                 i64::from(r != *negate)
             }
@@ -538,12 +547,8 @@ impl<'p> Run<'p> {
     fn elem(&mut self, kw: Kw, rhs: &ElemRhs, ctx: &mut Ctx<'_>) -> bool {
         match rhs {
             ElemRhs::Myself => match kw {
-                Kw::SrcIp | Kw::DstIp => {
-                    let ip = if kw == Kw::SrcIp {
-                        ctx.rcv.src.ip()
-                    } else {
-                        ctx.rcv.dst.ip()
-                    };
+                Kw::SrcIp | Kw::DstIp | Kw::SndIp | Kw::ToIp => {
+                    let ip = kw_ip(kw, ctx);
                     ctx.server.is_myself(ip.to_string().as_bytes(), 0, None)
                 }
                 _ => match kw_text(kw, ctx) {
@@ -557,14 +562,7 @@ impl<'p> Run<'p> {
                     }
                 },
             },
-            ElemRhs::Net(net, mask) => {
-                let ip = if kw == Kw::SrcIp {
-                    ctx.rcv.src.ip()
-                } else {
-                    ctx.rcv.dst.ip()
-                };
-                in_net(ip, *net, *mask)
-            }
+            ElemRhs::Net(net, mask) => in_net(kw_ip(kw, ctx), *net, *mask),
             ElemRhs::Regex(re) => match kw_text(kw, ctx) {
                 Some(b) => re.is_match(b),
                 None => re.is_match(&kw_value(kw, ctx).to_bytes()),
@@ -618,6 +616,26 @@ pub(crate) fn in_net(ip: IpAddr, net: IpAddr, mask: u8) -> bool {
             u128::from(a) & m == u128::from(b) & m
         }
         _ => false,
+    }
+}
+
+/// The address an IP keyword names (send keywords: checked by the caller to be in onsend_route;
+/// the unspecified address otherwise).
+fn kw_ip(kw: Kw, ctx: &Ctx<'_>) -> IpAddr {
+    let unspecified = IpAddr::from([0u8, 0, 0, 0]);
+    match kw {
+        Kw::SrcIp => ctx.rcv.src.ip(),
+        Kw::SndIp => ctx
+            .state
+            .sending
+            .as_ref()
+            .map_or(unspecified, |s| s.from.ip()),
+        Kw::ToIp => ctx
+            .state
+            .sending
+            .as_ref()
+            .map_or(unspecified, |s| s.to.ip()),
+        _ => ctx.rcv.dst.ip(),
     }
 }
 
@@ -678,8 +696,28 @@ pub(crate) fn kw_value(k: Kw, ctx: &mut Ctx<'_>) -> Value {
         Kw::DstPort => Value::Int(i64::from(ctx.rcv.dst.port())),
         Kw::Proto => Value::Int(ctx.rcv.proto.number()),
         Kw::Af => Value::Int(if ctx.rcv.src.is_ipv6() { 10 } else { 2 }),
-        Kw::MsgLen => Value::Int(i64::try_from(ctx.msg.buf().len()).unwrap_or(i64::MAX)),
+        // In onsend_route, the length of what goes on the wire (Kamailio's MSGLEN_O).
+        Kw::MsgLen => {
+            let len = match &ctx.state.sending {
+                Some(snd) => snd.buf.len(),
+                None => ctx.msg.buf().len(),
+            };
+            Value::Int(i64::try_from(len).unwrap_or(i64::MAX))
+        }
         Kw::Status => Value::Int(ctx.msg.status().map_or(0, i64::from)),
+        Kw::SndIp | Kw::SndPort | Kw::SndProto | Kw::SndAf | Kw::ToIp | Kw::ToPort => {
+            let Some(snd) = &ctx.state.sending else {
+                return Value::Null;
+            };
+            match k {
+                Kw::SndIp => Value::Str(snd.from.ip().to_string().into_bytes()),
+                Kw::SndPort => Value::Int(i64::from(snd.from.port())),
+                Kw::SndProto => Value::Int(snd.proto.number()),
+                Kw::SndAf => Value::Int(if snd.from.is_ipv6() { 10 } else { 2 }),
+                Kw::ToIp => Value::Str(snd.to.ip().to_string().into_bytes()),
+                _ => Value::Int(i64::from(snd.to.port())),
+            }
+        }
     }
 }
 

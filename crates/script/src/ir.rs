@@ -101,6 +101,14 @@ pub(crate) enum Kw {
     Af,
     MsgLen,
     Status,
+    /// onsend_route: address, port, protocol and family of the sending socket.
+    SndIp,
+    SndPort,
+    SndProto,
+    SndAf,
+    /// onsend_route: where the message goes.
+    ToIp,
+    ToPort,
 }
 
 impl Kw {
@@ -109,7 +117,37 @@ impl Kw {
         matches!(self, Kw::Method | Kw::Uri | Kw::FromUri | Kw::ToUri)
     }
     pub fn is_ip(self) -> bool {
-        matches!(self, Kw::SrcIp | Kw::DstIp)
+        matches!(self, Kw::SrcIp | Kw::DstIp | Kw::SndIp | Kw::ToIp)
+    }
+    /// The keyword as the config spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kw::Method => "method",
+            Kw::Uri => "uri",
+            Kw::FromUri => "from_uri",
+            Kw::ToUri => "to_uri",
+            Kw::SrcIp => "src_ip",
+            Kw::SrcPort => "src_port",
+            Kw::DstIp => "dst_ip",
+            Kw::DstPort => "dst_port",
+            Kw::Proto => "proto",
+            Kw::Af => "af",
+            Kw::MsgLen => "msg:len",
+            Kw::Status => "status",
+            Kw::SndIp => "snd_ip",
+            Kw::SndPort => "snd_port",
+            Kw::SndProto => "snd_proto",
+            Kw::SndAf => "snd_af",
+            Kw::ToIp => "to_ip",
+            Kw::ToPort => "to_port",
+        }
+    }
+    /// Keywords that exist only while onsend_route runs (Kamailio's `onsend_info`).
+    pub fn is_send(self) -> bool {
+        matches!(
+            self,
+            Kw::SndIp | Kw::SndPort | Kw::SndProto | Kw::SndAf | Kw::ToIp | Kw::ToPort
+        )
     }
 }
 

@@ -393,7 +393,9 @@ fn forward_fn(
         }
         Err(e) => {
             CoreStats::inc(&n.stats.err_requests);
-            ctx.log_error(&format!("forward: {e}"));
+            if e != ONSEND_DROPPED {
+                ctx.log_error(&format!("forward: {e}"));
+            }
             Ok(RetCode::FALSE)
         }
     }
@@ -441,8 +443,20 @@ pub fn send_request(
         }
     }
     let (sock_id, bytes) = buf;
-    if !run_onsend(ctx, n) {
-        return Err("dropped in onsend_route".into());
+    let from = n.sockets.get(sock_id).map_or(to, |s| s.local);
+    let (keep, bytes) = run_onsend(ctx, n, to, from, proto, bytes);
+    if !keep {
+        // Kamailio's forward_request: an INFO line, not an error (the forward still fails).
+        ctx.log(
+            ferrosip_api::L_INFO,
+            &format!(
+                "request to {}:{}({}) dropped (onsend_route)",
+                to.ip(),
+                to.port(),
+                to_api_proto(proto).number()
+            ),
+        );
+        return Err(ONSEND_DROPPED.into());
     }
     let dst = Destination {
         proto,
@@ -515,17 +529,39 @@ fn build_request(
     Ok((snd.id, out))
 }
 
-/// Runs `onsend_route` (when the config has one) on the message about to be sent; `false` when it
-/// dropped the message.
-fn run_onsend(ctx: &mut Ctx<'_>, n: &Net) -> bool {
+/// The error of a send that `onsend_route` dropped (already logged at INFO, as Kamailio does).
+pub const ONSEND_DROPPED: &str = "dropped in onsend_route";
+
+/// Runs `onsend_route` (when the config has one) on the message about to be sent, with the send
+/// info (`snd_*`/`to_*`, `$snd()`) in the context; `false` when it dropped the message. The
+/// bytes come back unchanged: what the route does to the message no longer reaches them
+/// (Kamailio builds the buffer before onsend_route too).
+pub fn run_onsend(
+    ctx: &mut Ctx<'_>,
+    n: &Net,
+    to: SocketAddr,
+    from: SocketAddr,
+    proto: TProto,
+    bytes: Vec<u8>,
+) -> (bool, Vec<u8>) {
     let Some(id) = n.onsend else {
-        return true;
+        return (true, bytes);
     };
     let saved = ctx.route_type;
+    let saved_rc = ctx.last_rc;
+    let outer = ctx.state.sending.replace(Box::new(ferrosip_api::SendInfo {
+        to,
+        from,
+        proto: to_api_proto(proto),
+        buf: bytes,
+    }));
     ctx.route_type = RouteType::OnSend;
     let out = n.program.run(id, ctx);
     ctx.route_type = saved;
-    !(out.dropped || (out.exited && out.rc == 0))
+    ctx.last_rc = saved_rc;
+    let info = std::mem::replace(&mut ctx.state.sending, outer);
+    let bytes = info.map(|i| i.buf).unwrap_or_default();
+    (!(out.dropped || (out.exited && out.rc == 0)), bytes)
 }
 
 /// The api's protocol as the transport names it.

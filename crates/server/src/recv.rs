@@ -2,12 +2,16 @@
 //! (Kamailio's `receive_msg`).
 //!
 //! 1. `msg_recv_max_size`: bigger messages are dropped (counted `too_big`).
-//! 2. `Msg::parse`; a message whose first line, Via, From, To, Call-ID or CSeq cannot be read is
-//!    dropped silently and counted (`bad_msg_hdr`), as Kamailio's parse checks do.
-//! 3. One `tracing` span per message (call-id, cseq, method, source) when the JSON log engine
+//! 2. With `received_route_mode=1`, `event_route[core:msg-received]` on Kamailio's faked OPTIONS
+//!    with the bytes in `$rcv()`: `drop` (or a negative value) discards them, `$rcv(buf)` may
+//!    rewrite them before they are parsed.
+//! 3. `Msg::parse`; a message whose first line, Via, From, To, Call-ID or CSeq cannot be read is
+//!    dropped and counted (`bad_msg_hdr`), as Kamailio's parse checks do, after
+//!    `event_route[core:receive-parse-error]` ran on it (`$mb`/`$ml` are the broken bytes).
+//! 4. One `tracing` span per message (call-id, cseq, method, source) when the JSON log engine
 //!    prints Call-IDs.
-//! 4. `event_route[core:pre-routing]` (a `drop` or `exit` stops the message).
-//! 5. Requests: sl's ACK filter (ACKs to our own negative replies), `;alias` of the top Via with
+//! 5. `event_route[core:pre-routing]` (a `drop` or `exit` stops the message).
+//! 6. Requests: sl's ACK filter (ACKs to our own negative replies), `;alias` of the top Via with
 //!    `tcp_accept_aliases`, `request_route`, `force_tcp_alias()`.
 //!    Replies: `check_via`, `reply_route` (`drop` or 0 stops), then relay by the second Via
 //!    (`received`/`rport` honoured) from the socket Kamailio's `get_send_socket` would pick.
@@ -19,7 +23,9 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferrosip_api::{Ctx, Dest, Error as ApiError, RecvInfo, RouteType, Server, WorkerState};
+use ferrosip_api::{
+    Ctx, Dest, Error as ApiError, RcvData, RcvEvent, RecvInfo, RouteType, Server, WorkerState,
+};
 use ferrosip_modules::sl::SlApi;
 use ferrosip_script::{Program, RouteId};
 use ferrosip_sipmsg::build;
@@ -81,20 +87,6 @@ impl Receiver {
             tracing::debug!(src = %ri.src, len = data.len(), "message too big, dropped");
             return;
         }
-        let mut msg = match Msg::parse(data.to_vec()) {
-            Ok(m) if mandatory_ok(&m) => m,
-            _ => {
-                CoreStats::inc(&n.stats.bad_msg_hdr);
-                tracing::debug!(src = %ri.src, "unparsable message or missing mandatory header, dropped");
-                return;
-            }
-        };
-        let span = if self.spans {
-            message_span(&msg, ri)
-        } else {
-            tracing::Span::none()
-        };
-        let _enter = span.enter();
         reset_msg_net();
         let rcv = RecvInfo {
             src: ri.src,
@@ -107,6 +99,37 @@ impl Receiver {
             ri: *ri,
             log: &self.log,
         };
+        // event_route[core:msg-received] sees (and may rewrite) the bytes before any parsing.
+        let data: Vec<u8> = match self.routes.msg_received {
+            Some(id) if n.wire.received_route_mode == 1 => {
+                match self.msg_received(id, rcv, data, &mut server) {
+                    Some(d) => d,
+                    None => return,
+                }
+            }
+            _ => data.to_vec(),
+        };
+        // The parser keeps the buffer only when it succeeds: a copy for
+        // event_route[core:receive-parse-error], made only when the config has one.
+        let raw = self.routes.parse_error.map(|id| (id, data.clone()));
+        let mut msg = match Msg::parse(data) {
+            Ok(m) if mandatory_ok(&m) => m,
+            other => {
+                CoreStats::inc(&n.stats.bad_msg_hdr);
+                tracing::debug!(src = %ri.src, "unparsable message or missing mandatory header, dropped");
+                let msg = other.ok();
+                if let Some((id, raw)) = raw.filter(|_| msg.as_ref().is_none_or(broken)) {
+                    self.parse_error(id, rcv, msg, raw, &mut server);
+                }
+                return;
+            }
+        };
+        let span = if self.spans {
+            message_span(&msg, ri)
+        } else {
+            tracing::Span::none()
+        };
+        let _enter = span.enter();
         WORKER.with(|w| {
             let Ok(mut ws) = w.try_borrow_mut() else {
                 return;
@@ -220,13 +243,79 @@ impl Receiver {
                 return;
             }
         }
-        match relay_reply(&ctx, n, ri) {
+        match relay_reply(&mut ctx, n, ri) {
             Ok(()) => CoreStats::inc(&n.stats.fwd_replies),
             Err(e) => {
                 CoreStats::inc(&n.stats.err_replies);
                 tracing::debug!("reply not relayed: {e}");
             }
         }
+    }
+
+    /// `event_route[core:msg-received]` (Kamailio's `ksr_evrt_received`): runs on a faked
+    /// message with the received bytes in `$rcv()`; returns the bytes to parse (`$rcv(buf)` may
+    /// have rewritten them), `None` when the route dropped them (`drop`, or a negative value, as
+    /// Kamailio's `receive_msg` treats `ret < 0`).
+    fn msg_received(
+        &self,
+        id: RouteId,
+        rcv: RecvInfo,
+        data: &[u8],
+        server: &mut WireServer<'_>,
+    ) -> Option<Vec<u8>> {
+        let received = RcvData {
+            buf: data.to_vec(),
+            event: RcvEvent::Message,
+        };
+        let out = self.run_on_faked(id, rcv, None, received, server)?;
+        if out.0 {
+            tracing::debug!("dropping the received message (core:msg-received)");
+            return None;
+        }
+        Some(out.1)
+    }
+
+    /// `event_route[core:receive-parse-error]` (Kamailio's `sr_core_ert_run`): on the message
+    /// when its first line parsed (its mandatory headers did not), else on a faked message; `$mb`
+    /// and `$ml` are the bytes as received, `$si`/`$Ri`… the addresses. The message is dropped
+    /// whatever the route does.
+    fn parse_error(
+        &self,
+        id: RouteId,
+        rcv: RecvInfo,
+        msg: Option<Msg>,
+        raw: Vec<u8>,
+        server: &mut WireServer<'_>,
+    ) {
+        let received = RcvData {
+            buf: raw,
+            event: RcvEvent::ParseError,
+        };
+        let _ = self.run_on_faked(id, rcv, msg, received, server);
+    }
+
+    /// Runs an event route of the receive path with `received` in the context, on `msg` or
+    /// Kamailio's faked OPTIONS; returns (dropped, the bytes afterwards).
+    fn run_on_faked(
+        &self,
+        id: RouteId,
+        rcv: RecvInfo,
+        msg: Option<Msg>,
+        received: RcvData,
+        server: &mut WireServer<'_>,
+    ) -> Option<(bool, Vec<u8>)> {
+        let mut msg = match msg {
+            Some(m) => m,
+            None => Msg::parse(FAKED_MSG.as_bytes().to_vec()).ok()?,
+        };
+        WORKER.with(|w| {
+            let mut ws = w.try_borrow_mut().ok()?;
+            let mut ctx = Ctx::new(&mut msg, RouteType::Event, rcv, &mut ws, server).ok()?;
+            ctx.state.received = Some(Box::new(received));
+            let out = self.program.run(id, &mut ctx);
+            let buf = ctx.state.received.take().map(|r| r.buf).unwrap_or_default();
+            Some((out.dropped || out.rc < 0, buf))
+        })
     }
 
     /// `event_route[core:pre-routing]`: `false` when it dropped the message.
@@ -249,6 +338,10 @@ pub struct Routes {
     pub request: Option<RouteId>,
     pub reply: Option<RouteId>,
     pub pre_routing: Option<RouteId>,
+    /// `event_route[core:msg-received]` (run when `received_route_mode=1`).
+    pub msg_received: Option<RouteId>,
+    /// `event_route[core:receive-parse-error]`.
+    pub parse_error: Option<RouteId>,
 }
 
 impl Routes {
@@ -258,15 +351,34 @@ impl Routes {
             request: p.route(Entry::Request),
             reply: p.route(Entry::Reply),
             pre_routing: p.route(Entry::Event("core:pre-routing")),
+            msg_received: p.route(Entry::Event("core:msg-received")),
+            parse_error: p.route(Entry::Event("core:receive-parse-error")),
         }
     }
 }
+
+/// The message the receive events run on when there is no parsed one (Kamailio's
+/// `FAKED_SIP_MSG`, so `$rm`, `$ci`… give what they give there).
+const FAKED_MSG: &str = "OPTIONS sip:kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\nFrom: <sip:server@kamailio.org>;tag=xyz\r\nTo: <sip:server@kamailio.org>\r\nCall-ID: aaa-bbb-ccc-ddd\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 
 /// Via, From, To, Call-ID and CSeq must be readable (Kamailio drops the message otherwise).
 /// Kamailio's CSeq parser keeps the number as text (only `sanity` converts it), so an overlarge
 /// number (RFC 4475 scalar02) passes here too: two tokens are enough.
 fn mandatory_ok(m: &Msg) -> bool {
     m.via1().is_ok() && m.from().is_ok() && m.to().is_ok() && m.call_id().is_ok() && cseq_ok(m)
+}
+
+/// A header Kamailio parses while reading the headers (Via, To, CSeq) is there but cannot be
+/// parsed: Kamailio runs event_route[core:receive-parse-error] for that, not for a missing header
+/// (its "required headers not found" check drops those silently) nor for a bad From or Call-ID
+/// (parsed later, on use).
+fn broken(m: &Msg) -> bool {
+    use ferrosip_sipmsg::HeaderKind as H;
+    let present = |k| !matches!(m.header(k), Ok(None));
+    m.headers().is_err()
+        || (present(H::Via) && m.via1().is_err())
+        || (present(H::To) && m.to().is_err())
+        || (present(H::CSeq) && !cseq_ok(m))
 }
 
 fn cseq_ok(m: &Msg) -> bool {
@@ -311,7 +423,7 @@ fn message_span(msg: &Msg, ri: &ReceiveInfo) -> tracing::Span {
 
 /// Kamailio's `forward_reply`: the second Via's address (`received=`, `rport=` win), protocol of
 /// that Via, sent from the socket `get_send_socket` picks.
-fn relay_reply(ctx: &Ctx<'_>, n: &Net, ri: &ReceiveInfo) -> Result<(), String> {
+fn relay_reply(ctx: &mut Ctx<'_>, n: &Net, ri: &ReceiveInfo) -> Result<(), String> {
     let msg = &*ctx.msg;
     let buf = msg.buf();
     let via2 = msg
@@ -353,10 +465,26 @@ fn relay_reply(ctx: &Ctx<'_>, n: &Net, ri: &ReceiveInfo) -> Result<(), String> {
         global_port: None,
     };
     let bytes = build::forward_reply(msg, &ctx.edits, &sctx).map_err(|e| e.to_string())?;
+    let (snd_id, snd_local) = (snd.id, snd.local);
+    // onsend_route_reply (Kamailio's forward_reply): the relayed reply passes onsend_route.
+    let bytes = if n.wire.onsend_route_reply {
+        let (keep, bytes) = crate::netcore::run_onsend(ctx, n, to, snd_local, proto, bytes);
+        if !keep {
+            return Err(format!(
+                "reply to {}:{}({}) dropped (onsend_route)",
+                to.ip(),
+                to.port(),
+                to_api_proto(proto).number()
+            ));
+        }
+        bytes
+    } else {
+        bytes
+    };
     let dst = Destination {
         proto,
         addr: to,
-        socket: Some(SocketId(snd.id)),
+        socket: Some(SocketId(snd_id)),
         conn: None,
     };
     let opts = msg_net(|m| SendOptions {

@@ -35,8 +35,6 @@ use crate::Error;
 
 /// Event routes whose trigger does not exist yet: refused at load rather than never run.
 const UNSUPPORTED_EVENTS: &[&str] = &[
-    "core:msg-received",
-    "core:receive-parse-error",
     // tm sends no request of its own (t_uac) and has no branch-failure callback yet.
     "tm:local-request",
     "tm:branch-failure",

@@ -8,9 +8,12 @@
 //! rewrites shared by PVs and transformations), [`codec`] (digests, base64, base58 …),
 //! [`timefmt`] (calendar arithmetic and `strftime`).
 //!
-//! What it does not do: `$stat()` (no counters subsystem yet), `$snd()`/`$sndto()`/`$rcv()` (no
-//! onsend/msg-received info in the context yet) — refused when the config loads, with a message
-//! that says why. Names that need data the context does not carry (`$mbu`, `$Au`, `$ruid` …) are
+//! `$snd()`/`$sndto()`/`$sndfrom()` read `MsgState::sending` (set by the server while
+//! onsend_route runs), `$rcv()`/`$recv()` read `MsgState::received` (event_route[core:msg-received]);
+//! both are `$null` elsewhere, as in Kamailio.
+//!
+//! What it does not do: `$stat()` (no counters subsystem yet) — refused when the config loads,
+//! with a message that says why. Names that need data the context does not carry (`$mbu`, `$Au`, `$ruid` …) are
 //! declared refused (`ModuleExports::refused_pvs`), so a config using them, with or without a
 //! name, is refused with the reason. Socket PVs (`$fs $fsn $Rn $RAi $RAp $Ras`) read the server's
 //! socket list (`Server::sockets`) and fail when the server gives none. Local time is

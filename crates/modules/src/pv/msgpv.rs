@@ -197,9 +197,9 @@ pub fn pvs() -> Vec<PvExport> {
                 c.msg.body().map(|b| b.len() as i64).unwrap_or(0),
             ))
         }),
-        pv("mb", "whole message buffer", |c, _| Ok(s(c.msg.buf()))),
+        pv("mb", "whole message buffer", |c, _| Ok(s(whole_buf(c)))),
         pv("ml", "message length", |c, _| {
-            Ok(Value::Int(c.msg.buf().len() as i64))
+            Ok(Value::Int(whole_buf(c).len() as i64))
         }),
         pv("mt", "message type: 1 request, 2 reply", |c, _| {
             Ok(Value::Int(if c.msg.is_request() { 1 } else { 2 }))
@@ -964,6 +964,15 @@ fn auth_attr(c: &Ctx<'_>, a: Auth) -> Value {
         Auth::Cnonce => s(field(p.cnonce)),
         Auth::Response => s(field(p.response)),
         Auth::Opaque => s(field(p.opaque)),
+    }
+}
+
+/// The message's bytes; in event_route[core:receive-parse-error] the broken bytes as received
+/// (Kamailio's `msg->buf` of the message that failed to parse).
+fn whole_buf<'c>(c: &'c Ctx<'_>) -> &'c [u8] {
+    match &c.state.received {
+        Some(r) if r.event == ferrosip_api::RcvEvent::ParseError => &r.buf,
+        _ => c.msg.buf(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ferrosip_api::ctx::Branch;
 use ferrosip_api::export::SelectGet;
 use ferrosip_api::pv::{Idx, PvInner, PvName};
-use ferrosip_api::{Ctx, Error, Proto, PvExport, PvNameRule, Value};
+use ferrosip_api::{Ctx, Error, Proto, PvExport, PvNameRule, RcvEvent, Value};
 
 use super::msgpv::{uri_attr, UriAttr};
 use super::timefmt::{ctime, local_is_utc, strftime, utc};
@@ -366,34 +366,14 @@ pub fn pvs() -> Vec<PvExport> {
             },
         ));
     }
+    v.extend(send_and_receive_pvs());
     // Known names whose subsystem ferrosip does not have yet: refused at load, with the reason.
     // (Name-less ones such as `$mi`, `$mbu`, `$Rn` are simply not exported: the registry reports
     // them as unknown; docs/pv.md lists them.)
-    for (name, why) in [
-        (
-            "snd",
-            "send info exists only in onsend_route, which ferrosip does not run yet",
-        ),
-        (
-            "sndto",
-            "send info exists only in onsend_route, which ferrosip does not run yet",
-        ),
-        (
-            "sndfrom",
-            "send info exists only in onsend_route, which ferrosip does not run yet",
-        ),
-        (
-            "rcv",
-            "receive info exists only in event_route[core:msg-received], not supported yet",
-        ),
-        (
-            "recv",
-            "receive info exists only in event_route[core:msg-received], not supported yet",
-        ),
-        ("stat", "there is no statistics/counters subsystem yet"),
-    ] {
-        v.push(refused(name, why));
-    }
+    v.push(refused(
+        "stat",
+        "there is no statistics/counters subsystem yet",
+    ));
     // `$def(NAME)` / `$defn(NAME)`: read once at load from the defines the server gave the
     // registry (`Registry::set_defines`); `$def` of a define without value is "", of an
     // undefined name `$null`; `$defn` is the value as a number (0 when it is not one).
@@ -414,6 +394,178 @@ pub fn pvs() -> Vec<PvExport> {
         |name, reg| Ok(defined(name, reg)),
     ));
     v
+}
+
+/// Inner names of `$snd()`/`$sndto()`/`$sndfrom()` (Kamailio's `pv_parse_snd_name`).
+const SND_KEYS: &[&str] = &["ip", "af", "port", "proto", "buf", "len", "sproto"];
+
+/// Inner names of `$rcv()`/`$recv()` (Kamailio's `pv_parse_rcv_name`).
+const RCV_KEYS: &[&str] = &[
+    "af", "buf", "len", "proto", "srcip", "rcvip", "sproto", "srcport", "rcvport", "safe",
+    "evtype", "bufat", "hexat",
+];
+
+/// `$snd`, `$sndto`, `$sndfrom` (onsend_route) and `$rcv`, `$recv`
+/// (event_route[core:msg-received]); `$null` where the info does not exist, as in Kamailio.
+fn send_and_receive_pvs() -> Vec<PvExport> {
+    let mut v = Vec::new();
+    for (name, from, doc) in [
+        (
+            "snd",
+            false,
+            "the message being sent (onsend_route): $snd(ip|port|...) of the destination",
+        ),
+        (
+            "sndto",
+            false,
+            "the message being sent (onsend_route): destination",
+        ),
+        (
+            "sndfrom",
+            true,
+            "the message being sent (onsend_route): sending socket",
+        ),
+    ] {
+        v.push(named(
+            pv(name, doc, move |c, n| Ok(snd_value(c, kw(n), from))),
+            PvNameRule::Required,
+            keyword(SND_KEYS),
+        ));
+    }
+    for (name, doc) in [
+        ("rcv", "what was received (event_route[core:msg-received])"),
+        ("recv", "what was received (event_route[core:msg-received])"),
+    ] {
+        v.push(writable(
+            named(
+                pv(name, doc, |c, n| Ok(rcv_value(c, kw(n)))),
+                PvNameRule::Required,
+                keyword(RCV_KEYS),
+            ),
+            |c, n, val| set_rcv(c, kw(n), &val),
+        ));
+    }
+    v
+}
+
+/// Kamailio's `pv_get_sndto`/`pv_get_sndfrom`: af, proto and sproto are the sending socket's;
+/// ip and port the destination's (`sndto`) or the socket's (`sndfrom`).
+fn snd_value(c: &Ctx<'_>, key: i64, from: bool) -> Value {
+    let Some(snd) = &c.state.sending else {
+        return Value::Null;
+    };
+    let addr = if from { snd.from } else { snd.to };
+    match SND_KEYS
+        .get(usize::try_from(key).unwrap_or(usize::MAX))
+        .copied()
+    {
+        Some("ip") => s(ip_text(addr.ip(), false)),
+        Some("af") => Value::Int(if snd.from.is_ipv6() { 10 } else { 2 }),
+        Some("port") => Value::Int(i64::from(addr.port())),
+        Some("proto") => Value::Int(snd.proto.number()),
+        Some("buf") => Value::Str(snd.buf.clone()),
+        Some("len") => Value::Int(i64::try_from(snd.buf.len()).unwrap_or(i64::MAX)),
+        Some("sproto") => s(snd.proto.name()),
+        _ => Value::Null,
+    }
+}
+
+/// Kamailio's `pv_get_rcv`: only while event_route[core:msg-received] runs.
+fn rcv_value(c: &Ctx<'_>, key: i64) -> Value {
+    let Some(r) = c
+        .state
+        .received
+        .as_ref()
+        .filter(|r| r.event == RcvEvent::Message)
+    else {
+        return Value::Null;
+    };
+    match RCV_KEYS
+        .get(usize::try_from(key).unwrap_or(usize::MAX))
+        .copied()
+    {
+        // The family of the receiving socket (`bind_address->address.af`).
+        Some("af") => Value::Int(if c.rcv.dst.is_ipv6() { 10 } else { 2 }),
+        Some("buf" | "bufat") => Value::Str(r.buf.clone()),
+        Some("len") => Value::Int(i64::try_from(r.buf.len()).unwrap_or(i64::MAX)),
+        Some("proto") => Value::Int(c.rcv.proto.number()),
+        Some("srcip") => s(ip_text(c.rcv.src.ip(), false)),
+        Some("rcvip") => s(ip_text(c.rcv.dst.ip(), false)),
+        Some("sproto") => s(c.rcv.proto.name()),
+        Some("srcport") => Value::Int(i64::from(c.rcv.src.port())),
+        Some("rcvport") => Value::Int(i64::from(c.rcv.dst.port())),
+        // Kamailio's pv_str_safe tests the first byte only, once per byte of the buffer: the
+        // answer is whether the first byte is printable (or TAB/CR/LF); 1 for an empty buffer.
+        Some("safe") => Value::Int(i64::from(
+            r.buf
+                .first()
+                .is_none_or(|b| matches!(b, 9 | 10 | 13 | 32..=127)),
+        )),
+        Some("evtype") => Value::Int(1),
+        _ => Value::Null,
+    }
+}
+
+/// Kamailio's `pv_set_rcv`: `buf` replaces the received bytes (`$null` or "" empties them), `bufat`
+/// and `hexat` overwrite them from a position (`"pos:text"`, `"pos:hexdigits"`); other keys are
+/// read-only (Kamailio ignores the write; ferrosip says so).
+fn set_rcv(c: &mut Ctx<'_>, key: i64, val: &Value) -> Result<(), Error> {
+    let Some(r) = c
+        .state
+        .received
+        .as_mut()
+        .filter(|r| r.event == RcvEvent::Message)
+    else {
+        return Err(rt("$rcv: received info not set"));
+    };
+    let key = RCV_KEYS
+        .get(usize::try_from(key).unwrap_or(usize::MAX))
+        .copied();
+    if key == Some("buf") {
+        r.buf = if val.is_null() {
+            Vec::new()
+        } else {
+            val.to_bytes().into_owned()
+        };
+        return Ok(());
+    }
+    if !matches!(key, Some("bufat" | "hexat")) {
+        return Err(rt(format!("$rcv({}) is read-only", key.unwrap_or("?"))));
+    }
+    if val.is_null() {
+        return Err(rt("$rcv: str value required to set received data"));
+    }
+    let text = val.to_bytes().into_owned();
+    let bad = || rt("$rcv: invalid value to set buf-at data");
+    let colon = text.iter().position(|b| *b == b':').ok_or_else(bad)?;
+    let (pos, data) = (&text[..colon], &text[colon + 1..]); // colon < len: found in text
+    let pos: usize = std::str::from_utf8(pos)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .ok_or_else(bad)?;
+    if text.len() < 3 || pos >= r.buf.len() || data.is_empty() {
+        return Err(bad());
+    }
+    let bytes = if key == Some("hexat") {
+        hex_bytes(data).ok_or_else(bad)?
+    } else {
+        data.to_vec()
+    };
+    let end = pos + bytes.len();
+    if r.buf.len() < end {
+        r.buf.resize(end, 0);
+    }
+    r.buf[pos..end].copy_from_slice(&bytes); // resized above to hold `end`
+    Ok(())
+}
+
+fn hex_bytes(h: &[u8]) -> Option<Vec<u8>> {
+    if h.len() % 2 == 1 {
+        return None;
+    }
+    h.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
 }
 
 /// PV names Kamailio has whose subsystem ferrosip does not have: refused at load with the reason,

@@ -535,6 +535,13 @@ impl Compiler<'_> {
             "af" => Kw::Af,
             "msg:len" => Kw::MsgLen,
             "status" => Kw::Status,
+            "snd_ip" => Kw::SndIp,
+            "snd_port" => Kw::SndPort,
+            // Kamailio's lexer reads `to_proto`/`to_af` as `snd_proto`/`snd_af`.
+            "snd_proto" | "to_proto" => Kw::SndProto,
+            "snd_af" | "to_af" => Kw::SndAf,
+            "to_ip" => Kw::ToIp,
+            "to_port" => Kw::ToPort,
             "retcode" => {
                 let r = PvRef {
                     text: "$retcode".into(),
@@ -867,7 +874,8 @@ impl Compiler<'_> {
                             ));
                         }
                     }
-                } else if kw.is_text() || kw.is_ip() {
+                } else if kw.is_text() || kw.is_ip() || kw.is_send() {
+                    // Send keywords stay an Elem: outside onsend_route both == and != are false.
                     ElemRhs::Expr(r)
                 } else {
                     let o = if negate { Op::Ne } else { Op::Eq };
