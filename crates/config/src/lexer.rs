@@ -1,9 +1,10 @@
 //! The lexer: one file's (or one define value's) text → tokens and directive lines.
 //!
 //! Kamailio's lexer is context-sensitive (IP addresses, `udp:1.2.3.4:5060`, PV names with balanced
-//! parentheses). We keep this lexer context-free except for three self-delimiting forms it recognises
-//! whole: pseudo-variables (`$name`, `$name(…)`, `$(…)`, `$?`), selects (`@a.b[1].c`) and bracketed IPv6
-//! addresses (`[::1]`). Everything else (IPv4 addresses, host names, `proto:host:port`, networks) is
+//! parentheses). We keep this lexer context-free except for four self-delimiting forms it recognises
+//! whole: pseudo-variables (`$name`, `$name(…)`, `$(…)`, `$?`), attributes (`%x`, `$f.x`, every `$x`
+//! under `#!SER` — which `$` forms are attributes depends on the [`LexMode`] the preprocessor sets
+//! at each mode line), selects (`@a.b[1].c`) and bracketed IPv6 addresses (`[::1]`). Everything else (IPv4 addresses, host names, `proto:host:port`, networks) is
 //! reassembled by the parser from adjacent tokens: each token records whether whitespace preceded it
 //! (`joined == false`).
 //!

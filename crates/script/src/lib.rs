@@ -74,8 +74,8 @@ pub enum Compat {
     Max,
     /// `#!KAMAILIO` / `#!OPENSER`: every `$` starts a pseudo-variable; unknown names are errors.
     Kamailio,
-    /// `#!SER`: treated like [`Compat::Max`] for variables (the SER attribute syntax itself is not
-    /// supported).
+    /// `#!SER`: the front end reads every `$name` as a core attribute (`ast::Pv::attr`), so the
+    /// compiler meets no unknown plain `$name` to fall back on.
     Ser,
 }
 
