@@ -83,15 +83,23 @@ impl Compat {
     /// The mode set by the first mode line of `text` (Kamailio switches at that line; configs put
     /// it first).
     pub fn detect(text: &str) -> Compat {
-        for line in text.lines() {
-            match line.trim_end() {
-                "#!KAMAILIO" | "#!OPENSER" => return Compat::Kamailio,
-                "#!SER" => return Compat::Ser,
-                "#!MAXCOMPAT" | "#!ALL" => return Compat::Max,
-                _ => {}
-            }
+        text.lines()
+            .find_map(Compat::of_line)
+            .unwrap_or(Compat::Max)
+    }
+
+    /// The mode set by the last mode line of `text` (what is in force at its end), if any.
+    pub fn last_in(text: &str) -> Option<Compat> {
+        text.lines().rev().find_map(Compat::of_line)
+    }
+
+    fn of_line(line: &str) -> Option<Compat> {
+        match line.trim_end() {
+            "#!KAMAILIO" | "#!OPENSER" => Some(Compat::Kamailio),
+            "#!SER" => Some(Compat::Ser),
+            "#!MAXCOMPAT" | "#!ALL" => Some(Compat::Max),
+            _ => None,
         }
-        Compat::Max
     }
 }
 

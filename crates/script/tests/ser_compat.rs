@@ -59,6 +59,18 @@ fn refused_at_load() {
         ("#!SER", "$x = $ru(1);", "expected"),
         // #!KAMAILIO has no attribute fallback for `$name`.
         ("#!KAMAILIO", "$x = 1;", "unknown pseudo-variable `$x`"),
+        // The mode in force at the statement counts, not the first mode line (Kamailio 5.6.3: "Can't
+        // get from cache: $x").
+        (
+            "#!SER\n#!KAMAILIO",
+            "$x = 1;",
+            "unknown pseudo-variable `$x`",
+        ),
+        (
+            "#!MAXCOMPAT\n#!KAMAILIO",
+            "$x = 1;",
+            "unknown pseudo-variable `$x`",
+        ),
     ];
     for (mode, body, want) in rows {
         let cfg = format!("{mode}\nrequest_route {{\n{body}\n}}\n");
@@ -67,6 +79,17 @@ fn refused_at_load() {
             Err(e) => assert!(e.contains(want), "{mode} {body}: {e}"),
         }
     }
+}
+
+#[test]
+fn mode_switch_back_to_the_default() {
+    // `#!KAMAILIO` then `#!MAXCOMPAT`: the unknown `$x` after the second line is an attribute again
+    // (Kamailio 5.6.3 accepts it).
+    let r = run(
+        "#!KAMAILIO\n#!MAXCOMPAT\nrequest_route {\n$x = 1; $x = 2; rec(\"[$avp(x)] [$(avp(x)[1])]\");\n}\n",
+        OPTIONS,
+    );
+    assert_eq!(r.logs, ["[2] [<null>]"]);
 }
 
 #[test]

@@ -458,6 +458,23 @@ impl Compiler<'_> {
         }
     }
 
+    /// The mode in force at `span`: Kamailio switches at each mode line, so the last one before
+    /// the position in its file counts; before any, the entry file starts in the default mode and
+    /// an included file inherits `opts.compat` (the entry file's first mode line; a mode line
+    /// skipped by `#!ifdef` is still counted here).
+    fn compat_at(&self, span: Span) -> crate::Compat {
+        let Some(src) = &self.opts.sources else {
+            return self.opts.compat;
+        };
+        let text = src.text(span.file);
+        let before = text.get(..span.begin as usize).unwrap_or("");
+        crate::Compat::last_in(before).unwrap_or(if span.file.0 == 0 {
+            crate::Compat::Max
+        } else {
+            self.opts.compat
+        })
+    }
+
     fn pv_spec(&mut self, p: &ast::Pv) -> Option<PvSpec> {
         if let Some(a) = &p.attr {
             return Some(attr::spec(&p.text, a));
@@ -467,7 +484,7 @@ impl Compiler<'_> {
             // Kamailio's default mode reads an unknown plain `$name` as the core attribute `name`
             // (the old SER syntax, with the core's attribute rules) and only logs; so do we.
             Err(_)
-                if self.opts.compat != crate::Compat::Kamailio
+                if self.compat_at(p.span) != crate::Compat::Kamailio
                     && self.reg.pv(&p.name).is_none()
                     && p.inner.is_none()
                     && p.index.is_none()
