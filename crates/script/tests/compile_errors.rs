@@ -38,6 +38,8 @@ fn refused_with_location() {
         ("request_route {\n  $var(x) = @nosuch.thing;\n}\n", "unknown select `@nosuch.thing`: not implemented yet", "t.cfg:2:13"),
         ("pstn.gw_ip = \"1.2.3.4\"\nrequest_route {\n  $var(x) = @cfg_get.pstn.nope;\n}\n", "select `@cfg_get.pstn.nope`: unknown cfg variable `pstn.nope`", "t.cfg:3:13"),
         ("request_route {\n  if (from == \"x\") { rec(\"x\"); }\n}\n", "keyword `from`: not implemented yet", "t.cfg:2:7"),
+        ("request_route {\n  if (snd_ip == 1.2.3.4) { rec(\"x\"); }\n}\n", "snd_ip allowed only in onsend_routes", "t.cfg:2:7"),
+        ("request_route { route(X); }\nroute[X] {\n  if (to_ip != 1.2.3.4) { rec(\"x\"); }\n}\n", "to_ip allowed only in onsend_routes", "t.cfg:3:7"),
         ("request_route {\n  rec(\"x\", rec(\"y\"));\n}\n", "wrong number of parameters", "t.cfg:2:3"),
         ("request_route {\n  ret(ret(1));\n}\n", "not allowed inside a function parameter", "t.cfg:2:7"),
         ("request_route { exit; }\nrequest_route { exit; }\n", "duplicate request_route block", "t.cfg:2:1"),

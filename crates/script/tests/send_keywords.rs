@@ -1,6 +1,7 @@
 //! The onsend_route keywords (`snd_ip snd_port snd_proto snd_af to_ip to_port`, the aliases
 //! `to_proto`/`to_af`, and `msg:len` = the outgoing length) read `MsgState::sending`; outside
-//! onsend_route a comparison with them is false whatever the operator (Kamailio's eval_elem).
+//! onsend_route a comparison with them is false whatever the operator (Kamailio's eval_elem), and
+//! `snd_ip`/`to_ip` do not even compile there (compile_errors.rs).
 
 mod common;
 
@@ -64,10 +65,12 @@ fn keywords_compare_with_the_message_being_sent() {
             true,
         ),
         ("msg:len == 12", v6(), true),
-        // Outside onsend_route (no send info): false with == and with !=.
+        // Without send info (the route run by hand here; in a config only snd_port, snd_proto,
+        // snd_af and to_port compile outside onsend_route): false with == and with !=.
         ("to_ip == 192.0.2.7", None, false),
         ("to_ip != 192.0.2.7", None, false),
         ("snd_port != 1", None, false),
+        ("to_port == 5070", None, false),
         ("msg:len > 12", None, true),
     ];
     for (cond, sending, want) in cases {

@@ -593,6 +593,15 @@ impl Compiler<'_> {
                 return None;
             }
         };
+        // Kamailio's cfg.y (`onsend_check`) refuses these two outside the text of onsend_route
+        // (route[X] included); the other send keywords are accepted anywhere and false there.
+        if matches!(kw, Kw::SndIp | Kw::ToIp)
+            && self.routes.get(self.cur).map(|r| r.kind) != Some(RouteType::OnSend)
+        {
+            self.errors
+                .push(err(format!("{k} allowed only in onsend_routes"), span));
+            return None;
+        }
         Some(Expr::Kw(kw))
     }
 
