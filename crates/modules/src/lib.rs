@@ -4,10 +4,15 @@
 
 pub mod acc;
 pub mod auth;
+pub mod auth_db;
 pub mod cfg_rpc;
 pub mod corex;
 pub mod counters;
 pub mod ctl;
+pub mod db;
+pub mod db_mysql;
+pub mod db_postgres;
+pub mod db_sqlite;
 pub mod dlgs;
 pub mod htable;
 pub mod jsonrpcs;
@@ -34,10 +39,14 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
         acc::exports(),
         auth::exports(),
+        auth_db::exports(),
         cfg_rpc::exports(),
         corex::exports(),
         counters::exports(),
         ctl::exports(),
+        db_mysql::exports(),
+        db_postgres::exports(),
+        db_sqlite::exports(),
         dlgs::exports(),
         htable::exports(),
         jsonrpcs::exports(),
