@@ -172,7 +172,7 @@ event_route[core:receive-parse-error] {
 }
 
 request_route {
-    xlog("L_ERR", "T: request $rm $ci len=$ml snd=$snd(ip) rewritten=$hdr(X-Rewrite)\n");
+    xlog("L_ERR", "T: request $rm $ci len=$ml snd=$snd(ip) rewritten=$hdr(X-Rewrite) mi=$mi\n");
     if (is_method("MESSAGE")) {
         forward("127.0.0.1", UPORT);
         exit;
@@ -223,7 +223,7 @@ fn receive_events_and_onsend_keywords_like_kamailio() {
     assert_eq!(ours.got.len(), want_got.len(), "{ours:#?}");
     for needle in [
         "onsend msg:len is the outgoing length",
-        "request OPTIONS c-rw len=236 snd=<null> rewritten=bb",
+        "request OPTIONS c-rw len=236 snd=<null> rewritten=bb mi=",
         "parse-error from 127.0.0.1:CPORT to 127.0.0.1:SPORT ml=36 mb=this is not  rcv=<null>",
     ] {
         assert!(

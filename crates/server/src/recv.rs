@@ -120,6 +120,13 @@ impl Receiver {
                 let msg = other.ok();
                 if let Some((id, raw)) = raw.filter(|_| msg.as_ref().is_none_or(broken)) {
                     self.parse_error(id, rcv, msg, raw, &mut server);
+                } else {
+                    // Kamailio numbers every message it tries to parse (`msg_no`, `$mi`).
+                    WORKER.with(|w| {
+                        if let Ok(mut ws) = w.try_borrow_mut() {
+                            ws.msg_seq += 1;
+                        }
+                    });
                 }
                 return;
             }
@@ -308,12 +315,21 @@ impl Receiver {
             Some(m) => m,
             None => Msg::parse(FAKED_MSG.as_bytes().to_vec()).ok()?,
         };
+        // The faked message of msg-received has its own numbering in Kamailio (`msg_no` counts
+        // received messages, including the ones that then fail to parse): `$mi` of the real
+        // message must not move because of it.
+        let faked = received.event == RcvEvent::Message;
         WORKER.with(|w| {
             let mut ws = w.try_borrow_mut().ok()?;
+            let seq = ws.msg_seq;
             let mut ctx = Ctx::new(&mut msg, RouteType::Event, rcv, &mut ws, server).ok()?;
             ctx.state.received = Some(Box::new(received));
             let out = self.program.run(id, &mut ctx);
             let buf = ctx.state.received.take().map(|r| r.buf).unwrap_or_default();
+            drop(ctx);
+            if faked {
+                ws.msg_seq = seq;
+            }
             Some((out.dropped || out.rc < 0, buf))
         })
     }
