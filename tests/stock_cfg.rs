@@ -1577,6 +1577,14 @@ mod tests {
                 "INVITE sip:bob@127.0.0.1:<PROXY> SIP/2.0\nRecord-Route: <sip:127.0.0.1:<PROXY>;lr>\nTo: <sip:b@x>;tag=t-bob\nFrom: <sip:a@x>;tag=<GEN>\n\n",
             ),
             (
+                "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5555;branch=z9hG4bK1;i=3\r\n",
+                "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:<PROXY>;branch=<GEN>;i=<CONN>\n\n",
+            ),
+            (
+                "SIP/2.0 200 OK\r\nContact: <sip:b@h>;q=0.5;expires=300, <sip:c@h>;expires=299\r\n",
+                "SIP/2.0 200 OK\nContact: <sip:b@h>;q=0.5;expires=300, <sip:c@h>;expires=300\n\n",
+            ),
+            (
                 "SIP/2.0 200 OK\r\nServer: kamailio (5.6.3)\r\nUser-Agent: stock-test\r\n",
                 "SIP/2.0 200 OK\n<AGENT>\nUser-Agent: stock-test\n\n",
             ),
