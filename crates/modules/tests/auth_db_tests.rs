@@ -799,6 +799,17 @@ fn load_credentials_and_is_subscriber() {
         assert_eq!(o.rc, *want, "{uri} {flags}: {:?}", o.logs);
         assert_eq!(!avp(&o, "caller_rpid").is_empty(), *rpid, "{uri} {flags}");
     }
+    // Without load_credentials only flag 2 works (Kamailio fetches zero columns and fails).
+    let plain = reg_ok(&t.url, &[]);
+    for (flags, want) in [("0", -1), ("1", -1), ("2", 1), ("3", 1)] {
+        let o = h::call(
+            &plain,
+            &request("INVITE", "a@b", "c@d", None),
+            "is_subscriber",
+            &["sip:bob@example.com", "subscriber", flags],
+        );
+        assert_eq!(o.rc, want, "no load_credentials, flags {flags}");
+    }
     let o = h::call(
         &reg,
         &request("INVITE", "a@b", "c@d", None),

@@ -573,7 +573,14 @@ fn is_subscriber(st: &State, ctx: &mut Ctx<'_>, args: &[Arg]) -> Result<i64, Err
         conds.push(Cond::eq(&cfg.domain_col, host.as_str()));
     }
     let skip = flags & SUBS_SKIP_CREDENTIALS != 0;
-    // No credentials configured and not skipped: Kamailio queries no column list (all columns).
+    if !skip && cfg.creds.is_empty() {
+        // Kamailio asks its driver for zero columns, which every driver refuses: without
+        // load_credentials, is_subscriber works only with flag 2 (found by the wire test).
+        ctx.log_error(
+            "auth_db: failed to query database: no load_credentials columns to fetch (use flag 2)",
+        );
+        return Ok(code::ERROR);
+    }
     let cols: Vec<&str> = if skip {
         vec![cfg.user_col.as_str()]
     } else {

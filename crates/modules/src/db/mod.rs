@@ -19,6 +19,10 @@
 
 pub mod drivers;
 
+/// The database API itself, for code that reaches the DB modules through this crate (the server,
+/// black-box tests that prepare a database).
+pub use ferrosip_db;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
