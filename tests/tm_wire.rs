@@ -70,6 +70,9 @@ request_route {
     } else if ($rU == "parallel") {
         $ru = "sip:one@127.0.0.1:UAS1";
         append_branch("sip:two@127.0.0.1:UAS2");
+    } else if ($rU == "replyfail") {
+        $ru = "sip:first@127.0.0.1:UAS1";
+        t_on_failure("REPLY");
     } else {
         $ru = "sip:bob@127.0.0.1:UAS1";
     }
@@ -86,6 +89,10 @@ branch_route[BR] {
     if (t_is_branch_route()) {
         xlog("L_INFO", "TMX: branch $T_branch_idx $ru\n");
     }
+}
+failure_route[REPLY] {
+    xlog("L_INFO", "TMX: reply-failure $T_reply_code\n");
+    t_reply("480", "Gone Fishing");
 }
 failure_route[NEXT] {
     xlog("L_INFO", "TMX: failure $T_reply_code $T_reply_reason $T_branch_idx $T_req($rU) $T_rpl($rs) $T_rpl($tt)\n");
@@ -217,6 +224,74 @@ fn parallel_fork(r: &mut Run) {
     r.uac.drain(Duration::from_millis(300));
 }
 
+/// A 603 on one branch of a parallel fork cancels the other (ringing) branch; the 6xx goes upstream.
+fn decline_6xx(r: &mut Run) {
+    let inv = invite(r.uac.port, "parallel", "dec");
+    r.uac.send(r.proxy, &inv);
+    let a = r.uas1.expect("INVITE", W).unwrap_or_default();
+    let b = r.uas2.expect("INVITE", W).unwrap_or_default();
+    r.uas2
+        .send(r.proxy, &reply(&b, 180, "Ringing", "d2", r.uas2.port));
+    r.uac.expect("SIP/2.0 180", W);
+    r.uas1
+        .send(r.proxy, &reply(&a, 603, "Decline", "d1", r.uas1.port));
+    r.uas1.expect("ACK", W);
+    let c = r.uas2.expect("CANCEL", W).unwrap_or_default();
+    r.uas2
+        .send(r.proxy, &reply(&c, 200, "OK", "d2", r.uas2.port));
+    r.uas2.send(
+        r.proxy,
+        &reply(&b, 487, "Request Terminated", "d2", r.uas2.port),
+    );
+    r.uas2.expect("ACK", W);
+    r.uac.expect("SIP/2.0 603", W);
+    r.uac.drain(Duration::from_millis(300));
+}
+
+/// failure_route answers with t_reply() instead of forwarding again.
+fn failure_route_replies(r: &mut Run) {
+    let inv = invite(r.uac.port, "replyfail", "rf");
+    r.uac.send(r.proxy, &inv);
+    let req = r.uas1.expect("INVITE", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&req, 486, "Busy Here", "r1", r.uas1.port));
+    r.uas1.expect("ACK", W);
+    r.uac.expect("SIP/2.0 480", W);
+    r.uac.drain(Duration::from_millis(300));
+}
+
+/// CANCEL before the UAS sent anything: answered at once, sent downstream only when a
+/// provisional arrives (cancel_b_method 1, the default).
+fn cancel_before_provisional(r: &mut Run) {
+    let inv = invite(r.uac.port, "bob", "early");
+    r.uac.send(r.proxy, &inv);
+    let req = r.uas1.expect("INVITE", W).unwrap_or_default();
+    r.uac.expect("SIP/2.0 100", W);
+    let cancel = inv
+        .replace("INVITE sip:", "CANCEL sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace(
+            "Contact: <sip:alice@127.0.0.1",
+            "X-Was-Contact: <sip:alice@127.0.0.1",
+        );
+    r.uac.send(r.proxy, &cancel);
+    r.uac.expect("SIP/2.0 200 canceling", W);
+    // Nothing goes downstream until the UAS sends a provisional.
+    r.uas1.drain(Duration::from_millis(300));
+    r.uas1
+        .send(r.proxy, &reply(&req, 180, "Ringing", "e1", r.uas1.port));
+    let c = r.uas1.expect("CANCEL", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&c, 200, "OK", "e1", r.uas1.port));
+    r.uas1.send(
+        r.proxy,
+        &reply(&req, 487, "Request Terminated", "e1", r.uas1.port),
+    );
+    r.uas1.expect("ACK", W);
+    r.uac.expect("SIP/2.0 487", W);
+    r.uac.drain(Duration::from_millis(300));
+}
+
 fn invite_timeout(r: &mut Run) {
     let inv = invite(r.uac.port, "bob", "tmo");
     r.uac.send(r.proxy, &inv);
@@ -322,6 +397,9 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("invite-timeout", invite_timeout),
         ("noninvite-timeout", noninvite_timeout),
         ("busy", busy_stateful_send_reply),
+        ("decline-6xx", decline_6xx),
+        ("failure-t_reply", failure_route_replies),
+        ("cancel-early", cancel_before_provisional),
     ];
     for (sname, f) in scenarios {
         let mut r = Run {

@@ -1295,10 +1295,23 @@ fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
         if usize::from(idx) >= t.branches.len() {
             return true;
         }
-        t.branches
-            .get(usize::from(idx))
-            .and_then(|b| b.on_reply)
-            .or(t.on_reply)
+        // A provisional on a branch canceled before it answered only triggers the owed CANCEL:
+        // Kamailio neither relays it nor runs onreply_route for it.
+        let owed_cancel = status.is_provisional()
+            && t.p.branch(idx).is_some_and(|b| {
+                matches!(
+                    b.cancel_state(),
+                    ferrosip_siptxn::CancelState::Deferred { .. }
+                )
+            });
+        if owed_cancel {
+            None
+        } else {
+            t.branches
+                .get(usize::from(idx))
+                .and_then(|b| b.on_reply)
+                .or(t.on_reply)
+        }
     };
     if let Some(r) = on_reply_route {
         if let Some(runner) = ctx.routes.clone() {
