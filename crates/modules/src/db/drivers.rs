@@ -184,10 +184,26 @@ pub fn exports(d: Driver) -> ModuleExports {
                 tracing::info!("{}: modparam {name} accepted, no effect: {why}", d.module());
             }
         }
+        if !built(d) {
+            return Err(ferrosip_api::Error::Init(format!(
+                "{}: this ferrosip was built without its backend (cargo feature db-{})",
+                d.module(),
+                d.module().trim_start_matches("db_")
+            )));
+        }
         DbDrivers::of(ictx).register(d);
         Ok(())
     }));
     m
+}
+
+/// Whether ferrosip-db's backend for `d` is compiled in (crates/modules' features).
+fn built(d: Driver) -> bool {
+    match d {
+        Driver::Sqlite => true,
+        Driver::Postgres => cfg!(feature = "db-postgres"),
+        Driver::Mysql => cfg!(feature = "db-mysql"),
+    }
 }
 
 fn rows(d: Driver) -> &'static [ParamRow] {
