@@ -4,7 +4,8 @@
 //! - `event_route[core:msg-received]` with `received_route_mode=1` and every `$rcv()` key; `drop`
 //!   there (or a negative return value) discards the message, `$(rcv(buf))` rewrites it (the
 //!   long form: Kamailio 5.6.3's lexer refuses `$rcv(` in expressions);
-//! - `event_route[core:receive-parse-error]` for garbage and for a request without From;
+//! - `event_route[core:receive-parse-error]` for garbage and a broken Via, not for a request
+//!   without From;
 //! - `onsend_route` with `snd_ip snd_port snd_proto snd_af to_ip to_port msg:len` and `$snd()`,
 //!   `$sndto()`, `$sndfrom()` for a request relayed by `forward()`; `drop` there stops the send.
 
@@ -115,6 +116,11 @@ fn run(bin: &str, cfg: &str, kamailio: bool, tag: &str) -> Seen {
         let no_from = request("OPTIONS", cport, sport, "c-nofrom", "")
             .replace("From: <sip:a@127.0.0.1>;tag=1\r\n", "");
         exchange(no_from.as_bytes(), &client, "client");
+        let bad_via = request("OPTIONS", cport, sport, "c-badvia", "").replace(
+            &format!("Via: SIP/2.0/UDP 127.0.0.1:{cport};branch=z9hG4bKc-badvia"),
+            "Via: garbage here",
+        );
+        exchange(bad_via.as_bytes(), &client, "client");
         let msg = request("MESSAGE", cport, sport, "c-fwd", "");
         exchange(msg.as_bytes(), &uas, "uas");
         let blocked = request("MESSAGE", cport, sport, "c-block", "X-Block: yes\r\n");
@@ -213,6 +219,7 @@ fn receive_events_and_onsend_keywords_like_kamailio() {
         "client: SIP/2.0 200 OK",
         "client: nothing",
         "client: nothing",
+        "client: nothing",
         "uas: MESSAGE sip:bob@127.0.0.1:SPORT SIP/2.0",
         "uas: nothing",
         "client: SIP/2.0 200 OK",
@@ -225,6 +232,7 @@ fn receive_events_and_onsend_keywords_like_kamailio() {
         "onsend msg:len is the outgoing length",
         "request OPTIONS c-rw len=236 snd=<null> rewritten=bb mi=",
         "parse-error from 127.0.0.1:CPORT to 127.0.0.1:SPORT ml=36 mb=this is not  rcv=<null>",
+        "parse-error from 127.0.0.1:CPORT to 127.0.0.1:SPORT ml=191 mb=OPTIONS sip: rcv=<null>",
     ] {
         assert!(
             ours.logs.iter().any(|l| l.contains(needle)),

@@ -385,16 +385,30 @@ fn mandatory_ok(m: &Msg) -> bool {
 }
 
 /// A header Kamailio parses while reading the headers (Via, To, CSeq) is there but cannot be
-/// parsed: Kamailio runs event_route[core:receive-parse-error] for that, not for a missing header
-/// (its "required headers not found" check drops those silently) nor for a bad From or Call-ID
-/// (parsed later, on use).
+/// parsed: Kamailio 6.0 runs event_route[core:receive-parse-error] for that, not for a missing
+/// header (its "required headers not found" check drops those silently) nor for a bad From or
+/// Call-ID (parsed later, on use). Kamailio 5.6.3 runs it for a broken Via only (a bad To or CSeq
+/// is logged as "parsing relevant headers failed" without the event).
 fn broken(m: &Msg) -> bool {
     use ferrosip_sipmsg::HeaderKind as H;
     let present = |k| !matches!(m.header(k), Ok(None));
     m.headers().is_err()
         || (present(H::Via) && m.via1().is_err())
         || (present(H::To) && m.to().is_err())
-        || (present(H::CSeq) && !cseq_ok(m))
+        || (present(H::CSeq) && !cseq_two_tokens(m))
+}
+
+/// Kamailio's `parse_cseq` wants a number token and a method token, nothing more (the number is
+/// not checked: `CSeq: x1 OPTIONS` passes there).
+fn cseq_two_tokens(m: &Msg) -> bool {
+    let Ok(Some(h)) = m.header(ferrosip_sipmsg::HeaderKind::CSeq) else {
+        return false;
+    };
+    let v = h.value.of(m.buf());
+    v.split(|b| b.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+        .count()
+        == 2
 }
 
 fn cseq_ok(m: &Msg) -> bool {
@@ -664,6 +678,38 @@ mod tests {
                 .map(|m| mandatory_ok(&m))
                 .unwrap_or(false);
             assert_eq!(ok, *want, "without {drop_line}");
+        }
+    }
+
+    /// Which unusable messages run event_route[core:receive-parse-error] (Kamailio: a header it
+    /// parses while reading the headers is broken) and which are dropped without it (missing
+    /// headers, a bad From or Call-ID).
+    #[test]
+    fn parse_error_event_only_for_broken_headers() {
+        let base = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:b@x>;tag=1\r\nTo: <sip:a@y>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let cases: &[(&str, &str, bool)] = &[
+            ("", "", false),
+            ("From: <sip:b@x>;tag=1\r\n", "", false),
+            (
+                "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n",
+                "",
+                false,
+            ),
+            (
+                "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1",
+                "Via: garbage here",
+                true,
+            ),
+            ("To: <sip:a@y>", "To: <<sip:a@@>>;;;tag", true),
+            ("CSeq: 1 OPTIONS", "CSeq: x1 OPTIONS", false),
+            ("CSeq: 1 OPTIONS", "CSeq: 1 OPTIONS extra", true),
+            ("CSeq: 1 OPTIONS", "CSeq: 1", true),
+            ("From: <sip:b@x>;tag=1", "From: <<sip:b@@>>;;;tag", false),
+        ];
+        for (from, to, want) in cases {
+            let text = base.replacen(from, to, 1);
+            let m = Msg::parse(text.into_bytes()).expect("first line parses");
+            assert_eq!(broken(&m), *want, "{from:?} -> {to:?}");
         }
     }
 }
