@@ -141,6 +141,9 @@ pub(crate) struct Lexer<'a> {
     at_start: bool,
     /// Set by the preprocessor when it meets a mode line.
     pub mode: LexMode,
+    /// Errors found in a token that is still returned (a malformed attribute), so the parser does
+    /// not add follow-on errors for a missing token; the caller drains them after each item.
+    deferred: Vec<Diagnostic>,
 }
 
 fn is_id_start(c: u8) -> bool {
@@ -164,6 +167,7 @@ impl<'a> Lexer<'a> {
             first_joined: false,
             at_start: true,
             mode: LexMode::Max,
+            deferred: Vec::new(),
         }
     }
 
@@ -471,7 +475,7 @@ impl<'a> Lexer<'a> {
         } else if c == b'%' && is_id_start(self.peek(1)) {
             // `%` is Kamailio's attribute mark in every mode (there is no `%` operator: `mod`).
             self.pos += 1;
-            self.attr(start)?;
+            self.attr(start);
             Tk::Attr
         } else if c == b'@' && is_id_start(self.peek(1)) {
             self.select();
@@ -576,6 +580,11 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Errors of tokens already returned (see `deferred`).
+    pub fn take_deferred(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.deferred)
+    }
+
     /// `$…` as the current mode reads it.
     fn dollar(&mut self) -> Result<Tk, Diagnostic> {
         let start = self.pos;
@@ -594,16 +603,18 @@ impl<'a> Lexer<'a> {
                     // Skip the whole `$(…)` so one error is reported, not one per inner token.
                     self.pos += 1;
                     let _ = self.balanced(start);
-                    return Err(self.err(
+                    let e = self.err(
                         "`$(` under #!SER: `$` marks an attribute (`$name`, `$f.name`), pseudo-variables \
                          are not available in SER mode"
                             .into(),
                         start,
                         start + 2,
-                    ));
+                    );
+                    self.deferred.push(e);
+                    return Ok(Tk::Attr);
                 }
                 self.pos += 1;
-                self.attr(start)?;
+                self.attr(start);
                 return Ok(Tk::Attr);
             }
             LexMode::Max => {
@@ -617,7 +628,7 @@ impl<'a> Lexer<'a> {
                     && is_attr_class(&self.src[start + 1..start + 1 + word]);
                 if prefix || (first_ok && b.get(word) == Some(&b'[')) {
                     self.pos += 1;
-                    self.attr(start)?;
+                    self.attr(start);
                     return Ok(Tk::Attr);
                 }
             }
@@ -628,7 +639,7 @@ impl<'a> Lexer<'a> {
 
     /// An attribute after its mark (`$` or `%` at `start`): `name` or `class.name`, where a class
     /// word (`f t fr tr fu tu fd td g`) is never a name (Kamailio's lexer gives it its own token).
-    fn attr(&mut self, start: usize) -> Result<(), Diagnostic> {
+    fn attr(&mut self, start: usize) {
         let mark = &self.src[start..start + 1];
         // Kamailio's ATTR state has no rule for blanks: flex echoes and skips them (`$ x` is `$x`).
         while matches!(self.peek(0), b' ' | b'\t') {
@@ -646,39 +657,43 @@ impl<'a> Lexer<'a> {
         let w = word(self);
         if w.is_empty() {
             // Nothing consumed after the mark (already skipped): the next token starts here.
-            return Err(self.err(
+            let e = self.err(
                 format!("expected an attribute name after `{mark}`"),
                 start,
                 start + 1,
-            ));
+            );
+            self.deferred.push(e);
+            return;
         }
         let first = self.src[w.clone()].to_string();
         if !is_attr_class(&first) {
-            return Ok(());
+            return;
         }
         if self.peek(0) != b'.' {
-            return Err(self.err(
+            let e = self.err(
                 format!(
                     "`{mark}{first}` is an attribute class, not a name: write `{mark}{first}.name`"
                 ),
                 start,
                 self.pos,
-            ));
+            );
+            self.deferred.push(e);
+            return;
         }
         self.pos += 1;
         let n = word(self);
         let name = &self.src[n.clone()];
         if n.is_empty() || is_attr_class(name) {
-            return Err(self.err(
+            let e = self.err(
                 format!(
                     "bad attribute `{}`: expected a name after `{first}.` (class words cannot be names)",
                     &self.src[start..self.pos]
                 ),
                 start,
                 self.pos,
-            ));
+            );
+            self.deferred.push(e);
         }
-        Ok(())
     }
 
     fn pv(&mut self) -> Result<(), Diagnostic> {
@@ -826,7 +841,11 @@ pub(crate) fn tokens_of(
     l.mode = mode;
     let mut out = Vec::new();
     loop {
-        match l.next_item()? {
+        let item = l.next_item()?;
+        if let Some(e) = l.take_deferred().into_iter().next() {
+            return Err(e);
+        }
+        match item {
             Item::Tok(t) => out.push(t),
             Item::Eof => return Ok(out),
             Item::Dir(d) => {

@@ -229,7 +229,12 @@ impl<'h> Preprocessor<'h> {
                 lx.mode = self.mode;
                 continue;
             }
-            match lx.next_item() {
+            let item = lx.next_item();
+            for e in lx.take_deferred() {
+                self.error_count += 1;
+                self.diags.push(e);
+            }
+            match item {
                 Ok(Item::Eof) => return,
                 Ok(Item::Tok(t)) => self.emit(t, 0),
                 Ok(Item::Dir(d)) => {
