@@ -914,3 +914,42 @@ fn route_restrictions() {
         assert_eq!(e, Some(ok), "{name} in {rt:?}");
     }
 }
+
+/// Time per www_authorize on SQLite (debug build unless run with --release): prints, asserts
+/// only that every call succeeded.
+#[test]
+#[ignore = "cost probe: cargo test -p ferrosip-modules --test auth_db_tests -- --ignored --nocapture"]
+fn auth_db_cost_probe() {
+    let t = database("cost");
+    let reg = reg_ok(&t.url, &[]);
+    let n = nonce(&reg);
+    let c = creds("alice", "example.com", "secret", Alg::Md5, "REGISTER", &n);
+    let msg = request(
+        "REGISTER",
+        "alice@example.com",
+        "alice@example.com",
+        Some(("Authorization", c)),
+    );
+    let (handler, args) = h::prepare(&reg, "www_authorize", &["example.com", "subscriber"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rounds = 2000;
+    let t0 = std::time::Instant::now();
+    for _ in 0..rounds {
+        let mut m =
+            ferrosip_sipmsg::Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+        let mut w = ferrosip_api::WorkerState::default();
+        let mut rec = ferrosip_api::Recorder::default();
+        let mut ctx = ferrosip_api::Ctx::new(
+            &mut m,
+            RouteType::Request,
+            ferrosip_api::RecvInfo::default(),
+            &mut w,
+            &mut rec,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let rc = handler(&mut ctx, &args).map(|r| r.0).unwrap_or(-99);
+        assert_eq!(rc, 1);
+    }
+    let per = t0.elapsed() / rounds;
+    println!("www_authorize on SQLite: {per:?} per call ({rounds} calls)");
+}

@@ -674,7 +674,8 @@ mod tests {
 
     #[test]
     fn uri_parts_of_text() {
-        let cases: [(&[u8], Option<(&[u8], &[u8])>); 4] = [
+        type Case<'a> = (&'a [u8], Option<(&'a [u8], &'a [u8])>);
+        let cases: [Case<'_>; 4] = [
             (b"sip:alice@example.com", Some((b"alice", b"example.com"))),
             (
                 b"sip:example.com;transport=tcp",
