@@ -822,13 +822,27 @@ fn load_credentials_and_is_subscriber() {
 #[test]
 fn load_time_checks() {
     let t = database("load");
-    // The driver module must be loaded: Kamailio's message.
-    let e = registry(&t.url, false, &[]).err().unwrap_or_default();
+    // The driver module must be loaded: Kamailio's message, when the functions are prepared and
+    // at child_init (the driver may be loaded after auth_db, as Kamailio allows).
+    let no_driver = registry(&t.url, false, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let e = h::prepare(
+        &no_driver,
+        "auth_check",
+        &["example.com", "subscriber", "1"],
+    )
+    .err()
+    .unwrap_or_default();
     assert!(
         e.contains("Module db_sqlite not found. Missing loadmodule?"),
         "{e}"
     );
-    // postgresql:// needs db_postgresql, which does not exist.
+    let e = no_driver
+        .child_init_all(0)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("Module db_sqlite not found"), "{e}");
+    // postgresql:// needs db_postgresql, which does not exist: refused at once.
     let e = registry("postgresql://u@127.0.0.1/k", true, &[])
         .err()
         .unwrap_or_default();
@@ -842,12 +856,38 @@ fn load_time_checks() {
     ] {
         reg.add(m).unwrap_or_else(|e| panic!("{e}"));
     }
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
     let e = reg
-        .init_all()
+        .child_init_all(0)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("Module db_mysql not found"), "{e}");
+    // db_sqlite loaded after auth_db: accepted, and it works.
+    let mut reg = Registry::new();
+    let mut core = ModuleExports::new("core");
+    core.pvs = store::var_avp_pvs();
+    core.pvs.extend(store::core_pvs());
+    for m in [
+        core,
+        ferrosip_modules::sl::exports(),
+        ferrosip_modules::auth::exports(),
+        ferrosip_modules::auth_db::exports(),
+        ferrosip_modules::db_sqlite::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    reg.set_modparam("auth_db", "db_url", ModValue::Str(t.url.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    reg.child_init_all(0).unwrap_or_else(|e| panic!("{e}"));
+    let o = h::call(
+        &reg,
+        &request("INVITE", "a@b", "c@d", None),
+        "is_subscriber",
+        &["sip:alice@example.com", "subscriber", "3"],
+    );
+    assert_eq!(o.rc, 1, "{:?}", o.logs);
     // Bad load_credentials and column names are refused when set.
     let e = registry(
         &t.url,

@@ -24,7 +24,7 @@ use ferrosip_sipmsg::{HeaderKind, Method, Span, Uri};
 
 use crate::auth::digest::Alg;
 use crate::auth::{code, AuthApi, Credentials, HfType, PreAuth};
-use crate::db::DbDrivers;
+use crate::db::{driver_module_name, DbDrivers, Driver};
 use creds::Cred;
 
 /// Kamailio's default `db_url` (read-only account on a local MySQL).
@@ -131,7 +131,7 @@ pub fn exports() -> ModuleExports {
         })
         .fixup(move |args| auth_fixup(&fx, args)),
     );
-    let a = Arc::clone(&st);
+    let (a, fx1) = (Arc::clone(&st), Arc::clone(&st));
     m.functions.push(
         FnExport::new(
             "auth_check",
@@ -140,9 +140,9 @@ pub fn exports() -> ModuleExports {
             "authenticate (www for REGISTER, proxy otherwise) and check the user identities",
         )
         .with(move |ctx, args| Ok(RetCode(auth_check(&a, ctx, args)?)))
-        .fixup(no_empty_constants),
+        .fixup(move |args| bound_fixup(&fx1, args)),
     );
-    let a = Arc::clone(&st);
+    let (a, fx2) = (Arc::clone(&st), Arc::clone(&st));
     m.functions.push(
         FnExport::new(
             "is_subscriber",
@@ -151,14 +151,21 @@ pub fn exports() -> ModuleExports {
             "true when the URI's user (and domain, flag 1) is in the table; loads credentials",
         )
         .with(move |ctx, args| Ok(RetCode(is_subscriber(&a, ctx, args)?)))
-        .fixup(no_empty_constants),
+        .fixup(move |args| bound_fixup(&fx2, args)),
     );
     m.params = params();
     let a = Arc::clone(&st);
     m.init = Some(Arc::new(move |ictx| {
         let cfg = config(ictx.modparams())?;
         let drivers = DbDrivers::of(ictx);
-        drivers.bind("auth_db", &cfg.url)?;
+        if let Err(e) = drivers.bind("auth_db", &cfg.url) {
+            // Kamailio finds the driver whatever the loadmodule order. A ferrosip driver module
+            // loaded after auth_db registers itself later: checked again when the functions are
+            // prepared (after every init) and at child_init.
+            if Driver::from_module(&driver_module_name(&cfg.url)).is_none() {
+                return Err(e);
+            }
+        }
         let auth = ictx.api::<AuthApi>().ok_or_else(|| {
             Error::Init(
                 "auth_db: unable to find bind_auth function. Check if you load the auth module \
@@ -179,6 +186,7 @@ pub fn exports() -> ModuleExports {
     let a = Arc::clone(&st);
     m.child_init = Some(Arc::new(move |_rank| {
         // Kamailio's child_init: connect, and fail the startup when the database is unreachable.
+        a.bound().map_err(Error::Init)?;
         a.db()
             .map(drop)
             .map_err(|e| Error::Init(format!("auth_db: unable to connect to the database: {e}")))
@@ -193,11 +201,26 @@ pub fn exports() -> ModuleExports {
 }
 
 impl State {
+    /// The db_url's driver module is loaded (all inits have run when this is called).
+    fn bound(&self) -> Result<(), String> {
+        let (Some(cfg), Some(drivers)) = (self.cfg.get(), self.drivers.get()) else {
+            return Err("auth_db is not initialised".into());
+        };
+        drivers
+            .bind("auth_db", &cfg.url)
+            .map(drop)
+            .map_err(|e| match e {
+                Error::Init(m) => m,
+                other => other.to_string(),
+            })
+    }
+
     /// The shared pool, opened on first use.
     fn db(&self) -> Result<Db, String> {
         if let Some(db) = self.db.get() {
             return Ok(db.clone());
         }
+        self.bound()?;
         let (Some(cfg), Some(drivers)) = (self.cfg.get(), self.drivers.get()) else {
             return Err("auth_db is not initialised".into());
         };
@@ -298,7 +321,7 @@ fn is_ident(s: &str) -> bool {
 /// the version table now (with a connection of its own, closed at once: the server has not
 /// forked yet).
 fn auth_fixup(st: &State, args: &mut [Arg]) -> Result<(), String> {
-    no_empty_constants(args)?;
+    bound_fixup(st, args)?;
     let Some(Arg::Str(table)) = args.get(1) else {
         return Ok(());
     };
@@ -315,6 +338,12 @@ fn auth_fixup(st: &State, args: &mut [Arg]) -> Result<(), String> {
     db.check_table_version(&table, TABLE_VERSION).map_err(|e| {
         format!("Error during version check for db table: {table}, check database structure. ({e})")
     })
+}
+
+/// No empty constant parameter, and the driver module is there.
+fn bound_fixup(st: &State, args: &mut [Arg]) -> Result<(), String> {
+    no_empty_constants(args)?;
+    st.bound()
 }
 
 fn no_empty_constants(args: &mut [Arg]) -> Result<(), String> {

@@ -104,14 +104,15 @@ impl DbDrivers {
     }
 
     /// Kamailio's `db_bind_mod` for `module`'s `db_url`: the URL's driver module must be loaded
-    /// (before `module`: modules are initialised in `loadmodule` order) and the URL must parse.
-    /// The error text starts with Kamailio's.
+    /// and the URL must parse. The error text is Kamailio's. Drivers register in their init, so a
+    /// module initialised before its driver gets an error here: call again once every module is
+    /// initialised (fixups, child_init) before refusing, as auth_db does.
     pub fn bind(&self, module: &str, url: &str) -> Result<Driver, Error> {
         let name = driver_module_name(url);
         let Some(d) = Driver::from_module(&name).filter(|d| self.is_loaded(*d)) else {
             return Err(Error::Init(format!(
-                "{module}: Module {name} not found. Missing loadmodule? (the database driver \
-                 module must be loaded before {module}); unable to bind to a database driver"
+                "{module}: Module {name} not found. Missing loadmodule? \
+                 unable to bind to a database driver"
             )));
         };
         ferrosip_db::DbUrl::parse(url).map_err(|e| Error::Init(format!("{module}: {e}")))?;
