@@ -454,3 +454,111 @@ fn auth_db_on_servers_matches_kamailio() {
         "set FERROSIP_TEST_PG_URL and/or FERROSIP_TEST_MYSQL_URL"
     );
 }
+
+/// Debian's stock kamailio.cfg (5.6) with `WITH_AUTH` and `WITH_MYSQL`, its `DBURL` pointed at the
+/// SQLite file and `--loadmodule=db_sqlite.so`: REGISTER and INVITE through the config's own
+/// route[AUTH] (auth_check + auth_challenge, then registrar / location), on both servers.
+#[test]
+fn debian_stock_cfg_with_auth_on_sqlite() {
+    let stock = "/etc/kamailio/kamailio.cfg";
+    let Ok(cfg) = std::fs::read_to_string(stock) else {
+        eprintln!("skipped: {stock} missing (Debian's kamailio package)");
+        return;
+    };
+    let dir = w::scratch("auth_db_stock");
+    let url = database(&dir);
+    let mut answers = Vec::new();
+    let mut servers = vec![("ferrosip", w::ferrosip_bin())];
+    match w::kamailio_bin() {
+        Some(k)
+            if Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so").exists() =>
+        {
+            servers.push(("kamailio", k))
+        }
+        _ => eprintln!("skipped the Kamailio half: kamailio or its db_sqlite.so missing"),
+    }
+    for (name, bin) in servers {
+        let port = w::free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let dburl = format!("DBURL=\"{url}\"");
+        let listen = format!("udp:127.0.0.1:{port}");
+        let mut args = vec![
+            "-A",
+            "WITH_AUTH",
+            "-A",
+            "WITH_MYSQL",
+            "-A",
+            &dburl,
+            "-l",
+            &listen,
+            "--loadmodule=db_sqlite.so",
+        ];
+        if name == "kamailio" {
+            args.extend(["-w", "/"]);
+        }
+        let mut s = w::start_args(bin, &format!("auth_db_stock_{name}"), &cfg, &[addr], &args);
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let c = Client { sock, to: addr };
+        let me = format!("127.0.0.1:{port}");
+        let (alice, bob) = (format!("alice@{me}"), format!("bob@{me}"));
+        let (reg_uri, bob_uri) = (format!("sip:{me}"), format!("sip:{bob}"));
+        let mut got = Vec::new();
+        // (step, method, user, password, R-URI, From)
+        let steps = [
+            ("REGISTER", "REGISTER", "alice", "secret", &reg_uri, &alice),
+            (
+                "REGISTER wrong password",
+                "REGISTER",
+                "alice",
+                "nope",
+                &reg_uri,
+                &alice,
+            ),
+            (
+                "INVITE to unregistered bob",
+                "INVITE",
+                "alice",
+                "secret",
+                &bob_uri,
+                &alice,
+            ),
+            (
+                "INVITE wrong password",
+                "INVITE",
+                "alice",
+                "bad",
+                &bob_uri,
+                &alice,
+            ),
+        ];
+        for (i, (what, method, user, pass, ruri, from)) in steps.iter().enumerate() {
+            let first = c.request(method, &format!("st-{i}a"), from, ruri, None);
+            got.push((format!("{what}: challenge"), status(&first)));
+            let (nonce, realm) = challenge(&first);
+            let hdr = if *method == "REGISTER" {
+                "Authorization"
+            } else {
+                "Proxy-Authorization"
+            };
+            let cred = credentials(user, &realm, pass, &nonce, method, ruri);
+            let second = c.request(method, &format!("st-{i}b"), from, ruri, Some((hdr, cred)));
+            got.push((format!("{what}: with credentials"), status(&second)));
+        }
+        s.stop();
+        answers.push((name, got, s.log_text()));
+    }
+    let want = [
+        "SIP/2.0 401 Unauthorized",
+        "SIP/2.0 200 OK",
+        "SIP/2.0 401 Unauthorized",
+        "SIP/2.0 401 Unauthorized",
+        "SIP/2.0 407 Proxy Authentication Required",
+        "SIP/2.0 404 Not Found",
+        "SIP/2.0 407 Proxy Authentication Required",
+        "SIP/2.0 407 Proxy Authentication Required",
+    ];
+    for (name, got, log) in &answers {
+        let st: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(st, want, "{name}: {got:#?}\n{log}");
+    }
+}
