@@ -70,6 +70,8 @@ request_route {
     } else if ($rU == "parallel") {
         $ru = "sip:one@127.0.0.1:UAS1";
         append_branch("sip:two@127.0.0.1:UAS2");
+    } else if ($rU == "dropme") {
+        $ru = "sip:dropme@127.0.0.1:UAS1";
     } else if ($rU == "replyfail") {
         $ru = "sip:first@127.0.0.1:UAS1";
         t_on_failure("REPLY");
@@ -79,6 +81,11 @@ request_route {
     t_on_reply("RPL");
     if (!t_relay()) { sl_reply_error(); }
     exit;
+}
+onsend_route {
+    if ($rU == "dropme") {
+        drop;
+    }
 }
 onreply_route[RPL] {
     if (t_is_reply_route()) {
@@ -292,6 +299,25 @@ fn cancel_before_provisional(r: &mut Run) {
     r.uac.drain(Duration::from_millis(300));
 }
 
+/// onsend_route drops the only branch: the transaction answers Kamailio's 477 at once.
+fn onsend_drop(r: &mut Run) {
+    let inv = invite(r.uac.port, "dropme", "drop");
+    r.uac.send(r.proxy, &inv);
+    let reply = r.uac.expect("SIP/2.0 477", W).unwrap_or_default();
+    let to = header(&reply, "To")
+        .first()
+        .copied()
+        .unwrap_or("")
+        .to_string();
+    let ack = inv
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace("To: <sip:dropme@127.0.0.1>", &to);
+    r.uac.send(r.proxy, &ack);
+    r.uac.drain(Duration::from_millis(300));
+    r.uas1.drain(Duration::from_millis(100));
+}
+
 fn invite_timeout(r: &mut Run) {
     let inv = invite(r.uac.port, "bob", "tmo");
     r.uac.send(r.proxy, &inv);
@@ -400,6 +426,7 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("decline-6xx", decline_6xx),
         ("failure-t_reply", failure_route_replies),
         ("cancel-early", cancel_before_provisional),
+        ("onsend-drop", onsend_drop),
     ];
     for (sname, f) in scenarios {
         let mut r = Run {

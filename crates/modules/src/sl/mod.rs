@@ -484,15 +484,34 @@ pub fn seed(ctx: &Ctx<'_>) -> SocketAddr {
 /// none yet, so every error is `E_UNSPEC` (-1): `500 I'm terribly sorry, server error occurred
 /// (1/SL)` (checked against Kamailio 5.6.3). Other codes keep the generic text with their number.
 pub fn error_reason(ser_error: i32) -> (u16, String) {
-    let n = if ser_error < 0 {
-        -i64::from(ser_error)
-    } else {
-        1
-    };
-    (
-        500,
-        format!("I'm terribly sorry, server error occurred ({n}/SL)"),
-    )
+    err2reason(ser_error, "SL")
+}
+
+/// Kamailio's `E_SEND`: the request could not be sent to the next hop.
+pub const E_SEND: i32 = -477;
+/// Kamailio's `E_BAD_ADDRESS`: the next hop does not resolve.
+pub const E_BAD_ADDRESS: i32 = -478;
+
+/// Kamailio's `err2reason`: status and reason for a core error code, tagged `(n/SL)` or `(n/TM)`.
+pub fn err2reason(ser_error: i32, who: &str) -> (u16, String) {
+    match ser_error {
+        E_SEND => (
+            477,
+            format!("Unfortunately error on sending to next hop occurred (477/{who})"),
+        ),
+        E_BAD_ADDRESS => (478, format!("Unresolvable destination (478/{who})")),
+        _ => {
+            let n = if ser_error < 0 {
+                -i64::from(ser_error)
+            } else {
+                1
+            };
+            (
+                500,
+                format!("I'm terribly sorry, server error occurred ({n}/{who})"),
+            )
+        }
+    }
 }
 
 fn error_reply(name: &'static str, routes: RouteMask, st: &Arc<SlState>) -> FnExport {

@@ -216,8 +216,31 @@ impl TmApi {
         if let Some(cell) = cell {
             let now = self.tm.now();
             let mut t = cell.lock();
+            if let Some(err) = t.delayed_error.take() {
+                // Kamailio's t_unref: the error t_relay left becomes the transaction's reply.
+                let (code, reason) = crate::sl::err2reason(err, "TM");
+                let mut actions = Vec::new();
+                if let Ok(st) = StatusCode::new(code) {
+                    if t.p.reply_locally(now, st, &mut actions).is_ok() {
+                        PENDING_REASON.with(|r| *r.borrow_mut() = Some(reason.into_bytes()));
+                        let _ = apply(&self.tm, &cell, &mut t, &actions, None);
+                        PENDING_REASON.with(|r| *r.borrow_mut() = None);
+                    }
+                }
+                // The branches that could not be sent end now too.
+                let failed: Vec<u8> = (0..t.p.branch_count())
+                    .filter_map(|i| u8::try_from(i).ok())
+                    .collect();
+                let mut more = Vec::new();
+                for b in failed {
+                    let _ = t.p.send_failed(now, b, &mut more);
+                }
+                let _ = apply(&self.tm, &cell, &mut t, &more, None);
+            }
             t.p.script_done(now);
             self.tm.table.reschedule(&cell, &mut t);
+            drop(t);
+            flush_finals(&self.tm, ctx.server, ctx.worker);
         }
     }
 
@@ -647,6 +670,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         to_tag: None,
         cancel_reason: None,
         auto_100,
+        delayed_error: None,
     });
     let cell = match made {
         Ok(c) => c,
@@ -936,6 +960,8 @@ fn forward_branches(
     }
     let mut sent_any = false;
     let mut actions = Vec::new();
+    // Branches whose request could not be sent, with the error.
+    let mut failed: Vec<(u8, String)> = Vec::new();
     for (uri, dst, path, socket, bflags) in list {
         ctx.state.new_uri = Some(uri.clone());
         ctx.state.dst_uri = dst;
@@ -1007,7 +1033,7 @@ fn forward_branches(
                     reply: None,
                     on_reply,
                 });
-                let _ = t.p.send_failed(now, b, &mut actions);
+                failed.push((b, e.to_string()));
                 drop(t);
                 ctx.log_error(&format!("t_relay: sending the request failed: {e}"));
             }
@@ -1022,8 +1048,26 @@ fn forward_branches(
         ctx.state.force_socket,
         ctx.state.bflags,
     ) = saved;
+    // Nothing could be sent from request_route: as Kamailio, t_relay fails with the core error set
+    // (sl_reply_error() answers from it) and the transaction is answered with the same error
+    // after the script (t_unref's delayed kill_transaction).
+    let killed = !in_failure && !sent_any && !failed.is_empty();
     let fr = {
         let mut t = cell.lock();
+        if killed {
+            let unresolvable = failed.iter().any(|(_, e)| e.contains("cannot resolve"));
+            let err = if unresolvable {
+                crate::sl::E_BAD_ADDRESS
+            } else {
+                crate::sl::E_SEND
+            };
+            ctx.state.ser_error = err;
+            t.delayed_error = Some(err);
+        } else {
+            for (b, _) in &failed {
+                let _ = t.p.send_failed(now, *b, &mut actions);
+            }
+        }
         let fr = apply(tm, cell, &mut t, &actions, None);
         tm.table.reschedule(cell, &mut t);
         fr

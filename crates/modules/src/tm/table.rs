@@ -132,6 +132,9 @@ pub struct Txn {
     /// `auto_inv_100` (or `t_set_auto_inv_100`) for this transaction: the first `t_relay` sends
     /// 100 Trying.
     pub auto_100: bool,
+    /// No branch could be sent from request_route: the core error to answer with when the script
+    /// ends (Kamailio's delayed `kill_transaction`).
+    pub delayed_error: Option<i32>,
 }
 
 /// A transaction with its lock.
