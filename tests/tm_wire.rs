@@ -390,9 +390,15 @@ fn normalise(s: &str, ports: &[(u16, &str)]) -> String {
         for key in ["branch=z9hG4bK", "tag="] {
             if let Some(i) = l.find(key) {
                 let start = i + key.len();
-                let end = l[start..]
-                    .find([';', ',', ' ', '>'])
-                    .map_or(l.len(), |e| start + e);
+                // A header's tag runs to the next parameter; `ftag=` sits inside `<…>`. (Kamailio
+                // 5.6.3's sl to-tag has been seen with a `>` in it.)
+                let in_uri = key == "tag=" && i > 0 && l.as_bytes().get(i - 1) == Some(&b'f');
+                let stops: &[char] = if in_uri {
+                    &[';', ',', ' ', '>']
+                } else {
+                    &[';', ',', ' ']
+                };
+                let end = l[start..].find(stops).map_or(l.len(), |e| start + e);
                 let val = &l[start..end];
                 if !(val.starts_with('-') || val.starts_with("a-") || val.len() <= 3) {
                     l.replace_range(start..end, "<GEN>");
