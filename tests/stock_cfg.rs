@@ -1210,7 +1210,15 @@ fn replace_generated(l: &str, key: &str) -> String {
         let start = i + key.len();
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
-        let end = tail.find([';', ',', ' ', '>']).unwrap_or(tail.len());
+        // `ftag=` sits inside `<…>`; a header's tag runs to the next parameter (Kamailio 5.6.3's sl
+        // to-tag has been seen with a `>` in it).
+        let in_uri = key == "tag=" && rest[..i].ends_with('f');
+        let stops: &[char] = if in_uri {
+            &[';', ',', ' ', '>']
+        } else {
+            &[';', ',', ' ']
+        };
+        let end = tail.find(stops).unwrap_or(tail.len());
         let val = &tail[..end];
         if val.starts_with("t-") || val.starts_with("z9hG4bK-t-") {
             out.push_str(val);
