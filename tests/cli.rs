@@ -680,3 +680,26 @@ fn tm_event_routes_without_a_trigger_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_module_loaded_twice_is_refused_at_its_line() {
+    let out = check("dup_module.cfg", &[]);
+    assert_eq!(out.code, 255, "{}", out.stderr);
+    let path = data("dup_module.cfg");
+    assert!(
+        out.stderr.contains(&format!("{path}:3:1"))
+            && out
+                .stderr
+                .contains("attempting to load the same module twice (`sl`)"),
+        "{}",
+        out.stderr
+    );
+    // --loadmodule counts too (Kamailio refuses it the same way).
+    let once = check("tm_events.cfg", &["--loadmodule", "tm.so"]);
+    assert_eq!(once.code, 255, "{}", once.stderr);
+    assert!(
+        once.stderr.contains("same module twice (`tm`)"),
+        "{}",
+        once.stderr
+    );
+}

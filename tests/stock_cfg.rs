@@ -109,18 +109,6 @@ fn start_file(bin: &str, name: &str, cfg: &Path, port: u16) -> Server {
     ];
     if bin.contains("kamailio") {
         args.extend(["-m".into(), "64".into(), "-M".into(), "8".into()]);
-    } else {
-        // ferrosip's jsonrpcs and ctl do not see -Y yet and would use /run/ferrosip, shared
-        // with every other instance: name the sockets here. Kamailio puts them under -Y by
-        // itself (and refuses --loadmodule of a module the file loads again).
-        let r = d(&run);
-        args.extend([
-            "--loadmodule=jsonrpcs.so".into(),
-            "--loadmodule=ctl.so".into(),
-            format!("--modparam=jsonrpcs:fifo_name:s:{r}/kamailio_rpc.fifo"),
-            format!("--modparam=jsonrpcs:dgram_socket:s:{r}/kamailio_rpc.sock"),
-            format!("--modparam=ctl:binrpc:s:unix:{r}/kamailio_ctl"),
-        ]);
     }
     let child = Command::new(bin)
         .args(&args)

@@ -574,3 +574,30 @@ request_route {{\n    sl_send_reply(\"200\", \"OK\");\n}}\n",
     );
     assert_eq!(srv.stop(), Some(0));
 }
+
+#[test]
+fn control_sockets_default_to_the_runtime_dir() {
+    let port = free_port();
+    let to = addr(&format!("127.0.0.1:{port}"));
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\nloadmodule \"sl.so\"\n\
+loadmodule \"jsonrpcs.so\"\nloadmodule \"ctl.so\"\nmodparam(\"jsonrpcs\", \"transport\", 4)\n\
+request_route {{\n    sl_send_reply(\"200\", \"OK\");\n}}\n"
+    );
+    let mut srv = start(ferrosip_bin(), "rundir", &cfg, &[to]);
+    // `-Y <dir>/run` (the harness): the default socket names land there, as Kamailio's do.
+    let run = srv.dir.join("run");
+    let t0 = std::time::Instant::now();
+    while !(run.join("kamailio_rpc.sock").exists() && run.join("kamailio_ctl").exists())
+        && t0.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        run.join("kamailio_rpc.sock").exists() && run.join("kamailio_ctl").exists(),
+        "{:?}\n{}",
+        std::fs::read_dir(&run).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
+        srv.log_text()
+    );
+    assert_eq!(srv.stop(), Some(0));
+}

@@ -28,6 +28,7 @@ pub struct Registry {
     refused_pvs: HashMap<&'static str, &'static str>,
     defines: Vec<(String, Option<String>)>,
     timers: Vec<Timer>,
+    runtime_dir: Option<String>,
 }
 
 /// What a module timer runs: called with the wall clock in milliseconds since the Unix epoch.
@@ -67,12 +68,25 @@ impl std::fmt::Debug for Registry {
 
 /// What an init hook can do: read its modparams, offer an API to later modules, take the API of
 /// an earlier one.
+/// The runtime directory when neither `-Y` nor `rundir` sets one.
+pub const DEFAULT_RUNTIME_DIR: &str = "/run/ferrosip";
+
+/// What a module's init hook sees.
 pub struct InitCtx<'r> {
     registry: &'r mut Registry,
     module: usize,
 }
 
 impl InitCtx<'_> {
+    /// The runtime directory (`-Y` / `rundir`; Kamailio's `runtime_dir`), default `/run/ferrosip`:
+    /// relative socket and FIFO names of control modules live there.
+    pub fn runtime_dir(&self) -> &str {
+        self.registry
+            .runtime_dir
+            .as_deref()
+            .unwrap_or(DEFAULT_RUNTIME_DIR)
+    }
+
     /// The values set for this module's parameters, in config order (a parameter set twice appears
     /// twice; Kamailio modules read the last or accumulate, as their docs say).
     pub fn modparams(&self) -> &[(&'static str, ModValue)] {
@@ -284,6 +298,12 @@ impl Registry {
     /// `$def(NAME)`/`$defn(NAME)` parsers can read them ([`Registry::define`]).
     pub fn set_defines(&mut self, defines: Vec<(String, Option<String>)>) {
         self.defines = defines;
+    }
+
+    /// Sets the runtime directory (`-Y`, `rundir`): where modules put their sockets and FIFOs by
+    /// default. The server calls it before module init.
+    pub fn set_runtime_dir(&mut self, dir: &str) {
+        self.runtime_dir = Some(dir.to_string());
     }
 
     /// The timers modules registered at init, in registration order.

@@ -99,6 +99,17 @@ pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
             }
             Item::LoadModule(m) => {
                 let name = m.name();
+                // Kamailio refuses the same module twice (config or --loadmodule).
+                let norm = registry::module_name(name);
+                if modules.iter().any(|x| registry::module_name(x) == norm) {
+                    c.errors.push(Diagnostic::error(
+                        DiagError::Semantic(format!(
+                            "attempting to load the same module twice (`{norm}`)"
+                        )),
+                        Some(m.span),
+                    ));
+                    continue;
+                }
                 match registry::status(name) {
                     ModuleStatus::Implemented => {}
                     ModuleStatus::NotImplemented => {

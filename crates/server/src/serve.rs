@@ -74,6 +74,7 @@ pub fn compile(
     loaded: &Loaded,
     cmd: &CommandLine,
     log_prefix: Option<&str>,
+    rundir: Option<&str>,
 ) -> Result<Compiled, Error> {
     let net: NetCell = Arc::new(OnceLock::new());
     let mut core = ferrosip_script::core::core_module();
@@ -126,6 +127,9 @@ pub fn compile(
     // defines reach modules; `#!define` lines of the config do not (the config crate must add an
     // accessor first).
     reg.set_defines(cmdline_defines(&cmd.defines));
+    if let Some(dir) = rundir {
+        reg.set_runtime_dir(dir);
+    }
     let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
     if !diags.is_empty() {
         return Err(Error::Compile(render(&diags)));

@@ -394,7 +394,12 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
         // Kamailio's -c compiles the routing blocks too; with modules ferrosip lacks that would
         // only repeat "unknown function", so it is done when every module exists.
         if missing.is_empty() {
-            crate::serve::compile(&loaded, cmd, settings.log_prefix.as_deref())?;
+            crate::serve::compile(
+                &loaded,
+                cmd,
+                settings.log_prefix.as_deref(),
+                settings.rundir.as_deref(),
+            )?;
         }
         return Ok(Outcome::CheckOk);
     }
@@ -406,7 +411,12 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
             cfg_check.params_not_implemented.join(", "),
         ));
     }
-    let compiled = crate::serve::compile(&loaded, cmd, settings.log_prefix.as_deref())?;
+    let compiled = crate::serve::compile(
+        &loaded,
+        cmd,
+        settings.log_prefix.as_deref(),
+        settings.rundir.as_deref(),
+    )?;
     crate::serve::serve(cmd, &settings, &cfg_check.wire, compiled, log, ids)?;
     Ok(Outcome::Stopped)
 }

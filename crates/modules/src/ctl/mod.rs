@@ -36,6 +36,11 @@ pub enum Address {
 /// (relative ones under the run dir), a bare path (unix stream), `tcp:`/`udp:` with `host:port`,
 /// `host` (port 2049), `port` or `*:port` (any address), and a bare `host:port` (UDP).
 pub fn parse_address(s: &str) -> Result<Address, Error> {
+    parse_address_in(s, DEFAULT_RUNDIR)
+}
+
+/// [`parse_address`] with relative paths under `rundir` (the `-Y` runtime directory).
+pub fn parse_address_in(s: &str, rundir: &str) -> Result<Address, Error> {
     let (proto, rest) = match s.split_once(':') {
         Some((p, r)) if matches!(p, "unix" | "unixs" | "unixd" | "udp" | "tcp") => (p, r),
         _ if s.starts_with('/') || !s.contains(':') => ("unixs", s),
@@ -51,7 +56,7 @@ pub fn parse_address(s: &str) -> Result<Address, Error> {
         Ok(if p.is_absolute() {
             p
         } else {
-            PathBuf::from(DEFAULT_RUNDIR).join(p)
+            PathBuf::from(rundir).join(p)
         })
     };
     match proto {
@@ -268,12 +273,12 @@ impl State {
         let mut addrs = Vec::new();
         for (n, v) in ictx.modparams() {
             if let (&"binrpc", ModValue::Str(s)) = (n, v) {
-                addrs.push(parse_address(s)?);
+                addrs.push(parse_address_in(s, ictx.runtime_dir())?);
             }
         }
         if addrs.is_empty() {
             addrs.push(Address::Unix(
-                PathBuf::from(DEFAULT_RUNDIR).join("kamailio_ctl"),
+                PathBuf::from(ictx.runtime_dir()).join("kamailio_ctl"),
             ));
         }
         let id = |n: &str, f: fn(&str) -> Result<u32, String>| -> Result<Option<u32>, Error> {

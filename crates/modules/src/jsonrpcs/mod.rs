@@ -426,7 +426,7 @@ impl State {
                 _ => Ok(None),
             }
         };
-        let rundir = PathBuf::from(DEFAULT_RUNDIR);
+        let rundir = PathBuf::from(ictx.runtime_dir());
         let mut transport = int_of("transport", 6);
         let fifo_name = str_of("fifo_name", "kamailio_rpc.fifo");
         let dgram_name = str_of("dgram_socket", "kamailio_rpc.sock");
