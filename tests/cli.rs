@@ -703,3 +703,51 @@ fn a_module_loaded_twice_is_refused_at_its_line() {
         once.stderr
     );
 }
+
+/// `ferrosip -c` accepts Debian's stock config with no define, with each `WITH_*` define (next to
+/// WITH_MYSQL) and with all of them: what ferrosip lacks there (TLS, usrloc's database modes, modules) are warnings under
+/// `-c`, as Kamailio would accept the file.
+#[test]
+fn stock_config_checks_with_every_define() {
+    let stock = "/etc/kamailio/kamailio.cfg";
+    let Ok(text) = std::fs::read_to_string(stock) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI: Debian's kamailio package is required"
+        );
+        eprintln!("{stock} missing: skipped");
+        return;
+    };
+    let mut defines: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("#!ifdef WITH_"))
+        .map(|d| format!("WITH_{}", d.trim()))
+        .collect();
+    defines.sort();
+    defines.dedup();
+    assert!(defines.len() > 10, "{defines:?}");
+    let y = rundir();
+    // The database features need WITH_MYSQL for DBURL (Kamailio refuses them alone too).
+    let mut sets: Vec<Vec<String>> = vec![Vec::new(), defines.clone()];
+    sets.extend(
+        defines
+            .iter()
+            .map(|d| vec!["WITH_MYSQL".to_string(), d.clone()]),
+    );
+    for set in sets {
+        let mut args = vec![
+            "-c".to_string(),
+            "-f".into(),
+            stock.into(),
+            "-Y".into(),
+            y.clone(),
+        ];
+        for d in &set {
+            args.push("-A".into());
+            args.push(d.clone());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ferrosip(&refs);
+        assert_eq!(out.code, 0, "{set:?}: {}", out.stderr);
+    }
+}

@@ -74,6 +74,17 @@ pub fn check(loaded: &Loaded, cmd: &CommandLine) -> CfgCheck {
                         false => c.wire.apply_param(p.name, &value),
                     });
                 match applied {
+                    // A value ferrosip does not implement (enable_tls=yes …): like a parameter it
+                    // lacks, a warning under -c and a refusal when serving.
+                    Err(crate::Error::Param { why, .. }) if why.contains("not implemented") => {
+                        c.warnings.push(Diagnostic::warning(
+                            DiagError::Semantic(format!("core parameter `{}`: {why}", p.name)),
+                            Some(p.span),
+                        ));
+                        if !c.params_not_implemented.iter().any(|n| n == p.name) {
+                            c.params_not_implemented.push(p.name.to_string());
+                        }
+                    }
                     Err(e) => c.errors.push(Diagnostic::error(
                         DiagError::Semantic(e.to_string()),
                         Some(p.span),

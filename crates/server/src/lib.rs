@@ -52,6 +52,10 @@ pub enum Error {
     LoggerInstalled,
     #[error("bad value for core parameter '{name}': {why}")]
     Param { name: String, why: String },
+    /// `-c` only: module parameters ferrosip does not implement (rendered diagnostics); the check
+    /// reports them as warnings and stops before compiling the routes.
+    #[error("{0}")]
+    CheckNotImplemented(String),
     #[error("could not find module <{0}> (not a Kamailio 6.0 module)")]
     UnknownModule(String),
     #[error("failed to set modparam: No module matching <{module}> found (param '{param}'; load it with an earlier --loadmodule)")]

@@ -85,6 +85,9 @@ pub fn compile(
         netcore::CoreNetwork { cell: net.clone() },
     ))));
     reg.add(core).map_err(|e| Error::Compile(e.to_string()))?;
+    // `@cfg_get.group.var` / `$sel(cfg_get.…)` over the config's custom parameters.
+    reg.add(ferrosip_script::core::cfg_module(&loaded.config))
+        .map_err(|e| Error::Compile(e.to_string()))?;
     let mut names: Vec<String> = cmd
         .loadmodules
         .iter()
@@ -132,9 +135,24 @@ pub fn compile(
     }
     let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
     if !diags.is_empty() {
+        // Under -c, module parameters ferrosip does not implement are warnings (as modules it
+        // lacks are): the config is valid for Kamailio; serving refuses them.
+        let unimplemented = diags
+            .iter()
+            .all(|d| d.error.to_string().contains("not implemented"));
+        if unimplemented && cmd.mode == crate::startup::Mode::Check {
+            return Err(Error::CheckNotImplemented(render(&diags)));
+        }
         return Err(Error::Compile(render(&diags)));
     }
-    reg.init_all().map_err(|e| Error::Compile(e.to_string()))?;
+    if let Err(e) = reg.init_all() {
+        let text = e.to_string();
+        // As for modparams above: a module refusing a setting it does not implement yet.
+        if text.contains("not implemented") && cmd.mode == crate::startup::Mode::Check {
+            return Err(Error::CheckNotImplemented(format!("warning: {text}\n")));
+        }
+        return Err(Error::Compile(text));
+    }
     // Statistics and cfg variables exist when a module asked for them (kex, counters, cfg_rpc).
     if let Some(stats) = reg.api::<ferrosip_api::Stats>() {
         crate::corerpc::register_stats(&stats, &net, &reg)

@@ -302,7 +302,7 @@ fn params() -> Vec<ModParam> {
         )
         .check(|v| match v {
             ModValue::Int(0) => Ok(()),
-            _ => Err("only db_mode 0 (memory only) is supported".into()),
+            _ => Err("not implemented yet (only db_mode 0, memory only)".into()),
         }),
         int("use_domain", "AoR is user@domain"),
         int(
