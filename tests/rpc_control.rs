@@ -408,16 +408,20 @@ fn undeclared_counters_are_refused_at_start() {
             );
             let path = dir.join("c.cfg");
             std::fs::write(&path, cfg).unwrap_or_else(|e| panic!("write: {e}"));
-            let mut child = Command::new(bin)
-                .arg("-f")
-                .arg(&path)
-                .args(["-DD", "-E", "-Y"])
-                .arg(&dir)
-                .args(["-m", "64"].iter().filter(|_| bin.contains("kamailio")))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+            // Its own process group, so Kamailio's workers go too when it is stopped below.
+            let mut child = std::os::unix::process::CommandExt::process_group(
+                Command::new(bin)
+                    .arg("-f")
+                    .arg(&path)
+                    .args(["-DD", "-E", "-Y"])
+                    .arg(&dir)
+                    .args(["-m", "64"].iter().filter(|_| bin.contains("kamailio")))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped()),
+                0,
+            )
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
             let t0 = Instant::now();
             let exited = loop {
                 if let Ok(Some(st)) = child.try_wait() {
@@ -429,7 +433,9 @@ fn undeclared_counters_are_refused_at_start() {
                 std::thread::sleep(Duration::from_millis(50));
             };
             if exited.is_none() {
-                signal(child.id() as i32, "TERM");
+                let _ = Command::new("kill")
+                    .args(["-TERM", "--", &format!("-{}", child.id())])
+                    .status();
             }
             let out = child
                 .wait_with_output()
