@@ -217,10 +217,11 @@ fn options_calls(proxy: SocketAddr, uac: &Ep, uas: &Ep) {
 }
 
 fn scenarios(bin: &str, name: &str, params: &str, calls: Calls) -> Vec<String> {
-    let port = free_port();
-    let proxy = addr(&format!("127.0.0.1:{port}"));
+    // Endpoints first: the proxy's port is then picked among ports they do not hold.
     let uac = Ep::new();
     let uas = Ep::new();
+    let port = free_port();
+    let proxy = addr(&format!("127.0.0.1:{port}"));
     let cfg = CFG
         .replace("PORT", &port.to_string())
         .replace("UAS", &uas.port.to_string())
@@ -557,9 +558,9 @@ fn debian_stock_config_matches_kamailio() {
         return;
     };
     let run = |bin: &str, name: &str| {
+        let (uac, uas) = (Ep::new(), Ep::new());
         let port = free_port();
         let proxy = addr(&format!("127.0.0.1:{port}"));
-        let (uac, uas) = (Ep::new(), Ep::new());
         let run_dir = scratch(&format!("{name}-run"));
         let listen = format!("udp:127.0.0.1:{port}");
         let args = ["-l", listen.as_str(), "-Y", run_dir.to_str().unwrap_or(".")];

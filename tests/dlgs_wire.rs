@@ -85,6 +85,9 @@ fn wait_state(rpc: SocketAddr, call_id: &str, want: i64) -> Option<i64> {
 
 #[test]
 fn dlgs_follows_replies_of_tm_and_sl() {
+    // Endpoints first: the proxy's port is then picked among ports they do not hold.
+    let mut uac = Ep::new();
+    let mut uas = Ep::new();
     let port = free_port();
     let rpc_port = free_port();
     let proxy: SocketAddr = format!("127.0.0.1:{port}")
@@ -93,8 +96,6 @@ fn dlgs_follows_replies_of_tm_and_sl() {
     let rpc: SocketAddr = format!("127.0.0.1:{rpc_port}")
         .parse()
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut uac = Ep::new();
-    let mut uas = Ep::new();
     let cfg = CFG
         .replace("PORT", &port.to_string())
         .replace("RPC", &rpc_port.to_string())

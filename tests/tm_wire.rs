@@ -418,8 +418,6 @@ fn normalise(s: &str, ports: &[(u16, &str)]) -> String {
 type Scenario = fn(&mut Run);
 
 fn run_all(bin: &str, name: &str) -> Seen {
-    let port = free_port();
-    let proxy = addr(&format!("127.0.0.1:{port}"));
     let mut seen: Seen = Vec::new();
     let scenarios: &[(&str, Scenario)] = &[
         ("basic", basic_call),
@@ -435,11 +433,16 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("onsend-drop", onsend_drop),
     ];
     for (sname, f) in scenarios {
+        let (uac, uas1, uas2) = (Ep::new(), Ep::new(), Ep::new());
+        // The proxy's port is picked after the endpoints are bound: an endpoint's ephemeral port
+        // could otherwise be the proxy's (the server then fails to bind; seen once in CI).
+        let port = free_port();
+        let proxy = addr(&format!("127.0.0.1:{port}"));
         let mut r = Run {
             proxy,
-            uac: Ep::new(),
-            uas1: Ep::new(),
-            uas2: Ep::new(),
+            uac,
+            uas1,
+            uas2,
         };
         let mut srv = start(
             bin,
