@@ -7,61 +7,11 @@
 mod harness;
 use harness::*;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use ferrosip_api::{store, ModuleExports, Registry, RouteType};
 use ferrosip_modules::usrloc::UlApi;
 use ferrosip_sipmsg::Msg;
-
-const CORPUS: &str = "../../../shared/corpus";
-
-fn corpus() -> Option<Vec<Vec<u8>>> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS);
-    let torture = base.join("torture");
-    let protos = base.join("protos-c07-sip/cases");
-    if !torture.is_dir() || !protos.is_dir() {
-        return None;
-    }
-    let mut names: Vec<_> = std::fs::read_dir(&torture)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sip"))
-        .collect();
-    names.sort();
-    let mut out: Vec<Vec<u8>> = names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
-    for n in (0..4527).step_by(7) {
-        let Ok(raw) = std::fs::read(protos.join(format!("{n:07}"))) else {
-            continue;
-        };
-        let Some(sp) = raw.iter().position(|b| *b == b' ') else {
-            continue;
-        };
-        let len: usize = String::from_utf8_lossy(raw.get(..sp).unwrap_or_default())
-            .parse()
-            .unwrap_or(0);
-        let Some(rec) = raw.get(sp + 1..sp + 1 + len) else {
-            continue;
-        };
-        let mut text = String::from_utf8_lossy(rec).into_owned();
-        for (ph, v) in [
-            ("<To>", "bob@127.0.0.1"),
-            ("<From>", "alice@127.0.0.1"),
-            ("<From-Address>", "127.0.0.1"),
-            ("<From-IP>", "127.0.0.1"),
-            ("<Local-Port>", "5061"),
-            ("<Branch-ID>", "z9hG4bK1"),
-            ("<Call-ID>", "protos"),
-            ("<CSeq>", "1"),
-            ("<Content-Length>", "0"),
-        ] {
-            text = text.replace(ph, v);
-        }
-        out.push(text.into_bytes());
-    }
-    Some(out)
-}
 
 fn registry(max_contacts: i64) -> (Registry, Arc<UlApi>) {
     let mut reg = Registry::new();
@@ -91,7 +41,7 @@ fn registry(max_contacts: i64) -> (Registry, Arc<UlApi>) {
 
 #[test]
 fn corpus_never_panics_and_replies_parse() {
-    let Some(messages) = corpus() else {
+    let Some(messages) = corpus(7) else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI is set and the corpus is missing"

@@ -4,15 +4,16 @@
 //! modparams and `enable_double_rr=2, add_username=1, enable_full_lr=1`; the forwarded message is
 //! built each time. Skipped when the corpus is absent, unless `CI` is set.
 
+#[path = "common/harness.rs"]
+mod harness;
+use harness::corpus;
+
 mod rr_support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use ferrosip_api::ModValue;
 use rr_support::{registry, run_raw, tcp, udp, Net, Step};
-
-const CORPUS: &str = "../../../shared/corpus";
 
 const STEPS: &[Step<'static>] = &[
     ("$route_uri", &[]),
@@ -42,54 +43,6 @@ const ROUTES: &[&str] = &[
     "Route: <sip:127.0.0.1:5080;lr;ftag=\"q;x\">,\r\n <sip:127.0.0.1>\r\n",
 ];
 
-fn corpus_messages() -> Option<Vec<Vec<u8>>> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS);
-    let torture = base.join("torture");
-    let protos = base.join("protos-c07-sip/cases");
-    if !torture.is_dir() || !protos.is_dir() {
-        return None;
-    }
-    let mut names: Vec<_> = std::fs::read_dir(&torture)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sip"))
-        .collect();
-    names.sort();
-    let mut out: Vec<Vec<u8>> = names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
-    // PROTOS case files: "<len> <record>…"; the first record, placeholders filled.
-    for n in (0..4527).step_by(9) {
-        let Ok(raw) = std::fs::read(protos.join(format!("{n:07}"))) else {
-            continue;
-        };
-        let Some(sp) = raw.iter().position(|b| *b == b' ') else {
-            continue;
-        };
-        let len: usize = String::from_utf8_lossy(raw.get(..sp).unwrap_or_default())
-            .parse()
-            .unwrap_or(0);
-        let Some(rec) = raw.get(sp + 1..sp + 1 + len) else {
-            continue;
-        };
-        let mut text = String::from_utf8_lossy(rec).into_owned();
-        for (ph, v) in [
-            ("<To>", "bob@127.0.0.1"),
-            ("<From>", "alice@127.0.0.1"),
-            ("<From-Address>", "127.0.0.1"),
-            ("<From-IP>", "127.0.0.1"),
-            ("<Local-Port>", "5061"),
-            ("<Branch-ID>", "z9hG4bK1"),
-            ("<Call-ID>", "protos"),
-            ("<CSeq>", "1"),
-            ("<Content-Length>", "0"),
-        ] {
-            text = text.replace(ph, v);
-        }
-        out.push(text.into_bytes());
-    }
-    Some(out)
-}
-
 /// `msg` with `routes` inserted after its first line.
 fn with_routes(msg: &[u8], routes: &str) -> Vec<u8> {
     let Some(i) = msg.windows(2).position(|w| w == b"\r\n") else {
@@ -103,7 +56,7 @@ fn with_routes(msg: &[u8], routes: &str) -> Vec<u8> {
 
 #[test]
 fn corpus_never_panics() {
-    let Some(msgs) = corpus_messages() else {
+    let Some(msgs) = corpus(9) else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI is set and the corpus is missing"

@@ -9,9 +9,9 @@ use harness::*;
 
 use std::path::Path;
 
-use ferrosip_api::{Proto, RecvInfo, RouteType};
-
 const CORPUS: &str = "../../../shared/corpus";
+
+use ferrosip_api::{Proto, RecvInfo, RouteType};
 
 /// Calls run on every message, one at a time.
 const CALLS: &[(&str, &[&str])] = &[
@@ -58,57 +58,9 @@ const CALLS: &[(&str, &[&str])] = &[
     ("is_myself", &["sip:127.0.0.1"]),
 ];
 
-fn corpus_messages() -> Option<Vec<Vec<u8>>> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS);
-    let torture = base.join("torture");
-    let protos = base.join("protos-c07-sip/cases");
-    if !torture.is_dir() || !protos.is_dir() {
-        return None;
-    }
-    let mut names: Vec<_> = std::fs::read_dir(&torture)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sip"))
-        .collect();
-    names.sort();
-    let mut out: Vec<Vec<u8>> = names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
-    // PROTOS case files: "<len> <record>…"; the first record, placeholders filled.
-    for n in (0..4527).step_by(9) {
-        let Ok(raw) = std::fs::read(protos.join(format!("{n:07}"))) else {
-            continue;
-        };
-        let Some(sp) = raw.iter().position(|b| *b == b' ') else {
-            continue;
-        };
-        let len: usize = String::from_utf8_lossy(raw.get(..sp).unwrap_or_default())
-            .parse()
-            .unwrap_or(0);
-        let Some(rec) = raw.get(sp + 1..sp + 1 + len) else {
-            continue;
-        };
-        let mut text = String::from_utf8_lossy(rec).into_owned();
-        for (ph, v) in [
-            ("<To>", "bob@127.0.0.1"),
-            ("<From>", "alice@127.0.0.1"),
-            ("<From-Address>", "127.0.0.1"),
-            ("<From-IP>", "127.0.0.1"),
-            ("<Local-Port>", "5061"),
-            ("<Branch-ID>", "z9hG4bK1"),
-            ("<Call-ID>", "protos"),
-            ("<CSeq>", "1"),
-            ("<Content-Length>", "0"),
-        ] {
-            text = text.replace(ph, v);
-        }
-        out.push(text.into_bytes());
-    }
-    Some(out)
-}
-
 #[test]
 fn corpus_never_panics_and_replies_are_well_formed() {
-    let Some(messages) = corpus_messages() else {
+    let Some(messages) = corpus(9) else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI is set and the corpus is missing"
@@ -217,9 +169,9 @@ fn torture_requests_agree_with_kamailio() {
             Some((name, std::fs::read(p).ok()?))
         })
         .collect();
-    // A sample of PROTOS (every 3rd message of the corpus_messages() sample, which already
+    // A sample of PROTOS (every 3rd message of the corpus(9) sample, which already
     // takes every 9th case).
-    if let Some(all) = corpus_messages() {
+    if let Some(all) = corpus(9) {
         for (k, m) in all.into_iter().enumerate().filter(|(k, _)| k % 3 == 0) {
             if m.starts_with(b"INVITE") {
                 inputs.push((format!("protos#{k}"), m));

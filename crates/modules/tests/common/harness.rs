@@ -467,3 +467,56 @@ pub fn read_vars(
         })
         .collect()
 }
+
+/// Where the corpus lives, from this crate.
+const CORPUS: &str = "../../../shared/corpus";
+
+/// The shared test corpus: every RFC 4475/5118 torture message (`*.sip`, sorted) and every
+/// `every`-th PROTOS c07-sip case (its first record, placeholders filled); `None` when the corpus
+/// is not next to the repository.
+pub fn corpus(every: usize) -> Option<Vec<Vec<u8>>> {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS);
+    let torture = base.join("torture");
+    let protos = base.join("protos-c07-sip/cases");
+    if !torture.is_dir() || !protos.is_dir() {
+        return None;
+    }
+    let mut names: Vec<_> = std::fs::read_dir(&torture)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sip"))
+        .collect();
+    names.sort();
+    let mut out: Vec<Vec<u8>> = names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+    for n in (0..4527).step_by(every) {
+        let Ok(raw) = std::fs::read(protos.join(format!("{n:07}"))) else {
+            continue;
+        };
+        let Some(sp) = raw.iter().position(|b| *b == b' ') else {
+            continue;
+        };
+        let len: usize = String::from_utf8_lossy(raw.get(..sp).unwrap_or_default())
+            .parse()
+            .unwrap_or(0);
+        let Some(rec) = raw.get(sp + 1..sp + 1 + len) else {
+            continue;
+        };
+        let mut text = String::from_utf8_lossy(rec).into_owned();
+        for (ph, v) in [
+            ("<To>", "bob@127.0.0.1"),
+            ("<From>", "alice@127.0.0.1"),
+            ("<From-Address>", "127.0.0.1"),
+            ("<From-IP>", "127.0.0.1"),
+            ("<Local-Port>", "5061"),
+            ("<Branch-ID>", "z9hG4bK1"),
+            ("<Call-ID>", "protos"),
+            ("<CSeq>", "1"),
+            ("<Content-Length>", "0"),
+        ] {
+            text = text.replace(ph, v);
+        }
+        out.push(text.into_bytes());
+    }
+    Some(out)
+}
