@@ -7,7 +7,6 @@ use ferrosip_api::export::Arg;
 use ferrosip_api::{
     Ctx, Error, FnExport, ParamKind as K, Proto, RetCode, RouteKindRef, RouteMask, RouteType,
 };
-use ferrosip_sipmsg::branch::{parse_branch, parse_reverse_hex};
 use ferrosip_sipmsg::Method;
 use ferrosip_siptxn::{FailureReplyMode, StatusCode};
 
@@ -741,12 +740,7 @@ fn t_check_trans(tm: &Tm, ctx: &mut Ctx<'_>, _a: &[Arg]) -> Result<RetCode, Erro
 }
 
 pub(super) fn reply_cell(tm: &Tm, ctx: &Ctx<'_>) -> Option<Arc<TxnCell>> {
-    let buf = ctx.msg.buf();
-    let via = ctx.msg.via1().ok()?;
-    let value = via.branch.and_then(|b| b.value)?.of(buf);
-    let pb = parse_branch(value)?;
-    let label = parse_reverse_hex(pb.key)?;
-    tm.table.by_label(pb.hash_index, label)
+    reply_target(tm, ctx.msg).map(|(cell, _)| cell)
 }
 
 fn t_check_status(_tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {

@@ -1295,24 +1295,18 @@ fn send_local(tm: &Tm, t: &mut Txn, code: u16) {
 }
 
 /// A reply for one of our branches (`TmApi::on_reply`).
+/// The transaction and branch a reply's top Via branch (ours) names.
+fn reply_target(tm: &Tm, msg: &Msg) -> Option<(Arc<TxnCell>, u8)> {
+    let via = msg.via1().ok()?;
+    let value = via.branch.and_then(|b| b.value)?.of(msg.buf());
+    let pb = parse_branch(value)?;
+    let label = parse_reverse_hex(pb.key)?;
+    let idx = u8::try_from(pb.branch_index).ok()?;
+    Some((tm.table.by_label(pb.hash_index, label)?, idx))
+}
+
 fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
-    let buf = ctx.msg.buf();
-    let Ok(via) = ctx.msg.via1() else {
-        return false;
-    };
-    let Some(value) = via.branch.and_then(|b| b.value).map(|v| v.of(buf).to_vec()) else {
-        return false;
-    };
-    let Some(pb) = parse_branch(&value) else {
-        return false;
-    };
-    let Some(label) = parse_reverse_hex(pb.key) else {
-        return false;
-    };
-    let Some(cell) = tm.table.by_label(pb.hash_index, label) else {
-        return false;
-    };
-    let Ok(idx) = u8::try_from(pb.branch_index) else {
+    let Some((cell, idx)) = reply_target(tm, ctx.msg) else {
         return false;
     };
     let Some(code) = ctx.msg.status() else {
