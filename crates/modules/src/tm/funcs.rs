@@ -53,58 +53,6 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             },
         ),
         f(
-            "t_relay_to_udp",
-            &[],
-            REQ_FAIL,
-            "t_relay() over UDP",
-            |tm, ctx, _| {
-                t_relay(
-                    tm,
-                    ctx,
-                    &Target {
-                        host: None,
-                        proto: Some(Proto::Udp),
-                    },
-                )
-            },
-        ),
-        f(
-            "t_relay_to_udp",
-            &[K::Spve, K::IntOrVar],
-            REQ_FAIL,
-            "t_relay(host, port) over UDP",
-            |tm, ctx, a| {
-                let target = host_target(ctx, a, Some(Proto::Udp))?;
-                t_relay(tm, ctx, &target)
-            },
-        ),
-        f(
-            "t_relay_to_tcp",
-            &[],
-            REQ_FAIL,
-            "t_relay() over TCP",
-            |tm, ctx, _| {
-                t_relay(
-                    tm,
-                    ctx,
-                    &Target {
-                        host: None,
-                        proto: Some(Proto::Tcp),
-                    },
-                )
-            },
-        ),
-        f(
-            "t_relay_to_tcp",
-            &[K::Spve, K::IntOrVar],
-            REQ_FAIL,
-            "t_relay(host, port) over TCP",
-            |tm, ctx, a| {
-                let target = host_target(ctx, a, Some(Proto::Tcp))?;
-                t_relay(tm, ctx, &target)
-            },
-        ),
-        f(
             "t_newtran",
             &[],
             REQ,
@@ -565,6 +513,38 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             |_, _, _| Ok(RetCode::TRUE),
         ),
     ]);
+    // t_relay_to_udp/tcp([host, port]): t_relay with the transport forced.
+    for (name, proto, doc0, doc2) in [
+        (
+            "t_relay_to_udp",
+            Proto::Udp,
+            "t_relay() over UDP",
+            "t_relay(host, port) over UDP",
+        ),
+        (
+            "t_relay_to_tcp",
+            Proto::Tcp,
+            "t_relay() over TCP",
+            "t_relay(host, port) over TCP",
+        ),
+    ] {
+        let (t0, t2) = (tm.clone(), tm.clone());
+        v.push(
+            FnExport::new(name, &[], REQ_FAIL, doc0).with(move |ctx, _| {
+                let target = Target {
+                    host: None,
+                    proto: Some(proto),
+                };
+                t_relay(&t0, ctx, &target)
+            }),
+        );
+        v.push(
+            FnExport::new(name, &[K::Spve, K::IntOrVar], REQ_FAIL, doc2).with(move |ctx, a| {
+                let target = host_target(ctx, a, Some(proto))?;
+                t_relay(&t2, ctx, &target)
+            }),
+        );
+    }
     for (name, arity) in REFUSED {
         let kinds = vec![K::Spve; *arity];
         v.push(FnExport::new(name, &kinds, TM_ANY, "not implemented yet"));
