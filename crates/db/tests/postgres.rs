@@ -1,6 +1,6 @@
-//! The backend suite against a real PostgreSQL server. Ignored unless asked for: set
-//! `FERROSIP_TEST_PG_URL` (e.g. `postgres://postgres@127.0.0.1:5432/ferrosip_test`; the tests drop
-//! and create Kamailio's tables there) and run `cargo test -p ferrosip-db --test postgres -- --ignored`.
+//! The backend suite against a real PostgreSQL server. Skipped (with a message) unless
+//! `FERROSIP_TEST_PG_URL` is set (e.g. `postgres://postgres@127.0.0.1:5432/ferrosip_test`; the tests drop
+//! and create Kamailio's tables there); `.ci/run` starts a server and sets it.
 
 mod common;
 
@@ -18,16 +18,20 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn db() -> Db {
-    let url = std::env::var(VAR).unwrap_or_else(|_| panic!("set {VAR} to run this test"));
-    Db::connect(&url).expect("connect")
+fn db() -> Option<Db> {
+    let url = common::server_url(VAR)?;
+    Some(Db::connect(&url).expect("connect"))
+}
+
+/// The command that restarts the server (`FERROSIP_TEST_PG_RESTART`, set by test-servers.sh).
+fn restart_cmd() -> Option<String> {
+    common::server_url("FERROSIP_TEST_PG_RESTART")
 }
 
 #[test]
-#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn suite() {
     let _serial = serial();
-    let db = db();
+    let Some(db) = db() else { return };
     type Part = fn(&Db);
     let parts: [(&str, Part); 6] = [
         ("crud", common::crud),
@@ -46,10 +50,9 @@ fn suite() {
 }
 
 #[test]
-#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn reconnects_after_the_server_drops_the_connection() {
     let _serial = serial();
-    let db = db();
+    let Some(db) = db() else { return };
     let pid = |db: &Db| {
         db.raw_query("SELECT pg_backend_pid()").expect("pid").rows[0][0]
             .as_i64()
@@ -57,7 +60,7 @@ fn reconnects_after_the_server_drops_the_connection() {
     };
     let before = pid(&db);
     // What a server restart does to an idle pooled connection, done from another connection.
-    let other = self::db();
+    let other = self::db().expect("connect");
     let killed = other
         .raw_query(&format!("SELECT pg_terminate_backend({before})"))
         .expect("terminate");
@@ -69,12 +72,10 @@ fn reconnects_after_the_server_drops_the_connection() {
 }
 
 #[test]
-#[ignore = "restarts a PostgreSQL server: set FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (a shell command that restarts it) and pass --ignored"]
 fn survives_a_server_restart() {
     let _serial = serial();
-    let db = db();
-    let cmd = std::env::var("FERROSIP_TEST_PG_RESTART")
-        .expect("set FERROSIP_TEST_PG_RESTART to a command that restarts the server");
+    let Some(db) = db() else { return };
+    let Some(cmd) = restart_cmd() else { return };
     // Fill the pool with several connections, as busy workers would.
     std::thread::scope(|s| {
         for _ in 0..4 {
@@ -98,12 +99,12 @@ fn survives_a_server_restart() {
 }
 
 #[test]
-#[ignore = "restarts a PostgreSQL server: set FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (a shell command that restarts it) and pass --ignored"]
 fn requests_during_a_restart_wait_with_reconnect_wait() {
     let _serial = serial();
-    let url = std::env::var(VAR).unwrap_or_else(|_| panic!("set {VAR} to run this test"));
-    let cmd = std::env::var("FERROSIP_TEST_PG_RESTART")
-        .expect("set FERROSIP_TEST_PG_RESTART to a command that restarts the server");
+    let Some(url) = common::server_url(VAR) else {
+        return;
+    };
+    let Some(cmd) = restart_cmd() else { return };
     let db = Db::connect_with(
         &url,
         ferrosip_db::Options {
@@ -155,10 +156,9 @@ fn requests_during_a_restart_wait_with_reconnect_wait() {
 }
 
 #[test]
-#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn timestamps_are_local_wall_clock_like_kamailio() {
     let _serial = serial();
-    let db = db();
+    let Some(db) = db() else { return };
     db.raw_execute("DROP TABLE IF EXISTS typed_tz")
         .expect("drop");
     db.raw_execute("CREATE TABLE typed_tz (t TIMESTAMP WITHOUT TIME ZONE)")
@@ -179,11 +179,10 @@ fn timestamps_are_local_wall_clock_like_kamailio() {
 }
 
 #[test]
-#[ignore = "needs a PostgreSQL server: set FERROSIP_TEST_PG_URL and pass --ignored"]
 fn usable_from_inside_a_tokio_runtime() {
     let _serial = serial();
     // RPC handlers run on the server's tokio runtime; the sync client must not panic there.
-    let db = db();
+    let Some(db) = db() else { return };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
