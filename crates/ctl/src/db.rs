@@ -10,6 +10,7 @@ use md5::{Digest, Md5};
 pub(crate) const USAGE: &str = "database commands (like kamdbctl / kamctl; they need no running server):
   ferrosip-ctl [-d URL] db create [table|group …]   create Kamailio's tables (default: all known)
   ferrosip-ctl [-d URL] db tables                   list known tables, their expected and found versions
+  ferrosip-ctl [-d URL] db show <table>             print a table's rows (header line, tab-separated)
   ferrosip-ctl [-d URL] [-D domain] add <user[@domain]> <password>
   ferrosip-ctl [-d URL] [-D domain] passwd <user[@domain]> <password>
   ferrosip-ctl [-d URL] [-D domain] rm <user[@domain]>
@@ -72,6 +73,7 @@ pub(crate) fn run(
     match (*cmd, rest) {
         ("db", ["create", names @ ..]) => create(&connect()?, names),
         ("db", ["tables"]) => tables(&connect()?),
+        ("db", ["show", table]) => show(&connect()?, table),
         ("add", [user, password]) => {
             let (u, d) = split_user(user, domain.as_deref())?;
             add(&connect()?, &u, &d, password, plaintext)
@@ -244,6 +246,20 @@ fn tables(db: &Db) -> Result<String, Failure> {
             Err(_) => "-".to_string(),
         };
         let _ = writeln!(out, "{}\t{}\t{found}", t.name, t.version);
+    }
+    Ok(out)
+}
+
+/// `db show TABLE` (kamctl's `db show`): every row, a header line of column names first, values
+/// tab-separated, NULL as `NULL`. The table name is checked by ferrosip-db like any identifier.
+fn show(db: &Db, table: &str) -> Result<String, Failure> {
+    let rows = db.query(table, &[], &[], None)?;
+    let mut out = rows.columns.join("\t");
+    out.push('\n');
+    for row in &rows.rows {
+        let cells: Vec<String> = row.iter().map(Value::to_string).collect();
+        out.push_str(&cells.join("\t"));
+        out.push('\n');
     }
     Ok(out)
 }

@@ -84,6 +84,23 @@ fn flow(url: &str) {
             Value::from("c79656e4f06dbae9fdf6727654273c65"),
         ])
     );
+    // `db show` lists the row (kamctl db show): header, then username and domain among the values.
+    let o = ctl(url, &[], &["db", "show", "subscriber"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    let mut lines = shown.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    assert!(
+        header.contains(&"username") && header.contains(&"ha1"),
+        "{shown}"
+    );
+    let row: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    assert_eq!(row.len(), header.len(), "{shown}");
+    assert!(row.contains(&"alice") && row.contains(&"b1726872c344b6dc8365b774f8fd6412"));
+    assert_eq!(lines.next(), None, "{shown}");
+    let o = ctl(url, &[], &["db", "show", "no table"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
     let o = ctl(url, &[], &["add", "alice@example.com", "other"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
