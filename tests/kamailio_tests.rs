@@ -25,8 +25,11 @@
 //!   directory on the command line and stopped by pid.
 //!
 //! Which units: those issue #7 names (tcfgxx0001 up to its first MySQL step, tcfgxx0002,
-//! tcfgxx0003, tulocx0001, tregxx0001, tpvxxx0001, tsiput0001). tauthx0001 needs a MySQL server
-//! with Kamailio's schema (issue #8) and is not run here yet.
+//! tcfgxx0003, tulocx0001, tregxx0001, tpvxxx0001, tsiput0001) and issue #8's tauthx0001, which
+//! needs the MariaDB server `.ci/run` starts (`MYSQL_UNIX_PORT`, root without a password, as
+//! crates/db/scripts/test-servers.sh sets it up): the test makes the unit's database `kamailio`
+//! and its user `kamailio`, creates the schema with `ferrosip-ctl db create`, and passes
+//! `ferrosip-ctl` as `KAMCTL` (`add`, `db show`).
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -72,6 +75,10 @@ struct UnitRun {
 }
 
 fn run_unit(unit: &str) -> Option<UnitRun> {
+    run_unit_env(unit, &[])
+}
+
+fn run_unit_env(unit: &str, env: &[(&str, String)]) -> Option<UnitRun> {
     let Some(suite) = suite_dir() else {
         eprintln!(
             "kamailio-tests not found (scratch/kamailio-tests or $FERROSIP_KTESTS): {unit} skipped; \
@@ -121,6 +128,7 @@ fn run_unit(unit: &str) -> Option<UnitRun> {
         .env("KAMBIN", &kambin)
         .env("KAMRUN", &run)
         .env_remove("KAMPID")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .output()
         .expect("run the unit");
@@ -223,4 +231,60 @@ fn tpvxxx0001_xavi() {
 #[test]
 fn tsiput0001_siputils_checks() {
     assert_passes("tsiput0001");
+}
+
+#[test]
+fn tauthx0001_digest_auth_on_mysql() {
+    // The unit's config reaches MySQL as mysql://kamailio:kamailiorw@localhost/kamailio: "localhost"
+    // is the server's unix socket, as for libmysqlclient.
+    let Ok(sock) = std::env::var("MYSQL_UNIX_PORT") else {
+        assert!(
+            !ci(),
+            "CI: MYSQL_UNIX_PORT must be set (.ci/run starts MariaDB)"
+        );
+        eprintln!(
+            "MYSQL_UNIX_PORT not set: tauthx0001 skipped (crates/db/scripts/test-servers.sh)"
+        );
+        return;
+    };
+    if suite_dir().is_none() {
+        eprintln!("kamailio-tests not found: tauthx0001 skipped");
+        return;
+    }
+    let sql = "DROP DATABASE IF EXISTS kamailio; CREATE DATABASE kamailio; \
+               CREATE USER IF NOT EXISTS 'kamailio'@'localhost' IDENTIFIED BY 'kamailiorw'; \
+               GRANT ALL ON kamailio.* TO 'kamailio'@'localhost';";
+    let st = Command::new("mariadb")
+        .args(["--socket", &sock, "-u", "root", "-e", sql])
+        .status()
+        .expect("mariadb client");
+    assert!(st.success(), "could not create the database kamailio");
+    // `cargo test --workspace` builds ferrosip-ctl next to ferrosip.
+    let ctl = Path::new(ferrosip_bin()).with_file_name("ferrosip-ctl");
+    if !ctl.exists() {
+        assert!(!ci(), "CI: {} not built", ctl.display());
+        eprintln!("{} not built: tauthx0001 skipped", ctl.display());
+        return;
+    }
+    let url = "mysql://kamailio:kamailiorw@localhost/kamailio";
+    let o = Command::new(&ctl)
+        .args(["-d", url, "db", "create"])
+        .output()
+        .expect("ferrosip-ctl");
+    assert!(o.status.success(), "db create: {o:?}");
+    let Some(r) = run_unit_env(
+        "tauthx0001",
+        &[
+            ("KAMCTL", ctl.display().to_string()),
+            ("DBURL", url.to_string()),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        r.code,
+        Some(0),
+        "kamailio-tests unit tauthx0001 failed on ferrosip; its output:\n{}",
+        r.output
+    );
 }
