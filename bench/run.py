@@ -49,7 +49,17 @@ PRE = {
 }
 
 
+# The floor (bench/floor): one recvfrom + one sendto per datagram and nothing else, for the workloads
+# it can serve. Its CPU per call is the bound below which no server that reads and writes every
+# datagram once can go.
+FLOOR_MODES = {"sl": "sl", "stateless": "stateless"}
+
+
 def server_cmd(server, cfg, rundir):
+    if server == "floor":
+        binary = os.environ.get("FLOOR_BIN", os.path.join(HERE, "floor", "target", "release", "floor"))
+        wl = os.path.basename(cfg)[: -len(".cfg")]
+        return [binary, FLOOR_MODES[wl], str(PORT)]
     if server == "kamailio":
         # 512 MB of shared memory: with the default 64 MB the stateful workload at 2,000 calls/s runs
         # out of it (transactions live wt_timer = 5 s after their final reply).
@@ -300,6 +310,8 @@ def main():
     results = {}
     for wl in a.workloads.split(","):
         for server in a.servers.split(","):
+            if server == "floor" and wl not in FLOOR_MODES:
+                continue
             r = measure(server, wl, a.rate, a.seconds, cfgdir)
             if "error" not in r and not a.no_callgrind:
                 r["instr_per_call"] = callgrind_instructions(server, wl, a.callgrind_calls, cfgdir)
