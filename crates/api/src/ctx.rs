@@ -319,6 +319,9 @@ pub struct MsgState {
     pub new_uri: Option<Vec<u8>>,
     /// `$fs`: forced send socket.
     pub force_socket: Option<u32>,
+    /// q value ×1000 of the R-URI branch (Kamailio's `ruri_q`, set by `lookup()`); `None` when
+    /// unspecified (Kamailio's `Q_UNSPECIFIED`). tm's `t_load_contacts` orders by it.
+    pub ruri_q: Option<i32>,
     /// Additional branches.
     pub branches: Vec<Branch>,
     /// AVPs.

@@ -35,9 +35,8 @@ use crate::Error;
 
 /// Event routes whose trigger does not exist yet: refused at load rather than never run.
 const UNSUPPORTED_EVENTS: &[&str] = &[
-    // tm sends no request of its own (t_uac) and has no branch-failure callback yet.
+    // tm sends no request of its own (t_uac).
     "tm:local-request",
-    "tm:branch-failure",
 ];
 
 /// A compiled config with its registry, ready to serve.
@@ -173,15 +172,6 @@ pub fn compile(
                 "event_route[{ev}]: not implemented yet"
             )));
         }
-    }
-    // Named branch-failure routes (`t_on_branch_failure("x")` → `event_route[tm:branch-failure:x]`).
-    if let Some(name) = loaded_event_names(loaded)
-        .into_iter()
-        .find(|n| n.starts_with("tm:branch-failure:"))
-    {
-        return Err(Error::Compile(format!(
-            "event_route[{name}]: not implemented yet"
-        )));
     }
     let log_prefix = log_prefix
         .map(|text| {
@@ -378,16 +368,6 @@ fn run(
         let _ = std::fs::remove_file(p);
     }
     joined.map_err(|e| Error::Transport(e.to_string()))
-}
-
-/// The names of the config's `event_route` blocks.
-fn loaded_event_names(loaded: &Loaded) -> Vec<String> {
-    loaded
-        .config
-        .routes()
-        .filter(|r| r.kind == ferrosip_config::ast::RouteKind::Event)
-        .filter_map(|r| r.name.clone())
-        .collect()
 }
 
 /// The sockets as the api shows them (`Server::sockets`): ordered by id, which is the `listen`

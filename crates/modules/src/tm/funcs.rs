@@ -169,6 +169,13 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             },
         ),
         f(
+            "t_on_branch_failure",
+            &[K::Str],
+            REQ_FAIL_BR.or(RouteMask::TM_ONREPLY),
+            "arm event_route[tm:branch-failure:name] for the branches created next",
+            t_on_branch_failure,
+        ),
+        f(
             "t_on_branch",
             &[K::Route(RouteKindRef::Branch)],
             REQ_FAIL,
@@ -262,7 +269,7 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
         f(
             "t_branch_timeout",
             &[],
-            RouteMask::FAILURE,
+            RouteMask::FAILURE.or(RouteMask::EVENT),
             "did the failed branch time out",
             |_, ctx, _| {
                 let fl = cur(ctx, |c| c.failed);
@@ -275,9 +282,16 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
         f(
             "t_branch_replied",
             &[],
-            RouteMask::FAILURE,
+            RouteMask::FAILURE.or(RouteMask::EVENT),
             "did the failed branch get a reply",
             |_, ctx, _| {
+                if ctx.route_type == RouteType::BranchFailure {
+                    return Ok(if cur(ctx, |c| c.failed_replied) {
+                        RetCode::TRUE
+                    } else {
+                        RetCode::FALSE
+                    });
+                }
                 let fl = cur(ctx, |c| c.failed);
                 let Some(cell) = cur_cell(ctx) else {
                     return Ok(RetCode::FALSE);
@@ -513,6 +527,32 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             |_, _, _| Ok(RetCode::TRUE),
         ),
     ]);
+    v.extend([
+        f(
+            "t_load_contacts",
+            &[],
+            REQ_FAIL,
+            "move the destination set into the contacts_avp XAVP by q value",
+            |tm, ctx, _| Ok(RetCode(serial::load(ctx, &tm.serial_names(), 0))),
+        ),
+        f(
+            "t_load_contacts",
+            &[K::IntOrVar],
+            REQ_FAIL,
+            "t_load_contacts with mode 0 (standard) or 1 (proportional)",
+            |tm, ctx, a| {
+                let mode = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                Ok(RetCode(serial::load(ctx, &tm.serial_names(), mode)))
+            },
+        ),
+        f(
+            "t_next_contacts",
+            &[],
+            REQ_FAIL,
+            "the next q class of contacts_avp into the R-URI and branches (-2: none left)",
+            |tm, ctx, _| Ok(RetCode(serial::next(ctx, &tm.serial_names()))),
+        ),
+    ]);
     // t_relay_to_udp/tcp([host, port]): t_relay with the transport forced.
     for (name, proto, doc0, doc2) in [
         (
@@ -728,7 +768,7 @@ fn t_check_status(_tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Err
         return Err(Error::Runtime("t_check_status: bad regex".into()));
     };
     let code = match ctx.route_type {
-        RouteType::Failure => cur(ctx, |c| c.failed.map(|f| f.1)),
+        RouteType::Failure | RouteType::BranchFailure => cur(ctx, |c| c.failed.map(|f| f.1)),
         _ if !ctx.msg.is_request() => ctx.msg.status(),
         _ => cur_cell(ctx)
             .map(|c| c.lock().final_code)
@@ -742,4 +782,22 @@ fn t_check_status(_tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Err
     } else {
         RetCode::FALSE
     })
+}
+
+/// `t_on_branch_failure("name")`: arms `event_route[tm:branch-failure:name]` on the transaction
+/// (or for the one about to be created); `"0"` or `""` disarms. A missing route arms nothing, as
+/// Kamailio's empty route runs nothing.
+fn t_on_branch_failure(_tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let name = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+    let route = if name.is_empty() || name == b"0" {
+        None
+    } else {
+        let full = format!("tm:branch-failure:{}", String::from_utf8_lossy(&name));
+        ctx.routes.as_ref().and_then(|r| r.event_route(&full))
+    };
+    match cur_cell(ctx) {
+        Some(cell) => cell.lock().on_branch_failure = route,
+        None => cur(ctx, |c| c.on_branch_failure = route),
+    }
+    Ok(RetCode::TRUE)
 }

@@ -13,7 +13,12 @@
 //!
 //! Not implemented (refused at load): see [`REFUSED`] and docs/modules-tm.md.
 
+mod api;
 mod funcs;
+mod routes;
+mod serial;
+
+use routes::run_failure;
 pub mod msgs;
 pub mod table;
 
@@ -52,11 +57,7 @@ pub const REFUSED: &[(&str, usize)] = &[
     ("t_forward_nonack_udp", 2),
     ("t_forward_nonack_uri", 0),
     ("t_is_retr_async_reply", 0),
-    ("t_load_contacts", 0),
-    ("t_load_contacts", 1),
     ("t_next_contact_flow", 0),
-    ("t_next_contacts", 0),
-    ("t_on_branch_failure", 1),
     ("t_relay_to", 0),
     ("t_relay_to", 1),
     ("t_relay_to", 2),
@@ -109,8 +110,6 @@ const REFUSED_PARAMS: &[&str] = &[
     "blst_methods_lookup",
     "reparse_on_dns_failover",
     "on_sl_reply",
-    "contacts_avp",
-    "contact_flows_avp",
     "local_ack_mode",
     "remap_503_500",
     "failure_exec_mode",
@@ -164,6 +163,8 @@ pub struct Tm {
     prechecks: Mutex<std::collections::HashSet<ReqKey>>,
     /// Watchers of the replies sent upstream (dlgs).
     reply_out: OnceLock<Arc<ferrosip_api::ReplyOut>>,
+    /// `contacts_avp` / `contact_flows_avp` (serial forking).
+    serial: OnceLock<serial::SerialNames>,
 }
 
 /// The first final reply a transaction sent upstream, as callbacks see it.
@@ -189,224 +190,6 @@ pub struct TmApi {
     tm: Arc<Tm>,
 }
 
-impl TmApi {
-    /// A reply arrived (after the core's `reply_route`): `true` when it belongs to one of our
-    /// transactions (tm handled it; the core must not relay it statelessly).
-    pub fn on_reply(&self, ctx: &mut Ctx<'_>) -> bool {
-        on_reply(&self.tm, ctx)
-    }
-
-    /// request_route finished for the message in `ctx` (Kamailio's post-script `t_unref`).
-    pub fn script_end(&self, ctx: &mut Ctx<'_>) {
-        let (cell, pre) = CUR.with(|c| {
-            let mut c = c.borrow_mut();
-            let mine = c.msg_id == ctx.state.id;
-            let cell = mine.then(|| c.cell.take()).flatten();
-            let pre = mine.then(|| c.precheck.take()).flatten();
-            *c = Cur::default();
-            (cell, pre)
-        });
-        if let Some(k) = pre {
-            self.tm
-                .prechecks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&k);
-        }
-        if let Some(cell) = cell {
-            let now = self.tm.now();
-            let mut t = cell.lock();
-            if let Some(err) = t.delayed_error.take() {
-                // Kamailio's t_unref: the error t_relay left becomes the transaction's reply.
-                let (code, reason) = crate::sl::err2reason(err, "TM");
-                let mut actions = Vec::new();
-                if let Ok(st) = StatusCode::new(code) {
-                    if t.p.reply_locally(now, st, &mut actions).is_ok() {
-                        PENDING_REASON.with(|r| *r.borrow_mut() = Some(reason.into_bytes()));
-                        let _ = apply(&self.tm, &cell, &mut t, &actions, None);
-                        PENDING_REASON.with(|r| *r.borrow_mut() = None);
-                    }
-                }
-                // The branches that could not be sent end now too.
-                let failed: Vec<u8> = (0..t.p.branch_count())
-                    .filter_map(|i| u8::try_from(i).ok())
-                    .collect();
-                let mut more = Vec::new();
-                for b in failed {
-                    let _ = t.p.send_failed(now, b, &mut more);
-                }
-                let _ = apply(&self.tm, &cell, &mut t, &more, None);
-            }
-            t.p.script_done(now);
-            self.tm.table.reschedule(&cell, &mut t);
-            drop(t);
-            flush_finals(&self.tm, ctx.server, ctx.worker);
-        }
-    }
-
-    /// Registers a callback for the first final reply of every transaction (see
-    /// [`FinalCallback`]).
-    pub fn on_final_reply(&self, cb: FinalCallback) {
-        self.tm
-            .finals
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(cb);
-    }
-
-    /// Live transactions.
-    pub fn len(&self) -> usize {
-        self.tm.table.len()
-    }
-
-    /// What sl's `send_reply()` calls: `t_reply` when the message has a transaction.
-    pub fn stateful_reply(&self) -> crate::sl::StatefulReply {
-        let tm = self.tm.clone();
-        Arc::new(move |ctx: &mut Ctx<'_>, code: i64, reason: &[u8]| {
-            cur_cell(ctx)?;
-            let args = [
-                ferrosip_api::export::Arg::Int(code),
-                ferrosip_api::export::Arg::Str(reason.to_vec()),
-            ];
-            Some(match funcs::t_reply(&tm, ctx, &args) {
-                Ok(rc) => rc.0,
-                Err(e) => {
-                    ctx.log_error(&format!("send_reply: {e}"));
-                    -1
-                }
-            })
-        })
-    }
-
-    /// tmx `t_precheck_trans()`: true when another worker is processing the same request right
-    /// now (a retransmission that arrived before the transaction exists) or its transaction
-    /// exists; else the request is registered until its script ends.
-    pub fn precheck(&self, ctx: &mut Ctx<'_>) -> bool {
-        let Some(key) = ReqKey::of(ctx.msg, &method_class(ctx.msg)) else {
-            return false;
-        };
-        if self.tm.table.find(hash_of(ctx.msg), &key).is_some() {
-            return true;
-        }
-        let mut set = self.tm.prechecks.lock().unwrap_or_else(|e| e.into_inner());
-        if cur(ctx, |c| c.precheck.as_ref() == Some(&key)) {
-            return false;
-        }
-        if !set.insert(key.clone()) {
-            return true;
-        }
-        cur(ctx, |c| c.precheck = Some(key));
-        false
-    }
-
-    /// `$T_branch_idx` as Kamailio's tmx computes it: the branch of a reply; in branch_route the
-    /// branch being prepared; in request_route the number of appended branches; in failure_route
-    /// the branches created so far plus those appended since; -1 elsewhere.
-    pub fn branch_index(&self, ctx: &Ctx<'_>) -> i64 {
-        if !ctx.msg.is_request() {
-            return cur(ctx, |c| c.reply_branch.map_or(-1, i64::from));
-        }
-        let appended = ctx.state.branches.len() as i64;
-        match ctx.route_type {
-            RouteType::Branch => cur(ctx, |c| c.branch_idx.map_or(-1, |i| i as i64)),
-            // Kamailio: branches already created plus those appended since.
-            RouteType::Failure => match cur_cell(ctx) {
-                Some(cell) => cell.lock().branches.len() as i64 + appended,
-                None => -1,
-            },
-            RouteType::Request => appended,
-            _ => -1,
-        }
-    }
-
-    /// `$T_reply_code` / `$T_reply_reason`: the reply of onreply_route, the winning reply of
-    /// failure_route, else the last final reply sent; `None` without one.
-    pub fn reply_status(&self, ctx: &Ctx<'_>) -> Option<(u16, Vec<u8>)> {
-        if !ctx.msg.is_request() {
-            let code = ctx.msg.status()?;
-            let reason = ctx
-                .msg
-                .status_line()
-                .map(|s| s.reason.of(ctx.msg.buf()).to_vec())
-                .unwrap_or_default();
-            return Some((code, reason));
-        }
-        let cell = cur_cell(ctx)?;
-        let failed = cur(ctx, |c| c.failed);
-        let t = cell.lock();
-        match failed {
-            Some((b, code, _)) => {
-                let reason = t
-                    .branches
-                    .get(usize::from(b))
-                    .and_then(|br| br.reply.as_ref())
-                    .map_or_else(|| msgs::reason(code).to_vec(), |r| r.reason.clone());
-                Some((code, reason))
-            }
-            None if t.final_code > 0 => {
-                let reason = t
-                    .last_reply
-                    .as_ref()
-                    .and_then(|r| Msg::parse(r.clone()).ok())
-                    .and_then(|m| m.status_line().map(|s| s.reason.of(m.buf()).to_vec()))
-                    .unwrap_or_default();
-                Some((t.final_code, reason))
-            }
-            None => None,
-        }
-    }
-
-    /// The request of the reply's transaction (`$T_req`: reply routes only, as in Kamailio), with
-    /// its receive info.
-    pub fn request(&self, ctx: &Ctx<'_>) -> Option<(Vec<u8>, ferrosip_api::RecvInfo)> {
-        if ctx.msg.is_request()
-            || !matches!(
-                ctx.route_type,
-                RouteType::TmOnReply | RouteType::CoreOnReply
-            )
-        {
-            return None;
-        }
-        let cell = cur_cell(ctx).or_else(|| funcs::reply_cell(&self.tm, ctx))?;
-        let t = cell.lock();
-        Some((t.req.buf().to_vec(), t.rcv))
-    }
-
-    /// The reply that made failure_route run, as received (`$T_rpl`; `None` for a faked one).
-    pub fn failed_reply(&self, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
-        if ctx.route_type != RouteType::Failure {
-            return None;
-        }
-        let (b, _, _) = cur(ctx, |c| c.failed)?;
-        let cell = cur_cell(ctx)?;
-        let t = cell.lock();
-        t.branches
-            .get(usize::from(b))
-            .and_then(|br| br.reply.as_ref())
-            .map(|r| r.received.clone())
-            .filter(|r| !r.is_empty())
-    }
-
-    /// tmx `t_flush_flags()`: the message flags become the transaction's.
-    pub fn flush_flags(&self, ctx: &Ctx<'_>) -> bool {
-        let Some(cell) = cur_cell(ctx) else {
-            return false;
-        };
-        cell.lock().state.flags = ctx.state.flags;
-        true
-    }
-
-    /// No live transaction.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The module's counters.
-    pub fn stats(&self) -> &TmStats {
-        &self.tm.stats
-    }
-}
-
 /// Per-thread state of the message being processed.
 #[derive(Default)]
 struct Cur {
@@ -415,6 +198,8 @@ struct Cur {
     on_failure: Option<usize>,
     on_reply: Option<usize>,
     on_branch: Option<usize>,
+    /// `t_on_branch_failure` before the transaction exists (an event route index).
+    on_branch_failure: Option<usize>,
     /// `t_set_fr` before the transaction exists.
     fr: Option<(u32, u32)>,
     /// `t_set_auto_inv_100` before the transaction exists.
@@ -425,8 +210,11 @@ struct Cur {
     reply_branch: Option<u8>,
     /// `t_precheck_trans` registered this request's key (removed at the end of the script).
     precheck: Option<ReqKey>,
-    /// In failure_route: (branch, code, faked) of the reply that failed.
+    /// In failure_route: (branch, code, faked) of the reply that failed; in the branch-failure
+    /// route (branch, code, timed out).
     failed: Option<(u8, u16, bool)>,
+    /// In the branch-failure route: the branch got a reply (`FL_REPLIED`).
+    failed_replied: bool,
     /// In failure_route: the R-URI at its start (the main branch is forwarded again only when
     /// the script changed it).
     ruri_at_start: Option<Vec<u8>>,
@@ -470,6 +258,7 @@ impl Tm {
             finals: std::sync::RwLock::new(Vec::new()),
             prechecks: Mutex::new(std::collections::HashSet::new()),
             reply_out: OnceLock::new(),
+            serial: OnceLock::new(),
         }
     }
 
@@ -482,6 +271,10 @@ impl Tm {
         self.cfg
             .get()
             .unwrap_or_else(|| DEFAULT.get_or_init(TmConfig::default))
+    }
+
+    fn serial_names(&self) -> serial::SerialNames {
+        self.serial.get().cloned().unwrap_or_default()
     }
 
     fn net(&self) -> Result<&Arc<dyn Network>, Error> {
@@ -663,7 +456,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         on_failure: None,
         on_reply: None,
         on_branch: None,
-        on_branch_failure: None,
+        on_branch_failure: cur(ctx, |c| c.on_branch_failure),
         timer: None,
         is_cancel: false,
         failed_branch: None,
@@ -840,6 +633,7 @@ thread_local! {
 
 /// Runs the final-reply callbacks queued on this thread.
 fn flush_finals(tm: &Tm, server: &mut dyn Server, worker: &mut WorkerState) {
+    routes::run_branch_failures(tm, server, worker);
     let queued = FINALS.with(|f| std::mem::take(&mut *f.borrow_mut()));
     if queued.is_empty() {
         return;
@@ -1013,12 +807,15 @@ fn forward_branches(
         match net.forward(ctx, &req) {
             Ok(sent) => {
                 sent_any = true;
+                let on_branch_failure = t.on_branch_failure;
                 t.branches.push(OutBranch {
                     sent,
                     uri: branch_uri,
                     cancel: None,
                     reply: None,
                     on_reply,
+                    on_branch_failure,
+                    bflags: ctx.state.bflags,
                 });
             }
             Err(e) => {
@@ -1032,6 +829,8 @@ fn forward_branches(
                     cancel: None,
                     reply: None,
                     on_reply,
+                    on_branch_failure: None,
+                    bflags: ctx.state.bflags,
                 });
                 failed.push((b, e.to_string()));
                 drop(t);
@@ -1153,6 +952,19 @@ fn apply(
                 }
             }
             Action::FakedReply { branch, status } => {
+                if let Some(route) = routes::branch_failure_due(t, branch, status.code(), false) {
+                    let replied = t.p.branch(branch).is_some_and(|b| b.was_replied());
+                    routes::queue_branch_failure(
+                        cell,
+                        routes::BranchFailure {
+                            branch,
+                            code: status.code(),
+                            route,
+                            timeout: status.code() == 408,
+                            replied,
+                        },
+                    );
+                }
                 if let Some(b) = t.branches.get_mut(usize::from(branch)) {
                     b.reply = Some(StoredReply {
                         code: status.code(),
@@ -1408,6 +1220,22 @@ fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
                 });
             }
         }
+        // Kamailio runs the branch-failure route before the reply takes part in the selection.
+        if let Some(route) = routes::branch_failure_due(&mut t, idx, code, true) {
+            // Kamailio marks a branch replied after this reply is handled: only an earlier
+            // (provisional) reply counts here.
+            let replied = t.p.branch(idx).is_some_and(|b| b.was_replied());
+            drop(t);
+            let run = routes::BranchFailure {
+                branch: idx,
+                code,
+                route,
+                timeout: false,
+                replied,
+            };
+            routes::run_branch_failure(tm, &cell, &run, ctx.server, ctx.worker);
+            t = cell.lock();
+        }
         if t.p.on_reply(now, idx, status, &mut actions).is_err() {
             return true;
         }
@@ -1420,86 +1248,6 @@ fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
     }
     flush_finals(tm, ctx.server, ctx.worker);
     true
-}
-
-/// Runs failure_route for `cell` (the cell unlocked), then lets the state machine go on; repeats
-/// while the machine asks for another run (`failure_reply_mode` 0).
-fn run_failure(
-    tm: &Tm,
-    cell: &Arc<TxnCell>,
-    mut f: FailureRun,
-    server: &mut dyn Server,
-    worker: &mut WorkerState,
-) {
-    let saved_cur = CUR.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    for _ in 0..64 {
-        let (route, req, mut state, edits, rcv) = {
-            let mut t = cell.lock();
-            t.failed_branch = Some(f);
-            (
-                t.on_failure.take(),
-                t.req.clone(),
-                t.state.clone(),
-                t.edits.clone(),
-                t.rcv,
-            )
-        };
-        let mut msg = req;
-        if let (Some(route), Some(runner)) = (route, tm.routes.get().cloned()) {
-            if let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Failure, rcv, worker, server) {
-                state.branches.clear();
-                state.dst_uri = None;
-                ctx.state = state;
-                if let Some(e) = edits {
-                    ctx.edits = e;
-                }
-                ctx.routes = Some(runner.clone());
-                CUR.with(|c| {
-                    *c.borrow_mut() = Cur {
-                        msg_id: ctx.state.id,
-                        cell: Some(cell.clone()),
-                        failed: Some(f),
-                        ruri_at_start: ctx.state.new_uri.clone(),
-                        ..Cur::default()
-                    }
-                });
-                if let Err(e) = runner.run(route, &mut ctx) {
-                    ctx.log_error(&format!("failure_route: {e}"));
-                }
-                // Kamailio copies the flags of the faked request back to the transaction.
-                {
-                    let mut t = cell.lock();
-                    t.state.flags = ctx.state.flags;
-                    t.state.bflags = ctx.state.bflags;
-                }
-                // t_on_failure() called in the failure_route without a new t_relay(): keep it
-                // armed for the branches added later (Kamailio re-arms on the transaction).
-                let rearm = CUR.with(|c| c.borrow().on_failure);
-                if rearm.is_some() {
-                    let mut t = cell.lock();
-                    t.on_failure = rearm;
-                    t.p.set_on_failure(true);
-                }
-            }
-        }
-        let now = tm.now();
-        let mut actions = Vec::new();
-        let next = {
-            let mut t = cell.lock();
-            if t.p.failure_route_done(now, &mut actions).is_err() {
-                tm.table.reschedule(cell, &mut t);
-                break;
-            }
-            let n = apply(tm, cell, &mut t, &actions, None);
-            tm.table.reschedule(cell, &mut t);
-            n
-        };
-        match next {
-            Some(n) => f = n,
-            None => break,
-        }
-    }
-    CUR.with(|c| *c.borrow_mut() = saved_cur);
 }
 
 /// Gives the memory of finished transactions back to the system once the table has stayed empty
@@ -1578,7 +1326,7 @@ fn timer_loop(tm: Arc<Tm>, tick: Duration) {
                 };
                 run_failure(&tm, &cell, f, server.as_mut(), &mut worker);
                 flush_finals(&tm, server.as_mut(), &mut worker);
-            } else if FINALS.with(|q| !q.borrow().is_empty()) {
+            } else if FINALS.with(|q| !q.borrow().is_empty()) || routes::branch_failures_queued() {
                 if let Some(net) = tm.net.get().cloned() {
                     if let Ok(mut server) = net.server() {
                         flush_finals(&tm, server.as_mut(), &mut worker);
@@ -1599,14 +1347,19 @@ pub fn exports() -> ModuleExports {
     let ti = tm.clone();
     m.init = Some(Arc::new(move |ictx| {
         let mut cfg = TmConfig::default();
+        let mut names = serial::SerialNames::default();
         for (name, v) in ictx.modparams() {
-            if let ModValue::Int(i) = v {
-                if TM_INT_PARAMS.contains(name) {
+            match (&name[..], v) {
+                ("contacts_avp", ModValue::Str(s)) => names.contacts = s.as_bytes().to_vec(),
+                ("contact_flows_avp", ModValue::Str(s)) => names.flows = s.as_bytes().to_vec(),
+                (name, ModValue::Int(i)) if TM_INT_PARAMS.contains(&name) => {
                     cfg.set_modparam(name, *i)
                         .map_err(|e| Error::Init(format!("tm: {e}")))?;
                 }
+                _ => {}
             }
         }
+        let _ = ti.serial.set(names);
         cfg.validate()
             .map_err(|e| Error::Init(format!("tm: {e}")))?;
         let _ = ti.cfg.set(cfg);
@@ -1650,6 +1403,16 @@ fn params() -> Vec<ModParam> {
         .iter()
         .map(|n| ModParam::new(n, ModParamType::Int, "see docs/transactions.md"))
         .collect();
+    v.push(ModParam::new(
+        "contacts_avp",
+        ModParamType::Str,
+        "XAVP of t_load_contacts/t_next_contacts (empty = off)",
+    ));
+    v.push(ModParam::new(
+        "contact_flows_avp",
+        ModParamType::Str,
+        "XAVP where t_next_contacts puts the other flows of an instance",
+    ));
     for n in REFUSED_PARAMS {
         let mut p = ModParam::new(n, ModParamType::Int, "not implemented");
         p.implemented = false;

@@ -82,6 +82,11 @@ pub struct OutBranch {
     pub reply: Option<StoredReply>,
     /// `onreply_route` armed for this branch (`t_on_reply`), a route block index.
     pub on_reply: Option<usize>,
+    /// `event_route[tm:branch-failure:…]` armed when the branch was created
+    /// (`t_on_branch_failure`); taken when it runs, so it runs once per branch.
+    pub on_branch_failure: Option<usize>,
+    /// Branch flags the branch was sent with (the branch-failure route sees them).
+    pub bflags: u32,
 }
 
 /// A reply kept for the selection.

@@ -1,0 +1,234 @@
+//! What the rest of the server and tmx see of tm ([`TmApi`]): the reply and end-of-script hooks,
+//! the final-reply callbacks, and the transaction views behind tmx's `$T_*` variables.
+
+use std::sync::Arc;
+
+use ferrosip_api::{Ctx, RouteType};
+use ferrosip_sipmsg::Msg;
+use ferrosip_siptxn::StatusCode;
+
+use super::table::{method_class, ReqKey};
+use super::*;
+
+impl TmApi {
+    /// A reply arrived (after the core's `reply_route`): `true` when it belongs to one of our
+    /// transactions (tm handled it; the core must not relay it statelessly).
+    pub fn on_reply(&self, ctx: &mut Ctx<'_>) -> bool {
+        on_reply(&self.tm, ctx)
+    }
+
+    /// request_route finished for the message in `ctx` (Kamailio's post-script `t_unref`).
+    pub fn script_end(&self, ctx: &mut Ctx<'_>) {
+        let (cell, pre) = CUR.with(|c| {
+            let mut c = c.borrow_mut();
+            let mine = c.msg_id == ctx.state.id;
+            let cell = mine.then(|| c.cell.take()).flatten();
+            let pre = mine.then(|| c.precheck.take()).flatten();
+            *c = Cur::default();
+            (cell, pre)
+        });
+        if let Some(k) = pre {
+            self.tm
+                .prechecks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&k);
+        }
+        if let Some(cell) = cell {
+            let now = self.tm.now();
+            let mut t = cell.lock();
+            if let Some(err) = t.delayed_error.take() {
+                // Kamailio's t_unref: the error t_relay left becomes the transaction's reply.
+                let (code, reason) = crate::sl::err2reason(err, "TM");
+                let mut actions = Vec::new();
+                if let Ok(st) = StatusCode::new(code) {
+                    if t.p.reply_locally(now, st, &mut actions).is_ok() {
+                        PENDING_REASON.with(|r| *r.borrow_mut() = Some(reason.into_bytes()));
+                        let _ = apply(&self.tm, &cell, &mut t, &actions, None);
+                        PENDING_REASON.with(|r| *r.borrow_mut() = None);
+                    }
+                }
+                // The branches that could not be sent end now too.
+                let failed: Vec<u8> = (0..t.p.branch_count())
+                    .filter_map(|i| u8::try_from(i).ok())
+                    .collect();
+                let mut more = Vec::new();
+                for b in failed {
+                    let _ = t.p.send_failed(now, b, &mut more);
+                }
+                let _ = apply(&self.tm, &cell, &mut t, &more, None);
+            }
+            t.p.script_done(now);
+            self.tm.table.reschedule(&cell, &mut t);
+            drop(t);
+            flush_finals(&self.tm, ctx.server, ctx.worker);
+        }
+    }
+
+    /// Registers a callback for the first final reply of every transaction (see
+    /// [`FinalCallback`]).
+    pub fn on_final_reply(&self, cb: FinalCallback) {
+        self.tm
+            .finals
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cb);
+    }
+
+    /// Live transactions.
+    pub fn len(&self) -> usize {
+        self.tm.table.len()
+    }
+
+    /// What sl's `send_reply()` calls: `t_reply` when the message has a transaction.
+    pub fn stateful_reply(&self) -> crate::sl::StatefulReply {
+        let tm = self.tm.clone();
+        Arc::new(move |ctx: &mut Ctx<'_>, code: i64, reason: &[u8]| {
+            cur_cell(ctx)?;
+            let args = [
+                ferrosip_api::export::Arg::Int(code),
+                ferrosip_api::export::Arg::Str(reason.to_vec()),
+            ];
+            Some(match funcs::t_reply(&tm, ctx, &args) {
+                Ok(rc) => rc.0,
+                Err(e) => {
+                    ctx.log_error(&format!("send_reply: {e}"));
+                    -1
+                }
+            })
+        })
+    }
+
+    /// tmx `t_precheck_trans()`: true when another worker is processing the same request right
+    /// now (a retransmission that arrived before the transaction exists) or its transaction
+    /// exists; else the request is registered until its script ends.
+    pub fn precheck(&self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(key) = ReqKey::of(ctx.msg, &method_class(ctx.msg)) else {
+            return false;
+        };
+        if self.tm.table.find(hash_of(ctx.msg), &key).is_some() {
+            return true;
+        }
+        let mut set = self.tm.prechecks.lock().unwrap_or_else(|e| e.into_inner());
+        if cur(ctx, |c| c.precheck.as_ref() == Some(&key)) {
+            return false;
+        }
+        if !set.insert(key.clone()) {
+            return true;
+        }
+        cur(ctx, |c| c.precheck = Some(key));
+        false
+    }
+
+    /// `$T_branch_idx` as Kamailio's tmx computes it: the branch of a reply; in branch_route the
+    /// branch being prepared; in request_route the number of appended branches; in failure_route
+    /// the branches created so far plus those appended since; -1 elsewhere.
+    pub fn branch_index(&self, ctx: &Ctx<'_>) -> i64 {
+        if !ctx.msg.is_request() {
+            return cur(ctx, |c| c.reply_branch.map_or(-1, i64::from));
+        }
+        let appended = ctx.state.branches.len() as i64;
+        match ctx.route_type {
+            RouteType::Branch | RouteType::BranchFailure => {
+                cur(ctx, |c| c.branch_idx.map_or(-1, |i| i as i64))
+            }
+            // Kamailio: branches already created plus those appended since.
+            RouteType::Failure => match cur_cell(ctx) {
+                Some(cell) => cell.lock().branches.len() as i64 + appended,
+                None => -1,
+            },
+            RouteType::Request => appended,
+            _ => -1,
+        }
+    }
+
+    /// `$T_reply_code` / `$T_reply_reason`: the reply of onreply_route, the winning reply of
+    /// failure_route, else the last final reply sent; `None` without one.
+    pub fn reply_status(&self, ctx: &Ctx<'_>) -> Option<(u16, Vec<u8>)> {
+        if !ctx.msg.is_request() {
+            let code = ctx.msg.status()?;
+            let reason = ctx
+                .msg
+                .status_line()
+                .map(|s| s.reason.of(ctx.msg.buf()).to_vec())
+                .unwrap_or_default();
+            return Some((code, reason));
+        }
+        let cell = cur_cell(ctx)?;
+        let failed = cur(ctx, |c| c.failed);
+        let t = cell.lock();
+        match failed {
+            Some((b, code, _)) => {
+                let reason = t
+                    .branches
+                    .get(usize::from(b))
+                    .and_then(|br| br.reply.as_ref())
+                    .map_or_else(|| msgs::reason(code).to_vec(), |r| r.reason.clone());
+                Some((code, reason))
+            }
+            None if t.final_code > 0 => {
+                let reason = t
+                    .last_reply
+                    .as_ref()
+                    .and_then(|r| Msg::parse(r.clone()).ok())
+                    .and_then(|m| m.status_line().map(|s| s.reason.of(m.buf()).to_vec()))
+                    .unwrap_or_default();
+                Some((t.final_code, reason))
+            }
+            None => None,
+        }
+    }
+
+    /// The request of the reply's transaction (`$T_req`: reply routes only, as in Kamailio), with
+    /// its receive info.
+    pub fn request(&self, ctx: &Ctx<'_>) -> Option<(Vec<u8>, ferrosip_api::RecvInfo)> {
+        if ctx.msg.is_request()
+            || !matches!(
+                ctx.route_type,
+                RouteType::TmOnReply | RouteType::CoreOnReply
+            )
+        {
+            return None;
+        }
+        let cell = cur_cell(ctx).or_else(|| funcs::reply_cell(&self.tm, ctx))?;
+        let t = cell.lock();
+        Some((t.req.buf().to_vec(), t.rcv))
+    }
+
+    /// The reply that made failure_route run, as received (`$T_rpl`; `None` for a faked one).
+    pub fn failed_reply(&self, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+        if !matches!(
+            ctx.route_type,
+            RouteType::Failure | RouteType::BranchFailure
+        ) {
+            return None;
+        }
+        let (b, _, _) = cur(ctx, |c| c.failed)?;
+        let cell = cur_cell(ctx)?;
+        let t = cell.lock();
+        t.branches
+            .get(usize::from(b))
+            .and_then(|br| br.reply.as_ref())
+            .map(|r| r.received.clone())
+            .filter(|r| !r.is_empty())
+    }
+
+    /// tmx `t_flush_flags()`: the message flags become the transaction's.
+    pub fn flush_flags(&self, ctx: &Ctx<'_>) -> bool {
+        let Some(cell) = cur_cell(ctx) else {
+            return false;
+        };
+        cell.lock().state.flags = ctx.state.flags;
+        true
+    }
+
+    /// No live transaction.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The module's counters.
+    pub fn stats(&self) -> &TmStats {
+        &self.tm.stats
+    }
+}
