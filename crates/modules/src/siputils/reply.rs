@@ -10,10 +10,9 @@
 //! its ACK absorption window are not updated, and a request with a transaction is not answered
 //! statefully.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use ferrosip_api::{Ctx, Dest, Proto};
-use ferrosip_sipmsg::branch::{ToTagGenerator, SL_TOTAG_SEPARATOR, SL_TOTAG_SIGNATURE};
 use ferrosip_sipmsg::build::{self, ReplyOptions};
 use ferrosip_sipmsg::edit::SocketInfo;
 use ferrosip_sipmsg::{Method, Transport};
@@ -48,23 +47,23 @@ pub fn send_with(ctx: &mut Ctx<'_>, code: u16, reason: &[u8], more: &[u8]) -> Re
         proto,
         conn_id: 0,
     };
-    let core = ctx.server.core_params().clone();
-    let new_ruri = ctx.state.new_uri.clone();
+    let force_rport = force_rport(ctx);
+    let gen = crate::sl::generator(crate::sl::seed(ctx));
+    let core = ctx.server.core_params();
     let opts = ReplyOptions {
         extra_headers: &hdrs,
         body: body.as_deref(),
-        force_rport: force_rport(ctx),
+        force_rport,
         server_header: core
             .server_signature
             .then_some(core.server_header.as_bytes()),
-        warning: core.sip_warning.then_some(build::WarningInfo {
+        warning: core.sip_warning.then(|| build::WarningInfo {
             pid: std::process::id(),
-            new_ruri: new_ruri.as_deref(),
+            new_ruri: ctx.state.new_uri.as_deref(),
         }),
         ..ReplyOptions::default()
     };
-    let seed = crate::sl::seed(ctx);
-    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(seed), &opts)
+    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &gen, &opts)
         .map_err(|e| format!("response building failed: {e}"))?;
     ctx.server
         .send(&dst, &buf)
@@ -73,19 +72,6 @@ pub fn send_with(ctx: &mut Ctx<'_>, code: u16, reason: &[u8], more: &[u8]) -> Re
 
 fn force_rport(ctx: &Ctx<'_>) -> bool {
     ctx.state.msg_flags & ferrosip_api::ctx::FL_FORCE_RPORT != 0
-}
-
-fn generator(local: SocketAddr) -> ToTagGenerator {
-    let addr = match local.ip() {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-    };
-    ToTagGenerator::new(
-        SL_TOTAG_SIGNATURE,
-        SL_TOTAG_SEPARATOR,
-        addr.as_bytes(),
-        local.port().to_string().as_bytes(),
-    )
 }
 
 fn transport(p: Proto) -> Transport {

@@ -537,17 +537,31 @@ fn error_reply(name: &'static str, routes: RouteMask, st: &Arc<SlState>) -> FnEx
 // ---- internals ----
 
 /// The to-tag generator seeded with `local` (see [`seed`]).
-fn generator(local: SocketAddr) -> ToTagGenerator {
-    let addr = match local.ip() {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-    };
-    ToTagGenerator::new(
-        SL_TOTAG_SIGNATURE,
-        SL_TOTAG_SEPARATOR,
-        addr.as_bytes(),
-        local.port().to_string().as_bytes(),
-    )
+/// sl's to-tag generator for the first listening socket `local`. Its fixed part is an MD5 of the
+/// address, which Kamailio computes once at startup; here once per thread and socket (a cache
+/// of one: every reply of a server uses the same first socket).
+pub(crate) fn generator(local: SocketAddr) -> ToTagGenerator {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(SocketAddr, ToTagGenerator)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    LAST.with(|last| match last.get() {
+        Some((a, g)) if a == local => g,
+        _ => {
+            let addr = match local.ip() {
+                IpAddr::V4(ip) => ip.to_string(),
+                IpAddr::V6(ip) => format!("[{ip}]"),
+            };
+            let g = ToTagGenerator::new(
+                SL_TOTAG_SIGNATURE,
+                SL_TOTAG_SEPARATOR,
+                addr.as_bytes(),
+                local.port().to_string().as_bytes(),
+            );
+            last.set(Some((local, g)));
+            g
+        }
+    })
 }
 
 fn transport(p: Proto) -> Transport {
@@ -597,8 +611,9 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result
         proto: transport(ctx.rcv.proto),
         conn_id: 0,
     };
-    let core = ctx.server.core_params().clone();
-    let new_ruri = ctx.state.new_uri.clone();
+    let gen = generator(seed(ctx));
+    // Borrowed, not cloned, and the Warning's pid (a system call) only when it is sent.
+    let core = ctx.server.core_params();
     let opts = ReplyOptions {
         extra_headers: &hdrs,
         body: body.as_deref(),
@@ -606,13 +621,13 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result
         server_header: core
             .server_signature
             .then_some(core.server_header.as_bytes()),
-        warning: core.sip_warning.then_some(build::WarningInfo {
+        warning: core.sip_warning.then(|| build::WarningInfo {
             pid: std::process::id(),
-            new_ruri: new_ruri.as_deref(),
+            new_ruri: ctx.state.new_uri.as_deref(),
         }),
         ..ReplyOptions::default()
     };
-    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &generator(seed(ctx)), &opts)
+    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &gen, &opts)
         .map_err(|e| format!("response building failed: {e}"))?;
     ctx.server
         .send(&dst, &buf)
