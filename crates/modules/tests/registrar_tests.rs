@@ -453,8 +453,8 @@ fn load_time_refusals() {
     reg.add(ferrosip_modules::registrar::exports())
         .unwrap_or_else(|e| panic!("{e}"));
     let refused: &[(&str, &str, ModValue)] = &[
-        ("usrloc", "db_mode", ModValue::Int(2)),
-        ("usrloc", "db_url", ModValue::Str("mysql://x".into())),
+        ("usrloc", "db_mode", ModValue::Int(5)),
+        ("usrloc", "handle_lost_tcp", ModValue::Int(1)),
         ("registrar", "outbound_mode", ModValue::Int(1)),
         ("registrar", "xavp_cfg", ModValue::Str("reg".into())),
     ];

@@ -1,6 +1,6 @@
-//! Kamailio's `usrloc` module, memory only (`db_mode=0`): location tables ("domains", named by
-//! `save("location")`), address-of-record records and their contacts, the expiry sweep and the
-//! `ul.*` RPC commands. registrar reaches it through [`UlApi`] (Kamailio's `load_ul_api`), taken
+//! Kamailio's `usrloc` module: location tables ("domains", named by `save("location")`),
+//! address-of-record records and their contacts, the expiry sweep, the `ul.*` RPC commands, and
+//! the database modes `db_mode` 1 to 4 ([`db::DbStore`], Kamailio's `location` table and values). registrar reaches it through [`UlApi`] (Kamailio's `load_ul_api`), taken
 //! with `InitCtx::api` at init.
 //!
 //! Storage sits behind [`LocationStore`] so SQL or Redis back ends can be added (DESIGN.md §3);
@@ -10,9 +10,10 @@
 //! is [`UlApi::timer`], which the server's timer calls every `timer_interval` seconds — so tests
 //! drive time themselves.
 //!
-//! Refused at load (docs/modules-registrar.md): every `db_mode` other than 0 and the database,
-//! keepalive and TCP-handling modparams, and the `ul.db_*` RPCs.
+//! Refused at load (docs/modules-registrar.md): the keepalive and TCP-handling modparams,
+//! `xavp_contact`, `server_id_filter` 1.
 
+pub mod db;
 pub mod rpc;
 pub mod store;
 
@@ -21,8 +22,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrosip_api::export::{ModParam, ModParamType};
 use ferrosip_api::stats::{Stat, StatMode, Stats};
-use ferrosip_api::{Error, ModValue, ModuleExports};
+use ferrosip_api::{Error, ModValue, ModuleExports, NetworkApi};
 
+pub use db::{DbConfig, DbMode, DbStore};
 pub use store::{LocationStore, MemoryStore, Record, UContact};
 
 /// `matching_mode`: how a REGISTER contact is matched with a stored one.
@@ -57,6 +59,10 @@ pub struct UlConfig {
     pub desc_time_order: bool,
     /// `hash_size`: number of shards is `2^hash_size`.
     pub hash_size: u32,
+    /// `db_mode`, `db_url`, the column names and the other database parameters.
+    pub db: DbConfig,
+    /// `preload`: tables created at startup (and loaded from the database).
+    pub preload: Vec<String>,
 }
 
 impl Default for UlConfig {
@@ -69,6 +75,8 @@ impl Default for UlConfig {
             timer_interval: 60,
             desc_time_order: false,
             hash_size: 10,
+            db: DbConfig::default(),
+            preload: Vec::new(),
         }
     }
 }
@@ -110,6 +118,8 @@ pub struct UlApi {
     stats: Option<Arc<Stats>>,
     /// `usrloc:<table>_expires` per table: contacts removed by the expiry sweep.
     expired: Mutex<Vec<(String, Arc<Stat>)>>,
+    /// The database store (db_mode 1 to 4), also reachable as `store`.
+    db: Option<Arc<DbStore>>,
 }
 
 impl UlApi {
@@ -124,6 +134,30 @@ impl UlApi {
             started,
             stats: None,
             expired: Mutex::new(Vec::new()),
+            db: None,
+        }
+    }
+
+    /// An API over a database store (db_mode 1 to 4).
+    pub fn with_db(config: UlConfig, store: Arc<DbStore>, clock: Arc<Clock>) -> UlApi {
+        let s: Arc<dyn LocationStore> = store.clone();
+        let mut a = UlApi::new(config, s, clock);
+        a.db = Some(store);
+        a
+    }
+
+    /// The database store, when `db_mode` is not 0.
+    pub fn db_store(&self) -> Option<&DbStore> {
+        self.db.as_deref()
+    }
+
+    /// `ul.flush` and shutdown: the expiry sweep, then every queued database write (write-back);
+    /// returns the writes done.
+    pub fn flush(&self) -> Result<usize, String> {
+        self.timer(self.clock.now());
+        match &self.db {
+            Some(d) if d.config().mode.writes() => d.flush(),
+            _ => Ok(0),
         }
     }
 
@@ -225,19 +259,60 @@ impl UlApi {
 /// The `usrloc` export table.
 pub fn exports() -> ModuleExports {
     let api: Arc<OnceLock<Arc<UlApi>>> = Arc::new(OnceLock::new());
+    let net: Arc<OnceLock<NetworkApi>> = Arc::new(OnceLock::new());
     let mut m = ModuleExports::new("usrloc");
     m.params = params();
     m.rpcs = rpc::rpcs(Arc::clone(&api));
-    let slot = Arc::clone(&api);
+    let (slot, n) = (Arc::clone(&api), Arc::clone(&net));
     m.init = Some(Arc::new(move |ictx| {
         let cfg = config_from(ictx.modparams())?;
-        let store: Arc<dyn LocationStore> = Arc::new(MemoryStore::new(cfg.hash_size));
-        let a =
-            Arc::new(UlApi::new(cfg, store, Arc::new(Clock::default())).with_stats(ictx.stats())?);
+        let clock = Arc::new(Clock::default());
+        let a = if cfg.db.mode == DbMode::NoDb {
+            let store: Arc<dyn LocationStore> = Arc::new(MemoryStore::new(cfg.hash_size));
+            UlApi::new(cfg.clone(), store, clock)
+        } else {
+            let store = Arc::new(DbStore::new(
+                cfg.db.clone(),
+                cfg.hash_size,
+                cfg.use_domain,
+                cfg.desc_time_order,
+            ));
+            store.set_drivers(crate::db::DbDrivers::of(ictx));
+            if let Some(net) = ictx.api::<NetworkApi>() {
+                let _ = n.set((*net).clone());
+            }
+            UlApi::with_db(cfg.clone(), store, clock)
+        };
+        let a = Arc::new(a.with_stats(ictx.stats())?);
+        for t in &cfg.preload {
+            a.register_udomain(t);
+        }
         slot.set(Arc::clone(&a))
             .map_err(|_| Error::Init("usrloc initialised twice".into()))?;
         ictx.provide(a);
         Ok(())
+    }));
+    let (slot, n) = (Arc::clone(&api), Arc::clone(&net));
+    m.child_init = Some(Arc::new(move |_rank| {
+        // Kamailio loads in the child of rank load_rank; ferrosip's workers are threads of one
+        // process whose child_init runs once, after the fork and the bind.
+        let Some(d) = slot.get().and_then(|a| a.db.clone()) else {
+            return Ok(());
+        };
+        let sockets = match n.get().map(|n| n.0.server()) {
+            Some(Ok(srv)) => srv.sockets().iter().map(|s| s.socket_str()).collect(),
+            _ => Vec::new(),
+        };
+        d.open(sockets).map(drop).map_err(Error::Init)
+    }));
+    let slot = Arc::clone(&api);
+    m.destroy = Some(Arc::new(move || {
+        // Kamailio's destroy synchronises every table (write-back flush); read-only writes nothing.
+        if let Some(a) = slot.get().filter(|a| a.db.is_some()) {
+            if let Err(e) = a.flush() {
+                tracing::error!("usrloc: flush at shutdown: {e}");
+            }
+        }
     }));
     m
 }
@@ -256,15 +331,24 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
     for (name, v) in params {
         let i = match v {
             ModValue::Int(i) => *i,
-            ModValue::Str(_) => continue,
-        };
-        match *name {
-            "db_mode" if i != 0 => {
-                return Err(Error::NotImplemented(format!(
-                    "usrloc db_mode {i} (only 0, memory only, is supported)"
-                )))
+            ModValue::Str(s) => {
+                match *name {
+                    "db_url" => c.db.url = s.clone(),
+                    "preload" => c.preload.push(s.clone()),
+                    n => {
+                        c.db.cols.set(n, s);
+                    }
+                }
+                continue;
             }
-            "use_domain" => c.use_domain = i != 0,
+        };
+        let on = i != 0;
+        match *name {
+            "db_mode" => {
+                c.db.mode = DbMode::from_int(i)
+                    .ok_or_else(|| Error::Config(format!("usrloc db_mode {i} is invalid")))?
+            }
+            "use_domain" => c.use_domain = on,
             "matching_mode" => {
                 c.matching_mode = match i {
                     0 => MatchingMode::ContactOnly,
@@ -281,8 +365,20 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
             "cseq_delay" => c.cseq_delay = i,
             "nat_bflag" => c.nat_bflag = i32::try_from(i).unwrap_or(-1),
             "timer_interval" => c.timer_interval = i.max(1),
-            "desc_time_order" => c.desc_time_order = i != 0,
+            "desc_time_order" => c.desc_time_order = on,
             "hash_size" => c.hash_size = u32::try_from(i.clamp(1, 16)).unwrap_or(10),
+            "db_load" => c.db.load = on,
+            "db_insert_update" => c.db.insert_update = on,
+            "db_check_update" => c.db.check_update = on,
+            "db_update_as_insert" => c.db.update_as_insert = on,
+            "db_timer_clean" => c.db.timer_clean = on,
+            "db_ops_ruid" => c.db.ops_ruid = on,
+            "version_table" => c.db.version_check = on,
+            "rm_expired_delay" => c.db.rm_expired_delay = i,
+            "expires_type" => c.db.expires_bigint = i == 1,
+            "db_insert_null" => c.db.insert_null = on,
+            "db_clean_tcp" => c.db.clean_tcp = on,
+            "skip_remote_socket" => c.db.skip_remote_socket = on,
             _ => {}
         }
     }
@@ -295,30 +391,33 @@ fn params() -> Vec<ModParam> {
         implemented: false,
         ..ModParam::new(n, ty, doc)
     };
+    let only = |n: &'static str, allowed: &'static [i64], doc: &'static str| {
+        int(n, doc).check(move |v| match v {
+            ModValue::Int(i) if allowed.contains(i) => Ok(()),
+            _ => Err(format!("must be one of {allowed:?}: {doc}")),
+        })
+    };
     let mut v = vec![
-        int(
+        only(
             "db_mode",
-            "0 = memory only (other modes need a database: refused)",
-        )
-        .check(|v| match v {
-            ModValue::Int(0) => Ok(()),
-            _ => Err("not implemented yet (only db_mode 0, memory only)".into()),
-        }),
+            &[0, 1, 2, 3, 4],
+            "0 memory, 1 write-through, 2 write-back, 3 DB-only, 4 load only",
+        ),
         int("use_domain", "AoR is user@domain"),
-        int(
+        only(
             "matching_mode",
+            &[0, 1, 2, 3],
             "0 contact, 1 contact+callid, 2 contact+path, 3 callid",
-        )
-        .check(|v| match v {
-            ModValue::Int(0..=3) => Ok(()),
-            _ => Err("must be 0..3".into()),
-        }),
+        ),
         int(
             "cseq_delay",
             "seconds a same-CSeq REGISTER counts as retransmission",
         ),
         int("nat_bflag", "branch flag marking contacts behind NAT"),
-        int("timer_interval", "seconds between expiry sweeps"),
+        int(
+            "timer_interval",
+            "seconds between expiry sweeps and write-back flushes",
+        ),
         int(
             "timer_procs",
             "timer processes (one sweep function here: no effect)",
@@ -327,21 +426,66 @@ fn params() -> Vec<ModParam> {
         int("hash_size", "log2 of the number of shards per table"),
         int(
             "rm_expired_delay",
-            "no effect in memory mode (DB cleanup delay)",
+            "seconds expired rows are kept (DB-only timer)",
         ),
-        int("expires_type", "no effect in memory mode (DB column type)"),
-        int("db_load", "no effect with db_mode 0"),
-        int("db_insert_update", "no effect with db_mode 0"),
-        int("db_check_update", "no effect with db_mode 0"),
-        int("db_update_as_insert", "no effect with db_mode 0"),
-        int("db_ops_ruid", "no effect with db_mode 0"),
-        int("db_timer_clean", "no effect with db_mode 0"),
-        int("db_clean_tcp", "no effect with db_mode 0"),
-        int("db_raw_fetch_type", "no effect with db_mode 0"),
-        int("db_insert_null", "no effect with db_mode 0"),
-        int("fetch_rows", "no effect with db_mode 0"),
-        int("server_id_filter", "no effect with db_mode 0"),
-        int("load_rank", "no effect with db_mode 0"),
+        only(
+            "expires_type",
+            &[0, 1],
+            "0 DATETIME, 1 BIGINT expires/last_modified columns",
+        ),
+        int("db_load", "load the table at startup (db_mode 1, 2)"),
+        int(
+            "db_insert_update",
+            "an insert meeting the same ruid replaces the row",
+        ),
+        int(
+            "db_check_update",
+            "an update that matched no row becomes an insert",
+        ),
+        int("db_update_as_insert", "updates written as inserts"),
+        int(
+            "db_ops_ruid",
+            "updates/deletes by ruid (1) or by AoR, contact, Call-ID (0)",
+        ),
+        int(
+            "db_timer_clean",
+            "db_mode 1, 2: the timer deletes expired rows",
+        ),
+        int("db_clean_tcp", "delete rows of TCP contacts at load"),
+        only(
+            "db_raw_fetch_type",
+            &[0, 1],
+            "raw query flavour of the keepalive fetch (no effect: no keepalive)",
+        ),
+        int("db_insert_null", "inserts name the null columns too"),
+        int(
+            "fetch_rows",
+            "rows per fetch at load (no effect: the table is read at once)",
+        ),
+        only(
+            "server_id_filter",
+            &[0],
+            "filter rows by the core server_id: not implemented (the core's server_id does not reach modules)",
+        ),
+        int(
+            "load_rank",
+            "worker rank that loads (no effect: one process loads)",
+        ),
+        int("version_table", "0 skips the location table version check"),
+        int(
+            "skip_remote_socket",
+            "skip rows whose socket is not one of ours at load",
+        ),
+        ModParam::new(
+            "db_url",
+            ModParamType::Str,
+            "database URL (db_mode 1 to 4)",
+        ),
+        ModParam::new(
+            "preload",
+            ModParamType::Str,
+            "location table to create (and load) at startup",
+        ),
     ];
     for n in [
         "ruid_column",
@@ -365,36 +509,16 @@ fn params() -> Vec<ModParam> {
         "connection_id_column",
         "keepalive_column",
         "partition_column",
-        "version_table",
     ] {
-        v.push(ModParam::new(
-            n,
-            ModParamType::Str,
-            "DB column name: no effect with db_mode 0",
-        ));
+        v.push(ModParam::new(n, ModParamType::Str, "DB column name"));
     }
-    v.push(refused(
-        "db_url",
-        ModParamType::Str,
-        "database URL: no database back end yet",
-    ));
     v.push(refused(
         "xavp_contact",
         ModParamType::Str,
         "xavp stored with contacts: not yet",
     ));
-    for n in [
-        "handle_lost_tcp",
-        "close_expired_tcp",
-        "skip_remote_socket",
-        "preload",
-    ] {
-        let ty = if n == "preload" {
-            ModParamType::Str
-        } else {
-            ModParamType::Int
-        };
-        v.push(refused(n, ty, "TCP/preload handling: not yet"));
+    for n in ["handle_lost_tcp", "close_expired_tcp"] {
+        v.push(refused(n, ModParamType::Int, "TCP handling: not yet"));
     }
     for n in [
         "ka_mode",

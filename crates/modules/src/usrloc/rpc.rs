@@ -40,25 +40,21 @@ pub fn rpcs(api: Arc<OnceLock<Arc<UlApi>>>) -> Vec<RpcExport> {
             rm_contact,
         ),
         entry("ul.add", "Add a new contact for an address of record", add),
-        entry(
-            "ul.flush",
-            "Flush cache in database (memory only: nothing to flush)",
-            flush,
-        ),
+        entry("ul.flush", "Flush the usrloc memory cache to DB", flush),
         entry(
             "ul.db_users",
-            "Tell number of different users (db_mode 0: refused)",
-            db_only,
+            "Tell number of different unexpired users (AoRs) in database table (db_mode!=0 only)",
+            |a, args| db_count(a, args, 0),
         ),
         entry(
             "ul.db_contacts",
-            "Tell number of contacts (db_mode 0: refused)",
-            db_only,
+            "Tell number of unexpired contacts in database table (db_mode!=0 only)",
+            |a, args| db_count(a, args, 1),
         ),
         entry(
             "ul.db_expired_contacts",
-            "Tell number of expired contacts (db_mode 0: refused)",
-            db_only,
+            "Tell number of expired contacts in database table (db_mode!=0 only)",
+            |a, args| db_count(a, args, 2),
         ),
     ]
 }
@@ -318,13 +314,26 @@ fn add(api: &UlApi, args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
     Ok(RpcValue::Struct(Vec::new()))
 }
 
-fn db_only(_api: &UlApi, _args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
-    Err(fault(500, "Command is not supported in db_mode=0"))
+/// `ul.db_users` (0), `ul.db_contacts` (1), `ul.db_expired_contacts` (2). Kamailio runs a
+/// MySQL-only raw query; the rows are counted here, so every backend answers.
+fn db_count(api: &UlApi, args: &[RpcValue], what: usize) -> Result<RpcValue, RpcFault> {
+    let Some(d) = api.db_store() else {
+        return Err(fault(500, "Command is not supported in db_mode=0"));
+    };
+    let Some(table) = str_arg(args, 0) else {
+        return Err(fault(500, "Not enough parameters (table to lookup)"));
+    };
+    let (users, valid, expired) = d
+        .db_counts(&table, api.clock().now())
+        .map_err(|_| fault(500, "Failed to query contact count"))?;
+    let n = [users, valid, expired].get(what).copied().unwrap_or(0);
+    Ok(RpcValue::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
-fn flush(_api: &UlApi, _args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
-    // db_mode 0: nothing is cached for a database, so there is nothing to write.
-    Ok(RpcValue::Struct(Vec::new()))
+fn flush(api: &UlApi, _args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
+    api.flush()
+        .map(|_| RpcValue::Struct(Vec::new()))
+        .map_err(|_| fault(500, "Operation failed"))
 }
 
 /// Inserts as Kamailio's `mem_insert_ucontact`: newest first with `desc_time_order`, else

@@ -219,15 +219,33 @@ impl LocationStore for MemoryStore {
     }
 
     fn expire(&self, now: i64) -> Vec<(String, usize)> {
+        self.expire_with(now, &mut |_, _, _| {})
+    }
+}
+
+impl MemoryStore {
+    /// [`LocationStore::expire`], calling `gone(table, aor, contact)` for each contact removed
+    /// (the database modes delete their rows).
+    pub fn expire_with(
+        &self,
+        now: i64,
+        gone: &mut dyn FnMut(&str, &str, &UContact),
+    ) -> Vec<(String, usize)> {
         let tables = read(&self.tables);
         let mut out = Vec::new();
         for (name, shards) in tables.iter() {
             let mut n = 0;
             for s in shards {
                 let mut g = lock(s);
-                g.retain(|_, (_, list)| {
+                g.retain(|aor, (_, list)| {
                     let before = list.len();
-                    list.retain(|c| c.is_valid(now));
+                    list.retain(|c| {
+                        let keep = c.is_valid(now);
+                        if !keep {
+                            gone(name, aor, c);
+                        }
+                        keep
+                    });
                     n += before - list.len();
                     !list.is_empty()
                 });
