@@ -339,8 +339,9 @@ fn rpc_output() {
         }),
         Some(("all".to_string(), RpcValue::Int(1)))
     );
-    assert!(rpc(&reg, "htable.reload", &[s("r")]).is_err_and(|e| e.contains("database")));
-    assert!(rpc(&reg, "htable.store", &[s("r")]).is_err_and(|e| e.contains("database")));
+    // Without db_url: Kamailio's fault (htable_db.rs tests them with a database).
+    assert!(rpc(&reg, "htable.reload", &[s("r")]).is_err_and(|e| e.contains("No htable db_url")));
+    assert!(rpc(&reg, "htable.store", &[s("r")]).is_err_and(|e| e.contains("No htable db_url")));
     // setxi with an expiry in a table without autoexpire: the item carries its own.
     assert_eq!(
         rpc(
@@ -373,10 +374,10 @@ fn refused_settings() {
     reg.add(ferrosip_modules::htable::exports())
         .unwrap_or_else(|e| panic!("{e}"));
     for (name, v) in [
-        ("htable", ModValue::Str("t=>dbtable=htable".into())),
         ("htable", ModValue::Str("t=>dmqreplicate=1".into())),
+        ("htable", ModValue::Str("t=>dbtable=h;cols='one'".into())),
         ("enable_dmq", ModValue::Int(1)),
-        ("db_url", ModValue::Str("mysql://x".into())),
+        ("timer_procs", ModValue::Int(2)),
     ] {
         assert!(
             reg.set_modparam("htable", name, v.clone()).is_err(),

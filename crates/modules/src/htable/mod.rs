@@ -1,11 +1,14 @@
 //! `htable`: named in-memory hash tables shared by every worker (Kamailio's htable module without
-//! its database and DMQ parts): `$sht(t=>k)` and friends, the `sht_*` functions, iterators,
-//! script locks and the `htable.*` RPCs. Expiry is applied on read and by [`HtableApi::timer`],
-//! which the server's timer calls every `timer_interval` seconds with `now`.
+//! its DMQ part): `$sht(t=>k)` and friends, the `sht_*` functions, iterators, script locks, the
+//! `htable.*` RPCs, and database tables (`dbtable`, `dbmode`, `cols`: [`db`]) loaded at startup
+//! and by `htable.reload`, written back at shutdown and by `htable.store`. Expiry is applied on
+//! read and by [`HtableApi::timer`], which the server's timer calls every `timer_interval`
+//! seconds with `now`.
 //!
-//! Not here: `dbtable`/`db_url` loading and write-back, DMQ replication, `event_route[htable:
-//! mod-init]`/`[htable:expired:*]` (and so `$shtrecord`): all refused at load.
+//! Not here: DMQ replication, `event_route[htable:mod-init]`/`[htable:expired:*]` (and so
+//! `$shtrecord`), `timer_procs`, `event_callback`: all refused at load.
 
+pub mod db;
 pub mod store;
 
 use std::collections::HashMap;
@@ -20,12 +23,14 @@ use ferrosip_api::export::{
 use ferrosip_api::pv::{Format, PvInner, PvName};
 use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Value, L_INFO};
 
+use db::{HtDb, HtDbConfig};
 use store::{parse_def, Table};
 
 /// Module state: the tables (built at init, then fixed) and the clock.
 #[derive(Debug, Default)]
 pub struct HtState {
     tables: OnceLock<HashMap<String, Arc<Table>>>,
+    db: OnceLock<Arc<HtDb>>,
     timer_interval: AtomicU64,
     // 0 = wall clock; otherwise the pinned time (tests, or a server that drives time itself).
     pinned_now: AtomicU64,
@@ -155,32 +160,56 @@ pub fn exports() -> ModuleExports {
             _ => p.clone(),
         };
     }
-    for name in [
-        "db_url",
-        "key_name_column",
-        "key_type_column",
-        "value_type_column",
-        "key_value_column",
-        "expires_column",
-        "array_size_suffix",
-        "fetch_rows",
-        "db_expires",
-        "timer_procs",
-        "event_callback",
-        "event_callback_mode",
+    for (name, ty, doc) in [
+        ("db_url", T::Str, "database URL of the dbtable tables"),
+        (
+            "key_name_column",
+            T::Str,
+            "column of the key name (key_name)",
+        ),
+        (
+            "key_type_column",
+            T::Str,
+            "column of the key type (key_type)",
+        ),
+        (
+            "value_type_column",
+            T::Str,
+            "column of the value type (value_type)",
+        ),
+        (
+            "key_value_column",
+            T::Str,
+            "column of the value (key_value)",
+        ),
+        ("expires_column", T::Str, "column of the expiry (expires)"),
+        (
+            "array_size_suffix",
+            T::Str,
+            "suffix of an array's size key (::size)",
+        ),
+        (
+            "fetch_rows",
+            T::Int,
+            "rows fetched at once (no effect: the table is read at once)",
+        ),
+        (
+            "db_expires",
+            T::Int,
+            "1: load and save item expiry (tables with autoexpire)",
+        ),
     ] {
+        m.params.push(ModParam::new(name, ty, doc));
+    }
+    for name in ["timer_procs", "event_callback", "event_callback_mode"] {
         let mut p = ModParam::new(
             name,
-            if name.ends_with("rows")
-                || name == "db_expires"
-                || name.ends_with("procs")
-                || name.ends_with("mode")
-            {
-                T::Int
-            } else {
+            if name == "event_callback" {
                 T::Str
+            } else {
+                T::Int
             },
-            "database/event parameter: not implemented yet",
+            "timer process/event parameter: not implemented yet",
         );
         p.implemented = false;
         m.params.push(p);
@@ -214,6 +243,18 @@ pub fn exports() -> ModuleExports {
             None => 20,
         };
         s.timer_interval.store(ti, Ordering::Relaxed);
+        let dbc = db_config(ictx.modparams());
+        if dbc.url.is_empty() {
+            for t in tables.values().filter(|t| t.def.dbtable.is_some()) {
+                // Kamailio loads nothing either when db_url is not set.
+                tracing::warn!(
+                    "htable: table {} has a dbtable but no db_url is set: nothing is loaded",
+                    t.def.name
+                );
+            }
+        }
+        let _ =
+            s.db.set(Arc::new(HtDb::new(dbc, crate::db::DbDrivers::of(ictx))));
         s.tables
             .set(tables)
             .map_err(|_| Error::Init("htable initialised twice".into()))?;
@@ -222,7 +263,79 @@ pub fn exports() -> ModuleExports {
         }));
         Ok(())
     }));
+    let s = Arc::clone(&st);
+    m.child_init = Some(Arc::new(move |_rank| {
+        // Kamailio loads in mod_init on a connection it closes again; here the load waits for
+        // the fork (a connection must not cross it) and runs before any message is handled.
+        let Some(db) = s.db.get().filter(|d| d.enabled()) else {
+            return Ok(());
+        };
+        for n in s.names() {
+            let Some(t) = s.table(n.as_bytes()) else {
+                continue;
+            };
+            if t.def.dbtable.is_some() {
+                let k = db.load(&t, s.now()).map_err(Error::Init)?;
+                tracing::info!("htable: {k} items loaded into table {n}");
+            }
+        }
+        Ok(())
+    }));
+    let s = Arc::clone(&st);
+    m.destroy = Some(Arc::new(move || {
+        // Kamailio's ht_db_sync_tables: dbmode tables that were loaded and have no custom cols.
+        let Some(db) = s.db.get().filter(|d| d.enabled()) else {
+            return;
+        };
+        for n in s.names() {
+            let Some(t) = s.table(n.as_bytes()) else {
+                continue;
+            };
+            let d = &t.def;
+            if d.dbtable.is_some() && d.dbmode != 0 && t.dbload() && d.cols.is_empty() {
+                if let Err(e) = db.store(&t, s.now()) {
+                    tracing::error!("htable: failed syncing hash table [{n}] to db: {e}");
+                }
+            }
+        }
+    }));
     m
+}
+
+/// The database modparams.
+fn db_config(params: &[(&'static str, ModValue)]) -> HtDbConfig {
+    let mut c = HtDbConfig::default();
+    for (n, v) in params {
+        match (*n, v) {
+            ("db_url", ModValue::Str(x)) => c.url = x.clone(),
+            ("key_name_column", ModValue::Str(x)) => c.key_name = x.clone(),
+            ("key_type_column", ModValue::Str(x)) => c.key_type = x.clone(),
+            ("value_type_column", ModValue::Str(x)) => c.value_type = x.clone(),
+            ("key_value_column", ModValue::Str(x)) => c.key_value = x.clone(),
+            ("expires_column", ModValue::Str(x)) => c.expires = x.clone(),
+            ("array_size_suffix", ModValue::Str(x)) => c.array_size_suffix = x.clone(),
+            ("db_expires", ModValue::Int(i)) => c.db_expires = *i != 0,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The table named by an RPC's first argument, with Kamailio's faults for the database RPCs.
+fn db_rpc_table(s: &HtState, a: &[RpcValue]) -> Result<(Arc<HtDb>, Arc<Table>), RpcFault> {
+    let db =
+        s.db.get()
+            .filter(|d| d.enabled())
+            .cloned()
+            .ok_or_else(|| fault(500, "No htable db_url"))?;
+    let n = rpc_str(a, 0).map_err(|_| fault(500, "No htable name given"))?;
+    let t = s
+        .table(n.as_bytes())
+        .ok_or_else(|| fault(500, "No such htable"))?;
+    if t.def.dbtable.is_none() {
+        return Err(fault(500, "No database htable"));
+    }
+    Ok((db, t))
 }
 
 fn parse_name(st: &HtState, inner: &str, reg: &ferrosip_api::Registry) -> Result<HtName, String> {
@@ -956,11 +1069,18 @@ fn rpcs(st: &Arc<HtState>) -> Vec<RpcExport> {
         ),
         (
             "htable.store",
-            "write a table to its database: refused (no database support yet)",
-            |_, _| {
-                Err(fault(
-                    500,
-                    "htable.store needs a database table: not implemented yet",
+            "Store hash table to database: htable",
+            |s, a| {
+                let (db, t) = db_rpc_table(s, a)?;
+                db.store(&t, s.now()).map_err(|e| {
+                    tracing::error!(
+                        "htable: failed syncing hash table [{}] to db: {e}",
+                        t.def.name
+                    );
+                    fault(500, "Storing htable failed")
+                })?;
+                Ok(RpcValue::Str(
+                    "Ok. Htable successfully stored to DB.".into(),
                 ))
             },
         ),
@@ -984,13 +1104,14 @@ fn rpcs(st: &Arc<HtState>) -> Vec<RpcExport> {
         }),
         (
             "htable.reload",
-            "reload from the database: refused (no database support yet)",
+            "Reload hash table from database: htable",
             |s, a| {
-                let t = rpc_str(a, 0)?;
-                if s.table(t.as_bytes()).is_none() {
-                    return Err(fault(500, "No such htable"));
-                }
-                Err(fault(500, "Reload failed: htable has no database table (database support not implemented yet)"))
+                let (db, t) = db_rpc_table(s, a)?;
+                db.reload(&t, s.now()).map_err(|e| {
+                    tracing::error!("htable: reload of {}: {e}", t.def.name);
+                    fault(500, "Htable reload failed")
+                })?;
+                Ok(RpcValue::Str("Ok. Htable reloaded.".into()))
             },
         ),
         (
@@ -1003,8 +1124,11 @@ fn rpcs(st: &Arc<HtState>) -> Vec<RpcExport> {
                         let d = &t.def;
                         out.push(RpcValue::Struct(vec![
                             ("name".into(), RpcValue::Str(n.clone())),
-                            ("dbtable".into(), RpcValue::Str(String::new())),
-                            ("dbmode".into(), RpcValue::Int(0)),
+                            (
+                                "dbtable".into(),
+                                RpcValue::Str(d.dbtable.clone().unwrap_or_default()),
+                            ),
+                            ("dbmode".into(), RpcValue::Int(i64::from(d.dbmode))),
                             (
                                 "expire".into(),
                                 RpcValue::Int(i64::try_from(d.autoexpire).unwrap_or(0)),

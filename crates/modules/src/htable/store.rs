@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
@@ -22,6 +23,34 @@ pub struct TableDef {
     pub initval: Option<i64>,
     /// `updateexpire`: setting an existing item restarts its expiry.
     pub updateexpire: bool,
+    /// `dbtable`: the database table loaded at startup (with the module's `db_url`).
+    pub dbtable: Option<String>,
+    /// `dbmode`: non-zero writes the content back to `dbtable` at shutdown.
+    pub dbmode: u32,
+    /// `cols`: the columns read instead of the key/value ones (first = key); never written back.
+    pub cols: Vec<String>,
+    /// `coldelim`: joins the packed `cols` values (`,`).
+    pub coldelim: u8,
+    /// `colnull`: stands for a NULL in the packed values (`*`; `None` = nothing).
+    pub colnull: Option<u8>,
+}
+
+impl TableDef {
+    /// A definition with Kamailio's defaults.
+    pub fn new(name: &str) -> TableDef {
+        TableDef {
+            name: name.to_string(),
+            size: 4,
+            autoexpire: 0,
+            initval: None,
+            updateexpire: true,
+            dbtable: None,
+            dbmode: 0,
+            cols: Vec::new(),
+            coldelim: b',',
+            colnull: Some(b'*'),
+        }
+    }
 }
 
 /// One item.
@@ -52,6 +81,8 @@ pub struct Table {
     // locks are recursive per process.
     locks: Vec<(Mutex<SlotLock>, Condvar)>,
     hasher: std::collections::hash_map::RandomState,
+    /// Loaded from its database table (Kamailio's `dbload`): only then is it written back.
+    dbload: AtomicBool,
 }
 
 impl std::fmt::Debug for Table {
@@ -75,8 +106,19 @@ impl Table {
                 .map(|_| (Mutex::new(SlotLock { owner: None }), Condvar::new()))
                 .collect(),
             hasher: std::collections::hash_map::RandomState::new(),
+            dbload: AtomicBool::new(false),
             def,
         }
+    }
+
+    /// Whether the table was loaded from its database table.
+    pub fn dbload(&self) -> bool {
+        self.dbload.load(Ordering::Relaxed)
+    }
+
+    /// Records a (re)load from the database.
+    pub fn set_dbload(&self, v: bool) {
+        self.dbload.store(v, Ordering::Relaxed);
     }
 
     /// Number of slots Kamailio would report (`2^size`).
@@ -275,7 +317,8 @@ impl Table {
 }
 
 /// Parses one `htable` modparam value: `name=>size=..;autoexpire=..;initval=..;updateexpire=..;
-/// dmqreplicate=..`. Database and DMQ attributes are refused with the reason.
+/// dbtable=..;dbmode=..;cols='a,b';coldelim=..;colnull=..;dmqreplicate=..`. Values may be quoted
+/// (`cols='a,b'`, `coldelim=';'`). DMQ replication is refused with the reason.
 pub fn parse_def(s: &str) -> Result<TableDef, String> {
     let (name, attrs) = s
         .split_once("=>")
@@ -284,18 +327,12 @@ pub fn parse_def(s: &str) -> Result<TableDef, String> {
     if name.is_empty() {
         return Err(format!("htable `{s}`: empty name"));
     }
-    let mut d = TableDef {
-        name: name.to_string(),
-        size: 4,
-        autoexpire: 0,
-        initval: None,
-        updateexpire: true,
-    };
-    for a in attrs.split(';').map(str::trim).filter(|a| !a.is_empty()) {
+    let mut d = TableDef::new(name);
+    for a in split_attrs(attrs) {
         let (k, v) = a
             .split_once('=')
             .ok_or_else(|| format!("htable `{name}`: bad attribute `{a}`"))?;
-        let (k, v) = (k.trim(), v.trim());
+        let (k, v) = (k.trim(), unquote(v.trim()));
         let num = || {
             v.parse::<i64>()
                 .map_err(|_| format!("htable `{name}`: {k} needs a number, not `{v}`"))
@@ -314,15 +351,68 @@ pub fn parse_def(s: &str) -> Result<TableDef, String> {
                     "htable `{name}`: dmqreplicate needs the dmq module: not implemented yet"
                 ))
             }
-            "dbtable" | "dbmode" | "cols" | "coldelim" | "colnull" => {
-                return Err(format!(
-                    "htable `{name}`: {k} needs a database: not implemented yet"
-                ))
+            "dbtable" => d.dbtable = (!v.is_empty()).then(|| v.to_string()),
+            "dbmode" => {
+                d.dbmode = u32::try_from(num()?)
+                    .map_err(|_| format!("htable `{name}`: negative dbmode"))?
             }
+            "cols" => {
+                d.cols = v.split(',').map(|c| c.trim().to_string()).collect();
+                if d.cols.len() < 2 || d.cols.iter().any(String::is_empty) {
+                    return Err(format!(
+                        "htable `{name}`: cols needs at least two column names, got `{v}`"
+                    ));
+                }
+            }
+            "coldelim" => match v.as_bytes() {
+                [c] => d.coldelim = *c,
+                _ => return Err(format!("htable `{name}`: coldelim must be one character")),
+            },
+            "colnull" => match v.as_bytes() {
+                [] => d.colnull = None,
+                [c] => d.colnull = Some(*c),
+                _ => {
+                    return Err(format!(
+                        "htable `{name}`: colnull must be one character or empty"
+                    ))
+                }
+            },
             _ => return Err(format!("htable `{name}`: unknown attribute `{k}`")),
         }
     }
     Ok(d)
+}
+
+/// Splits `a=1;b='x;y'` at the semicolons outside quotes.
+fn split_attrs(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quote) = (0, None);
+    for (i, ch) in s.char_indices() {
+        match (quote, ch) {
+            (None, '\'' | '"') => quote = Some(ch),
+            (Some(q), c) if c == q => quote = None,
+            (None, ';') => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// A value without its surrounding quotes (`'a,b'` → `a,b`).
+fn unquote(v: &str) -> &str {
+    for q in ['\'', '"'] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    v
 }
 
 #[cfg(test)]
@@ -332,28 +422,35 @@ mod tests {
     #[test]
     fn defs() {
         let ok = TableDef {
-            name: "a".into(),
             size: 8,
             autoexpire: 60,
             initval: Some(0),
             updateexpire: false,
+            ..TableDef::new("a")
         };
-        let cases: [(&str, Result<TableDef, &str>); 7] = [
+        let db = TableDef {
+            dbtable: Some("customer".into()),
+            dbmode: 1,
+            cols: vec!["dids".into(), "description".into()],
+            coldelim: b';',
+            colnull: None,
+            ..TableDef::new("c")
+        };
+        let cases: Vec<(&str, Result<TableDef, &str>)> = vec![
             ("a=>size=8;autoexpire=60;initval=0;updateexpire=0", Ok(ok)),
-            (
-                "b=>",
-                Ok(TableDef {
-                    name: "b".into(),
-                    size: 4,
-                    autoexpire: 0,
-                    initval: None,
-                    updateexpire: true,
-                }),
-            ),
+            ("b=>", Ok(TableDef::new("b"))),
             ("c=>size=x", Err("htable `c`: size needs a number, not `x`")),
             (
-                "d=>dbtable=htable",
-                Err("htable `d`: dbtable needs a database: not implemented yet"),
+                "c=>dbtable=customer;dbmode=1;cols='dids,description';coldelim=';';colnull=''",
+                Ok(db),
+            ),
+            (
+                "d=>dbtable=h;cols='one'",
+                Err("htable `d`: cols needs at least two column names, got `one`"),
+            ),
+            (
+                "d=>coldelim=ab",
+                Err("htable `d`: coldelim must be one character"),
             ),
             (
                 "e=>dmqreplicate=1",
@@ -373,11 +470,9 @@ mod tests {
     #[test]
     fn expiry_rules() {
         let t = Table::new(TableDef {
-            name: "t".into(),
-            size: 4,
             autoexpire: 10,
-            initval: None,
             updateexpire: false,
+            ..TableDef::new("t")
         });
         t.set(b"k", Value::Int(1), None, 100);
         t.set(b"k", Value::Int(2), None, 105); // updateexpire=0 keeps 110
