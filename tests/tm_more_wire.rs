@@ -13,7 +13,8 @@ mod harness;
 mod sip_endpoints;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use harness::*;
 use sip_endpoints::*;
@@ -32,6 +33,10 @@ loadmodule "xlog.so"
 loadmodule "siputils.so"
 loadmodule "textops.so"
 loadmodule "corex.so"
+loadmodule "kex.so"
+loadmodule "jsonrpcs.so"
+modparam("jsonrpcs", "fifo_name", "RPCDIR/rpc.fifo")
+modparam("jsonrpcs", "dgram_socket", "RPCDIR/rpc.sock")
 modparam("tm", "fr_inv_timer", 1500)
 modparam("tm", "fr_timer", 1000)
 modparam("tm", "wt_timer", 500)
@@ -43,15 +48,18 @@ request_route {
         exit;
     }
     if (is_method("CANCEL")) {
+        xlog("L_INFO", "TMX: cancel $T_inv($rU) $T_inv($ci) $T_inv($rm)\n");
         if (t_check_trans()) { t_relay(); }
         exit;
     }
     t_check_trans();
     if ($rU == "bfpar") {
         $ru = "sip:one@127.0.0.1:UAS1";
+        setbflag(3);
         append_branch("sip:two@127.0.0.1:UAS2");
         t_on_branch_failure("BF");
         t_on_failure("AFTER");
+        t_on_reply("RPL");
     } else if ($rU == "bfser") {
         $ru = "sip:first@127.0.0.1:UAS1";
         t_on_branch_failure("BF");
@@ -71,7 +79,9 @@ request_route {
         t_on_failure("QNEXT");
     } else {
         $ru = "sip:bob@127.0.0.1:UAS1";
+        t_on_reply("RPL");
     }
+    xlog("L_INFO", "TMX: request $T(id_index) $T(reply_code) $T(branch_index)\n");
     if (!t_relay()) { sl_reply_error(); }
     exit;
 }
@@ -82,11 +92,14 @@ event_route[tm:branch-failure:BF] {
     if (t_branch_replied()) { xlog("L_INFO", "TMX: bf replied\n"); }
     setflag(7);
 }
+onreply_route[RPL] {
+    xlog("L_INFO", "TMX: rpl $rs $T_reply_last $T_branch(uri) $T_branch(flags) $T(reply_code) $T(reply_reason) $T(branch_index) $T(id_index)\n");
+}
 failure_route[AFTER] {
     xlog("L_INFO", "TMX: after $T_reply_code\n");
 }
 failure_route[NEXT] {
-    xlog("L_INFO", "TMX: failure $T_reply_code $T_branch_idx\n");
+    xlog("L_INFO", "TMX: failure $T_reply_code $T_branch_idx $T(reply_type) $T_branch(flags) $T(reply_reason) $T(id_index)\n");
     if (isflagset(7)) { xlog("L_INFO", "TMX: flag from bf\n"); }
     if (t_check_status("486")) {
         $ru = "sip:second@127.0.0.1:UAS2";
@@ -200,6 +213,35 @@ fn q_serial(r: &mut Run) {
     r.uac.drain(Duration::from_millis(300));
 }
 
+/// CANCEL of a ringing call: `$T_inv(…)` reads the INVITE; `$T_reply_last` in onreply_route.
+fn cancel_ringing(r: &mut Run) {
+    let inv = invite(r.uac.port, "bob", "cancel");
+    r.uac.send(r.proxy, &inv);
+    let req = r.uas1.expect("INVITE", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&req, 180, "Ringing", "c1", r.uas1.port));
+    r.uac.expect("SIP/2.0 180", W);
+    let cancel = inv
+        .replace("INVITE sip:", "CANCEL sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace(
+            "Contact: <sip:alice@127.0.0.1",
+            "X-Was-Contact: <sip:alice@127.0.0.1",
+        );
+    r.uac.send(r.proxy, &cancel);
+    let c = r.uas1.expect("CANCEL", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&c, 200, "OK", "c1", r.uas1.port));
+    r.uac.expect("SIP/2.0 200 canceling", W);
+    r.uas1.send(
+        r.proxy,
+        &reply(&req, 487, "Request Terminated", "c1", r.uas1.port),
+    );
+    r.uac.expect("SIP/2.0 487", W);
+    r.uas1.expect("ACK", W);
+    r.uac.drain(Duration::from_millis(300));
+}
+
 type Scenario = fn(&mut Run);
 
 fn run_all(bin: &str, name: &str) -> Seen {
@@ -209,6 +251,7 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("bf-serial", branch_failure_serial),
         ("bf-timeout", branch_failure_timeout),
         ("q-serial", q_serial),
+        ("cancel", cancel_ringing),
     ];
     for (sname, f) in scenarios {
         let (uac, uas1, uas2) = (Ep::new(), Ep::new(), Ep::new());
@@ -220,12 +263,20 @@ fn run_all(bin: &str, name: &str) -> Seen {
             uas1,
             uas2,
         };
+        let rpcdir = scratch(&format!("{name}-{sname}-rpc"));
         let cfg = CFG
+            .replace("RPCDIR", &rpcdir.to_string_lossy())
             .replace("PORT", &port.to_string())
             .replace("UAS1", &r.uas1.port.to_string())
             .replace("UAS2", &r.uas2.port.to_string());
+        let started = Instant::now();
         let mut srv = start(bin, &format!("{name}-{sname}"), &cfg, &[proxy]);
         f(&mut r);
+        if *sname == "q-serial" {
+            // Kamailio's tmx refreshes its statistics at most every 2 s of uptime.
+            std::thread::sleep(Duration::from_millis(2500).saturating_sub(started.elapsed()));
+            seen.push((format!("{sname}/tmx-stats"), tmx_stats(&rpcdir)));
+        }
         let ports = [
             (port, "PROXY"),
             (r.uac.port, "UAC"),
@@ -252,6 +303,35 @@ fn run_all(bin: &str, name: &str) -> Seen {
         assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());
     }
     seen
+}
+
+/// `stats.get_statistics tmx:` over jsonrpcs' datagram socket: the cumulative counters (the
+/// gauges `inuse_transactions`/`active_transactions` depend on when the wait timers ran).
+fn tmx_stats(dir: &Path) -> Vec<String> {
+    use std::os::unix::net::UnixDatagram;
+    let sock = dir.join("rpc.sock");
+    let me = dir.join("client.sock");
+    let _ = std::fs::remove_file(&me);
+    let Ok(c) = UnixDatagram::bind(&me) else {
+        return vec![format!("<cannot bind {}>", me.display())];
+    };
+    let _ = c.set_read_timeout(Some(W));
+    let req =
+        r#"{"jsonrpc": "2.0", "method": "stats.get_statistics", "params": ["tmx:"], "id": 1}"#;
+    let mut buf = vec![0u8; 65536];
+    let out = match c
+        .send_to(req.as_bytes(), &sock)
+        .and_then(|_| c.recv(&mut buf))
+    {
+        Ok(n) => String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned(),
+        Err(e) => format!("<{e}>"),
+    };
+    let _ = std::fs::remove_file(&me);
+    out.split('"')
+        .filter(|p| p.starts_with("tmx:"))
+        .filter(|p| !p.contains("inuse_") && !p.contains("active_"))
+        .map(str::to_string)
+        .collect()
 }
 
 fn lines(seen: &Seen, key: &str) -> Vec<String> {
@@ -318,6 +398,17 @@ fn tm_branch_failure_and_q_serial_forking_match_kamailio() {
         "q order at UAS2"
     );
     assert!(first_lines(&ours, "q-serial/uac").contains(&"SIP/2.0 200 OK".to_string()));
+    let stats = lines(&ours, "q-serial/tmx-stats");
+    eprintln!("tmx stats: {stats:?}");
+    // One INVITE transaction: 100 generated; 4 final replies received (3 negative, the 200).
+    for want in [
+        "tmx:UAS_transactions = 1",
+        "tmx:2xx_transactions = 1",
+        "tmx:rpl_received = 4",
+        "tmx:rpl_generated = 1",
+    ] {
+        assert!(stats.iter().any(|l| l == want), "{want} in {stats:?}");
+    }
 
     let Some(kam) = kamailio_bin() else {
         assert!(!ci(), "CI: kamailio is required for the differential test");

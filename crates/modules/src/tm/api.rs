@@ -231,4 +231,139 @@ impl TmApi {
     pub fn stats(&self) -> &TmStats {
         &self.tm.stats
     }
+
+    /// The INVITE transaction's request for the CANCEL in `ctx` (`$T_inv`: request_route only, as
+    /// in Kamailio), with its receive info.
+    pub fn invite_of_cancel(&self, ctx: &Ctx<'_>) -> Option<(Vec<u8>, ferrosip_api::RecvInfo)> {
+        if ctx.route_type != RouteType::Request {
+            return None;
+        }
+        let cell = lookup_invite(&self.tm, ctx)?;
+        let t = cell.lock();
+        Some((t.req.buf().to_vec(), t.rcv))
+    }
+
+    /// `$T_reply_last`: in onreply_route, the last code received on the reply's branch — this
+    /// reply's when it is higher (Kamailio raises the branch's code for the route's duration).
+    pub fn reply_last(&self, ctx: &Ctx<'_>) -> Option<u16> {
+        if ctx.route_type != RouteType::TmOnReply {
+            return None;
+        }
+        let b = cur(ctx, |c| c.reply_branch)?;
+        let cell = cur_cell(ctx)?;
+        let t = cell.lock();
+        let last = t.p.branch(b).map(|c| c.last_received())?;
+        Some(last.max(ctx.msg.status().unwrap_or(0)))
+    }
+
+    /// The branch `$T_branch(…)` looks at: the failed one (failure routes), the reply's
+    /// (onreply_route).
+    fn view_branch(&self, ctx: &Ctx<'_>) -> Option<u8> {
+        match ctx.route_type {
+            RouteType::Failure | RouteType::BranchFailure => cur(ctx, |c| c.failed.map(|f| f.0)),
+            RouteType::TmOnReply => cur(ctx, |c| c.reply_branch),
+            _ => None,
+        }
+    }
+
+    /// `$T_branch(flags)`: the branch flags of that branch.
+    pub fn branch_flags(&self, ctx: &Ctx<'_>) -> Option<u32> {
+        let b = self.view_branch(ctx)?;
+        let cell = cur_cell(ctx)?;
+        let t = cell.lock();
+        t.branches.get(usize::from(b)).map(|x| x.bflags)
+    }
+
+    /// `$T_branch(uri)`: the R-URI of the reply's branch (onreply_route only).
+    pub fn branch_uri(&self, ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+        if ctx.route_type != RouteType::TmOnReply {
+            return None;
+        }
+        let b = self.view_branch(ctx)?;
+        let cell = cur_cell(ctx)?;
+        let t = cell.lock();
+        t.branches.get(usize::from(b)).map(|x| x.uri.clone())
+    }
+
+    /// `$T(id_index)` / `$T(id_label)`: the transaction's hash index and label (`create`: make
+    /// the transaction first, as `id_index_n`/`id_label_n` do in request_route).
+    pub fn ids(&self, ctx: &mut Ctx<'_>, create: bool) -> Option<(u32, u32)> {
+        if let Some(c) = cur_cell(ctx) {
+            return Some((c.hash, c.label));
+        }
+        if !create || ctx.route_type != RouteType::Request || !ctx.msg.is_request() {
+            return None;
+        }
+        match new_txn(&self.tm, ctx) {
+            Ok(NewTxn::Created(c)) => Some((c.hash, c.label)),
+            _ => None,
+        }
+    }
+
+    /// `$T(reply_type)`: 1 when the reply that made failure_route run was faked here.
+    pub fn reply_type(&self, ctx: &Ctx<'_>) -> Option<i64> {
+        cur_cell(ctx)?;
+        if ctx.route_type != RouteType::Failure {
+            return Some(0);
+        }
+        Some(i64::from(cur(ctx, |c| c.failed).is_some_and(
+            |(b, _, _)| {
+                cur_cell(ctx).is_some_and(|cell| {
+                    cell.lock()
+                        .branches
+                        .get(usize::from(b))
+                        .and_then(|x| x.reply.as_ref())
+                        .is_some_and(|r| r.received.is_empty())
+                })
+            },
+        )))
+    }
+
+    /// tmx statistics, as Kamailio's tmx computes them from tm's counters.
+    pub fn counters(&self) -> TmxCounters {
+        let s = &self.tm.stats;
+        let g = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let cells = self.tm.table.cells();
+        let waiting = cells
+            .iter()
+            .filter(|c| c.lock().p.server().is_on_wait())
+            .count() as u64;
+        TmxCounters {
+            created: g(&s.created),
+            freed: g(&s.freed),
+            current: cells.len() as u64,
+            waiting,
+            rpl_received: g(&s.rpl_received),
+            rpl_relayed: g(&s.relayed_replies),
+            rpl_generated: g(&s.local_replies),
+            completed: [
+                g(&s.replies_2xx),
+                g(&s.replies_3xx),
+                g(&s.replies_4xx),
+                g(&s.replies_5xx),
+                g(&s.replies_6xx),
+            ],
+        }
+    }
+}
+
+/// A snapshot of tm's counters for tmx's statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TmxCounters {
+    /// Transactions created (Kamailio's `transactions`; tmx `UAS_transactions`).
+    pub created: u64,
+    /// Transactions freed.
+    pub freed: u64,
+    /// Live transactions.
+    pub current: u64,
+    /// Live transactions in the wait state.
+    pub waiting: u64,
+    /// Replies received for our branches.
+    pub rpl_received: u64,
+    /// Replies relayed upstream.
+    pub rpl_relayed: u64,
+    /// Replies generated here.
+    pub rpl_generated: u64,
+    /// Final replies sent upstream by class 2xx … 6xx.
+    pub completed: [u64; 5],
 }

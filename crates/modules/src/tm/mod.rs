@@ -22,6 +22,8 @@ use routes::run_failure;
 pub mod msgs;
 pub mod table;
 
+pub use api::TmxCounters;
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

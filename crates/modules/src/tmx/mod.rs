@@ -1,10 +1,15 @@
 //! `tmx`: tm extensions — the `$T_*` variables, route-type tests, `t_precheck_trans`,
 //! `t_flush_flags`. Built on [`crate::tm::TmApi`] (tm must be loaded first, as in Kamailio).
 //!
+//! The statistics (`UAS_transactions` … `rpl_sent`) are computed from tm's counters on read.
+//!
 //! Refused at load (not implemented yet): `t_cancel_branches`, `t_cancel_callid`,
 //! `t_reply_callid`, `t_flush_xflags`, `t_suspend`, `t_continue`, `t_reuse_branch`, `t_drop`,
-//! `$T(name)`, `$T_branch(name)`, `$T_inv`, `$T_reply_ruid`, `$T_reply_last`, the `tm.*` RPCs of
-//! tmx.
+//! `$T_branch(ruid)`, `$T_reply_ruid`, the `tm.*` RPCs of tmx.
+
+mod more;
+
+use more::{more_pvs, register_stats};
 
 use std::sync::{Arc, OnceLock};
 
@@ -107,19 +112,17 @@ pub fn exports() -> ModuleExports {
         ));
     }
     m.pvs = pvs(&tm);
-    m.refused_pvs = vec![
-        ("T", "not implemented yet"),
-        ("T_branch", "not implemented yet"),
-        ("T_inv", "not implemented yet"),
-        ("T_reply_ruid", "not implemented yet"),
-        ("T_reply_last", "not implemented yet"),
-    ];
+    m.pvs.extend(more_pvs(&tm));
+    m.refused_pvs = vec![(
+        "T_reply_ruid",
+        "not implemented yet (tm keeps no location ruid per branch)",
+    )];
     m.init = Some(Arc::new(move |ictx| {
         let t = ictx
             .api::<TmApi>()
             .ok_or_else(|| Error::Init("tmx: needs the tm module, loaded before tmx".into()))?;
-        let _ = tm.set(t);
-        Ok(())
+        let _ = tm.set(t.clone());
+        register_stats(&ictx.stats(), &t)
     }));
     m
 }
