@@ -391,3 +391,91 @@ fn db_only_two_instances_mariadb() {
     fresh(&url);
     two_instances(&url, "uldb_two_my");
 }
+
+/// Debian's stock kamailio.cfg with `WITH_MYSQL WITH_USRLOCDB` (usrloc db_mode 2), `DBURL` on a
+/// SQLite file and `--loadmodule=db_sqlite.so`, on ferrosip and on Kamailio: a REGISTER through the
+/// config's route[REGISTRAR]; after a restart an INVITE to the user is relayed to the stored
+/// contact. The row written at shutdown is the same on both servers.
+#[test]
+fn debian_stock_cfg_usrlocdb_survives_a_restart() {
+    let stock = "/etc/kamailio/kamailio.cfg";
+    let Ok(cfg) = std::fs::read_to_string(stock) else {
+        eprintln!("skipped: {stock} missing (Debian's kamailio package)");
+        return;
+    };
+    let mut servers = vec![("ferrosip", w::ferrosip_bin())];
+    match w::kamailio_bin() {
+        Some(k) if Path::new(&format!("{MPATH}db_sqlite.so")).exists() => {
+            servers.push(("kamailio", k))
+        }
+        _ => eprintln!("skipped the Kamailio half: kamailio or its db_sqlite.so missing"),
+    }
+    let ua = Ua::new();
+    let ua_port = ua.sock.local_addr().map(|a| a.port()).unwrap_or(0);
+    let mut seen = Vec::new();
+    for (name, bin) in servers {
+        let url = sqlite_url(&format!("uldb_stock_{name}"));
+        let port = w::free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let dburl = format!("DBURL=\"{url}\"");
+        let listen = format!("udp:127.0.0.1:{port}");
+        let mut args = vec![
+            "-A",
+            "WITH_MYSQL",
+            "-A",
+            "WITH_USRLOCDB",
+            "-A",
+            &dburl,
+            "-l",
+            &listen,
+            "--loadmodule=db_sqlite.so",
+        ];
+        if name == "kamailio" {
+            // Kamailio 5.6 opens sqlite:///abs/path as the relative path "abs/path".
+            args.extend(["-w", "/"]);
+        }
+        let me = format!("127.0.0.1:{port}");
+        let register = format!(
+            "REGISTER sip:{me} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:@PORT@;rport;branch=z9hG4bK-st1\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@{me}>;tag=s1\r\nTo: <sip:alice@{me}>\r\nCall-ID: stock-reg\r\n\
+CSeq: 1 REGISTER\r\nContact: <sip:alice@127.0.0.1:@PORT@>;expires=3600\r\nUser-Agent: uldb-wire/1.0\r\n\
+Content-Length: 0\r\n\r\n"
+        );
+        let mut s = w::start_args(bin, &format!("uldb_stock_{name}_1"), &cfg, &[addr], &args);
+        let r = ua.send(addr, &register);
+        assert!(
+            r.starts_with("SIP/2.0 200"),
+            "{name}: {r}\n{}",
+            s.log_text()
+        );
+        s.stop();
+        let written = rows(&url, port);
+        assert_eq!(written.len(), 1, "{name}: written at shutdown");
+
+        let mut s = w::start_args(bin, &format!("uldb_stock_{name}_2"), &cfg, &[addr], &args);
+        let caller = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let cport = caller.local_addr().map(|a| a.port()).unwrap_or(0);
+        let invite = format!(
+            "INVITE sip:alice@{me} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{cport};rport;branch=z9hG4bK-st2\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@{me}>;tag=b1\r\nTo: <sip:alice@{me}>\r\nCall-ID: stock-inv\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:bob@127.0.0.1:{cport}>\r\nContent-Length: 0\r\n\r\n"
+        );
+        let _ = caller.send_to(invite.as_bytes(), addr);
+        let relayed = w::collect_udp(&ua.sock, Duration::from_secs(3))
+            .into_iter()
+            .find(|m| m.starts_with("INVITE "))
+            .map(|m| m.lines().next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        s.stop();
+        assert_eq!(
+            relayed,
+            format!("INVITE sip:alice@127.0.0.1:{ua_port} SIP/2.0"),
+            "{name}: the INVITE reaches the contact loaded at startup\n{}",
+            s.log_text()
+        );
+        seen.push(written);
+    }
+    if let [ours, theirs] = seen.as_slice() {
+        assert_eq!(ours, theirs, "the row each server wrote at shutdown");
+    }
+}
