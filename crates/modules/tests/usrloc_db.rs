@@ -411,3 +411,89 @@ fn refusals_and_startup_errors() {
         Err("500 Command is not supported in db_mode=0".to_string())
     );
 }
+
+/// The options that change what is written: (extra modparams, check after insert/refresh/removal).
+#[test]
+fn write_options() {
+    // use_domain: username and domain columns split the AoR; DB-only lookups use both.
+    let url = sqlite_db("usedomain");
+    let (reg, _) = server(&url, 3, &[("use_domain", ModValue::Int(1))]);
+    assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    let r = db
+        .query("location", &[], &["username", "domain"], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<String> = r.rows.iter().flatten().map(|v| v.to_string()).collect();
+    assert_eq!(got, ["alice", "example.com"]);
+    assert_eq!(lookup(&reg, "alice"), A1);
+
+    // db_ops_ruid=0: refresh and removal find the row by AoR, contact and Call-ID.
+    let url = sqlite_db("opsaddr");
+    let (reg, _) = server(&url, 1, &[("db_ops_ruid", ModValue::Int(0))]);
+    assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+    assert_eq!(save(&reg, "alice", A1, 2, 600), 2);
+    assert_eq!(rows(&url), vec![("alice".into(), A1.into(), 2, T0 + 600)]);
+    assert_eq!(save(&reg, "alice", A1, 3, 0), 3);
+    assert!(rows(&url).is_empty());
+
+    // db_check_update: a refresh whose row vanished inserts it again; without, it stays gone.
+    for (check, want) in [(1, 1usize), (0, 0)] {
+        let url = sqlite_db(&format!("check{check}"));
+        let (reg, _) = server(&url, 1, &[("db_check_update", ModValue::Int(check))]);
+        assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+        let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+        db.delete("location", &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(save(&reg, "alice", A1, 2, 600), 2);
+        assert_eq!(rows(&url).len(), want, "db_check_update={check}");
+    }
+
+    // db_update_as_insert + db_insert_update: a refresh is an insert that replaces the row.
+    let url = sqlite_db("asinsert");
+    let (reg, _) = server(
+        &url,
+        1,
+        &[
+            ("db_update_as_insert", ModValue::Int(1)),
+            ("db_insert_update", ModValue::Int(1)),
+        ],
+    );
+    assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+    assert_eq!(save(&reg, "alice", A1, 2, 600), 2);
+    assert_eq!(rows(&url), vec![("alice".into(), A1.into(), 2, T0 + 600)]);
+
+    // expires_type=1: BIGINT time columns hold seconds.
+    let url = sqlite_db("bigint");
+    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    db.execute_batch(
+        "DROP INDEX location_expires_idx; ALTER TABLE location DROP COLUMN expires; ALTER TABLE location ADD COLUMN expires BIGINT NOT NULL DEFAULT 0;\
+         ALTER TABLE location DROP COLUMN last_modified; ALTER TABLE location ADD COLUMN last_modified BIGINT NOT NULL DEFAULT 0;",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (reg, _) = server(&url, 1, &[("expires_type", ModValue::Int(1))]);
+    assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+    let r = db
+        .query("location", &[], &["expires", "last_modified"], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<Option<i64>> = r.rows.iter().flatten().map(Value::as_i64).collect();
+    assert_eq!(got, [Some(T0 + 300), Some(T0)]);
+    drop(reg);
+    let (reg, _) = server(&url, 1, &[("expires_type", ModValue::Int(1))]);
+    assert_eq!(lookup(&reg, "alice"), A1, "loaded from BIGINT columns");
+}
+
+/// Write-through: a write the database refused is retried by the timer.
+#[test]
+fn write_through_retries_in_the_timer() {
+    let url = sqlite_db("retry");
+    let (reg, ul) = server(&url, 1, &[]);
+    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    db.raw_execute("ALTER TABLE location RENAME TO location_away")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(save(&reg, "alice", A1, 1, 300), 1, "memory keeps it");
+    assert_eq!(lookup(&reg, "alice"), A1);
+    db.raw_execute("ALTER TABLE location_away RENAME TO location")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rows(&url).is_empty());
+    ul.timer(T0 + 1);
+    assert_eq!(rows(&url), vec![("alice".into(), A1.into(), 1, T0 + 300)]);
+}
