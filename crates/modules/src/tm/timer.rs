@@ -1,0 +1,124 @@
+//! tm's timer thread: advances the wheel every tick, runs retransmissions, timeouts and the
+//! routes they trigger, and gives freed heap back to the system after a burst.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrosip_api::WorkerState;
+use ferrosip_siptxn::Time;
+
+use super::*;
+
+/// Gives the memory of finished transactions back to the system once the table has stayed empty
+/// for a while after a burst (glibc keeps freed heap in its arenas otherwise: after 60,000 calls at
+/// 1,000/s the RSS stayed 40 MB above its start with an empty table). At most every 10 s.
+#[derive(Default)]
+struct Trim {
+    /// The table held transactions since the last trim.
+    busy: bool,
+    /// When it was last seen non-empty.
+    last_busy: u64,
+    last_trim: u64,
+    /// Trims done (tests).
+    trims: u32,
+}
+
+impl Trim {
+    fn tick(&mut self, now: Time, empty: bool) {
+        if !empty {
+            self.busy = true;
+            self.last_busy = now.ms();
+            return;
+        }
+        let idle = now.ms().saturating_sub(self.last_busy);
+        if self.busy && idle >= 1000 && now.ms().saturating_sub(self.last_trim) >= 10_000 {
+            self.busy = false;
+            self.last_trim = now.ms();
+            self.trims += 1;
+            release_free_memory();
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
+
+/// The timer thread: advances the wheel every `tick` and runs what is due.
+pub(super) fn timer_loop(tm: Arc<Tm>, tick: Duration) {
+    let mut fired = Vec::new();
+    let mut worker = WorkerState::default();
+    let mut trim = Trim::default();
+    while !tm.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(tick);
+        let now = tm.now();
+        trim.tick(now, tm.table.is_empty());
+        fired.clear();
+        tm.table.due(now, &mut fired);
+        for (id, weak) in fired.drain(..) {
+            let Some(cell) = weak.upgrade() else { continue };
+            let mut actions = Vec::new();
+            let fr = {
+                let mut t = cell.lock();
+                if t.timer.map(|(i, _)| i) != Some(id) {
+                    continue;
+                }
+                t.timer = None;
+                t.p.on_timer(now, &mut actions);
+                let fr = apply(&tm, &cell, &mut t, &actions, None);
+                tm.table.reschedule(&cell, &mut t);
+                fr
+            };
+            if let Some(f) = fr {
+                let Some(net) = tm.net.get().cloned() else {
+                    continue;
+                };
+                let Ok(mut server) = net.server() else {
+                    continue;
+                };
+                run_failure(&tm, &cell, f, server.as_mut(), &mut worker);
+                flush_finals(&tm, server.as_mut(), &mut worker);
+            } else if FINALS.with(|q| !q.borrow().is_empty()) || routes::branch_failures_queued() {
+                if let Some(net) = tm.net.get().cloned() {
+                    if let Ok(mut server) = net.server() {
+                        flush_finals(&tm, server.as_mut(), &mut worker);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_released_after_bursts_at_most_every_10_s() {
+        let mut t = Trim::default();
+        // (now ms, table empty, trims so far)
+        let steps: &[(u64, bool, u32)] = &[
+            (0, true, 0), // idle from the start: nothing to give back
+            (5_000, true, 0),
+            (10_000, false, 0), // a burst
+            (10_500, true, 0),  // empty for 0.5 s only
+            (11_100, true, 1),  // 1.1 s: trimmed
+            (11_200, true, 1),  // once per burst
+            (12_000, false, 1),
+            (13_500, true, 1), // idle, but the last trim was 2.4 s ago
+            (21_200, true, 2),
+        ];
+        for (now, empty, want) in steps {
+            t.tick(Time(*now), *empty);
+            assert_eq!(t.trims, *want, "at {now} ms");
+        }
+    }
+}
