@@ -3,6 +3,7 @@
 //! modules ferrosip implements.
 
 pub mod acc;
+pub mod alias_db;
 pub mod auth;
 pub mod auth_db;
 pub mod cfg_rpc;
@@ -14,10 +15,12 @@ pub mod db_mysql;
 pub mod db_postgres;
 pub mod db_sqlite;
 pub mod dlgs;
+pub mod domain;
 pub mod htable;
 pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
+pub mod permissions;
 pub mod pike;
 pub mod pv;
 pub mod registrar;
@@ -38,6 +41,7 @@ pub mod xlog;
 pub fn all() -> Vec<ferrosip_api::ModuleExports> {
     vec![
         acc::exports(),
+        alias_db::exports(),
         auth::exports(),
         auth_db::exports(),
         cfg_rpc::exports(),
@@ -48,10 +52,12 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         db_postgres::exports(),
         db_sqlite::exports(),
         dlgs::exports(),
+        domain::exports(),
         htable::exports(),
         jsonrpcs::exports(),
         kex::exports(),
         maxfwd::exports(),
+        permissions::exports(),
         pike::exports(),
         pv::exports(),
         registrar::exports(),

@@ -277,6 +277,7 @@ pub const KAMAILIO_MODULES: &[&str] = &[
 /// [`KAMAILIO_MODULES`] (a unit test checks it).
 pub const IMPLEMENTED_MODULES: &[&str] = &[
     "acc",
+    "alias_db",
     "auth",
     "auth_db",
     "cfg_rpc",
@@ -287,10 +288,12 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "db_postgres",
     "db_sqlite",
     "dlgs",
+    "domain",
     "htable",
     "jsonrpcs",
     "kex",
     "maxfwd",
+    "permissions",
     "pike",
     "pv",
     "registrar",
