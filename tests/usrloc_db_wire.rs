@@ -208,20 +208,21 @@ fn sequence(ua: &Ua, addr: SocketAddr, url: &str) -> Vec<Vec<Vec<(String, String
     snaps
 }
 
-#[test]
-fn location_rows_match_kamailio() {
-    let url = sqlite_url("uldb_rows");
+/// The REGISTER sequence on ferrosip, then on Kamailio, both on `url` (emptied in between); the
+/// rows after each step must be the same.
+fn rows_match(url: &str, tag: &str) {
+    fresh(url);
     let port = w::free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut fs = w::start(
         w::ferrosip_bin(),
-        "uldb_rows_fs",
-        &config(port, &url, 1, false),
+        &format!("{tag}_fs"),
+        &config(port, url, 1, false),
         &[addr],
     );
     // One UA for both servers: its port is in the Contact URIs.
     let ua = Ua::new();
-    let ours = sequence(&ua, addr, &url);
+    let ours = sequence(&ua, addr, url);
     fs.stop();
     assert_eq!(ours.first().map(Vec::len), Some(1), "{ours:#?}");
     assert_eq!(ours.last().map(Vec::len), Some(1), "bob removed: {ours:#?}");
@@ -231,24 +232,50 @@ fn location_rows_match_kamailio() {
         eprintln!("skipped the Kamailio half: kamailio not installed");
         return;
     };
-    if !Path::new(&format!("{MPATH}db_sqlite.so")).exists() {
-        eprintln!("skipped the Kamailio half: db_sqlite.so missing");
+    let module = format!("{MPATH}{}.so", driver(url));
+    if !Path::new(&module).exists() {
+        eprintln!("skipped the Kamailio half: {module} missing");
         return;
     }
-    fresh(&url);
+    fresh(url);
     let port = w::free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     // -w /: Kamailio 5.6 opens sqlite:///abs/path as the relative path "abs/path".
     let mut k = w::start_args(
         kam,
-        "uldb_rows_kam",
-        &config(port, &url, 1, true),
+        &format!("{tag}_kam"),
+        &config(port, url, 1, true),
         &[addr],
         &["-w", "/"],
     );
-    let theirs = sequence(&ua, addr, &url);
+    let theirs = sequence(&ua, addr, url);
     k.stop();
     assert_eq!(ours, theirs, "Kamailio log:\n{}", k.log_text());
+}
+
+#[test]
+fn location_rows_match_kamailio() {
+    rows_match(&sqlite_url("uldb_rows"), "uldb_rows");
+}
+
+#[test]
+#[ignore = "needs FERROSIP_TEST_PG_URL (crates/db/scripts/test-servers.sh)"]
+fn location_rows_match_kamailio_postgres() {
+    let _one = serial();
+    let Ok(url) = std::env::var("FERROSIP_TEST_PG_URL") else {
+        panic!("FERROSIP_TEST_PG_URL is not set");
+    };
+    rows_match(&url, "uldb_rows_pg");
+}
+
+#[test]
+#[ignore = "needs FERROSIP_TEST_MYSQL_URL (crates/db/scripts/test-servers.sh)"]
+fn location_rows_match_kamailio_mariadb() {
+    let _one = serial();
+    let Ok(url) = std::env::var("FERROSIP_TEST_MYSQL_URL") else {
+        panic!("FERROSIP_TEST_MYSQL_URL is not set");
+    };
+    rows_match(&url, "uldb_rows_my");
 }
 
 /// db_mode=2: REGISTER, stop (the shutdown writes the row), start again: lookup finds the
