@@ -497,3 +497,31 @@ fn write_through_retries_in_the_timer() {
     ul.timer(T0 + 1);
     assert_eq!(rows(&url), vec![("alice".into(), A1.into(), 1, T0 + 300)]);
 }
+
+/// Cost probe (ignored; `-- --ignored --nocapture`): µs per `save` (new AoR) and per `lookup`
+/// for each db_mode on a SQLite file.
+#[test]
+#[ignore = "cost probe: prints numbers, asserts nothing about speed"]
+fn cost_probe() {
+    const N: usize = 300;
+    for mode in [0i64, 1, 2, 3] {
+        let url = sqlite_db(&format!("cost{mode}"));
+        let (reg, _) = if mode == 0 {
+            server(&url, 1, &[("db_mode", ModValue::Int(0))])
+        } else {
+            server(&url, mode, &[])
+        };
+        let t = std::time::Instant::now();
+        for i in 0..N {
+            let u = format!("u{i}");
+            assert_eq!(save(&reg, &u, &format!("sip:{u}@10.0.0.1"), 1, 3600), 1);
+        }
+        let save_us = t.elapsed().as_micros() / N as u128;
+        let t = std::time::Instant::now();
+        for i in 0..N {
+            assert!(!lookup(&reg, &format!("u{i}")).is_empty());
+        }
+        let lookup_us = t.elapsed().as_micros() / N as u128;
+        eprintln!("db_mode {mode}: save {save_us} µs, lookup {lookup_us} µs");
+    }
+}
