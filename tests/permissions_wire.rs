@@ -629,3 +629,284 @@ fn permissions_domain_alias_db_cached_match_kamailio() {
 fn permissions_domain_alias_db_per_call_match_kamailio() {
     compare(0);
 }
+
+/// The tables Debian's stock config reads with WITH_AUTH, WITH_IPAUTH and WITH_ALIASDB: alice with
+/// password "secret", 127.0.0.1 in address group 1, the alias `sales` for alice on `me`.
+fn stock_database(dir: &Path, me: &str) -> String {
+    let url = format!("sqlite://{}", dir.join("stock.sqlite").display());
+    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    schema::create(&db, &schema::all()).unwrap_or_else(|e| panic!("{e}"));
+    let ha1 = ferrosip_modules::auth::digest::ha1(
+        ferrosip_modules::auth::digest::Alg::Md5,
+        b"alice",
+        b"example.com",
+        b"secret",
+        b"",
+        b"",
+    );
+    insert(
+        &db,
+        "subscriber",
+        &[
+            ("username", "alice".into()),
+            ("domain", "example.com".into()),
+            ("password", "secret".into()),
+            ("ha1", ha1.as_str().into()),
+            ("ha1b", "".into()),
+        ],
+    );
+    insert(
+        &db,
+        "address",
+        &[
+            ("grp", Value::Int(1)),
+            ("ip_addr", "127.0.0.1".into()),
+            ("mask", 32.into()),
+            ("port", 0.into()),
+        ],
+    );
+    insert(
+        &db,
+        "dbaliases",
+        &[
+            ("alias_username", "sales".into()),
+            ("alias_domain", "example.com".into()),
+            ("username", "alice".into()),
+            ("domain", me.into()),
+        ],
+    );
+    url
+}
+
+/// A reply to `req` with `status`, echoing Via, From, To (with a tag), Call-ID and CSeq.
+fn reply_to(req: &str, status: &str) -> String {
+    let mut out = format!("SIP/2.0 {status}\r\n");
+    for l in req.lines() {
+        let lower = l.to_ascii_lowercase();
+        if lower.starts_with("via:")
+            || lower.starts_with("from:")
+            || lower.starts_with("call-id:")
+            || lower.starts_with("cseq:")
+        {
+            out.push_str(l);
+            out.push_str("\r\n");
+        } else if lower.starts_with("to:") {
+            out.push_str(l);
+            out.push_str(";tag=callee1\r\n");
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// Digest credentials for a challenge in `reply`.
+fn authorization(reply: &str, user: &str, pass: &str, method: &str, uri: &str) -> String {
+    let line = reply
+        .lines()
+        .find(|l| l.contains("Authenticate:"))
+        .unwrap_or_else(|| panic!("no challenge in {reply}"));
+    let field = |name: &str| {
+        line.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (nonce, realm) = (field("nonce"), field("realm"));
+    use ferrosip_modules::auth::digest::{ha1, response, Alg, Qop, ResponseInput};
+    let h = ha1(
+        Alg::Md5,
+        user.as_bytes(),
+        realm.as_bytes(),
+        pass.as_bytes(),
+        b"",
+        b"",
+    );
+    let resp = response(
+        Alg::Md5,
+        &ResponseInput {
+            ha1: &h,
+            nonce: nonce.as_bytes(),
+            nc: b"",
+            cnonce: b"",
+            qop: Qop::None,
+            method: method.as_bytes(),
+            uri: uri.as_bytes(),
+            body: b"",
+        },
+    );
+    format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{resp}\", algorithm=MD5"
+    )
+}
+
+/// Sends one request from `sock`; the status lines answered within 3 s.
+fn send_request(sock: &UdpSocket, to: SocketAddr, m: &str) -> Vec<String> {
+    let _ = sock.send_to(m.as_bytes(), to);
+    w::collect_udp(sock, Duration::from_secs(3))
+}
+
+/// The stock-config flows against one server listening on `to`.
+fn stock_flows(to: SocketAddr) -> Vec<(String, String)> {
+    let me = format!("127.0.0.1:{}", to.port());
+    let mut out = Vec::new();
+    // alice's phone: registers, then receives the INVITE sent to her alias.
+    let phone = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let pport = phone.local_addr().map(|a| a.port()).unwrap_or(0);
+    let register = |callid: &str, auth: Option<String>| {
+        let mut m = format!(
+            "REGISTER sip:{me} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{pport};rport;branch=z9hG4bK-{callid}\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@{me}>;tag=r1\r\nTo: <sip:alice@{me}>\r\nCall-ID: {callid}\r\n\
+CSeq: 1 REGISTER\r\nContact: <sip:alice@127.0.0.1:{pport}>\r\nExpires: 600\r\n"
+        );
+        if let Some(a) = auth {
+            m.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        m.push_str("Content-Length: 0\r\n\r\n");
+        send_request(&phone, to, &m)
+    };
+    let first = register("st-reg-1", None);
+    let challenge = first.first().cloned().unwrap_or_default();
+    out.push(("REGISTER".to_string(), w::status_lines(&first).join(" | ")));
+    let auth = authorization(
+        &challenge,
+        "alice",
+        "secret",
+        "REGISTER",
+        &format!("sip:{me}"),
+    );
+    let second = register("st-reg-2", Some(auth));
+    out.push((
+        "REGISTER with credentials".to_string(),
+        w::status_lines(&second).join(" | "),
+    ));
+    // INVITEs from a trusted address (127.0.0.1) and from an unknown one (127.0.0.2).
+    for (what, src, ruri) in [
+        (
+            "INVITE sales from 127.0.0.1",
+            "127.0.0.1",
+            format!("sip:sales@{me}"),
+        ),
+        (
+            "INVITE nobody from 127.0.0.1",
+            "127.0.0.1",
+            format!("sip:nobody@{me}"),
+        ),
+        (
+            "INVITE sales from 127.0.0.2",
+            "127.0.0.2",
+            format!("sip:sales@{me}"),
+        ),
+    ] {
+        let caller = UdpSocket::bind((src, 0)).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let cport = caller.local_addr().map(|a| a.port()).unwrap_or(0);
+        let callid = format!("st-inv-{}", out.len());
+        let m = format!(
+            "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {src}:{cport};rport;branch=z9hG4bK-{callid}\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@{me}>;tag=i1\r\nTo: <{ruri}>\r\nCall-ID: {callid}\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:bob@{src}:{cport}>\r\nContent-Length: 0\r\n\r\n"
+        );
+        let _ = caller.send_to(m.as_bytes(), to);
+        // The phone answers 486 to what reaches it; its R-URI is what alias_db and lookup made.
+        let reached = w::collect_udp(&phone, Duration::from_millis(1500));
+        let mut phone_saw = "nothing".to_string();
+        if let Some(inv) = reached.iter().find(|r| r.starts_with("INVITE ")) {
+            phone_saw = inv
+                .lines()
+                .next()
+                .unwrap_or("")
+                .replace(&pport.to_string(), "PHONE");
+            let _ = phone.send_to(reply_to(inv, "486 Busy Here").as_bytes(), to);
+        }
+        let answers = w::collect_udp(&caller, Duration::from_secs(3));
+        out.push((
+            what.to_string(),
+            format!(
+                "{} ; phone: {phone_saw}",
+                w::status_lines(&answers).join(" | ")
+            ),
+        ));
+    }
+    out
+}
+
+/// Debian's stock kamailio.cfg (5.6) with WITH_MYSQL, WITH_AUTH, WITH_IPAUTH and WITH_ALIASDB, its
+/// DBURL pointed at a SQLite file and `--loadmodule=db_sqlite.so`, on ferrosip and on Kamailio.
+#[test]
+fn debian_stock_cfg_with_ipauth_and_aliasdb() {
+    let stock = "/etc/kamailio/kamailio.cfg";
+    let Ok(cfg) = std::fs::read_to_string(stock) else {
+        assert!(!w::ci(), "CI: Debian's kamailio package is required");
+        eprintln!("skipped: {stock} missing (Debian's kamailio package)");
+        return;
+    };
+    let mut servers = vec![("ferrosip", w::ferrosip_bin())];
+    match w::kamailio_bin() {
+        Some(k) if Path::new(&format!("{MPATH}db_sqlite.so")).exists() => {
+            servers.push(("kamailio", k))
+        }
+        _ => {
+            assert!(
+                !w::ci(),
+                "CI: kamailio and its db_sqlite module are required"
+            );
+            eprintln!("skipped the Kamailio half: kamailio or its db_sqlite.so missing");
+        }
+    }
+    let mut answers = Vec::new();
+    for (name, bin) in servers {
+        let port = w::free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let me = format!("127.0.0.1:{port}");
+        let dir = w::scratch(&format!("perm_stock_{name}"));
+        let url = stock_database(&dir, &me);
+        let dburl = format!("DBURL=\"{url}\"");
+        let listen = format!("udp:127.0.0.1:{port}");
+        let mut args = vec![
+            "-A",
+            "WITH_MYSQL",
+            "-A",
+            "WITH_AUTH",
+            "-A",
+            "WITH_IPAUTH",
+            "-A",
+            "WITH_ALIASDB",
+            "-A",
+            &dburl,
+            "-l",
+            &listen,
+            "--loadmodule=db_sqlite.so",
+        ];
+        if name == "kamailio" {
+            args.extend(["-w", "/"]);
+        }
+        let mut s = w::start_args(bin, &format!("perm_stock_{name}"), &cfg, &[addr], &args);
+        let got = stock_flows(addr);
+        s.stop();
+        let got: Vec<(String, String)> = got
+            .into_iter()
+            .map(|(k, v)| (k, v.replace(&port.to_string(), "PORT")))
+            .collect();
+        answers.push((name, got, s.log_text()));
+    }
+    let want = [
+        "SIP/2.0 401 Unauthorized",
+        "SIP/2.0 200 OK",
+        // Trusted source: no challenge; the alias becomes alice@PORT, whose contact gets the INVITE.
+        "SIP/2.0 100 trying -- your call is important to us | SIP/2.0 486 Busy Here ; phone: INVITE sip:alice@127.0.0.1:PHONE SIP/2.0",
+        // An unknown user: route[LOCATION]'s t_newtran + send_reply, no 100 first.
+        "SIP/2.0 404 Not Found ; phone: nothing",
+        "SIP/2.0 407 Proxy Authentication Required ; phone: nothing",
+    ];
+    if let [(_, ours, log), (_, theirs, klog)] = answers.as_slice() {
+        assert_eq!(
+            ours, theirs,
+            "ferrosip vs Kamailio\nferrosip log:\n{log}\nKamailio log:\n{klog}"
+        );
+    }
+    for (name, got, log) in &answers {
+        let st: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(st, want, "{name}: {got:#?}\n{log}");
+    }
+}
