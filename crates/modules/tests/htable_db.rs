@@ -1,4 +1,5 @@
-//! htable database tables on a real SQLite file, side by side with Kamailio 5.6.3 on the same
+//! htable database tables on a real SQLite file (PostgreSQL and MariaDB too when
+//! `FERROSIP_TEST_PG_URL` / `FERROSIP_TEST_MYSQL_URL` are set), side by side with Kamailio 5.6.3 on the same
 //! content: what `dbtable` loads (plain keys, integer values, arrays with `::size`, `cols` packing
 //! with `coldelim`/`colnull`, `db_expires` skipping expired rows), what `dbmode=1` writes back at
 //! shutdown after script changes, and the `htable.reload` / `htable.store` RPCs (ferrosip only:
@@ -34,18 +35,29 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Kamailio's `htable` table with plain, integer and array rows, a second one with expiries,
-/// and a `customer` table read through `cols`.
-fn fill(file: &std::path::Path, t0: i64) {
-    let _ = std::fs::remove_file(file);
-    let db = Db::connect(&format!("sqlite://{}", file.display())).unwrap_or_else(|e| panic!("{e}"));
+/// and a `customer` table read through `cols`, at `url` (tables dropped first).
+fn fill(url: &str, t0: i64) {
+    if let Some(f) = url.strip_prefix("sqlite://") {
+        let _ = std::fs::remove_file(f);
+    }
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{e}"));
+    for t in ["htexp", "customer", "htable", "version"] {
+        db.raw_execute(&format!("DROP TABLE IF EXISTS {t}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
     let tables: Vec<_> = ["version", "htable"]
         .iter()
         .filter_map(|t| schema::table(t))
         .collect();
     schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
-    db.execute_batch(
-        "CREATE TABLE htexp AS SELECT * FROM htable WHERE 0;\
-         CREATE TABLE customer (cid VARCHAR(32) NOT NULL, name VARCHAR(64), descr VARCHAR(64));",
+    let copy = match url.split(':').next() {
+        Some("postgres") => "CREATE TABLE htexp (LIKE htable INCLUDING ALL)",
+        Some("mysql") => "CREATE TABLE htexp LIKE htable",
+        _ => "CREATE TABLE htexp AS SELECT * FROM htable WHERE 0",
+    };
+    db.raw_execute(copy).unwrap_or_else(|e| panic!("{e}"));
+    db.raw_execute(
+        "CREATE TABLE customer (cid VARCHAR(32) NOT NULL, name VARCHAR(64), descr VARCHAR(64))",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let rows: &[(&str, &str, i32, i32, &str, i64)] = &[
@@ -67,7 +79,7 @@ fn fill(file: &std::path::Path, t0: i64) {
                 ("key_type", DbValue::Int(*kt)),
                 ("value_type", DbValue::Int(*vt)),
                 ("key_value", DbValue::from(*v)),
-                ("expires", DbValue::BigInt(*e)),
+                ("expires", DbValue::Int(i32::try_from(*e).unwrap_or(0))),
             ],
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -117,8 +129,8 @@ const KEYS: &[&str] = &[
 ];
 
 /// (key_name, key_type, value_type, key_value, expires as "0" / "t0+N" / "later") of `table`.
-fn rows(file: &std::path::Path, table: &str, t0: i64) -> Vec<(String, i64, i64, String, String)> {
-    let db = Db::connect(&format!("sqlite://{}", file.display())).unwrap_or_else(|e| panic!("{e}"));
+fn rows(url: &str, table: &str, t0: i64) -> Vec<(String, i64, i64, String, String)> {
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{e}"));
     let r = db
         .query(
             table,
@@ -153,10 +165,13 @@ fn registry(url: &str) -> Registry {
     core.pvs = store::var_avp_pvs();
     core.pvs.extend(store::core_pvs());
     reg.add(core).unwrap_or_else(|e| panic!("{e}"));
-    reg.add(ferrosip_modules::db::drivers::exports(
-        ferrosip_modules::db::Driver::Sqlite,
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+    let driver = match url.split(':').next() {
+        Some("postgres") => ferrosip_modules::db::Driver::Postgres,
+        Some("mysql") => ferrosip_modules::db::Driver::Mysql,
+        _ => ferrosip_modules::db::Driver::Sqlite,
+    };
+    reg.add(ferrosip_modules::db::drivers::exports(driver))
+        .unwrap_or_else(|e| panic!("{e}"));
     reg.add(ferrosip_modules::htable::exports())
         .unwrap_or_else(|e| panic!("{e}"));
     for t in TABLES.iter().chain(TABLES_60) {
@@ -221,15 +236,15 @@ type Seen = (
     usize,
 );
 
-fn customers(file: &std::path::Path) -> usize {
-    let db = Db::connect(&format!("sqlite://{}", file.display())).unwrap_or_else(|e| panic!("{e}"));
+fn customers(url: &str) -> usize {
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{e}"));
     db.query("customer", &[], &[], None)
         .map(|r| r.len())
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn ferrosip(file: &std::path::Path, t0: i64) -> Seen {
-    let reg = registry(&format!("sqlite://{}", file.display()));
+fn ferrosip(url: &str, t0: i64) -> Seen {
+    let reg = registry(url);
     let values = with_ctx(|ctx| {
         let mut g = |k: &str| shown(&pv(&reg, &format!("$sht({k})")).get(ctx));
         let v = KEYS.iter().map(|k| g(k)).collect();
@@ -242,12 +257,20 @@ fn ferrosip(file: &std::path::Path, t0: i64) -> Seen {
     reg.destroy_all();
     let written = ["htable", "htexp"]
         .iter()
-        .map(|t| rows(file, t, t0))
+        .map(|t| rows(url, t, t0))
         .collect();
-    (values, written, customers(file))
+    (values, written, customers(url))
 }
 
-fn kamailio(file: &std::path::Path, t0: i64) -> Option<Seen> {
+fn kamailio(url: &str, t0: i64) -> Option<Seen> {
+    let drv = match url.split(':').next() {
+        Some("postgres") => "db_postgres",
+        Some("mysql") => "db_mysql",
+        _ => "db_sqlite",
+    };
+    // Kamailio 5.6 opens sqlite:///abs as a path relative to its working directory (the
+    // harness's scratch directory): one more slash makes it absolute.
+    let kurl = url.replacen("sqlite:///", "sqlite:////", 1);
     let port = h::free_port();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let tables: String = TABLES
@@ -255,12 +278,11 @@ fn kamailio(file: &std::path::Path, t0: i64) -> Option<Seen> {
         .map(|t| format!("modparam(\"htable\", \"htable\", \"{}\")\n", h::cfg_str(t)))
         .collect();
     let keys: Vec<String> = KEYS.iter().map(|k| format!("$sht({k})")).collect();
-    // Kamailio 5.6 opens sqlite:///abs as a path relative to its working directory.
     let cfg = format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nlisten=udp:127.0.0.1:{port}\n\
-mpath=\"{}\"\nloadmodule \"db_sqlite.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+mpath=\"{}\"\nloadmodule \"{drv}.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
 loadmodule \"htable.so\"\n{tables}\
-modparam(\"htable\", \"db_url\", \"sqlite:///{}\")\nmodparam(\"htable\", \"db_expires\", 1)\n\
+modparam(\"htable\", \"db_url\", \"{kurl}\")\nmodparam(\"htable\", \"db_expires\", 1)\n\
 request_route {{\n\
   if ($ci == \"ping\") {{ xlog(\"L_ERR\", \"@@READY@@\\n\"); exit; }}\n\
   xlog(\"L_ERR\", \"@@V {}@@\\n\");\n\
@@ -268,7 +290,6 @@ request_route {{\n\
   xlog(\"L_ERR\", \"@@DONE@@\\n\");\n\
 }}\n",
         h::MPATH,
-        file.display(),
         keys.join("|")
     );
     let mut k = h::Kamailio::start(&cfg, port, &client, "htdb")?;
@@ -291,17 +312,16 @@ From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: q\r\nCSeq: 1 OPTIONS\r\nConte
     let values = line.split('|').map(str::to_string).collect();
     let written = ["htable", "htexp"]
         .iter()
-        .map(|t| rows(file, t, t0))
+        .map(|t| rows(url, t, t0))
         .collect();
-    Some((values, written, customers(file)))
+    Some((values, written, customers(url)))
 }
 
-#[test]
-fn load_and_write_back_match_kamailio() {
-    let file = scratch("both");
+/// Both servers on `url`: the same values loaded, the same rows written back.
+fn both(url: &str) {
     let t0 = now();
-    fill(&file, t0);
-    let ours = ferrosip(&file, t0);
+    fill(url, t0);
+    let ours = ferrosip(url, t0);
     // The packed value starts at the second column: the key is not in it; a NULL is `*`.
     let want_values = [
         "v1",
@@ -341,19 +361,46 @@ fn load_and_write_back_match_kamailio() {
         "written back: k1 removed, n1 changed, new added, the expired row dropped"
     );
     assert_eq!(ours.2, 2, "cols tables are never written");
-    fill(&file, t0);
-    let Some(theirs) = kamailio(&file, t0) else {
+    fill(url, t0);
+    let Some(theirs) = kamailio(url, t0) else {
         return;
     };
     assert_eq!(ours, theirs);
 }
 
 #[test]
+fn load_and_write_back_match_kamailio() {
+    both(&format!("sqlite://{}", scratch("both").display()));
+}
+
+/// The server-gated tests share one database per server: one at a time.
+static SERVER_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+#[ignore = "needs FERROSIP_TEST_PG_URL (crates/db/scripts/test-servers.sh)"]
+fn load_and_write_back_match_kamailio_postgres() {
+    let _one = SERVER_DB.lock().unwrap_or_else(|p| p.into_inner());
+    let Ok(url) = std::env::var("FERROSIP_TEST_PG_URL") else {
+        panic!("FERROSIP_TEST_PG_URL is not set");
+    };
+    both(&url);
+}
+
+#[test]
+#[ignore = "needs FERROSIP_TEST_MYSQL_URL (crates/db/scripts/test-servers.sh)"]
+fn load_and_write_back_match_kamailio_mariadb() {
+    let _one = SERVER_DB.lock().unwrap_or_else(|p| p.into_inner());
+    let Ok(url) = std::env::var("FERROSIP_TEST_MYSQL_URL") else {
+        panic!("FERROSIP_TEST_MYSQL_URL is not set");
+    };
+    both(&url);
+}
+
+#[test]
 fn reload_and_store_rpcs() {
-    let file = scratch("rpc");
+    let url = format!("sqlite://{}", scratch("rpc").display());
     let t0 = now();
-    fill(&file, t0);
-    let url = format!("sqlite://{}", file.display());
+    fill(&url, t0);
     let reg = registry(&url);
     let rpc = |name: &str, t: &str| {
         let r = reg.rpc(name).unwrap_or_else(|| panic!("{name}"));
@@ -367,7 +414,7 @@ fn reload_and_store_rpcs() {
             "Ok. Htable successfully stored to DB.".into()
         ))
     );
-    assert!(rows(&file, "htable", t0)
+    assert!(rows(&url, "htable", t0)
         .iter()
         .any(|r| r.0 == "new" && r.3 == "x"));
     // reload: an item set since is dropped, the stored ones come back.
