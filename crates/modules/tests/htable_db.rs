@@ -1,6 +1,6 @@
 //! htable database tables on a real SQLite file (PostgreSQL and MariaDB too when
-//! `FERROSIP_TEST_PG_URL` / `FERROSIP_TEST_MYSQL_URL` are set), side by side with Kamailio 5.6.3 on the same
-//! content: what `dbtable` loads (plain keys, integer values, arrays with `::size`, `cols` packing
+//! `FERROSIP_TEST_PG_URL` / `FERROSIP_TEST_MYSQL_URL` are set), side by side with Kamailio 5.6.3
+//! on the same content: what `dbtable` loads (plain keys, integer values, arrays with `::size`, `cols` packing
 //! with `coldelim`/`colnull`, `db_expires` skipping expired rows), what `dbmode=1` writes back at
 //! shutdown after script changes, and the `htable.reload` / `htable.store` RPCs (ferrosip only:
 //! Kamailio's answers are quoted from its source).
