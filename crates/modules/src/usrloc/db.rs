@@ -15,9 +15,11 @@
 //! Loading (modes 1, 2 with `db_load`, and 4) happens in `child_init`, after the server forked,
 //! for every table registered by then (registrar registers its tables at load).
 //!
-//! Registrar's `LocationStore::update` has no error channel: a failed write is logged and the
-//! change stays in memory (mode 1 retries it in the timer; Kamailio answers 500 instead).
+//! Registrar's `LocationStore::update` has no error channel: a failed write is logged, the change
+//! stays in memory (mode 1 retries it in the timer) and the error is kept for the calling thread
+//! ([`take_error`], `UlApi::take_db_error`), so that registrar can answer 500 as Kamailio does.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -34,6 +36,22 @@ pub const DEFAULT_DB_URL: &str = "mysql://kamailio:kamailiorw@localhost/kamailio
 const FL_MEM: u32 = 1;
 /// AoR locks of DB-only mode (a read-modify-write of one AoR is serialised in this process).
 const AOR_LOCKS: usize = 64;
+
+thread_local! {
+    /// The last database error met by a store call on this thread (workers run one message at a
+    /// time, so it belongs to the message being handled).
+    static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The database error of the last failed write or read made by this thread through a
+/// [`DbStore`], cleared by the call. Registrar calls it right after `update`/`get`.
+pub fn take_error() -> Option<String> {
+    LAST_ERROR.with(|e| e.borrow_mut().take())
+}
+
+fn note_error(e: &str) {
+    LAST_ERROR.with(|x| *x.borrow_mut() = Some(e.to_string()));
+}
 
 /// `db_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -441,6 +459,7 @@ impl DbStore {
             Ok(db) => db,
             Err(e) => {
                 tracing::error!("usrloc: {e}");
+                note_error(&e);
                 return;
             }
         };
@@ -452,6 +471,7 @@ impl DbStore {
             };
             if let Err(e) = r {
                 tracing::error!("usrloc: writing contact of {aor} to {table} failed: {e}");
+                note_error(&e);
                 if self.cfg.mode == DbMode::WriteThrough {
                     // Kamailio's write-through timer runs the write-back flush for failures.
                     self.queue(table, aor, op, c);
@@ -821,6 +841,7 @@ impl LocationStore for DbStore {
             Ok(_) => None,
             Err(e) => {
                 tracing::error!("usrloc: loading {aor} from {domain}: {e}");
+                note_error(&e);
                 None
             }
         }
@@ -837,6 +858,7 @@ impl LocationStore for DbStore {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::error!("usrloc: loading {aor} from {domain}: {e}");
+                        note_error(&e);
                         return true;
                     }
                 };
@@ -861,7 +883,13 @@ impl LocationStore for DbStore {
         match self.cfg.mode {
             DbMode::DbOnly => {
                 let _g = self.aor_lock(aor);
-                let Ok(db) = self.db() else { return false };
+                let db = match self.db() {
+                    Ok(db) => db,
+                    Err(e) => {
+                        note_error(&e);
+                        return false;
+                    }
+                };
                 let k = &self.cfg.cols;
                 let (user, d) = self.user_domain(aor);
                 let mut w = vec![Cond::eq(&k.user, user)];
@@ -872,6 +900,7 @@ impl LocationStore for DbStore {
                     Ok(n) => n > 0,
                     Err(e) => {
                         tracing::error!("usrloc: deleting {aor} from {domain}: {e}");
+                        note_error(&e.to_string());
                         false
                     }
                 }

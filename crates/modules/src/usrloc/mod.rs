@@ -146,6 +146,13 @@ impl UlApi {
         a
     }
 
+    /// The database error met by this thread's last store call (write-through and DB-only
+    /// writes, DB-only reads), cleared by the call; `None` when it succeeded or in memory mode.
+    /// Kamailio's registrar answers such a REGISTER with a 500.
+    pub fn take_db_error(&self) -> Option<String> {
+        db::take_error()
+    }
+
     /// The database store, when `db_mode` is not 0.
     pub fn db_store(&self) -> Option<&DbStore> {
         self.db.as_deref()
