@@ -320,7 +320,7 @@ pub fn local_reply(
     let mut out = Vec::with_capacity(buf.len() + opts.body.map_or(0, <[u8]>::len) + 128);
     out.extend_from_slice(rl.version.of(buf));
     out.push(b' ');
-    let _ = write!(Fmt(&mut out), "{code:03}");
+    push_u32(&mut out, u32::from(code)); // 100..=699: always three digits
     out.push(b' ');
     out.extend_from_slice(reason);
     out.extend_from_slice(b"\r\n");
@@ -340,11 +340,16 @@ pub fn local_reply(
                         _ => (body_end, body_end),
                     };
                     out.extend_from_slice(slice(buf, start, cut));
+                    // Digits and addresses written directly: this runs for every local reply.
                     if rport {
-                        let _ = write!(Fmt(&mut out), ";rport={}", rcv.src_port);
+                        out.extend_from_slice(b";rport=");
+                        push_u32(&mut out, u32::from(rcv.src_port));
                     }
                     if received {
-                        let _ = write!(Fmt(&mut out), ";received={}", rcv.src_ip);
+                        out.extend_from_slice(b";received=");
+                        let mut ip = IpText::default();
+                        ip.set(rcv.src_ip);
+                        out.extend_from_slice(ip.as_bytes());
                     }
                     out.extend_from_slice(slice(buf, resume, body_end));
                 } else {
@@ -394,11 +399,12 @@ pub fn local_reply(
         out.extend_from_slice(server);
         out.extend_from_slice(b"\r\n");
     }
-    let _ = write!(
-        Fmt(&mut out),
-        "Content-Length: {}\r\n",
-        opts.body.map_or(0, <[u8]>::len)
+    out.extend_from_slice(b"Content-Length: ");
+    push_u32(
+        &mut out,
+        u32::try_from(opts.body.map_or(0, <[u8]>::len)).unwrap_or(u32::MAX),
     );
+    out.extend_from_slice(b"\r\n");
     if let Some(w) = &opts.warning {
         let uri = rl.uri.of(buf);
         let sock = rcv.socket;
