@@ -506,3 +506,63 @@ CSeq: 1 INVITE\r\nContact: <sip:bob@127.0.0.1:{cport}>\r\nContent-Length: 0\r\n\
         assert_eq!(ours, theirs, "the row each server wrote at shutdown");
     }
 }
+
+/// db_mode=3 with Kamailio 5.6.3 and ferrosip on one SQLite file at the same time: each finds
+/// what the other registered, and a refresh by one of a contact the other wrote keeps one row.
+#[test]
+fn db_only_shared_with_kamailio() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "CI is set and kamailio is missing");
+        eprintln!("skipped: kamailio not installed");
+        return;
+    };
+    if !Path::new(&format!("{MPATH}db_sqlite.so")).exists() {
+        eprintln!("skipped: db_sqlite.so missing");
+        return;
+    }
+    let url = sqlite_url("uldb_mixed");
+    let (pf, pk) = (w::free_port(), w::free_port());
+    let f: SocketAddr = ([127, 0, 0, 1], pf).into();
+    let k: SocketAddr = ([127, 0, 0, 1], pk).into();
+    let mut fs = w::start(
+        w::ferrosip_bin(),
+        "uldb_mixed_fs",
+        &config(pf, &url, 3, false),
+        &[f],
+    );
+    let mut ks = w::start_args(
+        kam,
+        "uldb_mixed_kam",
+        &config(pk, &url, 3, true),
+        &[k],
+        &["-w", "/"],
+    );
+    let ua = Ua::new();
+    let r = ua.register(k, "alice", 1, "Contact: <sip:alice@127.0.0.1:5996>\r\n");
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    assert_eq!(
+        ua.invite(f, "alice"),
+        "SIP/2.0 200 found sip:alice@127.0.0.1:5996",
+        "ferrosip finds Kamailio's contact"
+    );
+    let r = ua.register(f, "bob", 1, "Contact: <sip:bob@127.0.0.1:5995>\r\n");
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    assert_eq!(
+        ua.invite(k, "bob"),
+        "SIP/2.0 200 found sip:bob@127.0.0.1:5995",
+        "Kamailio finds ferrosip's contact"
+    );
+    let r = ua.register(f, "alice", 2, "Contact: <sip:alice@127.0.0.1:5996>\r\n");
+    assert_eq!(r.matches("sip:alice@127.0.0.1:5996").count(), 1, "{r}");
+    let r = ua.register(
+        k,
+        "bob",
+        2,
+        "Contact: <sip:bob@127.0.0.1:5995>;expires=0\r\n",
+    );
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    assert_eq!(ua.invite(f, "bob"), "SIP/2.0 404 not found");
+    assert_eq!(rows(&url, pf).len(), 1, "alice only");
+    fs.stop();
+    ks.stop();
+}
