@@ -35,7 +35,7 @@ pub use net::{
     ForwardRequest, Network, NetworkApi, RcvData, RcvEvent, ReplyOut, ReplyOutHook, SendInfo, Sent,
 };
 pub use pv::{Format, PvSpec};
-pub use registry::{InitCtx, Registry, Timer, TimerFn};
+pub use registry::{InitCtx, Registry, Timer, TimerFn, VarNames};
 pub use route::{RouteMask, RouteType};
 pub use stats::{CfgAccess, CfgType, CfgValue, CfgVar, CfgVars, Stat, StatMode, Stats};
 pub use value::{RetCode, Value};

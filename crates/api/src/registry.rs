@@ -23,12 +23,52 @@ pub struct Registry {
     selects: HashMap<&'static str, (usize, usize)>,
     modparams: Vec<Vec<(&'static str, ModValue)>>,
     apis: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
-    // Interning table for `$var` names; only touched at load.
-    var_names: Mutex<Vec<String>>,
+    // Interning table for `$var` names: filled at load; shared with the functions that name
+    // variables at run time (`VarNames`).
+    var_names: VarNames,
     refused_pvs: HashMap<&'static str, &'static str>,
     defines: Vec<(String, Option<String>)>,
     timers: Vec<Timer>,
     runtime_dir: Option<String>,
+}
+
+/// The `$var` name table: slot numbers by name, handed out at load (and at run time for a name
+/// that no config line used, as Kamailio's `add_var` creates one). Cloning shares the table.
+#[derive(Debug, Clone, Default)]
+pub struct VarNames(Arc<Mutex<Vec<String>>>);
+
+impl VarNames {
+    /// The slot of `name`, interned when new.
+    pub fn slot(&self, name: &str) -> usize {
+        let mut names = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return i;
+        }
+        names.push(name.to_string());
+        names.len() - 1
+    }
+
+    /// The slot of `name` when it exists.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        let names = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        names.iter().position(|n| n == name)
+    }
+
+    /// Every interned name with its slot, in interning order (names of other variable classes
+    /// sharing the table start with a NUL byte).
+    pub fn all(&self) -> Vec<(usize, String)> {
+        let names = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        names.iter().cloned().enumerate().collect()
+    }
 }
 
 /// What a module timer runs: called with the wall clock in milliseconds since the Unix epoch.
@@ -333,15 +373,13 @@ impl Registry {
 
     /// The slot number of `$var(name)` (interned at load).
     pub fn var_slot(&self, name: &str) -> usize {
-        let mut names = match self.var_names.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if let Some(i) = names.iter().position(|n| n == name) {
-            return i;
-        }
-        names.push(name.to_string());
-        names.len() - 1
+        self.var_names.slot(name)
+    }
+
+    /// The `$var` name table, for functions that address script variables by a name computed at
+    /// run time (pv's `pv_var_to_xavp`, `pv_xavp_to_var`).
+    pub fn var_names(&self) -> VarNames {
+        self.var_names.clone()
     }
 
     /// Sets a modparam (`modparam("a|b", "name", value)` or `--modparam`): `module` may be an

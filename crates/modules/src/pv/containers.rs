@@ -56,6 +56,55 @@ impl Shared {
     }
 }
 
+/// The storage key of a literal `$avp` name, after Kamailio's `parse_avp_ident`:
+/// `s:name` and `name` are the same AVP; `i:12` is the AVP with integer id 12 (not the one named
+/// "12"); a one- or two-letter class prefix before a dot selects Kamailio's list: `f.`/`fr.`
+/// (from-URI, where unprefixed AVPs live, so `$avp(f.x)` is `$avp(x)`), `t.`/`tr.` (to-URI),
+/// `fu.`/`tu.` (from/to user), `fd.`/`td.` (from/to domain). Each other list is kept apart under
+/// a NUL-prefixed key. Refused: `g.` (global AVPs outlive the message; not supported), unknown
+/// classes, `/regex/` names and indexes inside the name, as Kamailio refuses the malformed ones.
+pub fn avp_key(inner: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("invalid $avp name `{inner}`: {why}"));
+    let b = inner.as_bytes();
+    if b.len() >= 2 && b[1] == b':' {
+        let rest = &inner[2..];
+        if rest.is_empty() {
+            return bad("empty name");
+        }
+        return match b[0] {
+            b's' | b'S' => Ok(rest.to_string()),
+            b'i' | b'I' => match rest.parse::<u32>() {
+                Ok(n) => Ok(format!("\0i:{n}")),
+                Err(_) => bad("not a number after i:"),
+            },
+            _ => bad("unsupported type (only s: and i:)"),
+        };
+    }
+    let Some((class, name)) = inner.split_once('.') else {
+        if inner.is_empty() {
+            return bad("empty name");
+        }
+        return Ok(inner.to_string());
+    };
+    if name.is_empty() {
+        return bad("no name after the class prefix");
+    }
+    if name.contains(['.', '[', ']']) || (name.len() > 2 && name.starts_with('/')) {
+        return bad("indexes and regular expressions in the name are not supported");
+    }
+    let list = match class {
+        "f" | "fr" => return Ok(name.to_string()),
+        "t" | "tr" => "t",
+        "fu" => "fu",
+        "tu" => "tu",
+        "fd" => "fd",
+        "td" => "td",
+        "g" => return bad("global AVPs (g.) are not supported"),
+        _ => return bad("unknown class prefix"),
+    };
+    Ok(format!("\0{list}:{name}"))
+}
+
 /// Parses `name=i:123` / `name=s:text` (the `shvset`/`varset` modparam syntax).
 pub fn parse_init(spec: &str) -> Result<(String, Value), String> {
     let (name, rest) = spec
@@ -87,7 +136,19 @@ pub fn pvs(shared: &Shared) -> Vec<PvExport> {
     // ", " (newest first), as Kamailio's pv_get_avp does, instead of the api's first value.
     if let Some(avp) = store::var_avp_pvs().into_iter().find(|p| p.name == "avp") {
         let inner_get = avp.get.clone();
+        let inner_parse = avp.parse.clone();
         v.push(PvExport {
+            // Kamailio's AVP name syntax (`s:`, `i:`, class prefixes) is resolved here, at load;
+            // a name built at run time keeps the api's handling.
+            parse: Some(Arc::new(move |inner: &str, reg: &Registry| {
+                if inner.contains('$') {
+                    return match &inner_parse {
+                        Some(p) => p(inner, reg),
+                        None => Err(format!("invalid $avp name `{inner}`")),
+                    };
+                }
+                Ok(PvInner::Str(avp_key(inner)?.into_bytes()))
+            })),
             get: Arc::new(move |c: &mut Ctx<'_>, n: &PvName| {
                 if !matches!(n.idx(c), ferrosip_api::pv::Idx::All) {
                     return inner_get(c, n);
@@ -567,6 +628,28 @@ mod tests {
         }
         for bad in ["", "[1]", "r[x]", "r[1"] {
             assert!(parse_part(bad, &reg).is_err(), "{bad}");
+        }
+        for (name, want) in [
+            ("x", Some("x")),
+            ("s:x", Some("x")),
+            ("S:x", Some("x")),
+            ("f.x", Some("x")),
+            ("fr.x", Some("x")),
+            ("i:12", Some("\0i:12")),
+            ("12", Some("12")),
+            ("t.x", Some("\0t:x")),
+            ("tr.x", Some("\0t:x")),
+            ("fu.x", Some("\0fu:x")),
+            ("td.x", Some("\0td:x")),
+            ("i:x", None),
+            ("q:x", None),
+            ("s:", None),
+            ("g.x", None),
+            ("zz.x", None),
+            ("f.", None),
+            ("f.a[1]", None),
+        ] {
+            assert_eq!(avp_key(name).ok().as_deref(), want, "{name}");
         }
         let sh = Shared::default();
         assert_eq!(sh.get(b"n"), Value::Int(0));

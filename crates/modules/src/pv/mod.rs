@@ -6,7 +6,8 @@
 //! (network, flags, branches, time, escapes, misc), [`containers`] (`$var` family, `$xavp` family,
 //! `$shv`), [`trans_s`] (`{s.*}`), [`trans_misc`] (the other classes), [`uriops`] (URI parts and
 //! rewrites shared by PVs and transformations), [`codec`] (digests, base64, base58 …),
-//! [`timefmt`] (calendar arithmetic and `strftime`).
+//! [`timefmt`] (calendar arithmetic and `strftime`), [`funcs`] (the script functions:
+//! `pv_isset`, `xavp_*` …) over [`xavops`] (XAVP list operations and printers).
 //!
 //! `$snd()`/`$sndto()`/`$sndfrom()` read `MsgState::sending` (set by the server while
 //! onsend_route runs), `$rcv()`/`$recv()` read `MsgState::received` (event_route[core:msg-received]);
@@ -22,12 +23,14 @@
 
 pub mod codec;
 pub mod containers;
+pub mod funcs;
 pub mod msgpv;
 pub mod netpv;
 pub mod timefmt;
 pub mod trans_misc;
 pub mod trans_s;
 pub mod uriops;
+pub mod xavops;
 
 use std::sync::Arc;
 
@@ -51,6 +54,7 @@ pub fn exports() -> ModuleExports {
     pvs.extend(containers::pvs(&shared));
     m.pvs = pvs;
     m.refused_pvs = netpv::refused_names();
+    m.functions = funcs::functions();
     m.transforms = vec![trans_s::export()];
     m.transforms.extend(trans_misc::exports());
     let init_shared = shared.clone();

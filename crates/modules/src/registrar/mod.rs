@@ -10,9 +10,11 @@
 //!
 //! Refused at load (docs/modules-registrar.md): `lookup_xavp`, `reg_from_user`, `add_sock_hdr`,
 //! `registered` with 3 or 4 parameters, outbound (`outbound_mode` other than 0), the
-//! `xavp_cfg`/`xavp_rcd` parameters, `sock_flag`/`sock_hdr_name`, `event_callback`.
+//! `xavp_cfg` parameter, `sock_flag`/`sock_hdr_name`, `event_callback`. `xavp_rcd` is in
+//! [`rcd`].
 
 pub mod contact;
+pub mod rcd;
 pub mod save;
 pub mod ulc;
 
@@ -66,6 +68,10 @@ pub struct RegConfig {
     pub path_use_received: bool,
     /// `gruu_enabled`.
     pub gruu_enabled: bool,
+    /// `xavp_rcd`: name of the XAVP that receives the location record details (`None` = off).
+    pub xavp_rcd: Option<Vec<u8>>,
+    /// `xavp_rcd_mask`: fields left out of it ([`rcd::AVP_RCD_RUID`] …).
+    pub xavp_rcd_mask: i64,
 }
 
 impl Default for RegConfig {
@@ -91,6 +97,8 @@ impl Default for RegConfig {
             path_mode: 2,
             path_use_received: false,
             gruu_enabled: true,
+            xavp_rcd: None,
+            xavp_rcd_mask: 0,
         }
     }
 }
@@ -343,6 +351,8 @@ pub fn exports() -> ModuleExports {
                 "path_mode" => c.path_mode = int,
                 "path_use_received" => c.path_use_received = int != 0,
                 "gruu_enabled" => c.gruu_enabled = int != 0,
+                "xavp_rcd" => c.xavp_rcd = (!text.is_empty()).then(|| text.clone().into_bytes()),
+                "xavp_rcd_mask" => c.xavp_rcd_mask = int,
                 _ => {}
             }
         }
@@ -511,15 +521,13 @@ fn params() -> Vec<ModParam> {
             ModParamType::Str,
             "per-call registrar settings xavp: not yet",
         ),
-        refused(
+        s(
             "xavp_rcd",
-            ModParamType::Str,
-            "contact record xavp: not yet",
+            "XAVP that receives ruid, contact, expires, received, path after save/lookup/registered",
         ),
-        refused(
+        int(
             "xavp_rcd_mask",
-            ModParamType::Int,
-            "contact record xavp: not yet",
+            "fields left out of xavp_rcd: 1 ruid, 2 contact, 4 expires, 8 received, 16 path",
         ),
         refused(
             "flow_timer",

@@ -176,12 +176,19 @@ pub fn w_registered(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCo
         return Ok(RetCode(-1));
     };
     let now = ul.clock().now();
-    let found = ul.store().get(&table, &aor).is_some_and(|rec| {
+    let found = ul.store().get(&table, &aor).and_then(|rec| {
         rec.contacts
-            .iter()
-            .any(|c| c.is_valid(now) || cfg.use_expired_contacts)
+            .into_iter()
+            .find(|c| c.is_valid(now) || cfg.use_expired_contacts)
     });
-    Ok(RetCode(if found { 1 } else { -1 }))
+    match found {
+        Some(c) => {
+            // Kamailio fills xavp_rcd from the contact that matched.
+            super::rcd::add(ctx, cfg, &c, now);
+            Ok(RetCode(1))
+        }
+        None => Ok(RetCode(-1)),
+    }
 }
 
 /// `unregister(table, uri[, ruid])`: 1 done, -1 bad AoR, -2 contact with that ruid not found,
@@ -457,6 +464,7 @@ fn lookup_inner(
         if let Some(s) = c.socket_id {
             ctx.state.force_socket = Some(s);
         }
+        super::rcd::add(ctx, cfg, c, now);
     }
     // lookup_to_dset keeps the first contact in the branch walk (Kamailio does not advance).
     let skip = if to_dset { fi } else { fi + 1 };
@@ -717,6 +725,7 @@ fn save_inner(
         }
         let rec = store.get(table, &aor).unwrap_or_default();
         out.contact = build_contact(cfg, &rec.contacts, now, gruu.as_ref());
+        super::rcd::add_listed(ctx, cfg, &rec.contacts, now);
         return Ok(4);
     }
     // Per-contact data, computed before the record is locked.
@@ -814,6 +823,7 @@ fn save_inner(
         listed = list.clone();
     });
     out.contact = build_contact(cfg, &listed, now, gruu.as_ref());
+    super::rcd::add_listed(ctx, cfg, &listed, now);
     match result {
         Ok(0) => Ok(1),
         Ok(rc) => Ok(rc),
