@@ -14,6 +14,7 @@ pub mod db;
 pub mod db_mysql;
 pub mod db_postgres;
 pub mod db_sqlite;
+pub mod debugger;
 pub mod dlgs;
 pub mod domain;
 pub mod htable;
@@ -51,6 +52,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         db_mysql::exports(),
         db_postgres::exports(),
         db_sqlite::exports(),
+        debugger::exports(),
         dlgs::exports(),
         domain::exports(),
         htable::exports(),

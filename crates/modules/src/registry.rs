@@ -287,6 +287,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "db_mysql",
     "db_postgres",
     "db_sqlite",
+    "debugger",
     "dlgs",
     "domain",
     "htable",
