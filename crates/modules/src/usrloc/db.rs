@@ -412,11 +412,21 @@ impl DbStore {
         Ok(self.db.get_or_init(|| db).clone())
     }
 
+    /// Puts back writes that failed; a change queued meanwhile is newer and is merged after it
+    /// (a failed insert followed by an update stays an insert).
     fn requeue(&self, items: Vec<((String, String), Queued)>) {
         let mut p = lock(&self.pending);
-        for (k, v) in items {
-            // A change made meanwhile is newer than the failed one.
-            p.entry(k).or_insert(v);
+        for (k, failed) in items {
+            match p.remove(&k) {
+                None => {
+                    p.insert(k, failed);
+                }
+                Some((newer, aor, c)) => {
+                    if let Some(op) = merge(Some(failed.0), newer) {
+                        p.insert(k, (op, aor, c));
+                    }
+                }
+            }
         }
     }
 
@@ -424,15 +434,7 @@ impl DbStore {
     fn queue(&self, table: &str, aor: &str, op: Pending, c: &UContact) {
         let key = (table.to_string(), c.ruid.clone());
         let mut p = lock(&self.pending);
-        let next = match (p.get(&key).map(|q| q.0), op) {
-            (None, op) => Some(op),
-            // Never written: it stays an insert, or is forgotten when deleted.
-            (Some(Pending::Insert), Pending::Delete) => None,
-            (Some(Pending::Insert), _) => Some(Pending::Insert),
-            (Some(Pending::Delete), Pending::Insert) => Some(Pending::Update),
-            (Some(_), op) => Some(op),
-        };
-        match next {
+        match merge(p.get(&key).map(|q| q.0), op) {
             Some(op) => {
                 p.insert(key, (op, aor.to_string(), c.clone()));
             }
@@ -1002,6 +1004,19 @@ impl DbStore {
     }
 }
 
+/// What is left to write after `queued` (if any) and then `next`, as Kamailio's contact states
+/// would have it: a row never written stays an insert or is forgotten when deleted; a row deleted
+/// and then inserted again (same ruid) is updated.
+fn merge(queued: Option<Pending>, next: Pending) -> Option<Pending> {
+    match (queued, next) {
+        (None, op) => Some(op),
+        (Some(Pending::Insert), Pending::Delete) => None,
+        (Some(Pending::Insert), _) => Some(Pending::Insert),
+        (Some(Pending::Delete), Pending::Insert) => Some(Pending::Update),
+        (Some(_), op) => Some(op),
+    }
+}
+
 /// Changes from `old` to `new`, matched by ruid: inserts, updates (any field differs), deletes.
 fn diff<'a>(old: &'a [UContact], new: &'a [UContact]) -> Vec<(Pending, &'a UContact)> {
     let mut v = Vec::new();
@@ -1132,6 +1147,41 @@ mod tests {
                 .get(&("location".to_string(), "r1".to_string()))
                 .map(|q| q.0);
             assert_eq!(got, *want, "{ops:?}");
+        }
+    }
+
+    #[test]
+    fn failed_writes_merge_with_newer_changes() {
+        // (failed write, change queued meanwhile, what is queued afterwards)
+        let cases = [
+            (
+                Pending::Insert,
+                Some(Pending::Update),
+                Some(Pending::Insert),
+            ),
+            (Pending::Insert, Some(Pending::Delete), None),
+            (
+                Pending::Update,
+                Some(Pending::Delete),
+                Some(Pending::Delete),
+            ),
+            (Pending::Update, None, Some(Pending::Update)),
+            (
+                Pending::Delete,
+                Some(Pending::Insert),
+                Some(Pending::Update),
+            ),
+        ];
+        let key = ("location".to_string(), "r1".to_string());
+        for (failed, newer, want) in cases {
+            let s = DbStore::new(DbConfig::default(), 2, false, false);
+            if let Some(op) = newer {
+                s.queue("location", "alice", op, &c("r1", 2));
+            }
+            s.requeue(vec![(key.clone(), (failed, "alice".into(), c("r1", 1)))]);
+            let got = lock(&s.pending).get(&key).map(|q| (q.0, q.2.cseq));
+            let cseq = if newer.is_some() { 2 } else { 1 };
+            assert_eq!(got, want.map(|w| (w, cseq)), "{failed:?} then {newer:?}");
         }
     }
 
