@@ -1,12 +1,14 @@
 //! usrloc `db_mode` over real UDP with the `ferrosip` binary and Kamailio 5.6.3:
 //! - the `location` row written for the same REGISTERs (insert, refresh, removal) with the same
 //!   config is the same as Kamailio's, column by column (times, record ids and the socket port
-//!   normalised);
+//!   normalised; on PostgreSQL and MariaDB too when their URLs are set);
 //! - with `db_mode=2` registrations survive a restart (written at shutdown, loaded at startup,
 //!   expiry kept), on a SQLite file and, when `FERROSIP_TEST_PG_URL` is set, on PostgreSQL;
 //! - with `db_mode=3` two ferrosip processes on one database see each other's registrations
 //!   (SQLite file; PostgreSQL / MariaDB with `FERROSIP_TEST_PG_URL` / `FERROSIP_TEST_MYSQL_URL`,
-//!   crates/db/scripts/test-servers.sh).
+//!   crates/db/scripts/test-servers.sh), and so do Kamailio and ferrosip on one file;
+//! - Debian's stock kamailio.cfg with `WITH_MYSQL WITH_USRLOCDB` keeps a registration across a
+//!   restart on both servers.
 
 #[path = "wire_harness.rs"]
 mod w;
