@@ -27,7 +27,16 @@ use ferrosip_modules::db::ferrosip_db::{schema, Db, Value};
 const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 const KAMCMD: &str = "/usr/sbin/kamcmd";
 
+/// The tables the flows use.
+const TABLES: [&str; 5] = ["address", "trusted", "domain", "domain_attrs", "dbaliases"];
+
+/// The driver module of a URL (`db_` + scheme).
+fn driver(url: &str) -> String {
+    format!("db_{}", url.split(':').next().unwrap_or("sqlite"))
+}
+
 fn config(port: u16, url: &str, run: &Path, kamailio: bool, db_mode: i32) -> String {
+    let drv = driver(url);
     let mpath = if kamailio {
         format!("mpath=\"{MPATH}\"\n")
     } else {
@@ -41,7 +50,7 @@ fn config(port: u16, url: &str, run: &Path, kamailio: bool, db_mode: i32) -> Str
 children=1
 log_stderror=yes
 debug=2
-loadmodule "db_sqlite.so"
+loadmodule "{drv}.so"
 loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "ctl.so"
@@ -119,11 +128,34 @@ fn insert(db: &Db, table: &str, row: &[(&str, Value)]) {
         .unwrap_or_else(|e| panic!("insert into {table}: {e}"));
 }
 
-/// Kamailio's schema and the rows the flows use.
+/// Kamailio's schema and the rows the flows use, in a new SQLite file.
 fn database(dir: &Path) -> String {
     let url = format!("sqlite://{}", dir.join("kamailio.sqlite").display());
     let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
     schema::create(&db, &schema::all()).unwrap_or_else(|e| panic!("{e}"));
+    fill(&db);
+    url
+}
+
+/// The flows' tables on a database server, dropped and made again (with their version rows).
+fn server_database(url: &str) -> String {
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{e}"));
+    for t in TABLES {
+        db.raw_execute(&format!("DROP TABLE IF EXISTS {t}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = db.delete(
+            "version",
+            &[ferrosip_modules::db::ferrosip_db::Cond::eq("table_name", t)],
+        );
+    }
+    let tables: Vec<_> = TABLES.iter().filter_map(|t| schema::table(t)).collect();
+    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
+    fill(&db);
+    url.to_string()
+}
+
+/// The rows of [`TABLES`].
+fn fill(db: &Db) {
     let addr = |grp: i32, ip: &str, mask: i32, port: i32, tag: Option<&str>| {
         vec![
             ("grp", Value::Int(grp)),
@@ -211,7 +243,6 @@ fn database(dir: &Path) -> String {
             ],
         );
     }
-    url
 }
 
 /// One request; the status line of the first final answer.
@@ -583,27 +614,34 @@ fn want(db_mode: i32) -> Vec<&'static str> {
     v
 }
 
-fn compare(db_mode: i32) {
-    let dir = w::scratch(&format!("perm_db{db_mode}"));
-    let url = database(&dir);
+/// ferrosip, then Kamailio (when it, kamcmd and the modules are installed) on the rows that
+/// `fresh` makes, with `db_mode`; replies compared with each other and with [`want`].
+fn compare(db_mode: i32, tag: &str, fresh: &dyn Fn(&str) -> String) {
+    let url = fresh(&format!("perm_{tag}{db_mode}"));
+    let drv = driver(&url);
     let (ours, log) = run(
         w::ferrosip_bin(),
-        &format!("perm{db_mode}_fs"),
+        &format!("perm_{tag}{db_mode}_fs"),
         &url,
         false,
         db_mode,
     );
     let kam = w::kamailio_bin().filter(|_| {
-        ["db_sqlite", "permissions", "domain", "alias_db", "ctl"]
+        [drv.as_str(), "permissions", "domain", "alias_db", "ctl"]
             .iter()
             .all(|m| Path::new(&format!("{MPATH}{m}.so")).exists())
             && Path::new(KAMCMD).exists()
     });
     if let Some(kam) = kam {
         // A fresh copy of the same rows.
-        let dir = w::scratch(&format!("perm_db{db_mode}_k"));
-        let url = database(&dir);
-        let (theirs, klog) = run(kam, &format!("perm{db_mode}_kam"), &url, true, db_mode);
+        let url = fresh(&format!("perm_{tag}{db_mode}_k"));
+        let (theirs, klog) = run(
+            kam,
+            &format!("perm_{tag}{db_mode}_kam"),
+            &url,
+            true,
+            db_mode,
+        );
         assert_eq!(
             statuses(&ours),
             statuses(&theirs),
@@ -620,14 +658,44 @@ fn compare(db_mode: i32) {
     assert_eq!(statuses(&ours), want, "ferrosip: {ours:#?}\n{log}");
 }
 
+fn sqlite(name: &str) -> String {
+    database(&w::scratch(name))
+}
+
 #[test]
 fn permissions_domain_alias_db_cached_match_kamailio() {
-    compare(1);
+    compare(1, "sqlite", &sqlite);
 }
 
 #[test]
 fn permissions_domain_alias_db_per_call_match_kamailio() {
-    compare(0);
+    compare(0, "sqlite", &sqlite);
+}
+
+/// The same flows on PostgreSQL and MySQL/MariaDB (`crates/db/scripts/test-servers.sh start`
+/// prints FERROSIP_TEST_PG_URL and FERROSIP_TEST_MYSQL_URL); the flows' tables of that database
+/// are dropped and made again.
+#[test]
+fn permissions_domain_alias_db_on_servers_match_kamailio() {
+    let mut ran = 0;
+    for var in ["FERROSIP_TEST_PG_URL", "FERROSIP_TEST_MYSQL_URL"] {
+        let Ok(url) = std::env::var(var) else {
+            assert!(
+                !w::ci(),
+                "CI: {var} must be set (.ci/run starts the servers)"
+            );
+            eprintln!("skipped: {var} not set (crates/db/scripts/test-servers.sh)");
+            continue;
+        };
+        let fresh = |_: &str| server_database(&url);
+        for db_mode in [0, 1] {
+            compare(db_mode, &driver(&url), &fresh);
+        }
+        ran += 1;
+    }
+    if ran == 0 {
+        eprintln!("skipped: neither FERROSIP_TEST_PG_URL nor FERROSIP_TEST_MYSQL_URL is set");
+    }
 }
 
 /// The tables Debian's stock config reads with WITH_AUTH, WITH_IPAUTH and WITH_ALIASDB: alice with
