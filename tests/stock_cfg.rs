@@ -1080,6 +1080,8 @@ fn normalise_rpc(out: &str, ports: &[(u16, &str)]) -> String {
                     .map_or(l.len(), |e| i + e);
                 l.replace_range(i..end, "<RUID>");
             }
+            // Transactions still in their wait timer when the question comes: timing.
+            l = replace_numbers_after(&l, "tmx:inuse_transactions = ", "<N>");
             for key in ["Expires", "Last-Keepalive", "Last-Modified"] {
                 for sep in [": ", "\":\t"] {
                     let k = format!("{key}{sep}");
@@ -1420,12 +1422,6 @@ fn check_flows(seen: &Seen, cfg: &str) {
 /// it is fixed); any other difference fails the test.
 const KNOWN: &[(&str, &str, &str, &str)] = &[
     ("jsonrpc/stats.get_statistics sl:", "*", "", SL_COUNT),
-    (
-        "jsonrpc/stats.get_statistics tmx:",
-        "*",
-        "",
-        "tmx: no statistics (tmx:2xx_transactions, UAS_transactions, rpl_sent …)",
-    ),
     (
         "jsonrpc/ul.dump ",
         "\"Tcpconn-Id\":\t2,",
