@@ -240,8 +240,17 @@ const CASES: &[Case] = &[
         $avp(t.x) = "to"; xlog("L_ERR", "$avp(t.x) $avp(tr.x) $avp(x) $cnt($avp(tr.x))\n");
         $avp(fu.y) = "fu"; $avp(tu.y) = "tu";
         xlog("L_ERR", "$avp(fu.y) $avp(tu.y) $avp(td.y)\n");
-        $avp(f.x) = $null; xlog("L_ERR", "$avp(x) $cnt($avp(x))\n");"#,
-        &["2 2 2 2 1 2", "5 s s 1", "to to 2 1", "fu tu <null>", "1 1"],
+        $avp(f.x) = $null; xlog("L_ERR", "$avp(x) $cnt($avp(x))\n");
+        $avp(fu.z) = "u"; $avp(fd.z) = "d"; $avp(td.w) = "tw";
+        xlog("L_ERR", "$avp(z) $avp(f.z) $(avp(z)[*]) $avp(t.w) $avp(w) $avp(t.z)\n");"#,
+        &[
+            "2 2 2 2 1 2",
+            "5 s s 1",
+            "to to 2 1",
+            "fu tu <null>",
+            "1 1",
+            "u u u tw <null> <null>",
+        ],
         true,
     ),
 ];

@@ -105,6 +105,29 @@ pub fn avp_key(inner: &str) -> Result<String, String> {
     Ok(format!("\0{list}:{name}"))
 }
 
+/// The keys a read of an empty `$avp` key falls back to, in Kamailio's search order: the user
+/// and then the domain list of the same track. Only names without an explicit list class
+/// (`x`, `f.x`, `t.x`) have them (ferrosip does not tell `fr.x` from `f.x`, so `fr.x` falls back
+/// too, where Kamailio stops at the URI list).
+fn avp_fallbacks(key: &[u8]) -> Vec<Vec<u8>> {
+    let (track, name): (&[u8], &[u8]) = match key {
+        [0, b't', b':', rest @ ..] => (b"t", rest),
+        [0, ..] => return Vec::new(),
+        _ => (b"f", key),
+    };
+    [&b"u"[..], b"d"]
+        .iter()
+        .map(|class| {
+            let mut k = vec![0];
+            k.extend_from_slice(track);
+            k.extend_from_slice(class);
+            k.push(b':');
+            k.extend_from_slice(name);
+            k
+        })
+        .collect()
+}
+
 /// Parses `name=i:123` / `name=s:text` (the `shvset`/`varset` modparam syntax).
 pub fn parse_init(spec: &str) -> Result<(String, Value), String> {
     let (name, rest) = spec
@@ -150,10 +173,24 @@ pub fn pvs(shared: &Shared) -> Vec<PvExport> {
                 Ok(PvInner::Str(avp_key(inner)?.into_bytes()))
             })),
             get: Arc::new(move |c: &mut Ctx<'_>, n: &PvName| {
-                if !matches!(n.idx(c), ferrosip_api::pv::Idx::All) {
-                    return inner_get(c, n);
+                let mut name = n.name_bytes(c);
+                // Kamailio's search walks the URI, user and domain lists of the track in turn:
+                // an AVP missing from the first is read from the next one that has it.
+                if c.state.avps.values(&name).is_empty() {
+                    if let Some(alt) = avp_fallbacks(&name)
+                        .into_iter()
+                        .find(|k| !c.state.avps.values(k).is_empty())
+                    {
+                        name = alt;
+                    }
                 }
-                let name = n.name_bytes(c);
+                if !matches!(n.idx(c), ferrosip_api::pv::Idx::All) {
+                    let alt = PvName {
+                        inner: PvInner::Str(name),
+                        index: n.index.clone(),
+                    };
+                    return inner_get(c, &alt);
+                }
                 let vals: Vec<Value> = c
                     .state
                     .avps
