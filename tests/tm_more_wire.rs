@@ -77,6 +77,13 @@ request_route {
         t_next_contacts();
         xlog("L_INFO", "TMX: next $rc $ru $T_branch_idx $cnt($xavp(tm_contacts))\n");
         t_on_failure("QNEXT");
+    } else if ($rU == "relayto") {
+        t_relay_to("udp:127.0.0.1:UAS2", "0x1");
+        exit;
+    } else if ($rU == "repl") {
+        t_replicate("sip:127.0.0.1:UAS2");
+        t_reply("202", "Accepted");
+        exit;
     } else {
         $ru = "sip:bob@127.0.0.1:UAS1";
         t_on_reply("RPL");
@@ -242,6 +249,33 @@ fn cancel_ringing(r: &mut Run) {
     r.uac.drain(Duration::from_millis(300));
 }
 
+/// `t_relay_to(proxy, "0x1")`: to UAS2 whatever the R-URI, without 100 Trying; the 486 relayed.
+fn relay_to_proxy(r: &mut Run) {
+    let inv = invite(r.uac.port, "relayto", "relayto");
+    r.uac.send(r.proxy, &inv);
+    let req = r.uas2.expect("INVITE", W).unwrap_or_default();
+    r.uas2
+        .send(r.proxy, &reply(&req, 486, "Busy Here", "r2", r.uas2.port));
+    r.uas2.expect("ACK", W);
+    r.uac.expect("SIP/2.0 486", W);
+    r.uac.drain(Duration::from_millis(300));
+}
+
+/// `t_replicate(uri)` then `t_reply()`: the copy goes to UAS2, its 200 stays at the proxy; the
+/// UAC gets only the script's 202.
+fn replicate_message(r: &mut Run) {
+    let msg = invite(r.uac.port, "repl", "repl")
+        .replace("INVITE sip:", "MESSAGE sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 MESSAGE");
+    r.uac.send(r.proxy, &msg);
+    let copy = r.uas2.expect("MESSAGE", W).unwrap_or_default();
+    r.uac.expect("SIP/2.0 202", W);
+    r.uas2
+        .send(r.proxy, &reply(&copy, 200, "OK", "m2", r.uas2.port));
+    r.uac.drain(Duration::from_millis(400));
+    r.uas2.drain(Duration::from_millis(100));
+}
+
 type Scenario = fn(&mut Run);
 
 fn run_all(bin: &str, name: &str) -> Seen {
@@ -252,6 +286,8 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("bf-timeout", branch_failure_timeout),
         ("q-serial", q_serial),
         ("cancel", cancel_ringing),
+        ("relay-to", relay_to_proxy),
+        ("replicate", replicate_message),
     ];
     for (sname, f) in scenarios {
         let (uac, uas1, uas2) = (Ep::new(), Ep::new(), Ep::new());
@@ -398,6 +434,16 @@ fn tm_branch_failure_and_q_serial_forking_match_kamailio() {
         "q order at UAS2"
     );
     assert!(first_lines(&ours, "q-serial/uac").contains(&"SIP/2.0 200 OK".to_string()));
+    assert_eq!(
+        first_lines(&ours, "relay-to/uac"),
+        ["SIP/2.0 486 Busy Here"],
+        "t_relay_to with 0x1: no 100 Trying"
+    );
+    assert_eq!(
+        first_lines(&ours, "replicate/uac"),
+        ["SIP/2.0 202 Accepted"],
+        "t_replicate: the copy's 200 stays at the proxy"
+    );
     let stats = lines(&ours, "q-serial/tmx-stats");
     eprintln!("tmx stats: {stats:?}");
     // One INVITE transaction: 100 generated; 4 final replies received (3 negative, the 200).

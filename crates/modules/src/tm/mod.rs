@@ -15,6 +15,7 @@
 
 mod api;
 mod funcs;
+mod relay_to;
 mod routes;
 mod serial;
 mod timer;
@@ -62,22 +63,14 @@ pub const REFUSED: &[(&str, usize)] = &[
     ("t_forward_nonack_uri", 0),
     ("t_is_retr_async_reply", 0),
     ("t_next_contact_flow", 0),
-    ("t_relay_to", 0),
-    ("t_relay_to", 1),
-    ("t_relay_to", 2),
     ("t_relay_to_avp", 2),
     ("t_relay_to_sctp", 0),
     ("t_relay_to_sctp", 2),
     ("t_relay_to_tls", 0),
     ("t_relay_to_tls", 2),
-    ("t_replicate", 0),
-    ("t_replicate", 1),
-    ("t_replicate", 2),
     ("t_replicate_sctp", 2),
-    ("t_replicate_tcp", 2),
     ("t_replicate_tls", 2),
     ("t_replicate_to", 2),
-    ("t_replicate_udp", 2),
     ("t_reply_error", 0),
     ("t_send_reply", 2),
     ("t_set_disable_internal_reply", 1),
@@ -468,6 +461,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         cancel_reason: None,
         auto_100,
         delayed_error: None,
+        replicated: false,
     });
     let cell = match made {
         Ok(c) => c,
@@ -506,6 +500,17 @@ struct Target {
 
 /// `t_relay()` and its variants.
 fn t_relay(tm: &Tm, ctx: &mut Ctx<'_>, target: &Target) -> Result<RetCode, Error> {
+    relay_or_replicate(tm, ctx, target, false)
+}
+
+/// `t_relay` and, with `replicate`, `t_replicate` (the same, but the transaction keeps what its
+/// branches answer to itself).
+fn relay_or_replicate(
+    tm: &Tm,
+    ctx: &mut Ctx<'_>,
+    target: &Target,
+    replicate: bool,
+) -> Result<RetCode, Error> {
     if !ctx.msg.is_request() {
         return Err(Error::Runtime("t_relay: not a request".into()));
     }
@@ -531,6 +536,9 @@ fn t_relay(tm: &Tm, ctx: &mut Ctx<'_>, target: &Target) -> Result<RetCode, Error
         NewTxn::Created(c) => c,
         NewTxn::Retransmission => return Ok(RetCode(0)),
     };
+    if replicate {
+        cell.lock().replicated = true;
+    }
     forward_branches(tm, ctx, &cell, target)
 }
 
@@ -978,6 +986,10 @@ fn apply(
                     });
                 }
             }
+            // A replicated transaction answers only through the script (t_reply sets the
+            // pending reason); what its branches cause stays here.
+            Action::SendLocalReply { .. } | Action::RelayReply { .. }
+                if t.replicated && PENDING_REASON.with(|r| r.borrow().is_none()) => {}
             Action::SendLocalReply { status } => {
                 send_local(tm, t, status.code());
             }
@@ -1259,6 +1271,7 @@ pub fn exports() -> ModuleExports {
     let tm = Arc::new(Tm::new());
     let mut m = ModuleExports::new("tm");
     m.functions = funcs::functions(&tm);
+    m.functions.extend(relay_to::functions(&tm));
     m.params = params();
     m.rpcs = rpcs(&tm);
     let ti = tm.clone();

@@ -140,6 +140,10 @@ pub struct Txn {
     /// No branch could be sent from request_route: the core error to answer with when the script
     /// ends (Kamailio's delayed `kill_transaction`).
     pub delayed_error: Option<i32>,
+    /// Made by `t_replicate`: replies of the branches are not relayed upstream and no reply is
+    /// generated for them (Kamailio's local-transaction flag); only the script's own `t_reply`
+    /// goes out.
+    pub replicated: bool,
 }
 
 /// A transaction with its lock.
