@@ -35,6 +35,7 @@ pub mod textopsx;
 pub mod tm;
 pub mod tmx;
 pub mod usrloc;
+pub mod xhttp;
 pub mod xlog;
 
 /// The export table of every module ferrosip implements. A module is added here and to
@@ -72,6 +73,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         tm::exports(),
         tmx::exports(),
         usrloc::exports(),
+        xhttp::exports(),
         xlog::exports(),
     ]
 }

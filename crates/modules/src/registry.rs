@@ -307,6 +307,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "tm",
     "tmx",
     "usrloc",
+    "xhttp",
     "xlog",
 ];
 

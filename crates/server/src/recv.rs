@@ -8,6 +8,10 @@
 //! 3. `Msg::parse`; a message whose first line, Via, From, To, Call-ID or CSeq cannot be read is
 //!    dropped and counted (`bad_msg_hdr`), as Kamailio's parse checks do, after
 //!    `event_route[core:receive-parse-error]` ran on it (`$mb`/`$ml` are the broken bytes).
+//!    A request whose version is not `SIP/2.0` (HTTP on a SIP port) takes the non-SIP path
+//!    instead ([`Receiver::non_sip`]): `event_route[core:pre-routing]`, then
+//!    `event_route[xhttp:request]` when xhttp is loaded and takes it, else it is dropped (Kamailio's
+//!    non-SIP message hooks).
 //! 4. One `tracing` span per message (call-id, cseq, method, source) when the JSON log engine
 //!    prints Call-IDs.
 //! 5. `event_route[core:pre-routing]` (a `drop` or `exit` stops the message).
@@ -27,6 +31,7 @@ use ferrosip_api::{
     Ctx, Dest, Error as ApiError, RcvData, RcvEvent, RecvInfo, RouteType, Server, WorkerState,
 };
 use ferrosip_modules::sl::SlApi;
+use ferrosip_modules::xhttp::XhttpApi;
 use ferrosip_script::{Program, RouteId};
 use ferrosip_sipmsg::build;
 use ferrosip_sipmsg::edit::SendContext;
@@ -75,6 +80,37 @@ pub struct Receiver {
     /// Open a `tracing` span per message (it carries the Call-ID to the JSON log engine's `c`
     /// flag; about 5 k instructions per message, so only when that flag is on).
     pub spans: bool,
+    /// xhttp's hook for HTTP requests ([`xhttp_hook`]), when the module is loaded.
+    pub xhttp: Option<XhttpHook>,
+}
+
+/// What the non-SIP path needs from xhttp: its filter and the event route it runs.
+#[derive(Debug, Clone)]
+pub struct XhttpHook {
+    pub api: Arc<XhttpApi>,
+    pub route: RouteId,
+}
+
+/// xhttp's hook when the module is loaded; like Kamailio's xhttp `mod_init`, a config that loads
+/// xhttp without `event_route[xhttp:request]` does not start.
+pub fn xhttp_hook(
+    reg: &ferrosip_api::Registry,
+    program: &Program,
+) -> Result<Option<XhttpHook>, crate::Error> {
+    let Some(api) = reg.api::<XhttpApi>() else {
+        return Ok(None);
+    };
+    let route = program
+        .route(ferrosip_script::Entry::Event(
+            ferrosip_modules::xhttp::EVENT_ROUTE,
+        ))
+        .ok_or_else(|| {
+            crate::Error::Compile(format!(
+                "xhttp: failed to find event_route[{}]",
+                ferrosip_modules::xhttp::EVENT_ROUTE
+            ))
+        })?;
+    Ok(Some(XhttpHook { api, route }))
 }
 
 impl Receiver {
@@ -113,6 +149,11 @@ impl Receiver {
         // event_route[core:receive-parse-error], made only when the config has one.
         let raw = self.routes.parse_error.map(|id| (id, data.clone()));
         let mut msg = match Msg::parse(data) {
+            Ok(m) if non_sip_request(&m) && !broken(&m) => {
+                self.non_sip(n, rcv, m, &mut server);
+                crate::log::set_message_prefix("");
+                return;
+            }
             Ok(m) if mandatory_ok(&m) => m,
             other => {
                 CoreStats::inc(&n.stats.bad_msg_hdr);
@@ -148,6 +189,56 @@ impl Receiver {
             }
         });
         crate::log::set_message_prefix("");
+    }
+
+    /// A request whose version is not `SIP/2.0` (Kamailio's non-SIP message hooks, after
+    /// `event_route[core:pre-routing]`): HTTP goes to `event_route[xhttp:request]` when xhttp is
+    /// loaded and its `url_skip`/`url_match` let it through, on the request with a Via made from
+    /// the source address; anything else is dropped (not counted as a bad message).
+    fn non_sip(&self, n: &Net, rcv: RecvInfo, mut msg: Msg, server: &mut WireServer<'_>) {
+        WORKER.with(|w| {
+            let Ok(mut ws) = w.try_borrow_mut() else {
+                return;
+            };
+            let id = {
+                let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Request, rcv, &mut ws, server)
+                else {
+                    return;
+                };
+                self.set_log_prefix(&mut ctx);
+                if !self.pre_routing(&mut ctx) {
+                    return;
+                }
+                ctx.state.id
+            };
+            let Some(hook) = self.xhttp.as_ref().filter(|h| h.api.accepts(&msg)) else {
+                tracing::debug!(src = %rcv.src, "non-SIP request dropped");
+                return;
+            };
+            let mut msg = match XhttpApi::sip_request(&msg, rcv.src, rcv.proto) {
+                Some(b) => match Msg::parse(b) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::error!("xhttp: parse_msg failed: {e}");
+                        return;
+                    }
+                },
+                None => msg,
+            };
+            if msg.via1().is_err() {
+                tracing::error!(src = %rcv.src, "xhttp: strange message (no usable Via), dropped");
+                return;
+            }
+            // Kamailio counts the request in its pre-script callbacks (kex's core statistics).
+            CoreStats::inc(&n.stats.rcv_requests);
+            // The faked message keeps the request's id ($mi), as Kamailio's copy does.
+            ws.msg_seq = id.saturating_sub(1);
+            let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Event, rcv, &mut ws, server) else {
+                return;
+            };
+            self.set_log_prefix(&mut ctx);
+            let _ = self.program.run(hook.route, &mut ctx);
+        });
     }
 
     /// Renders `log_prefix` for the message the context holds (Kamailio: `log_prefix_set()` once
@@ -376,6 +467,13 @@ impl Routes {
 /// The message the receive events run on when there is no parsed one (Kamailio's
 /// `FAKED_SIP_MSG`, so `$rm`, `$ci`… give what they give there).
 const FAKED_MSG: &str = "OPTIONS sip:kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\nFrom: <sip:server@kamailio.org>;tag=xyz\r\nTo: <sip:server@kamailio.org>\r\nCall-ID: aaa-bbb-ccc-ddd\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+/// A request whose version is not `SIP/2.0` (HTTP, or an unknown protocol): Kamailio hands it to
+/// its non-SIP hooks instead of the SIP routes.
+fn non_sip_request(m: &Msg) -> bool {
+    m.request_line()
+        .is_some_and(|rl| rl.proto != ferrosip_sipmsg::Proto::Sip)
+}
 
 /// Via, From, To, Call-ID and CSeq must be readable (Kamailio drops the message otherwise).
 /// Kamailio's CSeq parser keeps the number as text (only `sanity` converts it), so an overlarge

@@ -349,6 +349,7 @@ fn run(
         log: log.clone(),
         log_prefix: compiled.log_prefix.clone(),
         spans: log.wants_call_id(),
+        xhttp: crate::recv::xhttp_hook(&compiled.registry, &compiled.program)?,
     };
     transport
         .start(move |ri, data| receiver.handle(ri, data))

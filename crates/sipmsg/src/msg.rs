@@ -673,9 +673,11 @@ fn parse_first_line(buf: &[u8]) -> Result<(FirstLine, Span)> {
     let version_proto = |v: &[u8]| -> Proto {
         if v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"SIP/2.0") && v.len() == 7 {
             Proto::Sip
-        } else if v.len() == 8 && v[..7].eq_ignore_ascii_case(b"HTTP/1.") {
+        } else if v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"HTTP/1.") {
+            // Kamailio's parse_first_line compares only these prefixes of a request's version:
+            // `HTTP/1.1`, `HTTP/1.0` and `HTTP/1.x` all go to xhttp.
             Proto::Http
-        } else if v.eq_ignore_ascii_case(b"HTTP/2") {
+        } else if v.len() >= 6 && v[..6].eq_ignore_ascii_case(b"HTTP/2") {
             Proto::Http2
         } else {
             Proto::Other
@@ -961,6 +963,34 @@ body";
             (
                 "\r\n\r\nOPTIONS sip:a@b SIP/2.0\nVia: x\n\n",
                 Ok((Some(Method::Options), None, Proto::Sip)),
+            ),
+            (
+                "GET /RPC HTTP/1.1\r\nHost: x\r\n\r\n",
+                Ok((Some(Method::Get), None, Proto::Http)),
+            ),
+            (
+                "post /RPC http/1.0\r\nHost: x\r\n\r\n",
+                Ok((Some(Method::Post), None, Proto::Http)),
+            ),
+            (
+                "GET /x HTTP/1.\r\nHost: x\r\n\r\n",
+                Ok((Some(Method::Get), None, Proto::Http)),
+            ),
+            (
+                "GET /x HTTP/2\r\nHost: x\r\n\r\n",
+                Ok((Some(Method::Get), None, Proto::Http2)),
+            ),
+            (
+                "GET /x HTTP/2.0\r\nHost: x\r\n\r\n",
+                Ok((Some(Method::Get), None, Proto::Http2)),
+            ),
+            (
+                "GET /x HTTP/3\r\nHost: x\r\n\r\n",
+                Ok((Some(Method::Get), None, Proto::Other)),
+            ),
+            (
+                "GET /x HTTP/1\r\nHost: x\r\n\r\n",
+                Ok((Some(Method::Get), None, Proto::Other)),
             ),
             (
                 "SIP/2.0 200 OK\r\nVia: x\r\n\r\n",

@@ -1,8 +1,8 @@
 //! `jsonrpcs`: JSON-RPC 2.0 control interface over a FIFO (`fifo_name`, replies to the FIFO named
-//! by `reply_name` in `fifo_reply_dir`), a unix datagram or UDP socket (`dgram_socket`) and TCP
-//! (`tcp_socket`); `jsonrpc_exec()` and `$jsonrpl(code|text|body)` for the script. HTTP
-//! (`jsonrpc_dispatch()`, transport bit 1) needs xhttp, which ferrosip does not have yet: it is
-//! refused at load.
+//! by `reply_name` in `fifo_reply_dir`), a unix datagram or UDP socket (`dgram_socket`), TCP
+//! (`tcp_socket`) and HTTP (`jsonrpc_dispatch()` in `event_route[xhttp:request]`, transport bit 1,
+//! answered through the xhttp module); `jsonrpc_exec()` and `$jsonrpl(code|text|body)` for the
+//! script.
 //!
 //! The RPC commands served are those of every loaded module, plus `system.listMethods`,
 //! `system.methodHelp` and `system.methodSignature`, through the [`RpcTable`] shared with `ctl`.
@@ -260,7 +260,7 @@ pub fn exports() -> ModuleExports {
     let s = |n: &'static str, d: &'static str| ModParam::new(n, ModParamType::Str, d);
     m.params = vec![
         int("pretty_format", "Pretty-print reply documents (default 1)."),
-        int("transport", "Bitmask: 1 HTTP (refused: needs xhttp), 2 FIFO, 4 datagram, 8 TCP; 0 = all configured (default 6).")
+        int("transport", "Bitmask: 1 HTTP (needs xhttp loaded before jsonrpcs), 2 FIFO, 4 datagram, 8 TCP; 0 = all configured (default 6).")
             .check(|v| match v {
                 ModValue::Int(i) if (0..=15).contains(i) => Ok(()),
                 _ => Err("transport must be 0..15".into()),
@@ -283,12 +283,17 @@ pub fn exports() -> ModuleExports {
         s("tcp_socket", "TCP address for requests, e.g. tcp:127.0.0.1:9090 (default none)."),
     ];
     m.functions = vec![
-        FnExport::new(
-            "jsonrpc_dispatch",
-            &[],
-            RouteMask::ANY,
-            "Handle a JSON-RPC request received over HTTP (needs xhttp: not implemented yet).",
-        ),
+        {
+            let st = Arc::clone(&st);
+            FnExport::new(
+                "jsonrpc_dispatch",
+                &[],
+                // Kamailio: REQUEST_ROUTE, which its event routes include.
+                RouteMask::REQUEST,
+                "Run the JSON-RPC request in the body of an HTTP request and answer it over HTTP.",
+            )
+            .with(move |ctx: &mut Ctx<'_>, _args: &[Arg]| Ok(RetCode(st.dispatch(ctx))))
+        },
         {
             let st = Arc::clone(&st);
             FnExport::new(
@@ -355,6 +360,8 @@ fn fault(code: i32, message: &str) -> RpcFault {
 #[derive(Debug, Clone)]
 struct Config {
     pretty: bool,
+    /// `jsonrpc_dispatch()` answers (transport bit 1 with xhttp loaded).
+    http: bool,
     fifo: Option<(PathBuf, Ownership)>,
     reply_dir: PathBuf,
     dgram: Option<(PathBuf, Ownership)>,
@@ -431,9 +438,14 @@ impl State {
         let fifo_name = str_of("fifo_name", "kamailio_rpc.fifo");
         let dgram_name = str_of("dgram_socket", "kamailio_rpc.sock");
         let tcp = str_of("tcp_socket", "");
+        // Kamailio binds xhttp's API by name, whatever the load order; here xhttp must be
+        // initialised first (as in Kamailio's stock config).
+        let xhttp = ictx.api::<crate::xhttp::XhttpApi>().is_some();
         if transport == 0 {
-            // "all that can be enabled": HTTP cannot (no xhttp).
-            transport = 0;
+            // "all that can be enabled".
+            if xhttp {
+                transport |= 1;
+            }
             if !fifo_name.is_empty() {
                 transport |= 2;
             }
@@ -444,14 +456,15 @@ impl State {
                 transport |= 8;
             }
         }
-        if transport & 1 != 0 {
-            return Err(Error::NotImplemented(
-                "jsonrpcs HTTP transport (transport bit 1 needs the xhttp module)".into(),
+        if transport & 1 != 0 && !xhttp {
+            return Err(Error::Config(
+                "jsonrpcs: cannot bind to XHTTP API (transport bit 1 needs the xhttp module, loaded before jsonrpcs)".into(),
             ));
         }
         let mode = |n: &str| u32::try_from(int_of(n, 0o660)).unwrap_or(0o660) & 0o7777;
         let cfg = Config {
             pretty: int_of("pretty_format", 1) != 0,
+            http: transport & 1 != 0,
             fifo: if transport & 2 != 0 && !fifo_name.is_empty() {
                 Some((
                     resolve(&rundir, &fifo_name),
@@ -582,6 +595,49 @@ impl State {
                 Ok(RetCode::TRUE)
             }
             None => Err(Error::Runtime("jsonrpc_exec: invalid JSON document".into())),
+        }
+    }
+
+    /// `jsonrpc_dispatch()`: 1 when answered (or when the message is not HTTP, which Kamailio
+    /// passes on), -1 when HTTP is not enabled or the body is not JSON (no reply then).
+    fn dispatch(&self, ctx: &mut Ctx<'_>) -> i64 {
+        let http = ctx.msg.request_line().is_some_and(|rl| {
+            matches!(
+                rl.proto,
+                ferrosip_sipmsg::Proto::Http | ferrosip_sipmsg::Proto::Http2
+            )
+        });
+        if !http {
+            return 1;
+        }
+        let (Some(cfg), Some(table)) = (self.cfg.get(), self.table.get()) else {
+            return -1;
+        };
+        if !cfg.http {
+            ctx.log_error("jsonrpc over http not initialized - check transport param");
+            return -1;
+        }
+        // Kamailio reads the body as a C string.
+        let body = ctx.msg.body().unwrap_or_default();
+        let body = body.split(|b| *b == 0).next().unwrap_or_default();
+        let Some(r) = process(table, cfg.pretty, body) else {
+            let text = format!("invalid json doc [[{}]]", String::from_utf8_lossy(body));
+            ctx.log_error(&text);
+            return -1;
+        };
+        let code = u16::try_from(r.code).unwrap_or(500);
+        match crate::xhttp::reply(
+            ctx,
+            code,
+            r.text.as_bytes(),
+            b"application/json",
+            r.body.as_bytes(),
+        ) {
+            Ok(()) => 1,
+            Err(e) => {
+                ctx.log_error(&format!("jsonrpc over http: {e}"));
+                -1
+            }
         }
     }
 
