@@ -427,14 +427,38 @@ fn write_options() {
     assert_eq!(got, ["alice", "example.com"]);
     assert_eq!(lookup(&reg, "alice"), A1);
 
-    // db_ops_ruid=0: refresh and removal find the row by AoR, contact and Call-ID.
-    let url = sqlite_db("opsaddr");
-    let (reg, _) = server(&url, 1, &[("db_ops_ruid", ModValue::Int(0))]);
-    assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
-    assert_eq!(save(&reg, "alice", A1, 2, 600), 2);
-    assert_eq!(rows(&url), vec![("alice".into(), A1.into(), 2, T0 + 600)]);
-    assert_eq!(save(&reg, "alice", A1, 3, 0), 3);
-    assert!(rows(&url).is_empty());
+    // db_ops_ruid=0: refresh and removal find the row by AoR and contact (and Call-ID with
+    // matching_mode 1); a row of another Call-ID is not touched then.
+    for mm in [0, 1] {
+        let url = sqlite_db(&format!("opsaddr{mm}"));
+        let (reg, _) = server(
+            &url,
+            1,
+            &[
+                ("db_ops_ruid", ModValue::Int(0)),
+                ("matching_mode", ModValue::Int(mm)),
+            ],
+        );
+        assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+        let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+        db.update(
+            "location",
+            &[ferrosip_modules::db::ferrosip_db::Cond::eq(
+                "username", "alice",
+            )],
+            &[("callid", Value::from("other"))],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(save(&reg, "alice", A1, 2, 600), 2);
+        let want = if mm == 0 { T0 + 600 } else { T0 + 300 };
+        assert_eq!(
+            rows(&url),
+            vec![("alice".into(), A1.into(), if mm == 0 { 2 } else { 1 }, want)],
+            "matching_mode {mm}"
+        );
+        assert_eq!(save(&reg, "alice", A1, 3, 0), 3);
+        assert_eq!(rows(&url).len(), mm as usize, "matching_mode {mm}");
+    }
 
     // db_check_update: a refresh whose row vanished inserts it again; without, it stays gone.
     for (check, want) in [(1, 1usize), (0, 0)] {

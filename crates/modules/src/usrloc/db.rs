@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use ferrosip_db::{Cond, Db, Op, Order, Rows, Value};
 
 use super::store::{core_hash, LocationStore, MemoryStore, Record, UContact};
+use super::MatchingMode;
 use crate::db::DbDrivers;
 
 /// The `location` table version Kamailio 6.0 expects.
@@ -261,6 +262,8 @@ pub struct DbStore {
     /// Write-back queue (and failed writes of write-through mode).
     pending: Mutex<HashMap<(String, String), Queued>>,
     aor_locks: Vec<Mutex<()>>,
+    /// usrloc's `matching_mode`: which columns find a row when `db_ops_ruid` is 0.
+    matching: MatchingMode,
 }
 
 impl std::fmt::Debug for DbStore {
@@ -282,7 +285,14 @@ impl DbStore {
             sockets: OnceLock::new(),
             pending: Mutex::new(HashMap::new()),
             aor_locks: (0..AOR_LOCKS).map(|_| Mutex::new(())).collect(),
+            matching: MatchingMode::default(),
         }
+    }
+
+    /// Sets usrloc's `matching_mode` (the row keys of `db_ops_ruid=0`).
+    pub fn with_matching(mut self, m: MatchingMode) -> DbStore {
+        self.matching = m;
+        self
     }
 
     /// The settings.
@@ -581,25 +591,44 @@ impl DbStore {
         }
     }
 
-    /// The row of `c` as Kamailio's update or delete finds it: by ruid, or by AoR, contact and
-    /// Call-ID (`db_ops_ruid` 0; by AoR and instance for an update of a contact with one).
-    fn where_of<'a>(&'a self, aor: &'a str, c: &'a UContact, for_update: bool) -> Vec<Cond<'a>> {
+    /// The row of `c` as Kamailio's update or delete finds it: by ruid, or (`db_ops_ruid=0`) by
+    /// AoR and contact plus the Call-ID (`matching_mode` 1) or the path (2; NULL when none), and
+    /// for an update of a contact with an instance by AoR, instance and reg-id. Kamailio has no
+    /// such key for `matching_mode` 3: the write fails.
+    fn where_of<'a>(
+        &'a self,
+        aor: &'a str,
+        c: &'a UContact,
+        for_update: bool,
+    ) -> Result<Vec<Cond<'a>>, String> {
         let k = &self.cfg.cols;
         if self.cfg.ops_ruid {
-            return vec![Cond::eq(&k.ruid, c.ruid.as_str())];
+            return Ok(vec![Cond::eq(&k.ruid, c.ruid.as_str())]);
         }
         let (user, domain) = self.user_domain(aor);
         let mut w = vec![Cond::eq(&k.user, user)];
         if for_update && !c.instance.is_empty() {
             w.push(Cond::eq(&k.instance, c.instance.as_str()));
+            w.push(Cond::eq(&k.reg_id, Value::Int(bits(c.reg_id))));
         } else {
             w.push(Cond::eq(&k.contact, c.uri.as_str()));
-            w.push(Cond::eq(&k.callid, c.callid.as_str()));
+            match self.matching {
+                MatchingMode::ContactOnly => {}
+                MatchingMode::ContactCallid => w.push(Cond::eq(&k.callid, c.callid.as_str())),
+                MatchingMode::ContactPath => {
+                    w.push(Cond::eq(&k.path, nonempty(&c.path).unwrap_or(Value::Null)))
+                }
+                MatchingMode::CallidOnly => {
+                    return Err(
+                        "db_ops_ruid=0 has no row key for matching_mode 3 (as in Kamailio)".into(),
+                    )
+                }
+            }
         }
         if let Some(d) = domain {
             w.push(Cond::eq(&k.domain, d));
         }
-        w
+        Ok(w)
     }
 
     /// Kamailio's `db_update_ucontact_ruid`: every changeable column, nulls included.
@@ -640,7 +669,7 @@ impl DbStore {
             (&k.contact, c.uri.as_str().into()),
         ];
         let n = db
-            .update(table, &self.where_of(aor, c, true), &set)
+            .update(table, &self.where_of(aor, c, true)?, &set)
             .map_err(|e| e.to_string())?;
         if n == 0 && self.cfg.check_update {
             return self.insert_row(db, table, aor, c);
@@ -652,7 +681,7 @@ impl DbStore {
         if c.flags & FL_MEM != 0 {
             return Ok(());
         }
-        db.delete(table, &self.where_of(aor, c, false))
+        db.delete(table, &self.where_of(aor, c, false)?)
             .map(drop)
             .map_err(|e| e.to_string())
     }

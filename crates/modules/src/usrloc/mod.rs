@@ -278,12 +278,15 @@ pub fn exports() -> ModuleExports {
             let store: Arc<dyn LocationStore> = Arc::new(MemoryStore::new(cfg.hash_size));
             UlApi::new(cfg.clone(), store, clock)
         } else {
-            let store = Arc::new(DbStore::new(
-                cfg.db.clone(),
-                cfg.hash_size,
-                cfg.use_domain,
-                cfg.desc_time_order,
-            ));
+            let store = Arc::new(
+                DbStore::new(
+                    cfg.db.clone(),
+                    cfg.hash_size,
+                    cfg.use_domain,
+                    cfg.desc_time_order,
+                )
+                .with_matching(cfg.matching_mode),
+            );
             store.set_drivers(crate::db::DbDrivers::of(ictx));
             if let Some(net) = ictx.api::<NetworkApi>() {
                 let _ = n.set((*net).clone());
