@@ -278,6 +278,15 @@ fn db_only_shared(url: &str) {
     assert_eq!(lookup(&b, "alice"), A1, "b sees a's contact");
     assert_eq!(save(&b, "bob", B1, 1, 300), 1);
     assert_eq!(lookup(&a, "bob"), B1, "a sees b's contact");
+    // The dump (ul.dump, temp-GRUU lookups) reads the table's rows.
+    let mut dumped: Vec<(String, usize)> = ula
+        .store()
+        .dump("location")
+        .into_iter()
+        .map(|r| (r.aor, r.contacts.len()))
+        .collect();
+    dumped.sort();
+    assert_eq!(dumped, [("alice".to_string(), 1), ("bob".to_string(), 1)]);
     // b refreshes alice's binding: one row, b's values.
     assert_eq!(save(&b, "alice", A1, 2, 600), 2);
     assert_eq!(

@@ -964,17 +964,22 @@ impl LocationStore for DbStore {
                 return Vec::new();
             }
         };
+        // Records in the order their first row came; an index keeps the grouping linear.
         let mut out: Vec<Record> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
         for i in 0..rows.len() {
             let Some((aor, c)) = self.row_contact(&rows, i, true) else {
                 continue;
             };
-            match out.iter_mut().find(|r| r.aor == aor) {
+            match at.get(&aor).and_then(|&j| out.get_mut(j)) {
                 Some(r) => super::rpc::insert_ordered(&mut r.contacts, c, self.desc_time_order),
-                None => out.push(Record {
-                    aor,
-                    contacts: vec![c],
-                }),
+                None => {
+                    at.insert(aor.clone(), out.len());
+                    out.push(Record {
+                        aor,
+                        contacts: vec![c],
+                    });
+                }
             }
         }
         out
