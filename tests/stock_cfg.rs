@@ -1428,13 +1428,6 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
         "\"Tcpconn-Id\":\t-1,",
         "api: RecvInfo has no TCP connection id, so usrloc stores -1 for a REGISTER over TCP",
     ),
-    (
-        "kamcmd/ul.dump brief",
-        "*",
-        "",
-        "ctl: a member added to an array (Kamailio's struct_add on an array handle) is sent as a \
-         one-member struct, so kamcmd prints `{ AoR: bob }` instead of `AoR: bob`",
-    ),
 ];
 
 /// Why sl's counters differ.

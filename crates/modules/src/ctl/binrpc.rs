@@ -202,7 +202,18 @@ fn put_value(out: &mut Vec<u8>, v: &RpcValue, _in_struct: bool) {
         RpcValue::Array(a) => {
             out.push(T_STRUCT);
             for x in a {
-                put_value(out, x, true);
+                match x {
+                    // Kamailio's `struct_add` on an array handle (usrloc's `AoRs`, `Domains` …)
+                    // appends the member itself, name and value, to the array; the JSON side
+                    // shows it as a one-member object, which is how handlers build it here.
+                    RpcValue::Struct(m) if m.len() == 1 => {
+                        for (k, v) in m {
+                            put_str(out, T_AVP, k.as_bytes());
+                            put_value(out, v, true);
+                        }
+                    }
+                    _ => put_value(out, x, true),
+                }
             }
             out.push(0x80 | T_STRUCT);
         }
