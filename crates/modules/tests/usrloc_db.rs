@@ -565,3 +565,43 @@ fn cost_probe() {
         eprintln!("db_mode {mode}: save {save_us} µs, lookup {lookup_us} µs");
     }
 }
+
+/// Write-through across a PostgreSQL restart (`FERROSIP_TEST_PG_RESTART`): a REGISTER made while
+/// the server comes back is kept in memory, its write queued and done by the timer once the
+/// server answers; nothing is lost. With servers on other than the default ports, export PGPORT
+/// too: the restart command test-servers.sh prints does not carry the port.
+#[test]
+#[ignore = "needs FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (crates/db/scripts/test-servers.sh)"]
+fn write_through_survives_a_postgres_restart() {
+    let (Ok(url), Ok(restart)) = (
+        std::env::var("FERROSIP_TEST_PG_URL"),
+        std::env::var("FERROSIP_TEST_PG_RESTART"),
+    ) else {
+        panic!("FERROSIP_TEST_PG_URL / FERROSIP_TEST_PG_RESTART are not set");
+    };
+    fresh_tables(&url);
+    let (reg, ul) = server(&url, 1, &[]);
+    assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+    let st = std::process::Command::new("sh")
+        .args(["-c", &restart])
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(st.success(), "{restart}: {st}");
+    assert_eq!(save(&reg, "bob", B1, 1, 300), 1);
+    assert_eq!(
+        lookup(&reg, "bob"),
+        B1,
+        "in memory whatever the database said"
+    );
+    let t0 = std::time::Instant::now();
+    let mut names = Vec::new();
+    while t0.elapsed() < std::time::Duration::from_secs(10) {
+        ul.timer(T0 + 1);
+        names = rows(&url).into_iter().map(|r| r.0).collect::<Vec<_>>();
+        if names.len() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(names, ["alice", "bob"]);
+}
