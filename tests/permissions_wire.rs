@@ -175,7 +175,7 @@ fn fill(db: &Db) {
         addr(4, "192.0.2.7", 0, 0, None),
         addr(5, "2001:db8::", 32, 0, Some("v6")),
     ] {
-        insert(&db, "address", &row);
+        insert(db, "address", &row);
     }
     let trusted = |src: &str, proto: &str, from: Option<&str>, ruri: Option<&str>, tag, prio| {
         vec![
@@ -202,7 +202,7 @@ fn fill(db: &Db) {
         trusted("10.0.0.9", "any", Some("sip:(x)+@"), None, "bre", 0),
         trusted("10.0.0.9", "none", None, None, "none-row", 0),
     ] {
-        insert(&db, "trusted", &row);
+        insert(db, "trusted", &row);
     }
     for (domain, did) in [
         ("example.com", Some("d1")),
@@ -210,14 +210,14 @@ fn fill(db: &Db) {
         ("alias.example.com", Some("d1")),
     ] {
         insert(
-            &db,
+            db,
             "domain",
             &[("domain", domain.into()), ("did", did.into())],
         );
     }
     for (name, ty, value) in [("tz", 2, "CET"), ("max", 0, "42")] {
         insert(
-            &db,
+            db,
             "domain_attrs",
             &[
                 ("did", "d1".into()),
@@ -233,7 +233,7 @@ fn fill(db: &Db) {
         ("support", "other.org", "carol", "other.org"),
     ] {
         insert(
-            &db,
+            db,
             "dbaliases",
             &[
                 ("alias_username", au.into()),
@@ -976,5 +976,110 @@ fn debian_stock_cfg_with_ipauth_and_aliasdb() {
     for (name, got, log) in &answers {
         let st: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(st, want, "{name}: {got:#?}\n{log}");
+    }
+}
+
+/// `address_file` instead of the table, no database at all: the same lines (comments, tags with
+/// punctuation, a missing mask, Kamailio's number reading) give the same answers.
+#[test]
+fn address_file_matches_kamailio() {
+    let lines = "# group address mask port tag\n\
+1 127.0.0.1\n\
+2 10.0.0.0 8 0 ten;x=1 # comment\n\
+3 10.1.0.0 16 5060\n\
+4 gw.example.com 0 5060 gw\n\
+x 10.9.9.9 24\n";
+    let cfg = |port: u16, file: &str, kamailio: bool| {
+        let mpath = if kamailio {
+            format!("mpath=\"{MPATH}\"\n")
+        } else {
+            String::new()
+        };
+        format!(
+            r#"#!KAMAILIO
+{mpath}listen=udp:127.0.0.1:{port}
+children=1
+log_stderror=yes
+debug=2
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "permissions.so"
+modparam("permissions", "address_file", "{file}")
+modparam("permissions", "peer_tag_avp", "$avp(s:peer)")
+request_route {{
+    $var(port) = $(hdr(X-Port){{s.int}});
+    $var(grp) = $(hdr(X-Grp){{s.int}});
+    allow_address("$var(grp)", "$hdr(X-Ip)", "$var(port)"); $var(a) = $rc;
+    allow_address_group("$hdr(X-Ip)", "$var(port)"); $var(b) = $rc;
+    allow_source_address(); $var(c) = $rc;
+    sl_send_reply("200", "file $var(a) $var(b) $var(c) $avp(peer)");
+}}
+"#
+        )
+    };
+    let asks = [
+        ("10.2.3.4", "1", "2"),
+        ("10.1.3.4", "5060", "3"),
+        ("10.1.3.4", "5061", "3"),
+        ("gw.example.com", "5060", "4"),
+        ("x", "0", "0"),
+        ("127.0.0.1", "9", "1"),
+    ];
+    let mut servers = vec![("ferrosip", w::ferrosip_bin())];
+    match w::kamailio_bin() {
+        Some(k) if Path::new(&format!("{MPATH}permissions.so")).exists() => {
+            servers.push(("kamailio", k))
+        }
+        _ => {
+            assert!(
+                !w::ci(),
+                "CI: kamailio and its permissions module are required"
+            );
+            eprintln!("skipped the Kamailio half");
+        }
+    }
+    let mut answers = Vec::new();
+    for (name, bin) in servers {
+        let dir = w::scratch(&format!("perm_file_{name}"));
+        let file = dir.join("address.list");
+        std::fs::write(&file, lines).unwrap_or_else(|e| panic!("{e}"));
+        let port = w::free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let text = cfg(port, &file.display().to_string(), name == "kamailio");
+        let mut s = w::start(bin, &format!("perm_file_{name}"), &text, &[addr]);
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<String> = asks
+            .iter()
+            .enumerate()
+            .map(|(i, (ip, p, g))| {
+                let hdrs = [("X-Ip", *ip), ("X-Port", *p), ("X-Grp", *g)];
+                ask(
+                    &sock,
+                    addr,
+                    &format!("file-{i}"),
+                    "sip:a@example.com",
+                    "sip:b@example.com",
+                    &hdrs,
+                )
+            })
+            .collect();
+        s.stop();
+        answers.push((name, got, s.log_text()));
+    }
+    if let [(_, ours, log), (_, theirs, klog)] = answers.as_slice() {
+        assert_eq!(ours, theirs, "ferrosip log:\n{log}\nKamailio log:\n{klog}");
+    }
+    let want = [
+        "SIP/2.0 200 file 1 2 1 ten;x=1",
+        "SIP/2.0 200 file 1 2 1 ten;x=1",
+        "SIP/2.0 200 file -1 2 1 ten;x=1",
+        "SIP/2.0 200 file 1 4 1 gw",
+        // The line "x 10.9.9.9 24" is group 0, name "x", mask 10, tag ".9.9.9":
+        // allow_address_group returns 0, which ends the script: no reply at all.
+        "",
+        "SIP/2.0 200 file 1 1 1 <null>",
+    ];
+    for (name, got, log) in &answers {
+        assert_eq!(got, &want, "{name}\n{log}");
     }
 }

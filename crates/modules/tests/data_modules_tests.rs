@@ -468,3 +468,76 @@ fn functions_on_a_message() {
     let m = h::INVITE.replace("INVITE sip:bob@example.com", "INVITE sip:bob@sip.other.net");
     assert_eq!(h::call(&reg, &m, "alias_db_lookup", &["dbaliases"]).rc, -1);
 }
+
+#[test]
+fn address_file_instead_of_the_table() {
+    let t = database("file");
+    // A table row that the file replaces.
+    address(&t.db, 1, "10.0.0.1", 32, 0, Some("from-table"));
+    let file = t.dir.join("address.list");
+    std::fs::write(
+        &file,
+        "# group address mask port tag\n1 10.0.0.0 24 5070 lan\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let path = file.display().to_string();
+    let reg = registry(
+        &t.url,
+        true,
+        &[
+            ("permissions", "address_file", ModValue::Str(path.clone())),
+            (
+                "permissions",
+                "peer_tag_avp",
+                ModValue::Str("$avp(peer)".into()),
+            ),
+            ("permissions", "reload_delta", ModValue::Int(0)),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let o = h::call(&reg, h::INVITE, "allow_source_address", &[]);
+    let tags: Vec<String> = o
+        .state
+        .avps
+        .values(b"peer")
+        .iter()
+        .map(|v| v.value.to_text())
+        .collect();
+    assert_eq!((o.rc, tags), (1, vec!["lan".to_string()]));
+    // The file is read again by the RPC; a broken file keeps the loaded rows.
+    std::fs::write(&file, "2 10.0.0.1\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rpc(&reg, "permissions.addressReload"), Ok(s("Reload OK")));
+    assert_eq!(
+        h::call(&reg, h::INVITE, "allow_source_address_group", &[]).rc,
+        2
+    );
+    std::fs::write(&file, "3 10.0.0.0 33\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rpc(&reg, "permissions.addressReload"),
+        Err("500 Reload failed.".into())
+    );
+    assert_eq!(
+        h::call(&reg, h::INVITE, "allow_source_address_group", &[]).rc,
+        2
+    );
+    // Without db_url the file alone is enough.
+    std::fs::write(&file, "2 10.0.0.1\n").unwrap_or_else(|e| panic!("{e}"));
+    let mut reg = Registry::new();
+    let mut core = ModuleExports::new("core");
+    core.pvs = store::core_pvs();
+    for m in [
+        core,
+        ferrosip_modules::pv::exports(),
+        ferrosip_modules::permissions::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    reg.set_modparam("permissions", "address_file", ModValue::Str(path))
+        .unwrap_or_else(|e| panic!("{e}"));
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    reg.child_init_all(0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        h::call(&reg, h::INVITE, "allow_address", &["2", "10.0.0.1", "9"]).rc,
+        1
+    );
+}

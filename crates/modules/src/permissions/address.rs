@@ -27,6 +27,90 @@ pub(super) struct Row {
 /// Why a row was refused (the whole reload fails, as in Kamailio).
 pub(super) type RowError = String;
 
+/// Kamailio's address file: per line `group address [mask [port [tag]]]`, blank-separated, `#`
+/// to the end of the line a comment. Numbers are read as Kamailio reads them (leading digits,
+/// wrapping; none gives 0), an address without a mask is a full mask.
+pub(super) fn parse_file(text: &[u8]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for line in text.split(|b| *b == b'\n') {
+        let mut p = Cursor { s: line, i: 0 };
+        p.skip_ws();
+        if p.eod() {
+            continue;
+        }
+        let grp = p.num();
+        p.skip_ws();
+        if p.eod() {
+            // A group without an address: Kamailio stops reading the file (an error).
+            break;
+        }
+        let ip = p.token();
+        let mut row = Row {
+            grp,
+            ip,
+            mask: 0,
+            port: 0,
+            tag: None,
+        };
+        p.skip_ws();
+        if !p.eod() {
+            row.mask = p.num();
+            p.skip_ws();
+            if !p.eod() {
+                row.port = p.num();
+                p.skip_ws();
+                if !p.eod() {
+                    row.tag = Some(p.token());
+                }
+            }
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            self.i += 1;
+        }
+    }
+
+    /// End of data: end of line or a comment.
+    fn eod(&self) -> bool {
+        matches!(self.peek(), None | Some(b'#'))
+    }
+
+    fn num(&mut self) -> u32 {
+        let mut v: u32 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            v = v.wrapping_mul(10).wrapping_add(u32::from(d - b'0'));
+            self.i += 1;
+        }
+        v
+    }
+
+    fn token(&mut self) -> String {
+        let start = self.i;
+        while !matches!(
+            self.peek(),
+            None | Some(b' ' | b'\t' | b'\r' | b'\n' | b'#')
+        ) {
+            self.i += 1;
+        }
+        String::from_utf8_lossy(self.s.get(start..self.i).unwrap_or_default()).into_owned()
+    }
+}
+
 /// Reads one result row (columns grp, ip_addr, mask, port, tag), checked as Kamailio checks it.
 pub(super) fn row_of(vals: &[DbValue]) -> Result<Row, RowError> {
     let [g, ip, mask, port, tag] = vals else {
@@ -441,6 +525,22 @@ mod tests {
             "t".into(),
         ]);
         assert_eq!(ok, Ok(row(7, "1.2.3.4", 32, 5060, Some("t"))));
+    }
+
+    #[test]
+    fn address_file_lines() {
+        let text = b"# comment\n\n1 10.0.0.1\n  2\t192.168.0.0 16 5060 tag;x=1 # trailing\n\
+3 gw.example.com 0 0#c\nx 10.9.9.9 24\n4 10.0.0.0 8 99999999999\n5\n6 10.6.6.6\n";
+        let got = parse_file(text);
+        let want = [
+            row(1, "10.0.0.1", 0, 0, None),
+            row(2, "192.168.0.0", 16, 5060, Some("tag;x=1")),
+            row(3, "gw.example.com", 0, 0, None),
+            // No group number: 0; each field is read from where the last one stopped.
+            row(0, "x", 10, 0, Some(".9.9.9")),
+            row(4, "10.0.0.0", 8, 99_999_999_999u64 as u32, None),
+        ];
+        assert_eq!(got, want, "a line without an address ends the file");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `permissions`: IP-based access rules from the database (Kamailio's permissions module).
 //!
-//! - The `address` table (group, IP or subnet or DNS name, port, tag), loaded into memory at
-//!   startup and by `permissions.addressReload`: `allow_address`, `allow_source_address`,
-//!   `allow_address_group`, `allow_source_address_group` ([`address`]).
+//! - The `address` table (group, IP or subnet or DNS name, port, tag) or `address_file`, loaded
+//!   into memory at startup and by `permissions.addressReload`: `allow_address`,
+//!   `allow_source_address`, `allow_address_group`, `allow_source_address_group` ([`address`]).
 //! - The `trusted` table (source IP, protocol, From and R-URI patterns, tag, priority), read per
 //!   call (`db_mode` 0) or cached (`db_mode` 1, `permissions.trustedReload`): `allow_trusted`
 //!   ([`trusted`]).
@@ -11,8 +11,8 @@
 //! reload (readers keep the `Arc` they took), so a reload never shows a half-loaded table.
 //!
 //! Not here (refused at load): the file back ends — `allow_routing`, `allow_register`,
-//! `allow_register_include_port`, `allow_uri`, `address_file` and the allow/deny file parameters
-//! (docs/modules-data.md).
+//! `allow_register_include_port`, `allow_uri` and the allow/deny file parameters; a relative
+//! `address_file` (docs/modules-data.md).
 
 mod address;
 mod trusted;
@@ -61,11 +61,18 @@ struct Config {
     max_subnets: usize,
     backends: i64,
     reload_delta: Duration,
+    /// `address_file`: the address rows come from this file instead of the database.
+    address_file: Option<String>,
 }
 
 impl Config {
     fn address_on(&self) -> bool {
-        self.backends & LOAD_ADDRESS != 0 && self.url.is_some()
+        self.backends & LOAD_ADDRESS != 0 && (self.url.is_some() || self.address_file.is_some())
+    }
+
+    /// The address rows come from the database.
+    fn address_db(&self) -> bool {
+        self.address_on() && self.address_file.is_none()
     }
 
     fn trusted_on(&self) -> bool {
@@ -101,7 +108,7 @@ pub fn exports() -> ModuleExports {
         if let Some(url) = cfg
             .url
             .as_deref()
-            .filter(|_| cfg.address_on() || cfg.trusted_on())
+            .filter(|_| cfg.address_db() || cfg.trusted_on())
         {
             if let Err(e) = drivers.bind("permissions", url) {
                 // A driver module loaded after this one registers later: checked again at
@@ -159,6 +166,13 @@ impl State {
             }
             return Ok(());
         }
+        if cfg.address_file.is_some() && cfg.address_on() {
+            self.reload_address()
+                .map_err(|e| format!("permissions: reload of address table failed: {e}"))?;
+        }
+        if !cfg.address_db() && !cfg.trusted_on() {
+            return Ok(());
+        }
         let db = self
             .db()
             .map_err(|e| format!("permissions: unable to connect database: {e}"))?;
@@ -170,7 +184,7 @@ impl State {
                 )
             })
         };
-        if cfg.address_on() {
+        if cfg.address_db() {
             version(&cfg.address_table)?;
             self.reload_address()
                 .map_err(|e| format!("permissions: reload of address table failed: {e}"))?;
@@ -185,9 +199,20 @@ impl State {
         Ok(())
     }
 
-    /// Reads the address table and swaps it in.
+    /// Reads the address table (or `address_file`) and swaps it in.
     fn reload_address(&self) -> Result<(), String> {
         let cfg = self.cfg()?;
+        if let Some(path) = &cfg.address_file {
+            let text =
+                std::fs::read(path).map_err(|e| format!("can't open list file [{path}]: {e}"))?;
+            let rows = address::parse_file(&text);
+            let (t, warnings) = Tables::build(&rows, cfg.max_subnets)?;
+            for w in warnings {
+                tracing::error!("permissions: {w}");
+            }
+            *self.addr.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(t));
+            return Ok(());
+        }
         let db = self.db()?;
         let cols = [
             cfg.grp_col.as_str(),
@@ -776,6 +801,19 @@ fn params() -> Vec<ModParam> {
             "seconds between two RPC reloads (5)",
         ),
         p(
+            "address_file",
+            T::Str,
+            "address rows from this file instead of the database (absolute path)",
+        )
+        .check(|v| match v {
+            ModValue::Str(s) if s.is_empty() || s.starts_with('/') => Ok(()),
+            _ => Err(
+                "a relative address_file (Kamailio reads it next to the config file) is \
+                      not implemented: give an absolute path"
+                    .into(),
+            ),
+        }),
+        p(
             "trusted_cleanup_interval",
             T::Int,
             "no effect: a replaced table is freed when its last reader is done",
@@ -807,7 +845,6 @@ fn params() -> Vec<ModParam> {
             T::Str,
             "allow/deny rule files: not implemented",
         ),
-        ("address_file", T::Str, "address list file: not implemented"),
     ] {
         v.push(refused(name, ty, doc));
     }
@@ -861,6 +898,10 @@ fn config(mp: &[(&'static str, ModValue)]) -> Result<Config, Error> {
         max_subnets: usize::try_from(int("max_subnets", 512)).unwrap_or(0),
         backends,
         reload_delta: Duration::from_secs(delta.unsigned_abs()),
+        address_file: match last("address_file") {
+            Some(ModValue::Str(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        },
     })
 }
 
