@@ -568,3 +568,28 @@ fn db_only_shared_with_kamailio() {
     fs.stop();
     ks.stop();
 }
+
+/// db_mode=2 with `timer_interval=1`: the server's timer writes a registration while it runs.
+#[test]
+fn write_back_timer_flushes_while_running() {
+    let url = sqlite_url("uldb_timer");
+    let port = w::free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let cfg = config(port, &url, 2, false).replace(
+        "modparam(\"usrloc\", \"timer_interval\", 300)",
+        "modparam(\"usrloc\", \"timer_interval\", 1)",
+    );
+    assert!(cfg.contains("\"timer_interval\", 1)"));
+    let mut fs = w::start(w::ferrosip_bin(), "uldb_timer", &cfg, &[addr]);
+    let ua = Ua::new();
+    let r = ua.register(addr, "alice", 1, "Contact: <sip:alice@127.0.0.1:5994>\r\n");
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    let t0 = std::time::Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < Duration::from_secs(5) && n == 0 {
+        std::thread::sleep(Duration::from_millis(200));
+        n = rows(&url, port).len();
+    }
+    assert_eq!(n, 1, "written by the timer within 5 s\n{}", fs.log_text());
+    fs.stop();
+}
