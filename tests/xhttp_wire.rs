@@ -515,6 +515,49 @@ fn list_methods_over_http() {
     assert_eq!(head(&ours), head(&theirs));
 }
 
+/// jsonrpcs loaded before xhttp: Kamailio finds xhttp's API by name, so HTTP works in this order
+/// too; both servers answer the same.
+#[test]
+fn jsonrpcs_loaded_before_xhttp() {
+    let swap = |cfg: String| {
+        cfg.replace(
+            "loadmodule \"xhttp.so\"\nloadmodule \"jsonrpcs.so\"",
+            "loadmodule \"jsonrpcs.so\"\nloadmodule \"xhttp.so\"",
+        )
+    };
+    let req = post(
+        "/RPC",
+        r#"{"jsonrpc":"2.0","method":"core.echo","params":["order"],"id":3}"#,
+    );
+    let mut answers = Vec::new();
+    let bins: Vec<(&str, bool)> = std::iter::once((ferrosip_bin(), false))
+        .chain(kamailio_bin().map(|k| (k, true)))
+        .collect();
+    for (i, (bin, kamailio)) in bins.into_iter().enumerate() {
+        let port = free_port();
+        let name = format!("xhttp-order-{i}");
+        let dir = scratch(&name);
+        let run = dir.join("run");
+        let _ = std::fs::create_dir_all(&run);
+        let cfg = swap(config(port, &run, kamailio));
+        assert!(cfg.contains("\"jsonrpcs.so\"\nloadmodule \"xhttp.so\""));
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut server = start(bin, &name, &cfg, &[to]);
+        wait_tcp(to, &server);
+        answers.push(ask(to, &req));
+        server.stop();
+    }
+    assert!(
+        answers.first().is_some_and(|a| a.contains("[\"order\"]")),
+        "{answers:?}"
+    );
+    if let [ours, theirs] = answers.as_slice() {
+        assert_eq!(ours, theirs);
+    } else {
+        assert!(!ci(), "CI: kamailio is required");
+    }
+}
+
 /// Kamailio's xhttp refuses to start without `event_route[xhttp:request]`; so does ferrosip.
 #[test]
 fn xhttp_without_its_event_route_does_not_start() {

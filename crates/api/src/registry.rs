@@ -146,6 +146,12 @@ impl InitCtx<'_> {
             .map(|(_, v)| v)
     }
 
+    /// True when module `name` is loaded, initialised before this one or not yet (Kamailio finds
+    /// another module's exports by name, whatever the load order).
+    pub fn has_module(&self, name: &str) -> bool {
+        self.registry.has_module(name)
+    }
+
     /// Offers a typed API to modules initialised later (Kamailio's `load_tm_api` pattern).
     pub fn provide<T: Any + Send + Sync>(&mut self, api: Arc<T>) {
         self.registry.apis.insert(TypeId::of::<T>(), api);

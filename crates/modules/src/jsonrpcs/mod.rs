@@ -260,7 +260,7 @@ pub fn exports() -> ModuleExports {
     let s = |n: &'static str, d: &'static str| ModParam::new(n, ModParamType::Str, d);
     m.params = vec![
         int("pretty_format", "Pretty-print reply documents (default 1)."),
-        int("transport", "Bitmask: 1 HTTP (needs xhttp loaded before jsonrpcs), 2 FIFO, 4 datagram, 8 TCP; 0 = all configured (default 6).")
+        int("transport", "Bitmask: 1 HTTP (needs xhttp), 2 FIFO, 4 datagram, 8 TCP; 0 = all configured (default 6).")
             .check(|v| match v {
                 ModValue::Int(i) if (0..=15).contains(i) => Ok(()),
                 _ => Err("transport must be 0..15".into()),
@@ -438,9 +438,9 @@ impl State {
         let fifo_name = str_of("fifo_name", "kamailio_rpc.fifo");
         let dgram_name = str_of("dgram_socket", "kamailio_rpc.sock");
         let tcp = str_of("tcp_socket", "");
-        // Kamailio binds xhttp's API by name, whatever the load order; here xhttp must be
-        // initialised first (as in Kamailio's stock config).
-        let xhttp = ictx.api::<crate::xhttp::XhttpApi>().is_some();
+        // Kamailio binds xhttp's API by name, whatever the load order; the reply path
+        // (`crate::xhttp::reply`) needs no state of the module.
+        let xhttp = ictx.has_module("xhttp");
         if transport == 0 {
             // "all that can be enabled".
             if xhttp {
@@ -458,7 +458,8 @@ impl State {
         }
         if transport & 1 != 0 && !xhttp {
             return Err(Error::Config(
-                "jsonrpcs: cannot bind to XHTTP API (transport bit 1 needs the xhttp module, loaded before jsonrpcs)".into(),
+                "jsonrpcs: cannot bind to XHTTP API (transport bit 1 needs the xhttp module)"
+                    .into(),
             ));
         }
         let mode = |n: &str| u32::try_from(int_of(n, 0o660)).unwrap_or(0o660) & 0o7777;
