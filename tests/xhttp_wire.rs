@@ -558,6 +558,53 @@ fn jsonrpcs_loaded_before_xhttp() {
     }
 }
 
+/// Without xhttp an HTTP request on a SIP port gets no answer (Kamailio's non-SIP hooks drop it)
+/// and the connection keeps working: a SIP OPTIONS sent on it afterwards is answered.
+#[test]
+fn without_xhttp_http_is_dropped() {
+    let cfg = |port: u16, kamailio: bool| {
+        let mpath = if kamailio {
+            "mpath=\"/usr/lib/x86_64-linux-gnu/kamailio/modules/\"\n"
+        } else {
+            ""
+        };
+        format!(
+            "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=2\nlisten=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\ntcp_accept_no_cl=yes\n{mpath}loadmodule \"sl.so\"\nrequest_route {{\n    sl_send_reply(\"404\", \"Not Here\");\n}}\n"
+        )
+    };
+    let mut seen = Vec::new();
+    let bins: Vec<(&str, bool)> = std::iter::once((ferrosip_bin(), false))
+        .chain(kamailio_bin().map(|k| (k, true)))
+        .collect();
+    for (i, (bin, kamailio)) in bins.into_iter().enumerate() {
+        let port = free_port();
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut server = start(bin, &format!("xhttp-none-{i}"), &cfg(port, kamailio), &[to]);
+        wait_tcp(to, &server);
+        let mut c = Conn::open(to);
+        c.send(get("/RPC", "HTTP/1.1").as_bytes());
+        let http = c.answer(QUIET);
+        let sip = format!(
+            "OPTIONS sip:x@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{cp};branch=z9hG4bK-x1\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: nox-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            cp = c.port
+        );
+        c.send(sip.as_bytes());
+        let status = c
+            .answer(WAIT)
+            .and_then(|a| a.lines().next().map(str::to_string));
+        let log = server.log_text();
+        server.stop();
+        assert_eq!(http, None, "{bin} answered HTTP without xhttp");
+        assert_eq!(
+            status.as_deref(),
+            Some("SIP/2.0 404 Not Here"),
+            "{bin}: {log}"
+        );
+        seen.push((http, status));
+    }
+    assert!(seen.len() == 2 || !ci(), "CI: kamailio is required");
+}
+
 /// Kamailio's xhttp refuses to start without `event_route[xhttp:request]`; so does ferrosip.
 #[test]
 fn xhttp_without_its_event_route_does_not_start() {
