@@ -410,20 +410,17 @@ fn save_fixup(args: &mut [Arg]) -> Result<(), String> {
     Ok(())
 }
 
-/// `$avp(name)` / `$avp(s:name)` → the AVP name.
+/// `$avp(name)` / `$avp(s:name)` / `$avp(i:5)` / `$avp(f.name)` → the key the pv module stores
+/// that AVP under (`pv::containers::avp_key`), so the script and the parameter name the same AVP.
 fn avp_name(spec: &str) -> Result<Vec<u8>, Error> {
     let inner = spec
         .trim()
         .strip_prefix("$avp(")
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| Error::Config(format!("registrar received_avp: `{spec}` is not an $avp")))?;
-    let name = inner.strip_prefix("s:").unwrap_or(inner);
-    if name.is_empty() {
-        return Err(Error::Config(
-            "registrar received_avp: empty AVP name".into(),
-        ));
-    }
-    Ok(name.as_bytes().to_vec())
+    crate::pv::containers::avp_key(inner)
+        .map(String::into_bytes)
+        .map_err(|e| Error::Config(format!("registrar received_avp: {e}")))
 }
 
 fn params() -> Vec<ModParam> {
@@ -545,4 +542,28 @@ fn params() -> Vec<ModParam> {
             "lookup filter xavp: not yet",
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_avp_names_are_the_pv_modules_keys() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("$avp(RECEIVED)", Some("RECEIVED")),
+            (" $avp(s:rcv) ", Some("rcv")),
+            ("$avp(f.rcv)", Some("rcv")),
+            ("$avp(i:5)", Some("\0i:5")),
+            ("$avp(t.r)", Some("\0t:r")),
+            ("avp(x)", None),
+            ("$avp()", None),
+            ("$avp(g.x)", None),
+            ("$avp(i:x)", None),
+        ];
+        for (spec, want) in cases {
+            let got = avp_name(spec).ok();
+            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{spec}");
+        }
+    }
 }
