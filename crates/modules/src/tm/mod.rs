@@ -462,6 +462,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         auto_100,
         delayed_error: None,
         replicated: false,
+        send_after_callbacks: false,
     });
     let cell = match made {
         Ok(c) => c,
@@ -635,9 +636,21 @@ fn relay_cancel(tm: &Tm, ctx: &mut Ctx<'_>, inv: &Arc<TxnCell>) -> Result<RetCod
     Ok(RetCode(0))
 }
 
-/// Transactions whose first final reply was just sent (code, bytes, generated here), waiting for
-/// the callbacks ([`flush_finals`]) once no transaction is locked.
-type FinalQueue = Vec<(Arc<TxnCell>, u16, Vec<u8>, bool)>;
+/// A transaction whose first final reply was just decided, waiting for the callbacks
+/// ([`flush_finals`]) once no transaction is locked.
+struct QueuedFinal {
+    cell: Arc<TxnCell>,
+    code: u16,
+    bytes: Vec<u8>,
+    /// Generated here.
+    local: bool,
+    /// The reply is sent after the callbacks ran (to this destination), so that what they
+    /// record for this transaction (acc) comes before anything the reply triggers (the caller's
+    /// ACK and BYE, handled by another worker). `None`: already sent.
+    send_after: Option<Dest>,
+}
+
+type FinalQueue = Vec<QueuedFinal>;
 
 thread_local! {
     static FINALS: RefCell<FinalQueue> = const { RefCell::new(Vec::new()) };
@@ -651,18 +664,37 @@ fn flush_finals(tm: &Tm, server: &mut dyn Server, worker: &mut WorkerState) {
         return;
     }
     let cbs: Vec<FinalCallback> = tm.finals.read().unwrap_or_else(|e| e.into_inner()).clone();
-    for (cell, code, bytes, local) in queued {
+    for q in queued {
+        run_final_callbacks(tm, &cbs, &q, server, worker);
+        if let (Some(dest), Some(net)) = (q.send_after, tm.net.get()) {
+            let _ = net.send(&dest, &q.bytes);
+            if let Some(ro) = tm.reply_out.get() {
+                ro.run_bytes(&q.bytes);
+            }
+        }
+    }
+}
+
+fn run_final_callbacks(
+    tm: &Tm,
+    cbs: &[FinalCallback],
+    q: &QueuedFinal,
+    server: &mut dyn Server,
+    worker: &mut WorkerState,
+) {
+    let (code, local) = (q.code, q.local);
+    {
         let (mut msg, state, rcv) = {
-            let t = cell.lock();
+            let t = q.cell.lock();
             (t.req.clone(), t.state.clone(), t.rcv)
         };
-        let reply = Msg::parse(bytes).ok();
+        let reply = Msg::parse(q.bytes.clone()).ok();
         let reason = reply
             .as_ref()
             .and_then(|r| r.status_line().map(|s| s.reason.of(r.buf()).to_vec()))
             .unwrap_or_default();
         let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Request, rcv, worker, server) else {
-            continue;
+            return;
         };
         ctx.state = state;
         ctx.routes = tm.routes.get().cloned();
@@ -672,9 +704,25 @@ fn flush_finals(tm: &Tm, server: &mut dyn Server, worker: &mut WorkerState) {
             reply: reply.as_ref(),
             local,
         };
-        for cb in &cbs {
+        for cb in cbs {
             cb(&mut ctx, &fr);
         }
+    }
+}
+
+/// Sends a reply upstream now, or — the transaction's first final reply while final-reply
+/// callbacks exist — marks it to be sent by [`flush_finals`] after them.
+fn send_upstream(tm: &Tm, net: &Arc<dyn Network>, t: &mut Txn, code: u16, bytes: &[u8]) {
+    if code >= 200 && t.final_code == 0 && !t.is_cancel {
+        let has_cbs = tm.finals.read().map(|v| !v.is_empty()).unwrap_or(false);
+        if has_cbs {
+            t.send_after_callbacks = true;
+            return;
+        }
+    }
+    let _ = net.send(&t.reply_dest, bytes);
+    if let Some(ro) = tm.reply_out.get() {
+        ro.run_bytes(bytes);
     }
 }
 
@@ -1005,10 +1053,7 @@ fn apply(
                 };
                 match bytes {
                     Some(bytes) => {
-                        let _ = net.send(&t.reply_dest, &bytes);
-                        if let Some(ro) = tm.reply_out.get() {
-                            ro.run_bytes(&bytes);
-                        }
+                        send_upstream(tm, net, t, status.code(), &bytes);
                         tm.stats.relayed_replies.fetch_add(1, Ordering::Relaxed);
                         count_final(tm, status.code());
                         if !status.is_provisional() {
@@ -1040,11 +1085,14 @@ fn apply(
     if final_before == 0 && t.final_code != 0 && !t.is_cancel {
         let has_cbs = tm.finals.read().map(|v| !v.is_empty()).unwrap_or(false);
         if has_cbs {
-            let bytes = t.last_reply.clone().unwrap_or_default();
-            FINALS.with(|f| {
-                f.borrow_mut()
-                    .push((cell.clone(), t.final_code, bytes, t.final_local))
-            });
+            let q = QueuedFinal {
+                cell: cell.clone(),
+                code: t.final_code,
+                bytes: t.last_reply.clone().unwrap_or_default(),
+                local: t.final_local,
+                send_after: std::mem::take(&mut t.send_after_callbacks).then_some(t.reply_dest),
+            };
+            FINALS.with(|f| f.borrow_mut().push(q));
         }
     }
     failure
@@ -1109,10 +1157,7 @@ fn send_local(tm: &Tm, t: &mut Txn, code: u16) {
     let Ok(bytes) = build::local_reply(&t.req, &rcv, code, &reason, &opts) else {
         return;
     };
-    let _ = net.send(&t.reply_dest, &bytes);
-    if let Some(ro) = tm.reply_out.get() {
-        ro.run_bytes(&bytes);
-    }
+    send_upstream(tm, net, t, code, &bytes);
     tm.stats.local_replies.fetch_add(1, Ordering::Relaxed);
     count_final(tm, code);
     if code >= 200 {

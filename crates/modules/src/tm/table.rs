@@ -144,6 +144,9 @@ pub struct Txn {
     /// generated for them (Kamailio's local-transaction flag); only the script's own `t_reply`
     /// goes out.
     pub replicated: bool,
+    /// The first final reply waits for the final-reply callbacks (set while the transaction is
+    /// locked, taken when its callbacks are queued).
+    pub send_after_callbacks: bool,
 }
 
 /// A transaction with its lock.
