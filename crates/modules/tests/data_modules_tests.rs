@@ -541,3 +541,87 @@ fn address_file_instead_of_the_table() {
         1
     );
 }
+
+/// Time per call of the lookups on SQLite, 1,000 address rows and 1,000 trusted rules (debug
+/// build unless run with --release): prints; asserts only the expected return codes.
+#[test]
+#[ignore = "cost probe: cargo test -p ferrosip-modules --test data_modules_tests -- --ignored --nocapture"]
+fn data_modules_cost_probe() {
+    let t = database("cost");
+    for n in 0..1000 {
+        address(
+            &t.db,
+            1 + n % 5,
+            &format!("10.{}.{}.1", n / 250, n % 250),
+            32,
+            0,
+            None,
+        );
+        trusted(
+            &t.db,
+            &format!("10.{}.{}.1", n / 250, n % 250),
+            "any",
+            Some("^sip:"),
+            "t",
+            0,
+        );
+    }
+    address(&t.db, 9, "10.0.0.0", 24, 0, Some("net"));
+    trusted(&t.db, "10.0.0.1", "udp", Some("^sip:alice@"), "alice", 1);
+    t.db.insert(
+        "dbaliases",
+        &[
+            ("alias_username", "bob".into()),
+            ("alias_domain", "example.com".into()),
+            ("username", "robert".into()),
+            ("domain", "example.org".into()),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for db_mode in [1, 0] {
+        let reg = registry(
+            &t.url,
+            true,
+            &[("permissions", "db_mode", ModValue::Int(db_mode))],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut probes = vec![("allow_trusted", &[][..], 1)];
+        if db_mode == 1 {
+            probes.extend([
+                ("allow_source_address", &["9"][..], 1),
+                ("allow_source_address_group", &[][..], 1),
+                ("alias_db_lookup", &["dbaliases"][..], 1),
+            ]);
+        }
+        for (name, args, want) in probes {
+            let (handler, prepared) =
+                h::prepare(&reg, name, args).unwrap_or_else(|e| panic!("{e}"));
+            let rounds = 2000;
+            let t0 = std::time::Instant::now();
+            for _ in 0..rounds {
+                let mut m = ferrosip_sipmsg::Msg::parse(h::INVITE.as_bytes().to_vec())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let mut w = ferrosip_api::WorkerState::default();
+                let mut rec = ferrosip_api::Recorder::default();
+                let rcv = ferrosip_api::RecvInfo {
+                    src: h::src(),
+                    ..ferrosip_api::RecvInfo::default()
+                };
+                let mut ctx = ferrosip_api::Ctx::new(
+                    &mut m,
+                    ferrosip_api::RouteType::Request,
+                    rcv,
+                    &mut w,
+                    &mut rec,
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+                let rc = handler(&mut ctx, &prepared).map(|r| r.0).unwrap_or(-99);
+                assert_eq!(rc, want, "{name}");
+            }
+            let per = t0.elapsed() / rounds;
+            println!(
+                "{name}{args:?} (db_mode {db_mode}): {per:?} per call, message parse included"
+            );
+        }
+    }
+}

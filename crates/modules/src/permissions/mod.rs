@@ -92,6 +92,8 @@ struct State {
     trusted: RwLock<Option<Arc<Cache>>>,
     /// When the last RPC reload started (`reload_delta`).
     last_reload: Mutex<Option<Instant>>,
+    /// Compiled patterns of the per-call trusted query.
+    patterns: trusted::PatternCache,
 }
 
 /// The `permissions` export table.
@@ -629,7 +631,7 @@ fn allow_trusted(st: &State, ctx: &mut Ctx<'_>, args: &[Arg]) -> i64 {
                 return -1;
             }
         };
-        let rules = trusted::rules_of_query(&src, &rows);
+        let rules = trusted::rules_of_query(&src, &rows, &mut |t| st.patterns.get(t));
         trusted::match_rules(rules.iter(), req, all)
     };
     for e in &m.errors {

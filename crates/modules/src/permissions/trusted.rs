@@ -193,7 +193,11 @@ fn rule_struct(r: &Rule) -> RpcValue {
 
 /// Rules from a per-call query (columns proto, from, ruri, tag; ordered by the database). Rows
 /// that do not have the expected types are skipped, as Kamailio's `match_res` skips them.
-pub(super) fn rules_of_query(src_ip: &str, rows: &[Vec<DbValue>]) -> Vec<Rule> {
+pub(super) fn rules_of_query(
+    src_ip: &str,
+    rows: &[Vec<DbValue>],
+    compile: &mut dyn FnMut(&str) -> Pattern,
+) -> Vec<Rule> {
     let mut out = Vec::new();
     for r in rows {
         let [proto, from, ruri, tag] = r.as_slice() else {
@@ -213,13 +217,42 @@ pub(super) fn rules_of_query(src_ip: &str, rows: &[Vec<DbValue>]) -> Vec<Rule> {
         out.push(Rule {
             src_ip: src_ip.to_string(),
             proto,
-            from: from.as_deref().map(Pattern::new),
-            ruri: ruri.as_deref().map(Pattern::new),
+            from: from.as_deref().map(&mut *compile),
+            ruri: ruri.as_deref().map(&mut *compile),
             tag,
             priority: 0,
         });
     }
     out
+}
+
+/// Compiled patterns of the per-call query (`db_mode` 0), by text: Kamailio compiles each row's
+/// patterns on every call; compiling is most of the cost here (a regex costs far more to build
+/// than to run), so compiled patterns are kept, up to [`PatternCache::MAX`] of them (then the
+/// cache starts over).
+#[derive(Debug, Default)]
+pub(super) struct PatternCache {
+    map: std::sync::Mutex<HashMap<String, Pattern>>,
+}
+
+impl PatternCache {
+    pub const MAX: usize = 4096;
+
+    pub fn get(&self, text: &str) -> Pattern {
+        let mut m = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = m.get(text) {
+            return p.clone();
+        }
+        if m.len() >= Self::MAX {
+            m.clear();
+        }
+        let p = Pattern::new(text);
+        m.insert(text.to_string(), p.clone());
+        p
+    }
 }
 
 /// Matches rules in order; the first match only unless `all` (`peer_tag_mode` 1).
@@ -455,7 +488,7 @@ mod tests {
             vec!["none".into(), DbValue::Null, DbValue::Null, "c".into()],
             vec!["any".into(), DbValue::Null, "^sip:bob@".into(), "d".into()],
         ];
-        let rules = rules_of_query("1.2.3.4", &rows);
+        let rules = rules_of_query("1.2.3.4", &rows, &mut Pattern::new);
         assert_eq!(rules.len(), 3);
         let m = match_rules(rules.iter(), req(None, "sip:x@y"), true);
         assert_eq!(
