@@ -48,6 +48,10 @@ modparam("jsonrpcs", "transport", 7)
 modparam("jsonrpcs", "fifo_name", "{r}/kamailio_rpc.fifo")
 modparam("jsonrpcs", "dgram_socket", "{r}/kamailio_rpc.sock")
 request_route {{
+    if ($rU == "xr") {{
+        xhttp_reply("200", "OK", "text/plain", "a SIP body");
+        exit;
+    }}
     sl_send_reply("404", "Not Here");
 }}
 event_route[xhttp:request] {{
@@ -258,6 +262,25 @@ fn exchanges(to: SocketAddr) -> Vec<(String, String)> {
     one("url_skip", get("/skip/this", "HTTP/1.1"));
     one("http/2 version", get("/foo", "HTTP/2"));
     one("unknown protocol", get("/foo", "FOO/1.0"));
+    // xhttp_reply on a SIP request: sl's reply with the content type and body (and sl's to-tag,
+    // which depends on the listening port: normalised).
+    let mut c = Conn::open(to);
+    let sip = format!(
+        "OPTIONS sip:xr@{to} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{cp};branch=z9hG4bK-xr1\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:xr@127.0.0.1>\r\nCall-ID: xr-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        cp = c.port
+    );
+    c.send(sip.as_bytes());
+    let a = c.answer(WAIT).map_or("(none)".into(), |a| {
+        let a = normalise(&a, c.port).replace(&format!("{to}"), "PROXY");
+        match a.split_once("<sip:xr@127.0.0.1>;tag=") {
+            Some((head, rest)) => {
+                let end = rest.find("\r\n").unwrap_or(rest.len());
+                format!("{head}<sip:xr@127.0.0.1>;tag=TAG{}", &rest[end..])
+            }
+            None => a,
+        }
+    });
+    out.push(("xhttp_reply to a SIP request".into(), a));
     out
 }
 
@@ -405,6 +428,14 @@ fn http_requests_answered_like_kamailio() {
     );
     assert_eq!(find("rpc invalid json"), "(none)", "{flog}");
     assert_eq!(find("url_skip"), "(none)");
+    let sip = find("xhttp_reply to a SIP request");
+    assert!(
+        sip.starts_with(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:CPORT;branch=z9hG4bK-xr1\r\n"
+        ) && sip.contains(";tag=TAG\r\n")
+            && sip.ends_with("Content-Type: text/plain\r\nServer: X\r\n\r\na SIP body"),
+        "{sip}"
+    );
     assert!(
         ours.received.contains("\"core:rcv_requests = "),
         "{}",

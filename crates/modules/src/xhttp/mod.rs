@@ -286,9 +286,9 @@ fn xhttp_reply(ctx: &mut Ctx<'_>, a: &[ferrosip_api::Arg]) -> i64 {
     }
 }
 
-/// Builds the stateless reply of the message in `ctx` (Kamailio's `build_res_buf_from_sip_req`
-/// for an HTTP request: `Sia:` copies of the Via headers) and sends it to the source, on the
-/// connection it came on.
+/// Builds the stateless reply of the message in `ctx` as sl does (Kamailio's
+/// `build_res_buf_from_sip_req`; for an HTTP request the Via copies become `Sia:`) and sends it to
+/// the source, on the connection it came on.
 fn send(ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> Result<(), String> {
     let transport = match ctx.rcv.proto {
         Proto::Udp => Transport::Udp,
@@ -328,7 +328,9 @@ fn send(ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> Result<(), String> {
         }),
         ..ReplyOptions::default()
     };
-    let mut buf = build::local_reply(ctx.msg, &rcv, code, reason, &opts)
+    // sl's reply: a SIP request (xhttp_reply in request_route) gets sl's to-tag from 180 on.
+    let tags = crate::sl::generator(crate::sl::seed(ctx));
+    let mut buf = build::sl_reply(ctx.msg, &rcv, code, reason, &tags, &opts)
         .map_err(|e| format!("Error while sending reply: {e}"))?;
     if ctx
         .msg
