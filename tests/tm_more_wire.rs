@@ -77,6 +77,13 @@ request_route {
         t_next_contacts();
         xlog("L_INFO", "TMX: next $rc $ru $T_branch_idx $cnt($xavp(tm_contacts))\n");
         t_on_failure("QNEXT");
+    } else if ($rU == "kill") {
+        t_reply_callid("$hdr(X-Cid)", "1", "486", "Killed Here");
+        xlog("L_INFO", "TMX: kill $rc\n");
+        t_reply_callid("no-such-call", "1", "486", "Killed Here");
+        xlog("L_INFO", "TMX: kill-none $rc\n");
+        sl_send_reply("200", "OK");
+        exit;
     } else if ($rU == "relayto") {
         t_relay_to("udp:127.0.0.1:UAS2", "0x1");
         exit;
@@ -276,6 +283,45 @@ fn replicate_message(r: &mut Run) {
     r.uas2.drain(Duration::from_millis(100));
 }
 
+/// `t_reply_callid()` from another request answers a ringing INVITE's transaction.
+fn reply_callid(r: &mut Run) {
+    let inv = invite(r.uac.port, "bob", "rcid");
+    r.uac.send(r.proxy, &inv);
+    let req = r.uas1.expect("INVITE", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&req, 180, "Ringing", "k1", r.uas1.port));
+    r.uac.expect("SIP/2.0 180", W);
+    let msg = invite(r.uac.port, "kill", "kill")
+        .replace("INVITE sip:", "MESSAGE sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 MESSAGE")
+        .replace("Contact: ", "X-Cid: rcid@127.0.0.1\r\nContact: ");
+    r.uac.send(r.proxy, &msg);
+    let killed = r.uac.expect("SIP/2.0 486", W).unwrap_or_default();
+    r.uac.expect("SIP/2.0 200", W);
+    let to = header(&killed, "To")
+        .first()
+        .copied()
+        .unwrap_or("")
+        .to_string();
+    let ack = inv
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace("To: <sip:bob@127.0.0.1>", &to);
+    r.uac.send(r.proxy, &ack);
+    // Whatever the proxy does with the ringing branch, the UAS answers it the same way.
+    r.uas1.drain(Duration::from_millis(500));
+    if let Some(c) = r.uas1.got.iter().find(|m| m.starts_with("CANCEL")).cloned() {
+        r.uas1
+            .send(r.proxy, &reply(&c, 200, "OK", "k1", r.uas1.port));
+        r.uas1.send(
+            r.proxy,
+            &reply(&req, 487, "Request Terminated", "k1", r.uas1.port),
+        );
+        r.uas1.expect("ACK", W);
+    }
+    r.uac.drain(Duration::from_millis(300));
+}
+
 type Scenario = fn(&mut Run);
 
 fn run_all(bin: &str, name: &str) -> Seen {
@@ -288,6 +334,7 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("cancel", cancel_ringing),
         ("relay-to", relay_to_proxy),
         ("replicate", replicate_message),
+        ("reply-callid", reply_callid),
     ];
     for (sname, f) in scenarios {
         let (uac, uas1, uas2) = (Ep::new(), Ep::new(), Ep::new());
@@ -443,6 +490,14 @@ fn tm_branch_failure_and_q_serial_forking_match_kamailio() {
         first_lines(&ours, "replicate/uac"),
         ["SIP/2.0 202 Accepted"],
         "t_replicate: the copy's 200 stays at the proxy"
+    );
+    assert_eq!(
+        lines(&ours, "reply-callid/log")
+            .iter()
+            .filter(|l| l.starts_with("kill"))
+            .collect::<Vec<_>>(),
+        ["kill 1", "kill-none -1"],
+        "t_reply_callid"
     );
     let stats = lines(&ours, "q-serial/tmx-stats");
     eprintln!("tmx stats: {stats:?}");

@@ -319,6 +319,58 @@ impl TmApi {
         )))
     }
 
+    /// tmx `t_reply_callid(callid, cseq, code, reason)`: replies on the INVITE transaction with
+    /// that Call-ID and CSeq number (Kamailio's `t_lookup_callid` + `t_reply_trans`). 1 when
+    /// replied, -1 when there is no such transaction or the reply cannot be sent.
+    pub fn reply_callid(
+        &self,
+        ctx: &mut Ctx<'_>,
+        callid: &[u8],
+        cseq: &[u8],
+        code: i64,
+        reason: &[u8],
+    ) -> i64 {
+        let tm = &self.tm;
+        tm.learn(ctx);
+        let hash = ferrosip_sipmsg::branch::hash_index(callid, cseq);
+        let found = tm.table.bucket(hash).into_iter().find(|c| {
+            let t = c.lock();
+            let buf = t.req.buf();
+            t.req.call_id().is_ok_and(|s| s.of(buf) == callid)
+                && t.req.cseq().is_ok_and(|q| {
+                    q.number_span.of(buf) == cseq
+                        && q.method_span.of(buf).eq_ignore_ascii_case(b"INVITE")
+                })
+        });
+        let Some(cell) = found else {
+            return -1;
+        };
+        let Some(status) = u16::try_from(code)
+            .ok()
+            .and_then(|c| StatusCode::new(c).ok())
+        else {
+            return -1;
+        };
+        let now = tm.now();
+        let mut actions = Vec::new();
+        let fr = {
+            let mut t = cell.lock();
+            if t.p.reply_locally(now, status, &mut actions).is_err() {
+                return -1;
+            }
+            PENDING_REASON.with(|r| *r.borrow_mut() = Some(reason.to_vec()));
+            let fr = apply(tm, &cell, &mut t, &actions, None);
+            PENDING_REASON.with(|r| *r.borrow_mut() = None);
+            tm.table.reschedule(&cell, &mut t);
+            fr
+        };
+        if let Some(f) = fr {
+            run_failure(tm, &cell, f, ctx.server, ctx.worker);
+        }
+        flush_finals(tm, ctx.server, ctx.worker);
+        1
+    }
+
     /// tmx statistics, as Kamailio's tmx computes them from tm's counters.
     pub fn counters(&self) -> TmxCounters {
         let s = &self.tm.stats;

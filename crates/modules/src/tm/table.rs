@@ -270,6 +270,16 @@ impl Table {
         out
     }
 
+    /// The live transactions with hash index `hash` (Kamailio's hash bucket).
+    pub fn bucket(&self, hash: u32) -> Vec<Arc<TxnCell>> {
+        lock(self.shard(hash))
+            .by_label
+            .values()
+            .filter(|c| c.hash == hash)
+            .cloned()
+            .collect()
+    }
+
     /// No live transaction.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -4,7 +4,7 @@
 //! The statistics (`UAS_transactions` … `rpl_sent`) are computed from tm's counters on read.
 //!
 //! Refused at load (not implemented yet): `t_cancel_branches`, `t_cancel_callid`,
-//! `t_reply_callid`, `t_flush_xflags`, `t_suspend`, `t_continue`, `t_reuse_branch`, `t_drop`,
+//! `t_flush_xflags`, `t_suspend`, `t_continue`, `t_reuse_branch`, `t_drop`,
 //! `$T_branch(ruid)`, `$T_reply_ruid`, the `tm.*` RPCs of tmx.
 
 mod more;
@@ -96,7 +96,6 @@ pub fn exports() -> ModuleExports {
         ("t_cancel_branches", &[K::Spve][..]),
         ("t_cancel_callid", &[K::Spve, K::Spve, K::Spve][..]),
         ("t_cancel_callid", &[K::Spve, K::Spve, K::Spve, K::Spve][..]),
-        ("t_reply_callid", &[K::Spve, K::Spve, K::Spve, K::Spve][..]),
         ("t_flush_xflags", &[][..]),
         ("t_suspend", &[][..]),
         ("t_continue", &[K::Spve, K::Spve, K::Spve][..]),
@@ -111,6 +110,24 @@ pub fn exports() -> ModuleExports {
             "not implemented yet",
         ));
     }
+    let a3 = tm.clone();
+    m.functions.push(
+        FnExport::new(
+            "t_reply_callid",
+            &[K::Spve, K::Spve, K::IntOrVar, K::Spve],
+            RouteMask::ANY,
+            "reply on the INVITE transaction with this Call-ID and CSeq number",
+        )
+        .with(move |ctx, a: &[Arg]| {
+            let callid = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+            let cseq = a.get(1).map(|x| x.bytes(ctx)).unwrap_or_default();
+            let code = a.get(2).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+            let reason = a.get(3).map(|x| x.bytes(ctx)).unwrap_or_default();
+            Ok(RetCode(
+                api(&a3)?.reply_callid(ctx, &callid, &cseq, code, &reason),
+            ))
+        }),
+    );
     m.pvs = pvs(&tm);
     m.pvs.extend(more_pvs(&tm));
     m.refused_pvs = vec![(
