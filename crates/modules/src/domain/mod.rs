@@ -38,6 +38,7 @@ struct Config {
     name_col: String,
     type_col: String,
     value_col: String,
+    register_myself: bool,
 }
 
 /// One attribute of a did: integer (type 0) or string (type 2).
@@ -195,6 +196,14 @@ impl DomainApi {
     /// Kamailio's `is_domain_local`: the host is in the domain table.
     pub fn is_domain_local(&self, host: &[u8]) -> bool {
         self.state.table().is_some_and(|t| t.lookup(host).is_some())
+    }
+
+    /// Kamailio's `domain_check_self`, which `register_myself` 1 adds to the core's `myself`
+    /// check: true when `register_myself` is set and the host is a local domain (port and
+    /// protocol do not matter). The server's `is_myself` has to ask it before `register_myself`
+    /// 1 can be accepted (the value is refused until then).
+    pub fn check_self(&self, host: &[u8]) -> bool {
+        self.state.cfg.get().is_some_and(|c| c.register_myself) && self.is_domain_local(host)
     }
 }
 
@@ -513,6 +522,7 @@ fn config(mp: &[(&'static str, ModValue)]) -> Config {
         name_col: text("name_col", "name"),
         type_col: text("type_col", "type"),
         value_col: text("value_col", "value"),
+        register_myself: matches!(last("register_myself"), Some(ModValue::Int(i)) if *i != 0),
     }
 }
 
@@ -585,6 +595,26 @@ mod tests {
         ];
         for (a, d) in cases {
             assert!(Domains::build(a, d).is_err(), "{a:?} {d:?}");
+        }
+    }
+
+    #[test]
+    fn check_self_needs_register_myself() {
+        for (flag, want) in [(0, false), (1, true)] {
+            let st = Arc::new(State::default());
+            let cfg = config(&[("register_myself", ModValue::Int(flag))]);
+            let _ = st.cfg.set(cfg);
+            let d =
+                Domains::build(&[], &[dom("example.com", None)]).unwrap_or_else(|e| panic!("{e}"));
+            *st.table.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(d));
+            let api = DomainApi { state: st };
+            assert!(api.is_domain_local(b"EXAMPLE.com"));
+            assert_eq!(
+                api.check_self(b"example.com"),
+                want,
+                "register_myself {flag}"
+            );
+            assert!(!api.check_self(b"other.net"));
         }
     }
 
