@@ -1098,8 +1098,8 @@ fn bits(v: u32) -> i32 {
 
 /// An INT column back to a flags word (bit pattern kept; wider values are cut to 32 bits).
 fn unbits(v: i64) -> u32 {
-    let b = v.to_le_bytes();
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    let [b0, b1, b2, b3, ..] = v.to_le_bytes();
+    u32::from_le_bytes([b0, b1, b2, b3])
 }
 
 fn conn_id(id: i64) -> i32 {
