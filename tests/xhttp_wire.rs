@@ -52,6 +52,12 @@ request_route {{
         xhttp_reply("200", "OK", "text/plain", "a SIP body");
         exit;
     }}
+    if ($rU == "jd") {{
+        if (jsonrpc_dispatch()) {{
+            sl_send_reply("202", "Passed On");
+        }}
+        exit;
+    }}
     sl_send_reply("404", "Not Here");
 }}
 event_route[xhttp:request] {{
@@ -281,6 +287,13 @@ fn exchanges(to: SocketAddr) -> Vec<(String, String)> {
         }
     });
     out.push(("xhttp_reply to a SIP request".into(), a));
+    // jsonrpc_dispatch() on a SIP request does nothing and returns true.
+    let jd = sip.replace("sip:xr@", "sip:jd@").replace("xr-1", "jd-1");
+    c.send(jd.as_bytes());
+    let a = c.answer(WAIT).map_or("(none)".into(), |a| {
+        a.lines().next().unwrap_or_default().to_string()
+    });
+    out.push(("jsonrpc_dispatch on a SIP request".into(), a));
     out
 }
 
@@ -428,6 +441,10 @@ fn http_requests_answered_like_kamailio() {
     );
     assert_eq!(find("rpc invalid json"), "(none)", "{flog}");
     assert_eq!(find("url_skip"), "(none)");
+    assert_eq!(
+        find("jsonrpc_dispatch on a SIP request"),
+        "SIP/2.0 202 Passed On"
+    );
     let sip = find("xhttp_reply to a SIP request");
     assert!(
         sip.starts_with(
