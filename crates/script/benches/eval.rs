@@ -165,6 +165,23 @@ fn bench(c: &mut Criterion) {
         ),
         _ => println!("plain loop: {wall:.0} ns wall per message (30-statement request_route)"),
     }
+    // The same loop with a no-op per-action hook installed (what `log_prefix_mode=1` or the
+    // debugger's cfgtrace add before doing their own work).
+    let mut hooked = compile_config(&loaded.config, &reg, &CompileOptions::default())
+        .unwrap_or_else(|_| panic!("compiles"));
+    assert!(hooked.add_action_hook(Arc::new(NoopHook)));
+    let cpu0 = thread_cpu_ns();
+    for _ in 0..n {
+        let mut ctx =
+            Ctx::new(&mut m, RouteType::Request, rcv, &mut worker, &mut rec).expect("ctx");
+        std::hint::black_box(hooked.run(id, &mut ctx));
+    }
+    if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+        println!(
+            "plain loop, no-op action hook: {:.0} ns on-CPU per message",
+            (b - a) as f64 / f64::from(n)
+        );
+    }
     c.bench_function("request_route_30_statements", |b| {
         b.iter_batched_ref(
             || Msg::parse(OPTIONS.to_vec()).expect("parse"),
@@ -176,6 +193,15 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+}
+
+/// A hook that does nothing: measures the evaluator's side of the per-action hook.
+struct NoopHook;
+
+impl ferrosip_script::ActionHook for NoopHook {
+    fn before(&self, _ctx: &mut Ctx<'_>, site: &ferrosip_script::ActionSite<'_>) {
+        std::hint::black_box(site.line);
+    }
 }
 
 fn thread_cpu_ns() -> Option<u64> {

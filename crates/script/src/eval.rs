@@ -11,10 +11,10 @@ use ferrosip_api::export::DynValue;
 use ferrosip_api::{Ctx, Value};
 
 use crate::ir::{
-    int_op, unary_op, value_op, Call, ElemRhs, Expr, Kw, MatchRhs, Op, Route, RouteTarget, Stmt,
-    StrCase, Un,
+    int_op, unary_op, value_op, Action, At, Call, ElemRhs, Expr, Kw, MatchRhs, Op, Route,
+    RouteTarget, Stmt, StrCase, Un,
 };
-use crate::RunOptions;
+use crate::{ActionHook, ActionSite, RunOptions};
 
 pub(crate) const BREAK: u8 = 1;
 pub(crate) const RETURN: u8 = 2;
@@ -25,6 +25,10 @@ pub(crate) const DROP: u8 = 8;
 pub(crate) struct Run<'p> {
     pub routes: &'p [Route],
     pub opts: &'p RunOptions,
+    /// Per-action hooks; empty in the common case, which costs one branch per action.
+    hooks: &'p [Arc<dyn ActionHook>],
+    /// File names for [`ActionSite::file`].
+    files: &'p [String],
     pub flags: u8,
     pub depth: u32,
     /// Set when an expression failed (division by zero): the assignment is not done, a condition is
@@ -34,9 +38,21 @@ pub(crate) struct Run<'p> {
 
 impl<'p> Run<'p> {
     pub fn new(routes: &'p [Route], opts: &'p RunOptions) -> Run<'p> {
+        Run::traced(routes, opts, &[], &[])
+    }
+
+    /// A run that calls `hooks` around every action.
+    pub fn traced(
+        routes: &'p [Route],
+        opts: &'p RunOptions,
+        hooks: &'p [Arc<dyn ActionHook>],
+        files: &'p [String],
+    ) -> Run<'p> {
         Run {
             routes,
             opts,
+            hooks,
+            files,
             flags: 0,
             depth: 0,
             failed: false,
@@ -44,7 +60,7 @@ impl<'p> Run<'p> {
     }
 
     /// Kamailio's `run_actions`.
-    pub fn block(&mut self, stmts: &[Stmt], ctx: &mut Ctx<'_>) -> i64 {
+    pub fn block(&mut self, stmts: &[Action], ctx: &mut Ctx<'_>) -> i64 {
         self.depth += 1;
         if self.depth > self.opts.max_recursive_level {
             ctx.log_error(&format!(
@@ -55,8 +71,15 @@ impl<'p> Run<'p> {
             return -1;
         }
         let mut ret = 1;
-        for s in stmts {
-            ret = self.stmt(s, ctx);
+        for a in stmts {
+            ret = if self.hooks.is_empty() {
+                self.stmt(&a.stmt, ctx)
+            } else {
+                self.hook_before(&a.at, ctx);
+                let r = self.stmt(&a.stmt, ctx);
+                self.hook_after(ctx);
+                r
+            };
             if self.flags & (BREAK | RETURN | EXIT) != 0 {
                 if self.flags & EXIT != 0 {
                     ctx.last_rc = ret;
@@ -84,12 +107,12 @@ impl<'p> Run<'p> {
                 // lval_*_assign run the action directly); inside larger expressions calls are 1/0.
                 let v = match e {
                     Expr::Call(c) => {
-                        let r = self.invoke(c, ctx);
+                        let r = self.traced_invoke(c, ctx);
                         self.flags &= !(RETURN | BREAK);
                         Value::Int(r)
                     }
-                    Expr::Route(t) => Value::Int(self.route(t, ctx)),
-                    Expr::Action(st) => Value::Int(self.stmt(st, ctx)),
+                    Expr::Route(t) => Value::Int(self.traced_route(t, ctx)),
+                    Expr::Action(a) => Value::Int(self.traced_stmt(a, ctx)),
                     Expr::Select(sel) => match (sel.get)(ctx) {
                         Ok(v) => v,
                         Err(e) => {
@@ -125,12 +148,12 @@ impl<'p> Run<'p> {
             Stmt::SetVar(spec, slot, e) => {
                 let v = match e {
                     Expr::Call(c) => {
-                        let r = self.invoke(c, ctx);
+                        let r = self.traced_invoke(c, ctx);
                         self.flags &= !(RETURN | BREAK);
                         Value::Int(r)
                     }
-                    Expr::Route(t) => Value::Int(self.route(t, ctx)),
-                    Expr::Action(st) => Value::Int(self.stmt(st, ctx)),
+                    Expr::Route(t) => Value::Int(self.traced_route(t, ctx)),
+                    Expr::Action(a) => Value::Int(self.traced_stmt(a, ctx)),
                     // Kamailio assigns "" when a select on the right side fails, and reports -1.
                     Expr::Select(sel) => match (sel.get)(ctx) {
                         Ok(v) => v,
@@ -282,7 +305,7 @@ impl<'p> Run<'p> {
     /// Runs case bodies from the matched one on, until a `break` (fall-through, as in C).
     fn fall_through<'a>(
         &mut self,
-        bodies: impl Iterator<Item = &'a Vec<Stmt>>,
+        bodies: impl Iterator<Item = &'a Vec<Action>>,
         ctx: &mut Ctx<'_>,
     ) -> i64 {
         let mut ret = 1;
@@ -305,6 +328,71 @@ impl<'p> Run<'p> {
         } else {
             v != 0
         }
+    }
+
+    /// Calls the hooks before an action. Kept out of line: the common path only tests
+    /// `hooks.is_empty()`.
+    #[cold]
+    #[inline(never)]
+    fn hook_before(&self, at: &At, ctx: &mut Ctx<'_>) {
+        let route_name = self
+            .routes
+            .get(at.route as usize)
+            .map_or("DEFAULT_ROUTE", kamailio_route_name);
+        let file = self.files.get(at.file as usize).map_or("", String::as_str);
+        let site = ActionSite {
+            route_name,
+            file,
+            line: at.line,
+            column: at.col,
+            kind: at.kind,
+            name: at.name,
+        };
+        for h in self.hooks {
+            h.before(ctx, &site);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn hook_after(&self, ctx: &mut Ctx<'_>) {
+        for h in self.hooks {
+            h.after(ctx);
+        }
+    }
+
+    /// A function call inside an expression: an action of its own for the hooks (Kamailio runs
+    /// it through `run_actions`).
+    fn traced_invoke(&mut self, c: &Call, ctx: &mut Ctx<'_>) -> i64 {
+        if self.hooks.is_empty() {
+            return self.invoke(c, ctx);
+        }
+        self.hook_before(&c.at, ctx);
+        let r = self.invoke(c, ctx);
+        self.hook_after(ctx);
+        r
+    }
+
+    /// `route(X)` inside an expression.
+    fn traced_route(&mut self, t: &(RouteTarget, At), ctx: &mut Ctx<'_>) -> i64 {
+        if self.hooks.is_empty() {
+            return self.route(&t.0, ctx);
+        }
+        self.hook_before(&t.1, ctx);
+        let r = self.route(&t.0, ctx);
+        self.hook_after(ctx);
+        r
+    }
+
+    /// An assignment used as a value.
+    fn traced_stmt(&mut self, a: &Action, ctx: &mut Ctx<'_>) -> i64 {
+        if self.hooks.is_empty() {
+            return self.stmt(&a.stmt, ctx);
+        }
+        self.hook_before(&a.at, ctx);
+        let r = self.stmt(&a.stmt, ctx);
+        self.hook_after(ctx);
+        r
     }
 
     /// Calls a module function (Kamailio's `MODF_CALL` + `MODF_HANDLE_RETCODE`).
@@ -450,16 +538,16 @@ impl<'p> Run<'p> {
             Expr::Select(_) => self.eval(e, ctx).to_int(),
             Expr::Kw(k) => kw_value(*k, ctx).to_int(),
             Expr::Call(c) => {
-                let r = self.invoke(c, ctx);
+                let r = self.traced_invoke(c, ctx);
                 self.flags &= !(RETURN | BREAK);
                 self.expr_result(r)
             }
             Expr::Route(t) => {
-                let r = self.route(t, ctx);
+                let r = self.traced_route(t, ctx);
                 self.expr_result(r)
             }
-            Expr::Action(st) => {
-                let r = self.stmt(st, ctx);
+            Expr::Action(a) => {
+                let r = self.traced_stmt(a, ctx);
                 self.flags &= !(RETURN | BREAK);
                 self.expr_result(r)
             }
@@ -593,6 +681,21 @@ impl<'p> Run<'p> {
                 }
             }
         }
+    }
+}
+
+/// The block name Kamailio's debugger prints for a block (its parser's `routename`, or the
+/// default name of the block's keyword; event routes always get the default).
+fn kamailio_route_name(r: &Route) -> &str {
+    use ferrosip_api::RouteType as T;
+    match r.kind {
+        T::Event => "DEFAULT_EVENT",
+        _ if !r.name.is_empty() => &r.name,
+        T::CoreOnReply | T::TmOnReply => "DEFAULT_ONREPLY",
+        T::Failure | T::BranchFailure => "DEFAULT_FAILURE",
+        T::Branch => "DEFAULT_BRANCH",
+        T::OnSend => "DEFAULT_SEND",
+        _ => "DEFAULT_ROUTE",
     }
 }
 

@@ -8,6 +8,33 @@ use ferrosip_api::pv::PvSpec;
 use ferrosip_api::{RouteType, Value};
 use regex::bytes::Regex;
 
+/// Where an action sits in the config and what Kamailio calls it, for the per-action hook
+/// ([`crate::ActionHook`]: `debugger` cfgtrace, `log_prefix_mode`). Computed at load, so the hook
+/// costs nothing when no one listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct At {
+    /// Index of the block that textually contains the action (Kamailio's `a->rname`).
+    pub route: u32,
+    /// Index in the program's file names (Kamailio's `a->cfile`).
+    pub file: u32,
+    /// Kamailio's `a->cline`: the line its parser was at when it built the action (see
+    /// `compile::at`).
+    pub line: u32,
+    /// Column where the statement starts (1-based).
+    pub col: u32,
+    /// Kamailio's action type number (`enum action_type`, printed as `a=`).
+    pub kind: u8,
+    /// What the debugger calls it: the function name or the statement kind.
+    pub name: &'static str,
+}
+
+/// A statement with its position: one element of a block (Kamailio's `struct action`).
+#[derive(Debug, Clone)]
+pub(crate) struct Action {
+    pub stmt: Stmt,
+    pub at: At,
+}
+
 /// A statement.
 #[derive(Debug, Clone)]
 pub(crate) enum Stmt {
@@ -18,24 +45,24 @@ pub(crate) enum Stmt {
     Assign(PvSpec, Expr),
     /// Assignment to `$var(name)` by slot.
     SetVar(PvSpec, usize, Expr),
-    If(Expr, Vec<Stmt>, Vec<Stmt>),
+    If(Expr, Vec<Action>, Vec<Action>),
     /// `switch` on integers: case values, index of the first statement list to run.
     SwitchInt {
         subject: Expr,
-        cases: Vec<(Option<i64>, Vec<Stmt>)>,
+        cases: Vec<(Option<i64>, Vec<Action>)>,
     },
     /// `switch` on strings / regexes.
     SwitchStr {
         subject: Expr,
-        cases: Vec<(StrCase, Vec<Stmt>)>,
+        cases: Vec<(StrCase, Vec<Action>)>,
     },
-    While(Expr, Vec<Stmt>),
+    While(Expr, Vec<Action>),
     Break,
     Return(Option<Expr>),
     Exit(Option<Expr>),
     Drop(Option<Expr>),
     Route(RouteTarget),
-    Block(Vec<Stmt>),
+    Block(Vec<Action>),
 }
 
 /// A string-switch label.
@@ -78,6 +105,9 @@ pub(crate) struct Call {
     pub core: bool,
     pub handler: Handler,
     pub args: Vec<Arg>,
+    /// Position, for the hook when the call is evaluated inside an expression (as a statement,
+    /// the enclosing [`Action`] carries the same).
+    pub at: At,
 }
 
 impl std::fmt::Debug for Call {
@@ -213,8 +243,8 @@ pub(crate) enum Expr {
     Call(Box<Call>),
     /// `($x = expr)` used as a value: like a call, its value is the assignment's return code
     /// (1 on success), not the assigned value (checked against Kamailio 5.6.3).
-    Action(Box<Stmt>),
-    Route(Box<RouteTarget>),
+    Action(Box<Action>),
+    Route(Box<(RouteTarget, At)>),
     Defined(Box<Expr>),
     Unary(Un, Box<Expr>),
     Bin(Op, Box<Expr>, Box<Expr>),
@@ -240,7 +270,7 @@ pub(crate) enum MatchRhs {
 pub(crate) struct Route {
     pub name: String,
     pub kind: RouteType,
-    pub body: Arc<Vec<Stmt>>,
+    pub body: Arc<Vec<Action>>,
 }
 
 /// The slot of a `$var(name)` spec without transformations, for the fast path.

@@ -25,6 +25,12 @@
 //! that compiled the program: after a reload with a new registry, workers need a fresh `WorkerState`.
 //! While a block runs, the program is in `Ctx::routes` (an `api::RouteRunner`), so module functions
 //! can run route blocks (`event_route[sl:local-response]`, `msg_changed_route`).
+//!
+//! Per-action hook: [`Program::add_action_hook`] installs an [`ActionHook`] called before and after
+//! every executed action — statements, and function calls or `route()` inside expressions, as
+//! Kamailio's `run_actions` does — with the action's position and name ([`ActionSite`]). The server
+//! uses it for `log_prefix_mode=1` and the debugger module's `cfgtrace`. Without hooks the cost is
+//! one branch per action (docs/runtime.md has the measurement).
 
 mod compile;
 pub mod core;
@@ -42,6 +48,42 @@ use ferrosip_config::{Diagnostic, Loaded};
 
 use crate::eval::{Run, DROP, EXIT};
 use crate::ir::Route;
+
+/// One executed action, as a per-action hook sees it: what Kamailio's debugger `cfgtrace` prints
+/// (`c=[file] l=line a=kind n=name`). The route type is the context's (`Ctx::route_type`, the
+/// type the message is being processed in, which may differ from the block's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionSite<'a> {
+    /// The name of the block that contains the action: `route[NAME]`'s name, or Kamailio's
+    /// defaults `DEFAULT_ROUTE`, `DEFAULT_ONREPLY`, `DEFAULT_FAILURE`, `DEFAULT_BRANCH`,
+    /// `DEFAULT_SEND`, and `DEFAULT_EVENT` for every event route (Kamailio's parser does not keep
+    /// event route names).
+    pub route_name: &'a str,
+    /// The config file as it was named when loaded.
+    pub file: &'a str,
+    /// Kamailio's line for the action: its last token's, or the next token's for an `if`
+    /// without `else` (where Kamailio's parser has to look one token further).
+    pub line: u32,
+    /// Column where the statement starts (1-based).
+    pub column: u32,
+    /// Kamailio's action type number (`enum action_type`: 63 assign, 16 if, 2 exit/return/drop,
+    /// 24..31 module functions by parameter count, 32..38 the same with variable parameters …).
+    pub kind: u8,
+    /// The function name (Kamailio's core action name for core functions, e.g. `sethost` for
+    /// `rewritehost`) or the statement kind (`assign`, `if`, `switch`, `case`, `while`, `route`,
+    /// `exit`, `return`, `drop`).
+    pub name: &'a str,
+}
+
+/// Called around every executed action while hooks are installed ([`Program::add_action_hook`]).
+/// Runs on the worker thread, inside the message's processing: it must not block.
+pub trait ActionHook: Send + Sync {
+    /// Before the action runs (Kamailio: `log_prefix_set` in `run_actions`, then the
+    /// `SREV_CFG_RUN_ACTION` event in `do_action`).
+    fn before(&self, ctx: &mut Ctx<'_>, site: &ActionSite<'_>);
+    /// After the action ran (Kamailio re-evaluates `log_prefix` here with `log_prefix_mode=1`).
+    fn after(&self, _ctx: &mut Ctx<'_>) {}
+}
 
 /// Limits and modes from the core parameters (`return_mode`, `max_while_loops`, `max_recursive_level`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,11 +216,23 @@ pub struct Program {
     warnings: Vec<Diagnostic>,
 }
 
-#[derive(Debug)]
 struct Blocks {
     routes: Vec<Route>,
     keys: HashMap<(u8, String), usize>,
     opts: RunOptions,
+    /// The config's file names by `FileId`, for [`ActionSite::file`].
+    files: Vec<String>,
+    hooks: Vec<Arc<dyn ActionHook>>,
+}
+
+impl std::fmt::Debug for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocks")
+            .field("routes", &self.routes)
+            .field("opts", &self.opts)
+            .field("hooks", &self.hooks.len())
+            .finish()
+    }
 }
 
 impl Blocks {
@@ -197,7 +251,7 @@ impl Blocks {
         }
         ctx.last_rc = 0;
         let body = Arc::clone(&r.body);
-        let mut run = Run::new(&self.routes, &self.opts);
+        let mut run = Run::traced(&self.routes, &self.opts, &self.hooks, &self.files);
         let rc = run.block(&body, ctx);
         if installed {
             ctx.routes = None;
@@ -224,7 +278,7 @@ impl RouteRunner for Blocks {
         };
         ctx.last_rc = 0;
         let body = Arc::clone(&r.body);
-        let mut run = Run::new(&self.routes, &self.opts);
+        let mut run = Run::traced(&self.routes, &self.opts, &self.hooks, &self.files);
         let rc = run.block(&body, ctx);
         Ok(RouteResult {
             rc,
@@ -239,10 +293,30 @@ impl Program {
         keys: HashMap<(u8, String), usize>,
         opts: RunOptions,
         warnings: Vec<Diagnostic>,
+        files: Vec<String>,
     ) -> Program {
         Program {
-            inner: Arc::new(Blocks { routes, keys, opts }),
+            inner: Arc::new(Blocks {
+                routes,
+                keys,
+                opts,
+                files,
+                hooks: Vec::new(),
+            }),
             warnings,
+        }
+    }
+
+    /// Installs a hook called around every executed action (hooks run in the order added).
+    /// Only before the program is shared: `false` (and nothing installed) once [`Program::runner`]
+    /// handed it out or a run holds it.
+    pub fn add_action_hook(&mut self, hook: Arc<dyn ActionHook>) -> bool {
+        match Arc::get_mut(&mut self.inner) {
+            Some(b) => {
+                b.hooks.push(hook);
+                true
+            }
+            None => false,
         }
     }
 

@@ -15,11 +15,12 @@ use ferrosip_config::{Diagnostic, Error as CfgError, Span};
 
 use crate::eval::DynExpr;
 use crate::ir::{
-    int_op, unary_op, value_op, Call, ElemRhs, Expr, Kw, MatchRhs, Op, Route, RouteTarget, Stmt,
-    StrCase, Un,
+    int_op, unary_op, value_op, Action, At, Call, ElemRhs, Expr, Kw, MatchRhs, Op, Route,
+    RouteTarget, Stmt, StrCase, Un,
 };
 use crate::{CompileOptions, Program, RunOptions};
 
+mod at;
 mod attr;
 mod typeck;
 
@@ -187,7 +188,21 @@ pub(crate) fn compile(
         all.extend(c.warnings);
         return Err(all);
     }
-    Ok(Program::new(c.routes, c.keys, c.run, c.warnings))
+    let files = opts
+        .sources
+        .as_ref()
+        .map(|src| {
+            (0..src.len())
+                .map(|i| {
+                    src.name(ferrosip_config::FileId(
+                        u32::try_from(i).unwrap_or(u32::MAX),
+                    ))
+                })
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Program::new(c.routes, c.keys, c.run, c.warnings, files))
 }
 
 impl Compiler<'_> {
@@ -253,8 +268,79 @@ impl Compiler<'_> {
         }
     }
 
-    fn stmts(&mut self, list: &[ast::Stmt]) -> Vec<Stmt> {
-        list.iter().filter_map(|s| self.stmt(s)).collect()
+    fn stmts(&mut self, list: &[ast::Stmt]) -> Vec<Action> {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, s) in list.iter().enumerate() {
+            let Some(stmt) = self.stmt(s) else { continue };
+            let at = self.stmt_at(s, &stmt, list.get(i + 1));
+            out.push(Action { stmt, at });
+        }
+        out
+    }
+
+    /// The position and name of a compiled statement (see `at`): `next` is the statement after it
+    /// in the same block, whose start is the token Kamailio's parser reads after an `if` without
+    /// `else`.
+    fn stmt_at(&self, s: &ast::Stmt, stmt: &Stmt, next: Option<&ast::Stmt>) -> At {
+        use at::kind;
+        let span = at::stmt_span(s);
+        let (k, name) = match (s, stmt) {
+            (_, Stmt::Call(c)) => return c.at,
+            (ast::Stmt::Switch { cases, .. }, Stmt::SwitchInt { subject, .. })
+            | (ast::Stmt::Switch { cases, .. }, Stmt::SwitchStr { subject, .. }) => {
+                let k = at::switch_kind(cases, matches!(subject, Expr::Const(_)));
+                let name = match k {
+                    kind::BLOCK => "block",
+                    kind::MATCH_COND => "case",
+                    _ => "switch",
+                };
+                (k, name)
+            }
+            (_, Stmt::Eval(_)) => (kind::EVAL, "eval"),
+            (_, Stmt::Assign(..) | Stmt::SetVar(..)) => (kind::ASSIGN, "assign"),
+            (_, Stmt::If(..)) => (kind::IF, "if"),
+            (_, Stmt::SwitchInt { .. } | Stmt::SwitchStr { .. }) => (kind::SWITCH_COND, "switch"),
+            (_, Stmt::While(..)) => (kind::WHILE, "while"),
+            // `break` is an `exit`-kind DROP_T action for Kamailio's debugger (BREAK_R_F flag).
+            (_, Stmt::Break | Stmt::Exit(_)) => (kind::DROP, "exit"),
+            (_, Stmt::Return(_)) => (kind::DROP, "return"),
+            (_, Stmt::Drop(_)) => (kind::DROP, "drop"),
+            (_, Stmt::Route(_)) => (kind::ROUTE, "route"),
+            (_, Stmt::Block(_)) => (kind::BLOCK, "block"),
+        };
+        let line_at = if at::reads_next_token(s) {
+            match next {
+                Some(n) if at::stmt_span(n).file == span.file => at::stmt_span(n).begin as usize,
+                _ => match &self.opts.sources {
+                    Some(src) => at::next_token(src.text(span.file), span.end as usize),
+                    None => span.end as usize,
+                },
+            }
+        } else {
+            (span.end as usize).saturating_sub(1)
+        };
+        self.at(span, line_at, k, name)
+    }
+
+    /// An [`At`] for a statement or call spanning `span`, whose line is the one holding byte
+    /// `line_at` of the same file.
+    fn at(&self, span: Span, line_at: usize, kind: u8, name: &'static str) -> At {
+        let (line, col) = match &self.opts.sources {
+            Some(src) => {
+                let l = src.locate(Span::new(span.file, line_at, line_at));
+                let c = src.locate(span);
+                (l.line, c.column)
+            }
+            None => (0, 0),
+        };
+        At {
+            route: u32::try_from(self.cur).unwrap_or(u32::MAX),
+            file: span.file.0,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: u32::try_from(col).unwrap_or(u32::MAX),
+            kind,
+            name,
+        }
     }
 
     fn stmt(&mut self, s: &ast::Stmt) -> Option<Stmt> {
@@ -264,7 +350,7 @@ impl Compiler<'_> {
             }
             ast::Stmt::Expr(e) => match self.expr(e, true)? {
                 Expr::Call(c) => Stmt::Call(*c),
-                Expr::Route(t) => Stmt::Route(*t),
+                Expr::Route(t) => Stmt::Route(t.0),
                 other => Stmt::Eval(other),
             },
             ast::Stmt::Assign {
@@ -670,7 +756,14 @@ impl Compiler<'_> {
                             .push(err("`route` takes exactly one parameter", *span));
                         return None;
                     };
-                    return Some(Expr::Route(Box::new(self.route_target(a)?)));
+                    let t = self.route_target(a)?;
+                    let at = self.at(
+                        *span,
+                        (span.end as usize).saturating_sub(1),
+                        at::kind::ROUTE,
+                        "route",
+                    );
+                    return Some(Expr::Route(Box::new((t, at))));
                 }
                 Some(Expr::Call(Box::new(self.call(name, args, *span)?)))
             }
@@ -715,7 +808,14 @@ impl Compiler<'_> {
                     ));
                     return None;
                 }
-                Some(Expr::Action(Box::new(self.assign(target, value, *span)?)))
+                let stmt = self.assign(target, value, *span)?;
+                let at = self.at(
+                    *span,
+                    (span.end as usize).saturating_sub(1),
+                    at::kind::ASSIGN,
+                    "assign",
+                );
+                Some(Expr::Action(Box::new(Action { stmt, at })))
             }
             ast::Expr::Selval { cond, yes, no, .. } => {
                 let c = self.expr(cond, calls);
@@ -1002,11 +1102,20 @@ impl Compiler<'_> {
             mask: f.routes,
             span,
         });
+        // append_branch is a core action in Kamailio (here it lives in corex).
+        let core_action =
+            at::core_action(f.name).filter(|_| *module == "core" || f.name == "append_branch");
+        let (kind, aname) = core_action.unwrap_or_else(|| {
+            let rve = !args.iter().all(at::is_constant);
+            (at::module_kind(args.len(), f.variadic, rve), f.name)
+        });
+        let at = self.at(span, (span.end as usize).saturating_sub(1), kind, aname);
         Some(Call {
             name: f.name,
             core: *module == "core",
             handler,
             args: prepared,
+            at,
         })
     }
 
