@@ -191,13 +191,15 @@ impl HtDb {
         Ok(n)
     }
 
-    /// `htable.reload`: reads the table, then replaces `t`'s content with it (a failed read
-    /// leaves `t` as it was).
+    /// `htable.reload`: reads the table, then replaces `t`'s content with it shard by shard (a
+    /// failed read leaves `t` as it was; readers never see it empty).
     pub fn reload(&self, t: &Table, now: u64) -> Result<usize, String> {
-        let items = self.read(t, now)?;
-        let n = items.len();
-        t.reset();
-        apply(t, items, now);
+        let rows = self.read(t, now)?;
+        let n = rows.len();
+        // The items as `apply` would leave them in an empty table.
+        let scratch = Table::new(t.def.clone());
+        apply(&scratch, rows, now);
+        t.replace_all(scratch.items(now));
         t.set_dbload(true);
         Ok(n)
     }

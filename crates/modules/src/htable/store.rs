@@ -253,6 +253,22 @@ impl Table {
         n
     }
 
+    /// Replaces the whole content with `items` (later duplicates win), shard by shard under each
+    /// shard's lock: a reader sees a shard's old or new content, never an empty table (Kamailio's
+    /// `htable.reload` swaps slot by slot the same way).
+    pub fn replace_all(&self, items: Vec<(Vec<u8>, Item)>) {
+        let mut fresh: Vec<HashMap<Vec<u8>, Item>> =
+            (0..self.shards.len()).map(|_| HashMap::new()).collect();
+        for (k, it) in items {
+            if let Some(m) = fresh.get_mut(self.shard_of(&k)) {
+                m.insert(k, it);
+            }
+        }
+        for (s, m) in self.shards.iter().zip(fresh) {
+            *lock(s) = m;
+        }
+    }
+
     /// Removes everything.
     pub fn reset(&self) {
         for s in &self.shards {
@@ -465,6 +481,34 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(parse_def(s), want.map_err(str::to_string), "{s}");
         }
+    }
+
+    #[test]
+    fn replace_all_swaps_the_content() {
+        let t = Table::new(TableDef::new("r"));
+        t.set(b"old", Value::Int(1), None, 100);
+        t.set(b"kept", Value::Int(1), None, 100);
+        let item = |v: i64| Item {
+            value: Value::Int(v),
+            expire: 0,
+        };
+        t.replace_all(vec![
+            (b"kept".to_vec(), item(2)),
+            (b"new".to_vec(), item(3)),
+            (b"new".to_vec(), item(4)),
+        ]);
+        let got: Vec<(Vec<u8>, Value)> = t
+            .items(100)
+            .into_iter()
+            .map(|(k, i)| (k, i.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (b"kept".to_vec(), Value::Int(2)),
+                (b"new".to_vec(), Value::Int(4))
+            ]
+        );
     }
 
     #[test]
