@@ -74,6 +74,9 @@ pub struct CoreSettings {
     pub log_engine_data: Option<String>,
     /// `log_prefix`: kept as written; compiled into a format at load and rendered per message.
     pub log_prefix: Option<String>,
+    /// `log_prefix_mode`: 1 = the prefix is rendered again around every action of the script
+    /// (`crate::log::action`); anything else = once per message (Kamailio acts on 1 only).
+    pub log_prefix_mode: i64,
     pub children: i32,
     pub tcp_children: Option<i32>,
     pub sctp_children: Option<i32>,
@@ -106,6 +109,7 @@ impl Default for CoreSettings {
             log_engine_type: None,
             log_engine_data: None,
             log_prefix: None,
+            log_prefix_mode: 0,
             children: DEFAULT_CHILDREN,
             tcp_children: None,
             sctp_children: None,
@@ -170,6 +174,7 @@ impl CoreSettings {
             "log_engine_type" => self.log_engine_type = Some(string()?),
             "log_engine_data" => self.log_engine_data = Some(string()?),
             "log_prefix" => self.log_prefix = Some(string()?),
+            "log_prefix_mode" => self.log_prefix_mode = int()?,
             "children" => self.children = int32()?,
             "tcp_children" => self.tcp_children = Some(int32()?),
             "sctp_children" => self.sctp_children = Some(int32()?),

@@ -418,12 +418,13 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
             cfg_check.params_not_implemented.join(", "),
         ));
     }
-    let compiled = crate::serve::compile(
+    let mut compiled = crate::serve::compile(
         &loaded,
         cmd,
         settings.log_prefix.as_deref(),
         settings.rundir.as_deref(),
     )?;
+    crate::log::action::install(&mut compiled, settings.log_prefix_mode)?;
     crate::serve::serve(cmd, &settings, &cfg_check.wire, compiled, log, ids)?;
     Ok(Outcome::Stopped)
 }

@@ -38,6 +38,16 @@ pub struct Record<'a> {
     /// Script output only: the syslog facility of this line (xlog's per-call facility);
     /// `None` = `log_facility`.
     pub facility: Option<i32>,
+    /// Printed instead of the level's name (the debugger's `log_level_name`); `None` = the
+    /// level's own.
+    pub level_name: Option<&'a str>,
+}
+
+impl Record<'_> {
+    /// The level as printed.
+    pub fn level_text(&self) -> &str {
+        self.level_name.unwrap_or(self.level.name())
+    }
 }
 
 /// Process identity printed in each stderr line: ` 0(1234)` is `process_no` and pid.
@@ -93,7 +103,7 @@ impl JsonFlags {
 /// The classic line without the `%2d(%d) ` origin: `LEVEL: <core> [file:line]: func(): text\n`
 /// (`LEVEL: <script>: text\n` for script output). This is what goes to syslog.
 pub fn plain_body(r: &Record<'_>, out: &mut String) {
-    out.push_str(r.level.name());
+    out.push_str(r.level_text());
     out.push_str(": ");
     out.push_str(r.prefix);
     if r.script {
@@ -311,6 +321,7 @@ mod tests {
             prefix: "",
             script_prefix: None,
             facility: None,
+            level_name: None,
         }
     }
 

@@ -36,6 +36,7 @@ pub fn set_message_prefix(prefix: &str) {
     });
 }
 
+pub mod action;
 pub mod format;
 pub mod level;
 
@@ -465,6 +466,8 @@ where
                 .script_prefix
                 .as_deref()
                 .filter(|p| script && !p.is_empty()),
+            // The debugger's `log_level_name` (script-shaped lines only).
+            level_name: v.lname.as_deref().filter(|n| script && !n.is_empty()),
             facility: v
                 .facility
                 .filter(|f| script && *f >= 0)
@@ -500,6 +503,7 @@ struct EventVisitor {
     kmod: Option<String>,
     facility: Option<i64>,
     script_prefix: Option<String>,
+    lname: Option<String>,
 }
 
 impl Visit for EventVisitor {
@@ -519,6 +523,7 @@ impl Visit for EventVisitor {
             "func" => self.func = Some(value.to_string()),
             "kmod" => self.kmod = Some(value.to_string()),
             "prefix" => self.script_prefix = Some(value.to_string()),
+            "lname" => self.lname = Some(value.to_string()),
             name => {
                 let _ = write!(self.extra, " {name}={value}");
             }
@@ -678,6 +683,7 @@ mod tests {
             prefix: "",
             script_prefix: None,
             facility: None,
+            level_name: None,
         };
         ctl.emit(&r);
         ctl.emit(&Record {
