@@ -9,7 +9,7 @@
 //!   the results in the reply's reason phrase; then rows are added and the RPC reloads
 //!   (`permissions.addressReload`, `permissions.trustedReload`, `domain.reload`, through `kamcmd`
 //!   and the ctl module) must make the new rows visible; the two servers' answers are compared;
-//! - Debian's stock kamailio.cfg with WITH_MYSQL, WITH_AUTH, WITH_IPAUTH and WITH_ALIASDB on the
+//! - Debian's stock kamailio.cfg (and 6.0.7's, when fetched) with WITH_MYSQL, WITH_AUTH, WITH_IPAUTH and WITH_ALIASDB on the
 //!   SQLite file: REGISTER with digest, an INVITE from an address in the `address` table without
 //!   credentials, to an alias that `alias_db_lookup` turns into the registered user (the INVITE
 //!   reaches the contact), and the same INVITE once the address is removed (407).
@@ -998,6 +998,45 @@ fn debian_stock_cfg_with_ipauth_and_aliasdb() {
         eprintln!("skipped: {stock} missing (Debian's kamailio package)");
         return;
     };
+    stock_ipauth_aliasdb("56", &cfg, &cfg);
+}
+
+/// Kamailio 6.0.7's kamailio.cfg (scripts/fetch-stock-cfg.sh puts it into scratch/stock, or
+/// `FERROSIP_STOCK60_CFG` names it) with the same defines and flows; Kamailio 5.6.3 runs it
+/// without what 5.6 lacks (the dlgs module, `send_reply_error`), which these flows do not reach.
+#[test]
+fn stock60_cfg_with_ipauth_and_aliasdb() {
+    let path = std::env::var_os("FERROSIP_STOCK60_CFG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scratch/stock/kamailio-6.0.cfg")
+        });
+    let Ok(cfg) = std::fs::read_to_string(&path) else {
+        eprintln!(
+            "skipped: {} absent (scripts/fetch-stock-cfg.sh)",
+            path.display()
+        );
+        return;
+    };
+    let for56: String = cfg
+        .lines()
+        .map(|l| {
+            let t = l.trim();
+            if t == "loadmodule \"dlgs.so\"" || t.starts_with("modparam(\"dlgs\"") {
+                format!("# (5.6: no dlgs) {l}")
+            } else if t.starts_with("dlgs_update(") || t.starts_with("dlgs_init(") {
+                format!("$var(no_dlgs_in_56) = 0; # {t}")
+            } else {
+                l.replace("send_reply_error()", "sl_reply_error()")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    stock_ipauth_aliasdb("60", &cfg, &for56);
+}
+
+/// The stock flows with `cfg` on ferrosip and `kcfg` on Kamailio (when installed).
+fn stock_ipauth_aliasdb(tag: &str, cfg: &str, kcfg: &str) {
     let mut servers = vec![("ferrosip", w::ferrosip_bin())];
     match w::kamailio_bin() {
         Some(k) if Path::new(&format!("{MPATH}db_sqlite.so")).exists() => {
@@ -1016,7 +1055,7 @@ fn debian_stock_cfg_with_ipauth_and_aliasdb() {
         let port = w::free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let me = format!("127.0.0.1:{port}");
-        let dir = w::scratch(&format!("perm_stock_{name}"));
+        let dir = w::scratch(&format!("perm_stock{tag}_{name}"));
         let url = stock_database(&dir, &me);
         let dburl = format!("DBURL=\"{url}\"");
         let listen = format!("udp:127.0.0.1:{port}");
@@ -1038,7 +1077,14 @@ fn debian_stock_cfg_with_ipauth_and_aliasdb() {
         if name == "kamailio" {
             args.extend(["-w", "/"]);
         }
-        let mut s = w::start_args(bin, &format!("perm_stock_{name}"), &cfg, &[addr], &args);
+        let text = if name == "kamailio" { kcfg } else { cfg };
+        let mut s = w::start_args(
+            bin,
+            &format!("perm_stock{tag}_{name}"),
+            text,
+            &[addr],
+            &args,
+        );
         let got = stock_flows(addr);
         s.stop();
         let got: Vec<(String, String)> = got
