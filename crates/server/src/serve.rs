@@ -298,6 +298,15 @@ fn run(
         let extra = sockets::auto_aliases(&socks.socks, Duration::from_secs(2));
         socks.aliases.extend(extra);
     }
+    // The domain module's `register_myself` (its table answers "is this host ours").
+    if let Some(d) = compiled
+        .registry
+        .api::<ferrosip_modules::domain::DomainApi>()
+    {
+        socks.self_check = Some(sockets::SelfCheck(Arc::new(move |h: &[u8]| {
+            d.check_self(h)
+        })));
+    }
     for a in &socks.aliases {
         tracing::info!(func = "main", "alias {}:{}", a.host, a.port);
     }

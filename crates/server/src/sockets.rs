@@ -307,6 +307,23 @@ pub struct Alias {
 pub struct Sockets {
     pub socks: Vec<Sock>,
     pub aliases: Vec<Alias>,
+    /// A module's addition to `myself` (Kamailio's `register_check_self_func`: the domain
+    /// module's `register_myself`), asked with the host when sockets and aliases do not match;
+    /// port and protocol do not matter to it.
+    pub self_check: Option<SelfCheck>,
+}
+
+/// See [`Sockets::self_check`].
+#[derive(Clone)]
+pub struct SelfCheck(pub std::sync::Arc<SelfCheckFn>);
+
+/// The function inside a [`SelfCheck`]: the host, true when it is ours.
+pub type SelfCheckFn = dyn Fn(&[u8]) -> bool + Send + Sync;
+
+impl std::fmt::Debug for SelfCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SelfCheck")
+    }
 }
 
 impl Sockets {
@@ -346,7 +363,11 @@ impl Sockets {
                 }
             })
             .collect();
-        Sockets { socks, aliases }
+        Sockets {
+            socks,
+            aliases,
+            self_check: None,
+        }
     }
 
     pub fn get(&self, id: u32) -> Option<&Sock> {
@@ -398,6 +419,7 @@ impl Sockets {
                 .aliases
                 .iter()
                 .any(|a| same_host(&a.host) && port_ok(a.port) && a.proto.is_none_or(&proto_ok))
+            || self.self_check.as_ref().is_some_and(|f| (f.0)(h))
     }
 }
 
@@ -643,6 +665,7 @@ mod tests {
                 port: 0,
                 proto: None,
             }],
+            self_check: None,
         };
         let cases: &[(&str, u16, Option<TProto>, bool)] = &[
             ("127.0.0.1", 5060, None, true),
@@ -684,6 +707,16 @@ mod tests {
         for a in &lo {
             assert!(with.is_myself(a.host.as_bytes(), 5060, None), "{a:?}");
         }
+        // A module's addition (the domain module's register_myself): any port, any protocol.
+        let domains = Sockets {
+            self_check: Some(SelfCheck(std::sync::Arc::new(|h: &[u8]| {
+                h.eq_ignore_ascii_case(b"example.org")
+            }))),
+            ..s.clone()
+        };
+        assert!(domains.is_myself(b"EXAMPLE.org", 7777, Some(TProto::Tcp)));
+        assert!(!domains.is_myself(b"example.net", 0, None));
+        assert!(!s.is_myself(b"example.org", 0, None));
         let to4: SocketAddr = "10.0.0.1:5060".parse().unwrap_or(s.socks[0].local);
         let to6: SocketAddr = "[2001:db8::1]:5060".parse().unwrap_or(s.socks[0].local);
         assert_eq!(
