@@ -233,6 +233,33 @@ const CASES: &[Case] = &[
         true,
     ),
     (
+        r#"$xavi(MyRoot=>FieLD) = "v"; $xavi(myroot[0]=>other) = 1; pv_xavi_print();
+        xlog("L_ERR", "$xavi(MYROOT=>field) $xavi(myRoot=>OTHER)\n");"#,
+        &[
+            "+++++ start XAVI list: @ ((nil)) (level=0)",
+            "     *** (l:0 - @) XAVI name: MyRoot",
+            "     XAVI id: 1625678089",
+            "     XAVI value type: 5",
+            "     XAVI value: <xavp:@>",
+            "+++++ start XAVI list: @ (@) (level=1)",
+            "     *** (l:1 - @) XAVI name: other",
+            "     XAVI id: 1655328477",
+            "     XAVI value type: 1",
+            "     XAVI value (long): 1",
+            "     *** (l:1 - @) end",
+            "     *** (l:1 - @) XAVI name: FieLD",
+            "     XAVI id: 1790244009",
+            "     XAVI value type: 2",
+            "     XAVI value (str): v",
+            "     *** (l:1 - @) end",
+            "----- end XAVI list: @ (level=1)",
+            "     *** (l:0 - @) end",
+            "----- end XAVI list: @ (level=0)",
+            "v 1",
+        ],
+        true,
+    ),
+    (
         r#"$avp(s:x) = 1; $avp(x) = 2;
         xlog("L_ERR", "$avp(x) $avp(s:x) $avp(f.x) $avp(fr.x) $(avp(x)[1]) $cnt($avp(x))\n");
         $avp(i:12) = 5; $avp(12) = "s";

@@ -372,6 +372,8 @@ enum XIdx {
 #[derive(Debug, Clone)]
 struct XName {
     root: Vec<u8>,
+    /// The root name as written (`$xavi` keys are lowercased; the printer shows this).
+    shown: Vec<u8>,
     ridx: XIdx,
     field: Option<(Vec<u8>, XIdx)>,
 }
@@ -415,7 +417,8 @@ fn parse_xname(inner: &str, reg: &Registry, kind: Kind) -> Result<PvInner, Strin
         None => (inner, None),
     };
     let (mut root, ridx) = parse_part(root, reg)?;
-    let mut field = match field {
+    let shown = root.clone();
+    let field = match field {
         Some(f) => Some(parse_part(f, reg)?),
         None => None,
     };
@@ -425,11 +428,10 @@ fn parse_xname(inner: &str, reg: &Registry, kind: Kind) -> Result<PvInner, Strin
     {
         return Err("$xavu takes no index".into());
     }
+    // `$xavi` roots are keyed lowercased; field names keep their spelling and are compared
+    // without case (`same`).
     if kind == Kind::Xavi {
         root.make_ascii_lowercase();
-        if let Some((f, _)) = field.as_mut() {
-            f.make_ascii_lowercase();
-        }
     }
     let prefix: &[u8] = match kind {
         Kind::Xavp => b"",
@@ -440,6 +442,7 @@ fn parse_xname(inner: &str, reg: &Registry, kind: Kind) -> Result<PvInner, Strin
     full.extend_from_slice(&root);
     Ok(PvInner::Custom(Arc::new(XName {
         root: full,
+        shown,
         ridx,
         field,
     })))
@@ -492,7 +495,7 @@ fn join(vals: Vec<Value>) -> Value {
     s(parts.join(&b", "[..]))
 }
 
-fn xget(c: &mut Ctx<'_>, n: &PvName, _kind: Kind) -> Result<Value, Error> {
+fn xget(c: &mut Ctx<'_>, n: &PvName, kind: Kind) -> Result<Value, Error> {
     let x = xname(n)?;
     let ridx = eval(&x.ridx, c);
     let fidx = x.field.as_ref().map(|(_, i)| eval(i, c));
@@ -521,7 +524,7 @@ fn xget(c: &mut Ctx<'_>, n: &PvName, _kind: Kind) -> Result<Value, Error> {
     };
     let vals: Vec<&Value> = rec
         .iter()
-        .filter(|(k, _)| k == fname)
+        .filter(|(k, _)| same(kind, k, fname))
         .map(|(_, v)| v)
         .collect();
     Ok(match fidx.unwrap_or(Ix::None) {
@@ -539,6 +542,7 @@ fn xset(c: &mut Ctx<'_>, n: &PvName, kind: Kind, v: Value) -> Result<(), Error> 
     let ridx = eval(&x.ridx, c);
     let fidx = x.field.as_ref().map(|(_, i)| eval(i, c));
     let recs = c.state.xavps.entry(x.root.clone()).or_default();
+    let before = recs.len();
     match (&x.field, v) {
         (None, Value::Null) => match ridx {
             Ix::All => recs.clear(),
@@ -591,12 +595,14 @@ fn xset(c: &mut Ctx<'_>, n: &PvName, kind: Kind, v: Value) -> Result<(), Error> 
             let positions: Vec<usize> = rec
                 .iter()
                 .enumerate()
-                .filter(|(_, (k, _))| k == f)
+                .filter(|(_, (k, _))| same(kind, k, f))
                 .map(|(i, _)| i)
                 .collect();
             match (v, fidx.unwrap_or(Ix::None)) {
-                (Value::Null, Ix::All) => rec.retain(|(k, _)| k != f),
-                (Value::Null, Ix::None) if kind == Kind::Xavu => rec.retain(|(k, _)| k != f),
+                (Value::Null, Ix::All) => rec.retain(|(k, _)| !same(kind, k, f)),
+                (Value::Null, Ix::None) if kind == Kind::Xavu => {
+                    rec.retain(|(k, _)| !same(kind, k, f))
+                }
                 (Value::Null, Ix::None) => {
                     if let Some(p) = positions.first() {
                         rec.remove(*p);
@@ -608,7 +614,7 @@ fn xset(c: &mut Ctx<'_>, n: &PvName, kind: Kind, v: Value) -> Result<(), Error> 
                     }
                 }
                 (v, _) if kind == Kind::Xavu => {
-                    rec.retain(|(k, _)| k != f);
+                    rec.retain(|(k, _)| !same(kind, k, f));
                     rec.insert(0, (f.clone(), v));
                 }
                 (v, Ix::At(i)) => match position(positions.len(), i).and_then(|p| positions.get(p))
@@ -617,17 +623,30 @@ fn xset(c: &mut Ctx<'_>, n: &PvName, kind: Kind, v: Value) -> Result<(), Error> 
                     None => return Err(rt(format!("no xavp field value at index {i}"))),
                 },
                 (v, Ix::All) => {
-                    rec.retain(|(k, _)| k != f);
+                    rec.retain(|(k, _)| !same(kind, k, f));
                     rec.insert(0, (f.clone(), v));
                 }
                 (v, Ix::None) => rec.insert(0, (f.clone(), v)),
             }
         }
     }
+    let created = recs.len() > before;
     if recs.is_empty() {
         c.state.xavps.remove(&x.root);
     }
+    if created && kind == Kind::Xavi {
+        super::xavops::remember_xavi_name(c, &x.shown);
+    }
     Ok(())
+}
+
+/// Field names match exactly, or without case for `$xavi`.
+fn same(kind: Kind, a: &[u8], b: &[u8]) -> bool {
+    if kind == Kind::Xavi {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
 }
 
 #[cfg(test)]

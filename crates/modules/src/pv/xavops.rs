@@ -4,7 +4,8 @@
 //! fields in list order (index 0 the newest field added).
 //!
 //! The layout is the one of [`super::containers`]: `$xavu`/`$xavi` roots live under the prefixed
-//! keys [`root_key`] makes; `$xavi` names are stored lowercased. Roots whose key starts with a NUL
+//! keys [`root_key`] makes; `$xavi` roots are keyed lowercased, their field names are kept as
+//! written and compared without case. Roots whose key starts with a NUL
 //! byte and is not one of these prefixes are other modules' hidden per-message state and are never
 //! printed.
 
@@ -40,7 +41,7 @@ impl XKind {
         }
     }
 
-    /// A name as stored: `$xavi` names are kept lowercased (compared without case).
+    /// A root name as keyed: `$xavi` roots are keyed lowercased.
     pub fn norm(self, name: &[u8]) -> Vec<u8> {
         if self == XKind::Xavi {
             name.to_ascii_lowercase()
@@ -48,6 +49,43 @@ impl XKind {
             name.to_vec()
         }
     }
+
+    /// Field names match exactly, or without case for `$xavi` (stored as written).
+    pub fn same(self, a: &[u8], b: &[u8]) -> bool {
+        if self == XKind::Xavi {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    }
+}
+
+/// Hidden per-message record: `$xavi` root names as last written when a record was added, for
+/// the printer (Kamailio prints each entry's name as given; the map keys are lowercased).
+const XAVI_NAMES: &[u8] = b"\0pv:xavi_names";
+
+/// Remembers how a `$xavi` root was spelled when a record was added to it.
+pub fn remember_xavi_name(ctx: &mut Ctx<'_>, shown: &[u8]) {
+    let lower = shown.to_ascii_lowercase();
+    let rec = ctx
+        .state
+        .xavps
+        .entry(XAVI_NAMES.to_vec())
+        .or_insert_with(|| vec![Vec::new()]);
+    if let Some(r) = rec.first_mut() {
+        r.retain(|(k, _)| *k != lower);
+        r.push((lower, Value::Str(shown.to_vec())));
+    }
+}
+
+fn xavi_shown(ctx: &Ctx<'_>, lower: &[u8]) -> Vec<u8> {
+    ctx.state
+        .xavps
+        .get(XAVI_NAMES)
+        .and_then(|r| r.first())
+        .and_then(|r| r.iter().find(|(k, _)| k == lower))
+        .map(|(_, v)| v.to_bytes().into_owned())
+        .unwrap_or_else(|| lower.to_vec())
 }
 
 /// The map key of root `name` in list `kind`.
@@ -78,12 +116,11 @@ pub fn rm(ctx: &mut Ctx<'_>, kind: XKind, root: &[u8]) {
 /// `xavp_child_rm` / `xavi_child_rm`: removes the first field `child` of the newest record.
 pub fn child_rm(ctx: &mut Ctx<'_>, kind: XKind, root: &[u8], child: &[u8]) {
     let key = root_key(kind, root);
-    let child = kind.norm(child);
     if let Some(rec) = ctx.state.xavps.get_mut(&key).and_then(|r| r.first_mut()) {
         if is_plain(rec) {
             return;
         }
-        if let Some(p) = rec.iter().position(|(k, _)| *k == child) {
+        if let Some(p) = rec.iter().position(|(k, _)| kind.same(k, child)) {
             rec.remove(p);
         }
     }
@@ -94,20 +131,24 @@ pub fn child_rm(ctx: &mut Ctx<'_>, kind: XKind, root: &[u8], child: &[u8]) {
 /// newest record is a plain value, gets a new record holding only this field.
 pub fn child_set(ctx: &mut Ctx<'_>, kind: XKind, root: &[u8], child: &[u8], v: Value) {
     let key = root_key(kind, root);
-    let child = kind.norm(child);
     let recs = ctx.state.xavps.entry(key).or_default();
+    let child = child.to_vec();
     match recs.first_mut() {
         Some(rec) if !is_plain(rec) => {
-            if let Some(p) = rec.iter().position(|(k, _)| *k == child) {
+            if let Some(p) = rec.iter().position(|(k, _)| kind.same(k, &child)) {
                 rec.remove(p);
             }
             rec.insert(0, (child, v));
+            return;
         }
         Some(_) => {
             recs.remove(0);
             recs.insert(0, vec![(child, v)]);
         }
         None => recs.insert(0, vec![(child, v)]),
+    }
+    if kind == XKind::Xavi {
+        remember_xavi_name(ctx, root);
     }
 }
 
@@ -337,7 +378,8 @@ const ORIGIN: &str = "<core> [core/xavp.c:590]: xavx_print_list_content(): ";
 /// `pv_xavp_print` / `pv_xavu_print` / `pv_xavi_print`: the whole list at `L_INFO`, line by line in
 /// the layout of Kamailio's `xavx_print_list_content`. ferrosip has no list addresses: the
 /// `%p` places show stable made-up addresses. Roots are printed by name (Kamailio prints them
-/// newest first across names; ferrosip keeps no order between names).
+/// newest first across names; ferrosip keeps no order between names). `$xavi` names are shown
+/// as written when the root's newest record was added.
 pub fn print(ctx: &mut Ctx<'_>, kind: XKind) {
     if !ctx.server.log_enabled(ferrosip_api::L_INFO) {
         return;
@@ -356,6 +398,11 @@ pub fn print(ctx: &mut Ctx<'_>, kind: XKind) {
             Some((name.to_vec(), recs.clone()))
         })
         .collect();
+    if kind == XKind::Xavi {
+        for (name, _) in roots.iter_mut() {
+            *name = xavi_shown(ctx, name);
+        }
+    }
     roots.sort_by(|a, b| a.0.cmp(&b.0));
     let mut lines = Vec::new();
     let mut addr = Addr(0);
