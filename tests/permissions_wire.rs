@@ -96,7 +96,7 @@ request_route {{
         is_uri_host_local(); $var(b) = $rc;
         is_domain_local("$hdr(X-Dom)"); $var(c) = $rc;
         lookup_domain("$hdr(X-Dom)", "dom_"); $var(d) = $rc;
-        sl_send_reply("200", "dom $var(a) $var(b) $var(c) $var(d) did=$avp(dom_did) tz=$avp(dom_tz) max=$avp(dom_max)");
+        sl_send_reply("200", "dom $var(a) $var(b) $var(c) $var(d) did=$avp(dom_did) tz=$avp(dom_tz) max=$avp(dom_max) min=$avp(dom_min)");
         exit;
     }}
     if ($ci =~ "^alias") {{
@@ -215,7 +215,8 @@ fn fill(db: &Db) {
             &[("domain", domain.into()), ("did", did.into())],
         );
     }
-    for (name, ty, value) in [("tz", 2, "CET"), ("max", 0, "42")] {
+    // An integer attribute may be signed; an empty one is 0 (Kamailio's str2slong).
+    for (name, ty, value) in [("tz", 2, "CET"), ("max", 0, "+42"), ("min", 0, "")] {
         insert(
             db,
             "domain_attrs",
@@ -626,9 +627,9 @@ fn want(db_mode: i32) -> Vec<&'static str> {
         "SIP/2.0 200 trust 1 1 -1 [to-bob,to-bob,]",
     ];
     let domain_alias = [
-        "SIP/2.0 200 dom 1 1 1 1 did=d1 tz=CET max=42",
-        "SIP/2.0 200 dom -1 1 -1 -1 did=<null> tz=<null> max=<null>",
-        "SIP/2.0 200 dom 1 -1 1 1 did=Other.ORG tz=<null> max=<null>",
+        "SIP/2.0 200 dom 1 1 1 1 did=d1 tz=CET max=42 min=0",
+        "SIP/2.0 200 dom -1 1 -1 -1 did=<null> tz=<null> max=<null> min=<null>",
+        "SIP/2.0 200 dom 1 -1 1 1 did=Other.ORG tz=<null> max=<null> min=<null>",
         "SIP/2.0 200 alias 1 1 ru=sip:alice@example.com br=sip:bob@example.com fa=sip:sales@example.com",
         "SIP/2.0 200 alias 1 1 ru=sip:carol@other.org br=<null> fa=sip:support@other.org",
         "SIP/2.0 200 alias -1 1 ru=sip:support@example.com br=<null> fa=sip:support@other.org",
@@ -641,7 +642,7 @@ fn want(db_mode: i32) -> Vec<&'static str> {
         v.extend(domain_alias);
         v.extend([
             "SIP/2.0 200 trust 3 4 -1 [to-bob,any,alice-udp,tcp,to-bob,any,alice-udp,]",
-            "SIP/2.0 200 dom 1 -1 -1 -1 did=<null> tz=<null> max=<null>",
+            "SIP/2.0 200 dom 1 -1 -1 -1 did=<null> tz=<null> max=<null> min=<null>",
             "SIP/2.0 200 addr 1 -1 -1 1 1 1 1 [lo-any,new,new,new,lo-any,]",
             "SIP/2.0 200 trust 3 4 1 [new-trusted,to-bob,any,alice-udp,tcp,to-bob,any,alice-udp,]",
         ]);
@@ -651,13 +652,13 @@ fn want(db_mode: i32) -> Vec<&'static str> {
         v.extend([
             // Per call: the new trusted row is seen at once, without a reload.
             "SIP/2.0 200 trust 1 1 1 [new-trusted,to-bob,to-bob,]",
-            "SIP/2.0 200 dom 1 -1 -1 -1 did=<null> tz=<null> max=<null>",
+            "SIP/2.0 200 dom 1 -1 -1 -1 did=<null> tz=<null> max=<null> min=<null>",
             "SIP/2.0 200 addr 1 -1 -1 1 1 1 1 [lo-any,new,new,new,lo-any,]",
             "SIP/2.0 200 trust 1 1 1 [new-trusted,to-bob,to-bob,]",
         ]);
     }
     v.extend([
-        "SIP/2.0 200 dom 1 -1 1 1 did=new.example.net tz=<null> max=<null>",
+        "SIP/2.0 200 dom 1 -1 1 1 did=new.example.net tz=<null> max=<null> min=<null>",
         "Reload OK",
         if db_mode == 1 {
             "Reload OK"
@@ -742,7 +743,7 @@ fn compare(db_mode: i32, tag: &str, fresh: &dyn Fn(&str) -> String) {
         "{domains}"
     );
     assert!(
-        domains.contains("attrs: {\n\t\t\t\tmax\n\t\t\t\ttz"),
+        domains.contains("attrs: {\n\t\t\t\tmin\n\t\t\t\tmax\n\t\t\t\ttz"),
         "{domains}"
     );
 }

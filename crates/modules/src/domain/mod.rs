@@ -79,10 +79,8 @@ impl Domains {
                 .ok_or(format!("value at row <{i}> is null or not string"))?;
             let value = match ty {
                 0 => Value::Int(
-                    value
-                        .trim()
-                        .parse::<i64>()
-                        .map_err(|_| format!("value at row <{i}> is invalid long int"))?,
+                    str2slong(value)
+                        .ok_or_else(|| format!("value at row <{i}> is invalid long int"))?,
                 ),
                 2 => Value::Str(value.as_bytes().to_vec()),
                 other => return Err(format!("unknown type <{other}> at row <{i}>")),
@@ -169,6 +167,26 @@ impl Domains {
             ("attributes".into(), RpcValue::Array(attrs)),
         ])
     }
+}
+
+/// Kamailio's `str2slong`: an optional sign, then only digits (none reads as 0), no overflow.
+fn str2slong(s: &str) -> Option<i64> {
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, s.get(1..)?),
+        Some(b'+') => (false, s.get(1..)?),
+        _ => (false, s),
+    };
+    let mut v: i64 = 0;
+    for c in digits.bytes() {
+        let d = i64::from(c.checked_sub(b'0').filter(|d| *d <= 9)?);
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
 }
 
 fn non_empty(v: &DbValue) -> Option<&str> {
@@ -548,7 +566,7 @@ mod tests {
     fn build_and_lookup() {
         let attrs = [
             attr("d1", "tz", 2, "CET"),
-            attr("D1", "max", 0, " 42 "),
+            attr("D1", "max", 0, "+42"),
             attr("d2", "x", 2, ""),
         ];
         let doms = [
@@ -577,6 +595,24 @@ mod tests {
         assert!(d.lookup(b"other.org").is_some_and(|x| x.1.is_empty()));
         assert!(d.lookup(b"nowhere.net").is_none());
         assert!(d.lookup(b"").is_none());
+    }
+
+    #[test]
+    fn long_ints() {
+        let cases = [
+            ("42", Some(42)),
+            ("+42", Some(42)),
+            ("-7", Some(-7)),
+            ("", Some(0)),
+            ("-", Some(0)),
+            (" 42", None),
+            ("4x", None),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(str2slong(s), want, "{s:?}");
+        }
     }
 
     #[test]
