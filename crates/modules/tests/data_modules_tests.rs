@@ -625,3 +625,78 @@ fn data_modules_cost_probe() {
         }
     }
 }
+
+/// Network input never panics a worker: every implemented function of the three modules runs on
+/// the RFC 4475/5118 torture messages and every 9th PROTOS c07-sip case (`../shared/corpus/`),
+/// in request_route and in the core reply_route, with both trusted modes. Skipped when the
+/// corpus is absent, unless `CI` is set.
+#[test]
+fn corpus_never_panics() {
+    let Some(messages) = h::corpus(9) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set and the corpus is missing"
+        );
+        eprintln!("skipped: corpus not found");
+        return;
+    };
+    let t = database("robust");
+    address(&t.db, 1, "10.0.0.0", 8, 0, Some("net"));
+    address(&t.db, 2, "example.com", 0, 0, None);
+    trusted(&t.db, "10.0.0.1", "any", Some("^sip:.*@"), "t", 0);
+    t.db.insert("domain", &[("domain", "example.com".into())])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let calls: &[(&str, &[&str])] = &[
+        ("allow_source_address", &[]),
+        ("allow_source_address_group", &[]),
+        ("allow_address", &["2", "$fd", "$rp"]),
+        ("allow_address_group", &["$rd", "5060"]),
+        ("allow_trusted", &[]),
+        ("allow_trusted", &["$si", "$proto"]),
+        ("allow_trusted", &["$si", "any", "$tu"]),
+        ("is_from_local", &[]),
+        ("is_uri_host_local", &[]),
+        ("is_domain_local", &["$td"]),
+        ("lookup_domain", &["$fd", "p_"]),
+        ("alias_db_lookup", &["dbaliases", "ru"]),
+        ("alias_db_find", &["dbaliases", "$tu", "$avp(x)", "r"]),
+    ];
+    let rcv = ferrosip_api::RecvInfo {
+        src: h::src(),
+        dst: h::local(),
+        proto: ferrosip_api::Proto::Udp,
+        socket: 0,
+    };
+    let mut parsed = 0usize;
+    for db_mode in [0, 1] {
+        let reg = registry(
+            &t.url,
+            true,
+            &[
+                ("permissions", "db_mode", ModValue::Int(db_mode)),
+                (
+                    "permissions",
+                    "peer_tag_avp",
+                    ModValue::Str("$avp(p)".into()),
+                ),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for m in &messages {
+            if ferrosip_sipmsg::Msg::parse(m.clone()).is_err() {
+                continue;
+            }
+            parsed += 1;
+            let route = if m.starts_with(b"SIP/") {
+                ferrosip_api::RouteType::CoreOnReply
+            } else {
+                ferrosip_api::RouteType::Request
+            };
+            for call in calls {
+                let o = h::call_full(&reg, m, route, 3, &[*call], &|_| {}, rcv);
+                assert!(o.sent.is_empty(), "{}: sent {:?}", call.0, o.sent);
+            }
+        }
+    }
+    assert!(parsed > 800, "only {parsed} messages parsed");
+}
