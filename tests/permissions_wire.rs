@@ -8,11 +8,15 @@
 //!   with attribute AVPs, `alias_db_lookup` with branches and `alias_db_find` reversed) and puts
 //!   the results in the reply's reason phrase; then rows are added and the RPC reloads
 //!   (`permissions.addressReload`, `permissions.trustedReload`, `domain.reload`, through `kamcmd`
-//!   and the ctl module) must make the new rows visible; the two servers' answers are compared;
-//! - Debian's stock kamailio.cfg (and 6.0.7's, when fetched) with WITH_MYSQL, WITH_AUTH, WITH_IPAUTH and WITH_ALIASDB on the
-//!   SQLite file: REGISTER with digest, an INVITE from an address in the `address` table without
-//!   credentials, to an alias that `alias_db_lookup` turns into the registered user (the INVITE
-//!   reaches the contact), and the same INVITE once the address is removed (407).
+//!   and the ctl module) must make the new rows visible, and the RPC dumps must list the same
+//!   entries; the two servers' answers are compared; the same on PostgreSQL and MariaDB when
+//!   their URLs are given;
+//! - Debian's stock kamailio.cfg (and 6.0.7's, when fetched) with WITH_MYSQL, WITH_AUTH,
+//!   WITH_IPAUTH and WITH_ALIASDB on a SQLite file: REGISTER with digest; an INVITE from an
+//!   address of the `address` table, without credentials, to an alias that `alias_db_lookup`
+//!   turns into the registered user (the INVITE reaches the contact); one to an unknown user
+//!   (404); the same INVITE from an address not in the table (407);
+//! - `address_file` instead of the table, on both servers.
 
 #[path = "wire_harness.rs"]
 mod w;
