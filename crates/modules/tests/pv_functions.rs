@@ -233,6 +233,27 @@ const CASES: &[Case] = &[
         true,
     ),
     (
+        r#"$var(bad) = "abc"; $var(r) = xavp_child_seti("x", "y", "$var(bad)");
+        xlog("L_ERR", "rc=$var(r) $xavp(x=>y)\n");
+        $xavp(n) = 1; $var(r) = xavp_copy("n", -1, "m"); xlog("L_ERR", "rc=$var(r) $xavp(m)\n");
+        $var(r) = xavp_copy("n", 0, "m"); xlog("L_ERR", "rc=$var(r) $xavp(m)\n");
+        $var(e) = ""; $var(r) = xavp_slist_explode("$var(e)", ",", "t", "s");
+        xlog("L_ERR", "rc=$var(r) $cnt($xavp(s))\n");
+        $var(r) = xavp_params_explode("a=1", "$var(e)"); xlog("L_ERR", "rc=$var(r)\n");
+        $var(r) = pv_xavp_to_var("n"); xlog("L_ERR", "rc=$var(r)\n");
+        $var(r) = xavp_params_implode("n", "$var(o)"); xlog("L_ERR", "rc=$var(r)\n");"#,
+        &[
+            "rc=-1 <null>",
+            "rc=-1 <null>",
+            "rc=1 1",
+            "rc=-1 0",
+            "rc=-1",
+            "rc=-1",
+            "rc=-1",
+        ],
+        true,
+    ),
+    (
         r#"$xavi(MyRoot=>FieLD) = "v"; $xavi(myroot[0]=>other) = 1; pv_xavi_print();
         xlog("L_ERR", "$xavi(MYROOT=>field) $xavi(myRoot=>OTHER)\n");"#,
         &[
