@@ -84,6 +84,11 @@ request_route {
         xlog("L_INFO", "TMX: kill-none $rc\n");
         sl_send_reply("200", "OK");
         exit;
+    } else if ($rU == "nonack") {
+        t_newtran();
+        t_forward_nonack_udp("127.0.0.1", "UAS2");
+        xlog("L_INFO", "TMX: nonack $rc\n");
+        exit;
     } else if ($rU == "relayto") {
         t_relay_to("udp:127.0.0.1:UAS2", "0x1");
         exit;
@@ -258,7 +263,17 @@ fn cancel_ringing(r: &mut Run) {
 
 /// `t_relay_to(proxy, "0x1")`: to UAS2 whatever the R-URI, without 100 Trying; the 486 relayed.
 fn relay_to_proxy(r: &mut Run) {
-    let inv = invite(r.uac.port, "relayto", "relayto");
+    busy_at_uas2(r, "relayto");
+}
+
+/// `t_newtran()` + `t_forward_nonack_udp(host, port)`: forwarded to UAS2 without 100 Trying.
+fn forward_nonack(r: &mut Run) {
+    busy_at_uas2(r, "nonack");
+}
+
+/// An INVITE to `user` that the proxy sends to UAS2, which answers 486.
+fn busy_at_uas2(r: &mut Run, user: &str) {
+    let inv = invite(r.uac.port, user, user);
     r.uac.send(r.proxy, &inv);
     let req = r.uas2.expect("INVITE", W).unwrap_or_default();
     r.uas2
@@ -308,9 +323,9 @@ fn reply_callid(r: &mut Run) {
         .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
         .replace("To: <sip:bob@127.0.0.1>", &to);
     r.uac.send(r.proxy, &ack);
-    // Whatever the proxy does with the ringing branch, the UAS answers it the same way.
-    r.uas1.drain(Duration::from_millis(500));
-    if let Some(c) = r.uas1.got.iter().find(|m| m.starts_with("CANCEL")).cloned() {
+    // The proxy cancels the ringing branch; the UAS answers well within wt_timer (500 ms after
+    // the ACK), so the transaction still exists when the 487 comes.
+    if let Some(c) = r.uas1.expect("CANCEL", Duration::from_millis(300)) {
         r.uas1
             .send(r.proxy, &reply(&c, 200, "OK", "k1", r.uas1.port));
         r.uas1.send(
@@ -335,6 +350,7 @@ fn run_all(bin: &str, name: &str) -> Seen {
         ("relay-to", relay_to_proxy),
         ("replicate", replicate_message),
         ("reply-callid", reply_callid),
+        ("forward-nonack", forward_nonack),
     ];
     for (sname, f) in scenarios {
         let (uac, uas1, uas2) = (Ep::new(), Ep::new(), Ep::new());
@@ -498,6 +514,11 @@ fn tm_branch_failure_and_q_serial_forking_match_kamailio() {
             .collect::<Vec<_>>(),
         ["kill 1", "kill-none -1"],
         "t_reply_callid"
+    );
+    assert_eq!(
+        first_lines(&ours, "forward-nonack/uac"),
+        ["SIP/2.0 486 Busy Here"],
+        "t_forward_nonack_udp: no 100 Trying"
     );
     let stats = lines(&ours, "q-serial/tmx-stats");
     eprintln!("tmx stats: {stats:?}");

@@ -1,5 +1,6 @@
 //! `t_relay_to([proxy][, flags])`, `t_replicate([uri])`, `t_replicate(host, port)`,
-//! `t_replicate_udp/tcp(host, port)`: their export entries and load-time parsing.
+//! `t_replicate_udp/tcp(host, port)`, `t_forward_nonack[_uri|_udp|_tcp]`: their export entries and
+//! load-time parsing.
 
 use std::sync::Arc;
 
@@ -98,7 +99,69 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             ),
         );
     }
+    let t = tm.clone();
+    v.push(
+        FnExport::new(
+            "t_forward_nonack_uri",
+            &[],
+            RouteMask::REQUEST,
+            "forward on the existing transaction (t_newtran) to $du or the R-URI",
+        )
+        .with(move |ctx, _| forward_nonack(&t, ctx, Target::default())),
+    );
+    for (name, proto, doc) in [
+        (
+            "t_forward_nonack",
+            None,
+            "forward on the existing transaction to host:port",
+        ),
+        (
+            "t_forward_nonack_udp",
+            Some(Proto::Udp),
+            "t_forward_nonack over UDP",
+        ),
+        (
+            "t_forward_nonack_tcp",
+            Some(Proto::Tcp),
+            "t_forward_nonack over TCP",
+        ),
+    ] {
+        let t = tm.clone();
+        v.push(
+            FnExport::new(name, &[K::Spve, K::IntOrVar], RouteMask::REQUEST, doc).with(
+                move |ctx, a| {
+                    let host = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+                    let port = a.get(1).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+                    let port = u16::try_from(port)
+                        .map_err(|_| Error::Runtime("t_forward_nonack: bad port".into()))?;
+                    let target = Target {
+                        host: Some((String::from_utf8_lossy(&host).into_owned(), port)),
+                        proto,
+                    };
+                    forward_nonack(&t, ctx, target)
+                },
+            ),
+        );
+    }
     v
+}
+
+/// Kamailio's `t_forward_nonack`: the branches of a transaction the script created
+/// (`t_newtran`), without the automatic 100 Trying; an ACK is refused.
+fn forward_nonack(tm: &Tm, ctx: &mut Ctx<'_>, target: Target) -> Result<RetCode, Error> {
+    let Some(cell) = cur_cell(ctx) else {
+        ctx.log_error("t_forward_nonack: can't forward when no transaction was set up");
+        return Ok(RetCode(-1));
+    };
+    if ctx.msg.method() == Some(ferrosip_sipmsg::Method::Ack) {
+        ctx.log(
+            ferrosip_api::L_WARN,
+            "t_forward_nonack: you don't really want to fwd hop-by-hop ACK",
+        );
+        return Ok(RetCode(-1));
+    }
+    cell.lock().auto_100 = false;
+    forward_branches(tm, ctx, &cell, &target)
 }
 
 fn replicate(tm: &Tm, ctx: &mut Ctx<'_>, target: Target) -> Result<RetCode, Error> {
