@@ -49,7 +49,7 @@ start)
     echo "export FERROSIP_TEST_PG_URL=postgres://postgres@127.0.0.1:$pgport/ferrosip_test"
     echo "export FERROSIP_TEST_MYSQL_URL=mysql://fs:fspw@127.0.0.1:$myport/ferrosip_test"
     echo "export MYSQL_UNIX_PORT=$dir/my/sock"
-    echo "export FERROSIP_TEST_PG_RESTART='$self restart-pg $dir'"
+    echo "export FERROSIP_TEST_PG_RESTART='PGPORT=$pgport $self restart-pg $dir'"
     ;;
 restart-pg)
     as_postgres "$(pg_ctl_cmd restart)" >/dev/null

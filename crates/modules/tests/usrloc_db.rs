@@ -325,20 +325,20 @@ fn db_only_instances_share_a_sqlite_file() {
 }
 
 #[test]
-#[ignore = "needs FERROSIP_TEST_PG_URL (crates/db/scripts/test-servers.sh)"]
 fn db_only_instances_share_postgres() {
-    let Ok(url) = std::env::var("FERROSIP_TEST_PG_URL") else {
-        panic!("FERROSIP_TEST_PG_URL is not set");
+    let _one = SERVER_DB.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(url) = server_url("FERROSIP_TEST_PG_URL") else {
+        return;
     };
     fresh_tables(&url);
     db_only_shared(&url);
 }
 
 #[test]
-#[ignore = "needs FERROSIP_TEST_MYSQL_URL (crates/db/scripts/test-servers.sh)"]
 fn db_only_instances_share_mariadb() {
-    let Ok(url) = std::env::var("FERROSIP_TEST_MYSQL_URL") else {
-        panic!("FERROSIP_TEST_MYSQL_URL is not set");
+    let _one = SERVER_DB.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(url) = server_url("FERROSIP_TEST_MYSQL_URL") else {
+        return;
     };
     fresh_tables(&url);
     db_only_shared(&url);
@@ -568,16 +568,15 @@ fn cost_probe() {
 
 /// Write-through across a PostgreSQL restart (`FERROSIP_TEST_PG_RESTART`): a REGISTER made while
 /// the server comes back is kept in memory, its write queued and done by the timer once the
-/// server answers; nothing is lost. With servers on other than the default ports, export PGPORT
-/// too: the restart command test-servers.sh prints does not carry the port.
+/// server answers; nothing is lost.
 #[test]
-#[ignore = "needs FERROSIP_TEST_PG_URL and FERROSIP_TEST_PG_RESTART (crates/db/scripts/test-servers.sh)"]
 fn write_through_survives_a_postgres_restart() {
-    let (Ok(url), Ok(restart)) = (
-        std::env::var("FERROSIP_TEST_PG_URL"),
-        std::env::var("FERROSIP_TEST_PG_RESTART"),
+    let _one = SERVER_DB.lock().unwrap_or_else(|p| p.into_inner());
+    let (Some(url), Some(restart)) = (
+        server_url("FERROSIP_TEST_PG_URL"),
+        server_url("FERROSIP_TEST_PG_RESTART"),
     ) else {
-        panic!("FERROSIP_TEST_PG_URL / FERROSIP_TEST_PG_RESTART are not set");
+        return;
     };
     fresh_tables(&url);
     let (reg, ul) = server(&url, 1, &[]);
@@ -604,4 +603,25 @@ fn write_through_survives_a_postgres_restart() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(names, ["alice", "bob"]);
+}
+
+/// The server tests share the servers' `location` table and one of them restarts PostgreSQL:
+/// they run one at a time.
+static SERVER_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The server URL in `var`, or `None` — the test is then skipped with a message — when it is unset.
+/// `.ci/run` starts PostgreSQL and MariaDB (crates/db/scripts/test-servers.sh) and sets the URLs, so
+/// in CI (`CI` set) a missing URL is a failure, not a skip.
+fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI: {var} must be set (.ci/run starts the servers)"
+            );
+            eprintln!("{var} not set: skipped (crates/db/scripts/test-servers.sh starts a server)");
+            None
+        }
+    }
 }
