@@ -705,7 +705,7 @@ fn a_module_loaded_twice_is_refused_at_its_line() {
 }
 
 /// `ferrosip -c` accepts Debian's stock config with no define, with each `WITH_*` define (next to
-/// WITH_MYSQL) and with all of them: what ferrosip lacks there (TLS, usrloc's database modes, modules) are warnings under
+/// WITH_MYSQL) and with all of them: what ferrosip lacks there (TLS, acc's database back end, modules) are warnings under
 /// `-c`, as Kamailio would accept the file.
 #[test]
 fn stock_config_checks_with_every_define() {
