@@ -351,7 +351,9 @@ pub(super) fn bre_to_ere(p: &str) -> Result<String, String> {
                     if b == '[' && matches!(c.get(i + 1), Some(':' | '.' | '=')) {
                         let close = c.get(i + 1).copied().unwrap_or(':');
                         i += 2;
-                        while i + 1 < c.len() && !(c[i] == close && c[i + 1] == ']') {
+                        while i + 1 < c.len()
+                            && (c.get(i), c.get(i + 1)) != (Some(&close), Some(&']'))
+                        {
                             i += 1;
                         }
                         i += 2;
@@ -413,6 +415,8 @@ mod tests {
             ("\\(a\\)\\1", None),
             ("abc\\", None),
             ("[abc", None),
+            ("[[:dig", None),
+            ("[[:digit:]", None),
         ];
         for (bre, want) in cases {
             assert_eq!(bre_to_ere(bre).ok().as_deref(), want, "{bre}");
