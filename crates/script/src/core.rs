@@ -2,11 +2,9 @@
 //! checked and documented like module functions. Statements (`route`, `return`, `exit`, `drop`,
 //! `break`) and keywords are handled by the compiler, not here.
 
-use std::sync::Arc;
-
-use ferrosip_api::export::{Arg, FnExport, ParamKind as K, SelectExport};
+use ferrosip_api::export::{Arg, FnExport, ParamKind as K};
 use ferrosip_api::{store, Ctx, Error, ModuleExports, RetCode, RouteMask, Value};
-use ferrosip_config::ast::{Config, Item, ParamValue};
+use ferrosip_config::ast::Config;
 
 use crate::uri::{rewrite, Rewrite};
 
@@ -347,12 +345,6 @@ pub fn core_module() -> ModuleExports {
             "close the connection after replying",
         ),
         ("exec", &[K::Str], "run a shell command"),
-        (
-            "cfg_select",
-            &[K::Str, K::IntOrVar],
-            "select a cfg group instance",
-        ),
-        ("cfg_reset", &[K::Str], "reset a cfg group instance"),
     ];
     for (name, params, doc) in pending {
         let allowed_in_onsend = name.starts_with("set_forward_") || name.starts_with("set_reply_");
@@ -363,43 +355,17 @@ pub fn core_module() -> ModuleExports {
             doc,
         ));
     }
+    f.extend(crate::cfg_groups::functions());
     m.functions = f;
     m
 }
 
-/// The config's custom parameters (`group.var = value desc "…"`) as the `@cfg_get.group.var`
-/// select (module name `cfg`). Values are fixed at load: changing them at run time through the cfg
-/// RPCs is not implemented yet.
+/// The config's custom parameters (`group.var = value desc "…"`, instances `group[id].var = …`)
+/// as the `@cfg_get.group.var` select, with the core functions `cfg_select`/`cfg_reset` that pick
+/// an instance for the rest of the message (module name `cfg`; see `cfg_groups`). Values are fixed
+/// at load: changing them at run time through the cfg RPCs is not implemented yet.
 pub fn cfg_module(config: &Config) -> ModuleExports {
-    let mut vars: Vec<(String, Value)> = Vec::new();
-    for item in &config.items {
-        if let Item::CustomParam(p) = item {
-            let v = match &p.value {
-                ParamValue::Int(i) => Value::Int(*i),
-                ParamValue::Bool(b) => Value::Int(i64::from(*b)),
-                ParamValue::Str(s) | ParamValue::Ident(s) => Value::str(s.as_str()),
-                _ => continue,
-            };
-            vars.push((format!("{}.{}", p.group, p.var), v));
-        }
-    }
-    let vars = Arc::new(vars);
-    let mut m = ModuleExports::new("cfg");
-    m.selects = vec![SelectExport {
-        root: "cfg_get",
-        doc: "value of a custom cfg variable: @cfg_get.group.var",
-        resolve: Arc::new(move |path: &str| {
-            let v = vars
-                .iter()
-                .rev()
-                .find(|(k, _)| k == path)
-                // Selects always yield strings in Kamailio, integers included.
-                .map(|(_, v)| Value::Str(v.to_bytes().into_owned()))
-                .ok_or_else(|| format!("unknown cfg variable `{path}`"))?;
-            Ok(Arc::new(move |_: &mut Ctx<'_>| Ok(v.clone())) as ferrosip_api::export::SelectGet)
-        }),
-    }];
-    m
+    crate::cfg_groups::module(config)
 }
 
 fn first(a: &[Arg]) -> Result<&Arg, Error> {

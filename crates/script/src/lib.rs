@@ -32,6 +32,7 @@
 //! uses it for `log_prefix_mode=1` and the debugger module's `cfgtrace`. Without hooks the cost is
 //! one branch per action (docs/runtime.md has the measurement).
 
+mod cfg_groups;
 mod compile;
 pub mod core;
 mod eval;

@@ -46,6 +46,11 @@ struct Compiler<'a> {
     cur: usize,
 }
 
+/// Functions of the core's table: Kamailio's core actions, which leave `$rc` alone.
+fn is_core(module: &str) -> bool {
+    module == "core"
+}
+
 fn err(msg: impl Into<String>, span: Span) -> Diagnostic {
     Diagnostic::error(CfgError::Semantic(msg.into()), Some(span))
 }
@@ -1104,7 +1109,7 @@ impl Compiler<'_> {
         });
         // append_branch is a core action in Kamailio (here it lives in corex).
         let core_action =
-            at::core_action(f.name).filter(|_| *module == "core" || f.name == "append_branch");
+            at::core_action(f.name).filter(|_| is_core(module) || f.name == "append_branch");
         let (kind, aname) = core_action.unwrap_or_else(|| {
             let rve = !args.iter().all(at::is_constant);
             (at::module_kind(args.len(), f.variadic, rve), f.name)
@@ -1112,7 +1117,7 @@ impl Compiler<'_> {
         let at = self.at(span, (span.end as usize).saturating_sub(1), kind, aname);
         Some(Call {
             name: f.name,
-            core: *module == "core",
+            core: is_core(module),
             handler,
             args: prepared,
             at,

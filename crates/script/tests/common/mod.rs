@@ -183,6 +183,8 @@ pub fn program(cfg: &str) -> Result<(Program, Loaded), String> {
     let mut reg = registry();
     reg.add(ferrosip_script::core::cfg_module(&loaded.config))
         .map_err(|e| e.to_string())?;
+    // The cfg module's init hands the config's groups to cfg_select/cfg_reset.
+    reg.init_all().map_err(|e| e.to_string())?;
     let opts = CompileOptions {
         defines: vec![
             ("WITH_X".into(), Some("xval".into())),
