@@ -383,6 +383,10 @@ fn run_all(bin: &str, name: &str) -> Seen {
             (r.uas2.port, "UAS2"),
         ];
         let log = srv.log_text();
+        assert!(
+            !log.contains("is not run by any loaded module"),
+            "the branch-failure route is tm's: {log}"
+        );
         let tmx: Vec<String> = log
             .lines()
             .filter_map(|l| l.split_once("TMX: ").map(|(_, t)| t.to_string()))

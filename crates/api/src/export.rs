@@ -491,7 +491,8 @@ impl fmt::Debug for RpcExport {
 /// An `event_route[name]` a module may run (`htable:mod-init`, `tm:local-request` …).
 #[derive(Debug, Clone)]
 pub struct EventRouteExport {
-    /// Full name, `module:event`.
+    /// Full name, `module:event`; a name ending with `:` stands for the family of routes whose
+    /// names start with it (`tm:branch-failure:` for `event_route[tm:branch-failure:<id>]`).
     pub name: &'static str,
     /// One line for docs.
     pub doc: &'static str,

@@ -332,11 +332,17 @@ impl Registry {
             .map_err(|e| format!("select `@{path}`: {e}"))
     }
 
-    /// True when some module declares `event_route[name]`.
+    /// True when some module declares `event_route[name]` — by its full name, or by a family
+    /// prefix ending with `:` (`tm:branch-failure:` covers `tm:branch-failure:myroute`).
     pub fn has_event_route(&self, name: &str) -> bool {
-        self.modules
-            .iter()
-            .any(|m| m.event_routes.iter().any(|e| e.name == name))
+        self.modules.iter().any(|m| {
+            m.event_routes.iter().any(|e| {
+                e.name == name
+                    || (e.name.ends_with(':')
+                        && name.len() > e.name.len()
+                        && name.starts_with(e.name))
+            })
+        })
     }
 
     /// Sets the preprocessor defines (`#!define`, `-D`), in definition order: name and value

@@ -1313,6 +1313,10 @@ pub fn exports() -> ModuleExports {
     let mut m = ModuleExports::new("tm");
     m.functions = funcs::functions(&tm);
     m.functions.extend(relay_to::functions(&tm));
+    m.event_routes = vec![ferrosip_api::export::EventRouteExport {
+        name: "tm:branch-failure:",
+        doc: "event_route[tm:branch-failure:<id>]: armed by t_on_branch_failure(\"<id>\")",
+    }];
     m.params = params();
     m.rpcs = rpcs(&tm);
     let ti = tm.clone();
