@@ -909,6 +909,27 @@ fn send_request(sock: &UdpSocket, to: SocketAddr, m: &str) -> Vec<String> {
     w::collect_udp(sock, Duration::from_secs(3))
 }
 
+/// What arrives on `sock` until a final response (or `wait` is over): the 100 Trying and the
+/// relayed final answer come separately, the latter maybe later on a loaded machine.
+fn until_final(sock: &UdpSocket, wait: Duration) -> Vec<String> {
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    while t0.elapsed() < wait {
+        let got = w::collect_udp(sock, wait.saturating_sub(t0.elapsed()));
+        if got.is_empty() {
+            break;
+        }
+        out.extend(got);
+        if out
+            .iter()
+            .any(|r| r.starts_with("SIP/2.0 ") && !r.starts_with("SIP/2.0 1"))
+        {
+            break;
+        }
+    }
+    out
+}
+
 /// The stock-config flows against one server listening on `to`.
 fn stock_flows(to: SocketAddr) -> Vec<(String, String)> {
     let me = format!("127.0.0.1:{}", to.port());
@@ -971,7 +992,7 @@ CSeq: 1 INVITE\r\nContact: <sip:bob@{src}:{cport}>\r\nContent-Length: 0\r\n\r\n"
         );
         let _ = caller.send_to(m.as_bytes(), to);
         // The phone answers 486 to what reaches it; its R-URI is what alias_db and lookup made.
-        let reached = w::collect_udp(&phone, Duration::from_millis(1500));
+        let reached = w::collect_udp(&phone, Duration::from_millis(2500));
         let mut phone_saw = "nothing".to_string();
         if let Some(inv) = reached.iter().find(|r| r.starts_with("INVITE ")) {
             phone_saw = inv
@@ -981,7 +1002,7 @@ CSeq: 1 INVITE\r\nContact: <sip:bob@{src}:{cport}>\r\nContent-Length: 0\r\n\r\n"
                 .replace(&pport.to_string(), "PHONE");
             let _ = phone.send_to(reply_to(inv, "486 Busy Here").as_bytes(), to);
         }
-        let answers = w::collect_udp(&caller, Duration::from_secs(3));
+        let answers = until_final(&caller, Duration::from_secs(3));
         out.push((
             what.to_string(),
             format!(
