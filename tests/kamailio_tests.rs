@@ -109,23 +109,31 @@ fn run_unit_env(unit: &str, env: &[(&str, String)]) -> Option<UnitRun> {
     let kambin = work.join("kambin");
     std::fs::write(
         &kambin,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in -f|-f?*) exec {bin} \"$@\";; esac; done\n\
-             exec {bin} -f {cfg} \"$@\"\n",
-            bin = ferrosip_bin(),
-            cfg = cfg.display()
-        ),
+        kambin_wrapper(ferrosip_bin(), &cfg.display().to_string()),
     )
     .expect("write KAMBIN wrapper");
     make_executable(&kambin);
+    // sipsak's message mode, which Debian's sipsak crashes in (see SIPSAK_M), comes first on PATH.
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    std::fs::write(bin.join("sipsak"), SIPSAK_M).expect("write the sipsak stand-in");
+    make_executable(&bin.join("sipsak"));
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+    );
 
     let out = Command::new("timeout")
-        .args(["180", "unshare", "-n", "sh", "-c"])
+        // A network namespace (private port 5060) and a PID namespace whose first process is
+        // the unit's bash: it reaps the stopped daemons at once (see the crate doc).
+        .args(["180", "unshare", "-n", "-p", "-f", "sh", "-c"])
         .arg(format!(
             "ip link set lo up && cd units/{unit} && exec bash ./{unit}.sh 2>&1"
         ))
         .current_dir(&work)
         .env("KAMBIN", &kambin)
+        .env("PATH", &path)
         .env("KAMRUN", &run)
         .env_remove("KAMPID")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -141,6 +149,55 @@ fn run_unit_env(unit: &str, env: &[(&str, String)]) -> Option<UnitRun> {
         output,
     })
 }
+
+/// `KAMBIN`: ferrosip with the default config added when the unit gives no `-f`, started only once
+/// the process of a previous run with the same `-P` pid file is gone. The units stop a server with
+/// `kill` and start the next one at once; Kamailio reaches its own pid-file check only after
+/// loading its modules, ferrosip much sooner, and both refuse a pid file whose process still
+/// runs (the wait is bounded: 3 s).
+fn kambin_wrapper(bin: &str, cfg: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+pidfile=; prev=; has_f=
+for a in "$@"; do
+  [ "$prev" = "-P" ] && pidfile=$a
+  case "$a" in -f|-f?*) has_f=1;; esac
+  prev=$a
+done
+if [ -n "$pidfile" ] && [ -f "$pidfile" ]; then
+  old=$(cat "$pidfile" 2>/dev/null); i=0
+  while [ -n "$old" ] && kill -0 "$old" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.01; i=$((i+1)); done
+fi
+[ -n "$has_f" ] && exec {bin} "$@"
+exec {bin} -f {cfg} "$@"
+"#
+    )
+}
+
+/// A stand-in for `sipsak -M` (message mode): Debian 12's sipsak 0.9.8.1 crashes there on every
+/// run (a write through a NULL buffer; Kamailio fails the units the same way), while the units
+/// only need the MESSAGE sent to the `-s` URI and its answer printed. Sent with bash's `/dev/udp`
+/// (no other tool needed); every other sipsak mode runs the real sipsak.
+const SIPSAK_M: &str = r#"#!/bin/bash
+case " $* " in *" -M "*) ;; *) exec /usr/bin/sipsak "$@";; esac
+uri=; prev=
+for a in "$@"; do [ "$prev" = "-s" ] && uri=$a; prev=$a; done
+hp=${uri#sip:}; hp=${hp#*@}; hp=${hp%%;*}; host=$hp; port=5060
+case "$hp" in *:*) host=${hp%:*}; port=${hp##*:};; esac
+exec 3<>"/dev/udp/$host/$port" || exit 2
+n=$RANDOM$RANDOM
+body="sipsak message mode stand-in"
+# Built first and written with one write(2) (dd): each write on /dev/udp is a datagram, and bash's
+# printf writes line by line.
+printf -v msg 'MESSAGE %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK.%s;rport\r\nFrom: <sip:sipsak@127.0.0.1>;tag=%s\r\nTo: <%s>\r\nCall-ID: %s@127.0.0.1\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s' \
+  "$uri" "$n" "$n" "$uri" "$n" "${#body}" "$body"
+tmp=$(mktemp)
+printf '%s' "$msg" > "$tmp"
+dd if="$tmp" bs=65536 count=1 status=none >&3
+rm -f "$tmp"
+timeout 2 head -n 1 <&3
+exit 0
+"#;
 
 fn copy_dir(from: &Path, to: &Path) {
     let st = Command::new("cp")
