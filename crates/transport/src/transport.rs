@@ -2,6 +2,7 @@
 //! [`TransportHandle`]: the cloneable send side (and connection table queries) used by workers.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -238,6 +239,22 @@ impl Transport {
     pub fn shutdown(&self) {
         self.shared.stopped.store(true, Ordering::Relaxed);
         self.shared.cancel.cancel();
+        // Receivers blocked in recvmmsg wake at once (Linux returns 0 on a UDP socket whose
+        // reading side is shut down) instead of at their next udp_poll_interval: a server that
+        // is stopped and started again right away (kamailio-tests do) finds the old one gone.
+        for s in self
+            .shared
+            .udp
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .flatten()
+        {
+            // SAFETY: a valid descriptor owned by `s`; shutdown does not close it.
+            unsafe {
+                libc::shutdown(s.as_raw_fd(), libc::SHUT_RD);
+            }
+        }
     }
 
     /// Stops everything and waits at most `timeout` for it; sockets are closed on return. An error
