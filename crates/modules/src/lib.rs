@@ -17,6 +17,7 @@ pub mod db_sqlite;
 pub mod debugger;
 pub mod dlgs;
 pub mod domain;
+pub mod exec;
 pub mod htable;
 pub mod jsonrpcs;
 pub mod kex;
@@ -56,6 +57,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         debugger::exports(),
         dlgs::exports(),
         domain::exports(),
+        exec::exports(),
         htable::exports(),
         jsonrpcs::exports(),
         kex::exports(),

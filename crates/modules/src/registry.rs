@@ -290,6 +290,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "debugger",
     "dlgs",
     "domain",
+    "exec",
     "htable",
     "jsonrpcs",
     "kex",
