@@ -21,7 +21,7 @@ use harness::{ci, ferrosip_bin, free_port, kamailio_bin, start, start_args, Serv
 /// assignments, an `if` without `else` (whose line is the next token's), a multi-line call, both
 /// kinds of integer switch (condition table and jump table), a string switch, `while`, `route()`
 /// as a statement, in a condition and in an assignment, `return`, `break` and `exit`.
-fn config(port: u16) -> String {
+fn config(port: u16, params: &str) -> String {
     format!(
         r#"#!KAMAILIO
 listen=udp:127.0.0.1:{port}
@@ -36,7 +36,7 @@ loadmodule "sl.so"
 loadmodule "textops.so"
 loadmodule "debugger.so"
 modparam("debugger", "cfgtrace", 1)
-modparam("debugger", "log_level_name", "exec")
+{params}
 request_route {{
     $var(n) = 1;
     if (is_method("OPTIONS")) {{
@@ -137,11 +137,15 @@ fn script_lines(log: &str) -> Vec<String> {
         .collect()
 }
 
-/// Runs `bin` on the test config, sends one OPTIONS, stops it and returns its script lines.
-fn traced(bin: &str, name: &str) -> Vec<String> {
+/// The modparams of the main comparison: the stock config's level name.
+const STOCK_PARAMS: &str = r#"modparam("debugger", "log_level_name", "exec")"#;
+
+/// Runs `bin` on the test config with `params`, sends one OPTIONS, stops it and returns its script
+/// lines.
+fn traced(bin: &str, name: &str, params: &str) -> Vec<String> {
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = start(bin, name, &config(port), &[addr]);
+    let mut s = start(bin, name, &config(port, params), &[addr]);
     let answered = options(port, "dbg-call-1");
     // The reply is sent by the last actions: let the worker finish its lines.
     std::thread::sleep(Duration::from_millis(300));
@@ -153,7 +157,7 @@ fn traced(bin: &str, name: &str) -> Vec<String> {
 
 #[test]
 fn cfgtrace_and_log_prefix_mode_match_kamailio() {
-    let ours = traced(ferrosip_bin(), "dbg-ours");
+    let ours = traced(ferrosip_bin(), "dbg-ours", STOCK_PARAMS);
     // Lines Kamailio 5.6.3 printed for this config (run by hand once), so the check holds where
     // Kamailio is not installed: an `if`'s line is that of the token after it (21), a call in
     // its condition is traced after it, a two-line call carries its last line (23).
@@ -171,7 +175,30 @@ fn cfgtrace_and_log_prefix_mode_match_kamailio() {
         eprintln!("kamailio not installed: comparison skipped");
         return;
     };
-    let theirs = traced(kamailio, "dbg-kamailio");
+    let theirs = traced(kamailio, "dbg-kamailio", STOCK_PARAMS);
+    assert_eq!(
+        ours.join("\n"),
+        theirs.join("\n"),
+        "ferrosip (left) and Kamailio 5.6.3 (right) differ"
+    );
+}
+
+/// The other line settings: a level (NOTICE), a prefix and `cfgtrace_format=1` (no file name).
+#[test]
+fn cfgtrace_level_prefix_and_format_match_kamailio() {
+    let params = "modparam(\"debugger\", \"log_level\", 1)\n\
+                  modparam(\"debugger\", \"log_prefix\", \"T:\")\n\
+                  modparam(\"debugger\", \"cfgtrace_format\", 1)";
+    let ours = traced(ferrosip_bin(), "dbg-fmt-ours", params);
+    let first =
+        "NOTICE: {OPTIONS 0} T:dbg_cfg_trace(): request_route=[DEFAULT_ROUTE] l=18 a=63 n=assign";
+    assert_eq!(ours.first().map(String::as_str), Some(first), "{ours:#?}");
+    let Some(kamailio) = kamailio_bin() else {
+        assert!(!ci(), "kamailio is required under CI");
+        eprintln!("kamailio not installed: comparison skipped");
+        return;
+    };
+    let theirs = traced(kamailio, "dbg-fmt-kamailio", params);
     assert_eq!(
         ours.join("\n"),
         theirs.join("\n"),
