@@ -793,8 +793,9 @@ fn permissions_domain_alias_db_on_servers_match_kamailio() {
 }
 
 /// The tables Debian's stock config reads with WITH_AUTH, WITH_IPAUTH and WITH_ALIASDB: alice with
-/// password "secret", 127.0.0.1 in address group 1, the alias `sales` for alice on `me`.
-fn stock_database(dir: &Path, me: &str) -> String {
+/// password "secret" in `domain`, 127.0.0.1 in address group 1, the alias `sales` of `domain` for
+/// alice on `me`, and `domain` in the domain table (WITH_MULTIDOMAIN).
+fn stock_database(dir: &Path, me: &str, domain: &str) -> String {
     let url = format!("sqlite://{}", dir.join("stock.sqlite").display());
     let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
     schema::create(&db, &schema::all()).unwrap_or_else(|e| panic!("{e}"));
@@ -811,7 +812,7 @@ fn stock_database(dir: &Path, me: &str) -> String {
         "subscriber",
         &[
             ("username", "alice".into()),
-            ("domain", "example.com".into()),
+            ("domain", domain.into()),
             ("password", "secret".into()),
             ("ha1", ha1.as_str().into()),
             ("ha1b", "".into()),
@@ -832,11 +833,12 @@ fn stock_database(dir: &Path, me: &str) -> String {
         "dbaliases",
         &[
             ("alias_username", "sales".into()),
-            ("alias_domain", "example.com".into()),
+            ("alias_domain", domain.into()),
             ("username", "alice".into()),
             ("domain", me.into()),
         ],
     );
+    insert(&db, "domain", &[("domain", domain.into())]);
     url
 }
 
@@ -1024,7 +1026,21 @@ fn debian_stock_cfg_with_ipauth_and_aliasdb() {
         eprintln!("skipped: {stock} missing (Debian's kamailio package)");
         return;
     };
-    stock_ipauth_aliasdb("56", &cfg, &cfg);
+    stock_ipauth_aliasdb("56", &cfg, &cfg, false);
+}
+
+/// The same with WITH_MULTIDOMAIN too (use_domain 1 in auth_db, usrloc and alias_db; the domain
+/// module with register_myself): subscriber, alias and domain rows are in domain 127.0.0.1, so
+/// every request stays on this machine whatever happens.
+#[test]
+fn debian_stock_cfg_with_ipauth_aliasdb_multidomain() {
+    let stock = "/etc/kamailio/kamailio.cfg";
+    let Ok(cfg) = std::fs::read_to_string(stock) else {
+        assert!(!w::ci(), "CI: Debian's kamailio package is required");
+        eprintln!("skipped: {stock} missing (Debian's kamailio package)");
+        return;
+    };
+    stock_ipauth_aliasdb("56md", &cfg, &cfg, true);
 }
 
 /// Kamailio 6.0.7's kamailio.cfg (scripts/fetch-stock-cfg.sh puts it into scratch/stock, or
@@ -1058,11 +1074,11 @@ fn stock60_cfg_with_ipauth_and_aliasdb() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    stock_ipauth_aliasdb("60", &cfg, &for56);
+    stock_ipauth_aliasdb("60", &cfg, &for56, false);
 }
 
 /// The stock flows with `cfg` on ferrosip and `kcfg` on Kamailio (when installed).
-fn stock_ipauth_aliasdb(tag: &str, cfg: &str, kcfg: &str) {
+fn stock_ipauth_aliasdb(tag: &str, cfg: &str, kcfg: &str, multidomain: bool) {
     let mut servers = vec![("ferrosip", w::ferrosip_bin())];
     match w::kamailio_bin() {
         Some(k) if Path::new(&format!("{MPATH}db_sqlite.so")).exists() => {
@@ -1082,7 +1098,12 @@ fn stock_ipauth_aliasdb(tag: &str, cfg: &str, kcfg: &str) {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let me = format!("127.0.0.1:{port}");
         let dir = w::scratch(&format!("perm_stock{tag}_{name}"));
-        let url = stock_database(&dir, &me);
+        let domain = if multidomain {
+            "127.0.0.1"
+        } else {
+            "example.com"
+        };
+        let url = stock_database(&dir, &me, domain);
         let dburl = format!("DBURL=\"{url}\"");
         let listen = format!("udp:127.0.0.1:{port}");
         let mut args = vec![
@@ -1102,6 +1123,9 @@ fn stock_ipauth_aliasdb(tag: &str, cfg: &str, kcfg: &str) {
         ];
         if name == "kamailio" {
             args.extend(["-w", "/"]);
+        }
+        if multidomain {
+            args.extend(["-A", "WITH_MULTIDOMAIN"]);
         }
         let text = if name == "kamailio" { kcfg } else { cfg };
         let mut s = w::start_args(
@@ -1239,6 +1263,97 @@ request_route {{
         // allow_address_group returns 0, which ends the script: no reply at all.
         "",
         "SIP/2.0 200 file 1 1 1 <null>",
+    ];
+    for (name, got, log) in &answers {
+        assert_eq!(got, &want, "{name}\n{log}");
+    }
+}
+
+/// `register_myself` 1: `uri==myself` and `from_uri==myself` are true for the domain table's
+/// hosts (whatever the port), on both servers; nothing is forwarded, so a failure cannot send a
+/// request off this machine.
+#[test]
+fn register_myself_matches_kamailio() {
+    let cfg = |port: u16, url: &str, kamailio: bool| {
+        let mpath = if kamailio {
+            format!("mpath=\"{MPATH}\"\n")
+        } else {
+            String::new()
+        };
+        format!(
+            r#"#!KAMAILIO
+{mpath}listen=udp:127.0.0.1:{port}
+children=1
+log_stderror=yes
+debug=2
+loadmodule "db_sqlite.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "domain.so"
+modparam("domain", "db_url", "{url}")
+modparam("domain", "register_myself", 1)
+request_route {{
+    $var(r) = "no"; $var(f) = "no";
+    if (uri == myself) {{ $var(r) = "yes"; }}
+    if (from_uri == myself) {{ $var(f) = "yes"; }}
+    sl_send_reply("200", "myself ruri=$var(r) from=$var(f)");
+}}
+"#
+        )
+    };
+    let cases = [
+        ("sip:bob@example.com", "sip:alice@Other.ORG"),
+        (
+            "sip:bob@EXAMPLE.com:5099;transport=tcp",
+            "sip:alice@nowhere.net",
+        ),
+        ("sip:bob@nowhere.net", "sip:alice@127.0.0.1"),
+        ("sip:bob@sub.example.com", "sip:alice@alias.example.com"),
+    ];
+    let mut servers = vec![("ferrosip", w::ferrosip_bin())];
+    match w::kamailio_bin() {
+        Some(k)
+            if ["db_sqlite", "domain"]
+                .iter()
+                .all(|m| Path::new(&format!("{MPATH}{m}.so")).exists()) =>
+        {
+            servers.push(("kamailio", k))
+        }
+        _ => {
+            assert!(!w::ci(), "CI: kamailio and its domain module are required");
+            eprintln!("skipped the Kamailio half");
+        }
+    }
+    let mut answers = Vec::new();
+    for (name, bin) in servers {
+        let url = database(&w::scratch(&format!("perm_myself_{name}")));
+        let port = w::free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let extra: &[&str] = if name == "kamailio" {
+            &["-w", "/"]
+        } else {
+            &[]
+        };
+        let text = cfg(port, &url, name == "kamailio");
+        let mut s = w::start_args(bin, &format!("perm_myself_{name}"), &text, &[addr], extra);
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<String> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (ruri, from))| ask(&sock, addr, &format!("self-{i}"), ruri, from, &[]))
+            .collect();
+        s.stop();
+        answers.push((name, got, s.log_text()));
+    }
+    if let [(_, ours, log), (_, theirs, klog)] = answers.as_slice() {
+        assert_eq!(ours, theirs, "ferrosip log:\n{log}\nKamailio log:\n{klog}");
+    }
+    let want = [
+        "SIP/2.0 200 myself ruri=yes from=yes",
+        "SIP/2.0 200 myself ruri=yes from=no",
+        // 127.0.0.1 without a port is 127.0.0.1:5060: not the listening socket, not a domain.
+        "SIP/2.0 200 myself ruri=no from=no",
+        "SIP/2.0 200 myself ruri=no from=yes",
     ];
     for (name, got, log) in &answers {
         assert_eq!(got, &want, "{name}\n{log}");

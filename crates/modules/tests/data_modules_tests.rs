@@ -1,5 +1,5 @@
 //! permissions, domain and alias_db at the registry level, on a SQLite file with Kamailio's
-//! schema: what a config is refused for (file back ends, register_myself 1, bad modparams, a
+//! schema: what a config is refused for (file back ends, bad modparams, a
 //! missing driver module), start-up failures (table version, invalid rows), the RPC dumps and
 //! reloads (contents, reload_delta, a failed reload keeps the old table), max_subnets, and the
 //! functions on messages from a known source (the wire test compares the rest with Kamailio).
@@ -146,13 +146,7 @@ fn refused_at_load() {
         .unwrap_or_default();
     assert!(e.contains("unsupported flag 'x'"), "{e}");
     type Case<'a> = (&'a str, &'a str, ModValue, &'a str);
-    let cases: [Case<'_>; 7] = [
-        (
-            "domain",
-            "register_myself",
-            ModValue::Int(1),
-            "not implemented",
-        ),
+    let cases: [Case<'_>; 6] = [
         (
             "permissions",
             "address_file",

@@ -6,8 +6,9 @@
 //! Both tables are read into memory at startup (after the fork) and by `domain.reload`; a reload
 //! builds a new table and swaps it whole. Domain names compare ASCII case-insensitively.
 //!
-//! Not here: `register_myself` 1 (Kamailio makes `uri == myself` consult this table; ferrosip's
-//! core has no hook for that, so the value is refused — docs/modules-data.md).
+//! `register_myself` 1 makes the core's `myself` (`uri == myself`, `is_myself`, loose routing)
+//! consult the table too: the server asks [`DomainApi::check_self`] when its sockets and aliases
+//! do not match, as Kamailio's `register_check_self_func`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -218,8 +219,7 @@ impl DomainApi {
 
     /// Kamailio's `domain_check_self`, which `register_myself` 1 adds to the core's `myself`
     /// check: true when `register_myself` is set and the host is a local domain (port and
-    /// protocol do not matter). The server's `is_myself` has to ask it before `register_myself`
-    /// 1 can be accepted (the value is refused until then).
+    /// protocol do not matter). The server asks it after its sockets and aliases.
     pub fn check_self(&self, host: &[u8]) -> bool {
         self.state.cfg.get().is_some_and(|c| c.register_myself) && self.is_domain_local(host)
     }
@@ -512,16 +512,8 @@ fn params() -> Vec<ModParam> {
         p(
             "register_myself",
             T::Int,
-            "0 only: uri==myself consulting the domain table is not implemented",
-        )
-        .check(|v| match v {
-            ModValue::Int(0) => Ok(()),
-            _ => Err(
-                "register_myself 1 is not implemented (ferrosip's myself check does not \
-                      consult the domain table yet)"
-                    .into(),
-            ),
-        }),
+            "1: the core's myself check consults the domain table too (0)",
+        ),
     ]
 }
 
@@ -652,20 +644,5 @@ mod tests {
             );
             assert!(!api.check_self(b"other.net"));
         }
-    }
-
-    #[test]
-    fn register_myself_values() {
-        let ps = params();
-        let Some(check) = ps
-            .iter()
-            .find(|p| p.name == "register_myself")
-            .and_then(|p| p.check.clone())
-        else {
-            panic!("register_myself has a check");
-        };
-        assert!(check(&ModValue::Int(0)).is_ok());
-        let e = check(&ModValue::Int(1)).err().unwrap_or_default();
-        assert!(e.contains("not implemented"), "{e}");
     }
 }
