@@ -1048,6 +1048,21 @@ fn debian_stock_cfg_with_ipauth_aliasdb_multidomain() {
 /// without what 5.6 lacks (the dlgs module, `send_reply_error`), which these flows do not reach.
 #[test]
 fn stock60_cfg_with_ipauth_and_aliasdb() {
+    if let Some((cfg, for56)) = stock60() {
+        stock_ipauth_aliasdb("60", &cfg, &for56, false);
+    }
+}
+
+/// The 6.0 file with WITH_MULTIDOMAIN too.
+#[test]
+fn stock60_cfg_with_ipauth_aliasdb_multidomain() {
+    if let Some((cfg, for56)) = stock60() {
+        stock_ipauth_aliasdb("60md", &cfg, &for56, true);
+    }
+}
+
+/// Kamailio 6.0.7's kamailio.cfg and Kamailio 5.6.3's copy of it; `None` (skipped) when absent.
+fn stock60() -> Option<(String, String)> {
     let path = std::env::var_os("FERROSIP_STOCK60_CFG")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
@@ -1058,7 +1073,7 @@ fn stock60_cfg_with_ipauth_and_aliasdb() {
             "skipped: {} absent (scripts/fetch-stock-cfg.sh)",
             path.display()
         );
-        return;
+        return None;
     };
     let for56: String = cfg
         .lines()
@@ -1074,7 +1089,7 @@ fn stock60_cfg_with_ipauth_and_aliasdb() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    stock_ipauth_aliasdb("60", &cfg, &for56, false);
+    Some((cfg, for56))
 }
 
 /// The stock flows with `cfg` on ferrosip and `kcfg` on Kamailio (when installed).
