@@ -1,7 +1,8 @@
 //! The exec module on ferrosip and on Kamailio 5.6.3 with the same config and the same request:
 //! `exec_msg` writes the message to the command's input (the file it produces is compared byte
 //! for byte), `exec_avp` fills AVPs from the output lines (integer names, then a list), `exec_cmd`
-//! reports the exit status, and the commands see the same `SIP_*` environment variables.
+//! reports the exit status, the commands see the same `SIP_*` environment variables, and
+//! `exec_dset` passes the R-URI as the last argument and turns the output into R-URI and branches.
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -36,6 +37,10 @@ request_route {{
     exec_avp("echo $$SIP_ORUI/$$SIP_OUSER/$$SIP_RURI/$$SIP_USER/$$SIP_SRCIP/$$SIP_DID/$$SIP_TID", "$avp(e2)");
     xlog("L_ERR", "env $avp(e1)\n");
     xlog("L_ERR", "env $avp(e2)\n");
+    if (exec_dset("echo sip:x@h1.example; echo; echo")) {{
+        xlog("L_ERR", "dset $ru|$(branch(uri)[0])|$(branch(uri)[1])\n");
+    }}
+    if (!exec_dset("true")) {{ xlog("L_ERR", "dset empty\n"); }}
     sl_send_reply("200", "OK");
 }}
 "#,
@@ -80,7 +85,7 @@ fn run(bin: &str, name: &str, port: u16) -> (Vec<String>, Vec<u8>) {
         .lines()
         .filter(|l| l.contains("<script>"))
         .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
-        .take(8)
+        .take(10)
         .collect();
     let file = std::fs::read(dir.join("msg.txt")).unwrap_or_default();
     (lines, file)
@@ -100,6 +105,14 @@ fn exec_functions_match_kamailio() {
         "ERROR: <script>: env exec-call-1/7 OPTIONS/70/one,two/SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bKexec1",
     ];
     assert_eq!(&ours[..want.len().min(ours.len())], &want[..], "{ours:#?}");
+    // exec_dset: the first line is the R-URI, the empty one is skipped, the last `echo` printed the
+    // R-URI it got as its argument (a branch now); no output at all fails.
+    for line in [
+        format!("ERROR: <script>: dset sip:x@h1.example|sip:bob@127.0.0.1:{port}|<null>"),
+        "ERROR: <script>: dset empty".to_string(),
+    ] {
+        assert!(ours.contains(&line), "{line} in {ours:#?}");
+    }
     assert_eq!(file, request(port).into_bytes(), "exec_msg input");
     let Some(k) = kamailio_bin() else {
         assert!(!ci(), "kamailio is required under CI");

@@ -1,6 +1,7 @@
 //! Kamailio's `exec` module: run shell commands from the script — `exec_msg` (the message on the
-//! command's standard input), `exec_avp` (each output line into an AVP), `exec_cmd` (nothing in,
-//! nothing read back); modparams `setvars` and `time_to_kill`.
+//! command's standard input), `exec_avp` (each output line into an AVP), `exec_dset` (the output
+//! as R-URI and branches), `exec_cmd` (nothing in, nothing read back); modparams `setvars` and
+//! `time_to_kill`.
 //!
 //! As Kamailio does with `popen()`, the command string goes to `/bin/sh -c` and the worker waits for
 //! it to end (a slow command stalls that worker, as it stalls a Kamailio process). The result is 1
@@ -17,7 +18,7 @@
 //!
 //! `time_to_kill` is accepted without effect: Kamailio 6.0 keeps a kill list for it but none of the
 //! popen-based functions schedules a kill (its documentation lists this as a known issue), so a
-//! command is never killed there either. Refused at load: `exec_dset` (not implemented yet).
+//! command is never killed there either.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -34,6 +35,7 @@ pub fn exports() -> ModuleExports {
     let req = RouteMask::REQUEST
         .or(RouteMask::FAILURE)
         .or(RouteMask::LOCAL);
+    let sv0 = Arc::clone(&setvars);
     let sv = Arc::clone(&setvars);
     let sv2 = Arc::clone(&setvars);
     let sv3 = Arc::clone(&setvars);
@@ -42,8 +44,13 @@ pub fn exports() -> ModuleExports {
             "exec_dset",
             &[K::Spve],
             RouteMask::REQUEST.or(RouteMask::FAILURE),
-            "not implemented yet: the output as the new R-URI and branches",
-        ),
+            "run `command 'R-URI'`: the first output line becomes the R-URI, the others branches",
+        )
+        .with(move |ctx, a| {
+            let cmd = command(ctx, a)?;
+            let env = vars(ctx, &sv0);
+            Ok(RetCode(exec_dset(ctx, &cmd, &env)))
+        }),
         FnExport::new(
             "exec_msg",
             &[K::Spve],
@@ -116,6 +123,80 @@ pub fn exports() -> ModuleExports {
     m
 }
 
+/// `exec_dset`: runs `cmd 'R-URI'` (the current R-URI, quoted as Kamailio quotes it); the first
+/// non-empty output line (trailing blanks cut) becomes the R-URI, each further one a new branch
+/// with only a URI. No line at all is an error (-1), as is a full branch table.
+pub fn exec_dset(ctx: &mut Ctx<'_>, cmd: &str, env: &[(String, Vec<u8>)]) -> i64 {
+    let line = format!("{cmd} '{}'", String::from_utf8_lossy(&ctx.ruri()));
+    let max = usize::try_from(ctx.server.core_params().max_branches).unwrap_or(usize::MAX);
+    let mut uris = 0usize;
+    let mut ret = 1;
+    let status = {
+        let mut child = match shell(&line, env).stdout(Stdio::piped()).spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.log_error(&format!("cannot open pipe: {line} ({e})"));
+                return -1;
+            }
+        };
+        if let Some(out) = child.stdout.take() {
+            let result = each_line(out, |text| {
+                if uris == 0 {
+                    ctx.state.new_uri = Some(text.to_vec());
+                } else if ctx.state.branches.len() + 1 >= max {
+                    ctx.log_error("append_branch failed; too many or too long URIs?");
+                    return false;
+                } else {
+                    ctx.state.branches.push(ferrosip_api::ctx::Branch {
+                        uri: text.to_vec(),
+                        q: -1,
+                        ..Default::default()
+                    });
+                }
+                uris += 1;
+                true
+            });
+            match result {
+                Ok(true) => {}
+                Ok(false) => ret = -1,
+                Err(e) => {
+                    ctx.log_error(&format!("in pipe: {e}"));
+                    ret = -1;
+                }
+            }
+        }
+        child.wait()
+    };
+    if uris == 0 && ret == 1 {
+        ctx.log_error(&format!("no uri from {line}"));
+        ret = -1;
+    }
+    finish(ctx, &line, status, ret)
+}
+
+/// Calls `f` with each non-empty output line, trailing CR/LF/TAB/SP cut (Kamailio's reading of a
+/// command's output); stops when `f` returns false (`Ok(false)`).
+fn each_line(out: impl std::io::Read, mut f: impl FnMut(&[u8]) -> bool) -> std::io::Result<bool> {
+    let mut reader = BufReader::new(out);
+    let mut line = Vec::new();
+    // Bounded by the command's output: each turn consumes one line; EOF ends it.
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(true);
+        }
+        let end = line
+            .iter()
+            .rposition(|c| !matches!(c, b'\r' | b'\n' | b'\t' | b' '))
+            .map_or(0, |p| p + 1);
+        if let Some(text) = line.get(..end).filter(|t| !t.is_empty()) {
+            if !f(text) {
+                return Ok(false);
+            }
+        }
+    }
+}
+
 /// `exec_msg`: the received message on the command's standard input.
 pub fn exec_msg(ctx: &mut Ctx<'_>, cmd: &str, env: &[(String, Vec<u8>)]) -> i64 {
     let mut child = match shell(cmd, env).stdin(Stdio::piped()).spawn() {
@@ -150,28 +231,8 @@ pub fn exec_avp(ctx: &mut Ctx<'_>, cmd: &str, env: &[(String, Vec<u8>)], names: 
     };
     let mut ret = 1;
     if let Some(out) = child.stdout.take() {
-        let mut reader = BufReader::new(out);
-        let mut line = Vec::new();
         let mut i = 0usize;
-        // Bounded by the command's output: each turn consumes one line; EOF ends it.
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    ctx.log_error(&format!("pipe: {e}"));
-                    ret = -1;
-                    break;
-                }
-            }
-            let end = line
-                .iter()
-                .rposition(|c| !matches!(c, b'\r' | b'\n' | b'\t' | b' '))
-                .map_or(0, |p| p + 1);
-            let Some(text) = line.get(..end).filter(|t| !t.is_empty()) else {
-                continue;
-            };
+        let result = each_line(out, |text| {
             let name = match names.get(i) {
                 Some(n) => n.clone(),
                 // `$avp(i:N)`'s storage key (the pv module's naming).
@@ -181,6 +242,11 @@ pub fn exec_avp(ctx: &mut Ctx<'_>, cmd: &str, env: &[(String, Vec<u8>)], names: 
             };
             ctx.state.avps.add(&name, Value::Str(text.to_vec()));
             i += 1;
+            true
+        });
+        if let Err(e) = result {
+            ctx.log_error(&format!("pipe: {e}"));
+            ret = -1;
         }
     }
     finish(ctx, cmd, child.wait(), ret)
