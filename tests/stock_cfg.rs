@@ -1123,7 +1123,7 @@ fn normalise(msg: &str, ports: &[(u16, &str)]) -> String {
             l = replace_generated(&l, key);
         }
         // the receiving TCP connection's id in the proxy's Via (`;i=`): numbering is the
-        // server's own (ferrosip writes 0, see docs/stock-config.md)
+        // server's own (see docs/stock-config.md)
         if let Some(i) = l.find(";i=") {
             let start = i + 3;
             let n = l[start..]
@@ -1422,12 +1422,6 @@ fn check_flows(seen: &Seen, cfg: &str) {
 /// it is fixed); any other difference fails the test.
 const KNOWN: &[(&str, &str, &str, &str)] = &[
     ("jsonrpc/stats.get_statistics sl:", "*", "", SL_COUNT),
-    (
-        "jsonrpc/ul.dump ",
-        "\"Tcpconn-Id\":\t2,",
-        "\"Tcpconn-Id\":\t-1,",
-        "api: RecvInfo has no TCP connection id, so usrloc stores -1 for a REGISTER over TCP",
-    ),
 ];
 
 /// Why sl's counters differ.

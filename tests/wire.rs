@@ -601,3 +601,55 @@ request_route {{\n    sl_send_reply(\"200\", \"OK\");\n}}\n"
     );
     assert_eq!(srv.stop(), Some(0));
 }
+
+/// `$conid`: the TCP connection a request came on (numbered from 1 on both servers, a new number
+/// per connection), `<null>` over UDP — put in the reply's reason phrase, compared with Kamailio.
+#[test]
+fn conid_names_the_tcp_connection_like_kamailio() {
+    let cfg = |port: u16, kamailio: bool| {
+        let mpath = if kamailio {
+            "mpath=\"/usr/lib/x86_64-linux-gnu/kamailio/modules/\"\n"
+        } else {
+            ""
+        };
+        format!(
+            "{mpath}listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\nchildren=1\n\
+             log_stderror=yes\ndebug=1\nloadmodule \"sl.so\"\nloadmodule \"pv.so\"\n\
+             request_route {{\n    sl_send_reply(\"200\", \"conid $conid\");\n}}\n"
+        )
+    };
+    let mut servers = vec![(ferrosip_bin(), false)];
+    match kamailio_bin() {
+        Some(k) => servers.push((k, true)),
+        None => assert!(!ci(), "CI: kamailio is required"),
+    }
+    let mut seen = Vec::new();
+    for (bin, kam) in servers {
+        let port = free_port();
+        let a = addr(&format!("127.0.0.1:{port}"));
+        let mut srv = start(bin, "conid", &cfg(port, kam), &[a]);
+        let w = Duration::from_millis(800);
+        let mut got = status_lines(&udp_exchange(a, options(a, "UDP", 1).as_bytes(), w));
+        for n in 2..4 {
+            // a new connection each time
+            got.extend(status_lines(&tcp_exchange(
+                a,
+                options(a, "TCP", n).as_bytes(),
+                w,
+            )));
+        }
+        srv.stop();
+        seen.push(got);
+    }
+    assert_eq!(
+        seen[0],
+        vec![
+            "SIP/2.0 200 conid <null>",
+            "SIP/2.0 200 conid 1",
+            "SIP/2.0 200 conid 2"
+        ]
+    );
+    if let Some(k) = seen.get(1) {
+        assert_eq!(&seen[0], k, "ferrosip vs Kamailio");
+    }
+}

@@ -143,6 +143,13 @@ pub trait Server {
     fn core_params(&self) -> &CoreParams {
         CoreParams::unset_ref()
     }
+
+    /// The TCP (or TLS, WS) connection the message being processed came on (`$conid`, Kamailio's
+    /// `rcv.proto_reserved1`, usrloc's `Tcpconn-Id`); `None` for UDP and outside a received
+    /// message. Numbered from 1 by the transport, never reused while it runs.
+    fn conn_id(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A [`Server`] that records everything, for tests.

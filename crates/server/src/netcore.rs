@@ -501,7 +501,12 @@ fn build_request(
         src_port: ctx.rcv.src.port(),
         socket: &rcv_info,
         proto: via_transport(rcv_sock.proto),
-        conn_id: 0,
+        // Our Via's `i=` on a request that came over TCP (Kamailio's connection id).
+        conn_id: ctx
+            .server
+            .conn_id()
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(0),
     };
     let target = SendTarget {
         socket: &snd_info,

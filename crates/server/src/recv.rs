@@ -693,6 +693,10 @@ impl Server for WireServer<'_> {
         self.n.sockets.is_myself(host, port, proto.map(to_tproto))
     }
 
+    fn conn_id(&self) -> Option<u64> {
+        self.ri.conn.map(|c| c.0)
+    }
+
     fn sockets(&self) -> &[ferrosip_api::SocketInfo] {
         &self.n.api_sockets
     }

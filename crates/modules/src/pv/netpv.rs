@@ -117,9 +117,11 @@ pub fn pvs() -> Vec<PvExport> {
             Ok(s(format!("{}:{}", c.rcv.proto.name(), c.rcv.src)))
         }),
         pv("mi", "message id (per worker, from 1)", |c, _| Ok(Value::Int(c.state.id as i64))),
-        pv("conid", "TCP connection id", |c, _| match c.rcv.proto {
-            Proto::Udp | Proto::Sctp => Ok(Value::Null),
-            _ => Err(rt("the receive info carries no connection id yet")),
+        pv("conid", "TCP connection id", |c, _| {
+            Ok(c.server
+                .conn_id()
+                .and_then(|id| i64::try_from(id).ok())
+                .map_or(Value::Null, Value::Int))
         }),
         // Flags.
         writable(pv("mf", "message flags", |c, _| Ok(Value::Int(i64::from(c.state.flags)))), |c, _, v| {

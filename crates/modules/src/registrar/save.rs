@@ -582,6 +582,8 @@ struct Common {
     socket_id: u32,
     cflags: u32,
     flags: u32,
+    /// The connection the REGISTER came on (stream transports), else -1, as Kamailio stores it.
+    tcpconn_id: i64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -691,6 +693,11 @@ fn save_inner(
         socket: format!("{}:{}", ctx.rcv.proto.name(), ctx.rcv.dst),
         socket_id: ctx.rcv.socket,
         cflags,
+        tcpconn_id: ctx
+            .server
+            .conn_id()
+            .and_then(|c| i64::try_from(c).ok())
+            .unwrap_or(-1),
         flags: if flags & REG_SAVE_MEM_FL != 0 {
             FL_MEM
         } else {
@@ -795,7 +802,7 @@ fn save_inner(
             cflags: common.cflags,
             methods,
             last_modified: now,
-            tcpconn_id: -1,
+            tcpconn_id: common.tcpconn_id,
         };
         let uc = UContact { reg_id, ..uc };
         items.push((e, err.map_or(Ok(uc), Err)));
