@@ -6,7 +6,9 @@
 //!
 //! Also Kamailio 6.0's stock config with `-A WITH_DEBUG` (debugger with `cfgtrace=1` and
 //! `log_level_name "exec"`): ferrosip starts it, answers sipsak's OPTIONS with `200 Keepalive`
-//! and traces the same actions as Kamailio 5.6.3 running the 5.6-adapted copy of the file.
+//! and traces the same actions as Kamailio 5.6.3 running the 5.6-adapted copy of the file — for
+//! that OPTIONS and for sipsak's usrloc mode (REGISTER through route[REGISTRAR], in-dialog and
+//! presence checks).
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -249,8 +251,8 @@ fn port4() -> u16 {
     panic!("no free four-digit port");
 }
 
-/// Starts `bin` on the stock file with `-A WITH_DEBUG`, runs `sipsak -s` against it and returns
-/// sipsak's output and the server's trace lines.
+/// Starts `bin` on the stock file with `-A WITH_DEBUG`, runs `sipsak -s` and `sipsak -U` against
+/// it and returns the first sipsak's output and the server's trace lines.
 fn stock_trace(bin: &str, name: &str, cfg_text: &str) -> (String, Vec<String>) {
     let port = port4();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -265,6 +267,7 @@ fn stock_trace(bin: &str, name: &str, cfg_text: &str) -> (String, Vec<String>) {
     );
     let t0 = Instant::now();
     let mut out = String::new();
+    // Bounded: ten seconds of attempts while the server starts.
     while t0.elapsed() < Duration::from_secs(10) {
         let o = std::process::Command::new("sipsak")
             .args(["-vv", "-s", &format!("sip:127.0.0.1:{port}")])
@@ -277,6 +280,12 @@ fn stock_trace(bin: &str, name: &str, cfg_text: &str) -> (String, Vec<String>) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // sipsak's usrloc mode: REGISTER, then a MESSAGE to the registered contact (which nobody
+    // answers: sipsak's own timeout ends it), through route[REGISTRAR], route[LOCATION] and tm.
+    let _ = std::process::Command::new("timeout")
+        .args(["5", "sipsak", "-U", "-C", "sip:dave@127.0.0.1:9999"])
+        .args(["-s", &format!("sip:dave@127.0.0.1:{port}")])
+        .output();
     std::thread::sleep(Duration::from_millis(300));
     s.stop();
     let log = s.log_text();
