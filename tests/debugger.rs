@@ -340,3 +340,125 @@ fn stock_config_with_debug_traces_sipsak_like_kamailio() {
         "ferrosip (left) and Kamailio 5.6.3 (right) differ"
     );
 }
+
+/// tm's blocks: the trace names the route type the message is processed in (branch_route,
+/// onreply_route, failure_route) and the block's own name.
+fn tm_config(port: u16, uas: u16) -> String {
+    format!(
+        r#"#!KAMAILIO
+listen=udp:127.0.0.1:{port}
+children=1
+disable_tcp=yes
+debug=2
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "debugger.so"
+modparam("debugger", "cfgtrace", 1)
+request_route {{
+    if (method == "ACK") {{ exit; }}
+    t_on_branch("B");
+    t_on_reply("R");
+    t_on_failure("F");
+    $du = "sip:127.0.0.1:{uas}";
+    t_relay();
+    exit;
+}}
+branch_route[B] {{
+    $var(b) = 1;
+}}
+onreply_route[R] {{
+    if (status == 486) {{ $var(r) = 1; }}
+}}
+failure_route[F] {{
+    if (t_check_status("486")) {{
+        xlog("L_ERR", "busy\n");
+    }}
+}}
+"#
+    )
+}
+
+/// Sends an INVITE through the proxy to a UAS socket of the test that answers 486, collects the
+/// proxy's trace lines.
+fn tm_traced(bin: &str, name: &str) -> Vec<String> {
+    let port = free_port();
+    let uas = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("uas: {e}"));
+    let uas_port = uas.local_addr().map(|a| a.port()).unwrap_or(0);
+    let _ = uas.set_read_timeout(Some(Duration::from_secs(3)));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = start(bin, name, &tm_config(port, uas_port), &[addr]);
+    let uac = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("uac: {e}"));
+    let _ = uac.set_read_timeout(Some(Duration::from_secs(3)));
+    let local = uac.local_addr().map(|a| a.port()).unwrap_or(0);
+    let invite = format!(
+        "INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bKtm1\r\n\
+         From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: dbg-tm-1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:a@127.0.0.1:{local}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let _ = uac.send_to(invite.as_bytes(), addr);
+    let mut buf = [0u8; 8192];
+    // The UAS answers the relayed INVITE with 486 (its Via headers copied).
+    if let Ok((n, from)) = uas.recv_from(&mut buf) {
+        let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let mut reply = String::from("SIP/2.0 486 Busy Here\r\n");
+        for l in req.lines() {
+            let keep = ["Via:", "From:", "To:", "Call-ID:", "CSeq:"];
+            if keep.iter().any(|k| l.starts_with(k)) {
+                reply.push_str(l);
+                if l.starts_with("To:") {
+                    reply.push_str(";tag=uas");
+                }
+                reply.push_str("\r\n");
+            }
+        }
+        reply.push_str("Content-Length: 0\r\n\r\n");
+        let _ = uas.send_to(reply.as_bytes(), from);
+    }
+    // The UAC gets 100 Trying, then the 486 back (at most a few replies).
+    let mut got = Err(std::io::Error::other("no reply"));
+    for _ in 0..4 {
+        got = uac
+            .recv_from(&mut buf)
+            .map(|(n, _)| String::from_utf8_lossy(&buf[..n]).into_owned());
+        if !got.as_deref().is_ok_and(|r| r.starts_with("SIP/2.0 1")) {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    s.stop();
+    let log = s.log_text();
+    assert!(
+        got.as_deref().is_ok_and(|r| r.starts_with("SIP/2.0 486")),
+        "{bin}: {got:?}\n{log}"
+    );
+    script_lines(&log)
+}
+
+#[test]
+fn tm_routes_are_traced_like_kamailio() {
+    let ours = tm_traced(ferrosip_bin(), "dbg-tm-ours");
+    for want in [
+        "ERROR: *** cfgtrace:dbg_cfg_trace(): branch_route=[B] c=[test.cfg] l=22 a=63 n=assign",
+        "ERROR: *** cfgtrace:dbg_cfg_trace(): onreply_route=[R] c=[test.cfg] l=26 a=16 n=if",
+        "ERROR: *** cfgtrace:dbg_cfg_trace(): failure_route=[F] c=[test.cfg] l=31 a=16 n=if",
+    ] {
+        assert!(
+            ours.iter().any(|l| l == want),
+            "missing {want:?} in:\n{}",
+            ours.join("\n")
+        );
+    }
+    let Some(kamailio) = kamailio_bin() else {
+        assert!(!ci(), "kamailio is required under CI");
+        eprintln!("kamailio not installed: comparison skipped");
+        return;
+    };
+    let theirs = tm_traced(kamailio, "dbg-tm-kamailio");
+    assert_eq!(
+        ours.join("\n"),
+        theirs.join("\n"),
+        "ferrosip (left) and Kamailio 5.6.3 (right) differ"
+    );
+}
