@@ -17,11 +17,13 @@
 //! `FERROSIP_STOCK_DUMP=DIR` writes what was compared, per server, to `DIR/<run>.txt`.
 //!
 //! Kamailio 5.6.3 cannot load the 6.0 file as it is (no `dlgs` module, no `send_reply_error`):
-//! it runs a copy with those lines mechanically adapted ([`for_kamailio56`]); ferrosip always runs
+//! it runs a copy with those lines mechanically adapted ([`stock_support::for_kamailio56`]); ferrosip always runs
 //! the file itself. docs/stock-config.md lists what differs and why.
 
 #[path = "wire_harness.rs"]
 mod harness;
+#[path = "stock_support.rs"]
+mod stock_support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{ci, have, kamailio_bin, scratch, Server};
+use stock_support::for_kamailio56;
 
 /// Debian's stock configuration (Kamailio 5.6).
 const DEBIAN_CFG: &str = "/etc/kamailio/kamailio.cfg";
@@ -43,27 +46,6 @@ fn stock60_path() -> Option<PathBuf> {
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(STOCK60_SCRATCH);
     p.exists().then_some(p)
-}
-
-/// Kamailio 5.6.3's copy of the 6.0 file: the `dlgs` module (new in 5.7) goes, and
-/// `send_reply_error()` (new in 5.7) becomes `sl_reply_error()`, which is what it does when there
-/// is no transaction. None of the flows below reaches those error calls, and dlgs only counts.
-fn for_kamailio56(cfg: &str) -> String {
-    cfg.lines()
-        .map(|l| {
-            let t = l.trim();
-            if t == "loadmodule \"dlgs.so\"" || t.starts_with("modparam(\"dlgs\"") {
-                format!("# (5.6: no dlgs) {l}")
-            } else if t.starts_with("dlgs_update(") || t.starts_with("dlgs_init(") {
-                // a statement that does nothing: Kamailio refuses an empty `{ }` block
-                let indent = &l[..l.len() - l.trim_start().len()];
-                format!("{indent}$var(no_dlgs_in_56) = 0; # {t}")
-            } else {
-                l.replace("send_reply_error()", "sl_reply_error()")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A free port with four digits: sipsak 0.9.8 drops the fifth digit of a port in the R-URI.
@@ -1420,9 +1402,8 @@ fn check_flows(seen: &Seen, cfg: &str) {
 /// is replaced by the second in Kamailio's output of `what`, so the rest must still match;
 /// `"*"` skips `what` altogether. A listed difference must still be there (remove the entry when
 /// it is fixed); any other difference fails the test.
-const KNOWN: &[(&str, &str, &str, &str)] = &[
-    ("jsonrpc/stats.get_statistics sl:", "*", "", SL_COUNT),
-];
+const KNOWN: &[(&str, &str, &str, &str)] =
+    &[("jsonrpc/stats.get_statistics sl:", "*", "", SL_COUNT)];
 
 /// Why sl's counters differ.
 const SL_COUNT: &str = "sl: replies of registrar and sanity (sent through siputils::reply, sl \
