@@ -344,6 +344,38 @@ fn db_only_instances_share_mariadb() {
     db_only_shared(&url);
 }
 
+/// A write-through that fails (the table is gone under the running server): the REGISTER gets
+/// Kamailio's 500 with `P-Registrar-Error`, the new contact stays in memory (Kamailio keeps it
+/// too: its memory insert comes first); a refresh that fails is `usrloc_contact_update failed`.
+#[test]
+fn failed_database_write_answers_500() {
+    let url = sqlite_db("dbfail");
+    let (reg, _ul) = server(&url, 1, &[]);
+    assert_eq!(save(&reg, "alice", A1, 1, 300), 1);
+    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    db.raw_execute("DROP TABLE location")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (user, cseq, want) in [
+        ("bob", 1, "usrloc_contact_insert failed"),
+        ("alice", 2, "usrloc_contact_update failed"),
+    ] {
+        let o = call(&reg, &register(user, A1, cseq, 300), "save", &["location"]);
+        assert_eq!(o.rc, -1, "{user}: {:?}", o.logs);
+        let reply = o.sent.first().map(|(_, m)| m.as_str()).unwrap_or("");
+        assert!(
+            reply.starts_with("SIP/2.0 500 Server Internal Error\r\n"),
+            "{reply}"
+        );
+        assert!(
+            reply.contains(&format!("P-Registrar-Error: {want}\r\n")),
+            "{reply}"
+        );
+    }
+    // Both are in memory all the same.
+    assert!(!lookup(&reg, "bob").is_empty());
+    assert!(!lookup(&reg, "alice").is_empty());
+}
+
 #[test]
 fn refusals_and_startup_errors() {
     // (param, value, accepted at set_modparam)

@@ -33,6 +33,8 @@ pub enum Rerr {
     InvCseq,
     /// usrloc_contact_insert failed (500).
     UlInsC,
+    /// usrloc_contact_update failed (500).
+    UlUpdC,
     /// Error while parsing AOR (400).
     AorParse,
     /// Invalid q param in contact (400).
@@ -74,6 +76,7 @@ impl Rerr {
             Rerr::UlGetR => (500, "Server Internal Error", "usrloc_record_get failed"),
             Rerr::InvCseq => (400, "Bad Request", "Invalid CSeq number"),
             Rerr::UlInsC => (500, "Server Internal Error", "usrloc_contact_insert failed"),
+            Rerr::UlUpdC => (500, "Server Internal Error", "usrloc_contact_update failed"),
             Rerr::AorParse => (400, "Bad Request", "Error while parsing AOR"),
             Rerr::InvQ => (400, "Bad Request", "Invalid q param in contact"),
             Rerr::Parse => (400, "Bad Request", "Message parse error"),
@@ -829,6 +832,16 @@ fn save_inner(
         }
         listed = list.clone();
     });
+    // A write-through or DB-only database write that failed: the change stays in memory, the
+    // REGISTER gets a 500, as Kamailio's insert/update_ucontact failing does.
+    if let Some(e) = ul.take_db_error() {
+        ctx.log_error(&format!(
+            "failed to store the contacts in the database: {e}"
+        ));
+        if result.is_ok() {
+            result = Err(if existed { Rerr::UlUpdC } else { Rerr::UlInsC });
+        }
+    }
     out.contact = build_contact(cfg, &listed, now, gruu.as_ref());
     super::rcd::add_listed(ctx, cfg, &listed, now);
     match result {
