@@ -462,3 +462,103 @@ fn tm_routes_are_traced_like_kamailio() {
         "ferrosip (left) and Kamailio 5.6.3 (right) differ"
     );
 }
+
+/// `dbg.trace on|off` over the ctl module (Debian's kamcmd): tracing starts off (no `cfgtrace`),
+/// is switched on for one message and off again; kamcmd's answers, faults included, and the
+/// trace lines are the same as Kamailio 5.6.3's.
+fn rpc_config(port: u16, sock: &Path) -> String {
+    format!(
+        r#"#!KAMAILIO
+listen=udp:127.0.0.1:{port}
+children=1
+disable_tcp=yes
+log_prefix="{{$ci}} "
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "sl.so"
+loadmodule "ctl.so"
+loadmodule "debugger.so"
+modparam("ctl", "binrpc", "unix:{sock}")
+request_route {{
+    $var(x) = 1;
+    sl_send_reply("200", "OK");
+}}
+"#,
+        sock = sock.display()
+    )
+}
+
+fn kamcmd(sock: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("timeout")
+        .arg("10")
+        .arg("/usr/sbin/kamcmd")
+        .arg("-s")
+        .arg(sock)
+        .args(args)
+        .output();
+    match out {
+        Ok(o) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("kamcmd: {e}"),
+    }
+}
+
+fn rpc_traced(bin: &str, name: &str) -> (Vec<String>, Vec<String>) {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let sock = harness::scratch(name).join("ctl.sock");
+    let mut s = start(bin, name, &rpc_config(port, &sock), &[addr]);
+    let t0 = Instant::now();
+    // Bounded: the control socket appears while the server starts.
+    while !sock.exists() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut answers = Vec::new();
+    let ok1 = options(port, "rpc-call-1");
+    answers.push(kamcmd(&sock, &["dbg.trace", "on"]));
+    let ok2 = options(port, "rpc-call-2");
+    answers.push(kamcmd(&sock, &["dbg.trace", "off"]));
+    let ok3 = options(port, "rpc-call-3");
+    answers.push(kamcmd(&sock, &["dbg.trace", "maybe"]));
+    answers.push(kamcmd(&sock, &["dbg.trace"]));
+    std::thread::sleep(Duration::from_millis(200));
+    s.stop();
+    let log = s.log_text();
+    assert!(ok1 && ok2 && ok3, "{bin}: no answer; log:\n{log}");
+    (script_lines(&log), answers)
+}
+
+#[test]
+fn dbg_trace_rpc_switches_tracing_like_kamailio() {
+    if !Path::new("/usr/sbin/kamcmd").exists() {
+        assert!(!ci(), "kamcmd is required under CI");
+        eprintln!("kamcmd not installed: skipped");
+        return;
+    }
+    let (ours, answers) = rpc_traced(ferrosip_bin(), "dbg-rpc-ours");
+    assert_eq!(
+        ours,
+        [
+            "ERROR: {rpc-call-2} *** cfgtrace:dbg_cfg_trace(): request_route=[DEFAULT_ROUTE] c=[test.cfg] l=13 a=63 n=assign",
+            "ERROR: {rpc-call-2} *** cfgtrace:dbg_cfg_trace(): request_route=[DEFAULT_ROUTE] c=[test.cfg] l=14 a=26 n=sl_send_reply",
+        ]
+    );
+    assert!(answers[0].contains("200 ok"), "{answers:?}");
+    let Some(kamailio) = kamailio_bin() else {
+        assert!(!ci(), "kamailio is required under CI");
+        eprintln!("kamailio not installed: comparison skipped");
+        return;
+    };
+    let (theirs, their_answers) = rpc_traced(kamailio, "dbg-rpc-kamailio");
+    assert_eq!(
+        ours, theirs,
+        "trace lines: ferrosip (left), Kamailio 5.6.3 (right)"
+    );
+    assert_eq!(
+        answers, their_answers,
+        "kamcmd: ferrosip (left), Kamailio 5.6.3 (right)"
+    );
+}

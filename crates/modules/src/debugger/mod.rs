@@ -2,26 +2,30 @@
 //! executed action of the routing script, with modparams `cfgtrace`, `cfgtrace_format`,
 //! `log_level`, `log_facility`, `log_prefix` and `log_level_name`.
 //!
-//! The module only prepares the settings: with `cfgtrace=1` its init hook hands a [`Debugger`] to
-//! the registry, and the server installs it as the script's per-action hook (the script crate's
-//! `ActionHook`; modules do not see the evaluator). With `cfgtrace=0` nothing is installed and the
-//! script runs at full speed.
+//! The module only prepares the settings: its init hook hands a [`Debugger`] to the registry, and
+//! the server installs it as the script's per-action hook (the script crate's `ActionHook`; modules
+//! do not see the evaluator). Tracing is on from the start with `cfgtrace=1`; the RPC `dbg.trace
+//! on|off [pid]` switches it at run time (workers are threads of one process: the only pid
+//! accepted is the server's). A config that does not load the module runs without the hook.
 //!
 //! The line, as Kamailio 5.6.3 writes it (same code in 6.0):
 //! `LEVEL: <log_prefix>*** cfgtrace:dbg_cfg_trace(): request_route=[DEFAULT_ROUTE] c=[file] l=12 a=63
 //! n=assign` — `LEVEL` is `log_level_name` when set; `c=[…]` is left out with `cfgtrace_format=1`.
 //!
 //! Refused at load, with the reason: the interactive debugger (`breakpoint=1`,
-//! `dbg_breakpoint()`, the `dbg.*` RPCs are not registered), per-module log levels and facilities
+//! `dbg_breakpoint()`; the other `dbg.*` RPCs are not registered), per-module log levels and facilities
 //! (`mod_level_mode`, `mod_level`, `mod_facility_mode`, `mod_facility`), `log_assign`,
 //! `reset_msgid`, `cfgtest` (needs the cfgt module), `dbg_pv_dump()` (Kamailio dumps its PV cache in
 //! hash-table order, which has no equivalent here) and `dbg_sip_msg()`. Accepted without effect:
 //! `step_usleep`, `step_loops` (breakpoint stepping), `mod_hash_size` (a table size) and
 //! `cfgpkgcheck` (a check of Kamailio's private memory pool, which ferrosip does not have).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ferrosip_api::export::{FnExport, ModParam, ModParamType, ParamKind as K};
+use ferrosip_api::export::{
+    FnExport, ModParam, ModParamType, ParamKind as K, RpcExport, RpcFault, RpcValue,
+};
 use ferrosip_api::{Error, ModValue, ModuleExports, RouteMask, RouteType};
 
 /// Kamailio's default `log_prefix` of the trace lines.
@@ -47,9 +51,11 @@ pub struct Site<'a> {
     pub name: &'a str,
 }
 
-/// The cfgtrace settings, provided to the server by the module's init when `cfgtrace=1`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The cfgtrace settings, provided to the server by the module's init.
+#[derive(Debug, Clone)]
 pub struct Debugger {
+    /// Tracing on (`cfgtrace=1`, or `dbg.trace on`).
+    pub on: Arc<AtomicBool>,
     /// Kamailio level of the trace lines (`log_level`, default `L_ERR`).
     pub level: i32,
     /// Syslog facility (`log_facility`; Kamailio's default is `LOG_DAEMON`, not the core's).
@@ -79,10 +85,15 @@ impl Debugger {
         }
     }
 
-    /// Writes the trace line of one action, when the level is printable (`enabled` is the
-    /// server's answer for [`Debugger::level`]).
+    /// True while tracing is on.
+    pub fn tracing(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Writes the trace line of one action, when tracing is on and the level is printable
+    /// (`enabled` is the server's answer for [`Debugger::level`]).
     pub fn trace(&self, enabled: bool, site: &Site<'_>) {
-        if !enabled {
+        if !enabled || !self.tracing() {
             return;
         }
         let text = self.line(site);
@@ -228,18 +239,51 @@ pub fn exports() -> ModuleExports {
             "no effect: checks Kamailio's private memory pool, which ferrosip does not have",
         ),
     ];
-    m.init = Some(Arc::new(|ictx| {
-        if let Some(d) = settings(|n| ictx.modparam(n).cloned())? {
-            ictx.provide(Arc::new(d));
-        }
+    let on = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&on);
+    m.rpcs = vec![RpcExport {
+        name: "dbg.trace",
+        doc: "Config trace command: on|off [pid]",
+        handler: Arc::new(move |p: &[RpcValue]| trace_rpc(&flag, p)),
+    }];
+    m.init = Some(Arc::new(move |ictx| {
+        let d = settings(|n| ictx.modparam(n).cloned(), Arc::clone(&on))?;
+        ictx.provide(Arc::new(d));
         Ok(())
     }));
     m
 }
 
-/// The trace settings from the modparams; `None` unless `cfgtrace` is 1 (Kamailio turns tracing
-/// on only for exactly 1).
-fn settings(param: impl Fn(&str) -> Option<ModValue>) -> Result<Option<Debugger>, Error> {
+/// `dbg.trace on|off [pid]`, with Kamailio's faults.
+fn trace_rpc(on: &AtomicBool, p: &[RpcValue]) -> Result<RpcValue, RpcFault> {
+    let fault = |message: &str| RpcFault {
+        code: 500,
+        message: message.to_string(),
+    };
+    let cmd = match p.first() {
+        Some(RpcValue::Str(s)) => s.as_str(),
+        _ => return Err(fault("Config trace command missing")),
+    };
+    match p.get(1) {
+        None | Some(RpcValue::Null) => {}
+        Some(RpcValue::Int(pid)) if u32::try_from(*pid).ok() == Some(std::process::id()) => {}
+        Some(RpcValue::Str(pid)) if pid.parse::<u32>().ok() == Some(std::process::id()) => {}
+        Some(_) => return Err(fault("No such pid")),
+    }
+    match cmd {
+        "on" => on.store(true, Ordering::Relaxed),
+        "off" => on.store(false, Ordering::Relaxed),
+        _ => return Err(fault("Unknown trace command")),
+    }
+    Ok(RpcValue::Str("200 ok".into()))
+}
+
+/// The trace settings from the modparams; tracing starts on when `cfgtrace` is 1 (Kamailio
+/// turns it on only for exactly 1).
+fn settings(
+    param: impl Fn(&str) -> Option<ModValue>,
+    on: Arc<AtomicBool>,
+) -> Result<Debugger, Error> {
     let int = |n: &str, default: i64| match param(n) {
         Some(ModValue::Int(i)) => i,
         _ => default,
@@ -248,9 +292,7 @@ fn settings(param: impl Fn(&str) -> Option<ModValue>) -> Result<Option<Debugger>
         Some(ModValue::Str(s)) => Some(s),
         _ => None,
     };
-    if int("cfgtrace", 0) != 1 {
-        return Ok(None);
-    }
+    on.store(int("cfgtrace", 0) == 1, Ordering::Relaxed);
     let level = i32::try_from(int("log_level", i64::from(ferrosip_api::L_ERR)))
         .map_err(|_| Error::Init("debugger: log_level out of range".into()))?;
     let facility = match string("log_facility") {
@@ -260,13 +302,14 @@ fn settings(param: impl Fn(&str) -> Option<ModValue>) -> Result<Option<Debugger>
     };
     let mut prefix = string("log_prefix").unwrap_or_else(|| DEFAULT_PREFIX.to_string());
     prefix.push_str(TRACE_FUNC);
-    Ok(Some(Debugger {
+    Ok(Debugger {
+        on,
         level,
         facility,
         prefix,
         level_name: string("log_level_name"),
         no_cfg_file: int("cfgtrace_format", 0) & FORMAT_NO_CFG_FILE != 0,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -278,9 +321,19 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.clone()))
             .collect();
-        settings(|n| params.iter().find(|(p, _)| p == n).map(|(_, v)| v.clone()))
-            .unwrap_or_else(|e| panic!("{e}"))
+        let d = settings(
+            |n| params.iter().find(|(p, _)| p == n).map(|(_, v)| v.clone()),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        d.tracing().then_some(d)
     }
+
+    /// Modparams, then the expected (prefix, line, level name) or `None` when tracing is off.
+    type Case<'a> = (
+        Vec<(&'a str, ModValue)>,
+        Option<(&'a str, &'a str, Option<&'a str>)>,
+    );
 
     #[test]
     fn settings_and_lines() {
@@ -294,7 +347,7 @@ mod tests {
         };
         let i = ModValue::Int;
         let s = |x: &str| ModValue::Str(x.to_string());
-        let cases: Vec<(Vec<(&str, ModValue)>, Option<(&str, &str, Option<&str>)>)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (vec![], None),
             (vec![("cfgtrace", i(2))], None),
             (
@@ -332,6 +385,29 @@ mod tests {
                 }
                 (got, want) => panic!("{params:?}: {got:?} vs {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn trace_rpc_switches_and_refuses_like_kamailio() {
+        let on = AtomicBool::new(false);
+        let s = |x: &str| RpcValue::Str(x.to_string());
+        let me = i64::from(std::process::id());
+        let cases: Vec<(Vec<RpcValue>, Result<bool, &str>)> = vec![
+            (vec![s("on")], Ok(true)),
+            (vec![s("off")], Ok(false)),
+            (vec![s("on"), RpcValue::Int(me)], Ok(true)),
+            (vec![], Err("Config trace command missing")),
+            (vec![s("maybe")], Err("Unknown trace command")),
+            (vec![s("off"), RpcValue::Int(1)], Err("No such pid")),
+        ];
+        for (params, want) in cases {
+            let got = trace_rpc(&on, &params).map(|_| on.load(Ordering::Relaxed));
+            assert_eq!(
+                got.map_err(|f| f.message),
+                want.map_err(str::to_string),
+                "{params:?}"
+            );
         }
     }
 

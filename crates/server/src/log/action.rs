@@ -1,7 +1,7 @@
 //! The script's per-action hooks that belong to logging: `log_prefix_mode=1` (the prefix is
 //! rendered again around every action, as Kamailio's `run_actions` does) and the debugger module's
-//! `cfgtrace` (one line per action). Installed once after compiling ([`install`]); a config that
-//! uses neither runs without hooks.
+//! `cfgtrace` (one line per action, switched by `cfgtrace` and the `dbg.trace` RPC). Installed once
+//! after compiling ([`install`]); a config that uses neither runs without hooks.
 
 use std::sync::Arc;
 
@@ -68,6 +68,10 @@ struct TraceHook(Arc<Debugger>);
 
 impl ActionHook for TraceHook {
     fn before(&self, ctx: &mut Ctx<'_>, site: &ActionSite<'_>) {
+        // Off (cfgtrace=0 until `dbg.trace on`): one atomic load per action.
+        if !self.0.tracing() {
+            return;
+        }
         let enabled = ctx.server.log_enabled(self.0.level);
         self.0.trace(
             enabled,
