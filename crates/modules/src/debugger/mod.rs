@@ -155,7 +155,7 @@ pub fn exports() -> ModuleExports {
             "dbg_breakpoint",
             &[K::Int],
             any,
-            "not implemented: the interactive debugger (breakpoints, dbg.* RPCs)",
+            "not implemented: the interactive debugger (breakpoints, dbg.bp stepping)",
         ),
         FnExport::new(
             "dbg_pv_dump",
