@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferrosip_modules::auth::digest::{self, Alg, Qop, ResponseInput};
-use ferrosip_modules::db::ferrosip_db::{schema, Db, Value};
+use ferrosip_modules::db::ferrosip_db::{schema, Db, Options, Value};
 
 fn config(port: u16, url: &str, kamailio: bool, driver: &str) -> String {
     let mpath = if kamailio {
@@ -111,28 +111,8 @@ fn fill(url: &str, fresh: bool) {
         schema::all()
     };
     schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
-    for (user, pass) in [("alice", "secret"), ("bob", "bobpw")] {
-        let h = |u: &str| {
-            digest::ha1(
-                Alg::Md5,
-                u.as_bytes(),
-                b"example.com",
-                pass.as_bytes(),
-                b"",
-                b"",
-            )
-        };
-        let ha1b = h(&format!("{user}@example.com"));
-        let row: Vec<(&str, Value)> = vec![
-            ("username", user.into()),
-            ("domain", "example.com".into()),
-            ("password", pass.into()),
-            ("ha1", h(user).as_str().into()),
-            ("ha1b", ha1b.as_str().into()),
-        ];
-        db.insert("subscriber", &row)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    drop(db);
+    fill_users(url);
 }
 
 struct Client {
@@ -564,5 +544,96 @@ fn debian_stock_cfg_with_auth_on_sqlite() {
     for (name, got, log) in &answers {
         let st: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(st, want, "{name}: {got:#?}\n{log}");
+    }
+}
+
+/// The core's `version_table`: the schema's versions in a table of another name. With
+/// `version_table="myversions"` both servers start and authenticate as usual; without it both
+/// refuse to start (auth_db finds no version row for `subscriber`).
+#[test]
+fn version_table_names_the_version_table() {
+    let dir = w::scratch("auth_db_vt");
+    let file = dir.join("vt.sqlite");
+    let _ = std::fs::remove_file(&file);
+    let url = format!("sqlite://{}", file.display());
+    let opts = Options {
+        version_table: "myversions".into(),
+        ..Options::default()
+    };
+    let db = Db::connect_with(&url, opts).unwrap_or_else(|e| panic!("{e}"));
+    let tables: Vec<_> = ["version", "subscriber"]
+        .iter()
+        .filter_map(|t| schema::table(t))
+        .collect();
+    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
+    drop(db);
+    fill_users(&url);
+    let mut servers = vec![(w::ferrosip_bin(), false)];
+    match w::kamailio_bin() {
+        Some(k)
+            if Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so").exists() =>
+        {
+            servers.push((k, true))
+        }
+        _ => assert!(!w::ci(), "CI: kamailio and its db_sqlite are required"),
+    }
+    for (bin, kam) in servers {
+        let port = w::free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let cfg = config(port, &url, kam, "db_sqlite");
+        let with = format!("version_table=\"myversions\"\n{cfg}");
+        // -w /: Kamailio 5.6 opens sqlite:///abs/path as the relative path "abs/path".
+        let mut s = w::start_args(bin, "auth_db_vt", &with, &[addr], &["-w", "/"]);
+        let got: Vec<String> = flows(addr).into_iter().map(|(_, st)| st).collect();
+        s.stop();
+        assert_eq!(got, WANT, "{bin}: {}", s.log_text());
+        // Without the parameter the `version` table is looked for, and there is none.
+        let plain = dir.join("plain.cfg");
+        std::fs::write(&plain, config(w::free_port(), &url, kam, "db_sqlite"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut args = vec!["-DD", "-E", "-f"];
+        let plain_s = plain.display().to_string();
+        args.push(&plain_s);
+        let run = dir.join("run");
+        let _ = std::fs::create_dir_all(&run);
+        let run_s = run.display().to_string();
+        args.extend(["-Y", &run_s, "-w", "/"]);
+        let o = std::process::Command::new("timeout")
+            .arg("10")
+            .arg(bin)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !o.status.success() && o.status.code() != Some(124),
+            "{bin} started without a version table: {o:?}"
+        );
+    }
+}
+
+/// alice and bob (as `fill`), into an existing schema.
+fn fill_users(url: &str) {
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{e}"));
+    for (user, pass) in [("alice", "secret"), ("bob", "bobpw")] {
+        let h = |u: &str| {
+            digest::ha1(
+                Alg::Md5,
+                u.as_bytes(),
+                b"example.com",
+                pass.as_bytes(),
+                b"",
+                b"",
+            )
+        };
+        let ha1b = h(&format!("{user}@example.com"));
+        let row: Vec<(&str, Value)> = vec![
+            ("username", user.into()),
+            ("domain", "example.com".into()),
+            ("password", pass.into()),
+            ("ha1", h(user).as_str().into()),
+            ("ha1b", ha1b.as_str().into()),
+        ];
+        db.insert("subscriber", &row)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }

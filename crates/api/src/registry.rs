@@ -30,6 +30,7 @@ pub struct Registry {
     defines: Vec<(String, Option<String>)>,
     timers: Vec<Timer>,
     runtime_dir: Option<String>,
+    version_table: Option<String>,
 }
 
 /// The `$var` name table: slot numbers by name, handed out at load (and at run time for a name
@@ -118,6 +119,11 @@ pub struct InitCtx<'r> {
 }
 
 impl InitCtx<'_> {
+    /// The core's `version_table` parameter, default `version`.
+    pub fn version_table(&self) -> &str {
+        self.registry.version_table.as_deref().unwrap_or("version")
+    }
+
     /// The runtime directory (`-Y` / `rundir`; Kamailio's `runtime_dir`), default `/run/ferrosip`:
     /// relative socket and FIFO names of control modules live there.
     pub fn runtime_dir(&self) -> &str {
@@ -356,6 +362,12 @@ impl Registry {
     /// default. The server calls it before module init.
     pub fn set_runtime_dir(&mut self, dir: &str) {
         self.runtime_dir = Some(dir.to_string());
+    }
+
+    /// Sets the core's `version_table` (the table DB-backed modules check their tables' versions
+    /// in). The server calls it before module init.
+    pub fn set_version_table(&mut self, name: &str) {
+        self.version_table = Some(name.to_string());
     }
 
     /// The timers modules registered at init, in registration order.

@@ -132,6 +132,16 @@ pub fn compile(
     if let Some(dir) = rundir {
         reg.set_runtime_dir(dir);
     }
+    // Checked (a plain table name) by the wire settings at load.
+    if let Some(v) = loaded
+        .config
+        .global_params()
+        .filter(|(n, _)| *n == "version_table")
+        .last()
+        .and_then(|(_, v)| v.as_str())
+    {
+        reg.set_version_table(v);
+    }
     let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
     if !diags.is_empty() {
         // Under -c, module parameters ferrosip does not implement are warnings (as modules it

@@ -39,6 +39,9 @@ pub struct WireSettings {
     pub msg_recv_max_size: usize,
     pub received_route_mode: i64,
     pub reply_to_via: bool,
+    /// `version_table` (default `version`): the table DB-backed modules read their tables'
+    /// versions from; passed to them through the registry ([`ferrosip_api::Registry::set_version_table`]).
+    pub version_table: String,
     pub add_local_rport: bool,
     pub force_rport: bool,
     pub server_header: Option<String>,
@@ -67,6 +70,7 @@ impl Default for WireSettings {
             msg_recv_max_size: DEFAULT_MSG_RECV_MAX_SIZE,
             received_route_mode: 0,
             reply_to_via: false,
+            version_table: "version".into(),
             add_local_rport: false,
             force_rport: false,
             server_header: None,
@@ -141,6 +145,13 @@ impl WireSettings {
                 }
             }
             "reply_to_via" => self.reply_to_via = boolean()?,
+            "version_table" => {
+                let s = string();
+                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(bad("a table name (letters, digits, _)"));
+                }
+                self.version_table = s;
+            }
             "max_branches" => {
                 self.max_branches = int()
                     .ok()

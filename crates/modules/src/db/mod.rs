@@ -72,6 +72,8 @@ pub fn driver_module_name(url: &str) -> String {
 pub struct DbDrivers {
     loaded: Mutex<Vec<Driver>>,
     pools: Mutex<HashMap<String, Db>>,
+    /// The core's `version_table`, read by the first caller of [`DbDrivers::of`].
+    version_table: String,
 }
 
 impl DbDrivers {
@@ -80,7 +82,10 @@ impl DbDrivers {
         match ictx.api::<DbDrivers>() {
             Some(d) => d,
             None => {
-                let d = Arc::new(DbDrivers::default());
+                let d = Arc::new(DbDrivers {
+                    version_table: ictx.version_table().to_string(),
+                    ..DbDrivers::default()
+                });
                 ictx.provide(Arc::clone(&d));
                 d
             }
@@ -127,14 +132,26 @@ impl DbDrivers {
             return Ok(db.clone());
         }
         // Connecting under the lock: only the first caller of a URL waits, and only at startup.
-        let db = Db::connect_with(url, options())?;
+        let db = Db::connect_with(url, self.options())?;
         pools.insert(url.to_string(), db.clone());
         Ok(db)
     }
 
     /// A handle of its own (not shared, closed when dropped) for load-time checks.
     pub fn connect_once(&self, url: &str) -> Result<Db, ferrosip_db::Error> {
-        Db::connect_with(url, options())
+        Db::connect_with(url, self.options())
+    }
+
+    /// Connection options: the core's `version_table`.
+    fn options(&self) -> Options {
+        Options {
+            version_table: if self.version_table.is_empty() {
+                "version".into()
+            } else {
+                self.version_table.clone()
+            },
+            ..Options::default()
+        }
     }
 
     /// Drops every pool (module destroy).
@@ -144,12 +161,6 @@ impl DbDrivers {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
     }
-}
-
-/// Connection options. The version table is `version`: Kamailio's core `version_table` parameter
-/// does not reach modules yet (the server would have to pass it).
-fn options() -> Options {
-    Options::default()
 }
 
 #[cfg(test)]
