@@ -13,7 +13,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use ferrosip_modules::auth::digest::{self, Alg, Qop, ResponseInput};
+use ferrosip_modules::auth::digest::{self, Alg};
 use ferrosip_modules::db::ferrosip_db::{schema, Db, Options, Value};
 
 fn config(port: u16, url: &str, kamailio: bool, driver: &str) -> String {
@@ -154,57 +154,6 @@ fn status(reply: &str) -> String {
     reply.lines().next().unwrap_or("").to_string()
 }
 
-/// The nonce and realm of the challenge in `reply`.
-fn challenge(reply: &str) -> (String, String) {
-    let line = reply
-        .lines()
-        .find(|l| l.contains("Authenticate:"))
-        .unwrap_or_else(|| panic!("no challenge in {reply}"));
-    let field = |name: &str| {
-        line.split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("")
-            .to_string()
-    };
-    (field("nonce"), field("realm"))
-}
-
-fn credentials(
-    user: &str,
-    realm: &str,
-    pass: &str,
-    nonce: &str,
-    method: &str,
-    uri: &str,
-) -> String {
-    let ha1 = digest::ha1(
-        Alg::Md5,
-        user.as_bytes(),
-        realm.as_bytes(),
-        pass.as_bytes(),
-        b"",
-        b"",
-    );
-    let resp = digest::response(
-        Alg::Md5,
-        &ResponseInput {
-            ha1: &ha1,
-            nonce: nonce.as_bytes(),
-            nc: b"",
-            cnonce: b"",
-            qop: Qop::None,
-            method: method.as_bytes(),
-            uri: uri.as_bytes(),
-            body: b"",
-        },
-    );
-    format!(
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{resp}\", algorithm=MD5"
-    )
-}
-
 /// Runs the flows against one server and returns what each step answered.
 fn flows(to: SocketAddr) -> Vec<(String, String)> {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
@@ -307,13 +256,13 @@ fn flows(to: SocketAddr) -> Vec<(String, String)> {
     for (i, (what, method, prefix, user, pass, ruri, from)) in steps.iter().enumerate() {
         let first = c.request(method, &format!("{prefix}-{i}a"), from, ruri, None);
         out.push((format!("{what}: challenge"), status(&first)));
-        let (nonce, realm) = challenge(&first);
+        let (nonce, realm) = w::digest_challenge(&first);
         let hdr = if *method == "REGISTER" {
             "Authorization"
         } else {
             "Proxy-Authorization"
         };
-        let cred = credentials(user, &realm, pass, &nonce, method, ruri);
+        let cred = w::digest_credentials(user, &realm, pass, &nonce, method, ruri);
         let second = c.request(
             method,
             &format!("{prefix}-{i}b"),
@@ -518,13 +467,13 @@ fn debian_stock_cfg_with_auth_on_sqlite() {
         for (i, (what, method, user, pass, ruri, from)) in steps.iter().enumerate() {
             let first = c.request(method, &format!("st-{i}a"), from, ruri, None);
             got.push((format!("{what}: challenge"), status(&first)));
-            let (nonce, realm) = challenge(&first);
+            let (nonce, realm) = w::digest_challenge(&first);
             let hdr = if *method == "REGISTER" {
                 "Authorization"
             } else {
                 "Proxy-Authorization"
             };
-            let cred = credentials(user, &realm, pass, &nonce, method, ruri);
+            let cred = w::digest_credentials(user, &realm, pass, &nonce, method, ruri);
             let second = c.request(method, &format!("st-{i}b"), from, ruri, Some((hdr, cred)));
             got.push((format!("{what}: with credentials"), status(&second)));
         }

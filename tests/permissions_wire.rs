@@ -865,44 +865,9 @@ fn reply_to(req: &str, status: &str) -> String {
 
 /// Digest credentials for a challenge in `reply`.
 fn authorization(reply: &str, user: &str, pass: &str, method: &str, uri: &str) -> String {
-    let line = reply
-        .lines()
-        .find(|l| l.contains("Authenticate:"))
-        .unwrap_or_else(|| panic!("no challenge in {reply}"));
-    let field = |name: &str| {
-        line.split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("")
-            .to_string()
-    };
-    let (nonce, realm) = (field("nonce"), field("realm"));
-    use ferrosip_modules::auth::digest::{ha1, response, Alg, Qop, ResponseInput};
-    let h = ha1(
-        Alg::Md5,
-        user.as_bytes(),
-        realm.as_bytes(),
-        pass.as_bytes(),
-        b"",
-        b"",
-    );
-    let resp = response(
-        Alg::Md5,
-        &ResponseInput {
-            ha1: &h,
-            nonce: nonce.as_bytes(),
-            nc: b"",
-            cnonce: b"",
-            qop: Qop::None,
-            method: method.as_bytes(),
-            uri: uri.as_bytes(),
-            body: b"",
-        },
-    );
-    format!(
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{resp}\", algorithm=MD5"
-    )
+    let (nonce, realm) = w::digest_challenge(reply);
+    assert!(!nonce.is_empty(), "no challenge in {reply}");
+    w::digest_credentials(user, &realm, pass, &nonce, method, uri)
 }
 
 /// Sends one request from `sock`; the status lines answered within 3 s.

@@ -27,7 +27,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ferrosip_modules::auth::digest::{self, Alg, Qop, ResponseInput};
+use ferrosip_modules::auth::digest::{self, Alg};
 use ferrosip_modules::db::ferrosip_db::{schema, Db, Value};
 
 const DEBIAN_CFG: &str = "/etc/kamailio/kamailio.cfg";
@@ -245,13 +245,13 @@ impl Peer {
         }) else {
             return ("(no answer)".into(), String::new());
         };
-        let (nonce, realm) = challenge(&first);
+        let (nonce, realm) = w::digest_challenge(&first);
         let hdr = if method == "REGISTER" {
             "Authorization"
         } else {
             "Proxy-Authorization"
         };
-        let cred = credentials(user, &realm, pass, &nonce, method, ruri);
+        let cred = w::digest_credentials(user, &realm, pass, &nonce, method, ruri);
         self.request(
             proxy,
             method,
@@ -267,55 +267,6 @@ impl Peer {
 
 fn first_line(m: &str) -> String {
     m.lines().next().unwrap_or("").to_string()
-}
-
-fn challenge(reply: &str) -> (String, String) {
-    let Some(line) = reply.lines().find(|l| l.contains("Authenticate:")) else {
-        return (String::new(), String::new());
-    };
-    let field = |name: &str| {
-        line.split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("")
-            .to_string()
-    };
-    (field("nonce"), field("realm"))
-}
-
-fn credentials(
-    user: &str,
-    realm: &str,
-    pass: &str,
-    nonce: &str,
-    method: &str,
-    uri: &str,
-) -> String {
-    let ha1 = digest::ha1(
-        Alg::Md5,
-        user.as_bytes(),
-        realm.as_bytes(),
-        pass.as_bytes(),
-        b"",
-        b"",
-    );
-    let resp = digest::response(
-        Alg::Md5,
-        &ResponseInput {
-            ha1: &ha1,
-            nonce: nonce.as_bytes(),
-            nc: b"",
-            cnonce: b"",
-            qop: Qop::None,
-            method: method.as_bytes(),
-            uri: uri.as_bytes(),
-            body: b"",
-        },
-    );
-    format!(
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{resp}\", algorithm=MD5"
-    )
 }
 
 /// What bob's phone does with an INVITE: 486, and the request line it saw.

@@ -315,3 +315,56 @@ request_route {{\n\
     sl_send_reply(\"405\", \"Method Not Allowed\");\n}}\n"
     )
 }
+
+/// The nonce and realm of the (WWW-/Proxy-)Authenticate challenge in `reply`; empty strings when
+/// it has none.
+pub fn digest_challenge(reply: &str) -> (String, String) {
+    let Some(line) = reply.lines().find(|l| l.contains("Authenticate:")) else {
+        return (String::new(), String::new());
+    };
+    let field = |name: &str| {
+        line.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    (field("nonce"), field("realm"))
+}
+
+/// MD5 digest credentials without qop (what SIP phones and sipsak send) for `method uri`.
+pub fn digest_credentials(
+    user: &str,
+    realm: &str,
+    pass: &str,
+    nonce: &str,
+    method: &str,
+    uri: &str,
+) -> String {
+    use ferrosip_modules::auth::digest::{ha1, response, Alg, Qop, ResponseInput};
+    let h = ha1(
+        Alg::Md5,
+        user.as_bytes(),
+        realm.as_bytes(),
+        pass.as_bytes(),
+        b"",
+        b"",
+    );
+    let resp = response(
+        Alg::Md5,
+        &ResponseInput {
+            ha1: &h,
+            nonce: nonce.as_bytes(),
+            nc: b"",
+            cnonce: b"",
+            qop: Qop::None,
+            method: method.as_bytes(),
+            uri: uri.as_bytes(),
+            body: b"",
+        },
+    );
+    format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{resp}\", algorithm=MD5"
+    )
+}
