@@ -12,12 +12,15 @@
 
 #[path = "wire_harness.rs"]
 mod harness;
+#[path = "stock_support.rs"]
+mod stock_support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use harness::{ci, ferrosip_bin, free_port, kamailio_bin, start, start_args, Server};
+use stock_support::for_kamailio56;
 
 /// Exercises every statement kind the trace names, function calls in conditions and
 /// assignments, an `if` without `else` (whose line is the next token's), a multi-line call, both
@@ -215,26 +218,6 @@ fn stock60_path() -> Option<PathBuf> {
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scratch/stock/kamailio-6.0.cfg");
     p.exists().then_some(p)
-}
-
-/// Kamailio 5.6.3's copy of the 6.0 file, as tests/stock_cfg.rs makes it: `dlgs` (new in 5.7)
-/// commented out, `dlgs_*()` calls turned into assignments, `send_reply_error()` into
-/// `sl_reply_error()` — one line for one line, so the trace keeps its line numbers.
-fn for_kamailio56(cfg: &str) -> String {
-    cfg.lines()
-        .map(|l| {
-            let t = l.trim();
-            if t == "loadmodule \"dlgs.so\"" || t.starts_with("modparam(\"dlgs\"") {
-                format!("# (5.6: no dlgs) {l}")
-            } else if t.starts_with("dlgs_update(") || t.starts_with("dlgs_init(") {
-                let indent = &l[..l.len() - l.trim_start().len()];
-                format!("{indent}$var(no_dlgs_in_56) = 0; # {t}")
-            } else {
-                l.replace("send_reply_error()", "sl_reply_error()")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A port with four digits: sipsak 0.9.8 drops the fifth digit of a port in the R-URI.

@@ -1,11 +1,12 @@
 //! Shared by the tests that run Kamailio's stock configs (`tests/stock_cfg.rs`,
-//! `tests/stock_db.rs`), included with `#[path]`.
+//! `tests/stock_db.rs`, `tests/debugger.rs`), included with `#[path]`.
 #![allow(dead_code)]
 
 /// Kamailio 6.0's stock file made loadable by Kamailio 5.6.3, which runs the comparison:
 /// 5.6 has no `dlgs` module and no `send_reply_error()` (both 5.7). The dlgs lines are
 /// commented out (their calls become a no-op assignment: Kamailio refuses an empty `{ }`
-/// block), `send_reply_error()` becomes `sl_reply_error()` (docs/stock-config.md).
+/// block), `send_reply_error()` becomes `sl_reply_error()` (docs/stock-config.md) — one line for
+/// one line, so line numbers (tests/debugger.rs's traces) stay the same.
 pub fn for_kamailio56(cfg: &str) -> String {
     cfg.lines()
         .map(|l| {
