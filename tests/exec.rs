@@ -126,3 +126,59 @@ fn exec_functions_match_kamailio() {
     );
     assert_eq!(file, their_file, "exec_msg input differs");
 }
+
+/// The core's `exec("cmd")` (not the module's): the command runs, NOTICEs say it is the "dumb
+/// version" and give a non-zero wait status (`exit 3` → 768), the return value is always 1 —
+/// the same on Kamailio 5.6.3.
+#[test]
+fn core_exec_matches_kamailio() {
+    let mut servers = vec![(ferrosip_bin(), "exec-core-ours")];
+    match kamailio_bin() {
+        Some(k) => servers.push((k, "exec-core-kamailio")),
+        None => assert!(!ci(), "kamailio is required under CI"),
+    }
+    for (bin, name) in servers {
+        let port = free_port();
+        let dir = harness::scratch(name);
+        let out = dir.join("core.txt");
+        let _ = std::fs::remove_file(&out);
+        let cfg = format!(
+            "listen=udp:127.0.0.1:{port}\nchildren=1\ndisable_tcp=yes\ndebug=2\nlog_stderror=yes\n\
+             loadmodule \"sl.so\"\n\
+             request_route {{\n    exec(\"echo core > {}\");\n    exec(\"exit 3\");\n    \
+             if (exec(\"exit 1\")) {{ sl_send_reply(\"200\", \"exec true\"); exit; }}\n    \
+             sl_send_reply(\"500\", \"exec false\");\n}}\n",
+            out.display()
+        );
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut s = start(bin, name, &cfg, &[to]);
+        let got = harness::udp_exchange(
+            to,
+            harness::options(to, "UDP", 1).as_bytes(),
+            Duration::from_secs(3),
+        );
+        s.stop();
+        let log = s.log_text();
+        assert_eq!(
+            harness::status_lines(&got),
+            ["SIP/2.0 200 exec true"],
+            "{bin}: {log}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap_or_default(),
+            "core\n",
+            "{bin}"
+        );
+        for line in [
+            "exec(\"exit 3\") not fully implemented, using dumb version...",
+            "exec() returned 768",
+            "exec() returned 256",
+        ] {
+            assert!(
+                log.lines()
+                    .any(|l| l.contains("NOTICE") && l.ends_with(line)),
+                "{bin}: `{line}` in\n{log}"
+            );
+        }
+    }
+}

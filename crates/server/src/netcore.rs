@@ -173,6 +173,28 @@ fn set_msg_net(f: impl FnOnce(&mut MsgNet)) {
 }
 
 /// Fills the handlers of the network functions in the script's core table.
+/// The core's `exec("cmd")`, as Kamailio runs it: a NOTICE that it is the "dumb version", the
+/// command through `/bin/sh -c` (what `system()` does) on this worker, a NOTICE with the wait
+/// status when it is not 0, and always 1.
+fn exec_fn(ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, ApiError> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let cmd = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+    let cmd = String::from_utf8_lossy(&cmd).into_owned();
+    ctx.log(
+        ferrosip_api::L_NOTICE,
+        &format!("exec(\"{cmd}\") not fully implemented, using dumb version..."),
+    );
+    let status = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .status()
+        .map_or(-1, |s| s.into_raw());
+    if status != 0 {
+        ctx.log(ferrosip_api::L_NOTICE, &format!("exec() returned {status}"));
+    }
+    Ok(RetCode::TRUE)
+}
+
 pub fn install(core: &mut ModuleExports, cell: &NetCell) {
     for f in core.functions.iter_mut() {
         let arity = f.params.len();
@@ -201,6 +223,7 @@ pub fn install(core: &mut ModuleExports, cell: &NetCell) {
                 set_msg_net(|m| m.add_local_rport = true);
                 Ok(RetCode::TRUE)
             })),
+            ("exec", 1) => Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| exec_fn(ctx, a))),
             ("set_forward_no_connect", 0) => flag(|m| m.forward_no_connect = true),
             ("set_reply_no_connect", 0) => flag(|m| m.reply_no_connect = true),
             ("set_forward_close", 0) => flag(|m| m.forward_close = true),
