@@ -6,8 +6,12 @@
 //! `$ar` …) belong to the pv module. [`AuthApi`] is Kamailio's `bind_auth_s` for `auth_db` and
 //! friends, handed out through the registry.
 //!
-//! Not here: SHA-512 family algorithms (refused when configured), AKA, `tm`-based replies (no tm
-//! yet: challenges always go out statelessly).
+//! Challenges and error replies go out through sl's API ([`crate::sl::SlReply`], Kamailio's
+//! `auth_send_reply`): sl's `send_reply` (stateful through tm when the request has a transaction)
+//! or, with `force_stateless_reply`, its stateless reply; sl counts them. Without sl loaded the
+//! module is refused at load, as Kamailio's ("cannot bind to SL API").
+//!
+//! Not here: SHA-512 family algorithms (refused when configured), AKA.
 
 pub mod digest;
 pub mod nonce;
@@ -24,6 +28,8 @@ use ferrosip_sipmsg::{HeaderKind, Method, Span, Uri};
 
 use digest::{Alg, Qop, ResponseInput};
 use nonce::{MsgParts, NonceCheck, Nonces};
+
+use crate::sl::SlReply;
 
 /// Kamailio's `auth_cfg_result_t`.
 pub mod code {
@@ -131,6 +137,11 @@ struct AuthConfig {
     add_authinfo_hdr: bool,
     use_domain: bool,
     nc_enabled: bool,
+    /// `force_stateless_reply`: challenges go out with sl's stateless reply even when the request
+    /// has a transaction (else sl's `send_reply`, stateful through tm then).
+    force_stateless_reply: bool,
+    /// sl's reply API (Kamailio's `_auth_slb`).
+    sl: SlReply,
 }
 
 /// Module state: the frozen settings plus the run-time algorithm (`auth_algorithm()`).
@@ -404,7 +415,8 @@ pub fn exports() -> ModuleExports {
     m.params = params();
     let a = s(&st);
     m.init = Some(Arc::new(move |ictx| {
-        let cfg = config(ictx.modparams(), &a)?;
+        let sl = SlReply::bind(ictx, "auth")?;
+        let cfg = config(ictx.modparams(), &a, sl)?;
         a.cfg
             .set(cfg)
             .map_err(|_| Error::Init("auth initialised twice".into()))?;
@@ -484,7 +496,7 @@ fn params() -> Vec<ModParam> {
         p(
             "force_stateless_reply",
             T::Int,
-            "replies are always stateless (no tm yet)",
+            "1: challenges are stateless replies even when a transaction exists",
         ),
         p("realm_prefix", T::Str, "prefix stripped from realms"),
         p("use_domain", T::Int, "pv_auth_check also compares domains"),
@@ -512,7 +524,11 @@ fn params() -> Vec<ModParam> {
     v
 }
 
-fn config(mp: &[(&'static str, ModValue)], st: &AuthState) -> Result<AuthConfig, Error> {
+fn config(
+    mp: &[(&'static str, ModValue)],
+    st: &AuthState,
+    sl: SlReply,
+) -> Result<AuthConfig, Error> {
     let last = |n: &str| {
         mp.iter()
             .rev()
@@ -588,6 +604,8 @@ fn config(mp: &[(&'static str, ModValue)], st: &AuthState) -> Result<AuthConfig,
         add_authinfo_hdr: int("add_authinfo_hdr", 0) != 0,
         use_domain: int("use_domain", 0) != 0,
         nc_enabled,
+        force_stateless_reply: int("force_stateless_reply", 0) != 0,
+        sl,
     })
 }
 
@@ -1181,10 +1199,7 @@ fn challenge(
     if failed || hdrs.is_empty() {
         ctx.log_error("auth: error while creating challenge");
         let mut rc = -2;
-        if send
-            && flags & 4 == 0
-            && crate::siputils::reply::send(ctx, 500, b"Internal Server Error").is_err()
-        {
+        if send && flags & 4 == 0 && send_reply(c, ctx, 500, b"Internal Server Error") < 0 {
             rc = -4;
         }
         return (rc, Vec::new());
@@ -1197,14 +1212,19 @@ fn challenge(
         HfType::Www => (401, b"Unauthorized"),
         HfType::Proxy => (407, b"Proxy Authentication Required"),
     };
-    match crate::siputils::reply::send(ctx, code, reason) {
-        Ok(()) => (1, hdrs),
-        Err(e) => {
-            if !e.is_empty() {
-                ctx.log_error(&e);
-            }
-            (-3, hdrs)
-        }
+    if send_reply(c, ctx, code, reason) < 0 {
+        return (-3, hdrs);
+    }
+    (1, hdrs)
+}
+
+/// Kamailio's `auth_send_reply`: sl's `sreply` with `force_stateless_reply`, else its `freply`
+/// (stateful when the request has a transaction).
+fn send_reply(c: &AuthConfig, ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> i64 {
+    if c.force_stateless_reply {
+        c.sl.reply(ctx, code, reason, &[])
+    } else {
+        c.sl.send_reply(ctx, code, reason, &[])
     }
 }
 

@@ -23,7 +23,9 @@
 //! fields: check 1 looks at the reason phrase, 32 compares the CSeq method with the `SIP/2.0`
 //! token, 2 and the R-URI of 1024 fail. Kept as is (the differential test runs them on replies in
 //! Kamailio's reply_route): `sanity_check()` with the default checks fails on every reply.
-//! Replies go out through [`crate::siputils::reply`] (see there why not through sl).
+//! Replies go out through sl's API ([`crate::sl::SlReply`], Kamailio's `zreply`), so sl counts
+//! them and absorbs the ACKs to them; without sl loaded the module is refused at load, as
+//! Kamailio's ("cannot bind to SL API").
 
 use std::sync::{Arc, OnceLock};
 
@@ -32,6 +34,8 @@ use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Valu
 use ferrosip_sipmsg::headers::auth::{parse_auth, unquote};
 use ferrosip_sipmsg::headers::scalar::parse_cseq_syntax;
 use ferrosip_sipmsg::{HeaderKind, Span, Uri};
+
+use crate::sl::SlReply;
 
 /// `SANITY_RURI_SIP_VERSION`.
 pub const RURI_SIP_VERSION: i64 = 1;
@@ -101,6 +105,8 @@ pub struct SanityConfig {
     pub autodrop: i64,
     /// `noreply`.
     pub noreply: i64,
+    /// sl's reply API (bound at init).
+    pub sl: SlReply,
 }
 
 impl Default for SanityConfig {
@@ -111,6 +117,7 @@ impl Default for SanityConfig {
             proxy_require: Vec::new(),
             autodrop: 1,
             noreply: 0,
+            sl: SlReply::default(),
         }
     }
 }
@@ -178,7 +185,10 @@ pub fn exports() -> ModuleExports {
     ];
     let c = Arc::clone(&cfg);
     m.init = Some(Arc::new(move |ictx| {
-        let mut conf = SanityConfig::default();
+        let mut conf = SanityConfig {
+            sl: SlReply::bind(ictx, "sanity")?,
+            ..SanityConfig::default()
+        };
         for (n, v) in ictx.modparams() {
             match (*n, v) {
                 ("default_checks", ModValue::Int(i)) => conf.default_checks = *i,
@@ -272,15 +282,10 @@ pub fn sanity_reply(ctx: &mut Ctx<'_>, conf: &SanityConfig) -> i64 {
             (500, b"Server Sanity Failure".to_vec())
         }
     };
-    match crate::siputils::reply::send(ctx, code, &reason) {
-        Ok(()) => 1,
-        Err(e) => {
-            if !e.is_empty() {
-                ctx.log_error(&e);
-            }
-            -1
-        }
+    if conf.sl.reply(ctx, code, &reason, &[]) < 0 {
+        return -1;
     }
+    1
 }
 
 /// Splits a `proxy_require` value: comma-separated, each token trimmed, empty list for blanks.
@@ -375,13 +380,11 @@ fn reply(ctx: &mut Ctx<'_>, conf: &SanityConfig, code: u16, reason: &str) -> Che
         r.retain(|(n, _)| n != CODE && n != REASON);
         r.push((CODE.to_vec(), Value::Int(i64::from(code))));
         r.push((REASON.to_vec(), Value::str(reason)));
-    } else if !noreply_flag(ctx) {
-        if let Err(e) = crate::siputils::reply::send(ctx, code, reason.as_bytes()) {
-            ctx.log(
-                ferrosip_api::L_WARN,
-                &format!("failed to send {code} via sl reply: {e}"),
-            );
-        }
+    } else if !noreply_flag(ctx) && conf.sl.reply(ctx, code, reason.as_bytes(), &[]) < 0 {
+        ctx.log(
+            ferrosip_api::L_WARN,
+            &format!("failed to send {code} via sl reply"),
+        );
     }
     Check::Failed
 }

@@ -5,7 +5,10 @@
 //! `e164_max_len`.
 //!
 //! Layout: this file (export table, message and R-URI functions), [`strs`] (string checks and URI
-//! comparisons, pure), [`contact`] (Contact encoders), [`pcv`] (P-Charging-Vector), [`reply`] (stateless replies shared with sanity).
+//! comparisons, pure), [`contact`] (Contact encoders), [`pcv`] (P-Charging-Vector), [`reply`] (the old sl-like sender, kept for registrar until it takes
+//! sl's API). `options_reply` answers through sl's API ([`crate::sl::SlReply`], Kamailio's
+//! `freply`): without sl loaded the module is refused at load, as Kamailio's ("cannot bind to SL
+//! API").
 //!
 //! Refused at load (see docs/modules-2.md for the reason): `is_user` (needs the auth module's
 //! authorized credentials).
@@ -22,6 +25,7 @@ use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Valu
 use ferrosip_sipmsg::{Method, Uri};
 
 use crate::pv::uriops::{self, Part};
+use crate::sl::SlReply;
 
 /// siputils' frozen modparams.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +49,8 @@ pub struct SiputilsConfig {
     pub e164_max_len: usize,
     /// First character of `contact_flds_separator` (default `*`).
     pub separator: u8,
+    /// sl's reply API (bound at init).
+    pub sl: SlReply,
 }
 
 impl Default for SiputilsConfig {
@@ -59,6 +65,7 @@ impl Default for SiputilsConfig {
             rpid_avp: Some(b"rpid".to_vec()),
             e164_max_len: 16,
             separator: contact::DEFAULT_SEPARATOR,
+            sl: SlReply::default(),
         }
     }
 }
@@ -570,7 +577,10 @@ pub fn exports() -> ModuleExports {
     m.pvs = vec![pcv_export()];
     let c = Arc::clone(&cfg);
     m.init = Some(Arc::new(move |ictx| {
-        let mut conf = SiputilsConfig::default();
+        let mut conf = SiputilsConfig {
+            sl: SlReply::bind(ictx, "siputils")?,
+            ..SiputilsConfig::default()
+        };
         for (n, v) in ictx.modparams() {
             match (*n, v) {
                 ("options_accept", ModValue::Str(s)) => conf.accept = s.clone(),
@@ -620,13 +630,11 @@ pub fn options_reply(ctx: &mut Ctx<'_>, conf: &SiputilsConfig) -> i64 {
         conf.accept, conf.accept_encoding, conf.accept_language, conf.support
     );
     crate::sl::reply_lumps::add_header(ctx, hdrs.as_bytes());
-    match reply::send(ctx, 200, b"OK") {
-        Ok(()) => 1,
-        Err(e) => {
-            ctx.log_error(&format!("failed to send 200 via send_reply: {e}"));
-            -1
-        }
+    if conf.sl.send_reply(ctx, 200, b"OK", &[]) == -1 {
+        ctx.log_error("failed to send 200 via send_reply");
+        return -1;
     }
+    1
 }
 
 /// `has_totag()`: 1 when the To header has a non-empty tag, else -1.

@@ -1,14 +1,12 @@
-//! Stateless replies for siputils (`options_reply`) and sanity (its 4xx/5xx answers).
+//! The old sl-like stateless sender, kept only for registrar's `save` replies
+//! (`crate::registrar::save` → [`send_with`]) until registrar takes sl's API.
 //!
-//! Kamailio's modules reach sl through `sl_load_api` and call its `freply`/`zreply`. Our sl module
-//! hands out [`crate::sl::SlApi`], which does not offer sending yet (asked for in the mods2
-//! report), so this builds the reply the same way sl does — `ferrosip_sipmsg::build::sl_reply`
-//! with sl's to-tag generator seeded with the first listening socket ([`crate::sl::seed`]), the
-//! `Server:`/`Warning:` headers of the core parameters, `force_rport()`, headers queued with
-//! [`crate::sl::reply_lumps`] — and sends it through the context's [`ferrosip_api::Server`]. Used by
-//! siputils, sanity, auth and registrar. What is missing compared with sl: sl's reply counters and
-//! its ACK absorption window are not updated, and a request with a transaction is not answered
-//! statefully.
+//! Every other module replies through [`crate::sl::SlReply`] (Kamailio's `sl_load_api`), which
+//! counts the reply in sl's statistics, opens sl's ACK-absorption window, runs the reply-out hooks
+//! and `event_route[sl:local-response]`, and answers statefully through tm when asked
+//! (`send_reply`). This builder does none of that: registrar should hold an `SlReply` from
+//! `SlReply::bind(ictx, "registrar")` and call its `send_reply(ctx, code, reason, hdrs)`, then this
+//! file can go.
 
 use std::net::SocketAddr;
 
@@ -17,13 +15,8 @@ use ferrosip_sipmsg::build::{self, ReplyOptions};
 use ferrosip_sipmsg::edit::SocketInfo;
 use ferrosip_sipmsg::{Method, Transport};
 
-/// Sends `code reason` to the source of the request in `ctx`, with the reply headers queued on
-/// the message. Replies and ACKs are never answered (`Err` with an empty text, nothing logged).
-pub fn send(ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> Result<(), String> {
-    send_with(ctx, code, reason, &[])
-}
-
-/// [`send`] with `more` header lines (each ending in CRLF) after the queued ones — registrar's
+/// Sends `code reason` to the source of the request in `ctx` with the reply headers queued on
+/// the message, then `more` header lines (each ending in CRLF) — registrar's
 /// headers come after `append_to_reply`'s in Kamailio (lump order).
 pub fn send_with(ctx: &mut Ctx<'_>, code: u16, reason: &[u8], more: &[u8]) -> Result<(), String> {
     if !ctx.msg.is_request() || ctx.msg.method() == Some(Method::Ack) {

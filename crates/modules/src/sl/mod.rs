@@ -10,12 +10,22 @@
 //! Headers and a body for replies (`append_to_reply`, `set_reply_body` of textops, the Contact
 //! set of 3xx replies) are kept per message by [`reply_lumps`].
 //!
+//! Other modules reply through [`SlReply`] (Kamailio's `sl_load_api`): sanity, auth, siputils'
+//! `options_reply` and xhttp take it in their init and refuse to load without sl, as Kamailio's
+//! do ("cannot bind to SL API"); their replies go through the same path as `sl_send_reply`'s
+//! (counters, ACK window, reply-out hooks, `event_route[sl:local-response]`). A reply to an HTTP
+//! request (xhttp) has its Via copies renamed `Sia` ([`http`]), as Kamailio's core builder does.
+//!
 //! Refused at load (see docs/modules-1.md): `send_reply_mode`, `sl_reply_error`,
 //! `send_reply_error` (ferrosip keeps no core error code), `sl_forward_reply` (the reply relay path
 //! is the server's); modparams `event_callback_fl_ack`, `event_callback_lres_sent` (KEMI), and
 //! `rich_redirect` values with bit 2 (path in Contact).
 
+pub mod api;
+pub mod http;
 pub mod reply_lumps;
+
+pub use api::SlReply;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -209,6 +219,49 @@ impl SlState {
         }
     }
 
+    /// Kamailio's `sl_reply_helper`: sends, then counts the reply (1) or the failure (-1).
+    fn reply(&self, ctx: &mut Ctx<'_>, code: u16, reason: &[u8], more: &[u8]) -> i64 {
+        // `more` is appended to the queued reply headers for this reply only: extending the
+        // message's own buffer and truncating it back costs no allocation once it has grown.
+        let queued = ctx.state.reply_hdrs.len();
+        ctx.state.reply_hdrs.extend_from_slice(more);
+        let r = try_send(ctx, self, code, reason);
+        ctx.state.reply_hdrs.truncate(queued);
+        match r {
+            Ok(()) => {
+                self.count(code);
+                1
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                if !e.is_empty() {
+                    ctx.log_error(&e);
+                }
+                -1
+            }
+        }
+    }
+
+    /// sl's `send_reply` when tm takes it: `Some(rc)` of tm's `t_reply` when `bind_tm` is on,
+    /// tm is loaded and the request has a transaction; `None` to reply statelessly.
+    fn stateful_reply(
+        &self,
+        ctx: &mut Ctx<'_>,
+        code: i64,
+        reason: &[u8],
+        more: &[u8],
+    ) -> Option<i64> {
+        if !self.config().bind_tm {
+            return None;
+        }
+        let f = self.stateful.get()?;
+        let queued = ctx.state.reply_hdrs.len();
+        ctx.state.reply_hdrs.extend_from_slice(more);
+        let rc = (f.0)(ctx, code, reason);
+        ctx.state.reply_hdrs.truncate(queued);
+        rc
+    }
+
     fn stats(&self) -> SlStats {
         let replies: Vec<(&'static str, u64)> = STAT_NAMES
             .iter()
@@ -274,7 +327,7 @@ pub fn exports() -> ModuleExports {
                 None => cfg.default_reason.clone(),
             };
             if stateful {
-                if let Some(rc) = s.stateful.get().and_then(|f| (f.0)(ctx, code, &reason)) {
+                if let Some(rc) = s.stateful_reply(ctx, code, &reason, &[]) {
                     return Ok(RetCode(rc));
                 }
             }
@@ -431,6 +484,7 @@ pub fn exports() -> ModuleExports {
             .set(c)
             .map_err(|_| Error::Init("sl initialised twice".into()))?;
         let _ = si.reply_out.set(ictx.reply_out());
+        SlReply::of(ictx).fill(Arc::clone(&si))?;
         if let Some(tm) = ictx.api::<crate::tm::TmApi>() {
             let _ = si.stateful.set(Stateful(tm.stateful_reply()));
         }
@@ -446,18 +500,11 @@ pub fn exports() -> ModuleExports {
 /// success, -1 on failure (ACK, bad code or reason, a reply message, unparsable request, send
 /// error). Used by `sl_send_reply` and `send_reply`.
 pub fn send_reply(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> i64 {
-    match try_send(ctx, st, code, reason) {
-        Ok(()) => {
-            if let Ok(c) = u16::try_from(code) {
-                st.count(c);
-            }
-            1
-        }
-        Err(e) => {
+    match u16::try_from(code).ok().filter(|c| (100..=699).contains(c)) {
+        Some(c) => st.reply(ctx, c, reason, &[]),
+        None => {
             st.failures.fetch_add(1, Ordering::Relaxed);
-            if !e.is_empty() {
-                ctx.log_error(&e);
-            }
+            ctx.log_error(&format!("invalid reply code {code}"));
             -1
         }
     }
@@ -575,7 +622,9 @@ fn transport(p: Proto) -> Transport {
     }
 }
 
-fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result<(), String> {
+/// Builds and sends the reply; the headers queued on the message (with the caller's extra ones
+/// already appended) and the body are borrowed, not copied.
+fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: u16, reason: &[u8]) -> Result<(), String> {
     if reason.is_empty() {
         return Err("reply reason is null or empty".into());
     }
@@ -585,17 +634,12 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result
     if ctx.msg.method() == Some(Method::Ack) {
         return Err(String::new()); // Kamailio never replies to ACK, silently
     }
-    let code = u16::try_from(code)
-        .ok()
-        .filter(|c| (100..=699).contains(c))
-        .ok_or_else(|| format!("invalid reply code {code}"))?;
     // A 3xx carries the destination set as Contact (Kamailio's print_dset).
     if (300..400).contains(&code) {
         if let Some(c) = contact_set(ctx, st.config().rich_redirect) {
             reply_lumps::add_header(ctx, &c);
         }
     }
-    let (hdrs, body) = reply_lumps::get(ctx);
     let dst = reply_dest(ctx).map_err(|e| format!("cannot lookup reply dst: {e}"))?;
     let sock = SocketInfo {
         ip: ctx.rcv.dst.ip(),
@@ -615,8 +659,8 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result
     // Borrowed, not cloned, and the Warning's pid (a system call) only when it is sent.
     let core = ctx.server.core_params();
     let opts = ReplyOptions {
-        extra_headers: &hdrs,
-        body: body.as_deref(),
+        extra_headers: &ctx.state.reply_hdrs,
+        body: ctx.state.reply_body.as_deref(),
         force_rport: ctx.state.msg_flags & FL_FORCE_RPORT != 0,
         server_header: core
             .server_signature
@@ -627,12 +671,17 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: i64, reason: &[u8]) -> Result
         }),
         ..ReplyOptions::default()
     };
-    let buf = build::sl_reply(ctx.msg, &rcv, code, reason, &gen, &opts)
+    let mut buf = build::sl_reply(ctx.msg, &rcv, code, reason, &gen, &opts)
         .map_err(|e| format!("response building failed: {e}"))?;
+    let http = http::is_http(ctx.msg);
+    if http {
+        http::rename_vias(ctx.msg, &mut buf);
+    }
     ctx.server
         .send(&dst, &buf)
         .map_err(|e| format!("failed to send reply: {e}"))?;
-    if let Some(ro) = st.reply_out.get() {
+    // Kamailio raises the SIP-reply-out event for SIP requests only.
+    if let Some(ro) = st.reply_out.get().filter(|_| !http) {
         ro.run_bytes(&buf);
     }
     let deadline = st.now_ms() + u64::try_from(ACK_WAIT.as_millis()).unwrap_or(2000);

@@ -16,12 +16,15 @@
 //! dropped, as Kamailio drops non-SIP requests nobody hooked.
 //!
 //! Not implemented: `event_callback` (a KEMI function name; ferrosip has no KEMI), refused at load.
-//! Replies are built here rather than through sl's API: sl's reply counters (`sl.stats`) and
-//! `event_route[sl:local-response]` do not see them (Kamailio's xhttp replies through sl, so there
-//! they do).
+//! Replies go through sl's API ([`crate::sl::SlReply`], Kamailio's `sreply`): sl's builder (which
+//! renames the Via copies of a reply to HTTP `Sia`), its counters (`sl.stats`) and
+//! `event_route[sl:local-response]`, as in Kamailio. Without sl loaded the module is refused at
+//! load ("cannot bind to SL API"). jsonrpcs' `jsonrpc_dispatch` still calls [`reply`], which has
+//! no handle and uses an unbound one (sl's builder, uncounted) until it passes its own to
+//! [`reply_with`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ferrosip_api::export::{
     EventRouteExport, FnExport, ModParam, ModParamType, ParamKind as K, PvExport, PvNameRule,
@@ -29,13 +32,11 @@ use ferrosip_api::export::{
 };
 use ferrosip_api::pv::PvName;
 use ferrosip_api::{
-    Ctx, Dest, Error, InitCtx, ModValue, ModuleExports, Proto, RetCode, RouteMask, Value,
+    Ctx, Error, InitCtx, ModValue, ModuleExports, Proto, RetCode, RouteMask, Value,
 };
-use ferrosip_sipmsg::build::{self, ReplyOptions};
-use ferrosip_sipmsg::edit::SocketInfo;
-use ferrosip_sipmsg::{HeaderKind, Msg, Proto as Version, Transport};
+use ferrosip_sipmsg::{HeaderKind, Msg, Proto as Version};
 
-use crate::sl::reply_lumps;
+use crate::sl::{reply_lumps, SlReply};
 
 /// The event route HTTP requests run.
 pub const EVENT_ROUTE: &str = "xhttp:request";
@@ -109,8 +110,9 @@ impl XhttpApi {
 
 /// Sends an HTTP reply to the request in `ctx` (Kamailio's xhttp `reply` API, used by
 /// `xhttp_reply` and jsonrpcs' `jsonrpc_dispatch`): a `Content-Type` header when `ctype` is not
-/// empty, the body when not empty, then the stateless reply. Errors are for the log.
-pub fn reply(
+/// empty, the body when not empty, then sl's stateless reply through `sl`. Errors are for the log.
+pub fn reply_with(
+    sl: &SlReply,
     ctx: &mut Ctx<'_>,
     code: u16,
     reason: &[u8],
@@ -127,12 +129,30 @@ pub fn reply(
     if !body.is_empty() && !reply_lumps::set_body(ctx, body) {
         return Err("Error while adding reply lump".into());
     }
-    send(ctx, code, reason)
+    if sl.reply(ctx, code, reason, &[]) < 0 {
+        return Err("Error while sending reply".into());
+    }
+    Ok(())
+}
+
+/// [`reply_with`] through an sl handle that is not the server's: sl's builder and path, but the
+/// reply is not counted in sl's statistics. For callers that hold no handle (jsonrpcs today).
+pub fn reply(
+    ctx: &mut Ctx<'_>,
+    code: u16,
+    reason: &[u8],
+    ctype: &[u8],
+    body: &[u8],
+) -> Result<(), String> {
+    reply_with(&SlReply::default(), ctx, code, reason, ctype, body)
 }
 
 /// The export table.
 pub fn exports() -> ModuleExports {
     let mut m = ModuleExports::new("xhttp");
+    // sl's handle, bound at init (functions are built before init).
+    let sl: Arc<OnceLock<SlReply>> = Arc::new(OnceLock::new());
+    let sl_reply = Arc::clone(&sl);
     m.params = vec![
         ModParam::new(
             "url_match",
@@ -160,7 +180,10 @@ pub fn exports() -> ModuleExports {
         RouteMask::REQUEST,
         "send an HTTP reply (code, reason, content type, body) on the request's connection",
     )
-    .with(|ctx: &mut Ctx<'_>, a: &[ferrosip_api::Arg]| Ok(RetCode(xhttp_reply(ctx, a))))];
+    .with(move |ctx: &mut Ctx<'_>, a: &[ferrosip_api::Arg]| {
+        let sl = sl_reply.get().cloned().unwrap_or_default();
+        Ok(RetCode(xhttp_reply(&sl, ctx, a)))
+    })];
     m.pvs = vec![PvExport {
         name: "hu",
         doc: "URL of the HTTP request (its request-line URI)",
@@ -199,7 +222,8 @@ pub fn exports() -> ModuleExports {
         name: EVENT_ROUTE,
         doc: "an HTTP request received on a SIP socket (the message has a faked Via)",
     }];
-    m.init = Some(Arc::new(|ictx: &mut InitCtx<'_>| {
+    m.init = Some(Arc::new(move |ictx: &mut InitCtx<'_>| {
+        let _ = sl.set(SlReply::bind(ictx, "xhttp")?);
         let api = Arc::new(init(ictx)?);
         ictx.provide(api);
         Ok(())
@@ -259,7 +283,7 @@ fn fake_via(src: SocketAddr, proto: Proto) -> String {
 }
 
 /// `xhttp_reply(code, reason, ctype, body)`: 1 when sent, -1 otherwise (with Kamailio's log lines).
-fn xhttp_reply(ctx: &mut Ctx<'_>, a: &[ferrosip_api::Arg]) -> i64 {
+fn xhttp_reply(sl: &SlReply, ctx: &mut Ctx<'_>, a: &[ferrosip_api::Arg]) -> i64 {
     let Some(code) = a.first().and_then(|x| x.int(ctx).ok()) else {
         ctx.log_error("no reply code value");
         return -1;
@@ -277,120 +301,13 @@ fn xhttp_reply(ctx: &mut Ctx<'_>, a: &[ferrosip_api::Arg]) -> i64 {
         ctx.log_error("invalid reason parameter");
         return -1;
     }
-    match reply(ctx, code, &reason, &ctype, &body) {
+    match reply_with(sl, ctx, code, &reason, &ctype, &body) {
         Ok(()) => 1,
         Err(e) => {
             ctx.log_error(&e);
             -1
         }
     }
-}
-
-/// Builds the stateless reply of the message in `ctx` as sl does (Kamailio's
-/// `build_res_buf_from_sip_req`; for an HTTP request the Via copies become `Sia:`) and sends it to
-/// the source, on the connection it came on.
-fn send(ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> Result<(), String> {
-    let transport = match ctx.rcv.proto {
-        Proto::Udp => Transport::Udp,
-        Proto::Tcp => Transport::Tcp,
-        Proto::Tls => Transport::Tls,
-        Proto::Sctp => Transport::Sctp,
-        Proto::Ws => Transport::Ws,
-        Proto::Wss => Transport::Wss,
-    };
-    let sock = SocketInfo {
-        ip: ctx.rcv.dst.ip(),
-        port: ctx.rcv.dst.port(),
-        proto: transport,
-        advertise: None,
-        sockname: "",
-    };
-    let rcv = build::RecvInfo {
-        src_ip: ctx.rcv.src.ip(),
-        src_port: ctx.rcv.src.port(),
-        socket: &sock,
-        proto: transport,
-        conn_id: 0,
-    };
-    let core = ctx.server.core_params().clone();
-    let (hdrs, body) = reply_lumps::get(ctx);
-    let new_ruri = ctx.state.new_uri.clone();
-    let opts = ReplyOptions {
-        extra_headers: &hdrs,
-        body: body.as_deref(),
-        force_rport: ctx.state.msg_flags & ferrosip_api::ctx::FL_FORCE_RPORT != 0,
-        server_header: core
-            .server_signature
-            .then_some(core.server_header.as_bytes()),
-        warning: core.sip_warning.then_some(build::WarningInfo {
-            pid: std::process::id(),
-            new_ruri: new_ruri.as_deref(),
-        }),
-        ..ReplyOptions::default()
-    };
-    // sl's reply: a SIP request (xhttp_reply in request_route) gets sl's to-tag from 180 on.
-    let tags = crate::sl::generator(crate::sl::seed(ctx));
-    let mut buf = build::sl_reply(ctx.msg, &rcv, code, reason, &tags, &opts)
-        .map_err(|e| format!("Error while sending reply: {e}"))?;
-    if ctx
-        .msg
-        .request_line()
-        .is_some_and(|rl| matches!(rl.proto, Version::Http | Version::Http2))
-    {
-        rename_vias(ctx.msg, &mut buf);
-    }
-    let dst = Dest {
-        addr: ctx.rcv.src,
-        proto: ctx.rcv.proto,
-        socket: ctx.rcv.socket,
-    };
-    ctx.server
-        .send(&dst, &buf)
-        .map_err(|e| format!("Error while sending reply: {e}"))
-}
-
-/// Renames the Via copies of a reply to an HTTP request `Sia` (Kamailio overwrites the first
-/// letter of each copied Via header): the header lines of `reply` that start with the name of one
-/// of `req`'s Via headers.
-fn rename_vias(req: &Msg, reply: &mut [u8]) {
-    let names: Vec<&[u8]> = match req.headers() {
-        Ok(hs) => hs
-            .iter()
-            .filter(|h| h.kind == HeaderKind::Via)
-            .map(|h| h.name.of(req.buf()))
-            .collect(),
-        Err(_) => return,
-    };
-    let mut at = match find_crlf(reply) {
-        Some(i) => i + 2,
-        None => return,
-    };
-    while at < reply.len() {
-        let rest = reply.get(at..).unwrap_or_default();
-        let len = find_crlf(rest).unwrap_or(rest.len());
-        if len == 0 {
-            break; // end of the header section
-        }
-        let line = rest.get(..len).unwrap_or_default();
-        let is_via = names.iter().any(|n| {
-            line.len() > n.len()
-                && line.get(..n.len()) == Some(*n)
-                && line
-                    .get(n.len()..)
-                    .and_then(|r| r.iter().find(|b| !matches!(b, b' ' | b'\t')))
-                    == Some(&b':')
-        });
-        if is_via {
-            if let Some(b) = reply.get_mut(at) {
-                *b = b'S';
-            }
-        }
-        at += len + 2;
-    }
-}
-
-fn find_crlf(s: &[u8]) -> Option<usize> {
-    s.windows(2).position(|w| w == b"\r\n")
 }
 
 #[cfg(test)]
@@ -494,7 +411,7 @@ mod tests {
             {
                 if let Some(b) = XhttpApi::sip_request(&m, src, Proto::Tcp) {
                     let mut reply = b.clone();
-                    rename_vias(&m, &mut reply);
+                    crate::sl::http::rename_vias(&m, &mut reply);
                     if let Ok(faked) = Msg::parse(b) {
                         let _ = faked.via1();
                     }
@@ -567,17 +484,5 @@ mod tests {
             assert_eq!(dst.addr, "127.0.0.1:4000".parse().expect("a"));
             assert_eq!(dst.proto, Proto::Tcp);
         }
-    }
-
-    #[test]
-    fn sia_only_for_via_lines() {
-        let req = "GET / HTTP/1.0\r\nv: SIP/2.0/TCP 1.2.3.4:1\r\nVia : SIP/2.0/TCP 5.6.7.8:2\r\nCSeq: 1 GET\r\n\r\n";
-        let msg = Msg::parse(req.as_bytes().to_vec()).expect("parses");
-        let mut out = b"HTTP/1.0 200 OK\r\nv: SIP/2.0/TCP 1.2.3.4:1\r\nVia : SIP/2.0/TCP 5.6.7.8:2\r\nCSeq: 1 GET\r\nvia-x: y\r\n\r\nv: body".to_vec();
-        rename_vias(&msg, &mut out);
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "HTTP/1.0 200 OK\r\nS: SIP/2.0/TCP 1.2.3.4:1\r\nSia : SIP/2.0/TCP 5.6.7.8:2\r\nCSeq: 1 GET\r\nvia-x: y\r\n\r\nv: body"
-        );
     }
 }
