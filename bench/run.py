@@ -15,10 +15,12 @@ Everything talks to 127.0.0.1. Needs: kamailio, sipp (Debian: kamailio, sip-test
 """
 
 import argparse
+import hashlib
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,18 +43,76 @@ WORKLOADS = {
     "stateful": ("stateful.cfg", ["-sn", "uac"], True, True),
     # Phase 1 (not measured): REGISTER of as many users as there will be calls (PRE below).
     "registrar": ("registrar.cfg", ["-sf", os.path.join(HERE, "scenarios", "uac_user.xml")], True, False),
+    # Phase 1 (not measured): digest-authenticated REGISTER of every subscriber; the measured call is the
+    # proxy-authenticated INVITE (407, ACK, INVITE with credentials) to the registered user, ACK, BYE.
+    "auth": ("auth.cfg", ["-sf", os.path.join(HERE, "scenarios", "uac_auth.xml")], True, False),
 }
 
 # Workloads that need a SIPp run before the measured one: (scenario, rate).
 PRE = {
     "registrar": (os.path.join(HERE, "scenarios", "register.xml"), 1000),
+    "auth": (os.path.join(HERE, "scenarios", "register_auth.xml"), 1000),
 }
+
+# The SIPp UAS of a workload when not scenarios/uas.xml.
+UAS_SCENARIO = {"auth": "uas_rr.xml"}
+
+# Workloads whose config reads a database: the SQLite file run.py creates in the run's directory
+# (Kamailio's subscriber and version tables; subscriber u<i> with password pw<i>, i = 1…calls, the
+# names the SIPp scenarios use), passed to both servers as -A 'DBURL="sqlite:///…"'.
+DB_WORKLOADS = {"auth"}
+DB_FILE = "auth.sqlite"
+REALM = "127.0.0.1"
+# SIPp expands no keyword inside [authentication username=… password=…]: the subscribers reach the
+# scenarios through an injection file whose second field is the whole [authentication …] keyword (SIPp
+# expands it there), read in order (line i = the i-th call of each phase: the same user in both).
+USERS_CSV = "users.csv"
+
+# Under callgrind: calls (and registrations) per second when not 200 (an authenticated call costs
+# Kamailio's workers, slowed ~50× by valgrind, too much for 200/s on two cores: retransmissions then
+# fail calls), and the workloads whose no-call run does the registrations too, so that only the calls
+# remain in the difference (the registrar workload's figure has always included them; kept comparable).
+CG_RATE = {"auth": 20}
+CG_PRE_BOTH = {"auth"}
 
 
 # The floor (bench/floor): one recvfrom + one sendto per datagram and nothing else, for the workloads
 # it can serve. Its CPU per call is the bound below which no server that reads and writes every
 # datagram once can go.
 FLOOR_MODES = {"sl": "sl", "stateless": "stateless"}
+
+
+def make_db(rundir, users):
+    """Creates the SQLite database with Kamailio's schema (version 7 of subscriber, as its auth_db checks)
+    and `users` subscribers; returns its URL."""
+    path = os.path.join(rundir, DB_FILE)
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(
+            "CREATE TABLE version (id INTEGER PRIMARY KEY NOT NULL, table_name VARCHAR(32) NOT NULL,"
+            " table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_table_name_idx UNIQUE (table_name));"
+            "INSERT INTO version (table_name, table_version) VALUES ('version', 1), ('subscriber', 7);"
+            "CREATE TABLE subscriber (id INTEGER PRIMARY KEY NOT NULL, username VARCHAR(64) DEFAULT '' NOT NULL,"
+            " domain VARCHAR(64) DEFAULT '' NOT NULL, password VARCHAR(64) DEFAULT '' NOT NULL,"
+            " ha1 VARCHAR(128) DEFAULT '' NOT NULL, ha1b VARCHAR(128) DEFAULT '' NOT NULL,"
+            " CONSTRAINT subscriber_account_idx UNIQUE (username, domain));"
+            "CREATE INDEX subscriber_username_idx ON subscriber (username);")
+
+        def md5(text):
+            return hashlib.md5(text.encode()).hexdigest()
+
+        # ha1/ha1b as `kamctl add` fills them (the config computes the HA1 from `password` instead).
+        db.executemany(
+            "INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES (?, ?, ?, ?, ?)",
+            ((f"u{i}", REALM, f"pw{i}", md5(f"u{i}:{REALM}:pw{i}"), md5(f"u{i}@{REALM}:{REALM}:pw{i}"))
+             for i in range(1, users + 1)))
+        db.commit()
+    finally:
+        db.close()
+    with open(os.path.join(rundir, USERS_CSV), "w") as f:
+        f.write("SEQUENTIAL\n")
+        f.writelines(f"u{i};[authentication username=u{i} password=pw{i}]\n" for i in range(1, users + 1))
+    return f"sqlite://{path}"
 
 
 def server_cmd(server, cfg, rundir):
@@ -66,6 +126,17 @@ def server_cmd(server, cfg, rundir):
         return ["kamailio", "-f", cfg, "-DD", "-E", "-x", "tlsf", "-m", "512", "-Y", rundir, "-w", rundir]
     binary = os.environ.get("FERROSIP_BIN", os.path.join(ROOT, "target", "release", "ferrosip"))
     return [binary, "-f", cfg, "-DD", "-E", "-Y", rundir, "-w", rundir]
+
+
+def server_args(server, wl, cfgdir, rundir, users):
+    """The server's command line for workload `wl`, with its database made first when it needs one."""
+    cmd = server_cmd(server, os.path.join(cfgdir, WORKLOADS[wl][0]), rundir)
+    if wl in DB_WORKLOADS:
+        cmd += ["-A", f'DBURL="{make_db(rundir, users)}"']
+        if server == "kamailio":
+            # Kamailio reads sqlite:///tmp/x as the path tmp/x relative to its working directory.
+            cmd[cmd.index("-w") + 1] = "/"
+    return cmd
 
 
 def descendants(pid):
@@ -165,9 +236,9 @@ def stop(proc):
             proc.wait()
 
 
-def start_uas(workdir, calls):
+def start_uas(workdir, calls, wl):
     return subprocess.Popen(
-        ["sipp", "-sf", os.path.join(HERE, "scenarios", "uas.xml"), "-i", "127.0.0.1", "-p", str(UAS_PORT), "-m", str(calls), "-nostdin"],
+        ["sipp", "-sf", os.path.join(HERE, "scenarios", UAS_SCENARIO.get(wl, "uas.xml")), "-i", "127.0.0.1", "-p", str(UAS_PORT), "-m", str(calls), "-nostdin"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -175,7 +246,9 @@ def run_sipp(workdir, wl, rate, calls, timeout):
     _, args, needs_uas, _ = WORKLOADS[wl]
     cmd = ["sipp", *args, "-i", "127.0.0.1", "-p", "5080", "-m", str(calls), "-r", str(rate),
            "-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_stat", "-stf", "stat.csv"]
-    if needs_uas and wl != "registrar":
+    if wl in DB_WORKLOADS:
+        cmd += ["-inf", os.path.join(workdir, USERS_CSV)]
+    if needs_uas and wl not in PRE:
         cmd += ["-rsa", f"127.0.0.1:{PORT}", f"127.0.0.1:{UAS_PORT}"]
     else:
         cmd += [f"127.0.0.1:{PORT}"]
@@ -184,14 +257,17 @@ def run_sipp(workdir, wl, rate, calls, timeout):
     return ok, failed, r.returncode
 
 
-def pre_phase(workdir, wl, calls):
+def pre_phase(workdir, wl, calls, rate=None):
     """Runs the workload's unmeasured first phase (registrations); True when it completed."""
     if wl not in PRE:
         return True
-    scen, rate = PRE[wl]
+    scen, default_rate = PRE[wl]
+    rate = rate or default_rate
     cmd = ["sipp", "-sf", scen, "-i", "127.0.0.1", "-p", "5081", "-m", str(calls), "-r", str(rate),
-           "-nostdin", "-timeout", f"{calls // rate + 60}s", "-timeout_error", "-trace_stat", "-stf", "pre.csv",
-           f"127.0.0.1:{PORT}"]
+           "-nostdin", "-timeout", f"{calls // rate + 60}s", "-timeout_error", "-trace_stat", "-stf", "pre.csv"]
+    if wl in DB_WORKLOADS:
+        cmd += ["-inf", os.path.join(workdir, USERS_CSV)]
+    cmd += [f"127.0.0.1:{PORT}"]
     subprocess.run(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=calls // rate + 120)
     ok, _ = parse_stat(os.path.join(workdir, "pre.csv"))
@@ -212,7 +288,7 @@ def measure(server, wl, rate, seconds, cfgdir):
     cfg, _, needs_uas, echo = WORKLOADS[wl]
     workdir = tempfile.mkdtemp(prefix=f"bench-{server}-{wl}-")
     calls = int(rate * seconds)
-    proc = subprocess.Popen(server_cmd(server, os.path.join(cfgdir, cfg), workdir), cwd=workdir,
+    proc = subprocess.Popen(server_args(server, wl, cfgdir, workdir, calls), cwd=workdir,
                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "server.log"), "w"),
                             start_new_session=True)
     uas = None
@@ -220,7 +296,7 @@ def measure(server, wl, rate, seconds, cfgdir):
         if not wait_listening(proc, PORT, not echo):
             return {"error": f"server did not start (see {workdir}/server.log)"}
         if needs_uas:
-            uas = start_uas(workdir, calls + 10)
+            uas = start_uas(workdir, calls + 10, wl)
             time.sleep(0.5)
         if not pre_phase(workdir, wl, calls):
             return {"error": f"registrations failed (see {workdir})"}
@@ -254,30 +330,35 @@ def measure(server, wl, rate, seconds, cfgdir):
 
 
 def callgrind_instructions(server, wl, calls, cfgdir):
-    """Instructions per call: (run with `calls` calls) − (run with none), both under callgrind."""
-    totals = []
-    for n in (0, calls):
+    """Instructions per call: (run with `calls` calls) − (run with none), both under callgrind. The run with
+    none idles as long as the calls took, so idle timers cancel out; for the workloads in CG_PRE_BOTH it
+    does the unmeasured registrations too, so that only the calls remain in the difference."""
+    totals = {}
+    call_seconds = 2.0
+    for n in (calls, 0):
         cfg, _, needs_uas, echo = WORKLOADS[wl]
         workdir = tempfile.mkdtemp(prefix=f"cg-{server}-{wl}-{n}-")
         cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-               f"--callgrind-out-file={workdir}/cg.%p"] + server_cmd(server, os.path.join(cfgdir, cfg), workdir)
+               f"--callgrind-out-file={workdir}/cg.%p"] + server_args(server, wl, cfgdir, workdir, calls)
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL,
                                 stderr=open(os.path.join(workdir, "server.log"), "w"), start_new_session=True)
         uas = None
         try:
             if not wait_listening(proc, PORT, not echo, seconds=120):
                 return None
+            if n and needs_uas:
+                uas = start_uas(workdir, n + 10, wl)
+                time.sleep(0.5)
+            if (n or wl in CG_PRE_BOTH) and not pre_phase(workdir, wl, calls, rate=CG_RATE.get(wl, 200)):
+                return None
             if n:
-                if needs_uas:
-                    uas = start_uas(workdir, n + 10)
-                    time.sleep(0.5)
-                if not pre_phase(workdir, wl, n):
-                    return None
-                ok, _, _ = run_sipp(workdir, wl, 200, n, timeout=120)
+                t0 = time.monotonic()
+                ok, _, _ = run_sipp(workdir, wl, CG_RATE.get(wl, 200), n, timeout=n // CG_RATE.get(wl, 200) + 120)
+                call_seconds = time.monotonic() - t0
                 if ok != n:
                     return None
             else:
-                time.sleep(2)
+                time.sleep(call_seconds)
         finally:
             if uas is not None:
                 stop(uas)
@@ -290,8 +371,8 @@ def callgrind_instructions(server, wl, calls, cfgdir):
                         if line.startswith("summary:") or line.startswith("totals:"):
                             total += int(line.split()[1])
                             break
-        totals.append(total)
-    return (totals[1] - totals[0]) / calls
+        totals[n] = total
+    return (totals[calls] - totals[0]) / calls
 
 
 def main():
