@@ -311,21 +311,27 @@ impl Reader<'_> {
                     return Ok(Item::End);
                 }
                 self.take(len)?;
-                let mut named: Vec<(String, RpcValue)> = Vec::new();
-                let mut plain: Vec<RpcValue> = Vec::new();
+                // Members in the order sent; unnamed ones (array elements) get an empty name
+                // when the container also has named ones.
+                let mut members: Vec<(Option<String>, RpcValue)> = Vec::new();
                 loop {
                     match self.item(depth + 1)? {
                         Item::End => break,
-                        Item::Avp(k, v) => named.push((k, v)),
-                        Item::Value(v) => plain.push(v),
+                        Item::Avp(k, v) => members.push((Some(k), v)),
+                        Item::Value(v) => members.push((None, v)),
                     }
                 }
+                let all_plain = members.iter().all(|(k, _)| k.is_none());
                 Ok(Item::Value(
-                    if t == T_ARRAY || named.is_empty() && !plain.is_empty() {
-                        RpcValue::Array(plain)
+                    if t == T_ARRAY || all_plain && !members.is_empty() {
+                        RpcValue::Array(members.into_iter().map(|(_, v)| v).collect())
                     } else {
-                        named.extend(plain.into_iter().map(|v| (String::new(), v)));
-                        RpcValue::Struct(named)
+                        RpcValue::Struct(
+                            members
+                                .into_iter()
+                                .map(|(k, v)| (k.unwrap_or_default(), v))
+                                .collect(),
+                        )
                     },
                 ))
             }
