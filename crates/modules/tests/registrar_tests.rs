@@ -112,6 +112,51 @@ type Step = (
     &'static [&'static str], // other headers
 );
 
+/// lookup() gives the R-URI its contact's q (Kamailio's set_ruri_q: tm's t_load_contacts orders
+/// by it), and corex's append_branch() without a URI moves it into the branch with that q.
+#[test]
+fn lookup_sets_the_ruri_q() {
+    let mut reg = Registry::new();
+    let mut core = ModuleExports::new("core");
+    core.pvs = store::var_avp_pvs();
+    core.pvs.extend(store::core_pvs());
+    reg.add(core).unwrap_or_else(|e| panic!("{e}"));
+    for m in [
+        ferrosip_modules::sl::exports(),
+        ferrosip_modules::usrloc::exports(),
+        ferrosip_modules::registrar::exports(),
+        ferrosip_modules::corex::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    let ul = reg.api::<UlApi>().unwrap_or_else(|| panic!("usrloc api"));
+    ul.clock().set(T0);
+    let extra = "Contact: <sip:a@10.0.0.5>;q=0.3\r\nContact: <sip:a@10.0.0.6>;q=0.7\r\n";
+    let o = call(
+        &reg,
+        &register("dave", "q1", 1, extra),
+        "save",
+        &["location"],
+    );
+    assert_eq!(o.rc, 1, "{:?}", o.logs);
+    let o = call(&reg, &invite("dave"), "lookup", &["location"]);
+    assert_eq!(o.rc, 1);
+    assert_eq!(o.ruri, "sip:a@10.0.0.6");
+    assert_eq!(o.state.ruri_q, Some(700));
+    assert_eq!(o.state.branches.first().map(|b| b.q), Some(300));
+    let o = call_with(
+        &reg,
+        &invite("dave"),
+        RouteType::Request,
+        3,
+        &[("lookup", &["location"]), ("append_branch", &[])],
+        &|_| {},
+    );
+    let qs: Vec<i32> = o.state.branches.iter().map(|b| b.q).collect();
+    assert_eq!(qs, [300, 700], "the R-URI joins the branches with its q");
+}
+
 #[test]
 fn register_sequences() {
     let (reg, _api) = reg_with(

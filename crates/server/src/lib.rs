@@ -19,8 +19,7 @@
 //! - [`stats`]: core counters; [`process`]: pid files and directories; [`log`]: the log back end.
 //!
 //! Not here yet (refused at load with a clear message): TLS/SCTP/WS sockets and `forward_tls`/
-//! `forward_sctp`, `event_route[core:msg-received]`, `[core:receive-parse-error]`, `[tm:local-request]` and
-//! `[tm:branch-failure(:name)]`, DNS SRV/NAPTR
+//! `forward_sctp`, `event_route[tm:local-request]`, DNS SRV/NAPTR
 //! (names resolve through the system resolver, A before AAAA), `mhomed`, reload.
 
 pub mod cfgmap;

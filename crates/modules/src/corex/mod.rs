@@ -342,7 +342,8 @@ pub fn exports() -> ModuleExports {
 }
 
 /// `append_branch([uri[, q]])`. Without a URI the R-URI (new or original) moves into the branch
-/// with `$du`, the main branch flags and the forced socket, which are then reset. 1 on success;
+/// with `$du`, its q (unless one is given), the main branch flags and the forced socket, which are
+/// then reset. 1 on success;
 /// -1 for a bad q or when the branch table is full.
 pub fn append_branch(ctx: &mut Ctx<'_>, uri: Option<&[u8]>, q: Option<&[u8]>) -> i64 {
     let q = match q.filter(|q| !q.is_empty()) {
@@ -361,6 +362,11 @@ pub fn append_branch(ctx: &mut Ctx<'_>, uri: Option<&[u8]>, q: Option<&[u8]>) ->
         return -1;
     }
     let given = uri.filter(|u| !u.is_empty());
+    // The R-URI moved into the branch keeps its q (Kamailio's get_ruri_q) unless one is given.
+    let q = match (given, q) {
+        (None, -1) => ctx.state.ruri_q.unwrap_or(-1),
+        _ => q,
+    };
     let b = Branch {
         uri: given.map(<[u8]>::to_vec).unwrap_or_else(|| ctx.ruri()),
         dst_uri: ctx.state.dst_uri.clone().unwrap_or_default(),

@@ -467,6 +467,8 @@ fn lookup_inner(
         if let Some(s) = c.socket_id {
             ctx.state.force_socket = Some(s);
         }
+        // Kamailio's set_ruri_q: tm's t_load_contacts orders the R-URI by it.
+        ctx.state.ruri_q = (c.q >= 0).then_some(c.q);
         super::rcd::add(ctx, cfg, c, now);
     }
     // lookup_to_dset keeps the first contact in the branch walk (Kamailio does not advance).
