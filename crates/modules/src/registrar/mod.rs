@@ -72,6 +72,8 @@ pub struct RegConfig {
     pub xavp_rcd: Option<Vec<u8>>,
     /// `xavp_rcd_mask`: fields left out of it ([`rcd::AVP_RCD_RUID`] …).
     pub xavp_rcd_mask: i64,
+    /// sl's reply API (Kamailio's `slb`): registrar's replies are sl's, counted in its statistics.
+    pub sl: crate::sl::SlReply,
 }
 
 impl Default for RegConfig {
@@ -99,6 +101,7 @@ impl Default for RegConfig {
             gruu_enabled: true,
             xavp_rcd: None,
             xavp_rcd_mask: 0,
+            sl: crate::sl::SlReply::default(),
         }
     }
 }
@@ -320,7 +323,10 @@ pub fn exports() -> ModuleExports {
         let ul = ictx.api::<UlApi>().ok_or_else(|| {
             Error::Init("registrar needs the usrloc module, loaded before it".into())
         })?;
-        let mut c = RegConfig::default();
+        let mut c = RegConfig {
+            sl: crate::sl::SlReply::bind(ictx, "registrar")?,
+            ..RegConfig::default()
+        };
         for (name, v) in ictx.modparams() {
             let int = match v {
                 ModValue::Int(i) => *i,

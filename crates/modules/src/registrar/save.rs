@@ -222,11 +222,12 @@ pub fn w_unregister(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCo
 }
 
 /// `reg_send_reply()`: sends the reply prepared by `save` with flags 0x02|0x10.
-pub fn w_send_reply(_r: &Registrar, ctx: &mut Ctx<'_>, _a: &[Arg]) -> Result<RetCode, Error> {
+pub fn w_send_reply(r: &Registrar, ctx: &mut Ctx<'_>, _a: &[Arg]) -> Result<RetCode, Error> {
+    let (cfg, _) = r.parts()?;
     let Some((code, reason, hdrs)) = take_prepared(ctx) else {
         return Ok(RetCode(-1));
     };
-    Ok(RetCode(if send(ctx, code, &reason, &hdrs) {
+    Ok(RetCode(if send(cfg, ctx, code, &reason, &hdrs) {
         1
     } else {
         -1
@@ -253,7 +254,7 @@ pub fn save(
             if flags & REG_SAVE_NORPL_FL == 0 {
                 if route_ok {
                     let (code, reason, hdrs) = reply_parts(cfg, ctx, None, &out);
-                    if !send(ctx, code, reason, &hdrs) {
+                    if !send(cfg, ctx, code, reason, &hdrs) {
                         return done(-1, Outcome::Accepted);
                     }
                 }
@@ -267,7 +268,7 @@ pub fn save(
         Err(Some(e)) => {
             if ctx.route_type == RouteType::Request && flags & REG_SAVE_NORPL_FL == 0 {
                 let (code, reason, hdrs) = reply_parts(cfg, ctx, Some(e), &out);
-                send(ctx, code, reason, &hdrs);
+                send(cfg, ctx, code, reason, &hdrs);
             }
             let code = if e == Rerr::TooMany { -2 } else { -1 };
             done(code, Outcome::Rejected)
@@ -1221,20 +1222,14 @@ fn take_prepared(ctx: &mut Ctx<'_>) -> Option<(u16, String, Vec<u8>)> {
 }
 
 /// Sends a stateless reply as sl does, with `hdrs` after the headers of `append_to_reply`.
-fn send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> bool {
-    match try_send(ctx, code, reason, hdrs) {
-        Ok(()) => true,
-        Err(e) => {
-            ctx.log_error(&format!("failed to send {code} {reason}: {e}"));
-            false
-        }
+/// Kamailio's registrar replies through sl (`slb.freply`): statefully when the REGISTER has a
+/// transaction, counted in sl's statistics either way.
+fn send(cfg: &RegConfig, ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> bool {
+    if cfg.sl.send_reply(ctx, code, reason.as_bytes(), hdrs) < 0 {
+        ctx.log_error(&format!("failed to send {code} {reason}"));
+        return false;
     }
-}
-
-/// Kamailio's registrar replies through sl (`slb.freply`); the shared sl-like sender gives the
-/// same Server/Warning headers, to-tag seed and destination as sl_send_reply.
-fn try_send(ctx: &mut Ctx<'_>, code: u16, reason: &str, hdrs: &[u8]) -> Result<(), String> {
-    crate::siputils::reply::send_with(ctx, code, reason.as_bytes(), hdrs)
+    true
 }
 
 /// The record id of a temp-GRUU R-URI (`sip:<ruid>-<hex aor hash>@host;gr`).

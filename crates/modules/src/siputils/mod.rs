@@ -15,7 +15,6 @@
 
 pub mod contact;
 pub mod pcv;
-pub mod reply;
 pub mod strs;
 
 use std::sync::{Arc, OnceLock};
