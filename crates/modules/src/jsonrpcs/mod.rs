@@ -362,6 +362,8 @@ struct Config {
     pretty: bool,
     /// `jsonrpc_dispatch()` answers (transport bit 1 with xhttp loaded).
     http: bool,
+    /// sl's reply API, which xhttp's replies go through (counted in sl's statistics).
+    sl: crate::sl::SlReply,
     fifo: Option<(PathBuf, Ownership)>,
     reply_dir: PathBuf,
     dgram: Option<(PathBuf, Ownership)>,
@@ -417,6 +419,7 @@ fn resolve(rundir: &Path, name: &str) -> PathBuf {
 impl State {
     fn init(&self, ictx: &mut InitCtx<'_>) -> Result<(), Error> {
         let table = shared_table(ictx);
+        let sl = crate::sl::SlReply::of(ictx);
         let str_of = |n: &str, d: &str| match ictx.modparam(n) {
             Some(ModValue::Str(s)) => s.clone(),
             _ => d.to_string(),
@@ -438,8 +441,8 @@ impl State {
         let fifo_name = str_of("fifo_name", "kamailio_rpc.fifo");
         let dgram_name = str_of("dgram_socket", "kamailio_rpc.sock");
         let tcp = str_of("tcp_socket", "");
-        // Kamailio binds xhttp's API by name, whatever the load order; the reply path
-        // (`crate::xhttp::reply`) needs no state of the module.
+        // Kamailio binds xhttp's API by name, whatever the load order; xhttp's reply path needs
+        // only sl's reply API (xhttp itself refuses to load without sl).
         let xhttp = ictx.has_module("xhttp");
         if transport == 0 {
             // "all that can be enabled".
@@ -466,6 +469,7 @@ impl State {
         let cfg = Config {
             pretty: int_of("pretty_format", 1) != 0,
             http: transport & 1 != 0,
+            sl: sl.clone(),
             fifo: if transport & 2 != 0 && !fifo_name.is_empty() {
                 Some((
                     resolve(&rundir, &fifo_name),
@@ -627,7 +631,8 @@ impl State {
             return -1;
         };
         let code = u16::try_from(r.code).unwrap_or(500);
-        match crate::xhttp::reply(
+        match crate::xhttp::reply_with(
+            &cfg.sl,
             ctx,
             code,
             r.text.as_bytes(),

@@ -135,18 +135,6 @@ pub fn reply_with(
     Ok(())
 }
 
-/// [`reply_with`] through an sl handle that is not the server's: sl's builder and path, but the
-/// reply is not counted in sl's statistics. For callers that hold no handle (jsonrpcs today).
-pub fn reply(
-    ctx: &mut Ctx<'_>,
-    code: u16,
-    reason: &[u8],
-    ctype: &[u8],
-    body: &[u8],
-) -> Result<(), String> {
-    reply_with(&SlReply::default(), ctx, code, reason, ctype, body)
-}
-
 /// The export table.
 pub fn exports() -> ModuleExports {
     let mut m = ModuleExports::new("xhttp");
@@ -453,7 +441,14 @@ mod tests {
         let r = {
             let mut ctx =
                 Ctx::new(&mut msg, RouteType::Event, rcv, &mut ws, &mut rec).expect("ctx");
-            reply(&mut ctx, code, b"OK", ctype.as_bytes(), body.as_bytes())
+            reply_with(
+                &SlReply::default(),
+                &mut ctx,
+                code,
+                b"OK",
+                ctype.as_bytes(),
+                body.as_bytes(),
+            )
         };
         (r, rec)
     }
