@@ -164,15 +164,17 @@ def descendants(pid):
 
 
 def cpu_seconds(pids):
-    total = 0
+    """(user, system) CPU seconds of the processes (each with all its threads)."""
+    user = system = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+            user += int(fields[11])  # utime (clock ticks)
+            system += int(fields[12])  # stime
         except OSError:
             continue
-    return total / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def pss_kib(pids):
@@ -321,9 +323,12 @@ def measure(server, wl, rate, seconds, cfgdir):
         pt.join()
         done.set()
         cpu1 = cpu_seconds(descendants(proc.pid))
+        user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         return {
             "calls": ok, "failed": failed, "sipp_rc": rc,
-            "cpu_us_per_call": (cpu1 - cpu0) * 1e6 / ok if ok else float("nan"),
+            "cpu_us_per_call": (user + system) * 1e6 / ok if ok else float("nan"),
+            # The kernel's share (system time): receiving, sending, waking up.
+            "sys_share": system / (user + system) if user + system else float("nan"),
             "p50_us": percentile(probe.samples_us, 50), "p99_us": percentile(probe.samples_us, 99),
             "probe_lost": probe.lost, "peak_pss_kib": peak[0], "workdir": workdir,
         }
@@ -403,14 +408,15 @@ def main():
             results[(server, wl)] = r
             print(f"{server:9} {wl:10} {r}", flush=True)
     print()
-    print("| workload | server | calls | failed | CPU µs/call | p50 µs | p99 µs | peak PSS MiB | instr/call |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workload | server | calls | failed | CPU µs/call | kernel % | p50 µs | p99 µs | peak PSS MiB | instr/call |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (server, wl), r in results.items():
         if "error" in r:
-            print(f"| {wl} | {server} | {r['error']} | | | | | | |")
+            print(f"| {wl} | {server} | {r['error']} | | | | | | | |")
             continue
         ipc = r.get("instr_per_call")
-        print(f"| {wl} | {server} | {r['calls']} | {r['failed']} | {r['cpu_us_per_call']:.1f} | {r['p50_us']:.0f} "
+        print(f"| {wl} | {server} | {r['calls']} | {r['failed']} | {r['cpu_us_per_call']:.1f} | {r['sys_share'] * 100:.0f} "
+              f"| {r['p50_us']:.0f} "
               f"| {r['p99_us']:.0f} | {r['peak_pss_kib'] / 1024:.1f} | {ipc if ipc is None else round(ipc)} |")
     for wl in a.workloads.split(","):
         f, k = results.get(("ferrosip", wl)), results.get(("kamailio", wl))
