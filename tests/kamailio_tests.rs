@@ -12,15 +12,19 @@
 //! How each unit runs, and why:
 //! - in its own network namespace (`unshare -n`, loopback up): the units use port 5060 and
 //!   sipsak's fixed local ports, which other tests of this suite (or a local Kamailio) could hold;
+//!   and in its own PID namespace (`-p -f`), whose first process — the unit's bash — reaps the
+//!   daemons the unit stops at once (this container's init reaps orphans only every ~2 s);
 //! - on its own copy of the unit folder (units write generated config files next to their
 //!   scripts) with its own `KAMRUN` directory for the pid file: a daemon killed by one step can
 //!   still be a zombie waiting for its reaper when the next step starts, and Kamailio — and
 //!   ferrosip — refuse a pid file whose process still exists;
-//! - `KAMBIN` is a two-line wrapper: without `-f`, Kamailio reads the config it was installed
+//! - `KAMBIN` is a small wrapper ([`kambin_wrapper`]): without `-f`, Kamailio reads the config it was installed
 //!   with (the units' Docker images build Kamailio 6.0 from source, so that is 6.0's stock
 //!   `etc/kamailio.cfg`); ferrosip's default path is its own, so the wrapper adds `-f` with the
 //!   6.0 stock file (scratch copy, `scripts/fetch-stock-cfg.sh`), or Debian's 5.6 file when that
-//!   is absent. Every other flag reaches ferrosip as the unit wrote it.
+//!   is absent. Every other flag reaches ferrosip as the unit wrote it. It also waits (3 s at
+//!   most) for the previous run's process of the same pid file to be gone;
+//! - `sipsak -M` runs a stand-in ([`SIPSAK_M`]): Debian's sipsak 0.9.8.1 crashes in message mode.
 //! - what a unit leaves running (a failed step exits before its `kill`) is found by its pid-file
 //!   directory on the command line and stopped by pid.
 //!
