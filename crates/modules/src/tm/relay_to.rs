@@ -86,14 +86,7 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
         v.push(
             FnExport::new(name, &[K::Spve, K::IntOrVar], RouteMask::REQUEST, doc).with(
                 move |ctx, a| {
-                    let host = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
-                    let port = a.get(1).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
-                    let port = u16::try_from(port)
-                        .map_err(|_| Error::Runtime("t_replicate: bad port".into()))?;
-                    let target = Target {
-                        host: Some((String::from_utf8_lossy(&host).into_owned(), port)),
-                        proto: proto.or(Some(Proto::Udp)),
-                    };
+                    let target = host_port(ctx, a, "t_replicate", proto.or(Some(Proto::Udp)))?;
                     replicate(&t, ctx, target)
                 },
             ),
@@ -130,14 +123,7 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
         v.push(
             FnExport::new(name, &[K::Spve, K::IntOrVar], RouteMask::REQUEST, doc).with(
                 move |ctx, a| {
-                    let host = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
-                    let port = a.get(1).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
-                    let port = u16::try_from(port)
-                        .map_err(|_| Error::Runtime("t_forward_nonack: bad port".into()))?;
-                    let target = Target {
-                        host: Some((String::from_utf8_lossy(&host).into_owned(), port)),
-                        proto,
-                    };
+                    let target = host_port(ctx, a, "t_forward_nonack", proto)?;
                     forward_nonack(&t, ctx, target)
                 },
             ),
@@ -294,6 +280,23 @@ fn uri_target(uri: &[u8]) -> Option<Target> {
         .and_then(|v| proto_of(&String::from_utf8_lossy(v.of(uri))));
     Some(Target {
         host: Some((host, u.port.unwrap_or(0))),
+        proto,
+    })
+}
+
+/// The `(host, port)` parameters of `t_replicate(host, port)` / `t_forward_nonack(host, port)` and
+/// their `_udp`/`_tcp` forms as a target; a port outside 0..=65535 is `fname`'s error.
+fn host_port(
+    ctx: &mut Ctx<'_>,
+    a: &[Arg],
+    fname: &str,
+    proto: Option<Proto>,
+) -> Result<Target, Error> {
+    let host = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+    let port = a.get(1).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+    let port = u16::try_from(port).map_err(|_| Error::Runtime(format!("{fname}: bad port")))?;
+    Ok(Target {
+        host: Some((String::from_utf8_lossy(&host).into_owned(), port)),
         proto,
     })
 }
