@@ -152,11 +152,7 @@ impl State {
         let (Some(cfg), Some(drivers)) = (self.cfg.get(), self.drivers.get()) else {
             return Err("alias_db is not initialised".into());
         };
-        drivers.bind("alias_db", &cfg.url).map_err(|e| match e {
-            Error::Init(m) => m,
-            other => other.to_string(),
-        })?;
-        let db = drivers.open(&cfg.url).map_err(|e| e.to_string())?;
+        let db = drivers.open_bound("alias_db", &cfg.url)?;
         let _ = self.db.set(db.clone());
         Ok(db)
     }

@@ -137,6 +137,16 @@ impl DbDrivers {
         Ok(db)
     }
 
+    /// [`DbDrivers::bind`] then [`DbDrivers::open`] for `module`: the shared pool of `url`, or the
+    /// text to log (a missing driver module or a failed connection).
+    pub fn open_bound(&self, module: &str, url: &str) -> Result<Db, String> {
+        self.bind(module, url).map_err(|e| match e {
+            Error::Init(m) => m,
+            other => other.to_string(),
+        })?;
+        self.open(url).map_err(|e| e.to_string())
+    }
+
     /// A handle of its own (not shared, closed when dropped) for load-time checks.
     pub fn connect_once(&self, url: &str) -> Result<Db, ferrosip_db::Error> {
         Db::connect_with(url, self.options())

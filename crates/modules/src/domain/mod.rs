@@ -322,11 +322,7 @@ impl State {
         let (Some(cfg), Some(drivers)) = (self.cfg.get(), self.drivers.get()) else {
             return Err("domain is not initialised".into());
         };
-        drivers.bind("domain", &cfg.url).map_err(|e| match e {
-            Error::Init(m) => m,
-            other => other.to_string(),
-        })?;
-        let db = drivers.open(&cfg.url).map_err(|e| e.to_string())?;
+        let db = drivers.open_bound("domain", &cfg.url)?;
         let _ = self.db.set(db.clone());
         Ok(db)
     }

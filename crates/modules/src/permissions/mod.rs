@@ -146,11 +146,7 @@ impl State {
         let (Some(url), Some(drivers)) = (cfg.url.as_deref(), self.drivers.get()) else {
             return Err("db_url not set".into());
         };
-        drivers.bind("permissions", url).map_err(|e| match e {
-            Error::Init(m) => m,
-            other => other.to_string(),
-        })?;
-        let db = drivers.open(url).map_err(|e| e.to_string())?;
+        let db = drivers.open_bound("permissions", url)?;
         let _ = self.db.set(db.clone());
         Ok(db)
     }
