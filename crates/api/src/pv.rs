@@ -220,6 +220,15 @@ impl fmt::Debug for Format {
 }
 
 impl Format {
+    /// The variable, when the format is exactly one variable and no text (`"$var(port)"`):
+    /// what Kamailio's `fixup_igp`/`fixup_spve` treat as that variable.
+    pub fn single_pv(&self) -> Option<&PvSpec> {
+        match self.parts.as_slice() {
+            [FmtPart::Pv(p)] => Some(p),
+            _ => None,
+        }
+    }
+
     /// An empty format.
     pub fn new() -> Format {
         Format::default()

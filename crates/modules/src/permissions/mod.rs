@@ -422,28 +422,22 @@ fn no_empty_constants(args: &mut [Arg]) -> Result<(), String> {
 
 /// Kamailio's `fixup_igp`: a quoted parameter that is exactly one variable (`"$var(port)"`) is
 /// that variable, whose value must then be an integer. The compiler prepares a quoted text as a
-/// format; a format of one variable renders (Debug) as that variable's text between quotes,
-/// which is parsed back here. (The compiler could do this for every `IntOrVar` parameter.)
+/// format ([`ferrosip_api::Format::single_pv`] tells the one-variable case). (The compiler could
+/// do this for every `IntOrVar` parameter.)
 fn igp_fixup(
     positions: &'static [usize],
 ) -> impl Fn(&mut Vec<Arg>, &FixupEnv<'_>) -> Result<(), String> + Send + Sync + 'static {
-    move |args, env| {
+    move |args, _env| {
         for &i in positions {
             let Some(a) = args.get_mut(i) else {
                 continue;
             };
-            let Arg::Fmt(f) = a else {
-                continue;
+            let pv = match a {
+                Arg::Fmt(f) => f.single_pv().cloned(),
+                _ => None,
             };
-            let text = format!("{f:?}");
-            let inner = text
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .unwrap_or(&text);
-            if let Ok((r, used)) = ferrosip_api::pv::parse_pv_ref(inner.as_bytes()) {
-                if used == inner.len() {
-                    *a = Arg::Var(env.registry.resolve_pv(&r)?);
-                }
+            if let Some(pv) = pv {
+                *a = Arg::Var(pv);
             }
         }
         Ok(())
