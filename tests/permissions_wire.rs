@@ -18,6 +18,8 @@
 //!   (404); the same INVITE from an address not in the table (407);
 //! - `address_file` instead of the table, on both servers.
 
+#[path = "stock_support.rs"]
+mod stock_support;
 #[path = "wire_harness.rs"]
 mod w;
 
@@ -1040,20 +1042,7 @@ fn stock60() -> Option<(String, String)> {
         );
         return None;
     };
-    let for56: String = cfg
-        .lines()
-        .map(|l| {
-            let t = l.trim();
-            if t == "loadmodule \"dlgs.so\"" || t.starts_with("modparam(\"dlgs\"") {
-                format!("# (5.6: no dlgs) {l}")
-            } else if t.starts_with("dlgs_update(") || t.starts_with("dlgs_init(") {
-                format!("$var(no_dlgs_in_56) = 0; # {t}")
-            } else {
-                l.replace("send_reply_error()", "sl_reply_error()")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let for56 = stock_support::for_kamailio56(&cfg);
     Some((cfg, for56))
 }
 

@@ -1,5 +1,5 @@
 //! Shared by the tests that run Kamailio's stock configs (`tests/stock_cfg.rs`,
-//! `tests/stock_db.rs`, `tests/debugger.rs`), included with `#[path]`.
+//! `tests/stock_db.rs`, `tests/debugger.rs`, `tests/permissions_wire.rs`), included with `#[path]`.
 #![allow(dead_code)]
 
 /// Kamailio 6.0's stock file made loadable by Kamailio 5.6.3, which runs the comparison:
