@@ -263,7 +263,7 @@ fn location_rows_match_kamailio() {
 #[test]
 fn location_rows_match_kamailio_postgres() {
     let _one = serial();
-    let Some(url) = server_url("FERROSIP_TEST_PG_URL") else {
+    let Some(url) = w::server_url("FERROSIP_TEST_PG_URL") else {
         return;
     };
     rows_match(&url, "uldb_rows_pg");
@@ -272,7 +272,7 @@ fn location_rows_match_kamailio_postgres() {
 #[test]
 fn location_rows_match_kamailio_mariadb() {
     let _one = serial();
-    let Some(url) = server_url("FERROSIP_TEST_MYSQL_URL") else {
+    let Some(url) = w::server_url("FERROSIP_TEST_MYSQL_URL") else {
         return;
     };
     rows_match(&url, "uldb_rows_my");
@@ -333,7 +333,7 @@ fn write_back_survives_a_restart_sqlite() {
 #[test]
 fn write_back_survives_a_restart_postgres() {
     let _one = serial();
-    let Some(url) = server_url("FERROSIP_TEST_PG_URL") else {
+    let Some(url) = w::server_url("FERROSIP_TEST_PG_URL") else {
         return;
     };
     fresh(&url);
@@ -399,7 +399,7 @@ fn db_only_two_instances_sqlite() {
 #[test]
 fn db_only_two_instances_postgres() {
     let _one = serial();
-    let Some(url) = server_url("FERROSIP_TEST_PG_URL") else {
+    let Some(url) = w::server_url("FERROSIP_TEST_PG_URL") else {
         return;
     };
     fresh(&url);
@@ -409,7 +409,7 @@ fn db_only_two_instances_postgres() {
 #[test]
 fn db_only_two_instances_mariadb() {
     let _one = serial();
-    let Some(url) = server_url("FERROSIP_TEST_MYSQL_URL") else {
+    let Some(url) = w::server_url("FERROSIP_TEST_MYSQL_URL") else {
         return;
     };
     fresh(&url);
@@ -587,21 +587,4 @@ fn write_back_timer_flushes_while_running() {
     }
     assert_eq!(n, 1, "written by the timer within 5 s\n{}", fs.log_text());
     fs.stop();
-}
-
-/// The server URL in `var`, or `None` — the test is then skipped with a message — when it is unset.
-/// `.ci/run` starts PostgreSQL and MariaDB (crates/db/scripts/test-servers.sh) and sets the URLs, so
-/// in CI (`CI` set) a missing URL is a failure, not a skip.
-fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) => Some(u),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI: {var} must be set (.ci/run starts the servers)"
-            );
-            eprintln!("{var} not set: skipped (crates/db/scripts/test-servers.sh starts a server)");
-            None
-        }
-    }
 }

@@ -368,3 +368,20 @@ pub fn digest_credentials(
          response=\"{resp}\", algorithm=MD5"
     )
 }
+
+/// The server URL in `var`, or `None` — the test is then skipped with a message — when it is unset.
+/// `.ci/run` starts PostgreSQL and MariaDB (crates/db/scripts/test-servers.sh) and sets the URLs, so
+/// in CI (`CI` set) a missing URL is a failure, not a skip.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI: {var} must be set (.ci/run starts the servers)"
+            );
+            eprintln!("{var} not set: skipped (crates/db/scripts/test-servers.sh starts a server)");
+            None
+        }
+    }
+}

@@ -379,7 +379,7 @@ static SERVER_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[test]
 fn load_and_write_back_match_kamailio_postgres() {
     let _one = SERVER_DB.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(url) = server_url("FERROSIP_TEST_PG_URL") else {
+    let Some(url) = h::server_url("FERROSIP_TEST_PG_URL") else {
         return;
     };
     both(&url);
@@ -388,7 +388,7 @@ fn load_and_write_back_match_kamailio_postgres() {
 #[test]
 fn load_and_write_back_match_kamailio_mariadb() {
     let _one = SERVER_DB.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(url) = server_url("FERROSIP_TEST_MYSQL_URL") else {
+    let Some(url) = h::server_url("FERROSIP_TEST_MYSQL_URL") else {
         return;
     };
     both(&url);
@@ -470,21 +470,4 @@ fn reload_and_store_rpcs() {
     reg.init_all().unwrap_or_else(|e| panic!("{e}"));
     let e = reg.child_init_all(0).err().map(|e| e.to_string());
     assert!(e.as_deref().is_some_and(|e| e.contains("missing")), "{e:?}");
-}
-
-/// The server URL in `var`, or `None` — the test is then skipped with a message — when it is unset.
-/// `.ci/run` starts PostgreSQL and MariaDB (crates/db/scripts/test-servers.sh) and sets the URLs, so
-/// in CI (`CI` set) a missing URL is a failure, not a skip.
-fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) => Some(u),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI: {var} must be set (.ci/run starts the servers)"
-            );
-            eprintln!("{var} not set: skipped (crates/db/scripts/test-servers.sh starts a server)");
-            None
-        }
-    }
 }

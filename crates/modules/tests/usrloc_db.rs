@@ -637,20 +637,3 @@ fn write_through_survives_a_postgres_restart() {
 /// The server tests share the servers' `location` table and one of them restarts PostgreSQL:
 /// they run one at a time.
 static SERVER_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The server URL in `var`, or `None` — the test is then skipped with a message — when it is unset.
-/// `.ci/run` starts PostgreSQL and MariaDB (crates/db/scripts/test-servers.sh) and sets the URLs, so
-/// in CI (`CI` set) a missing URL is a failure, not a skip.
-fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) => Some(u),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI: {var} must be set (.ci/run starts the servers)"
-            );
-            eprintln!("{var} not set: skipped (crates/db/scripts/test-servers.sh starts a server)");
-            None
-        }
-    }
-}
