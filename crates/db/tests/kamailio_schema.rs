@@ -7,6 +7,8 @@
 //! Needs the kamailio-sqlite-modules (and -postgres-, -mysql-) packages, which `.ci/run` does not
 //! install yet: ignored by default.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -170,7 +172,9 @@ fn sqlite_schema_is_kamailios() {
 }
 
 fn server(var: &str, dir: &str) {
-    let Some(url) = server_url(var) else { return };
+    let Some(url) = common::server_url(var) else {
+        return;
+    };
     if !have_kamailio_file(dir) {
         return;
     }
@@ -185,23 +189,6 @@ fn postgres_schema_is_kamailios() {
 #[test]
 fn mysql_schema_is_kamailios() {
     server("FERROSIP_TEST_MYSQL_URL", "/usr/share/kamailio/mysql");
-}
-
-/// The server URL in `var`, or `None` — the test is then skipped with a message — when it is unset.
-/// `.ci/run` starts PostgreSQL and MariaDB (crates/db/scripts/test-servers.sh) and sets the URLs, so
-/// in CI (`CI` set) a missing URL is a failure, not a skip.
-fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) => Some(u),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI: {var} must be set (.ci/run starts the servers)"
-            );
-            eprintln!("{var} not set: skipped (crates/db/scripts/test-servers.sh starts a server)");
-            None
-        }
-    }
 }
 
 /// Whether `path` (a file of one of Debian's kamailio-*-modules packages) exists; skipped with a
