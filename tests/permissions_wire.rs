@@ -1030,16 +1030,9 @@ fn stock60_cfg_with_ipauth_aliasdb_multidomain() {
 
 /// Kamailio 6.0.7's kamailio.cfg and Kamailio 5.6.3's copy of it; `None` (skipped) when absent.
 fn stock60() -> Option<(String, String)> {
-    let path = std::env::var_os("FERROSIP_STOCK60_CFG")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("scratch/stock/kamailio-6.0.cfg")
-        });
-    let Ok(cfg) = std::fs::read_to_string(&path) else {
-        eprintln!(
-            "skipped: {} absent (scripts/fetch-stock-cfg.sh)",
-            path.display()
-        );
+    let Some(cfg) = stock_support::stock60_path().and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        eprintln!("skipped: scratch/stock/kamailio-6.0.cfg absent (scripts/fetch-stock-cfg.sh)");
         return None;
     };
     let for56 = stock_support::for_kamailio56(&cfg);

@@ -26,7 +26,7 @@ mod harness;
 mod stock_support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,15 +38,6 @@ const DEBIAN_CFG: &str = "/etc/kamailio/kamailio.cfg";
 
 /// Where scripts/fetch-stock-cfg.sh puts Kamailio 6.0.7's `etc/kamailio.cfg`.
 const STOCK60_SCRATCH: &str = "scratch/stock/kamailio-6.0.cfg";
-
-/// The 6.0 file: `$FERROSIP_STOCK60_CFG`, else the scratch copy.
-fn stock60_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FERROSIP_STOCK60_CFG") {
-        return Some(PathBuf::from(p));
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(STOCK60_SCRATCH);
-    p.exists().then_some(p)
-}
 
 /// A free port with four digits: sipsak 0.9.8 drops the fifth digit of a port in the R-URI.
 fn port4() -> u16 {
@@ -1496,7 +1487,7 @@ fn kamailio60_stock_cfg_matches_kamailio() {
     if !tools_present() {
         return;
     }
-    let Some(cfg) = stock60_path() else {
+    let Some(cfg) = stock_support::stock60_path() else {
         eprintln!(
             "Kamailio 6.0.7's kamailio.cfg not found ({STOCK60_SCRATCH} or \
              $FERROSIP_STOCK60_CFG): skipped; scripts/fetch-stock-cfg.sh fetches it"

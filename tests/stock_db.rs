@@ -51,16 +51,11 @@ fn configs() -> Vec<(String, String)> {
             eprintln!("{DEBIAN_CFG} missing: skipped");
         }
     }
-    let p60 = std::env::var_os("FERROSIP_STOCK60_CFG")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("scratch/stock/kamailio-6.0.cfg")
-        });
-    match std::fs::read_to_string(&p60) {
-        Ok(t) => v.push(("6.0.7".to_string(), t)),
-        Err(_) => eprintln!(
-            "{}: not found, the 6.0 config is skipped (scripts/fetch-stock-cfg.sh)",
-            p60.display()
+    match stock_support::stock60_path().and_then(|p| std::fs::read_to_string(p).ok()) {
+        Some(t) => v.push(("6.0.7".to_string(), t)),
+        None => eprintln!(
+            "scratch/stock/kamailio-6.0.cfg not found, the 6.0 config is skipped \
+             (scripts/fetch-stock-cfg.sh)"
         ),
     }
     v

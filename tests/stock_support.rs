@@ -23,3 +23,14 @@ pub fn for_kamailio56(cfg: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Kamailio 6.0.7's stock file: `$FERROSIP_STOCK60_CFG`, else the git-ignored scratch copy that
+/// scripts/fetch-stock-cfg.sh writes. `None` when absent — it comes from GitHub, which CI may not
+/// reach, so the tests that need it skip with a message there too.
+pub fn stock60_path() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("FERROSIP_STOCK60_CFG") {
+        return Some(std::path::PathBuf::from(p));
+    }
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scratch/stock/kamailio-6.0.cfg");
+    p.exists().then_some(p)
+}

@@ -14,6 +14,8 @@
 
 #[path = "wire_harness.rs"]
 mod harness;
+#[path = "stock_support.rs"]
+mod stock_support;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -691,11 +693,6 @@ fn xhttp_without_its_event_route_does_not_start() {
 
 const DEBIAN_CFG: &str = "/etc/kamailio/kamailio.cfg";
 
-fn stock60() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scratch/stock/kamailio-6.0.cfg");
-    p.exists().then_some(p)
-}
-
 /// Starts `bin` on a stock file with `-A WITH_JSONRPC`, listening on 127.0.0.1:`port` (UDP and
 /// TCP) with a scratch run dir.
 fn start_stock(bin: &str, name: &str, cfg: &Path, port: u16) -> Server {
@@ -801,7 +798,7 @@ fn stock_config_with_jsonrpc() {
         "Kamailio: {theirs:?}"
     );
     let mut files = vec![PathBuf::from(DEBIAN_CFG)];
-    files.extend(stock60());
+    files.extend(stock_support::stock60_path());
     for (i, file) in files.iter().enumerate() {
         let port = free_port();
         let mut f = start_stock(ferrosip_bin(), &format!("xhttp-stock-f{i}"), file, port);
