@@ -83,6 +83,13 @@ pub trait Network: Send + Sync {
     /// A [`Server`] for running routes outside the processing of a received message (failure_route
     /// after a timeout on tm's timer thread): logging, sending, `myself`, sockets, core parameters.
     fn server(&self) -> Result<Box<dyn Server + '_>, Error>;
+
+    /// The loaded program's route blocks, for modules that run an `event_route` outside a
+    /// received message (htable's `mod-init` in child init, `expired:<table>` on the timer
+    /// thread). `None` before the sockets are bound or from a server that does not offer it.
+    fn routes(&self) -> Option<std::sync::Arc<dyn crate::RouteRunner>> {
+        None
+    }
 }
 
 /// How modules get the [`Network`] at init (`InitCtx::api::<NetworkApi>()`).

@@ -132,6 +132,10 @@ impl Network for CoreNetwork {
             log: &n.log,
         }))
     }
+
+    fn routes(&self) -> Option<Arc<dyn ferrosip_api::RouteRunner>> {
+        self.cell.get().map(|n| n.program.runner())
+    }
 }
 
 /// Filled after binding; read by the handlers on the worker threads.
