@@ -7,8 +7,7 @@
 //! One thread runs every timer in turn (a slow timer delays the others, as Kamailio's single
 //! `timer` process does); a panicking timer is logged and keeps its schedule. The thread starts
 //! after the modules' child init and stops — joined — on shutdown before the modules' destroy.
-//! htable's expired items are dropped without `event_route[htable:expired:*]`: the module
-//! refuses that route at load.
+//! htable's sweep also runs `event_route[htable:expired:<table>]` for the items it removes.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex};

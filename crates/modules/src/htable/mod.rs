@@ -2,13 +2,14 @@
 //! its DMQ part): `$sht(t=>k)` and friends, the `sht_*` functions, iterators, script locks, the
 //! `htable.*` RPCs, and database tables (`dbtable`, `dbmode`, `cols`: [`db`]) loaded at startup
 //! and by `htable.reload`, written back at shutdown and by `htable.store`. Expiry is applied on
-//! read and by [`HtableApi::timer`], which the server's timer calls every `timer_interval`
-//! seconds with `now`.
+//! read and by [`HtableApi::timer`] (the server's timer, every `timer_interval` seconds), which runs
+//! `event_route[htable:expired:<table>]`; `event_route[htable:mod-init]` runs after the tables are
+//! loaded ([`events`]).
 //!
-//! Not here: DMQ replication, `event_route[htable:mod-init]`/`[htable:expired:*]` (and so
-//! `$shtrecord`), `timer_procs`, `event_callback`: all refused at load.
+//! Not here: DMQ replication, `timer_procs`, `event_callback`: refused at load.
 
 pub mod db;
+pub mod events;
 pub mod store;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use store::{parse_def, Table};
 pub struct HtState {
     tables: OnceLock<HashMap<String, Arc<Table>>>,
     db: OnceLock<Arc<HtDb>>,
+    events: events::Events,
     timer_interval: AtomicU64,
     // 0 = wall clock; otherwise the pinned time (tests, or a server that drives time itself).
     pinned_now: AtomicU64,
@@ -70,15 +72,11 @@ pub struct HtableApi {
 }
 
 impl HtableApi {
-    /// Removes expired items of every table at `now`; returns (table, key) of each removed item.
+    /// Removes expired items of every table at `now`, running `event_route[htable:expired:<t>]`
+    /// for each (when the config has it); returns (table, key) of each removed item. The server's
+    /// timer thread calls this every `timer_interval` seconds.
     pub fn timer(&self, now: u64) -> Vec<(String, Vec<u8>)> {
-        let mut out = Vec::new();
-        for n in self.state.names() {
-            if let Some(t) = self.state.table(n.as_bytes()) {
-                out.extend(t.expire(now).into_iter().map(|(k, _)| (n.clone(), k)));
-            }
-        }
-        out
+        sweep(&self.state, now)
     }
 
     /// `timer_interval` in seconds (how often the server should call [`HtableApi::timer`]).
@@ -115,6 +113,23 @@ impl HtableApi {
             true
         })
     }
+}
+
+/// The expiry sweep: removes expired items table by table (names sorted) and runs the table's
+/// expired route for them.
+fn sweep(st: &HtState, now: u64) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for n in st.names() {
+        if let Some(t) = st.table(n.as_bytes()) {
+            let gone = t.expire(now);
+            out.extend(gone.iter().map(|(k, _)| (n.clone(), k.clone())));
+            if !gone.is_empty() && st.events.has_expired_route(&n) {
+                st.events
+                    .expired(&n, gone.into_iter().map(|(k, i)| (k, i.value)).collect());
+            }
+        }
+    }
+    out
 }
 
 /// A `$sht`-style name prepared at load: the table and the key (constant or with variables).
@@ -214,10 +229,16 @@ pub fn exports() -> ModuleExports {
         p.implemented = false;
         m.params.push(p);
     }
-    m.refused_pvs = vec![(
-        "shtrecord",
-        "only set in event_route[htable:expired:*], which is not implemented yet",
-    )];
+    m.event_routes = vec![
+        ferrosip_api::export::EventRouteExport {
+            name: events::MOD_INIT,
+            doc: "run once after the tables are loaded, before messages are served",
+        },
+        ferrosip_api::export::EventRouteExport {
+            name: events::EXPIRED,
+            doc: "event_route[htable:expired:<table>]: an item of <table> expired ($shtrecord)",
+        },
+    ];
     m.pvs = pvs(&st);
     m.functions = functions(&st);
     m.rpcs = rpcs(&st);
@@ -261,25 +282,28 @@ pub fn exports() -> ModuleExports {
         ictx.provide(Arc::new(HtableApi {
             state: Arc::clone(&s),
         }));
+        if let Some(n) = ictx.api::<ferrosip_api::NetworkApi>() {
+            s.events.set_network(n.0.clone());
+        }
         Ok(())
     }));
     let s = Arc::clone(&st);
     m.child_init = Some(Arc::new(move |_rank| {
         // Kamailio loads in mod_init on a connection it closes again; here the load waits for
         // the fork (a connection must not cross it) and runs before any message is handled.
-        let Some(db) = s.db.get().filter(|d| d.enabled()) else {
-            return Ok(());
-        };
-        for n in s.names() {
-            let Some(t) = s.table(n.as_bytes()) else {
-                continue;
-            };
-            if t.def.dbtable.is_some() {
-                let k = db.load(&t, s.now()).map_err(Error::Init)?;
-                tracing::info!("htable: {k} items loaded into table {n}");
+        if let Some(db) = s.db.get().filter(|d| d.enabled()) {
+            for n in s.names() {
+                let Some(t) = s.table(n.as_bytes()) else {
+                    continue;
+                };
+                if t.def.dbtable.is_some() {
+                    let k = db.load(&t, s.now()).map_err(Error::Init)?;
+                    tracing::info!("htable: {k} items loaded into table {n}");
+                }
             }
         }
-        Ok(())
+        // Kamailio runs it in its child init of the main process (PROC_INIT), after the load.
+        s.events.mod_init()
     }));
     let s = Arc::clone(&st);
     m.destroy = Some(Arc::new(move || {
@@ -482,6 +506,29 @@ fn pvs(st: &Arc<HtState>) -> Vec<PvExport> {
             set: None,
         });
     }
+    v.push(PvExport {
+        name: "shtrecord",
+        doc: "key or value of the expired item in event_route[htable:expired:<table>]",
+        inner: PvNameRule::Required,
+        indexed: false,
+        parse: Some(Arc::new(
+            |inner: &str, _reg: &ferrosip_api::Registry| match inner.trim() {
+                "key" => Ok(PvInner::Custom(Arc::new(false))),
+                "value" => Ok(PvInner::Custom(Arc::new(true))),
+                other => Err(format!(
+                    "$shtrecord({other}): unknown attribute (key or value)"
+                )),
+            },
+        )),
+        get: Arc::new(|_ctx: &mut Ctx<'_>, n: &PvName| {
+            let value = match &n.inner {
+                PvInner::Custom(c) => c.downcast_ref::<bool>().copied().unwrap_or(false),
+                _ => false,
+            };
+            Ok(events::record(value))
+        }),
+        set: None,
+    });
     for (name, val, doc) in [
         ("shtitkey", false, "name of the iterator's current item"),
         ("shtitval", true, "value of the iterator's current item"),
