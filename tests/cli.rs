@@ -664,19 +664,15 @@ fn unimplemented_core_parameter_warns_under_check_and_is_refused_when_serving() 
 }
 
 #[test]
-fn tm_event_routes_without_a_trigger_are_refused() {
+fn tm_event_routes_are_accepted_with_their_trigger() {
     assert_eq!(check("tm_events.cfg", &[]).code, 0);
-    // tm runs event_route[tm:branch-failure:…] (t_on_branch_failure) now.
+    // tm runs event_route[tm:branch-failure:…] (t_on_branch_failure) and
+    // event_route[tm:local-request] (t_uac_send, tm.t_uac_*) now.
     let bf = check("tm_events.cfg", &["-A", "BRANCH_FAILURE"]);
     assert_eq!(bf.code, 0, "{}", bf.stderr);
     let out = check("tm_events.cfg", &["-A", "LOCAL"]);
-    assert_eq!(out.code, 255, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("event_route[tm:local-request]: not implemented yet"),
-        "{}",
-        out.stderr
-    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("local-request"), "{}", out.stderr);
 }
 
 #[test]

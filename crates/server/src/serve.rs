@@ -34,10 +34,7 @@ use crate::wirecfg::WireSettings;
 use crate::Error;
 
 /// Event routes whose trigger does not exist yet: refused at load rather than never run.
-const UNSUPPORTED_EVENTS: &[&str] = &[
-    // tm sends no request of its own (t_uac).
-    "tm:local-request",
-];
+const UNSUPPORTED_EVENTS: &[&str] = &[];
 
 /// A compiled config with its registry, ready to serve.
 pub struct Compiled {

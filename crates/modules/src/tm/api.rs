@@ -382,6 +382,7 @@ impl TmApi {
             .count() as u64;
         TmxCounters {
             created: g(&s.created),
+            local: g(&s.local_created),
             freed: g(&s.freed),
             current: cells.len() as u64,
             waiting,
@@ -404,6 +405,8 @@ impl TmApi {
 pub struct TmxCounters {
     /// Transactions created (Kamailio's `transactions`; tmx `UAS_transactions`).
     pub created: u64,
+    /// Of those, started here (t_uac_send, tm.t_uac_*).
+    pub local: u64,
     /// Transactions freed.
     pub freed: u64,
     /// Live transactions.

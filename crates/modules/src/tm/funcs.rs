@@ -585,6 +585,31 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             }),
         );
     }
+    let tu = tm.clone();
+    v.push(
+        FnExport::new(
+            "t_uac_send",
+            &[K::Spve; 6],
+            RouteMask::ANY,
+            "send a request on a new local transaction (method, R-URI, next hop, socket, headers, body)",
+        )
+        .with(move |ctx, a| {
+            let mut p = [(); 6].map(|_| Vec::new());
+            for (slot, arg) in p.iter_mut().zip(a) {
+                *slot = arg.bytes(ctx);
+            }
+            let [method, ruri, nexthop, socket, headers, body] = p;
+            let params = super::uac::UacParams {
+                method,
+                ruri,
+                nexthop,
+                socket,
+                headers,
+                body,
+            };
+            Ok(super::uac::t_uac_send(&tu, ctx, &params))
+        }),
+    );
     for (name, arity) in REFUSED {
         let kinds = vec![K::Spve; *arity];
         v.push(FnExport::new(name, &kinds, TM_ANY, "not implemented yet"));

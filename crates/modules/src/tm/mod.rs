@@ -19,6 +19,7 @@ mod relay_to;
 mod routes;
 mod serial;
 mod timer;
+mod uac;
 
 use routes::run_failure;
 use timer::timer_loop;
@@ -71,7 +72,6 @@ pub const REFUSED: &[(&str, usize)] = &[
     ("t_send_reply", 2),
     ("t_set_disable_internal_reply", 1),
     ("t_set_no_e2e_cancel_reason", 1),
-    ("t_uac_send", 6),
     ("t_use_uac_headers", 0),
     ("t_write_req", 2),
     ("t_write_unix", 2),
@@ -136,6 +136,8 @@ pub struct TmStats {
     pub replies_5xx: AtomicU64,
     pub replies_6xx: AtomicU64,
     pub rpl_received: AtomicU64,
+    /// Transactions started here (t_uac_send, tm.t_uac_*), counted in `created` too.
+    pub local_created: AtomicU64,
 }
 
 /// The module's state, shared by the workers and the timer thread.
@@ -158,6 +160,10 @@ pub struct Tm {
     reply_out: OnceLock<Arc<ferrosip_api::ReplyOut>>,
     /// `contacts_avp` / `contact_flows_avp` (serial forking).
     serial: OnceLock<serial::SerialNames>,
+    /// Requests started here: numbers their keys and generated Call-IDs.
+    uac_seq: AtomicU64,
+    /// Kamailio's random Call-ID prefix of local requests.
+    callid_prefix: u64,
 }
 
 /// The first final reply a transaction sent upstream, as callbacks see it.
@@ -252,6 +258,8 @@ impl Tm {
             prechecks: Mutex::new(std::collections::HashSet::new()),
             reply_out: OnceLock::new(),
             serial: OnceLock::new(),
+            uac_seq: AtomicU64::new(0),
+            callid_prefix: random_prefix(),
         }
     }
 
@@ -301,6 +309,17 @@ impl Tm {
             ));
         }
     }
+}
+
+/// A per-process random 64-bit value (no RNG crate: the clock and pid through MD5).
+fn random_prefix() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!("{nanos}-{}", std::process::id());
+    let h = ferrosip_sipmsg::branch::md5_string_array(&[seed.as_bytes()]);
+    let hex = std::str::from_utf8(&h[..16]).unwrap_or("0");
+    u64::from_str_radix(hex, 16).unwrap_or(0)
 }
 
 fn our_branch(hash: u32, label: u32, idx: usize) -> Vec<u8> {
@@ -459,6 +478,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         delayed_error: None,
         replicated: false,
         send_after_callbacks: false,
+        uac: None,
     });
     let cell = match made {
         Ok(c) => c,
@@ -1032,8 +1052,23 @@ fn apply(
             }
             // A replicated transaction answers only through the script (t_reply sets the
             // pending reason); what its branches cause stays here.
-            Action::SendLocalReply { .. } | Action::RelayReply { .. }
-                if t.replicated && PENDING_REASON.with(|r| r.borrow().is_none()) => {}
+            Action::SendLocalReply { status } | Action::RelayReply { status, .. }
+                if t.replicated && PENDING_REASON.with(|r| r.borrow().is_none()) =>
+            {
+                // A local transaction's final reply: the waiting RPC gets it (received or faked).
+                if let (Some(u), false) = (&t.uac, status.is_provisional()) {
+                    let received = match *a {
+                        Action::RelayReply { branch, .. } => t
+                            .branches
+                            .get(usize::from(branch))
+                            .and_then(|b| b.reply.as_ref())
+                            .map(|r| r.received.as_slice())
+                            .filter(|r| !r.is_empty()),
+                        _ => None,
+                    };
+                    u.completed(status.code(), received);
+                }
+            }
             Action::SendLocalReply { status } => {
                 send_local(tm, t, status.code());
             }
@@ -1313,10 +1348,16 @@ pub fn exports() -> ModuleExports {
     let mut m = ModuleExports::new("tm");
     m.functions = funcs::functions(&tm);
     m.functions.extend(relay_to::functions(&tm));
-    m.event_routes = vec![ferrosip_api::export::EventRouteExport {
-        name: "tm:branch-failure:",
-        doc: "event_route[tm:branch-failure:<id>]: armed by t_on_branch_failure(\"<id>\")",
-    }];
+    m.event_routes = vec![
+        ferrosip_api::export::EventRouteExport {
+            name: "tm:branch-failure:",
+            doc: "event_route[tm:branch-failure:<id>]: armed by t_on_branch_failure(\"<id>\")",
+        },
+        ferrosip_api::export::EventRouteExport {
+            name: uac::LOCAL_REQUEST,
+            doc: "run on every request tm sends on its own (t_uac_send, tm.t_uac_*)",
+        },
+    ];
     m.params = params();
     m.rpcs = rpcs(&tm);
     let ti = tm.clone();
@@ -1399,7 +1440,7 @@ fn params() -> Vec<ModParam> {
 fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
     use ferrosip_api::export::RpcValue;
     let t = tm.clone();
-    vec![RpcExport {
+    let mut v = vec![RpcExport {
         name: "tm.stats",
         doc: "transaction counters",
         handler: Arc::new(move |_args| {
@@ -1416,8 +1457,7 @@ fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
                 ("current".into(), RpcValue::Int(current)),
                 ("waiting".into(), RpcValue::Int(waiting)),
                 ("total".into(), g(&s.created)),
-                // Transactions started here (t_uac): ferrosip starts none yet.
-                ("total_local".into(), RpcValue::Int(0)),
+                ("total_local".into(), g(&s.local_created)),
                 ("rpl_received".into(), g(&s.rpl_received)),
                 ("rpl_generated".into(), g(&s.local_replies)),
                 ("rpl_sent".into(), {
@@ -1436,7 +1476,32 @@ fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
                 ("delayed_free".into(), RpcValue::Int(0)),
             ]))
         }),
-    }]
+    }];
+    for (name, doc, mode) in [
+        (
+            "tm.t_uac_start",
+            "send a request (method, R-URI, next hop, socket, headers[, body])",
+            uac::RpcMode::Start,
+        ),
+        (
+            "tm.t_uac_wait",
+            "like tm.t_uac_start, answering with the final reply (code, reason, dialog, reply)",
+            uac::RpcMode::Wait,
+        ),
+        (
+            "tm.t_uac_wait_block",
+            "like tm.t_uac_start, answering with the final reply's code and text",
+            uac::RpcMode::Block,
+        ),
+    ] {
+        let t = tm.clone();
+        v.push(RpcExport {
+            name,
+            doc,
+            handler: Arc::new(move |args| uac::rpc(&t, args, mode)),
+        });
+    }
+    v
 }
 
 #[cfg(test)]

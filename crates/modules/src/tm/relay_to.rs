@@ -228,7 +228,7 @@ fn proto_of(name: &str) -> Option<Proto> {
 
 /// Kamailio's `parse_phostport`: `[proto:]host[:port]`, the host an IPv6 reference in brackets
 /// or a name; with one colon, `proto:host` when the first part is a transport, else `host:port`.
-fn parse_proxy(text: &str) -> Option<Target> {
+pub(super) fn parse_proxy(text: &str) -> Option<Target> {
     let mut parts: Vec<&str> = Vec::new();
     let mut rest = text;
     // Split on ':' outside brackets; bounded by the text length.
@@ -271,7 +271,7 @@ fn parse_proxy(text: &str) -> Option<Target> {
 }
 
 /// The destination of `t_replicate(uri)`: the URI's host, port and `transport=`.
-fn uri_target(uri: &[u8]) -> Option<Target> {
+pub(super) fn uri_target(uri: &[u8]) -> Option<Target> {
     let u = Uri::parse(uri, Span::new(0, uri.len())).ok()?;
     let host = String::from_utf8_lossy(u.host.of(uri)).into_owned();
     let proto = u

@@ -147,6 +147,8 @@ pub struct Txn {
     /// The first final reply waits for the final-reply callbacks (set while the transaction is
     /// locked, taken when its callbacks are queued).
     pub send_after_callbacks: bool,
+    /// A transaction started here (t_uac_send, tm.t_uac_*): its waiting RPC, if any.
+    pub uac: Option<Box<super::uac::LocalUac>>,
 }
 
 /// A transaction with its lock.

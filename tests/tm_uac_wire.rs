@@ -1,0 +1,501 @@
+//! Requests tm sends on its own, over the wire, side by side with Kamailio 5.6.3 (the method of
+//! `tests/tm_more_wire.rs`): `t_uac_send()` from request_route and the `tm.t_uac_start` /
+//! `tm.t_uac_wait_block` RPCs send to a scripted UAS on 127.0.0.1; `event_route[tm:local-request]`
+//! logs every such request, adds a header and drops one of them. Compared after normalising
+//! branches, tags, generated Call-IDs, ports and the User-Agent: what the UAS receives (headers,
+//! body, our Via/From tag/Call-ID/CSeq shape, the retransmissions while it does not answer and
+//! none after it did), the log lines, and the RPC answers (faults included). `tm.t_uac_wait`
+//! (which Kamailio answers only over HTTP) is checked on ferrosip alone.
+
+#[path = "wire_harness.rs"]
+mod harness;
+#[path = "sip_endpoints.rs"]
+mod sip_endpoints;
+
+use std::net::SocketAddr;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use harness::*;
+use sip_endpoints::*;
+
+const CFG: &str = r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+disable_tcp=yes
+listen=udp:127.0.0.1:PORT
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+loadmodule "jsonrpcs.so"
+modparam("jsonrpcs", "fifo_name", "RPCDIR/rpc.fifo")
+modparam("jsonrpcs", "dgram_socket", "RPCDIR/rpc.sock")
+modparam("tm", "fr_timer", 5000)
+modparam("tm", "wt_timer", 500)
+request_route {
+    if ($rU == "send") {
+        t_uac_send("MESSAGE", "sip:bob@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\nContent-Type: text/plain\r\nX-Hdr: at !! here\r\n", "hello $rU");
+        xlog("L_INFO", "UAC: send $rc\n");
+    } else if ($rU == "hop") {
+        t_uac_send("OPTIONS", "sip:carol@example.net", "sip:127.0.0.1:UAS", "udp:127.0.0.1:PORT", "From: sip:alice@example.com;tag=abc\r\nTo: Carol <sip:carol@example.net>;tag=xyz\r\nCall-ID: fixed-callid\r\nCSeq: 7 OPTIONS\r\nSubject: hop\r\n", "");
+        xlog("L_INFO", "UAC: hop $rc\n");
+    } else if ($rU == "drop") {
+        t_uac_send("OPTIONS", "sip:dave@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>\r\nTo: <sip:dave@example.com>\r\nCall-ID: dropme\r\n", "");
+        xlog("L_INFO", "UAC: drop $rc\n");
+    } else if ($rU == "bad") {
+        if (!t_uac_send("OPTIONS", "sip:eve@127.0.0.1:UAS", "", "", "To: <sip:eve@example.com>\r\n", "")) {
+            xlog("L_INFO", "UAC: bad false\n");
+        }
+    }
+    sl_send_reply("200", "OK");
+    exit;
+}
+event_route[tm:local-request] {
+    xlog("L_INFO", "LOCAL: $rm $ru $du $cs [$fu] [$tu] $fs $hdr(X-Hdr)\n");
+    append_hf("X-Local: yes\r\n");
+    if ($ci == "dropme") {
+        drop;
+    }
+    xlog("L_INFO", "LOCAL: not dropped $rm\n");
+}
+"#;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// Per scenario: (name, lines) — what the UAS received, the log, RPC answers.
+type Seen = Vec<(String, Vec<String>)>;
+
+const W: Duration = Duration::from_secs(3);
+
+/// A request from a scripted UAC to the proxy, which runs `t_uac_send` for `user`.
+fn trigger(uac: &mut Ep, proxy: SocketAddr, user: &str) {
+    let msg = invite(uac.port, user, user)
+        .replace("INVITE sip:", "MESSAGE sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 MESSAGE");
+    uac.send(proxy, &msg);
+    uac.expect("SIP/2.0 200", W);
+}
+
+/// One JSON-RPC call over jsonrpcs' datagram socket; the answer with whitespace outside strings
+/// removed (Kamailio pretty-prints, ferrosip does not).
+fn rpc(dir: &Path, method: &str, params: &[&str], wait: Duration) -> String {
+    let sock = dir.join("rpc.sock");
+    let me = dir.join(format!("client-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&me);
+    let Ok(c) = UnixDatagram::bind(&me) else {
+        return format!("<cannot bind {}>", me.display());
+    };
+    let _ = c.set_read_timeout(Some(wait));
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace("\r", "\\r")
+            .replace("\n", "\\n")
+    };
+    let ps: Vec<String> = params.iter().map(|p| format!("\"{}\"", esc(p))).collect();
+    let req = format!(
+        r#"{{"jsonrpc": "2.0", "method": "{method}", "params": [{}], "id": 1}}"#,
+        ps.join(", ")
+    );
+    let mut buf = vec![0u8; 65536];
+    let out = match c
+        .send_to(req.as_bytes(), &sock)
+        .and_then(|_| c.recv(&mut buf))
+    {
+        Ok(n) => String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned(),
+        Err(e) => format!("<{e}>"),
+    };
+    let _ = std::fs::remove_file(&me);
+    compact_json(&out)
+}
+
+fn compact_json(s: &str) -> String {
+    let mut out = String::new();
+    let (mut in_str, mut esc) = (false, false);
+    for c in s.chars() {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Normalises a message: the harness's rules plus generated Call-IDs (`<hex>-<pid>@<ip>`).
+fn norm(m: &str, ports: &[(u16, &str)]) -> String {
+    normalise(m, ports)
+        .lines()
+        .map(|l| match l.strip_prefix("Call-ID: ") {
+            Some(v) if v.contains('-') && v.contains('@') => "Call-ID: <GEN>".to_string(),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The arrival times of the copies of the first request the UAS got, in ms after the first.
+fn copy_times(uas: &mut Ep, wait: Duration) -> (Vec<String>, Vec<u128>) {
+    let t0 = Instant::now();
+    let mut got = Vec::new();
+    let mut times = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut first: Option<Instant> = None;
+    while t0.elapsed() < wait {
+        if let Ok((n, _)) = uas.sock.recv_from(&mut buf) {
+            let now = Instant::now();
+            let f = *first.get_or_insert(now);
+            times.push(now.duration_since(f).as_millis());
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    uas.got.extend(got.iter().cloned());
+    (got, times)
+}
+
+struct Outcome {
+    seen: Seen,
+    /// Retransmission gaps of the unanswered MESSAGE (ms).
+    gaps: Vec<u128>,
+    /// Copies the UAS got after it answered.
+    after_reply: usize,
+    /// `tm.t_uac_wait` (ferrosip only).
+    wait: String,
+}
+
+fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
+    let (mut uac, mut uas) = (Ep::new(), Ep::new());
+    let port = free_port();
+    let proxy = addr(&format!("127.0.0.1:{port}"));
+    let rpcdir = scratch(&format!("{name}-rpc"));
+    let cfg = CFG
+        .replace("RPCDIR", &rpcdir.to_string_lossy())
+        .replace("PORT", &port.to_string())
+        .replace("UAS", &uas.port.to_string());
+    let mut srv = start(bin, name, &cfg, &[proxy]);
+    let ports = [(port, "PROXY"), (uac.port, "UAC"), (uas.port, "UAS")];
+    let mut seen: Seen = Vec::new();
+    let keep = |seen: &mut Seen, k: &str, msgs: &[String]| {
+        seen.push((
+            k.to_string(),
+            msgs.iter().map(|m| norm(m, &ports)).collect(),
+        ));
+    };
+
+    // 1. t_uac_send, unanswered for 1.8 s (copies at 0, T1, 3·T1), then a 200 that stops it.
+    trigger(&mut uac, proxy, "send");
+    let (copies, times) = copy_times(&mut uas, Duration::from_millis(1800));
+    keep(&mut seen, "send/uas", &copies);
+    let gaps: Vec<u128> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    if let Some(m) = copies.first() {
+        uas.send(proxy, &reply(m, 200, "OK", "u1", uas.port));
+    }
+    let (late, _) = copy_times(&mut uas, Duration::from_millis(2500));
+    let after_reply = late.len();
+
+    // 2. Next hop, socket, From tag, To tag, Call-ID and CSeq given; a 404 absorbed.
+    trigger(&mut uac, proxy, "hop");
+    let m = uas.expect("OPTIONS", W).unwrap_or_default();
+    uas.send(proxy, &reply(&m, 404, "Not Found", "u2", uas.port));
+    keep(&mut seen, "hop/uas", &[m]);
+
+    // 3. Dropped in the local-request route; 4. a missing From.
+    trigger(&mut uac, proxy, "drop");
+    trigger(&mut uac, proxy, "bad");
+    let (nothing, _) = copy_times(&mut uas, Duration::from_millis(300));
+    keep(&mut seen, "drop-bad/uas", &nothing);
+
+    // 5. The RPCs: faults, then tm.t_uac_start and tm.t_uac_wait_block answered 486.
+    let hdrs = "From: <sip:rpc@example.com>\r\nTo: <sip:rpc@example.com>\r\n";
+    let target = format!("sip:rpc@127.0.0.1:{}", uas.port);
+    let faults = [
+        rpc(
+            &rpcdir,
+            "tm.t_uac_start",
+            &["OPTIONS", &target, ".", "."],
+            W,
+        ),
+        rpc(
+            &rpcdir,
+            "tm.t_uac_start",
+            &[
+                "OPTIONS",
+                &target,
+                ".",
+                ".",
+                "To: <sip:rpc@example.com>\r\n",
+            ],
+            W,
+        ),
+        rpc(
+            &rpcdir,
+            "tm.t_uac_start",
+            &["OPTIONS", &target, ".", "udp:127.0.0.9:5060", hdrs],
+            W,
+        ),
+        rpc(
+            &rpcdir,
+            "tm.t_uac_start",
+            &["OPTIONS", "nonsense", ".", ".", hdrs],
+            W,
+        ),
+        rpc(
+            &rpcdir,
+            "tm.t_uac_start",
+            &[
+                "OPTIONS",
+                &target,
+                ".",
+                ".",
+                &format!("{hdrs}CSeq: 5 INFO\r\n"),
+            ],
+            W,
+        ),
+        rpc(
+            &rpcdir,
+            "tm.t_uac_start",
+            &["OPTIONS", &target, ".", ".", hdrs, "body"],
+            W,
+        ),
+        rpc(
+            &rpcdir,
+            "tm.t_uac_start",
+            &[
+                "OPTIONS",
+                &target,
+                ".",
+                ".",
+                &format!("{hdrs}Call-ID: dropme\r\n"),
+            ],
+            W,
+        ),
+    ];
+    seen.push(("rpc/faults".into(), faults.to_vec()));
+    let started = rpc(
+        &rpcdir,
+        "tm.t_uac_start",
+        &[
+            "NOTIFY",
+            &target,
+            ".",
+            ".",
+            &format!("{hdrs}Event: test\r\nContent-Type: text/plain\r\n"),
+            "state",
+        ],
+        W,
+    );
+    let m = uas.expect("NOTIFY", W).unwrap_or_default();
+    uas.send(proxy, &reply(&m, 200, "OK", "u3", uas.port));
+    keep(&mut seen, "rpc-start/uas", &[m]);
+    // The blocking call waits for the UAS: answer from another thread.
+    let blocked = {
+        let d = rpcdir.clone();
+        let t = target.clone();
+        let h = std::thread::spawn(move || {
+            rpc(
+                &d,
+                "tm.t_uac_wait_block",
+                &[
+                    "OPTIONS",
+                    &t,
+                    ".",
+                    ".",
+                    "From: <sip:rpc@example.com>\r\nTo: <sip:rpc@example.com>\r\n",
+                ],
+                Duration::from_secs(8),
+            )
+        });
+        let m = uas.expect("OPTIONS sip:rpc", W).unwrap_or_default();
+        uas.send(proxy, &reply(&m, 486, "Busy Here", "u4", uas.port));
+        keep(&mut seen, "rpc-block/uas", &[m]);
+        h.join().unwrap_or_else(|_| "<panicked>".into())
+    };
+    seen.push(("rpc/answers".into(), vec![started, blocked]));
+
+    let log = srv.log_text();
+    let lines: Vec<String> = log
+        .lines()
+        .filter_map(|l| {
+            l.split_once("LOCAL: ")
+                .map(|(_, t)| format!("LOCAL: {t}"))
+                .or_else(|| l.split_once("UAC: ").map(|(_, t)| format!("UAC: {t}")))
+        })
+        .map(|l| norm(&l, &ports))
+        .collect();
+    seen.push(("log".into(), lines));
+    // Nothing but the proxy's 200s reached the UAC: the UAS replies were absorbed.
+    let wait = if with_wait {
+        let d = rpcdir.clone();
+        let t = target.clone();
+        let h = std::thread::spawn(move || {
+            rpc(
+                &d,
+                "tm.t_uac_wait",
+                &[
+                    "INFO",
+                    &t,
+                    ".",
+                    ".",
+                    "From: <sip:rpc@example.com>\r\nTo: <sip:rpc@example.com>\r\n",
+                ],
+                Duration::from_secs(8),
+            )
+        });
+        let m = uas.expect("INFO", W).unwrap_or_default();
+        uas.send(
+            proxy,
+            &reply(&m, 200, "OK", "u5", uas.port).replace(
+                "Content-Length: 0\r\n",
+                &format!(
+                    "Contact: <sip:uas@127.0.0.1:{}>\r\nContent-Length: 0\r\n",
+                    uas.port
+                ),
+            ),
+        );
+        norm(&h.join().unwrap_or_else(|_| "<panicked>".into()), &ports)
+    } else {
+        String::new()
+    };
+    uas.drain(Duration::from_millis(300));
+    uac.drain(Duration::from_millis(100));
+
+    seen.push((
+        "uac".into(),
+        uac.got
+            .iter()
+            .map(|m| m.lines().next().unwrap_or("").to_string())
+            .collect(),
+    ));
+    assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());
+    let _ = std::fs::remove_dir_all(&rpcdir);
+    Outcome {
+        seen,
+        gaps,
+        after_reply,
+        wait,
+    }
+}
+
+fn lines<'a>(seen: &'a Seen, key: &str) -> &'a [String] {
+    seen.iter()
+        .find(|(k, _)| k == key)
+        .map_or(&[][..], |(_, v)| v.as_slice())
+}
+
+#[test]
+fn local_requests_match_kamailio() {
+    let ours = run(ferrosip_bin(), "tm-uac", true);
+    // What ferrosip must do on its own (also checked when Kamailio is absent).
+    let send = lines(&ours.seen, "send/uas");
+    assert_eq!(send.len(), 3, "sent, then retransmitted twice: {send:?}");
+    let first = send.first().map(String::as_str).unwrap_or("");
+    for want in [
+        "MESSAGE sip:bob@127.0.0.1:<UAS> SIP/2.0",
+        "Via: SIP/2.0/UDP 127.0.0.1:<PROXY>;branch=z9hG4bK<GEN>",
+        "To: <sip:bob@example.com>",
+        "From: <sip:alice@example.com>;tag=<GEN>",
+        "CSeq: 10 MESSAGE",
+        "Call-ID: <GEN>",
+        "Max-Forwards: 70",
+        "Content-Length: 10",
+        "Content-Type: text/plain",
+        "X-Hdr: at 127.0.0.1:<PROXY> here",
+        "X-Local: yes",
+        "hello send",
+    ] {
+        assert!(first.lines().any(|l| l == want), "{want:?} in {first}");
+    }
+    // T1 (500 ms), then doubled.
+    assert!(
+        ours.gaps.len() == 2
+            && (400..700).contains(&ours.gaps[0])
+            && (850..1250).contains(&ours.gaps[1]),
+        "retransmission gaps {:?}",
+        ours.gaps
+    );
+    assert_eq!(ours.after_reply, 0, "the 200 stopped the retransmissions");
+    let hop = lines(&ours.seen, "hop/uas")
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    for want in [
+        "OPTIONS sip:carol@example.net SIP/2.0",
+        "To: <sip:carol@example.net>;tag=xyz",
+        "From: <sip:alice@example.com>;tag=abc",
+        "CSeq: 7 OPTIONS",
+        "Call-ID: fixed-callid",
+        "Subject: hop",
+    ] {
+        assert!(hop.lines().any(|l| l == want), "{want:?} in {hop}");
+    }
+    assert!(
+        lines(&ours.seen, "drop-bad/uas").is_empty(),
+        "dropped: nothing sent"
+    );
+    let log = lines(&ours.seen, "log");
+    assert!(
+        log.iter().any(|l| l == "UAC: drop 1") && log.iter().any(|l| l == "UAC: bad false"),
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("LOCAL: not dropped"))
+            .count(),
+        4,
+        "the route ran on every local request and dropped one: {log:?}"
+    );
+    let answers = lines(&ours.seen, "rpc/answers");
+    assert_eq!(
+        answers.get(1).map(String::as_str),
+        Some(r#"{"jsonrpc":"2.0","result":{"code":486,"text":"Busy Here"},"id":1}"#)
+    );
+    assert!(
+        ours.wait.starts_with(
+            r#"{"jsonrpc":"2.0","result":[200,"OK","sip:uas@127.0.0.1:<UAS>","sip:uas@127.0.0.1:<UAS>","","Via: SIP/2.0/UDP 127.0.0.1:<PROXY>;branch=z9hG4bK"#
+        ),
+        "tm.t_uac_wait: {}",
+        ours.wait
+    );
+    assert_eq!(
+        lines(&ours.seen, "uac")
+            .iter()
+            .filter(|l| *l != "SIP/2.0 200 OK")
+            .count(),
+        0,
+        "the UAC got only the proxy's 200s"
+    );
+
+    let Some(kam) = kamailio_bin() else {
+        assert!(!ci(), "CI: kamailio is required for the differential test");
+        eprintln!("kamailio not installed: differential part skipped");
+        return;
+    };
+    let theirs = run(kam, "tm-uac-kam", false);
+    assert_eq!(ours.after_reply, theirs.after_reply);
+    assert_eq!(
+        ours.gaps.len(),
+        theirs.gaps.len(),
+        "{:?} vs {:?}",
+        ours.gaps,
+        theirs.gaps
+    );
+    for ((k, o), (_, t)) in ours.seen.iter().zip(theirs.seen.iter()) {
+        assert_eq!(o, t, "{k}: differs from Kamailio");
+    }
+}
