@@ -157,6 +157,14 @@ impl Arg {
         }
     }
 
+    /// [`Arg::bytes`] without copying a constant string parameter.
+    pub fn bytes_ref(&self, ctx: &mut Ctx<'_>) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Arg::Str(s) => std::borrow::Cow::Borrowed(s),
+            other => std::borrow::Cow::Owned(other.value(ctx).into_bytes()),
+        }
+    }
+
     /// The parameter as an integer (Kamailio's `fixup_get_ivalue`): a string that is not a number is
     /// an error, as in Kamailio.
     pub fn int(&self, ctx: &mut Ctx<'_>) -> Result<i64, Error> {

@@ -655,6 +655,17 @@ impl<'p> Run<'p> {
                 Some(b) => re.is_match(b),
                 None => re.is_match(&kw_value(kw, ctx).to_bytes()),
             },
+            // `method == "INVITE"`, `uri == "sip:…"`: compared in place, nothing copied.
+            ElemRhs::Expr(x) if kw.is_text() && matches!(x, Expr::Const(_)) => {
+                let Expr::Const(c) = x else {
+                    return false;
+                };
+                let right = c.to_bytes();
+                match kw_text(kw, ctx) {
+                    Some(left) => left.eq_ignore_ascii_case(&right),
+                    None => kw_value(kw, ctx).to_bytes().eq_ignore_ascii_case(&right),
+                }
+            }
             ElemRhs::Expr(x) => {
                 let v = self.eval(x, ctx);
                 let left = kw_value(kw, ctx);

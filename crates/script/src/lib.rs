@@ -220,6 +220,9 @@ pub struct Program {
 struct Blocks {
     routes: Vec<Route>,
     keys: HashMap<(u8, String), usize>,
+    /// The event routes by name, scanned in place: modules look theirs up per message (sl's
+    /// `sl:local-response` on every reply), and a few names compared beat hashing a copied key.
+    events: Vec<(String, usize)>,
     opts: RunOptions,
     /// The config's file names by `FileId`, for [`ActionSite::file`].
     files: Vec<String>,
@@ -267,7 +270,10 @@ impl Blocks {
 
 impl RouteRunner for Blocks {
     fn event_route(&self, name: &str) -> Option<usize> {
-        self.keys.get(&(7, name.to_string())).copied()
+        self.events
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, index)| index)
     }
 
     /// Reached through `ctx.routes`, which already holds this program for nested calls.
@@ -298,6 +304,11 @@ impl Program {
     ) -> Program {
         Program {
             inner: Arc::new(Blocks {
+                events: keys
+                    .iter()
+                    .filter(|((kind, _), _)| *kind == 7)
+                    .map(|((_, name), &index)| (name.clone(), index))
+                    .collect(),
                 routes,
                 keys,
                 opts,

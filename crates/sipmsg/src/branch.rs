@@ -208,12 +208,15 @@ pub fn crcitt_string_array(parts: &[Option<&[u8]>]) -> [u8; 4] {
             crc = CCITT_TAB[usize::from((crc ^ u16::from(c)) & 0xff)] ^ (crc >> 8);
         }
     }
-    let crc = !crc;
-    let mut v = Vec::with_capacity(4);
-    push_reverse_hex(&mut v, u32::from(crc));
+    // Reversed hex of a u16 is at most 4 digits; the unused tail keeps its `0` padding.
+    let mut n = !crc;
     let mut out = [b'0'; 4];
-    for (o, c) in out.iter_mut().zip(v) {
-        *o = c;
+    for o in out.iter_mut() {
+        if n == 0 {
+            break;
+        }
+        *o = HEX[usize::from(n & 0xf)];
+        n >>= 4;
     }
     out
 }
@@ -391,6 +394,27 @@ mod tests {
             parse_branch(b"z9hG4bK1.k.2").map(|p| p.branch_index),
             Some(2)
         );
+    }
+
+    #[test]
+    fn crcitt_text_is_padded_reverse_hex() {
+        // Reference: the complemented CRC through push_reverse_hex, padded to 4 with `0`; inputs
+        // chosen so that some results have fewer than 4 significant nibbles.
+        for i in 0u32..3000 {
+            let input = i.to_string();
+            let mut crc: u16 = 0xffff;
+            for &c in input.as_bytes() {
+                crc = CCITT_TAB[usize::from((crc ^ u16::from(c)) & 0xff)] ^ (crc >> 8);
+            }
+            let mut want = Vec::new();
+            push_reverse_hex(&mut want, u32::from(!crc));
+            want.resize(4, b'0');
+            assert_eq!(
+                crcitt_string_array(&[Some(input.as_bytes())]).to_vec(),
+                want,
+                "{input}"
+            );
+        }
     }
 
     #[test]

@@ -640,6 +640,16 @@ impl Cache {
     }
 }
 
+/// The bytes that end a token of the first line (method, R-URI, version, status code).
+static TOKEN_END: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
 /// Parses the first line (after the CR/LF/NUL/SP/HT bytes Kamailio skips).
 fn parse_first_line(buf: &[u8]) -> Result<(FirstLine, Span)> {
     let mut start = 0;
@@ -652,11 +662,11 @@ fn parse_first_line(buf: &[u8]) -> Result<(FirstLine, Span)> {
     }
     let err = |at: usize, reason: &'static str| Error::FirstLine { at, reason };
     let tok_end = |from: usize| {
-        let mut i = from;
-        while i < buf.len() && !matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
-            i += 1;
-        }
-        i
+        let rest = buf.get(from..).unwrap_or(&[]);
+        from + rest
+            .iter()
+            .position(|&b| TOKEN_END[usize::from(b)])
+            .unwrap_or(rest.len())
     };
     let line_end = |from: usize| -> Result<usize> {
         // Index after the LF that ends the line starting the search at `from`; like

@@ -307,6 +307,24 @@ impl SlState {
 }
 
 /// The `sl` export table.
+/// `sl.stats`: Kamailio's reply shape (5.6.3 and 6.0 alike) — the reply counters named by
+/// their code or class without the `_replies` suffix of the statistics (`200`, `2xx` … `xxx`),
+/// 1xx left out, no totals (those are the `sl:` statistics only).
+fn rpc_stats(s: &SlStats) -> RpcValue {
+    RpcValue::Struct(
+        s.replies
+            .iter()
+            .filter(|(n, _)| *n != "1xx_replies")
+            .map(|(n, v)| {
+                (
+                    n.trim_end_matches("_replies").to_string(),
+                    RpcValue::Int(i64::try_from(*v).unwrap_or(i64::MAX)),
+                )
+            })
+            .collect(),
+    )
+}
+
 pub fn exports() -> ModuleExports {
     let st = Arc::new(SlState::new());
     let mut m = ModuleExports::new("sl");
@@ -323,8 +341,8 @@ pub fn exports() -> ModuleExports {
                 _ => i64::from(cfg.default_code),
             };
             let reason = match a.get(1) {
-                Some(r) => r.bytes(ctx),
-                None => cfg.default_reason.clone(),
+                Some(r) => r.bytes_ref(ctx),
+                None => std::borrow::Cow::Owned(cfg.default_reason.clone()),
             };
             if stateful {
                 if let Some(rc) = s.stateful_reply(ctx, code, &reason, &[]) {
@@ -446,25 +464,7 @@ pub fn exports() -> ModuleExports {
     m.rpcs = vec![RpcExport {
         name: "sl.stats",
         doc: "Print reply statistics.",
-        handler: Arc::new(move |_args: &[RpcValue]| {
-            let s = sr.stats();
-            let mut members: Vec<(String, RpcValue)> = s
-                .replies
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.to_string(),
-                        RpcValue::Int(i64::try_from(*v).unwrap_or(i64::MAX)),
-                    )
-                })
-                .collect();
-            let int = |v: u64| RpcValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
-            members.push(("sent_replies".into(), int(s.sent)));
-            members.push(("sent_err_replies".into(), int(s.sent_err)));
-            members.push(("failures".into(), int(s.failures)));
-            members.push(("received_ACKs".into(), int(s.received_acks)));
-            Ok(RpcValue::Struct(members))
-        }),
+        handler: Arc::new(move |_args: &[RpcValue]| Ok(rpc_stats(&sr.stats()))),
     }];
     let si = Arc::clone(&st);
     m.init = Some(Arc::new(move |ictx| {
@@ -824,5 +824,28 @@ mod tests {
         assert_eq!(get("xxx_replies"), Some(1));
         assert_eq!(st.sent, 12);
         assert_eq!(st.sent_err, 0, "Kamailio never counts sent_err_replies");
+    }
+
+    #[test]
+    fn rpc_shape_is_kamailios() {
+        let s = SlState::new();
+        for c in [100, 200, 200, 483, 799] {
+            s.count(c);
+        }
+        let RpcValue::Struct(m) = rpc_stats(&s.stats()) else {
+            panic!("struct expected");
+        };
+        let names: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "200", "202", "2xx", "300", "301", "302", "3xx", "400", "401", "403", "404", "407",
+                "408", "483", "4xx", "500", "5xx", "6xx", "xxx"
+            ]
+        );
+        let get = |n: &str| m.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(get("200"), Some(RpcValue::Int(2)));
+        assert_eq!(get("483"), Some(RpcValue::Int(1)));
+        assert_eq!(get("xxx"), Some(RpcValue::Int(1)));
     }
 }
