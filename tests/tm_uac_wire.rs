@@ -1,6 +1,8 @@
 //! Requests tm sends on its own, over the wire, side by side with Kamailio 5.6.3 (the method of
 //! `tests/tm_more_wire.rs`): `t_uac_send()` from request_route and the `tm.t_uac_start` /
-//! `tm.t_uac_wait_block` RPCs send to a scripted UAS on 127.0.0.1; `event_route[tm:local-request]`
+//! `tm.t_uac_wait_block` RPCs send to a scripted UAS on 127.0.0.1 (MESSAGE, OPTIONS, NOTIFY,
+//! INVITE with the ACK of its 200 — and of the retransmitted 200 — and of a 603, a bare ACK);
+//! `event_route[tm:local-request]`
 //! logs every such request, adds a header and drops one of them. Compared after normalising
 //! branches, tags, generated Call-IDs, ports and the User-Agent: what the UAS receives (headers,
 //! body, our Via/From tag/Call-ID/CSeq shape, the retransmissions while it does not answer and
@@ -46,6 +48,12 @@ request_route {
     } else if ($rU == "drop") {
         t_uac_send("OPTIONS", "sip:dave@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>\r\nTo: <sip:dave@example.com>\r\nCall-ID: dropme\r\n", "");
         xlog("L_INFO", "UAC: drop $rc\n");
+    } else if ($rU == "inv") {
+        t_uac_send("INVITE", "sip:dave@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>\r\nTo: <sip:dave@example.com>\r\nContact: <sip:alice@127.0.0.1:PORT>\r\nContent-Type: application/sdp\r\n", "v=0\r\n");
+        xlog("L_INFO", "UAC: inv $rc\n");
+    } else if ($rU == "ack") {
+        t_uac_send("ACK", "sip:dave@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>;tag=f1\r\nTo: <sip:dave@example.com>;tag=t1\r\nCall-ID: ack-call\r\nCSeq: 3 ACK\r\n", "");
+        xlog("L_INFO", "UAC: ack $rc\n");
     } else if ($rU == "bad") {
         if (!t_uac_send("OPTIONS", "sip:eve@127.0.0.1:UAS", "", "", "To: <sip:eve@example.com>\r\n", "")) {
             xlog("L_INFO", "UAC: bad false\n");
@@ -59,6 +67,9 @@ event_route[tm:local-request] {
     append_hf("X-Local: yes\r\n");
     if ($ci == "dropme") {
         drop;
+    }
+    if ($rm == "NOTIFY") {
+        $ru = "sip:changed@127.0.0.1:UAS";
     }
     xlog("L_INFO", "LOCAL: not dropped $rm\n");
 }
@@ -169,6 +180,43 @@ fn copy_times(uas: &mut Ep, wait: Duration) -> (Vec<String>, Vec<u128>) {
     (got, times)
 }
 
+/// `tm.t_uac_wait_block` for `method`, the UAS answering `code`: the answer and what the UAS
+/// received (the request, and the ACK of a negative INVITE reply).
+fn blocking(
+    dir: &Path,
+    method: &str,
+    target: &str,
+    uas: &mut Ep,
+    proxy: SocketAddr,
+    code: u16,
+    reason: &str,
+) -> (String, Vec<String>) {
+    let (d, t, m) = (dir.to_path_buf(), target.to_string(), method.to_string());
+    let h = std::thread::spawn(move || {
+        rpc(
+            &d,
+            "tm.t_uac_wait_block",
+            &[
+                &m,
+                &t,
+                ".",
+                ".",
+                "From: <sip:rpc@example.com>\r\nTo: <sip:rpc@example.com>\r\n",
+            ],
+            Duration::from_secs(8),
+        )
+    });
+    let req = uas
+        .expect(&format!("{method} sip:rpc"), W)
+        .unwrap_or_default();
+    uas.send(proxy, &reply(&req, code, reason, "u4", uas.port));
+    let mut got = vec![req];
+    if method == "INVITE" {
+        got.push(uas.expect("ACK sip:rpc", W).unwrap_or_default());
+    }
+    (h.join().unwrap_or_else(|_| "<panicked>".into()), got)
+}
+
 struct Outcome {
     seen: Seen,
     /// Retransmission gaps of the unanswered MESSAGE (ms).
@@ -215,7 +263,28 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     uas.send(proxy, &reply(&m, 404, "Not Found", "u2", uas.port));
     keep(&mut seen, "hop/uas", &[m]);
 
-    // 3. Dropped in the local-request route; 4. a missing From.
+    // 3. An INVITE: 180, then a 200 with a route set — ACKed to the first route, with the reply's
+    // To tag; the retransmitted 200 is ACKed again. Then an ACK of the script's own.
+    trigger(&mut uac, proxy, "inv");
+    let inv = uas.expect("INVITE", W).unwrap_or_default();
+    uas.send(proxy, &reply(&inv, 180, "Ringing", "u6", uas.port));
+    let ok = reply(&inv, 200, "OK", "u6", uas.port).replace(
+        "Contact:",
+        &format!(
+            "Record-Route: <sip:p2.example.com;lr>, <sip:127.0.0.1:{};lr;ftag=x>\r\nContact:",
+            uas.port
+        ),
+    );
+    uas.send(proxy, &ok);
+    let ack = uas.expect("ACK", W).unwrap_or_default();
+    uas.send(proxy, &ok);
+    let (again, _) = copy_times(&mut uas, Duration::from_millis(600));
+    keep(&mut seen, "inv/uas", &[vec![inv, ack], again].concat());
+    trigger(&mut uac, proxy, "ack");
+    let own = uas.expect("ACK sip:dave", W).unwrap_or_default();
+    keep(&mut seen, "ack/uas", &[own]);
+
+    // 4. Dropped in the local-request route; 5. a missing From.
     trigger(&mut uac, proxy, "drop");
     trigger(&mut uac, proxy, "bad");
     let (nothing, _) = copy_times(&mut uas, Duration::from_millis(300));
@@ -304,29 +373,22 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     uas.send(proxy, &reply(&m, 200, "OK", "u3", uas.port));
     keep(&mut seen, "rpc-start/uas", &[m]);
     // The blocking call waits for the UAS: answer from another thread.
-    let blocked = {
-        let d = rpcdir.clone();
-        let t = target.clone();
-        let h = std::thread::spawn(move || {
-            rpc(
-                &d,
-                "tm.t_uac_wait_block",
-                &[
-                    "OPTIONS",
-                    &t,
-                    ".",
-                    ".",
-                    "From: <sip:rpc@example.com>\r\nTo: <sip:rpc@example.com>\r\n",
-                ],
-                Duration::from_secs(8),
-            )
-        });
-        let m = uas.expect("OPTIONS sip:rpc", W).unwrap_or_default();
-        uas.send(proxy, &reply(&m, 486, "Busy Here", "u4", uas.port));
-        keep(&mut seen, "rpc-block/uas", &[m]);
-        h.join().unwrap_or_else(|_| "<panicked>".into())
-    };
-    seen.push(("rpc/answers".into(), vec![started, blocked]));
+    let blocked = blocking(
+        &rpcdir,
+        "OPTIONS",
+        &target,
+        &mut uas,
+        proxy,
+        486,
+        "Busy Here",
+    );
+    keep(&mut seen, "rpc-block/uas", &blocked.1);
+    let blocked_inv = blocking(&rpcdir, "INVITE", &target, &mut uas, proxy, 603, "Decline");
+    keep(&mut seen, "rpc-block-invite/uas", &blocked_inv.1);
+    seen.push((
+        "rpc/answers".into(),
+        vec![started, blocked.0, blocked_inv.0],
+    ));
 
     let log = srv.log_text();
     let lines: Vec<String> = log
@@ -444,6 +506,36 @@ fn local_requests_match_kamailio() {
     ] {
         assert!(hop.lines().any(|l| l == want), "{want:?} in {hop}");
     }
+    let inv = lines(&ours.seen, "inv/uas");
+    let firsts: Vec<&str> = inv.iter().map(|m| m.lines().next().unwrap_or("")).collect();
+    assert_eq!(
+        firsts,
+        [
+            "INVITE sip:dave@127.0.0.1:<UAS> SIP/2.0",
+            "ACK sip:uas@127.0.0.1:<UAS> SIP/2.0",
+            "ACK sip:uas@127.0.0.1:<UAS> SIP/2.0"
+        ],
+        "the 200 and its retransmission ACKed: {inv:?}"
+    );
+    for want in [
+        "To: <sip:dave@example.com>;tag=u6",
+        "CSeq: 10 ACK",
+        "Route: <sip:127.0.0.1:<UAS>;lr;ftag=x>, <sip:p2.example.com;lr>",
+    ] {
+        assert!(inv[1].lines().any(|l| l == want), "{want:?} in {}", inv[1]);
+    }
+    assert!(
+        lines(&ours.seen, "rpc-start/uas")
+            .first()
+            .is_some_and(|m| m.starts_with("NOTIFY sip:changed@127.0.0.1:<UAS> SIP/2.0")),
+        "$ru set in the local-request route is what goes out"
+    );
+    let neg = lines(&ours.seen, "rpc-block-invite/uas");
+    assert!(
+        neg.get(1)
+            .is_some_and(|a| a.lines().any(|l| l == "To: <sip:rpc@example.com>;tag=u4")),
+        "the 603 ACKed with its To tag: {neg:?}"
+    );
     assert!(
         lines(&ours.seen, "drop-bad/uas").is_empty(),
         "dropped: nothing sent"
@@ -457,7 +549,7 @@ fn local_requests_match_kamailio() {
         log.iter()
             .filter(|l| l.starts_with("LOCAL: not dropped"))
             .count(),
-        4,
+        7,
         "the route ran on every local request and dropped one: {log:?}"
     );
     let answers = lines(&ours.seen, "rpc/answers");
@@ -495,6 +587,7 @@ fn local_requests_match_kamailio() {
         ours.gaps,
         theirs.gaps
     );
+    assert_eq!(ours.seen.len(), theirs.seen.len());
     for ((k, o), (_, t)) in ours.seen.iter().zip(theirs.seen.iter()) {
         assert_eq!(o, t, "{k}: differs from Kamailio");
     }

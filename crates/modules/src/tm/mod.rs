@@ -986,14 +986,18 @@ fn apply(
                 }
             }
             Action::SendAck { branch, .. } => {
+                // The reply being relayed, else the one received on the branch (a local
+                // transaction's reply has no Via left to relay it by).
                 let to = match current {
                     Some((cb, bytes)) if cb == branch => msgs::to_line(bytes),
-                    _ => t
-                        .branches
+                    _ => None,
+                }
+                .or_else(|| {
+                    t.branches
                         .get(usize::from(branch))
                         .and_then(|b| b.reply.as_ref())
-                        .and_then(|r| msgs::to_line(&r.received)),
-                };
+                        .and_then(|r| msgs::to_line(&r.received))
+                });
                 if let Some(b) = t.branches.get(usize::from(branch)) {
                     if let Some(ack) = msgs::derive(&b.sent.bytes, b"ACK", to.as_deref(), b"") {
                         let _ = net.send(&b.sent.dest, &ack);
@@ -1226,6 +1230,13 @@ fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
         .map(|c| c.method == Method::Cancel)
         .unwrap_or(false);
     let now = tm.now();
+    // A 2xx of an INVITE started here: tm acknowledges it (and each retransmission), as Kamailio.
+    if (200..300).contains(&code) && !is_cancel_reply {
+        let mut t = cell.lock();
+        if t.uac.is_some() {
+            uac::ack_2xx(tm, &mut t, ctx.msg, ctx.server);
+        }
+    }
     if is_cancel_reply {
         let mut t = cell.lock();
         let _ = t.p.on_cancel_reply(idx, status);

@@ -13,8 +13,9 @@
 //! Kamailio's behaviours kept: `drop` in `event_route[tm:local-request]` sends nothing (the RPC
 //! answers 500 `No error (0/RPC/UAC)`, `t_uac_send()` still returns true); changes to `$ru`,
 //! headers and body made there are applied, `$fs` moves the request (and its Via) to that
-//! socket, `$du` is shown but does not change where it goes. Not done (refused at run time with
-//! an error): INVITE (the 2xx would need the dialog ACK Kamailio sends), TLS/SCTP/WS next hops.
+//! socket, `$du` is shown but does not change where it goes. An INVITE's 2xx is acknowledged
+//! here ([`ack_2xx`], each retransmission again); an `ACK` is sent once without a transaction.
+//! Not done (an error at run time): TLS/SCTP/WS next hops.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::Ordering;
@@ -122,6 +123,8 @@ impl Waiter {
 #[derive(Debug, Default)]
 pub struct LocalUac {
     pub waiter: Option<Arc<Waiter>>,
+    /// The ACK of the INVITE's 2xx and where it went (sent again for a retransmitted 2xx).
+    pub ack: Option<(Dest, Vec<u8>)>,
 }
 
 impl LocalUac {
@@ -170,18 +173,19 @@ pub(super) fn send(
     waiter: Option<Arc<Waiter>>,
 ) -> Result<bool, UacFault> {
     let prep = prepare(tm, server, p)?;
-    if prep.method.eq_ignore_ascii_case(b"INVITE") || prep.method.eq_ignore_ascii_case(b"ACK") {
-        return Err(fault(
-            500,
-            "local INVITE and ACK are not implemented yet (no dialog ACK for a 2xx)",
-        ));
+    if prep.method == b"ACK" {
+        return send_ack(tm, server, worker, routes, &prep);
     }
     let hash = ferrosip_sipmsg::branch::hash_index(&prep.callid, prep.cseq.to_string().as_bytes());
     let key = local_key(tm, &prep.method);
     let now = tm.now();
     let mut cfg = tm.cfg().clone();
     cfg.auto_inv_100 = false;
-    let kind = TxnKind::NonInvite;
+    let kind = if prep.method == b"INVITE" {
+        TxnKind::Invite
+    } else {
+        TxnKind::NonInvite
+    };
     let dest = prep.dest;
     let sockets = server.sockets().to_vec();
     let sock_of = |idx: u32| sockets.get(idx as usize).cloned();
@@ -221,7 +225,7 @@ pub(super) fn send(
         delayed_error: None,
         replicated: true,
         send_after_callbacks: false,
-        uac: Some(Box::new(LocalUac { waiter })),
+        uac: Some(Box::new(LocalUac { waiter, ack: None })),
     });
     let Ok(cell) = made else {
         return Err(fault(500, "cannot create the transaction"));
@@ -234,7 +238,15 @@ pub(super) fn send(
     if let Some(r) = routes.as_ref() {
         if let Some(index) = r.event_route(LOCAL_REQUEST) {
             match local_route(
-                r, index, &cell, &prep, bytes, dest, &sockets, server, worker,
+                r,
+                index,
+                Some(&cell),
+                &prep,
+                bytes,
+                dest,
+                &sockets,
+                server,
+                worker,
             ) {
                 Some((b, d)) => {
                     bytes = b;
@@ -280,6 +292,180 @@ pub(super) fn send(
     Ok(true)
 }
 
+/// `ACK` (Kamailio builds it like any local request but keeps no transaction): the
+/// local-request route, then one send.
+fn send_ack(
+    tm: &Tm,
+    server: &mut dyn Server,
+    worker: &mut WorkerState,
+    routes: Option<Arc<dyn RouteRunner>>,
+    prep: &Prepared,
+) -> Result<bool, UacFault> {
+    let sockets = server.sockets().to_vec();
+    let sock = sockets
+        .get(prep.dest.socket as usize)
+        .cloned()
+        .ok_or_else(|| fault(500, "no socket found"))?;
+    let n = tm.uac_seq.fetch_add(1, Ordering::Relaxed);
+    let hash = ferrosip_sipmsg::branch::hash_index(&prep.callid, prep.cseq.to_string().as_bytes());
+    let branch = our_branch(hash, u32::try_from(n & 0xffff_ffff).unwrap_or(0), 0);
+    let mut bytes = build(prep, &via_line(&sock, &branch), server);
+    let mut dest = prep.dest;
+    if let Some(r) = routes.as_ref() {
+        if let Some(index) = r.event_route(LOCAL_REQUEST) {
+            match local_route(r, index, None, prep, bytes, dest, &sockets, server, worker) {
+                Some((b, d)) => (bytes, dest) = (b, d),
+                None => return Ok(false),
+            }
+        }
+    }
+    let net = tm.net().map_err(|e| fault(500, e.to_string()))?.clone();
+    if let Err(e) = net.send(&dest, &bytes) {
+        server.log(ferrosip_api::L_ERR, &format!("tm: local request: {e}"));
+    }
+    Ok(true)
+}
+
+/// Acknowledges the 2xx of a local INVITE (Kamailio's `build_dlg_ack`): R-URI the reply's
+/// Contact, the INVITE's Via (same branch), From and Call-ID, the reply's To, `CSeq: n ACK`, the
+/// route set from its Record-Route (reversed), `User-Agent`, `Content-Length: 0`; sent to the
+/// first loose route or the Contact. Built once, sent again for each retransmitted 2xx.
+pub(super) fn ack_2xx(tm: &Tm, t: &mut Txn, reply: &Msg, server: &mut dyn Server) {
+    if t.req.method() != Some(ferrosip_sipmsg::Method::Invite) {
+        return;
+    }
+    let Some(net) = tm.net.get().cloned() else {
+        return;
+    };
+    if let Some((dest, bytes)) = t.uac.as_ref().and_then(|u| u.ack.clone()) {
+        let _ = net.send(&dest, &bytes);
+        return;
+    }
+    let Some(invite) = t.branches.first().map(|b| b.sent.clone()) else {
+        return;
+    };
+    let Some((dest, bytes)) = build_ack(&invite, reply, server) else {
+        return;
+    };
+    if let Err(e) = net.send(&dest, &bytes) {
+        server.log(
+            ferrosip_api::L_ERR,
+            &format!("tm: ACK of a local INVITE: {e}"),
+        );
+    }
+    if let Some(u) = t.uac.as_mut() {
+        u.ack = Some((dest, bytes));
+    }
+}
+
+fn build_ack(
+    invite: &ferrosip_api::Sent,
+    reply: &Msg,
+    server: &dyn Server,
+) -> Option<(Dest, Vec<u8>)> {
+    let req = Msg::parse(invite.bytes.clone()).ok()?;
+    let (rb, qb) = (reply.buf(), req.buf());
+    let line = |m: &Msg, k: HeaderKind| -> Option<Vec<u8>> {
+        let h = m.headers().ok()?.iter().find(|h| h.kind == k).copied()?;
+        Some(h.span.of(m.buf()).to_vec())
+    };
+    let contact = reply
+        .headers()
+        .ok()?
+        .iter()
+        .find(|h| h.kind == HeaderKind::Contact)
+        .map(|h| angle_uri(h.value.of(rb)))
+        .unwrap_or_default();
+    let mut routes: Vec<Vec<u8>> = Vec::new();
+    for h in reply
+        .headers()
+        .ok()?
+        .iter()
+        .filter(|h| h.kind == HeaderKind::RecordRoute)
+    {
+        for part in h.value.of(rb).split(|&c| c == b',') {
+            let p = part.trim_ascii();
+            if !p.is_empty() {
+                routes.push(p.to_vec());
+            }
+        }
+    }
+    routes.reverse();
+    let first_loose = routes.first().map(|r| angle_uri(r)).filter(|u| {
+        let l = u.to_ascii_lowercase();
+        l.windows(3).any(|w| w == b";lr")
+    });
+    let (ruri, hop) = match (&first_loose, routes.first()) {
+        (Some(f), _) => (contact.clone(), f.clone()),
+        (None, Some(strict)) => {
+            let s = angle_uri(strict);
+            routes.remove(0);
+            routes.push([b"<", contact.as_slice(), b">"].concat());
+            (s.clone(), s)
+        }
+        (None, None) => (contact.clone(), contact.clone()),
+    };
+    if ruri.is_empty() {
+        return None;
+    }
+    let target = uri_target(&hop)?;
+    let (host, port) = target.host?;
+    let addr = resolve(&host, if port == 0 { 5060 } else { port })?;
+    let via = line(&req, HeaderKind::Via)?;
+    let from = line(&req, HeaderKind::From)?;
+    let callid = line(&req, HeaderKind::CallId)?;
+    let to = reply
+        .headers()
+        .ok()?
+        .iter()
+        .find(|h| h.kind == HeaderKind::To)
+        .map(|h| h.value.of(rb).to_vec())?;
+    let cseq = req.cseq().ok()?.number_span.of(qb).to_vec();
+    let mut b = b"ACK ".to_vec();
+    b.extend_from_slice(&ruri);
+    b.extend_from_slice(b" SIP/2.0\r\n");
+    b.extend_from_slice(&via);
+    b.extend_from_slice(&from);
+    b.extend_from_slice(&callid);
+    b.extend_from_slice(b"To: ");
+    b.extend_from_slice(&to);
+    b.extend_from_slice(b"\r\nCSeq: ");
+    b.extend_from_slice(&cseq);
+    b.extend_from_slice(b" ACK\r\n");
+    if !routes.is_empty() {
+        b.extend_from_slice(b"Route: ");
+        b.extend_from_slice(&routes.join(&b", "[..]));
+        b.extend_from_slice(b"\r\n");
+    }
+    let core = server.core_params();
+    if core.server_signature && !core.user_agent_header.is_empty() {
+        b.extend_from_slice(core.user_agent_header.as_bytes());
+        b.extend_from_slice(b"\r\n");
+    }
+    b.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    let dest = Dest {
+        addr,
+        proto: target.proto.unwrap_or(invite.dest.proto),
+        socket: invite.dest.socket,
+    };
+    Some((dest, b))
+}
+
+/// The URI of a name-addr (`<…>` when present, else up to the first `;`).
+fn angle_uri(v: &[u8]) -> Vec<u8> {
+    match v.iter().position(|&c| c == b'<') {
+        Some(s) => {
+            let rest = &v[s + 1..];
+            let e = rest.iter().position(|&c| c == b'>').unwrap_or(rest.len());
+            rest[..e].to_vec()
+        }
+        None => {
+            let e = v.iter().position(|&c| c == b';').unwrap_or(v.len());
+            v[..e].trim_ascii().to_vec()
+        }
+    }
+}
+
 /// A key no received request can have (request keys hold an MD5 in hex or a Via branch).
 fn local_key(tm: &Tm, method: &[u8]) -> ReqKey {
     let n = tm.uac_seq.fetch_add(1, Ordering::Relaxed);
@@ -300,7 +486,7 @@ fn local_key(tm: &Tm, method: &[u8]) -> ReqKey {
 fn local_route(
     runner: &Arc<dyn RouteRunner>,
     index: usize,
-    cell: &Arc<TxnCell>,
+    cell: Option<&Arc<TxnCell>>,
     prep: &Prepared,
     bytes: Vec<u8>,
     dest: Dest,
@@ -332,7 +518,7 @@ fn local_route(
     CUR.with(|c| {
         *c.borrow_mut() = Cur {
             msg_id: ctx.state.id,
-            cell: Some(cell.clone()),
+            cell: cell.cloned(),
             ..Cur::default()
         }
     });
