@@ -1,7 +1,8 @@
 //! acc through its export table: `acc_log_request` / `acc_request` lines with `log_extra`
 //! variables read in the message context, level, facility and origin of the line, the debug
-//! threshold, load-time refusals (empty comment, `acc_db_request`, modparams that are not
-//! implemented) and the init order with tm. The final-reply lines are checked against Kamailio
+//! threshold, load-time refusals (empty comment, modparams that are not implemented),
+//! `acc_db_request` without a database, a `db_url` whose driver is not loaded, and the init order
+//! with tm. The final-reply lines are checked against Kamailio
 //! in tests/acc_wire.rs at the repository root.
 
 #[path = "common/harness.rs"]
@@ -226,21 +227,40 @@ fn refused_at_load() {
         .err()
         .unwrap_or_default();
     assert!(e.contains("first parameter is empty"), "{e}");
-    let e = prepare(&reg, "acc_db_request", &["200 ok", "acc"])
+    let e = prepare(&reg, "acc_db_request", &["200 ok", ""])
         .err()
         .unwrap_or_default();
-    assert!(e.contains("not implemented"), "{e}");
+    assert!(e.contains("first parameter is empty"), "{e}");
+    // Without db_url it loads and fails at run time, as in Kamailio.
+    let (rc, lines, other) = run(&reg, 3, &[], "acc_db_request", &["200 ok", "acc"]);
+    assert_eq!((rc, lines.len()), (-1, 0));
+    assert!(
+        other
+            .iter()
+            .any(|l| l.contains("db support not configured")),
+        "{other:?}"
+    );
+    // A db_url needs its driver module: the start (child init) fails with Kamailio's text.
+    let r = build(
+        &["tm", "acc"],
+        &[(
+            "db_url",
+            ModValue::Str("mysql://k:k@localhost/kamailio".into()),
+        )],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let e = r
+        .child_init_all(0)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("Module db_mysql not found"), "{e}");
     // (modparam, value, what the error says)
     let cases: &[(&str, ModValue, &str)] = &[
         (
             "multi_leg_info",
             ModValue::Str("a=$avp(x)".into()),
             "not implemented",
-        ),
-        (
-            "db_url",
-            ModValue::Str("mysql://k:k@localhost/kamailio".into()),
-            "database",
         ),
         ("report_ack", ModValue::Int(1), "e2e ACK"),
         ("log_flag", ModValue::Int(40), "invalid value"),

@@ -1,4 +1,4 @@
-//! `acc`: Kamailio's accounting module, accounting to the log.
+//! `acc`: Kamailio's accounting module, accounting to the log and to a database.
 //!
 //! What it does: when a transaction's first final reply goes upstream (tm's
 //! [`TmApi::on_final_reply`], Kamailio's `TMCB_RESPONSE_OUT`), it prints
@@ -8,10 +8,11 @@
 //! `acc_log_request(comment)` and `acc_request(comment, table)` print `ACC: request accounted: …`.
 //! The line format (core attributes, `log_extra`, `time_mode`) is in [`line`]; the text, level
 //! (`log_level`) and facility (`log_facility`) are Kamailio's, checked against 5.6.3 by
-//! tests/acc_wire.rs.
+//! tests/acc_wire.rs. With `db_url`, the same events with `db_flag` / `db_missed_flag` and
+//! `acc_db_request(comment, table)` write rows ([`db`]; tests/acc_db_wire.rs).
 //!
-//! What it does not do (refused when configured, see docs/modules-acc.md): accounting to a
-//! database (`db_url`, `acc_db_request`), CDRs (`cdr_enable`, needs the dialog module),
+//! What it does not do (refused when configured, see docs/modules-acc.md): CDRs (`cdr_enable`,
+//! needs the dialog module),
 //! multi-leg info, early media, e2e ACK and CANCEL reports, `detect_direction`, the "prepare"
 //! flags. Missed calls are reported from the final reply only: tm has no failure hook yet, so a
 //! call that failure_route forks again after a negative reply is not reported as missed for the
@@ -21,6 +22,7 @@
 //! init context gives modules no access to the registry): `$var`, `$shv` and the variables of
 //! other modules are refused there with a clear message.
 
+pub mod db;
 pub mod line;
 
 use std::sync::{Arc, OnceLock};
@@ -34,7 +36,9 @@ use ferrosip_api::{
 };
 use ferrosip_sipmsg::{Method, Msg};
 
+use crate::db::DbDrivers;
 use crate::tm::{FinalReply, TmApi};
+use db::{DbSettings, DbTime};
 use line::{Core, Stamp, TimeMode, ACC_ANSWERED, ACC_MISSED, ACC_REQUEST};
 
 /// The printed origin of every acc line: Kamailio prints its module, source position and
@@ -67,6 +71,21 @@ pub struct AccConfig {
     pub time: TimeMode,
     /// `reason_from_hf`: the reason is the reply's first `Reason` header when it has one.
     pub reason_from_hf: bool,
+    /// The database back end, when `db_url` is set.
+    pub db: Option<DbSettings>,
+}
+
+/// The database pool (opened in child init) and the drivers it comes from.
+#[derive(Default)]
+struct DbHandle {
+    drivers: OnceLock<Arc<DbDrivers>>,
+    db: OnceLock<ferrosip_db::Db>,
+}
+
+impl DbHandle {
+    fn get(&self) -> Option<&ferrosip_db::Db> {
+        self.db.get()
+    }
 }
 
 impl Default for AccConfig {
@@ -81,6 +100,7 @@ impl Default for AccConfig {
             extras: Vec::new(),
             time: TimeMode::Seconds,
             reason_from_hf: false,
+            db: None,
         }
     }
 }
@@ -90,8 +110,11 @@ pub fn exports() -> ModuleExports {
     let cfg: Arc<OnceLock<AccConfig>> = Arc::new(OnceLock::new());
     let mut m = ModuleExports::new("acc");
     let any = RouteMask::ANY;
+    let handle: Arc<DbHandle> = Arc::new(DbHandle::default());
     let c1 = Arc::clone(&cfg);
     let c2 = Arc::clone(&cfg);
+    let c3 = Arc::clone(&cfg);
+    let (h2, h3) = (Arc::clone(&handle), Arc::clone(&handle));
     m.functions = vec![
         FnExport::new(
             "acc_log_request",
@@ -108,7 +131,7 @@ pub fn exports() -> ModuleExports {
             "acc_request",
             &[K::Spve, K::Spve],
             any,
-            "acc_log_request for the comment (no `$` allowed in its value); the table is for database accounting, which is not configured",
+            "acc_log_request for the comment (no `$` allowed in its value); with db_url the database write fails as in Kamailio (-1)",
         )
         .fixup(comment_fixup)
         .with(move |ctx, a| {
@@ -118,18 +141,44 @@ pub fn exports() -> ModuleExports {
                 ctx.log_error("acc_request: invalid comment (empty, or a cfg variable)");
                 return Ok(RetCode::FALSE);
             }
-            Ok(log_request(ctx, config(&c2), &comment))
+            let c = config(&c2);
+            let rc = log_request(ctx, c, &comment);
+            if c.db.is_none() || h2.get().is_none() {
+                return Ok(rc);
+            }
+            // Kamailio 5.6.3 and 6.0.7 set the line's text after the table name and then use
+            // that text as the table: the insert always fails and the function returns -1.
+            ctx.log_error(&format!(
+                "acc: failed to insert into database: table `{ACC_REQUEST}` (Kamailio's acc_request uses the line text as table name)"
+            ));
+            ctx.log_error("acc: acc db request failed");
+            Ok(RetCode::FALSE)
         }),
-        // Database accounting needs `db_url`, which is refused: a config calling this does not load.
         FnExport::new(
             "acc_db_request",
             &[K::Spve, K::Spve],
             any,
-            "account the request to a database table (database accounting is not implemented)",
-        ),
+            "insert a row for the current request into the table; a leading 3-digit code in the comment is the code",
+        )
+        .fixup(|args| {
+            comment_fixup(args)?;
+            // Kamailio's acc_fixup says the same of an empty table.
+            match args.get(1) {
+                Some(ferrosip_api::Arg::Str(s)) if s.is_empty() => {
+                    Err("first parameter is empty".into())
+                }
+                _ => Ok(()),
+            }
+        })
+        .with(move |ctx, a| {
+            let comment = a.first().map(|c| c.bytes(ctx)).unwrap_or_default();
+            let table = a.get(1).map(|t| t.bytes(ctx)).unwrap_or_default();
+            Ok(db_request(ctx, config(&c3), &h3, &comment, &table))
+        }),
     ];
     m.params = params();
     let ci = Arc::clone(&cfg);
+    let hi = Arc::clone(&handle);
     m.init = Some(Arc::new(move |ictx| {
         let tm = ictx.api::<TmApi>().ok_or_else(|| {
             Error::Init(
@@ -138,10 +187,27 @@ pub fn exports() -> ModuleExports {
             )
         })?;
         let c = configure(ictx.modparams())?;
+        if c.db.is_some() {
+            let _ = hi.drivers.set(DbDrivers::of(ictx));
+        }
         ci.set(c)
             .map_err(|_| Error::Init("acc initialised twice".into()))?;
         let cb = Arc::clone(&ci);
-        tm.on_final_reply(Arc::new(move |ctx, fr| on_final(ctx, config(&cb), fr)));
+        let hb = Arc::clone(&hi);
+        tm.on_final_reply(Arc::new(move |ctx, fr| on_final(ctx, config(&cb), &hb, fr)));
+        Ok(())
+    }));
+    let (cc, hc) = (Arc::clone(&cfg), Arc::clone(&handle));
+    m.child_init = Some(Arc::new(move |_rank| {
+        // Kamailio's acc_db_init_child: the connection is made after the fork; a missing driver
+        // module or a failed connection stops the start.
+        let (Some(s), Some(d)) = (cc.get().and_then(|c| c.db.as_ref()), hc.drivers.get()) else {
+            return Ok(());
+        };
+        if hc.db.get().is_none() {
+            let db = d.open_bound("acc", &s.url).map_err(Error::Init)?;
+            let _ = hc.db.set(db);
+        }
         Ok(())
     }));
     m
@@ -160,7 +226,11 @@ pub fn configure(params: &[(&'static str, ModValue)]) -> Result<AccConfig, Error
         "%Y-%m-%d %H:%M:%S".to_string(),
     );
     let cfg_err = |s: String| Error::Config(format!("acc: {s}"));
+    let mut dbp = DbParams::default();
     for (name, v) in params {
+        if dbp.take(name, v)? {
+            continue;
+        }
         match (*name, v) {
             ("log_flag", ModValue::Int(i)) => c.log_flag = flag(*i, "log_flag")?,
             ("log_missed_flag", ModValue::Int(i)) => c.missed_flag = flag(*i, "log_missed_flag")?,
@@ -191,24 +261,123 @@ pub fn configure(params: &[(&'static str, ModValue)]) -> Result<AccConfig, Error
         }
     }
     c.time = match time_mode {
-        1 => TimeMode::Micros { exten: time_exten },
-        2 => TimeMode::Fraction { attr: time_attr },
+        1 => TimeMode::Micros {
+            exten: time_exten.clone(),
+        },
+        2 => TimeMode::Fraction {
+            attr: time_attr.clone(),
+        },
         3 if !crate::pv::timefmt::local_is_utc() => {
             return Err(cfg_err(
                 "time_mode 3 (local time) needs the host's time zone to be UTC: ferrosip computes calendar fields in UTC only; use time_mode 4".into(),
             ))
         }
         3 | 4 => TimeMode::Formatted {
-            attr: time_attr,
-            format: time_format,
+            attr: time_attr.clone(),
+            format: time_format.clone(),
         },
         // Any other value prints the seconds only, as Kamailio's last branch does.
         _ => TimeMode::Seconds,
     };
     if let Some(text) = extra_text {
-        c.extras = resolve_extras(&text, extra_size)?;
+        c.extras = resolve_extras("log_extra", &text, extra_size)?;
+    }
+    // Without db_url Kamailio ignores the other database parameters (and resets the flags).
+    if !dbp.url.is_empty() {
+        let db_time = match time_mode {
+            1 => DbTime::SecsMicros {
+                attr: time_attr.clone(),
+                exten: time_exten.clone(),
+            },
+            2 => DbTime::Fraction {
+                attr: time_attr.clone(),
+            },
+            3 | 4 => DbTime::Formatted {
+                attr: time_attr.clone(),
+                format: time_format.clone(),
+            },
+            _ => DbTime::None,
+        };
+        c.db = Some(dbp.settings(extra_size, db_time)?);
     }
     Ok(c)
+}
+
+/// The database modparams as set (Kamailio's defaults otherwise).
+struct DbParams {
+    url: String,
+    // Checked only with db_url set, as Kamailio does.
+    flag: i64,
+    missed_flag: i64,
+    table_acc: String,
+    table_missed: String,
+    extra: Option<String>,
+    columns: [String; 7],
+    nullable: bool,
+}
+
+impl Default for DbParams {
+    fn default() -> DbParams {
+        DbParams {
+            url: String::new(),
+            flag: -1,
+            missed_flag: -1,
+            table_acc: "acc".into(),
+            table_missed: "missed_calls".into(),
+            extra: None,
+            columns: db::COLUMN_PARAMS.map(|(_, c)| c.to_string()),
+            nullable: false,
+        }
+    }
+}
+
+impl DbParams {
+    /// Takes `name` if it is a database parameter.
+    fn take(&mut self, name: &str, v: &ModValue) -> Result<bool, Error> {
+        let bad = |what: &str| Error::Config(format!("acc: {name}: {what}"));
+        match (name, v) {
+            ("db_url", ModValue::Str(s)) => self.url = s.clone(),
+            ("db_flag", ModValue::Int(i)) => self.flag = *i,
+            ("db_missed_flag", ModValue::Int(i)) => self.missed_flag = *i,
+            ("db_table_acc", ModValue::Str(s)) => self.table_acc = s.clone(),
+            ("db_table_missed_calls", ModValue::Str(s)) => self.table_missed = s.clone(),
+            ("db_extra", ModValue::Str(s)) => self.extra = Some(s.clone()),
+            ("acc_extra_nullable", ModValue::Int(i)) => self.nullable = *i == 1,
+            // Kamailio's insert modes differ only in when the row reaches the table (delayed
+            // on MySQL, by async workers): ferrosip inserts at once in every mode.
+            ("db_insert_mode", ModValue::Int(0..=2)) => {}
+            ("db_insert_mode", _) => return Err(bad("must be 0, 1 or 2")),
+            (n, ModValue::Str(s)) if db::COLUMN_PARAMS.iter().any(|(p, _)| *p == n) => {
+                if let Some(i) = db::COLUMN_PARAMS.iter().position(|(p, _)| *p == n) {
+                    self.columns[i] = s.clone();
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn settings(self, extra_size: usize, time: DbTime) -> Result<DbSettings, Error> {
+        let reg = variable_registry()?;
+        let table = |name: &str, text: &str| {
+            reg.parse_format(text)
+                .map_err(|e| Error::Config(format!("acc: {name} \"{text}\": {e}")))
+        };
+        Ok(DbSettings {
+            table_acc: table("db_table_acc", &self.table_acc)?,
+            table_missed: table("db_table_missed_calls", &self.table_missed)?,
+            extras: match &self.extra {
+                Some(t) => resolve_extras("db_extra", t, extra_size)?,
+                None => Vec::new(),
+            },
+            url: self.url,
+            flag: flag(self.flag, "db_flag")?,
+            missed_flag: flag(self.missed_flag, "db_missed_flag")?,
+            columns: self.columns,
+            nullable: self.nullable,
+            time,
+        })
+    }
 }
 
 // ---- internals ----
@@ -271,37 +440,32 @@ fn refuse_unsupported(name: &str, v: &ModValue) -> Result<(), Error> {
         {
             Err(Error::Config(format!("acc: {name} is out of range")))
         }
-        ("db_url", None) => match v {
-            // Kamailio treats an empty db_url as unset.
-            ModValue::Str(s) if s.is_empty() => Ok(()),
-            _ => not_yet("accounting to a database is not implemented"),
-        },
         // Without cdr_enable / db_url these change nothing, in Kamailio as here.
         _ => Ok(()),
     }
 }
 
-/// Resolves `log_extra` against a registry holding the core and `pv` variables (see the module
-/// docs for why a private one).
-fn resolve_extras(text: &str, max: usize) -> Result<Vec<(String, PvSpec)>, Error> {
+/// Resolves `log_extra` / `db_extra` (`param`) against a registry holding the core and `pv`
+/// variables (see the module docs for why a private one).
+fn resolve_extras(param: &str, text: &str, max: usize) -> Result<Vec<(String, PvSpec)>, Error> {
     let reg = variable_registry()?;
     let items = line::parse_extra(text, max, |s| {
         parse_pv_ref(s.as_bytes()).map(|(_, used)| used)
     })
-    .map_err(|e| Error::Config(format!("acc: log_extra: {e}")))?;
+    .map_err(|e| Error::Config(format!("acc: {param}: {e}")))?;
     let mut out = Vec::with_capacity(items.len());
     for it in items {
         let (r, _) = parse_pv_ref(it.var.as_bytes())
             .map_err(|e| Error::Config(format!("acc: log_extra `{}`: {e}", it.var)))?;
         if r.name == "var" || r.name == "shv" {
             return Err(Error::NotImplemented(format!(
-                "acc: log_extra `{}={}`: ${} values are not reachable from acc yet",
+                "acc: {param} `{}={}`: ${} values are not reachable from acc yet",
                 it.name, it.var, r.name
             )));
         }
         let spec = reg.resolve_pv(&r).map_err(|e| {
             Error::Config(format!(
-                "acc: log_extra `{}={}`: {e} (ferrosip's acc resolves core and pv module variables only)",
+                "acc: {param} `{}={}`: {e} (ferrosip's acc resolves core and pv module variables only)",
                 it.name, it.var
             ))
         })?;
@@ -360,7 +524,7 @@ fn is_set(flags: u32, f: Option<u32>) -> bool {
 }
 
 /// The final-reply hook: Kamailio's `acc_onreply` (with `on_missed` for negative INVITE replies).
-fn on_final(ctx: &mut Ctx<'_>, c: &AccConfig, fr: &FinalReply<'_>) {
+fn on_final(ctx: &mut Ctx<'_>, c: &AccConfig, h: &DbHandle, fr: &FinalReply<'_>) {
     let Some(mut core) = request_core(ctx.msg) else {
         return;
     };
@@ -370,8 +534,11 @@ fn on_final(ctx: &mut Ctx<'_>, c: &AccConfig, fr: &FinalReply<'_>) {
         return;
     }
     let flags = ctx.state.flags;
-    let acc_on = is_set(flags, c.log_flag);
-    let mc_on = is_set(flags, c.missed_flag);
+    let log_acc = is_set(flags, c.log_flag);
+    let log_mc = is_set(flags, c.missed_flag);
+    let db_acc = c.db.as_ref().is_some_and(|d| is_set(flags, d.flag));
+    let db_mc = c.db.as_ref().is_some_and(|d| is_set(flags, d.missed_flag));
+    let (acc_on, mc_on) = (log_acc || db_acc, log_mc || db_mc);
     // Kamailio arms the reply callbacks only when one of these flags is set on the request.
     if !acc_on && !mc_on {
         return;
@@ -405,10 +572,19 @@ fn on_final(ctx: &mut Ctx<'_>, c: &AccConfig, fr: &FinalReply<'_>) {
                 t.clone().unwrap_or_default()
             }
         };
-        emit(ctx, c, ACC_MISSED, &core);
-        // Kamailio clears the flag on the request so that a call is reported missed once; the
+        if log_mc {
+            emit(ctx, c, ACC_MISSED, &core);
+        }
+        if let Some(d) = c.db.as_ref().filter(|_| db_mc) {
+            db_write(ctx, d, h, &d.table_missed, &core);
+        }
+        // Kamailio clears the flags on the request so that a call is reported missed once; the
         // context here is tm's copy for this callback, cleared for any later callback on it.
-        if let Some(f) = c.missed_flag {
+        let db_missed = c.db.as_ref().and_then(|d| d.missed_flag).filter(|_| db_mc);
+        for f in [c.missed_flag.filter(|_| log_mc), db_missed]
+            .into_iter()
+            .flatten()
+        {
             ctx.state.flags &= !(1u32 << f);
         }
     }
@@ -427,7 +603,81 @@ fn on_final(ctx: &mut Ctx<'_>, c: &AccConfig, fr: &FinalReply<'_>) {
         None if request_to_tag.is_empty() && local_tag_used => reply_to_tag.unwrap_or_default(),
         None => request_to_tag,
     };
-    emit(ctx, c, ACC_ANSWERED, &core);
+    if log_acc {
+        emit(ctx, c, ACC_ANSWERED, &core);
+    }
+    if let Some(d) = c.db.as_ref().filter(|_| db_acc) {
+        db_write(ctx, d, h, &d.table_acc, &core);
+    }
+}
+
+/// `acc_db_request(comment, table)`: Kamailio's `w_acc_db_request`.
+fn db_request(
+    ctx: &mut Ctx<'_>,
+    c: &AccConfig,
+    h: &DbHandle,
+    comment: &[u8],
+    table: &[u8],
+) -> RetCode {
+    let Some(d) = c.db.as_ref().filter(|_| h.get().is_some()) else {
+        ctx.log_error("acc: db support not configured");
+        return RetCode::FALSE;
+    };
+    let Some(mut core) = request_core(ctx.msg) else {
+        ctx.log_error("acc: failed to preparse request");
+        return RetCode::FALSE;
+    };
+    if table.len() >= db::MAX_TABLE {
+        ctx.log_error(&format!(
+            "acc: acc db table name too big [{}] max {}",
+            String::from_utf8_lossy(table),
+            db::MAX_TABLE
+        ));
+        return RetCode::FALSE;
+    }
+    (core.code, core.reason) = line::split_comment(comment);
+    if db_insert(ctx, d, h, &String::from_utf8_lossy(table), &core) {
+        RetCode::TRUE
+    } else {
+        RetCode::FALSE
+    }
+}
+
+/// A report of the final-reply hook into `table` (rendered for this message).
+fn db_write(
+    ctx: &mut Ctx<'_>,
+    d: &DbSettings,
+    h: &DbHandle,
+    table: &ferrosip_api::Format,
+    core: &Core,
+) {
+    if let Some(t) = DbSettings::table_name(ctx, table) {
+        db_insert(ctx, d, h, &t, core);
+    }
+}
+
+/// One row; false (and the error logged, as Kamailio's "failed to insert into database") when it
+/// could not be written.
+fn db_insert(ctx: &mut Ctx<'_>, d: &DbSettings, h: &DbHandle, table: &str, core: &Core) -> bool {
+    let Some(db) = h.get() else {
+        ctx.log_error("acc: db support not configured");
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let at = Stamp {
+        secs: now.as_secs(),
+        micros: now.subsec_micros(),
+    };
+    let row = d.row(ctx, db.dialect(), core, at);
+    match db::insert(db, table, &row) {
+        Ok(()) => true,
+        Err(e) => {
+            ctx.log_error(&format!("acc: {e}"));
+            false
+        }
+    }
 }
 
 /// The body of the reply's first `Reason` header (`reason_from_hf`).
@@ -479,7 +729,7 @@ fn emit(ctx: &mut Ctx<'_>, c: &AccConfig, text: &str, core: &Core) {
 fn params() -> Vec<ModParam> {
     let int = |n: &'static str, doc: &'static str| ModParam::new(n, ModParamType::Int, doc);
     let st = |n: &'static str, doc: &'static str| ModParam::new(n, ModParamType::Str, doc);
-    let none = "no effect without db_url (as in Kamailio; db_url is refused)";
+    let dbp = "database accounting (used when db_url is set, as in Kamailio)";
     let cdr = "no effect without cdr_enable (as in Kamailio; cdr_enable=1 is refused)";
     let mut v = vec![
         int(
@@ -540,22 +790,43 @@ fn params() -> Vec<ModParam> {
         int("cdr_enable", "only 0: CDRs need the dialog module"),
         st(
             "db_url",
-            "only empty: accounting to a database is not implemented",
+            "database of the acc / missed_calls rows (empty: no database accounting)",
         ),
-        int("acc_extra_nullable", none),
-        int("db_flag", none),
-        int("db_missed_flag", none),
-        st("db_extra", none),
-        st("db_table_acc", none),
-        st("db_table_missed_calls", none),
-        st("acc_method_column", none),
-        st("acc_from_tag_column", none),
-        st("acc_to_tag_column", none),
-        st("acc_callid_column", none),
-        st("acc_sip_code_column", none),
-        st("acc_sip_reason_column", none),
-        st("acc_time_column", none),
-        int("db_insert_mode", none),
+        int(
+            "acc_extra_nullable",
+            "1: a db_extra variable without value is written as NULL",
+        ),
+        int(
+            "db_flag",
+            "message flag that writes the transaction's final reply to db_table_acc",
+        ),
+        int(
+            "db_missed_flag",
+            "message flag that writes negative INVITE replies to db_table_missed_calls",
+        ),
+        st(
+            "db_extra",
+            "extra columns: name=$var;name=$var… (core and pv variables)",
+        ),
+        st(
+            "db_table_acc",
+            "table of accounted transactions (acc; may hold variables)",
+        ),
+        st(
+            "db_table_missed_calls",
+            "table of missed calls (missed_calls; may hold variables)",
+        ),
+        st("acc_method_column", dbp),
+        st("acc_from_tag_column", dbp),
+        st("acc_to_tag_column", dbp),
+        st("acc_callid_column", dbp),
+        st("acc_sip_code_column", dbp),
+        st("acc_sip_reason_column", dbp),
+        st("acc_time_column", dbp),
+        int(
+            "db_insert_mode",
+            "0, 1 (delayed) or 2 (async): every mode inserts at once",
+        ),
         st("cdr_skip", cdr),
         int("cdr_log_enable", cdr),
         int("cdr_start_on_confirmed", cdr),
@@ -626,7 +897,7 @@ mod tests {
             ("acc_prepare_flag", ModValue::Int(3), "not implemented"),
             ("cdr_enable", ModValue::Int(1), "dialog"),
             ("cdr_enable", ModValue::Int(2), "out of range"),
-            ("db_url", ModValue::Str("mysql://x@y/z".into()), "database"),
+            ("db_insert_mode", ModValue::Int(3), "must be 0, 1 or 2"),
             ("log_facility", ModValue::Str("LOG_NOPE".into()), "facility"),
             (
                 "failed_filter",
@@ -648,6 +919,37 @@ mod tests {
                 .unwrap_or_default();
             assert!(e.contains(want), "{n}={v:?}: `{e}` should say `{want}`");
         }
+        // The database flags are checked only with db_url, as Kamailio does.
+        let url = ("db_url", ModValue::Str("mysql://x@y/z".into()));
+        assert!(p(&[("db_flag", ModValue::Int(40))]).is_ok());
+        let e = p(&[url.clone(), ("db_flag", ModValue::Int(40))])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("db_flag set to invalid value"), "{e}");
+        let c = p(&[
+            url,
+            ("db_missed_flag", ModValue::Int(2)),
+            ("db_table_acc", ModValue::Str("acc_$rU".into())),
+            ("db_extra", ModValue::Str("src=$fU;ip=$si".into())),
+            ("acc_time_column", ModValue::Str("ts".into())),
+            ("time_mode", ModValue::Int(1)),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let d = c.db.unwrap_or_else(|| panic!("no db settings"));
+        assert_eq!((d.flag, d.missed_flag), (None, Some(2)));
+        assert_eq!(d.columns[6], "ts");
+        assert_eq!(
+            d.extras.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["src", "ip"]
+        );
+        assert_eq!(
+            d.time,
+            DbTime::SecsMicros {
+                attr: "time_attr".into(),
+                exten: "time_exten".into()
+            }
+        );
     }
 
     #[test]
@@ -741,7 +1043,7 @@ Content-Length: 0\r\n\r\n";
         )
         .unwrap_or_else(|e| panic!("{e}"));
         ctx.state.flags = flags;
-        on_final(&mut ctx, c, fr);
+        on_final(&mut ctx, c, &DbHandle::default(), fr);
         rec.lines
             .iter()
             .map(|(level, fac, prefix, text)| {
