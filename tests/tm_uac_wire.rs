@@ -28,6 +28,7 @@ log_stderror=yes
 children=1
 disable_tcp=yes
 listen=udp:127.0.0.1:PORT
+listen=udp:127.0.0.1:SECOND
 loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "pv.so"
@@ -54,6 +55,9 @@ request_route {
     } else if ($rU == "ack") {
         t_uac_send("ACK", "sip:dave@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>;tag=f1\r\nTo: <sip:dave@example.com>;tag=t1\r\nCall-ID: ack-call\r\nCSeq: 3 ACK\r\n", "");
         xlog("L_INFO", "UAC: ack $rc\n");
+    } else if ($rU == "move") {
+        t_uac_send("MESSAGE", "sip:movesock@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\nContent-Type: text/plain\r\n", "moved");
+        xlog("L_INFO", "UAC: move $rc\n");
     } else if ($rU == "bad") {
         if (!t_uac_send("OPTIONS", "sip:eve@127.0.0.1:UAS", "", "", "To: <sip:eve@example.com>\r\n", "")) {
             xlog("L_INFO", "UAC: bad false\n");
@@ -70,6 +74,9 @@ event_route[tm:local-request] {
     }
     if ($rm == "NOTIFY") {
         $ru = "sip:changed@127.0.0.1:UAS";
+    }
+    if ($rU == "movesock") {
+        $fs = "udp:127.0.0.1:SECOND";
     }
     xlog("L_INFO", "LOCAL: not dropped $rm\n");
 }
@@ -230,14 +237,21 @@ struct Outcome {
 fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     let (mut uac, mut uas) = (Ep::new(), Ep::new());
     let port = free_port();
+    let second = free_port();
     let proxy = addr(&format!("127.0.0.1:{port}"));
     let rpcdir = scratch(&format!("{name}-rpc"));
     let cfg = CFG
         .replace("RPCDIR", &rpcdir.to_string_lossy())
         .replace("PORT", &port.to_string())
+        .replace("SECOND", &second.to_string())
         .replace("UAS", &uas.port.to_string());
     let mut srv = start(bin, name, &cfg, &[proxy]);
-    let ports = [(port, "PROXY"), (uac.port, "UAC"), (uas.port, "UAS")];
+    let ports = [
+        (port, "PROXY"),
+        (second, "SECOND"),
+        (uac.port, "UAC"),
+        (uas.port, "UAS"),
+    ];
     let mut seen: Seen = Vec::new();
     let keep = |seen: &mut Seen, k: &str, msgs: &[String]| {
         seen.push((
@@ -283,6 +297,27 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     trigger(&mut uac, proxy, "ack");
     let own = uas.expect("ACK sip:dave", W).unwrap_or_default();
     keep(&mut seen, "ack/uas", &[own]);
+
+    // `$fs` set in the local-request route: sent from the second socket, with its Via.
+    trigger(&mut uac, proxy, "move");
+    let moved = {
+        let t0 = Instant::now();
+        let mut buf = vec![0u8; 65536];
+        let mut got = None;
+        while got.is_none() && t0.elapsed() < W {
+            if let Ok((n, from)) = uas.sock.recv_from(&mut buf) {
+                got = Some(format!(
+                    "from :{}\r\n{}",
+                    from.port(),
+                    String::from_utf8_lossy(&buf[..n])
+                ));
+            }
+        }
+        got.unwrap_or_default()
+    };
+    // (`reply` copies the request's headers; the "from" line is not one.)
+    uas.send(proxy, &reply(&moved, 200, "OK", "u7", uas.port));
+    keep(&mut seen, "move/uas", &[moved]);
 
     // 4. Dropped in the local-request route; 5. a missing From.
     trigger(&mut uac, proxy, "drop");
@@ -420,16 +455,8 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
             )
         });
         let m = uas.expect("INFO", W).unwrap_or_default();
-        uas.send(
-            proxy,
-            &reply(&m, 200, "OK", "u5", uas.port).replace(
-                "Content-Length: 0\r\n",
-                &format!(
-                    "Contact: <sip:uas@127.0.0.1:{}>\r\nContent-Length: 0\r\n",
-                    uas.port
-                ),
-            ),
-        );
+        // (`reply` gives a 2xx a Contact.)
+        uas.send(proxy, &reply(&m, 200, "OK", "u5", uas.port));
         norm(&h.join().unwrap_or_else(|_| "<panicked>".into()), &ports)
     } else {
         String::new()
@@ -530,6 +557,15 @@ fn local_requests_match_kamailio() {
             .is_some_and(|m| m.starts_with("NOTIFY sip:changed@127.0.0.1:<UAS> SIP/2.0")),
         "$ru set in the local-request route is what goes out"
     );
+    let moved = lines(&ours.seen, "move/uas")
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        moved.starts_with("from :<SECOND>\nMESSAGE sip:movesock@")
+            && moved.contains("\nVia: SIP/2.0/UDP 127.0.0.1:<SECOND>;branch=z9hG4bK"),
+        "$fs in the local-request route moves the request and its Via: {moved}"
+    );
     let neg = lines(&ours.seen, "rpc-block-invite/uas");
     assert!(
         neg.get(1)
@@ -549,7 +585,7 @@ fn local_requests_match_kamailio() {
         log.iter()
             .filter(|l| l.starts_with("LOCAL: not dropped"))
             .count(),
-        7,
+        8,
         "the route ran on every local request and dropped one: {log:?}"
     );
     let answers = lines(&ours.seen, "rpc/answers");
@@ -559,7 +595,7 @@ fn local_requests_match_kamailio() {
     );
     assert!(
         ours.wait.starts_with(
-            r#"{"jsonrpc":"2.0","result":[200,"OK","sip:uas@127.0.0.1:<UAS>","sip:uas@127.0.0.1:<UAS>","","Via: SIP/2.0/UDP 127.0.0.1:<PROXY>;branch=z9hG4bK"#
+            r#"{"jsonrpc":"2.0","result":[200,"OK","sip:uas@127.0.0.1:<UAS>","sip:uas@127.0.0.1:<UAS>","","Via: SIP/2.0/UDP 127.0.0.1:<SECOND>;branch=z9hG4bK"#
         ),
         "tm.t_uac_wait: {}",
         ours.wait

@@ -171,8 +171,9 @@ pub(super) fn send(
     routes: Option<Arc<dyn RouteRunner>>,
     p: &UacParams,
     waiter: Option<Arc<Waiter>>,
+    prefer: Option<u32>,
 ) -> Result<bool, UacFault> {
-    let prep = prepare(tm, server, p)?;
+    let prep = prepare(tm, server, p, prefer)?;
     if prep.method == b"ACK" {
         return send_ack(tm, server, worker, routes, &prep);
     }
@@ -571,7 +572,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Kamailio's `t_uac_send`/`rpc_t_uac` checks, in its order, with its fault texts.
-fn prepare(tm: &Tm, server: &dyn Server, p: &UacParams) -> Result<Prepared, UacFault> {
+fn prepare(
+    tm: &Tm,
+    server: &dyn Server,
+    p: &UacParams,
+    prefer: Option<u32>,
+) -> Result<Prepared, UacFault> {
     if p.method.is_empty() {
         return Err(fault(400, "Empty method"));
     }
@@ -704,12 +710,20 @@ fn prepare(tm: &Tm, server: &dyn Server, p: &UacParams) -> Result<Prepared, UacF
     let (host, port) = target.host.unwrap_or_default();
     let addr = resolve(&host, if port == 0 { 5060 } else { port })
         .ok_or_else(|| fault(500, "no socket found"))?;
+    // Kamailio's choice without a forced socket: the worker's own socket (the one the message
+    // being processed came on) when it fits, else — the RPC process has none — the last
+    // listening socket of the protocol and address family.
+    let fits = |s: &SocketInfo| s.proto == proto && s.addr.is_ipv4() == addr.is_ipv4();
     let socket = match forced {
         Some(i) => i,
-        None => sockets
-            .iter()
-            .position(|s| s.proto == proto && s.addr.is_ipv4() == addr.is_ipv4())
-            .and_then(|i| u32::try_from(i).ok())
+        None => prefer
+            .filter(|i| sockets.get(*i as usize).is_some_and(fits))
+            .or_else(|| {
+                sockets
+                    .iter()
+                    .rposition(fits)
+                    .and_then(|i| u32::try_from(i).ok())
+            })
             .ok_or_else(|| fault(500, "no socket found"))?,
     };
     let sock = sockets
@@ -853,7 +867,8 @@ impl Tm {
 pub(super) fn t_uac_send(tm: &Tm, ctx: &mut Ctx<'_>, p: &UacParams) -> RetCode {
     tm.learn(ctx);
     let routes = ctx.routes.clone();
-    match send(tm, ctx.server, ctx.worker, routes, p, None) {
+    let own = Some(ctx.rcv.socket);
+    match send(tm, ctx.server, ctx.worker, routes, p, None, own) {
         Ok(true) => RetCode::TRUE,
         Ok(false) => {
             ctx.log_error("t_uac_send(): UAC error");
@@ -922,7 +937,15 @@ pub(super) fn rpc(tm: &Tm, args: &[RpcValue], mode: RpcMode) -> Result<RpcValue,
             let _ = tm.core.set(server.core_params().clone());
         }
         let mut worker = WorkerState::default();
-        send(tm, server.as_mut(), &mut worker, routes, &p, waiter.clone())
+        send(
+            tm,
+            server.as_mut(),
+            &mut worker,
+            routes,
+            &p,
+            waiter.clone(),
+            None,
+        )
     };
     match sent {
         Ok(true) => {}
