@@ -175,6 +175,11 @@ impl Running {
             "{{\"jsonrpc\": \"2.0\", \"method\": \"{method}\", \"params\": [{}], \"id\": 1}}",
             params.join(", ")
         );
+        self.json_doc(&req)
+    }
+
+    /// The reply to the JSON-RPC document `req` over jsonrpcs' datagram socket.
+    fn json_doc(&self, req: &str) -> String {
         let run = self.server.dir.join("run");
         let me = run.join(format!("client-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&me);
@@ -196,6 +201,7 @@ impl Running {
 const SAME: &[&[&str]] = &[
     &["stats.get_statistics", "rcv_requests", "fwd_requests"],
     &["stats.get_statistics", "usrloc:"],
+    &["sl.stats"],
     &["stats.get_statistics", "nosuch", "nosuch:"],
     &["stats.get_statistics"],
     &[
@@ -294,6 +300,24 @@ fn kamcmd_sees_the_same_statistics_counters_and_cfg_on_both_servers() {
             diffs.push(format!(
                 "JSON-RPC {}:\n--- ferrosip\n{ours}\n--- kamailio\n{theirs}",
                 cmd.join(" ")
+            ));
+        }
+    }
+    // Parameters kamcmd cannot send: structs, arrays, null, negative and fractional numbers.
+    // `core.echo` converts numbers and stops at the first other value; `core.prints` stops at
+    // the first non-string; object params are read in member order.
+    for doc in [
+        r#"{"jsonrpc": "2.0", "method": "core.echo", "params": ["a", {"x": 1}, "b"], "id": 1}"#,
+        r#"{"jsonrpc": "2.0", "method": "core.echo", "params": [{"a": 1, "b": "x"}, "s"], "id": 1}"#,
+        r#"{"jsonrpc": "2.0", "method": "core.echo", "params": [-3, 1.5, "x", null, "y"], "id": 1}"#,
+        r#"{"jsonrpc": "2.0", "method": "core.echo", "params": [2.9, "y", [1], "z"], "id": 1}"#,
+        r#"{"jsonrpc": "2.0", "method": "core.echo", "params": {"a": "b", "c": 2}, "id": 1}"#,
+        r#"{"jsonrpc": "2.0", "method": "core.prints", "params": ["q", 5, "z"], "id": 1}"#,
+    ] {
+        let [ours, theirs] = [&servers[0], &servers[1]].map(|s| s.json_doc(doc));
+        if ours != theirs || !ours.contains("\"result\"") {
+            diffs.push(format!(
+                "JSON-RPC {doc}:\n--- ferrosip\n{ours}\n--- kamailio\n{theirs}"
             ));
         }
     }
@@ -497,4 +521,151 @@ fn undeclared_counters_are_refused_at_start() {
             }
         }
     }
+}
+
+/// The same requests (every method kex counts, an unknown one, KDMQ) and replies (classes,
+/// 18x, the 4xx codes with their own counter, CSeq methods with and without per-method
+/// counters) sent to both servers: `stats.get_statistics core:` must agree, every per-method and
+/// per-class counter included (ferrosip's own `too_big` and the 4xx codes Kamailio 6.0 added
+/// aside).
+#[test]
+fn core_statistics_by_method_and_class_match_kamailio() {
+    let kam = match kamailio_bin() {
+        Some(k) if Path::new(KAMCMD).exists() => k,
+        _ => {
+            assert!(!ci(), "kamailio and kamcmd are required when CI is set");
+            eprintln!("skipped: kamailio/kamcmd not installed");
+            return;
+        }
+    };
+    const METHODS: &[&str] = &[
+        "INVITE",
+        "INVITE",
+        "CANCEL",
+        "ACK",
+        "BYE",
+        "INFO",
+        "REGISTER",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "MESSAGE",
+        "OPTIONS",
+        "PRACK",
+        "UPDATE",
+        "REFER",
+        "PUBLISH",
+        "FOO",
+        "KDMQ",
+    ];
+    const REPLIES: &[(u16, &str)] = &[
+        (100, "INVITE"),
+        (180, "INVITE"),
+        (183, "INVITE"),
+        (200, "REGISTER"),
+        (302, "BYE"),
+        (401, "REGISTER"),
+        (404, "MESSAGE"),
+        (407, "INVITE"),
+        (480, "INVITE"),
+        (486, "INVITE"),
+        (403, "CANCEL"),
+        (500, "PRACK"),
+        (603, "UPDATE"),
+        (699, "REFER"),
+        (200, "OPTIONS"),
+        (202, "FOO"),
+        (799, "INVITE"),
+    ];
+    let mut outputs = Vec::new();
+    for (bin, name, kamailio) in [
+        (ferrosip_bin(), "core-stats-ferrosip", false),
+        (kam, "core-stats-kamailio", true),
+    ] {
+        let mut s = launch(bin, name, kamailio);
+        let me = std::net::UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let my_port = me.local_addr().map_or(0, |a| a.port());
+        let _ = me.set_read_timeout(Some(Duration::from_millis(500)));
+        let to = SocketAddr::from(([127, 0, 0, 1], s.port));
+        let mut buf = vec![0u8; 65535];
+        for (i, m) in METHODS.iter().enumerate() {
+            let req = format!(
+                "{m} sip:bob@127.0.0.1:{p} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{my_port};rport;branch=z9hG4bK-m{i}\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: cs-m{i}\r\nCSeq: 1 {m}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                p = s.port
+            );
+            let _ = me.send_to(req.as_bytes(), to);
+            if *m != "ACK" {
+                // The 404 (one at a time, so both servers see the same order).
+                let _ = me.recv_from(&mut buf);
+            }
+        }
+        for (code, m) in REPLIES {
+            let rpl = format!(
+                "SIP/2.0 {code} Some Reason\r\nVia: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-gone{code}\r\nVia: SIP/2.0/UDP 127.0.0.1:{my_port};branch=z9hG4bK-r{code}\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>;tag=2\r\nCall-ID: cs-r{code}-{m}\r\nCSeq: 1 {m}\r\nContent-Length: 0\r\n\r\n",
+                p = s.port
+            );
+            let _ = me.send_to(rpl.as_bytes(), to);
+            // Relayed to the second Via, which is us.
+            let _ = me.recv_from(&mut buf);
+        }
+        // Every message counted (the totals are the last thing each handler's path reaches).
+        let want = format!(
+            "core:rcv_replies = {}\ncore:rcv_requests = {}\n",
+            REPLIES.len(),
+            METHODS.len()
+        );
+        let t0 = Instant::now();
+        while s.ask(&["stats.get_statistics", "rcv_replies", "rcv_requests"]) != want {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{name}: {}\n{}",
+                s.ask(&["stats.get_statistics", "rcv_replies", "rcv_requests"]),
+                s.server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let core = s.ask(&["stats.get_statistics", "core:"]);
+        let lines: Vec<String> = core
+            .lines()
+            .filter(|l| !l.starts_with("core:too_big ="))
+            .map(str::to_string)
+            .collect();
+        s.server.stop();
+        outputs.push(lines);
+    }
+    let [ours, theirs] = [&outputs[0], &outputs[1]];
+    assert_eq!(ours.len(), 108, "{ours:#?}");
+    for want in [
+        "core:rcv_requests_invite = 2",
+        "core:unsupported_methods = 1",
+        "core:rcv_replies_18x = 2",
+        "core:rcv_replies_403 = 1",
+        "core:rcv_replies_4xx_reg = 1",
+        "core:rcv_replies_6xx_refer = 1",
+    ] {
+        assert!(ours.iter().any(|l| l == want), "{want} in {ours:#?}");
+    }
+    // Kamailio 6.0 counts these 4xx codes too; 5.6.3 only 401, 404, 407, 480 and 486.
+    const NEW_IN_60: &[u16] = &[
+        400, 402, 403, 405, 406, 408, 409, 410, 411, 413, 414, 415, 420, 481, 482, 483, 484, 485,
+        487, 488, 489, 491, 493,
+    ];
+    let ours: Vec<&String> = ours
+        .iter()
+        .filter(|l| {
+            !NEW_IN_60
+                .iter()
+                .any(|c| l.starts_with(&format!("core:rcv_replies_{c} =")))
+        })
+        .collect();
+    let diff: Vec<String> = ours
+        .iter()
+        .zip(theirs.iter())
+        .filter(|(a, b)| **a != *b)
+        .map(|(a, b)| format!("ferrosip {a} / kamailio {b}"))
+        .collect();
+    assert!(
+        diff.is_empty() && ours.len() == theirs.len(),
+        "{}",
+        diff.join("\n")
+    );
 }

@@ -568,7 +568,7 @@ request_route {{\n    sl_send_reply(\"200\", \"OK\");\n}}\n",
         .unwrap_or_else(|e| panic!("{e}"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("200_replies: 1"),
+        text.contains("\t200: 1\n") && !text.contains("_replies"),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );

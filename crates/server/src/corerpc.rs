@@ -84,7 +84,7 @@ pub fn install(core: &mut ModuleExports, net: &NetCell, started: SystemTime) {
         rpc(
             "core.prints",
             "Returns the strings given as parameters.",
-            Arc::new(|p| Ok(echo(p))),
+            Arc::new(|p| Ok(prints(p))),
         ),
         rpc(
             "core.echo",
@@ -119,11 +119,7 @@ pub fn register_stats(
     net: &NetCell,
     reg: &Registry,
 ) -> Result<(), ferrosip_api::Error> {
-    for name in crate::stats::CoreStats::default()
-        .snapshot()
-        .into_iter()
-        .map(|(n, _)| n)
-    {
+    for name in crate::stats::CoreStats::names() {
         let (g, r) = (Arc::clone(net), Arc::clone(net));
         stats.computed(
             "core",
@@ -554,14 +550,32 @@ fn printi(p: &[RpcValue]) -> Reply {
         .map(RpcValue::Array)
 }
 
-/// `core.prints`/`core.echo`: the parameters back, as strings (numbers as their text).
+/// `core.echo`: the parameters back as strings, read as Kamailio's `"*.s"` scan reads them —
+/// numbers become their text (through C's `unsigned long`: -3 is 18446744073709551613, 1.5 is
+/// 1), and the first parameter that is neither a string nor a number (a struct, an array, null)
+/// ends the list, itself not echoed. Kamailio 5.6.3 answers `["a"]` to `["a", {"x": 1}, "b"]`.
 fn echo(p: &[RpcValue]) -> RpcValue {
     RpcValue::Array(
         p.iter()
-            .map(|v| match v {
-                RpcValue::Int(i) => RpcValue::Str(i.to_string()),
-                RpcValue::Double(d) => RpcValue::Str(d.to_string()),
-                other => other.clone(),
+            .map_while(|v| match v {
+                RpcValue::Str(s) => Some(RpcValue::Str(s.clone())),
+                RpcValue::Int(i) => Some(RpcValue::Str((*i as u64).to_string())),
+                // Truncated toward zero, as the C conversion does.
+                RpcValue::Double(d) => Some(RpcValue::Str((*d as i64 as u64).to_string())),
+                RpcValue::Null | RpcValue::Array(_) | RpcValue::Struct(_) => None,
+            })
+            .collect(),
+    )
+}
+
+/// `core.prints`: the leading string parameters (Kamailio's `"*s"` scan, without conversion: a
+/// number ends the list as a struct does).
+fn prints(p: &[RpcValue]) -> RpcValue {
+    RpcValue::Array(
+        p.iter()
+            .map_while(|v| match v {
+                RpcValue::Str(s) => Some(RpcValue::Str(s.clone())),
+                _ => None,
             })
             .collect(),
     )
@@ -771,6 +785,44 @@ mod tests {
             echo(&p),
             RpcValue::Array(vec![RpcValue::Str("a".into()), RpcValue::Str("1".into())])
         );
+        // (parameters, echo, prints) — Kamailio 5.6.3's answers over JSON-RPC.
+        let st = |k: &str| RpcValue::Struct(vec![(k.into(), RpcValue::Int(1))]);
+        let s = |x: &str| RpcValue::Str(x.into());
+        let cases: [(Vec<RpcValue>, Vec<&str>, Vec<&str>); 5] = [
+            (vec![s("a"), st("x"), s("b")], vec!["a"], vec!["a"]),
+            (vec![st("x"), s("b")], vec![], vec![]),
+            (
+                vec![
+                    RpcValue::Int(-3),
+                    RpcValue::Double(1.5),
+                    s("x"),
+                    RpcValue::Null,
+                    s("y"),
+                ],
+                vec!["18446744073709551613", "1", "x"],
+                vec![],
+            ),
+            (
+                vec![
+                    RpcValue::Double(2.9),
+                    RpcValue::Double(1e3),
+                    s("y"),
+                    RpcValue::Array(vec![]),
+                ],
+                vec!["2", "1000", "y"],
+                vec![],
+            ),
+            (
+                vec![s("q"), RpcValue::Int(5), s("z")],
+                vec!["q", "5", "z"],
+                vec!["q"],
+            ),
+        ];
+        for (params, want_echo, want_prints) in cases {
+            let arr = |w: &[&str]| RpcValue::Array(w.iter().map(|x| s(x)).collect());
+            assert_eq!(echo(&params), arr(&want_echo), "echo {params:?}");
+            assert_eq!(prints(&params), arr(&want_prints), "prints {params:?}");
+        }
         assert_eq!(
             printi(&[RpcValue::Int(1), RpcValue::Int(2)]),
             Ok(RpcValue::Array(vec![RpcValue::Int(1), RpcValue::Int(2)]))

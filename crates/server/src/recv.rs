@@ -230,7 +230,7 @@ impl Receiver {
                 return;
             }
             // Kamailio counts the request in its pre-script callbacks (kex's core statistics).
-            CoreStats::inc(&n.stats.rcv_requests);
+            n.stats.count_request(None);
             // The faked message keeps the request's id ($mi), as Kamailio's copy does.
             ws.msg_seq = id.saturating_sub(1);
             let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Event, rcv, &mut ws, server) else {
@@ -259,7 +259,7 @@ impl Receiver {
         ws: &mut WorkerState,
         server: &mut WireServer<'_>,
     ) {
-        CoreStats::inc(&n.stats.rcv_requests);
+        n.stats.count_request(msg.method());
         if let Some(sl) = &self.sl {
             // sl seeds its to-tags with the first listening socket (`sl::seed`), so an ACK to
             // one of its replies carries a tag made from that address, whichever socket got it.
@@ -303,7 +303,9 @@ impl Receiver {
         ws: &mut WorkerState,
         server: &mut WireServer<'_>,
     ) {
-        CoreStats::inc(&n.stats.rcv_replies);
+        // CSeq was parsed by the mandatory-header check: a cached read.
+        let cseq = msg.cseq().ok().map(|c| c.method);
+        n.stats.count_reply(msg.status().unwrap_or(0), cseq);
         if self.check_via {
             let mine = msg
                 .via1()
