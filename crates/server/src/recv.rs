@@ -259,12 +259,14 @@ impl Receiver {
         ws: &mut WorkerState,
         server: &mut WireServer<'_>,
     ) {
-        n.stats.count_request(msg.method());
         if let Some(sl) = &self.sl {
             // sl seeds its to-tags with the first listening socket (`sl::seed`), so an ACK to
             // one of its replies carries a tag made from that address, whichever socket got it.
             let local = n.api_sockets.first().map_or(ri.dst, |s| s.addr);
             if sl.filter_ack(msg, local) {
+                // Kamailio: sl's pre-script callback stops the chain before kex's counts it
+                // (kex loaded before sl, as usual), and the core counts a dropped request.
+                CoreStats::inc(&n.stats.drop_requests);
                 return;
             }
         }
@@ -279,9 +281,10 @@ impl Receiver {
         };
         self.set_log_prefix(&mut ctx);
         if !self.pre_routing(&mut ctx) {
-            CoreStats::inc(&n.stats.drop_requests);
-            return;
+            return; // Kamailio: before the counting callbacks, counted nowhere
         }
+        // kex's pre-script callback (rcv_requests and the method's counter).
+        n.stats.count_request(ctx.msg.method());
         if let Some(id) = self.routes.request {
             let _ = self.program.run(id, &mut ctx);
         }
@@ -303,9 +306,12 @@ impl Receiver {
         ws: &mut WorkerState,
         server: &mut WireServer<'_>,
     ) {
-        // CSeq was parsed by the mandatory-header check: a cached read.
-        let cseq = msg.cseq().ok().map(|c| c.method);
-        n.stats.count_reply(msg.status().unwrap_or(0), cseq);
+        // kex's pre-script callbacks (rcv_replies, class, code, CSeq method); the CSeq was
+        // parsed by the mandatory-header check, a cached read.
+        let count = |msg: &Msg| {
+            let cseq = msg.cseq().ok().map(|c| c.method);
+            n.stats.count_reply(msg.status().unwrap_or(0), cseq);
+        };
         if self.check_via {
             let mine = msg
                 .via1()
@@ -315,7 +321,9 @@ impl Receiver {
                 })
                 .unwrap_or(false);
             if !mine {
-                CoreStats::inc(&n.stats.drop_replies);
+                // Kamailio counts it (before its reply_route) and refuses it in forward_reply
+                // without a drop count.
+                count(msg);
                 tracing::debug!("check_via: reply not for us, dropped");
                 return;
             }
@@ -325,9 +333,9 @@ impl Receiver {
         };
         self.set_log_prefix(&mut ctx);
         if !self.pre_routing(&mut ctx) {
-            CoreStats::inc(&n.stats.drop_replies);
-            return;
+            return; // Kamailio: before the counting callbacks, counted nowhere
         }
+        count(ctx.msg);
         if let Some(out) = self.routes.reply.map(|id| self.program.run(id, &mut ctx)) {
             if out.dropped || (out.exited && out.rc == 0) {
                 CoreStats::inc(&n.stats.drop_replies);
