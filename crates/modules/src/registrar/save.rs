@@ -471,6 +471,7 @@ fn lookup_inner(
         // Kamailio's set_ruri_q: tm's t_load_contacts orders the R-URI by it.
         ctx.state.ruri_q = (c.q >= 0).then_some(c.q);
         super::rcd::add(ctx, cfg, c, now);
+        restore_xavp(ul, ctx, c, 0);
     }
     // lookup_to_dset keeps the first contact in the branch walk (Kamailio does not advance).
     let skip = if to_dset { fi } else { fi + 1 };
@@ -497,9 +498,34 @@ fn lookup_inner(
                 instance: b.instance.as_bytes().to_vec(),
                 ruid: b.ruid.as_bytes().to_vec(),
             });
+            let at = ctx.state.branches.len();
+            restore_xavp(ul, ctx, b, at);
         }
     }
     Ok(Some(c.clone()))
+}
+
+/// Puts a contact's stored `xavp_contact` record back as item `at` of that XAVP (Kamailio's
+/// `xavp_insert`: 0 for the R-URI's contact, the branch count for an appended branch). Item 0
+/// goes first; a later position is reached by padding with empty items (Kamailio's null
+/// items), or replaces an empty item found there.
+fn restore_xavp(ul: &UlApi, ctx: &mut Ctx<'_>, c: &UContact, at: usize) {
+    let (Some(name), Some(rec)) = (ul.config().xavp_contact.as_ref(), c.xavp.as_ref()) else {
+        return;
+    };
+    let list = ctx.state.xavps.entry(name.as_bytes().to_vec()).or_default();
+    if at == 0 && list.first().is_none_or(|r| !r.is_empty()) {
+        list.insert(0, rec.clone());
+        return;
+    }
+    if let Some(slot) = list.get_mut(at).filter(|r| r.is_empty()) {
+        *slot = rec.clone();
+        return;
+    }
+    while list.len() < at {
+        list.push(Vec::new());
+    }
+    list.insert(at.min(list.len()), rec.clone());
 }
 
 /// The AoR of `uri` as usrloc keys it (Kamailio's `extract_aor`): unescaped user, `@domain`
@@ -590,6 +616,8 @@ struct Common {
     flags: u32,
     /// The connection the REGISTER came on (stream transports), else -1, as Kamailio stores it.
     tcpconn_id: i64,
+    /// The newest record of usrloc's `xavp_contact` XAVP (Kamailio's `ucontact_xavp_store`).
+    xavp: Option<ferrosip_api::ctx::XavpRecord>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -709,6 +737,13 @@ fn save_inner(
         } else {
             0
         },
+        xavp: ul
+            .config()
+            .xavp_contact
+            .as_ref()
+            .and_then(|n| ctx.state.xavps.get(n.as_bytes()))
+            .and_then(|v| v.first())
+            .cloned(),
     };
     if cfg.use_path && cfg.path_mode != 0 {
         out.path = path;
@@ -809,6 +844,7 @@ fn save_inner(
             methods,
             last_modified: now,
             tcpconn_id: common.tcpconn_id,
+            xavp: common.xavp.clone(),
         };
         let uc = UContact { reg_id, ..uc };
         items.push((e, err.map_or(Ok(uc), Err)));
@@ -888,7 +924,13 @@ fn insert_contacts(
             Found::At(i) => {
                 if let Some(x) = list.get_mut(i) {
                     let ruid = std::mem::take(&mut x.ruid);
-                    *x = UContact { ruid, ..c.clone() };
+                    // Kamailio replaces the stored attributes only when the REGISTER has some.
+                    let xavp = c.xavp.clone().or_else(|| x.xavp.take());
+                    *x = UContact {
+                        ruid,
+                        xavp,
+                        ..c.clone()
+                    };
                 }
             }
             _ => {
@@ -975,6 +1017,7 @@ fn update_contacts(
                 if let Some(pos) = list.iter().position(|x| x.ruid == old.ruid) {
                     let n = UContact {
                         ruid: old.ruid.clone(),
+                        xavp: c.xavp.clone().or_else(|| old.xavp.clone()),
                         ..c.clone()
                     };
                     if n.q != old.q && !ucfg.desc_time_order {

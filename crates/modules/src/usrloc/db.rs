@@ -801,6 +801,8 @@ impl DbStore {
             } else {
                 -1
             },
+            // Only with db_mode 0 (usrloc refuses xavp_contact otherwise).
+            xavp: None,
         };
         Some((aor, c))
     }

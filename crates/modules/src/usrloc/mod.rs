@@ -11,7 +11,7 @@
 //! drive time themselves.
 //!
 //! Refused at load (docs/modules-registrar.md): the keepalive and TCP-handling modparams,
-//! `xavp_contact`, `server_id_filter` 1.
+//! `xavp_contact` with a `db_mode` other than 0 (no `location_attrs` table), `server_id_filter` 1.
 
 pub mod db;
 pub mod rpc;
@@ -63,6 +63,9 @@ pub struct UlConfig {
     pub db: DbConfig,
     /// `preload`: tables created at startup (and loaded from the database).
     pub preload: Vec<String>,
+    /// `xavp_contact`: the XAVP whose newest record is stored with each saved contact and put
+    /// back by `lookup` (db_mode 0 only: the `location_attrs` table is not implemented).
+    pub xavp_contact: Option<String>,
 }
 
 impl Default for UlConfig {
@@ -77,6 +80,7 @@ impl Default for UlConfig {
             hash_size: 10,
             db: DbConfig::default(),
             preload: Vec::new(),
+            xavp_contact: None,
         }
     }
 }
@@ -345,6 +349,7 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
                 match *name {
                     "db_url" => c.db.url = s.clone(),
                     "preload" => c.preload.push(s.clone()),
+                    "xavp_contact" => c.xavp_contact = Some(s.clone()).filter(|s| !s.is_empty()),
                     n => {
                         c.db.cols.set(n, s);
                     }
@@ -391,6 +396,13 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
             "skip_remote_socket" => c.db.skip_remote_socket = on,
             _ => {}
         }
+    }
+    if c.xavp_contact.is_some() && c.db.mode != DbMode::NoDb {
+        return Err(Error::NotImplemented(
+            "usrloc: modparam `xavp_contact` with db_mode other than 0: the contact attributes \
+             would go to the `location_attrs` table, which is not implemented yet"
+                .into(),
+        ));
     }
     Ok(c)
 }
@@ -522,10 +534,10 @@ fn params() -> Vec<ModParam> {
     ] {
         v.push(ModParam::new(n, ModParamType::Str, "DB column name"));
     }
-    v.push(refused(
+    v.push(ModParam::new(
         "xavp_contact",
         ModParamType::Str,
-        "xavp stored with contacts: not yet",
+        "XAVP stored with each saved contact and restored by lookup (db_mode 0 only)",
     ));
     for n in ["handle_lost_tcp", "close_expired_tcp"] {
         v.push(refused(n, ModParamType::Int, "TCP handling: not yet"));

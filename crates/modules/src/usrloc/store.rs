@@ -44,6 +44,9 @@ pub struct UContact {
     pub last_modified: i64,
     /// TCP connection id, -1 when none.
     pub tcpconn_id: i64,
+    /// The `xavp_contact` record of the REGISTER that saved it (Kamailio's `ucontact->xavp`),
+    /// given back by `lookup`; `None` when the REGISTER had none.
+    pub xavp: Option<ferrosip_api::ctx::XavpRecord>,
 }
 
 impl UContact {
