@@ -2,12 +2,12 @@
 //! `tests/tm_more_wire.rs`): `t_uac_send()` from request_route and the `tm.t_uac_start` /
 //! `tm.t_uac_wait_block` RPCs send to a scripted UAS on 127.0.0.1 (MESSAGE, OPTIONS, NOTIFY,
 //! INVITE with the ACK of its 200 — and of the retransmitted 200 — and of a 603, a bare ACK);
-//! `event_route[tm:local-request]`
-//! logs every such request, adds a header and drops one of them. Compared after normalising
-//! branches, tags, generated Call-IDs, ports and the User-Agent: what the UAS receives (headers,
-//! body, our Via/From tag/Call-ID/CSeq shape, the retransmissions while it does not answer and
-//! none after it did), the log lines, and the RPC answers (faults included). `tm.t_uac_wait`
-//! (which Kamailio answers only over HTTP) is checked on ferrosip alone.
+//! `event_route[tm:local-request]` logs every such request, adds a header, changes `$ru` or `$fs`
+//! of some and drops one. Compared after normalising branches, tags, generated Call-IDs, ports
+//! and the User-Agent: what the UAS receives (headers, body, our Via/From tag/Call-ID/CSeq shape,
+//! the retransmissions while it does not answer and none after it did), the log lines, the RPC
+//! answers (faults included) and tm.stats. `tm.t_uac_wait` (which Kamailio answers only over
+//! HTTP) is checked on ferrosip alone.
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -307,7 +307,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
         while got.is_none() && t0.elapsed() < W {
             if let Ok((n, from)) = uas.sock.recv_from(&mut buf) {
                 got = Some(format!(
-                    "from :{}\r\n{}",
+                    "[from :{}]\r\n{}",
                     from.port(),
                     String::from_utf8_lossy(&buf[..n])
                 ));
@@ -436,6 +436,21 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
         .map(|l| norm(&l, &ports))
         .collect();
     seen.push(("log".into(), lines));
+    // tm's cumulative counters (the gauges depend on when the wait timers ran).
+    let stats = rpc(&rpcdir, "tm.stats", &[], W);
+    seen.push((
+        "tm.stats".into(),
+        stats
+            .split(['{', '}', ','])
+            .filter(|kv| {
+                !["current", "waiting", "freed", "jsonrpc", "id", "result"]
+                    .iter()
+                    .any(|k| kv.starts_with(&format!("\"{k}\"")))
+            })
+            .map(str::to_string)
+            .filter(|kv| !kv.is_empty())
+            .collect(),
+    ));
     // Nothing but the proxy's 200s reached the UAC: the UAS replies were absorbed.
     let wait = if with_wait {
         let d = rpcdir.clone();
@@ -562,10 +577,19 @@ fn local_requests_match_kamailio() {
         .cloned()
         .unwrap_or_default();
     assert!(
-        moved.starts_with("from :<SECOND>\nMESSAGE sip:movesock@")
+        moved.starts_with("[from :<SECOND>]\nMESSAGE sip:movesock@")
             && moved.contains("\nVia: SIP/2.0/UDP 127.0.0.1:<SECOND>;branch=z9hG4bK"),
         "$fs in the local-request route moves the request and its Via: {moved}"
     );
+    let stats = lines(&ours.seen, "tm.stats");
+    for want in [
+        r#""total_local":9"#,
+        r#""2xx":5"#,
+        r#""4xx":2"#,
+        r#""6xx":1"#,
+    ] {
+        assert!(stats.iter().any(|l| l == want), "{want} in {stats:?}");
+    }
     let neg = lines(&ours.seen, "rpc-block-invite/uas");
     assert!(
         neg.get(1)

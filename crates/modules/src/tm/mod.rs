@@ -138,6 +138,8 @@ pub struct TmStats {
     pub rpl_received: AtomicU64,
     /// Transactions started here (t_uac_send, tm.t_uac_*), counted in `created` too.
     pub local_created: AtomicU64,
+    /// Local ACKs sent (no transaction; counted as a cell created and freed, as Kamailio).
+    pub ack_cells: AtomicU64,
 }
 
 /// The module's state, shared by the workers and the timer thread.
@@ -1059,18 +1061,27 @@ fn apply(
             Action::SendLocalReply { status } | Action::RelayReply { status, .. }
                 if t.replicated && PENDING_REASON.with(|r| r.borrow().is_none()) =>
             {
-                // A local transaction's final reply: the waiting RPC gets it (received or faked).
-                if let (Some(u), false) = (&t.uac, status.is_provisional()) {
-                    let received = match *a {
-                        Action::RelayReply { branch, .. } => t
-                            .branches
-                            .get(usize::from(branch))
-                            .and_then(|b| b.reply.as_ref())
-                            .map(|r| r.received.as_slice())
-                            .filter(|r| !r.is_empty()),
-                        _ => None,
+                // A local transaction's reply: Kamailio counts it as sent (a received one as
+                // relayed, a faked one as generated); the waiting RPC gets the final one.
+                if let Some(u) = &t.uac {
+                    let c = match *a {
+                        Action::RelayReply { .. } => &tm.stats.relayed_replies,
+                        _ => &tm.stats.local_replies,
                     };
-                    u.completed(status.code(), received);
+                    c.fetch_add(1, Ordering::Relaxed);
+                    if !status.is_provisional() {
+                        count_final(tm, status.code());
+                        let received = match *a {
+                            Action::RelayReply { branch, .. } => t
+                                .branches
+                                .get(usize::from(branch))
+                                .and_then(|b| b.reply.as_ref())
+                                .map(|r| r.received.as_slice())
+                                .filter(|r| !r.is_empty()),
+                            _ => None,
+                        };
+                        u.completed(status.code(), received);
+                    }
                 }
             }
             Action::SendLocalReply { status } => {
@@ -1481,8 +1492,15 @@ fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
                 ("4xx".into(), g(&s.replies_4xx)),
                 ("3xx".into(), g(&s.replies_3xx)),
                 ("2xx".into(), g(&s.replies_2xx)),
-                ("created".into(), g(&s.created)),
-                ("freed".into(), g(&s.freed)),
+                // Kamailio builds (and frees at once) a cell for a local ACK too.
+                ("created".into(), {
+                    let n = s.created.load(Ordering::Relaxed) + s.ack_cells.load(Ordering::Relaxed);
+                    RpcValue::Int(n as i64)
+                }),
+                ("freed".into(), {
+                    let n = s.freed.load(Ordering::Relaxed) + s.ack_cells.load(Ordering::Relaxed);
+                    RpcValue::Int(n as i64)
+                }),
                 // ferrosip frees a transaction at once (no reference counting to wait for).
                 ("delayed_free".into(), RpcValue::Int(0)),
             ]))

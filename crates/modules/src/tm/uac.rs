@@ -321,6 +321,7 @@ fn send_ack(
         }
     }
     let net = tm.net().map_err(|e| fault(500, e.to_string()))?.clone();
+    tm.stats.ack_cells.fetch_add(1, Ordering::Relaxed);
     if let Err(e) = net.send(&dest, &bytes) {
         server.log(ferrosip_api::L_ERR, &format!("tm: local request: {e}"));
     }
