@@ -30,6 +30,8 @@ disable_tcp=yes
 listen=udp:127.0.0.1:PORT
 listen=udp:127.0.0.1:SECOND
 loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "kex.so"
 loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "xlog.so"
@@ -436,6 +438,16 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
         .map(|l| norm(&l, &ports))
         .collect();
     seen.push(("log".into(), lines));
+    // tmx's cumulative statistics (Kamailio refreshes them at most every 2 s: long past here).
+    let tmx = rpc(&rpcdir, "stats.get_statistics", &["tmx:"], W);
+    seen.push((
+        "tmx".into(),
+        tmx.split('"')
+            .filter(|p| p.starts_with("tmx:"))
+            .filter(|p| !p.contains("inuse_") && !p.contains("active_"))
+            .map(str::to_string)
+            .collect(),
+    ));
     // tm's cumulative counters (the gauges depend on when the wait timers ran).
     let stats = rpc(&rpcdir, "tm.stats", &[], W);
     seen.push((
@@ -581,6 +593,10 @@ fn local_requests_match_kamailio() {
             && moved.contains("\nVia: SIP/2.0/UDP 127.0.0.1:<SECOND>;branch=z9hG4bK"),
         "$fs in the local-request route moves the request and its Via: {moved}"
     );
+    let tmx = lines(&ours.seen, "tmx");
+    for want in ["tmx:UAC_transactions = 9", "tmx:UAS_transactions = 9"] {
+        assert!(tmx.iter().any(|l| l == want), "{want} in {tmx:?}");
+    }
     let stats = lines(&ours.seen, "tm.stats");
     for want in [
         r#""total_local":9"#,

@@ -128,11 +128,8 @@ pub(super) fn more_pvs(tm: &Api) -> Vec<PvExport> {
 pub(super) fn register_stats(stats: &Arc<Stats>, tm: &Arc<TmApi>) -> Result<(), Error> {
     type Pick = fn(&TmxCounters) -> u64;
     let list: &[(&str, &str, Pick)] = &[
-        (
-            "UAS_transactions",
-            "transactions created for received requests",
-            |c| c.created.saturating_sub(c.local),
-        ),
+        // Kamailio's tmx counts every transaction here, local ones included.
+        ("UAS_transactions", "transactions created", |c| c.created),
         ("UAC_transactions", "transactions started here", |c| c.local),
         ("2xx_transactions", "2xx final replies sent", |c| {
             c.completed[0]
