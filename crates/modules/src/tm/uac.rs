@@ -40,6 +40,14 @@ pub(super) const LOCAL_REQUEST: &str = "tm:local-request";
 /// Kamailio's `DEFAULT_CSEQ`.
 const DEFAULT_CSEQ: u32 = 10;
 
+/// How deep `event_route[tm:local-request]` may nest (a `t_uac_send` inside it).
+const MAX_DEPTH: u32 = 4;
+
+thread_local! {
+    /// Runs of `event_route[tm:local-request]` in progress on this thread.
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// How long `tm.t_uac_wait_block` waits (Kamailio: 80 s).
 const WAIT_BLOCK: Duration = Duration::from_secs(80);
 /// Bound of `tm.t_uac_wait` (longer than any transaction: `max_inv_lifetime` is 180 s).
@@ -508,6 +516,14 @@ fn local_route(
         proto: dest.proto,
         socket: dest.socket,
     };
+    // A `t_uac_send` in the route itself would run the route again: bounded, not a stack overflow.
+    if DEPTH.with(|d| d.get()) >= MAX_DEPTH {
+        server.log(
+            ferrosip_api::L_ERR,
+            &format!("event_route[{LOCAL_REQUEST}]: local requests nested too deep, not run"),
+        );
+        return Some((bytes, dest));
+    }
     let Ok(mut ctx) = Ctx::new(&mut msg, RouteType::Event, rcv, worker, server) else {
         return Some((bytes, dest));
     };
@@ -524,7 +540,9 @@ fn local_route(
             ..Cur::default()
         }
     });
+    DEPTH.with(|d| d.set(d.get() + 1));
     let out = runner.run(index, &mut ctx);
+    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     CUR.with(|c| *c.borrow_mut() = saved);
     match out {
         Ok(o) if o.dropped => return None,
