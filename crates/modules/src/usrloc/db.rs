@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrosip_db::{Cond, Db, Op, Order, Rows, Value};
 
+mod attrs;
+
 use super::store::{core_hash, LocationStore, MemoryStore, Record, UContact};
 use super::MatchingMode;
 use crate::db::DbDrivers;
@@ -264,6 +266,8 @@ pub struct DbStore {
     aor_locks: Vec<Mutex<()>>,
     /// usrloc's `matching_mode`: which columns find a row when `db_ops_ruid` is 0.
     matching: MatchingMode,
+    /// `xavp_contact` is set: contact attributes go to `<table>_attrs` ([`attrs`]).
+    attrs: bool,
 }
 
 impl std::fmt::Debug for DbStore {
@@ -286,7 +290,14 @@ impl DbStore {
             pending: Mutex::new(HashMap::new()),
             aor_locks: (0..AOR_LOCKS).map(|_| Mutex::new(())).collect(),
             matching: MatchingMode::default(),
+            attrs: false,
         }
+    }
+
+    /// Keeps contact attributes in `<table>_attrs` (usrloc's `xavp_contact` is set).
+    pub fn with_attrs(mut self, on: bool) -> DbStore {
+        self.attrs = on;
+        self
     }
 
     /// Sets usrloc's `matching_mode` (the row keys of `db_ops_ruid=0`).
@@ -577,7 +588,12 @@ impl DbStore {
         } else {
             db.insert(table, &row).map(drop)
         };
-        r.map_err(|e| e.to_string())
+        r.map_err(|e| e.to_string())?;
+        // Kamailio logs a failed attribute write and keeps the contact row.
+        if let Err(e) = self.insert_attrs(db, table, aor, c) {
+            tracing::error!("usrloc: writing the attributes of {aor}: {e}");
+        }
+        Ok(())
     }
 
     /// A column name by its key in [`DbStore::insert_row`]'s optional list.
@@ -674,6 +690,12 @@ impl DbStore {
         if n == 0 && self.cfg.check_update {
             return self.insert_row(db, table, aor, c);
         }
+        let attrs = self
+            .delete_attrs(db, table, aor, &c.ruid)
+            .and_then(|()| self.insert_attrs(db, table, aor, c));
+        if let Err(e) = attrs {
+            tracing::error!("usrloc: writing the attributes of {aor}: {e}");
+        }
         Ok(())
     }
 
@@ -682,8 +704,11 @@ impl DbStore {
             return Ok(());
         }
         db.delete(table, &self.where_of(aor, c, false)?)
-            .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = self.delete_attrs(db, table, aor, &c.ruid) {
+            tracing::error!("usrloc: deleting the attributes of {aor}: {e}");
+        }
+        Ok(())
     }
 
     /// Kamailio's `preload_udomain`: every row of `table` into memory.
@@ -709,6 +734,7 @@ impl DbStore {
             n += 1;
         }
         tracing::info!("usrloc: {n} contacts loaded from table {table}");
+        self.preload_attrs(db, table)?;
         Ok(n)
     }
 
@@ -801,7 +827,7 @@ impl DbStore {
             } else {
                 -1
             },
-            // Only with db_mode 0 (usrloc refuses xavp_contact otherwise).
+            // Read from `<table>_attrs` afterwards ([`attrs`]).
             xavp: None,
         };
         Some((aor, c))
@@ -833,7 +859,8 @@ impl DbStore {
             .map_err(|e| e.to_string())?;
         let mut list = Vec::new();
         for i in 0..rows.len() {
-            if let Some((_, c)) = self.row_contact(&rows, i, true) {
+            if let Some((_, mut c)) = self.row_contact(&rows, i, true) {
+                self.load_attrs(&db, table, &mut c);
                 super::rpc::insert_ordered(&mut list, c, self.desc_time_order);
             }
         }
@@ -928,6 +955,10 @@ impl LocationStore for DbStore {
                 let mut w = vec![Cond::eq(&k.user, user)];
                 if let Some(d) = d {
                     w.push(Cond::eq(&k.domain, d));
+                }
+                // As 6.0 (not 5.6.3): the AoR's attribute rows go with it.
+                if let Err(e) = self.delete_aor_attrs(&db, domain, aor) {
+                    tracing::error!("usrloc: deleting the attributes of {aor}: {e}");
                 }
                 match db.delete(domain, &w) {
                     Ok(n) => n > 0,
@@ -1034,6 +1065,23 @@ impl DbStore {
                 ),
                 Cond::new(&k.expires, Op::Ne, self.time(0)),
             ];
+            if self.attrs && self.cfg.mode == DbMode::DbOnly {
+                // 6.0's expiry callback (not 5.6.3's): the attributes of each expired contact.
+                let rows = db
+                    .query(&table, &w, &[k.ruid.as_str()], None)
+                    .map_err(|e| e.to_string())?;
+                for i in 0..rows.len() {
+                    let ruid = rows
+                        .get(i, &k.ruid)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default();
+                    if !ruid.is_empty() {
+                        if let Err(e) = self.delete_attrs(&db, &table, "", &ruid) {
+                            tracing::error!("usrloc: deleting attributes of {ruid}: {e}");
+                        }
+                    }
+                }
+            }
             db.delete(&table, &w).map_err(|e| e.to_string())?;
         }
         Ok(())

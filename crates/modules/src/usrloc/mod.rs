@@ -11,7 +11,7 @@
 //! drive time themselves.
 //!
 //! Refused at load (docs/modules-registrar.md): the keepalive and TCP-handling modparams,
-//! `xavp_contact` with a `db_mode` other than 0 (no `location_attrs` table), `server_id_filter` 1.
+//! `server_id_filter` 1.
 
 pub mod db;
 pub mod rpc;
@@ -63,8 +63,8 @@ pub struct UlConfig {
     pub db: DbConfig,
     /// `preload`: tables created at startup (and loaded from the database).
     pub preload: Vec<String>,
-    /// `xavp_contact`: the XAVP whose newest record is stored with each saved contact and put
-    /// back by `lookup` (db_mode 0 only: the `location_attrs` table is not implemented).
+    /// `xavp_contact`: the XAVP whose newest record is stored with each saved contact (in the
+    /// database modes also in `<table>_attrs`) and put back by `lookup`.
     pub xavp_contact: Option<String>,
 }
 
@@ -289,7 +289,8 @@ pub fn exports() -> ModuleExports {
                     cfg.use_domain,
                     cfg.desc_time_order,
                 )
-                .with_matching(cfg.matching_mode),
+                .with_matching(cfg.matching_mode)
+                .with_attrs(cfg.xavp_contact.is_some()),
             );
             store.set_drivers(crate::db::DbDrivers::of(ictx));
             if let Some(net) = ictx.api::<NetworkApi>() {
@@ -396,13 +397,6 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
             "skip_remote_socket" => c.db.skip_remote_socket = on,
             _ => {}
         }
-    }
-    if c.xavp_contact.is_some() && c.db.mode != DbMode::NoDb {
-        return Err(Error::NotImplemented(
-            "usrloc: modparam `xavp_contact` with db_mode other than 0: the contact attributes \
-             would go to the `location_attrs` table, which is not implemented yet"
-                .into(),
-        ));
     }
     Ok(c)
 }
@@ -537,7 +531,7 @@ fn params() -> Vec<ModParam> {
     v.push(ModParam::new(
         "xavp_contact",
         ModParamType::Str,
-        "XAVP stored with each saved contact and restored by lookup (db_mode 0 only)",
+        "XAVP stored with each saved contact (and in <table>_attrs) and restored by lookup",
     ));
     for n in ["handle_lost_tcp", "close_expired_tcp"] {
         v.push(refused(n, ModParamType::Int, "TCP handling: not yet"));

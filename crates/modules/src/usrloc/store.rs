@@ -45,7 +45,8 @@ pub struct UContact {
     /// TCP connection id, -1 when none.
     pub tcpconn_id: i64,
     /// The `xavp_contact` record of the REGISTER that saved it (Kamailio's `ucontact->xavp`),
-    /// given back by `lookup`; `None` when the REGISTER had none.
+    /// given back by `lookup`; `None` when the REGISTER had none. In the database modes it is
+    /// also kept in `<table>_attrs`.
     pub xavp: Option<ferrosip_api::ctx::XavpRecord>,
 }
 
