@@ -243,6 +243,8 @@ const SAME: &[&[&str]] = &[
     &["cfg.get", "core", "debug"],
     &["cfg.set_now_int", "core", "debug", "s:x"],
     &["cfg.set_now_string", "core", "debug", "2"],
+    &["cfg.set_now_string", "core", "debug", "abc"],
+    &["cfg.set_delayed_string", "core", "debug", "abc"],
     &["cfg.set_delayed_int", "core", "debug", "2"],
     &["cfg.diff"],
     &["cfg.rollback"],
