@@ -26,9 +26,9 @@ const CFG: &str = r#"#!KAMAILIO
 debug=2
 log_stderror=yes
 children=1
-disable_tcp=yes
 listen=udp:127.0.0.1:PORT
 listen=udp:127.0.0.1:SECOND
+listen=tcp:127.0.0.1:PORT
 loadmodule "tm.so"
 loadmodule "tmx.so"
 loadmodule "kex.so"
@@ -224,6 +224,34 @@ fn blocking(
         got.push(uas.expect("ACK sip:rpc", W).unwrap_or_default());
     }
     (h.join().unwrap_or_else(|_| "<panicked>".into()), got)
+}
+
+/// A TCP UAS for one request: accepts, reads it (up to 1.5 s of silence), answers 200 on the
+/// connection, returns what it read.
+fn tcp_answer(l: &std::net::TcpListener) -> String {
+    use std::io::{Read as _, Write as _};
+    let _ = l.set_nonblocking(false);
+    let Ok((mut c, _)) = l.accept() else {
+        return String::new();
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_millis(1500)));
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    // One request: until the end of the headers (no body here), bounded by the read timeout.
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let req = String::from_utf8_lossy(&got).into_owned();
+    let _ = c.write_all(reply(&req, 200, "OK", "t1", 0).as_bytes());
+    // Anything else (a retransmission would be one) within the next second.
+    let _ = c.set_read_timeout(Some(Duration::from_millis(1000)));
+    if let Ok(n) = c.read(&mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 struct Outcome {
@@ -464,6 +492,28 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
             .collect(),
     ));
     // Nothing but the proxy's 200s reached the UAC: the UAS replies were absorbed.
+    // Over TCP (the next hop's `transport=tcp`): a TCP Via, no retransmission, the 200 absorbed.
+    let tcp_uas = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let tcp_port = tcp_uas.local_addr().map(|a| a.port()).unwrap_or(0);
+    let tcp = {
+        let h = std::thread::spawn(move || tcp_answer(&tcp_uas));
+        let answer = rpc(
+            &rpcdir,
+            "tm.t_uac_wait_block",
+            &[
+                "OPTIONS",
+                &format!("sip:tcp@127.0.0.1:{tcp_port};transport=tcp"),
+                ".",
+                ".",
+                hdrs,
+            ],
+            Duration::from_secs(8),
+        );
+        let got = h.join().unwrap_or_default();
+        let ports = [(port, "PROXY"), (tcp_port, "TCPUAS")];
+        vec![answer, norm(&got, &ports)]
+    };
+    seen.push(("tcp".into(), tcp));
     let wait = if with_wait {
         let d = rpcdir.clone();
         let t = target.clone();
@@ -597,6 +647,18 @@ fn local_requests_match_kamailio() {
     for want in ["tmx:UAC_transactions = 9", "tmx:UAS_transactions = 9"] {
         assert!(tmx.iter().any(|l| l == want), "{want} in {tmx:?}");
     }
+    let tcp = lines(&ours.seen, "tcp");
+    assert_eq!(
+        tcp.first().map(String::as_str),
+        Some(r#"{"jsonrpc":"2.0","result":{"code":200,"text":"OK"},"id":1}"#),
+        "{tcp:?}"
+    );
+    assert!(
+        tcp.get(1).is_some_and(|m| m.starts_with(
+            "OPTIONS sip:tcp@127.0.0.1:<TCPUAS>;transport=tcp SIP/2.0\nVia: SIP/2.0/TCP 127.0.0.1:<PROXY>;branch=z9hG4bK"
+        ) && m.matches("OPTIONS sip:").count() == 1),
+        "one request over TCP: {tcp:?}"
+    );
     let stats = lines(&ours.seen, "tm.stats");
     for want in [
         r#""total_local":9"#,

@@ -210,6 +210,7 @@ pub(super) fn send(
     };
     let placeholder = Msg::parse(build(&prep, &via_line(&sock, b"z9hG4bK"), server))
         .map_err(|e| fault(500, format!("cannot build the request: {e}")))?;
+    let net = tm.net().map_err(|e| fault(500, e.to_string()))?.clone();
     let made = tm.table.insert(hash, key, |_label| Txn {
         p: ProxyTxn::new(kind, Transport::Reliable, now, &cfg, &mut Vec::new()),
         req: placeholder,
@@ -269,9 +270,14 @@ pub(super) fn send(
             }
         }
     }
-    let req = Msg::parse(bytes.clone())
-        .map_err(|e| fault(500, format!("cannot parse the local request: {e}")))?;
-    let net = tm.net().map_err(|e| fault(500, e.to_string()))?.clone();
+    let req = match Msg::parse(bytes.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            tm.table.remove(&cell);
+            tm.stats.freed.fetch_add(1, Ordering::Relaxed);
+            return Err(fault(500, format!("cannot parse the local request: {e}")));
+        }
+    };
     let mut t = cell.lock();
     t.req = req;
     t.rcv.socket = dest.socket;
@@ -282,6 +288,7 @@ pub(super) fn send(
     if t.p.add_branch(now, transport).is_err() {
         drop(t);
         tm.table.remove(&cell);
+        tm.stats.freed.fetch_add(1, Ordering::Relaxed);
         return Err(fault(500, "cannot add the branch"));
     }
     // Kamailio logs a failed send and keeps the transaction (the retransmissions may get through).
