@@ -7,10 +7,11 @@
 //! A refresh without the XAVP keeps the stored record in Kamailio 6.0 (usrloc's DMQ change,
 //! GH #3679) but drops it in 5.6.3: that step runs on ferrosip only, with 6.0's result expected.
 //!
-//! The database modes 1 (write-through), 2 (write-back) and 3 (DB-only) on a SQLite file: the
-//! `location_attrs` rows each server writes (contacts named by their URI instead of their ruid),
-//! what a lookup sees before and after a restart (the attributes read back), and the rows after
-//! a contact is removed — identical to Kamailio 5.6.3.
+//! The database modes 1 (write-through), 2 (write-back) and 3 (DB-only) on a SQLite file (and on
+//! MariaDB / PostgreSQL when their test URLs are set): the `location_attrs` rows each server
+//! writes (contacts named by their URI instead of their ruid), what a lookup sees before and after
+//! a restart (the attributes read back), and the rows after a contact is removed — identical to
+//! Kamailio 5.6.3.
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -173,16 +174,21 @@ fn a_refresh_without_the_xavp_keeps_the_record_as_in_6_0() {
     assert_eq!(ours, want);
 }
 
-/// A SQLite file with Kamailio's `location` and `location_attrs` tables.
-fn database(dir: &Path) -> String {
-    let url = format!("sqlite://{}", dir.join("ul.sqlite").display());
-    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+/// Kamailio's `location` and `location_attrs` tables, made anew, in `url`.
+fn fresh_tables(url: &str) {
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{e}"));
+    for t in ["location", "location_attrs"] {
+        let _ = db.raw_execute(&format!("DROP TABLE IF EXISTS {t}"));
+        let _ = db.delete(
+            "version",
+            &[ferrosip_modules::db::ferrosip_db::Cond::eq("table_name", t)],
+        );
+    }
     let t: Vec<_> = ["location", "location_attrs"]
         .iter()
         .filter_map(|n| schema::table(n))
         .collect();
     schema::create(&db, &t).unwrap_or_else(|e| panic!("{e}"));
-    url
 }
 
 /// The attribute rows in insertion order, each contact named by its URI (ruids differ); sorted
@@ -228,9 +234,9 @@ fn attr_rows(url: &str, sorted: bool) -> Vec<String> {
 
 /// One database mode on one server: registrations, a lookup, the rows; a restart and a lookup
 /// again; B unregistered, the rows.
-fn run_db(bin: &str, name: &str, kamailio: bool, mode: u8) -> Vec<String> {
-    let dir = scratch(name);
-    let url = database(&dir);
+fn run_db(bin: &str, name: &str, kamailio: bool, mode: u8, url: &str) -> Vec<String> {
+    fresh_tables(url);
+    let driver = format!("db_{}", url.split(':').next().unwrap_or("sqlite"));
     let port = free_port();
     let to: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg = CFG
@@ -243,7 +249,7 @@ fn run_db(bin: &str, name: &str, kamailio: bool, mode: u8) -> Vec<String> {
             },
         )
         .replace("PORT", &port.to_string())
-        .replace("#DB\n", "loadmodule \"db_sqlite.so\"\n")
+        .replace("#DB\n", &format!("loadmodule \"{driver}.so\"\n"))
         .replace(
             "#DBPARAMS\n",
             &format!(
@@ -284,7 +290,7 @@ fn run_db(bin: &str, name: &str, kamailio: bool, mode: u8) -> Vec<String> {
     out.push(answer(to, &message(port, 1, "alice")));
     settle();
     s.stop();
-    out.extend(attr_rows(&url, mode == 2));
+    out.extend(attr_rows(url, mode == 2));
     // The attributes come back from the database.
     let mut s = start_it("2");
     out.push(answer(to, &message(port, 2, "alice")));
@@ -294,27 +300,54 @@ fn run_db(bin: &str, name: &str, kamailio: bool, mode: u8) -> Vec<String> {
     out.push(answer(to, &message(port, 3, "alice")));
     settle();
     s.stop();
-    out.extend(attr_rows(&url, mode == 2));
+    out.extend(attr_rows(url, mode == 2));
     let p = port.to_string();
     out.into_iter().map(|l| l.replace(&p, "PORT")).collect()
 }
 
 #[test]
 fn contact_attributes_in_the_database_modes_match_kamailio() {
-    let k = kamailio_bin().filter(|_| Path::new(&format!("{MPATH}db_sqlite.so")).exists());
+    let url = format!(
+        "sqlite://{}",
+        scratch("ul-attrs").join("ul.sqlite").display()
+    );
+    compare_db("sqlite", &url);
+}
+
+/// The same on MariaDB and PostgreSQL (FERROSIP_TEST_MYSQL_URL / FERROSIP_TEST_PG_URL;
+/// crates/db/scripts/test-servers.sh); the two tables are dropped and made again.
+#[test]
+fn contact_attributes_on_servers_match_kamailio() {
+    for var in ["FERROSIP_TEST_MYSQL_URL", "FERROSIP_TEST_PG_URL"] {
+        if let Some(url) = server_url(var) {
+            compare_db(url.split(':').next().unwrap_or("db"), &url);
+            fresh_tables(&url);
+        }
+    }
+}
+
+fn compare_db(tag: &str, url: &str) {
+    let driver = format!("db_{}", url.split(':').next().unwrap_or("sqlite"));
+    let k = kamailio_bin().filter(|_| Path::new(&format!("{MPATH}{driver}.so")).exists());
     for mode in [1u8, 2, 3] {
-        let ours = run_db(ferrosip_bin(), &format!("ul-attrs-{mode}-f"), false, mode);
+        let ours = run_db(
+            ferrosip_bin(),
+            &format!("ul-attrs-{tag}-{mode}-f"),
+            false,
+            mode,
+            url,
+        );
         assert!(
             ours.iter()
                 .any(|l| l.contains("attrs: sip:alice@127.0.0.1:7002 alice tag=b2 (0)")),
             "mode {mode}: {ours:#?}"
         );
         let Some(k) = k else {
-            assert!(!ci(), "CI: kamailio and its db_sqlite module are required");
-            eprintln!("kamailio or db_sqlite.so missing: skipped the Kamailio half");
+            assert!(!ci(), "CI: kamailio and its {driver} module are required");
+            eprintln!("kamailio or {driver}.so missing: skipped the Kamailio half");
             continue;
         };
-        let theirs = run_db(k, &format!("ul-attrs-{mode}-k"), true, mode);
-        assert_eq!(ours, theirs, "db_mode {mode}");
+        let theirs = run_db(k, &format!("ul-attrs-{tag}-{mode}-k"), true, mode, url);
+        assert_eq!(ours, theirs, "{tag}, db_mode {mode}");
     }
 }
