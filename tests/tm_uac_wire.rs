@@ -730,3 +730,152 @@ fn local_requests_match_kamailio() {
         assert_eq!(o, t, "{k}: differs from Kamailio");
     }
 }
+
+const FLOW_CFG: &str = r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+disable_tcp=yes
+listen=udp:127.0.0.1:PORT
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+modparam("tm", "contacts_avp", "tm_contacts")
+modparam("tm", "contact_flows_avp", "tm_flows")
+modparam("tm", "fr_inv_timer", 3000)
+modparam("tm", "wt_timer", 500)
+request_route {
+    if (has_totag()) {
+        if (is_method("ACK") && t_check_trans()) { t_relay(); }
+        exit;
+    }
+    # Two flows of one instance, then a contact of another (read head first).
+    $xavp(tm_contacts=>uri) = "sip:other@127.0.0.1:UAS2";
+    $xavp(tm_contacts[0]=>flags) = 0;
+    $xavp(tm_contacts[0]=>q_flag) = 4;
+    $xavp(tm_contacts[0]=>instance) = "<urn:uuid:two>";
+    $xavp(tm_contacts=>uri) = "sip:flow2@127.0.0.1:UAS2";
+    $xavp(tm_contacts[0]=>flags) = 0;
+    $xavp(tm_contacts[0]=>q_flag) = 0;
+    $xavp(tm_contacts[0]=>instance) = "<urn:uuid:one>";
+    $xavp(tm_contacts=>uri) = "sip:flow1@127.0.0.1:UAS1";
+    $xavp(tm_contacts[0]=>flags) = 0;
+    $xavp(tm_contacts[0]=>q_flag) = 0;
+    $xavp(tm_contacts[0]=>instance) = "<urn:uuid:one>";
+    t_next_contacts();
+    xlog("L_INFO", "FLOW: next $rc $ru $T_branch_idx $cnt($xavp(tm_flows)) $xavp(tm_flows=>uri) $xavp(tm_flows=>instance)\n");
+    t_on_branch_failure("flow");
+    t_relay();
+    exit;
+}
+event_route[tm:branch-failure:flow] {
+    xlog("L_INFO", "FLOW: bf $T_branch_idx $T_reply_code $ru\n");
+    t_next_contact_flow();
+    $var(rc) = $rc;
+    xlog("L_INFO", "FLOW: flow $var(rc) $cnt($xavp(tm_flows))\n");
+    if ($var(rc) == 1) {
+        t_relay();
+        xlog("L_INFO", "FLOW: relayed $rc\n");
+    }
+}
+"#;
+
+/// One call: the first flow of instance one answers 430, the branch-failure route takes the
+/// other flow of that instance from `contact_flows_avp` and relays it (answered `last`); the
+/// contact of instance two, in parallel from the start, answers 486.
+fn flow_call(bin: &str, name: &str, key: &str, last: u16) -> Seen {
+    let (mut uac, mut uas1, mut uas2) = (Ep::new(), Ep::new(), Ep::new());
+    let port = free_port();
+    let proxy = addr(&format!("127.0.0.1:{port}"));
+    let cfg = FLOW_CFG
+        .replace("PORT", &port.to_string())
+        .replace("UAS1", &uas1.port.to_string())
+        .replace("UAS2", &uas2.port.to_string());
+    let mut srv = start(bin, name, &cfg, &[proxy]);
+    let ports = [
+        (port, "PROXY"),
+        (uac.port, "UAC"),
+        (uas1.port, "UAS1"),
+        (uas2.port, "UAS2"),
+    ];
+    let inv = invite(uac.port, "bob", key);
+    uac.send(proxy, &inv);
+    let f1 = uas1.expect("INVITE sip:flow1", W).unwrap_or_default();
+    let other = uas2.expect("INVITE sip:other", W).unwrap_or_default();
+    uas2.send(proxy, &reply(&other, 486, "Busy Here", "o1", uas2.port));
+    uas2.expect("ACK sip:other", W);
+    uas1.send(proxy, &reply(&f1, 430, "Flow Failed", "f1", uas1.port));
+    uas1.expect("ACK", W);
+    if let Some(f2) = uas2.expect("INVITE sip:flow2", W) {
+        uas2.send(proxy, &reply(&f2, last, "Final", "f2", uas2.port));
+    }
+    // The final reply (the 100 Trying comes first).
+    uac.expect(&format!("SIP/2.0 {last}"), W);
+    uac.drain(Duration::from_millis(400));
+    uas1.drain(Duration::from_millis(100));
+    uas2.drain(Duration::from_millis(100));
+    let mut seen: Seen = Vec::new();
+    for (who, ep) in [("uac", &uac), ("uas1", &uas1), ("uas2", &uas2)] {
+        seen.push((
+            format!("{key}/{who}"),
+            ep.got.iter().map(|m| norm(m, &ports)).collect(),
+        ));
+    }
+    let log: Vec<String> = srv
+        .log_text()
+        .lines()
+        .filter_map(|l| l.split_once("FLOW: ").map(|(_, t)| norm(t, &ports)))
+        .collect();
+    seen.push((format!("{key}/log"), log));
+    assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());
+    seen
+}
+
+#[test]
+fn next_contact_flow_matches_kamailio() {
+    let run = |bin: &str, tag: &str| -> Seen {
+        [200, 430]
+            .iter()
+            .flat_map(|last| {
+                let key = format!("flow-{last}");
+                flow_call(bin, &format!("{tag}-{key}"), &key, *last)
+            })
+            .collect()
+    };
+    let ours = run(ferrosip_bin(), "tm-uac");
+    let uas2 = lines(&ours, "flow-200/uas2");
+    let firsts: Vec<&str> = uas2
+        .iter()
+        .map(|m| m.lines().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        firsts,
+        [
+            "INVITE sip:other@127.0.0.1:<UAS2> SIP/2.0",
+            "ACK sip:other@127.0.0.1:<UAS2> SIP/2.0",
+            "INVITE sip:flow2@127.0.0.1:<UAS2> SIP/2.0"
+        ],
+        "the other flow of the failed instance relayed from the branch-failure route"
+    );
+    assert_eq!(
+        lines(&ours, "flow-200/uac")
+            .iter()
+            .filter_map(|m| m.lines().next())
+            .filter(|l| !l.starts_with("SIP/2.0 100"))
+            .collect::<Vec<_>>(),
+        ["SIP/2.0 200 Final"]
+    );
+    let Some(kam) = kamailio_bin() else {
+        assert!(!ci(), "CI: kamailio is required for the differential test");
+        return;
+    };
+    let theirs = run(kam, "tm-uac-kam");
+    assert_eq!(ours.len(), theirs.len());
+    for ((k, o), (_, t)) in ours.iter().zip(theirs.iter()) {
+        assert_eq!(o, t, "{k}: differs from Kamailio");
+    }
+}

@@ -552,6 +552,32 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             "the next q class of contacts_avp into the R-URI and branches (-2: none left)",
             |tm, ctx, _| Ok(RetCode(serial::next(ctx, &tm.serial_names()))),
         ),
+        f(
+            "t_next_contact_flow",
+            &[],
+            RouteMask::REQUEST.or(RouteMask::EVENT),
+            "in the branch-failure route: the next contact_flows_avp flow of the failed branch's instance as a branch",
+            |tm, ctx, _| {
+                let instance = if ctx.route_type == RouteType::BranchFailure {
+                    let idx = cur(ctx, |c| c.failed.map(|f| f.0));
+                    cur_cell(ctx)
+                        .zip(idx)
+                        .and_then(|(c, i)| {
+                            c.lock()
+                                .branches
+                                .get(usize::from(i))
+                                .map(|b| b.instance.clone())
+                        })
+                        .unwrap_or_default()
+                } else {
+                    ctx.log_error(
+                        "t_next_contact_flow: called t_get_this_branch_instance not in a branch_failure_route",
+                    );
+                    Vec::new()
+                };
+                Ok(RetCode(serial::next_flow(ctx, &tm.serial_names(), &instance)))
+            },
+        ),
     ]);
     // t_relay_to_udp/tcp([host, port]): t_relay with the transport forced.
     for (name, proto, doc0, doc2) in [

@@ -59,7 +59,6 @@ pub const REFUSED: &[(&str, usize)] = &[
     ("t_forward_nonack_tls", 2),
     ("t_forward_nonack_to", 2),
     ("t_is_retr_async_reply", 0),
-    ("t_next_contact_flow", 0),
     ("t_relay_to_avp", 2),
     ("t_relay_to_sctp", 0),
     ("t_relay_to_sctp", 2),
@@ -534,7 +533,11 @@ fn relay_or_replicate(
         return Err(Error::Runtime("t_relay: not a request".into()));
     }
     tm.learn(ctx);
-    if ctx.route_type == RouteType::Failure {
+    // failure_route and the branch-failure route add branches to the transaction.
+    if matches!(
+        ctx.route_type,
+        RouteType::Failure | RouteType::BranchFailure
+    ) {
         let Some(cell) = cur_cell(ctx) else {
             return Err(Error::Runtime(
                 "t_relay: no transaction in failure_route".into(),
@@ -766,11 +769,24 @@ fn forward_branches(
     target: &Target,
 ) -> Result<RetCode, Error> {
     let net = tm.net()?.clone();
-    let in_failure = ctx.route_type == RouteType::Failure;
+    let in_branch_failure = ctx.route_type == RouteType::BranchFailure;
+    let in_failure = ctx.route_type == RouteType::Failure || in_branch_failure;
     let (on_failure, on_reply, on_branch) =
         cur(ctx, |c| (c.on_failure.take(), c.on_reply, c.on_branch));
-    // The branches: (uri, dst_uri, path, socket, bflags)
-    type B = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<u32>, u32);
+    // The branch-failure route leaves the transaction's failure_route armed.
+    let on_failure = match in_branch_failure {
+        true => on_failure.or_else(|| cell.lock().on_failure),
+        false => on_failure,
+    };
+    // The branches: (uri, dst_uri, path, socket, bflags, instance)
+    type B = (
+        Vec<u8>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<u32>,
+        u32,
+        Vec<u8>,
+    );
     let mut list: Vec<B> = Vec::new();
     let main_changed = !in_failure
         || cur(ctx, |c| c.ruri_at_start.clone()) != ctx.state.new_uri
@@ -782,6 +798,7 @@ fn forward_branches(
             None,
             ctx.state.force_socket,
             ctx.state.bflags,
+            serial::ruri_instance(ctx),
         ));
     }
     for b in std::mem::take(&mut ctx.state.branches) {
@@ -791,6 +808,7 @@ fn forward_branches(
             (!b.path.is_empty()).then_some(b.path),
             b.socket.or(ctx.state.force_socket),
             b.flags,
+            b.instance,
         ));
     }
     if list.is_empty() {
@@ -834,7 +852,7 @@ fn forward_branches(
     let mut actions = Vec::new();
     // Branches whose request could not be sent, with the error.
     let mut failed: Vec<(u8, String)> = Vec::new();
-    for (uri, dst, path, socket, bflags) in list {
+    for (uri, dst, path, socket, bflags, instance) in list {
         ctx.state.new_uri = Some(uri.clone());
         ctx.state.dst_uri = dst;
         ctx.state.force_socket = socket;
@@ -894,6 +912,7 @@ fn forward_branches(
                     on_reply,
                     on_branch_failure,
                     bflags: ctx.state.bflags,
+                    instance,
                 });
             }
             Err(e) => {
@@ -909,6 +928,7 @@ fn forward_branches(
                     on_reply,
                     on_branch_failure: None,
                     bflags: ctx.state.bflags,
+                    instance,
                 });
                 failed.push((b, e.to_string()));
                 drop(t);

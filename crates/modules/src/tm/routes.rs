@@ -202,13 +202,19 @@ pub(super) fn run_branch_failure(
                 failed: Some((run.branch, run.code, run.timeout)),
                 failed_replied: run.replied,
                 branch_idx: Some(usize::from(run.branch)),
+                ruri_at_start: ctx.state.new_uri.clone(),
                 ..Cur::default()
             }
         });
         if let Err(e) = runner.run(run.route, &mut ctx) {
             ctx.log_error(&format!("branch-failure route: {e}"));
         }
-        cell.lock().state.flags = ctx.state.flags;
+        // Flags, AVPs and XAVPs are the transaction's (a flow taken by t_next_contact_flow
+        // stays taken for the next run).
+        let mut t = cell.lock();
+        t.state.flags = ctx.state.flags;
+        t.state.avps = std::mem::take(&mut ctx.state.avps);
+        t.state.xavps = std::mem::take(&mut ctx.state.xavps);
     }
     CUR.with(|c| *c.borrow_mut() = saved_cur);
 }

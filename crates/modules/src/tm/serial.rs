@@ -1,16 +1,32 @@
-//! Serial forking by q value: `t_load_contacts([mode])` and `t_next_contacts()` — Kamailio's
-//! `t_serial.c` behaviour. (`t_next_contact_flow()` is refused: the R-URI branch's `+sip.instance`
-//! is not kept in the message state.)
+//! Serial forking by q value: `t_load_contacts([mode])`, `t_next_contacts()` and
+//! `t_next_contact_flow()` — Kamailio's `t_serial.c` behaviour.
 //!
 //! `t_load_contacts` moves the destination set (the R-URI when it was changed, and the branches)
 //! into the XAVP named by the `contacts_avp` modparam, one record per contact (`uri`, `dst_uri`,
 //! `path`, `sock`, `flags`, `q_flag`, `instance`, `ruid`), highest q first; a record whose
 //! `q_flag` is set is the last of its q class. `t_next_contacts` takes the next class back into
 //! the R-URI and branches (one branch per `+sip.instance`; the other flows of an instance go to
-//! the `contact_flows_avp` XAVP).
+//! the `contact_flows_avp` XAVP). `t_next_contact_flow`, in the branch-failure route, appends the
+//! first of those flows whose instance is the failed branch's. The R-URI's instance (Kamailio's
+//! `msg->instance`, set by `t_next_contacts`) travels in an XAVP no script can name
+//! ([`RURI_INSTANCE`]) until `t_relay` gives it to the branch.
 
 use ferrosip_api::ctx::{Branch, XavpRecord};
 use ferrosip_api::{Ctx, Value};
+
+/// The XAVP holding the R-URI's `+sip.instance` (a NUL-prefixed name: not reachable from a
+/// script); one record with an `instance` field.
+pub(super) const RURI_INSTANCE: &[u8] = b"\0tm:ruri-instance";
+
+/// The R-URI's instance, as `t_next_contacts` left it (empty when none).
+pub(super) fn ruri_instance(ctx: &Ctx<'_>) -> Vec<u8> {
+    ctx.state
+        .xavps
+        .get(RURI_INSTANCE)
+        .and_then(|l| l.first())
+        .map(|r| field_bytes(r, b"instance"))
+        .unwrap_or_default()
+}
 
 /// `q_flag` value of a contact that closes its q class (Kamailio's `Q_FLAG`).
 const Q_FLAG: i64 = 1 << 2;
@@ -299,6 +315,14 @@ pub(super) fn next(ctx: &mut Ctx<'_>, names: &SerialNames) -> i64 {
     let mut instances: Vec<Vec<u8>> = Vec::new();
     if !first.instance.is_empty() && !first_closes {
         instances.push(first.instance.clone());
+        // Kamailio's set_instance(): the R-URI branch carries it.
+        ctx.state.xavps.insert(
+            RURI_INSTANCE.to_vec(),
+            vec![vec![(
+                b"instance".to_vec(),
+                Value::Str(first.instance.clone()),
+            )]],
+        );
     }
     ctx.state.new_uri = Some(first.uri.clone());
     ctx.state.dst_uri = (!first.dst_uri.is_empty()).then(|| first.dst_uri.clone());
@@ -345,6 +369,51 @@ pub(super) fn next(ctx: &mut Ctx<'_>, names: &SerialNames) -> i64 {
         ctx.state.xavps.insert(names.contacts.clone(), list);
     }
     1
+}
+
+/// `t_next_contact_flow()` with the failed branch's instance: appends the first record of
+/// `contact_flows_avp` with that instance (and a URI) as a branch and removes it — 1; -2 when
+/// the branch has no instance or the XAVP is empty; -1 when no record matches or on error.
+pub(super) fn next_flow(ctx: &mut Ctx<'_>, names: &SerialNames, this_instance: &[u8]) -> i64 {
+    if names.flows.is_empty() {
+        ctx.log_error(
+            "t_next_contact_flow: feature has been disabled - to enable define contact_flows_avp module parameter",
+        );
+        return -1;
+    }
+    if this_instance.is_empty() {
+        return -2;
+    }
+    let Some(mut list) = ctx
+        .state
+        .xavps
+        .remove(&names.flows)
+        .filter(|l| !l.is_empty())
+    else {
+        return -2;
+    };
+    // -1 unless a flow of this instance is appended (Kamailio's result when none matches).
+    let mut rc = -1;
+    // Bounded by the list.
+    for i in 0..list.len() {
+        let Some(rec) = list.get(i) else { break };
+        if field_bytes(rec, b"instance") != this_instance || field(rec, b"uri").is_none() {
+            continue;
+        }
+        match contact_of(ctx, rec) {
+            Ok(c) => {
+                ctx.state.branches.push(as_branch(c));
+                rc = 1;
+            }
+            Err(()) => rc = -1,
+        }
+        list.remove(i);
+        break;
+    }
+    if !list.is_empty() {
+        ctx.state.xavps.insert(names.flows.clone(), list);
+    }
+    rc
 }
 
 /// A small xorshift generator for the proportional draw (no cryptographic need), seeded from the

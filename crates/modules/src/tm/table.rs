@@ -87,6 +87,8 @@ pub struct OutBranch {
     pub on_branch_failure: Option<usize>,
     /// Branch flags the branch was sent with (the branch-failure route sees them).
     pub bflags: u32,
+    /// The contact's `+sip.instance` (`t_next_contact_flow`), empty when none.
+    pub instance: Vec<u8>,
 }
 
 /// A reply kept for the selection.

@@ -303,6 +303,7 @@ pub(super) fn send(
         on_reply: None,
         on_branch_failure: None,
         bflags: 0,
+        instance: Vec::new(),
     });
     tm.table.reschedule(&cell, &mut t);
     Ok(true)
