@@ -8,6 +8,9 @@
 //! the retransmissions while it does not answer and none after it did), the log lines, the RPC
 //! answers (faults included) and tm.stats. `tm.t_uac_wait` (which Kamailio answers only over
 //! HTTP) is checked on ferrosip alone.
+//!
+//! A second test covers `t_next_contact_flow()` (RFC 5626 flows of one `+sip.instance` taken from
+//! `contact_flows_avp` in the branch-failure route), also against Kamailio.
 
 #[path = "wire_harness.rs"]
 mod harness;
