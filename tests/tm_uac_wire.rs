@@ -10,7 +10,8 @@
 //! HTTP) is checked on ferrosip alone.
 //!
 //! A second test covers `t_next_contact_flow()` (RFC 5626 flows of one `+sip.instance` taken from
-//! `contact_flows_avp` in the branch-failure route), also against Kamailio.
+//! `contact_flows_avp` in the branch-failure route), a third `tm.t_uac_wait` over HTTP
+//! (`jsonrpc_dispatch()` in `event_route[xhttp:request]`), both against Kamailio as well.
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -881,4 +882,134 @@ fn next_contact_flow_matches_kamailio() {
     for ((k, o), (_, t)) in ours.iter().zip(theirs.iter()) {
         assert_eq!(o, t, "{k}: differs from Kamailio");
     }
+}
+
+const HTTP_CFG: &str = r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+tcp_children=2
+listen=udp:127.0.0.1:PORT
+listen=tcp:127.0.0.1:HPORT
+tcp_accept_no_cl=yes
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "xhttp.so"
+loadmodule "jsonrpcs.so"
+modparam("jsonrpcs", "transport", 1)
+request_route {
+    sl_send_reply("404", "Nope");
+}
+event_route[xhttp:request] {
+    jsonrpc_dispatch();
+}
+"#;
+
+/// One JSON-RPC call over HTTP (POST /RPC on its own connection): the reply body.
+fn http_rpc(to: SocketAddr, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut c) = std::net::TcpStream::connect(to) else {
+        return "<cannot connect>".into();
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(8)));
+    let req = format!(
+        "POST /RPC HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = c.write_all(req.as_bytes());
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    // Until the body announced by Content-Length is in (or the server closes).
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&got);
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(usize::MAX);
+            if rest.len() >= len {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    text.split_once("\r\n\r\n")
+        .map_or(text.clone(), |(_, b)| b.to_string())
+}
+
+/// `tm.t_uac_wait` over HTTP (Kamailio answers it there only), for a 200 with a route set and
+/// a 404: the answers, their escaped line breaks turned back into lines and normalised.
+fn http_wait(bin: &str, name: &str) -> Seen {
+    let mut uas = Ep::new();
+    let (port, hport) = (free_port(), free_port());
+    let proxy = addr(&format!("127.0.0.1:{port}"));
+    let cfg = HTTP_CFG
+        .replace("HPORT", &hport.to_string())
+        .replace("PORT", &port.to_string());
+    let mut srv = start(bin, name, &cfg, &[proxy]);
+    let ports = [(port, "PROXY"), (hport, "HTTP"), (uas.port, "UAS")];
+    let mut seen: Seen = Vec::new();
+    for code in [200u16, 404] {
+        let body = format!(
+            r#"{{"jsonrpc": "2.0", "method": "tm.t_uac_wait", "params": ["OPTIONS", "sip:x@127.0.0.1:{}", ".", ".", "From: <sip:rpc@example.com>\r\nTo: <sip:rpc@example.com>\r\n"], "id": 1}}"#,
+            uas.port
+        );
+        let h = std::thread::spawn(move || http_rpc(addr(&format!("127.0.0.1:{hport}")), &body));
+        let req = uas.expect("OPTIONS", W).unwrap_or_default();
+        let rr = format!(
+            "Record-Route: <sip:p2.example.com;lr>, <sip:127.0.0.1:{};lr;ftag=x>\r\nContact:",
+            uas.port
+        );
+        uas.send(
+            proxy,
+            &reply(&req, code, "Fine", "w1", uas.port).replace("Contact:", &rr),
+        );
+        uas.got.clear();
+        let answer = compact_json(&h.join().unwrap_or_default()).replace("\\r\\n", "\r\n");
+        seen.push((format!("wait-{code}"), vec![norm(&answer, &ports)]));
+    }
+    assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());
+    seen
+}
+
+#[test]
+fn uac_wait_over_http_matches_kamailio() {
+    let ours = http_wait(ferrosip_bin(), "tm-uac-http");
+    let ok = lines(&ours, "wait-200")
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        ok.starts_with(
+            r#"{"jsonrpc":"2.0","result":[200,"Fine","sip:uas@127.0.0.1:<UAS>","sip:127.0.0.1:<UAS>;lr;ftag=x","Route: <sip:127.0.0.1:<UAS>;lr;ftag=x>, <sip:p2.example.com;lr>","Via: SIP/2.0/UDP 127.0.0.1:<PROXY>;branch=z9hG4bK<GEN>"#
+        ),
+        "{ok}"
+    );
+    let nf = lines(&ours, "wait-404")
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        nf.starts_with(r#"{"jsonrpc":"2.0","result":[404,"Fine","Via: "#),
+        "{nf}"
+    );
+    let Some(kam) = kamailio_bin() else {
+        assert!(!ci(), "CI: kamailio is required for the differential test");
+        return;
+    };
+    let theirs = http_wait(kam, "tm-uac-http-kam");
+    assert_eq!(
+        ours, theirs,
+        "tm.t_uac_wait over HTTP differs from Kamailio"
+    );
 }
