@@ -84,6 +84,9 @@ event_route[tm:local-request] {
     if ($rU == "movesock") {
         $fs = "udp:127.0.0.1:SECOND";
     }
+    if ($rU == "short") {
+        t_set_fr(1000, 1000);
+    }
     xlog("L_INFO", "LOCAL: not dropped $rm\n");
 }
 "#;
@@ -266,6 +269,8 @@ struct Outcome {
     after_reply: usize,
     /// `tm.t_uac_wait` (ferrosip only).
     wait: String,
+    /// How long the unanswered request with `t_set_fr(1000, 1000)` took to time out.
+    waited: Duration,
 }
 
 fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
@@ -454,9 +459,26 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     keep(&mut seen, "rpc-block/uas", &blocked.1);
     let blocked_inv = blocking(&rpcdir, "INVITE", &target, &mut uas, proxy, 603, "Decline");
     keep(&mut seen, "rpc-block-invite/uas", &blocked_inv.1);
+    // Unanswered, with t_set_fr(1000, 1000) in the local-request route: the faked 408 after 1 s.
+    let t0 = Instant::now();
+    let timed_out = rpc(
+        &rpcdir,
+        "tm.t_uac_wait_block",
+        &[
+            "OPTIONS",
+            &format!("sip:short@127.0.0.1:{}", uas.port),
+            ".",
+            ".",
+            hdrs,
+        ],
+        Duration::from_secs(8),
+    );
+    let waited = t0.elapsed();
+    uas.drain(Duration::from_millis(100));
+    uas.got.clear();
     seen.push((
         "rpc/answers".into(),
-        vec![started, blocked.0, blocked_inv.0],
+        vec![started, blocked.0, blocked_inv.0, timed_out],
     ));
 
     let log = srv.log_text();
@@ -559,6 +581,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
         gaps,
         after_reply,
         wait,
+        waited,
     }
 }
 
@@ -648,7 +671,7 @@ fn local_requests_match_kamailio() {
         "$fs in the local-request route moves the request and its Via: {moved}"
     );
     let tmx = lines(&ours.seen, "tmx");
-    for want in ["tmx:UAC_transactions = 9", "tmx:UAS_transactions = 9"] {
+    for want in ["tmx:UAC_transactions = 10", "tmx:UAS_transactions = 10"] {
         assert!(tmx.iter().any(|l| l == want), "{want} in {tmx:?}");
     }
     let tcp = lines(&ours.seen, "tcp");
@@ -665,9 +688,9 @@ fn local_requests_match_kamailio() {
     );
     let stats = lines(&ours.seen, "tm.stats");
     for want in [
-        r#""total_local":9"#,
+        r#""total_local":10"#,
         r#""2xx":5"#,
-        r#""4xx":2"#,
+        r#""4xx":3"#,
         r#""6xx":1"#,
     ] {
         assert!(stats.iter().any(|l| l == want), "{want} in {stats:?}");
@@ -691,13 +714,22 @@ fn local_requests_match_kamailio() {
         log.iter()
             .filter(|l| l.starts_with("LOCAL: not dropped"))
             .count(),
-        8,
+        9,
         "the route ran on every local request and dropped one: {log:?}"
     );
     let answers = lines(&ours.seen, "rpc/answers");
     assert_eq!(
         answers.get(1).map(String::as_str),
         Some(r#"{"jsonrpc":"2.0","result":{"code":486,"text":"Busy Here"},"id":1}"#)
+    );
+    assert_eq!(
+        answers.get(3).map(String::as_str),
+        Some(r#"{"jsonrpc":"2.0","result":{"code":408,"text":"Request Timeout"},"id":1}"#)
+    );
+    assert!(
+        ours.waited >= Duration::from_millis(900) && ours.waited < Duration::from_millis(2500),
+        "t_set_fr in the local-request route: timed out after {:?}",
+        ours.waited
     );
     assert!(
         ours.wait.starts_with(
@@ -817,8 +849,23 @@ fn flow_call(bin: &str, name: &str, key: &str, last: u16) -> Seen {
     if let Some(f2) = uas2.expect("INVITE sip:flow2", W) {
         uas2.send(proxy, &reply(&f2, last, "Final", "f2", uas2.port));
     }
-    // The final reply (the 100 Trying comes first).
-    uac.expect(&format!("SIP/2.0 {last}"), W);
+    // The final reply (the 100 Trying comes first); a negative one is acknowledged, so that it
+    // is not retransmitted.
+    let fin = uac
+        .expect(&format!("SIP/2.0 {last}"), W)
+        .unwrap_or_default();
+    if last >= 300 {
+        let to = header(&fin, "To")
+            .first()
+            .copied()
+            .unwrap_or("")
+            .to_string();
+        let ack = inv
+            .replace("INVITE sip:", "ACK sip:")
+            .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+            .replace("To: <sip:bob@127.0.0.1>", &to);
+        uac.send(proxy, &ack);
+    }
     uac.drain(Duration::from_millis(400));
     uas1.drain(Duration::from_millis(100));
     uas2.drain(Duration::from_millis(100));
