@@ -31,6 +31,7 @@ pub struct Registry {
     timers: Vec<Timer>,
     runtime_dir: Option<String>,
     version_table: Option<String>,
+    cfg_file: Option<String>,
 }
 
 /// The `$var` name table: slot numbers by name, handed out at load (and at run time for a name
@@ -131,6 +132,12 @@ impl InitCtx<'_> {
             .runtime_dir
             .as_deref()
             .unwrap_or(DEFAULT_RUNTIME_DIR)
+    }
+
+    /// The main config file's path (absolute, or `-` for standard input), when the server set it:
+    /// modules read relative file names next to it, as Kamailio's do.
+    pub fn cfg_file(&self) -> Option<&str> {
+        self.registry.cfg_file.as_deref()
     }
 
     /// The values set for this module's parameters, in config order (a parameter set twice appears
@@ -362,6 +369,12 @@ impl Registry {
     /// default. The server calls it before module init.
     pub fn set_runtime_dir(&mut self, dir: &str) {
         self.runtime_dir = Some(dir.to_string());
+    }
+
+    /// Sets the main config file's path (absolute, or `-`): modules resolve relative file names
+    /// next to it ([`InitCtx::cfg_file`]). The server calls it before module init.
+    pub fn set_cfg_file(&mut self, path: &str) {
+        self.cfg_file = Some(path.to_string());
     }
 
     /// Sets the core's `version_table` (the table DB-backed modules check their tables' versions

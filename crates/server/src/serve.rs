@@ -129,6 +129,10 @@ pub fn compile(
     if let Some(dir) = rundir {
         reg.set_runtime_dir(dir);
     }
+    // Modules resolve relative file names (permissions' rule files) next to the config file.
+    if let Ok(path) = crate::startup::absolute_cfg_path(&cmd.cfg_file) {
+        reg.set_cfg_file(&path);
+    }
     // Checked (a plain table name) by the wire settings at load.
     if let Some(v) = loaded
         .config
