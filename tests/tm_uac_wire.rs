@@ -476,6 +476,41 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     let waited = t0.elapsed();
     uas.drain(Duration::from_millis(100));
     uas.got.clear();
+    // tm.cancel on a ringing local INVITE: CANCEL, then the 487's ACK; and its faults.
+    let started_inv = rpc(
+        &rpcdir,
+        "tm.t_uac_start",
+        &[
+            "INVITE",
+            &target,
+            ".",
+            ".",
+            &format!("{hdrs}Call-ID: cancel-ring\r\n"),
+        ],
+        W,
+    );
+    let ringing = uas.expect("INVITE sip:rpc", W).unwrap_or_default();
+    uas.send(proxy, &reply(&ringing, 180, "Ringing", "u8", uas.port));
+    // The 180 must be in before the CANCEL is asked for.
+    std::thread::sleep(Duration::from_millis(200));
+    let canceled = [
+        rpc(&rpcdir, "tm.cancel", &["cancel-ring", "10"], W),
+        rpc(&rpcdir, "tm.cancel", &["no-such-call", "10"], W),
+        rpc(&rpcdir, "tm.cancel", &["cancel-ring"], W),
+    ];
+    let cancel = uas.expect("CANCEL", W).unwrap_or_default();
+    uas.send(proxy, &reply(&cancel, 200, "OK", "u8", uas.port));
+    uas.send(
+        proxy,
+        &reply(&ringing, 487, "Request Terminated", "u8", uas.port),
+    );
+    let ack = uas.expect("ACK sip:rpc", W).unwrap_or_default();
+    keep(&mut seen, "rpc-cancel/uas", &[ringing, cancel, ack]);
+    seen.push((
+        "rpc/cancel".into(),
+        [vec![started_inv], canceled.to_vec()].concat(),
+    ));
+    uas.got.clear();
     seen.push((
         "rpc/answers".into(),
         vec![started, blocked.0, blocked_inv.0, timed_out],
@@ -671,7 +706,7 @@ fn local_requests_match_kamailio() {
         "$fs in the local-request route moves the request and its Via: {moved}"
     );
     let tmx = lines(&ours.seen, "tmx");
-    for want in ["tmx:UAC_transactions = 10", "tmx:UAS_transactions = 10"] {
+    for want in ["tmx:UAC_transactions = 11", "tmx:UAS_transactions = 11"] {
         assert!(tmx.iter().any(|l| l == want), "{want} in {tmx:?}");
     }
     let tcp = lines(&ours.seen, "tcp");
@@ -686,11 +721,25 @@ fn local_requests_match_kamailio() {
         ) && m.matches("OPTIONS sip:").count() == 1),
         "one request over TCP: {tcp:?}"
     );
+    let cancel = lines(&ours.seen, "rpc-cancel/uas");
+    let firsts: Vec<&str> = cancel
+        .iter()
+        .map(|m| m.lines().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        firsts,
+        [
+            "INVITE sip:rpc@127.0.0.1:<UAS> SIP/2.0",
+            "CANCEL sip:rpc@127.0.0.1:<UAS> SIP/2.0",
+            "ACK sip:rpc@127.0.0.1:<UAS> SIP/2.0"
+        ],
+        "tm.cancel: {cancel:?}"
+    );
     let stats = lines(&ours.seen, "tm.stats");
     for want in [
-        r#""total_local":10"#,
+        r#""total_local":11"#,
         r#""2xx":5"#,
-        r#""4xx":3"#,
+        r#""4xx":4"#,
         r#""6xx":1"#,
     ] {
         assert!(stats.iter().any(|l| l == want), "{want} in {stats:?}");
@@ -714,7 +763,7 @@ fn local_requests_match_kamailio() {
         log.iter()
             .filter(|l| l.starts_with("LOCAL: not dropped"))
             .count(),
-        9,
+        10,
         "the route ran on every local request and dropped one: {log:?}"
     );
     let answers = lines(&ours.seen, "rpc/answers");

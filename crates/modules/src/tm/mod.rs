@@ -1550,6 +1550,12 @@ fn rpcs(tm: &Arc<Tm>) -> Vec<RpcExport> {
             handler: Arc::new(move |args| uac::rpc(&t, args, mode)),
         });
     }
+    let t = tm.clone();
+    v.push(RpcExport {
+        name: "tm.cancel",
+        doc: "cancel the INVITE transaction with this Call-ID and CSeq number",
+        handler: Arc::new(move |args| uac::rpc_cancel(&t, args)),
+    });
     v
 }
 

@@ -1013,6 +1013,66 @@ pub(super) fn rpc(tm: &Tm, args: &[RpcValue], mode: RpcMode) -> Result<RpcValue,
     Ok(RpcValue::Array(wait_reply(&done, reason)))
 }
 
+/// `tm.cancel(callid, cseq)`: cancels the branches of the INVITE transaction with that Call-ID
+/// and CSeq number (a local one, or any other, as Kamailio's `t_lookup_callid`); a branch with no
+/// provisional reply yet gets its CANCEL when one comes, else it times out. Kamailio's jsonrpcs
+/// shows only the last of its two values: the text.
+pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
+    let text = |v: Option<&RpcValue>| -> Option<Vec<u8>> {
+        match v? {
+            RpcValue::Str(s) => Some(s.as_bytes().to_vec()),
+            RpcValue::Int(i) => Some(i.to_string().into_bytes()),
+            _ => None,
+        }
+    };
+    let (Some(callid), Some(cseq)) = (text(args.first()), text(args.get(1))) else {
+        return Err(RpcFault {
+            code: 400,
+            message: "Callid and CSeq expected as parameters".into(),
+        });
+    };
+    let hash = ferrosip_sipmsg::branch::hash_index(&callid, &cseq);
+    let found = tm.table.bucket(hash).into_iter().find(|c| {
+        let t = c.lock();
+        let buf = t.req.buf();
+        t.req
+            .call_id()
+            .is_ok_and(|s| s.of(buf) == callid.as_slice())
+            && t.req.cseq().is_ok_and(|q| {
+                q.number_span.of(buf) == cseq.as_slice()
+                    && q.method_span.of(buf).eq_ignore_ascii_case(b"INVITE")
+            })
+    });
+    let Some(cell) = found else {
+        return Err(RpcFault {
+            code: 400,
+            message: "Transaction not found".into(),
+        });
+    };
+    let now = tm.now();
+    let mut actions = Vec::new();
+    let fr = {
+        let mut t = cell.lock();
+        if t.p.cancel(now, &mut actions).is_ok() {
+            let fr = apply(tm, &cell, &mut t, &actions, None);
+            tm.table.reschedule(&cell, &mut t);
+            fr
+        } else {
+            None
+        }
+    };
+    if let (Some(f), Some(net)) = (fr, tm.net.get().cloned()) {
+        if let Ok(mut server) = net.server() {
+            let mut worker = WorkerState::default();
+            run_failure(tm, &cell, f, server.as_mut(), &mut worker);
+            flush_finals(tm, server.as_mut(), &mut worker);
+        }
+    }
+    Ok(RpcValue::Str(
+        "branches remaining (waiting for timeout)".into(),
+    ))
+}
+
 /// `tm.t_uac_wait`'s answer, Kamailio's `rpc_uac_callback`: code and reason; for a 2xx the
 /// dialog's target, next hop and route set; then the reply from its first header.
 fn wait_reply(done: &UacDone, reason: String) -> Vec<RpcValue> {
