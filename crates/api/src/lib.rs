@@ -32,7 +32,8 @@ pub use export::{
     PvNameRule, RouteKindRef, RpcExport, SelectExport, TransformExport,
 };
 pub use net::{
-    ForwardRequest, Network, NetworkApi, RcvData, RcvEvent, ReplyOut, ReplyOutHook, SendInfo, Sent,
+    ConnClosedHook, ForwardRequest, NetHooks, Network, NetworkApi, RcvData, RcvEvent, ReplyInHook,
+    ReplyOut, ReplyOutHook, SendInfo, Sent,
 };
 pub use pv::{Format, PvSpec};
 pub use registry::{InitCtx, Registry, Timer, TimerFn, VarNames};

@@ -90,6 +90,79 @@ pub trait Network: Send + Sync {
     fn routes(&self) -> Option<std::sync::Arc<dyn crate::RouteRunner>> {
         None
     }
+
+    /// Whether TCP/TLS/WS connection `id` ([`Server::conn_id`]) is still open; `None` from a
+    /// server without connections (usrloc's `handle_lost_tcp` sweep).
+    fn conn_alive(&self, _id: u64) -> Option<bool> {
+        None
+    }
+
+    /// Closes connection `id` once its queued writes are out (usrloc's `close_expired_tcp`);
+    /// `false` when it is not open.
+    fn close_conn(&self, _id: u64) -> bool {
+        false
+    }
+}
+
+/// Called with a received reply that no transaction took, before the core relays it (Kamailio's
+/// module `response_f` callbacks in `forward_reply`); `true` takes it: it is not relayed.
+pub type ReplyInHook = Arc<dyn Fn(&ferrosip_sipmsg::Msg) -> bool + Send + Sync>;
+
+/// Called with the id of a TCP/TLS/WS connection that closed (Kamailio's TCP-closed event);
+/// runs on the transport's runtime, so it must not block.
+pub type ConnClosedHook = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// The receive-side hooks of modules that watch replies meant for them (usrloc's keepalives) and
+/// connection closes (usrloc's `handle_lost_tcp`); get it with [`crate::InitCtx::net_hooks`].
+/// The server runs them; a module that adds none costs nothing.
+#[derive(Default)]
+pub struct NetHooks {
+    reply_in: std::sync::RwLock<Vec<ReplyInHook>>,
+    closed: std::sync::RwLock<Vec<ConnClosedHook>>,
+}
+
+impl std::fmt::Debug for NetHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NetHooks")
+    }
+}
+
+impl NetHooks {
+    /// Adds a reply hook.
+    pub fn add_reply_in(&self, hook: ReplyInHook) {
+        match self.reply_in.write() {
+            Ok(mut g) => g.push(hook),
+            Err(p) => p.into_inner().push(hook),
+        }
+    }
+
+    /// Adds a connection-closed hook.
+    pub fn add_conn_closed(&self, hook: ConnClosedHook) {
+        match self.closed.write() {
+            Ok(mut g) => g.push(hook),
+            Err(p) => p.into_inner().push(hook),
+        }
+    }
+
+    /// Runs the reply hooks in the order they were added; `true` when one took the reply.
+    pub fn reply_in(&self, reply: &ferrosip_sipmsg::Msg) -> bool {
+        let hooks = match self.reply_in.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        hooks.iter().any(|h| h(reply))
+    }
+
+    /// Runs the connection-closed hooks.
+    pub fn conn_closed(&self, id: u64) {
+        let hooks = match self.closed.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for h in hooks {
+            h(id);
+        }
+    }
 }
 
 /// How modules get the [`Network`] at init (`InitCtx::api::<NetworkApi>()`).
@@ -157,6 +230,18 @@ impl ReplyOut {
 }
 
 impl crate::InitCtx<'_> {
+    /// The receive-side hooks shared by every module (created by the first caller).
+    pub fn net_hooks(&mut self) -> Arc<NetHooks> {
+        match self.api::<NetHooks>() {
+            Some(r) => r,
+            None => {
+                let r = Arc::new(NetHooks::default());
+                self.provide(Arc::clone(&r));
+                r
+            }
+        }
+    }
+
     /// The reply-out hooks shared by every module (created by the first caller).
     pub fn reply_out(&mut self) -> Arc<ReplyOut> {
         match self.api::<ReplyOut>() {

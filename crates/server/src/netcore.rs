@@ -136,6 +136,21 @@ impl Network for CoreNetwork {
     fn routes(&self) -> Option<Arc<dyn ferrosip_api::RouteRunner>> {
         self.cell.get().map(|n| n.program.runner())
     }
+
+    fn conn_alive(&self, id: u64) -> Option<bool> {
+        let n = self.cell.get()?;
+        Some(
+            n.handle
+                .connection(ferrosip_transport::ConnId(id))
+                .is_some(),
+        )
+    }
+
+    fn close_conn(&self, id: u64) -> bool {
+        self.cell
+            .get()
+            .is_some_and(|n| n.handle.close(ferrosip_transport::ConnId(id)).is_ok())
+    }
 }
 
 /// Filled after binding; read by the handlers on the worker threads.

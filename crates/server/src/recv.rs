@@ -82,6 +82,8 @@ pub struct Receiver {
     pub spans: bool,
     /// xhttp's hook for HTTP requests ([`xhttp_hook`]), when the module is loaded.
     pub xhttp: Option<XhttpHook>,
+    /// Modules' hooks for replies no transaction took (usrloc's keepalive replies).
+    pub hooks: Option<Arc<ferrosip_api::NetHooks>>,
 }
 
 /// What the non-SIP path needs from xhttp: its filter and the event route it runs.
@@ -350,6 +352,10 @@ impl Receiver {
             if tm.on_reply(&mut ctx) {
                 return;
             }
+        }
+        // The other modules' reply callbacks (Kamailio's `response_f`): usrloc's keepalives.
+        if self.hooks.as_ref().is_some_and(|h| h.reply_in(&*ctx.msg)) {
+            return;
         }
         match relay_reply(&mut ctx, n, ri) {
             Ok(()) => CoreStats::inc(&n.stats.fwd_replies),

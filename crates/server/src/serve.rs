@@ -370,7 +370,11 @@ fn run(
         log_prefix: compiled.log_prefix.clone(),
         spans: log.wants_call_id(),
         xhttp: crate::recv::xhttp_hook(&compiled.registry, &compiled.program)?,
+        hooks: compiled.registry.api::<ferrosip_api::NetHooks>(),
     };
+    if let Some(h) = compiled.registry.api::<ferrosip_api::NetHooks>() {
+        transport.on_close(move |id| h.conn_closed(id.0));
+    }
     transport
         .start(move |ri, data| receiver.handle(ri, data))
         .map_err(|e| Error::Transport(e.to_string()))?;

@@ -350,9 +350,23 @@ async fn write(shared: &Shared, wr: &mut tokio::net::tcp::OwnedWriteHalf, data: 
 
 fn close(shared: &Shared, id: ConnId) {
     // Count under the lock, so whoever sees the entry gone also sees the gauge updated.
-    let mut t = table(shared);
-    if t.remove(id).is_some() {
-        Stats::dec(&shared.stats.tcp_active);
+    let gone = {
+        let mut t = table(shared);
+        let gone = t.remove(id).is_some();
+        if gone {
+            Stats::dec(&shared.stats.tcp_active);
+        }
+        gone
+    };
+    if gone {
+        let hook = shared
+            .on_close
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(h) = hook {
+            h(id);
+        }
     }
 }
 

@@ -24,6 +24,10 @@ use crate::{tcp, udp};
 /// The handler every worker calls for every received message, on the worker's own thread.
 pub type Handler = dyn Fn(&ReceiveInfo, &[u8]) + Send + Sync;
 
+/// Called with the id of every connection that closes (usrloc's `handle_lost_tcp`), on the
+/// runtime: it must not block.
+pub type CloseHook = dyn Fn(ConnId) + Send + Sync;
+
 /// A message framed by a connection task, waiting for a TCP worker.
 pub(crate) struct TcpJob {
     pub ri: ReceiveInfo,
@@ -46,6 +50,8 @@ pub(crate) struct Shared {
     /// Spawns connects from worker threads. Cleared at shutdown: a handle keeps the runtime's
     /// epoll and eventfd descriptors open.
     rt: RwLock<Option<tokio::runtime::Handle>>,
+    /// Told about every connection that closes ([`Transport::on_close`]).
+    pub on_close: RwLock<Option<Arc<CloseHook>>>,
 }
 
 impl Shared {
@@ -145,6 +151,7 @@ impl Transport {
             udp: RwLock::new(udp_socks),
             conns: Mutex::new(ConnTable::default()),
             next_conn: AtomicU64::new(1),
+            on_close: RwLock::new(None),
             cancel: CancellationToken::new(),
             stopped: AtomicBool::new(false),
             queues: RwLock::new(queues),
@@ -174,6 +181,20 @@ impl Transport {
 
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// Calls `hook` with the id of every TCP/TLS/WS connection that closes, whoever closed it
+    /// (Kamailio's TCP-closed event). Set before [`Transport::start`].
+    pub fn on_close<F>(&self, hook: F)
+    where
+        F: Fn(ConnId) + Send + Sync + 'static,
+    {
+        let mut g = self
+            .shared
+            .on_close
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        *g = Some(Arc::new(hook));
     }
 
     /// Starts the UDP receivers (`children` or the socket's `workers` each), the `tcp_children`
