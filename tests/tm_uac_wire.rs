@@ -620,6 +620,57 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     }
 }
 
+/// Kamailio 6.0's fault for a request dropped in the local-request route (E_DROP).
+const E_DROP_FAULT: &str = "I'm terribly sorry, server error occurred (19/RPC/UAC)";
+
+/// What ferrosip does as Kamailio 6.0 and 5.6.3 does not, taken out for the comparison (after
+/// checking it is there): `event_route[tm:local-request]` on the 2xx ACK of a local INVITE (whose
+/// `append_hf` then shows in that ACK) and on `tm.cancel`'s CANCEL.
+fn as_56(seen: Seen) -> Seen {
+    let mut out = Seen::new();
+    for (k, v) in seen {
+        let v = match k.as_str() {
+            "log" => {
+                let mut kept = Vec::new();
+                let mut skip_next = false;
+                let mut extra = 0;
+                for l in v {
+                    if skip_next && l.starts_with("LOCAL: not dropped") {
+                        skip_next = false;
+                        continue;
+                    }
+                    skip_next = false;
+                    if l.starts_with("LOCAL: ACK sip:uas@") || l.starts_with("LOCAL: CANCEL ") {
+                        extra += 1;
+                        skip_next = true;
+                        continue;
+                    }
+                    kept.push(l);
+                }
+                assert_eq!(
+                    extra, 2,
+                    "the 2xx ACK and the CANCEL ran the route: {kept:?}"
+                );
+                kept
+            }
+            "inv/uas" => v
+                .into_iter()
+                .map(|m| {
+                    if m.starts_with("ACK ") {
+                        assert!(m.contains("\nX-Local: yes\n"), "{m}");
+                        m.replace("\nX-Local: yes\n", "\n")
+                    } else {
+                        m
+                    }
+                })
+                .collect(),
+            _ => v,
+        };
+        out.push((k, v));
+    }
+    out
+}
+
 fn lines<'a>(seen: &'a Seen, key: &str) -> &'a [String] {
     seen.iter()
         .find(|(k, _)| k == key)
@@ -756,15 +807,15 @@ fn local_requests_match_kamailio() {
     );
     let log = lines(&ours.seen, "log");
     assert!(
-        log.iter().any(|l| l == "UAC: drop 1") && log.iter().any(|l| l == "UAC: bad false"),
+        log.iter().any(|l| l == "UAC: drop -1") && log.iter().any(|l| l == "UAC: bad false"),
         "{log:?}"
     );
     assert_eq!(
         log.iter()
             .filter(|l| l.starts_with("LOCAL: not dropped"))
             .count(),
-        10,
-        "the route ran on every local request and dropped one: {log:?}"
+        12,
+        "the route ran on every local request (the 2xx ACK and tm.cancel's CANCEL included) and dropped one: {log:?}"
     );
     let answers = lines(&ours.seen, "rpc/answers");
     assert_eq!(
@@ -811,7 +862,23 @@ fn local_requests_match_kamailio() {
         theirs.gaps
     );
     assert_eq!(ours.seen.len(), theirs.seen.len());
-    for ((k, o), (_, t)) in ours.seen.iter().zip(theirs.seen.iter()) {
+    let ours = as_56(ours.seen);
+    let theirs = theirs
+        .seen
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v
+                .into_iter()
+                .map(|l| {
+                    // 5.6.3 lets a request dropped in the local-request route succeed.
+                    l.replace("No error (0/RPC/UAC)", E_DROP_FAULT)
+                        .replace("UAC: drop 1", "UAC: drop -1")
+                })
+                .collect();
+            (k, v)
+        })
+        .collect::<Seen>();
+    for ((k, o), (_, t)) in ours.iter().zip(theirs.iter()) {
         assert_eq!(o, t, "{k}: differs from Kamailio");
     }
 }

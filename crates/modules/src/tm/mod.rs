@@ -1263,9 +1263,15 @@ fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
     let now = tm.now();
     // A 2xx of an INVITE started here: tm acknowledges it (and each retransmission), as Kamailio.
     if (200..300).contains(&code) && !is_cancel_reply {
-        let mut t = cell.lock();
-        if t.uac.is_some() {
-            uac::ack_2xx(tm, &mut t, ctx.msg, ctx.server);
+        let ack = {
+            let t = cell.lock();
+            t.uac
+                .is_some()
+                .then(|| uac::ack_2xx(&t, ctx.msg, ctx.server))
+                .flatten()
+        };
+        if let Some(ack) = ack {
+            uac::send_ack_2xx(tm, &cell, ack, ctx.server, ctx.worker);
         }
     }
     if is_cancel_reply {

@@ -10,8 +10,8 @@
 //! forwarding engine's. The final reply (received or the faked 408) completes an optional
 //! [`Waiter`] (the waiting RPCs).
 //!
-//! Kamailio's behaviours kept: `drop` in `event_route[tm:local-request]` sends nothing (the RPC
-//! answers 500 `No error (0/RPC/UAC)`, `t_uac_send()` still returns true); changes to `$ru`,
+//! Kamailio 6.0's behaviours kept: `drop` in `event_route[tm:local-request]` sends nothing (the
+//! RPC answers its E_DROP fault, `t_uac_send()` returns false); changes to `$ru`,
 //! headers and body made there are applied, `$fs` moves the request (and its Via) to that
 //! socket, `$du` is shown but does not change where it goes. An INVITE's 2xx is acknowledged
 //! here ([`ack_2xx`], each retransmission again); an `ACK` is sent once without a transaction.
@@ -251,7 +251,7 @@ pub(super) fn send(
                 r,
                 index,
                 Some(&cell),
-                &prep,
+                (&prep.hop, prep.forced),
                 bytes,
                 dest,
                 &sockets,
@@ -330,7 +330,17 @@ fn send_ack(
     let mut dest = prep.dest;
     if let Some(r) = routes.as_ref() {
         if let Some(index) = r.event_route(LOCAL_REQUEST) {
-            match local_route(r, index, None, prep, bytes, dest, &sockets, server, worker) {
+            match local_route(
+                r,
+                index,
+                None,
+                (&prep.hop, prep.forced),
+                bytes,
+                dest,
+                &sockets,
+                server,
+                worker,
+            ) {
                 Some((b, d)) => (bytes, dest) = (b, d),
                 None => return Ok(false),
             }
@@ -344,43 +354,88 @@ fn send_ack(
     Ok(true)
 }
 
-/// Acknowledges the 2xx of a local INVITE (Kamailio's `build_dlg_ack`): R-URI the reply's
+/// The ACK for a 2xx of a local INVITE (Kamailio's `build_dlg_ack`): R-URI the reply's
 /// Contact, the INVITE's Via (same branch), From and Call-ID, the reply's To, `CSeq: n ACK`, the
 /// route set from its Record-Route (reversed), `User-Agent`, `Content-Length: 0`; sent to the
-/// first loose route or the Contact. Built once, sent again for each retransmitted 2xx.
-pub(super) fn ack_2xx(tm: &Tm, t: &mut Txn, reply: &Msg, server: &mut dyn Server) {
+/// first loose route or the Contact. `Some((dest, bytes, hop, new))`: `new` when it was just
+/// built (the caller runs `event_route[tm:local-request]` on it, unlocked, and stores it with
+/// [`store_ack`]); a stored one is sent again for a retransmitted 2xx.
+pub(super) fn ack_2xx(t: &Txn, reply: &Msg, server: &dyn Server) -> Option<Ack2xx> {
     if t.req.method() != Some(ferrosip_sipmsg::Method::Invite) {
-        return;
+        return None;
     }
+    if let Some((dest, bytes)) = t.uac.as_ref().and_then(|u| u.ack.clone()) {
+        return Some(Ack2xx {
+            dest,
+            bytes,
+            hop: Vec::new(),
+            new: false,
+        });
+    }
+    let invite = t.branches.first().map(|b| b.sent.clone())?;
+    build_ack(&invite, reply, server)
+}
+
+/// An ACK to send for a 2xx of a local INVITE.
+pub(super) struct Ack2xx {
+    pub dest: Dest,
+    pub bytes: Vec<u8>,
+    /// Its next hop (`$du` in the local-request route).
+    pub hop: Vec<u8>,
+    /// Built now (not yet through the local-request route, not stored).
+    pub new: bool,
+}
+
+/// Sends the 2xx ACK of a local INVITE: a new one goes through `event_route[tm:local-request]`
+/// first (Kamailio 6.0; its changes are applied, a `drop` does not stop it) and is kept on the
+/// transaction for the 2xx retransmissions.
+pub(super) fn send_ack_2xx(
+    tm: &Tm,
+    cell: &Arc<TxnCell>,
+    mut ack: Ack2xx,
+    server: &mut dyn Server,
+    worker: &mut WorkerState,
+) {
     let Some(net) = tm.net.get().cloned() else {
         return;
     };
-    if let Some((dest, bytes)) = t.uac.as_ref().and_then(|u| u.ack.clone()) {
-        let _ = net.send(&dest, &bytes);
-        return;
+    if ack.new {
+        if let Some(r) = tm.routes.get().cloned() {
+            if let Some(index) = r.event_route(LOCAL_REQUEST) {
+                let sockets = server.sockets().to_vec();
+                let forced = Some(ack.dest.socket);
+                let original = ack.bytes.clone();
+                if let Some((b, d)) = local_route(
+                    &r,
+                    index,
+                    Some(cell),
+                    (&ack.hop, forced),
+                    std::mem::take(&mut ack.bytes),
+                    ack.dest,
+                    &sockets,
+                    server,
+                    worker,
+                ) {
+                    (ack.bytes, ack.dest) = (b, d);
+                } else {
+                    ack.bytes = original;
+                }
+            }
+        }
+        let mut t = cell.lock();
+        if let Some(u) = t.uac.as_mut() {
+            u.ack = Some((ack.dest, ack.bytes.clone()));
+        }
     }
-    let Some(invite) = t.branches.first().map(|b| b.sent.clone()) else {
-        return;
-    };
-    let Some((dest, bytes)) = build_ack(&invite, reply, server) else {
-        return;
-    };
-    if let Err(e) = net.send(&dest, &bytes) {
+    if let Err(e) = net.send(&ack.dest, &ack.bytes) {
         server.log(
             ferrosip_api::L_ERR,
             &format!("tm: ACK of a local INVITE: {e}"),
         );
     }
-    if let Some(u) = t.uac.as_mut() {
-        u.ack = Some((dest, bytes));
-    }
 }
 
-fn build_ack(
-    invite: &ferrosip_api::Sent,
-    reply: &Msg,
-    server: &dyn Server,
-) -> Option<(Dest, Vec<u8>)> {
+fn build_ack(invite: &ferrosip_api::Sent, reply: &Msg, server: &dyn Server) -> Option<Ack2xx> {
     let req = Msg::parse(invite.bytes.clone()).ok()?;
     let (rb, qb) = (reply.buf(), req.buf());
     let line = |m: &Msg, k: HeaderKind| -> Option<Vec<u8>> {
@@ -466,7 +521,12 @@ fn build_ack(
         proto: target.proto.unwrap_or(invite.dest.proto),
         socket: invite.dest.socket,
     };
-    Some((dest, b))
+    Some(Ack2xx {
+        dest,
+        bytes: b,
+        hop,
+        new: true,
+    })
 }
 
 /// The URI of a name-addr (`<…>` when present, else up to the first `;`).
@@ -505,7 +565,7 @@ fn local_route(
     runner: &Arc<dyn RouteRunner>,
     index: usize,
     cell: Option<&Arc<TxnCell>>,
-    prep: &Prepared,
+    (hop, forced): (&[u8], Option<u32>),
     bytes: Vec<u8>,
     dest: Dest,
     sockets: &[SocketInfo],
@@ -536,8 +596,8 @@ fn local_route(
         return Some((bytes, dest));
     };
     ctx.routes = Some(runner.clone());
-    ctx.state.dst_uri = Some(prep.hop.clone());
-    ctx.state.force_socket = prep.forced;
+    ctx.state.dst_uri = (!hop.is_empty()).then(|| hop.to_vec());
+    ctx.state.force_socket = forced;
     // The route sees the new transaction as the current one (Kamailio's `T`); the caller's
     // per-message tm state is put back afterwards.
     let saved = CUR.with(|c| std::mem::take(&mut *c.borrow_mut()));
@@ -571,7 +631,7 @@ fn local_route(
     }
     let mut dest = dest;
     // `$fs` changed: the request leaves from that socket, with a Via for it (same branch).
-    if let Some(id) = ctx.state.force_socket.filter(|id| Some(*id) != prep.forced) {
+    if let Some(id) = ctx.state.force_socket.filter(|id| Some(*id) != forced) {
         if let (Some(new), Some(old)) =
             (sockets.get(id as usize), sockets.get(dest.socket as usize))
         {
@@ -889,17 +949,19 @@ impl Tm {
     }
 }
 
-/// `t_uac_send(method, ruri, nexthop, socket, headers, body)`: 1 when sent (or dropped by the
-/// local-request route, as Kamailio), -1 on a bad parameter or when it cannot be sent.
+/// `t_uac_send(method, ruri, nexthop, socket, headers, body)`: 1 when sent, -1 on a bad
+/// parameter, when it cannot be sent or when the local-request route dropped it (Kamailio 6.0).
 pub(super) fn t_uac_send(tm: &Tm, ctx: &mut Ctx<'_>, p: &UacParams) -> RetCode {
     tm.learn(ctx);
     let routes = ctx.routes.clone();
     let own = Some(ctx.rcv.socket);
     match send(tm, ctx.server, ctx.worker, routes, p, None, own) {
         Ok(true) => RetCode::TRUE,
+        // Kamailio 6.0: a drop in the local-request route fails the request (E_DROP); 5.6
+        // returned true.
         Ok(false) => {
             ctx.log_error("t_uac_send(): UAC error");
-            RetCode::TRUE
+            RetCode::FALSE
         }
         Err(f) => {
             ctx.log_error(&format!("t_uac_send(): {}", f.text));
@@ -976,10 +1038,11 @@ pub(super) fn rpc(tm: &Tm, args: &[RpcValue], mode: RpcMode) -> Result<RpcValue,
     };
     match sent {
         Ok(true) => {}
+        // Kamailio 6.0's answer to E_DROP (5.6: "No error (0/RPC/UAC)").
         Ok(false) => {
             return Err(RpcFault {
                 code: 500,
-                message: "No error (0/RPC/UAC)".into(),
+                message: "I'm terribly sorry, server error occurred (19/RPC/UAC)".into(),
             })
         }
         Err(f) => {
@@ -1049,6 +1112,46 @@ pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFaul
             message: "Transaction not found".into(),
         });
     };
+    // Kamailio 6.0 runs event_route[tm:local-request] on each CANCEL tm.cancel sends, as a
+    // notification (what it changes or drops is not used).
+    if let (Some(r), Some(net)) = (tm.routes.get().cloned(), tm.net.get().cloned()) {
+        if let Some(index) = r.event_route(LOCAL_REQUEST) {
+            let cancels: Vec<(Vec<u8>, Dest)> = {
+                let t = cell.lock();
+                t.branches
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, b)| {
+                        b.cancel.is_none()
+                            && u8::try_from(*i)
+                                .ok()
+                                .and_then(|i| t.p.branch(i))
+                                .is_some_and(|c| (100..200).contains(&c.last_received()))
+                    })
+                    .filter_map(|(_, b)| {
+                        msgs::derive(&b.sent.bytes, b"CANCEL", None, b"").map(|c| (c, b.sent.dest))
+                    })
+                    .collect()
+            };
+            if let Ok(mut server) = net.server() {
+                let mut worker = WorkerState::default();
+                let sockets = server.sockets().to_vec();
+                for (bytes, dest) in cancels {
+                    let _ = local_route(
+                        &r,
+                        index,
+                        None,
+                        (b"", None),
+                        bytes,
+                        dest,
+                        &sockets,
+                        server.as_mut(),
+                        &mut worker,
+                    );
+                }
+            }
+        }
+    }
     let now = tm.now();
     let mut actions = Vec::new();
     let fr = {
