@@ -50,7 +50,7 @@ request_route {
         t_uac_send("MESSAGE", "sip:bob@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\nContent-Type: text/plain\r\nX-Hdr: at !! here\r\n", "hello $rU");
         xlog("L_INFO", "UAC: send $rc\n");
     } else if ($rU == "hop") {
-        t_uac_send("OPTIONS", "sip:carol@example.net", "sip:127.0.0.1:UAS", "udp:127.0.0.1:PORT", "From: sip:alice@example.com;tag=abc\r\nTo: Carol <sip:carol@example.net>;tag=xyz\r\nCall-ID: fixed-callid\r\nCSeq: 7 OPTIONS\r\nSubject: hop\r\n", "");
+        t_uac_send("OPTIONS", "sip:carol@example.net", "sip:127.0.0.1:UAS", "udp:127.0.0.1:PORT", "From: sip:alice@example.com;tag=abc\r\nTo: Carol <sip:carol@example.net>;tag=xyz\r\nCall-ID: fixed-callid\r\nCSeq: 7 OPTIONS\r\nSubject: hop\r\nMax-Forwards: 16\r\n", "");
         xlog("L_INFO", "UAC: hop $rc\n");
     } else if ($rU == "drop") {
         t_uac_send("OPTIONS", "sip:dave@127.0.0.1:UAS", "", "", "From: <sip:alice@example.com>\r\nTo: <sip:dave@example.com>\r\nCall-ID: dropme\r\n", "");
@@ -720,9 +720,14 @@ fn local_requests_match_kamailio() {
         "CSeq: 7 OPTIONS",
         "Call-ID: fixed-callid",
         "Subject: hop",
+        "Max-Forwards: 16",
     ] {
         assert!(hop.lines().any(|l| l == want), "{want:?} in {hop}");
     }
+    assert!(
+        !hop.contains("Max-Forwards: 70"),
+        "the caller's Max-Forwards replaces ours: {hop}"
+    );
     let inv = lines(&ours.seen, "inv/uas");
     let firsts: Vec<&str> = inv.iter().map(|m| m.lines().next().unwrap_or("")).collect();
     assert_eq!(

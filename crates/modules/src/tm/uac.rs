@@ -655,6 +655,9 @@ fn local_route(
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -903,7 +906,12 @@ fn build(p: &Prepared, via: &[u8], server: &dyn Server) -> Vec<u8> {
     b.extend_from_slice(&p.method);
     b.extend_from_slice(b"\r\nCall-ID: ");
     b.extend_from_slice(&p.callid);
-    b.extend_from_slice(b"\r\nMax-Forwards: 70\r\n");
+    b.extend_from_slice(b"\r\n");
+    // Kamailio adds its own only when the caller's headers carry no `Max-Forwards:` (written so).
+    let own_maxfwd = p.extra.len() >= 15 && find(&p.extra, b"Max-Forwards:").is_some();
+    if !own_maxfwd {
+        b.extend_from_slice(b"Max-Forwards: 70\r\n");
+    }
     b.extend_from_slice(format!("Content-Length: {}\r\n", p.body.len()).as_bytes());
     let core = server.core_params();
     if core.server_signature && !core.user_agent_header.is_empty() {
