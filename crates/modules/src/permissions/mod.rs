@@ -7,14 +7,16 @@
 //!   call (`db_mode` 0) or cached (`db_mode` 1, `permissions.trustedReload`): `allow_trusted`
 //!   ([`trusted`]).
 //!
+//! - The allow/deny rule files, read at load: `allow_routing`, `allow_register`,
+//!   `allow_register_include_port`, `allow_uri`, `permissions.allowUri` ([`files`]).
+//!
 //! A matching row's non-NULL tag is added to the `peer_tag_avp` AVP. Tables are swapped whole on a
 //! reload (readers keep the `Arc` they took), so a reload never shows a half-loaded table.
-//!
-//! Not here (refused at load): the file back ends — `allow_routing`, `allow_register`,
-//! `allow_register_include_port`, `allow_uri` and the allow/deny file parameters; a relative
-//! `address_file` (docs/modules-data.md).
+//! Relative file names (`address_file`, the rule files) are read next to the config file, as
+//! Kamailio does (docs/modules-data.md).
 
 mod address;
+mod files;
 mod trusted;
 
 use std::net::IpAddr;
@@ -38,6 +40,8 @@ pub const TABLE_VERSION: i64 = 6;
 /// `load_backends` bits.
 const LOAD_ADDRESS: i64 = 1;
 const LOAD_TRUSTED: i64 = 2;
+const LOAD_ALLOW_FILE: i64 = 4;
+const LOAD_DENY_FILE: i64 = 8;
 
 /// Frozen modparams.
 #[derive(Debug, Clone)]
@@ -61,8 +65,17 @@ struct Config {
     max_subnets: usize,
     backends: i64,
     reload_delta: Duration,
-    /// `address_file`: the address rows come from this file instead of the database.
+    /// `address_file`: the address rows come from this file instead of the database (the full
+    /// path once the module is initialised).
     address_file: Option<String>,
+    /// `default_allow_file`, `default_deny_file` (as given).
+    default_allow: String,
+    default_deny: String,
+    /// `check_all_branches`.
+    all_branches: bool,
+    /// `allow_suffix`, `deny_suffix`.
+    allow_suffix: String,
+    deny_suffix: String,
 }
 
 impl Config {
@@ -94,6 +107,10 @@ struct State {
     last_reload: Mutex<Option<Instant>>,
     /// Compiled patterns of the per-call trusted query.
     patterns: trusted::PatternCache,
+    /// The main config file (relative file names are read next to it).
+    cfg_file: OnceLock<Option<String>>,
+    /// The allow/deny rule files: the defaults at init, the others as calls are prepared.
+    files: RwLock<files::FileTable>,
 }
 
 /// The `permissions` export table.
@@ -105,7 +122,19 @@ pub fn exports() -> ModuleExports {
     m.rpcs = rpcs(&st);
     let a = Arc::clone(&st);
     m.init = Some(Arc::new(move |ictx| {
-        let cfg = config(ictx.modparams())?;
+        let mut cfg = config(ictx.modparams())?;
+        let cfg_file = ictx.cfg_file().map(str::to_string);
+        cfg.address_file = cfg
+            .address_file
+            .map(|f| files::pathname(cfg_file.as_deref(), &f));
+        let default = |bit: i64, name: &str| {
+            (cfg.backends & bit != 0).then(|| files::pathname(cfg_file.as_deref(), name))
+        };
+        *a.files.write().unwrap_or_else(PoisonError::into_inner) = files::FileTable::with_defaults(
+            default(LOAD_ALLOW_FILE, &cfg.default_allow),
+            default(LOAD_DENY_FILE, &cfg.default_deny),
+        );
+        let _ = a.cfg_file.set(cfg_file);
         let drivers = DbDrivers::of(ictx);
         if let Some(url) = cfg
             .url
@@ -271,6 +300,40 @@ impl State {
             .clone()
     }
 
+    /// Reads the files a rule-file call names and puts the file-table entry it checks first in
+    /// its arguments (no file name: entry 0, the default files).
+    fn prepare_files(&self, args: &mut [Arg], check: FileCheck) -> Result<(), String> {
+        let cfg = self.cfg()?;
+        let cfg_file = self.cfg_file.get().and_then(|f| f.as_deref());
+        let name = |a: &Arg| match a {
+            Arg::Str(s) => Ok(String::from_utf8_lossy(s).into_owned()),
+            _ => Err("expects a file name".to_string()),
+        };
+        let mut table = self.files.write().unwrap_or_else(PoisonError::into_inner);
+        let mut load = |n: &str, deny: bool| table.load(files::pathname(cfg_file, n), deny);
+        let basename_form = args.len() == 1 || matches!(check, FileCheck::Uri);
+        let idx = match args.first() {
+            None => return Ok(()),
+            Some(first) if basename_form => {
+                let base = name(first)?;
+                load(&format!("{base}{}", cfg.allow_suffix), false)?;
+                // The call keeps the deny file's entry, as Kamailio's single_fixup does.
+                load(&format!("{base}{}", cfg.deny_suffix), true)?
+            }
+            Some(first) => {
+                let idx = load(&name(first)?, false)?;
+                if let Some(second) = args.get(1) {
+                    load(&name(second)?, true)?;
+                }
+                idx
+            }
+        };
+        if let Some(a) = args.first_mut() {
+            *a = Arg::Int(i64::try_from(idx).unwrap_or(0));
+        }
+        Ok(())
+    }
+
     /// Adds a tag to `peer_tag_avp` when it is set.
     fn add_tag(&self, ctx: &mut Ctx<'_>, tag: Option<&str>) {
         if let (Some(t), Some(Some(avp))) = (tag, self.cfg.get().map(|c| &c.peer_tag_avp)) {
@@ -389,26 +452,85 @@ fn functions(st: &Arc<State>) -> Vec<FnExport> {
             .fixup(no_empty_constants),
         );
     }
-    // The file back ends: known names, refused at load (no handler).
-    let refused: [(&'static str, &[K]); 8] = [
-        ("allow_routing", &[]),
-        ("allow_routing", &[K::Str]),
-        ("allow_routing", &[K::Str, K::Str]),
-        ("allow_register", &[K::Str]),
-        ("allow_register", &[K::Str, K::Str]),
-        ("allow_register_include_port", &[K::Str]),
-        ("allow_register_include_port", &[K::Str, K::Str]),
-        ("allow_uri", &[K::Str, K::Var]),
-    ];
-    for (name, params) in refused {
-        v.push(FnExport::new(
-            name,
-            params,
-            RouteMask::REQUEST.or(RouteMask::FAILURE),
-            "allow/deny rule files: not implemented",
-        ));
-    }
+    file_functions(st, &mut v);
     v
+}
+
+/// What a rule-file function checks.
+#[derive(Clone, Copy)]
+enum FileCheck {
+    Routing,
+    Register { port: bool },
+    Uri,
+}
+
+/// `allow_routing`, `allow_register`, `allow_register_include_port`, `allow_uri`: the file names
+/// are read when the call is prepared and become the entry of the file table the call checks
+/// (Kamailio's `single_fixup` / `load_fixup` / `double_fixup`).
+fn file_functions(st: &Arc<State>, v: &mut Vec<FnExport>) {
+    let (routing, uri) = (FileCheck::Routing, FileCheck::Uri);
+    let (register, with_port) = (
+        FileCheck::Register { port: false },
+        FileCheck::Register { port: true },
+    );
+    let cases: [(&'static str, &'static [K], FileCheck); 8] = [
+        ("allow_routing", &[], routing),
+        ("allow_routing", &[K::Str], routing),
+        ("allow_routing", &[K::Str, K::Str], routing),
+        ("allow_register", &[K::Str], register),
+        ("allow_register", &[K::Str, K::Str], register),
+        ("allow_register_include_port", &[K::Str], with_port),
+        ("allow_register_include_port", &[K::Str, K::Str], with_port),
+        ("allow_uri", &[K::Str, K::Var], uri),
+    ];
+    for (name, params, check) in cases {
+        let (routes, doc) = match check {
+            FileCheck::Routing => (
+                RouteMask::ANY,
+                "true unless the allow/deny files deny From → R-URI (and branches)",
+            ),
+            FileCheck::Register { port: false } => (
+                RouteMask::REQUEST.or(RouteMask::FAILURE),
+                "true unless the allow/deny files deny To → a Contact",
+            ),
+            FileCheck::Register { port: true } => (
+                RouteMask::REQUEST.or(RouteMask::FAILURE),
+                "true unless the allow/deny files deny To → a Contact with its port",
+            ),
+            FileCheck::Uri => (
+                RouteMask::REQUEST.or(RouteMask::FAILURE),
+                "true unless the allow/deny files deny From → the variable's URI",
+            ),
+        };
+        let a = Arc::clone(st);
+        let f = Arc::clone(st);
+        v.push(
+            FnExport::new(name, params, routes, doc)
+                .with(move |ctx, args| {
+                    let idx = match args.first() {
+                        Some(Arg::Int(i)) => usize::try_from(*i).unwrap_or(0),
+                        _ => 0,
+                    };
+                    let (allow, deny) = a
+                        .files
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pair(idx);
+                    let all = a.cfg.get().is_none_or(|c| c.all_branches);
+                    Ok(RetCode(match check {
+                        FileCheck::Routing => files::check_routing(ctx, &allow, &deny, all),
+                        FileCheck::Register { port } => {
+                            files::check_register(ctx, &allow, &deny, all, port)
+                        }
+                        FileCheck::Uri => match args.get(1) {
+                            Some(var) => files::check_uri(ctx, &allow, &deny, var),
+                            None => -1,
+                        },
+                    }))
+                })
+                .fixup(move |args| f.prepare_files(args, check)),
+        );
+    }
 }
 
 fn no_empty_constants(args: &mut [Arg]) -> Result<(), String> {
@@ -695,6 +817,19 @@ fn rpcs(st: &Arc<State>) -> Vec<RpcExport> {
             }),
         });
     }
+    for name in ["permissions.allowUri", "permissions.testUri"] {
+        let a = Arc::clone(st);
+        v.push(RpcExport {
+            name,
+            doc: "Allowed or Denied: (basename, URI, contact) by the basename's allow/deny files",
+            handler: Arc::new(move |args| {
+                let suffix = a.cfg.get().map_or(".allow", |c| c.allow_suffix.as_str());
+                let cfg_file = a.cfg_file.get().and_then(|f| f.as_deref());
+                let table = a.files.read().unwrap_or_else(PoisonError::into_inner);
+                files::rpc_allow_uri(args, &table, cfg_file, suffix)
+            }),
+        });
+    }
     let a = Arc::clone(st);
     v.push(RpcExport {
         name: "permissions.trustedDump",
@@ -727,11 +862,7 @@ fn params() -> Vec<ModParam> {
         ModValue::Str(s) if is_ident(s) => Ok(()),
         _ => Err("expects a table or column name ([A-Za-z_][A-Za-z0-9_]*)".to_string()),
     };
-    let refused = |name: &'static str, ty: T, doc: &'static str| ModParam {
-        implemented: false,
-        ..ModParam::new(name, ty, doc)
-    };
-    let mut v = vec![
+    let v = vec![
         p(
             "db_url",
             T::Str,
@@ -785,7 +916,7 @@ fn params() -> Vec<ModParam> {
         p(
             "load_backends",
             T::Int,
-            "1 address table, 2 trusted table (files: no effect)",
+            "1 address table, 2 trusted table, 4 default allow file, 8 default deny file",
         ),
         p(
             "reload_delta",
@@ -795,51 +926,31 @@ fn params() -> Vec<ModParam> {
         p(
             "address_file",
             T::Str,
-            "address rows from this file instead of the database (absolute path)",
-        )
-        .check(|v| match v {
-            ModValue::Str(s) if s.is_empty() || s.starts_with('/') => Ok(()),
-            _ => Err(
-                "a relative address_file (Kamailio reads it next to the config file) is \
-                      not implemented: give an absolute path"
-                    .into(),
-            ),
-        }),
+            "address rows from this file instead of the database (a name without `/`: next to the config file)",
+        ),
         p(
             "trusted_cleanup_interval",
             T::Int,
             "no effect: a replaced table is freed when its last reader is done",
         ),
-    ];
-    for (name, ty, doc) in [
-        (
+        p(
             "default_allow_file",
             T::Str,
-            "allow_routing rule files: not implemented",
+            "allow file of allow_routing() (permissions.allow)",
         ),
-        (
+        p(
             "default_deny_file",
             T::Str,
-            "allow_routing rule files: not implemented",
+            "deny file of allow_routing() (permissions.deny)",
         ),
-        (
+        p(
             "check_all_branches",
             T::Int,
-            "allow_routing rule files: not implemented",
+            "allow_routing also checks the branches (1)",
         ),
-        (
-            "allow_suffix",
-            T::Str,
-            "allow/deny rule files: not implemented",
-        ),
-        (
-            "deny_suffix",
-            T::Str,
-            "allow/deny rule files: not implemented",
-        ),
-    ] {
-        v.push(refused(name, ty, doc));
-    }
+        p("allow_suffix", T::Str, "allow file of a basename (.allow)"),
+        p("deny_suffix", T::Str, "deny file of a basename (.deny)"),
+    ];
     v
 }
 
@@ -894,6 +1005,11 @@ fn config(mp: &[(&'static str, ModValue)]) -> Result<Config, Error> {
             Some(ModValue::Str(s)) if !s.is_empty() => Some(s.clone()),
             _ => None,
         },
+        default_allow: text("default_allow_file", "permissions.allow"),
+        default_deny: text("default_deny_file", "permissions.deny"),
+        all_branches: int("check_all_branches", 1) != 0,
+        allow_suffix: text("allow_suffix", ".allow"),
+        deny_suffix: text("deny_suffix", ".deny"),
     })
 }
 
