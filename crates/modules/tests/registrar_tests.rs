@@ -499,7 +499,7 @@ fn load_time_refusals() {
         .unwrap_or_else(|e| panic!("{e}"));
     let refused: &[(&str, &str, ModValue)] = &[
         ("usrloc", "db_mode", ModValue::Int(5)),
-        ("usrloc", "handle_lost_tcp", ModValue::Int(1)),
+        ("usrloc", "ka_logmsg", ModValue::Str(" [$tu]".into())),
         ("registrar", "outbound_mode", ModValue::Int(1)),
         ("registrar", "xavp_cfg", ModValue::Str("reg".into())),
     ];

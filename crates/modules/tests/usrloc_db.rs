@@ -384,7 +384,16 @@ fn refusals_and_startup_errors() {
         ("server_id_filter", ModValue::Int(1), false),
         ("server_id_filter", ModValue::Int(0), true),
         ("expires_type", ModValue::Int(2), false),
-        ("handle_lost_tcp", ModValue::Int(1), false),
+        ("handle_lost_tcp", ModValue::Int(1), true),
+        ("close_expired_tcp", ModValue::Int(1), true),
+        ("ka_mode", ModValue::Int(7), true),
+        ("ka_mode", ModValue::Int(8), false),
+        ("ka_filter", ModValue::Int(0), true),
+        ("ka_filter", ModValue::Int(1), false),
+        ("ka_logmsg", ModValue::Str(" [$tu]".into()), false),
+        ("ka_interval", ModValue::Int(30), false),
+        ("ka_randomize", ModValue::Int(10), false),
+        ("ka_reply_codes", ModValue::Str("200".into()), false),
         ("db_raw_fetch_type", ModValue::Int(1), true),
     ];
     for (n, v, ok) in cases {
@@ -393,6 +402,22 @@ fn refusals_and_startup_errors() {
             .unwrap_or_else(|e| panic!("{e}"));
         let r = reg.set_modparam("usrloc", n, v.clone());
         assert_eq!(r.is_ok(), ok, "{n} {v:?}: {r:?}");
+    }
+    // Keepalives and handle_lost_tcp work on contacts in memory: refused in DB-only mode.
+    for p in ["ka_mode", "handle_lost_tcp"] {
+        let mut reg = Registry::new();
+        reg.add(ferrosip_modules::usrloc::exports())
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (n, v) in [("db_mode", 3), (p, 1)] {
+            reg.set_modparam("usrloc", n, ModValue::Int(v))
+                .unwrap_or_else(|e| panic!("{n}: {e}"));
+        }
+        let e = reg
+            .init_all()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("not with db_mode 3"), "{p}: {e}");
     }
     // A table with the wrong version fails the start, as Kamailio's version check does.
     let url = sqlite_db("version");

@@ -1048,6 +1048,10 @@ impl LocationStore for DbStore {
         }
         out
     }
+
+    fn memory(&self) -> Option<&MemoryStore> {
+        (self.cfg.mode != DbMode::DbOnly).then_some(&self.mem)
+    }
 }
 
 impl DbStore {

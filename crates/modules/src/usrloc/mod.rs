@@ -10,10 +10,15 @@
 //! is [`UlApi::timer`], which the server's timer calls every `timer_interval` seconds — so tests
 //! drive time themselves.
 //!
-//! Refused at load (docs/modules-registrar.md): the keepalive and TCP-handling modparams,
-//! `server_id_filter` 1.
+//! Keepalives (`ka_mode`) and `handle_lost_tcp`/`close_expired_tcp` are in [`keepalive`]; they
+//! run in the sweep, on the contacts held in memory.
+//!
+//! Refused at load (docs/modules-registrar.md): `server_id_filter` 1, `ka_filter` 1,
+//! `ka_logmsg`, `ka_interval`, `ka_randomize`, `ka_reply_codes`, keepalives and
+//! `handle_lost_tcp` in DB-only mode.
 
 pub mod db;
+pub mod keepalive;
 pub mod rpc;
 pub mod store;
 
@@ -25,6 +30,7 @@ use ferrosip_api::stats::{Stat, StatMode, Stats};
 use ferrosip_api::{Error, ModValue, ModuleExports, NetworkApi};
 
 pub use db::{DbConfig, DbMode, DbStore};
+pub use keepalive::{KaConfig, Keepalive};
 pub use store::{LocationStore, MemoryStore, Record, UContact};
 
 /// `matching_mode`: how a REGISTER contact is matched with a stored one.
@@ -66,6 +72,8 @@ pub struct UlConfig {
     /// `xavp_contact`: the XAVP whose newest record is stored with each saved contact (in the
     /// database modes also in `<table>_attrs`) and put back by `lookup`.
     pub xavp_contact: Option<String>,
+    /// The keepalive and TCP-handling modparams.
+    pub ka: KaConfig,
 }
 
 impl Default for UlConfig {
@@ -81,6 +89,7 @@ impl Default for UlConfig {
             db: DbConfig::default(),
             preload: Vec::new(),
             xavp_contact: None,
+            ka: KaConfig::default(),
         }
     }
 }
@@ -124,13 +133,20 @@ pub struct UlApi {
     expired: Mutex<Vec<(String, Arc<Stat>)>>,
     /// The database store (db_mode 1 to 4), also reachable as `store`.
     db: Option<Arc<DbStore>>,
+    /// Keepalives and TCP handling.
+    ka: Keepalive,
+    /// The core's network (keepalives, connection checks), set at init.
+    net: OnceLock<NetworkApi>,
 }
 
 impl UlApi {
     /// An API over `store`.
     pub fn new(config: UlConfig, store: Arc<dyn LocationStore>, clock: Arc<Clock>) -> UlApi {
         let started = clock.now();
+        let ka = Keepalive::new(config.ka.clone(), config.nat_bflag);
         UlApi {
+            ka,
+            net: OnceLock::new(),
             config,
             store,
             clock,
@@ -246,10 +262,42 @@ impl UlApi {
         }
     }
 
-    /// The expiry sweep (Kamailio's `ul_timer`): removes contacts expired at `now` and empty
-    /// records, counts them in `<table>_expires`; returns how many contacts were removed.
+    /// The keepalives.
+    pub fn keepalive(&self) -> &Keepalive {
+        &self.ka
+    }
+
+    /// Gives the API the core's network (keepalives, connection checks).
+    pub fn set_network(&self, net: NetworkApi) {
+        let _ = self.net.set(net);
+    }
+
+    /// The expiry sweep (Kamailio's `ul_timer`): keepalives and lost connections first
+    /// ([`Keepalive::sweep`]), then removes contacts expired at `now` and empty records, counts
+    /// them in `<table>_expires` (closing their connections with `close_expired_tcp`); returns
+    /// how many contacts were removed.
     pub fn timer(&self, now: i64) -> usize {
+        if let Some(mem) = self.store.memory() {
+            self.ka.sweep(mem, self.net.get(), now);
+        }
+        let mut closing = Vec::new();
+        if self.config.ka.close_expired_tcp {
+            if let Some(mem) = self.store.memory() {
+                mem.for_each_mut(&mut |_, _, list| {
+                    closing.extend(
+                        list.iter()
+                            .filter(|c| c.tcpconn_id > 0 && !c.is_valid(now))
+                            .filter_map(|c| u64::try_from(c.tcpconn_id).ok()),
+                    );
+                });
+            }
+        }
         let gone = self.store.expire(now);
+        if let Some(net) = self.net.get() {
+            for id in closing {
+                net.0.close_conn(id);
+            }
+        }
         let expired = lock(&self.expired);
         for (table, n) in &gone {
             if let Some((_, st)) = expired.iter().find(|(t, _)| t == table) {
@@ -293,12 +341,31 @@ pub fn exports() -> ModuleExports {
                 .with_attrs(cfg.xavp_contact.is_some()),
             );
             store.set_drivers(crate::db::DbDrivers::of(ictx));
-            if let Some(net) = ictx.api::<NetworkApi>() {
-                let _ = n.set((*net).clone());
-            }
             UlApi::with_db(cfg.clone(), store, clock)
         };
+        if cfg.db.mode == DbMode::DbOnly && (cfg.ka.mode != 0 || cfg.ka.handle_lost_tcp) {
+            return Err(Error::Config(
+                "usrloc: ka_mode and handle_lost_tcp work on contacts in memory; not with db_mode 3"
+                    .into(),
+            ));
+        }
         let a = Arc::new(a.with_stats(ictx.stats())?);
+        if let Some(net) = ictx.api::<NetworkApi>() {
+            let _ = n.set((*net).clone());
+            a.set_network((*net).clone());
+        }
+        if cfg.ka.mode != 0 {
+            let (ul, hooks) = (Arc::clone(&a), ictx.net_hooks());
+            hooks.add_reply_in(Arc::new(move |msg| ul.ka.on_reply(msg, ul.net.get())));
+        }
+        if cfg.ka.handle_lost_tcp {
+            let (ul, hooks) = (Arc::clone(&a), ictx.net_hooks());
+            hooks.add_conn_closed(Arc::new(move |id| {
+                if let Some(mem) = ul.store.memory() {
+                    ul.ka.conn_closed(mem, id);
+                }
+            }));
+        }
         for t in &cfg.preload {
             a.register_udomain(t);
         }
@@ -351,6 +418,9 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
                     "db_url" => c.db.url = s.clone(),
                     "preload" => c.preload.push(s.clone()),
                     "xavp_contact" => c.xavp_contact = Some(s.clone()).filter(|s| !s.is_empty()),
+                    "ka_from" => c.ka.from = s.clone(),
+                    "ka_domain" => c.ka.domain = s.clone(),
+                    "ka_method" => c.ka.method = s.clone(),
                     n => {
                         c.db.cols.set(n, s);
                     }
@@ -395,6 +465,11 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
             "db_insert_null" => c.db.insert_null = on,
             "db_clean_tcp" => c.db.clean_tcp = on,
             "skip_remote_socket" => c.db.skip_remote_socket = on,
+            "ka_mode" => c.ka.mode = u32::try_from(i & 7).unwrap_or(0),
+            "ka_timeout" => c.ka.timeout = i.max(0),
+            "ka_loglevel" => c.ka.loglevel = i32::try_from(i).unwrap_or(255),
+            "handle_lost_tcp" => c.ka.handle_lost_tcp = on,
+            "close_expired_tcp" => c.ka.close_expired_tcp = on,
             _ => {}
         }
     }
@@ -471,7 +546,7 @@ fn params() -> Vec<ModParam> {
         only(
             "db_raw_fetch_type",
             &[0, 1],
-            "raw query flavour of the keepalive fetch (no effect: no keepalive)",
+            "raw query flavour of the DB-only keepalive fetch (no effect: no DB-only keepalives)",
         ),
         int("db_insert_null", "inserts name the null columns too"),
         int(
@@ -533,36 +608,57 @@ fn params() -> Vec<ModParam> {
         ModParamType::Str,
         "XAVP stored with each saved contact (and in <table>_attrs) and restored by lookup",
     ));
-    for n in ["handle_lost_tcp", "close_expired_tcp"] {
-        v.push(refused(n, ModParamType::Int, "TCP handling: not yet"));
-    }
-    for n in [
-        "ka_mode",
-        "ka_interval",
-        "ka_randomize",
-        "ka_timeout",
-        "ka_loglevel",
-    ] {
+    v.extend([
+        int(
+            "handle_lost_tcp",
+            "expire the contacts of a TCP/TLS/WS connection when it closes",
+        ),
+        int(
+            "close_expired_tcp",
+            "close the connection of a contact the sweep removes",
+        ),
+        only(
+            "ka_mode",
+            &[0, 1, 2, 3, 4, 5, 6, 7],
+            "keepalives: 0 off, bits 1 all, 2 NAT-flagged, 4 UDP only",
+        ),
+        int(
+            "ka_timeout",
+            "seconds without a keepalive reply before a contact expires (0 never)",
+        ),
+        int(
+            "ka_loglevel",
+            "log level of the round-trip line per keepalive reply (255 none)",
+        ),
+        only(
+            "ka_filter",
+            &[0],
+            "1 (server_id filter) is not implemented: the core's server_id does not reach modules",
+        ),
+        ModParam::new("ka_from", ModParamType::Str, "From URI of keepalives"),
+        ModParam::new(
+            "ka_domain",
+            ModParamType::Str,
+            "To domain of keepalives when the AoR has none",
+        ),
+        ModParam::new("ka_method", ModParamType::Str, "keepalive request method"),
+        refused(
+            "ka_logmsg",
+            ModParamType::Str,
+            "keepalive log format: not yet (the line is fixed)",
+        ),
+    ]);
+    for n in ["ka_interval", "ka_randomize"] {
         v.push(refused(
             n,
             ModParamType::Int,
-            "keepalive: not yet (needs tm)",
+            "keepalive interval apart from timer_interval: not yet",
         ));
     }
-    for n in [
-        "ka_from",
-        "ka_domain",
-        "ka_method",
-        "ka_filter",
-        "ka_logmsg",
+    v.push(refused(
         "ka_reply_codes",
-    ] {
-        let ty = if n == "ka_filter" {
-            ModParamType::Int
-        } else {
-            ModParamType::Str
-        };
-        v.push(refused(n, ty, "keepalive: not yet (needs tm)"));
-    }
+        ModParamType::Str,
+        "keepalive reply codes: not yet (any reply counts, as in Kamailio 5.6)",
+    ));
     v
 }

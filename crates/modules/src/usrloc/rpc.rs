@@ -59,8 +59,9 @@ pub fn rpcs(api: Arc<OnceLock<Arc<UlApi>>>) -> Vec<RpcExport> {
     ]
 }
 
-/// One contact as Kamailio's `ul.dump`/`ul.lookup` print it, at time `now`.
-pub fn contact_struct(c: &UContact, now: i64) -> RpcValue {
+/// One contact as Kamailio's `ul.dump`/`ul.lookup` print it, at time `now`, with its last
+/// keepalive and round trip in µs ([`super::Keepalive::shown`]).
+pub fn contact_struct(c: &UContact, now: i64, ka: (i64, u32)) -> RpcValue {
     let s = |v: &str| RpcValue::Str(v.to_string());
     // Kamailio prints an empty text field as "[not set]".
     let opt = |v: &str| s(if v.is_empty() { "[not set]" } else { v });
@@ -98,10 +99,9 @@ pub fn contact_struct(c: &UContact, now: i64) -> RpcValue {
             ("Server-Id".into(), RpcValue::Int(0)),
             ("Tcpconn-Id".into(), RpcValue::Int(c.tcpconn_id)),
             ("Keepalive".into(), RpcValue::Int(0)),
-            // Kamailio sets it when the contact is created or updated (no keepalives here), which
-            // is when last_modified is set too.
-            ("Last-Keepalive".into(), RpcValue::Int(c.last_modified)),
-            ("KA-Roundtrip".into(), RpcValue::Int(0)),
+            // Kamailio sets it when the contact is created or updated and on keepalive replies.
+            ("Last-Keepalive".into(), RpcValue::Int(ka.0)),
+            ("KA-Roundtrip".into(), RpcValue::Int(i64::from(ka.1))),
             ("Last-Modified".into(), RpcValue::Int(c.last_modified)),
         ]),
     )])
@@ -160,7 +160,11 @@ fn dump(api: &UlApi, args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
                 if brief {
                     return RpcValue::Struct(vec![("AoR".into(), RpcValue::Str(r.aor.clone()))]);
                 }
-                let contacts = r.contacts.iter().map(|c| contact_struct(c, now)).collect();
+                let contacts = r
+                    .contacts
+                    .iter()
+                    .map(|c| contact_struct(c, now, api.keepalive().shown(c)))
+                    .collect();
                 RpcValue::Struct(vec![(
                     "Info".into(),
                     RpcValue::Struct(vec![
@@ -213,7 +217,7 @@ fn lookup(api: &UlApi, args: &[RpcValue]) -> Result<RpcValue, RpcFault> {
         .contacts
         .iter()
         .filter(|c| c.is_valid(now))
-        .map(|c| contact_struct(c, now))
+        .map(|c| contact_struct(c, now, api.keepalive().shown(c)))
         .collect();
     if contacts.is_empty() {
         return Err(fault(404, "AOR has no contacts"));

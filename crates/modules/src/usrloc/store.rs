@@ -91,6 +91,11 @@ pub trait LocationStore: Send + Sync + fmt::Debug {
     /// Removes contacts expired at `now` and then-empty records; returns the contacts removed
     /// per table (tables with none removed are left out).
     fn expire(&self, now: i64) -> Vec<(String, usize)>;
+    /// The contacts held in memory, when there are (not in DB-only mode): what the keepalives
+    /// and `handle_lost_tcp` change without writing to the database, as Kamailio does.
+    fn memory(&self) -> Option<&MemoryStore> {
+        None
+    }
 }
 
 /// The memory store (`db_mode=0`): per table, `2^hash_size` shards of AoR → contacts, each
@@ -225,9 +230,27 @@ impl LocationStore for MemoryStore {
     fn expire(&self, now: i64) -> Vec<(String, usize)> {
         self.expire_with(now, &mut |_, _, _| {})
     }
+
+    fn memory(&self) -> Option<&MemoryStore> {
+        Some(self)
+    }
 }
 
 impl MemoryStore {
+    /// Runs `f(table, aor, contacts)` on every record, one shard lock at a time; the records are
+    /// changed in place (an emptied record stays until the next expiry sweep).
+    pub fn for_each_mut(&self, f: &mut dyn FnMut(&str, &str, &mut Vec<UContact>)) {
+        let tables = read(&self.tables);
+        for (name, shards) in tables.iter() {
+            for s in shards {
+                let mut g = lock(s);
+                for (aor, (_, list)) in g.iter_mut() {
+                    f(name, aor, list);
+                }
+            }
+        }
+    }
+
     /// [`LocationStore::expire`], calling `gone(table, aor, contact)` for each contact removed
     /// (the database modes delete their rows).
     pub fn expire_with(

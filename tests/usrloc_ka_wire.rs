@@ -1,0 +1,339 @@
+//! usrloc's keepalives and `handle_lost_tcp` over real sockets, the `ferrosip` binary and
+//! Kamailio 5.6.3 side by side with the same config (`ka_mode=1`, `ka_timeout=4`,
+//! `timer_interval=2`, `handle_lost_tcp=1`):
+//! - two UDP contacts register; both get keepalive OPTIONS laid out as Kamailio's (compared after
+//!   normalising ports, times, record ids and counters; the AoR hash in the From tag is compared
+//!   as is); alice answers them, bob stays silent;
+//! - bob's contact is let expire (10 s after `ka_timeout` passed) and removed, alice's stays, and
+//!   `ul.lookup` (kamcmd over ctl) shows alice's `Last-Keepalive` moved past her registration
+//!   with a round trip;
+//! - a contact registered over TCP is gone from `lookup` as soon as its connection closes.
+
+#[path = "wire_harness.rs"]
+mod w;
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+const KAMCMD: &str = "/usr/sbin/kamcmd";
+
+fn config(port: u16, sock: &str, kamailio: bool) -> String {
+    let mpath = if kamailio {
+        format!("mpath=\"{MPATH}\"\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "#!KAMAILIO\n{mpath}listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\n\
+children=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"pv.so\"\nloadmodule \"sl.so\"\nloadmodule \"usrloc.so\"\n\
+loadmodule \"registrar.so\"\nloadmodule \"ctl.so\"\n\
+modparam(\"ctl\", \"binrpc\", \"unix:{sock}\")\n\
+modparam(\"usrloc\", \"timer_interval\", 2)\n\
+modparam(\"usrloc\", \"ka_mode\", 1)\n\
+modparam(\"usrloc\", \"ka_timeout\", 4)\n\
+modparam(\"usrloc\", \"handle_lost_tcp\", 1)\n\
+request_route {{\n\
+    if (method == \"REGISTER\") {{ save(\"location\"); exit; }}\n\
+    if (lookup(\"location\")) {{ sl_send_reply(\"200\", \"found\"); exit; }}\n\
+    sl_send_reply(\"404\", \"not found\");\n\
+}}\n"
+    )
+}
+
+fn register(via_proto: &str, me: SocketAddr, user: &str, transport: &str) -> String {
+    let p = me.port();
+    format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{via_proto} 127.0.0.1:{p};branch=z9hG4bK-{user}-1\r\n\
+From: <sip:{user}@127.0.0.1>;tag=r{user}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: reg-{user}-{p}\r\n\
+CSeq: 1 REGISTER\r\nContact: <sip:{user}@127.0.0.1:{p}{transport}>\r\nExpires: 300\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// `lookup` of `user` through the server: true when it answers "found".
+fn found(server: SocketAddr, user: &str) -> bool {
+    let s = match UdpSocket::bind("127.0.0.1:0") {
+        Ok(s) => s,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let p = s.local_addr().map_or(9, |a| a.port());
+    let msg = format!(
+        "MESSAGE sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-q{user}{p}\r\n\
+From: <sip:q@127.0.0.1>;tag=q\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: q-{user}-{p}\r\n\
+CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let _ = s.send_to(msg.as_bytes(), server);
+    let got = w::collect_udp(&s, Duration::from_millis(400));
+    assert!(!got.is_empty(), "no answer to the lookup of {user}");
+    got.iter().any(|m| m.starts_with("SIP/2.0 200 found"))
+}
+
+/// A 200 to a keepalive, echoing its dialog headers.
+fn answer(req: &str) -> String {
+    let keep: Vec<&str> = req
+        .split("\r\n")
+        .filter(|l| {
+            let n = l.split(':').next().unwrap_or("");
+            ["Via", "From", "To", "Call-ID", "CSeq"].contains(&n)
+        })
+        .collect();
+    format!(
+        "SIP/2.0 200 OK\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        keep.join("\r\n")
+    )
+}
+
+/// A keepalive without what differs per server and run: ports, hex times, record ids, counters,
+/// the Call-ID's random part and pid. The AoR hash stays.
+fn normalise(req: &str, port: u16, ua: u16) -> String {
+    req.split("\r\n")
+        .map(|l| {
+            let l = l
+                .replace(&format!(":{port}"), ":SRV")
+                .replace(&format!(":{ua}"), ":UA");
+            if let Some(v) = l.strip_prefix("Via: ") {
+                let (head, branch) = v.split_once(";branch=").unwrap_or((v, ""));
+                let shape: Vec<String> = branch.split('.').map(digits_to_n).collect();
+                return format!("Via: {head};branch={}", shape.join("."));
+            }
+            if let Some((head, tag)) = l.split_once(";tag=") {
+                // <ruid uloc-<hex>-<hex>-<n>>-<aorhash>-<sec>-<usec>-<cnt>.<bcnt>
+                let parts: Vec<&str> = tag.split('-').collect();
+                let n = parts.len();
+                let hash = if n >= 4 { parts[n - 4] } else { "?" };
+                let ruid_ok = n == 8 && parts[0] == "uloc";
+                return format!("{head};tag=RUID({ruid_ok})-{hash}-SEC-USEC-N.N");
+            }
+            if let Some(cid) = l.strip_prefix("Call-ID: ") {
+                let parts: Vec<&str> = cid.split('-').collect();
+                return format!("Call-ID: {}-HEX-HEX-N.N ({} parts)", parts[0], parts.len());
+            }
+            l
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn digits_to_n(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        "N".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn kamcmd(sock: &str, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .arg("10")
+        .arg(KAMCMD)
+        .arg("-s")
+        .arg(format!("unix:{sock}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run kamcmd: {e}"));
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s
+}
+
+/// The integer field `name` of kamcmd's output.
+fn field(out: &str, name: &str) -> Option<i64> {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// What one server did.
+#[derive(Debug)]
+struct Outcome {
+    /// alice's first keepalive, normalised.
+    first: String,
+    /// Keepalives alice and bob received.
+    alice_ka: usize,
+    bob_ka: usize,
+    /// Seconds after registering when bob was no longer found (None: still there).
+    bob_gone: Option<f64>,
+    alice_found: bool,
+    /// (Last-Keepalive - Last-Modified, KA-Roundtrip) of alice's contact (kamcmd).
+    alice_ka_fields: Option<(i64, i64)>,
+}
+
+fn run(bin: &str, name: &str) -> Outcome {
+    let port = w::free_port();
+    let dir = w::scratch(name);
+    let sock = dir.join("ctl.sock").to_string_lossy().into_owned();
+    let srv_addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut srv = w::start(
+        bin,
+        name,
+        &config(port, &sock, bin.contains("kamailio")),
+        &[srv_addr],
+    );
+    let alice = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let bob = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let (a_addr, b_addr) = (
+        alice.local_addr().unwrap_or(srv_addr),
+        bob.local_addr().unwrap_or(srv_addr),
+    );
+    for (s, me, u) in [(&alice, a_addr, "alice"), (&bob, b_addr, "bob")] {
+        let _ = s.send_to(register("UDP", me, u, "").as_bytes(), srv_addr);
+        let got = w::collect_udp(s, Duration::from_millis(500));
+        assert!(
+            got.iter().any(|m| m.starts_with("SIP/2.0 200")),
+            "{name}: REGISTER {u}: {got:?}"
+        );
+    }
+    let t0 = Instant::now();
+    for s in [&alice, &bob] {
+        let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    }
+    let mut out = Outcome {
+        first: String::new(),
+        alice_ka: 0,
+        bob_ka: 0,
+        bob_gone: None,
+        alice_found: false,
+        alice_ka_fields: None,
+    };
+    let mut buf = vec![0u8; 65536];
+    let mut next_probe = Duration::from_secs(1);
+    // ka_timeout 4 s + up to two sweeps + 10 s of grace + a sweep: bob is gone within ~20 s.
+    while t0.elapsed() < Duration::from_secs(24) {
+        if let Ok((n, from)) = alice.recv_from(&mut buf) {
+            let req = String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned();
+            if req.starts_with("OPTIONS ") {
+                out.alice_ka += 1;
+                if out.first.is_empty() {
+                    out.first = normalise(&req, port, a_addr.port());
+                }
+                let _ = alice.send_to(answer(&req).as_bytes(), from);
+            }
+        }
+        if let Ok((n, _)) = bob.recv_from(&mut buf) {
+            if buf.get(..n).is_some_and(|b| b.starts_with(b"OPTIONS ")) {
+                out.bob_ka += 1;
+            }
+        }
+        if t0.elapsed() >= next_probe {
+            next_probe += Duration::from_secs(1);
+            if out.bob_gone.is_none() && !found(srv_addr, "bob") {
+                out.bob_gone = Some(t0.elapsed().as_secs_f64());
+            }
+        }
+    }
+    out.alice_found = found(srv_addr, "alice");
+    if w::have(KAMCMD) {
+        let l = kamcmd(&sock, &["ul.lookup", "location", "alice"]);
+        out.alice_ka_fields = field(&l, "Last-Keepalive")
+            .zip(field(&l, "Last-Modified"))
+            .map(|(k, m)| k - m)
+            .zip(field(&l, "KA-Roundtrip"));
+    }
+    srv.stop();
+    out
+}
+
+#[test]
+fn keepalives_keep_answering_contacts_and_drop_silent_ones() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "kamailio missing");
+        return;
+    };
+    let k = std::thread::spawn(move || run(kam, "ulka-kam"));
+    let f = run(w::ferrosip_bin(), "ulka-fs");
+    let k = k.join().unwrap_or_else(|_| panic!("kamailio run panicked"));
+    eprintln!("kamailio: {k:#?}\nferrosip: {f:#?}");
+    for (who, o) in [("kamailio", &k), ("ferrosip", &f)] {
+        assert!(o.alice_found, "{who}: alice (answering) removed: {o:?}");
+        let gone = o
+            .bob_gone
+            .unwrap_or_else(|| panic!("{who}: bob (silent) kept: {o:?}"));
+        assert!(
+            (12.0..=22.0).contains(&gone),
+            "{who}: bob removed after {gone:.1} s, expected ka_timeout + 10 s + sweeps: {o:?}"
+        );
+        assert!(
+            o.alice_ka >= 8,
+            "{who}: alice got {} keepalives",
+            o.alice_ka
+        );
+        assert!(o.bob_ka >= 3, "{who}: bob got {} keepalives", o.bob_ka);
+        if let Some((moved, rtt)) = o.alice_ka_fields {
+            assert!(
+                moved >= 15,
+                "{who}: Last-Keepalive not moved by replies: {o:?}"
+            );
+            assert!(rtt > 0, "{who}: no KA-Roundtrip: {o:?}");
+        } else {
+            assert!(!w::have(KAMCMD), "{who}: ul.lookup fields missing");
+        }
+    }
+    assert_eq!(f.first, k.first, "keepalive layout (ferrosip vs kamailio)");
+    assert!(
+        f.first.contains("RUID(true)")
+            && f.first.contains("Call-ID: ksrulka-HEX-HEX-N.N (4 parts)"),
+        "{}",
+        f.first
+    );
+    let (kg, fg) = (k.bob_gone.unwrap_or(0.0), f.bob_gone.unwrap_or(0.0));
+    assert!(
+        (kg - fg).abs() <= 4.0,
+        "removal times differ: kamailio {kg:.1} s, ferrosip {fg:.1} s"
+    );
+}
+
+fn lost_tcp(bin: &str, name: &str) -> (bool, bool, bool) {
+    let port = w::free_port();
+    let dir = w::scratch(name);
+    let sock = dir.join("ctl.sock").to_string_lossy().into_owned();
+    let srv_addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut srv = w::start(
+        bin,
+        name,
+        &config(port, &sock, bin.contains("kamailio")),
+        &[srv_addr],
+    );
+    let mut c = TcpStream::connect(srv_addr).unwrap_or_else(|e| panic!("{name}: connect: {e}"));
+    let me = c.local_addr().unwrap_or(srv_addr);
+    let _ = c.write_all(register("TCP", me, "carol", ";transport=tcp").as_bytes());
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = vec![0u8; 4096];
+    let n = c.read(&mut buf).unwrap_or(0);
+    let ok = buf.get(..n).is_some_and(|b| b.starts_with(b"SIP/2.0 200"));
+    let before = found(srv_addr, "carol");
+    drop(c);
+    // Kamailio expires the contact when the connection's close is seen; poll a little.
+    let t0 = Instant::now();
+    let mut after = true;
+    while t0.elapsed() < Duration::from_millis(1500) && after {
+        std::thread::sleep(Duration::from_millis(100));
+        after = found(srv_addr, "carol");
+    }
+    srv.stop();
+    (ok, before, after)
+}
+
+#[test]
+fn handle_lost_tcp_removes_the_contact_of_a_closed_connection() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "kamailio missing");
+        return;
+    };
+    let k = lost_tcp(kam, "ulka-tcp-kam");
+    let f = lost_tcp(w::ferrosip_bin(), "ulka-tcp-fs");
+    assert_eq!(
+        k,
+        (true, true, false),
+        "kamailio: (registered, found, found after close)"
+    );
+    assert_eq!(f, k, "ferrosip vs kamailio");
+}
