@@ -1215,6 +1215,12 @@ impl Compiler<'_> {
                         match self.reg.parse_format(&text) {
                             Ok(fmt) => Some(match fmt.as_constant() {
                                 Some(b) => Arg::Str(b),
+                                // Kamailio's fixup_igp: quotes do not matter, a parameter that is
+                                // exactly one variable (`"$var(port)"`) is that variable.
+                                None if kind == ParamKind::IntOrVar => match fmt.single_pv() {
+                                    Some(pv) => Arg::Var(pv.clone()),
+                                    None => Arg::Fmt(fmt),
+                                },
                                 None => Arg::Fmt(fmt),
                             }),
                             Err(m) => {
