@@ -442,10 +442,15 @@ impl<'a> Ctx<'a> {
     /// The current R-URI: as set by the script, or as received. Empty for replies or when the
     /// first line cannot be read.
     pub fn ruri(&self) -> Vec<u8> {
-        if let Some(u) = &self.state.new_uri {
-            return u.clone();
+        self.ruri_ref().to_vec()
+    }
+
+    /// [`Ctx::ruri`] borrowed.
+    pub fn ruri_ref(&self) -> &[u8] {
+        match &self.state.new_uri {
+            Some(u) => u,
+            None => self.original_ruri(),
         }
-        self.original_ruri().to_vec()
     }
 
     /// The R-URI as received.

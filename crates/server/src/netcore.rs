@@ -69,11 +69,11 @@ impl Network for CoreNetwork {
                 secure: false,
             },
             None => {
-                let uri = match &ctx.state.dst_uri {
-                    Some(d) if !d.is_empty() => d.clone(),
-                    _ => ctx.ruri(),
+                let uri: &[u8] = match &ctx.state.dst_uri {
+                    Some(d) if !d.is_empty() => d,
+                    _ => ctx.ruri_ref(),
                 };
-                let mut h = next_hop_from_uri(&uri).map_err(ApiError::Runtime)?;
+                let mut h = next_hop_from_uri(uri).map_err(ApiError::Runtime)?;
                 if let Some(p) = req.proto {
                     h.proto = Some(to_tproto(p));
                 }
@@ -397,11 +397,11 @@ fn forward_fn(
     }
     let hop = match a.first() {
         None => {
-            let uri = match &ctx.state.dst_uri {
-                Some(d) if !d.is_empty() => d.clone(),
-                _ => ctx.ruri(),
+            let uri: &[u8] = match &ctx.state.dst_uri {
+                Some(d) if !d.is_empty() => d,
+                _ => ctx.ruri_ref(),
             };
-            let mut h = next_hop_from_uri(&uri)
+            let mut h = next_hop_from_uri(uri)
                 .map_err(|e| ApiError::Runtime(format!("forward: {e} - dropping packet")))?;
             if let Some(p) = proto {
                 h.proto = Some(p);

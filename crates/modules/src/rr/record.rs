@@ -384,8 +384,7 @@ fn username(ctx: &mut Ctx<'_>, c: &Config) -> Result<Vec<u8>, Failed> {
 
 /// True when the current R-URI (new one if set) is a `sips:` URI.
 fn ruri_is_sips(ctx: &Ctx<'_>) -> bool {
-    let r = ctx.ruri();
-    parse_uri(&r).is_some_and(|u| u.scheme == Scheme::Sips)
+    parse_uri(ctx.ruri_ref()).is_some_and(|u| u.scheme == Scheme::Sips)
 }
 
 /// Parses a standalone URI.
