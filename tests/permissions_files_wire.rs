@@ -42,7 +42,8 @@ const FILES: [(&str, &str); 11] = [
         "ALL : \"^sip:900\"\n\
          \"^sip:mallory@\" : ALL\n\
          ALL : \"^sip:bob@\"\n\
-         ALL : \"^sip:@\", \"^sip:nouser\\.example$\"\n",
+         ALL : \"^sip:@\", \"^sip:nouser\\.example$\"\n\
+         ALL : \"^sip:\\+49\", \"@\\[2001:db8::1\\]$\"\n",
     ),
     ("other.deny", "ALL : \"^sip:zed@\"\n"),
     ("base.allow", "ALL : \"^sip:zed@\"\n"),
@@ -157,7 +158,7 @@ const fn case(
 
 const ALICE_OK: &str = "Contact: <sip:alice@10.0.0.1:5070;transport=udp>";
 
-const CASES: [Case; 16] = [
+const CASES: [Case; 20] = [
     // Routing: allow, EXCEPT, allow wins over deny, deny, case-insensitive, neither.
     case(
         "sip:bob@x.example",
@@ -280,6 +281,36 @@ const CASES: [Case; 16] = [
         "sip:carol@c.example",
         &["Contact: <sip:ok@z.example>"],
         &[("X-Uri", "sip:bob@allowed.example")],
+    ),
+    // A tel R-URI (`sip:+49…@`), an IPv6 host (brackets kept).
+    case(
+        "tel:+4930123",
+        "sip:eve@e.example",
+        "sip:eve@e.example",
+        &[],
+        &[],
+    ),
+    case(
+        "sip:v6@[2001:db8::1]:5060",
+        "sip:eve@e.example",
+        "sip:eve@e.example",
+        &[],
+        &[],
+    ),
+    // A Contact with a display name and parameters; one whose URI does not parse.
+    case(
+        "sip:r.example",
+        "sip:alice@a.example",
+        "sip:alice@a.example",
+        &["Contact: \"Alice\" <sip:alice@host.example:5070;transport=tcp>;expires=60;q=0.5"],
+        &[],
+    ),
+    case(
+        "sip:r.example",
+        "sip:alice@a.example",
+        "sip:alice@a.example",
+        &["Contact: <http://host.example/x>"],
+        &[],
     ),
 ];
 
@@ -430,10 +461,14 @@ fn want(variant: usize) -> Vec<&'static str> {
             "SIP/2.0 200 files 1 -1 1 1 1 -1 1",
             "SIP/2.0 200 files 1 -1 1 1 1 -1 1",
             "SIP/2.0 200 files -1 -1 -1 1 1 -1 1",
+            "SIP/2.0 200 files -1 -1 -1 1 1 -1 1",
+            "SIP/2.0 200 files -1 -1 -1 1 1 -1 1",
+            "SIP/2.0 200 files 1 -1 1 1 1 -1 1",
+            "SIP/2.0 200 files 1 -1 1 -1 -1 -1 1",
         ]
     } else {
         // check_all_branches 0: a branch is never checked (cases 7, 8, 10), and an allow_register
-        // allow rule no longer spares the deny file (cases 0, 12, 14). The basenames name the
+        // allow rule no longer spares the deny file (cases 0, 12, 14, 18). The basenames name the
         // `.ok`/`.no` files: base.ok allows eve everywhere; reg and uri have no files (1).
         vec![
             "SIP/2.0 200 files 1 -1 1 1 -1 1 1",
@@ -452,6 +487,10 @@ fn want(variant: usize) -> Vec<&'static str> {
             "SIP/2.0 200 files 1 -1 1 1 1 1 1",
             "SIP/2.0 200 files 1 -1 1 1 -1 1 1",
             "SIP/2.0 200 files -1 -1 -1 1 1 1 1",
+            "SIP/2.0 200 files -1 1 -1 1 1 1 1",
+            "SIP/2.0 200 files -1 1 -1 1 1 1 1",
+            "SIP/2.0 200 files 1 -1 1 1 -1 1 1",
+            "SIP/2.0 200 files 1 -1 1 1 -1 1 1",
         ]
     }
 }
@@ -461,9 +500,9 @@ fn want(variant: usize) -> Vec<&'static str> {
 fn want_include_port(variant: usize) -> Vec<&'static str> {
     let mut v = vec!["1"; CASES.len()];
     if variant == 0 {
-        // sip:alice@10.0.0.1:5070 and sip:alice@host.example:5080 no longer match reg.allow's
-        // `$`: reg.deny denies them.
-        for i in [0, 12, 14] {
+        // Contacts with a port no longer match reg.allow's `$`: reg.deny denies them; a Contact
+        // that does not parse is -1 as in allow_register.
+        for i in [0, 12, 14, 18, 19] {
             v[i] = "-1";
         }
     }
