@@ -10,23 +10,39 @@
 //!
 //! Refused at load: `cfg_select`/`cfg_reset` on a group the config does not declare — Kamailio's
 //! own groups (`core`, `tm` …) have no instances here ("configuration group \"x\" not found", the
-//! message Kamailio gives for an unknown group). Values are fixed at load: the cfg RPCs do not
-//! change what `@cfg_get` reads.
+//! message Kamailio gives for an unknown group).
+//!
+//! The group defaults are run-time configuration variables: the `cfg` module registers them in
+//! the shared [`CfgVars`] registry at init, so `cfg.set_now_int`/`cfg.set_now_string`/`cfg.set`,
+//! the delayed sets and `cfg.reset` (module `cfg_rpc`) change what `@cfg_get` reads. A change is
+//! seen by the next read, also in a message being processed (Kamailio updates a worker's copy when
+//! the next message starts). Instance values (`group[id].var`) stay fixed, as in Kamailio, where
+//! they have no RPC of their own here.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use ferrosip_api::export::{Arg, FixupEnv, FnExport, ParamKind as K, SelectExport};
+use ferrosip_api::stats::{CfgAccess, CfgType, CfgValue, CfgVar, CfgVars};
 use ferrosip_api::{Ctx, Error, ModuleExports, RetCode, RouteMask, Value};
 use ferrosip_config::ast::{Config, Item, ParamValue};
 
 /// The message-state key holding the selected instances: one record, a field per group.
 const SELECTED: &[u8] = b"\0cfg_select";
 
+/// One default: its current value (changed by the cfg RPCs) and its description.
+#[derive(Debug)]
+struct Default_ {
+    group: String,
+    var: String,
+    desc: String,
+    value: RwLock<Value>,
+}
+
 /// Defaults and instances of the config's custom groups.
 #[derive(Debug, Default)]
 struct Groups {
-    /// (group, var, value), in file order (a later line overrides an earlier one).
-    defaults: Vec<(String, String, Value)>,
+    /// In file order (a later line overrides an earlier one).
+    defaults: Vec<Arc<Default_>>,
     /// (group, instance id, var, value).
     instances: Vec<(String, i64, String, Value)>,
 }
@@ -43,7 +59,12 @@ impl Groups {
                     _ => continue,
                 };
                 match p.index {
-                    None => g.defaults.push((p.group.clone(), p.var.clone(), v)),
+                    None => g.defaults.push(Arc::new(Default_ {
+                        group: p.group.clone(),
+                        var: p.var.clone(),
+                        desc: p.desc.clone().unwrap_or_default(),
+                        value: RwLock::new(v),
+                    })),
                     Some(id) => g.instances.push((p.group.clone(), id, p.var.clone(), v)),
                 }
             }
@@ -52,7 +73,15 @@ impl Groups {
     }
 
     fn has_group(&self, group: &str) -> bool {
-        self.defaults.iter().any(|(g, _, _)| g == group)
+        self.defaults.iter().any(|d| d.group == group)
+    }
+
+    /// The default of `group.var` that reads see (the last line that sets it).
+    fn current(&self, group: &str, var: &str) -> Option<&Arc<Default_>> {
+        self.defaults
+            .iter()
+            .rev()
+            .find(|d| d.group == group && d.var == var)
     }
 
     fn has_instance(&self, group: &str, id: i64) -> bool {
@@ -61,22 +90,72 @@ impl Groups {
             .any(|(g, i, _, _)| g == group && *i == id)
     }
 
-    /// The value of `group.var` in instance `inst` (or the default).
-    fn value(&self, group: &str, var: &str, inst: Option<i64>) -> Option<&Value> {
+    /// The value of `group.var` in instance `inst` (or the default's current value).
+    fn value(&self, group: &str, var: &str, inst: Option<i64>) -> Option<Value> {
         let in_instance = inst.and_then(|id| {
             self.instances
                 .iter()
                 .rev()
                 .find(|(g, i, v, _)| g == group && *i == id && v == var)
-                .map(|(_, _, _, val)| val)
+                .map(|(_, _, _, val)| val.clone())
         });
-        in_instance.or_else(|| {
-            self.defaults
-                .iter()
-                .rev()
-                .find(|(g, v, _)| g == group && v == var)
-                .map(|(_, _, val)| val)
-        })
+        in_instance.or_else(|| self.current(group, var).map(|d| d.get()))
+    }
+
+    /// Registers every default (once per name) as a writable cfg variable.
+    fn register(&self, vars: &CfgVars) -> Result<(), Error> {
+        for d in &self.defaults {
+            let Some(live) = self.current(&d.group, &d.var) else {
+                continue;
+            };
+            if !Arc::ptr_eq(live, d) || vars.find(&d.group, &d.var).is_some() {
+                continue; // an earlier line for a name a later one sets, or already known
+            }
+            let (ty, default) = match d.get() {
+                Value::Int(i) => (CfgType::Int, CfgValue::Int(i)),
+                other => (
+                    CfgType::Str,
+                    CfgValue::Str(String::from_utf8_lossy(&other.to_bytes()).into_owned()),
+                ),
+            };
+            let (g, s) = (Arc::clone(d), Arc::clone(d));
+            vars.register(CfgVar {
+                group: d.group.clone(),
+                name: d.var.clone(),
+                doc: d.desc.clone(),
+                ty,
+                default,
+                get: Arc::new(move || match g.get() {
+                    Value::Int(i) => CfgValue::Int(i),
+                    other => CfgValue::Str(String::from_utf8_lossy(&other.to_bytes()).into_owned()),
+                }),
+                // CfgVar::set has converted the value to the variable's type.
+                access: CfgAccess::Writable(Arc::new(move |v| {
+                    s.set(match v {
+                        CfgValue::Int(i) => Value::Int(i),
+                        CfgValue::Str(t) => Value::str(t.as_str()),
+                    });
+                    Ok(())
+                })),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Default_ {
+    fn get(&self) -> Value {
+        // A poisoned lock still holds a whole value (writers only assign).
+        self.value
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |v| v.clone())
+    }
+
+    fn set(&self, v: Value) {
+        match self.value.write() {
+            Ok(mut w) => *w = v,
+            Err(p) => *p.into_inner() = v,
+        }
     }
 }
 
@@ -150,6 +229,9 @@ pub(crate) fn module(config: &Config) -> ModuleExports {
     // the config is compiled).
     m.init = Some(Arc::new(move |ictx| {
         ictx.provide(Arc::clone(&groups));
+        if !groups.defaults.is_empty() {
+            groups.register(&ictx.cfg_vars())?;
+        }
         Ok(())
     }));
     m
@@ -220,10 +302,17 @@ mod tests {
 
     #[test]
     fn values_by_instance() {
+        let d = |var: &str, v: Value| {
+            Arc::new(Default_ {
+                group: "foo".into(),
+                var: var.into(),
+                desc: String::new(),
+                value: RwLock::new(v),
+            })
+        };
         let mut g = Groups::default();
-        g.defaults.push(("foo".into(), "bar".into(), Value::Int(1)));
-        g.defaults
-            .push(("foo".into(), "baz".into(), Value::str("s")));
+        g.defaults.push(d("bar", Value::Int(1)));
+        g.defaults.push(d("baz", Value::str("s")));
         g.instances
             .push(("foo".into(), 2, "bar".into(), Value::Int(5)));
         g.instances
@@ -237,9 +326,20 @@ mod tests {
             ("nope", None, None),
         ];
         for (var, inst, want) in cases {
-            assert_eq!(g.value("foo", var, inst).cloned(), want, "{var} {inst:?}");
+            assert_eq!(g.value("foo", var, inst), want, "{var} {inst:?}");
         }
         assert!(g.has_group("foo") && !g.has_group("core"));
         assert!(g.has_instance("foo", 2) && !g.has_instance("foo", 7));
+        // Set through the cfg registry: the default changes, instance values do not.
+        let vars = CfgVars::new();
+        g.register(&vars).expect("register");
+        let bar = vars.find("foo", "bar").expect("foo.bar registered");
+        bar.set(CfgValue::Str("9".into())).expect("set");
+        assert_eq!(g.value("foo", "bar", None), Some(Value::Int(9)));
+        assert_eq!(g.value("foo", "bar", Some(3)), Some(Value::Int(9)));
+        assert_eq!(g.value("foo", "bar", Some(2)), Some(Value::Int(5)));
+        let baz = vars.find("foo", "baz").expect("foo.baz registered");
+        baz.set(CfgValue::Int(7)).expect("set");
+        assert_eq!(g.value("foo", "baz", None), Some(Value::str("7")));
     }
 }

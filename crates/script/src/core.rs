@@ -362,8 +362,9 @@ pub fn core_module() -> ModuleExports {
 
 /// The config's custom parameters (`group.var = value desc "…"`, instances `group[id].var = …`)
 /// as the `@cfg_get.group.var` select, with the core functions `cfg_select`/`cfg_reset` that pick
-/// an instance for the rest of the message (module name `cfg`; see `cfg_groups`). Values are fixed
-/// at load: changing them at run time through the cfg RPCs is not implemented yet.
+/// an instance for the rest of the message (module name `cfg`; see `cfg_groups`). The defaults are
+/// run-time cfg variables: `cfg.set_now_*`, `cfg.set_delayed_*`, `cfg.reset` change what
+/// `@cfg_get` reads.
 pub fn cfg_module(config: &Config) -> ModuleExports {
     crate::cfg_groups::module(config)
 }

@@ -233,42 +233,6 @@ pub fn register_core_cfg(vars: &CfgVars, log: &LogControl) -> Result<(), ferrosi
     })
 }
 
-/// Registers the config's custom parameters (`group.var = value desc "…"`) so `cfg.get`,
-/// `cfg.list` and `cfg.help` show them. They are read-only: `@cfg_get.group.var` is resolved at
-/// load to the value written in the config (crates/script), so a set could not reach the script.
-pub fn register_custom_cfg(
-    vars: &CfgVars,
-    config: &ferrosip_config::ast::Config,
-) -> Result<(), ferrosip_api::Error> {
-    use ferrosip_config::ast::{Item, ParamValue};
-    for item in &config.items {
-        let Item::CustomParam(p) = item else {
-            continue;
-        };
-        let (ty, value) = match &p.value {
-            ParamValue::Int(i) => (CfgType::Int, CfgValue::Int(*i)),
-            ParamValue::Bool(b) => (CfgType::Int, CfgValue::Int(i64::from(*b))),
-            ParamValue::Str(s) | ParamValue::Ident(s) => (CfgType::Str, CfgValue::Str(s.clone())),
-            _ => continue,
-        };
-        if vars.find(&p.group, &p.var).is_some() {
-            continue; // a later definition of the same variable: the first one is registered
-        }
-        vars.register(CfgVar {
-            group: p.group.clone(),
-            name: p.var.clone(),
-            doc: p.desc.clone().unwrap_or_default(),
-            ty,
-            default: value.clone(),
-            get: Arc::new(move || value.clone()),
-            access: CfgAccess::ReadOnly(
-                "custom cfg variables are fixed at load (@cfg_get is resolved when the config is compiled)",
-            ),
-        })?;
-    }
-    Ok(())
-}
-
 type Reply = Result<RpcValue, RpcFault>;
 type Handler = Arc<dyn Fn(&[RpcValue]) -> Reply + Send + Sync>;
 

@@ -168,10 +168,6 @@ pub fn compile(
         crate::corerpc::register_stats(&stats, &net, &reg)
             .map_err(|e| Error::Compile(e.to_string()))?;
     }
-    if let Some(vars) = reg.api::<ferrosip_api::CfgVars>() {
-        crate::corerpc::register_custom_cfg(&vars, &loaded.config)
-            .map_err(|e| Error::Compile(e.to_string()))?;
-    }
     // The RPC listeners (jsonrpcs, ctl) serve every module's commands (docs/control.md).
     if let Some(t) = reg.api::<ferrosip_modules::jsonrpcs::RpcTable>() {
         t.attach_registry(&reg);
