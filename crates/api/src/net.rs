@@ -91,6 +91,13 @@ pub trait Network: Send + Sync {
         None
     }
 
+    /// [`Network::send`] on connection `conn` ([`Server::conn_id`]) while it is open, else as
+    /// `send` does (a connection to `dest`, or a new one) — usrloc's keepalives to contacts
+    /// registered over TCP, as Kamailio sends them on the contact's `tcpconn_id`.
+    fn send_conn(&self, dest: &Dest, _conn: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.send(dest, bytes)
+    }
+
     /// Whether TCP/TLS/WS connection `id` ([`Server::conn_id`]) is still open; `None` from a
     /// server without connections (usrloc's `handle_lost_tcp` sweep).
     fn conn_alive(&self, _id: u64) -> Option<bool> {

@@ -137,6 +137,20 @@ impl Network for CoreNetwork {
         self.cell.get().map(|n| n.program.runner())
     }
 
+    fn send_conn(&self, dest: &Dest, conn: u64, bytes: &[u8]) -> Result<(), ApiError> {
+        let n = net(&self.cell)?;
+        let d = Destination {
+            proto: to_tproto(dest.proto),
+            addr: dest.addr,
+            socket: Some(ferrosip_transport::SocketId(dest.socket)),
+            conn: Some(ferrosip_transport::ConnId(conn)),
+        };
+        n.handle
+            .send(&d, SendOptions::default(), bytes)
+            .map(drop)
+            .map_err(|e| ApiError::Runtime(format!("send to {} failed: {e}", dest.addr)))
+    }
+
     fn conn_alive(&self, id: u64) -> Option<bool> {
         let n = self.cell.get()?;
         Some(
