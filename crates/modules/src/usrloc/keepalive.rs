@@ -102,6 +102,8 @@ pub struct Keepalive {
 /// One keepalive ready to send.
 struct Outgoing {
     dest: Dest,
+    /// The contact's connection (TCP/TLS/WS), used while it is open.
+    conn: Option<u64>,
     bytes: Vec<u8>,
 }
 
@@ -195,8 +197,12 @@ impl Keepalive {
                 bcnt += 1;
                 let bytes = self.request(c, aor, &dest.1, cnt, bcnt);
                 seen.insert(c.ruid.clone(), (table.to_string(), aor.to_string()));
+                let conn = u64::try_from(c.tcpconn_id)
+                    .ok()
+                    .filter(|id| *id > 0 && dest.0.proto != Proto::Udp);
                 out.push(Outgoing {
                     dest: dest.0,
+                    conn,
                     bytes,
                 });
             }
@@ -212,7 +218,11 @@ impl Keepalive {
         }
         let Some(net) = net else { return };
         for o in out {
-            if let Err(e) = net.0.send(&o.dest, &o.bytes) {
+            let sent = match o.conn {
+                Some(id) => net.0.send_conn(&o.dest, id, &o.bytes),
+                None => net.0.send(&o.dest, &o.bytes),
+            };
+            if let Err(e) = sent {
                 tracing::debug!("keepalive to {} not sent: {e}", o.dest.addr);
             }
         }
