@@ -35,7 +35,8 @@ const FILES: [(&str, &str); 11] = [
          ALL : \"^sip:[0-9]+@gw\\.example\\.com$\", \"^sip:help@\"   # comment\n\
          \"^sip:carol@\", \"^sip:dave@\" : \"^sip:bob@\"\r\n\
          a line Kamailio drops\n\
-         \"^sip:eve@\" : \"^sip:(unclosed@\"\n",
+         \"^sip:eve@\" : \"^sip:(unclosed@\"\n\
+         \"^sip:zoe@\" : ALL EXCEPT \"^sip:nine@\"\r\n",
     ),
     (
         "routing.deny",
@@ -43,7 +44,7 @@ const FILES: [(&str, &str); 11] = [
          \"^sip:mallory@\" : ALL\n\
          ALL : \"^sip:bob@\"\n\
          ALL : \"^sip:@\", \"^sip:nouser\\.example$\"\n\
-         ALL : \"^sip:\\+49\", \"@\\[2001:db8::1\\]$\"\n",
+         ALL : \"^sip:\\+49\", \"@\\[2001:db8::1\\]$\", \"^sip:nine@\"\n",
     ),
     ("other.deny", "ALL : \"^sip:zed@\"\n"),
     ("base.allow", "ALL : \"^sip:zed@\"\n"),
@@ -158,7 +159,7 @@ const fn case(
 
 const ALICE_OK: &str = "Contact: <sip:alice@10.0.0.1:5070;transport=udp>";
 
-const CASES: [Case; 20] = [
+const CASES: [Case; 21] = [
     // Routing: allow, EXCEPT, allow wins over deny, deny, case-insensitive, neither.
     case(
         "sip:bob@x.example",
@@ -310,6 +311,15 @@ const CASES: [Case; 20] = [
         "sip:alice@a.example",
         "sip:alice@a.example",
         &["Contact: <http://host.example/x>"],
+        &[],
+    ),
+    // An exception list ending a CRLF line keeps the CR in its last word (only the main list is
+    // trimmed of it): that exception never matches, so zoe → nine is allowed.
+    case(
+        "sip:nine@x.example",
+        "sip:zoe@z.example",
+        "sip:zoe@z.example",
+        &[],
         &[],
     ),
 ];
@@ -465,6 +475,7 @@ fn want(variant: usize) -> Vec<&'static str> {
             "SIP/2.0 200 files -1 -1 -1 1 1 -1 1",
             "SIP/2.0 200 files 1 -1 1 1 1 -1 1",
             "SIP/2.0 200 files 1 -1 1 -1 -1 -1 1",
+            "SIP/2.0 200 files 1 -1 1 1 1 -1 1",
         ]
     } else {
         // check_all_branches 0: a branch is never checked (cases 7, 8, 10), and an allow_register
@@ -491,6 +502,7 @@ fn want(variant: usize) -> Vec<&'static str> {
             "SIP/2.0 200 files -1 1 -1 1 1 1 1",
             "SIP/2.0 200 files 1 -1 1 1 -1 1 1",
             "SIP/2.0 200 files 1 -1 1 1 -1 1 1",
+            "SIP/2.0 200 files 1 -1 1 1 1 1 1",
         ]
     }
 }
