@@ -565,6 +565,8 @@ fn data_modules_cost_probe() {
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    let (allow, deny, _) = rule_files(&t.dir, 1000);
+    let files = [allow.as_str(), deny.as_str()];
     for db_mode in [1, 0] {
         let reg = registry(
             &t.url,
@@ -578,6 +580,8 @@ fn data_modules_cost_probe() {
                 ("allow_source_address", &["9"][..], 1),
                 ("allow_source_address_group", &[][..], 1),
                 ("alias_db_lookup", &["dbaliases"][..], 1),
+                // Every one of 1,000 allow rules tried, then the deny file.
+                ("allow_routing", &files[..], 1),
             ]);
         }
         for (name, args, want) in probes {
@@ -613,6 +617,20 @@ fn data_modules_cost_probe() {
     }
 }
 
+/// `n` allow rules that match no From (`^sip:nobody<i>@`) and deny rules for `sip:x@` and
+/// `sip:+`, in `dir`: the allow file, the deny file and their basename.
+fn rule_files(dir: &std::path::Path, n: usize) -> (String, String, String) {
+    let base = dir.join("rules").display().to_string();
+    let mut text = String::from("# never matching\n");
+    for i in 0..n {
+        text.push_str(&format!("\"^sip:nobody{i}@\" : ALL EXCEPT \"^sip:{i}@\"\n"));
+    }
+    let (allow, deny) = (format!("{base}.allow"), format!("{base}.deny"));
+    std::fs::write(&allow, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&deny, "ALL : \"^sip:x@\", \"^sip:\\+\"\n").unwrap_or_else(|e| panic!("{e}"));
+    (allow, deny, base)
+}
+
 /// Network input never panics a worker: every implemented function of the three modules runs on
 /// the RFC 4475/5118 torture messages and every 9th PROTOS c07-sip case (`../shared/corpus/`),
 /// in request_route and in the core reply_route, with both trusted modes. Skipped when the
@@ -633,7 +651,15 @@ fn corpus_never_panics() {
     trusted(&t.db, "10.0.0.1", "any", Some("^sip:.*@"), "t", 0);
     t.db.insert("domain", &[("domain", "example.com".into())])
         .unwrap_or_else(|e| panic!("{e}"));
+    // Rule files that let the checks run past "no rules" (names with `/` are used as written).
+    let (allow, deny, base) = rule_files(&t.dir, 1);
     let calls: &[(&str, &[&str])] = &[
+        ("allow_routing", &[]),
+        ("allow_routing", &[&base]),
+        ("allow_routing", &[&allow, &deny]),
+        ("allow_register", &[&base]),
+        ("allow_register_include_port", &[&allow, &deny]),
+        ("allow_uri", &[&base, "$tu"]),
         ("allow_source_address", &[]),
         ("allow_source_address_group", &[]),
         ("allow_address", &["2", "$fd", "$rp"]),
