@@ -9,7 +9,9 @@
 //!   with a round trip;
 //! - a contact registered over TCP gets its keepalive on the connection it registered over (its
 //!   Contact names a port where nothing listens), the same as Kamailio's, and is gone from
-//!   `lookup` as soon as that connection closes.
+//!   `lookup` as soon as that connection closes;
+//! - with `close_expired_tcp=1` the sweep that removes an expired TCP contact closes its
+//!   connection.
 
 #[path = "wire_harness.rs"]
 mod w;
@@ -23,6 +25,11 @@ const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 const KAMCMD: &str = "/usr/sbin/kamcmd";
 
 fn config(port: u16, sock: &str, kamailio: bool) -> String {
+    config_with(port, sock, kamailio, "")
+}
+
+/// [`config`] with more lines before the routing block.
+fn config_with(port: u16, sock: &str, kamailio: bool, extra: &str) -> String {
     let mpath = if kamailio {
         format!("mpath=\"{MPATH}\"\n")
     } else {
@@ -37,7 +44,7 @@ modparam(\"ctl\", \"binrpc\", \"unix:{sock}\")\n\
 modparam(\"usrloc\", \"timer_interval\", 2)\n\
 modparam(\"usrloc\", \"ka_mode\", 1)\n\
 modparam(\"usrloc\", \"ka_timeout\", 4)\n\
-modparam(\"usrloc\", \"handle_lost_tcp\", 1)\n\
+modparam(\"usrloc\", \"handle_lost_tcp\", 1)\n{extra}\
 request_route {{\n\
     if (method == \"REGISTER\") {{ save(\"location\"); exit; }}\n\
     if (lookup(\"location\")) {{ sl_send_reply(\"200\", \"found\"); exit; }}\n\
@@ -361,4 +368,67 @@ fn handle_lost_tcp_removes_the_contact_of_a_closed_connection() {
         k.3
     );
     assert_eq!(f, k, "ferrosip vs kamailio");
+}
+
+/// Seconds from a TCP registration with `Expires: 2` until the server closes the connection
+/// (`None`: still open after 10 s).
+fn expired_close(bin: &str, name: &str) -> Option<f64> {
+    let port = w::free_port();
+    let dir = w::scratch(name);
+    let sock = dir.join("ctl.sock").to_string_lossy().into_owned();
+    let srv_addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let extra = "modparam(\"usrloc\", \"close_expired_tcp\", 1)\n\
+modparam(\"registrar\", \"min_expires\", 1)\n";
+    let cfg = config_with(port, &sock, bin.contains("kamailio"), extra);
+    let mut srv = w::start(bin, name, &cfg, &[srv_addr]);
+    let mut c = TcpStream::connect(srv_addr).unwrap_or_else(|e| panic!("{name}: connect: {e}"));
+    let me = c.local_addr().unwrap_or(srv_addr);
+    let reg = register("TCP", me, "erin", ";transport=tcp").replace("Expires: 300", "Expires: 2");
+    let _ = c.write_all(reg.as_bytes());
+    let _ = c.set_read_timeout(Some(Duration::from_millis(200)));
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let mut closed = None;
+    while t0.elapsed() < Duration::from_secs(10) {
+        match c.read(&mut buf) {
+            Ok(0) => {
+                closed = Some(t0.elapsed().as_secs_f64());
+                break;
+            }
+            Ok(_) => {} // the 200 and keepalives
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                closed = Some(t0.elapsed().as_secs_f64());
+                break;
+            }
+        }
+    }
+    srv.stop();
+    closed
+}
+
+#[test]
+fn close_expired_tcp_closes_the_connection_of_an_expired_contact() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "kamailio missing");
+        return;
+    };
+    let k = std::thread::spawn(move || expired_close(kam, "ulka-close-kam"));
+    let f = expired_close(w::ferrosip_bin(), "ulka-close-fs");
+    let k = k.join().unwrap_or_else(|_| panic!("kamailio run panicked"));
+    for (who, t) in [("kamailio", k), ("ferrosip", f)] {
+        let t = t.unwrap_or_else(|| panic!("{who}: connection still open 10 s after registering"));
+        // Expires 2 s (whole seconds: a little less from the REGISTER), removed by the next sweep
+        // (timer_interval 2 s).
+        assert!(
+            (1.0..=6.0).contains(&t),
+            "{who}: closed after {t:.2} s ({k:?}, {f:?})"
+        );
+    }
 }
