@@ -44,7 +44,8 @@ modparam(\"ctl\", \"binrpc\", \"unix:{sock}\")\n\
 modparam(\"usrloc\", \"timer_interval\", 2)\n\
 modparam(\"usrloc\", \"ka_mode\", 1)\n\
 modparam(\"usrloc\", \"ka_timeout\", 4)\n\
-modparam(\"usrloc\", \"handle_lost_tcp\", 1)\n{extra}\
+modparam(\"usrloc\", \"handle_lost_tcp\", 1)\n\
+modparam(\"usrloc\", \"ka_loglevel\", 2)\n{extra}\
 request_route {{\n\
     if (method == \"REGISTER\") {{ save(\"location\"); exit; }}\n\
     if (lookup(\"location\")) {{ sl_send_reply(\"200\", \"found\"); exit; }}\n\
@@ -175,6 +176,9 @@ struct Outcome {
     alice_found: bool,
     /// (Last-Keepalive - Last-Modified, KA-Roundtrip) of alice's contact (kamcmd).
     alice_ka_fields: Option<(i64, i64)>,
+    /// The first `ka_loglevel` line from "keepalive roundtrip", digits and record id
+    /// normalised.
+    log_line: String,
 }
 
 fn run(bin: &str, name: &str) -> Outcome {
@@ -215,6 +219,7 @@ fn run(bin: &str, name: &str) -> Outcome {
         bob_gone: None,
         alice_found: false,
         alice_ka_fields: None,
+        log_line: String::new(),
     };
     let mut buf = vec![0u8; 65536];
     let mut next_probe = Duration::from_secs(1);
@@ -251,6 +256,23 @@ fn run(bin: &str, name: &str) -> Outcome {
             .zip(field(&l, "KA-Roundtrip"));
     }
     srv.stop();
+    out.log_line = srv
+        .log_text()
+        .lines()
+        .find_map(|l| {
+            l.split_once("keepalive roundtrip: ")
+                .map(|(_, t)| t.to_string())
+        })
+        .map(|t| {
+            let t = match (t.find("ruid ["), t.find("] to-uri")) {
+                (Some(a), Some(b)) if a < b => format!("{}ruid [RUID{}", &t[..a], &t[b..]),
+                _ => t,
+            };
+            t.chars()
+                .map(|c| if c.is_ascii_digit() { 'N' } else { c })
+                .collect()
+        })
+        .unwrap_or_default();
     out
 }
 
@@ -290,6 +312,11 @@ fn keepalives_keep_answering_contacts_and_drop_silent_ones() {
         }
     }
     assert_eq!(f.first, k.first, "keepalive layout (ferrosip vs kamailio)");
+    assert!(!k.log_line.is_empty(), "kamailio logged no round trip");
+    assert_eq!(
+        f.log_line, k.log_line,
+        "ka_loglevel line (ferrosip vs kamailio)"
+    );
     assert!(
         f.first.contains("RUID(true)")
             && f.first.contains("Call-ID: ksrulka-HEX-HEX-N.N (4 parts)"),

@@ -111,9 +111,11 @@ pub trait Network: Send + Sync {
     }
 }
 
-/// Called with a received reply that no transaction took, before the core relays it (Kamailio's
-/// module `response_f` callbacks in `forward_reply`); `true` takes it: it is not relayed.
-pub type ReplyInHook = Arc<dyn Fn(&ferrosip_sipmsg::Msg) -> bool + Send + Sync>;
+/// Called with a received reply that no transaction took and where it came from, before the core
+/// relays it (Kamailio's module `response_f` callbacks in `forward_reply`); `true` takes it: it
+/// is not relayed.
+pub type ReplyInHook =
+    Arc<dyn Fn(&ferrosip_sipmsg::Msg, &crate::ctx::RecvInfo) -> bool + Send + Sync>;
 
 /// Called with the id of a TCP/TLS/WS connection that closed (Kamailio's TCP-closed event);
 /// runs on the transport's runtime, so it must not block.
@@ -152,12 +154,12 @@ impl NetHooks {
     }
 
     /// Runs the reply hooks in the order they were added; `true` when one took the reply.
-    pub fn reply_in(&self, reply: &ferrosip_sipmsg::Msg) -> bool {
+    pub fn reply_in(&self, reply: &ferrosip_sipmsg::Msg, rcv: &crate::ctx::RecvInfo) -> bool {
         let hooks = match self.reply_in.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        hooks.iter().any(|h| h(reply))
+        hooks.iter().any(|h| h(reply, rcv))
     }
 
     /// Runs the connection-closed hooks.

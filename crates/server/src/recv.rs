@@ -354,7 +354,11 @@ impl Receiver {
             }
         }
         // The other modules' reply callbacks (Kamailio's `response_f`): usrloc's keepalives.
-        if self.hooks.as_ref().is_some_and(|h| h.reply_in(&*ctx.msg)) {
+        if self
+            .hooks
+            .as_ref()
+            .is_some_and(|h| h.reply_in(&*ctx.msg, &ctx.rcv))
+        {
             return;
         }
         match relay_reply(&mut ctx, n, ri) {

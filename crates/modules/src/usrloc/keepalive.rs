@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ferrosip_api::ctx::{Dest, Proto};
+use ferrosip_api::ctx::{Dest, Proto, RecvInfo};
 use ferrosip_api::{NetworkApi, SocketInfo};
 use ferrosip_sipmsg::uri::Uri;
 use ferrosip_sipmsg::{Msg, Span};
@@ -231,7 +231,7 @@ impl Keepalive {
     /// A reply to one of our keepalives (Kamailio's matching: CSeq method, a single Via, From
     /// URI `ka_from`, a From tag `<ruid>-<aorhash>-<sec>-<usec>-<counter>`): records the time
     /// and round trip for the contact and takes the reply (`true`: not relayed).
-    pub fn on_reply(&self, msg: &Msg, net: Option<&NetworkApi>) -> bool {
+    pub fn on_reply(&self, msg: &Msg, rcv: &RecvInfo, net: Option<&NetworkApi>) -> bool {
         if self.cfg.mode == 0 {
             return false;
         }
@@ -277,10 +277,14 @@ impl Keepalive {
                     srv.log(
                         self.cfg.loglevel,
                         &format!(
-                            "keepalive roundtrip: {}.{:06} sec - ruid [{ruid}] to-uri: [{}]",
+                            "keepalive roundtrip: {}.{:06} sec - ruid [{ruid}] to-uri: [{}] \
+                             remote-addr: [{}:{}:{}]",
                             rtt / 1_000_000,
                             rtt % 1_000_000,
-                            String::from_utf8_lossy(to)
+                            String::from_utf8_lossy(to),
+                            rcv.proto.name(),
+                            rcv.src.ip(),
+                            rcv.src.port(),
                         ),
                     );
                 }

@@ -356,7 +356,9 @@ pub fn exports() -> ModuleExports {
         }
         if cfg.ka.mode != 0 {
             let (ul, hooks) = (Arc::clone(&a), ictx.net_hooks());
-            hooks.add_reply_in(Arc::new(move |msg| ul.ka.on_reply(msg, ul.net.get())));
+            hooks.add_reply_in(Arc::new(move |msg, rcv| {
+                ul.ka.on_reply(msg, rcv, ul.net.get())
+            }));
         }
         if cfg.ka.handle_lost_tcp {
             let (ul, hooks) = (Arc::clone(&a), ictx.net_hooks());
