@@ -443,6 +443,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usrloc::store::LocationStore as _;
 
     /// A parsed tag: (ruid, AoR hash, µs).
     type Parsed<'a> = Option<(&'a str, u32, u64)>;
@@ -493,5 +494,244 @@ mod tests {
         let tag = lines[2].split("tag=").nth(1).unwrap_or_default();
         let (ruid, hash, _) = parse_tag(tag.as_bytes()).unwrap_or(("", 0, 0));
         assert_eq!((ruid, hash), ("uloc-1-2-3", core_hash(b"alice")));
+    }
+
+    /// A network that records what is sent; connections in `alive` are open.
+    #[derive(Default)]
+    struct FakeNet {
+        sent: Mutex<Vec<(Dest, Option<u64>, String)>>,
+        alive: Vec<u64>,
+    }
+
+    impl ferrosip_api::Network for FakeNet {
+        fn forward(
+            &self,
+            _: &mut ferrosip_api::Ctx<'_>,
+            _: &ferrosip_api::net::ForwardRequest<'_>,
+        ) -> Result<ferrosip_api::net::Sent, ferrosip_api::Error> {
+            Err(ferrosip_api::Error::Runtime("no forward".into()))
+        }
+        fn send(&self, dest: &Dest, bytes: &[u8]) -> Result<(), ferrosip_api::Error> {
+            let m = String::from_utf8_lossy(bytes).into_owned();
+            lock(&self.sent).push((*dest, None, m));
+            Ok(())
+        }
+        fn send_conn(&self, dest: &Dest, conn: u64, b: &[u8]) -> Result<(), ferrosip_api::Error> {
+            let m = String::from_utf8_lossy(b).into_owned();
+            lock(&self.sent).push((*dest, Some(conn), m));
+            Ok(())
+        }
+        fn server(&self) -> Result<Box<dyn ferrosip_api::Server + '_>, ferrosip_api::Error> {
+            let sock = |p, port| SocketInfo::new(p, ([127, 0, 0, 1], port).into());
+            Ok(Box::new(ferrosip_api::ctx::Recorder {
+                sockets: vec![sock(Proto::Udp, 5060), sock(Proto::Tcp, 5060)],
+                ..Default::default()
+            }))
+        }
+        fn conn_alive(&self, id: u64) -> Option<bool> {
+            Some(self.alive.contains(&id))
+        }
+    }
+
+    /// A contact: (uri, cflags, tcp connection, last change, expires, received, path).
+    type Spec = (&'static str, u32, i64, i64, i64, &'static str, &'static str);
+
+    fn contact(i: usize, s: &Spec) -> UContact {
+        UContact {
+            uri: s.0.into(),
+            cflags: s.1,
+            tcpconn_id: s.2,
+            last_modified: s.3,
+            expires: s.4,
+            received: s.5.into(),
+            path: s.6.into(),
+            ruid: format!("r{i}"),
+            ..UContact::default()
+        }
+    }
+
+    /// A keepalive sent: (protocol and address, connection, request line, Via).
+    type SentKa = (String, Option<u64>, String, String);
+
+    /// One sweep at t=1000 over one AoR; returns (sent: (dest, conn, first line, Via), expires
+    /// of each contact afterwards).
+    fn sweep_once(
+        mode: u32,
+        timeout: i64,
+        nat_bflag: i32,
+        lost_tcp: bool,
+        specs: &[Spec],
+    ) -> (Vec<SentKa>, Vec<i64>) {
+        let cfg = KaConfig {
+            mode,
+            timeout,
+            handle_lost_tcp: lost_tcp,
+            ..KaConfig::default()
+        };
+        let ka = Keepalive::new(cfg, nat_bflag);
+        let mem = MemoryStore::new(2);
+        mem.register_domain("location");
+        mem.update("location", "alice", &mut |l| {
+            l.extend(specs.iter().enumerate().map(|(i, s)| contact(i, s)))
+        });
+        let fake = std::sync::Arc::new(FakeNet {
+            alive: vec![5],
+            ..FakeNet::default()
+        });
+        let net = NetworkApi(fake.clone());
+        ka.sweep(&mem, Some(&net), 1000);
+        let sent = lock(&fake.sent)
+            .iter()
+            .map(|(d, c, m)| {
+                let mut l = m.split("\r\n");
+                let first = l.next().unwrap_or("").to_string();
+                let via = l.next().unwrap_or("").to_string();
+                (format!("{:?} {}", d.proto, d.addr), *c, first, via)
+            })
+            .collect();
+        let left = mem
+            .get("location", "alice")
+            .map(|r| r.contacts.iter().map(|c| c.expires).collect())
+            .unwrap_or_default();
+        (sent, left)
+    }
+
+    const UDP: Spec = ("sip:a@127.0.0.1:5070", 0, -1, 990, 2000, "", "");
+    const TCP: Spec = ("sip:a@127.0.0.1:9;transport=tcp", 0, 5, 990, 2000, "", "");
+    const NAT: Spec = ("sip:a@127.0.0.1:5071", 1 << 3, -1, 990, 2000, "", "");
+
+    #[test]
+    fn sweep_selects_and_expires_as_kamailio() {
+        let udp = |port: u16| format!("Udp 127.0.0.1:{port}");
+        // ka_mode 1: every contact; the TCP one on its connection, our TCP socket in the Via.
+        let (sent, _) = sweep_once(KA_ALL, 0, -1, false, &[UDP, TCP]);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent[0].0, udp(5070));
+        assert_eq!(sent[0].1, None);
+        assert_eq!(sent[0].2, "OPTIONS sip:a@127.0.0.1:5070 SIP/2.0");
+        assert_eq!(
+            sent[0].3,
+            "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx.1.1.0"
+        );
+        assert_eq!(sent[1].0, "Tcp 127.0.0.1:9");
+        assert_eq!(sent[1].1, Some(5));
+        assert_eq!(
+            sent[1].3,
+            "Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKx.1.2.0"
+        );
+        // ka_mode 4: UDP only.
+        let (sent, _) = sweep_once(KA_ALL | KA_UDP, 0, -1, false, &[UDP, TCP]);
+        assert_eq!(
+            sent.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+            [udp(5070)]
+        );
+        // ka_mode 2: contacts with the nat_bflag branch flag; none when nat_bflag is unset.
+        let (sent, _) = sweep_once(KA_NAT, 0, 3, false, &[UDP, NAT]);
+        assert_eq!(
+            sent.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+            [udp(5071)]
+        );
+        let (sent, _) = sweep_once(KA_NAT, 0, -1, false, &[UDP, NAT]);
+        assert!(sent.is_empty());
+        // received, then the Path's first hop, then the Contact.
+        let rcv: Spec = ("sip:a@10.0.0.1", 0, -1, 990, 2000, "sip:127.0.0.1:6000", "");
+        let path: Spec = (
+            "sip:a@10.0.0.1",
+            0,
+            -1,
+            990,
+            2000,
+            "",
+            "<sip:127.0.0.1:6001;lr>",
+        );
+        let (sent, _) = sweep_once(KA_ALL, 0, -1, false, &[rcv, path]);
+        assert_eq!(sent[0].0, udp(6000));
+        assert_eq!(sent[1].0, udp(6001));
+        // ka_timeout 10 at t=1000: silent since 980 → 10 s left and no request; since 995 →
+        // a request; already expiring within 10 s → a request, expiry kept; permanent → a request.
+        let old: Spec = ("sip:a@127.0.0.1:5070", 0, -1, 980, 2000, "", "");
+        let fresh: Spec = ("sip:a@127.0.0.1:5071", 0, -1, 995, 2000, "", "");
+        let ending: Spec = ("sip:a@127.0.0.1:5072", 0, -1, 980, 1005, "", "");
+        let permanent: Spec = ("sip:a@127.0.0.1:5073", 0, -1, 980, 0, "", "");
+        let (sent, left) = sweep_once(KA_ALL, 10, -1, false, &[old, fresh, ending, permanent]);
+        assert_eq!(left, [1010, 2000, 1005, 0]);
+        let to: Vec<String> = sent.iter().map(|s| s.0.clone()).collect();
+        assert_eq!(to, [udp(5071), udp(5072), udp(5073)]);
+        // handle_lost_tcp: a contact whose connection is gone expires (10) and is not pinged.
+        let lost: Spec = ("sip:a@127.0.0.1:9;transport=tcp", 0, 7, 990, 2000, "", "");
+        let (sent, left) = sweep_once(KA_ALL, 0, -1, true, &[TCP, lost]);
+        assert_eq!(left, [2000, EXPIRED_TIME]);
+        assert_eq!(sent.len(), 1);
+        let (_, left) = sweep_once(0, 0, -1, false, &[lost]);
+        assert_eq!(left, [2000], "without handle_lost_tcp");
+    }
+
+    #[test]
+    fn replies_are_matched_by_the_from_tag() {
+        let ka = Keepalive::new(
+            KaConfig {
+                mode: KA_ALL,
+                ..KaConfig::default()
+            },
+            -1,
+        );
+        let mem = MemoryStore::new(2);
+        mem.register_domain("location");
+        mem.update("location", "alice", &mut |l| l.push(contact(0, &UDP)));
+        let fake = std::sync::Arc::new(FakeNet::default());
+        let net = NetworkApi(fake.clone());
+        ka.sweep(&mem, Some(&net), 1000);
+        let req = lock(&fake.sent)
+            .first()
+            .map(|s| s.2.clone())
+            .unwrap_or_default();
+        let reply = |first: &str, extra: &str, from: Option<&str>| {
+            let mut lines: Vec<String> = req.split("\r\n").map(str::to_string).collect();
+            lines[0] = first.into();
+            if let Some(f) = from {
+                lines[3] = f.into();
+            }
+            let body = lines
+                .join("\r\n")
+                .replacen("\r\nFrom:", &format!("{extra}\r\nFrom:"), 1);
+            Msg::parse(body.into_bytes()).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let rcv = RecvInfo::default();
+        let c = contact(0, &UDP);
+        assert_eq!(ka.shown(&c), (990, 0));
+        // (reply, taken)
+        let cases = [
+            (reply("SIP/2.0 200 OK", "", None), true),
+            (reply("SIP/2.0 404 Nope", "", None), true),
+            (
+                reply("SIP/2.0 200 OK", "\r\nVia: SIP/2.0/UDP 10.0.0.1", None),
+                false,
+            ),
+            (
+                reply(
+                    "SIP/2.0 200 OK",
+                    "",
+                    Some("From: <sip:x@y>;tag=r0-1-2-3-4.1"),
+                ),
+                false,
+            ),
+            (
+                reply(
+                    "SIP/2.0 200 OK",
+                    "",
+                    Some("From: <sip:server@kamailio.org>;tag=shorttag"),
+                ),
+                false,
+            ),
+        ];
+        for (i, (m, taken)) in cases.iter().enumerate() {
+            assert_eq!(ka.on_reply(m, &rcv, None), *taken, "case {i}");
+        }
+        let (last, rtt) = ka.shown(&c);
+        assert!(
+            last > 1_600_000_000,
+            "last keepalive is the reply's time: {last}"
+        );
+        assert!(rtt < 60_000_000, "round trip {rtt} µs");
     }
 }
