@@ -24,8 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use ferrosip_api::export::{
-    Arg, FixupEnv, FnExport, ModParam, ModParamType as T, ParamKind as K, RpcExport, RpcFault,
-    RpcValue,
+    Arg, FnExport, ModParam, ModParamType as T, ParamKind as K, RpcExport, RpcFault, RpcValue,
 };
 use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, Proto, RetCode, RouteMask};
 use ferrosip_db::{Cond, Db, Order};
@@ -378,8 +377,7 @@ fn functions(st: &Arc<State>) -> Vec<FnExport> {
             "true when address and port are in the group (exact, subnet or DNS name)",
         )
         .with(move |ctx, args| Ok(RetCode(allow_address(&a, ctx, args))))
-        .fixup(no_empty_constants)
-        .fixup_env(igp_fixup(&[0, 2])),
+        .fixup(no_empty_constants),
     );
     for arity in [0usize, 1] {
         let a = Arc::clone(st);
@@ -404,8 +402,7 @@ fn functions(st: &Arc<State>) -> Vec<FnExport> {
                 };
                 let (ip, port) = (ctx.rcv.src.ip(), u32::from(ctx.rcv.src.port()));
                 Ok(RetCode(match_group(&a, ctx, grp, Target::Ip(ip), port)))
-            })
-            .fixup_env(igp_fixup(&[0])),
+            }),
         );
     }
     let a = Arc::clone(st);
@@ -436,8 +433,7 @@ fn functions(st: &Arc<State>) -> Vec<FnExport> {
             let target = target_of(&addr);
             Ok(RetCode(find_group(&a, ctx, target, port)))
         })
-        .fixup(no_empty_constants)
-        .fixup_env(igp_fixup(&[1])),
+        .fixup(no_empty_constants),
     );
     for params in [&[][..], &[K::Spve, K::Spve], &[K::Spve, K::Spve, K::Spve]] {
         let a = Arc::clone(st);
@@ -540,30 +536,6 @@ fn no_empty_constants(args: &mut [Arg]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Kamailio's `fixup_igp`: a quoted parameter that is exactly one variable (`"$var(port)"`) is
-/// that variable, whose value must then be an integer. The compiler prepares a quoted text as a
-/// format ([`ferrosip_api::Format::single_pv`] tells the one-variable case). (The compiler could
-/// do this for every `IntOrVar` parameter.)
-fn igp_fixup(
-    positions: &'static [usize],
-) -> impl Fn(&mut Vec<Arg>, &FixupEnv<'_>) -> Result<(), String> + Send + Sync + 'static {
-    move |args, _env| {
-        for &i in positions {
-            let Some(a) = args.get_mut(i) else {
-                continue;
-            };
-            let pv = match a {
-                Arg::Fmt(f) => f.single_pv().cloned(),
-                _ => None,
-            };
-            if let Some(pv) = pv {
-                *a = Arg::Var(pv);
-            }
-        }
-        Ok(())
-    }
 }
 
 /// An integer parameter as Kamailio's `get_int_fparam` reads it: a constant (a numeric string
