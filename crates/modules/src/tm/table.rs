@@ -6,6 +6,7 @@
 //! thread never holds the wheel while it locks a cell.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use ferrosip_api::{Dest, MsgState, RecvInfo};
@@ -184,6 +185,9 @@ struct Shard {
 pub struct Table {
     shards: Vec<Mutex<Shard>>,
     wheel: Mutex<TimerWheel<Weak<TxnCell>>>,
+    /// Live transactions (entries of the shards' `by_label` maps), kept beside the maps so the
+    /// timer thread's per-tick check does not lock every shard.
+    live: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -201,6 +205,7 @@ impl Table {
         Table {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             wheel: Mutex::new(TimerWheel::with_capacity(Time(0), 1024)),
+            live: AtomicUsize::new(0),
         }
     }
 
@@ -244,6 +249,7 @@ impl Table {
         });
         sh.by_key.insert(key, cell.clone());
         sh.by_label.insert(label, cell.clone());
+        self.live.fetch_add(1, Ordering::Relaxed);
         Ok(cell)
     }
 
@@ -257,12 +263,13 @@ impl Table {
         {
             sh.by_label.remove(&cell.label);
             sh.by_key.remove(&cell.key);
+            self.live.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
     /// Number of live transactions.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).by_label.len()).sum()
+        self.live.load(Ordering::Relaxed)
     }
 
     /// A snapshot of every live transaction (for RPCs; each shard is locked only while copied).
