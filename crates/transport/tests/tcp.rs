@@ -627,3 +627,31 @@ fn writes_keep_a_connection_alive() {
     assert_eq!(t.stats().tcp_closed_idle, 1);
     t.join(WAIT).unwrap();
 }
+
+#[test]
+fn the_close_hook_sees_every_closed_connection() {
+    let (t, rx) = start_recording(cfg(), &[spec(Proto::Tcp, "127.0.0.1")], None);
+    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = closed.clone();
+    t.on_close(move |id| seen.lock().unwrap().push(id));
+    let mut a = connect(local(&t, 0));
+    let mut b = connect(local(&t, 0));
+    a.write_all(sip("a", "").as_bytes()).unwrap();
+    let ca = take(&rx, 1)[0].ri.conn.unwrap();
+    b.write_all(sip("b", "").as_bytes()).unwrap();
+    let cb = take(&rx, 1)[0].ri.conn.unwrap();
+    assert!(closed.lock().unwrap().is_empty(), "nothing closed yet");
+    // Closed by the peer.
+    drop(a);
+    eventually("peer close reported", || {
+        closed.lock().unwrap().as_slice() == [ca]
+    });
+    // Closed by us (tcp_close_connection).
+    t.handle().close(cb).unwrap();
+    assert!(closed_by_peer(&mut b));
+    eventually("our close reported", || {
+        closed.lock().unwrap().as_slice() == [ca, cb]
+    });
+    t.join(WAIT).unwrap();
+    assert_eq!(closed.lock().unwrap().len(), 2, "each close reported once");
+}
