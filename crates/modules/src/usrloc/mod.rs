@@ -22,7 +22,7 @@ pub mod keepalive;
 pub mod rpc;
 pub mod store;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrosip_api::export::{ModParam, ModParamType};
@@ -137,6 +137,8 @@ pub struct UlApi {
     ka: Keepalive,
     /// The core's network (keepalives, connection checks), set at init.
     net: OnceLock<NetworkApi>,
+    /// Set at shutdown: the last sweep sends no keepalives.
+    stopping: AtomicBool,
 }
 
 impl UlApi {
@@ -147,6 +149,7 @@ impl UlApi {
         UlApi {
             ka,
             net: OnceLock::new(),
+            stopping: AtomicBool::new(false),
             config,
             store,
             clock,
@@ -277,7 +280,12 @@ impl UlApi {
     /// them in `<table>_expires` (closing their connections with `close_expired_tcp`); returns
     /// how many contacts were removed.
     pub fn timer(&self, now: i64) -> usize {
-        if let Some(mem) = self.store.memory() {
+        // Kamailio sends no keepalives once the modules are being destroyed.
+        if let Some(mem) = self
+            .store
+            .memory()
+            .filter(|_| !self.stopping.load(Ordering::Relaxed))
+        {
             self.ka.sweep(mem, self.net.get(), now);
         }
         let mut closing = Vec::new();
@@ -392,6 +400,9 @@ pub fn exports() -> ModuleExports {
     let slot = Arc::clone(&api);
     m.destroy = Some(Arc::new(move || {
         // Kamailio's destroy synchronises every table (write-back flush); read-only writes nothing.
+        if let Some(a) = slot.get() {
+            a.stopping.store(true, Ordering::Relaxed);
+        }
         if let Some(a) = slot.get().filter(|a| a.db.is_some()) {
             if let Err(e) = a.flush() {
                 tracing::error!("usrloc: flush at shutdown: {e}");
