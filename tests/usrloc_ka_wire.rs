@@ -10,6 +10,7 @@
 //! - a contact registered over TCP gets its keepalive on the connection it registered over (its
 //!   Contact names a port where nothing listens), the same as Kamailio's, and is gone from
 //!   `lookup` as soon as that connection closes;
+//! - in `db_mode=1` (SQLite) the silent contact's row is deleted with it, the answering one's kept;
 //! - with `close_expired_tcp=1` the sweep that removes an expired TCP contact closes its
 //!   connection.
 
@@ -181,18 +182,58 @@ struct Outcome {
     log_line: String,
 }
 
+/// A fresh SQLite file with Kamailio's `version` and `location` tables; its URL.
+fn sqlite_location(name: &str) -> String {
+    use ferrosip_modules::db::ferrosip_db::{schema, Db};
+    let f = w::scratch(name).join("location.db");
+    let _ = std::fs::remove_file(&f);
+    let url = format!("sqlite://{}", f.display());
+    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let tables: Vec<_> = ["version", "location"]
+        .iter()
+        .filter_map(|t| schema::table(t))
+        .collect();
+    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
+    url
+}
+
+/// The usernames in the `location` table at `url`, sorted.
+fn location_users(url: &str) -> Vec<String> {
+    use ferrosip_modules::db::ferrosip_db::Db;
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let r = db
+        .raw_query("SELECT username FROM location ORDER BY username")
+        .unwrap_or_else(|e| panic!("{e}"));
+    r.rows
+        .iter()
+        .filter_map(|row| row.first().and_then(|v| v.as_str().map(str::to_string)))
+        .collect()
+}
+
 fn run(bin: &str, name: &str) -> Outcome {
+    run_with(bin, name, "")
+}
+
+/// [`run`] with more config lines.
+fn run_with(bin: &str, name: &str, extra: &str) -> Outcome {
     let port = w::free_port();
     let dir = w::scratch(name);
     let sock = dir.join("ctl.sock").to_string_lossy().into_owned();
     let srv_addr: SocketAddr = format!("127.0.0.1:{port}")
         .parse()
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut srv = w::start(
+    // -w /: Kamailio 5.6 opens sqlite:///abs/path as the relative path "abs/path".
+    let args: &[&str] = if bin.contains("kamailio") {
+        &["-w", "/"]
+    } else {
+        &[]
+    };
+    let mut srv = w::start_args(
         bin,
         name,
-        &config(port, &sock, bin.contains("kamailio")),
+        &config_with(port, &sock, bin.contains("kamailio"), extra),
         &[srv_addr],
+        args,
     );
     let alice = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let bob = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
@@ -457,5 +498,38 @@ fn close_expired_tcp_closes_the_connection_of_an_expired_contact() {
             (1.0..=6.0).contains(&t),
             "{who}: closed after {t:.2} s ({k:?}, {f:?})"
         );
+    }
+}
+
+#[test]
+fn keepalives_in_db_mode_1_delete_the_silent_contact_row() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "kamailio missing");
+        return;
+    };
+    let extra = |url: &str| {
+        format!(
+            "loadmodule \"db_sqlite.so\"\nmodparam(\"usrloc\", \"db_url\", \"{url}\")\n\
+modparam(\"usrloc\", \"db_mode\", 1)\n"
+        )
+    };
+    let (ku, fu) = (
+        sqlite_location("ulka-db-kam"),
+        sqlite_location("ulka-db-fs"),
+    );
+    let (ke, fe) = (extra(&ku), extra(&fu));
+    let k = std::thread::spawn(move || run_with(kam, "ulka-db-kam", &ke));
+    let f = run_with(w::ferrosip_bin(), "ulka-db-fs", &fe);
+    let k = k.join().unwrap_or_else(|_| panic!("kamailio run panicked"));
+    for (who, o, url) in [("kamailio", &k, &ku), ("ferrosip", &f, &fu)] {
+        assert!(o.alice_found, "{who}: alice removed: {o:?}");
+        let gone = o
+            .bob_gone
+            .unwrap_or_else(|| panic!("{who}: bob kept: {o:?}"));
+        assert!(
+            (12.0..=22.0).contains(&gone),
+            "{who}: bob removed after {gone:.1} s"
+        );
+        assert_eq!(location_users(url), ["alice"], "{who}: rows left");
     }
 }
