@@ -294,6 +294,33 @@ pub const FL_FORCE_RPORT: u32 = 1 << 0;
 /// `rport` (Kamailio's `FL_ADD_LOCAL_RPORT`; the core refuses the function until forwarding exists).
 pub const FL_ADD_LOCAL_RPORT: u32 = 1 << 1;
 
+/// Per-message network flags (Kamailio keeps them in `sip_msg`: `fwd_send_flags`,
+/// `rpl_send_flags`, `set_advertised_*`, the `udp_mtu_try_proto` and alias requests). The core
+/// sets and reads them; tm saves them with the rest of [`MsgState`] at `t_relay`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetFlags {
+    /// `set_forward_close()`.
+    pub forward_close: bool,
+    /// `set_forward_no_connect()`.
+    pub forward_no_connect: bool,
+    /// `set_reply_close()`.
+    pub reply_close: bool,
+    /// `set_reply_no_connect()`.
+    pub reply_no_connect: bool,
+    /// `force_rport()`/`add_rport()`.
+    pub force_rport: bool,
+    /// `add_local_rport()`.
+    pub add_local_rport: bool,
+    /// `set_advertised_address()`.
+    pub adv_address: Option<String>,
+    /// `set_advertised_port()`.
+    pub adv_port: Option<String>,
+    /// `udp_mtu_try_proto()`.
+    pub udp_mtu_proto: Option<Proto>,
+    /// `force_tcp_alias()` asked for (port, 0 = the Via port).
+    pub tcp_alias: Option<u16>,
+}
+
 /// Script-visible state of one message (reset for each message).
 #[derive(Debug, Clone, Default)]
 pub struct MsgState {
@@ -331,6 +358,9 @@ pub struct MsgState {
     pub ruri_q: Option<i32>,
     /// Additional branches.
     pub branches: Vec<Branch>,
+    /// Network flags the script set on the message (`set_forward_close()` …). Part of the state
+    /// so that tm's failure routes, run on another thread, forward with them.
+    pub net: NetFlags,
     /// AVPs.
     pub avps: Avps,
     /// XAVPs: per name a list of records, newest first.

@@ -26,7 +26,7 @@ pub mod store;
 pub mod value;
 
 pub use core::{CoreParams, LogLine, RouteResult, RouteRunner, SocketInfo, SCRIPT_PREFIX};
-pub use ctx::{Ctx, Dest, MsgState, Proto, Recorder, RecvInfo, Server, WorkerState};
+pub use ctx::{Ctx, Dest, MsgState, NetFlags, Proto, Recorder, RecvInfo, Server, WorkerState};
 pub use export::{
     Arg, FnExport, ModParam, ModParamType, ModValue, ModuleExports, ParamKind, PvExport,
     PvNameRule, RouteKindRef, RpcExport, SelectExport, TransformExport,

@@ -8,10 +8,10 @@
 //! Still refused at load ("not implemented yet"): `forward_tls`, `forward_sctp` (no such
 //! transports), `exec`, `cfg_select`, `cfg_reset`.
 //!
-//! Per-message flags that the api's `MsgState` has no field for (send options, advertised
-//! address, forced rport) live in a thread-local [`MsgNet`], reset by the receive path before each
-//! message: the script runs synchronously on the worker thread, so the thread is the message.
-//! (The api could carry them in `MsgState` instead; see the wire report.)
+//! Per-message network flags (send options, advertised address, forced rport) are the api's
+//! `MsgState::net`: forwarding reads them from the message's state, so tm's routes on its timer
+//! thread forward with the flags saved at `t_relay`. A thread-local mirror ([`MsgNet`], reset by
+//! the receive path before each message) serves the paths that have no context.
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -170,22 +170,13 @@ impl Network for CoreNetwork {
 /// Filled after binding; read by the handlers on the worker threads.
 pub type NetCell = Arc<OnceLock<Net>>;
 
-/// Per-message network flags (Kamailio keeps them in `sip_msg`: `fwd_send_flags`,
-/// `rpl_send_flags`, `FL_FORCE_RPORT`, `FL_ADD_LOCAL_RPORT`, `set_advertised_*`).
-#[derive(Debug, Clone, Default)]
-pub struct MsgNet {
-    pub forward_close: bool,
-    pub forward_no_connect: bool,
-    pub reply_close: bool,
-    pub reply_no_connect: bool,
-    pub force_rport: bool,
-    pub add_local_rport: bool,
-    pub adv_address: Option<String>,
-    pub adv_port: Option<String>,
-    pub udp_mtu_proto: Option<TProto>,
-    /// `force_tcp_alias()` asked for (port, 0 = the Via port).
-    pub tcp_alias: Option<u16>,
-}
+/// Per-message network flags: the api's [`ferrosip_api::NetFlags`], kept in the message's
+/// `MsgState` (what forwarding reads, and what tm saves for its failure routes) and mirrored in a
+/// thread-local for the paths that have no context: replies sent through [`Server::send`] and the
+/// TCP alias added after the script.
+///
+/// [`Server::send`]: ferrosip_api::Server::send
+pub type MsgNet = ferrosip_api::NetFlags;
 
 thread_local! {
     static MSG_NET: RefCell<MsgNet> = RefCell::new(MsgNet::default());
@@ -203,6 +194,12 @@ pub fn msg_net<T>(f: impl FnOnce(&MsgNet) -> T) -> T {
 
 fn set_msg_net(f: impl FnOnce(&mut MsgNet)) {
     MSG_NET.with(|m| f(&mut m.borrow_mut()));
+}
+
+/// Sets a flag in the message's state and in the thread-local mirror.
+fn set_flags(ctx: &mut Ctx<'_>, f: impl Fn(&mut MsgNet)) {
+    f(&mut ctx.state.net);
+    set_msg_net(f);
 }
 
 /// Fills the handlers of the network functions in the script's core table.
@@ -248,12 +245,12 @@ pub fn install(core: &mut ModuleExports, cell: &NetCell) {
             ("force_rport" | "add_rport", 0) => Some(Arc::new(|ctx: &mut Ctx<'_>, _a: &[Arg]| {
                 // Both places: the api's flag is what sl and tm read for the reply port.
                 ctx.state.msg_flags |= ferrosip_api::ctx::FL_FORCE_RPORT;
-                set_msg_net(|m| m.force_rport = true);
+                set_flags(ctx, |m| m.force_rport = true);
                 Ok(RetCode::TRUE)
             })),
             ("add_local_rport", 0) => Some(Arc::new(|ctx: &mut Ctx<'_>, _a: &[Arg]| {
                 ctx.state.msg_flags |= ferrosip_api::ctx::FL_ADD_LOCAL_RPORT;
-                set_msg_net(|m| m.add_local_rport = true);
+                set_flags(ctx, |m| m.add_local_rport = true);
                 Ok(RetCode::TRUE)
             })),
             ("exec", 1) => Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| exec_fn(ctx, a))),
@@ -271,7 +268,7 @@ pub fn install(core: &mut ModuleExports, cell: &NetCell) {
                     if ctx.rcv.proto == ferrosip_api::Proto::Udp {
                         return Ok(RetCode::FALSE);
                     }
-                    set_msg_net(|m| m.tcp_alias = Some(port));
+                    set_flags(ctx, |m| m.tcp_alias = Some(port));
                     Ok(RetCode::TRUE)
                 }))
             }
@@ -282,20 +279,21 @@ pub fn install(core: &mut ModuleExports, cell: &NetCell) {
                     .and_then(TProto::parse)
                     .filter(|p| p.is_implemented())
                     .ok_or_else(|| ApiError::Runtime("udp_mtu_try_proto: bad protocol".into()))?;
-                set_msg_net(|m| m.udp_mtu_proto = Some(proto));
+                set_flags(ctx, |m| m.udp_mtu_proto = Some(to_api_proto(proto)));
                 Ok(RetCode::TRUE)
             })),
             ("set_advertised_address", 1) => Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| {
                 let v = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
                 let s = String::from_utf8_lossy(&v).into_owned();
-                set_msg_net(|m| m.adv_address = Some(s));
+                set_flags(ctx, |m| m.adv_address = Some(s.clone()));
                 Ok(RetCode::TRUE)
             })),
             ("set_advertised_port", 1) => Some(Arc::new(|ctx: &mut Ctx<'_>, a: &[Arg]| {
                 let v = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
                 let p = u16::try_from(v)
                     .map_err(|_| ApiError::Runtime("set_advertised_port: bad port".into()))?;
-                set_msg_net(|m| m.adv_port = Some(p.to_string()));
+                let p = p.to_string();
+                set_flags(ctx, |m| m.adv_port = Some(p.clone()));
                 Ok(RetCode::TRUE)
             })),
             _ => None,
@@ -307,8 +305,8 @@ pub fn install(core: &mut ModuleExports, cell: &NetCell) {
 }
 
 fn flag(set: fn(&mut MsgNet)) -> Option<Handler> {
-    Some(Arc::new(move |_ctx: &mut Ctx<'_>, _a: &[Arg]| {
-        set_msg_net(set);
+    Some(Arc::new(move |ctx: &mut Ctx<'_>, _a: &[Arg]| {
+        set_flags(ctx, set);
         Ok(RetCode::TRUE)
     }))
 }
@@ -482,11 +480,12 @@ pub fn send_request(
     }
     let port = if hop.port == 0 { SIP_PORT } else { hop.port };
     let to = resolve(&hop.host, port)?;
-    let flags = msg_net(Clone::clone);
+    // The message's own flags (on tm's timer thread, those saved with the transaction).
+    let flags = ctx.state.net.clone();
     let mut buf = build_request(ctx, n, proto, &to, &flags, branch, path)?;
     // udp_mtu: a UDP request bigger than the MTU goes over udp_mtu_try_proto instead.
     if proto == TProto::Udp && n.wire.udp_mtu > 0 && buf.1.len() > n.wire.udp_mtu {
-        let alt = flags.udp_mtu_proto.or_else(|| {
+        let alt = flags.udp_mtu_proto.map(to_tproto).or_else(|| {
             n.wire
                 .udp_mtu_try_proto
                 .as_deref()
