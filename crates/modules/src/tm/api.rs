@@ -58,6 +58,22 @@ impl TmApi {
                 }
                 let _ = apply(&self.tm, &cell, &mut t, &more, None);
             }
+            if std::mem::take(&mut t.failed_silently) {
+                // t_relay_to(…, 0x2) sent nothing: without a reply from the script the transaction
+                // is released silently (what the branches' faked 503 selects is not sent), with
+                // one the failed branches just end.
+                if t.final_code == 0 {
+                    t.replicated = true;
+                }
+                let failed: Vec<u8> = (0..t.p.branch_count())
+                    .filter_map(|i| u8::try_from(i).ok())
+                    .collect();
+                let mut more = Vec::new();
+                for b in failed {
+                    let _ = t.p.send_failed(now, b, &mut more);
+                }
+                let _ = apply(&self.tm, &cell, &mut t, &more, None);
+            }
             t.p.script_done(now);
             self.tm.table.reschedule(&cell, &mut t);
             drop(t);

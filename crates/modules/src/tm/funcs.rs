@@ -411,6 +411,20 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
                 Ok(RetCode::FALSE)
             },
         ),
+        f(
+            "t_set_disable_internal_reply",
+            &[K::IntOrVar],
+            REQ_FAIL_BR,
+            "no internal negative reply when t_relay cannot send (the transaction lives on)",
+            |_, ctx, a| {
+                let on = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0) != 0;
+                match cur_cell(ctx) {
+                    Some(c) => c.lock().no_internal_reply = on,
+                    None => cur(ctx, |c| c.no_internal_reply = Some(on)),
+                }
+                Ok(RetCode::TRUE)
+            },
+        ),
     ];
     v.extend([
         f(

@@ -69,7 +69,6 @@ pub const REFUSED: &[(&str, usize)] = &[
     ("t_replicate_to", 2),
     ("t_reply_error", 0),
     ("t_send_reply", 2),
-    ("t_set_disable_internal_reply", 1),
     ("t_set_no_e2e_cancel_reason", 1),
     ("t_use_uac_headers", 0),
     ("t_write_req", 2),
@@ -204,6 +203,8 @@ struct Cur {
     fr: Option<(u32, u32)>,
     /// `t_set_auto_inv_100` before the transaction exists.
     auto_100: Option<bool>,
+    /// `t_relay_to` flag 0x2 / `t_set_disable_internal_reply` before the transaction exists.
+    no_internal_reply: Option<bool>,
     /// In branch_route: the index of the branch being prepared.
     branch_idx: Option<usize>,
     /// In onreply_route: the branch of the reply.
@@ -477,6 +478,10 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         cancel_reason: None,
         auto_100,
         delayed_error: None,
+        // Kamailio applies the flags set before the transaction to an INVITE's only.
+        no_internal_reply: kind == TxnKind::Invite
+            && cur(ctx, |c| c.no_internal_reply).unwrap_or(false),
+        failed_silently: false,
         replicated: false,
         send_after_callbacks: false,
         uac: None,
@@ -913,6 +918,7 @@ fn forward_branches(
                     on_branch_failure,
                     bflags: ctx.state.bflags,
                     instance,
+                    retr_stopped: false,
                 });
             }
             Err(e) => {
@@ -929,6 +935,7 @@ fn forward_branches(
                     on_branch_failure: None,
                     bflags: ctx.state.bflags,
                     instance,
+                    retr_stopped: false,
                 });
                 failed.push((b, e.to_string()));
                 drop(t);
@@ -959,7 +966,11 @@ fn forward_branches(
                 crate::sl::E_SEND
             };
             ctx.state.ser_error = err;
-            t.delayed_error = Some(err);
+            if t.no_internal_reply {
+                t.failed_silently = true;
+            } else {
+                t.delayed_error = Some(err);
+            }
         } else {
             for (b, _) in &failed {
                 let _ = t.p.send_failed(now, *b, &mut actions);
@@ -979,6 +990,9 @@ fn forward_branches(
     }
     Ok(if sent_any {
         RetCode::TRUE
+    } else if killed && cell.lock().failed_silently {
+        // Kamailio's t_relay_to: -4 when the internal reply is disabled.
+        RetCode(-4)
     } else {
         RetCode::FALSE
     })
@@ -1003,7 +1017,11 @@ fn apply(
     for a in actions {
         match *a {
             Action::RetransmitRequest { branch } => {
-                if let Some(b) = t.branches.get(usize::from(branch)) {
+                if let Some(b) = t
+                    .branches
+                    .get(usize::from(branch))
+                    .filter(|b| !b.retr_stopped)
+                {
                     let _ = net.send(&b.sent.dest, &b.sent.bytes);
                 }
             }

@@ -23,7 +23,7 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
     let mut v = Vec::new();
     for (arity, doc) in [
         (0, "t_relay()"),
-        (1, "t_relay() to a proxy ([proto:]host[:port]) or with flags (0x1 no 100 Trying, 0x4 no DNS failover)"),
+        (1, "t_relay() to a proxy ([proto:]host[:port]) or with flags (0x1 no 100 Trying, 0x2 no internal negative reply, 0x4 no DNS failover)"),
         (2, "t_relay() to a proxy with flags"),
     ] {
         let t = tm.clone();
@@ -154,8 +154,7 @@ fn replicate(tm: &Tm, ctx: &mut Ctx<'_>, target: Target) -> Result<RetCode, Erro
     relay_or_replicate(tm, ctx, &target, true)
 }
 
-/// Load time: a flags argument becomes `Arg::Int`, a proxy `Arg::Custom(Target)`; the flag
-/// ferrosip cannot honour (0x2) is refused.
+/// Load time: a flags argument becomes `Arg::Int`, a proxy `Arg::Custom(Target)`.
 fn relay_to_fixup(args: &mut [Arg]) -> Result<(), String> {
     let n = args.len();
     for (i, a) in args.iter_mut().enumerate() {
@@ -164,12 +163,6 @@ fn relay_to_fixup(args: &mut [Arg]) -> Result<(), String> {
         let is_flags = (n == 2 && i == 1) || (n == 1 && parse_flags(&text).is_some());
         if is_flags {
             let f = parse_flags(&text).ok_or_else(|| format!("invalid flags <{text}>"))?;
-            if f & NO_INTERNAL_REPLY != 0 {
-                return Err(
-                    "flag 0x2 (no internal negative reply, t_set_disable_internal_reply) is not implemented yet"
-                        .into(),
-                );
-            }
             *a = Arg::Int(i64::from(f));
         } else {
             let t = parse_proxy(&text)
@@ -198,6 +191,12 @@ fn relay_to(tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
         match cur_cell(ctx) {
             Some(cell) => cell.lock().auto_100 = false,
             None => cur(ctx, |c| c.auto_100 = Some(false)),
+        }
+    }
+    if flags & NO_INTERNAL_REPLY != 0 {
+        match cur_cell(ctx) {
+            Some(cell) => cell.lock().no_internal_reply = true,
+            None => cur(ctx, |c| c.no_internal_reply = Some(true)),
         }
     }
     // NO_FAILOVER: ferrosip does no DNS failover.
@@ -342,9 +341,10 @@ mod tests {
     }
 
     #[test]
-    fn fixup_refuses_the_no_internal_reply_flag() {
+    fn fixup_takes_flags_and_proxies() {
         let mut a = vec![Arg::Str(b"0x2".to_vec())];
-        assert!(relay_to_fixup(&mut a).is_err());
+        assert!(relay_to_fixup(&mut a).is_ok());
+        assert!(matches!(a.first(), Some(Arg::Int(2))));
         let mut a = vec![
             Arg::Str(b"udp:127.0.0.1:5070".to_vec()),
             Arg::Str(b"1".to_vec()),

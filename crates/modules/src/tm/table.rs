@@ -90,6 +90,9 @@ pub struct OutBranch {
     pub bflags: u32,
     /// The contact's `+sip.instance` (`t_next_contact_flow`), empty when none.
     pub instance: Vec<u8>,
+    /// Its request is no longer retransmitted (`tm.cancel` before any reply, as Kamailio's
+    /// `cancel_branch` without flags: the branch waits for its timeout).
+    pub retr_stopped: bool,
 }
 
 /// A reply kept for the selection.
@@ -143,6 +146,12 @@ pub struct Txn {
     /// No branch could be sent from request_route: the core error to answer with when the script
     /// ends (Kamailio's delayed `kill_transaction`).
     pub delayed_error: Option<i32>,
+    /// No internal negative reply (`t_relay_to` flag 0x2, `t_set_disable_internal_reply`): when
+    /// nothing could be sent, the transaction lives on for the script to answer or relay again.
+    pub no_internal_reply: bool,
+    /// That happened: when the script ends without a final reply, the transaction is released
+    /// without one (Kamailio's `t_unref`: "script writer didn't release transaction").
+    pub failed_silently: bool,
     /// Made by `t_replicate`: replies of the branches are not relayed upstream and no reply is
     /// generated for them (Kamailio's local-transaction flag); only the script's own `t_reply`
     /// goes out.

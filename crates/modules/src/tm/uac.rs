@@ -233,6 +233,8 @@ pub(super) fn send(
         cancel_reason: None,
         auto_100: false,
         delayed_error: None,
+        no_internal_reply: false,
+        failed_silently: false,
         replicated: true,
         send_after_callbacks: false,
         uac: Some(Box::new(LocalUac { waiter, ack: None })),
@@ -304,6 +306,7 @@ pub(super) fn send(
         on_branch_failure: None,
         bflags: 0,
         instance: Vec::new(),
+        retr_stopped: false,
     });
     tm.table.reschedule(&cell, &mut t);
     Ok(true)
@@ -1164,6 +1167,17 @@ pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFaul
     let mut actions = Vec::new();
     let fr = {
         let mut t = cell.lock();
+        // Kamailio's tm.cancel cancels without flags: a branch with no reply yet stops
+        // retransmitting and is left to its timeout.
+        for i in 0..t.branches.len() {
+            let unreplied = u8::try_from(i)
+                .ok()
+                .and_then(|i| t.p.branch(i))
+                .is_some_and(|c| c.last_received() == 0);
+            if let (true, Some(b)) = (unreplied, t.branches.get_mut(i)) {
+                b.retr_stopped = true;
+            }
+        }
         if t.p.cancel(now, &mut actions).is_ok() {
             let fr = apply(tm, &cell, &mut t, &actions, None);
             tm.table.reschedule(&cell, &mut t);
