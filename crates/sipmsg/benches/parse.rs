@@ -104,7 +104,24 @@ fn cpu_time_report() {
     }
 }
 
+/// `FERROSIP_PARSE_ITERS=N`: run exactly `N` parses and exit (no criterion, no CPU-time
+/// loop), for counting instructions: `valgrind --tool=callgrind <bench binary>` with N and
+/// with 0, the difference divided by N is the cost of one parse.
+fn fixed_iterations() -> Option<u64> {
+    let n: u64 = std::env::var("FERROSIP_PARSE_ITERS").ok()?.parse().ok()?;
+    let msg = invite_1k();
+    let mut acc = 0usize;
+    for _ in 0..n {
+        acc = acc.wrapping_add(parse_core(black_box(msg.clone())));
+    }
+    println!("{n} parses (checksum {acc})");
+    Some(n)
+}
+
 fn main() {
+    if fixed_iterations().is_some() {
+        return;
+    }
     cpu_time_report();
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -267,131 +267,234 @@ impl HeaderKind {
     }
 
     /// Looks a header name up, ASCII case-insensitively, in long and compact form.
+    ///
+    /// This runs for every header of every message: a compact name is one table load, a
+    /// long one a perfect hash of (first byte, last byte, length) and one word-wise
+    /// comparison with the only candidate.
+    #[inline]
     pub fn from_name(name: &[u8]) -> HeaderKind {
-        if name.len() == 1 {
-            return match name[0].to_ascii_lowercase() {
-                b'a' => HeaderKind::AcceptContact,
-                b'u' => HeaderKind::AllowEvents,
-                b'i' => HeaderKind::CallId,
-                b'm' => HeaderKind::Contact,
-                b'e' => HeaderKind::ContentEncoding,
-                b'l' => HeaderKind::ContentLength,
-                b'c' => HeaderKind::ContentType,
-                b'o' => HeaderKind::Event,
-                b'f' => HeaderKind::From,
-                b'y' => HeaderKind::Identity,
-                b'r' => HeaderKind::ReferTo,
-                b'b' => HeaderKind::ReferredBy,
-                b'j' => HeaderKind::RejectContact,
-                b'd' => HeaderKind::RequestDisposition,
-                b's' => HeaderKind::Subject,
-                b'x' => HeaderKind::SessionExpires,
-                b'k' => HeaderKind::Supported,
-                b't' => HeaderKind::To,
-                b'v' => HeaderKind::Via,
-                _ => HeaderKind::Other,
-            };
-        }
-        // Dispatch on (length, first letter): at most two candidates, usually one.
-        let first = name.first().map_or(0, u8::to_ascii_lowercase);
-        let cands: &[(&[u8], HeaderKind)] = match (name.len(), first) {
-            (2, b't') => &[(b"to", HeaderKind::To)],
-            (3, b'v') => &[(b"via", HeaderKind::Via)],
-            (4, b'c') => &[(b"cseq", HeaderKind::CSeq)],
-            (4, b'd') => &[(b"date", HeaderKind::Date)],
-            (4, b'f') => &[(b"from", HeaderKind::From)],
-            (4, b'p') => &[(b"path", HeaderKind::Path)],
-            (5, b'a') => &[(b"allow", HeaderKind::Allow)],
-            (5, b'e') => &[(b"event", HeaderKind::Event)],
-            (5, b'r') => &[(b"route", HeaderKind::Route)],
-            (6, b'a') => &[(b"accept", HeaderKind::Accept)],
-            (6, b'm') => &[(b"min-se", HeaderKind::MinSE)],
-            (6, b'r') => &[(b"reason", HeaderKind::Reason)],
-            (6, b's') => &[(b"server", HeaderKind::Server)],
-            (7, b'c') => &[
-                (b"call-id", HeaderKind::CallId),
-                (b"contact", HeaderKind::Contact),
-            ],
-            (7, b'e') => &[(b"expires", HeaderKind::Expires)],
-            (7, b'p') => &[(b"privacy", HeaderKind::Privacy)],
-            (7, b'r') => &[(b"require", HeaderKind::Require)],
-            (7, b's') => &[(b"subject", HeaderKind::Subject)],
-            (8, b'i') => &[(b"identity", HeaderKind::Identity)],
-            (8, b'p') => &[(b"priority", HeaderKind::Priority)],
-            (8, b'r') => &[(b"refer-to", HeaderKind::ReferTo)],
-            (9, b'c') => &[(b"call-info", HeaderKind::CallInfo)],
-            (9, b'd') => &[(b"diversion", HeaderKind::Diversion)],
-            (9, b's') => &[(b"supported", HeaderKind::Supported)],
-            (10, b'u') => &[(b"user-agent", HeaderKind::UserAgent)],
-            (11, b'm') => &[(b"min-expires", HeaderKind::MinExpires)],
-            (11, b'r') => &[
-                (b"referred-by", HeaderKind::ReferredBy),
-                (b"retry-after", HeaderKind::RetryAfter),
-            ],
-            (11, b'u') => &[(b"unsupported", HeaderKind::Unsupported)],
-            (12, b'a') => &[(b"allow-events", HeaderKind::AllowEvents)],
-            (12, b'c') => &[(b"content-type", HeaderKind::ContentType)],
-            (12, b'm') => &[(b"max-forwards", HeaderKind::MaxForwards)],
-            (12, b'o') => &[(b"organization", HeaderKind::Organization)],
-            (12, b'r') => &[(b"record-route", HeaderKind::RecordRoute)],
-            (12, b's') => &[(b"sip-if-match", HeaderKind::SipIfMatch)],
-            (13, b'a') => &[(b"authorization", HeaderKind::Authorization)],
-            (13, b'i') => &[(b"identity-info", HeaderKind::IdentityInfo)],
-            (13, b'p') => &[(b"proxy-require", HeaderKind::ProxyRequire)],
-            (14, b'a') => &[(b"accept-contact", HeaderKind::AcceptContact)],
-            (14, b'c') => &[(b"content-length", HeaderKind::ContentLength)],
-            (14, b'r') => &[(b"reject-contact", HeaderKind::RejectContact)],
-            (15, b'a') => &[(b"accept-language", HeaderKind::AcceptLanguage)],
-            (15, b'r') => &[(b"remote-party-id", HeaderKind::RemotePartyId)],
-            (15, b's') => &[(b"session-expires", HeaderKind::SessionExpires)],
-            (16, b'c') => &[(b"content-encoding", HeaderKind::ContentEncoding)],
-            (16, b'w') => &[(b"www-authenticate", HeaderKind::WwwAuthenticate)],
-            (18, b'p') => &[(b"proxy-authenticate", HeaderKind::ProxyAuthenticate)],
-            (18, b's') => &[(b"subscription-state", HeaderKind::SubscriptionState)],
-            (19, b'c') => &[(b"content-disposition", HeaderKind::ContentDisposition)],
-            (19, b'p') => &[
-                (b"proxy-authorization", HeaderKind::ProxyAuthorization),
-                (b"p-asserted-identity", HeaderKind::PAssertedIdentity),
-            ],
-            (19, b'r') => &[(b"request-disposition", HeaderKind::RequestDisposition)],
-            (20, b'p') => &[(b"p-preferred-identity", HeaderKind::PPreferredIdentity)],
-            _ => &[],
+        let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
+            return HeaderKind::Other;
         };
-        for &(lower, k) in cands {
-            if eq_lower(name, lower) {
-                return k;
-            }
+        if name.len() == 1 {
+            return COMPACT[usize::from(first)];
         }
-        HeaderKind::Other
+        let slot = LONG_SLOT[name_hash(first, last, name.len())];
+        match LONG.get(usize::from(slot)) {
+            Some(e) if usize::from(e.len) == name.len() && eq_lower_padded(name, &e.lower) => {
+                e.kind
+            }
+            _ => HeaderKind::Other,
+        }
     }
 }
 
-/// Compares a header name with a lowercase table name, eight bytes at a time.
+/// A long header name of the lookup table: lowercase, zero-padded.
+struct LongName {
+    lower: [u8; NAME_PAD],
+    len: u8,
+    kind: HeaderKind,
+}
+
+/// Room for the longest known name (`p-preferred-identity`, 20 bytes) and the word-wise
+/// comparison's reads.
+const NAME_PAD: usize = 24;
+
+/// The long names, lowercase (`HeaderKind::name` spells them as Kamailio does).
+const LONG_NAMES: &[(&str, HeaderKind)] = &[
+    ("accept", HeaderKind::Accept),
+    ("accept-contact", HeaderKind::AcceptContact),
+    ("accept-language", HeaderKind::AcceptLanguage),
+    ("allow", HeaderKind::Allow),
+    ("allow-events", HeaderKind::AllowEvents),
+    ("authorization", HeaderKind::Authorization),
+    ("call-id", HeaderKind::CallId),
+    ("call-info", HeaderKind::CallInfo),
+    ("contact", HeaderKind::Contact),
+    ("content-disposition", HeaderKind::ContentDisposition),
+    ("content-encoding", HeaderKind::ContentEncoding),
+    ("content-length", HeaderKind::ContentLength),
+    ("content-type", HeaderKind::ContentType),
+    ("cseq", HeaderKind::CSeq),
+    ("date", HeaderKind::Date),
+    ("diversion", HeaderKind::Diversion),
+    ("event", HeaderKind::Event),
+    ("expires", HeaderKind::Expires),
+    ("from", HeaderKind::From),
+    ("identity", HeaderKind::Identity),
+    ("identity-info", HeaderKind::IdentityInfo),
+    ("max-forwards", HeaderKind::MaxForwards),
+    ("min-expires", HeaderKind::MinExpires),
+    ("min-se", HeaderKind::MinSE),
+    ("organization", HeaderKind::Organization),
+    ("path", HeaderKind::Path),
+    ("priority", HeaderKind::Priority),
+    ("privacy", HeaderKind::Privacy),
+    ("proxy-authenticate", HeaderKind::ProxyAuthenticate),
+    ("proxy-authorization", HeaderKind::ProxyAuthorization),
+    ("proxy-require", HeaderKind::ProxyRequire),
+    ("p-preferred-identity", HeaderKind::PPreferredIdentity),
+    ("p-asserted-identity", HeaderKind::PAssertedIdentity),
+    ("reason", HeaderKind::Reason),
+    ("record-route", HeaderKind::RecordRoute),
+    ("refer-to", HeaderKind::ReferTo),
+    ("referred-by", HeaderKind::ReferredBy),
+    ("reject-contact", HeaderKind::RejectContact),
+    ("remote-party-id", HeaderKind::RemotePartyId),
+    ("request-disposition", HeaderKind::RequestDisposition),
+    ("require", HeaderKind::Require),
+    ("retry-after", HeaderKind::RetryAfter),
+    ("route", HeaderKind::Route),
+    ("subject", HeaderKind::Subject),
+    ("server", HeaderKind::Server),
+    ("session-expires", HeaderKind::SessionExpires),
+    ("sip-if-match", HeaderKind::SipIfMatch),
+    ("subscription-state", HeaderKind::SubscriptionState),
+    ("supported", HeaderKind::Supported),
+    ("to", HeaderKind::To),
+    ("unsupported", HeaderKind::Unsupported),
+    ("user-agent", HeaderKind::UserAgent),
+    ("via", HeaderKind::Via),
+    ("www-authenticate", HeaderKind::WwwAuthenticate),
+];
+
+/// Multiplier of [`name_hash`]: found by trying random odd constants until the 54 long
+/// names fell into distinct slots of 128 (checked when the table is built: a collision
+/// fails compilation).
+const HASH_MUL: u32 = 0x2a63_a32b;
+const HASH_BITS: u32 = 7;
+
+/// Slot of a name in [`LONG_SLOT`], from its first and last byte (ASCII-lowercased) and
+/// its length. Names that are not in the table may land anywhere; the comparison decides.
+#[inline]
+const fn name_hash(first: u8, last: u8, len: usize) -> usize {
+    let key = (first | 0x20) as u32 | (((last | 0x20) as u32) << 8) | ((len as u32 & 0xff) << 16);
+    (key.wrapping_mul(HASH_MUL) >> (32 - HASH_BITS)) as usize
+}
+
+/// [`LONG_NAMES`] as padded entries.
+static LONG: [LongName; LONG_NAMES.len()] = {
+    const EMPTY: LongName = LongName {
+        lower: [0; NAME_PAD],
+        len: 0,
+        kind: HeaderKind::Other,
+    };
+    let mut t = [EMPTY; LONG_NAMES.len()];
+    let mut i = 0;
+    while i < LONG_NAMES.len() {
+        let (name, kind) = LONG_NAMES[i];
+        let b = name.as_bytes();
+        assert!(b.len() >= 2 && b.len() <= 20);
+        let mut j = 0;
+        while j < b.len() {
+            t[i].lower[j] = b[j];
+            j += 1;
+        }
+        t[i].len = b.len() as u8;
+        t[i].kind = kind;
+        i += 1;
+    }
+    t
+};
+
+/// Hash slot → index into [`LONG`] (`u8::MAX`: no known name hashes there).
+static LONG_SLOT: [u8; 1 << HASH_BITS] = {
+    let mut t = [u8::MAX; 1 << HASH_BITS];
+    let mut i = 0;
+    while i < LONG_NAMES.len() {
+        let b = LONG_NAMES[i].0.as_bytes();
+        let h = name_hash(b[0], b[b.len() - 1], b.len());
+        assert!(
+            t[h] == u8::MAX,
+            "HASH_MUL no longer separates the long names"
+        );
+        t[h] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Compact form (one byte, any case) → kind.
+static COMPACT: [HeaderKind; 256] = {
+    let mut t = [HeaderKind::Other; 256];
+    let pairs: [(u8, HeaderKind); 19] = [
+        (b'a', HeaderKind::AcceptContact),
+        (b'u', HeaderKind::AllowEvents),
+        (b'i', HeaderKind::CallId),
+        (b'm', HeaderKind::Contact),
+        (b'e', HeaderKind::ContentEncoding),
+        (b'l', HeaderKind::ContentLength),
+        (b'c', HeaderKind::ContentType),
+        (b'o', HeaderKind::Event),
+        (b'f', HeaderKind::From),
+        (b'y', HeaderKind::Identity),
+        (b'r', HeaderKind::ReferTo),
+        (b'b', HeaderKind::ReferredBy),
+        (b'j', HeaderKind::RejectContact),
+        (b'd', HeaderKind::RequestDisposition),
+        (b's', HeaderKind::Subject),
+        (b'x', HeaderKind::SessionExpires),
+        (b'k', HeaderKind::Supported),
+        (b't', HeaderKind::To),
+        (b'v', HeaderKind::Via),
+    ];
+    let mut i = 0;
+    while i < pairs.len() {
+        let (c, k) = pairs[i];
+        t[c as usize] = k;
+        t[c.to_ascii_uppercase() as usize] = k;
+        i += 1;
+    }
+    t
+};
+
+/// Compares a header name with a lowercase, zero-padded table name of the same length,
+/// a machine word at a time (the last word overlaps the previous one).
 ///
 /// OR-ing 0x20 lowercases ASCII letters; the table names hold only letters and `-`, and
 /// the only other byte that ORs to `-` is CR, which never occurs in a header name (the
-/// index stops names at CR, and `ExtraChars` refuses control characters), so the
-/// comparison is exact.
+/// index stops names at CR, and `ExtraChars` refuses control characters); no byte ORs to
+/// the zero padding. So the comparison is exact.
 #[inline]
-fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
-    if name.len() != lower.len() {
-        return false;
-    }
-    let mut a = name.chunks_exact(8);
-    let mut b = lower.chunks_exact(8);
-    for (x, y) in a.by_ref().zip(b.by_ref()) {
-        let mut wx = [0u8; 8];
-        let mut wy = [0u8; 8];
-        wx.copy_from_slice(x);
-        wy.copy_from_slice(y);
-        if u64::from_le_bytes(wx) | 0x2020_2020_2020_2020 != u64::from_le_bytes(wy) {
-            return false;
+fn eq_lower_padded(name: &[u8], lower: &[u8; NAME_PAD]) -> bool {
+    #[inline]
+    fn word8(b: &[u8], at: usize) -> u64 {
+        match b.get(at..at + 8) {
+            Some(w) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(w);
+                u64::from_le_bytes(a)
+            }
+            None => 0,
         }
     }
-    a.remainder()
-        .iter()
-        .zip(b.remainder())
-        .all(|(x, y)| x | 0x20 == *y)
+    #[inline]
+    fn word4(b: &[u8], at: usize) -> u32 {
+        match b.get(at..at + 4) {
+            Some(w) => {
+                let mut a = [0u8; 4];
+                a.copy_from_slice(w);
+                u32::from_le_bytes(a)
+            }
+            None => 0,
+        }
+    }
+    let n = name.len();
+    if n >= 8 {
+        let mut off = 0;
+        while off + 8 < n {
+            if word8(name, off) | 0x2020_2020_2020_2020 != word8(lower, off) {
+                return false;
+            }
+            off += 8;
+        }
+        word8(name, n - 8) | 0x2020_2020_2020_2020 == word8(lower, n - 8)
+    } else if n >= 4 {
+        word4(name, 0) | 0x2020_2020 == word4(lower, 0)
+            && word4(name, n - 4) | 0x2020_2020 == word4(lower, n - 4)
+    } else {
+        name.iter().zip(lower).all(|(x, y)| x | 0x20 == *y)
+    }
 }
 
 impl fmt::Display for HeaderKind {
@@ -405,6 +508,12 @@ impl fmt::Display for HeaderKind {
 #[inline]
 pub(crate) fn is_hname_char(b: u8, extra: &crate::msg::ExtraChars) -> bool {
     HNAME[usize::from(b)] || extra.contains(b)
+}
+
+/// [`is_hname_char`] without extra characters.
+#[inline]
+pub(crate) fn is_hname_byte(b: u8) -> bool {
+    HNAME[usize::from(b)]
 }
 
 /// Lookup table for [`is_hname_char`] (the index loop runs it for every name byte).
@@ -452,6 +561,63 @@ mod tests {
                 String::from_utf8_lossy(name)
             );
         }
+    }
+
+    /// The obvious lookup: a linear search over every kind's name and compact form.
+    fn reference(name: &[u8]) -> HeaderKind {
+        HeaderKind::ALL
+            .iter()
+            .copied()
+            .find(|k| {
+                k.name().as_bytes().eq_ignore_ascii_case(name)
+                    || (name.len() == 1 && k.compact() == Some(name[0].to_ascii_lowercase()))
+            })
+            .unwrap_or(HeaderKind::Other)
+    }
+
+    #[test]
+    fn lookup_agrees_with_linear_search() {
+        // Every known name, each byte replaced by bytes that are close to it (case, the
+        // characters OR 0x20 maps onto letters, digits), truncated and extended. CR is
+        // left out: it ORs to `-`, and a name never holds it (see `eq_lower_padded`).
+        let subst: &[u8] = b"-_.+~0aAzZ\n\x00\x7f\xc1\xe1@`[{";
+        let mut n = 0;
+        for &k in HeaderKind::ALL {
+            let base = k.name().as_bytes().to_vec();
+            let mut cands = vec![
+                base.clone(),
+                base.to_ascii_uppercase(),
+                base.to_ascii_lowercase(),
+                base[..base.len() - 1].to_vec(),
+                [&base[..], b"s"].concat(),
+                [&b"x"[..], &base[..]].concat(),
+            ];
+            for i in 0..base.len() {
+                for &c in subst {
+                    let mut v = base.clone();
+                    v[i] = c;
+                    cands.push(v);
+                }
+            }
+            for c in cands {
+                assert_eq!(
+                    HeaderKind::from_name(&c),
+                    reference(&c),
+                    "{}",
+                    String::from_utf8_lossy(&c)
+                );
+                n += 1;
+            }
+        }
+        for b in 0..=255u8 {
+            assert_eq!(HeaderKind::from_name(&[b]), reference(&[b]), "byte {b}");
+        }
+        // Long names of unknown headers, all lengths up to 40.
+        let long = b"x-some-very-long-extension-header-name-with-more";
+        for l in 0..=40 {
+            assert_eq!(HeaderKind::from_name(&long[..l]), reference(&long[..l]));
+        }
+        assert!(n > 1000);
     }
 
     #[test]

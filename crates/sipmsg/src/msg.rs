@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::hdr::{is_hname_char, HeaderKind};
+use crate::hdr::{is_hname_byte, is_hname_char, HeaderKind};
 use crate::headers::nameaddr::{self, NameAddr};
 use crate::headers::scalar::{self, CSeq, ContentLength};
 use crate::headers::via::{self, Via};
@@ -140,36 +140,71 @@ impl Method {
     ];
 
     /// Recognises a method token (ASCII case-insensitive).
+    ///
+    /// This runs for the request line and the CSeq of every message: the token (at most
+    /// nine bytes for a known method) is folded, lowercased, into one integer and matched
+    /// against the known names folded the same way. OR-ing 0x20 maps exactly the two cases
+    /// of a letter onto the lowercase letter and no other byte onto a letter, and the known
+    /// names are all letters, so the match is exact.
+    #[inline]
     pub fn from_token(tok: &[u8]) -> Method {
-        // Dispatch on (length, first letter) first: this runs for the request line and
-        // the CSeq of every message.
-        let (name, m): (&[u8], Method) =
-            match (tok.len(), tok.first().map_or(0, u8::to_ascii_uppercase)) {
-                (6, b'I') => (b"INVITE", Method::Invite),
-                (6, b'C') => (b"CANCEL", Method::Cancel),
-                (3, b'A') => (b"ACK", Method::Ack),
-                (3, b'B') => (b"BYE", Method::Bye),
-                (4, b'I') => (b"INFO", Method::Info),
-                (8, b'R') => (b"REGISTER", Method::Register),
-                (9, b'S') => (b"SUBSCRIBE", Method::Subscribe),
-                (6, b'N') => (b"NOTIFY", Method::Notify),
-                (7, b'M') => (b"MESSAGE", Method::Message),
-                (7, b'O') => (b"OPTIONS", Method::Options),
-                (5, b'P') => (b"PRACK", Method::Prack),
-                (6, b'U') => (b"UPDATE", Method::Update),
-                (5, b'R') => (b"REFER", Method::Refer),
-                (7, b'P') => (b"PUBLISH", Method::Publish),
-                (4, b'K') => (b"KDMQ", Method::Kdmq),
-                (3, b'G') => (b"GET", Method::Get),
-                (4, b'P') => (b"POST", Method::Post),
-                (3, b'P') => (b"PUT", Method::Put),
-                (6, b'D') => (b"DELETE", Method::Delete),
-                _ => return Method::Other,
-            };
-        if tok.eq_ignore_ascii_case(name) {
-            m
-        } else {
-            Method::Other
+        if tok.len() < 3 || tok.len() > 9 {
+            return Method::Other;
+        }
+        let mut w: u128 = 0;
+        for &b in tok {
+            w = (w << 8) | u128::from(b | 0x20);
+        }
+        const fn key(name: &[u8]) -> u128 {
+            let mut w: u128 = 0;
+            let mut i = 0;
+            while i < name.len() {
+                w = (w << 8) | (name[i] | 0x20) as u128;
+                i += 1;
+            }
+            w
+        }
+        const INVITE: u128 = key(b"INVITE");
+        const CANCEL: u128 = key(b"CANCEL");
+        const ACK: u128 = key(b"ACK");
+        const BYE: u128 = key(b"BYE");
+        const INFO: u128 = key(b"INFO");
+        const REGISTER: u128 = key(b"REGISTER");
+        const SUBSCRIBE: u128 = key(b"SUBSCRIBE");
+        const NOTIFY: u128 = key(b"NOTIFY");
+        const MESSAGE: u128 = key(b"MESSAGE");
+        const OPTIONS: u128 = key(b"OPTIONS");
+        const PRACK: u128 = key(b"PRACK");
+        const UPDATE: u128 = key(b"UPDATE");
+        const REFER: u128 = key(b"REFER");
+        const PUBLISH: u128 = key(b"PUBLISH");
+        const KDMQ: u128 = key(b"KDMQ");
+        const GET: u128 = key(b"GET");
+        const POST: u128 = key(b"POST");
+        const PUT: u128 = key(b"PUT");
+        const DELETE: u128 = key(b"DELETE");
+        // No folded byte is zero, so the value also encodes the length.
+        match w {
+            INVITE => Method::Invite,
+            CANCEL => Method::Cancel,
+            ACK => Method::Ack,
+            BYE => Method::Bye,
+            INFO => Method::Info,
+            REGISTER => Method::Register,
+            SUBSCRIBE => Method::Subscribe,
+            NOTIFY => Method::Notify,
+            MESSAGE => Method::Message,
+            OPTIONS => Method::Options,
+            PRACK => Method::Prack,
+            UPDATE => Method::Update,
+            REFER => Method::Refer,
+            PUBLISH => Method::Publish,
+            KDMQ => Method::Kdmq,
+            GET => Method::Get,
+            POST => Method::Post,
+            PUT => Method::Put,
+            DELETE => Method::Delete,
+            _ => Method::Other,
         }
     }
 
@@ -797,6 +832,7 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
     let mut hdrs: Vec<Header> = Vec::with_capacity(32);
     let mut seen: u8 = 0; // bit per single-instance kind, see `single_bit`
     let len = buf.len();
+    let extra = opts.hdr_name_extra_chars;
     loop {
         if pos >= len {
             if strict && hdrs.is_empty() {
@@ -836,8 +872,11 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
             _ => {}
         }
         let name_start = pos;
-        let extra = opts.hdr_name_extra_chars;
-        let mut i = crate::lex::scan_while(buf, pos, len, |b| is_hname_char(b, &extra));
+        let i = if extra == ExtraChars::NONE {
+            crate::lex::scan_while(buf, pos, len, is_hname_byte)
+        } else {
+            crate::lex::scan_while(buf, pos, len, |b| is_hname_char(b, &extra))
+        };
         if i == name_start {
             return Err(Error::HeaderLine {
                 at: pos,
@@ -845,20 +884,24 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
             });
         }
         let name = Span::new(name_start, i);
-        while i < len && is_ws(buf[i]) {
-            i += 1;
-        }
+        // Usually the colon follows the name directly.
+        let mut i = i;
         if at(buf, i) != b':' {
-            return Err(Error::HeaderLine {
-                at: pos,
-                reason: "invalid header name",
-            });
+            while i < len && is_ws(buf[i]) {
+                i += 1;
+            }
+            if at(buf, i) != b':' {
+                return Err(Error::HeaderLine {
+                    at: pos,
+                    reason: "invalid header name",
+                });
+            }
         }
         i += 1;
         // Find the line end, following folded continuation lines.
         let mut eol = i;
         let line_end = loop {
-            match memchr::memchr(b'\n', &buf[eol..]) {
+            match find_lf(buf, eol) {
                 None => {
                     return Err(Error::HeaderLine {
                         at: pos,
@@ -866,7 +909,7 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
                     })
                 }
                 Some(p) => {
-                    let after = eol + p + 1;
+                    let after = p + 1;
                     if after < len && is_ws(buf[after]) {
                         eol = after;
                         continue;
@@ -879,7 +922,8 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
         let v_end = trim_end(buf, v_start, line_end);
         let kind = HeaderKind::from_name(name.of(buf));
         if is_sip {
-            if let Some(bit) = single_bit(kind) {
+            let bit = single_bit(kind);
+            if bit != 0 {
                 if seen & bit != 0 && single_instance(kind, strict) {
                     return Err(Error::Duplicate { kind, at: pos });
                 }
@@ -896,16 +940,46 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
     }
 }
 
-fn single_bit(kind: HeaderKind) -> Option<u8> {
-    Some(match kind {
+/// Index of the first LF at or after `from`. Header lines are short (30–80 bytes): eight
+/// bytes at a time in a register, without the call and setup of a vector search, which
+/// takes over for long lines.
+#[inline]
+fn find_lf(buf: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LF: u64 = LO * b'\n' as u64;
+    let mut i = from;
+    let stop = from.saturating_add(64);
+    while i < stop {
+        let Some(w) = buf.get(i..i + 8) else {
+            break;
+        };
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        // Bytes equal to LF become zero; the lowest flagged byte is the first zero byte
+        // (a borrow can only flag bytes above a real zero).
+        let x = u64::from_le_bytes(a) ^ LF;
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            return Some(i + (z.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr(b'\n', buf.get(i..)?).map(|p| i + p)
+}
+
+/// The bit of a single-instance kind in the index's `seen` mask (0 for other kinds).
+#[inline]
+fn single_bit(kind: HeaderKind) -> u8 {
+    match kind {
         HeaderKind::MaxForwards => 1,
         HeaderKind::CallId => 2,
         HeaderKind::To => 4,
         HeaderKind::From => 8,
         HeaderKind::CSeq => 16,
         HeaderKind::ContentLength => 32,
-        _ => return None,
-    })
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -1034,6 +1108,51 @@ body";
         }
         for other in [&b"INVITES"[..], b"PRACX", b"", b"P", b"RE%47IST%45R"] {
             assert_eq!(Method::from_token(other), Method::Other);
+        }
+        // Every known name with one byte replaced, against a linear search.
+        let reference = |t: &[u8]| {
+            Method::KNOWN
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(t))
+                .map_or(Method::Other, |&(_, m)| m)
+        };
+        for &(name, _) in Method::KNOWN {
+            for i in 0..name.len() {
+                for c in [
+                    0u8, b'@', b'`', b'[', b'{', b'1', b'a', b'Z', 0xc5, 0xe5, b'-',
+                ] {
+                    let mut t = name.to_vec();
+                    t[i] = c;
+                    assert_eq!(Method::from_token(&t), reference(&t), "{t:?}");
+                }
+            }
+            let longer = [name, b"S"].concat();
+            assert_eq!(Method::from_token(&longer), reference(&longer));
+        }
+    }
+
+    #[test]
+    fn find_lf_agrees_with_a_byte_search() {
+        // LFs at every position of buffers up to 150 bytes (past the word loop's 64 bytes),
+        // searches from every start, with bytes around LF (0x0a ^ 0x01, 0x8a) as filler.
+        let fill = [b'a', 0x0b, 0x8a, b'\r', 0x09, 0xff];
+        for len in 0..150usize {
+            for lf in (0..=len).step_by(7) {
+                let mut buf: Vec<u8> = (0..len).map(|k| fill[k % fill.len()]).collect();
+                if lf < len {
+                    buf[lf] = b'\n';
+                    if lf + 9 < len {
+                        buf[lf + 9] = b'\n';
+                    }
+                }
+                for from in 0..=len + 1 {
+                    let want = buf
+                        .get(from..)
+                        .and_then(|r| r.iter().position(|&b| b == b'\n'))
+                        .map(|p| from + p);
+                    assert_eq!(find_lf(&buf, from), want, "len {len} lf {lf} from {from}");
+                }
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::hdr::HeaderKind;
 use crate::headers::param::{parse_params_each, Params};
-use crate::lex::{at, skip_lws, skip_quoted, trim_end};
+use crate::lex::{at, find2, skip_lws, skip_quoted, trim_end};
 use crate::span::Span;
 
 /// One `[display-name] <uri> *(;param)` or `addr-spec *(;param)` element.
@@ -135,13 +135,22 @@ pub(crate) fn parse_at(
     }
     let (uri, bracketed, after) = match lt {
         Some(l) => {
-            let gt = memchr::memchr(b'>', buf.get(l..end).unwrap_or(&[]))
-                .map(|p| l + p)
-                .ok_or(bad(kind, l, "missing >"))?;
+            // One search for the closing `>` that also notices a `<` before it (which the
+            // trimmed URI would then contain).
+            let (gt, lt_inside) = match find2(buf, l + 1, end, b'<', b'>') {
+                Some(p) if at(buf, p) == b'>' => (p, false),
+                Some(p) => {
+                    let gt = memchr::memchr(b'>', buf.get(p..end).unwrap_or(&[]))
+                        .map(|q| p + q)
+                        .ok_or(bad(kind, l, "missing >"))?;
+                    (gt, true)
+                }
+                None => return Err(bad(kind, l, "missing >")),
+            };
             // Kamailio tolerates blanks inside <> (RFC 4475 badaspec); the URI is trimmed.
             let us = skip_lws(buf, l + 1, gt);
             let ue = trim_end(buf, us, gt);
-            if buf.get(us..ue).unwrap_or(&[]).contains(&b'<') {
+            if lt_inside {
                 return Err(bad(kind, us, "< inside <>"));
             }
             (Span::new(us, ue), true, gt + 1)

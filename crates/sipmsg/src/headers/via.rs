@@ -24,17 +24,38 @@ pub enum Transport {
 impl Transport {
     /// From a transport token (ASCII case-insensitive).
     pub fn from_token(t: &[u8]) -> Transport {
-        const T: &[(&[u8], Transport)] = &[
-            (b"UDP", Transport::Udp),
-            (b"TCP", Transport::Tcp),
-            (b"TLS", Transport::Tls),
-            (b"SCTP", Transport::Sctp),
-            (b"WS", Transport::Ws),
-            (b"WSS", Transport::Wss),
-        ];
-        T.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(t))
-            .map_or(Transport::Other, |&(_, k)| k)
+        // Fold the (at most four byte) token, lowercased, into one integer, as
+        // `Method::from_token` does: OR 0x20 maps exactly the two cases of a letter onto
+        // the lowercase letter, the names are letters, and no folded byte is zero, so the
+        // value also encodes the length.
+        if t.len() < 2 || t.len() > 4 {
+            return Transport::Other;
+        }
+        let w = t.iter().fold(0u32, |w, &b| (w << 8) | u32::from(b | 0x20));
+        const fn key(name: &[u8]) -> u32 {
+            let mut w: u32 = 0;
+            let mut i = 0;
+            while i < name.len() {
+                w = (w << 8) | (name[i] | 0x20) as u32;
+                i += 1;
+            }
+            w
+        }
+        const UDP: u32 = key(b"UDP");
+        const TCP: u32 = key(b"TCP");
+        const TLS: u32 = key(b"TLS");
+        const SCTP: u32 = key(b"SCTP");
+        const WS: u32 = key(b"WS");
+        const WSS: u32 = key(b"WSS");
+        match w {
+            UDP => Transport::Udp,
+            TCP => Transport::Tcp,
+            TLS => Transport::Tls,
+            SCTP => Transport::Sctp,
+            WS => Transport::Ws,
+            WSS => Transport::Wss,
+            _ => Transport::Other,
+        }
     }
 }
 
@@ -412,6 +433,39 @@ mod tests {
             });
             let want = want.map(|(n, h, p, br)| (n, h.to_string(), p, br.map(str::to_string)));
             assert_eq!(got, want, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn transport_tokens() {
+        use super::Transport;
+        let names: &[(&[u8], Transport)] = &[
+            (b"UDP", Transport::Udp),
+            (b"TCP", Transport::Tcp),
+            (b"TLS", Transport::Tls),
+            (b"SCTP", Transport::Sctp),
+            (b"WS", Transport::Ws),
+            (b"WSS", Transport::Wss),
+        ];
+        let reference = |t: &[u8]| {
+            names
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(t))
+                .map_or(Transport::Other, |&(_, k)| k)
+        };
+        for &(name, k) in names {
+            assert_eq!(Transport::from_token(name), k);
+            assert_eq!(Transport::from_token(&name.to_ascii_lowercase()), k);
+            for i in 0..name.len() {
+                for c in [0u8, b'@', b'`', b'{', b'3', b's', 0xd3, 0xf3] {
+                    let mut t = name.to_vec();
+                    t[i] = c;
+                    assert_eq!(Transport::from_token(&t), reference(&t), "{t:?}");
+                }
+            }
+            for t in [[name, b"S"].concat(), name[1..].to_vec(), Vec::new()] {
+                assert_eq!(Transport::from_token(&t), reference(&t), "{t:?}");
+            }
         }
     }
 
