@@ -67,6 +67,28 @@ pub(super) fn timer_loop(tm: Arc<Tm>, tick: Duration) {
         tm.table.due(now, &mut fired);
         for (id, weak) in fired.drain(..) {
             let Some(cell) = weak.upgrade() else { continue };
+            let early = {
+                let mut t = cell.lock();
+                if t.timer.map(|(i, _)| i) != Some(id) {
+                    continue;
+                }
+                early_branch_failures(&mut t, now)
+            };
+            if !early.is_empty() {
+                if let Some(net) = tm.net.get().cloned() {
+                    if let Ok(mut server) = net.server() {
+                        for run in &early {
+                            routes::run_branch_failure(
+                                &tm,
+                                &cell,
+                                run,
+                                server.as_mut(),
+                                &mut worker,
+                            );
+                        }
+                    }
+                }
+            }
             let mut actions = Vec::new();
             let fr = {
                 let mut t = cell.lock();
@@ -97,6 +119,35 @@ pub(super) fn timer_loop(tm: Arc<Tm>, tick: Duration) {
             }
         }
     }
+}
+
+/// The branch-failure routes this timer event will make due (a branch timing out while one is
+/// armed on it), taken from the branches so they run once. Kamailio runs the route for a faked
+/// 408 before the reply selection, so a branch it adds (`append_branch()` + `t_relay()`) keeps
+/// the transaction going; the state machine selects in the same step as it fakes the reply, so
+/// the step is tried on a copy first and the routes run before the real one.
+fn early_branch_failures(t: &mut Txn, now: Time) -> Vec<routes::BranchFailure> {
+    if t.final_code != 0 || t.branches.iter().all(|b| b.on_branch_failure.is_none()) {
+        return Vec::new();
+    }
+    let mut probe = t.p.clone();
+    let mut actions = Vec::new();
+    probe.on_timer(now, &mut actions);
+    let mut runs = Vec::new();
+    for a in &actions {
+        if let Action::FakedReply { branch, status } = *a {
+            if let Some(route) = routes::branch_failure_due(t, branch, status.code(), false) {
+                runs.push(routes::BranchFailure {
+                    branch,
+                    code: status.code(),
+                    route,
+                    timeout: status.code() == 408,
+                    replied: t.p.branch(branch).is_some_and(|b| b.was_replied()),
+                });
+            }
+        }
+    }
+    runs
 }
 
 #[cfg(test)]
