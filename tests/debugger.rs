@@ -264,15 +264,29 @@ fn stock_trace(bin: &str, name: &str, cfg_text: &str) -> (String, Vec<String>) {
     std::thread::sleep(Duration::from_millis(300));
     s.stop();
     let log = s.log_text();
-    // The file's log_prefix holds sipsak's Call-ID and CSeq, which differ between runs.
-    let lines = script_lines(&log)
+    // The file's log_prefix holds sipsak's Call-ID and CSeq, which differ between runs. It also
+    // tells the messages apart: the next message can be traced on another worker while the
+    // previous one still runs the actions after its reply (the `exit` after `sl_send_reply`), on
+    // either server. So the lines are grouped per message, messages in order of their first line,
+    // each message's lines in their own order.
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for l in script_lines(&log)
         .into_iter()
         .filter(|l| l.contains("dbg_cfg_trace"))
-        .map(|l| match (l.strip_prefix("exec: {"), l.find("} ")) {
-            (Some(_), Some(end)) => format!("exec: {{prefix}}{}", &l[end + 1..]),
-            _ => l,
-        })
-        .collect();
+    {
+        let (key, line) = match (l.strip_prefix("exec: {"), l.find("} ")) {
+            (Some(_), Some(end)) => (
+                l[..end].to_string(),
+                format!("exec: {{prefix}}{}", &l[end + 1..]),
+            ),
+            _ => (String::new(), l),
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(line),
+            None => groups.push((key, vec![line])),
+        }
+    }
+    let lines = groups.into_iter().flat_map(|(_, v)| v).collect();
     (out, lines)
 }
 
