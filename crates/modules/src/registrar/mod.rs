@@ -9,7 +9,7 @@
 //! to sl).
 //!
 //! Refused at load (docs/modules-registrar.md): `lookup_xavp`, `reg_from_user`, `add_sock_hdr`,
-//! `registered` with 3 or 4 parameters, outbound (`outbound_mode` other than 0), the
+//! outbound (`outbound_mode` other than 0), the
 //! `xavp_cfg` parameter, `sock_flag`/`sock_hdr_name`, `event_callback`. `xavp_rcd` is in
 //! [`rcd`].
 
@@ -251,18 +251,22 @@ pub fn exports() -> ModuleExports {
             "send the reply prepared by save(…, 0x12)",
             save::w_send_reply,
         ),
-        FnExport::new(
+        f(
             "registered",
             &[K::Str, K::Spve, K::IntOrVar],
             RouteMask::ANY,
-            "registered with match flags: not yet",
-        ),
-        FnExport::new(
+            "registered with match flags (inert without xavp_cfg)",
+            save::w_registered,
+        )
+        .fixup(fx(false)),
+        f(
             "registered",
             &[K::Str, K::Spve, K::IntOrVar, K::IntOrVar],
             RouteMask::ANY,
-            "registered with match flags and action: not yet",
-        ),
+            "registered with match flags and action flags (1 contact xavp, 2 no xavp_rcd)",
+            save::w_registered,
+        )
+        .fixup(fx(false)),
         f(
             "lookup_to_dset",
             &[K::Str],

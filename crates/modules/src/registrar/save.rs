@@ -184,15 +184,44 @@ pub fn w_registered(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCo
             .into_iter()
             .find(|c| c.is_valid(now) || cfg.use_expired_contacts)
     });
+    // The match flags (third parameter: 1 Call-ID, 2 received, 4 contact) compare with values
+    // Kamailio takes from the `xavp_cfg` XAVP; that parameter is refused at load here, so, as in
+    // Kamailio without it, they narrow nothing and any valid contact matches.
+    // Both flags must evaluate to integers (Kamailio's `fixup_get_ivalue`), else -1.
+    let mut flags = [0i64; 2];
+    for (i, f) in flags.iter_mut().enumerate() {
+        if let Some(x) = a.get(i + 2) {
+            match x.int(ctx) {
+                Ok(v) => *f = v,
+                Err(_) => return Ok(RetCode(-1)),
+            }
+        }
+    }
+    let action = flags[1];
     match found {
         Some(c) => {
-            // Kamailio fills xavp_rcd from the contact that matched.
-            super::rcd::add(ctx, cfg, &c, now);
+            // Kamailio fills xavp_rcd from the contact that matched, unless action bit 2 is set.
+            if action & REG_ACTION_NO_RCD == 0 {
+                super::rcd::add(ctx, cfg, &c, now);
+            }
+            // Action bit 1: the contact's stored `xavp_contact` record becomes the newest
+            // record of that XAVP (Kamailio's `xavp_add` of a copy).
+            if action & REG_ACTION_XAVP != 0 {
+                if let (Some(name), Some(rec)) = (ul.config().xavp_contact.as_ref(), c.xavp) {
+                    let list = ctx.state.xavps.entry(name.as_bytes().to_vec()).or_default();
+                    list.insert(0, rec);
+                }
+            }
             Ok(RetCode(1))
         }
         None => Ok(RetCode(-1)),
     }
 }
+
+/// `registered()` action bit: copy the matched contact's `xavp_contact` record to the message.
+const REG_ACTION_XAVP: i64 = 1;
+/// `registered()` action bit: leave `xavp_rcd` alone.
+const REG_ACTION_NO_RCD: i64 = 2;
 
 /// `unregister(table, uri[, ruid])`: 1 done, -1 bad AoR, -2 contact with that ruid not found,
 /// -3 no record.
