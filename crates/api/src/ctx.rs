@@ -144,6 +144,13 @@ pub trait Server {
         CoreParams::unset_ref()
     }
 
+    /// Gives the calling worker its own log level (`Some`), or makes it follow the global
+    /// `debug` again (`None`): kex's `setdebug`/`resetdebug` (Kamailio's per-process level).
+    /// `false` when the server has no per-worker level.
+    fn set_worker_log_level(&mut self, _level: Option<i32>) -> bool {
+        false
+    }
+
     /// The TCP (or TLS, WS) connection the message being processed came on (`$conid`, Kamailio's
     /// `rcv.proto_reserved1`, usrloc's `Tcpconn-Id`); `None` for UDP and outside a received
     /// message. Numbered from 1 by the transport, never reused while it runs.

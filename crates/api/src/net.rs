@@ -98,6 +98,17 @@ pub trait Network: Send + Sync {
         self.send(dest, bytes)
     }
 
+    /// Relays the reply in `ctx` statelessly, as the core does after `onreply_route` (Kamailio's
+    /// `forward_reply`: our Via removed, sent to the next Via's address); `status` replaces the
+    /// code and reason of the status line (sl's `sl_forward_reply`). `Err` when it cannot go.
+    fn forward_reply(
+        &self,
+        _ctx: &mut Ctx<'_>,
+        _status: Option<(u16, &[u8])>,
+    ) -> Result<(), Error> {
+        Err(Error::Runtime("this server cannot relay replies".into()))
+    }
+
     /// Whether TCP/TLS/WS connection `id` ([`Server::conn_id`]) is still open; `None` from a
     /// server without connections (usrloc's `handle_lost_tcp` sweep).
     fn conn_alive(&self, _id: u64) -> Option<bool> {

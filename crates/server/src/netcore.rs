@@ -99,6 +99,24 @@ impl Network for CoreNetwork {
         }
     }
 
+    fn forward_reply(
+        &self,
+        ctx: &mut Ctx<'_>,
+        status: Option<(u16, &[u8])>,
+    ) -> Result<(), ApiError> {
+        let n = net(&self.cell)?;
+        match crate::recv::relay_reply(ctx, n, status) {
+            Ok(()) => {
+                CoreStats::inc(&n.stats.fwd_replies);
+                Ok(())
+            }
+            Err(e) => {
+                CoreStats::inc(&n.stats.err_replies);
+                Err(ApiError::Runtime(e))
+            }
+        }
+    }
+
     fn send(&self, dest: &Dest, bytes: &[u8]) -> Result<(), ApiError> {
         let n = net(&self.cell)?;
         let d = Destination {

@@ -302,7 +302,7 @@ impl Receiver {
     fn reply(
         &self,
         n: &Net,
-        ri: &ReceiveInfo,
+        _ri: &ReceiveInfo,
         rcv: RecvInfo,
         msg: &mut Msg,
         ws: &mut WorkerState,
@@ -361,7 +361,7 @@ impl Receiver {
         {
             return;
         }
-        match relay_reply(&mut ctx, n, ri) {
+        match relay_reply(&mut ctx, n, None) {
             Ok(()) => CoreStats::inc(&n.stats.fwd_replies),
             Err(e) => {
                 CoreStats::inc(&n.stats.err_replies);
@@ -570,8 +570,14 @@ fn message_span(msg: &Msg, ri: &ReceiveInfo) -> tracing::Span {
 }
 
 /// Kamailio's `forward_reply`: the second Via's address (`received=`, `rport=` win), protocol of
-/// that Via, sent from the socket `get_send_socket` picks.
-fn relay_reply(ctx: &mut Ctx<'_>, n: &Net, ri: &ReceiveInfo) -> Result<(), String> {
+/// that Via, sent from the socket `get_send_socket` picks; `status` replaces the code and reason
+/// of the status line (sl's `sl_forward_reply`).
+pub(crate) fn relay_reply(
+    ctx: &mut Ctx<'_>,
+    n: &Net,
+    status: Option<(u16, &[u8])>,
+) -> Result<(), String> {
+    let (rcv_id, rcv_proto) = (ctx.rcv.socket, to_tproto(ctx.rcv.proto));
     let msg = &*ctx.msg;
     let buf = msg.buf();
     let via2 = msg
@@ -598,21 +604,30 @@ fn relay_reply(ctx: &mut Ctx<'_>, n: &Net, ri: &ReceiveInfo) -> Result<(), Strin
         other => return Err(format!("reply over {other:?}: not implemented yet")),
     };
     let to = resolve(&host, port)?;
-    let rcv_sock = n.sockets.get(ri.socket.0).ok_or("unknown receive socket")?;
+    let rcv_sock = n.sockets.get(rcv_id).ok_or("unknown receive socket")?;
     let snd = n
         .sockets
-        .send_socket(proto, &to, Some(ri.socket.0))
+        .send_socket(proto, &to, Some(rcv_id))
         .ok_or_else(|| format!("no {proto} socket for {to}"))?;
     let rcv_info = rcv_sock.build_info();
     let sctx = SendContext {
         rcv_socket: Some(&rcv_info),
-        rcv_proto: via_transport(ri.proto),
+        rcv_proto: via_transport(rcv_proto),
         snd_socket: None,
         snd_proto: via_transport(proto),
         global_address: None,
         global_port: None,
     };
-    let bytes = build::forward_reply(msg, &ctx.edits, &sctx).map_err(|e| e.to_string())?;
+    let mut bytes = build::forward_reply(msg, &ctx.edits, &sctx).map_err(|e| e.to_string())?;
+    if let Some((code, reason)) = status {
+        let eol = bytes
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("no status line")?;
+        let mut line = format!("SIP/2.0 {code} ").into_bytes();
+        line.extend_from_slice(reason);
+        bytes.splice(..eol, line);
+    }
     let (snd_id, snd_local) = (snd.id, snd.local);
     // onsend_route_reply (Kamailio's forward_reply): the relayed reply passes onsend_route.
     let bytes = if n.wire.onsend_route_reply {
@@ -715,6 +730,11 @@ impl Server for WireServer<'_> {
 
     fn conn_id(&self) -> Option<u64> {
         self.ri.conn.map(|c| c.0)
+    }
+
+    fn set_worker_log_level(&mut self, level: Option<i32>) -> bool {
+        crate::log::set_thread_debug(level);
+        true
     }
 
     fn sockets(&self) -> &[ferrosip_api::SocketInfo] {

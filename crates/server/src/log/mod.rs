@@ -111,6 +111,17 @@ impl Default for LogConfig {
     }
 }
 
+thread_local! {
+    /// The log level of this thread when it has its own (kex's `setdebug`).
+    static THREAD_DEBUG: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
+}
+
+/// Gives this thread its own log level (`Some`), or makes it follow the global one again (`None`):
+/// kex's `setdebug`/`resetdebug`, Kamailio's per-process level, per worker thread here.
+pub fn set_thread_debug(level: Option<i32>) {
+    THREAD_DEBUG.with(|d| d.set(level));
+}
+
 /// A handle on the running logger: change the level or the outputs.
 #[derive(Clone, Debug)]
 pub struct LogControl {
@@ -164,9 +175,12 @@ impl LogControl {
         ctl
     }
 
-    /// The current `debug` level.
+    /// The current `debug` level: this thread's own level when one is set ([`set_thread_debug`]),
+    /// else the global one.
     pub fn debug(&self) -> i32 {
-        self.inner.debug.load(Ordering::Relaxed)
+        THREAD_DEBUG
+            .with(std::cell::Cell::get)
+            .unwrap_or_else(|| self.inner.debug.load(Ordering::Relaxed))
     }
 
     /// Sets the `debug` level; takes effect for the next event.
