@@ -4,10 +4,10 @@
 //! list printers (`pv_xavp_print` …) and the `$var` ↔ XAVP copies. The list operations are in
 //! [`super::xavops`].
 //!
-//! Not implemented, and refused when a config calls them (no handler): `sbranch_set_ruri`,
-//! `sbranch_append`, `sbranch_reset` (no static branch: `$sbranch` is refused too) and
-//! `pv_evalx` (the second evaluation needs the config's variable table at run time). `is_int` is
-//! the core's (crates/script), as the cookbook lists it.
+//! The static branch functions (`sbranch_*`) are in [`super::sbranch`]. Not implemented, and
+//! refused when a config calls it (no handler): `pv_evalx` (the second evaluation needs the
+//! config's variable table at run time). `is_int` is the core's (crates/script), as the cookbook
+//! lists it.
 
 use std::sync::Arc;
 
@@ -159,22 +159,28 @@ pub fn functions() -> Vec<FnExport> {
     v.extend(explode_implode());
     v.extend(list_ops());
     v.extend(var_copies());
-    for (name, doc) in [
-        (
+    v.push(
+        FnExport::new(
             "sbranch_set_ruri",
-            "static branch to R-URI: not implemented ($sbranch is refused)",
-        ),
-        (
+            &[],
+            any,
+            "R-URI, $du, q and branch flags from the static branch",
+        )
+        .with(|c, _| Ok(super::sbranch::set_ruri(c))),
+    );
+    v.push(
+        FnExport::new(
             "sbranch_append",
-            "static branch as a new branch: not implemented ($sbranch is refused)",
-        ),
-        (
-            "sbranch_reset",
-            "clear the static branch: not implemented ($sbranch is refused)",
-        ),
-    ] {
-        v.push(FnExport::new(name, &[], any, doc));
-    }
+            &[],
+            any,
+            "the static branch as a new branch",
+        )
+        .with(|c, _| Ok(super::sbranch::append(c))),
+    );
+    v.push(
+        FnExport::new("sbranch_reset", &[], any, "clear the static branch")
+            .with(|_, _| Ok(super::sbranch::reset())),
+    );
     v.push(FnExport::new(
         "pv_evalx",
         &[K::VarW, K::Spve],

@@ -26,6 +26,7 @@ pub mod containers;
 pub mod funcs;
 pub mod msgpv;
 pub mod netpv;
+pub mod sbranch;
 pub mod timefmt;
 pub mod trans_misc;
 pub mod trans_s;

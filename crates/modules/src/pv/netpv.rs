@@ -205,6 +205,16 @@ pub fn pvs() -> Vec<PvExport> {
             )),
             branch_set,
         ),
+        writable(
+            named(
+                pv("sbranch", "attribute of the worker's static branch: uri dst_uri path q send_socket count flags ruid location_ua", |c, n| {
+                    Ok(super::sbranch::get(c, kw(n)))
+                }),
+                PvNameRule::Required,
+                keyword(BRANCH_ATTRS),
+            ),
+            |_, n, v| super::sbranch::set(kw(n), v),
+        ),
         named(
             pv("nh", "next hop ($du, else $ru): u U d p P", |c, n| {
                 let uri = match &c.state.dst_uri {
@@ -583,7 +593,6 @@ pub fn refused_names() -> Vec<(&'static str, &'static str)> {
             "location_ua",
             "R-URI branch attributes are not in the context",
         ),
-        ("sbranch", "static branch is not supported"),
         ("sid", "server_id is not visible to modules"),
         ("rpl", "needs the reply of a transaction (tm)"),
         ("ksr", "KEMI is not supported"),
