@@ -506,7 +506,7 @@ fn load_time_refusals() {
     for (m, n, v) in refused {
         assert!(reg.set_modparam(m, n, v.clone()).is_err(), "{m}.{n}");
     }
-    for f in ["lookup_xavp", "reg_from_user", "add_sock_hdr"] {
+    for f in ["lookup_xavp", "reg_from_user"] {
         assert!(
             reg.functions(f).iter().all(|(_, e)| e.handler.is_none()),
             "{f} must be refused"

@@ -8,14 +8,14 @@
 //! header added by `append_to_reply`. sl's reply counters are not updated (sl's state is private
 //! to sl).
 //!
-//! Refused at load (docs/modules-registrar.md): `lookup_xavp`, `reg_from_user`, `add_sock_hdr`,
-//! outbound (`outbound_mode` other than 0), the
+//! Refused at load (docs/modules-registrar.md): `lookup_xavp`, `reg_from_user`, outbound (`outbound_mode` other than 0), the
 //! `xavp_cfg` parameter, `sock_flag`/`sock_hdr_name`, `event_callback`. `xavp_rcd` is in
 //! [`rcd`].
 
 pub mod contact;
 pub mod rcd;
 pub mod save;
+pub mod sockhdr;
 pub mod ulc;
 
 use std::sync::{Arc, OnceLock};
@@ -303,7 +303,13 @@ pub fn exports() -> ModuleExports {
             RouteMask::ANY,
             "not yet",
         ),
-        FnExport::new("add_sock_hdr", &[K::Spve], RouteMask::REQUEST, "not yet"),
+        f(
+            "add_sock_hdr",
+            &[K::Spve],
+            RouteMask::REQUEST,
+            "add a header naming the receiving socket (proto:ip:port)",
+            sockhdr::w_add_sock_hdr,
+        ),
         f(
             "reg_fetch_contacts",
             &[K::Str, K::Spve, K::Str],

@@ -1,0 +1,188 @@
+//! registrar's `add_sock_hdr(name)` through the real config compiler and script engine, and the
+//! same config in Kamailio 5.6.3 over UDP: the header naming the receiving socket is added after
+//! the last header; after `msg_apply_changes()` the script logs the return code, the header's
+//! count and value, the message length and its MD5, which must be identical on both. Without
+//! Kamailio the comparison is skipped, unless `CI` is set.
+
+#[path = "common/harness.rs"]
+mod harness;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use ferrosip_api::{Ctx, Proto, Recorder, RecvInfo, RouteType, SocketInfo, WorkerState};
+use ferrosip_config::LoadOptions;
+
+const ROUTE: &str = r#"request_route {
+    if ($ci == "ping") { xlog("L_ERR", "@@READY@@\n"); exit; }
+    xlog("L_ERR", "@@B $ci@@\n");
+    add_sock_hdr("X-Sock");
+    $var(rc) = $rc;
+    if ($hdr(X-Fn) == "twice") { add_sock_hdr("Y-Sock"); }
+    msg_apply_changes();
+    xlog("L_ERR", "rc=$var(rc) n=$hdrc(X-Sock) v=$hdr(X-Sock) y=$hdr(Y-Sock) ml=$ml md5=$(mb{s.md5})\n");
+    xlog("L_ERR", "@@E $ci@@\n");
+    exit;
+}
+"#;
+
+/// (Call-ID, X-Fn)
+const STEPS: &[(&str, &str)] = &[("h1", "once"), ("h2", "twice")];
+
+fn message(port: u16, callid: &str, xfn: &str) -> String {
+    format!(
+        "MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{callid};rport\r\n\
+From: <sip:alice@127.0.0.1>;tag=f-{callid}\r\nTo: <sip:bob@127.0.0.1>\r\n\
+Call-ID: {callid}\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nX-Fn: {xfn}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+    )
+}
+
+struct NoFiles;
+impl ferrosip_config::Host for NoFiles {
+    fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            path.to_string(),
+        ))
+    }
+    fn env(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The script lines of every step on ferrosip.
+fn ferrosip_lines(listen: u16, client: u16) -> Vec<Vec<String>> {
+    let cfg = format!(
+        "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+         loadmodule \"textopsx.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{ROUTE}"
+    );
+    let loaded = ferrosip_config::load_text("t.cfg", cfg, &LoadOptions::default(), &NoFiles)
+        .unwrap_or_else(|f| panic!("{}", f.render()));
+    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+    for m in [
+        ferrosip_modules::sl::exports(),
+        ferrosip_modules::pv::exports(),
+        ferrosip_modules::xlog::exports(),
+        ferrosip_modules::textopsx::exports(),
+        ferrosip_modules::usrloc::exports(),
+        ferrosip_modules::registrar::exports(),
+    ] {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
+    assert!(diags.is_empty(), "{diags:?}");
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
+    let request = p
+        .route(ferrosip_script::Entry::Request)
+        .unwrap_or_else(|| panic!("request_route"));
+    let mut w = WorkerState::default();
+    let mut all = Vec::new();
+    for (callid, xfn) in STEPS {
+        let mut rec = Recorder {
+            debug: 3,
+            sockets: vec![SocketInfo::new(
+                Proto::Udp,
+                SocketAddr::from(([127, 0, 0, 1], listen)),
+            )],
+            ..Recorder::default()
+        };
+        let mut m = ferrosip_sipmsg::Msg::parse(message(client, callid, xfn).into_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        {
+            let mut ctx = Ctx::new(
+                &mut m,
+                RouteType::Request,
+                RecvInfo::default(),
+                &mut w,
+                &mut rec,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            p.run(request, &mut ctx);
+        }
+        all.push(
+            rec.lines
+                .iter()
+                .map(|l| l.3.trim_end_matches('\n').to_string())
+                .filter(|l| !l.starts_with("@@"))
+                .collect(),
+        );
+    }
+    all
+}
+
+#[test]
+fn sock_header_names_the_receiving_socket() {
+    let got = ferrosip_lines(5099, 9);
+    let want_v = "rc=1 n=1 v=udp:127.0.0.1:5099 y=<null>";
+    assert!(
+        got[0].len() == 1 && got[0][0].starts_with(want_v),
+        "{got:?}"
+    );
+    let want_y = "rc=1 n=1 v=udp:127.0.0.1:5099 y=udp:127.0.0.1:5099";
+    assert!(
+        got[1].len() == 1 && got[1][0].starts_with(want_y),
+        "{got:?}"
+    );
+    // the original message plus both header lines
+    let base = message(9, "h2", "twice").len();
+    let added = 2 * "X-Sock: udp:127.0.0.1:5099\r\n".len();
+    assert!(
+        got[1][0].contains(&format!(" ml={} ", base + added)),
+        "{got:?}"
+    );
+}
+
+fn kamailio_step(text: &str, callid: &str) -> Option<Vec<String>> {
+    let begin = format!("@@B {callid}@@");
+    let end = format!("@@E {callid}@@");
+    let start = text.find(&begin)?;
+    let stop = start + text[start..].find(&end)?;
+    // The end marker's own line starts before it: stop at the line break before it.
+    let stop = text[..stop].rfind('\n').unwrap_or(stop).max(start);
+    Some(
+        text[start..stop]
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                l.find("<script>: ")
+                    .map(|p| l[p + "<script>: ".len()..].to_string())
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn kamailio_adds_the_same_header() {
+    let port = harness::free_port();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let ours = ferrosip_lines(port, client.local_addr().map(|a| a.port()).unwrap_or(9));
+    let cfg = format!(
+        "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nlisten=udp:127.0.0.1:{port}\n\
+         mpath=\"{}\"\nloadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+         loadmodule \"textopsx.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{ROUTE}",
+        harness::MPATH,
+    );
+    let Some(mut kam) = harness::Kamailio::start(&cfg, port, &client, "sockhdr") else {
+        return;
+    };
+    let dst = format!("127.0.0.1:{port}");
+    for (i, (callid, xfn)) in STEPS.iter().enumerate() {
+        let m = message(
+            client.local_addr().map(|a| a.port()).unwrap_or(9),
+            callid,
+            xfn,
+        );
+        client
+            .send_to(m.as_bytes(), &dst)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            kam.wait_for(&format!("@@E {callid}@@"), Duration::from_secs(5)),
+            "{callid}:\n{}",
+            kam.text()
+        );
+        let theirs = kamailio_step(&kam.text(), callid).unwrap_or_default();
+        assert_eq!(ours[i], theirs, "step {callid}");
+    }
+}
