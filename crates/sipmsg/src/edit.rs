@@ -840,16 +840,37 @@ fn put_u16(n: u16, out: &mut impl Sink) {
     out.put(u32_digits(u32::from(n), &mut b));
 }
 
-/// The decimal digits of `n`, written at the end of `b`.
+/// The decimal digits of `n`, written at the end of `b`: two digits per step from a table
+/// (ports, IPv4 octets, status codes and lengths are 1–5 digits).
+#[inline]
 pub(crate) fn u32_digits(mut n: u32, b: &mut [u8; 10]) -> &[u8] {
-    let mut i = b.len();
-    loop {
-        i -= 1;
-        b[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+    /// "00" "01" … "99".
+    static PAIRS: [u8; 200] = {
+        let mut t = [0u8; 200];
+        let mut i = 0;
+        while i < 100 {
+            t[2 * i] = b'0' + (i / 10) as u8;
+            t[2 * i + 1] = b'0' + (i % 10) as u8;
+            i += 1;
         }
+        t
+    };
+    let mut i = b.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        b[i] = PAIRS[d];
+        b[i + 1] = PAIRS[d + 1];
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        b[i] = PAIRS[d];
+        b[i + 1] = PAIRS[d + 1];
+    } else {
+        i -= 1;
+        b[i] = b'0' + n as u8;
     }
     &b[i..]
 }
@@ -1261,6 +1282,15 @@ mod tests {
             let mut v = b"x".to_vec();
             push_u32(&mut v, n);
             assert_eq!(v, format!("x{want}").into_bytes());
+        }
+        // Every number of up to five digits, and each power of ten and its neighbours.
+        let edges = (0..10u32).flat_map(|e| {
+            let p = 10u32.pow(e);
+            [p - 1, p, p + 1]
+        });
+        let mut b = [0u8; 10];
+        for n in (0..100_000u32).chain(edges).chain([u32::MAX - 1, u32::MAX]) {
+            assert_eq!(u32_digits(n, &mut b), n.to_string().as_bytes(), "{n}");
         }
     }
 

@@ -86,6 +86,36 @@ pub fn parse_cseq_syntax(buf: &[u8], value: Span) -> Result<(Span, Span)> {
 /// CSeq: [`parse_cseq_syntax`], then the number must be decimal and fit `u32`, and the
 /// method a token.
 pub fn parse_cseq(buf: &[u8], value: Span) -> Result<CSeq> {
+    // The usual shape, `digits SP method`, in one pass; anything else (blanks, folds,
+    // errors) takes the general path below, which accepts this shape with the same result.
+    let v = value.of(buf);
+    let s = value.start as usize;
+    let mut n: u64 = 0;
+    let mut j = 0;
+    while let Some(&d) = v.get(j).filter(|d| d.is_ascii_digit() && j < 10) {
+        n = n * 10 + u64::from(d - b'0');
+        j += 1;
+    }
+    if j > 0 && v.get(j) == Some(&b' ') {
+        let m = v.get(j + 1..).unwrap_or(&[]);
+        if let (Ok(number), false, true) = (
+            u32::try_from(n),
+            m.is_empty(),
+            m.iter().all(|&b| is_token(b)),
+        ) {
+            return Ok(CSeq {
+                number,
+                number_span: Span::new(s, s + j),
+                method: Method::from_token(m),
+                method_span: Span::new(s + j + 1, s + v.len()),
+            });
+        }
+    }
+    parse_cseq_general(buf, value)
+}
+
+/// [`parse_cseq`] for any value.
+fn parse_cseq_general(buf: &[u8], value: Span) -> Result<CSeq> {
     let k = HeaderKind::CSeq;
     let (number_span, method_span) = parse_cseq_syntax(buf, value)?;
     let digits = number_span.of(buf);
@@ -190,6 +220,38 @@ pub fn parse_delta(buf: &[u8], value: Span, kind: HeaderKind) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cseq_fast_path_agrees_with_the_general_parser() {
+        let mut values: Vec<String> = vec![];
+        for num in [
+            "0",
+            "1",
+            "0009",
+            "314159",
+            "4294967295",
+            "4294967296",
+            "99999999999",
+            "12a",
+            "",
+        ] {
+            for sep in [" ", "  ", "\t", " \t", ""] {
+                for m in ["INVITE", "invite", "X", "", "IN/VITE", "INVITE ", "A\r\n B"] {
+                    values.push(format!("{num}{sep}{m}"));
+                }
+            }
+        }
+        for v in values {
+            // Inside a buffer, as in a message: the value span does not start at 0.
+            let buf = format!("CSeq: {v}\r\n").into_bytes();
+            let span = Span::new(6, 6 + v.len());
+            assert_eq!(
+                parse_cseq(&buf, span),
+                parse_cseq_general(&buf, span),
+                "{v:?}"
+            );
+        }
+    }
 
     #[test]
     fn cseq_table() {

@@ -193,21 +193,44 @@ struct KnownParams {
 
 impl KnownParams {
     fn take(&mut self, buf: &[u8], p: Param) {
+        // This runs for every parameter of every Via: the name (at most eight bytes for a
+        // known one) folded, lowercased, into one integer and matched, as in
+        // `Transport::from_token` (OR 0x20 is exact for the letters these names are made of,
+        // and no folded byte is zero, so the value also encodes the length).
         let name = p.name.of(buf);
-        // Dispatch on length and first letter before comparing: this runs for every
-        // parameter of every Via.
-        let (slot, want): (&mut Option<Param>, &[u8]) =
-            match (name.len(), name.first().map_or(0, u8::to_ascii_lowercase)) {
-                (6, b'b') => (&mut self.branch, b"branch"),
-                (8, b'r') => (&mut self.received, b"received"),
-                (5, b'r') => (&mut self.rport, b"rport"),
-                (5, b'm') => (&mut self.maddr, b"maddr"),
-                (3, b't') => (&mut self.ttl, b"ttl"),
-                (1, b'i') => (&mut self.i, b"i"),
-                (5, b'a') => (&mut self.alias, b"alias"),
-                _ => return,
-            };
-        if slot.is_none() && name.eq_ignore_ascii_case(want) {
+        if name.is_empty() || name.len() > 8 {
+            return;
+        }
+        let w = name
+            .iter()
+            .fold(0u64, |w, &b| (w << 8) | u64::from(b | 0x20));
+        const fn key(name: &[u8]) -> u64 {
+            let mut w: u64 = 0;
+            let mut i = 0;
+            while i < name.len() {
+                w = (w << 8) | (name[i] | 0x20) as u64;
+                i += 1;
+            }
+            w
+        }
+        const BRANCH: u64 = key(b"branch");
+        const RECEIVED: u64 = key(b"received");
+        const RPORT: u64 = key(b"rport");
+        const MADDR: u64 = key(b"maddr");
+        const TTL: u64 = key(b"ttl");
+        const I: u64 = key(b"i");
+        const ALIAS: u64 = key(b"alias");
+        let slot = match w {
+            BRANCH => &mut self.branch,
+            RECEIVED => &mut self.received,
+            RPORT => &mut self.rport,
+            MADDR => &mut self.maddr,
+            TTL => &mut self.ttl,
+            I => &mut self.i,
+            ALIAS => &mut self.alias,
+            _ => return,
+        };
+        if slot.is_none() {
             *slot = Some(p);
         }
     }
@@ -467,6 +490,66 @@ mod tests {
                 assert_eq!(Transport::from_token(&t), reference(&t), "{t:?}");
             }
         }
+    }
+
+    #[test]
+    fn known_params_by_name() {
+        use super::{KnownParams, Param};
+        use crate::span::Span;
+        let names: [&[u8]; 7] = [
+            b"branch",
+            b"received",
+            b"rport",
+            b"maddr",
+            b"ttl",
+            b"i",
+            b"alias",
+        ];
+        // Which slot (index into `names`) a name fills, by the obvious comparison.
+        let reference = |t: &[u8]| names.iter().position(|n| n.eq_ignore_ascii_case(t));
+        let filled = |k: &KnownParams| {
+            [k.branch, k.received, k.rport, k.maddr, k.ttl, k.i, k.alias]
+                .iter()
+                .position(Option::is_some)
+        };
+        for name in names {
+            let mut cands = vec![
+                name.to_ascii_uppercase(),
+                [name, b"x"].concat(),
+                name[1..].to_vec(),
+            ];
+            for i in 0..name.len() {
+                for c in [0u8, b'@', b'`', b'{', b'1', b'!', b'%', b'I', 0xc9, 0xe9] {
+                    let mut t = name.to_vec();
+                    t[i] = c;
+                    cands.push(t);
+                }
+            }
+            for t in cands {
+                let p = Param {
+                    span: Span::new(0, t.len()),
+                    name: Span::new(0, t.len()),
+                    value: None,
+                };
+                let mut k = KnownParams::default();
+                k.take(&t, p);
+                assert_eq!(filled(&k), reference(&t), "{t:?}");
+            }
+        }
+        // The first of two equal names is kept.
+        let buf = b"branch;BRANCH";
+        let mut k = KnownParams::default();
+        for s in [Span::new(0, 6), Span::new(7, 13)] {
+            k.take(
+                buf,
+                Param {
+                    span: s,
+                    name: s,
+                    value: None,
+                },
+            );
+        }
+        assert_eq!(k.branch.map(|p| p.name), Some(Span::new(0, 6)));
     }
 
     #[test]
