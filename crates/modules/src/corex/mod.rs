@@ -3,12 +3,16 @@
 //! `file_write`, extended flags (`setxflag`, `resetxflag`, `isxflagset`, 0..63) and
 //! `is_faked_msg`.
 //!
-//! Refused at load (see docs/modules-2.md): the socket functions (`set_send_socket[_name]`,
-//! `set_recv_socket[_name]`, `set_source_address`, `is_socket_name`, `sendx`) and `$lsock` — the
-//! module API has no view of the server's listening sockets yet; `via_add_srvid`,
+//! The socket functions (`set_send_socket[_name]`, `set_recv_socket[_name]`, `is_socket_name`,
+//! `sendx`) work on [`ferrosip_api::Server::sockets`]: the send socket is the message's forced
+//! socket (`MsgState::force_socket`), the receive socket is `Ctx::rcv`. `forward_reply` relays
+//! through the core ([`ferrosip_api::Network::forward_reply`]).
+//!
+//! Refused at load (see docs/modules-2.md): `set_source_address` (no raw-socket sending) and
+//! `$lsock`; `via_add_srvid`,
 //! `via_add_xavp_params`, `via_use_xavp_fields`, `via_reply_add_xavp_params` — the server's Via
-//! builder does not read those per-message switches yet; `forward_uac`, `forward_uac_uri`,
-//! `forward_reply` — need the forwarding path; `msg_iflag_set`/`reset`/`is_set` — the internal
+//! builder does not read those per-message switches yet; `forward_uac`, `forward_uac_uri` —
+//! stateless forwarding as a UAC is not in the module API; `msg_iflag_set`/`reset`/`is_set` — the internal
 //! flags are read by subsystems (uac, tm) that do not exist yet; `is_incoming` and the `nio_*`
 //! modparams — no network-IO interception; `$cfg` — the runtime does not pass the config position
 //! to variables; `$atkv` — no async tasks; modparams `alias_subdomains`, `dns_cache`, `dns_file`
@@ -21,7 +25,7 @@
 //! unresolvable one, with a log line).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ferrosip_api::ctx::Branch;
 use ferrosip_api::export::{Arg, FnExport, ModParam, ModParamType, ParamKind as K, PvExport};
@@ -38,6 +42,14 @@ pub fn exports() -> ModuleExports {
     let any = RouteMask::ANY;
     let rf = RouteMask::REQUEST.or(RouteMask::FAILURE);
     let mut m = ModuleExports::new("corex");
+    let net: Arc<OnceLock<ferrosip_api::NetworkApi>> = Arc::new(OnceLock::new());
+    let relay = Arc::clone(&net);
+    m.init = Some(Arc::new(move |ictx| {
+        if let Some(n) = ictx.api::<ferrosip_api::NetworkApi>() {
+            let _ = net.set((*n).clone());
+        }
+        Ok(())
+    }));
     m.functions = vec![
         refused(
             "forward_uac",
@@ -51,12 +63,25 @@ pub fn exports() -> ModuleExports {
             RouteMask::REQUEST,
             "forward as a UAC to a URI: refused (no forwarding path)",
         ),
-        refused(
+        FnExport::new(
             "forward_reply",
             &[],
             RouteMask::CORE_ONREPLY,
-            "forward a reply: refused (no forwarding path)",
-        ),
+            "relay the received reply statelessly now, as the core does after onreply_route",
+        )
+        .with(move |c, _| {
+            let Some(n) = relay.get() else {
+                c.log_error("forward_reply: the core's relay path is not available");
+                return Ok(RetCode::FALSE);
+            };
+            match n.0.forward_reply(c, None) {
+                Ok(()) => Ok(RetCode::TRUE),
+                Err(e) => {
+                    c.log_error(&format!("forward_reply: {e}"));
+                    Ok(RetCode::FALSE)
+                }
+            }
+        }),
         FnExport::new(
             "append_branch",
             &[],
@@ -131,12 +156,26 @@ pub fn exports() -> ModuleExports {
             }
             Ok(RetCode(send_data(c, &u, &d)))
         }),
-        refused(
+        FnExport::new(
             "sendx",
             &[K::Spve, K::Spve, K::Spve],
             any,
-            "send data from a given local socket: refused (no socket list in the module API)",
-        ),
+            "send the data to the URI from the listening socket given as proto:ip:port",
+        )
+        .with(|c, a| {
+            let (u, sock, d) = (arg(c, a, 0)?, arg(c, a, 1)?, arg(c, a, 2)?);
+            if u.is_empty() || d.is_empty() {
+                return Ok(RetCode::FALSE);
+            }
+            let Some(id) = find_socket(c, &sock) else {
+                c.log_error(&format!(
+                    "sendx: no socket found to match [{}]",
+                    String::from_utf8_lossy(&sock)
+                ));
+                return Ok(RetCode::FALSE);
+            };
+            Ok(RetCode(send_data_from(c, &u, &d, Some(id))))
+        }),
         refused(
             "is_incoming",
             &[],
@@ -222,30 +261,46 @@ pub fn exports() -> ModuleExports {
             XOp::Test,
             "true when the extended flag (0..63) is set",
         ),
-        refused(
+        FnExport::new(
             "set_send_socket",
             &[K::Spve],
             any,
-            "force the sending socket: refused (no socket list in the module API)",
-        ),
-        refused(
+            "force the sending socket (proto:ip:port) for the message",
+        )
+        .with(|c, a| {
+            let t = arg(c, a, 0)?;
+            Ok(RetCode(socket_op(c, &t, SockOp::Send)))
+        }),
+        FnExport::new(
             "set_send_socket_name",
             &[K::Spve],
             any,
-            "force the sending socket by name: refused (no socket list)",
-        ),
-        refused(
+            "force the sending socket by its listen name",
+        )
+        .with(|c, a| {
+            let t = arg(c, a, 0)?;
+            Ok(RetCode(socket_op(c, &t, SockOp::SendName)))
+        }),
+        FnExport::new(
             "set_recv_socket",
             &[K::Spve],
             any,
-            "change the receiving socket: refused (no socket list)",
-        ),
-        refused(
+            "make the message look received on the socket proto:ip:port",
+        )
+        .with(|c, a| {
+            let t = arg(c, a, 0)?;
+            Ok(RetCode(socket_op(c, &t, SockOp::Recv)))
+        }),
+        FnExport::new(
             "set_recv_socket_name",
             &[K::Spve],
             any,
-            "change the receiving socket by name: refused (no socket list)",
-        ),
+            "make the message look received on the socket with this name",
+        )
+        .with(|c, a| {
+            let t = arg(c, a, 0)?;
+            Ok(RetCode(socket_op(c, &t, SockOp::RecvName)))
+        }),
         refused(
             "set_source_address",
             &[K::Spve],
@@ -283,12 +338,21 @@ pub fn exports() -> ModuleExports {
             "true for a faked message (ferrosip runs scripts on real messages only)",
         )
         .with(|_, _| Ok(RetCode::FALSE)),
-        refused(
+        FnExport::new(
             "is_socket_name",
             &[K::Spve],
             any,
-            "true for a listening socket name: refused (no socket list)",
-        ),
+            "true when a listening socket has this name",
+        )
+        .with(|c, a| {
+            let t = arg(c, a, 0)?;
+            let found = c
+                .server
+                .sockets()
+                .iter()
+                .any(|k| k.name.as_deref().map(str::as_bytes) == Some(&t[..]));
+            Ok(RetCode::from_bool(found))
+        }),
     ];
     let off = |name: &'static str, ty: ModParamType, doc: &'static str| ModParam {
         implemented: false,
@@ -441,6 +505,132 @@ pub fn send_msg(ctx: &mut Ctx<'_>, hostport: Option<&[u8]>, proto: Proto) -> i64
 
 /// `send_data(uri, data)`: sends `data` to the URI's address over its transport (UDP when none).
 pub fn send_data(ctx: &mut Ctx<'_>, uri: &[u8], data: &[u8]) -> i64 {
+    send_data_from(ctx, uri, data, None)
+}
+
+/// What a socket function does with the socket it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SockOp {
+    Send,
+    SendName,
+    Recv,
+    RecvName,
+}
+
+/// `set_send_socket[_name]`, `set_recv_socket[_name]` (Kamailio 5.6.3 and 6.0 alike): -1 for an
+/// empty or unparsable value; an unknown socket is logged (warning) and changes nothing, yet
+/// returns 1. Receiving: `$Ri`, `$Rp`, `$Rn`, `$pr` and the socket replies leave from follow the
+/// new socket.
+fn socket_op(ctx: &mut Ctx<'_>, text: &[u8], op: SockOp) -> i64 {
+    if text.is_empty() {
+        ctx.log_error("cannot get socket address value");
+        return -1;
+    }
+    let id = match op {
+        SockOp::Send | SockOp::Recv => match parse_socket(text) {
+            Some(spec) => lookup_socket(ctx, &spec),
+            None => {
+                ctx.log_error(&format!(
+                    "invalid socket specification [{}]",
+                    String::from_utf8_lossy(text)
+                ));
+                return -1;
+            }
+        },
+        SockOp::SendName | SockOp::RecvName => ctx
+            .server
+            .sockets()
+            .iter()
+            .position(|k| k.name.as_deref().map(str::as_bytes) == Some(text))
+            .and_then(|i| u32::try_from(i).ok()),
+    };
+    let Some(id) = id else {
+        ctx.log(
+            ferrosip_api::L_WARN,
+            &format!(
+                "no socket found to match [{}]",
+                String::from_utf8_lossy(text)
+            ),
+        );
+        return 1;
+    };
+    match op {
+        SockOp::Send | SockOp::SendName => ctx.state.force_socket = Some(id),
+        SockOp::Recv | SockOp::RecvName => {
+            let Some(k) = ctx.server.sockets().get(id as usize) else {
+                return -1;
+            };
+            let (addr, proto) = (k.addr, k.proto);
+            ctx.rcv.socket = id;
+            ctx.rcv.dst = addr;
+            ctx.rcv.proto = proto;
+        }
+    }
+    1
+}
+
+/// Kamailio's socket string `[proto:]host[:port]` split (IPv6 in brackets when a port follows).
+struct SockSpec {
+    proto: Option<Proto>,
+    host: String,
+    port: Option<u16>,
+}
+
+/// The index of the listening socket matching a socket string (host = bound IP or advertised
+/// name); `None` when it does not parse or no socket matches.
+fn find_socket(ctx: &Ctx<'_>, text: &[u8]) -> Option<u32> {
+    lookup_socket(ctx, &parse_socket(text)?)
+}
+
+fn parse_socket(text: &[u8]) -> Option<SockSpec> {
+    let s = std::str::from_utf8(text).ok()?.trim();
+    let (proto, rest) = match s.split_once(':') {
+        Some((p, r)) => match Proto::from_name(p.as_bytes()) {
+            Some(p) => (Some(p), r),
+            None => (None, s),
+        },
+        None => (None, s),
+    };
+    let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+        let (h, after) = inner.split_once(']')?;
+        match after {
+            "" => (h, None),
+            p => (h, Some(p.strip_prefix(':')?.parse::<u16>().ok()?)),
+        }
+    } else if rest.matches(':').count() == 1 {
+        let (h, p) = rest.split_once(':')?;
+        (h, Some(p.parse::<u16>().ok()?))
+    } else {
+        (rest, None)
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(SockSpec {
+        proto,
+        host: host.to_string(),
+        port,
+    })
+}
+
+fn lookup_socket(ctx: &Ctx<'_>, spec: &SockSpec) -> Option<u32> {
+    let SockSpec { proto, host, port } = spec;
+    let (proto, port) = (*proto, *port);
+    let ip: Option<std::net::IpAddr> = host.parse().ok();
+    let i = ctx.server.sockets().iter().position(|k| {
+        proto.is_none_or(|p| p == k.proto)
+            && port.is_none_or(|p| p == k.addr.port())
+            && match ip {
+                Some(ip) => k.addr.ip() == ip,
+                None => k.advertise.as_ref().is_some_and(|(h, _)| h == host),
+            }
+    })?;
+    u32::try_from(i).ok()
+}
+
+/// `send_data`/`sendx`: `data` to the URI's address, from socket `from` (else the forced or
+/// receiving one).
+fn send_data_from(ctx: &mut Ctx<'_>, uri: &[u8], data: &[u8], from: Option<u32>) -> i64 {
     let Some((addr, proto)) = uri_addr(uri) else {
         ctx.log_error(&format!(
             "bad dst sip uri or unresolvable host <{}> (IP addresses only)",
@@ -448,7 +638,24 @@ pub fn send_data(ctx: &mut Ctx<'_>, uri: &[u8], data: &[u8]) -> i64 {
         ));
         return -1;
     };
-    transmit(ctx, addr, proto.unwrap_or(Proto::Udp), data)
+    let proto = proto.unwrap_or(Proto::Udp);
+    match from {
+        Some(socket) => {
+            let dst = Dest {
+                addr,
+                proto,
+                socket,
+            };
+            match ctx.server.send(&dst, data) {
+                Ok(()) => 1,
+                Err(e) => {
+                    ctx.log_error(&format!("failed to send: {e}"));
+                    -1
+                }
+            }
+        }
+        None => transmit(ctx, addr, proto, data),
+    }
 }
 
 // ---- internals ----

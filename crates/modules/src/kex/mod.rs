@@ -6,9 +6,8 @@
 //! `stats.reset_statistics`, `stats.clear_statistics`) serve the shared statistics registry
 //! ([`ferrosip_api::Stats`], taken at init): see [`stats`].
 //!
-//! Refused at load (see docs/modules-2.md): `setdebug`/`resetdebug` — the per-process log level
-//! lives in the server and the [`ferrosip_api::Server`] trait has no setter for it yet. Not
-//! exported: `pkg.stats`, `mod.stats`, `pkg.info`, `shm.*` (ferrosip has no Kamailio memory pools
+//! `setdebug`/`resetdebug` set and clear the worker thread's own log level
+//! ([`ferrosip_api::Server::set_worker_log_level`]; Kamailio's is per process). Not exported: `pkg.stats`, `mod.stats`, `pkg.info`, `shm.*` (ferrosip has no Kamailio memory pools
 //! to report on; the core's `core.shmmem` reports the process memory instead).
 //!
 //! Branch index: 0 is the main branch (the R-URI, `$bf`), `n` is the `n`-th additional branch
@@ -125,14 +124,25 @@ pub fn exports() -> ModuleExports {
             "setdebug",
             &[K::IntOrVar],
             any,
-            "per-process log level: refused (the Server trait has no log-level setter yet)",
-        ),
+            "give this worker its own log level, kept for its next messages",
+        )
+        .with(|c, a| {
+            let level = a
+                .first()
+                .ok_or_else(|| Error::Runtime("missing parameter".into()))?
+                .int(c)?;
+            let level = i32::try_from(level.clamp(-5, 3)).unwrap_or(3);
+            Ok(RetCode::from_bool(
+                c.server.set_worker_log_level(Some(level)),
+            ))
+        }),
         FnExport::new(
             "resetdebug",
             &[],
             any,
-            "restore the global log level: refused (see setdebug)",
-        ),
+            "make this worker follow the global log level (debug) again",
+        )
+        .with(|c, _| Ok(RetCode::from_bool(c.server.set_worker_log_level(None)))),
     ]);
     m.functions = f;
     let gen = Arc::new(Sruid::new());

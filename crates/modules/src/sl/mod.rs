@@ -16,9 +16,10 @@
 //! (counters, ACK window, reply-out hooks, `event_route[sl:local-response]`). A reply to an HTTP
 //! request (xhttp) has its Via copies renamed `Sia` ([`http`]), as Kamailio's core builder does.
 //!
-//! Refused at load (see docs/modules-1.md): `send_reply_mode`, `sl_reply_error`,
-//! `send_reply_error` (ferrosip keeps no core error code), `sl_forward_reply` (the reply relay path
-//! is the server's); modparams `event_callback_fl_ack`, `event_callback_lres_sent` (KEMI), and
+//! `sl_forward_reply` relays the received reply through the core
+//! ([`ferrosip_api::Network::forward_reply`]), with another code of the same class and reason.
+//!
+//! Refused at load (see docs/modules-1.md): `send_reply_mode`; modparams `event_callback_fl_ack`, `event_callback_lres_sent` (KEMI), and
 //! `rich_redirect` values with bit 2 (path in Contact).
 
 pub mod api;
@@ -111,6 +112,8 @@ pub struct SlState {
     stateful: OnceLock<Stateful>,
     /// Watchers of the replies sent (dlgs).
     reply_out: OnceLock<Arc<ferrosip_api::ReplyOut>>,
+    /// The core's relay path (`sl_forward_reply`).
+    net: OnceLock<ferrosip_api::NetworkApi>,
 }
 
 /// Replies statefully when the message has a transaction: `Some(return code)`, else `None`.
@@ -177,6 +180,7 @@ impl SlState {
             filtered_acks: AtomicU64::new(0),
             stateful: OnceLock::new(),
             reply_out: OnceLock::new(),
+            net: OnceLock::new(),
         }
     }
 
@@ -352,7 +356,8 @@ pub fn exports() -> ModuleExports {
             Ok(RetCode(send_reply(ctx, &s, code, &reason)))
         })
     };
-    m.functions = vec![
+    m.functions =
+        vec![
         send(
             "sl_send_reply",
             RouteMask::REQUEST,
@@ -372,23 +377,16 @@ pub fn exports() -> ModuleExports {
         ),
         error_reply("sl_reply_error", RouteMask::REQUEST, &st),
         error_reply("send_reply_error", reply_routes, &st),
-        FnExport::new(
-            "sl_forward_reply",
-            &[],
-            RouteMask::ONREPLY,
-            "relay the received reply: refused, the reply relay path belongs to the server",
-        ),
-        FnExport::new(
-            "sl_forward_reply",
+        forward_reply(&st, &[], "relay the received reply statelessly to the next Via"),
+        forward_reply(
+            &st,
             &[K::Spve],
-            RouteMask::ONREPLY,
-            "relay with another code: refused",
+            "relay the received reply with another code of the same class",
         ),
-        FnExport::new(
-            "sl_forward_reply",
+        forward_reply(
+            &st,
             &[K::Spve, K::Spve],
-            RouteMask::ONREPLY,
-            "relay with another code and reason: refused",
+            "relay the received reply with another code (same class) and reason",
         ),
     ];
     m.event_routes = vec![EventRouteExport {
@@ -484,6 +482,9 @@ pub fn exports() -> ModuleExports {
             .set(c)
             .map_err(|_| Error::Init("sl initialised twice".into()))?;
         let _ = si.reply_out.set(ictx.reply_out());
+        if let Some(n) = ictx.api::<ferrosip_api::NetworkApi>() {
+            let _ = si.net.set((*n).clone());
+        }
         SlReply::of(ictx).fill(Arc::clone(&si))?;
         if let Some(tm) = ictx.api::<crate::tm::TmApi>() {
             let _ = si.stateful.set(Stateful(tm.stateful_reply()));
@@ -494,6 +495,77 @@ pub fn exports() -> ModuleExports {
         Ok(())
     }));
     m
+}
+
+fn forward_reply(st: &Arc<SlState>, params: &[K], doc: &'static str) -> FnExport {
+    let s = Arc::clone(st);
+    FnExport::new("sl_forward_reply", params, RouteMask::ONREPLY, doc).with(move |ctx, a| {
+        let code = match a.first() {
+            Some(x) => x.bytes(ctx),
+            None => Vec::new(),
+        };
+        let reason = match a.get(1) {
+            Some(x) => x.bytes(ctx),
+            None => Vec::new(),
+        };
+        Ok(RetCode(sl_forward_reply(ctx, &s, &code, &reason)))
+    })
+}
+
+/// `sl_forward_reply([code[, reason]])` (Kamailio's `w_sl_forward_reply`): relays the received
+/// reply statelessly through the core's relay path, the code replaced when given (three digits,
+/// same class as the received one) and the reason when given (else the received reason is kept).
+/// 1 when sent, -1 otherwise.
+pub fn sl_forward_reply(ctx: &mut Ctx<'_>, st: &SlState, code: &[u8], reason: &[u8]) -> i64 {
+    let Some(net) = st.net.get() else {
+        ctx.log_error("sl_forward_reply: the core's relay path is not available");
+        return -1;
+    };
+    let Some(orig) = ctx.msg.status() else {
+        ctx.log_error("sl_forward_reply: not a reply");
+        return -1;
+    };
+    let status = if code.is_empty() {
+        None
+    } else {
+        let new = match std::str::from_utf8(code).ok().and_then(|c| {
+            (c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| c.parse::<u16>().ok())
+                .flatten()
+        }) {
+            Some(c) if c >= 100 => c,
+            _ => {
+                ctx.log_error(&format!(
+                    "invalid reply code: {}",
+                    String::from_utf8_lossy(code)
+                ));
+                return -1;
+            }
+        };
+        if new / 100 != orig / 100 {
+            ctx.log_error(&format!(
+                "reply code class cannot be changed: {orig} to {new}"
+            ));
+            return -1;
+        }
+        let reason = if reason.is_empty() {
+            let m = &*ctx.msg;
+            m.status_line()
+                .map(|l| l.reason.of(m.buf()).to_vec())
+                .unwrap_or_default()
+        } else {
+            reason.to_vec()
+        };
+        Some((new, reason))
+    };
+    let st2 = status.as_ref().map(|(c, r)| (*c, r.as_slice()));
+    match net.0.forward_reply(ctx, st2) {
+        Ok(()) => 1,
+        Err(e) => {
+            ctx.log_error(&format!("sl_forward_reply: {e}"));
+            -1
+        }
+    }
 }
 
 /// Sends a stateless reply for the request in `ctx` (Kamailio's `sl_reply_helper`): 1 on
