@@ -186,7 +186,7 @@ pub fn exports() -> ModuleExports {
             "msg_iflag_set",
             &[K::Spve],
             any,
-            "set an internal message flag: refused (read by uac/tm, not implemented)",
+            "set an internal message flag: refused (its flags are read only by uac, which ferrosip lacks)",
         ),
         refused(
             "msg_iflag_reset",

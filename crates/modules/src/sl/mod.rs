@@ -373,7 +373,7 @@ pub fn exports() -> ModuleExports {
             "send_reply_mode",
             &[K::IntOrVar, K::Spve, K::IntOrVar],
             reply_routes,
-            "send_reply with mode flags: refused, needs tm",
+            "send_reply with mode flags: refused (the reply send flags reach the transport only from the core)",
         ),
         error_reply("sl_reply_error", RouteMask::REQUEST, &st),
         error_reply("send_reply_error", reply_routes, &st),
