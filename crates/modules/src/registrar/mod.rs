@@ -8,12 +8,13 @@
 //! header added by `append_to_reply`. sl's reply counters are not updated (sl's state is private
 //! to sl).
 //!
-//! Refused at load (docs/modules-registrar.md): `lookup_xavp`, `reg_from_user`, outbound (`outbound_mode` other than 0), the
+//! Refused at load (docs/modules-registrar.md): outbound (`outbound_mode` other than 0), the
 //! `xavp_cfg` parameter, `sock_flag`/`sock_hdr_name`, `event_callback`. `xavp_rcd` is in
 //! [`rcd`].
 
 pub mod contact;
 pub mod rcd;
+pub mod regxavp;
 pub mod save;
 pub mod sockhdr;
 pub mod ulc;
@@ -291,17 +292,19 @@ pub fn exports() -> ModuleExports {
             save::w_lookup_branches,
         )
         .fixup(fx(false)),
-        FnExport::new(
+        f(
             "lookup_xavp",
             &[K::Spve, K::Spve, K::Spve, K::Spve],
             RouteMask::ANY,
-            "not yet",
+            "an AoR's record and contacts into two XAVPs (6.0; not in 5.6.3)",
+            regxavp::w_lookup_xavp,
         ),
-        FnExport::new(
+        f(
             "reg_from_user",
-            &[K::Str, K::Spve, K::IntOrVar],
+            &[K::Spve, K::Spve, K::IntOrVar],
             RouteMask::ANY,
-            "not yet",
+            "true when the source address is one the AoR registered from (6.0; not in 5.6.3)",
+            regxavp::w_reg_from_user,
         ),
         f(
             "add_sock_hdr",
