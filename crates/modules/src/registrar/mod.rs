@@ -1,6 +1,8 @@
 //! Kamailio's `registrar` module: `save` (REGISTER processing and the 200 with the contact list),
-//! `lookup` (R-URI, `$du` and branches from the location table), `registered`, `unregister` and
-//! `reg_send_reply`, over usrloc's [`UlApi`] taken at init (Kamailio's `load_ul_api`).
+//! `lookup` (R-URI, `$du` and branches from the location table), `registered` (with match and
+//! action flags), `unregister` and `reg_send_reply`, over usrloc's [`UlApi`] taken at init
+//! (Kamailio's `load_ul_api`); `lookup_xavp`/`reg_from_user` in [`regxavp`], `add_sock_hdr` in
+//! [`sockhdr`].
 //!
 //! Replies are sent statelessly the way `sl` sends them (same builder, to-tag, `Server:` and
 //! `Warning:` headers), with the headers Kamailio's registrar adds (`Contact` with `expires=` per
