@@ -315,6 +315,8 @@ fn table_covers_every_name() {
         "snd", "sndto", "sndfrom", "rcv", "recv", "stat", "sel",
         // server/context data, tested in context_and_socket_data
         "mi", "def", "defn", "Rn", "RAi", "RAp", "Ras", "sas", "RAu", "RAut",
+        // the static branch outlives the message: pv_sbranch.rs, against Kamailio
+        "sbranch",
     ];
     let mut missing = Vec::new();
     for p in &exports.pvs {
