@@ -19,11 +19,6 @@
 //!   (exit 0) or could not start (exit 255, reason on stderr), through a status pipe; the daemon
 //!   keeps stderr when the log goes there (`-E`/`log_stderror`). SIGTERM/SIGINT stop it (exit 0).
 
-/// mimalloc instead of glibc's malloc (ARCHITECTURE.md, Decisions): the stateful workload spends
-/// 13 % fewer instructions per call with it (bench/RESULTS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod cli;
 mod flags;
 

@@ -12,9 +12,7 @@ use super::*;
 
 /// Gives the memory of finished transactions back to the system once the table has stayed empty
 /// for a while after a burst (glibc keeps freed heap in its arenas otherwise: after 60,000 calls at
-/// 1,000/s the RSS stayed 40 MB above its start with an empty table). At most every 10 s. The
-/// `ferrosip` binary allocates with mimalloc, which returns freed pages itself; there the trim only
-/// walks glibc's (nearly unused) arenas — it matters for embedders on the system allocator.
+/// 1,000/s the RSS stayed 40 MB above its start with an empty table). At most every 10 s.
 #[derive(Default)]
 struct Trim {
     /// The table held transactions since the last trim.
