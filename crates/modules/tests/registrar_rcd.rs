@@ -240,25 +240,6 @@ fn rcd_fields_follow_the_mask() {
     }
 }
 
-fn kamailio_step(text: &str, callid: &str) -> Option<Vec<String>> {
-    let begin = format!("@@B {callid}@@");
-    let end = format!("@@E {callid}@@");
-    let start = text.find(&begin)?;
-    let stop = start + text[start..].find(&end)?;
-    // The end marker's own line starts before it: stop at the line break before it.
-    let stop = text[..stop].rfind('\n').unwrap_or(stop).max(start);
-    Some(
-        text[start..stop]
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                l.find("<script>: ")
-                    .map(|p| l[p + "<script>: ".len()..].to_string())
-            })
-            .collect(),
-    )
-}
-
 #[test]
 fn kamailio_fills_the_same_fields() {
     for (mask, _) in RUNS {
@@ -291,7 +272,7 @@ fn kamailio_fills_the_same_fields() {
                 "{callid}:\n{}",
                 kam.text()
             );
-            let theirs = kamailio_step(&kam.text(), callid).unwrap_or_default();
+            let theirs = harness::kamailio_step(&kam.text(), callid).unwrap_or_default();
             assert_eq!(ours[i], theirs, "mask {mask}, step {callid}");
         }
     }

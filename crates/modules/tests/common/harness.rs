@@ -537,3 +537,24 @@ pub fn server_url(var: &str) -> Option<String> {
         }
     }
 }
+
+/// The `<script>: ` lines Kamailio logged between the `@@B <callid>@@` and `@@E <callid>@@` markers
+/// a test config's route prints around one message (None when the markers are not both there).
+pub fn kamailio_step(text: &str, callid: &str) -> Option<Vec<String>> {
+    let begin = format!("@@B {callid}@@");
+    let end = format!("@@E {callid}@@");
+    let start = text.find(&begin)?;
+    let stop = start + text[start..].find(&end)?;
+    // The end marker's own line starts before it: stop at the line break before it.
+    let stop = text[..stop].rfind('\n').unwrap_or(stop).max(start);
+    Some(
+        text[start..stop]
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                l.find("<script>: ")
+                    .map(|p| l[p + "<script>: ".len()..].to_string())
+            })
+            .collect(),
+    )
+}
