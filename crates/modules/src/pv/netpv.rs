@@ -823,13 +823,27 @@ fn branch_set(c: &mut Ctx<'_>, n: &PvName, v: Value) -> Result<(), Error> {
         .filter(|i| *i < c.state.branches.len())
         .ok_or_else(|| rt(format!("no branch at index {i}")))?;
     let empty = matches!(&v, Value::Null) || matches!(&v, Value::Str(b) if b.is_empty());
+    if attr == 0 && empty {
+        c.state.branches.remove(i);
+        return Ok(());
+    }
     let Some(b) = c.state.branches.get_mut(i) else {
         return Err(rt("no such branch"));
     };
+    set_branch_attr(b, attr, v, "branch")
+}
+
+/// One attribute of a branch (`$branch`, `$sbranch`) set by number as Kamailio's `pv_set_branchx`
+/// does; `uri` to empty is the caller's (it removes or resets the branch). `what` names the
+/// variable's kind in errors.
+pub(crate) fn set_branch_attr(
+    b: &mut Branch,
+    attr: i64,
+    v: Value,
+    what: &str,
+) -> Result<(), Error> {
+    let empty = matches!(&v, Value::Null) || matches!(&v, Value::Str(b) if b.is_empty());
     match (attr, v) {
-        (0, _) if empty => {
-            c.state.branches.remove(i);
-        }
         (1, _) if empty => b.dst_uri.clear(),
         (2, _) if empty => b.path.clear(),
         (0, Value::Str(s)) => b.uri = s,
@@ -839,14 +853,14 @@ fn branch_set(c: &mut Ctx<'_>, n: &PvName, v: Value) -> Result<(), Error> {
         (3, Value::Int(q)) => b.q = i32::try_from(q).map_err(|_| rt("q out of range"))?,
         (4, _) if empty => b.socket = None,
         (4, _) => {
-            return Err(rt(
-                "branch sockets cannot be set: no socket list in the context",
-            ))
+            return Err(rt(format!(
+                "{what} sockets cannot be set: no socket list in the context"
+            )))
         }
         (5 | 7 | 8, _) => {}
         (6, Value::Null) => b.flags = 0,
         (6, Value::Int(f)) => b.flags = f as u32, // 32-bit flags, truncated as in Kamailio
-        _ => return Err(rt("wrong value type for this branch attribute")),
+        _ => return Err(rt(format!("wrong value type for this {what} attribute"))),
     }
     Ok(())
 }

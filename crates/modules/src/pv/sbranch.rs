@@ -15,8 +15,6 @@ use std::cell::RefCell;
 use ferrosip_api::ctx::Branch;
 use ferrosip_api::{Ctx, Error, RetCode, Value};
 
-use super::rt;
-
 thread_local! {
     static SBRANCH: RefCell<Branch> = RefCell::new(Branch::default());
 }
@@ -61,27 +59,11 @@ pub fn set(attr: i64, v: Value) -> Result<(), Error> {
     let empty = matches!(&v, Value::Null) || matches!(&v, Value::Str(b) if b.is_empty());
     SBRANCH.with(|b| {
         let mut b = b.borrow_mut();
-        match (attr, v) {
-            (0, _) if empty => *b = Branch::default(),
-            (1, _) if empty => b.dst_uri.clear(),
-            (2, _) if empty => b.path.clear(),
-            (0, Value::Str(s)) => b.uri = s,
-            (1, Value::Str(s)) => b.dst_uri = s,
-            (2, Value::Str(s)) => b.path = s,
-            (3, Value::Null) => b.q = -1,
-            (3, Value::Int(q)) => b.q = i32::try_from(q).map_err(|_| rt("q out of range"))?,
-            (4, _) if empty => b.socket = None,
-            (4, _) => {
-                return Err(rt(
-                    "static branch sockets cannot be set: no socket list in the context",
-                ))
-            }
-            (5 | 7 | 8, _) => {}
-            (6, Value::Null) => b.flags = 0,
-            (6, Value::Int(f)) => b.flags = f as u32, // 32-bit flags, truncated as in Kamailio
-            _ => return Err(rt("wrong value type for this static branch attribute")),
+        if attr == 0 && empty {
+            *b = Branch::default();
+            return Ok(());
         }
-        Ok(())
+        super::netpv::set_branch_attr(&mut b, attr, v, "static branch")
     })
 }
 
