@@ -49,14 +49,7 @@ impl TmApi {
                     }
                 }
                 // The branches that could not be sent end now too.
-                let failed: Vec<u8> = (0..t.p.branch_count())
-                    .filter_map(|i| u8::try_from(i).ok())
-                    .collect();
-                let mut more = Vec::new();
-                for b in failed {
-                    let _ = t.p.send_failed(now, b, &mut more);
-                }
-                let _ = apply(&self.tm, &cell, &mut t, &more, None);
+                end_unsent_branches(&self.tm, &cell, &mut t, now);
             }
             if std::mem::take(&mut t.failed_silently) {
                 // t_relay_to(…, 0x2) sent nothing: without a reply from the script the transaction
@@ -65,14 +58,7 @@ impl TmApi {
                 if t.final_code == 0 {
                     t.replicated = true;
                 }
-                let failed: Vec<u8> = (0..t.p.branch_count())
-                    .filter_map(|i| u8::try_from(i).ok())
-                    .collect();
-                let mut more = Vec::new();
-                for b in failed {
-                    let _ = t.p.send_failed(now, b, &mut more);
-                }
-                let _ = apply(&self.tm, &cell, &mut t, &more, None);
+                end_unsent_branches(&self.tm, &cell, &mut t, now);
             }
             t.p.script_done(now);
             self.tm.table.reschedule(&cell, &mut t);
@@ -437,4 +423,17 @@ pub struct TmxCounters {
     pub rpl_generated: u64,
     /// Final replies sent upstream by class 2xx … 6xx.
     pub completed: [u64; 5],
+}
+
+/// Ends every branch of `t` that was not sent (Kamailio: a branch whose send failed gets its
+/// faked reply) and applies what the state machine does with that.
+fn end_unsent_branches(tm: &Tm, cell: &Arc<TxnCell>, t: &mut Txn, now: Time) {
+    let failed: Vec<u8> = (0..t.p.branch_count())
+        .filter_map(|i| u8::try_from(i).ok())
+        .collect();
+    let mut more = Vec::new();
+    for b in failed {
+        let _ = t.p.send_failed(now, b, &mut more);
+    }
+    let _ = apply(tm, cell, t, &more, None);
 }
