@@ -385,7 +385,7 @@ fn lost_tcp(bin: &str, name: &str) -> (bool, bool, bool, String) {
         &config(port, &sock, bin.contains("kamailio")),
         &[srv_addr],
     );
-    let mut c = TcpStream::connect(srv_addr).unwrap_or_else(|e| panic!("{name}: connect: {e}"));
+    let mut c = connect_tcp(srv_addr, name);
     let me = c.local_addr().unwrap_or(srv_addr);
     // The contact names port 9 (nothing listens there): the keepalive can only arrive on the
     // connection the contact registered over.
@@ -438,6 +438,19 @@ fn handle_lost_tcp_removes_the_contact_of_a_closed_connection() {
     assert_eq!(f, k, "ferrosip vs kamailio");
 }
 
+/// A TCP connection to the server: the start check probes UDP, and Kamailio's TCP listener may come
+/// up a moment later on a loaded machine, so refused connects are retried for up to 5 s.
+fn connect_tcp(addr: SocketAddr, name: &str) -> TcpStream {
+    let t0 = Instant::now();
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(c) => return c,
+            Err(e) if t0.elapsed() > Duration::from_secs(5) => panic!("{name}: connect: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Seconds from a TCP registration with `Expires: 2` until the server closes the connection
 /// (`None`: still open after 10 s).
 fn expired_close(bin: &str, name: &str) -> Option<f64> {
@@ -451,7 +464,7 @@ fn expired_close(bin: &str, name: &str) -> Option<f64> {
 modparam(\"registrar\", \"min_expires\", 1)\n";
     let cfg = config_with(port, &sock, bin.contains("kamailio"), extra);
     let mut srv = w::start(bin, name, &cfg, &[srv_addr]);
-    let mut c = TcpStream::connect(srv_addr).unwrap_or_else(|e| panic!("{name}: connect: {e}"));
+    let mut c = connect_tcp(srv_addr, name);
     let me = c.local_addr().unwrap_or(srv_addr);
     let reg = register("TCP", me, "erin", ";transport=tcp").replace("Expires: 300", "Expires: 2");
     let _ = c.write_all(reg.as_bytes());
