@@ -12,7 +12,6 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use ferrosip_api::{Ctx, Recorder, RecvInfo, RouteType, WorkerState};
-use ferrosip_config::LoadOptions;
 
 const CHECK: &str = r#"route[CHECK] {
     xlog("L_ERR", "rc=$var(rc) s=$sbranch(uri) d=$sbranch(dst_uri) p=$sbranch(path) q=$sbranch(q) f=$sbranch(flags) c=$sbranch(count)\n");
@@ -112,38 +111,16 @@ Call-ID: {callid}\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nX-Fn: {xfn}\r\nConte
     )
 }
 
-struct NoFiles;
-impl ferrosip_config::Host for NoFiles {
-    fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            path.to_string(),
-        ))
-    }
-    fn env(&self, _: &str) -> Option<String> {
-        None
-    }
-}
-
 /// The script lines of every step on ferrosip.
 fn ferrosip_lines() -> Vec<Vec<String>> {
     let cfg = format!("loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n{CHECK}{ROUTE}");
-    let loaded = ferrosip_config::load_text("t.cfg", cfg, &LoadOptions::default(), &NoFiles)
-        .unwrap_or_else(|f| panic!("{}", f.render()));
-    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
-    for m in [
-        ferrosip_modules::pv::exports(),
-        ferrosip_modules::xlog::exports(),
-    ] {
-        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
-    assert!(diags.is_empty(), "{diags:?}");
-    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
-    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
-    let request = p
-        .route(ferrosip_script::Entry::Request)
-        .unwrap_or_else(|| panic!("request_route"));
+    let (p, request) = harness::compile_request(
+        cfg,
+        vec![
+            ferrosip_modules::pv::exports(),
+            ferrosip_modules::xlog::exports(),
+        ],
+    );
     let mut w = WorkerState::default();
     let mut all = Vec::new();
     for (callid, xfn) in STEPS {

@@ -11,7 +11,6 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use ferrosip_api::{Ctx, Proto, Recorder, RecvInfo, RouteType, SocketInfo, WorkerState};
-use ferrosip_config::LoadOptions;
 
 const ROUTE: &str = r#"request_route {
     if ($ci == "ping") { xlog("L_ERR", "@@READY@@\n"); exit; }
@@ -38,45 +37,23 @@ Call-ID: {callid}\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nX-Fn: {xfn}\r\nConte
     )
 }
 
-struct NoFiles;
-impl ferrosip_config::Host for NoFiles {
-    fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            path.to_string(),
-        ))
-    }
-    fn env(&self, _: &str) -> Option<String> {
-        None
-    }
-}
-
 /// The script lines of every step on ferrosip.
 fn ferrosip_lines(listen: u16, client: u16) -> Vec<Vec<String>> {
     let cfg = format!(
         "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
          loadmodule \"textopsx.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{ROUTE}"
     );
-    let loaded = ferrosip_config::load_text("t.cfg", cfg, &LoadOptions::default(), &NoFiles)
-        .unwrap_or_else(|f| panic!("{}", f.render()));
-    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
-    for m in [
-        ferrosip_modules::sl::exports(),
-        ferrosip_modules::pv::exports(),
-        ferrosip_modules::xlog::exports(),
-        ferrosip_modules::textopsx::exports(),
-        ferrosip_modules::usrloc::exports(),
-        ferrosip_modules::registrar::exports(),
-    ] {
-        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
-    assert!(diags.is_empty(), "{diags:?}");
-    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
-    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
-    let request = p
-        .route(ferrosip_script::Entry::Request)
-        .unwrap_or_else(|| panic!("request_route"));
+    let (p, request) = harness::compile_request(
+        cfg,
+        vec![
+            ferrosip_modules::sl::exports(),
+            ferrosip_modules::pv::exports(),
+            ferrosip_modules::xlog::exports(),
+            ferrosip_modules::textopsx::exports(),
+            ferrosip_modules::usrloc::exports(),
+            ferrosip_modules::registrar::exports(),
+        ],
+    );
     let mut w = WorkerState::default();
     let mut all = Vec::new();
     for (callid, xfn) in STEPS {

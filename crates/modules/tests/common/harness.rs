@@ -558,3 +558,44 @@ pub fn kamailio_step(text: &str, callid: &str) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+/// A config text loaded, its modparams applied to a registry of the script's base and `modules`
+/// (initialised), and compiled: the program and its `request_route`. Panics on any error.
+pub fn compile_request(
+    cfg: String,
+    modules: Vec<ferrosip_api::ModuleExports>,
+) -> (ferrosip_script::Program, ferrosip_script::RouteId) {
+    let loaded = ferrosip_config::load_text(
+        "t.cfg",
+        cfg,
+        &ferrosip_config::LoadOptions::default(),
+        &NoFiles,
+    )
+    .unwrap_or_else(|f| panic!("{}", f.render()));
+    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+    for m in modules {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
+    assert!(diags.is_empty(), "{diags:?}");
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
+    let request = p
+        .route(ferrosip_script::Entry::Request)
+        .unwrap_or_else(|| panic!("request_route"));
+    (p, request)
+}
+
+/// A config host with no include files and no environment.
+pub struct NoFiles;
+impl ferrosip_config::Host for NoFiles {
+    fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            path.to_string(),
+        ))
+    }
+    fn env(&self, _: &str) -> Option<String> {
+        None
+    }
+}
