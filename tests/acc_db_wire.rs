@@ -20,6 +20,8 @@
 
 #[path = "wire_harness.rs"]
 mod harness;
+#[path = "sip_endpoints.rs"]
+mod sip_endpoints;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
@@ -465,37 +467,6 @@ fn dialog_reply(req: &str, code: u16, reason: &str, tag: &str, extra: &str) -> S
     )
 }
 
-/// An ACK or BYE in the dialog of the 2xx `ok` (Route set from its Record-Routes).
-fn in_dialog(uac: u16, ok: &str, method: &str, cseq: u32, call: &str) -> String {
-    let field = |name: &str| -> Vec<String> {
-        ok.split("\r\n")
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-            .collect()
-    };
-    let contact = field("Contact")
-        .first()
-        .and_then(|c| c.split('<').nth(1))
-        .and_then(|c| c.split('>').next())
-        .unwrap_or("sip:x@127.0.0.1")
-        .to_string();
-    let to = field("To").first().cloned().unwrap_or_default();
-    let mut out = format!(
-        "{method} {contact} SIP/2.0\r\n\
-Via: SIP/2.0/UDP 127.0.0.1:{uac};branch=z9hG4bK-{call}-{method}-{cseq};rport\r\n\
-Max-Forwards: 70\r\n"
-    );
-    for r in field("Record-Route").iter().rev() {
-        out.push_str(&format!("Route: {r}\r\n"));
-    }
-    out.push_str(&format!(
-        "From: <sip:alice@127.0.0.1>;tag=a-{call}\r\nTo: {to}\r\nCall-ID: {call}@127.0.0.1\r\n\
-CSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
-    ));
-    out
-}
-
 /// Through Debian's stock kamailio.cfg: bob registers, alice calls him (200, ACK, BYE), calls
 /// again (486) and calls an unknown user.
 fn stock_calls(proxy: SocketAddr, uac: &Ep, uas: &Ep) {
@@ -527,9 +498,15 @@ Content-Length: 0\r\n\r\n",
     let contact = format!("Contact: <sip:bob@127.0.0.1:{}>\r\n", uas.port);
     uas.send(proxy, &dialog_reply(&req, 200, "OK", "b-call1", &contact));
     let ok = uac.expect("SIP/2.0 200", W).unwrap_or_default();
-    uac.send(proxy, &in_dialog(uac.port, &ok, "ACK", 1, "bob"));
+    uac.send(
+        proxy,
+        &sip_endpoints::in_dialog(uac.port, &ok, "ACK", 1, "bob"),
+    );
     assert!(uas.expect("ACK", W).is_some(), "ACK");
-    uac.send(proxy, &in_dialog(uac.port, &ok, "BYE", 2, "bob"));
+    uac.send(
+        proxy,
+        &sip_endpoints::in_dialog(uac.port, &ok, "BYE", 2, "bob"),
+    );
     let bye = uas.expect("BYE", W).unwrap_or_default();
     uas.send(proxy, &dialog_reply(&bye, 200, "OK", "b-call1", ""));
     assert!(uac.expect("SIP/2.0 200", W).is_some(), "BYE 200");
