@@ -15,8 +15,6 @@ mod harness;
 mod sip_endpoints;
 
 use std::net::SocketAddr;
-use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness::*;
@@ -229,7 +227,7 @@ fn cancel_unreplied(r: &mut Run) {
         .send(r.proxy, &message(r.uac.port, "uacinv", "uacinv"));
     r.uac.expect("SIP/2.0 200", W);
     let inv = r.uas1.expect("INVITE", W).unwrap_or_default();
-    let answer = rpc(&r.rpcdir, "tm.cancel", &["unr-1", "7"], W);
+    let answer = harness::rpc_dgram(&r.rpcdir, "tm.cancel", &["unr-1", "7"], W);
     r.uac.got.push(format!("RPC {answer}"));
     // T1 is 500 ms: two retransmissions would come within 1.6 s.
     r.uas1.drain(Duration::from_millis(1600));
@@ -246,32 +244,6 @@ fn cancel_unreplied(r: &mut Run) {
         r.uas1.expect("ACK", W);
     }
     r.uas1.drain(Duration::from_millis(300));
-}
-
-/// A JSON-RPC request over jsonrpcs' datagram socket; the answer with its spaces removed.
-fn rpc(dir: &Path, method: &str, params: &[&str], wait: Duration) -> String {
-    let sock = dir.join("rpc.sock");
-    let me = dir.join(format!("client-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&me);
-    let Ok(c) = UnixDatagram::bind(&me) else {
-        return format!("<cannot bind {}>", me.display());
-    };
-    let _ = c.set_read_timeout(Some(wait));
-    let ps: Vec<String> = params.iter().map(|p| format!("\"{p}\"")).collect();
-    let req = format!(
-        r#"{{"jsonrpc": "2.0", "method": "{method}", "params": [{}], "id": 1}}"#,
-        ps.join(", ")
-    );
-    let mut buf = vec![0u8; 65536];
-    let out = match c
-        .send_to(req.as_bytes(), &sock)
-        .and_then(|_| c.recv(&mut buf))
-    {
-        Ok(n) => String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned(),
-        Err(e) => format!("<{e}>"),
-    };
-    let _ = std::fs::remove_file(&me);
-    out.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 type Scenario = fn(&mut Run);

@@ -19,7 +19,6 @@ mod harness;
 mod sip_endpoints;
 
 use std::net::SocketAddr;
-use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -109,62 +108,6 @@ fn trigger(uac: &mut Ep, proxy: SocketAddr, user: &str) {
     uac.expect("SIP/2.0 200", W);
 }
 
-/// One JSON-RPC call over jsonrpcs' datagram socket; the answer with whitespace outside strings
-/// removed (Kamailio pretty-prints, ferrosip does not).
-fn rpc(dir: &Path, method: &str, params: &[&str], wait: Duration) -> String {
-    let sock = dir.join("rpc.sock");
-    let me = dir.join(format!("client-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&me);
-    let Ok(c) = UnixDatagram::bind(&me) else {
-        return format!("<cannot bind {}>", me.display());
-    };
-    let _ = c.set_read_timeout(Some(wait));
-    let esc = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace("\r", "\\r")
-            .replace("\n", "\\n")
-    };
-    let ps: Vec<String> = params.iter().map(|p| format!("\"{}\"", esc(p))).collect();
-    let req = format!(
-        r#"{{"jsonrpc": "2.0", "method": "{method}", "params": [{}], "id": 1}}"#,
-        ps.join(", ")
-    );
-    let mut buf = vec![0u8; 65536];
-    let out = match c
-        .send_to(req.as_bytes(), &sock)
-        .and_then(|_| c.recv(&mut buf))
-    {
-        Ok(n) => String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned(),
-        Err(e) => format!("<{e}>"),
-    };
-    let _ = std::fs::remove_file(&me);
-    compact_json(&out)
-}
-
-fn compact_json(s: &str) -> String {
-    let mut out = String::new();
-    let (mut in_str, mut esc) = (false, false);
-    for c in s.chars() {
-        if in_str {
-            out.push(c);
-            if esc {
-                esc = false;
-            } else if c == '\\' {
-                esc = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if c == '"' {
-            in_str = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Normalises a message: the harness's rules plus generated Call-IDs (`<hex>-<pid>@<ip>`).
 fn norm(m: &str, ports: &[(u16, &str)]) -> String {
     normalise(m, ports)
@@ -209,7 +152,7 @@ fn blocking(
 ) -> (String, Vec<String>) {
     let (d, t, m) = (dir.to_path_buf(), target.to_string(), method.to_string());
     let h = std::thread::spawn(move || {
-        rpc(
+        harness::rpc_dgram(
             &d,
             "tm.t_uac_wait_block",
             &[
@@ -368,13 +311,13 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     let hdrs = "From: <sip:rpc@example.com>\r\nTo: <sip:rpc@example.com>\r\n";
     let target = format!("sip:rpc@127.0.0.1:{}", uas.port);
     let faults = [
-        rpc(
+        harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_start",
             &["OPTIONS", &target, ".", "."],
             W,
         ),
-        rpc(
+        harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_start",
             &[
@@ -386,19 +329,19 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
             ],
             W,
         ),
-        rpc(
+        harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_start",
             &["OPTIONS", &target, ".", "udp:127.0.0.9:5060", hdrs],
             W,
         ),
-        rpc(
+        harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_start",
             &["OPTIONS", "nonsense", ".", ".", hdrs],
             W,
         ),
-        rpc(
+        harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_start",
             &[
@@ -410,13 +353,13 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
             ],
             W,
         ),
-        rpc(
+        harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_start",
             &["OPTIONS", &target, ".", ".", hdrs, "body"],
             W,
         ),
-        rpc(
+        harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_start",
             &[
@@ -430,7 +373,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
         ),
     ];
     seen.push(("rpc/faults".into(), faults.to_vec()));
-    let started = rpc(
+    let started = harness::rpc_dgram(
         &rpcdir,
         "tm.t_uac_start",
         &[
@@ -461,7 +404,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     keep(&mut seen, "rpc-block-invite/uas", &blocked_inv.1);
     // Unanswered, with t_set_fr(1000, 1000) in the local-request route: the faked 408 after 1 s.
     let t0 = Instant::now();
-    let timed_out = rpc(
+    let timed_out = harness::rpc_dgram(
         &rpcdir,
         "tm.t_uac_wait_block",
         &[
@@ -477,7 +420,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     uas.drain(Duration::from_millis(100));
     uas.got.clear();
     // tm.cancel on a ringing local INVITE: CANCEL, then the 487's ACK; and its faults.
-    let started_inv = rpc(
+    let started_inv = harness::rpc_dgram(
         &rpcdir,
         "tm.t_uac_start",
         &[
@@ -494,9 +437,9 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     // The 180 must be in before the CANCEL is asked for.
     std::thread::sleep(Duration::from_millis(200));
     let canceled = [
-        rpc(&rpcdir, "tm.cancel", &["cancel-ring", "10"], W),
-        rpc(&rpcdir, "tm.cancel", &["no-such-call", "10"], W),
-        rpc(&rpcdir, "tm.cancel", &["cancel-ring"], W),
+        harness::rpc_dgram(&rpcdir, "tm.cancel", &["cancel-ring", "10"], W),
+        harness::rpc_dgram(&rpcdir, "tm.cancel", &["no-such-call", "10"], W),
+        harness::rpc_dgram(&rpcdir, "tm.cancel", &["cancel-ring"], W),
     ];
     let cancel = uas.expect("CANCEL", W).unwrap_or_default();
     uas.send(proxy, &reply(&cancel, 200, "OK", "u8", uas.port));
@@ -528,7 +471,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
         .collect();
     seen.push(("log".into(), lines));
     // tmx's cumulative statistics (Kamailio refreshes them at most every 2 s: long past here).
-    let tmx = rpc(&rpcdir, "stats.get_statistics", &["tmx:"], W);
+    let tmx = harness::rpc_dgram(&rpcdir, "stats.get_statistics", &["tmx:"], W);
     seen.push((
         "tmx".into(),
         tmx.split('"')
@@ -538,7 +481,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
             .collect(),
     ));
     // tm's cumulative counters (the gauges depend on when the wait timers ran).
-    let stats = rpc(&rpcdir, "tm.stats", &[], W);
+    let stats = harness::rpc_dgram(&rpcdir, "tm.stats", &[], W);
     seen.push((
         "tm.stats".into(),
         stats
@@ -558,7 +501,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
     let tcp_port = tcp_uas.local_addr().map(|a| a.port()).unwrap_or(0);
     let tcp = {
         let h = std::thread::spawn(move || tcp_answer(&tcp_uas));
-        let answer = rpc(
+        let answer = harness::rpc_dgram(
             &rpcdir,
             "tm.t_uac_wait_block",
             &[
@@ -579,7 +522,7 @@ fn run(bin: &str, name: &str, with_wait: bool) -> Outcome {
         let d = rpcdir.clone();
         let t = target.clone();
         let h = std::thread::spawn(move || {
-            rpc(
+            harness::rpc_dgram(
                 &d,
                 "tm.t_uac_wait",
                 &[
@@ -1143,7 +1086,7 @@ fn http_wait(bin: &str, name: &str) -> Seen {
             &reply(&req, code, "Fine", "w1", uas.port).replace("Contact:", &rr),
         );
         uas.got.clear();
-        let answer = compact_json(&h.join().unwrap_or_default()).replace("\\r\\n", "\r\n");
+        let answer = harness::compact_json(&h.join().unwrap_or_default()).replace("\\r\\n", "\r\n");
         seen.push((format!("wait-{code}"), vec![norm(&answer, &ports)]));
     }
     assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());

@@ -385,3 +385,60 @@ pub fn server_url(var: &str) -> Option<String> {
         }
     }
 }
+
+/// One JSON-RPC call over jsonrpcs' datagram socket (`<dir>/rpc.sock`); the answer with whitespace outside strings
+/// removed (Kamailio pretty-prints, ferrosip does not).
+pub fn rpc_dgram(dir: &std::path::Path, method: &str, params: &[&str], wait: Duration) -> String {
+    let sock = dir.join("rpc.sock");
+    let me = dir.join(format!("client-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&me);
+    let Ok(c) = std::os::unix::net::UnixDatagram::bind(&me) else {
+        return format!("<cannot bind {}>", me.display());
+    };
+    let _ = c.set_read_timeout(Some(wait));
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace("\r", "\\r")
+            .replace("\n", "\\n")
+    };
+    let ps: Vec<String> = params.iter().map(|p| format!("\"{}\"", esc(p))).collect();
+    let req = format!(
+        r#"{{"jsonrpc": "2.0", "method": "{method}", "params": [{}], "id": 1}}"#,
+        ps.join(", ")
+    );
+    let mut buf = vec![0u8; 65536];
+    let out = match c
+        .send_to(req.as_bytes(), &sock)
+        .and_then(|_| c.recv(&mut buf))
+    {
+        Ok(n) => String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned(),
+        Err(e) => format!("<{e}>"),
+    };
+    let _ = std::fs::remove_file(&me);
+    compact_json(&out)
+}
+
+/// JSON text without the whitespace outside strings.
+pub fn compact_json(s: &str) -> String {
+    let mut out = String::new();
+    let (mut in_str, mut esc) = (false, false);
+    for c in s.chars() {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
