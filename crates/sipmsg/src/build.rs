@@ -185,8 +185,6 @@ pub fn forward_request_with_branch(
     opts: &ForwardOptions<'_>,
     branch: &[u8],
 ) -> Result<Vec<u8>, BuildError> {
-    let rl = msg.request_line().ok_or(BuildError::WrongType)?;
-    let buf = msg.buf();
     let ctx = SendContext {
         rcv_socket: Some(rcv.socket),
         rcv_proto: rcv.proto,
@@ -197,16 +195,32 @@ pub fn forward_request_with_branch(
     };
     // room for what the builder adds: Content-Length, our Via, received/rport, path, new R-URI
     let room = 256 + opts.path.map_or(0, <[u8]>::len) + opts.new_ruri.map_or(0, <[u8]>::len);
-    let mut e = edits.fork(8, room);
+    with_fork(edits, 8, room, |e| {
+        forward_request_edits(msg, e, rcv, to, opts, branch, &ctx)
+    })
+}
+
+/// The edits [`forward_request_with_branch`] adds, then the output.
+fn forward_request_edits(
+    msg: &Msg,
+    e: &mut Edits,
+    rcv: &RecvInfo<'_>,
+    to: &SendTarget<'_>,
+    opts: &ForwardOptions<'_>,
+    branch: &[u8],
+    ctx: &SendContext<'_>,
+) -> Result<Vec<u8>, BuildError> {
+    let rl = msg.request_line().ok_or(BuildError::WrongType)?;
+    let buf = msg.buf();
     let eoh = msg.headers_end()?;
-    adjust_content_length(msg, &mut e, eoh, &ctx, to.proto)?;
+    adjust_content_length(msg, e, eoh, ctx, to.proto)?;
 
     let via = *msg.via1()?;
     let via_hdr = header_at(msg, via.header)?;
     let via_anchor = e.anchor(via_hdr.span.start as usize)?;
 
     if !opts.no_received {
-        update_received_via(msg, &mut e, &via, rcv, opts.force_rport)?;
+        update_received_via(msg, e, &via, rcv, opts.force_rport)?;
     }
 
     if let Some(path) = opts.path.filter(|p| !p.is_empty()) {
@@ -229,8 +243,25 @@ pub fn forward_request_with_branch(
     }
 
     let mut out = Vec::with_capacity(e.capacity_hint());
-    e.write(buf, eoh, &ctx, &mut out)?;
+    e.write(buf, eoh, ctx, &mut out)?;
     Ok(out)
+}
+
+/// Runs `f` on a fork of `edits` with room for `anchors` more anchors and `text` more bytes: in a
+/// per-thread scratch list (no allocation once warm), or a fresh fork if the scratch is in use.
+fn with_fork<R>(edits: &Edits, anchors: usize, text: usize, f: impl FnOnce(&mut Edits) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Edits> = std::cell::RefCell::new(Edits::default());
+    }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut e) => {
+            edits.fork_into(&mut e, anchors, text);
+            let r = f(&mut e);
+            e.trim_scratch();
+            r
+        }
+        Err(_) => f(&mut edits.fork(anchors, text)),
+    })
 }
 
 /// Kamailio's `generate_res_buf_from_sip_res()`: a received reply as forwarded — top Via removed,
@@ -248,12 +279,13 @@ pub fn forward_reply(
     let via1 = *msg.via1()?;
     let via2 = msg.via2()?.copied().ok_or(BuildError::NoSecondVia)?;
     let eoh = msg.headers_end()?;
-    let mut e = edits.fork(4, 32);
-    adjust_content_length(msg, &mut e, eoh, ctx, via_transport(&via2))?;
-    e.delete(via1.remove_span.start as usize, via1.remove_span.len())?;
-    let mut out = Vec::with_capacity(e.capacity_hint());
-    e.write(msg.buf(), eoh, ctx, &mut out)?;
-    Ok(out)
+    with_fork(edits, 4, 32, |e| {
+        adjust_content_length(msg, e, eoh, ctx, via_transport(&via2))?;
+        e.delete(via1.remove_span.start as usize, via1.remove_span.len())?;
+        let mut out = Vec::with_capacity(e.capacity_hint());
+        e.write(msg.buf(), eoh, ctx, &mut out)?;
+        Ok(out)
+    })
 }
 
 /// `msg_apply_changes()`: the message with the script's edits applied, for the caller to re-parse.

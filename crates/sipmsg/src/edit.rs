@@ -258,6 +258,36 @@ impl Edits {
         }
     }
 
+    /// [`Edits::fork`] into `dst`, reusing its allocations: the builders fork into a per-thread
+    /// scratch list, so forwarding a message allocates no edit list.
+    pub fn fork_into(&self, dst: &mut Edits, anchors: usize, text: usize) {
+        fn refill<T: Copy>(dst: &mut Vec<T>, v: &[T], extra: usize) {
+            dst.clear();
+            dst.reserve(v.len() + extra);
+            dst.extend_from_slice(v);
+        }
+        dst.msg_len = self.msg_len;
+        refill(&mut dst.anchors, &self.anchors, anchors);
+        refill(&mut dst.order, &self.order, anchors);
+        refill(&mut dst.pieces, &self.pieces, anchors);
+        refill(&mut dst.text, &self.text, text);
+    }
+
+    /// Gives back the memory of a list that grew unusually large (a scratch list kept per thread
+    /// must not pin the biggest message it ever saw).
+    pub fn trim_scratch(&mut self) {
+        const KEEP_TEXT: usize = 16 * 1024;
+        const KEEP_RECS: usize = 256;
+        if self.text.capacity() > KEEP_TEXT {
+            self.text = Vec::new();
+        }
+        if self.anchors.capacity() > KEEP_RECS || self.pieces.capacity() > KEEP_RECS {
+            self.anchors = Vec::new();
+            self.order = Vec::new();
+            self.pieces = Vec::new();
+        }
+    }
+
     /// Length of the buffer these edits belong to.
     pub fn msg_len(&self) -> usize {
         self.msg_len as usize
@@ -297,6 +327,10 @@ impl Edits {
     ) -> Result<Piece, EditError> {
         let start = self.text.len();
         let start32 = u32::try_from(start).map_err(|_| EditError::TooLarge)?;
+        if self.text.capacity() == 0 {
+            // A script's edits usually add a few header lines: one allocation for them.
+            self.text.reserve(FIRST_TEXT);
+        }
         write(&mut self.text);
         let end = self.text.len();
         let len = match u32::try_from(end - start) {
@@ -463,6 +497,11 @@ impl Edits {
             });
         }
         let id = u32::try_from(self.anchors.len()).map_err(|_| EditError::TooLarge)?;
+        if self.anchors.capacity() == 0 {
+            self.anchors.reserve(FIRST_RECS);
+            self.order.reserve(FIRST_RECS);
+            self.pieces.reserve(FIRST_RECS);
+        }
         // offset, len <= msg_len which fits u32
         let anchors = &self.anchors;
         let pos = self
@@ -548,6 +587,9 @@ impl Edits {
 }
 
 const NIL: u32 = u32::MAX;
+/// Room the first edit reserves: anchors (and as many orders and pieces), and text bytes.
+const FIRST_RECS: usize = 8;
+const FIRST_TEXT: usize = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct AnchorRec {
@@ -1309,5 +1351,42 @@ mod tests {
             run(&c, &SendContext::default())
         );
         assert_eq!(run(&f, &SendContext::default()), "<012Z56789abcdefghij");
+    }
+
+    /// A reused scratch list forgets what its previous fork held, and gives back memory that
+    /// grew too large.
+    #[test]
+    fn fork_into_reuses_a_scratch_list() {
+        let mut base = Edits::new(MSG.len()).unwrap();
+        let a = base.delete(3, 2).unwrap();
+        base.insert(At::After(a), b"Z").unwrap();
+        let mut other = Edits::new(MSG.len()).unwrap();
+        other.insert_at(1, b"first use").unwrap();
+        other.insert_at(9, b"more").unwrap();
+        let mut scratch = Edits::default();
+        other.fork_into(&mut scratch, 4, 16);
+        assert_eq!(
+            run(&scratch, &SendContext::default()),
+            run(&other, &SendContext::default())
+        );
+        base.fork_into(&mut scratch, 4, 16);
+        scratch.insert_at(0, b"<").unwrap();
+        assert_eq!(
+            run(&scratch, &SendContext::default()),
+            "<012Z56789abcdefghij"
+        );
+        assert_eq!(scratch.msg_len(), MSG.len());
+
+        let mut big = Edits::new(MSG.len()).unwrap();
+        big.insert_at(0, &vec![b'x'; 64 * 1024]).unwrap();
+        big.fork_into(&mut scratch, 0, 0);
+        assert!(scratch.text.capacity() >= 64 * 1024);
+        scratch.trim_scratch();
+        assert_eq!(scratch.text.capacity(), 0);
+        base.fork_into(&mut scratch, 0, 0);
+        assert_eq!(
+            run(&scratch, &SendContext::default()),
+            "012Z56789abcdefghij"
+        );
     }
 }
