@@ -6,6 +6,7 @@
 //! functions), [`value`] (values, return codes), [`route`] (route types and masks with Kamailio's bits),
 //! [`export`] (what one module exports), [`pv`] (variables resolved at load, strings with variables),
 //! [`ctx`] (what a function sees per message), [`store`] (the storage-backed `$var`/`$avp`/`$rc`),
+//! [`avp`] (Kamailio's AVP track/class lists over the flat AVP table),
 //! [`registry`] (all modules; lookups at load; inter-module APIs; compat rows).
 //!
 //! What this crate does not do: it parses no config, evaluates no script and opens no socket. The
@@ -13,6 +14,7 @@
 //! Modules never see AST nodes or sockets and reach each other only through typed APIs handed out
 //! by the registry at init ([`registry::InitCtx::provide`] / [`registry::InitCtx::api`]).
 
+pub mod avp;
 pub mod core;
 pub mod ctx;
 pub mod export;

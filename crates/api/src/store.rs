@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::avp::{self, AvpIdent};
 use crate::ctx::{AvpValue, Ctx};
 use crate::export::{PvExport, PvNameRule};
 use crate::pv::{Idx, PvInner, PvName};
@@ -47,19 +48,20 @@ pub fn var_avp_pvs() -> Vec<PvExport> {
             inner: PvNameRule::Required,
             indexed: true,
             parse: Some(Arc::new(|inner: &str, reg: &Registry| {
-                let name = inner.strip_prefix("s:").unwrap_or(inner);
-                if name.is_empty() {
-                    return Err("empty $avp name".into());
+                // A name built at run time (`$avp($var(n))`) is a plain string name, as in
+                // Kamailio; a literal one follows `parse_avp_ident` (classes, `s:`, `i:`).
+                let dynamic = inner.strip_prefix("s:").unwrap_or(inner);
+                if dynamic.contains('$') {
+                    return Ok(PvInner::Fmt(reg.parse_format(dynamic)?));
                 }
-                if name.contains('$') {
-                    return Ok(PvInner::Fmt(reg.parse_format(name)?));
-                }
-                Ok(PvInner::Str(name.as_bytes().to_vec()))
+                Ok(avp::inner(AvpIdent::parse(inner)?))
             })),
             get: Arc::new(|ctx: &mut Ctx<'_>, n: &PvName| {
-                let name = n.name_bytes(ctx);
                 let idx = n.idx(ctx);
-                let vals = ctx.state.avps.values(&name);
+                let id = avp::ident(ctx, n);
+                let Some((_, vals)) = id.found(&ctx.state.avps) else {
+                    return Ok(Value::Null);
+                };
                 Ok(match idx {
                     Idx::None => vals.first().map(|a| a.value.clone()).unwrap_or_default(),
                     Idx::At(i) => pick(vals, i).map(|a| a.value.clone()).unwrap_or_default(),
@@ -68,33 +70,9 @@ pub fn var_avp_pvs() -> Vec<PvExport> {
                 })
             }),
             set: Some(Arc::new(|ctx: &mut Ctx<'_>, n: &PvName, v: Value| {
-                let name = n.name_bytes(ctx);
                 let idx = n.idx(ctx);
-                let vals = ctx.state.avps.values_mut(&name);
-                match (idx, v) {
-                    (Idx::All, Value::Null) => vals.clear(),
-                    (Idx::At(i), Value::Null) => {
-                        if let Some(p) = position(vals.len(), i) {
-                            vals.remove(p);
-                        }
-                    }
-                    // `$avp(x) = $null` removes the newest value only.
-                    (Idx::None, Value::Null) => {
-                        if !vals.is_empty() {
-                            vals.remove(0);
-                        }
-                    }
-                    (Idx::All, v) => {
-                        vals.clear();
-                        vals.insert(0, AvpValue { value: v, flags: 0 });
-                    }
-                    (Idx::At(i), v) => match position(vals.len(), i) {
-                        Some(p) => vals[p].value = v, // position() checked the bound
-                        None => return Err(Error::Runtime(format!("no $avp value at index {i}"))),
-                    },
-                    // A plain assignment adds on top: `$avp(x)` keeps older values below.
-                    (Idx::None, v) => vals.insert(0, AvpValue { value: v, flags: 0 }),
-                }
+                let id = avp::ident(ctx, n);
+                set_avp(ctx, &id, idx, v);
                 Ok(())
             })),
         },
@@ -126,6 +104,30 @@ pub fn core_pvs() -> Vec<PvExport> {
             set: None,
         },
     ]
+}
+
+/// An `$avp` write, as Kamailio's `pv_set_avp`: `$null` deletes the newest value of the list the
+/// search finds (`[*]`: all its values; another index is not used); a value is added on top of
+/// the name's write list (`[*]` first deletes all values of the list found; another index is
+/// not used either: `$(avp(x)[1]) = v` adds, checked against Kamailio 5.6.3).
+pub fn set_avp(ctx: &mut Ctx<'_>, id: &AvpIdent, idx: Idx, v: Value) {
+    let all = idx == Idx::All;
+    if v.is_null() || all {
+        if let Some(k) = id.found_key(&ctx.state.avps) {
+            let vals = ctx.state.avps.values_mut(&k);
+            if all {
+                vals.clear();
+            } else if !vals.is_empty() {
+                vals.remove(0);
+            }
+            if vals.is_empty() {
+                ctx.state.avps.remove_all(&k);
+            }
+        }
+    }
+    if !v.is_null() {
+        ctx.state.avps.add(id.add_key(), v);
+    }
 }
 
 fn slot(n: &PvName) -> Result<usize, Error> {

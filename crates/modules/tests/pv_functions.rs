@@ -301,6 +301,35 @@ const CASES: &[Case] = &[
         ],
         true,
     ),
+    (
+        // Kamailio's search: an unclassed name walks the URI, user, domain lists of its track and
+        // stays in the first that holds the name (reads, indexes, `$cnt`, `$null` deletion); an
+        // index on a write is not used (`$(avp(x)[1]) = v` adds on top, `= $null` drops the newest).
+        r#"$avp(x) = 1; $avp(x) = 2; $avp(x) = 3;
+        $(avp(x)[1]) = 9; xlog("L_ERR", "A $(avp(x)[*])\n");
+        $(avp(x)[1]) = $null; xlog("L_ERR", "B $(avp(x)[*])\n");
+        $avp(fu.u) = 1; xlog("L_ERR", "C $avp(u) $avp(f.u) $avp(fr.u) $avp(fu.u)\n");
+        $avp(u) = 2; xlog("L_ERR", "D $(avp(u)[*]) | $(avp(fu.u)[*]) $cnt($avp(u))\n");
+        $avp(u) = $null; xlog("L_ERR", "E $(avp(u)[*]) | $(avp(fu.u)[*])\n");
+        $avp(u) = $null; xlog("L_ERR", "F $(avp(u)[*]) | $(avp(fu.u)[*])\n");
+        $avp(i:5) = 3; xlog("L_ERR", "G $avp(i:5) $avp(5) $avp(f.5)\n");
+        $avp(td.z) = 1; $avp(tu.z) = 2; xlog("L_ERR", "H $avp(t.z) $avp(tr.z) $avp(z) $cnt($avp(t.z))\n");
+        $avp(fd.d) = 4; $avp(fd.d) = 5; $avp(d) = $null; xlog("L_ERR", "I $(avp(d)[*]) $(avp(d)[1])\n");
+        $var(n) = "fu.u"; $avp($var(n)) = 7; xlog("L_ERR", "J $avp($var(n)) $avp(fu.u) $avp(u)\n");"#,
+        &[
+            "A 9, 3, 2, 1",
+            "B 3, 2, 1",
+            "C 1 1 <null> 1",
+            "D 2 | 1 1",
+            "E 1 | 1",
+            "F <null> | <null>",
+            "G 3 <null> <null>",
+            "H 2 <null> <null> 1",
+            "I 4 <null>",
+            "J 7 <null> <null>",
+        ],
+        true,
+    ),
 ];
 
 /// The `request_route` both servers run: the case number counts messages.

@@ -389,8 +389,15 @@ enum AvpOp {
 }
 
 fn avp_flag(ctx: &mut Ctx<'_>, a: &[Arg], op: AvpOp) -> Result<RetCode, Error> {
+    // The flags go on the values Kamailio's search finds: the first class list holding one.
     let name = match first(a)? {
-        Arg::Var(p) if p.name() == "avp" => p.pv_name().name_bytes(ctx),
+        Arg::Var(p) if p.name() == "avp" => {
+            let id = ferrosip_api::avp::ident(ctx, p.pv_name());
+            match id.found_key(&ctx.state.avps) {
+                Some(k) => k,
+                None => return Ok(RetCode::FALSE),
+            }
+        }
         other => return Err(Error::Runtime(format!("not an $avp: {other:?}"))),
     };
     let mask = match a.get(1) {

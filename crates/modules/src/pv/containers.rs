@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use ferrosip_api::avp::{self, AvpIdent};
 use ferrosip_api::ctx::XavpRecord;
 use ferrosip_api::pv::{parse_pv_ref, PvInner, PvName};
 use ferrosip_api::{store, Ctx, Error, PvExport, PvNameRule, PvSpec, Registry, Value};
@@ -56,76 +57,13 @@ impl Shared {
     }
 }
 
-/// The storage key of a literal `$avp` name, after Kamailio's `parse_avp_ident`:
-/// `s:name` and `name` are the same AVP; `i:12` is the AVP with integer id 12 (not the one named
-/// "12"); a one- or two-letter class prefix before a dot selects Kamailio's list: `f.`/`fr.`
-/// (from-URI, where unprefixed AVPs live, so `$avp(f.x)` is `$avp(x)`), `t.`/`tr.` (to-URI),
-/// `fu.`/`tu.` (from/to user), `fd.`/`td.` (from/to domain). Each other list is kept apart under
-/// a NUL-prefixed key. Refused: `g.` (global AVPs outlive the message; not supported), unknown
-/// classes, `/regex/` names and indexes inside the name, as Kamailio refuses the malformed ones.
+/// The storage key of a literal `$avp` name (`ferrosip_api::avp::AvpIdent::parse`, Kamailio's
+/// `parse_avp_ident`): the list a write adds to — the bare name for `x`, `s:x`, `f.x`, `fr.x`;
+/// a NUL-prefixed key for the other lists and for integer ids (`i:12`). For modules that take an
+/// AVP spec as a parameter and add or read one list.
 pub fn avp_key(inner: &str) -> Result<String, String> {
-    let bad = |why: &str| Err(format!("invalid $avp name `{inner}`: {why}"));
-    let b = inner.as_bytes();
-    if b.len() >= 2 && b[1] == b':' {
-        let rest = &inner[2..];
-        if rest.is_empty() {
-            return bad("empty name");
-        }
-        return match b[0] {
-            b's' | b'S' => Ok(rest.to_string()),
-            b'i' | b'I' => match rest.parse::<u32>() {
-                Ok(n) => Ok(format!("\0i:{n}")),
-                Err(_) => bad("not a number after i:"),
-            },
-            _ => bad("unsupported type (only s: and i:)"),
-        };
-    }
-    let Some((class, name)) = inner.split_once('.') else {
-        if inner.is_empty() {
-            return bad("empty name");
-        }
-        return Ok(inner.to_string());
-    };
-    if name.is_empty() {
-        return bad("no name after the class prefix");
-    }
-    if name.contains(['.', '[', ']']) || (name.len() > 2 && name.starts_with('/')) {
-        return bad("indexes and regular expressions in the name are not supported");
-    }
-    let list = match class {
-        "f" | "fr" => return Ok(name.to_string()),
-        "t" | "tr" => "t",
-        "fu" => "fu",
-        "tu" => "tu",
-        "fd" => "fd",
-        "td" => "td",
-        "g" => return bad("global AVPs (g.) are not supported"),
-        _ => return bad("unknown class prefix"),
-    };
-    Ok(format!("\0{list}:{name}"))
-}
-
-/// The keys a read of an empty `$avp` key falls back to, in Kamailio's search order: the user
-/// and then the domain list of the same track. Only names without an explicit list class
-/// (`x`, `f.x`, `t.x`) have them (ferrosip does not tell `fr.x` from `f.x`, so `fr.x` falls back
-/// too, where Kamailio stops at the URI list).
-fn avp_fallbacks(key: &[u8]) -> Vec<Vec<u8>> {
-    let (track, name): (&[u8], &[u8]) = match key {
-        [0, b't', b':', rest @ ..] => (b"t", rest),
-        [0, ..] => return Vec::new(),
-        _ => (b"f", key),
-    };
-    [&b"u"[..], b"d"]
-        .iter()
-        .map(|class| {
-            let mut k = vec![0];
-            k.extend_from_slice(track);
-            k.extend_from_slice(class);
-            k.push(b':');
-            k.extend_from_slice(name);
-            k
-        })
-        .collect()
+    let id = AvpIdent::parse(inner)?;
+    String::from_utf8(id.add_key().to_vec()).map_err(|_| format!("invalid $avp name `{inner}`"))
 }
 
 /// Parses `name=i:123` / `name=s:text` (the `shvset`/`varset` modparam syntax).
@@ -159,45 +97,16 @@ pub fn pvs(shared: &Shared) -> Vec<PvExport> {
     // ", " (newest first), as Kamailio's pv_get_avp does, instead of the api's first value.
     if let Some(avp) = store::var_avp_pvs().into_iter().find(|p| p.name == "avp") {
         let inner_get = avp.get.clone();
-        let inner_parse = avp.parse.clone();
         v.push(PvExport {
-            // Kamailio's AVP name syntax (`s:`, `i:`, class prefixes) is resolved here, at load;
-            // a name built at run time keeps the api's handling.
-            parse: Some(Arc::new(move |inner: &str, reg: &Registry| {
-                if inner.contains('$') {
-                    return match &inner_parse {
-                        Some(p) => p(inner, reg),
-                        None => Err(format!("invalid $avp name `{inner}`")),
-                    };
-                }
-                Ok(PvInner::Str(avp_key(inner)?.into_bytes()))
-            })),
             get: Arc::new(move |c: &mut Ctx<'_>, n: &PvName| {
-                let mut name = n.name_bytes(c);
-                // Kamailio's search walks the URI, user and domain lists of the track in turn:
-                // an AVP missing from the first is read from the next one that has it.
-                if c.state.avps.values(&name).is_empty() {
-                    if let Some(alt) = avp_fallbacks(&name)
-                        .into_iter()
-                        .find(|k| !c.state.avps.values(k).is_empty())
-                    {
-                        name = alt;
-                    }
-                }
                 if !matches!(n.idx(c), ferrosip_api::pv::Idx::All) {
-                    let alt = PvName {
-                        inner: PvInner::Str(name),
-                        index: n.index.clone(),
-                    };
-                    return inner_get(c, &alt);
+                    return inner_get(c, n);
                 }
-                let vals: Vec<Value> = c
-                    .state
-                    .avps
-                    .values(&name)
-                    .iter()
-                    .map(|a| a.value.clone())
-                    .collect();
+                let id = avp::ident(c, n);
+                let vals: Vec<Value> = id
+                    .found(&c.state.avps)
+                    .map(|(_, vals)| vals.iter().map(|a| a.value.clone()).collect())
+                    .unwrap_or_default();
                 Ok(join(vals))
             }),
             ..avp
@@ -323,8 +232,10 @@ fn count(c: &mut Ctx<'_>, n: &PvName) -> Result<Value, Error> {
         _ => return Err(rt("bad $cnt name")),
     };
     if spec.name() == "avp" {
-        let name = spec.pv_name().name_bytes(c);
-        return Ok(Value::Int(c.state.avps.values(&name).len() as i64));
+        // Kamailio counts what its search finds: the values of the first class list holding one.
+        let id = avp::ident(c, spec.pv_name());
+        let n = id.found(&c.state.avps).map_or(0, |(_, v)| v.len());
+        return Ok(Value::Int(n as i64));
     }
     let x = xname(spec.pv_name())?;
     let ridx = eval(&x.ridx, c);
@@ -693,10 +604,10 @@ mod tests {
             ("fr.x", Some("x")),
             ("i:12", Some("\0i:12")),
             ("12", Some("12")),
-            ("t.x", Some("\0t:x")),
-            ("tr.x", Some("\0t:x")),
-            ("fu.x", Some("\0fu:x")),
-            ("td.x", Some("\0td:x")),
+            ("t.x", Some("\0t.x")),
+            ("tr.x", Some("\0t.x")),
+            ("fu.x", Some("\0fu.x")),
+            ("td.x", Some("\0td.x")),
             ("i:x", None),
             ("q:x", None),
             ("s:", None),

@@ -576,7 +576,7 @@ mod tests {
             (" $avp(s:rcv) ", Some("rcv")),
             ("$avp(f.rcv)", Some("rcv")),
             ("$avp(i:5)", Some("\0i:5")),
-            ("$avp(t.r)", Some("\0t:r")),
+            ("$avp(t.r)", Some("\0t.r")),
             ("avp(x)", None),
             ("$avp()", None),
             ("$avp(g.x)", None),

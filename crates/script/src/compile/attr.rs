@@ -18,65 +18,56 @@
 
 use std::sync::Arc;
 
-use ferrosip_api::ctx::AvpValue;
+use ferrosip_api::avp::{self, AvpIdent, Class, Track};
 use ferrosip_api::export::{PvGet, PvSet};
-use ferrosip_api::pv::{PvIndex, PvInner, PvName, PvSpec};
+use ferrosip_api::pv::{PvIndex, PvName, PvSpec};
 use ferrosip_api::{Ctx, Value};
 use ferrosip_config::ast::{Attr, AttrClass, AttrIndex};
 
-/// The per-message names of the lists an attribute reference searches, in search order; the
-/// first one is where an assignment adds.
-pub(crate) fn lists(a: &Attr) -> Vec<Vec<u8>> {
-    let key = |prefix: &str| -> Vec<u8> {
-        if prefix.is_empty() {
-            a.name.as_bytes().to_vec()
-        } else {
-            format!("{prefix}.{}", a.name).into_bytes()
-        }
-    };
+/// The lists an attribute reference searches, in search order; the first one is where an
+/// assignment adds. The same [`AvpIdent`] lists `$avp(…)` uses (`$x` is `$avp(x)`, `$t.x` is
+/// `$avp(t.x)`, `$fu.x` is `$avp(fu.x)`), plus the global list, which `$avp` refuses.
+pub(crate) fn ident(a: &Attr) -> AvpIdent {
+    let name = a.name.as_bytes();
     match a.class {
-        AttrClass::None | AttrClass::From => vec![key(""), key("fu"), key("fd"), key("g")],
-        AttrClass::To => vec![key("t"), key("tu"), key("td"), key("g")],
-        AttrClass::FromUri => vec![key("")],
-        AttrClass::ToUri => vec![key("t")],
-        c => vec![key(c.prefix())],
+        AttrClass::None | AttrClass::From => AvpIdent::new(Track::From, None, name),
+        AttrClass::To => AvpIdent::new(Track::To, None, name),
+        AttrClass::FromUri => AvpIdent::new(Track::From, Some(Class::Uri), name),
+        AttrClass::ToUri => AvpIdent::new(Track::To, Some(Class::Uri), name),
+        AttrClass::FromUser => AvpIdent::new(Track::From, Some(Class::User), name),
+        AttrClass::ToUser => AvpIdent::new(Track::To, Some(Class::User), name),
+        AttrClass::FromDomain => AvpIdent::new(Track::From, Some(Class::Domain), name),
+        AttrClass::ToDomain => AvpIdent::new(Track::To, Some(Class::Domain), name),
+        AttrClass::Global => AvpIdent::new(Track::From, Some(Class::Global), name),
     }
 }
 
 /// Builds the run-time accessor of an attribute. Global attributes get no setter (Kamailio:
 /// "You cannot change global attributes from the script, they are read-only").
 pub(crate) fn spec(text: &str, a: &Attr) -> PvSpec {
-    let keys = Arc::new(lists(a));
+    let id = Arc::new(ident(a));
     let index = a.index;
-    let k = keys.clone();
+    let k = id.clone();
     let get: PvGet = Arc::new(move |ctx: &mut Ctx<'_>, _: &PvName| Ok(read(ctx, &k, index)));
     let set: Option<PvSet> = if a.class == AttrClass::Global {
         None
     } else {
-        let k = keys.clone();
+        let k = id.clone();
         Some(Arc::new(move |ctx: &mut Ctx<'_>, _: &PvName, v: Value| {
             write(ctx, &k, v);
             Ok(())
         }))
     };
-    // Named like `$avp(x)` so functions taking an AVP (`setavpflag`) find the URI-list name.
+    // Named like `$avp(x)` so functions taking an AVP (`setavpflag`) find the same lists.
     let name = PvName {
-        inner: PvInner::Str(keys[0].clone()),
+        inner: avp::inner((*id).clone()),
         index: PvIndex::None,
     };
     PvSpec::new(text.to_string(), "avp".into(), name, get, set, Vec::new())
 }
 
-/// The values of the first list that holds the name (Kamailio's search stays in that class).
-fn found<'c>(ctx: &'c Ctx<'_>, keys: &[Vec<u8>]) -> Option<(usize, &'c [AvpValue])> {
-    keys.iter().enumerate().find_map(|(i, k)| {
-        let v = ctx.state.avps.values(k);
-        (!v.is_empty()).then_some((i, v))
-    })
-}
-
-fn read(ctx: &Ctx<'_>, keys: &[Vec<u8>], index: AttrIndex) -> Value {
-    let Some((_, vals)) = found(ctx, keys) else {
+fn read(ctx: &Ctx<'_>, id: &AvpIdent, index: AttrIndex) -> Value {
+    let Some((_, vals)) = id.found(&ctx.state.avps) else {
         return Value::Null;
     };
     // `vals` is newest first, as Kamailio's lists are.
@@ -95,16 +86,14 @@ fn read(ctx: &Ctx<'_>, keys: &[Vec<u8>], index: AttrIndex) -> Value {
     v.map(|a| a.value.clone()).unwrap_or(Value::Null)
 }
 
-fn write(ctx: &mut Ctx<'_>, keys: &[Vec<u8>], v: Value) {
-    if let Some((i, _)) = found(ctx, keys) {
-        if let Some(k) = keys.get(i) {
-            ctx.state.avps.remove_all(k);
-        }
+/// Kamailio's `lval_avp_assign`: the values of the first list holding the name go, then the
+/// new value is added to the write list.
+fn write(ctx: &mut Ctx<'_>, id: &AvpIdent, v: Value) {
+    if let Some(k) = id.found_key(&ctx.state.avps) {
+        ctx.state.avps.remove_all(&k);
     }
     if !v.is_null() {
-        if let Some(k) = keys.first() {
-            ctx.state.avps.add(k, v);
-        }
+        ctx.state.avps.add(id.add_key(), v);
     }
 }
 
@@ -122,24 +111,25 @@ mod tests {
 
     #[test]
     fn list_names() {
-        let s = |v: Vec<Vec<u8>>| {
-            v.into_iter()
-                .map(|k| String::from_utf8_lossy(&k).into_owned())
+        let s = |id: AvpIdent| {
+            id.keys()
+                .iter()
+                .map(|k| String::from_utf8_lossy(k).replace('\0', "~"))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
         for (class, want) in [
-            ("", "x fu.x fd.x g.x"),
-            ("f", "x fu.x fd.x g.x"),
+            ("", "x ~fu.x ~fd.x ~g.x"),
+            ("f", "x ~fu.x ~fd.x ~g.x"),
             ("fr", "x"),
-            ("t", "t.x tu.x td.x g.x"),
-            ("tr", "t.x"),
-            ("fu", "fu.x"),
-            ("td", "td.x"),
-            ("g", "g.x"),
+            ("t", "~t.x ~tu.x ~td.x ~g.x"),
+            ("tr", "~t.x"),
+            ("fu", "~fu.x"),
+            ("td", "~td.x"),
+            ("g", "~g.x"),
         ] {
             assert_eq!(
-                s(lists(&attr(class, "x", AttrIndex::None))),
+                s(ident(&attr(class, "x", AttrIndex::None))),
                 want,
                 "{class}"
             );

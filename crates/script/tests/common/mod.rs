@@ -273,3 +273,100 @@ pub fn run(cfg: &str, msg: &str) -> Ran {
     let mut w = WorkerState::default();
     run_with(&p, Entry::Request, msg, &mut w)
 }
+
+/// `rec("x")` → `xlog("L_INFO", "OUT: x\n")`.
+pub fn to_xlog(cfg: &str) -> String {
+    let mut out = String::new();
+    let mut rest = cfg;
+    while let Some(i) = rest.find("rec(\"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 5..];
+        let mut end = 0;
+        let b = after.as_bytes();
+        while end < b.len() && b[end] != b'"' {
+            end += if b[end] == b'\\' { 2 } else { 1 };
+        }
+        out.push_str("xlog(\"L_INFO\", \"OUT: ");
+        out.push_str(&after[..end.min(after.len())]);
+        out.push_str("\\n\"");
+        rest = &after[(end + 1).min(after.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub fn kamailio_out(body: &str) -> Vec<String> {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(format!("ferrosip-sem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let cfg = format!(
+        "debug=2\nlog_stderror=yes\nchildren=1\nlisten=udp:127.0.0.1:{port}\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n{body}"
+    );
+    let path = dir.join("k.cfg");
+    std::fs::write(&path, cfg).expect("cfg");
+    let mut child = std::process::Command::new("/usr/sbin/kamailio")
+        .args([
+            "-DD",
+            "-E",
+            "-n",
+            "1",
+            "-L",
+            "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+            "-f",
+        ])
+        .arg(&path)
+        .arg("-Y")
+        .arg(&dir)
+        .arg("-w")
+        .arg(&dir)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("kamailio starts");
+    // Wait until Kamailio has bound its port (our own bind then fails), instead of a fixed sleep:
+    // on a loaded machine a datagram sent earlier is lost and the case reads as empty output.
+    // Once bound, the kernel queues the request until the worker reads it.
+    let ready = std::time::Instant::now();
+    while ready.elapsed() < std::time::Duration::from_secs(15)
+        && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");
+    sock.send_to(OPTIONS.as_bytes(), ("127.0.0.1", port))
+        .expect("send");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Stop it by PID with SIGTERM so it stops its children too.
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    err.lines()
+        .filter_map(|l| l.split_once("OUT: ").map(|(_, t)| t.to_string()))
+        .collect()
+}
+
+/// Kamailio 5.6.3 (Debian's package) is needed; without it the test is skipped with a message,
+/// except in CI (`CI` set), where `.ci/run` installs it.
+pub fn have_kamailio() -> bool {
+    if std::path::Path::new("/usr/sbin/kamailio").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI: /usr/sbin/kamailio is required"
+    );
+    eprintln!("/usr/sbin/kamailio missing: skipped");
+    false
+}
