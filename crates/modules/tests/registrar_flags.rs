@@ -3,7 +3,7 @@
 //! UDP: a REGISTER saves a contact with a `xavp_contact` record, then MESSAGEs call
 //! `registered()` with flags and the script logs the return code, how many `$xavp(rcd)` records
 //! exist and the `xavp_contact` record it sees. Action bit 1 copies the contact's record, bit 2
-//! leaves `xavp_rcd` alone; the match flags narrow nothing without `xavp_cfg` (refused here), in
+//! leaves `xavp_rcd` alone; the match flags narrow nothing without `xavp_cfg` (not set here), in
 //! Kamailio as well. Without Kamailio the comparison is skipped, unless `CI` is set.
 
 #[path = "common/harness.rs"]

@@ -499,9 +499,9 @@ fn load_time_refusals() {
         .unwrap_or_else(|e| panic!("{e}"));
     let refused: &[(&str, &str, ModValue)] = &[
         ("usrloc", "db_mode", ModValue::Int(5)),
-        ("usrloc", "ka_logmsg", ModValue::Str(" [$tu]".into())),
+        ("usrloc", "ka_interval", ModValue::Int(5)),
         ("registrar", "outbound_mode", ModValue::Int(1)),
-        ("registrar", "xavp_cfg", ModValue::Str("reg".into())),
+        ("registrar", "sock_flag", ModValue::Int(1)),
     ];
     for (m, n, v) in refused {
         assert!(reg.set_modparam(m, n, v.clone()).is_err(), "{m}.{n}");

@@ -10,9 +10,9 @@
 //! header added by `append_to_reply`. sl's reply counters are not updated (sl's state is private
 //! to sl).
 //!
-//! Refused at load (docs/modules-registrar.md): outbound (`outbound_mode` other than 0), the
-//! `xavp_cfg` parameter, `sock_flag`/`sock_hdr_name`, `event_callback`. `xavp_rcd` is in
-//! [`rcd`].
+//! Refused at load (docs/modules-registrar.md): outbound (`outbound_mode` other than 0),
+//! `sock_flag`/`sock_hdr_name`, `event_callback`. `xavp_rcd` is in [`rcd`], `xavp_cfg` in
+//! [`xcfg`].
 
 pub mod contact;
 pub mod rcd;
@@ -20,6 +20,7 @@ pub mod regxavp;
 pub mod save;
 pub mod sockhdr;
 pub mod ulc;
+pub mod xcfg;
 
 use std::sync::{Arc, OnceLock};
 
@@ -75,6 +76,8 @@ pub struct RegConfig {
     pub xavp_rcd: Option<Vec<u8>>,
     /// `xavp_rcd_mask`: fields left out of it ([`rcd::AVP_RCD_RUID`] …).
     pub xavp_rcd_mask: i64,
+    /// `xavp_cfg`: name of the XAVP with per-request settings ([`xcfg`]; `None` = off).
+    pub xavp_cfg: Option<Vec<u8>>,
     /// sl's reply API (Kamailio's `slb`): registrar's replies are sl's, counted in its statistics.
     pub sl: crate::sl::SlReply,
 }
@@ -104,6 +107,7 @@ impl Default for RegConfig {
             gruu_enabled: true,
             xavp_rcd: None,
             xavp_rcd_mask: 0,
+            xavp_cfg: None,
             sl: crate::sl::SlReply::default(),
         }
     }
@@ -258,7 +262,7 @@ pub fn exports() -> ModuleExports {
             "registered",
             &[K::Str, K::Spve, K::IntOrVar],
             RouteMask::ANY,
-            "registered with match flags (inert without xavp_cfg)",
+            "registered with match flags (1 Call-ID, 2 received, 4 contact, values from xavp_cfg)",
             save::w_registered,
         )
         .fixup(fx(false)),
@@ -374,6 +378,7 @@ pub fn exports() -> ModuleExports {
                 "gruu_enabled" => c.gruu_enabled = int != 0,
                 "xavp_rcd" => c.xavp_rcd = (!text.is_empty()).then(|| text.clone().into_bytes()),
                 "xavp_rcd_mask" => c.xavp_rcd_mask = int,
+                "xavp_cfg" => c.xavp_cfg = (!text.is_empty()).then(|| text.clone().into_bytes()),
                 _ => {}
             }
         }
@@ -534,10 +539,9 @@ fn params() -> Vec<ModParam> {
             "socket from Contact flag: not yet",
         ),
         refused("sock_hdr_name", ModParamType::Str, "socket header: not yet"),
-        refused(
+        s(
             "xavp_cfg",
-            ModParamType::Str,
-            "per-call registrar settings xavp: not yet",
+            "XAVP with per-request settings: max_contacts, q, expires (save), match_callid, match_received, match_contact (registered)",
         ),
         s(
             "xavp_rcd",

@@ -179,14 +179,6 @@ pub fn w_registered(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCo
         return Ok(RetCode(-1));
     };
     let now = ul.clock().now();
-    let found = ul.store().get(&table, &aor).and_then(|rec| {
-        rec.contacts
-            .into_iter()
-            .find(|c| c.is_valid(now) || cfg.use_expired_contacts)
-    });
-    // The match flags (third parameter: 1 Call-ID, 2 received, 4 contact) compare with values
-    // Kamailio takes from the `xavp_cfg` XAVP; that parameter is refused at load here, so, as in
-    // Kamailio without it, they narrow nothing and any valid contact matches.
     // Both flags must evaluate to integers (Kamailio's `fixup_get_ivalue`), else -1.
     let mut flags = [0i64; 2];
     for (i, f) in flags.iter_mut().enumerate() {
@@ -197,6 +189,15 @@ pub fn w_registered(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCo
             }
         }
     }
+    // The match flags (1 Call-ID, 2 received, 4 contact) compare with the values set in the
+    // `xavp_cfg` XAVP; a flag whose value is not set there narrows nothing.
+    let m = super::xcfg::Match::read(ctx, cfg, flags[0]);
+    let found = ul.store().get(&table, &aor).and_then(|rec| {
+        rec.contacts.into_iter().find(|c| {
+            (c.is_valid(now) || cfg.use_expired_contacts)
+                && m.accepts(&c.callid, &c.received, &c.uri)
+        })
+    });
     let action = flags[1];
     match found {
         Some(c) => {
@@ -808,20 +809,31 @@ fn save_inner(
     // Per-contact data, computed before the record is locked.
     let mut items = Vec::new();
     let mut reg_id = 0u32;
+    // `xavp_cfg` overrides (Kamailio's calc_contact_expires / calc_contact_q /
+    // reg_get_crt_max_contacts): an expires of 0 or more replaces the contact's and the
+    // header's, without range variation; a q replaces the contact's (0..=1000, else an error).
+    let x_expires = super::xcfg::int(ctx, cfg, "expires").filter(|e| *e >= 0);
+    let x_q = super::xcfg::int(ctx, cfg, "q");
     for c in &contacts.list {
-        let (e, range) = match c.expires.or(expires_hf) {
-            Some(v) => (i64::from(v), cfg.expires_range),
-            None => (cfg.default_expires, cfg.default_expires_range),
+        let (e, range) = match (x_expires, c.expires.or(expires_hf)) {
+            (Some(x), _) => (x, 0),
+            (None, Some(v)) => (i64::from(v), cfg.expires_range),
+            (None, None) => (cfg.default_expires, cfg.default_expires_range),
         };
         // Errors are kept per contact: Kamailio meets them while walking the contacts, after
         // the earlier ones were applied, and lists the record in the error reply.
         let e = calc_expires(cfg, e, range, novariation, now, &common.callid);
         let ev = *e.as_ref().unwrap_or(&0);
         let mut err = None;
-        let q = match c.q {
-            Ok(Some(q)) => i32::from(q),
-            Ok(None) => cfg.default_q,
-            Err(()) => {
+        let q = match (x_q, c.q) {
+            (Some(x @ 0..=1000), _) => x as i32,
+            (Some(_), _) => {
+                err = Some(Rerr::InvQ);
+                -1
+            }
+            (None, Ok(Some(q))) => i32::from(q),
+            (None, Ok(None)) => cfg.default_q,
+            (None, Err(())) => {
                 err = Some(Rerr::InvQ);
                 -1
             }
@@ -879,7 +891,10 @@ fn save_inner(
         items.push((e, err.map_or(Ok(uc), Err)));
     }
     let mode_repl = flags & REG_SAVE_REPL_FL != 0;
-    let maxc = cfg.max_contacts;
+    let maxc = match super::xcfg::int(ctx, cfg, "max_contacts") {
+        Some(n) => usize::try_from(n).unwrap_or(0),
+        None => cfg.max_contacts,
+    };
     let ucfg = ul.config().clone();
     let mut result: Result<i64, Rerr> = Ok(0);
     let mut listed = Vec::new();
@@ -981,6 +996,11 @@ fn update_contacts(
     now: i64,
     ul: &UlApi,
 ) -> Result<i64, Rerr> {
+    // Kamailio's first pack_ci (before the max_contacts test) already reads the first contact's
+    // q, methods and reg-id: their errors come first (verified against 5.6.3).
+    if let Some((_, Err(e))) = items.first() {
+        return Err(*e);
+    }
     if !mode_repl && maxc > 0 {
         let mut num = list.iter().filter(|c| c.is_valid(now)).count() as i64;
         for (e, c) in items {
@@ -1049,11 +1069,11 @@ fn update_contacts(
                         xavp: c.xavp.clone().or_else(|| old.xavp.clone()),
                         ..c.clone()
                     };
-                    if n.q != old.q && !ucfg.desc_time_order {
-                        list.remove(pos);
-                        insert_ordered(list, n, false);
-                    } else if let Some(x) = list.get_mut(pos) {
+                    if let Some(x) = list.get_mut(pos) {
                         *x = n;
+                    }
+                    if ucfg.db.mode != crate::usrloc::db::DbMode::DbOnly {
+                        update_pos(list, pos, ucfg.desc_time_order);
                     }
                 }
                 rc = 2;
@@ -1064,6 +1084,30 @@ fn update_contacts(
         }
     }
     Ok(rc)
+}
+
+/// Kamailio's `update_contact_pos` after an update (not in DB-only mode): with
+/// `desc_time_order` the contact moves to the head; else it stays when its q still fits
+/// between its neighbours, otherwise it goes before the first contact whose q is not lower
+/// than its own (which for a lowered q is usually the head: Kamailio's walk, kept as is;
+/// verified against 5.6.3).
+fn update_pos(list: &mut Vec<UContact>, pos: usize, desc_time_order: bool) {
+    let Some(q) = list.get(pos).map(|c| c.q) else {
+        return;
+    };
+    if desc_time_order {
+        let c = list.remove(pos);
+        list.insert(0, c);
+        return;
+    }
+    let prev_ok = pos == 0 || list.get(pos - 1).is_some_and(|p| q <= p.q);
+    let next_ok = list.get(pos + 1).is_none_or(|n| q >= n.q);
+    if prev_ok && next_ok {
+        return;
+    }
+    let c = list.remove(pos);
+    let at = list.iter().position(|x| x.q >= q).unwrap_or(list.len());
+    list.insert(at, c);
 }
 
 enum Found {
