@@ -38,7 +38,7 @@ pub use net::{
     ReplyOut, ReplyOutHook, SendInfo, Sent,
 };
 pub use pv::{Format, PvSpec};
-pub use registry::{InitCtx, Registry, Timer, TimerFn, VarNames};
+pub use registry::{FormatParser, InitCtx, Registry, Timer, TimerFn, VarNames};
 pub use route::{RouteMask, RouteType};
 pub use stats::{CfgAccess, CfgType, CfgValue, CfgVar, CfgVars, Stat, StatMode, Stats};
 pub use value::{RetCode, Value};

@@ -3,6 +3,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::export::{
@@ -32,6 +33,25 @@ pub struct Registry {
     runtime_dir: Option<String>,
     version_table: Option<String>,
     cfg_file: Option<String>,
+}
+
+/// Parses format strings at run time against the tables of the registry it came from
+/// ([`Registry::format_parser`]).
+#[derive(Clone)]
+pub struct FormatParser(Arc<Registry>);
+
+impl FormatParser {
+    /// Parses `text` as [`Registry::parse_format`] does at load: an unknown variable or a bad
+    /// transformation is an error.
+    pub fn parse(&self, text: &str) -> Result<Format, String> {
+        self.0.parse_format(text)
+    }
+}
+
+impl fmt::Debug for FormatParser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FormatParser")
+    }
 }
 
 /// The `$var` name table: slot numbers by name, handed out at load (and at run time for a name
@@ -632,6 +652,37 @@ impl Registry {
         }
         f.push_lit(b.get(lit_start..).unwrap_or_default());
         Ok(f)
+    }
+
+    /// A parser of format strings for run time (`pv_evalx`, which evaluates a format and then
+    /// the result again as a format): a copy of the variable, transformation and select tables,
+    /// the `$var` names (shared: a name first seen at run time gets a new slot), the defines and
+    /// the inter-module APIs. Built at load (in a fixup), cheap to clone.
+    pub fn format_parser(&self) -> FormatParser {
+        let mut reg = Registry {
+            apis: self.apis.clone(),
+            var_names: self.var_names.clone(),
+            refused_pvs: self.refused_pvs.clone(),
+            defines: self.defines.clone(),
+            ..Registry::default()
+        };
+        for m in &self.modules {
+            if m.pvs.is_empty() && m.transforms.is_empty() && m.selects.is_empty() {
+                continue;
+            }
+            let part = ModuleExports {
+                name: m.name,
+                pvs: m.pvs.clone(),
+                transforms: m.transforms.clone(),
+                selects: m.selects.clone(),
+                ..ModuleExports::default()
+            };
+            // The names were unique in `self`, so adding them again cannot clash.
+            if reg.add(part).is_err() {
+                continue;
+            }
+        }
+        FormatParser(Arc::new(reg))
     }
 
     /// Markdown rows for docs/compat.md, one per function entry:

@@ -330,6 +330,27 @@ const CASES: &[Case] = &[
         ],
         true,
     ),
+    (
+        // pv_evalx: the format's text is parsed again at run time (`$$` gives a `$` for the
+        // second pass); an unknown variable or a lone `$` in it fails with -1, the target kept.
+        r#"$var(x) = "abc"; $var(n) = "x"; pv_evalx("$var(r)", "v=$$var($var(n))"); xlog("L_ERR", "A $var(r)\n");
+        $var(f) = "$rm from $fU"; $var(rc) = pv_evalx("$avp(r)", "[$var(f)]"); xlog("L_ERR", "B $avp(r) rc=$var(rc)\n");
+        $var(f) = "$nosuch(1)"; $var(rc) = pv_evalx("$var(r)", "$var(f)"); xlog("L_ERR", "C $var(r) rc=$var(rc)\n");
+        $var(f) = "$(rU{s.len}) $var(undefinedvar) $avp(none)"; pv_evalx("$var(r)", "$var(f)"); xlog("L_ERR", "D $var(r)\n");
+        $var(f) = "no vars"; pv_evalx("$var(r)", "$var(f)"); xlog("L_ERR", "E $var(r)\n");
+        $var(i) = 5; $var(f) = "$var(i)"; pv_evalx("$var(r)", "$var(f)"); if ($var(r) == "5") xlog("L_ERR", "F string 5\n");
+        $var(f) = "a $ b"; $var(rc) = pv_evalx("$var(r)", "$var(f)"); xlog("L_ERR", "G $var(r) rc=$var(rc)\n");"#,
+        &[
+            "A v=abc",
+            "B [MESSAGE from alice] rc=1",
+            "C v=abc rc=-1",
+            "D 3 0 <null>",
+            "E no vars",
+            "F string 5",
+            "G 5 rc=-1",
+        ],
+        true,
+    ),
 ];
 
 /// The `request_route` both servers run: the case number counts messages.

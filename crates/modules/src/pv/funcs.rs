@@ -4,15 +4,14 @@
 //! list printers (`pv_xavp_print` …) and the `$var` ↔ XAVP copies. The list operations are in
 //! [`super::xavops`].
 //!
-//! The static branch functions (`sbranch_*`) are in [`super::sbranch`]. Not implemented, and
-//! refused when a config calls it (no handler): `pv_evalx` (the second evaluation needs the
-//! config's variable table at run time). `is_int` is the core's (crates/script), as the cookbook
-//! lists it.
+//! The static branch functions (`sbranch_*`) are in [`super::sbranch`]. `pv_evalx` parses its
+//! second format at run time with the registry's [`FormatParser`]. `is_int` is the core's
+//! (crates/script), as the cookbook lists it.
 
 use std::sync::Arc;
 
 use ferrosip_api::export::{FnExport, ParamKind as K};
-use ferrosip_api::{Arg, Ctx, Error, RetCode, RouteMask, Value, VarNames};
+use ferrosip_api::{Arg, Ctx, Error, FormatParser, RetCode, RouteMask, Value, VarNames};
 
 use super::xavops::{self, XKind};
 
@@ -181,13 +180,56 @@ pub fn functions() -> Vec<FnExport> {
         FnExport::new("sbranch_reset", &[], any, "clear the static branch")
             .with(|_, _| Ok(super::sbranch::reset())),
     );
-    v.push(FnExport::new(
-        "pv_evalx",
-        &[K::VarW, K::Spve],
-        any,
-        "evaluate a format twice: not implemented",
-    ));
+    v.push(
+        FnExport::new(
+            "pv_evalx",
+            &[K::VarW, K::Spve],
+            any,
+            "evaluate a format, then its result again as a format, into a variable",
+        )
+        // The second evaluation parses a format at run time: the fixup attaches a parser with
+        // the registry's variable tables.
+        .fixup_env(
+            |args: &mut Vec<Arg>, env: &ferrosip_api::export::FixupEnv<'_>| {
+                args.push(Arg::Custom(Arc::new(env.registry.format_parser())));
+                Ok(())
+            },
+        )
+        .with(evalx),
+    );
     v
+}
+
+/// `pv_evalx(dst, fmt)`: `fmt` is printed, the text parsed as a format and printed again; the
+/// result is stored as a string. A text that does not parse (an unknown variable) logs and
+/// returns -1, as Kamailio's `pv_eval_str` failure does.
+fn evalx(c: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let parser = match a.get(2) {
+        Some(Arg::Custom(x)) => x
+            .downcast_ref::<FormatParser>()
+            .cloned()
+            .ok_or_else(|| Error::Runtime("missing format parser".into()))?,
+        _ => return Err(Error::Runtime("missing format parser".into())),
+    };
+    let Some(Arg::Var(dst)) = a.first() else {
+        return Err(Error::Runtime("pv_evalx needs a variable".into()));
+    };
+    let first = text(c, a, 1);
+    let fmt = match parser.parse(&String::from_utf8_lossy(&first)) {
+        Ok(f) => f,
+        Err(e) => {
+            c.log_error(&format!(
+                "cannot eval reparsed value of second parameter: {e}"
+            ));
+            return Ok(RetCode::FALSE);
+        }
+    };
+    let out = fmt.render(c);
+    if let Err(e) = dst.set(c, Value::Str(out)) {
+        c.log_error(&format!("setting PV failed: {e}"));
+        return Ok(RetCode::FALSE);
+    }
+    Ok(RetCode::TRUE)
 }
 
 fn explode_implode() -> Vec<FnExport> {
