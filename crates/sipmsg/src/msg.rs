@@ -918,8 +918,21 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
                 }
             }
         };
-        let v_start = skip_lws(buf, i, line_end);
-        let v_end = trim_end(buf, v_start, line_end);
+        // Usually `: value\r\n` with one blank and no trailing LWS: found without the loops.
+        let lws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        let v_start = if at(buf, i) == b' ' && !lws(at(buf, i + 1)) {
+            i + 1
+        } else {
+            skip_lws(buf, i, line_end)
+        };
+        let v_end = if line_end >= v_start + 2
+            && buf[line_end - 2..line_end] == *b"\r\n"
+            && (line_end == v_start + 2 || !lws(buf[line_end - 3]))
+        {
+            line_end - 2
+        } else {
+            trim_end(buf, v_start, line_end)
+        };
         let kind = HeaderKind::from_name(name.of(buf));
         if is_sip {
             let bit = single_bit(kind);
@@ -1161,6 +1174,35 @@ body";
         // tm keeps messages and reads them from the timer thread.
         fn check<T: Send + Sync>() {}
         check::<Msg>();
+    }
+
+    /// Header values without their surrounding LWS, whichever path (one blank and CRLF, or any
+    /// other spacing, folding, bare LF) finds them.
+    #[test]
+    fn header_value_spans() {
+        let cases: &[(&str, &str)] = &[
+            ("X: a\r\n", "a"),
+            ("X:a\r\n", "a"),
+            ("X:   a b  \r\n", "a b"),
+            ("X: \r\n", ""),
+            ("X:\r\n", ""),
+            ("X: a\t\r\n", "a"),
+            ("X: a\n", "a"),
+            ("X:\ta\r\n", "a"),
+            ("X: \r\n b\r\n", "b"),
+            ("X: a\r\n\tb\r\n", "a\r\n\tb"),
+            ("X : ab\r\n", "ab"),
+            ("X: \r\r\n", ""),
+        ];
+        for (hdr, want) in cases {
+            let text = format!("OPTIONS sip:a@h SIP/2.0\r\n{hdr}\r\n");
+            let m = Msg::parse(text.clone().into_bytes()).expect("parses");
+            let hs = m.headers().expect("headers");
+            assert_eq!(hs.len(), 1, "{hdr:?}");
+            let v = std::str::from_utf8(hs[0].value.of(m.buf())).expect("utf8");
+            assert_eq!(v, *want, "{hdr:?}");
+            assert_eq!(hs[0].span.end as usize, text.len() - 2, "{hdr:?}");
+        }
     }
 
     #[test]
