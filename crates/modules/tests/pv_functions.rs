@@ -351,7 +351,36 @@ const CASES: &[Case] = &[
         ],
         true,
     ),
+    (
+        // $Au/$AU: the From URI until auth found credentials for the realm it checks (marked
+        // even when the check fails, as Kamailio's pre_auth marks them first), then their user
+        // and realm (the username's domain when it has one). $stat reads the statistics other
+        // modules registered (a counters script counter here), $null for an unknown name.
+        r#"xlog("L_ERR", "A $Au $AU\n");
+        $var(r) = pv_www_authenticate("r.example", "secret", "0"); xlog("L_ERR", "B $Au $AU rc=$var(r)\n");
+        $var(r) = pv_www_authenticate("other.example", "secret", "0"); xlog("L_ERR", "C $Au $AU rc=$var(r)\n");
+        $var(r) = pv_www_authenticate("none.example", "secret", "0"); xlog("L_ERR", "D $Au $AU rc=$var(r)\n");
+        xlog("L_ERR", "E $stat(hits) $stat(nosuchstat)\n");
+        cnt_inc("hits"); cnt_add("hits", 4); xlog("L_ERR", "F $stat(hits)\n");"#,
+        &[
+            "A alice@127.0.0.1 alice",
+            "B alice@r.example alice rc=-1",
+            "C bob@d.example bob rc=-1",
+            "D bob@d.example bob rc=-5",
+            "E 0 <null>",
+            "F 5",
+        ],
+        true,
+    ),
 ];
+
+/// Credentials for two realms in every message, for the `$Au`/`$AU` case (nothing else reads
+/// them).
+const AUTHZ: &str =
+    "Authorization: Digest username=\"alice\", realm=\"r.example\", nonce=\"abc\", \
+uri=\"sip:bob@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
+Authorization: Digest username=\"bob@d.example\", realm=\"other.example\", nonce=\"abc\", \
+uri=\"sip:bob@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\"\r\n";
 
 /// The `request_route` both servers run: the case number counts messages.
 fn routes() -> String {
@@ -372,7 +401,7 @@ fn message(i: usize) -> String {
     format!(
         "MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{i}\r\n\
 From: <sip:alice@127.0.0.1>;tag=a{i}\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: pvf-{i}\r\n\
-CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+CSeq: 1 MESSAGE\r\n{AUTHZ}Content-Length: 0\r\n\r\n"
     )
 }
 
@@ -411,16 +440,25 @@ impl ferrosip_config::Host for NoFiles {
 
 /// Runs every case on ferrosip: the lines logged between each case's markers.
 fn ferrosip_lines() -> Vec<Vec<String>> {
-    let cfg = format!("loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n{}", routes());
+    let cfg = format!(
+        "loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\nloadmodule \"auth.so\"\n\
+         loadmodule \"counters.so\"\nmodparam(\"counters\", \"script_counter\", \"hits\")\n{}",
+        routes()
+    );
     let loaded = ferrosip_config::load_text("t.cfg", cfg, &LoadOptions::default(), &NoFiles)
         .unwrap_or_else(|f| panic!("{}", f.render()));
     let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
     for m in [
         ferrosip_modules::pv::exports(),
         ferrosip_modules::xlog::exports(),
+        ferrosip_modules::sl::exports(),
+        ferrosip_modules::auth::exports(),
+        ferrosip_modules::counters::exports(),
     ] {
         reg.add(m).unwrap_or_else(|e| panic!("{e}"));
     }
+    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
+    assert!(diags.is_empty(), "{diags:?}");
     reg.init_all().unwrap_or_else(|e| panic!("{e}"));
     let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
     let request = p
@@ -504,7 +542,9 @@ fn kamailio_logs_the_same_lines() {
     }
     let cfg = format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nlisten=udp:127.0.0.1:{port}\n\
-         mpath=\"{}\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n{cfg_routes}",
+         mpath=\"{}\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\n\
+         loadmodule \"auth.so\"\nloadmodule \"counters.so\"\n\
+         modparam(\"counters\", \"script_counter\", \"hits\")\n{cfg_routes}",
         harness::MPATH
     );
     let Some(mut kam) = harness::Kamailio::start(&cfg, port, &client, "pvfuncs") else {

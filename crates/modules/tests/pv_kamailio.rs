@@ -155,6 +155,7 @@ fn start(list: &[&Case], client: &UdpSocket, attempt: u32) -> Result<(Kamailio, 
         .arg("-w")
         .arg(&dir)
         .env("FERROSIP_PV_TEST", "pv-env-value")
+        .env("FERROSIP_PV_NUM", "42")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -209,6 +210,7 @@ fn kamailio_56_agrees() {
         return;
     }
     std::env::set_var("FERROSIP_PV_TEST", "pv-env-value");
+    std::env::set_var("FERROSIP_PV_NUM", "42");
     let all = cases::all();
     let list: Vec<&Case> = all.iter().filter(|c| c.kam == Kam::Same).collect();
     let client = UdpSocket::bind("127.0.0.1:0").expect("client socket");

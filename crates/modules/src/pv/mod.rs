@@ -13,8 +13,8 @@
 //! onsend_route runs), `$rcv()`/`$recv()` read `MsgState::received` (event_route[core:msg-received]);
 //! both are `$null` elsewhere, as in Kamailio.
 //!
-//! What it does not do: `$stat()` (no counters subsystem yet) — refused when the config loads,
-//! with a message that says why. Names that need data the context does not carry (`$mbu`, `$Au`, `$ruid` …) are
+//! `$stat(name)` reads the statistics registry (`InitCtx::stats`), `$Au`/`$AU` the credentials
+//! the auth module marked. Names that need data the context does not carry (`$mbu`, `$ruid` …) are
 //! declared refused (`ModuleExports::refused_pvs`), so a config using them, with or without a
 //! name, is refused with the reason. Socket PVs (`$fs $fsn $Rn $RAi $RAp $Ras`) read the server's
 //! socket list (`Server::sockets`) and fail when the server gives none. Local time is
@@ -53,6 +53,9 @@ pub fn exports() -> ModuleExports {
     pvs.extend(msgpv::pvs());
     pvs.extend(netpv::pvs());
     pvs.extend(containers::pvs(&shared));
+    // `$stat(name)` reads the shared statistics registry, reached at init.
+    let stats: ferrosip_api::stats::StatsCell = Arc::default();
+    pvs.push(ferrosip_api::stats::stat_pv(stats.clone()));
     m.pvs = pvs;
     m.refused_pvs = netpv::refused_names();
     m.functions = funcs::functions();
@@ -87,6 +90,7 @@ pub fn exports() -> ModuleExports {
         },
     ];
     m.init = Some(Arc::new(move |ictx| {
+        let _ = stats.set(ictx.stats());
         for (name, v) in ictx.modparams() {
             if *name == "shvset" {
                 if let ferrosip_api::ModValue::Str(s) = v {

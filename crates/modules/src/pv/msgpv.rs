@@ -6,7 +6,7 @@
 
 use ferrosip_api::pv::{Idx, PvName};
 use ferrosip_api::{Ctx, Error, PvExport, PvNameRule, Value};
-use ferrosip_sipmsg::headers::auth::unquote;
+use ferrosip_sipmsg::headers::auth::{parse_auth, unquote};
 use ferrosip_sipmsg::{HeaderKind, Method, Msg, NameAddr, Span, Uri};
 
 use super::uriops::{self, Part};
@@ -367,6 +367,19 @@ pub fn pvs() -> Vec<PvExport> {
             keyword(VIA_ATTRS),
         ));
     }
+    // `$rpl(key)`: where the reply being processed goes (its second Via, as Kamailio's
+    // `pv_get_rpl_attrs`) and how many Via / Record-Route entries it carries; `$null` on a request.
+    v.push(named(
+        pv(
+            "rpl",
+            "reply attributes: duri dhost dport dproto dprotoid (second Via), cntvia, cntrr",
+            |c, n| Ok(rpl_attr(c, kw(n))),
+        ),
+        PvNameRule::Required,
+        keyword(&[
+            "duri", "dhost", "dport", "dproto", "dprotoid", "cntvia", "cntrr",
+        ]),
+    ));
     v.push(named(
         pv(
             "expires",
@@ -402,6 +415,16 @@ pub fn pvs() -> Vec<PvExport> {
     ] {
         v.push(pv(name, doc, move |c, _| Ok(auth_attr(c, attr))));
     }
+    v.push(pv(
+        "Au",
+        "user@realm of the credentials auth checked, else user@host of the From URI",
+        |c, _| Ok(acc_user(c, true)),
+    ));
+    v.push(pv(
+        "AU",
+        "user of the credentials auth checked, else the From URI user",
+        |c, _| Ok(acc_user(c, false)),
+    ));
     v
 }
 
@@ -836,6 +859,93 @@ fn via_attr(c: &Ctx<'_>, which: i64, attr: i64) -> Value {
     }
 }
 
+/// Kamailio's protocol number of a Via transport (`enum sip_protos`).
+fn proto_id(t: ferrosip_sipmsg::Transport) -> i64 {
+    use ferrosip_sipmsg::Transport as T;
+    match t {
+        T::Udp => 1,
+        T::Tcp => 2,
+        T::Tls => 3,
+        T::Sctp => 4,
+        T::Ws => 5,
+        T::Wss => 6,
+        T::Other => 7,
+    }
+}
+
+/// Kamailio's `get_valid_proto_string` (lowercase): in a URI (`for_uri`) WSS is written `ws`;
+/// an unknown transport is `udp`.
+fn proto_name(t: ferrosip_sipmsg::Transport, for_uri: bool) -> &'static str {
+    use ferrosip_sipmsg::Transport as T;
+    match t {
+        T::Udp | T::Other => "udp",
+        T::Tcp => "tcp",
+        T::Tls => "tls",
+        T::Sctp => "sctp",
+        T::Ws => "ws",
+        T::Wss if for_uri => "ws",
+        T::Wss => "wss",
+    }
+}
+
+/// `$rpl(key)` (keys in the order of the keyword list).
+fn rpl_attr(c: &Ctx<'_>, key: i64) -> Value {
+    let m = &c.msg;
+    if m.is_request() {
+        return Value::Null;
+    }
+    let buf = m.buf();
+    let Ok(vias) = m.vias() else {
+        return Value::Null;
+    };
+    match key {
+        5 => return Value::Int(vias.len() as i64),
+        6 => {
+            return match m.record_routes() {
+                Ok(r) => Value::Int(r.len() as i64),
+                Err(_) => Value::Null,
+            }
+        }
+        _ => {}
+    }
+    let Some(v) = vias.get(1) else {
+        return Value::Null;
+    };
+    // rport with a value wins for the port, received for the host.
+    let mut port: u32 = 0;
+    if let Some(x) = v.rport.and_then(|p| p.value).filter(|x| !x.is_empty()) {
+        match std::str::from_utf8(x.of(buf))
+            .ok()
+            .and_then(|t| t.parse::<u32>().ok())
+        {
+            Some(p) => port = p,
+            None => return Value::Null,
+        }
+    }
+    let host = match v.received.and_then(|p| p.value) {
+        Some(x) => x.of(buf),
+        None => v.host.of(buf),
+    };
+    if port == 0 {
+        port = u32::from(v.port.unwrap_or(5060));
+    }
+    match key {
+        0 => {
+            let mut u = b"sip:".to_vec();
+            u.extend_from_slice(host);
+            u.extend_from_slice(
+                format!(":{port};transport={}", proto_name(v.transport, true)).as_bytes(),
+            );
+            s(u)
+        }
+        1 => s(host),
+        2 => Value::Int(i64::from(port)),
+        3 => s(proto_name(v.transport, false)),
+        4 => Value::Int(proto_id(v.transport)),
+        _ => Value::Null,
+    }
+}
+
 fn uriops_host(buf: &[u8], sp: Span) -> Value {
     if sp.is_empty() {
         Value::Null
@@ -965,6 +1075,86 @@ fn auth_attr(c: &Ctx<'_>, a: Auth) -> Value {
         Auth::Response => s(field(p.response)),
         Auth::Opaque => s(field(p.opaque)),
     }
+}
+
+/// The mark the auth module leaves on the credentials header its last `*_authenticate`/
+/// `auth_check` found (Kamailio's `mark_authorized_cred`, set before the password is checked):
+/// an XAVP under this NUL-prefixed name (auth/mod.rs `MARK`) with the header's byte span in
+/// fields `s` and `e`. `pv_acc_user_follows_the_auth_mark` (tests/pv_functions.rs) runs both
+/// modules, so a change of either side fails there.
+const AUTH_MARK: &[u8] = b"\0auth_cred";
+
+/// User and realm of the marked credentials (Kamailio's `cred_user`/`cred_realm`: the realm
+/// is the username's domain when it has one, else the `realm` parameter); `None` when auth
+/// marked nothing or the username's user part is empty.
+fn authorized(c: &Ctx<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let rec = c.state.xavps.get(AUTH_MARK)?.first()?;
+    let field = |n: &[u8]| rec.iter().find(|(k, _)| k == n).map(|(_, v)| v.to_int());
+    let start = u32::try_from(field(b"s")?).ok()?;
+    let m = &c.msg;
+    let buf = m.buf();
+    for kind in [HeaderKind::ProxyAuthorization, HeaderKind::Authorization] {
+        let Ok(hdrs) = m.headers_of(kind) else {
+            continue;
+        };
+        for h in hdrs {
+            if h.span.start != start {
+                continue;
+            }
+            let a = parse_auth(buf, h.value, kind).ok()?;
+            let f = |sp: Option<Span>| -> Vec<u8> {
+                sp.map(|x| unquote(buf, x).of(buf).to_vec())
+                    .unwrap_or_default()
+            };
+            let whole = f(a.params.username);
+            let (user, domain) = match whole.iter().position(|b| *b == b'@') {
+                Some(i) => (
+                    whole.get(..i).unwrap_or_default().to_vec(),
+                    whole.get(i + 1..).unwrap_or_default().to_vec(),
+                ),
+                None => (whole.clone(), Vec::new()),
+            };
+            if user.is_empty() {
+                return None;
+            }
+            let realm = if domain.is_empty() {
+                f(a.params.realm)
+            } else {
+                domain
+            };
+            return Some((user, realm));
+        }
+    }
+    None
+}
+
+/// `$Au` (`with_realm`) and `$AU`, as Kamailio's `pv_get_acc_username`/`pv_get_acc_user`: from
+/// the credentials auth marked, else from the From URI (`user@host`, or the user).
+fn acc_user(c: &Ctx<'_>, with_realm: bool) -> Value {
+    if let Some((user, realm)) = authorized(c) {
+        if !with_realm || realm.is_empty() {
+            return s(user);
+        }
+        let mut v = user;
+        v.push(b'@');
+        v.extend_from_slice(&realm);
+        return s(v);
+    }
+    let Ok(from) = c.msg.from() else {
+        return Value::Null;
+    };
+    let buf = c.msg.buf();
+    let Ok(uri) = Uri::parse(buf, from.uri) else {
+        return Value::Null;
+    };
+    let user = uri.user.map(|u| u.of(buf).to_vec()).unwrap_or_default();
+    if !with_realm {
+        return s(user);
+    }
+    let mut v = user;
+    v.push(b'@');
+    v.extend_from_slice(uri.host.of(buf));
+    s(v)
 }
 
 /// The message's bytes; in event_route[core:receive-parse-error] the broken bytes as received

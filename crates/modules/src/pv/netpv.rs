@@ -304,6 +304,32 @@ pub fn pvs() -> Vec<PvExport> {
             PvNameRule::Required,
             |i, _| Ok(PvInner::Str(i.as_bytes().to_vec())),
         ),
+        // `$envn(NAME)`: Kamailio keeps the text and its number (`str2sint`); a value that is a
+        // whole decimal number reads as that integer, any other text as the text (what xlog
+        // prints either way), `$null` when unset.
+        named(
+            pv("envn", "environment variable as a number", |c, n| {
+                let name = n.name_bytes(c);
+                let name = String::from_utf8_lossy(&name).into_owned();
+                Ok(match std::env::var_os(name) {
+                    None => Value::Null,
+                    Some(v) => {
+                        let b = v.into_encoded_bytes();
+                        match std::str::from_utf8(&b).ok().and_then(|t| t.parse::<i32>().ok()) {
+                            Some(i) if !b.starts_with(b"+") => Value::Int(i64::from(i)),
+                            _ => s(b),
+                        }
+                    }
+                })
+            }),
+            PvNameRule::Required,
+            |i, _| {
+                if i.is_empty() {
+                    return Err("$envn needs a variable name".into());
+                }
+                Ok(PvInner::Str(i.as_bytes().to_vec()))
+            },
+        ),
         named(
             pv("K", "constants: IPv4 IPv6 UDP TCP TLS SCTP WS WSS", |_, n| {
                 Ok(Value::Int(match kw(n) {
@@ -379,13 +405,6 @@ pub fn pvs() -> Vec<PvExport> {
         ));
     }
     v.extend(send_and_receive_pvs());
-    // Known names whose subsystem ferrosip does not have yet: refused at load, with the reason.
-    // (Name-less ones such as `$mi`, `$mbu`, `$Rn` are simply not exported: the registry reports
-    // them as unknown; docs/pv.md lists them.)
-    v.push(refused(
-        "stat",
-        "there is no statistics/counters subsystem yet",
-    ));
     // `$def(NAME)` / `$defn(NAME)`: read once at load from the defines the server gave the
     // registry (`Registry::set_defines`); `$def` of a define without value is "", of an
     // undefined name `$null`; `$defn` is the value as a number (0 when it is not one).
@@ -586,15 +605,12 @@ pub fn refused_names() -> Vec<(&'static str, &'static str)> {
     vec![
         ("mbu", "the updated message buffer needs the send path"),
         ("msgbuf", "raw message buffer access is not supported"),
-        ("Au", "needs the auth module's \"authorized\" mark"),
-        ("AU", "needs the auth module's \"authorized\" mark"),
         ("ruid", "R-URI branch attributes are not in the context"),
         (
             "location_ua",
             "R-URI branch attributes are not in the context",
         ),
         ("sid", "server_id is not visible to modules"),
-        ("rpl", "needs the reply of a transaction (tm)"),
         ("ksr", "KEMI is not supported"),
         ("ccp", "config custom parameters are read with @cfg_get"),
         ("fsp", "forced socket by port needs the wire socket table"),
@@ -650,15 +666,6 @@ const BRANCH_ATTRS: &[&str] = &[
     "ruid",
     "location_ua",
 ];
-
-/// A PV that needs an inner name and whose parser always refuses, saying why.
-fn refused(name: &'static str, why: &'static str) -> PvExport {
-    named(
-        pv(name, why, |_, _| Err(rt("not implemented"))),
-        PvNameRule::Required,
-        move |_, _| Err(format!("${name} is not implemented yet: {why}")),
-    )
-}
 
 #[derive(Clone, Copy)]
 enum Word {

@@ -111,6 +111,12 @@ pub const PV_CASES: &[Case] = &[
     c!("inv", "$rs", "<null>"),
     c!("inv", "$rr", "<null>"),
     c!("rpl", "$rsi", "486"),
+    // $rpl: the second Via (received, rport), entry counts; nothing on a request.
+    c!("rp2", "$rpl(duri)", "sip:10.2.2.2:7000;transport=tcp"),
+    c!("rp2", "$rpl(dhost)|$rpl(dport)|$rpl(dproto)|$rpl(dprotoid)", "10.2.2.2|7000|tcp|2"),
+    c!("rp2", "$rpl(cntvia)|$rpl(cntrr)", "3|3"),
+    c!("rpl", "$rpl(dhost)|$rpl(duri)|$rpl(dport)|$rpl(cntvia)|$rpl(cntrr)", "<null>|<null>|<null>|1|0"),
+    c!("opt", "$rpl(cntvia)|$rpl(duri)", "<null>|<null>"),
     c!("inv", "$rsi", "0"),
     // From / To.
     c!("inv", "$fu", "sip:alice@atlanta.example.com"),
@@ -240,6 +246,9 @@ pub const PV_CASES: &[Case] = &[
     c!("reg", "$ad", ""),
     c!("reg", "$aa", ""),
     c!("opt", "$au", "<null>"),
+    // $Au/$AU without an auth check: the From URI (pv_functions.rs runs auth first).
+    c!("opt", "$Au|$AU", "dave@example.com|dave"),
+    c!("rpl", "$Au|$AU", "a@example.com|a"),
     // Network.
     c!("inv", "$si", "192.0.2.55"),
     c!("inv", "$src_ip", "192.0.2.55"),
@@ -282,6 +291,7 @@ pub const PV_CASES: &[Case] = &[
     c!("inv", "$_s(x-$rU-y)", "x-bob-y"),
     c!("inv", "$env(FERROSIP_PV_TEST)", "pv-env-value"),
     c!("inv", "$env(FERROSIP_PV_UNSET)", "<null>"),
+    c!("inv", "$envn(FERROSIP_PV_NUM)|$envn(FERROSIP_PV_TEST)|$envn(FERROSIP_PV_UNSET)", "42|pv-env-value|<null>"),
     c!("inv", "$null", "<null>"),
     skip!(NEW60, "inv", "$rul|$ful", "41|29"),
     c!("inv", "$oUl", "3"),

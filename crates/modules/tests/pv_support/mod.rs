@@ -129,6 +129,19 @@ Call-ID: call-rpl\r
 CSeq: 7 BYE\r
 ";
 
+/// A reply with a second Via that has `received` and `rport` (where `$rpl(…)` says it goes),
+/// a header with two Vias and two Record-Route headers with three entries.
+const REPLY2: &str = "SIP/2.0 200 OK\r
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-x\r
+Via: SIP/2.0/TCP 10.1.1.1:5070;received=10.2.2.2;rport=7000;branch=z9hG4bK-y, SIP/2.0/WSS 10.3.3.3;branch=z9hG4bK-z\r
+Record-Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r
+Record-Route: <sip:p3.example.com;lr>\r
+From: <sip:a@example.com>;tag=a\r
+To: <sip:b@example.com>;tag=b\r
+Call-ID: call-rp2\r
+CSeq: 1 INVITE\r
+";
+
 /// The message called `key`, with Content-Length set.
 pub fn message(key: &str) -> Vec<u8> {
     let (head, body) = match key {
@@ -136,6 +149,7 @@ pub fn message(key: &str) -> Vec<u8> {
         "reg" => (REGISTER, ""),
         "opt" => (OPTIONS, ""),
         "rpl" => (REPLY, ""),
+        "rp2" => (REPLY2, ""),
         "cmp" => (COMPACT, "hello"),
         other => panic!("no message {other}"),
     };
@@ -149,6 +163,7 @@ pub fn call_id(key: &str) -> &'static str {
         "reg" => "call-reg",
         "opt" => "call-opt",
         "cmp" => "cmp-1",
+        "rp2" => "call-rp2",
         _ => "call-rpl",
     }
 }
