@@ -334,16 +334,7 @@ impl TmApi {
     ) -> i64 {
         let tm = &self.tm;
         tm.learn(ctx);
-        let hash = ferrosip_sipmsg::branch::hash_index(callid, cseq);
-        let found = tm.table.bucket(hash).into_iter().find(|c| {
-            let t = c.lock();
-            let buf = t.req.buf();
-            t.req.call_id().is_ok_and(|s| s.of(buf) == callid)
-                && t.req.cseq().is_ok_and(|q| {
-                    q.number_span.of(buf) == cseq
-                        && q.method_span.of(buf).eq_ignore_ascii_case(b"INVITE")
-                })
-        });
+        let found = invite_by_callid(tm, callid, cseq);
         let Some(cell) = found else {
             return -1;
         };
@@ -370,6 +361,125 @@ impl TmApi {
             run_failure(tm, &cell, f, ctx.server, ctx.worker);
         }
         flush_finals(tm, ctx.server, ctx.worker);
+        1
+    }
+
+    /// tmx `t_cancel_callid(callid, cseq, flag[, rcode])`: cancels the branches of the INVITE
+    /// transaction with that Call-ID and CSeq number as `tm.cancel` does (Kamailio's
+    /// `cancel_uacs` with `F_CANCEL_LOCAL`), after setting message flag `flag` (1..31) on the
+    /// transaction; `rcode` 100..699 becomes the CANCELs' `Reason` cause. -1 when there is no
+    /// such transaction.
+    pub fn cancel_callid(
+        &self,
+        ctx: &mut Ctx<'_>,
+        callid: &[u8],
+        cseq: &[u8],
+        flag: i64,
+        rcode: i64,
+    ) -> i64 {
+        let tm = &self.tm;
+        tm.learn(ctx);
+        let Some(cell) = invite_by_callid(tm, callid, cseq) else {
+            return -1;
+        };
+        if (1..32).contains(&flag) {
+            cell.lock().state.flags |= 1u32 << flag;
+        }
+        let reason = match rcode {
+            200 => Some(b"Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n".to_vec()),
+            100..=699 => Some(format!("Reason: SIP;cause={rcode}\r\n").into_bytes()),
+            _ => None,
+        };
+        uac::cancel_local(tm, &cell, reason, ctx.server, ctx.worker);
+        1
+    }
+
+    /// tmx `t_drop([rcode])`: the transaction's status becomes `rcode` without a reply being
+    /// sent, nothing it receives or generates afterwards goes upstream, and it is released; 0
+    /// (the script stops). -1 without a transaction.
+    pub fn drop_txn(&self, ctx: &mut Ctx<'_>, rcode: i64) -> i64 {
+        let Some(cell) = cur_cell(ctx) else {
+            ctx.log_error("t_drop: no transaction");
+            return -1;
+        };
+        let now = self.tm.now();
+        let mut t = cell.lock();
+        // Kamailio sets the UAS status (t_get_status_code sees it) and releases the transaction.
+        t.final_code = u16::try_from(rcode).unwrap_or(500);
+        t.final_local = true;
+        t.replicated = true;
+        t.delayed_error = None;
+        t.p.script_done(now);
+        self.tm.table.reschedule(&cell, &mut t);
+        0
+    }
+
+    /// tmx `t_flush_xflags()`: the message's extended flags (corex `setxflag`) become the
+    /// transaction's.
+    pub fn flush_xflags(&self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(cell) = cur_cell(ctx) else {
+            ctx.log_error("t_flush_xflags: failed to flush flags - no transaction found");
+            return false;
+        };
+        let x = ctx.state.xavps.get(XFLAGS).cloned();
+        let mut t = cell.lock();
+        match x {
+            Some(v) => {
+                t.state.xavps.insert(XFLAGS.to_vec(), v);
+            }
+            None => {
+                t.state.xavps.remove(XFLAGS);
+            }
+        }
+        true
+    }
+
+    /// tmx `t_reuse_branch()` in the branch-failure route: the failed branch's R-URI, branch
+    /// flags and `+sip.instance` become the R-URI branch's (so a `t_relay()` there sends it
+    /// again). -1 elsewhere, and — ferrosip's R-URI branch has no Path vector — when the failed
+    /// branch was sent with a Path.
+    pub fn reuse_branch(&self, ctx: &mut Ctx<'_>) -> i64 {
+        if ctx.route_type != RouteType::BranchFailure {
+            ctx.log_error("t_reuse_branch: unsupported route_type");
+            return -1;
+        }
+        let Some(cell) = cur_cell(ctx) else {
+            ctx.log_error("t_reuse_branch: no transaction");
+            return -1;
+        };
+        let Some(idx) = cur(ctx, |c| c.failed.map(|f| f.0)) else {
+            return -1;
+        };
+        let Some((uri, bflags, instance, path)) = cell
+            .lock()
+            .branches
+            .get(usize::from(idx))
+            .map(|b| (b.uri.clone(), b.bflags, b.instance.clone(), b.path.clone()))
+        else {
+            return -1;
+        };
+        if !path.is_empty() {
+            ctx.log_error(
+                "t_reuse_branch: the failed branch has a Path, which the R-URI branch cannot carry",
+            );
+            return -1;
+        }
+        ctx.state.new_uri = Some(uri);
+        // Kamailio's rewrite_uri marks the R-URI new even when the value is the same: t_relay()
+        // sends it again.
+        cur(ctx, |c| c.ruri_at_start = None);
+        ctx.state.bflags = bflags;
+        if instance.is_empty() {
+            ctx.state.xavps.remove(serial::RURI_INSTANCE);
+        } else {
+            ctx.state.xavps.insert(
+                serial::RURI_INSTANCE.to_vec(),
+                vec![vec![(
+                    b"instance".to_vec(),
+                    ferrosip_api::Value::Str(instance),
+                )]],
+            );
+        }
         1
     }
 
@@ -436,4 +546,22 @@ fn end_unsent_branches(tm: &Tm, cell: &Arc<TxnCell>, t: &mut Txn, now: Time) {
         let _ = t.p.send_failed(now, b, &mut more);
     }
     let _ = apply(tm, cell, t, &more, None);
+}
+
+/// Where corex keeps a message's extended flags (`setxflag`): its private XAVP (the name must
+/// stay corex's `XFLAGS`).
+const XFLAGS: &[u8] = b"\0xflags";
+
+/// The INVITE transaction with this Call-ID and CSeq number (Kamailio's `t_lookup_callid`).
+fn invite_by_callid(tm: &Tm, callid: &[u8], cseq: &[u8]) -> Option<Arc<TxnCell>> {
+    let hash = ferrosip_sipmsg::branch::hash_index(callid, cseq);
+    tm.table.bucket(hash).into_iter().find(|c| {
+        let t = c.lock();
+        let buf = t.req.buf();
+        t.req.call_id().is_ok_and(|s| s.of(buf) == callid)
+            && t.req.cseq().is_ok_and(|q| {
+                q.number_span.of(buf) == cseq
+                    && q.method_span.of(buf).eq_ignore_ascii_case(b"INVITE")
+            })
+    })
 }

@@ -210,7 +210,7 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             "was the INVITE transaction canceled",
             |_, ctx, _| {
                 Ok(match cur_cell(ctx) {
-                    Some(c) if c.lock().p.is_canceled() => RetCode::TRUE,
+                    Some(c) if c.lock().is_canceled() => RetCode::TRUE,
                     _ => RetCode::FALSE,
                 })
             },

@@ -15,6 +15,7 @@
 
 mod api;
 mod funcs;
+mod more;
 mod relay_to;
 mod routes;
 mod serial;
@@ -53,24 +54,15 @@ use table::{method_class, OutBranch, ReqKey, StoredReply, Table, Txn, TxnCell};
 /// Functions of Kamailio's tm that ferrosip does not implement yet: refused at load.
 pub const REFUSED: &[(&str, usize)] = &[
     ("t_cell_append_branches", 2),
-    ("t_clean", 0),
-    ("t_disable_e2e_cancel_reason", 1),
     ("t_forward_nonack_sctp", 2),
     ("t_forward_nonack_tls", 2),
-    ("t_forward_nonack_to", 2),
     ("t_is_retr_async_reply", 0),
-    ("t_relay_to_avp", 2),
     ("t_relay_to_sctp", 0),
     ("t_relay_to_sctp", 2),
     ("t_relay_to_tls", 0),
     ("t_relay_to_tls", 2),
     ("t_replicate_sctp", 2),
     ("t_replicate_tls", 2),
-    ("t_replicate_to", 2),
-    ("t_reply_error", 0),
-    ("t_send_reply", 2),
-    ("t_set_no_e2e_cancel_reason", 1),
-    ("t_use_uac_headers", 0),
     ("t_write_req", 2),
     ("t_write_unix", 2),
 ];
@@ -205,6 +197,8 @@ struct Cur {
     auto_100: Option<bool>,
     /// `t_relay_to` flag 0x2 / `t_set_disable_internal_reply` before the transaction exists.
     no_internal_reply: Option<bool>,
+    /// `t_set_no_e2e_cancel_reason` before the transaction exists.
+    no_e2e_reason: Option<bool>,
     /// In branch_route: the index of the branch being prepared.
     branch_idx: Option<usize>,
     /// In onreply_route: the branch of the reply.
@@ -481,6 +475,8 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         // Kamailio applies the flags set before the transaction to an INVITE's only.
         no_internal_reply: kind == TxnKind::Invite
             && cur(ctx, |c| c.no_internal_reply).unwrap_or(false),
+        no_e2e_reason: kind == TxnKind::Invite && cur(ctx, |c| c.no_e2e_reason).unwrap_or(false),
+        local_cancel: false,
         failed_silently: false,
         replicated: false,
         send_after_callbacks: false,
@@ -642,7 +638,9 @@ fn relay_cancel(tm: &Tm, ctx: &mut Ctx<'_>, inv: &Arc<TxnCell>) -> Result<RetCod
     let now = tm.now();
     let mut actions = Vec::new();
     let mut t = inv.lock();
-    t.cancel_reason = Some(reason);
+    t.local_cancel = false;
+    // t_set_no_e2e_cancel_reason(1): the received Reason is not copied.
+    t.cancel_reason = Some(if t.no_e2e_reason { Vec::new() } else { reason });
     match t.p.cancel(now, &mut actions) {
         Ok(_) => {}
         Err(e) => {
@@ -918,6 +916,7 @@ fn forward_branches(
                     on_branch_failure,
                     bflags: ctx.state.bflags,
                     instance,
+                    path: path.clone().unwrap_or_default(),
                     retr_stopped: false,
                 });
             }
@@ -935,6 +934,7 @@ fn forward_branches(
                     on_branch_failure: None,
                     bflags: ctx.state.bflags,
                     instance,
+                    path: path.clone().unwrap_or_default(),
                     retr_stopped: false,
                 });
                 failed.push((b, e.to_string()));
@@ -1414,6 +1414,7 @@ pub fn exports() -> ModuleExports {
     let mut m = ModuleExports::new("tm");
     m.functions = funcs::functions(&tm);
     m.functions.extend(relay_to::functions(&tm));
+    m.functions.extend(more::functions(&tm));
     m.event_routes = vec![
         ferrosip_api::export::EventRouteExport {
             name: "tm:branch-failure:",

@@ -6,7 +6,8 @@ use ferrosip_sipmsg::{HeaderKind, Msg};
 
 /// Builds `ACK` (with the reply's To) or `CANCEL` (with `reason` lines, each ending in CRLF) from
 /// the INVITE sent on a branch: request line with the branch's R-URI; in the INVITE's order, the
-/// top Via, From, Call-ID, CSeq (method replaced), To, Route, Max-Forwards; `Content-Length: 0`.
+/// top Via, From, Call-ID, CSeq (method replaced), To, Route, Max-Forwards, Content-Length (with
+/// the value 0); then the `reason` lines.
 pub fn derive(
     sent: &[u8],
     method: &[u8],
@@ -42,6 +43,11 @@ pub fn derive(
                 Some(to) => out.extend_from_slice(to),
                 None => out.extend_from_slice(line),
             },
+            HeaderKind::ContentLength => {
+                // The header's name as the INVITE spells it (`l` or `Content-Length`), value 0.
+                out.extend_from_slice(h.name.of(buf));
+                out.extend_from_slice(b": 0\r\n");
+            }
             HeaderKind::CSeq => {
                 let c = inv.cseq().ok()?;
                 out.extend_from_slice(b"CSeq: ");
@@ -53,8 +59,7 @@ pub fn derive(
             _ => {}
         }
     }
-    // Kamailio writes the Reason header after Content-Length.
-    out.extend_from_slice(b"Content-Length: 0\r\n");
+    // Kamailio writes the Reason header after the copied headers.
     out.extend_from_slice(reason);
     out.extend_from_slice(b"\r\n");
     Some(out)
@@ -136,5 +141,23 @@ Content-Length: 0\r\n\r\n";
             );
         assert_eq!(cancel, Some(Ok(want)));
         assert_eq!(derive(b"SIP/2.0 200 OK\r\n\r\n", b"ACK", None, b""), None);
+        // Content-Length stays where the INVITE has it (here before a To added by the script),
+        // with the INVITE's spelling of its name; none when the INVITE has none.
+        let moved = "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:a@h>;tag=1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nl: 0\r\nTo: <sip:x@h>\r\n\r\n";
+        let c = derive(
+            moved.as_bytes(),
+            b"CANCEL",
+            None,
+            b"Reason: SIP;cause=487\r\n",
+        )
+        .map(String::from_utf8);
+        let want = "CANCEL sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:a@h>;tag=1\r\nCall-ID: c\r\nCSeq: 1 CANCEL\r\nl: 0\r\nTo: <sip:x@h>\r\n\
+Reason: SIP;cause=487\r\n\r\n";
+        assert_eq!(c, Some(Ok(want.to_string())));
+        let none = moved.replace("l: 0\r\n", "");
+        let c = derive(none.as_bytes(), b"ACK", None, b"").map(String::from_utf8);
+        assert!(c.is_some_and(|c| c.is_ok_and(|c| !c.contains("l: 0"))));
     }
 }

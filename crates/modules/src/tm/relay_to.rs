@@ -134,7 +134,7 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
 
 /// Kamailio's `t_forward_nonack`: the branches of a transaction the script created
 /// (`t_newtran`), without the automatic 100 Trying; an ACK is refused.
-fn forward_nonack(tm: &Tm, ctx: &mut Ctx<'_>, target: Target) -> Result<RetCode, Error> {
+pub(super) fn forward_nonack(tm: &Tm, ctx: &mut Ctx<'_>, target: Target) -> Result<RetCode, Error> {
     let Some(cell) = cur_cell(ctx) else {
         ctx.log_error("t_forward_nonack: can't forward when no transaction was set up");
         return Ok(RetCode(-1));

@@ -90,6 +90,8 @@ pub struct OutBranch {
     pub bflags: u32,
     /// The contact's `+sip.instance` (`t_next_contact_flow`), empty when none.
     pub instance: Vec<u8>,
+    /// The Path the branch was sent with (its Route headers; `t_reuse_branch`), empty when none.
+    pub path: Vec<u8>,
     /// Its request is no longer retransmitted (`tm.cancel` before any reply, as Kamailio's
     /// `cancel_branch` without flags: the branch waits for its timeout).
     pub retr_stopped: bool,
@@ -149,6 +151,12 @@ pub struct Txn {
     /// No internal negative reply (`t_relay_to` flag 0x2, `t_set_disable_internal_reply`): when
     /// nothing could be sent, the transaction lives on for the script to answer or relay again.
     pub no_internal_reply: bool,
+    /// `t_set_no_e2e_cancel_reason(1)`: the Reason of a received CANCEL is not copied into the
+    /// CANCELs sent on the branches.
+    pub no_e2e_reason: bool,
+    /// The branches were canceled from here (`tm.cancel`, `t_cancel_callid`), not by a received
+    /// CANCEL: `t_is_canceled()` stays false, as in Kamailio.
+    pub local_cancel: bool,
     /// That happened: when the script ends without a final reply, the transaction is released
     /// without one (Kamailio's `t_unref`: "script writer didn't release transaction").
     pub failed_silently: bool,
@@ -161,6 +169,13 @@ pub struct Txn {
     pub send_after_callbacks: bool,
     /// A transaction started here (t_uac_send, tm.t_uac_*): its waiting RPC, if any.
     pub uac: Option<Box<super::uac::LocalUac>>,
+}
+
+impl Txn {
+    /// Kamailio's `T_CANCELED`: a CANCEL was received for it (`t_is_canceled()`).
+    pub fn is_canceled(&self) -> bool {
+        self.p.is_canceled() && !self.local_cancel
+    }
 }
 
 /// A transaction with its lock.
@@ -274,6 +289,14 @@ impl Table {
             sh.by_key.remove(&cell.key);
             self.live.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Removes a live transaction at once, its timer included (`t_clean`'s hard cleanup).
+    pub fn evict(&self, cell: &Arc<TxnCell>, t: &mut Txn) {
+        if let Some((id, _)) = t.timer.take() {
+            lock(&self.wheel).cancel(id);
+        }
+        self.remove(cell);
     }
 
     /// Number of live transactions.

@@ -234,6 +234,8 @@ pub(super) fn send(
         auto_100: false,
         delayed_error: None,
         no_internal_reply: false,
+        no_e2e_reason: false,
+        local_cancel: false,
         failed_silently: false,
         replicated: true,
         send_after_callbacks: false,
@@ -306,6 +308,7 @@ pub(super) fn send(
         on_branch_failure: None,
         bflags: 0,
         instance: Vec::new(),
+        path: Vec::new(),
         retr_stopped: false,
     });
     tm.table.reschedule(&cell, &mut t);
@@ -1123,9 +1126,32 @@ pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFaul
             message: "Transaction not found".into(),
         });
     };
+    if let Some(net) = tm.net.get().cloned() {
+        if let Ok(mut server) = net.server() {
+            let mut worker = WorkerState::default();
+            cancel_local(tm, &cell, None, server.as_mut(), &mut worker);
+        }
+    }
+    Ok(RpcValue::Str(
+        "branches remaining (waiting for timeout)".into(),
+    ))
+}
+
+/// Cancels the branches of `cell` as Kamailio's `cancel_uacs` with `F_CANCEL_LOCAL` (`tm.cancel`,
+/// tmx `t_cancel_callid`): a CANCEL on each branch with a provisional reply (with `reason`, a
+/// `Reason:` line, when given), a branch with no reply yet stops retransmitting and waits for its
+/// timeout; no reply is generated for the transaction.
+pub(super) fn cancel_local(
+    tm: &Tm,
+    cell: &Arc<TxnCell>,
+    reason: Option<Vec<u8>>,
+    server: &mut dyn Server,
+    worker: &mut WorkerState,
+) {
+    let reason_lines = reason.clone().unwrap_or_default();
     // Kamailio 6.0 runs event_route[tm:local-request] on each CANCEL tm.cancel sends, as a
     // notification (what it changes or drops is not used).
-    if let (Some(r), Some(net)) = (tm.routes.get().cloned(), tm.net.get().cloned()) {
+    if let Some(r) = tm.routes.get().cloned() {
         if let Some(index) = r.event_route(LOCAL_REQUEST) {
             let cancels: Vec<(Vec<u8>, Dest)> = {
                 let t = cell.lock();
@@ -1140,12 +1166,12 @@ pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFaul
                                 .is_some_and(|c| (100..200).contains(&c.last_received()))
                     })
                     .filter_map(|(_, b)| {
-                        msgs::derive(&b.sent.bytes, b"CANCEL", None, b"").map(|c| (c, b.sent.dest))
+                        msgs::derive(&b.sent.bytes, b"CANCEL", None, &reason_lines)
+                            .map(|c| (c, b.sent.dest))
                     })
                     .collect()
             };
-            if let Ok(mut server) = net.server() {
-                let mut worker = WorkerState::default();
+            {
                 let sockets = server.sockets().to_vec();
                 for (bytes, dest) in cancels {
                     let _ = local_route(
@@ -1156,8 +1182,8 @@ pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFaul
                         bytes,
                         dest,
                         &sockets,
-                        server.as_mut(),
-                        &mut worker,
+                        server,
+                        worker,
                     );
                 }
             }
@@ -1167,6 +1193,9 @@ pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFaul
     let mut actions = Vec::new();
     let fr = {
         let mut t = cell.lock();
+        if let Some(r) = reason {
+            t.cancel_reason = Some(r);
+        }
         // Kamailio's tm.cancel cancels without flags: a branch with no reply yet stops
         // retransmitting and is left to its timeout.
         for i in 0..t.branches.len() {
@@ -1178,24 +1207,26 @@ pub(super) fn rpc_cancel(tm: &Tm, args: &[RpcValue]) -> Result<RpcValue, RpcFaul
                 b.retr_stopped = true;
             }
         }
-        if t.p.cancel(now, &mut actions).is_ok() {
-            let fr = apply(tm, &cell, &mut t, &actions, None);
-            tm.table.reschedule(&cell, &mut t);
+        // No branch left to cancel: nothing happens (Kamailio's empty cancel bitmap; the state
+        // machine would answer 487 itself).
+        let pending = (0..t.p.branch_count())
+            .filter_map(|i| u8::try_from(i).ok())
+            .any(|i| t.p.branch(i).is_some_and(|c| c.is_pending()));
+        if pending && !t.p.is_canceled() {
+            t.local_cancel = true;
+        }
+        if pending && t.p.cancel(now, &mut actions).is_ok() {
+            let fr = apply(tm, cell, &mut t, &actions, None);
+            tm.table.reschedule(cell, &mut t);
             fr
         } else {
             None
         }
     };
-    if let (Some(f), Some(net)) = (fr, tm.net.get().cloned()) {
-        if let Ok(mut server) = net.server() {
-            let mut worker = WorkerState::default();
-            run_failure(tm, &cell, f, server.as_mut(), &mut worker);
-            flush_finals(tm, server.as_mut(), &mut worker);
-        }
+    if let Some(f) = fr {
+        run_failure(tm, cell, f, server, worker);
     }
-    Ok(RpcValue::Str(
-        "branches remaining (waiting for timeout)".into(),
-    ))
+    flush_finals(tm, server, worker);
 }
 
 /// `tm.t_uac_wait`'s answer, Kamailio's `rpc_uac_callback`: code and reason; for a 2xx the

@@ -3,8 +3,7 @@
 //!
 //! The statistics (`UAS_transactions` … `rpl_sent`) are computed from tm's counters on read.
 //!
-//! Refused at load (not implemented yet): `t_cancel_branches`, `t_cancel_callid`,
-//! `t_flush_xflags`, `t_suspend`, `t_continue`, `t_reuse_branch`, `t_drop`,
+//! Refused at load (not implemented yet): `t_cancel_branches`, `t_suspend`, `t_continue`,
 //! `$T_branch(ruid)`, `$T_reply_ruid`, the `tm.*` RPCs of tmx.
 
 mod more;
@@ -92,16 +91,11 @@ pub fn exports() -> ModuleExports {
             })
         }),
     ];
+    m.functions.extend(more::functions(&tm));
     for (name, kinds) in [
         ("t_cancel_branches", &[K::Spve][..]),
-        ("t_cancel_callid", &[K::Spve, K::Spve, K::Spve][..]),
-        ("t_cancel_callid", &[K::Spve, K::Spve, K::Spve, K::Spve][..]),
-        ("t_flush_xflags", &[][..]),
         ("t_suspend", &[][..]),
         ("t_continue", &[K::Spve, K::Spve, K::Spve][..]),
-        ("t_reuse_branch", &[][..]),
-        ("t_drop", &[][..]),
-        ("t_drop", &[K::Spve][..]),
     ] {
         m.functions.push(FnExport::new(
             name,

@@ -1,10 +1,14 @@
-//! tmx's `$T_inv`, `$T_reply_last`, `$T_branch(name)`, `$T(name)` and its statistics.
+//! tmx's `$T_inv`, `$T_reply_last`, `$T_branch(name)`, `$T(name)`, its statistics, and the
+//! functions `t_drop()`, `t_flush_xflags()`, `t_cancel_callid()`, `t_reuse_branch()`.
 
 use std::sync::Arc;
 
+use ferrosip_api::export::Arg;
 use ferrosip_api::pv::PvInner;
 use ferrosip_api::stats::Stats;
-use ferrosip_api::{Error, PvExport, PvNameRule, RouteType, Value};
+use ferrosip_api::{
+    Error, FnExport, ParamKind as K, PvExport, PvNameRule, RetCode, RouteMask, RouteType, Value,
+};
 
 use super::{api, eval_on, Api};
 use crate::tm::{TmApi, TmxCounters};
@@ -122,6 +126,72 @@ pub(super) fn more_pvs(tm: &Api) -> Vec<PvExport> {
             set: None,
         },
     ]
+}
+
+/// `t_drop([rcode])`, `t_flush_xflags()`, `t_cancel_callid(callid, cseq, flag[, rcode])`.
+pub(super) fn functions(tm: &Api) -> Vec<FnExport> {
+    let (a0, a1, a2, a3, a4) = (tm.clone(), tm.clone(), tm.clone(), tm.clone(), tm.clone());
+    let a5 = tm.clone();
+    vec![
+        // Kamailio's EVENT_ROUTE mask is its REQUEST_ROUTE's: request_route accepts the call
+        // (which then fails at run time).
+        FnExport::new(
+            "t_reuse_branch",
+            &[],
+            RouteMask::REQUEST.or(RouteMask::EVENT),
+            "in the branch-failure route: the failed branch's R-URI, branch flags and instance become the R-URI branch's",
+        )
+        .with(move |ctx, _: &[Arg]| Ok(RetCode(api(&a5)?.reuse_branch(ctx)))),
+        FnExport::new(
+            "t_drop",
+            &[],
+            RouteMask::ANY,
+            "drop the transaction: status 500, no reply upstream, released (0: the script stops)",
+        )
+        .with(move |ctx, _: &[Arg]| Ok(RetCode(api(&a0)?.drop_txn(ctx, 500)))),
+        FnExport::new(
+            "t_drop",
+            &[K::IntOrVar],
+            RouteMask::ANY,
+            "t_drop with this status code",
+        )
+        .with(move |ctx, a: &[Arg]| {
+            // Kamailio: a value that cannot be read as a number is 500.
+            let code = a.first().and_then(|x| x.int(ctx).ok()).unwrap_or(500);
+            Ok(RetCode(api(&a1)?.drop_txn(ctx, code)))
+        }),
+        FnExport::new(
+            "t_flush_xflags",
+            &[],
+            RouteMask::ANY,
+            "copy the message's extended flags into the transaction",
+        )
+        .with(move |ctx, _: &[Arg]| Ok(RetCode::from_bool(api(&a2)?.flush_xflags(ctx)))),
+        FnExport::new(
+            "t_cancel_callid",
+            &[K::Spve, K::Spve, K::IntOrVar],
+            RouteMask::ANY,
+            "cancel the branches of the INVITE transaction with this Call-ID and CSeq number, setting a flag on it",
+        )
+        .with(move |ctx, a: &[Arg]| cancel_callid(&a3, ctx, a)),
+        FnExport::new(
+            "t_cancel_callid",
+            &[K::Spve, K::Spve, K::IntOrVar, K::IntOrVar],
+            RouteMask::ANY,
+            "t_cancel_callid with a Reason cause for the CANCELs",
+        )
+        .with(move |ctx, a: &[Arg]| cancel_callid(&a4, ctx, a)),
+    ]
+}
+
+fn cancel_callid(tm: &Api, ctx: &mut ferrosip_api::Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
+    let callid = a.first().map(|x| x.bytes(ctx)).unwrap_or_default();
+    let cseq = a.get(1).map(|x| x.bytes(ctx)).unwrap_or_default();
+    let flag = a.get(2).map(|x| x.int(ctx)).transpose()?.unwrap_or(-1);
+    let rcode = a.get(3).map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
+    Ok(RetCode(
+        api(tm)?.cancel_callid(ctx, &callid, &cseq, flag, rcode),
+    ))
 }
 
 /// Registers tmx's statistics (Kamailio's names and order), computed from tm's counters.
