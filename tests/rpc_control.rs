@@ -30,6 +30,8 @@ fn config(port: u16, run: &Path, kamailio: bool) -> String {
     };
     format!(
         r#"#!KAMAILIO
+#!define FOO 1
+#!define BAR "bar value"
 debug=1
 log_stderror=yes
 children=2
@@ -61,6 +63,7 @@ request_route {{
     cnt_add("other.baz", "$var(n)");
     if ($rU == "reset") {{ cnt_reset("bar"); }}
     xlog("L_DBG", "dbg-line $rU\n");
+    xlog("L_NOTICE", "defines [$def(FOO)] [$def(BAR)] [$def(MOD_sl)] [$def(NOPE)]\n");
     sl_send_reply("404", "Not Here $sel(cfg_get.pstn.gw_ip):$sel(cfg_get.pstn.gwport)");
 }}
 event_route[core:pre-routing] {{
@@ -474,6 +477,95 @@ fn kamcmd_sees_the_same_statistics_counters_and_cfg_on_both_servers() {
 /// `cnt_inc`/`cnt_add`/`cnt_reset` naming an undeclared counter stop the server at start, on both
 /// servers, with Kamailio's words; the group named by `script_cnt_grp_name` applies to the
 /// counters declared after it only.
+/// The run-information commands: loaded modules (newest first), the preprocessor's defines (the
+/// config's and `MOD_<name>`, in definition order; the predefined version names differ: ferrosip
+/// predefines 6.0's), the working directory and the command line; `$def()` sees `#!define` lines.
+#[test]
+fn core_run_information_matches_kamailio() {
+    let kam = match kamailio_bin() {
+        Some(k) if Path::new(KAMCMD).exists() => k,
+        _ => {
+            assert!(!ci(), "kamailio and kamcmd are required when CI is set");
+            eprintln!("skipped: kamailio/kamcmd not installed");
+            return;
+        }
+    };
+    let servers = [
+        launch(ferrosip_bin(), "rpcinfo-ferrosip", false),
+        launch(kam, "rpcinfo-kamailio", true),
+    ];
+    let ours_first = |cmd: &[&str]| servers.each_ref().map(|s| s.ask(cmd));
+    let [ours, theirs] = ours_first(&["core.modules"]);
+    assert_eq!(ours, theirs, "core.modules");
+    assert!(ours.starts_with("xlog\npv\n"), "{ours}");
+    // Kamailio's own names (KAMAILIO_5…, and 6.0's KAMAILIO_VERSION/OS_NAME) come first.
+    let own = |t: &str| t.starts_with("KAMAILIO") || t.starts_with("OS_NAME");
+    let [ours, theirs] = ours_first(&["core.ppdefines"]).map(|t| {
+        t.lines()
+            .filter(|l| !own(l))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(ours, theirs, "core.ppdefines");
+    assert_eq!(ours.first().map(String::as_str), Some("FOO"), "{ours:?}");
+    let [ours, theirs] = ours_first(&["core.ppdefines_full"]).map(|t| {
+        t.split("}\n")
+            .filter(|b| {
+                !b.lines()
+                    .any(|l| l.trim().strip_prefix("name: ").is_some_and(own))
+            })
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(ours, theirs, "core.ppdefines_full");
+    assert!(
+        ours.iter().any(|b| b.contains("value: \"bar value\"")),
+        "{ours:?}"
+    );
+    for s in &servers {
+        assert_eq!(
+            s.ask(&["core.pwd"]).trim_end(),
+            s.server.dir.to_string_lossy(),
+            "core.pwd"
+        );
+    }
+    // The command line: Kamailio's has the memory options the harness adds for it.
+    let [ours, theirs] = servers.each_ref().map(|s| {
+        let dir = s.server.dir.to_string_lossy().into_owned();
+        s.ask(&["core.arg"])
+            .lines()
+            .skip(1)
+            .map(|a| a.replace(&dir, "DIR"))
+            .collect::<Vec<_>>()
+    });
+    let theirs: Vec<String> = theirs
+        .chunks(2)
+        .filter(|p| !matches!(p[0].as_str(), "-m" | "-M"))
+        .flatten()
+        .cloned()
+        .collect();
+    assert_eq!(ours, theirs, "core.arg");
+    assert!(ours.iter().any(|a| a == "-DD"), "{ours:?}");
+    for s in &servers {
+        s.send("defs");
+    }
+    let line = |s: &Running| {
+        s.server
+            .log_text()
+            .lines()
+            .find_map(|l| l.find("defines [").map(|i| l[i..].to_string()))
+            .unwrap_or_default()
+    };
+    let [ours, theirs] = servers.each_ref().map(line);
+    assert_eq!(ours, theirs, "$def() of #!define lines");
+    assert!(ours.starts_with("defines [1] ["), "{ours}");
+    let info = servers[0].ask(&["core.runinfo"]);
+    assert!(
+        info.contains("name: ferrosip") && info.contains("uptime_secs:"),
+        "{info}"
+    );
+}
+
 #[test]
 fn undeclared_counters_are_refused_at_start() {
     let kam = kamailio_bin();

@@ -70,6 +70,10 @@ pub struct Loaded {
     pub sources: SourceMap,
     pub config: ast::Config,
     pub warnings: Vec<Diagnostic>,
+    /// The preprocessor's defines at the end of the file, in definition order (predefined ones,
+    /// the command line's `-A`, `#!define`/`#!substdef` lines and `MOD_<name>` of each
+    /// `loadmodule`, as Kamailio's `core.ppdefines` lists them), with their values.
+    pub defines: Vec<(String, Option<String>)>,
 }
 
 /// A config that did not load: every diagnostic found (errors first, in file order of discovery,
@@ -126,6 +130,7 @@ pub fn load_text(
     let mut pp = pp::Preprocessor::new(host, opts);
     pp.run_entry(name, text);
     let tokens = std::mem::take(&mut pp.out);
+    let defines = pp.ordered_defines();
     if tokens.is_empty() && !pp.diags.iter().any(|d| d.severity() == Severity::Error) {
         // Kamailio's grammar needs at least one statement.
         let len = pp.sources.text(FileId(0)).len();
@@ -174,6 +179,7 @@ pub fn load_text(
             sources,
             config,
             warnings,
+            defines,
         })
     } else {
         errors.extend(warnings);

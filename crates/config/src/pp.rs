@@ -32,6 +32,9 @@ pub const KAMAILIO_VERSION: u32 = 6_000_007;
 pub(crate) struct Define {
     pub value: Option<String>,
     pub span: Option<Span>,
+    /// Definition order (Kamailio lists its defines in the order they were made; `#!redefine`
+    /// keeps the place of the define it replaces).
+    pub seq: u32,
 }
 
 struct Cond {
@@ -49,6 +52,8 @@ pub(crate) struct Preprocessor<'h> {
     host: &'h dyn Host,
     pub sources: SourceMap,
     pub defines: HashMap<String, Define>,
+    /// The last [`Define::seq`] handed out.
+    define_seq: u32,
     conds: Vec<Cond>,
     substs: Vec<SubstRule>,
     pub out: Vec<Token>,
@@ -144,6 +149,7 @@ impl<'h> Preprocessor<'h> {
             host,
             sources: SourceMap::new(),
             defines: HashMap::new(),
+            define_seq: 0,
             conds: Vec::new(),
             substs: Vec::new(),
             out: Vec::new(),
@@ -156,7 +162,7 @@ impl<'h> Preprocessor<'h> {
             mode: LexMode::Max,
         };
         for (name, value) in predefined(&opts.os_name) {
-            pp.defines.insert(name, Define { value, span: None });
+            pp.put_define(name, value, None);
         }
         for d in &opts.defines {
             let (name, value) = split_cli_define(d);
@@ -167,13 +173,7 @@ impl<'h> Preprocessor<'h> {
                 );
                 continue;
             }
-            pp.defines.insert(
-                name.to_string(),
-                Define {
-                    value: value.map(str::to_string),
-                    span: None,
-                },
-            );
+            pp.put_define(name.to_string(), value.map(str::to_string), None);
         }
         for (kind, expr) in &opts.substs {
             if let Err(e) = pp.add_subst(*kind, expr, None) {
@@ -181,6 +181,27 @@ impl<'h> Preprocessor<'h> {
             }
         }
         pp
+    }
+
+    /// Adds or replaces a define; a replaced one keeps its place in the definition order.
+    fn put_define(&mut self, name: String, value: Option<String>, span: Option<Span>) {
+        let seq = match self.defines.get(&name) {
+            Some(d) => d.seq,
+            None => {
+                self.define_seq += 1;
+                self.define_seq
+            }
+        };
+        self.defines.insert(name, Define { value, span, seq });
+    }
+
+    /// The defines in force, in definition order (Kamailio's `core.ppdefines`), with their values.
+    pub fn ordered_defines(&self) -> Vec<(String, Option<String>)> {
+        let mut v: Vec<(&String, &Define)> = self.defines.iter().collect();
+        v.sort_by_key(|(_, d)| d.seq);
+        v.into_iter()
+            .map(|(n, d)| (n.clone(), d.value.clone()))
+            .collect()
     }
 
     fn error(&mut self, e: Error, span: Option<Span>) {
@@ -490,13 +511,7 @@ impl<'h> Preprocessor<'h> {
                 }
             }
         }
-        self.defines.insert(
-            name.to_string(),
-            Define {
-                value,
-                span: Some(span),
-            },
-        );
+        self.put_define(name.to_string(), value, Some(span));
     }
 
     fn add_subst(&mut self, kind: SubstKind, spec: &str, span: Option<Span>) -> Result<(), String> {
@@ -523,13 +538,7 @@ impl<'h> Preprocessor<'h> {
                 repl
             };
             let span = span.unwrap_or_default();
-            self.defines.insert(
-                re,
-                Define {
-                    value: Some(value),
-                    span: Some(span),
-                },
-            );
+            self.put_define(re, Some(value), Some(span));
         }
         Ok(())
     }
@@ -716,10 +725,9 @@ impl<'h> Preprocessor<'h> {
                 || (n >= 2 && self.out[n - 1].is_punct("(") && after_loadmodule(n - 2));
             if is_mod {
                 if let Some(m) = module_define_name(v) {
-                    self.defines.entry(m).or_insert(Define {
-                        value: None,
-                        span: Some(t.span),
-                    });
+                    if !self.defines.contains_key(&m) {
+                        self.put_define(m, None, Some(t.span));
+                    }
                 }
             }
         }

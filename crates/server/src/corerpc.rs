@@ -14,10 +14,11 @@
 //! `/proc/self/statm` and `getrusage` (ferrosip has no shared-memory pool): `total` = VmSize,
 //! `used` and `real_used` = VmRSS, `max_used` = peak RSS, `free` = total − used, `fragments` 0.
 //!
-//! Not exported (no equivalent yet): `core.psa`, `core.pwd`, `core.arg`, `core.kill`,
-//! `core.flags`, `core.runinfo`, `core.modules`, `core.ppdefines*` (the config's `#!define`
-//! table is not reachable from the server), `core.tcp_options`, `core.tcp_list`,
-//! `core.udp4_raw_info` (no raw sockets), `core.echo_delta`, `core.sfmalloc`.
+//! Also `core.pwd`, `core.arg`, `core.flags`, `core.runinfo`, `core.modules`, `core.ppdefines`,
+//! `core.ppdefines_full` ([`RunInfo`]: what the server knew when it compiled the config).
+//!
+//! Not exported (no equivalent yet): `core.psa`, `core.kill`, `core.tcp_options`,
+//! `core.tcp_list`, `core.udp4_raw_info` (no raw sockets), `core.echo_delta`, `core.sfmalloc`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,9 +31,28 @@ use ferrosip_transport::Proto as TProto;
 use crate::log::LogControl;
 use crate::netcore::{Net, NetCell};
 
-/// Adds the core RPC commands to the core's export table. `started` is the server's start time
-/// (`core.uptime`'s `up_since`).
-pub fn install(core: &mut ModuleExports, net: &NetCell, started: SystemTime) {
+/// What the run-information commands report, fixed when the config is compiled.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The server's start time (`core.uptime`'s `up_since`, `core.runinfo`'s `time_started`).
+    pub started: SystemTime,
+    /// The command line (`core.arg`).
+    pub args: Vec<String>,
+    /// The loaded modules in `loadmodule` order (`core.modules` lists them newest first, as
+    /// Kamailio's module list).
+    pub modules: Vec<String>,
+    /// The preprocessor's defines in definition order, with their values (`core.ppdefines*`).
+    pub defines: Vec<(String, Option<String>)>,
+}
+
+/// Adds the core RPC commands to the core's export table.
+pub fn install(core: &mut ModuleExports, net: &NetCell, run: RunInfo) {
+    let started = run.started;
+    let run = Arc::new(run);
+    let with_run = |f: fn(&RunInfo) -> RpcValue| -> Handler {
+        let run = Arc::clone(&run);
+        Arc::new(move |_: &[RpcValue]| Ok(f(&run)))
+    };
     let rpc = |name: &'static str, doc: &'static str, f: Handler| RpcExport {
         name,
         doc,
@@ -106,7 +126,102 @@ pub fn install(core: &mut ModuleExports, net: &NetCell, started: SystemTime) {
             "List local SIP server listen sockets",
             with_net(|n, _| Ok(sockets_list(n))),
         ),
+        rpc(
+            "core.pwd",
+            "Returns the working directory of server.",
+            Arc::new(|_| pwd()),
+        ),
+        rpc(
+            "core.arg",
+            "Returns the list of command line arguments used on startup.",
+            with_run(|r| RpcValue::Array(r.args.iter().cloned().map(RpcValue::Str).collect())),
+        ),
+        rpc(
+            "core.flags",
+            "Returns the compile flags.",
+            Arc::new(|_| Ok(RpcValue::Str(FLAGS.into()))),
+        ),
+        rpc(
+            "core.runinfo",
+            "Runtime info - binary name, version, uptime, ...",
+            with_run(|r| runinfo(r, SystemTime::now())),
+        ),
+        rpc(
+            "core.modules",
+            "List loaded modules",
+            with_run(|r| {
+                RpcValue::Array(r.modules.iter().rev().cloned().map(RpcValue::Str).collect())
+            }),
+        ),
+        rpc(
+            "core.ppdefines",
+            "List preprocessor defines",
+            with_run(|r| {
+                RpcValue::Array(r.defines.iter().map(|(n, _)| RpcValue::Str(n.clone())).collect())
+            }),
+        ),
+        rpc(
+            "core.ppdefines_full",
+            "List preprocessor defines with full details",
+            with_run(ppdefines_full),
+        ),
     ]);
+}
+
+/// What `core.flags` and `core.info` report: the features of Kamailio's list that ferrosip has.
+const FLAGS: &str = "USE_TCP";
+
+/// `core.pwd`: the working directory (after `-w`).
+fn pwd() -> Reply {
+    std::env::current_dir()
+        .map(|d| RpcValue::Str(d.to_string_lossy().into_owned()))
+        .map_err(|e| fault(500, &format!("getcwd failed: {e}")))
+}
+
+/// `core.runinfo`: Kamailio's fields, for ferrosip.
+fn runinfo(r: &RunInfo, now: SystemTime) -> RpcValue {
+    let up = now.duration_since(r.started).map_or(0, |d| d.as_secs());
+    let (d, h, m, s) = (up / 86_400, up % 86_400 / 3600, up % 3600 / 60, up % 60);
+    RpcValue::Struct(vec![
+        ("name".into(), RpcValue::Str("ferrosip".into())),
+        (
+            "version".into(),
+            RpcValue::Str(env!("CARGO_PKG_VERSION").into()),
+        ),
+        ("sourceid".into(), RpcValue::Str("unknown".into())),
+        ("compiler".into(), RpcValue::Str("rustc".into())),
+        ("compiled".into(), RpcValue::Str(String::new())),
+        ("time_now".into(), RpcValue::Str(ctime(now))),
+        ("time_started".into(), RpcValue::Str(ctime(r.started))),
+        (
+            "uptime_secs".into(),
+            RpcValue::Int(i64::try_from(up).unwrap_or(i64::MAX)),
+        ),
+        (
+            "utime_days".into(),
+            RpcValue::Str(format!("{d}d {h}h {m}m {s}s")),
+        ),
+    ])
+}
+
+/// `core.ppdefines_full`: one struct per define; `value` is `none` for a define without one, and
+/// `type` 0 as Kamailio prints for every define.
+fn ppdefines_full(r: &RunInfo) -> RpcValue {
+    RpcValue::Array(
+        r.defines
+            .iter()
+            .map(|(n, v)| {
+                RpcValue::Struct(vec![
+                    ("name".into(), RpcValue::Str(n.clone())),
+                    ("type".into(), RpcValue::Int(0)),
+                    (
+                        "value".into(),
+                        RpcValue::Str(v.clone().unwrap_or_else(|| "none".into())),
+                    ),
+                ])
+            })
+            .collect(),
+    )
 }
 
 /// Registers the core's statistics in `stats`: `core:` (the receive/forward counters of
@@ -277,7 +392,7 @@ fn info() -> RpcValue {
         ("id".into(), RpcValue::Str("unknown".into())),
         ("compiler".into(), RpcValue::Str("rustc".into())),
         ("compiled".into(), RpcValue::Str(String::new())),
-        ("flags".into(), RpcValue::Str("USE_TCP".into())),
+        ("flags".into(), RpcValue::Str(FLAGS.into())),
     ])
 }
 

@@ -51,7 +51,16 @@ pub fn all_exports() -> Result<Registry, ferrosip_api::Error> {
     let net: NetCell = Arc::new(OnceLock::new());
     let mut core = ferrosip_script::core::core_module();
     netcore::install(&mut core, &net);
-    crate::corerpc::install(&mut core, &net, std::time::SystemTime::now());
+    crate::corerpc::install(
+        &mut core,
+        &net,
+        crate::corerpc::RunInfo {
+            started: std::time::SystemTime::now(),
+            args: Vec::new(),
+            modules: Vec::new(),
+            defines: Vec::new(),
+        },
+    );
     let mut reg = Registry::new();
     reg.provide(Arc::new(ferrosip_api::NetworkApi(Arc::new(
         netcore::CoreNetwork { cell: net.clone() },
@@ -75,15 +84,6 @@ pub fn compile(
     let net: NetCell = Arc::new(OnceLock::new());
     let mut core = ferrosip_script::core::core_module();
     netcore::install(&mut core, &net);
-    crate::corerpc::install(&mut core, &net, std::time::SystemTime::now());
-    let mut reg = Registry::new();
-    reg.provide(Arc::new(ferrosip_api::NetworkApi(Arc::new(
-        netcore::CoreNetwork { cell: net.clone() },
-    ))));
-    reg.add(core).map_err(|e| Error::Compile(e.to_string()))?;
-    // `@cfg_get.group.var` / `$sel(cfg_get.…)` over the config's custom parameters.
-    reg.add(ferrosip_script::core::cfg_module(&loaded.config))
-        .map_err(|e| Error::Compile(e.to_string()))?;
     let mut names: Vec<String> = cmd
         .loadmodules
         .iter()
@@ -92,6 +92,21 @@ pub fn compile(
     for (m, _) in loaded.config.loadmodules() {
         names.push(ferrosip_modules::registry::module_name(m).to_string());
     }
+    let run = crate::corerpc::RunInfo {
+        started: std::time::SystemTime::now(),
+        args: std::env::args().collect(),
+        modules: names.clone(),
+        defines: loaded.defines.clone(),
+    };
+    crate::corerpc::install(&mut core, &net, run);
+    let mut reg = Registry::new();
+    reg.provide(Arc::new(ferrosip_api::NetworkApi(Arc::new(
+        netcore::CoreNetwork { cell: net.clone() },
+    ))));
+    reg.add(core).map_err(|e| Error::Compile(e.to_string()))?;
+    // `@cfg_get.group.var` / `$sel(cfg_get.…)` over the config's custom parameters.
+    reg.add(ferrosip_script::core::cfg_module(&loaded.config))
+        .map_err(|e| Error::Compile(e.to_string()))?;
     let mut all = ferrosip_modules::all();
     for n in &names {
         if let Some(i) = all.iter().position(|m| m.name == n) {
@@ -121,11 +136,9 @@ pub fn compile(
             }
         }
     }
-    // `$def()`/`$defn()` read the defines at module init and compile. The config crate keeps the
-    // preprocessor's table private (`Loaded` has no accessor), so only the command line's `-A`
-    // defines reach modules; `#!define` lines of the config do not (the config crate must add an
-    // accessor first).
-    reg.set_defines(cmdline_defines(&cmd.defines));
+    // `$def()`/`$defn()` read the defines at module init and compile: every define in force at the
+    // end of the config (predefined, `-A`, `#!define`, `MOD_<name>`), as Kamailio's `pp_define_get`.
+    reg.set_defines(loaded.defines.clone());
     if let Some(dir) = rundir {
         reg.set_runtime_dir(dir);
     }
@@ -192,20 +205,6 @@ pub fn compile(
         net,
         log_prefix,
     })
-}
-
-/// The `-A` defines as the registry takes them: `NAME` (no value) or `NAME=value` (the value as
-/// typed, quotes included, as the preprocessor substitutes it); `--subst*` options are not defines.
-pub fn cmdline_defines(raw: &[String]) -> Vec<(String, Option<String>)> {
-    raw.iter()
-        .filter_map(|d| {
-            let (name, value) = match d.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.to_string())),
-                None => (d.trim(), None),
-            };
-            (!name.is_empty()).then(|| (name.to_string(), value))
-        })
-        .collect()
 }
 
 /// Serves until SIGTERM or SIGINT. Returns after every thread stopped.
@@ -569,32 +568,5 @@ fn report_to_parent(fd: i32, why: &str) {
     unsafe {
         let _ = libc::write(fd, line.as_ptr().cast(), line.len());
         libc::close(fd);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// (raw `-A` argument, expected (name, value); `None` = not a define)
-    type DefCase<'a> = (&'a str, Option<(&'a str, Option<&'a str>)>);
-
-    #[test]
-    fn cmdline_defines_table() {
-        let cases: &[DefCase] = &[
-            ("WITH_AUTH", Some(("WITH_AUTH", None))),
-            ("PORT=5070", Some(("PORT", Some("5070")))),
-            ("NAME=\"str\"", Some(("NAME", Some("\"str\"")))),
-            ("EMPTY=", Some(("EMPTY", Some("")))),
-            ("=x", None),
-        ];
-        for (raw, want) in cases {
-            let got = cmdline_defines(&[raw.to_string()]);
-            let want: Vec<(String, Option<String>)> = want
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
-                .collect();
-            assert_eq!(got, want, "{raw}");
-        }
     }
 }
