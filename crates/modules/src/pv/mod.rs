@@ -6,7 +6,7 @@
 //! (network, flags, branches, time, escapes, misc), [`containers`] (`$var` family, `$xavp` family,
 //! `$shv`), [`trans_s`] (`{s.*}`), [`trans_misc`] (the other classes), [`uriops`] (URI parts and
 //! rewrites shared by PVs and transformations), [`codec`] (digests, base64, base58 …),
-//! [`timefmt`] (calendar arithmetic and `strftime`), [`funcs`] (the script functions:
+//! [`timefmt`] (libc local time and `strftime`), [`funcs`] (the script functions:
 //! `pv_isset`, `xavp_*` …) over [`xavops`] (XAVP list operations and printers).
 //!
 //! `$snd()`/`$sndto()`/`$sndfrom()` read `MsgState::sending` (set by the server while
@@ -17,8 +17,8 @@
 //! the auth module marked. Names that need data the context does not carry (`$mbu`, `$ruid` …) are
 //! declared refused (`ModuleExports::refused_pvs`), so a config using them, with or without a
 //! name, is refused with the reason. Socket PVs (`$fs $fsn $Rn $RAi $RAp $Ras`) read the server's
-//! socket list (`Server::sockets`) and fail when the server gives none. Local time is
-//! computed as UTC only; local-time PVs are refused at load on a host whose zone is not UTC.
+//! socket list (`Server::sockets`) and fail when the server gives none. Local time
+//! (`$time()`, `$timef()`, `$Tf`, `{s.ftime}`) follows the host's zone through libc, as Kamailio's.
 //! Behaviour notes and the 5.6/6.0 differences are in `docs/pv.md`.
 
 pub mod codec;

@@ -10,7 +10,7 @@ use ferrosip_api::pv::{Idx, PvInner, PvName};
 use ferrosip_api::{Ctx, Error, Proto, PvExport, PvNameRule, RcvEvent, Value};
 
 use super::msgpv::{uri_attr, UriAttr};
-use super::timefmt::{ctime, local_is_utc, strftime, utc};
+use super::timefmt::{ctime_local, fields, format, Zone};
 use super::{indexed, keyword, kw, named, pv, rt, s, writable};
 
 /// The Kamailio version ferrosip's behaviour follows (`$version(num)`).
@@ -243,9 +243,9 @@ pub fn pvs() -> Vec<PvExport> {
             Ok(Value::Int(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)))
         }),
         pv("TS", "Unix time the server started", move |_, _| Ok(Value::Int(started.0))),
-        local(pv("Tf", "current time, ctime() format", |_, _| Ok(s(ctime(now().0))))),
-        local(pv("TF", "current time, ctime() format (not cached)", |_, _| Ok(s(ctime(now().0))))),
-        local(pv("Tb", "start time, ctime() format", move |_, _| Ok(s(ctime(started.0))))),
+        pv("Tf", "time of the message, local ctime() format", |c, _| Ok(ctime_pv(msg_secs(c)))),
+        pv("TF", "current local time, ctime() format (not cached)", |_, _| Ok(ctime_pv(now().0))),
+        pv("Tb", "start time, local ctime() format", move |_, _| Ok(ctime_pv(started.0))),
         named(
             pv("TV", "time of day: s u sn un Sn Sm", |_, n| {
                 let (sec, usec) = now();
@@ -254,7 +254,9 @@ pub fn pvs() -> Vec<PvExport> {
                     1 | 3 => Value::Int(usec),
                     4 => s(format!("{sec}.{usec:06}")),
                     _ => {
-                        let mut t = strftime(b"%Y-%m-%d %H:%M:%S", sec);
+                        let Some(mut t) = format(b"%Y-%m-%d %H:%M:%S", sec, Zone::Local, 64) else {
+                            return Ok(Value::Null);
+                        };
                         t.extend_from_slice(format!(".{usec:06}").as_bytes());
                         s(t)
                     }
@@ -263,17 +265,21 @@ pub fn pvs() -> Vec<PvExport> {
             PvNameRule::Required,
             keyword(&["s", "u", "sn", "un", "Sn", "Sm"]),
         ),
-        local(time_pv("time", "local time field: sec min hour mday mon year wday yday isdst")),
-        time_pv("utime", "UTC time field: sec min hour mday mon year wday yday isdst"),
-        local(named(
-            pv("timef", "local time formatted with strftime", |_, n| Ok(s(strftime(&fmt_of(n), now().0)))),
-            PvNameRule::Required,
-            |i, _| Ok(PvInner::Str(i.as_bytes().to_vec())),
-        )),
+        time_pv("time", "local time field: sec min hour mday mon year wday yday isdst", Zone::Local),
+        time_pv("utime", "UTC time field: sec min hour mday mon year wday yday isdst", Zone::Utc),
         named(
-            pv("utimef", "UTC time formatted with strftime", |_, n| Ok(s(strftime(&fmt_of(n), now().0)))),
+            pv("timef", "local time of the message formatted with strftime", |c, n| {
+                Ok(strftime_pv(&fmt_of(n), msg_secs(c), Zone::Local))
+            }),
             PvNameRule::Required,
-            |i, _| Ok(PvInner::Str(i.as_bytes().to_vec())),
+            strftime_name,
+        ),
+        named(
+            pv("utimef", "UTC time of the message formatted with strftime", |c, n| {
+                Ok(strftime_pv(&fmt_of(n), msg_secs(c), Zone::Utc))
+            }),
+            PvNameRule::Required,
+            strftime_name,
         ),
         // Misc.
         pv("true", "integer 1", |_, _| Ok(Value::Int(1))),
@@ -887,10 +893,39 @@ fn fmt_of(n: &PvName) -> Vec<u8> {
     }
 }
 
-fn time_pv(name: &'static str, doc: &'static str) -> PvExport {
+/// The format of `$timef(…)`/`$utimef(…)`; empty is refused, as Kamailio does at load.
+fn strftime_name(i: &str, _: &ferrosip_api::Registry) -> Result<PvInner, String> {
+    if i.is_empty() {
+        return Err("empty strftime format".into());
+    }
+    Ok(PvInner::Str(i.as_bytes().to_vec()))
+}
+
+/// The message's time in seconds (`$Ts`; Kamailio's `msg->tval`, set on first use).
+fn msg_secs(c: &mut Ctx<'_>) -> i64 {
+    c.msg_time()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `ctime_r()` text without the newline, `$null` when libc cannot break the time down.
+fn ctime_pv(t: i64) -> Value {
+    ctime_local(t).map(s).unwrap_or_default()
+}
+
+/// `$timef`/`$utimef`: Kamailio formats into a 64-byte buffer and reads `$null` when strftime
+/// writes nothing (an empty result or one longer than 63 bytes).
+fn strftime_pv(fmt: &[u8], t: i64, zone: Zone) -> Value {
+    format(fmt, t, zone, 64).map(s).unwrap_or_default()
+}
+
+/// `$time(name)` / `$utime(name)`: fields of the message's time (Kamailio's `get_time_struct`).
+fn time_pv(name: &'static str, doc: &'static str, zone: Zone) -> PvExport {
     named(
-        pv(name, doc, |_, n| {
-            let tm = utc(now().0);
+        pv(name, doc, move |c, n| {
+            let Some((tm, isdst)) = fields(msg_secs(c), zone) else {
+                return Ok(Value::Null);
+            };
             Ok(Value::Int(match kw(n) {
                 0 => i64::from(tm.sec),
                 1 => i64::from(tm.min),
@@ -900,7 +935,7 @@ fn time_pv(name: &'static str, doc: &'static str) -> PvExport {
                 5 => tm.year,
                 6 => i64::from(tm.wday) + 1,
                 7 => i64::from(tm.yday) + 1,
-                _ => 0,
+                _ => i64::from(isdst),
             }))
         }),
         PvNameRule::Required,
@@ -908,29 +943,6 @@ fn time_pv(name: &'static str, doc: &'static str) -> PvExport {
             "sec", "min", "hour", "mday", "mon", "year", "wday", "yday", "isdst",
         ]),
     )
-}
-
-/// Wraps a local-time PV so that a config using it is refused at load when local time is not UTC.
-fn local(mut p: PvExport) -> PvExport {
-    let name = p.name;
-    let inner_parse = p.parse.clone();
-    let rule = p.inner;
-    p.parse = Some(Arc::new(move |i: &str, reg: &ferrosip_api::Registry| {
-        if !local_is_utc() {
-            return Err(format!(
-                "${name} needs local time, and ferrosip only computes UTC: run with TZ=UTC"
-            ));
-        }
-        match &inner_parse {
-            Some(f) => f(i, reg),
-            None => Ok(PvInner::Str(i.as_bytes().to_vec())),
-        }
-    }));
-    // A name-less PV never reaches the parser; check the zone once, now, for those.
-    if rule == PvNameRule::None && !local_is_utc() {
-        p.inner = PvNameRule::Required;
-    }
-    p
 }
 
 #[cfg(test)]

@@ -1,9 +1,90 @@
-//! Calendar arithmetic and a `strftime` subset for the time PVs (`$Tf`, `$time()`, `$timef()` …) and
+//! Calendar fields and `strftime` for the time PVs (`$Tf`, `$time()`, `$timef()` …) and
 //! `{s.ftime}`.
 //!
-//! ferrosip computes calendar fields itself and knows only UTC: a PV or transformation that needs
-//! local time is refused at load when the host's local time zone is not UTC ([`local_is_utc`]),
-//! rather than giving a value off by the zone offset.
+//! Local time and the PVs' `strftime` go through libc (`localtime_r`, `gmtime_r`, `strftime`),
+//! as Kamailio's do: the same zone rules (`TZ`, `/etc/localtime`), the same text for every
+//! conversion (`%Z` after `gmtime_r` is `GMT`, `%s` reads the fields as local time) in the C
+//! locale, which neither Kamailio nor ferrosip changes. [`utc`] and [`strftime`] are a pure UTC
+//! implementation kept for callers that want no libc (acc's UTC time attributes).
+
+use std::ffi::CString;
+
+/// Which clock [`fields`] and [`format`] break a timestamp down in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// The host's local time (`localtime_r`).
+    Local,
+    /// UTC (`gmtime_r`).
+    Utc,
+}
+
+/// libc's broken-down time of `t`.
+fn libc_tm(t: i64, zone: Zone) -> Option<libc::tm> {
+    let tt = libc::time_t::try_from(t).ok()?;
+    // SAFETY: `libc::tm` is plain data (integers and a pointer that may be null), for which
+    // all-zero bytes are a valid value; the call only writes into it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the duration of the call; the `_r` variants are
+    // thread-safe and keep no reference to our buffers.
+    let r = unsafe {
+        match zone {
+            Zone::Local => libc::localtime_r(&tt, &mut tm),
+            Zone::Utc => libc::gmtime_r(&tt, &mut tm),
+        }
+    };
+    (!r.is_null()).then_some(tm)
+}
+
+/// Calendar fields of `t` and the daylight-saving flag (`tm_isdst`), from libc.
+pub fn fields(t: i64, zone: Zone) -> Option<(Tm, i32)> {
+    let tm = libc_tm(t, zone)?;
+    let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
+    Some((
+        Tm {
+            year: i64::from(tm.tm_year) + 1900,
+            mon: u(tm.tm_mon) + 1,
+            mday: u(tm.tm_mday),
+            hour: u(tm.tm_hour),
+            min: u(tm.tm_min),
+            sec: u(tm.tm_sec),
+            wday: u(tm.tm_wday),
+            yday: u(tm.tm_yday),
+        },
+        tm.tm_isdst,
+    ))
+}
+
+/// libc's `strftime` of `t` into a buffer of `cap` bytes (the terminating NUL included, as
+/// Kamailio's buffers: 64 for `$timef`, 65535 for `{s.ftime}`). `None` when libc wrote
+/// nothing: an empty result or one that does not fit. The format ends at a NUL byte, as a C
+/// string does.
+pub fn format(fmt: &[u8], t: i64, zone: Zone, cap: usize) -> Option<Vec<u8>> {
+    let tm = libc_tm(t, zone)?;
+    let end = fmt.iter().position(|b| *b == 0).unwrap_or(fmt.len());
+    let cfmt = CString::new(fmt.get(..end)?).ok()?;
+    let mut buf = vec![0u8; cap.max(1)];
+    // SAFETY: `buf` has `buf.len()` writable bytes, `cfmt` is NUL-terminated, `tm` was filled
+    // by libc; strftime writes at most `max` bytes.
+    let n = unsafe {
+        libc::strftime(
+            buf.as_mut_ptr().cast::<libc::c_char>(),
+            buf.len(),
+            cfmt.as_ptr(),
+            &tm,
+        )
+    };
+    if n == 0 {
+        return None;
+    }
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// `ctime()` in local time without the trailing newline (`Thu Nov 26 08:31:08 2026`), as
+/// Kamailio's `$Tf`/`$TF`/`$Tb`.
+pub fn ctime_local(t: i64) -> Option<Vec<u8>> {
+    format(b"%a %b %e %H:%M:%S %Y", t, Zone::Local, 64)
+}
 
 /// Broken-down time (`struct tm` with Kamailio's conventions applied by the callers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +265,8 @@ fn iso_week(tm: &Tm) -> (i64, u32) {
 }
 
 /// True when the host's local time is UTC (TZ unset or a UTC name, and `/etc/localtime` absent or
-/// a UTC zone), so local-time values can be computed without a time-zone database.
+/// a UTC zone), so local-time values can be computed without a time-zone database (what callers
+/// of the pure [`strftime`] check before using it for local time).
 pub fn local_is_utc() -> bool {
     const UTC_NAMES: &[&str] = &[
         "",
@@ -247,5 +329,21 @@ mod tests {
         }
         assert_eq!(ctime(1_795_681_868), "Thu Nov 26 08:31:08 2026");
         assert_eq!(utc(951_782_400).yday, 59);
+    }
+
+    #[test]
+    fn libc_utc_agrees_with_the_pure_one() {
+        for t in [0, 951_782_400, 1_704_067_199, 1_795_681_868, -1] {
+            let (tm, dst) = fields(t, Zone::Utc).unwrap();
+            assert_eq!((tm, dst), (utc(t), 0), "{t}");
+            let f = b"%Y-%m-%d %H:%M:%S %a %A %b %B %e %j %u %w %G-W%V %I%p %y %z %%";
+            assert_eq!(format(f, t, Zone::Utc, 256), Some(strftime(f, t)), "{t}");
+        }
+        // Kamailio's buffer limit: a result that does not fit, or an empty one, is nothing.
+        assert_eq!(format(b"%Y", 0, Zone::Utc, 5), Some(b"1970".to_vec()));
+        assert_eq!(format(b"%Y", 0, Zone::Utc, 4), None);
+        assert_eq!(format(b"", 0, Zone::Utc, 64), None);
+        assert_eq!(format(b"%Y\0%m", 0, Zone::Utc, 64), Some(b"1970".to_vec()));
+        assert_eq!(format(b"%Z", 0, Zone::Utc, 64), Some(b"GMT".to_vec()));
     }
 }

@@ -14,7 +14,7 @@ use ferrosip_api::pv::parse_pv_ref;
 use ferrosip_api::{Ctx, Error, PvSpec, Registry, Value};
 
 use super::codec;
-use super::timefmt::{local_is_utc, strftime};
+use super::timefmt::{format, Zone};
 use super::{rt, s};
 
 /// The `s` class.
@@ -505,12 +505,6 @@ fn parse(text_in: &str, reg: &Registry) -> Result<Transform, String> {
         }
         "ftime" => {
             want(name, &plist, 1)?;
-            if !local_is_utc() {
-                return Err(
-                    "s.ftime formats local time, and ferrosip only computes UTC: run with TZ=UTC"
-                        .into(),
-                );
-            }
             let a = p[0].clone();
             tr(move |c, v| {
                 let t = match v {
@@ -519,7 +513,9 @@ fn parse(text_in: &str, reg: &Registry) -> Result<Transform, String> {
                     Value::Null => return Err(rt("transformation applied to $null")),
                 };
                 let f = a.bytes(c)?;
-                Ok(s(strftime(&f, t)))
+                // Kamailio: localtime_r + strftime into its 64 KiB transformation buffer; a
+                // result strftime cannot write is the empty string.
+                Ok(s(format(&f, t, Zone::Local, 65_535).unwrap_or_default()))
             })
         }
         "trim" | "rtrim" | "ltrim" => {
