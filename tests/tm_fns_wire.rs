@@ -98,6 +98,12 @@ request_route {
         $ru = "sip:noreason@127.0.0.1:UAS1";
     } else if ($rU == "reason") {
         $ru = "sip:reason@127.0.0.1:UAS1";
+    } else if ($rU == "yesreason") {
+        t_set_no_e2e_cancel_reason("0");
+        $ru = "sip:yesreason@127.0.0.1:UAS1";
+    } else if ($rU == "fork") {
+        $ru = "sip:one@127.0.0.1:UAS1";
+        append_branch("sip:two@127.0.0.1:UAS2");
     } else if ($rU == "uachdr") {
         t_use_uac_headers();
         xlog("L_INFO", "TMX: uac-headers $rc\n");
@@ -292,6 +298,34 @@ fn cancel_with_reason(r: &mut Run, user: &str) {
     r.uac.drain(Duration::from_millis(300));
 }
 
+/// `t_set_no_e2e_cancel_reason(0)` (with `e2e_cancel_reason` 0): the Reason is copied.
+fn e2e_reason_yes(r: &mut Run) {
+    cancel_with_reason(r, "yesreason");
+}
+
+/// A parallel fork: the 200 on UAS2's branch cancels UAS1's ringing one.
+fn fork_200(r: &mut Run) {
+    let inv = invite(r.uac.port, "fork", "fork");
+    r.uac.send(r.proxy, &inv);
+    let a = r.uas1.expect("INVITE", W).unwrap_or_default();
+    let b = r.uas2.expect("INVITE", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&a, 180, "Ringing", "f1", r.uas1.port));
+    r.uac.expect("SIP/2.0 180", W);
+    r.uas2
+        .send(r.proxy, &reply(&b, 200, "OK", "f2", r.uas2.port));
+    r.uac.expect("SIP/2.0 200", W);
+    let c = r.uas1.expect("CANCEL", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&c, 200, "OK", "f1", r.uas1.port));
+    r.uas1.send(
+        r.proxy,
+        &reply(&a, 487, "Request Terminated", "f1", r.uas1.port),
+    );
+    r.uas1.expect("ACK", W);
+    r.uac.drain(Duration::from_millis(300));
+}
+
 fn e2e_reason_off(r: &mut Run) {
     cancel_with_reason(r, "noreason");
 }
@@ -424,9 +458,26 @@ fn for_binary(bin: &str) -> String {
     )
 }
 
+/// The scenarios of the second test: `local_cancel_reason` and `e2e_cancel_reason` set to 0.
+const NO_REASON_SCENARIOS: &[(&str, Scenario)] = &[
+    ("e2e-reason-default-off", e2e_reason_on),
+    ("e2e-reason-yes", e2e_reason_yes),
+    ("fork-200", fork_200),
+    ("cancel-callid", cancel_callid),
+];
+
+/// The modparams of the second test.
+const NO_REASON_PARAMS: &str = "modparam(\"tm\", \"e2e_cancel_reason\", 0)\n\
+modparam(\"tm\", \"local_cancel_reason\", 0)\n\
+request_route {";
+
 fn run_all(bin: &str, name: &str) -> Seen {
+    run_scenarios(bin, name, SCENARIOS, &for_binary(bin))
+}
+
+fn run_scenarios(bin: &str, name: &str, scenarios: &[(&str, Scenario)], config: &str) -> Seen {
     let mut seen: Seen = Vec::new();
-    for (sname, f) in SCENARIOS {
+    for (sname, f) in scenarios {
         let (uac, uas1, uas2) = (Ep::new(), Ep::new(), Ep::new());
         let port = free_port();
         let proxy = addr(&format!("127.0.0.1:{port}"));
@@ -436,7 +487,7 @@ fn run_all(bin: &str, name: &str) -> Seen {
             uas1,
             uas2,
         };
-        let cfg = for_binary(bin)
+        let cfg = config
             .replace("PORT", &port.to_string())
             .replace("UAS1", &r.uas1.port.to_string())
             .replace("UAS2", &r.uas2.port.to_string());
@@ -636,6 +687,57 @@ fn tm_and_tmx_functions_match_kamailio() {
         return;
     };
     let theirs = run_all(kam, "tm-fns-kam");
+    let mut diffs = Vec::new();
+    for ((k, ours), (_, theirs)) in ours.iter().zip(theirs.iter()) {
+        if ours != theirs {
+            diffs.push(format!("{k}:\n ours:   {ours:?}\n theirs: {theirs:?}"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "differs from Kamailio:\n{}",
+        diffs.join("\n")
+    );
+}
+
+/// `e2e_cancel_reason` 0 and `local_cancel_reason` 0: a received CANCEL's Reason is not copied
+/// unless `t_set_no_e2e_cancel_reason(0)` asks for it; the CANCEL of a branch another branch's
+/// 200 ended and `t_cancel_callid(…, "200")`'s carry no Reason.
+#[test]
+fn cancel_reason_modparams_match_kamailio() {
+    let config = |bin: &str| for_binary(bin).replacen("request_route {", NO_REASON_PARAMS, 1);
+    let bin = ferrosip_bin();
+    let ours = run_scenarios(bin, "tm-reason", NO_REASON_SCENARIOS, &config(bin));
+    for key in [
+        "e2e-reason-default-off/uas1",
+        "fork-200/uas1",
+        "cancel-callid/uas1",
+    ] {
+        assert_eq!(
+            first_lines(&ours, key)
+                .iter()
+                .filter(|l| l.starts_with("CANCEL"))
+                .count(),
+            1,
+            "{key}: one CANCEL"
+        );
+        assert!(
+            headers_of(&ours, key, "Reason").is_empty(),
+            "{key}: no Reason"
+        );
+    }
+    assert_eq!(
+        headers_of(&ours, "e2e-reason-yes/uas1", "Reason"),
+        ["Reason: SIP;cause=600;text=\"Busy Everywhere\""],
+        "t_set_no_e2e_cancel_reason(0) overrides e2e_cancel_reason"
+    );
+
+    let Some(kam) = kamailio_bin() else {
+        assert!(!ci(), "CI: kamailio is required for the differential test");
+        eprintln!("kamailio not installed: differential part skipped");
+        return;
+    };
+    let theirs = run_scenarios(kam, "tm-reason-kam", NO_REASON_SCENARIOS, &config(kam));
     let mut diffs = Vec::new();
     for ((k, ours), (_, theirs)) in ours.iter().zip(theirs.iter()) {
         if ours != theirs {

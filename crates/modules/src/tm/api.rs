@@ -386,6 +386,7 @@ impl TmApi {
             cell.lock().state.flags |= 1u32 << flag;
         }
         let reason = match rcode {
+            _ if !tm.cancel_reasons().local => None,
             200 => Some(b"Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n".to_vec()),
             100..=699 => Some(format!("Reason: SIP;cause={rcode}\r\n").into_bytes()),
             _ => None,

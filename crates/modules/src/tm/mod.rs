@@ -97,8 +97,6 @@ const REFUSED_PARAMS: &[&str] = &[
     "remap_503_500",
     "failure_exec_mode",
     "dns_reuse_rcv_socket",
-    "local_cancel_reason",
-    "e2e_cancel_reason",
     "e2e_cancel_hop_by_hop",
     "headers_mode",
     "xavp_contact",
@@ -156,6 +154,19 @@ pub struct Tm {
     uac_seq: AtomicU64,
     /// Kamailio's random Call-ID prefix of local requests.
     callid_prefix: u64,
+    /// `local_cancel_reason` and `e2e_cancel_reason` (both on when unset).
+    cancel_reasons: OnceLock<CancelReasons>,
+}
+
+/// The Reason-header modparams of the CANCELs tm sends.
+#[derive(Debug, Clone, Copy)]
+struct CancelReasons {
+    /// `local_cancel_reason`: a CANCEL tm decides on (another branch's final reply,
+    /// `t_cancel_callid` with a cause) carries `Reason: SIP;cause=…`.
+    local: bool,
+    /// `e2e_cancel_reason`: the Reason headers of a received CANCEL are copied (per transaction:
+    /// `t_set_no_e2e_cancel_reason`).
+    e2e: bool,
 }
 
 /// The first final reply a transaction sent upstream, as callbacks see it.
@@ -256,6 +267,7 @@ impl Tm {
             serial: OnceLock::new(),
             uac_seq: AtomicU64::new(0),
             callid_prefix: random_prefix(),
+            cancel_reasons: OnceLock::new(),
         }
     }
 
@@ -268,6 +280,13 @@ impl Tm {
         self.cfg
             .get()
             .unwrap_or_else(|| DEFAULT.get_or_init(TmConfig::default))
+    }
+
+    fn cancel_reasons(&self) -> CancelReasons {
+        self.cancel_reasons.get().copied().unwrap_or(CancelReasons {
+            local: true,
+            e2e: true,
+        })
     }
 
     fn serial_names(&self) -> serial::SerialNames {
@@ -475,7 +494,10 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
         // Kamailio applies the flags set before the transaction to an INVITE's only.
         no_internal_reply: kind == TxnKind::Invite
             && cur(ctx, |c| c.no_internal_reply).unwrap_or(false),
-        no_e2e_reason: kind == TxnKind::Invite && cur(ctx, |c| c.no_e2e_reason).unwrap_or(false),
+        // e2e_cancel_reason is the default, t_set_no_e2e_cancel_reason before the transaction
+        // overrides it (Kamailio applies both to an INVITE's transaction only).
+        no_e2e_reason: kind == TxnKind::Invite
+            && cur(ctx, |c| c.no_e2e_reason).unwrap_or(!tm.cancel_reasons().e2e),
         local_cancel: false,
         failed_silently: false,
         replicated: false,
@@ -1045,8 +1067,11 @@ fn apply(
                 }
             }
             Action::SendCancel { branch, reason } => {
+                let local_reason = tm.cancel_reasons().local;
                 let reason_lines = match reason {
                     CancelReason::Received => t.cancel_reason.clone().unwrap_or_default(),
+                    // local_cancel_reason=0: CANCELs tm decides on carry no Reason.
+                    CancelReason::FinalReply(_) if !local_reason => Vec::new(),
                     CancelReason::FinalReply(s) if s.code() == 200 => {
                         b"Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n".to_vec()
                     }
@@ -1431,10 +1456,16 @@ pub fn exports() -> ModuleExports {
     m.init = Some(Arc::new(move |ictx| {
         let mut cfg = TmConfig::default();
         let mut names = serial::SerialNames::default();
+        let mut reasons = CancelReasons {
+            local: true,
+            e2e: true,
+        };
         for (name, v) in ictx.modparams() {
             match (&name[..], v) {
                 ("contacts_avp", ModValue::Str(s)) => names.contacts = s.as_bytes().to_vec(),
                 ("contact_flows_avp", ModValue::Str(s)) => names.flows = s.as_bytes().to_vec(),
+                ("local_cancel_reason", ModValue::Int(i)) => reasons.local = *i != 0,
+                ("e2e_cancel_reason", ModValue::Int(i)) => reasons.e2e = *i != 0,
                 (name, ModValue::Int(i)) if TM_INT_PARAMS.contains(&name) => {
                     cfg.set_modparam(name, *i)
                         .map_err(|e| Error::Init(format!("tm: {e}")))?;
@@ -1443,6 +1474,7 @@ pub fn exports() -> ModuleExports {
             }
         }
         let _ = ti.serial.set(names);
+        let _ = ti.cancel_reasons.set(reasons);
         cfg.validate()
             .map_err(|e| Error::Init(format!("tm: {e}")))?;
         let _ = ti.cfg.set(cfg);
@@ -1490,6 +1522,16 @@ fn params() -> Vec<ModParam> {
         "contacts_avp",
         ModParamType::Str,
         "XAVP of t_load_contacts/t_next_contacts (empty = off)",
+    ));
+    v.push(ModParam::new(
+        "local_cancel_reason",
+        ModParamType::Int,
+        "0: CANCELs tm decides on (another branch's final reply, t_cancel_callid) carry no Reason",
+    ));
+    v.push(ModParam::new(
+        "e2e_cancel_reason",
+        ModParamType::Int,
+        "0: Reason headers of a received CANCEL are not copied (t_set_no_e2e_cancel_reason overrides)",
     ));
     v.push(ModParam::new(
         "contact_flows_avp",
