@@ -35,6 +35,12 @@ const CASES: &[(&str, &str, &[&str])] = &[
     ("#!SER", r#"$tu.v = "tv"; if ($t.v == "tv") rec("to track"); if ($v == $nosuch) rec("from track does not see tu");"#, &["to track", "from track does not see tu"]),
     ("#!SER", r#"%p = 5; $p[] = 6; rec("p=$avp(p)");"#, &["p=6"]),
     ("#!SER", r#"$ x = 1; rec("x=$avp(x)");"#, &["x=1"]),
+    // `$x = $y[]`: every value of the list found for `$y`, on top of `$x`'s, in `$y`'s order.
+    ("", r#"$avp(y) = 1; $avp(y) = 2; $avp(y) = 3; %x = 9; %x = $y[]; rec("[$avp(x)] [$(avp(x)[1])] [$(avp(x)[2])] [$(avp(x)[3])] [$(avp(x)[4])]"); if (%x == $null) rec("several");"#, &["[3] [2] [1] [9] [<null>]", "several"]),
+    ("", r#"$avp(fu.q) = "a"; $avp(fu.q) = "b"; %w = $q[]; rec("[$avp(w)] [$(avp(w)[1])] [$(avp(w)[2])] [$avp(fu.w)]");"#, &["[b] [a] [<null>] [<null>]"]),
+    ("", r#"%e = 1; %e = $nosuch[]; rec("[$avp(e)] [$(avp(e)[1])]");"#, &["[1] [<null>]"]),
+    ("", r#"$avp(y) = 1; $avp(y) = 2; $avp(y) = 3; %t.k = $y[]; rec("[$avp(t.k)] [$(avp(t.k)[2])] [$avp(k)]"); %y = $y[]; rec("[$avp(y)] [$(avp(y)[3])] [$(avp(y)[5])] [$(avp(y)[6])]");"#, &["[3] [1] [<null>]", "[3] [3] [1] [<null>]"]),
+    ("#!SER", r#"$y = 1; $y[] = 2; $z = 5; $z = $y[]; $z[] = $y[]; rec("[$avp(z)] [$(avp(z)[1])] [$(avp(z)[2])]");"#, &["[2] [2] [5]"]),
 ];
 
 #[test]
@@ -74,8 +80,8 @@ fn refused_at_load() {
         // Kamailio 5.6.3: "You cannot change global attributes from the script, they are read-only".
         ("#!SER", "$g.x = 1;", "global attributes are read-only"),
         ("", "%g.x = 1;", "global attributes are read-only"),
-        // Kamailio copies every value; a setter takes one.
-        ("#!SER", "$y[] = $x[];", "`[]` source) is not implemented"),
+        // Every value of `$x` goes only to a core attribute.
+        ("", "$var(y) = $x[];", "only a core attribute takes them"),
         // Pseudo-variables do not exist under #!SER (Kamailio: syntax error).
         ("#!SER", "$x = $(ru);", "`$(` under #!SER"),
         ("#!SER", "$x = $ru(1);", "expected"),

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use ferrosip_api::avp::{self, AvpIdent, Class, Track};
+use ferrosip_api::ctx::AvpValue;
 use ferrosip_api::export::{PvGet, PvSet};
 use ferrosip_api::pv::{PvIndex, PvName, PvSpec};
 use ferrosip_api::{Ctx, Value};
@@ -64,6 +65,44 @@ pub(crate) fn spec(text: &str, a: &Attr) -> PvSpec {
         index: PvIndex::None,
     };
     PvSpec::new(text.to_string(), "avp".into(), name, get, set, Vec::new())
+}
+
+/// `$x = $y[]`: an accessor whose setter (whatever value it is given) adds every value of the
+/// first list holding `$y` on top of `$x`'s write list, in `$y`'s order, keeping `$x`'s values
+/// and the AVP flags (Kamailio's `lval_avp_assign` with an `AVP_INDEX_ALL` source: nothing is
+/// deleted; checked against Kamailio 5.6.3, `ser_compat.rs`). A source without values adds
+/// nothing; `$y = $y[]` doubles `$y`.
+pub(crate) fn copy_all_spec(text: &str, dst: &Attr, src: &Attr) -> PvSpec {
+    let to = Arc::new(ident(dst));
+    let from = ident(src);
+    let get_id = to.clone();
+    let get: PvGet =
+        Arc::new(move |ctx: &mut Ctx<'_>, _: &PvName| Ok(read(ctx, &get_id, AttrIndex::None)));
+    let set_to = to.clone();
+    let set: PvSet = Arc::new(move |ctx: &mut Ctx<'_>, _: &PvName, _: Value| {
+        let vals: Vec<AvpValue> = from
+            .found(&ctx.state.avps)
+            .map(|(_, v)| v.to_vec())
+            .unwrap_or_default();
+        // Newest first in `vals`: adding the oldest first leaves them in the same order on top.
+        let list = ctx.state.avps.values_mut(set_to.add_key());
+        for v in vals.into_iter().rev() {
+            list.insert(0, v);
+        }
+        Ok(())
+    });
+    let name = PvName {
+        inner: avp::inner((*to).clone()),
+        index: PvIndex::None,
+    };
+    PvSpec::new(
+        text.to_string(),
+        "avp".into(),
+        name,
+        get,
+        Some(set),
+        Vec::new(),
+    )
 }
 
 fn read(ctx: &Ctx<'_>, id: &AvpIdent, index: AttrIndex) -> Value {

@@ -467,23 +467,34 @@ impl Compiler<'_> {
                 return None;
             }
         }
-        // `$x = $y[]` copies every value of `$y` in Kamailio; one value is all a setter takes.
+        // `$x = $y[]` copies every value of `$y` (Kamailio's lval_avp_assign special case): for
+        // an attribute target the copy is the target's setter and the value a constant 1 (what
+        // the assignment yields). A pseudo-variable target takes one value: refused.
         if let ast::Expr::Pv(ast::Pv {
             attr:
-                Some(ast::Attr {
-                    index: ast::AttrIndex::All,
-                    ..
-                }),
+                Some(
+                    src @ ast::Attr {
+                        index: ast::AttrIndex::All,
+                        ..
+                    },
+                ),
             text,
             span,
             ..
         }) = value
         {
-            self.errors.push(err(
-                format!("assigning every value of `{text}` (`[]` source) is not implemented"),
-                *span,
-            ));
-            return None;
+            let Some(dst) = &p.attr else {
+                self.errors.push(err(
+                    format!(
+                        "assigning every value of `{text}` (`[]` source) to `{}` is not implemented: only a core attribute takes them",
+                        p.text
+                    ),
+                    *span,
+                ));
+                return None;
+            };
+            let spec = attr::copy_all_spec(&p.text, dst, src);
+            return Some(Stmt::Assign(spec, Expr::Const(Value::Int(1))));
         }
         let spec = self.pv_spec(p)?;
         if !spec.is_writable() {
