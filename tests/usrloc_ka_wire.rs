@@ -12,7 +12,12 @@
 //!   `lookup` as soon as that connection closes;
 //! - in `db_mode=1` (SQLite) the silent contact's row is deleted with it, the answering one's kept;
 //! - with `close_expired_tcp=1` the sweep that removes an expired TCP contact closes its
-//!   connection.
+//!   connection;
+//! - `ka_logmsg` with variables of the reply (`$fu`, `$rs`, `$rr`, `$si`, `$tu`, `$rm`, `$$`):
+//!   the round-trip line is the same;
+//! - `ka_filter=1` and DB-only keepalives (`db_mode=3`, the rows read from SQLite each sweep): a
+//!   row another server saved (`server_id` 5) gets no keepalive with the filter (in `db_mode` 1
+//!   too, where it was loaded at startup), one with the filter off; rows of this server do.
 
 #[path = "wire_harness.rs"]
 mod w;
@@ -544,5 +549,283 @@ modparam(\"usrloc\", \"db_mode\", 1)\n"
             "{who}: bob removed after {gone:.1} s"
         );
         assert_eq!(location_users(url), ["alice"], "{who}: rows left");
+    }
+}
+
+/// The `ka_loglevel` line of a server with `ka_logmsg` set: alice registers, answers her first
+/// keepalive; the line's text after "keepalive roundtrip: ", record id and digits normalised.
+fn logmsg_line(bin: &str, name: &str) -> String {
+    let port = w::free_port();
+    let dir = w::scratch(name);
+    let sock = dir.join("ctl.sock").to_string_lossy().into_owned();
+    let srv_addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let extra = "modparam(\"usrloc\", \"ka_logmsg\", \
+\" from [$fu] code [$rs] reason [$rr] src [$si] tu [$tu] m [$rm] $$ done\")\n";
+    let cfg = config_with(port, &sock, bin.contains("kamailio"), extra);
+    let mut srv = w::start(bin, name, &cfg, &[srv_addr]);
+    let alice = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let me = alice.local_addr().unwrap_or(srv_addr);
+    let _ = alice.send_to(register("UDP", me, "alice", "").as_bytes(), srv_addr);
+    let _ = alice.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = vec![0u8; 65536];
+    let t0 = Instant::now();
+    let mut answered = false;
+    while t0.elapsed() < Duration::from_secs(6) && !answered {
+        if let Ok((n, from)) = alice.recv_from(&mut buf) {
+            let req = String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned();
+            if req.starts_with("OPTIONS ") {
+                let _ = alice.send_to(answer(&req).as_bytes(), from);
+                answered = true;
+            }
+        }
+    }
+    assert!(answered, "{name}: no keepalive within 6 s");
+    let t1 = Instant::now();
+    let mut line = String::new();
+    while t1.elapsed() < Duration::from_secs(3) && line.is_empty() {
+        std::thread::sleep(Duration::from_millis(100));
+        line = srv
+            .log_text()
+            .lines()
+            .find_map(|l| {
+                l.split_once("keepalive roundtrip: ")
+                    .map(|(_, t)| t.to_string())
+            })
+            .unwrap_or_default();
+    }
+    srv.stop();
+    let line = match (line.find("ruid ["), line.find("] from")) {
+        (Some(a), Some(b)) if a < b => format!("{}ruid [RUID{}", &line[..a], &line[b..]),
+        _ => line,
+    };
+    line.chars()
+        .map(|c| if c.is_ascii_digit() { 'N' } else { c })
+        .collect()
+}
+
+#[test]
+fn ka_logmsg_formats_the_round_trip_line_as_kamailio() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "kamailio missing");
+        return;
+    };
+    let k = std::thread::spawn(move || logmsg_line(kam, "ulka-logmsg-kam"));
+    let f = logmsg_line(w::ferrosip_bin(), "ulka-logmsg-fs");
+    let k = k.join().unwrap_or_else(|_| panic!("kamailio run panicked"));
+    assert!(
+        k.contains(" from [sip:server@kamailio.org] code [NNN] reason [OK]")
+            && k.ends_with("$ done"),
+        "kamailio: {k}"
+    );
+    assert_eq!(f, k, "ka_logmsg line (ferrosip vs kamailio)");
+}
+
+/// Keepalives seen by three UDP contacts of a server with `ka_mode=1` on an SQLite `location`
+/// table: alice registers through the server (and answers), dave's and erin's rows are written
+/// into the table before the start, dave's with `server_id` 5 (another server's), erin's with 0.
+#[derive(Debug, PartialEq)]
+struct DbKa {
+    /// alice's first keepalive, normalised.
+    first: String,
+    alice: bool,
+    dave: bool,
+    erin: bool,
+}
+
+/// A `location` row for `user` at `contact` saved by server `server_id`, valid for an hour.
+fn insert_row(url: &str, user: &str, contact: &str, server_id: i32) {
+    use ferrosip_modules::db::ferrosip_db::{Db, Value};
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let row: Vec<(&str, Value)> = vec![
+        ("username", Value::from(user)),
+        ("contact", Value::from(contact)),
+        ("expires", Value::DateTime(now + 3600)),
+        ("q", Value::Double(-1.0)),
+        ("callid", Value::from(format!("row-{user}").as_str())),
+        ("cseq", Value::Int(1)),
+        ("flags", Value::Int(0)),
+        ("cflags", Value::Int(0)),
+        ("user_agent", Value::from("t")),
+        ("last_modified", Value::DateTime(now)),
+        (
+            "ruid",
+            Value::from(format!("ruid-{user}-{server_id}").as_str()),
+        ),
+        ("reg_id", Value::Int(0)),
+        ("server_id", Value::Int(server_id)),
+        ("connection_id", Value::Int(-1)),
+        ("keepalive", Value::Int(0)),
+        ("partition", Value::Int(0)),
+    ];
+    db.insert("location", &row)
+        .unwrap_or_else(|e| panic!("insert {user}: {e}"));
+}
+
+/// Empty `version` and `location` tables on a database server.
+fn fresh_server_tables(url: &str) {
+    use ferrosip_modules::db::ferrosip_db::{schema, Db};
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    for t in ["location", "version"] {
+        db.raw_execute(&format!("DROP TABLE IF EXISTS {t}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let tables: Vec<_> = ["version", "location"]
+        .iter()
+        .filter_map(|t| schema::table(t))
+        .collect();
+    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// [`db_keepalives_at`] on a fresh SQLite file of its own.
+fn db_keepalives(bin: &str, name: &str, db_mode: i32, ka_filter: i32) -> DbKa {
+    let url = sqlite_location(name);
+    db_keepalives_at(bin, name, &url, db_mode, ka_filter)
+}
+
+/// The keepalives of `bin` with `location` at `url` (fresh tables, dave's and erin's rows
+/// written here).
+fn db_keepalives_at(bin: &str, name: &str, url: &str, db_mode: i32, ka_filter: i32) -> DbKa {
+    let drv = match url.split(':').next() {
+        Some("postgres") => "db_postgres",
+        Some("mysql") => "db_mysql",
+        _ => "db_sqlite",
+    };
+    if drv != "db_sqlite" {
+        fresh_server_tables(url);
+    }
+    let port = w::free_port();
+    let srv_addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kam = bin.contains("kamailio");
+    let socks: Vec<UdpSocket> = (0..3)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}")))
+        .collect();
+    let addr = |i: usize| socks[i].local_addr().unwrap_or(srv_addr);
+    insert_row(url, "dave", &format!("sip:dave@{}", addr(1)), 5);
+    insert_row(url, "erin", &format!("sip:erin@{}", addr(2)), 0);
+    let mpath = if kam {
+        format!("mpath=\"{MPATH}\"\n")
+    } else {
+        String::new()
+    };
+    let cfg = format!(
+        "#!KAMAILIO\n{mpath}listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"pv.so\"\nloadmodule \"sl.so\"\nloadmodule \"{drv}.so\"\nloadmodule \"usrloc.so\"\n\
+loadmodule \"registrar.so\"\n\
+modparam(\"usrloc\", \"db_url\", \"{url}\")\n\
+modparam(\"usrloc\", \"db_mode\", {db_mode})\n\
+modparam(\"usrloc\", \"timer_interval\", 2)\n\
+modparam(\"usrloc\", \"ka_mode\", 1)\n\
+modparam(\"usrloc\", \"ka_filter\", {ka_filter})\n\
+request_route {{\n\
+    if (method == \"REGISTER\") {{ save(\"location\"); exit; }}\n\
+    sl_send_reply(\"404\", \"not found\");\n\
+}}\n"
+    );
+    let args: &[&str] = if kam { &["-w", "/"] } else { &[] };
+    let mut srv = w::start_args(bin, name, &cfg, &[srv_addr], args);
+    let me = addr(0);
+    let _ = socks[0].send_to(register("UDP", me, "alice", "").as_bytes(), srv_addr);
+    let got = w::collect_udp(&socks[0], Duration::from_millis(500));
+    assert!(
+        got.iter().any(|m| m.starts_with("SIP/2.0 200")),
+        "{name}: REGISTER alice: {got:?}"
+    );
+    for s in &socks {
+        let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+    }
+    let mut out = DbKa {
+        first: String::new(),
+        alice: false,
+        dave: false,
+        erin: false,
+    };
+    let mut buf = vec![0u8; 65536];
+    let t0 = Instant::now();
+    // timer_interval 2 s: two sweeps or more within 5 s.
+    while t0.elapsed() < Duration::from_secs(5) {
+        for (i, s) in socks.iter().enumerate() {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                let req = String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned();
+                if !req.starts_with("OPTIONS ") {
+                    continue;
+                }
+                match i {
+                    0 => {
+                        if out.first.is_empty() {
+                            out.first = normalise(&req, port, me.port());
+                        }
+                        out.alice = true;
+                        let _ = s.send_to(answer(&req).as_bytes(), from);
+                    }
+                    1 => out.dave = true,
+                    _ => out.erin = true,
+                }
+            }
+        }
+    }
+    srv.stop();
+    out
+}
+
+#[test]
+fn ka_filter_and_db_only_keepalives_agree_with_kamailio() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "kamailio missing");
+        return;
+    };
+    // (db_mode, ka_filter, dave (server_id 5) pinged)
+    for (mode, filter, dave) in [(3, 1, false), (3, 0, true), (1, 1, false)] {
+        let kn = format!("ulka-dbka-kam-{mode}-{filter}");
+        let fname = format!("ulka-dbka-fs-{mode}-{filter}");
+        let k = std::thread::spawn(move || db_keepalives(kam, &kn, mode, filter));
+        let f = db_keepalives(w::ferrosip_bin(), &fname, mode, filter);
+        let k = k.join().unwrap_or_else(|_| panic!("kamailio run panicked"));
+        assert_eq!(
+            (k.alice, k.dave, k.erin),
+            (true, dave, true),
+            "kamailio db_mode {mode} ka_filter {filter}: {k:?}"
+        );
+        assert_eq!(
+            f, k,
+            "db_mode {mode} ka_filter {filter} (ferrosip vs kamailio)"
+        );
+    }
+}
+
+#[test]
+fn ka_filter_and_db_only_keepalives_on_postgres_and_mariadb() {
+    let Some(kam) = w::kamailio_bin() else {
+        assert!(!w::ci(), "kamailio missing");
+        return;
+    };
+    for var in ["FERROSIP_TEST_PG_URL", "FERROSIP_TEST_MYSQL_URL"] {
+        let Some(url) = w::server_url(var) else {
+            continue;
+        };
+        // One database: the two servers run one after the other.
+        for (mode, filter) in [(3, 1), (1, 1)] {
+            let k = db_keepalives_at(kam, &format!("ulka-srv-kam-{mode}"), &url, mode, filter);
+            let f = db_keepalives_at(
+                w::ferrosip_bin(),
+                &format!("ulka-srv-fs-{mode}"),
+                &url,
+                mode,
+                filter,
+            );
+            assert_eq!(
+                (k.alice, k.dave, k.erin),
+                (true, false, true),
+                "kamailio {var} db_mode {mode}: {k:?}"
+            );
+            assert_eq!(f, k, "{var} db_mode {mode} (ferrosip vs kamailio)");
+        }
     }
 }

@@ -389,8 +389,8 @@ fn refusals_and_startup_errors() {
         ("ka_mode", ModValue::Int(7), true),
         ("ka_mode", ModValue::Int(8), false),
         ("ka_filter", ModValue::Int(0), true),
-        ("ka_filter", ModValue::Int(1), false),
-        ("ka_logmsg", ModValue::Str(" [$tu]".into()), false),
+        ("ka_filter", ModValue::Int(1), true),
+        ("ka_logmsg", ModValue::Str(" [$tu]".into()), true),
         ("ka_interval", ModValue::Int(30), false),
         ("ka_randomize", ModValue::Int(10), false),
         ("ka_reply_codes", ModValue::Str("200".into()), false),
@@ -403,8 +403,9 @@ fn refusals_and_startup_errors() {
         let r = reg.set_modparam("usrloc", n, v.clone());
         assert_eq!(r.is_ok(), ok, "{n} {v:?}: {r:?}");
     }
-    // Keepalives and handle_lost_tcp work on contacts in memory: refused in DB-only mode.
-    for p in ["ka_mode", "handle_lost_tcp"] {
+    // handle_lost_tcp works on contacts in memory: refused in DB-only mode (keepalives read
+    // the rows there).
+    for p in ["handle_lost_tcp"] {
         let mut reg = Registry::new();
         reg.add(ferrosip_modules::usrloc::exports())
             .unwrap_or_else(|e| panic!("{e}"));
@@ -419,6 +420,18 @@ fn refusals_and_startup_errors() {
             .unwrap_or_default();
         assert!(e.contains("not with db_mode 3"), "{p}: {e}");
     }
+    // ka_logmsg is parsed at init: a variable nothing provides fails the start.
+    let mut reg = Registry::new();
+    reg.add(ferrosip_modules::usrloc::exports())
+        .unwrap_or_else(|e| panic!("{e}"));
+    reg.set_modparam("usrloc", "ka_logmsg", ModValue::Str(" [$zz(x)]".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = reg
+        .init_all()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("ka_logmsg"), "{e}");
     // A table with the wrong version fails the start, as Kamailio's version check does.
     let url = sqlite_db("version");
     let db = Db::connect(&url).unwrap_or_else(|e| panic!("{e}"));

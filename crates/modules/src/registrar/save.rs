@@ -885,6 +885,7 @@ fn save_inner(
             methods,
             last_modified: now,
             tcpconn_id: common.tcpconn_id,
+            server_id: 0,
             xavp: common.xavp.clone(),
         };
         let uc = UContact { reg_id, ..uc };

@@ -85,7 +85,7 @@ pub fn w_fetch(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, E
             (b"methods".to_vec(), Value::Int(i64::from(c.methods))),
             (b"ruid".to_vec(), s(&c.ruid)),
             (b"regid".to_vec(), Value::Int(i64::from(c.reg_id))),
-            (b"server_id".to_vec(), Value::Int(0)),
+            (b"server_id".to_vec(), Value::Int(i64::from(c.server_id))),
         ];
         if !c.socket.is_empty() {
             r.push((b"socket".to_vec(), s(&c.socket)));

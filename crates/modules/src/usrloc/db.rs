@@ -268,6 +268,8 @@ pub struct DbStore {
     matching: MatchingMode,
     /// `xavp_contact` is set: contact attributes go to `<table>_attrs` ([`attrs`]).
     attrs: bool,
+    /// `nat_bflag` as a mask (0 = unset): a contact with it has `keepalive` 1 in its row.
+    nat_mask: u32,
 }
 
 impl std::fmt::Debug for DbStore {
@@ -291,7 +293,23 @@ impl DbStore {
             aor_locks: (0..AOR_LOCKS).map(|_| Mutex::new(())).collect(),
             matching: MatchingMode::default(),
             attrs: false,
+            nat_mask: 0,
         }
+    }
+
+    /// usrloc's `nat_bflag` (-1 = unset): the `keepalive` column of a contact with that branch
+    /// flag is 1 (Kamailio's `new_ucontact`), which DB-only keepalives with `ka_mode` bit 2 select.
+    pub fn with_nat_bflag(mut self, nat_bflag: i32) -> DbStore {
+        self.nat_mask = u32::try_from(nat_bflag)
+            .ok()
+            .and_then(|b| 1u32.checked_shl(b))
+            .unwrap_or(0);
+        self
+    }
+
+    /// The `keepalive` column of `c`.
+    fn keepalive(&self, c: &UContact) -> i32 {
+        i32::from(c.cflags & self.nat_mask != 0)
     }
 
     /// Keeps contact attributes in `<table>_attrs` (usrloc's `xavp_contact` is set).
@@ -575,9 +593,9 @@ impl DbStore {
         }
         row.extend([
             (k.reg_id.as_str(), Value::Int(bits(c.reg_id))),
-            (&k.server_id, Value::Int(0)),
+            (&k.server_id, Value::Int(c.server_id)),
             (&k.connection_id, Value::Int(conn_id(c.tcpconn_id))),
-            (&k.keepalive, Value::Int(0)),
+            (&k.keepalive, Value::Int(self.keepalive(c))),
             (&k.partition, Value::Int(0)),
         ]);
         if let Some(d) = domain {
@@ -679,9 +697,9 @@ impl DbStore {
             (&k.callid, c.callid.as_str().into()),
             (&k.instance, opt(&c.instance)),
             (&k.reg_id, Value::Int(bits(c.reg_id))),
-            (&k.server_id, Value::Int(0)),
+            (&k.server_id, Value::Int(c.server_id)),
             (&k.connection_id, Value::Int(conn_id(c.tcpconn_id))),
-            (&k.keepalive, Value::Int(0)),
+            (&k.keepalive, Value::Int(self.keepalive(c))),
             (&k.contact, c.uri.as_str().into()),
         ];
         let n = db
@@ -759,6 +777,7 @@ impl DbStore {
             &k.instance,
             &k.reg_id,
             &k.connection_id,
+            &k.server_id,
         ];
         if self.use_domain {
             v.push(&k.domain);
@@ -827,6 +846,9 @@ impl DbStore {
             } else {
                 -1
             },
+            server_id: int(&k.server_id)
+                .and_then(|v| i32::try_from(v).ok())
+                .unwrap_or(0),
             // Read from `<table>_attrs` afterwards ([`attrs`]).
             xavp: None,
         };
@@ -1055,6 +1077,52 @@ impl LocationStore for DbStore {
 }
 
 impl DbStore {
+    /// DB-only keepalives (Kamailio's `ul_ka_db_records`): every table's rows with
+    /// `expires > now` and `partition = 0`, with `keepalive = 1` when `nat_only` (`ka_mode` bit
+    /// 2) and `server_id = <id>` when `server_id` is given (`ka_filter` 1); each as (table, AoR,
+    /// contact).
+    pub fn ka_rows(
+        &self,
+        now: i64,
+        nat_only: bool,
+        server_id: Option<i32>,
+    ) -> Vec<(String, String, UContact)> {
+        let db = match self.db() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("usrloc: keepalive query: {e}");
+                return Vec::new();
+            }
+        };
+        let k = &self.cfg.cols;
+        let mut w = vec![
+            Cond::new(&k.expires, Op::Gt, self.time(now)),
+            Cond::new(&k.partition, Op::Eq, Value::Int(0)),
+        ];
+        if nat_only {
+            w.push(Cond::new(&k.keepalive, Op::Eq, Value::Int(1)));
+        }
+        if let Some(id) = server_id {
+            w.push(Cond::new(&k.server_id, Op::Eq, Value::Int(id)));
+        }
+        let mut out = Vec::new();
+        for table in self.mem.domains() {
+            let rows = match db.query(&table, &w, &self.columns(), None) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("usrloc: keepalive query on {table}: {e}");
+                    continue;
+                }
+            };
+            for i in 0..rows.len() {
+                if let Some((aor, c)) = self.row_contact(&rows, i, true) {
+                    out.push((table.clone(), aor, c));
+                }
+            }
+        }
+        out
+    }
+
     /// Kamailio's `db_timer_udomain`: rows with `expires < now + 1 - rm_expired_delay` and not
     /// permanent.
     fn delete_expired(&self, now: i64) -> Result<(), String> {

@@ -16,11 +16,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferrosip_api::ctx::{Dest, Proto, RecvInfo};
-use ferrosip_api::{NetworkApi, SocketInfo};
+use ferrosip_api::{Ctx, Format, NetworkApi, RouteType, Server, SocketInfo, WorkerState};
 use ferrosip_sipmsg::uri::Uri;
 use ferrosip_sipmsg::{Msg, Span};
 
@@ -31,6 +31,9 @@ pub const CALLID_PREFIX: &str = "ksrulka-";
 
 /// Absolute expiry Kamailio gives a contact whose connection was lost (`UL_EXPIRED_TIME`).
 pub const EXPIRED_TIME: i64 = 10;
+
+/// Kamailio's default `ka_logmsg`.
+pub const DEFAULT_LOGMSG: &str = " to-uri: [$tu] remote-addr: [$sas]";
 
 /// `ka_mode` bits.
 pub const KA_ALL: u32 = 1;
@@ -54,6 +57,12 @@ pub struct KaConfig {
     pub timeout: i64,
     /// `ka_loglevel`: level of the round-trip line logged per reply (255 = none).
     pub loglevel: i32,
+    /// `ka_logmsg`: what follows `keepalive roundtrip: <s>.<µs> sec - ruid [<ruid>]` in that
+    /// line, its variables evaluated on the reply (`None`: Kamailio's default,
+    /// [`DEFAULT_LOGMSG`]).
+    pub logmsg: Option<String>,
+    /// `ka_filter` bit 1: keepalives only for contacts saved with this server's `server_id`.
+    pub filter_server_id: bool,
     /// `handle_lost_tcp`.
     pub handle_lost_tcp: bool,
     /// `close_expired_tcp`.
@@ -69,6 +78,8 @@ impl Default for KaConfig {
             method: "OPTIONS".into(),
             timeout: 0,
             loglevel: 255,
+            logmsg: None,
+            filter_server_id: false,
             handle_lost_tcp: false,
             close_expired_tcp: false,
         }
@@ -97,6 +108,32 @@ pub struct Keepalive {
     counter: AtomicU32,
     /// Record id → state; kept to the contacts seen by the last sweep.
     states: Mutex<HashMap<String, KaState>>,
+    /// `ka_logmsg` parsed at init (unset: the default text, written directly).
+    logfmt: OnceLock<Format>,
+}
+
+/// One sweep's working set: the server's sockets, a snapshot of the keepalive states, the
+/// contacts visited (record id → table, AoR) and the requests to send once no lock is held.
+struct Run {
+    sockets: Vec<SocketInfo>,
+    states: HashMap<String, KaState>,
+    seen: HashMap<String, (String, String)>,
+    out: Vec<Outgoing>,
+}
+
+impl Run {
+    fn new(ka: &Keepalive, net: Option<&NetworkApi>) -> Run {
+        let sockets: Vec<SocketInfo> = match net.map(|n| n.0.server()) {
+            Some(Ok(s)) => s.sockets().to_vec(),
+            _ => Vec::new(),
+        };
+        Run {
+            sockets,
+            states: lock(&ka.states).clone(),
+            seen: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
 }
 
 /// One keepalive ready to send.
@@ -119,7 +156,13 @@ impl Keepalive {
             nat_mask,
             counter: AtomicU32::new(0),
             states: Mutex::new(HashMap::new()),
+            logfmt: OnceLock::new(),
         }
+    }
+
+    /// Sets the parsed `ka_logmsg` (once, at init).
+    pub fn set_logfmt(&self, f: Format) {
+        let _ = self.logfmt.set(f);
     }
 
     /// The modparams.
@@ -142,13 +185,7 @@ impl Keepalive {
         if self.cfg.mode == 0 && !lost_tcp {
             return;
         }
-        let sockets: Vec<SocketInfo> = match net.map(|n| n.0.server()) {
-            Some(Ok(s)) => s.sockets().to_vec(),
-            _ => Vec::new(),
-        };
-        let mut out = Vec::new();
-        let mut seen: HashMap<String, (String, String)> = HashMap::new();
-        let states = lock(&self.states).clone();
+        let mut run = Run::new(self, net);
         mem.for_each_mut(&mut |table, aor, list| {
             if lost_tcp {
                 if let Some(n) = net {
@@ -160,64 +197,117 @@ impl Keepalive {
                     }
                 }
             }
-            if self.cfg.mode == 0 {
-                return;
-            }
-            let cnt = self.counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-            let mut bcnt = 0u32;
-            for c in list.iter_mut() {
-                if c.uri.is_empty() || (lost_tcp && c.expires == EXPIRED_TIME) {
-                    continue;
-                }
-                if self.cfg.mode & KA_NAT != 0
-                    && (self.nat_mask == 0 || c.cflags & self.nat_mask != self.nat_mask)
-                {
-                    continue;
-                }
-                let last = states
-                    .get(&c.ruid)
-                    .map_or(0, |s| s.last)
-                    .max(c.last_modified);
-                if self.cfg.timeout > 0
-                    && last > 0
-                    && last + self.cfg.timeout < now
-                    && c.expires > now + 10
-                {
-                    tracing::debug!(aor, contact = %c.uri, "no keepalive reply: expires in 10 s");
-                    c.expires = now + 10;
-                    continue;
-                }
-                let Some(dest) = destination(c, &sockets) else {
-                    tracing::debug!(aor, contact = %c.uri, "keepalive: no destination");
-                    continue;
-                };
-                if self.cfg.mode & KA_UDP != 0 && dest.0.proto != Proto::Udp {
-                    continue;
-                }
-                bcnt += 1;
-                let bytes = self.request(c, aor, &dest.1, cnt, bcnt);
-                seen.insert(c.ruid.clone(), (table.to_string(), aor.to_string()));
-                let conn = u64::try_from(c.tcpconn_id)
-                    .ok()
-                    .filter(|id| *id > 0 && dest.0.proto != Proto::Udp);
-                out.push(Outgoing {
-                    dest: dest.0,
-                    conn,
-                    bytes,
-                });
+            if self.cfg.mode != 0 {
+                self.visit(&mut run, table, aor, list, now, true);
             }
         });
+        self.finish(run, net);
+    }
+
+    /// DB-only keepalives (Kamailio's `ul_ka_db_records`): each row the database gave
+    /// ([`super::db::DbStore::ka_rows`]) is a record of its own with one contact; `ka_timeout`
+    /// plays no part (nothing is kept in memory to let expire).
+    pub fn sweep_rows(
+        &self,
+        rows: Vec<(String, String, UContact)>,
+        net: Option<&NetworkApi>,
+        now: i64,
+    ) {
+        if self.cfg.mode == 0 {
+            return;
+        }
+        let mut run = Run::new(self, net);
+        for (table, aor, mut c) in rows {
+            self.visit(
+                &mut run,
+                &table,
+                &aor,
+                std::slice::from_mut(&mut c),
+                now,
+                false,
+            );
+        }
+        self.finish(run, net);
+    }
+
+    /// One record (Kamailio's `ul_ka_urecord`): its contacts selected by `ka_mode` and
+    /// `ka_filter` get a keepalive (queued in `run`); with `timeout`, a contact silent for
+    /// `ka_timeout` gets 10 s left instead.
+    fn visit(
+        &self,
+        run: &mut Run,
+        table: &str,
+        aor: &str,
+        list: &mut [UContact],
+        now: i64,
+        timeout: bool,
+    ) {
+        let lost_tcp = self.cfg.handle_lost_tcp;
+        let cnt = self.counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let mut bcnt = 0u32;
+        for c in list.iter_mut() {
+            if c.uri.is_empty() || (lost_tcp && c.expires == EXPIRED_TIME) {
+                continue;
+            }
+            // ka_filter 1: only this server's contacts (the core's server_id is 0 in ferrosip).
+            if self.cfg.filter_server_id && c.server_id != 0 {
+                continue;
+            }
+            if self.cfg.mode & KA_NAT != 0
+                && (self.nat_mask == 0 || c.cflags & self.nat_mask != self.nat_mask)
+            {
+                continue;
+            }
+            let last = run
+                .states
+                .get(&c.ruid)
+                .map_or(0, |s| s.last)
+                .max(c.last_modified);
+            if timeout
+                && self.cfg.timeout > 0
+                && last > 0
+                && last + self.cfg.timeout < now
+                && c.expires > now + 10
+            {
+                tracing::debug!(aor, contact = %c.uri, "no keepalive reply: expires in 10 s");
+                c.expires = now + 10;
+                continue;
+            }
+            let Some(dest) = destination(c, &run.sockets) else {
+                tracing::debug!(aor, contact = %c.uri, "keepalive: no destination");
+                continue;
+            };
+            if self.cfg.mode & KA_UDP != 0 && dest.0.proto != Proto::Udp {
+                continue;
+            }
+            bcnt += 1;
+            let bytes = self.request(c, aor, &dest.1, cnt, bcnt);
+            run.seen
+                .insert(c.ruid.clone(), (table.to_string(), aor.to_string()));
+            let conn = u64::try_from(c.tcpconn_id)
+                .ok()
+                .filter(|id| *id > 0 && dest.0.proto != Proto::Udp);
+            run.out.push(Outgoing {
+                dest: dest.0,
+                conn,
+                bytes,
+            });
+        }
+    }
+
+    /// Keeps the state of the contacts visited and sends what `run` queued.
+    fn finish(&self, run: Run, net: Option<&NetworkApi>) {
         {
             let mut st = lock(&self.states);
-            st.retain(|ruid, _| seen.contains_key(ruid));
-            for (ruid, (table, aor)) in seen {
+            st.retain(|ruid, _| run.seen.contains_key(ruid));
+            for (ruid, (table, aor)) in run.seen {
                 let e = st.entry(ruid).or_default();
                 e.table = table;
                 e.aor = aor;
             }
         }
         let Some(net) = net else { return };
-        for o in out {
+        for o in run.out {
             let sent = match o.conn {
                 Some(id) => net.0.send_conn(&o.dest, id, &o.bytes),
                 None => net.0.send(&o.dest, &o.bytes),
@@ -273,20 +363,29 @@ impl Keepalive {
         if self.cfg.loglevel != 255 {
             if let Some(Ok(mut srv)) = net.map(|n| n.0.server()) {
                 if srv.log_enabled(self.cfg.loglevel) {
-                    let to = msg.to().map(|t| t.uri.of(buf)).unwrap_or_default();
-                    srv.log(
-                        self.cfg.loglevel,
-                        &format!(
-                            "keepalive roundtrip: {}.{:06} sec - ruid [{ruid}] to-uri: [{}] \
-                             remote-addr: [{}:{}:{}]",
-                            rtt / 1_000_000,
-                            rtt % 1_000_000,
-                            String::from_utf8_lossy(to),
-                            rcv.proto.name(),
-                            rcv.src.ip(),
-                            rcv.src.port(),
-                        ),
-                    );
+                    let tail = match self.logfmt.get() {
+                        Some(f) => render(f, msg, rcv, &mut *srv),
+                        None => {
+                            let to = msg.to().map(|t| t.uri.of(buf)).unwrap_or_default();
+                            Some(format!(
+                                " to-uri: [{}] remote-addr: [{}:{}:{}]",
+                                String::from_utf8_lossy(to),
+                                rcv.proto.name(),
+                                rcv.src.ip(),
+                                rcv.src.port(),
+                            ))
+                        }
+                    };
+                    if let Some(tail) = tail {
+                        srv.log(
+                            self.cfg.loglevel,
+                            &format!(
+                                "keepalive roundtrip: {}.{:06} sec - ruid [{ruid}]{tail}",
+                                rtt / 1_000_000,
+                                rtt % 1_000_000,
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -401,6 +500,15 @@ fn destination(c: &UContact, sockets: &[SocketInfo]) -> Option<(Dest, String)> {
         },
         via,
     ))
+}
+
+/// `ka_logmsg` evaluated on the reply `msg` (a copy, in a context of its own, as Kamailio's
+/// `pv_printf_s` on the reply); `None` when the copy does not parse.
+fn render(f: &Format, msg: &Msg, rcv: &RecvInfo, srv: &mut dyn Server) -> Option<String> {
+    let mut m = Msg::parse(msg.buf().to_vec()).ok()?;
+    let mut w = WorkerState::default();
+    let mut ctx = Ctx::new(&mut m, RouteType::CoreOnReply, *rcv, &mut w, srv).ok()?;
+    Some(String::from_utf8_lossy(&f.render(&mut ctx)).into_owned())
 }
 
 /// The From tag of a keepalive: (ruid, AoR hash, send time in µs); `None` when it is not one.
@@ -664,6 +772,86 @@ mod tests {
         assert_eq!(sent.len(), 1);
         let (_, left) = sweep_once(0, 0, -1, false, &[lost]);
         assert_eq!(left, [2000], "without handle_lost_tcp");
+    }
+
+    /// (dest, Via) of what `fake` sent.
+    fn sent_of(fake: &FakeNet) -> Vec<(String, String)> {
+        lock(&fake.sent)
+            .iter()
+            .map(|(d, _, m)| {
+                let via = m.split("\r\n").nth(1).unwrap_or("").to_string();
+                (format!("{}", d.addr), via)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ka_filter_keeps_to_this_servers_contacts() {
+        let other = UContact {
+            server_id: 5,
+            ..contact(1, &("sip:a@127.0.0.1:5071", 0, -1, 990, 2000, "", ""))
+        };
+        for (filter, want) in [(false, 2), (true, 1)] {
+            let ka = Keepalive::new(
+                KaConfig {
+                    mode: KA_ALL,
+                    filter_server_id: filter,
+                    ..KaConfig::default()
+                },
+                -1,
+            );
+            let mem = MemoryStore::new(2);
+            mem.register_domain("location");
+            mem.update("location", "alice", &mut |l| {
+                l.push(contact(0, &UDP));
+                l.push(other.clone());
+            });
+            let fake = std::sync::Arc::new(FakeNet::default());
+            ka.sweep(&mem, Some(&NetworkApi(fake.clone())), 1000);
+            let sent = sent_of(&fake);
+            assert_eq!(sent.len(), want, "filter {filter}: {sent:?}");
+            assert_eq!(sent[0].0, "127.0.0.1:5070");
+        }
+    }
+
+    #[test]
+    fn db_rows_are_one_record_each_and_never_time_out() {
+        let ka = Keepalive::new(
+            KaConfig {
+                mode: KA_ALL,
+                timeout: 5,
+                ..KaConfig::default()
+            },
+            -1,
+        );
+        // silent since 900 with ka_timeout 5: still pinged (no ka_timeout in DB-only mode)
+        let old: Spec = ("sip:a@127.0.0.1:5070", 0, -1, 900, 2000, "", "");
+        let rows = vec![
+            (
+                "location".to_string(),
+                "alice".to_string(),
+                contact(0, &old),
+            ),
+            (
+                "location".to_string(),
+                "alice".to_string(),
+                contact(1, &NAT),
+            ),
+            ("location".to_string(), "bob".to_string(), contact(2, &UDP)),
+        ];
+        let fake = std::sync::Arc::new(FakeNet::default());
+        ka.sweep_rows(rows, Some(&NetworkApi(fake.clone())), 1000);
+        let vias: Vec<String> = sent_of(&fake)
+            .into_iter()
+            .map(|(_, v)| v.rsplit(";branch=").next().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(vias, ["z9hG4bKx.1.1.0", "z9hG4bKx.2.1.0", "z9hG4bKx.3.1.0"]);
+        // ka_mode 0: nothing
+        let off = Keepalive::new(KaConfig::default(), -1);
+        let fake = std::sync::Arc::new(FakeNet::default());
+        let row = ("location".to_string(), "bob".to_string(), contact(2, &UDP));
+        off.sweep_rows(vec![row], Some(&NetworkApi(fake.clone())), 1000);
+        assert!(sent_of(&fake).is_empty());
     }
 
     #[test]

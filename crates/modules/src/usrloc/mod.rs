@@ -10,12 +10,12 @@
 //! is [`UlApi::timer`], which the server's timer calls every `timer_interval` seconds — so tests
 //! drive time themselves.
 //!
-//! Keepalives (`ka_mode`) and `handle_lost_tcp`/`close_expired_tcp` are in [`keepalive`]; they
-//! run in the sweep, on the contacts held in memory.
+//! Keepalives (`ka_mode`, `ka_filter`, `ka_logmsg`) and `handle_lost_tcp`/`close_expired_tcp`
+//! are in [`keepalive`]; they run in the sweep, on the contacts held in memory, or in DB-only
+//! mode on the rows the database gives ([`db::DbStore::ka_rows`]).
 //!
-//! Refused at load (docs/modules-registrar.md): `server_id_filter` 1, `ka_filter` 1,
-//! `ka_logmsg`, `ka_interval`, `ka_randomize`, `ka_reply_codes`, keepalives and
-//! `handle_lost_tcp` in DB-only mode.
+//! Refused at load (docs/modules-registrar.md): `server_id_filter` 1, `ka_interval`,
+//! `ka_randomize`, `ka_reply_codes`, `handle_lost_tcp` in DB-only mode.
 
 pub mod db;
 pub mod keepalive;
@@ -281,12 +281,19 @@ impl UlApi {
     /// how many contacts were removed.
     pub fn timer(&self, now: i64) -> usize {
         // Kamailio sends no keepalives once the modules are being destroyed.
-        if let Some(mem) = self
-            .store
-            .memory()
-            .filter(|_| !self.stopping.load(Ordering::Relaxed))
-        {
-            self.ka.sweep(mem, self.net.get(), now);
+        if !self.stopping.load(Ordering::Relaxed) {
+            if let Some(mem) = self.store.memory() {
+                self.ka.sweep(mem, self.net.get(), now);
+            } else if let Some(db) = self.db.as_ref().filter(|_| self.config.ka.mode != 0) {
+                // DB-only: the rows are the contacts (Kamailio's ul_ka_db_records).
+                let ka = &self.config.ka;
+                let rows = db.ka_rows(
+                    now,
+                    ka.mode & keepalive::KA_NAT != 0,
+                    ka.filter_server_id.then_some(0),
+                );
+                self.ka.sweep_rows(rows, self.net.get(), now);
+            }
         }
         let mut closing = Vec::new();
         if self.config.ka.close_expired_tcp {
@@ -346,21 +353,24 @@ pub fn exports() -> ModuleExports {
                     cfg.desc_time_order,
                 )
                 .with_matching(cfg.matching_mode)
+                .with_nat_bflag(cfg.nat_bflag)
                 .with_attrs(cfg.xavp_contact.is_some()),
             );
             store.set_drivers(crate::db::DbDrivers::of(ictx));
             UlApi::with_db(cfg.clone(), store, clock)
         };
-        if cfg.db.mode == DbMode::DbOnly && (cfg.ka.mode != 0 || cfg.ka.handle_lost_tcp) {
+        if cfg.db.mode == DbMode::DbOnly && cfg.ka.handle_lost_tcp {
             return Err(Error::Config(
-                "usrloc: ka_mode and handle_lost_tcp work on contacts in memory; not with db_mode 3"
-                    .into(),
+                "usrloc: handle_lost_tcp works on contacts in memory; not with db_mode 3".into(),
             ));
         }
         let a = Arc::new(a.with_stats(ictx.stats())?);
         if let Some(net) = ictx.api::<NetworkApi>() {
             let _ = n.set((*net).clone());
             a.set_network((*net).clone());
+        }
+        if let Some(text) = &cfg.ka.logmsg {
+            a.ka.set_logfmt(logmsg_format(text)?);
         }
         if cfg.ka.mode != 0 {
             let (ul, hooks) = (Arc::clone(&a), ictx.net_hooks());
@@ -414,6 +424,19 @@ pub fn exports() -> ModuleExports {
 
 // ---- internals ----
 
+/// `ka_logmsg` parsed against the variables of the core and the pv module (the ones a reply
+/// gives values to: `$tu`, `$fu`, `$rs`, `$rr`, `$si`, `$sp`, `$sas`, `$hdr(…)` …); another
+/// module's variable is refused at load.
+fn logmsg_format(text: &str) -> Result<ferrosip_api::Format, Error> {
+    let mut reg = ferrosip_api::Registry::new();
+    let mut core = ModuleExports::new("core");
+    core.pvs = ferrosip_api::store::core_pvs();
+    reg.add(core)?;
+    reg.add(crate::pv::exports())?;
+    reg.parse_format(text)
+        .map_err(|e| Error::Config(format!("usrloc: ka_logmsg \"{text}\": {e}")))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
@@ -434,6 +457,7 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
                     "ka_from" => c.ka.from = s.clone(),
                     "ka_domain" => c.ka.domain = s.clone(),
                     "ka_method" => c.ka.method = s.clone(),
+                    "ka_logmsg" => c.ka.logmsg = Some(s.clone()),
                     n => {
                         c.db.cols.set(n, s);
                     }
@@ -481,6 +505,7 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
             "ka_mode" => c.ka.mode = u32::try_from(i & 7).unwrap_or(0),
             "ka_timeout" => c.ka.timeout = i.max(0),
             "ka_loglevel" => c.ka.loglevel = i32::try_from(i).unwrap_or(255),
+            "ka_filter" => c.ka.filter_server_id = i & 1 != 0,
             "handle_lost_tcp" => c.ka.handle_lost_tcp = on,
             "close_expired_tcp" => c.ka.close_expired_tcp = on,
             _ => {}
@@ -559,7 +584,7 @@ fn params() -> Vec<ModParam> {
         only(
             "db_raw_fetch_type",
             &[0, 1],
-            "raw query flavour of the DB-only keepalive fetch (no effect: no DB-only keepalives)",
+            "raw query flavour of the DB-only keepalive fetch (no effect: one ordinary query)",
         ),
         int("db_insert_null", "inserts name the null columns too"),
         int(
@@ -643,10 +668,9 @@ fn params() -> Vec<ModParam> {
             "ka_loglevel",
             "log level of the round-trip line per keepalive reply (255 none)",
         ),
-        only(
+        int(
             "ka_filter",
-            &[0],
-            "1 (server_id filter) is not implemented: the core's server_id does not reach modules",
+            "keepalive filters: bit 1 = only contacts saved with this server's server_id (0)",
         ),
         ModParam::new("ka_from", ModParamType::Str, "From URI of keepalives"),
         ModParam::new(
@@ -655,10 +679,10 @@ fn params() -> Vec<ModParam> {
             "To domain of keepalives when the AoR has none",
         ),
         ModParam::new("ka_method", ModParamType::Str, "keepalive request method"),
-        refused(
+        ModParam::new(
             "ka_logmsg",
             ModParamType::Str,
-            "keepalive log format: not yet (the line is fixed)",
+            "text after the round trip and ruid of the ka_loglevel line, variables evaluated on the reply",
         ),
     ]);
     for n in ["ka_interval", "ka_randomize"] {

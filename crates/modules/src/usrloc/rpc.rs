@@ -96,7 +96,7 @@ pub fn contact_struct(c: &UContact, now: i64, ka: (i64, u32)) -> RpcValue {
             ("Ruid".into(), opt(&c.ruid)),
             ("Instance".into(), opt(&c.instance)),
             ("Reg-Id".into(), RpcValue::Int(i64::from(c.reg_id))),
-            ("Server-Id".into(), RpcValue::Int(0)),
+            ("Server-Id".into(), RpcValue::Int(i64::from(c.server_id))),
             ("Tcpconn-Id".into(), RpcValue::Int(c.tcpconn_id)),
             ("Keepalive".into(), RpcValue::Int(0)),
             // Kamailio sets it when the contact is created or updated and on keepalive replies.

@@ -44,6 +44,10 @@ pub struct UContact {
     pub last_modified: i64,
     /// TCP connection id, -1 when none.
     pub tcpconn_id: i64,
+    /// The `server_id` of the server that saved it (the core's, always 0 in ferrosip; a row
+    /// another server wrote keeps its own): `ka_filter` 1 sends keepalives only to contacts of
+    /// this server.
+    pub server_id: i32,
     /// The `xavp_contact` record of the REGISTER that saved it (Kamailio's `ucontact->xavp`),
     /// given back by `lookup`; `None` when the REGISTER had none. In the database modes it is
     /// also kept in `<table>_attrs`.
