@@ -3,7 +3,8 @@
 //! receives normalised and compared, plus the `TMX:` lines the config logs).
 //!
 //! tm: `t_reply_error()` (after a failed `t_relay`, and with no error), `t_send_reply()` (the
-//! transaction created, a second reply refused, the retransmission answered), `t_clean()`,
+//! transaction created, a second reply refused, the retransmission answered), `t_reply()` and
+//! `t_send_reply()` in reply_route and onreply_route, `t_clean()`,
 //! `t_replicate_to()`, `t_relay_to_avp()` (AVP names), `t_forward_nonack_to()`,
 //! `t_set_no_e2e_cancel_reason()` (the CANCEL's Reason not copied; copied without it),
 //! `t_use_uac_headers()` (the CANCEL carries the To the INVITE was forwarded with).
@@ -110,6 +111,9 @@ request_route {
         remove_hf("To");
         append_hf("To: <sip:changed@127.0.0.1>\r\n");
         $ru = "sip:uachdr@127.0.0.1:UAS1";
+    } else if ($rU == "rplroute") {
+        $ru = "sip:rplroute@127.0.0.1:UAS1";
+        t_on_reply("R18X");
     } else if ($rU == "tdrop") {
         $ru = "sip:tdrop@127.0.0.1:UAS1";
         t_on_failure("DROP");
@@ -148,6 +152,22 @@ request_route {
     }
     if (!t_relay()) { sl_reply_error(); }
     exit;
+}
+reply_route {
+    if ($rs == 181) {
+        t_reply("182", "Queued Here");
+        xlog("L_INFO", "TMX: reply_route t_reply $rc\n");
+    }
+}
+onreply_route[R18X] {
+    if ($rs == 183) {
+        t_send_reply("180", "Converted");
+        xlog("L_INFO", "TMX: onreply t_send_reply $rc\n");
+    }
+    if ($rs == 486) {
+        t_reply("580", "Refused Here");
+        xlog("L_INFO", "TMX: onreply t_reply $rc\n");
+    }
 }
 onsend_route {
     if ($rU == "rerr") { drop; }
@@ -368,6 +388,36 @@ fn reuse_branch(r: &mut Run) {
     r.uac.drain(Duration::from_millis(300));
 }
 
+/// `t_reply()` in reply_route (on a 181) and `t_send_reply()`/`t_reply()` in onreply_route (on a
+/// 183, on the 486): the local replies go upstream on the transaction.
+fn reply_in_reply_routes(r: &mut Run) {
+    let inv = invite(r.uac.port, "rplroute", "rplroute");
+    r.uac.send(r.proxy, &inv);
+    let req = r.uas1.expect("INVITE", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&req, 181, "Forwarded", "p1", r.uas1.port));
+    r.uac.expect("SIP/2.0 181", W);
+    r.uas1
+        .send(r.proxy, &reply(&req, 183, "Progress", "p1", r.uas1.port));
+    r.uac.expect("SIP/2.0 183", W);
+    r.uas1
+        .send(r.proxy, &reply(&req, 486, "Busy Here", "p1", r.uas1.port));
+    r.uas1.expect("ACK", W);
+    let refused = r.uac.expect("SIP/2.0 580", W).unwrap_or_default();
+    let to = header(&refused, "To")
+        .first()
+        .copied()
+        .unwrap_or("")
+        .to_string();
+    let ack = inv
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace("To: <sip:rplroute@127.0.0.1>", &to);
+    r.uac.send(r.proxy, &ack);
+    r.uac.drain(Duration::from_millis(300));
+    r.uas1.drain(Duration::from_millis(100));
+}
+
 /// `t_drop()` in failure_route: the 486 is acknowledged, nothing goes upstream after the 100.
 fn drop_in_failure(r: &mut Run) {
     let inv = invite(r.uac.port, "tdrop", "tdrop");
@@ -434,6 +484,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("e2e-reason-on", e2e_reason_on),
     ("uac-headers", uac_headers),
     ("reuse-branch", reuse_branch),
+    ("reply-routes", reply_in_reply_routes),
     ("drop-failure", drop_in_failure),
     ("drop-request", drop_in_request),
     ("flush-xflags", flush_xflags),
@@ -659,6 +710,32 @@ fn tm_and_tmx_functions_match_kamailio() {
             "SIP/2.0 100 trying -- your call is important to us",
             "SIP/2.0 200 OK"
         ]
+    );
+    assert_eq!(
+        first_lines(&ours, "reply-routes/uac"),
+        [
+            "SIP/2.0 100 trying -- your call is important to us",
+            "SIP/2.0 182 Queued Here",
+            "SIP/2.0 181 Forwarded",
+            "SIP/2.0 180 Converted",
+            "SIP/2.0 183 Progress",
+            "SIP/2.0 580 Refused Here"
+        ],
+        "t_reply/t_send_reply in reply routes answer on the transaction"
+    );
+    assert_eq!(
+        lines(&ours, "reply-routes/log"),
+        [
+            "reply_route t_reply 1",
+            "onreply t_send_reply 1",
+            "onreply t_reply 1"
+        ]
+    );
+    assert!(
+        !first_lines(&ours, "reply-routes/uas1")
+            .iter()
+            .any(|l| l.starts_with("CANCEL")),
+        "the branch whose 486 is being handled is not canceled"
     );
     assert_eq!(
         first_lines(&ours, "drop-failure/uac"),

@@ -48,6 +48,8 @@ fn new_functions_load_where_kamailio_allows_them() {
         "request_route { t_relay(); } failure_route[F] { t_send_reply(\"500\", \"x\"); t_reply_error(); t_drop(); }",
         "request_route { t_relay(); } event_route[tm:branch-failure:B] { t_reuse_branch(); t_relay(); }",
         "request_route { t_relay(); } onreply_route[R] { t_drop(); t_set_no_e2e_cancel_reason(1); }",
+        "request_route { t_relay(); } onreply_route[R] { t_reply(\"580\", \"x\"); t_send_reply(\"180\", \"y\"); t_reply_error(); }",
+        "request_route { t_relay(); } reply_route { t_reply(\"182\", \"Queued\"); }",
     ];
     for cfg in ok {
         if let Err(e) = load(cfg) {

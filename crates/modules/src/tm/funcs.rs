@@ -65,8 +65,8 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
         f(
             "t_reply",
             &[K::IntOrVar, K::Spve],
-            REQ_FAIL,
-            "reply statefully",
+            REQ_FAIL.or(RouteMask::ONREPLY),
+            "reply statefully (in a reply route: on the reply's transaction)",
             t_reply,
         ),
         f(
@@ -734,7 +734,15 @@ fn drop_replies(ctx: &mut Ctx<'_>, mode: FailureReplyMode) -> Result<RetCode, Er
 pub(super) fn t_reply(tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, Error> {
     let code = a.first().map(|x| x.int(ctx)).transpose()?.unwrap_or(0);
     let reason = a.get(1).map(|x| x.bytes(ctx)).unwrap_or_default();
-    let Some(cell) = cur_cell(ctx) else {
+    // In a reply route the reply goes upstream on the reply's transaction, as Kamailio's
+    // t_reply there answers the transaction's request.
+    let in_reply = !ctx.msg.is_request();
+    let cell = match cur_cell(ctx) {
+        Some(c) => Some(c),
+        None if in_reply => reply_cell(tm, ctx),
+        None => None,
+    };
+    let Some(cell) = cell else {
         ctx.log_error(
             "t_reply: cannot send a t_reply to a message for which no T-state has been established",
         );
@@ -747,16 +755,27 @@ pub(super) fn t_reply(tm: &Tm, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, 
     let now = tm.now();
     let mut actions = Vec::new();
     let mut t = cell.lock();
-    // append_to_reply()'s headers and body go into the local reply.
-    let lumps = (ctx.state.reply_hdrs.clone(), ctx.state.reply_body.clone());
+    // append_to_reply()'s headers and body go into the local reply (in a reply route, those of
+    // the request, kept with the transaction).
+    let lumps = match in_reply {
+        true => (t.state.reply_hdrs.clone(), t.state.reply_body.clone()),
+        false => (ctx.state.reply_hdrs.clone(), ctx.state.reply_body.clone()),
+    };
     if let Err(e) = t.p.reply_locally(now, status, &mut actions) {
         drop(t);
         ctx.log_error(&format!("t_reply: {e}"));
         return Ok(RetCode::FALSE);
     }
+    // A final reply being processed in a reply route ends its own branch: Kamailio does not
+    // cancel that one (its last code is already the final one).
+    if in_reply && ctx.msg.status().is_some_and(|c| c >= 200) {
+        if let Some((_, b)) = reply_target(tm, ctx.msg) {
+            actions.retain(|a| !matches!(a, Action::SendCancel { branch, .. } if *branch == b));
+        }
+    }
     PENDING_REASON.with(|r| *r.borrow_mut() = Some(reason));
     PENDING_LUMPS.with(|r| *r.borrow_mut() = Some(lumps));
-    if code >= 180 {
+    if code >= 180 && !in_reply {
         t.state.msg_flags |= ctx.state.msg_flags;
     }
     let fr = apply(tm, &cell, &mut t, &actions, None);

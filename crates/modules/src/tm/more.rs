@@ -30,14 +30,14 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
         f(
             "t_reply_error",
             &[],
-            REQ_FAIL,
+            REQ_FAIL.or(RouteMask::ONREPLY),
             "reply statefully with the core's last error (as sl_reply_error, tagged TM)",
             t_reply_error,
         ),
         f(
             "t_send_reply",
             &[K::IntOrVar, K::Spve],
-            REQ_FAIL,
+            REQ_FAIL.or(RouteMask::ONREPLY),
             "create the transaction if needed (t_newtran) and reply statefully (t_reply)",
             t_send_reply,
         ),
