@@ -100,7 +100,13 @@ fn runtime_state(name: &str) -> &'static str {
     }
     let mut used = false;
     let mut default_only = false;
-    for v in [ParamValue::Int(1), ParamValue::Str("x".into())] {
+    let mut one_value = false;
+    // 0 and 1 reach both values of a boolean: `fork=no` is refused where `enable_tls=yes` is.
+    for v in [
+        ParamValue::Int(0),
+        ParamValue::Int(1),
+        ParamValue::Str("x".into()),
+    ] {
         let mut s = CoreSettings::default();
         let mut w = WireSettings::default();
         match s
@@ -109,14 +115,16 @@ fn runtime_state(name: &str) -> &'static str {
         {
             Ok(true) => used = true,
             Ok(false) => {}
+            Err(e) if e.to_string().contains("not Kamailio's default") => one_value = true,
             Err(e) if e.to_string().contains("not implemented") => default_only = true,
             Err(_) => used = true,
         }
     }
-    match (used, default_only) {
-        (_, true) => "default value only (others refused at load)",
-        (true, false) => "implemented",
-        (false, false) => "missing (warning under -c, refused when serving)",
+    match (used, default_only, one_value) {
+        (_, _, true) => "one value only, not Kamailio's default (see note; others refused at load)",
+        (_, true, false) => "default value only (others refused at load)",
+        (true, false, false) => "implemented",
+        (false, false, false) => "missing (warning under -c, refused when serving)",
     }
 }
 

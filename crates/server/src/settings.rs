@@ -57,6 +57,16 @@ pub const NO_EFFECT_PARAMS: &[&str] = &[
     "wait_worker1_time",
     "wait_worker1_usleep",
     "maxsndbuffer",
+    // TLS connections cannot exist (no TLS transport; `enable_tls=yes` and tls listeners are
+    // refused), so their limit changes nothing.
+    "tls_max_connections",
+    // Kamailio's async worker processes serve the async and sworker modules (not in ferrosip)
+    // and sockets with `agname` (refused); acc's `db_insert_mode=2` writes the same rows either
+    // way. Without them these only size idle process pools.
+    "async_workers",
+    "async_workers_group",
+    "async_nonblock",
+    "async_usleep",
 ];
 
 /// Core parameters the script compiler reads itself (`ferrosip_script`'s run options).
@@ -157,8 +167,99 @@ impl CoreSettings {
             ParamValue::Str(s) => Ok(s.clone()),
             ParamValue::Int(i) => Ok(i.to_string()),
         };
+        // A parameter of which ferrosip implements one value: `ok` says whether the config gave
+        // it. `kamailio_default` says whether that value is also Kamailio's default; when it is
+        // not, a config that leaves the parameter out behaves differently in Kamailio (see the
+        // row's note in docs/compat.md).
+        let only = |ok: bool, want: &str, kamailio_default: bool, why: &str| {
+            if ok {
+                return Ok(true);
+            }
+            let which = if kamailio_default {
+                format!("only the default value `{want}` is accepted")
+            } else {
+                format!("only `{want}` is accepted, not Kamailio's default")
+            };
+            Err(Error::Param {
+                name: name.to_string(),
+                why: format!("not implemented ({which}): {why}"),
+            })
+        };
+        const NO_NAPTR: &str = "ferrosip never looks up NAPTR or SRV records";
         match name {
             "debug" => self.debug = int32()?,
+            // ferrosip always runs its workers as threads of one daemon; Kamailio's `fork=no`
+            // (the `-D` mode: one process serving only the first UDP socket) does not exist.
+            "fork" => {
+                return only(
+                    boolean()?,
+                    "yes",
+                    true,
+                    "ferrosip has no single-process mode (Kamailio's fork=no serves only the \
+                     first UDP socket from its main process)",
+                )
+            }
+            // The resolver is the system's (getaddrinfo): A then AAAA records, no NAPTR, no SRV,
+            // no cache of its own, no failover to the next address (`netcore::resolve`).
+            "dns_try_naptr" => return only(!boolean()?, "no", true, NO_NAPTR),
+            "dns_srv_lb" | "dns_srv_loadbalancing" => {
+                return only(!boolean()?, "no", true, NO_NAPTR)
+            }
+            "dns_naptr_ignore_rfc" => return only(boolean()?, "yes", true, NO_NAPTR),
+            "dns_udp_pref" | "dns_udp_preference" => {
+                return only(int()? == 30, "30", true, NO_NAPTR)
+            }
+            "dns_tcp_pref" | "dns_tcp_preference" => {
+                return only(int()? == 20, "20", true, NO_NAPTR)
+            }
+            "dns_tls_pref" | "dns_tls_preference" => {
+                return only(int()? == 10, "10", true, NO_NAPTR)
+            }
+            "dns_sctp_pref" | "dns_sctp_preference" => {
+                return only(int()? == 20, "20", true, NO_NAPTR)
+            }
+            "use_dns_cache" | "dns_use_cache" => {
+                return only(
+                    !boolean()?,
+                    "off",
+                    false,
+                    "ferrosip has no DNS cache of its own (the system resolver answers)",
+                )
+            }
+            "dns_cache_init" => {
+                return only(
+                    !boolean()?,
+                    "off",
+                    false,
+                    "ferrosip has no DNS cache of its own (the system resolver answers)",
+                )
+            }
+            "dns_cache_flags" => {
+                return only(
+                    int()? == 0,
+                    "0",
+                    true,
+                    "ferrosip has no DNS cache and no IPv4/IPv6-only resolution modes",
+                )
+            }
+            "use_dns_failover" | "dns_use_failover" => {
+                return only(
+                    !boolean()?,
+                    "off",
+                    true,
+                    "ferrosip sends to the first address a name resolves to, without failover",
+                )
+            }
+            // Kamailio's per-Call-ID locks around request_route: ferrosip has none, which is
+            // Kamailio's default (0).
+            "route_locks_size" => {
+                return only(
+                    int()? <= 0,
+                    "0",
+                    true,
+                    "ferrosip does not serialise the routing of messages of one Call-ID",
+                )
+            }
             // `corelog` (the level of the core's own messages about SIP traffic) is not used yet:
             // not matched here, so the start-up check reports it instead of ignoring it.
             "log_stderror" => self.log_stderror = boolean()?,
@@ -290,5 +391,62 @@ mod tests {
         }
         s.log_engine_type = Some("xml".into());
         assert!(s.log_config().is_err());
+    }
+
+    /// Parameters of which one value is what ferrosip does: that value is used (changes
+    /// nothing), the others are "not implemented" (a warning under -c, refused when serving).
+    #[test]
+    fn one_value_params() {
+        let table: Vec<(&str, ParamValue, Option<&str>)> = vec![
+            ("fork", Str("yes".into()), None),
+            ("fork", Int(0), Some("only the default value `yes`")),
+            ("dns_try_naptr", Str("no".into()), None),
+            (
+                "dns_try_naptr",
+                Str("on".into()),
+                Some("only the default value `no`"),
+            ),
+            ("dns_srv_lb", Int(0), None),
+            ("dns_srv_lb", Int(1), Some("NAPTR or SRV")),
+            ("dns_naptr_ignore_rfc", Str("yes".into()), None),
+            ("dns_naptr_ignore_rfc", Int(0), Some("`yes`")),
+            ("dns_udp_pref", Int(30), None),
+            ("dns_udp_pref", Int(10), Some("`30`")),
+            ("dns_tcp_pref", Int(20), None),
+            ("dns_tls_pref", Int(10), None),
+            ("dns_tls_pref", Int(50), Some("`10`")),
+            ("dns_sctp_pref", Int(-1), Some("`20`")),
+            ("use_dns_cache", Str("off".into()), None),
+            (
+                "use_dns_cache",
+                Str("on".into()),
+                Some("not Kamailio's default"),
+            ),
+            ("dns_cache_init", Int(0), None),
+            ("dns_cache_init", Int(1), Some("not Kamailio's default")),
+            ("dns_cache_flags", Int(0), None),
+            ("dns_cache_flags", Int(1), Some("`0`")),
+            ("use_dns_failover", Str("off".into()), None),
+            (
+                "use_dns_failover",
+                Str("on".into()),
+                Some("without failover"),
+            ),
+            ("route_locks_size", Int(0), None),
+            ("route_locks_size", Int(128), Some("Call-ID")),
+        ];
+        for (name, v, refused) in table {
+            let got = CoreSettings::default().apply_param(name, &v);
+            match (refused, got) {
+                (None, Ok(true)) => {}
+                (Some(want), Err(e))
+                    if e.to_string().contains("not implemented")
+                        && e.to_string().contains(want) => {}
+                (want, got) => panic!("{name}={v:?}: want refusal {want:?}, got {got:?}"),
+            }
+        }
+        // A value of the wrong kind stays a plain error, not "not implemented".
+        let e = CoreSettings::default().apply_param("fork", &Str("maybe".into()));
+        assert!(matches!(e, Err(ref e) if !e.to_string().contains("not implemented")));
     }
 }

@@ -130,6 +130,20 @@ impl WireSettings {
                 Ok(true)
             }
         };
+        // A parameter whose only implemented value is Kamailio's default (`ok` says whether the
+        // config gave it).
+        let only_value = |ok: bool, want: &str, why: &str| -> Result<bool, Error> {
+            if ok {
+                Ok(true)
+            } else {
+                Err(Error::Param {
+                    name: name.to_string(),
+                    why: format!(
+                        "not implemented (only the default value `{want}` is accepted): {why}"
+                    ),
+                })
+            }
+        };
         let t = &mut self.transport;
         match name {
             "port" => self.port = Some(port()?),
@@ -193,8 +207,41 @@ impl WireSettings {
             "tcp_no_connect" => t.tcp_no_connect = boolean()?,
             "tcp_conn_wq_max" => t.tcp_conn_wq_max = uint()?.max(1),
             "tos" => t.tos = u8::try_from(int()?).map_err(|_| bad("0..255"))?,
+            "tcp_keepalive" => t.tcp_keepalive.enabled = boolean()?,
+            // Kamailio's ranges (its cfg checks refuse more); 0 leaves the system's value.
+            "tcp_keepidle" | "tcp_keepintvl" | "tcp_keepcnt" => {
+                let max = if name == "tcp_keepcnt" {
+                    1 << 10
+                } else {
+                    24 * 3600
+                };
+                let v = int()
+                    .ok()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .filter(|v| *v <= max)
+                    .ok_or_else(|| bad(&format!("a number from 0 to {max}")))?;
+                let ka = &mut t.tcp_keepalive;
+                match name {
+                    "tcp_keepidle" => ka.idle = v,
+                    "tcp_keepintvl" => ka.interval = v,
+                    _ => ka.count = v,
+                }
+            }
             "tcp_reuse_port" | "tcp_accept_haproxy" | "udp_accept_proxy" | "mhomed"
             | "enable_tls" | "enable_sctp" => return refuse_if(boolean()?),
+            // ferrosip has no TLS: `disable_tls=yes` (Kamailio's default) describes it.
+            "disable_tls" | "tls_disable" => {
+                return only_value(boolean()?, "yes", "ferrosip has no TLS transport")
+            }
+            // TCP writes are always queued and done by the connection's writer task, never by
+            // the worker (docs/transport.md): Kamailio's `tcp_async=yes`, its default.
+            "tcp_async" | "tcp_buf_write" => {
+                return only_value(
+                    boolean()?,
+                    "yes",
+                    "TCP writes are always queued to the connection's writer task",
+                )
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -293,6 +340,42 @@ mod tests {
             ..core
         };
         assert_eq!(w.transport_config(&core4).tcp_children, 4);
+    }
+
+    #[test]
+    fn tcp_keepalive_and_one_value_params() {
+        let d = WireSettings::default().transport.tcp_keepalive;
+        // Kamailio's defaults: SO_KEEPALIVE on, the numbers left to the system.
+        assert_eq!((d.enabled, d.idle, d.interval, d.count), (true, 0, 0, 0));
+        let mut w = WireSettings::default();
+        for (n, v) in [
+            ("tcp_keepalive", Str("no".into())),
+            ("tcp_keepidle", Int(30)),
+            ("tcp_keepintvl", Str("10".into())),
+            ("tcp_keepcnt", Int(3)),
+            ("tcp_async", Str("yes".into())),
+            ("disable_tls", Int(1)),
+        ] {
+            assert_eq!(w.apply_param(n, &v).ok(), Some(true), "{n}");
+        }
+        let k = w.transport.tcp_keepalive;
+        assert_eq!((k.enabled, k.idle, k.interval, k.count), (false, 30, 10, 3));
+        for (n, v, not_implemented) in [
+            ("tcp_keepidle", Int(-1), false),
+            ("tcp_keepidle", Int(86401), false),
+            ("tcp_keepcnt", Int(1025), false),
+            ("tcp_async", Int(0), true),
+            ("disable_tls", Str("no".into()), true),
+        ] {
+            match w.apply_param(n, &v) {
+                Err(e) => assert_eq!(
+                    e.to_string().contains("not implemented"),
+                    not_implemented,
+                    "{n}: {e}"
+                ),
+                Ok(u) => panic!("{n}={v:?} accepted ({u})"),
+            }
+        }
     }
 
     /// (params set, expected signature, server header, user agent, sip_warning)

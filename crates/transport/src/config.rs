@@ -54,6 +54,34 @@ pub struct TransportConfig {
     /// `tos`: IP TOS / IPv6 traffic class of UDP sockets and of IPv4 TCP sockets (Kamailio sets
     /// it only on IPv4 for TCP). Default `IPTOS_LOWDELAY`.
     pub tos: u8,
+    /// TCP keepalives, set on listeners (accepted connections inherit them) and on outgoing
+    /// connections, as Kamailio sets them.
+    pub tcp_keepalive: KeepAlive,
+}
+
+/// `tcp_keepalive` (`SO_KEEPALIVE`, Kamailio's default on) and `tcp_keepidle`, `tcp_keepintvl`,
+/// `tcp_keepcnt` (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`; 0 = left at the system's value,
+/// Kamailio's default). The three numbers are set even when `enabled` is off, as Kamailio does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    pub enabled: bool,
+    /// Seconds of idleness before the first probe.
+    pub idle: u32,
+    /// Seconds between probes.
+    pub interval: u32,
+    /// Unanswered probes before the connection is dropped.
+    pub count: u32,
+}
+
+impl Default for KeepAlive {
+    fn default() -> Self {
+        KeepAlive {
+            enabled: true,
+            idle: 0,
+            interval: 0,
+            count: 0,
+        }
+    }
 }
 
 impl Default for TransportConfig {
@@ -78,6 +106,7 @@ impl Default for TransportConfig {
             tcp_worker_queue: 1024,
             io_threads: 1,
             tos: 0x10,
+            tcp_keepalive: KeepAlive::default(),
         }
     }
 }

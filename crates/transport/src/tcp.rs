@@ -7,6 +7,7 @@
 //! EOF, a failed or timed-out write, a close-after-send, or shutdown.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::KeepAlive;
 use crate::conn::{Cmd, ConnInfo, ConnState, Direction, Entry};
 use crate::error::Error;
 use crate::framer::{FrameEvent, FrameLimits, Framer, StreamFramer};
@@ -30,8 +32,53 @@ const READ_BUF: usize = 16384;
 /// Listen backlog (Kamailio's `tcp_listen_backlog` default).
 const BACKLOG: i32 = 1024;
 
-/// Binds and listens; the socket is handed to tokio in `start`.
-pub(crate) fn bind(addr: SocketAddr, tos: u8) -> Result<std::net::TcpListener, Error> {
+/// Sets `tcp_keepalive`, `tcp_keepidle`, `tcp_keepintvl` and `tcp_keepcnt` on a TCP socket, as
+/// Kamailio's `init_sock_keepalive` does: `SO_KEEPALIVE` only when enabled, each number only when
+/// not 0, and a failure only warns (a value above the kernel's limit, say).
+pub(crate) fn set_keepalive(sock: &impl AsFd, ka: &KeepAlive, what: SocketAddr) {
+    if ka.enabled {
+        if let Err(e) = socket2::SockRef::from(sock).set_keepalive(true) {
+            tracing::warn!(%what, error = %e, "failed to enable SO_KEEPALIVE");
+        }
+    }
+    let opts: [(&str, libc::c_int, u32); 3] = [
+        ("tcp_keepintvl", libc::TCP_KEEPINTVL, ka.interval),
+        ("tcp_keepidle", libc::TCP_KEEPIDLE, ka.idle),
+        ("tcp_keepcnt", libc::TCP_KEEPCNT, ka.count),
+    ];
+    for (name, opt, v) in opts {
+        if v == 0 {
+            continue;
+        }
+        let Ok(val) = libc::c_int::try_from(v) else {
+            tracing::warn!(%what, "{name} {v}: too large");
+            continue;
+        };
+        // SAFETY: setsockopt on a descriptor the SockRef borrows, with a pointer to a c_int that
+        // lives across the call and its exact size.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_fd().as_raw_fd(),
+                libc::IPPROTO_TCP,
+                opt,
+                std::ptr::addr_of!(val).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            tracing::warn!(%what, error = %e, "failed to set {name} {v}");
+        }
+    }
+}
+
+/// Binds and listens; the socket is handed to tokio in `start`. Keepalive options are set on the
+/// listener: Linux copies them to every accepted connection.
+pub(crate) fn bind(
+    addr: SocketAddr,
+    tos: u8,
+    keepalive: &KeepAlive,
+) -> Result<std::net::TcpListener, Error> {
     let bind_err = |source| Error::Bind {
         proto: Proto::Tcp,
         addr,
@@ -49,6 +96,7 @@ pub(crate) fn bind(addr: SocketAddr, tos: u8) -> Result<std::net::TcpListener, E
             tracing::warn!(%addr, error = %e, "setting tos");
         }
     }
+    set_keepalive(&sock, keepalive, addr);
     sock.bind(&addr.into()).map_err(bind_err)?;
     sock.listen(BACKLOG).map_err(bind_err)?;
     sock.set_nonblocking(true).map_err(bind_err)?;
@@ -125,6 +173,7 @@ pub(crate) async fn connect(
             }
             s
         };
+        set_keepalive(&s, &shared.cfg.tcp_keepalive, peer);
         if let Some(ip) = local_ip {
             // Leave with the listener's address, like Kamailio, so the peer sees our SIP address.
             s.bind(SocketAddr::new(ip, 0))?;

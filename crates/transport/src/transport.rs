@@ -114,7 +114,7 @@ impl Transport {
                     continue;
                 }
                 Proto::Tcp => {
-                    let l = tcp::bind(spec.bind_addr(), cfg.tos)?;
+                    let l = tcp::bind(spec.bind_addr(), cfg.tos, &cfg.tcp_keepalive)?;
                     let local = l.local_addr().map_err(|e| Error::io("getsockname", e))?;
                     tcp_listeners.push((id, l));
                     udp_socks.push(None);

@@ -1,0 +1,274 @@
+//! Core parameters ferrosip accepts because they describe what it does (`fork=yes`,
+//! `disable_tls=yes`, `dns_try_naptr=no`, `use_dns_cache=off`, `tcp_async=yes` …) and the TCP
+//! keepalive parameters, on the real binary, side by side with Kamailio 5.6.3 where installed:
+//! - a config setting them starts and answers; the values ferrosip does not implement stop it
+//!   with a message naming the parameter (and `-c` only warns);
+//! - `tcp_keepalive`/`tcp_keepidle` reach the server's accepted and outgoing TCP connections: the
+//!   kernel's keepalive timer of those sockets (/proc/net/tcp) is armed with `tcp_keepidle`, or
+//!   not at all with `tcp_keepalive=no` — as Kamailio's are.
+//!
+//! The exact TCP_KEEPINTVL/TCP_KEEPCNT values are read back with getsockopt by the transport's
+//! own test (crates/transport/tests/keepalive.rs).
+
+#[path = "wire_harness.rs"]
+mod harness;
+
+use std::io::Read as _;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::*;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// A config that listens on UDP and TCP `port`, answers nothing itself and forwards every
+/// request statelessly to its R-URI (no module needed, so Kamailio runs it as it is).
+fn forward_cfg(port: u16, params: &str) -> String {
+    format!(
+        "listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\nchildren=2\ntcp_children=2\n\
+log_stderror=yes\ndebug=2\n{params}\n\
+request_route {{\n    forward();\n    exit;\n}}\n"
+    )
+}
+
+/// The kernel's timer of the IPv4 TCP socket from `local` to `remote`: (kind, seconds left).
+/// Kind 0 is none, 1 retransmit, 2 keepalive (proc(5)); the time is in clock ticks of 1/100 s.
+fn tcp_timer(local: SocketAddr, remote: SocketAddr) -> Option<(u8, f64)> {
+    let text = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let parse = |s: &str| -> Option<SocketAddr> {
+        let (ip, port) = s.split_once(':')?;
+        let ip = u32::from_str_radix(ip, 16).ok()?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        // The address is the network-order word printed as a host-order number.
+        Some(SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::from(ip.to_ne_bytes()),
+            port,
+        )))
+    };
+    text.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if parse(f.get(1)?)? != local || parse(f.get(2)?)? != remote {
+            return None;
+        }
+        let (kind, when) = f.get(5)?.split_once(':')?;
+        Some((
+            u8::from_str_radix(kind, 16).ok()?,
+            u64::from_str_radix(when, 16).ok()? as f64 / 100.0,
+        ))
+    })
+}
+
+/// Waits (bounded) until the socket from `local` to `remote` exists and has no data in flight,
+/// then returns its timer.
+fn settled_timer(local: SocketAddr, remote: SocketAddr) -> (u8, f64) {
+    let t0 = Instant::now();
+    loop {
+        match tcp_timer(local, remote) {
+            Some(t) if t.0 != 1 => return t,
+            _ => {}
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "no settled socket {local} -> {remote} in /proc/net/tcp"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Timers of the server's accepted connection and of the connection it opens to forward a
+/// request over TCP, with `params` in the config.
+fn server_timers(bin: &str, tag: &str, params: &str) -> ((u8, f64), (u8, f64)) {
+    let port = free_port();
+    let srv_addr = addr(&format!("127.0.0.1:{port}"));
+    let mut srv = start(bin, tag, &forward_cfg(port, params), &[srv_addr]);
+    // Accepted: wait until the server can read from the connection (it accepted it).
+    let c = TcpStream::connect(srv_addr).expect("connect to the server");
+    let client = c.local_addr().expect("client address");
+    let t0 = Instant::now();
+    while tcp_timer(srv_addr, client).is_none() && t0.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Give the server's accept loop time to see the connection before the socket is read.
+    std::thread::sleep(Duration::from_millis(200));
+    let accepted = settled_timer(srv_addr, client);
+
+    // Outgoing: an OPTIONS over UDP whose R-URI is our TCP listener.
+    let peer = TcpListener::bind("127.0.0.1:0").expect("bind peer");
+    let peer_addr = peer.local_addr().expect("peer address");
+    let req = format!(
+        "OPTIONS sip:ka@{peer_addr};transport=tcp SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKka1;rport\r\n\
+From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:ka@127.0.0.1>\r\nCall-ID: ka-{tag}@test\r\n\
+CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    u.send_to(req.as_bytes(), srv_addr).expect("send");
+    peer.set_nonblocking(true).expect("nonblocking");
+    let t0 = Instant::now();
+    let (mut s, from) = loop {
+        match peer.accept() {
+            Ok(x) => break x,
+            Err(_) if t0.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!(
+                "{tag}: the server did not connect to {peer_addr}: {e}\n{}",
+                srv.log_text()
+            ),
+        }
+    };
+    // Read the forwarded request so nothing stays in flight.
+    s.set_nonblocking(false).expect("blocking");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf);
+    let outgoing = settled_timer(from, peer_addr);
+    drop(c);
+    drop(s);
+    srv.stop();
+    (accepted, outgoing)
+}
+
+const KEEP: &str = "tcp_keepalive=yes\ntcp_keepidle=37\ntcp_keepintvl=5\ntcp_keepcnt=3";
+const NO_KEEP: &str = "tcp_keepalive=no";
+
+fn check_keepidle(bin: &str, tag: &str) {
+    let (a, o) = server_timers(bin, &format!("{tag}-ka"), KEEP);
+    for (what, (kind, left)) in [("accepted", a), ("outgoing", o)] {
+        assert_eq!(
+            kind, 2,
+            "{tag} {what}: keepalive timer expected, got {kind} ({left}s)"
+        );
+        assert!(
+            left > 30.0 && left <= 37.0,
+            "{tag} {what}: keepalive timer at {left}s, tcp_keepidle=37"
+        );
+    }
+    let (a, o) = server_timers(bin, &format!("{tag}-noka"), NO_KEEP);
+    for (what, (kind, left)) in [("accepted", a), ("outgoing", o)] {
+        assert_eq!(
+            kind, 0,
+            "{tag} {what}: no timer expected, got {kind} ({left}s)"
+        );
+    }
+}
+
+#[test]
+fn tcp_keepalive_and_keepidle_reach_accepted_and_outgoing_connections() {
+    check_keepidle(ferrosip_bin(), "fs");
+    // The default is on, as in Kamailio: the timer runs with the system's idle time.
+    let (a, o) = server_timers(ferrosip_bin(), "fs-default", "");
+    let sys: f64 = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_keepalive_time")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(7200.0);
+    for (what, (kind, left)) in [("accepted", a), ("outgoing", o)] {
+        assert_eq!(kind, 2, "default {what}: keepalive timer expected");
+        assert!(
+            left > sys - 10.0 && left <= sys,
+            "default {what}: {left}s, system {sys}s"
+        );
+    }
+    match kamailio_bin() {
+        Some(kam) => check_keepidle(kam, "kam"),
+        None => {
+            assert!(!ci(), "CI: kamailio is required");
+            eprintln!("kamailio not installed: comparison skipped");
+        }
+    }
+}
+
+/// Every parameter set to the value that describes ferrosip: the server starts and forwards.
+const MATCHING: &str = "fork=yes\ndisable_tls=yes\nenable_tls=no\ntcp_async=yes\n\
+dns_try_naptr=no\nuse_dns_cache=off\ndns_cache_init=off\nuse_dns_failover=off\ndns_srv_lb=off\n\
+dns_cache_flags=0\ndns_naptr_ignore_rfc=yes\ndns_udp_pref=30\ndns_tcp_pref=20\ndns_tls_pref=10\n\
+dns_sctp_pref=20\nroute_locks_size=0\ntls_max_connections=2048\nasync_workers=2\n";
+
+fn forwards(bin: &str, tag: &str, params: &str) -> bool {
+    let port = free_port();
+    let srv_addr = addr(&format!("127.0.0.1:{port}"));
+    let target = std::net::UdpSocket::bind("127.0.0.1:0").expect("target");
+    let t_addr = target.local_addr().expect("target address");
+    let mut srv = start(bin, tag, &forward_cfg(port, params), &[srv_addr]);
+    let req = format!(
+        "OPTIONS sip:x@{t_addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKm{tag}\r\n\
+From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: m-{tag}@test\r\n\
+CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    u.send_to(req.as_bytes(), srv_addr).expect("send");
+    let got = collect_udp(&target, Duration::from_secs(2));
+    srv.stop();
+    got.iter().any(|m| m.starts_with("OPTIONS sip:x@"))
+}
+
+#[test]
+fn parameters_matching_ferrosip_start_and_serve() {
+    assert!(forwards(ferrosip_bin(), "fs-match", MATCHING));
+    if let Some(kam) = kamailio_bin() {
+        // Kamailio 5.6.3 takes the same lines (`dns_cache_init=off` keeps its cache out).
+        assert!(forwards(kam, "kam-match", MATCHING));
+    }
+}
+
+/// The other values stop the server with the parameter's name and the reason; `-c` warns.
+#[test]
+fn other_values_are_refused_when_serving() {
+    let cases = [
+        ("fork=no", "fork", "single-process"),
+        ("disable_tls=no", "disable_tls", "no TLS"),
+        ("tcp_async=no", "tcp_async", "writer task"),
+        ("dns_try_naptr=yes", "dns_try_naptr", "NAPTR"),
+        (
+            "use_dns_cache=on",
+            "use_dns_cache",
+            "not Kamailio's default",
+        ),
+        ("dns_cache_init=on", "dns_cache_init", "DNS cache"),
+        ("use_dns_failover=on", "use_dns_failover", "failover"),
+        ("dns_udp_pref=10", "dns_udp_pref", "NAPTR"),
+        ("route_locks_size=128", "route_locks_size", "Call-ID"),
+    ];
+    let dir = scratch("core-params-refused");
+    for (i, (line, name, why)) in cases.iter().enumerate() {
+        let port = free_port();
+        let cfg = dir.join(format!("c{i}.cfg"));
+        std::fs::write(&cfg, forward_cfg(port, line)).expect("write cfg");
+        let run = |extra: &[&str]| {
+            // Bounded: a server that starts after all is killed by timeout(1) (status 124).
+            let out = Command::new("timeout")
+                .args([
+                    "15",
+                    ferrosip_bin(),
+                    "-f",
+                    &cfg.to_string_lossy(),
+                    "-DD",
+                    "-E",
+                    "-w",
+                ])
+                .arg(&dir)
+                .args(extra)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run ferrosip");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, err) = run(&["-c"]);
+        assert_eq!(code, Some(0), "{line} under -c: {err}");
+        assert!(
+            err.contains(&format!("`{name}`")) && err.contains(why),
+            "{line} -c: {err}"
+        );
+        // Serving: refused before binding anything (no process to stop).
+        let (code, err) = run(&[]);
+        assert!(code != Some(0) && code != Some(124), "{line} started");
+        assert!(err.contains(name), "{line}: {err}");
+    }
+}
