@@ -186,7 +186,7 @@ fn tcp_keepalive_and_keepidle_reach_accepted_and_outgoing_connections() {
 const MATCHING: &str = "fork=yes\ndisable_tls=yes\nenable_tls=no\ntcp_async=yes\n\
 dns_try_naptr=no\nuse_dns_cache=off\ndns_cache_init=off\nuse_dns_failover=off\ndns_srv_lb=off\n\
 dns_cache_flags=0\ndns_naptr_ignore_rfc=yes\ndns_udp_pref=30\ndns_tcp_pref=20\ndns_tls_pref=10\n\
-dns_sctp_pref=20\nroute_locks_size=0\ntls_max_connections=2048\nasync_workers=2\n";
+dns_sctp_pref=20\nroute_locks_size=0\ntls_max_connections=2048\nasync_workers=2\nauto_bind_ipv6=0\n";
 
 fn forwards(bin: &str, tag: &str, params: &str) -> bool {
     let port = free_port();
@@ -232,6 +232,11 @@ fn other_values_are_refused_when_serving() {
         ("use_dns_failover=on", "use_dns_failover", "failover"),
         ("dns_udp_pref=10", "dns_udp_pref", "NAPTR"),
         ("route_locks_size=128", "route_locks_size", "Call-ID"),
+        (
+            "auto_bind_ipv6=0\nlisten=udp:lo:5999",
+            "auto_bind_ipv6",
+            "`lo` names an interface",
+        ),
     ];
     let dir = scratch("core-params-refused");
     for (i, (line, name, why)) in cases.iter().enumerate() {
