@@ -11,8 +11,8 @@
 //! to sl).
 //!
 //! Refused at load (docs/modules-registrar.md): outbound (`outbound_mode` other than 0),
-//! `sock_flag`/`sock_hdr_name`, `event_callback`. `xavp_rcd` is in [`rcd`], `xavp_cfg` in
-//! [`xcfg`].
+//! `event_callback`, `lookup_filter_mode`, `flow_timer`. `xavp_rcd` is in [`rcd`], `xavp_cfg`
+//! in [`xcfg`], `sock_flag`/`sock_hdr_name` in [`sockhdr`].
 
 pub mod contact;
 pub mod rcd;
@@ -78,6 +78,12 @@ pub struct RegConfig {
     pub xavp_rcd_mask: i64,
     /// `xavp_cfg`: name of the XAVP with per-request settings ([`xcfg`]; `None` = off).
     pub xavp_cfg: Option<Vec<u8>>,
+    /// `sock_flag`: message flag index that makes `save()` take the socket from
+    /// `sock_hdr_name` or `xavp_cfg` ([`sockhdr::socket_override`]); `None` when unset or reset
+    /// at init as Kamailio resets it (neither source configured).
+    pub sock_flag: Option<u32>,
+    /// `sock_hdr_name` (`None` when unset or reset).
+    pub sock_hdr_name: Option<Vec<u8>>,
     /// sl's reply API (Kamailio's `slb`): registrar's replies are sl's, counted in its statistics.
     pub sl: crate::sl::SlReply,
 }
@@ -108,6 +114,8 @@ impl Default for RegConfig {
             xavp_rcd: None,
             xavp_rcd_mask: 0,
             xavp_cfg: None,
+            sock_flag: None,
+            sock_hdr_name: None,
             sl: crate::sl::SlReply::default(),
         }
     }
@@ -346,6 +354,7 @@ pub fn exports() -> ModuleExports {
             sl: crate::sl::SlReply::bind(ictx, "registrar")?,
             ..RegConfig::default()
         };
+        let mut sock_hdr: Option<Vec<u8>> = None;
         for (name, v) in ictx.modparams() {
             let int = match v {
                 ModValue::Int(i) => *i,
@@ -379,8 +388,18 @@ pub fn exports() -> ModuleExports {
                 "xavp_rcd" => c.xavp_rcd = (!text.is_empty()).then(|| text.clone().into_bytes()),
                 "xavp_rcd_mask" => c.xavp_rcd_mask = int,
                 "xavp_cfg" => c.xavp_cfg = (!text.is_empty()).then(|| text.clone().into_bytes()),
+                "sock_flag" => c.sock_flag = u32::try_from(int).ok(),
+                "sock_hdr_name" => sock_hdr = Some(text.clone().into_bytes()),
                 _ => {}
             }
+        }
+        // Kamailio's mod_init: the flag needs a source (the header, else xavp_cfg); an empty
+        // header name or a missing flag disables both.
+        match sock_hdr {
+            Some(h) if !h.is_empty() && c.sock_flag.is_some() => c.sock_hdr_name = Some(h),
+            Some(_) => c.sock_flag = None,
+            None if c.xavp_cfg.is_some() => {}
+            None => c.sock_flag = None,
         }
         si.config
             .set(c)
@@ -428,6 +447,19 @@ fn table_fixup(args: &mut [Arg]) -> Result<(), String> {
 
 fn save_fixup(args: &mut [Arg]) -> Result<(), String> {
     table_fixup(args)?;
+    // Kamailio's save_fixup reads the flags with strno2int: decimal or `0x` hexadecimal
+    // (`save("location", "0x02")`).
+    if let Some(slot) = args.get_mut(1) {
+        if let Arg::Str(s) = slot {
+            let text = String::from_utf8_lossy(s).into_owned();
+            let t = text.trim();
+            let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(h) => i64::from_str_radix(h, 16).ok(),
+                None => t.parse::<i64>().ok(),
+            };
+            *slot = Arg::Int(v.ok_or_else(|| format!("bad flags <{text}>"))?);
+        }
+    }
     if let Some(Arg::Int(f)) = args.get(1) {
         if *f < 0 || *f >= 32 {
             return Err(format!("invalid save flags {f} (0..31)"));
@@ -533,12 +565,18 @@ fn params() -> Vec<ModParam> {
             ModValue::Int(0) => Ok(()),
             _ => Err("only 0 is supported".into()),
         }),
-        refused(
+        int(
             "sock_flag",
-            ModParamType::Int,
-            "socket from Contact flag: not yet",
+            "message flag: save() takes the socket from sock_hdr_name or xavp_cfg's socket",
+        )
+        .check(|v| match v {
+            ModValue::Int(-1..=31) => Ok(()),
+            _ => Err("must be a message flag (0..31) or -1".into()),
+        }),
+        s(
+            "sock_hdr_name",
+            "header naming the socket (proto:ip:port) save() stores when sock_flag is set",
         ),
-        refused("sock_hdr_name", ModParamType::Str, "socket header: not yet"),
         s(
             "xavp_cfg",
             "XAVP with per-request settings: max_contacts, q, expires (save), match_callid, match_received, match_contact (registered)",

@@ -740,6 +740,9 @@ fn save_inner(
             .unwrap_or_default(),
         None => String::new(),
     };
+    let sock_over = super::sockhdr::socket_override(ctx, cfg);
+    let msg = &*ctx.msg;
+    let buf = msg.buf();
     let mut cflags = ctx.state.bflags;
     if !path_received.is_empty() && ul.config().nat_bflag >= 0 {
         cflags |= 1u32 << (ul.config().nat_bflag & 31);
@@ -754,8 +757,11 @@ fn save_inner(
         path_received,
         received_avp,
         methods: allow_methods,
-        socket: format!("{}:{}", ctx.rcv.proto.name(), ctx.rcv.dst),
-        socket_id: ctx.rcv.socket,
+        socket: sock_over
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| format!("{}:{}", ctx.rcv.proto.name(), ctx.rcv.dst)),
+        socket_id: sock_over.as_ref().map_or(ctx.rcv.socket, |(i, _)| *i),
         cflags,
         tcpconn_id: ctx
             .server

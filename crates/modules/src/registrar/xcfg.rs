@@ -9,7 +9,7 @@
 //!   instead of the contact's `q` and `default_q`; another value fails every contact with
 //!   "Invalid q param in contact"), `expires` (0 or more, instead of the contact's and the
 //!   header's; no `expires_range` variation, still bounded by `min_expires`/`max_expires`),
-//!   `socket` (only with `sock_flag` set, see `save.rs`);
+//!   `socket` (only with `sock_flag` set and no `sock_hdr_name`, see `sockhdr.rs`);
 //! - `registered()` with match flags: 1 `match_callid`, 2 `match_received`, 4 `match_contact`,
 //!   compared byte for byte with the stored Call-ID, received address and contact URI;
 //! - `lookup()` with `lookup_filter_mode` bit 1: `rlf_bflags`.

@@ -557,7 +557,12 @@ fn uri_proto(uri: &[u8], puri: &Uri) -> Option<Proto> {
 /// Kamailio's `grep_sock_info`: the index of our socket whose address (or advertised address) is
 /// `host` (IPv6 with or without brackets), on `port` (bound or advertised; 0 = any), of `proto`
 /// (`None` = UDP, then TCP, TLS, SCTP).
-fn find_socket(ctx: &Ctx<'_>, host: &[u8], port: u16, proto: Option<Proto>) -> Option<u32> {
+pub(crate) fn find_socket(
+    ctx: &Ctx<'_>,
+    host: &[u8],
+    port: u16,
+    proto: Option<Proto>,
+) -> Option<u32> {
     let host = match host {
         [b'[', inner @ .., b']'] if !inner.is_empty() => inner,
         h => h,

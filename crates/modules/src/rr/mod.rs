@@ -31,6 +31,7 @@ use ferrosip_api::pv::PvInner;
 use ferrosip_api::{posix, Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Value};
 use ferrosip_sipmsg::edit::Piece;
 
+pub(crate) use loose::find_socket;
 pub use loose::{direction, get_route_param, is_flag_param, Direction};
 
 /// Reserved XAVP (not spellable in a config) holding the per-message token of this module.
