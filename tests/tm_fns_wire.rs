@@ -10,7 +10,8 @@
 //! `t_use_uac_headers()` (the CANCEL carries the To the INVITE was forwarded with).
 //! tmx: `t_drop()` in failure_route (nothing upstream) and in request_route (the script stops),
 //! `t_flush_xflags()`, `t_cancel_callid()` (with a flag seen by failure_route and a Reason cause),
-//! `t_reuse_branch()` in the branch-failure route.
+//! `t_reuse_branch()` in the branch-failure route, `t_cancel_branches()` (`others`, `this`, `all`
+//! on a final reply).
 
 #[path = "wire_harness.rs"]
 mod harness;
@@ -111,6 +112,10 @@ request_route {
         remove_hf("To");
         append_hf("To: <sip:changed@127.0.0.1>\r\n");
         $ru = "sip:uachdr@127.0.0.1:UAS1";
+    } else if ($rU == "cbr" || $rU == "cbr2") {
+        if ($rU == "cbr") { t_on_reply("CB"); } else { t_on_reply("CB2"); }
+        $ru = "sip:one@127.0.0.1:UAS1";
+        append_branch("sip:two@127.0.0.1:UAS2");
     } else if ($rU == "rplroute") {
         $ru = "sip:rplroute@127.0.0.1:UAS1";
         t_on_reply("R18X");
@@ -167,6 +172,24 @@ onreply_route[R18X] {
     if ($rs == 486) {
         t_reply("580", "Refused Here");
         xlog("L_INFO", "TMX: onreply t_reply $rc\n");
+    }
+}
+onreply_route[CB] {
+    if ($rs == 180 && $T_branch_idx == 0) {
+        t_cancel_branches("others");
+        xlog("L_INFO", "TMX: cb others $rc\n");
+    }
+    if ($rs == 182) {
+        t_cancel_branches("this");
+        xlog("L_INFO", "TMX: cb this $rc\n");
+    }
+}
+onreply_route[CB2] {
+    if ($rs == 486) {
+        t_cancel_branches("this");
+        xlog("L_INFO", "TMX: cb this-final $rc\n");
+        t_cancel_branches("all");
+        xlog("L_INFO", "TMX: cb all-final $rc\n");
     }
 }
 onsend_route {
@@ -418,6 +441,68 @@ fn reply_in_reply_routes(r: &mut Run) {
     r.uas1.drain(Duration::from_millis(100));
 }
 
+/// `t_cancel_branches()` in onreply_route on a parallel fork: UAS1's 180 cancels the other
+/// (ringing) branch (`others`), UAS1's 182 its own (`this`).
+fn cancel_branches(r: &mut Run) {
+    let inv = invite(r.uac.port, "cbr", "cbr");
+    r.uac.send(r.proxy, &inv);
+    let a = r.uas1.expect("INVITE", W).unwrap_or_default();
+    let b = r.uas2.expect("INVITE", W).unwrap_or_default();
+    r.uas2
+        .send(r.proxy, &reply(&b, 183, "Progress", "b2", r.uas2.port));
+    r.uac.expect("SIP/2.0 183", W);
+    r.uas1
+        .send(r.proxy, &reply(&a, 180, "Ringing", "b1", r.uas1.port));
+    let c2 = r.uas2.expect("CANCEL", W).unwrap_or_default();
+    r.uas2
+        .send(r.proxy, &reply(&c2, 200, "OK", "b2", r.uas2.port));
+    r.uas2.send(
+        r.proxy,
+        &reply(&b, 487, "Request Terminated", "b2", r.uas2.port),
+    );
+    r.uas2.expect("ACK", W);
+    r.uas1
+        .send(r.proxy, &reply(&a, 182, "Queued", "b1", r.uas1.port));
+    let c1 = r.uas1.expect("CANCEL", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&c1, 200, "OK", "b1", r.uas1.port));
+    r.uas1.send(
+        r.proxy,
+        &reply(&a, 487, "Request Terminated", "b1", r.uas1.port),
+    );
+    r.uas1.expect("ACK", W);
+    r.uac.expect("SIP/2.0 487", W);
+    r.uac.drain(Duration::from_millis(300));
+}
+
+/// `t_cancel_branches()` on a final reply: `this` cancels nothing (-1), `all` the other branch
+/// only.
+fn cancel_branches_final(r: &mut Run) {
+    let inv = invite(r.uac.port, "cbr2", "cbr2");
+    r.uac.send(r.proxy, &inv);
+    let a = r.uas1.expect("INVITE", W).unwrap_or_default();
+    let b = r.uas2.expect("INVITE", W).unwrap_or_default();
+    r.uas1
+        .send(r.proxy, &reply(&a, 180, "Ringing", "c1", r.uas1.port));
+    r.uac.expect("SIP/2.0 180", W);
+    r.uas2
+        .send(r.proxy, &reply(&b, 180, "Ringing", "c2", r.uas2.port));
+    r.uac.drain(Duration::from_millis(200));
+    r.uas1
+        .send(r.proxy, &reply(&a, 486, "Busy Here", "c1", r.uas1.port));
+    r.uas1.expect("ACK", W);
+    let c2 = r.uas2.expect("CANCEL", W).unwrap_or_default();
+    r.uas2
+        .send(r.proxy, &reply(&c2, 200, "OK", "c2", r.uas2.port));
+    r.uas2.send(
+        r.proxy,
+        &reply(&b, 487, "Request Terminated", "c2", r.uas2.port),
+    );
+    r.uas2.expect("ACK", W);
+    r.uac.drain(Duration::from_millis(400));
+    r.uas1.drain(Duration::from_millis(100));
+}
+
 /// `t_drop()` in failure_route: the 486 is acknowledged, nothing goes upstream after the 100.
 fn drop_in_failure(r: &mut Run) {
     let inv = invite(r.uac.port, "tdrop", "tdrop");
@@ -485,6 +570,8 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("uac-headers", uac_headers),
     ("reuse-branch", reuse_branch),
     ("reply-routes", reply_in_reply_routes),
+    ("cancel-branches", cancel_branches),
+    ("cancel-branches-final", cancel_branches_final),
     ("drop-failure", drop_in_failure),
     ("drop-request", drop_in_request),
     ("flush-xflags", flush_xflags),
@@ -736,6 +823,30 @@ fn tm_and_tmx_functions_match_kamailio() {
             .iter()
             .any(|l| l.starts_with("CANCEL")),
         "the branch whose 486 is being handled is not canceled"
+    );
+    assert_eq!(
+        lines(&ours, "cancel-branches/log"),
+        ["cb others 1", "cb this 1"]
+    );
+    for uas in ["uas1", "uas2"] {
+        let key = format!("cancel-branches/{uas}");
+        let got = first_lines(&ours, &key);
+        assert_eq!(
+            got.iter().filter(|l| l.starts_with("CANCEL")).count(),
+            1,
+            "{key}: one CANCEL: {got:?}"
+        );
+        assert!(headers_of(&ours, &key, "Reason").is_empty());
+    }
+    assert_eq!(
+        lines(&ours, "cancel-branches-final/log"),
+        ["cb this-final -1", "cb all-final 1"]
+    );
+    assert!(
+        !first_lines(&ours, "cancel-branches-final/uas1")
+            .iter()
+            .any(|l| l.starts_with("CANCEL")),
+        "the branch whose 486 is handled is not canceled"
     );
     assert_eq!(
         first_lines(&ours, "drop-failure/uac"),

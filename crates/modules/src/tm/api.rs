@@ -395,6 +395,70 @@ impl TmApi {
         1
     }
 
+    /// tmx `t_cancel_branches(which)` in onreply_route: cancels the pending branches of the
+    /// reply's INVITE transaction — `all` (all but the reply's own when the reply is final),
+    /// `others` (all but the reply's), `this` (the reply's, for a provisional reply) — as
+    /// Kamailio's `cancel_uacs` with `F_CANCEL_LOCAL`: a branch with a provisional reply gets a
+    /// CANCEL without Reason, one without any reply stops retransmitting and waits for its
+    /// timeout; the transaction is not marked canceled. 1 when some branch was pending, else -1.
+    pub fn cancel_branches(&self, ctx: &mut Ctx<'_>, which: CancelWhich) -> i64 {
+        let tm = &self.tm;
+        if ctx.route_type != RouteType::TmOnReply {
+            return -1;
+        }
+        let (Some(cell), Some(idx)) = (cur_cell(ctx), cur(ctx, |c| c.reply_branch)) else {
+            return -1;
+        };
+        let final_reply = ctx.msg.status().is_some_and(|c| c >= 200);
+        let mut sent = Vec::new();
+        let any = {
+            let mut t = cell.lock();
+            if t.req.method() != Some(Method::Invite) {
+                return -1;
+            }
+            let chosen: Vec<u8> = (0..t.branches.len())
+                .filter_map(|i| u8::try_from(i).ok())
+                .filter(|&i| match which {
+                    CancelWhich::All => !(final_reply && i == idx),
+                    CancelWhich::Others => i != idx,
+                    CancelWhich::This => !final_reply && i == idx,
+                })
+                .filter(|&i| {
+                    // Kamailio's prepare_cancel_branch: no final reply yet, not canceled yet.
+                    t.p.branch(i).is_some_and(|c| {
+                        c.is_pending()
+                            && matches!(c.cancel_state(), ferrosip_siptxn::CancelState::None)
+                    }) && t
+                        .branches
+                        .get(usize::from(i))
+                        .is_some_and(|b| b.cancel.is_none() && !b.retr_stopped)
+                })
+                .collect();
+            for &i in &chosen {
+                let replied = t.p.branch(i).is_some_and(|c| c.last_received() >= 100);
+                let Some(b) = t.branches.get_mut(usize::from(i)) else {
+                    continue;
+                };
+                b.retr_stopped = true;
+                if replied {
+                    if let Some(c) = msgs::derive(&b.sent.bytes, b"CANCEL", None, b"") {
+                        sent.push((c.clone(), b.sent.dest));
+                        b.cancel = Some(c);
+                    }
+                }
+            }
+            !chosen.is_empty()
+        };
+        uac::notify_local_cancels(tm, sent.clone(), ctx.server, ctx.worker);
+        // Sent when the reply being handled is done with (see DEFERRED_CANCELS).
+        DEFERRED_CANCELS.with(|d| d.borrow_mut().extend(sent));
+        if any {
+            1
+        } else {
+            -1
+        }
+    }
+
     /// tmx `t_drop([rcode])`: the transaction's status becomes `rcode` without a reply being
     /// sent, nothing it receives or generates afterwards goes upstream, and it is released; 0
     /// (the script stops). -1 without a transaction.
@@ -511,6 +575,17 @@ impl TmApi {
             ],
         }
     }
+}
+
+/// Which branches `t_cancel_branches` cancels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelWhich {
+    /// `all`: every pending branch (but the reply's own when the reply is final).
+    All,
+    /// `others`: every pending branch but the reply's.
+    Others,
+    /// `this`: the reply's branch (a provisional reply's only).
+    This,
 }
 
 /// A snapshot of tm's counters for tmx's statistics.

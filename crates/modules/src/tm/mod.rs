@@ -27,7 +27,7 @@ use timer::timer_loop;
 pub mod msgs;
 pub mod table;
 
-pub use api::TmxCounters;
+pub use api::{CancelWhich, TmxCounters};
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -1082,7 +1082,12 @@ fn apply(
                         format!("Reason: SIP;cause={}\r\n", s.code()).into_bytes()
                     }
                 };
-                if let Some(b) = t.branches.get_mut(usize::from(branch)) {
+                // A branch canceled already (t_cancel_branches) gets no second CANCEL.
+                if let Some(b) = t
+                    .branches
+                    .get_mut(usize::from(branch))
+                    .filter(|b| b.cancel.is_none())
+                {
                     if let Some(c) = msgs::derive(&b.sent.bytes, b"CANCEL", None, &reason_lines) {
                         let _ = net.send(&b.sent.dest, &c);
                         b.cancel = Some(c);
@@ -1287,7 +1292,25 @@ fn reply_target(tm: &Tm, msg: &Msg) -> Option<(Arc<TxnCell>, u8)> {
     Some((tm.table.by_label(pb.hash_index, label)?, idx))
 }
 
+thread_local! {
+    /// CANCELs `t_cancel_branches()` asked for in onreply_route, sent once the reply has been
+    /// handled (Kamailio holds the transaction's reply lock meanwhile, so what the CANCEL
+    /// provokes cannot overtake the reply).
+    static DEFERRED_CANCELS: RefCell<Vec<(Vec<u8>, Dest)>> = const { RefCell::new(Vec::new()) };
+}
+
 fn on_reply(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
+    let handled = on_reply_inner(tm, ctx);
+    let cancels = DEFERRED_CANCELS.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    if let Some(net) = tm.net.get() {
+        for (bytes, dest) in &cancels {
+            let _ = net.send(dest, bytes);
+        }
+    }
+    handled
+}
+
+fn on_reply_inner(tm: &Tm, ctx: &mut Ctx<'_>) -> bool {
     let Some((cell, idx)) = reply_target(tm, ctx.msg) else {
         return false;
     };

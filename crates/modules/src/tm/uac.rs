@@ -1151,44 +1151,25 @@ pub(super) fn cancel_local(
     let reason_lines = reason.clone().unwrap_or_default();
     // Kamailio 6.0 runs event_route[tm:local-request] on each CANCEL tm.cancel sends, as a
     // notification (what it changes or drops is not used).
-    if let Some(r) = tm.routes.get().cloned() {
-        if let Some(index) = r.event_route(LOCAL_REQUEST) {
-            let cancels: Vec<(Vec<u8>, Dest)> = {
-                let t = cell.lock();
-                t.branches
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, b)| {
-                        b.cancel.is_none()
-                            && u8::try_from(*i)
-                                .ok()
-                                .and_then(|i| t.p.branch(i))
-                                .is_some_and(|c| (100..200).contains(&c.last_received()))
-                    })
-                    .filter_map(|(_, b)| {
-                        msgs::derive(&b.sent.bytes, b"CANCEL", None, &reason_lines)
-                            .map(|c| (c, b.sent.dest))
-                    })
-                    .collect()
-            };
-            {
-                let sockets = server.sockets().to_vec();
-                for (bytes, dest) in cancels {
-                    let _ = local_route(
-                        &r,
-                        index,
-                        None,
-                        (b"", None),
-                        bytes,
-                        dest,
-                        &sockets,
-                        server,
-                        worker,
-                    );
-                }
-            }
-        }
-    }
+    let cancels: Vec<(Vec<u8>, Dest)> = {
+        let t = cell.lock();
+        t.branches
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| {
+                b.cancel.is_none()
+                    && u8::try_from(*i)
+                        .ok()
+                        .and_then(|i| t.p.branch(i))
+                        .is_some_and(|c| (100..200).contains(&c.last_received()))
+            })
+            .filter_map(|(_, b)| {
+                msgs::derive(&b.sent.bytes, b"CANCEL", None, &reason_lines)
+                    .map(|c| (c, b.sent.dest))
+            })
+            .collect()
+    };
+    notify_local_cancels(tm, cancels, server, worker);
     let now = tm.now();
     let mut actions = Vec::new();
     let fr = {
@@ -1227,6 +1208,37 @@ pub(super) fn cancel_local(
         run_failure(tm, cell, f, server, worker);
     }
     flush_finals(tm, server, worker);
+}
+
+/// Runs `event_route[tm:local-request]` on CANCELs tm sends on its own (`tm.cancel`,
+/// `t_cancel_callid`, `t_cancel_branches`), as Kamailio 6.0 does for `F_CANCEL_LOCAL`: a
+/// notification, what the route changes or drops is not used.
+pub(super) fn notify_local_cancels(
+    tm: &Tm,
+    cancels: Vec<(Vec<u8>, Dest)>,
+    server: &mut dyn Server,
+    worker: &mut WorkerState,
+) {
+    let Some(r) = tm.routes.get().cloned() else {
+        return;
+    };
+    let Some(index) = r.event_route(LOCAL_REQUEST) else {
+        return;
+    };
+    let sockets = server.sockets().to_vec();
+    for (bytes, dest) in cancels {
+        let _ = local_route(
+            &r,
+            index,
+            None,
+            (b"", None),
+            bytes,
+            dest,
+            &sockets,
+            server,
+            worker,
+        );
+    }
 }
 
 /// `tm.t_uac_wait`'s answer, Kamailio's `rpc_uac_callback`: code and reason; for a 2xx the

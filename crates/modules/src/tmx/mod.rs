@@ -3,7 +3,7 @@
 //!
 //! The statistics (`UAS_transactions` … `rpl_sent`) are computed from tm's counters on read.
 //!
-//! Refused at load (not implemented yet): `t_cancel_branches`, `t_suspend`, `t_continue`,
+//! Refused at load (not implemented yet): `t_suspend`, `t_continue`,
 //! `$T_branch(ruid)`, `$T_reply_ruid`, the `tm.*` RPCs of tmx.
 
 mod more;
@@ -93,7 +93,6 @@ pub fn exports() -> ModuleExports {
     ];
     m.functions.extend(more::functions(&tm));
     for (name, kinds) in [
-        ("t_cancel_branches", &[K::Spve][..]),
         ("t_suspend", &[][..]),
         ("t_continue", &[K::Spve, K::Spve, K::Spve][..]),
     ] {

@@ -1,5 +1,6 @@
 //! tmx's `$T_inv`, `$T_reply_last`, `$T_branch(name)`, `$T(name)`, its statistics, and the
-//! functions `t_drop()`, `t_flush_xflags()`, `t_cancel_callid()`, `t_reuse_branch()`.
+//! functions `t_drop()`, `t_flush_xflags()`, `t_cancel_callid()`, `t_reuse_branch()`,
+//! `t_cancel_branches()`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use ferrosip_api::{
 };
 
 use super::{api, eval_on, Api};
-use crate::tm::{TmApi, TmxCounters};
+use crate::tm::{CancelWhich, TmApi, TmxCounters};
 
 /// The names `$T(name)` takes (Kamailio's `pv_parse_t_name`).
 const T_NAMES: &[&str] = &[
@@ -131,8 +132,41 @@ pub(super) fn more_pvs(tm: &Api) -> Vec<PvExport> {
 /// `t_drop([rcode])`, `t_flush_xflags()`, `t_cancel_callid(callid, cseq, flag[, rcode])`.
 pub(super) fn functions(tm: &Api) -> Vec<FnExport> {
     let (a0, a1, a2, a3, a4) = (tm.clone(), tm.clone(), tm.clone(), tm.clone(), tm.clone());
-    let a5 = tm.clone();
+    let (a5, a6) = (tm.clone(), tm.clone());
     vec![
+        FnExport::new(
+            "t_cancel_branches",
+            &[K::Str],
+            RouteMask::ONREPLY,
+            "in onreply_route: cancel all, the others' or this reply's pending branches",
+        )
+        .fixup(|a: &mut [Arg]| {
+            // Kamailio's fixup: all, others or this (any case), else the config does not load.
+            let Some(Arg::Str(s)) = a.first() else {
+                return Err("t_cancel_branches: a constant parameter is needed".into());
+            };
+            let which = match s.to_ascii_lowercase().as_slice() {
+                b"all" => 0,
+                b"others" => 1,
+                b"this" => 2,
+                _ => {
+                    return Err(format!(
+                        "t_cancel_branches: invalid param \"{}\"",
+                        String::from_utf8_lossy(s)
+                    ))
+                }
+            };
+            a[0] = Arg::Int(which);
+            Ok(())
+        })
+        .with(move |ctx, a: &[Arg]| {
+            let which = match a.first() {
+                Some(Arg::Int(1)) => CancelWhich::Others,
+                Some(Arg::Int(2)) => CancelWhich::This,
+                _ => CancelWhich::All,
+            };
+            Ok(RetCode(api(&a6)?.cancel_branches(ctx, which)))
+        }),
         // Kamailio's EVENT_ROUTE mask is its REQUEST_ROUTE's: request_route accepts the call
         // (which then fails at run time).
         FnExport::new(
