@@ -475,7 +475,7 @@ fn forward_fn(
 
 /// Builds and sends the request to `hop` (Kamailio's `forward_request`).
 pub fn forward_to(ctx: &mut Ctx<'_>, n: &Net, hop: &NextHop) -> Result<(), String> {
-    send_request(ctx, n, hop, None, None).map(drop)
+    send_request(ctx, n, hop, None, None).map(|(_, bytes)| ferrosip_sipmsg::pool::give_bytes(bytes))
 }
 
 /// [`forward_to`] with the Via branch given (tm) or computed (`None`: Kamailio's stateless branch)

@@ -145,7 +145,7 @@ impl Receiver {
                     None => return,
                 }
             }
-            _ => data.to_vec(),
+            _ => ferrosip_sipmsg::pool::copy(data),
         };
         // The parser keeps the buffer only when it succeeds: a copy for
         // event_route[core:receive-parse-error], made only when the config has one.
@@ -654,10 +654,13 @@ pub(crate) fn relay_reply(
         no_connect: m.forward_no_connect,
         close_after: m.forward_close,
     });
-    n.handle
+    let sent = n
+        .handle
         .send(&dst, opts, &bytes)
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    ferrosip_sipmsg::pool::give_bytes(bytes);
+    sent
 }
 
 /// Registers `src_ip:port` as an alias of the connection the message came on: the Via's `alias`

@@ -83,17 +83,26 @@ mod tests {
         // (number of headers, allocations for the index)
         let table = [(7, 1), (16, 1), (32, 1), (33, 2)];
         for (n, want) in table {
+            crate::pool::clear();
             let m = Msg::parse(message(n)).expect("parse");
             let (count, allocs) = allocations(|| m.headers().map(<[_]>::len));
             assert_eq!(count, Ok(n));
             assert_eq!(allocs, want, "{n} headers");
         }
+        // Once a message was dropped on this thread, the next index reuses its vector.
+        let m = Msg::parse(message(16)).expect("parse");
+        let _ = m.headers();
+        drop(m);
+        let m = Msg::parse(message(16)).expect("parse");
+        let (count, allocs) = allocations(|| m.headers().map(<[_]>::len));
+        assert_eq!((count, allocs), (Ok(16), 0), "warm pool");
     }
 
     #[test]
     fn receive_path_allocations() {
         let buf = message(20);
         assert!(buf.len() > 1000);
+        crate::pool::clear();
         let (ok, allocs) = allocations(|| {
             let m = Msg::parse(buf).expect("parse");
             m.via1().is_ok()

@@ -242,7 +242,7 @@ fn forward_request_edits(
         e.replace(rl.uri.start as usize, rl.uri.len(), uri)?;
     }
 
-    let mut out = Vec::with_capacity(e.capacity_hint());
+    let mut out = crate::pool::take_bytes(e.capacity_hint());
     e.write(buf, eoh, ctx, &mut out)?;
     Ok(out)
 }
@@ -282,7 +282,7 @@ pub fn forward_reply(
     with_fork(edits, 4, 32, |e| {
         adjust_content_length(msg, e, eoh, ctx, via_transport(&via2))?;
         e.delete(via1.remove_span.start as usize, via1.remove_span.len())?;
-        let mut out = Vec::with_capacity(e.capacity_hint());
+        let mut out = crate::pool::take_bytes(e.capacity_hint());
         e.write(msg.buf(), eoh, ctx, &mut out)?;
         Ok(out)
     })
@@ -318,7 +318,7 @@ pub fn apply_changes(
     if let (Some(uri), Some(rl)) = (new_ruri, msg.request_line()) {
         e.replace(rl.uri.start as usize, rl.uri.len(), uri)?;
     }
-    let mut out = Vec::with_capacity(e.capacity_hint());
+    let mut out = crate::pool::take_bytes(e.capacity_hint());
     e.write(msg.buf(), eoh, &ctx, &mut out)?;
     Ok(out)
 }
@@ -349,7 +349,7 @@ pub fn local_reply(
         None => None,
     };
 
-    let mut out = Vec::with_capacity(buf.len() + opts.body.map_or(0, <[u8]>::len) + 128);
+    let mut out = crate::pool::take_bytes(buf.len() + opts.body.map_or(0, <[u8]>::len) + 128);
     out.extend_from_slice(rl.version.of(buf));
     out.push(b' ');
     push_u32(&mut out, u32::from(code)); // 100..=699: always three digits

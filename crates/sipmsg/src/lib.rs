@@ -64,6 +64,7 @@ pub mod headers;
 mod lex;
 mod msg;
 pub mod multipart;
+pub mod pool;
 #[cfg(test)]
 mod proptests;
 pub mod sdp;

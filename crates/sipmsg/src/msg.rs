@@ -311,12 +311,24 @@ impl Clone for Msg {
         copy(&self.cache.to, &cache.to);
         copy(&self.cache.cseq, &cache.cseq);
         copy(&self.cache.call_id, &cache.call_id);
+        let mut buf = crate::pool::take_bytes(self.buf.len());
+        buf.extend_from_slice(&self.buf);
         Msg {
-            buf: self.buf.clone(),
+            buf,
             opts: self.opts,
             first: self.first,
             first_span: self.first_span,
             cache,
+        }
+    }
+}
+
+/// The buffer and the header index go back to this thread's pools ([`crate::pool`]).
+impl Drop for Msg {
+    fn drop(&mut self) {
+        crate::pool::give_bytes(std::mem::take(&mut self.buf));
+        if let Some(Ok(index)) = self.cache.index.take() {
+            crate::pool::give_hdrs(index.hdrs);
         }
     }
 }
@@ -373,8 +385,8 @@ impl Msg {
     }
 
     /// Consumes the message, returning its buffer.
-    pub fn into_buf(self) -> Vec<u8> {
-        self.buf
+    pub fn into_buf(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 
     /// The first line.
@@ -829,7 +841,7 @@ fn build_index(buf: &[u8], mut pos: usize, opts: &ParseOptions, is_sip: bool) ->
     let strict = opts.mode == ParserMode::Strict;
     // One allocation covers messages of up to 32 headers (the common case); larger ones
     // grow the vector geometrically.
-    let mut hdrs: Vec<Header> = Vec::with_capacity(32);
+    let mut hdrs: Vec<Header> = crate::pool::take_hdrs(32);
     let mut seen: u8 = 0; // bit per single-instance kind, see `single_bit`
     let len = buf.len();
     let extra = opts.hdr_name_extra_chars;

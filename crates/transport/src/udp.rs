@@ -168,11 +168,14 @@ impl Batch {
             h.msg_hdr.msg_control = b.ctrl[i].as_mut_ptr().cast();
             b.hdrs.push(h);
         }
+        b.reset(n);
         b
     }
 
-    fn reset(&mut self) {
-        for h in &mut self.hdrs {
+    /// Restores the in/out fields of the first `used` headers (the ones the last `recvmmsg`
+    /// filled; the others are untouched since).
+    fn reset(&mut self, used: usize) {
+        for h in self.hdrs.iter_mut().take(used) {
             h.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_hdr.msg_controllen = CMSG_SPACE as _;
             h.msg_hdr.msg_flags = 0;
@@ -187,8 +190,9 @@ impl Receiver<'_> {
         let mut b = Batch::new(batch);
         let fd = self.sock.as_raw_fd();
         let wildcard = self.local.ip().is_unspecified();
+        let mut used = 0;
         while !self.stop.load(Ordering::Relaxed) {
-            b.reset();
+            b.reset(used);
             // SAFETY: `hdrs` holds `batch` initialised headers whose buffers live in `b`.
             let n = unsafe {
                 libc::recvmmsg(
@@ -200,6 +204,7 @@ impl Receiver<'_> {
                 )
             };
             if n < 0 {
+                used = batch; // restore every header before retrying, whatever the kernel touched
                 let err = std::io::Error::last_os_error();
                 match err.raw_os_error() {
                     Some(libc::EAGAIN | libc::EINTR) => {}
@@ -213,6 +218,7 @@ impl Receiver<'_> {
                 continue;
             }
             let n = n as usize;
+            used = n.min(batch);
             Stats::inc(&self.stats.udp_recv_calls);
             Stats::max(&self.stats.udp_max_batch, n as u64);
             let mut delivered = 0u64;

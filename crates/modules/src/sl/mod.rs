@@ -759,6 +759,7 @@ fn try_send(ctx: &mut Ctx<'_>, st: &SlState, code: u16, reason: &[u8]) -> Result
     let deadline = st.now_ms() + u64::try_from(ACK_WAIT.as_millis()).unwrap_or(2000);
     st.ack_deadline_ms.store(deadline, Ordering::Relaxed);
     local_response_route(ctx, &buf, dst);
+    ferrosip_sipmsg::pool::give_bytes(buf);
     Ok(())
 }
 
