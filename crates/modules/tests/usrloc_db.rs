@@ -381,7 +381,7 @@ fn refusals_and_startup_errors() {
     // (param, value, accepted at set_modparam)
     let cases: Vec<(&str, ModValue, bool)> = vec![
         ("db_mode", ModValue::Int(5), false),
-        ("server_id_filter", ModValue::Int(1), false),
+        ("server_id_filter", ModValue::Int(1), true),
         ("server_id_filter", ModValue::Int(0), true),
         ("expires_type", ModValue::Int(2), false),
         ("handle_lost_tcp", ModValue::Int(1), true),

@@ -213,6 +213,9 @@ pub struct DbConfig {
     pub clean_tcp: bool,
     /// `skip_remote_socket`: rows whose socket is not one of ours are not loaded.
     pub skip_remote_socket: bool,
+    /// `server_id_filter`: only rows of this server (`server_id` = the core's, 0 in ferrosip)
+    /// are loaded at startup and deleted by the timer's expiry cleaning.
+    pub server_id_filter: bool,
 }
 
 impl Default for DbConfig {
@@ -233,6 +236,7 @@ impl Default for DbConfig {
             insert_null: false,
             clean_tcp: false,
             skip_remote_socket: false,
+            server_id_filter: false,
         }
     }
 }
@@ -305,6 +309,15 @@ impl DbStore {
             .and_then(|b| 1u32.checked_shl(b))
             .unwrap_or(0);
         self
+    }
+
+    /// `server_id = 0` (this server's rows) with `server_id_filter`, else nothing.
+    fn server_filter(&self) -> Vec<Cond<'_>> {
+        if self.cfg.server_id_filter {
+            vec![Cond::new(&self.cfg.cols.server_id, Op::Eq, Value::Int(0))]
+        } else {
+            Vec::new()
+        }
     }
 
     /// The `keepalive` column of `c`.
@@ -737,8 +750,9 @@ impl DbStore {
             db.delete(table, &[Cond::new(&k.connection_id, Op::Gt, Value::Int(0))])
                 .map_err(|e| format!("usrloc: cleaning TCP contacts of {table}: {e}"))?;
         }
+        let w = self.server_filter();
         let rows = db
-            .query(table, &[], &self.columns(), None)
+            .query(table, &w, &self.columns(), None)
             .map_err(|e| format!("usrloc: loading {table}: {e}"))?;
         let mut n = 0;
         for i in 0..rows.len() {
@@ -1129,7 +1143,7 @@ impl DbStore {
         let db = self.db()?;
         let k = &self.cfg.cols;
         for table in self.mem.domains() {
-            let w = [
+            let mut w = vec![
                 Cond::new(
                     &k.expires,
                     Op::Lt,
@@ -1137,6 +1151,7 @@ impl DbStore {
                 ),
                 Cond::new(&k.expires, Op::Ne, self.time(0)),
             ];
+            w.extend(self.server_filter());
             if self.attrs && self.cfg.mode == DbMode::DbOnly {
                 // 6.0's expiry callback (not 5.6.3's): the attributes of each expired contact.
                 let rows = db

@@ -14,7 +14,7 @@
 //! are in [`keepalive`]; they run in the sweep, on the contacts held in memory, or in DB-only
 //! mode on the rows the database gives ([`db::DbStore::ka_rows`]).
 //!
-//! Refused at load (docs/modules-registrar.md): `server_id_filter` 1, `ka_interval`,
+//! Refused at load (docs/modules-registrar.md): `ka_interval`,
 //! `ka_randomize`, `ka_reply_codes`, `handle_lost_tcp` in DB-only mode.
 
 pub mod db;
@@ -501,6 +501,7 @@ fn config_from(params: &[(&'static str, ModValue)]) -> Result<UlConfig, Error> {
             "expires_type" => c.db.expires_bigint = i == 1,
             "db_insert_null" => c.db.insert_null = on,
             "db_clean_tcp" => c.db.clean_tcp = on,
+            "server_id_filter" => c.db.server_id_filter = on,
             "skip_remote_socket" => c.db.skip_remote_socket = on,
             "ka_mode" => c.ka.mode = u32::try_from(i & 7).unwrap_or(0),
             "ka_timeout" => c.ka.timeout = i.max(0),
@@ -591,10 +592,9 @@ fn params() -> Vec<ModParam> {
             "fetch_rows",
             "rows per fetch at load (no effect: the table is read at once)",
         ),
-        only(
+        int(
             "server_id_filter",
-            &[0],
-            "filter rows by the core server_id: not implemented (the core's server_id does not reach modules)",
+            "1: load and clean only this server's rows (server_id 0, the core's)",
         ),
         int(
             "load_rank",
@@ -605,11 +605,7 @@ fn params() -> Vec<ModParam> {
             "skip_remote_socket",
             "skip rows whose socket is not one of ours at load",
         ),
-        ModParam::new(
-            "db_url",
-            ModParamType::Str,
-            "database URL (db_mode 1 to 4)",
-        ),
+        ModParam::new("db_url", ModParamType::Str, "database URL (db_mode 1 to 4)"),
         ModParam::new(
             "preload",
             ModParamType::Str,
