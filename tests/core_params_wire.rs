@@ -277,3 +277,108 @@ fn other_values_are_refused_when_serving() {
         assert!(err.contains(name), "{line}: {err}");
     }
 }
+
+/// Set in the environment of the copy of this test binary that runs inside the namespace.
+const DNS_NS: &str = "FERROSIP_DNS_NAMESPACE";
+
+/// `dns_retr_time` and `dns_retr_no` bound a lookup the name server never answers, in a network
+/// and mount namespace whose /etc/resolv.conf names a UDP socket on 127.0.0.1:53 that never
+/// reads: this binary runs itself there (`dns_lookup_times_inside_a_namespace`).
+#[test]
+fn dns_retr_time_and_retr_no_bound_an_unanswered_lookup() {
+    let can_unshare = have("unshare")
+        && Command::new("unshare")
+            .args(["-mn", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !can_unshare || !have("ip") {
+        assert!(!ci(), "CI: unshare -mn (as root) and ip are required");
+        eprintln!("unshare -mn or ip missing: skipped");
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let dir = scratch("dns-namespace");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
+    let script = format!(
+        "ip link set lo up && mount --bind '{}' /etc/resolv.conf && exec '{}' --exact \
+         dns_lookup_times_inside_a_namespace --ignored --nocapture --test-threads=1",
+        resolv.display(),
+        exe.display()
+    );
+    let out = Command::new("timeout")
+        .args(["180", "unshare", "-mn", "sh", "-c", &script])
+        .env(DNS_NS, "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the namespace");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "inside the namespace:\n{text}"
+    );
+}
+
+/// The time from a request to the 500 its script sends when `forward()` cannot resolve the
+/// R-URI's host, for `dns_retr_time`=`t` and `dns_retr_no`=`n`.
+fn unanswered_lookup_time(bin: &str, tag: &str, t: u32, n: u32) -> f64 {
+    let port = free_port();
+    let srv_addr = addr(&format!("127.0.0.1:{port}"));
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+dns_retr_time={t}\ndns_retr_no={n}\nuse_dns_cache=off\nloadmodule \"sl.so\"\n\
+request_route {{\n    if (!forward()) {{\n        sl_send_reply(\"500\", \"no dns\");\n    }}\n    exit;\n}}\n"
+    );
+    let mut srv = start(bin, tag, &cfg, &[srv_addr]);
+    let req = format!(
+        "OPTIONS sip:x@nowhere.ferrosip.test:5070 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKdns{tag};rport\r\n\
+From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: dns-{tag}@test\r\n\
+CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let t0 = Instant::now();
+    u.send_to(req.as_bytes(), srv_addr).expect("send");
+    let got = collect_udp(&u, Duration::from_secs(20));
+    let took = t0.elapsed().as_secs_f64();
+    srv.stop();
+    assert!(
+        got.iter().any(|m| m.starts_with("SIP/2.0 500")),
+        "{tag}: no 500 after {took}s: {got:?}\n{}",
+        srv.log_text()
+    );
+    took
+}
+
+#[test]
+#[ignore = "run inside its namespace by dns_retr_time_and_retr_no_bound_an_unanswered_lookup"]
+fn dns_lookup_times_inside_a_namespace() {
+    if std::env::var_os(DNS_NS).is_none() {
+        eprintln!("only meaningful inside the namespace set up by its caller: nothing done");
+        return;
+    }
+    // The name server that never answers (kept open, never read).
+    let _black_hole = std::net::UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53");
+    let mut bins = vec![("fs", ferrosip_bin())];
+    match kamailio_bin() {
+        Some(k) => bins.push(("kam", k)),
+        None => assert!(!ci(), "CI: kamailio is required"),
+    }
+    // With one name server glibc waits `t` seconds for each of its `n` tries (its defaults: 5 s,
+    // 2 tries, so every case below differs from them).
+    for (tag, bin) in bins {
+        for (t, n, lo, hi) in [(1, 1, 0.9, 1.9), (2, 1, 1.9, 2.9), (1, 3, 2.9, 3.9)] {
+            let took = unanswered_lookup_time(bin, &format!("{tag}-t{t}n{n}"), t, n);
+            eprintln!("{tag}: dns_retr_time={t} dns_retr_no={n}: 500 after {took:.2}s");
+            assert!(
+                took >= lo && took <= hi,
+                "{tag}: dns_retr_time={t} dns_retr_no={n}: 500 after {took:.2}s, not {lo}..{hi}s"
+            );
+        }
+    }
+}

@@ -106,6 +106,10 @@ pub struct CoreSettings {
     pub listen: Vec<ListenArg>,
     /// Extra aliases from `--alias`.
     pub aliases: Vec<HostPort>,
+    /// `dns_retr_time`: seconds the resolver waits for an answer (`None`: the system's).
+    pub dns_retr_time: Option<u32>,
+    /// `dns_retr_no`: times the resolver asks each name server (`None`: the system's).
+    pub dns_retr_no: Option<u32>,
 }
 
 impl Default for CoreSettings {
@@ -137,6 +141,8 @@ impl Default for CoreSettings {
             rundir: None,
             listen: Vec::new(),
             aliases: Vec::new(),
+            dns_retr_time: None,
+            dns_retr_no: None,
         }
     }
 }
@@ -250,6 +256,31 @@ impl CoreSettings {
                     "ferrosip sends to the first address a name resolves to, without failover",
                 )
             }
+            // Kamailio copies these into the C library resolver's `_res.retrans`/`_res.retry`;
+            // ferrosip gives glibc the same two numbers (see `apply_resolver_options`), within
+            // the limits glibc takes them (RES_MAXRETRANS 30, RES_MAXRETRY 5). Negative: the
+            // system's value, Kamailio's default -1.
+            "dns_retr_time" | "dns_retr_no" => {
+                let v = int()?;
+                let max = if name == "dns_retr_time" { 30 } else { 5 };
+                let v = match u32::try_from(v) {
+                    Err(_) => None,
+                    Ok(v) if v <= max => Some(v),
+                    Ok(v) => {
+                        return Err(Error::Param {
+                            name: name.to_string(),
+                            why: format!(
+                                "not implemented above {max} (glibc's limit; the config asks {v})"
+                            ),
+                        })
+                    }
+                };
+                if name == "dns_retr_time" {
+                    self.dns_retr_time = v;
+                } else {
+                    self.dns_retr_no = v;
+                }
+            }
             // Kamailio's per-Call-ID locks around request_route: ferrosip has none, which is
             // Kamailio's default (0).
             "route_locks_size" => {
@@ -312,6 +343,51 @@ impl CoreSettings {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// glibc's resolver options for `dns_retr_time`/`dns_retr_no` (`timeout:N attempts:N`), if
+    /// the config sets either.
+    pub fn resolver_options(&self) -> Option<String> {
+        let mut opts = Vec::new();
+        if let Some(t) = self.dns_retr_time {
+            opts.push(format!("timeout:{t}"));
+        }
+        if let Some(n) = self.dns_retr_no {
+            opts.push(format!("attempts:{n}"));
+        }
+        (!opts.is_empty()).then(|| opts.join(" "))
+    }
+
+    /// Gives the system resolver `dns_retr_time`/`dns_retr_no`, as Kamailio sets `_res.retrans`
+    /// and `_res.retry` once at start-up. glibc reads `RES_OPTIONS` when it loads its resolver
+    /// configuration, which `res_init` forces here; every thread's resolver then starts from that
+    /// configuration. The variable is put back afterwards so that programs the server runs (exec)
+    /// do not inherit it. Must run while the process has a single thread (it sets the environment).
+    pub fn apply_resolver_options(&self) {
+        let Some(ours) = self.resolver_options() else {
+            return;
+        };
+        let before = std::env::var_os("RES_OPTIONS");
+        // Later options win in glibc's parser: the environment's own first, then ours.
+        let value = match &before {
+            Some(b) => format!("{} {ours}", b.to_string_lossy()),
+            None => ours.clone(),
+        };
+        std::env::set_var("RES_OPTIONS", value);
+        // SAFETY: res_init takes no arguments and only (re)initialises the resolver state.
+        let rc = unsafe { libc::res_init() };
+        match before {
+            Some(b) => std::env::set_var("RES_OPTIONS", b),
+            None => std::env::remove_var("RES_OPTIONS"),
+        }
+        if rc != 0 {
+            tracing::warn!(
+                func = "main",
+                "res_init failed: resolver options {ours} not applied"
+            );
+        } else {
+            tracing::debug!(func = "main", "resolver options: {ours}");
+        }
     }
 
     /// The log engine selected by `log_engine_type`/`log_engine_data`, if any.
@@ -434,6 +510,8 @@ mod tests {
             ),
             ("route_locks_size", Int(0), None),
             ("route_locks_size", Int(128), Some("Call-ID")),
+            ("dns_retr_time", Int(31), Some("above 30")),
+            ("dns_retr_no", Int(6), Some("above 5")),
         ];
         for (name, v, refused) in table {
             let got = CoreSettings::default().apply_param(name, &v);
@@ -445,6 +523,21 @@ mod tests {
                 (want, got) => panic!("{name}={v:?}: want refusal {want:?}, got {got:?}"),
             }
         }
+        let mut c = CoreSettings::default();
+        assert_eq!(c.resolver_options(), None);
+        assert_eq!(c.apply_param("dns_retr_time", &Int(2)).ok(), Some(true));
+        assert_eq!(c.resolver_options().as_deref(), Some("timeout:2"));
+        assert_eq!(
+            c.apply_param("dns_retr_no", &Str("1".into())).ok(),
+            Some(true)
+        );
+        assert_eq!(
+            c.resolver_options().as_deref(),
+            Some("timeout:2 attempts:1")
+        );
+        // -1, Kamailio's default: the system's value.
+        assert_eq!(c.apply_param("dns_retr_time", &Int(-1)).ok(), Some(true));
+        assert_eq!(c.resolver_options().as_deref(), Some("attempts:1"));
         // A value of the wrong kind stays a plain error, not "not implemented".
         let e = CoreSettings::default().apply_param("fork", &Str("maybe".into()));
         assert!(matches!(e, Err(ref e) if !e.to_string().contains("not implemented")));

@@ -429,6 +429,8 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
             params_not_implemented.join(", "),
         ));
     }
+    // Before module init and binding, which may resolve names, and while single-threaded.
+    settings.apply_resolver_options();
     let mut compiled = crate::serve::compile(
         &loaded,
         cmd,
