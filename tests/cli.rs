@@ -647,7 +647,7 @@ fn unimplemented_core_parameter_warns_under_check_and_is_refused_when_serving() 
         checked.stderr.contains(&format!("{path}:5:1"))
             && checked
                 .stderr
-                .contains("core parameter `tcp_keepalive` is not implemented by ferrosip yet"),
+                .contains("core parameter `tcp_linger2` is not implemented by ferrosip yet"),
         "{}",
         checked.stderr
     );
@@ -657,7 +657,7 @@ fn unimplemented_core_parameter_warns_under_check_and_is_refused_when_serving() 
     assert!(
         served
             .stderr
-            .contains("core parameters not implemented by ferrosip yet: tcp_keepalive"),
+            .contains("core parameters not implemented by ferrosip yet: tcp_linger2"),
         "{}",
         served.stderr
     );
