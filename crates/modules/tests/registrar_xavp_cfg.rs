@@ -3,8 +3,9 @@
 //! before `save()` (integers count, a string does not, a field in an older record does not), the
 //! script lists the AoR's contacts with `reg_fetch_contacts`/`$ulc` (q, seconds left rounded to
 //! tens); MESSAGEs call `registered()` with match flags 1/2/4 against `match_callid`,
-//! `match_received`, `match_contact`. Return codes, contact lists and reply status lines must
-//! agree. Without Kamailio the comparison is skipped, unless `CI` is set.
+//! `match_received`, `match_contact`; with `lookup_filter_mode=1`, `lookup()` and
+//! `lookup_to_dset()` keep the contacts with a branch flag of `rlf_bflags`. Return codes, contact
+//! lists, R-URI, branch flags, branches and reply status lines must agree. Without Kamailio the comparison is skipped, unless `CI` is set.
 
 #[path = "common/harness.rs"]
 mod harness;
@@ -19,6 +20,8 @@ const ROUTE: &str = r#"request_route {
     xlog("L_ERR", "@@B $ci@@\n");
     $var(rc) = 0;
     if (method == "REGISTER") {
+        if ($hdr(X-B) == "1") { setbflag(1); }
+        if ($hdr(X-B) == "3") { setbflag(3); }
         if ($hdr(X-RcvSet) != $null) { $avp(rcv) = $hdr(X-RcvSet); }
         if ($hdr(X-Old) != $null) { $xavp(reg=>q) = 100; }
         $xavp(reg=>dummy) = 1;
@@ -40,6 +43,12 @@ const ROUTE: &str = r#"request_route {
         } else {
             xlog("L_ERR", "no contacts\n");
         }
+    } else if ($hdr(X-Fn) != $null) {
+        if ($hdr(X-Rlf) != $null) { $xavp(reg=>rlf_bflags) = $(hdr(X-Rlf){s.int}); }
+        if ($hdr(X-Fn) == "dset") { lookup_to_dset("location"); } else { lookup("location"); }
+        $var(rc) = $rc;
+        $xavp(reg) = $null;
+        xlog("L_ERR", "$hdr(X-Fn) rc=$var(rc) ru=$ru bf=$bf b=$(branch(uri)[0]),$(branch(uri)[1]),$(branch(uri)[2])\n");
     } else {
         $xavp(reg=>dummy) = 1;
         if ($hdr(X-Cid) != $null) { $xavp(reg[0]=>match_callid) = $hdr(X-Cid); }
@@ -58,7 +67,8 @@ const ROUTE: &str = r#"request_route {
 
 const MODPARAMS: &str = "modparam(\"registrar\", \"xavp_cfg\", \"reg\")\n\
 modparam(\"registrar\", \"max_contacts\", 3)\n\
-modparam(\"registrar\", \"received_avp\", \"$avp(rcv)\")\n";
+modparam(\"registrar\", \"received_avp\", \"$avp(rcv)\")\n\
+modparam(\"registrar\", \"lookup_filter_mode\", 1)\n";
 
 /// (Call-ID, method, user, contacts, extra headers)
 type Step = (
@@ -211,6 +221,28 @@ const STEPS: &[Step] = &[
         "",
         "X-Flags: 2\r\nX-Rcv: sip:192.0.2.7:5080\r\n",
     ),
+    // lookup_filter_mode 1: carl's contacts with branch flags 1, 3 and none
+    (
+        "r12",
+        "REGISTER",
+        "carl",
+        "<sip:k1@10.0.0.3>;q=0.5",
+        "X-B: 1\r\n",
+    ),
+    (
+        "r13",
+        "REGISTER",
+        "carl",
+        "<sip:k2@10.0.0.3>;q=0.4",
+        "X-B: 3\r\n",
+    ),
+    ("r14", "REGISTER", "carl", "<sip:k3@10.0.0.3>;q=0.3", ""),
+    ("l1", "MESSAGE", "carl", "", "X-Fn: lookup\r\n"),
+    ("l2", "MESSAGE", "carl", "", "X-Fn: lookup\r\nX-Rlf: 8\r\n"),
+    ("l3", "MESSAGE", "carl", "", "X-Fn: lookup\r\nX-Rlf: 10\r\n"),
+    ("l4", "MESSAGE", "carl", "", "X-Fn: lookup\r\nX-Rlf: 4\r\n"),
+    ("l5", "MESSAGE", "carl", "", "X-Fn: lookup\r\nX-Rlf: 0\r\n"),
+    ("l6", "MESSAGE", "carl", "", "X-Fn: dset\r\nX-Rlf: 8\r\n"),
 ];
 
 /// What ferrosip must log (the 6.0 documentation's behaviour), step by step.
@@ -252,7 +284,8 @@ fn status_line(reply: &[u8]) -> String {
 fn ferrosip_lines() -> Vec<Vec<String>> {
     let cfg = format!(
         "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
-         loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{MODPARAMS}{ROUTE}"
+         loadmodule \"kex.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n\
+         {MODPARAMS}{ROUTE}"
     );
     let (p, request) = harness::compile_request(
         cfg,
@@ -260,6 +293,7 @@ fn ferrosip_lines() -> Vec<Vec<String>> {
             ferrosip_modules::sl::exports(),
             ferrosip_modules::pv::exports(),
             ferrosip_modules::xlog::exports(),
+            ferrosip_modules::kex::exports(),
             ferrosip_modules::usrloc::exports(),
             ferrosip_modules::registrar::exports(),
         ],
@@ -334,7 +368,7 @@ fn xavp_cfg_overrides_follow_the_documentation() {
         "{:?}",
         got[9]
     );
-    let reg: Vec<String> = got[11..]
+    let reg: Vec<String> = got[11..22]
         .iter()
         .map(|l| l.first().cloned().unwrap_or_default())
         .collect();
@@ -344,6 +378,23 @@ fn xavp_cfg_overrides_follow_the_documentation() {
         .map(|r| format!("registered rc={r}"))
         .collect();
     assert_eq!(reg, want_reg);
+    let look: Vec<String> = got[25..]
+        .iter()
+        .map(|l| l.first().cloned().unwrap_or_default())
+        .collect();
+    let k = |n: u8| format!("sip:k{n}@10.0.0.3");
+    let want_look = [
+        format!("lookup rc=1 ru={} bf=2 b={},{},<null>", k(1), k(2), k(3)),
+        format!("lookup rc=1 ru={} bf=8 b=<null>,<null>,<null>", k(2)),
+        format!("lookup rc=1 ru={} bf=2 b={},<null>,<null>", k(1), k(2)),
+        "lookup rc=-1 ru=sip:carl@127.0.0.1 bf=0 b=<null>,<null>,<null>".to_string(),
+        format!("lookup rc=1 ru={} bf=2 b={},{},<null>", k(1), k(2), k(3)),
+        format!(
+            "dset rc=1 ru=sip:carl@127.0.0.1 bf=0 b={},<null>,<null>",
+            k(2)
+        ),
+    ];
+    assert_eq!(look, want_look);
 }
 
 #[test]
@@ -357,8 +408,8 @@ fn kamailio_agrees_on_xavp_cfg() {
     let cfg = format!(
         "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nlisten=udp:127.0.0.1:{port}\n\
          mpath=\"{}\"\nloadmodule \"sl.so\"\nloadmodule \"pv.so\"\n\
-         loadmodule \"xlog.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n\
-         {MODPARAMS}{ROUTE}",
+         loadmodule \"xlog.so\"\nloadmodule \"kex.so\"\nloadmodule \"usrloc.so\"\n\
+         loadmodule \"registrar.so\"\n{MODPARAMS}{ROUTE}",
         harness::MPATH,
     );
     let Some(mut kam) = harness::Kamailio::start(&cfg, port, &client, "regxcfg") else {

@@ -11,7 +11,7 @@
 //! to sl).
 //!
 //! Refused at load (docs/modules-registrar.md): outbound (`outbound_mode` other than 0),
-//! `event_callback`, `lookup_filter_mode`, `flow_timer`. `xavp_rcd` is in [`rcd`], `xavp_cfg`
+//! `event_callback`, `lookup_filter_mode` bit 2, `flow_timer`. `xavp_rcd` is in [`rcd`], `xavp_cfg`
 //! in [`xcfg`], `sock_flag`/`sock_hdr_name` in [`sockhdr`].
 
 pub mod contact;
@@ -84,6 +84,8 @@ pub struct RegConfig {
     pub sock_flag: Option<u32>,
     /// `sock_hdr_name` (`None` when unset or reset).
     pub sock_hdr_name: Option<Vec<u8>>,
+    /// `lookup_filter_mode`: bit 1 filters `lookup()`'s contacts by `xavp_cfg`'s `rlf_bflags`.
+    pub lookup_filter_mode: i64,
     /// sl's reply API (Kamailio's `slb`): registrar's replies are sl's, counted in its statistics.
     pub sl: crate::sl::SlReply,
 }
@@ -116,6 +118,7 @@ impl Default for RegConfig {
             xavp_cfg: None,
             sock_flag: None,
             sock_hdr_name: None,
+            lookup_filter_mode: 0,
             sl: crate::sl::SlReply::default(),
         }
     }
@@ -389,6 +392,7 @@ pub fn exports() -> ModuleExports {
                 "xavp_rcd_mask" => c.xavp_rcd_mask = int,
                 "xavp_cfg" => c.xavp_cfg = (!text.is_empty()).then(|| text.clone().into_bytes()),
                 "sock_flag" => c.sock_flag = u32::try_from(int).ok(),
+                "lookup_filter_mode" => c.lookup_filter_mode = int,
                 "sock_hdr_name" => sock_hdr = Some(text.clone().into_bytes()),
                 _ => {}
             }
@@ -599,11 +603,18 @@ fn params() -> Vec<ModParam> {
             ModParamType::Str,
             "KEMI callback: no KEMI",
         ),
-        refused(
+        int(
             "lookup_filter_mode",
-            ModParamType::Int,
-            "lookup filter xavp: not yet",
-        ),
+            "1: lookup() keeps contacts with a branch flag of xavp_cfg's rlf_bflags",
+        )
+        .check(|v| match v {
+            ModValue::Int(0 | 1) => Ok(()),
+            ModValue::Int(_) => Err(
+                "only bit 1 (rlf_bflags) is implemented; 2 (active TCP connection filter) not yet"
+                    .into(),
+            ),
+            _ => Err("must be an integer".into()),
+        }),
     ]
 }
 

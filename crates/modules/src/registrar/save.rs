@@ -423,7 +423,18 @@ fn lookup_inner(
     let has_totag = ctx.msg.to().ok().is_some_and(|t| t.tag.is_some());
     let allowed =
         |c: &UContact| !cfg.method_filtering || c.methods & method_bit(method) != 0 || has_totag;
-    let usable = |c: &UContact| c.is_valid(now) || cfg.use_expired_contacts;
+    // lookup_filter_mode bit 1: only contacts with one of the branch flags of `rlf_bflags`
+    // (xavp_cfg) set; 0 or unset filters nothing (verified against 5.6.3).
+    let rlf = if cfg.lookup_filter_mode & 1 != 0 {
+        super::xcfg::int(ctx, cfg, "rlf_bflags")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let usable = |c: &UContact| {
+        (c.is_valid(now) || cfg.use_expired_contacts) && (rlf == 0 || c.cflags & rlf != 0)
+    };
     // GRUU: `;gr=<instance>` (pub-gruu) selects the contact of that instance of the AoR;
     // `user=<ruid>-<aor hash>;gr` (temp-gruu) selects a contact by record id. Either gives no
     // branches.
