@@ -281,11 +281,12 @@ fn other_values_are_refused_when_serving() {
 /// Set in the environment of the copy of this test binary that runs inside the namespace.
 const DNS_NS: &str = "FERROSIP_DNS_NAMESPACE";
 
-/// `dns_retr_time` and `dns_retr_no` bound a lookup the name server never answers, in a network
-/// and mount namespace whose /etc/resolv.conf names a UDP socket on 127.0.0.1:53 that never
-/// reads: this binary runs itself there (`dns_lookup_times_inside_a_namespace`).
+/// The resolver parameters, in a network and mount namespace whose /etc/resolv.conf names this
+/// test's own name server on 127.0.0.1:53 (`dns_inside_a_namespace`, run by this binary there):
+/// - `dns_retr_time` and `dns_retr_no` bound a lookup the server never answers;
+/// - `dns_try_ipv6=no` leaves a name with only an AAAA record unresolved.
 #[test]
-fn dns_retr_time_and_retr_no_bound_an_unanswered_lookup() {
+fn resolver_parameters_in_a_namespace() {
     let can_unshare = have("unshare")
         && Command::new("unshare")
             .args(["-mn", "true"])
@@ -303,7 +304,7 @@ fn dns_retr_time_and_retr_no_bound_an_unanswered_lookup() {
     std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
     let script = format!(
         "ip link set lo up && mount --bind '{}' /etc/resolv.conf && exec '{}' --exact \
-         dns_lookup_times_inside_a_namespace --ignored --nocapture --test-threads=1",
+         dns_inside_a_namespace --ignored --nocapture --test-threads=1",
         resolv.display(),
         exe.display()
     );
@@ -355,19 +356,138 @@ CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     took
 }
 
+/// A name server for the namespace: `v6only.ferrosip.test` has an AAAA record (::1) and no A
+/// record, `both.ferrosip.test` both (127.0.0.1, ::1); queries for `nowhere.ferrosip.test` are
+/// never answered; anything else is NXDOMAIN. Runs until `stop` is set (bounded by 170 s).
+fn name_server(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53");
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let mut buf = [0u8; 512];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed)
+            && t0.elapsed() < Duration::from_secs(170)
+        {
+            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                continue;
+            };
+            if let Some(answer) = dns_answer(buf.get(..n).unwrap_or(&[])) {
+                let _ = s.send_to(&answer, from);
+            }
+        }
+    })
+}
+
+/// The answer to one query, or `None` to stay silent.
+fn dns_answer(q: &[u8]) -> Option<Vec<u8>> {
+    // Header (12 bytes), then the question: labels, type, class.
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*q.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    let name = labels.join(".");
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = q.get(12..i + 4)?;
+    let rdata: Option<Vec<u8>> = match (name.as_str(), qtype) {
+        ("nowhere.ferrosip.test", _) => return None,
+        ("v6only.ferrosip.test", 28) => Some(std::net::Ipv6Addr::LOCALHOST.octets().to_vec()),
+        ("both.ferrosip.test", 1) => Some(vec![127, 0, 0, 1]),
+        ("both.ferrosip.test", 28) => Some(std::net::Ipv6Addr::LOCALHOST.octets().to_vec()),
+        _ => None,
+    };
+    let known = name == "v6only.ferrosip.test" || name == "both.ferrosip.test";
+    let mut a = Vec::new();
+    a.extend_from_slice(q.get(0..2)?); // id
+    a.extend_from_slice(&[0x81, if known { 0x80 } else { 0x83 }]); // response, RD, RA, rcode
+    a.extend_from_slice(&[0, 1, 0, u8::from(rdata.is_some()), 0, 0, 0, 0]);
+    a.extend_from_slice(question);
+    if let Some(r) = rdata {
+        a.extend_from_slice(&[0xc0, 12]); // the question's name
+        a.extend_from_slice(&qtype.to_be_bytes());
+        a.extend_from_slice(&[0, 1, 0, 0, 0, 60]); // IN, TTL 60
+        a.extend_from_slice(&u16::try_from(r.len()).ok()?.to_be_bytes());
+        a.extend_from_slice(&r);
+    }
+    Some(a)
+}
+
+/// Whether a request whose R-URI is `host`:`port` reaches `port` on ::1, with `params`.
+fn reaches_v6(bin: &str, tag: &str, host: &str, params: &str) -> bool {
+    let port = free_port();
+    let srv_addr = addr(&format!("127.0.0.1:{port}"));
+    let target = std::net::UdpSocket::bind("[::1]:0").expect("target");
+    let t_port = target.local_addr().expect("target address").port();
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}
+listen=udp:[::1]:{port}
+children=1
+log_stderror=yes
+debug=2
+use_dns_cache=off
+{params}
+request_route {{
+    forward();
+    exit;
+}}
+"
+    );
+    let mut srv = start(bin, tag, &cfg, &[srv_addr]);
+    let req = format!(
+        "OPTIONS sip:x@{host}:{t_port} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK6{tag};rport\r\n\
+From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: v6-{tag}@test\r\n\
+CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    u.send_to(req.as_bytes(), srv_addr).expect("send");
+    let got = collect_udp(&target, Duration::from_secs(2));
+    srv.stop();
+    got.iter().any(|m| m.starts_with("OPTIONS sip:x@"))
+}
+
 #[test]
-#[ignore = "run inside its namespace by dns_retr_time_and_retr_no_bound_an_unanswered_lookup"]
-fn dns_lookup_times_inside_a_namespace() {
+#[ignore = "run inside its namespace by resolver_parameters_in_a_namespace"]
+fn dns_inside_a_namespace() {
     if std::env::var_os(DNS_NS).is_none() {
         eprintln!("only meaningful inside the namespace set up by its caller: nothing done");
         return;
     }
-    // The name server that never answers (kept open, never read).
-    let _black_hole = std::net::UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = name_server(stop.clone());
     let mut bins = vec![("fs", ferrosip_bin())];
     match kamailio_bin() {
         Some(k) => bins.push(("kam", k)),
         None => assert!(!ci(), "CI: kamailio is required"),
+    }
+    for (tag, bin) in &bins {
+        // Listening on ::1, an AAAA-only name is reached unless dns_try_ipv6=no.
+        assert!(reaches_v6(
+            bin,
+            &format!("{tag}-v6"),
+            "v6only.ferrosip.test",
+            ""
+        ));
+        assert!(!reaches_v6(
+            bin,
+            &format!("{tag}-v6no"),
+            "v6only.ferrosip.test",
+            "dns_try_ipv6=no"
+        ));
+        // With both records the A record wins either way.
+        assert!(!reaches_v6(
+            bin,
+            &format!("{tag}-both"),
+            "both.ferrosip.test",
+            ""
+        ));
     }
     // With one name server glibc waits `t` seconds for each of its `n` tries (its defaults: 5 s,
     // 2 tries, so every case below differs from them).
@@ -381,4 +501,6 @@ fn dns_lookup_times_inside_a_namespace() {
             );
         }
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
 }

@@ -110,6 +110,8 @@ pub struct CoreSettings {
     pub dns_retr_time: Option<u32>,
     /// `dns_retr_no`: times the resolver asks each name server (`None`: the system's).
     pub dns_retr_no: Option<u32>,
+    /// `dns_try_ipv6` as the config sets it (only `no` is accepted).
+    pub dns_try_ipv6: Option<bool>,
 }
 
 impl Default for CoreSettings {
@@ -143,6 +145,7 @@ impl Default for CoreSettings {
             aliases: Vec::new(),
             dns_retr_time: None,
             dns_retr_no: None,
+            dns_try_ipv6: None,
         }
     }
 }
@@ -256,6 +259,21 @@ impl CoreSettings {
                     "ferrosip sends to the first address a name resolves to, without failover",
                 )
             }
+            // `no`: the resolver asks for A records only (glibc's `no-aaaa`, see
+            // `apply_resolver_options`). Kamailio's `yes` (its default) turns itself off when
+            // it listens on no IPv6 address; ferrosip asks for AAAA records whenever a name has
+            // no A record, so `yes` is not what it does in every case.
+            "dns_try_ipv6" => {
+                let v = boolean()?;
+                self.dns_try_ipv6 = Some(v);
+                return only(
+                    !v,
+                    "no",
+                    false,
+                    "ferrosip asks for AAAA records when a name has no A record even when it \
+                     listens on no IPv6 address, where Kamailio's `yes` turns itself off",
+                );
+            }
             // Kamailio copies these into the C library resolver's `_res.retrans`/`_res.retry`;
             // ferrosip gives glibc the same two numbers (see `apply_resolver_options`), within
             // the limits glibc takes them (RES_MAXRETRANS 30, RES_MAXRETRY 5). Negative: the
@@ -345,10 +363,13 @@ impl CoreSettings {
         Ok(true)
     }
 
-    /// glibc's resolver options for `dns_retr_time`/`dns_retr_no` (`timeout:N attempts:N`), if
-    /// the config sets either.
+    /// glibc's resolver options for `dns_retr_time`/`dns_retr_no` (`timeout:N attempts:N`) and
+    /// `dns_try_ipv6=no` (`no-aaaa`), if the config sets any.
     pub fn resolver_options(&self) -> Option<String> {
         let mut opts = Vec::new();
+        if self.dns_try_ipv6 == Some(false) {
+            opts.push("no-aaaa".to_string());
+        }
         if let Some(t) = self.dns_retr_time {
             opts.push(format!("timeout:{t}"));
         }
@@ -363,10 +384,17 @@ impl CoreSettings {
     /// configuration, which `res_init` forces here; every thread's resolver then starts from that
     /// configuration. The variable is put back afterwards so that programs the server runs (exec)
     /// do not inherit it. Must run while the process has a single thread (it sets the environment).
-    pub fn apply_resolver_options(&self) {
+    /// `no-aaaa` needs glibc 2.36; an older one would ignore it, so the start is refused there.
+    pub fn apply_resolver_options(&self) -> Result<(), Error> {
         let Some(ours) = self.resolver_options() else {
-            return;
+            return Ok(());
         };
+        if self.dns_try_ipv6 == Some(false) && !glibc_at_least(2, 36) {
+            return Err(Error::Param {
+                name: "dns_try_ipv6".into(),
+                why: "not implemented with this C library (`no` needs glibc 2.36's no-aaaa)".into(),
+            });
+        }
         let before = std::env::var_os("RES_OPTIONS");
         // Later options win in glibc's parser: the environment's own first, then ours.
         let value = match &before {
@@ -388,6 +416,7 @@ impl CoreSettings {
         } else {
             tracing::debug!(func = "main", "resolver options: {ours}");
         }
+        Ok(())
     }
 
     /// The log engine selected by `log_engine_type`/`log_engine_data`, if any.
@@ -417,6 +446,16 @@ impl CoreSettings {
                 .unwrap_or_else(|| crate::log::format::APP_NAME.to_string()),
         })
     }
+}
+
+/// True when the running glibc is at least `major.minor`.
+fn glibc_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: gnu_get_libc_version returns a pointer to a static NUL-terminated string.
+    let v = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    let v = v.to_string_lossy();
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
 }
 
 #[cfg(test)]
@@ -512,6 +551,12 @@ mod tests {
             ("route_locks_size", Int(128), Some("Call-ID")),
             ("dns_retr_time", Int(31), Some("above 30")),
             ("dns_retr_no", Int(6), Some("above 5")),
+            ("dns_try_ipv6", Str("no".into()), None),
+            (
+                "dns_try_ipv6",
+                Str("yes".into()),
+                Some("not Kamailio's default"),
+            ),
         ];
         for (name, v, refused) in table {
             let got = CoreSettings::default().apply_param(name, &v);
@@ -538,6 +583,9 @@ mod tests {
         // -1, Kamailio's default: the system's value.
         assert_eq!(c.apply_param("dns_retr_time", &Int(-1)).ok(), Some(true));
         assert_eq!(c.resolver_options().as_deref(), Some("attempts:1"));
+        assert_eq!(c.apply_param("dns_try_ipv6", &Int(0)).ok(), Some(true));
+        assert_eq!(c.resolver_options().as_deref(), Some("no-aaaa attempts:1"));
+        assert!(glibc_at_least(2, 0) && !glibc_at_least(99, 0));
         // A value of the wrong kind stays a plain error, not "not implemented".
         let e = CoreSettings::default().apply_param("fork", &Str("maybe".into()));
         assert!(matches!(e, Err(ref e) if !e.to_string().contains("not implemented")));

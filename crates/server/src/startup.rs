@@ -430,7 +430,7 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
         ));
     }
     // Before module init and binding, which may resolve names, and while single-threaded.
-    settings.apply_resolver_options();
+    settings.apply_resolver_options()?;
     let mut compiled = crate::serve::compile(
         &loaded,
         cmd,
