@@ -501,7 +501,7 @@ fn load_time_refusals() {
         ("usrloc", "db_mode", ModValue::Int(5)),
         ("usrloc", "ka_interval", ModValue::Int(5)),
         ("registrar", "outbound_mode", ModValue::Int(1)),
-        ("registrar", "lookup_filter_mode", ModValue::Int(2)),
+        ("registrar", "flow_timer", ModValue::Int(1)),
         ("registrar", "sock_flag", ModValue::Int(40)),
     ];
     for (m, n, v) in refused {

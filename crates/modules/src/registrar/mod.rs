@@ -11,7 +11,7 @@
 //! to sl).
 //!
 //! Refused at load (docs/modules-registrar.md): outbound (`outbound_mode` other than 0),
-//! `event_callback`, `lookup_filter_mode` bit 2, `flow_timer`. `xavp_rcd` is in [`rcd`], `xavp_cfg`
+//! `event_callback`, `flow_timer`. `xavp_rcd` is in [`rcd`], `xavp_cfg`
 //! in [`xcfg`], `sock_flag`/`sock_hdr_name` in [`sockhdr`].
 
 pub mod contact;
@@ -84,7 +84,8 @@ pub struct RegConfig {
     pub sock_flag: Option<u32>,
     /// `sock_hdr_name` (`None` when unset or reset).
     pub sock_hdr_name: Option<Vec<u8>>,
-    /// `lookup_filter_mode`: bit 1 filters `lookup()`'s contacts by `xavp_cfg`'s `rlf_bflags`.
+    /// `lookup_filter_mode`: bit 1 filters `lookup()`'s contacts by `xavp_cfg`'s `rlf_bflags`,
+    /// bit 2 drops those whose TCP/TLS/WS connection has closed.
     pub lookup_filter_mode: i64,
     /// sl's reply API (Kamailio's `slb`): registrar's replies are sl's, counted in its statistics.
     pub sl: crate::sl::SlReply,
@@ -605,16 +606,8 @@ fn params() -> Vec<ModParam> {
         ),
         int(
             "lookup_filter_mode",
-            "1: lookup() keeps contacts with a branch flag of xavp_cfg's rlf_bflags",
-        )
-        .check(|v| match v {
-            ModValue::Int(0 | 1) => Ok(()),
-            ModValue::Int(_) => Err(
-                "only bit 1 (rlf_bflags) is implemented; 2 (active TCP connection filter) not yet"
-                    .into(),
-            ),
-            _ => Err("must be an integer".into()),
-        }),
+            "lookup() keeps: 1 contacts with a branch flag of xavp_cfg's rlf_bflags, 2 contacts whose TCP connection is open",
+        ),
     ]
 }
 

@@ -432,8 +432,19 @@ fn lookup_inner(
     } else {
         0
     };
+    // bit 2: not the contacts registered over a TCP/TLS/WS connection that has closed (those
+    // without a connection id are kept; verified against 5.6.3).
+    let conn_gone = |c: &UContact| {
+        cfg.lookup_filter_mode & 2 != 0
+            && u64::try_from(c.tcpconn_id)
+                .ok()
+                .filter(|id| *id > 0)
+                .is_some_and(|id| ul.conn_alive(id) == Some(false))
+    };
     let usable = |c: &UContact| {
-        (c.is_valid(now) || cfg.use_expired_contacts) && (rlf == 0 || c.cflags & rlf != 0)
+        (c.is_valid(now) || cfg.use_expired_contacts)
+            && (rlf == 0 || c.cflags & rlf != 0)
+            && !conn_gone(c)
     };
     // GRUU: `;gr=<instance>` (pub-gruu) selects the contact of that instance of the AoR;
     // `user=<ruid>-<aor hash>;gr` (temp-gruu) selects a contact by record id. Either gives no

@@ -270,6 +270,12 @@ impl UlApi {
         &self.ka
     }
 
+    /// Whether TCP/TLS/WS connection `id` is still open (`None`: no network, or the server
+    /// cannot tell), for registrar's `lookup_filter_mode` 2.
+    pub fn conn_alive(&self, id: u64) -> Option<bool> {
+        self.net.get()?.0.conn_alive(id)
+    }
+
     /// Gives the API the core's network (keepalives, connection checks).
     pub fn set_network(&self, net: NetworkApi) {
         let _ = self.net.set(net);
