@@ -70,6 +70,8 @@ pub struct RegConfig {
     pub path_mode: i64,
     /// `path_use_received`.
     pub path_use_received: bool,
+    /// `path_check_local`: `lookup()` skips a first Path hop that is ours.
+    pub path_check_local: bool,
     /// `gruu_enabled`.
     pub gruu_enabled: bool,
     /// `xavp_rcd`: name of the XAVP that receives the location record details (`None` = off).
@@ -113,6 +115,7 @@ impl Default for RegConfig {
             use_path: false,
             path_mode: 2,
             path_use_received: false,
+            path_check_local: false,
             gruu_enabled: true,
             xavp_rcd: None,
             xavp_rcd_mask: 0,
@@ -388,6 +391,7 @@ pub fn exports() -> ModuleExports {
                 "use_path" => c.use_path = int != 0,
                 "path_mode" => c.path_mode = int,
                 "path_use_received" => c.path_use_received = int != 0,
+                "path_check_local" => c.path_check_local = int != 0,
                 "gruu_enabled" => c.gruu_enabled = int != 0,
                 "xavp_rcd" => c.xavp_rcd = (!text.is_empty()).then(|| text.clone().into_bytes()),
                 "xavp_rcd_mask" => c.xavp_rcd_mask = int,
@@ -543,14 +547,10 @@ fn params() -> Vec<ModParam> {
             "path_use_received",
             "received of the first Path URI is stored as received",
         ),
-        int(
+int(
             "path_check_local",
-            "no effect: first Path hop is always used",
-        )
-        .check(|v| match v {
-            ModValue::Int(0) => Ok(()),
-            _ => Err("only 0 is supported".into()),
-        }),
+            "1: lookup skips the first Path hop when it is ours (myself)",
+        ),
         int(
             "gruu_enabled",
             "pub-gruu/temp-gruu in the reply when the UA supports gruu",

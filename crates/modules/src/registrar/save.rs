@@ -510,7 +510,10 @@ fn lookup_inner(
     if !to_dset {
         ctx.state.new_uri = Some(c.uri.as_bytes().to_vec());
         ctx.state.dst_uri = None;
-        let path_dst = first_path_uri(&c.path);
+        let path_dst = match path_hop(ctx, cfg, &c.path) {
+            Ok(hop) => hop.map(|(d, _)| d),
+            Err(()) => return Err(-3),
+        };
         if let Some(d) = path_dst {
             ctx.state.dst_uri = Some(d.into_bytes());
         } else if !c.received.is_empty() {
@@ -532,18 +535,18 @@ fn lookup_inner(
             if !(usable(b) && allowed(b)) {
                 continue;
             }
-            let pd = first_path_uri(&b.path);
+            // a Path that cannot be read skips the branch, as in Kamailio
+            let Ok(hop) = path_hop(ctx, cfg, &b.path) else {
+                continue;
+            };
+            let (dst, path) = match hop {
+                Some((d, p)) => (d, p),
+                None => (b.received.clone(), String::new()),
+            };
             ctx.state.branches.push(Branch {
                 uri: b.uri.as_bytes().to_vec(),
-                dst_uri: pd
-                    .clone()
-                    .unwrap_or_else(|| b.received.clone())
-                    .into_bytes(),
-                path: if pd.is_some() {
-                    b.path.as_bytes().to_vec()
-                } else {
-                    Vec::new()
-                },
+                dst_uri: dst.into_bytes(),
+                path: path.into_bytes(),
                 q: b.q,
                 flags: b.cflags,
                 socket: b.socket_id,
@@ -1389,6 +1392,44 @@ fn temp_gruu_ruid(uri: &[u8]) -> Option<String> {
 }
 
 /// The first URI of a path vector (`<sip:a;lr>,<sip:b>` → `sip:a;lr`).
+/// The next hop of a stored Path and the path vector from it: the first Path URI — with
+/// `path_check_local`, the second one when the first names us (Kamailio's `check_self`, any port
+/// and protocol), none when there is no second one (the caller then uses `received`). `Err`
+/// when a second hop is there but cannot be read (Kamailio: "failed to get second dst_uri for
+/// Path"). Kamailio finds the rest of the vector `len(first URI) + 3` bytes in (`<`, `>`, `,`).
+fn path_hop(
+    ctx: &mut Ctx<'_>,
+    cfg: &RegConfig,
+    path: &str,
+) -> Result<Option<(String, String)>, ()> {
+    let Some(d) = first_path_uri(path) else {
+        return Ok(None);
+    };
+    if !cfg.path_check_local || !uri_is_myself(ctx, &d) {
+        return Ok(Some((d, path.to_string())));
+    }
+    if path.len() <= d.len() + 3 {
+        return Ok(None);
+    }
+    let rest = path.get(d.len() + 3..).unwrap_or_default();
+    match first_path_uri(rest) {
+        Some(d2) => Ok(Some((d2, rest.to_string()))),
+        None => {
+            ctx.log_error("failed to get second dst_uri for Path");
+            Err(())
+        }
+    }
+}
+
+/// True when the host of `uri` is ours (any port, any protocol).
+fn uri_is_myself(ctx: &Ctx<'_>, uri: &str) -> bool {
+    let b = uri.as_bytes();
+    match ferrosip_sipmsg::Uri::parse(b, ferrosip_sipmsg::Span::new(0, b.len())) {
+        Ok(u) => ctx.server.is_myself(u.host.of(b), 0, None),
+        Err(_) => false,
+    }
+}
+
 fn first_path_uri(path: &str) -> Option<String> {
     let p = path.trim_start();
     if p.is_empty() {
