@@ -105,7 +105,7 @@ impl TmApi {
     /// now (a retransmission that arrived before the transaction exists) or its transaction
     /// exists; else the request is registered until its script ends.
     pub fn precheck(&self, ctx: &mut Ctx<'_>) -> bool {
-        let Some(key) = ReqKey::of(ctx.msg, &method_class(ctx.msg)) else {
+        let Some(key) = ReqKey::of(ctx.msg, method_class(ctx.msg)) else {
             return false;
         };
         if self.tm.table.find(hash_of(ctx.msg), &key).is_some() {

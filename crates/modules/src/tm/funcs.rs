@@ -99,7 +99,7 @@ pub(super) fn functions(tm: &Arc<Tm>) -> Vec<FnExport> {
             "is there a transaction for this request",
             |tm, ctx, _| {
                 let class = method_class(ctx.msg);
-                Ok(if find_for(tm, ctx, &class).is_some() {
+                Ok(if find_for(tm, ctx, class).is_some() {
                     RetCode::TRUE
                 } else {
                     RetCode::FALSE
@@ -832,7 +832,7 @@ fn t_check_trans(tm: &Tm, ctx: &mut Ctx<'_>, _a: &[Arg]) -> Result<RetCode, Erro
                 return Ok(RetCode::TRUE);
             }
             let class = method_class(ctx.msg);
-            match find_for(tm, ctx, &class) {
+            match find_for(tm, ctx, class) {
                 Some(cell) => {
                     retransmission(tm, &cell);
                     Ok(RetCode(0))

@@ -438,7 +438,7 @@ fn new_txn(tm: &Tm, ctx: &mut Ctx<'_>) -> Result<NewTxn, Error> {
     tm.learn(ctx);
     let msg = &*ctx.msg;
     let class = method_class(msg);
-    let key = ReqKey::of(msg, &class)
+    let key = ReqKey::of(msg, class)
         .ok_or_else(|| Error::Runtime("tm: cannot compute the transaction key".into()))?;
     let hash = hash_of(msg);
     if let Some(cell) = tm.table.find(hash, &key) {

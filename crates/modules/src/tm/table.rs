@@ -17,19 +17,15 @@ use ferrosip_siptxn::{ProxyTxn, Time, TimerId, TimerWheel};
 /// Number of shards (a power of two; the hash index picks one).
 const SHARDS: usize = 64;
 
-/// How a request is matched to its transaction (Kamailio's `t_lookup_request`).
+/// How a request is matched to its transaction (Kamailio's `t_lookup_request`): RFC 3261 — top
+/// Via branch (with the magic cookie), sent-by host (lower case) and port, method class; pre-RFC
+/// 3261 peers — Kamailio's characteristic MD5 of the request and the method class.
+///
+/// Encoded as one byte string (one allocation, shared by the table's map and the cell):
+/// `R`, port (2 bytes), branch length (4 bytes), branch, host length (4 bytes), host, method; or
+/// `O`, the 32-byte MD5, method. The lengths keep two different keys from encoding alike.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ReqKey {
-    /// RFC 3261: top Via branch (with the magic cookie), sent-by host and port, method class.
-    Rfc3261 {
-        branch: Vec<u8>,
-        host: Vec<u8>,
-        port: u16,
-        method: Vec<u8>,
-    },
-    /// Pre-RFC 3261 peers: Kamailio's characteristic MD5 of the request and the method class.
-    Old { md5: [u8; 32], method: Vec<u8> },
-}
+pub struct ReqKey(Arc<[u8]>);
 
 impl ReqKey {
     /// The key of `msg` as the transaction of method `as_method` (ACK looks for INVITE; a CANCEL
@@ -42,30 +38,72 @@ impl ReqKey {
             .and_then(|b| b.value)
             .map(|v| v.of(buf))
             .filter(|b| b.len() > 7 && b[..7].eq_ignore_ascii_case(b"z9hG4bK"));
-        let method = as_method.to_ascii_uppercase();
         match branch {
-            Some(b) => Some(ReqKey::Rfc3261 {
-                branch: b.to_vec(),
-                host: via.host.of(buf).to_ascii_lowercase(),
-                port: via.port.unwrap_or(0),
-                method,
-            }),
+            Some(b) => {
+                let host = via.host.of(buf);
+                let (bl, hl) = (
+                    u32::try_from(b.len()).ok()?,
+                    u32::try_from(host.len()).ok()?,
+                );
+                Some(ReqKey::encode(|k| {
+                    k.push(b'R');
+                    k.extend_from_slice(&via.port.unwrap_or(0).to_be_bytes());
+                    k.extend_from_slice(&bl.to_be_bytes());
+                    k.extend_from_slice(b);
+                    k.extend_from_slice(&hl.to_be_bytes());
+                    k.extend(host.iter().map(u8::to_ascii_lowercase));
+                    k.extend(as_method.iter().map(u8::to_ascii_uppercase));
+                }))
+            }
             None => {
                 let (md5, _) = ferrosip_sipmsg::build::transaction_key(msg).ok()?;
-                Some(ReqKey::Old { md5, method })
+                Some(ReqKey::old(&md5, as_method))
             }
         }
     }
+
+    /// A pre-RFC 3261 key: `md5` and the method class.
+    pub fn old(md5: &[u8; 32], method: &[u8]) -> ReqKey {
+        ReqKey::encode(|k| {
+            k.push(b'O');
+            k.extend_from_slice(md5);
+            k.extend(method.iter().map(u8::to_ascii_uppercase));
+        })
+    }
+
+    /// The key `fill` writes, built in a per-thread scratch buffer: one allocation (the shared
+    /// key itself).
+    fn encode(fill: impl FnOnce(&mut Vec<u8>)) -> ReqKey {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut k) => {
+                k.clear();
+                fill(&mut k);
+                let key = ReqKey(Arc::from(&k[..]));
+                if k.capacity() > 4096 {
+                    *k = Vec::new();
+                }
+                key
+            }
+            Err(_) => {
+                let mut k = Vec::new();
+                fill(&mut k);
+                ReqKey(k.into())
+            }
+        })
+    }
 }
 
-/// The method class a request's transaction is stored under: ACK belongs to INVITE.
-pub fn method_class(msg: &Msg) -> Vec<u8> {
+/// The method class a request's transaction is stored under: ACK belongs to INVITE; other methods
+/// as written ([`ReqKey`] upper-cases them).
+pub fn method_class(msg: &Msg) -> &[u8] {
     match msg.method() {
-        Some(Method::Ack) => b"INVITE".to_vec(),
+        Some(Method::Ack) => b"INVITE",
         _ => msg
             .request_line()
-            .map(|rl| rl.method_span.of(msg.buf()).to_ascii_uppercase())
-            .unwrap_or_default(),
+            .map_or(&[][..], |rl| rl.method_span.of(msg.buf())),
     }
 }
 

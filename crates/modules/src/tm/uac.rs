@@ -558,10 +558,7 @@ fn local_key(tm: &Tm, method: &[u8]) -> ReqKey {
     for (d, s) in md5.iter_mut().zip(text.bytes()) {
         *d = s;
     }
-    ReqKey::Old {
-        md5,
-        method: method.to_ascii_uppercase(),
-    }
+    ReqKey::old(&md5, method)
 }
 
 /// Runs `event_route[tm:local-request]` on the request: `None` when it dropped it, else the
