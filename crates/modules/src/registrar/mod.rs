@@ -15,6 +15,7 @@
 //! in [`xcfg`], `sock_flag`/`sock_hdr_name` in [`sockhdr`].
 
 pub mod contact;
+pub mod expired;
 pub mod rcd;
 pub mod regxavp;
 pub mod save;
@@ -352,6 +353,10 @@ pub fn exports() -> ModuleExports {
     ];
     m.params = params();
     m.pvs = vec![ulc::pv()];
+    m.event_routes = vec![ferrosip_api::export::EventRouteExport {
+        name: expired::ROUTE,
+        doc: "a contact expired (usrloc's sweep removed it): $ulc(exp=>attr)",
+    }];
     let si = Arc::clone(&st);
     m.init = Some(Arc::new(move |ictx| {
         let ul = ictx.api::<UlApi>().ok_or_else(|| {
@@ -413,6 +418,16 @@ pub fn exports() -> ModuleExports {
         si.config
             .set(c)
             .map_err(|_| Error::Init("registrar initialised twice".into()))?;
+        // event_route[usrloc:contact-expired]: runs when the config has it (looked up per
+        // sweep, once the program is known to the network).
+        if let Some(net) = ictx.api::<ferrosip_api::NetworkApi>() {
+            let ev = Arc::new(expired::Expired::new(Arc::clone(&net.0)));
+            let ev2 = Arc::clone(&ev);
+            ul.on_expired(crate::usrloc::ExpiredHook {
+                wanted: Arc::new(move || ev.wanted()),
+                run: Arc::new(move |list| ev2.run(list)),
+            });
+        }
         si.ul
             .set(ul)
             .map_err(|_| Error::Init("registrar initialised twice".into()))?;

@@ -59,6 +59,18 @@ pub fn w_fetch(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, E
     let Some(rec) = ul.store().get(&table, &aor) else {
         return Ok(RetCode(-1));
     };
+    let records = records(&aor, &table, &rec.contacts);
+    ctx.state.xavps.insert(key, records);
+    Ok(RetCode(1))
+}
+
+/// The profile records of `aor` in `table` with `contacts` (the record first, then one per
+/// contact), as `reg_fetch_contacts` stores them and `$ulc` reads them.
+pub(crate) fn records(
+    aor: &str,
+    table: &str,
+    contacts: &[crate::usrloc::store::UContact],
+) -> Vec<ferrosip_api::ctx::XavpRecord> {
     let mut records = vec![vec![
         (b"aor".to_vec(), Value::str(aor.as_bytes())),
         (b"domain".to_vec(), Value::str(table.as_bytes())),
@@ -66,9 +78,9 @@ pub fn w_fetch(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, E
             b"aorhash".to_vec(),
             Value::Int(i64::from(core_hash(aor.as_bytes()))),
         ),
-        (b"count".to_vec(), Value::Int(rec.contacts.len() as i64)),
+        (b"count".to_vec(), Value::Int(contacts.len() as i64)),
     ]];
-    for c in &rec.contacts {
+    for c in contacts {
         let s = |v: &str| Value::str(v.as_bytes());
         let mut r = vec![
             (b"addr".to_vec(), s(&c.uri)),
@@ -98,8 +110,7 @@ pub fn w_fetch(r: &Registrar, ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<RetCode, E
         }
         records.push(r);
     }
-    ctx.state.xavps.insert(key, records);
-    Ok(RetCode(1))
+    records
 }
 
 /// `reg_free_contacts(profile)`.
@@ -161,7 +172,7 @@ pub fn pv() -> PvExport {
     }
 }
 
-fn key(profile: &[u8]) -> Vec<u8> {
+pub(crate) fn key(profile: &[u8]) -> Vec<u8> {
     let mut k = b"\0ulc:".to_vec();
     k.extend_from_slice(profile);
     k

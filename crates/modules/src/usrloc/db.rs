@@ -1060,10 +1060,35 @@ impl LocationStore for DbStore {
     }
 
     fn expire(&self, now: i64) -> Vec<(String, usize)> {
+        self.expire_inner(now, None)
+    }
+
+    fn expire_listed(
+        &self,
+        now: i64,
+        listed: &mut Vec<(String, String, UContact)>,
+    ) -> Vec<(String, usize)> {
+        self.expire_inner(now, Some(listed))
+    }
+
+    fn memory(&self) -> Option<&MemoryStore> {
+        (self.cfg.mode != DbMode::DbOnly).then_some(&self.mem)
+    }
+}
+
+impl DbStore {
+    /// The expiry sweep; with `listed`, every contact removed is listed (in DB-only mode the
+    /// rows the cleaning deletes, read first).
+    fn expire_inner(
+        &self,
+        now: i64,
+        mut listed: Option<&mut Vec<(String, String, UContact)>>,
+    ) -> Vec<(String, usize)> {
         let mode = self.cfg.mode;
         let mut gone: Vec<(String, String, UContact)> = Vec::new();
+        let want = mode.writes() || listed.is_some();
         let out = self.mem.expire_with(now, &mut |t, aor, c| {
-            if mode.writes() {
+            if want {
                 gone.push((t.to_string(), aor.to_string(), c.clone()));
             }
         });
@@ -1075,22 +1100,20 @@ impl LocationStore for DbStore {
                 tracing::error!("usrloc: flushing to the database: {e}");
             }
         }
+        if let Some(l) = listed.as_deref_mut() {
+            l.extend(gone);
+        }
         let clean = mode == DbMode::DbOnly
             || (self.cfg.timer_clean && matches!(mode, DbMode::WriteThrough | DbMode::WriteBack));
         if clean {
-            if let Err(e) = self.delete_expired(now) {
+            let rows = listed.filter(|_| mode == DbMode::DbOnly);
+            if let Err(e) = self.delete_expired(now, rows) {
                 tracing::error!("usrloc: deleting expired contacts: {e}");
             }
         }
         out
     }
 
-    fn memory(&self) -> Option<&MemoryStore> {
-        (self.cfg.mode != DbMode::DbOnly).then_some(&self.mem)
-    }
-}
-
-impl DbStore {
     /// DB-only keepalives (Kamailio's `ul_ka_db_records`): every table's rows with
     /// `expires > now` and `partition = 0`, with `keepalive = 1` when `nat_only` (`ka_mode` bit
     /// 2) and `server_id = <id>` when `server_id` is given (`ka_filter` 1); each as (table, AoR,
@@ -1139,7 +1162,11 @@ impl DbStore {
 
     /// Kamailio's `db_timer_udomain`: rows with `expires < now + 1 - rm_expired_delay` and not
     /// permanent.
-    fn delete_expired(&self, now: i64) -> Result<(), String> {
+    fn delete_expired(
+        &self,
+        now: i64,
+        mut listed: Option<&mut Vec<(String, String, UContact)>>,
+    ) -> Result<(), String> {
         let db = self.db()?;
         let k = &self.cfg.cols;
         for table in self.mem.domains() {
@@ -1152,6 +1179,17 @@ impl DbStore {
                 Cond::new(&k.expires, Op::Ne, self.time(0)),
             ];
             w.extend(self.server_filter());
+            if let Some(l) = listed.as_deref_mut() {
+                // the rows about to go, for the contact-expired event
+                let rows = db
+                    .query(&table, &w, &self.columns(), None)
+                    .map_err(|e| e.to_string())?;
+                for i in 0..rows.len() {
+                    if let Some((aor, c)) = self.row_contact(&rows, i, true) {
+                        l.push((table.clone(), aor, c));
+                    }
+                }
+            }
             if self.attrs && self.cfg.mode == DbMode::DbOnly {
                 // 6.0's expiry callback (not 5.6.3's): the attributes of each expired contact.
                 let rows = db

@@ -139,6 +139,30 @@ pub struct UlApi {
     net: OnceLock<NetworkApi>,
     /// Set at shutdown: the last sweep sends no keepalives.
     stopping: AtomicBool,
+    /// Called after each sweep with the contacts it removed (registrar's
+    /// `event_route[usrloc:contact-expired]`, Kamailio's `UL_CONTACT_EXPIRE` callback).
+    on_expired: OnceLock<ExpiredHook>,
+}
+
+/// What [`UlApi::on_expired`] is given: called with (table, AoR, contact) of each contact a
+/// sweep removed.
+/// `wanted` says whether it has anything to do (the config has the event route), so a sweep
+/// lists (and in DB-only mode reads) the expired contacts only then.
+#[derive(Clone)]
+pub struct ExpiredHook {
+    /// True when the hook wants the contacts.
+    pub wanted: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Called with the contacts.
+    pub run: Arc<dyn Fn(Vec<Expired>) + Send + Sync>,
+}
+
+/// A contact a sweep removed: (table, AoR, contact).
+pub type Expired = (String, String, UContact);
+
+impl std::fmt::Debug for ExpiredHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExpiredHook")
+    }
 }
 
 impl UlApi {
@@ -150,6 +174,7 @@ impl UlApi {
             ka,
             net: OnceLock::new(),
             stopping: AtomicBool::new(false),
+            on_expired: OnceLock::new(),
             config,
             store,
             clock,
@@ -313,7 +338,12 @@ impl UlApi {
                 });
             }
         }
-        let gone = self.store.expire(now);
+        let mut listed = Vec::new();
+        let hook = self.on_expired.get().filter(|h| (h.wanted)());
+        let gone = match hook {
+            Some(_) => self.store.expire_listed(now, &mut listed),
+            None => self.store.expire(now),
+        };
         if let Some(net) = self.net.get() {
             for id in closing {
                 net.0.close_conn(id);
@@ -325,7 +355,17 @@ impl UlApi {
                 st.add(i64::try_from(*n).unwrap_or(i64::MAX));
             }
         }
+        drop(expired);
+        // after the sweep, no lock held: the hook runs script routes
+        if let Some(h) = hook.filter(|_| !listed.is_empty()) {
+            (h.run)(listed);
+        }
         gone.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Sets the hook called after each sweep with the contacts it removed (once, at init).
+    pub fn on_expired(&self, hook: ExpiredHook) {
+        let _ = self.on_expired.set(hook);
     }
 
     /// A new record id: `uloc-<start time hex>-<pid hex>-<counter>`, unique per server run

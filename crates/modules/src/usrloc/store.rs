@@ -95,6 +95,16 @@ pub trait LocationStore: Send + Sync + fmt::Debug {
     /// Removes contacts expired at `now` and then-empty records; returns the contacts removed
     /// per table (tables with none removed are left out).
     fn expire(&self, now: i64) -> Vec<(String, usize)>;
+    /// [`LocationStore::expire`], also listing each contact removed as (table, AoR, contact),
+    /// for registrar's `event_route[usrloc:contact-expired]`.
+    fn expire_listed(
+        &self,
+        now: i64,
+        listed: &mut Vec<(String, String, UContact)>,
+    ) -> Vec<(String, usize)> {
+        let _ = listed;
+        self.expire(now)
+    }
     /// The contacts held in memory, when there are (not in DB-only mode): what the keepalives
     /// and `handle_lost_tcp` change without writing to the database, as Kamailio does.
     fn memory(&self) -> Option<&MemoryStore> {
@@ -233,6 +243,16 @@ impl LocationStore for MemoryStore {
 
     fn expire(&self, now: i64) -> Vec<(String, usize)> {
         self.expire_with(now, &mut |_, _, _| {})
+    }
+
+    fn expire_listed(
+        &self,
+        now: i64,
+        listed: &mut Vec<(String, String, UContact)>,
+    ) -> Vec<(String, usize)> {
+        self.expire_with(now, &mut |t, aor, c| {
+            listed.push((t.to_string(), aor.to_string(), c.clone()))
+        })
     }
 
     fn memory(&self) -> Option<&MemoryStore> {
