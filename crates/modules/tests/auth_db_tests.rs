@@ -896,7 +896,7 @@ fn load_time_checks() {
     )
     .err()
     .unwrap_or_default();
-    assert!(e.contains("only $avp(name)"), "{e}");
+    assert!(e.contains("only $avp(…) targets"), "{e}");
     assert!(registry(
         &t.url,
         true,

@@ -524,6 +524,21 @@ fn params() -> Vec<ModParam> {
     v
 }
 
+/// `challenge_attr`: `$` and an AVP identifier as Kamailio's core reads it (`$name`, `$s:name`,
+/// `$i:5`, `$t.name`, `$fu.name` …) → the key of the list the challenge is added to, the one the
+/// script's `$avp(…)` / `$name` of the same AVP reads. As in Kamailio, what follows `$` is the
+/// identifier itself: `$avp(x)` names an AVP called `avp(x)`, not `x`.
+fn challenge_key(attr: &str) -> Result<Vec<u8>, String> {
+    let Some(ident) = attr.strip_prefix('$').filter(|i| !i.is_empty()) else {
+        return Err(format!(
+            "invalid value of challenge_attr `{attr}` (an attribute: `$name`)"
+        ));
+    };
+    crate::pv::containers::avp_key(ident)
+        .map(String::into_bytes)
+        .map_err(|e| format!("challenge_attr `{attr}`: {e}"))
+}
+
 fn config(
     mp: &[(&'static str, ModValue)],
     st: &AuthState,
@@ -578,12 +593,8 @@ fn config(
         },
         Ordering::Relaxed,
     );
-    let attr = text("challenge_attr", "$digest_challenge");
-    let attr = attr
-        .strip_prefix("$avp(")
-        .and_then(|a| a.strip_suffix(')'))
-        .or_else(|| attr.strip_prefix('$'))
-        .unwrap_or(&attr);
+    let challenge_attr = challenge_key(&text("challenge_attr", "$digest_challenge"))
+        .map_err(|e| Error::Config(format!("auth: {e}")))?;
     Ok(AuthConfig {
         nonces: Nonces::new(
             secret1,
@@ -596,7 +607,7 @@ fn config(
         ),
         www_hdr: text("www_challenge_header", "WWW-Authenticate"),
         proxy_hdr: text("proxy_challenge_header", "Proxy-Authenticate"),
-        challenge_attr: attr.strip_prefix("s:").unwrap_or(attr).as_bytes().to_vec(),
+        challenge_attr,
         realm_prefix: text("realm_prefix", "").into_bytes(),
         checks_reg: u32p("auth_checks_register", 0)?,
         checks_ood: u32p("auth_checks_no_dlg", 0)?,
@@ -1231,6 +1242,24 @@ fn send_reply(c: &AuthConfig, ctx: &mut Ctx<'_>, code: u16, reason: &[u8]) -> i6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn challenge_attr_keys() {
+        let cases: [(&str, Option<&[u8]>); 9] = [
+            ("$digest_challenge", Some(b"digest_challenge")),
+            ("$s:ch", Some(b"ch")),
+            ("$f.ch", Some(b"ch")),
+            ("$t.ch", Some(b"\0t.ch")),
+            ("$fu.ch", Some(b"\0fu.ch")),
+            ("$i:7", Some(b"\0i:7")),
+            ("$avp(ch)", Some(b"avp(ch)")),
+            ("digest_challenge", None),
+            ("$g.ch", None),
+        ];
+        for (attr, want) in cases {
+            assert_eq!(challenge_key(attr).ok().as_deref(), want, "{attr}");
+        }
+    }
 
     #[test]
     fn param_checks() {

@@ -35,11 +35,22 @@ pub(super) fn parse(def: &str) -> Result<Vec<Cred>, String> {
             return Err(format!("bad column name \"{column}\" in \"{def}\""));
         }
         let avp = match pv {
-            None => column.as_bytes().to_vec(),
+            // Kamailio reads a bare column as `$avp(column)`.
+            None => avp_key(column)?,
             Some("") => return Err(format!("empty variable before \"={column}\"")),
-            Some(spec) => avp_name(spec).ok_or_else(|| {
-                format!("{spec}: only $avp(name) targets are implemented for load_credentials")
-            })?,
+            Some(spec) => match spec.strip_prefix("$avp(").and_then(|r| r.strip_suffix(')')) {
+                Some(inner) if !inner.contains(['$', '(', ')']) => avp_key(inner)?,
+                Some(_) => {
+                    return Err(format!(
+                        "{spec}: AVP names built at run time are not supported in load_credentials"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "{spec}: only $avp(…) targets are implemented for load_credentials (Kamailio also takes other writable variables)"
+                    ))
+                }
+            },
         };
         out.push(Cred {
             column: column.to_string(),
@@ -50,11 +61,10 @@ pub(super) fn parse(def: &str) -> Result<Vec<Cred>, String> {
     Ok(out)
 }
 
-/// `$avp(name)` / `$avp(s:name)` → the AVP name as the `$avp` variable stores it.
-fn avp_name(spec: &str) -> Option<Vec<u8>> {
-    let inner = spec.strip_prefix("$avp(")?.strip_suffix(')')?;
-    let name = inner.strip_prefix("s:").unwrap_or(inner);
-    (!name.is_empty() && !name.contains(['$', '(', ')'])).then(|| name.as_bytes().to_vec())
+/// The key of a literal `$avp` name (`x`, `s:x`, `i:5`, `t.x`, `fu.x` …) as the `$avp` variable
+/// stores it (`pv::containers::avp_key`): the list a value is added to.
+fn avp_key(inner: &str) -> Result<Vec<u8>, String> {
+    crate::pv::containers::avp_key(inner).map(String::into_bytes)
 }
 
 /// Adds the row's values (one per credential, same order) to their AVPs. NULL adds nothing;
@@ -90,7 +100,15 @@ mod tests {
             ("rpid", vec![c("rpid", "rpid")]),
             (
                 "$avp(i:123)=rpid;email_address",
-                vec![c("email_address", "email_address"), c("rpid", "i:123")],
+                vec![c("email_address", "email_address"), c("rpid", "\0i:123")],
+            ),
+            (
+                "$avp(t.r)=rpid;$avp(fu.e)=email_address;$avp(f.x)=a",
+                vec![
+                    c("a", "x"),
+                    c("email_address", "\0fu.e"),
+                    c("rpid", "\0t.r"),
+                ],
             ),
             ("$avp(s:x) = rpid ;", vec![c("rpid", "x")]),
             ("a;b;c", vec![c("c", "c"), c("b", "b"), c("a", "a")]),
@@ -105,6 +123,8 @@ mod tests {
             "a;;b",
             "bad-col",
             "$avp($var(n))=rpid",
+            "$avp(g.x)=rpid",
+            "$avp(zz.x)=rpid",
         ];
         for def in bad {
             assert!(parse(def).is_err(), "{def}");

@@ -985,7 +985,10 @@ fn config(mp: &[(&'static str, ModValue)]) -> Result<Config, Error> {
     })
 }
 
-/// `$avp(name)` / `$avp(s:name)` → the name as `$avp` stores it (Kamailio accepts only an AVP).
+/// `$avp(name)`, `$avp(s:name)`, `$avp(i:5)`, `$avp(t.name)`, `$avp(fu.name)` … → the key of the
+/// list the tag is added to (`pv::containers::avp_key`), so the script's `$avp(…)` of any
+/// spelling of the same AVP reads it. Kamailio accepts only an AVP here; a name built at run
+/// time (`$avp($var(n))`) is refused too.
 fn avp_name(spec: &str) -> Result<Vec<u8>, String> {
     let bad = || format!("malformed or non AVP {spec} peer_tag_avp definition");
     let inner = spec
@@ -993,11 +996,14 @@ fn avp_name(spec: &str) -> Result<Vec<u8>, String> {
         .strip_prefix("$avp(")
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(bad)?;
-    let name = inner.strip_prefix("s:").unwrap_or(inner);
-    if name.is_empty() || name.contains(['$', '(', ')']) {
-        return Err(bad());
+    if inner.contains(['$', '(', ')']) {
+        return Err(format!(
+            "{spec}: peer_tag_avp needs a constant AVP name (names built at run time are not supported)"
+        ));
     }
-    Ok(name.as_bytes().to_vec())
+    crate::pv::containers::avp_key(inner)
+        .map(String::into_bytes)
+        .map_err(|e| format!("{spec}: invalid peer_tag_avp AVP definition: {e}"))
 }
 
 fn is_ident(s: &str) -> bool {
@@ -1045,8 +1051,13 @@ mod tests {
     fn avp_names() {
         let cases = [
             ("$avp(peer)", Some("peer")),
-            ("$avp(i:707)", Some("i:707")),
+            ("$avp(i:707)", Some("\0i:707")),
             ("$avp(s:x)", Some("x")),
+            ("$avp(f.x)", Some("x")),
+            ("$avp(t.x)", Some("\0t.x")),
+            ("$avp(fu.x)", Some("\0fu.x")),
+            ("$avp(g.x)", None),
+            ("$avp($var(n))", None),
             ("$var(x)", None),
             ("$avp()", None),
             ("peer", None),

@@ -19,6 +19,7 @@ pub mod strs;
 
 use std::sync::{Arc, OnceLock};
 
+use ferrosip_api::avp::AvpIdent;
 use ferrosip_api::export::{Arg, FnExport, ModParam, ModParamType, ParamKind as K, PvExport};
 use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, RetCode, RouteMask, Value};
 use ferrosip_sipmsg::{Method, Uri};
@@ -41,9 +42,10 @@ pub struct SiputilsConfig {
     pub rpid_prefix: String,
     /// `rpid_suffix`.
     pub rpid_suffix: String,
-    /// Name of the AVP of `rpid_avp` (default `rpid`, from `$avp(s:rpid)`); `None` when set to
-    /// an empty string (every RPID function then fails).
-    pub rpid_avp: Option<Vec<u8>>,
+    /// The AVP of `rpid_avp` (default `$avp(s:rpid)`), with the lists its spelling searches
+    /// (`$avp(t.x)`: the To track's, `$avp(fu.x)`: one list …); `None` when set to an empty
+    /// string (every RPID function then fails).
+    pub rpid_avp: Option<AvpIdent>,
     /// `e164_max_len` (default 16, the `+` included).
     pub e164_max_len: usize,
     /// First character of `contact_flds_separator` (default `*`).
@@ -61,7 +63,7 @@ impl Default for SiputilsConfig {
             support: String::new(),
             rpid_prefix: String::new(),
             rpid_suffix: ";party=calling;id-type=subscriber;screen=yes".into(),
-            rpid_avp: Some(b"rpid".to_vec()),
+            rpid_avp: Some(AvpIdent::plain(b"rpid")),
             e164_max_len: 16,
             separator: contact::DEFAULT_SEPARATOR,
             sl: SlReply::default(),
@@ -968,15 +970,22 @@ fn find_param(uri: &[u8], span: ferrosip_sipmsg::Span, name: &[u8]) -> Option<Ve
 }
 
 fn rpid_value(ctx: &Ctx<'_>, conf: &SiputilsConfig) -> Option<Vec<u8>> {
-    let name = conf.rpid_avp.as_ref()?;
-    match ctx.state.avps.values(name).first().map(|v| &v.value) {
+    let id = conf.rpid_avp.as_ref()?;
+    // Kamailio's search_first_avp: the newest value of the first list holding the name.
+    match id
+        .found(&ctx.state.avps)
+        .and_then(|(_, v)| v.first())
+        .map(|v| &v.value)
+    {
         Some(Value::Str(s)) if !s.is_empty() => Some(s.clone()),
         _ => None,
     }
 }
 
-/// `$avp(s:rpid)`, `$avp(rpid)` → `rpid`; empty → `None` (RPID functions disabled).
-fn parse_avp_name(s: &str) -> Result<Option<Vec<u8>>, String> {
+/// `$avp(rpid)`, `$avp(s:rpid)`, `$avp(i:5)`, `$avp(t.rpid)`, `$avp(fu.rpid)` … → the AVP the
+/// script's `$avp(…)` of the same spelling reads (`AvpIdent::parse`); empty → `None` (RPID
+/// functions disabled). Kamailio accepts only an AVP; a name built at run time is refused.
+fn parse_avp_name(s: &str) -> Result<Option<AvpIdent>, String> {
     let t = s.trim();
     if t.is_empty() {
         return Ok(None);
@@ -984,14 +993,15 @@ fn parse_avp_name(s: &str) -> Result<Option<Vec<u8>>, String> {
     let inner = t
         .strip_prefix("$avp(")
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("rpid_avp must be an $avp(…) spec, got \"{s}\""))?;
-    let name = inner.strip_prefix("s:").unwrap_or(inner);
-    if name.is_empty() || name.starts_with("i:") || name.contains('$') {
+        .ok_or_else(|| format!("malformed or non AVP {s} AVP definition (rpid_avp)"))?;
+    if inner.contains(['$', '(', ')']) {
         return Err(format!(
-            "unsupported rpid_avp \"{s}\" (a constant string name is needed)"
+            "unsupported rpid_avp \"{s}\" (a constant AVP name is needed)"
         ));
     }
-    Ok(Some(name.as_bytes().to_vec()))
+    AvpIdent::parse(inner)
+        .map(Some)
+        .map_err(|e| format!("rpid_avp \"{s}\": {e}"))
 }
 
 fn pcv_export() -> PvExport {
