@@ -37,8 +37,13 @@ pub enum DbTime {
     SecsMicros { attr: String, exten: String },
     /// 2: `<time_attr>` seconds with fraction, as a double.
     Fraction { attr: String },
-    /// 3 / 4: `<time_attr>` as `strftime(time_format)` text.
-    Formatted { attr: String, format: String },
+    /// 3 / 4: `<time_attr>` as `strftime(time_format)` text in local time / UTC
+    /// ([`super::line::time_text`]).
+    Formatted {
+        attr: String,
+        format: String,
+        zone: crate::pv::timefmt::Zone,
+    },
 }
 
 /// The frozen database settings (present when `db_url` is set).
@@ -128,10 +133,8 @@ impl DbSettings {
                 let t = at.secs as f64 + f64::from(at.micros) / 1_000_000.0;
                 row.push((attr.clone(), DbValue::Double(t)));
             }
-            DbTime::Formatted { attr, format } => {
-                let s = crate::pv::timefmt::strftime(format.as_bytes(), secs);
-                // Kamailio's buffer is 128 bytes; a longer result is written empty.
-                let s = if s.len() >= 128 { Vec::new() } else { s };
+            DbTime::Formatted { attr, format, zone } => {
+                let s = super::line::time_text(format, secs, *zone);
                 row.push((attr.clone(), text(s)));
             }
         }
@@ -284,6 +287,7 @@ mod tests {
                 DbTime::Formatted {
                     attr: "ta".into(),
                     format: "%Y-%m-%d".into(),
+                    zone: crate::pv::timefmt::Zone::Utc,
                 },
                 vec![("ta", DbValue::Str("2023-11-14".into()))],
             ),

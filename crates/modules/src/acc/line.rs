@@ -7,7 +7,7 @@
 //!
 //! Everything here is pure: values come in, text goes out, so it is unit tested without a message.
 
-use crate::pv::timefmt;
+use crate::pv::timefmt::{self, Zone};
 
 /// Leading text of a line written by `acc_log_request()` / `acc_request()`.
 pub const ACC_REQUEST: &str = "ACC: request accounted: ";
@@ -49,9 +49,21 @@ pub enum TimeMode {
     Micros { exten: String },
     /// 2: `;<time_attr>=<seconds.milliseconds>`.
     Fraction { attr: String },
-    /// 3 (local time) and 4 (UTC): `;<time_attr>=<strftime(time_format)>`. ferrosip computes
-    /// calendar fields in UTC only; mode 3 is accepted only where local time is UTC.
-    Formatted { attr: String, format: String },
+    /// 3 (local time, [`Zone::Local`]) and 4 (UTC, [`Zone::Utc`]):
+    /// `;<time_attr>=<strftime(time_format)>`, see [`time_text`].
+    Formatted {
+        attr: String,
+        format: String,
+        zone: Zone,
+    },
+}
+
+/// The text of time modes 3 and 4: libc's `strftime` of `time_format` after `localtime_r`
+/// (mode 3, the host's zone: `TZ`, `/etc/localtime`) or `gmtime_r` (mode 4), as Kamailio does —
+/// so `%Z` after `gmtime_r` is `GMT` and `%s` reads the fields as local time, there too. The
+/// buffer is Kamailio's 128 bytes: a result that does not fit (or an empty one) is empty.
+pub fn time_text(format: &str, secs: i64, zone: Zone) -> Vec<u8> {
+    timefmt::format(format.as_bytes(), secs, zone, 128).unwrap_or_default()
 }
 
 /// A moment: seconds and microseconds since the Unix epoch.
@@ -105,11 +117,9 @@ pub fn render(
             let t = at.secs as f64 + f64::from(at.micros) / 1_000_000.0;
             format!(";{attr}={t:.3}")
         }
-        TimeMode::Formatted { attr, format } => {
+        TimeMode::Formatted { attr, format, zone } => {
             let secs = i64::try_from(at.secs).unwrap_or(i64::MAX);
-            let s = timefmt::strftime(format.as_bytes(), secs);
-            // Kamailio's buffer is 128 bytes; a longer result prints as empty.
-            let s = if s.len() >= 128 { Vec::new() } else { s };
+            let s = time_text(format, secs, *zone);
             format!(";{attr}={}", String::from_utf8_lossy(&s))
         }
     };
@@ -332,6 +342,7 @@ mod tests {
                 TimeMode::Formatted {
                     attr: "t".into(),
                     format: "%Y-%m-%d %H:%M:%S".into(),
+                    zone: Zone::Utc,
                 },
                 "timestamp=1795692375;t=2026-11-26 11:26:15",
             ),

@@ -37,6 +37,7 @@ use ferrosip_api::{
 use ferrosip_sipmsg::{Method, Msg};
 
 use crate::db::DbDrivers;
+use crate::pv::timefmt::Zone;
 use crate::tm::{FinalReply, TmApi};
 use db::{DbSettings, DbTime};
 use line::{Core, Stamp, TimeMode, ACC_ANSWERED, ACC_MISSED, ACC_REQUEST};
@@ -267,14 +268,10 @@ pub fn configure(params: &[(&'static str, ModValue)]) -> Result<AccConfig, Error
         2 => TimeMode::Fraction {
             attr: time_attr.clone(),
         },
-        3 if !crate::pv::timefmt::local_is_utc() => {
-            return Err(cfg_err(
-                "time_mode 3 (local time) needs the host's time zone to be UTC: ferrosip computes calendar fields in UTC only; use time_mode 4".into(),
-            ))
-        }
         3 | 4 => TimeMode::Formatted {
             attr: time_attr.clone(),
             format: time_format.clone(),
+            zone: zone_of(time_mode),
         },
         // Any other value prints the seconds only, as Kamailio's last branch does.
         _ => TimeMode::Seconds,
@@ -295,6 +292,7 @@ pub fn configure(params: &[(&'static str, ModValue)]) -> Result<AccConfig, Error
             3 | 4 => DbTime::Formatted {
                 attr: time_attr.clone(),
                 format: time_format.clone(),
+                zone: zone_of(time_mode),
             },
             _ => DbTime::None,
         };
@@ -442,6 +440,15 @@ fn refuse_unsupported(name: &str, v: &ModValue) -> Result<(), Error> {
         }
         // Without cdr_enable / db_url these change nothing, in Kamailio as here.
         _ => Ok(()),
+    }
+}
+
+/// The clock of `time_mode` 3 (the host's local time) and 4 (UTC).
+fn zone_of(time_mode: i64) -> Zone {
+    if time_mode == 3 {
+        Zone::Local
+    } else {
+        Zone::Utc
     }
 }
 
@@ -998,7 +1005,8 @@ mod tests {
             c.time,
             TimeMode::Formatted {
                 attr: "time_attr".into(),
-                format: "%s".into()
+                format: "%s".into(),
+                zone: Zone::Utc,
             }
         );
     }
