@@ -17,6 +17,10 @@ const KEEP: usize = 8;
 const MAX_BYTES: usize = 16 * 1024;
 /// Largest header index kept, in headers.
 const MAX_HDRS: usize = 128;
+/// Smallest byte buffer made: room for most datagrams, so that a pooled buffer rarely has to be
+/// replaced for the next message, yet small enough for glibc's per-thread cache (chunks up to
+/// 1,032 bytes), since buffers kept by tm never come back.
+const MIN_BYTES: usize = 1000;
 
 struct Pools {
     bytes: Vec<Vec<u8>>,
@@ -42,19 +46,13 @@ pub fn copy(data: &[u8]) -> Vec<u8> {
 /// An empty byte buffer with room for at least `cap` bytes.
 pub fn take_bytes(cap: usize) -> Vec<u8> {
     let pooled = POOLS
-        .try_with(|p| {
-            let mut p = p.try_borrow_mut().ok()?;
-            let v = p.bytes.pop()?;
-            Some(v)
-        })
+        .try_with(|p| p.try_borrow_mut().ok()?.bytes.pop())
         .ok()
         .flatten();
     match pooled {
-        Some(mut v) => {
-            v.reserve(cap);
-            v
-        }
-        None => Vec::with_capacity(cap),
+        // Growing would copy nothing useful: a fresh buffer costs the same and is never smaller.
+        Some(v) if v.capacity() >= cap => v,
+        _ => Vec::with_capacity(cap.max(MIN_BYTES)),
     }
 }
 

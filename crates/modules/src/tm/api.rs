@@ -14,11 +14,13 @@ impl TmApi {
     /// A reply arrived (after the core's `reply_route`): `true` when it belongs to one of our
     /// transactions (tm handled it; the core must not relay it statelessly).
     pub fn on_reply(&self, ctx: &mut Ctx<'_>) -> bool {
+        self.tm.reap();
         on_reply(&self.tm, ctx)
     }
 
     /// request_route finished for the message in `ctx` (Kamailio's post-script `t_unref`).
     pub fn script_end(&self, ctx: &mut Ctx<'_>) {
+        self.tm.reap();
         let (cell, pre) = CUR.with(|c| {
             let mut c = c.borrow_mut();
             let mine = c.msg_id == ctx.state.id;

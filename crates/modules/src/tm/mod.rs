@@ -156,7 +156,17 @@ pub struct Tm {
     callid_prefix: u64,
     /// `local_cancel_reason` and `e2e_cancel_reason` (both on when unset).
     cancel_reasons: OnceLock<CancelReasons>,
+    /// Transactions the timer thread freed, dropped by a worker ([`Tm::bury`], [`Tm::reap`]).
+    graveyard: Mutex<Vec<Arc<TxnCell>>>,
+    /// Counts [`Tm::reap`] calls: the timer thread drops the graveyard itself when no worker
+    /// reaped during a whole tick (no traffic), so an idle server keeps nothing.
+    reaps: AtomicU64,
 }
+
+/// Freed transactions waiting for a worker to drop them; past this the timer thread drops them.
+const GRAVEYARD_MAX: usize = 4096;
+/// Freed transactions a worker drops per message.
+const REAP_PER_MESSAGE: usize = 8;
 
 /// The Reason-header modparams of the CANCELs tm sends.
 #[derive(Debug, Clone, Copy)]
@@ -268,7 +278,51 @@ impl Tm {
             uac_seq: AtomicU64::new(0),
             callid_prefix: random_prefix(),
             cancel_reasons: OnceLock::new(),
+            graveyard: Mutex::new(Vec::new()),
+            reaps: AtomicU64::new(0),
         }
+    }
+
+    /// The timer thread is done with `cell`: when it holds the last reference (the transaction
+    /// was freed), a worker drops it instead ([`Tm::reap`]). The transaction's memory came from
+    /// a worker's allocations; freed there, it is ready for that worker's next transaction
+    /// instead of crossing between threads' allocator caches on every call.
+    fn bury(&self, cell: Arc<TxnCell>) {
+        if Arc::strong_count(&cell) != 1 {
+            return;
+        }
+        let mut g = self.graveyard.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() < GRAVEYARD_MAX {
+            g.push(cell);
+        }
+    }
+
+    /// Drops a few of the transactions the timer thread freed (called by workers per message).
+    fn reap(&self) {
+        self.reaps.fetch_add(1, Ordering::Relaxed);
+        let dead: Vec<Arc<TxnCell>> = {
+            let Ok(mut g) = self.graveyard.try_lock() else {
+                return;
+            };
+            if g.is_empty() {
+                return;
+            }
+            let keep = g.len().saturating_sub(REAP_PER_MESSAGE);
+            g.split_off(keep)
+        };
+        drop(dead);
+    }
+
+    /// The timer thread's end of tick: without a reap since `last` (the value it saw a tick ago),
+    /// it drops the graveyard itself. Returns the current count.
+    fn reap_idle(&self, last: u64) -> u64 {
+        let now = self.reaps.load(Ordering::Relaxed);
+        if now == last {
+            let dead =
+                std::mem::take(&mut *self.graveyard.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(dead);
+        }
+        now
     }
 
     fn now(&self) -> Time {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrosip_api::WorkerState;
-use ferrosip_siptxn::Time;
+use ferrosip_siptxn::{Time, TimerId};
 
 use super::*;
 
@@ -57,6 +57,7 @@ pub(super) fn timer_loop(tm: Arc<Tm>, tick: Duration) {
     let mut fired = Vec::new();
     let mut worker = WorkerState::default();
     let mut trim = Trim::default();
+    let mut reaps = 0;
     while !tm.stop.load(Ordering::Relaxed) {
         std::thread::sleep(tick);
         let now = tm.now();
@@ -65,54 +66,57 @@ pub(super) fn timer_loop(tm: Arc<Tm>, tick: Duration) {
         tm.table.due(now, &mut fired);
         for (id, weak) in fired.drain(..) {
             let Some(cell) = weak.upgrade() else { continue };
-            let early = {
-                let mut t = cell.lock();
-                if t.timer.map(|(i, _)| i) != Some(id) {
-                    continue;
-                }
-                early_branch_failures(&mut t, now)
-            };
-            if !early.is_empty() {
-                if let Some(net) = tm.net.get().cloned() {
-                    if let Ok(mut server) = net.server() {
-                        for run in &early {
-                            routes::run_branch_failure(
-                                &tm,
-                                &cell,
-                                run,
-                                server.as_mut(),
-                                &mut worker,
-                            );
-                        }
+            fire(&tm, id, &cell, &mut worker, now);
+            tm.bury(cell);
+        }
+        reaps = tm.reap_idle(reaps);
+    }
+}
+
+/// One due timer of `cell`: branch-failure routes, the state machine's timer step, failure_route.
+fn fire(tm: &Arc<Tm>, id: TimerId, cell: &Arc<TxnCell>, worker: &mut WorkerState, now: Time) {
+    {
+        let early = {
+            let mut t = cell.lock();
+            if t.timer.map(|(i, _)| i) != Some(id) {
+                return;
+            }
+            early_branch_failures(&mut t, now)
+        };
+        if !early.is_empty() {
+            if let Some(net) = tm.net.get().cloned() {
+                if let Ok(mut server) = net.server() {
+                    for run in &early {
+                        routes::run_branch_failure(tm, cell, run, server.as_mut(), worker);
                     }
                 }
             }
-            let mut actions = Vec::new();
-            let fr = {
-                let mut t = cell.lock();
-                if t.timer.map(|(i, _)| i) != Some(id) {
-                    continue;
-                }
-                t.timer = None;
-                t.p.on_timer(now, &mut actions);
-                let fr = apply(&tm, &cell, &mut t, &actions, None);
-                tm.table.reschedule(&cell, &mut t);
-                fr
+        }
+        let mut actions = Vec::new();
+        let fr = {
+            let mut t = cell.lock();
+            if t.timer.map(|(i, _)| i) != Some(id) {
+                return;
+            }
+            t.timer = None;
+            t.p.on_timer(now, &mut actions);
+            let fr = apply(tm, cell, &mut t, &actions, None);
+            tm.table.reschedule(cell, &mut t);
+            fr
+        };
+        if let Some(f) = fr {
+            let Some(net) = tm.net.get().cloned() else {
+                return;
             };
-            if let Some(f) = fr {
-                let Some(net) = tm.net.get().cloned() else {
-                    continue;
-                };
-                let Ok(mut server) = net.server() else {
-                    continue;
-                };
-                run_failure(&tm, &cell, f, server.as_mut(), &mut worker);
-                flush_finals(&tm, server.as_mut(), &mut worker);
-            } else if FINALS.with(|q| !q.borrow().is_empty()) || routes::branch_failures_queued() {
-                if let Some(net) = tm.net.get().cloned() {
-                    if let Ok(mut server) = net.server() {
-                        flush_finals(&tm, server.as_mut(), &mut worker);
-                    }
+            let Ok(mut server) = net.server() else {
+                return;
+            };
+            run_failure(tm, cell, f, server.as_mut(), worker);
+            flush_finals(tm, server.as_mut(), worker);
+        } else if FINALS.with(|q| !q.borrow().is_empty()) || routes::branch_failures_queued() {
+            if let Some(net) = tm.net.get().cloned() {
+                if let Ok(mut server) = net.server() {
+                    flush_finals(tm, server.as_mut(), worker);
                 }
             }
         }
