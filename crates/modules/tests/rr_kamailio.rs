@@ -167,6 +167,45 @@ Content-Length: 0
 ";
 
 const CASES: &[Case] = &[
+    (
+        "rm1",
+        INVITE,
+        &[("record_route", &[]), ("remove_record_route", &[])],
+        false,
+    ),
+    (
+        "rm2",
+        INVITE,
+        &[
+            ("record_route", &[";p=1"]),
+            ("add_rr_param", &[";q=2"]),
+            ("remove_record_route", &[]),
+            ("record_route", &[]),
+            ("add_rr_param", &[";late"]),
+        ],
+        true,
+    ),
+    ("rm3", INVITE, &[("remove_record_route", &[])], false),
+    (
+        "rm4",
+        INVITE,
+        &[
+            ("add_rr_param", &[";a=1"]),
+            ("record_route_preset", &["1.2.3.4;r2=on", "5.6.7.8;r2=on"]),
+            ("remove_record_route", &[]),
+            ("remove_record_route", &[]),
+        ],
+        false,
+    ),
+    (
+        "rm5",
+        INVITE,
+        &[
+            ("record_route_advertised_address", &["10.9.8.7:5080"]),
+            ("remove_record_route", &[]),
+        ],
+        true,
+    ),
     ("rr1", INVITE, &[("record_route", &[])], false),
     ("rr2", INVITE, &[("record_route", &[])], true),
     (

@@ -78,6 +78,15 @@ pub enum EditError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Anchor(u32);
 
+/// What a tagged anchor was made for, so everything inserted at such anchors can be withdrawn
+/// later as a whole (Kamailio's lump types, which `remove_record_route()` searches the lump list
+/// by). The tag travels with the edit list (clones, [`Edits::fork`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    /// rr's Record-Route headers (Kamailio's `HDR_RECORDROUTE_T` anchors).
+    RecordRoute,
+}
+
 /// Handle to an inserted piece, to chain further pieces right behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece(u32);
@@ -223,6 +232,8 @@ pub struct Edits {
     order: Vec<u32>,
     pieces: Vec<PieceRec>,
     text: Vec<u8>,
+    /// (anchor id, tag) of the tagged anchors, in creation order (empty for most messages).
+    tags: Vec<(u32, Tag)>,
 }
 
 /// What [`Edits::write`] reports besides the bytes.
@@ -255,6 +266,7 @@ impl Edits {
             order: with_room(&self.order, anchors),
             pieces: with_room(&self.pieces, anchors),
             text: with_room(&self.text, text),
+            tags: self.tags.clone(),
         }
     }
 
@@ -271,6 +283,7 @@ impl Edits {
         refill(&mut dst.order, &self.order, anchors);
         refill(&mut dst.pieces, &self.pieces, anchors);
         refill(&mut dst.text, &self.text, text);
+        refill(&mut dst.tags, &self.tags, 0);
     }
 
     /// Gives back the memory of a list that grew unusually large (a scratch list kept per thread
@@ -282,6 +295,7 @@ impl Edits {
             self.text = Vec::new();
         }
         if self.anchors.capacity() > KEEP_RECS || self.pieces.capacity() > KEEP_RECS {
+            self.tags = Vec::new();
             self.anchors = Vec::new();
             self.order = Vec::new();
             self.pieces = Vec::new();
@@ -306,6 +320,30 @@ impl Edits {
     /// A position to insert at (Kamailio `anchor_lump`).
     pub fn anchor(&mut self, offset: usize) -> Result<Anchor, EditError> {
         self.push_anchor(offset, 0)
+    }
+
+    /// A position to insert at, tagged `tag` (Kamailio's `anchor_lump` with a lump type).
+    pub fn anchor_tagged(&mut self, offset: usize, tag: Tag) -> Result<Anchor, EditError> {
+        let a = self.push_anchor(offset, 0)?;
+        self.tags.push((a.0, tag));
+        Ok(a)
+    }
+
+    /// Withdraws everything inserted at the anchors tagged `tag` (both chains; the anchors stay,
+    /// empty, and further pieces chained to the withdrawn ones are not written either), as
+    /// Kamailio's rr frees its Record-Route lumps. Returns how many anchors were cleared.
+    pub fn withdraw(&mut self, tag: Tag) -> usize {
+        let mut n = 0;
+        for (id, t) in &self.tags {
+            if *t == tag {
+                if let Some(a) = self.anchors.get_mut(*id as usize) {
+                    a.before = NIL;
+                    a.after = NIL;
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 
     /// Delete `len` bytes at `offset` (Kamailio `del_lump`); the handle anchors replacements.
@@ -1002,6 +1040,47 @@ mod tests {
     }
 
     type Step = fn(&mut Edits) -> Result<(), EditError>;
+
+    #[test]
+    fn withdraw_clears_the_tagged_anchors_only() {
+        let mut e = Edits::new(MSG.len()).unwrap();
+        let a = e.anchor_tagged(5, Tag::RecordRoute).unwrap();
+        let p = e.insert(At::After(a), b"<rr1>").unwrap();
+        e.insert(At::Next(p), b"<p>").unwrap();
+        e.insert_at(5, b"<other>").unwrap();
+        let b = e.anchor_tagged(10, Tag::RecordRoute).unwrap();
+        e.insert(At::Before(b), b"<rr2>").unwrap();
+        e.delete(0, 1).unwrap();
+        let forked = e.fork(1, 1);
+        let mut scratch = Edits::default();
+        e.fork_into(&mut scratch, 0, 0);
+        assert_eq!(
+            run(&e, &SendContext::default()),
+            "1234<rr1><p><other>56789<rr2>abcdefghij"
+        );
+        assert_eq!(e.withdraw(Tag::RecordRoute), 2);
+        assert_eq!(
+            run(&e, &SendContext::default()),
+            "1234<other>56789abcdefghij"
+        );
+        // a piece chained after the withdrawal is written again; the fork kept its tags
+        e.insert(At::After(a), b"<new>").unwrap();
+        assert_eq!(
+            run(&e, &SendContext::default()),
+            "1234<new><other>56789abcdefghij"
+        );
+        assert_eq!(scratch.withdraw(Tag::RecordRoute), 2);
+        assert_eq!(
+            run(&scratch, &SendContext::default()),
+            "1234<other>56789abcdefghij"
+        );
+        let mut f = forked;
+        assert_eq!(f.withdraw(Tag::RecordRoute), 2);
+        assert_eq!(
+            run(&f, &SendContext::default()),
+            "1234<other>56789abcdefghij"
+        );
+    }
 
     #[test]
     fn edit_table() {

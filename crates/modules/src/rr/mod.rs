@@ -1,7 +1,7 @@
 //! Kamailio's `rr` module: record-routing (`record_route`, `record_route_preset`,
 //! `record_route_advertised_address`, `add_rr_param`) and route-set processing (`loose_route`,
 //! `loose_route_preloaded`, `loose_route_mode`, `check_route_param`, `is_direction`,
-//! `rr_next_hop_route`), variables `$route_uri`, `$fti`, `$tti`, `$rdir(id|name)`.
+//! `rr_next_hop_route`), `remove_record_route`, variables `$route_uri`, `$fti`, `$tti`, `$rdir(id|name)`.
 //!
 //! Record-Route headers are edits with Kamailio's lump structure: per header two anchors at the
 //! first header, the address written by a receive/send-socket substitution and `;r2=on` plus the
@@ -11,9 +11,11 @@
 //! `loose_route` only changes message state: the new R-URI (`ctx.state.new_uri`), `$du`
 //! (`ctx.state.dst_uri`) and deletions of Route headers; forwarding uses that state.
 //!
-//! What this module does not do (refused at load, never ignored): `remove_record_route()` (the edit
-//! list cannot withdraw recorded pieces). The `outbound` module integration (flow tokens, return
-//! code 2) does not exist because ferrosip has no `outbound` module. Send sockets forced by
+//! `remove_record_route()` withdraws the pieces recorded at the Record-Route anchors (tagged
+//! `edit::Tag::RecordRoute`, Kamailio's `HDR_RECORDROUTE_T` lumps).
+//!
+//! What this module does not do: the `outbound` module integration (flow tokens, return code 2)
+//! does not exist because ferrosip has no `outbound` module. Send sockets forced by
 //! `loose_route` (double Route, `force_send_socket`, `sockname_mode`) are looked up in
 //! `Server::sockets()` and set in `ctx.state.force_socket`.
 
@@ -233,11 +235,12 @@ pub fn exports() -> ModuleExports {
             Ok(())
         }),
         is_direction_export(&cfg),
-        FnExport::new(
+        f(
             "remove_record_route",
             &[],
             RouteMask::REQUEST.or(RouteMask::FAILURE),
-            "not implemented: the edit list cannot withdraw pieces already recorded",
+            "withdraw the Record-Route headers added to this message (a later record_route() is still a second attempt)",
+            |ctx, _, _| Ok(RetCode(record::remove_record_route(ctx))),
         ),
         f(
             "rr_next_hop_route",

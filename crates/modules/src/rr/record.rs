@@ -1,9 +1,10 @@
 //! Record-Route insertion: `record_route`, `record_route_preset`,
-//! `record_route_advertised_address`, `add_rr_param`, as edits with Kamailio's lump layout.
+//! `record_route_advertised_address`, `add_rr_param`, as edits with Kamailio's lump layout, and
+//! `remove_record_route` (the anchors are tagged [`Tag::RecordRoute`]).
 
 use ferrosip_api::route::RouteType;
 use ferrosip_api::{Ctx, L_ERR};
-use ferrosip_sipmsg::edit::{At, Cond, EditError, Subst};
+use ferrosip_sipmsg::edit::{Anchor, At, Cond, EditError, Subst, Tag};
 use ferrosip_sipmsg::{Scheme, Span, Uri};
 
 use super::loose::{direction, Direction};
@@ -113,7 +114,27 @@ pub fn add_rr_param(ctx: &mut Ctx<'_>, c: &Config, param: &[u8]) -> i64 {
     1
 }
 
+/// `remove_record_route()`: withdraws what was recorded at the Record-Route anchors of this
+/// message, as Kamailio frees the lumps of its `HDR_RECORDROUTE_T` anchors. Always 1.
+///
+/// Kamailio's quirks, kept (verified against 5.6.3): every Record-Route function puts the end of
+/// each header (`;lr;ftag=…>` and the parameters, `;lr>` for `record_route_preset()`) on a second
+/// anchor of another type, which stays — the forwarded request keeps a line with that end, and
+/// `add_rr_param()` still extends it. A later `record_route()` still counts as a second attempt
+/// (the "added" mark stays).
+pub fn remove_record_route(ctx: &mut Ctx<'_>) -> i64 {
+    ctx.edits.withdraw(Tag::RecordRoute);
+    1
+}
+
 // ---- internals ----
+
+/// An anchor at the first header for a Record-Route piece (tagged, so
+/// [`remove_record_route`] can withdraw it — also in a failure_route, where the edits are
+/// tm's copy and this module's per-message state is new).
+fn rr_anchor(e: &mut ferrosip_sipmsg::edit::Edits, first: usize) -> Result<Anchor, EditError> {
+    e.anchor_tagged(first, Tag::RecordRoute)
+}
 
 /// Why an insertion failed (already logged).
 #[derive(Debug)]
@@ -171,7 +192,7 @@ fn record_route(ctx: &mut Ctx<'_>, c: &Config, params: Option<&[u8]>) -> Result<
             continue;
         }
         let e = &mut ctx.edits;
-        let (l, l2) = (e.anchor(first)?, e.anchor(first)?);
+        let (l, l2) = (rr_anchor(e, first)?, e.anchor(first)?);
         let (at_l, at_l2) = if inbound {
             (At::After(l), At::Before(l2))
         } else {
@@ -228,7 +249,7 @@ fn record_route_preset(ctx: &mut Ctx<'_>, c: &Config, data: &[u8]) -> Result<(),
     }
     hdr.extend_from_slice(&pbuf);
     let e = &mut ctx.edits;
-    let (l, l2) = (e.anchor(first)?, e.anchor(first)?);
+    let (l, l2) = (rr_anchor(e, first)?, e.anchor(first)?);
     e.insert(At::After(l), &hdr)?;
     let s = e.insert(At::Before(l2), if c.full_lr { RR_LR_FULL } else { RR_LR })?;
     e.insert(At::Next(s), RR_TERM)?;
@@ -263,7 +284,7 @@ fn record_route_advertised(ctx: &mut Ctx<'_>, c: &Config, data: &[u8]) -> Result
             continue;
         }
         let e = &mut ctx.edits;
-        let (l, l2) = (e.anchor(first)?, e.anchor(first)?);
+        let (l, l2) = (rr_anchor(e, first)?, e.anchor(first)?);
         let (at_l, at_l2) = if inbound {
             (At::After(l), At::Before(l2))
         } else {
