@@ -219,12 +219,7 @@ pub fn serve(
     // Everything that can fail on the config is checked before forking.
     let mut defs = wire.listens.clone();
     defs.extend(core.listen.iter().map(ListenDef::from_arg));
-    let specs = sockets::listen_specs(
-        &defs,
-        wire.port,
-        core.disable_tcp,
-        wire.bind_ipv6_link_local,
-    )?;
+    let specs = sockets::listen_specs(&defs, wire.port, core.disable_tcp, wire.expand())?;
     let tcfg = wire.transport_config(core);
     let mut notify = match cmd.fork {
         ForkMode::Daemonize => Some(daemonize(core.log_stderror)?),

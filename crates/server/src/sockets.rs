@@ -3,8 +3,10 @@
 //! resolver; interface names expanded), and the bound sockets become the [`Sockets`] table the
 //! receive and forward paths use (advertised addresses, names, `myself` matching with `alias=`).
 //!
-//! Without any `listen`, every address of every interface is bound (UDP and TCP), as Kamailio does;
-//! IPv6 link-local addresses are skipped unless `bind_ipv6_link_local` is set (Kamailio's default).
+//! Without any `listen`, every IPv4 address of every interface is bound (UDP and TCP), as Kamailio
+//! does, and so is a `listen` naming an interface; their IPv6 addresses too with `auto_bind_ipv6=1`
+//! ([`Expand`]). IPv6 link-local addresses are skipped unless `bind_ipv6_link_local` is set
+//! (Kamailio's default).
 //!
 //! Refused (clear error, never ignored): `tls`, `sctp`, `ws`, `wss` listeners (the transport has
 //! none), several addresses on one UDP/TCP listener (Kamailio allows that for SCTP only), `agname`
@@ -74,12 +76,22 @@ impl ListenDef {
     }
 }
 
+/// Which addresses of an interface are bound when one is expanded (no `listen` at all, or a
+/// `listen` naming an interface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expand {
+    /// `auto_bind_ipv6`: IPv6 addresses too (Kamailio's default `0`: IPv4 only).
+    pub ipv6: bool,
+    /// `bind_ipv6_link_local`: IPv6 link-local addresses too.
+    pub link_local: bool,
+}
+
 /// Turns listen statements into transport specs. `default_port` is the `port=` parameter.
 pub fn listen_specs(
     defs: &[ListenDef],
     default_port: Option<u16>,
     disable_tcp: bool,
-    link_local: bool,
+    expand: Expand,
 ) -> Result<Vec<ListenSpec>, Error> {
     let bad = |what: &str, why: String| Error::Socket {
         what: what.to_string(),
@@ -90,7 +102,7 @@ pub fn listen_specs(
     let all_if;
     let defs = if defs.is_empty() {
         all_if = vec![ListenDef {
-            addrs: interface_addrs(link_local)?
+            addrs: interface_addrs(expand)?
                 .iter()
                 .map(IpAddr::to_string)
                 .collect(),
@@ -136,7 +148,7 @@ pub fn listen_specs(
         // an empty list form of interfaces expanded from "no listen" gives one socket each.
         let mut ips: Vec<IpAddr> = Vec::new();
         for a in &d.addrs {
-            ips.extend(resolve_listen_host(a, link_local).map_err(|w| bad(&label, w))?);
+            ips.extend(resolve_listen_host(a, expand).map_err(|w| bad(&label, w))?);
         }
         if ips.is_empty() {
             return Err(bad(&label, "no address".into()));
@@ -170,20 +182,26 @@ pub fn listen_specs(
     Ok(out)
 }
 
-/// A listen host: an IP address (IPv6 with or without brackets), an interface name (all its
-/// addresses), or a host name (its addresses from the system resolver).
-pub fn resolve_listen_host(host: &str, link_local: bool) -> Result<Vec<IpAddr>, String> {
+/// A listen host: an IP address (IPv6 with or without brackets), an interface name (its addresses
+/// as [`Expand`] selects them), or a host name (its addresses from the system resolver).
+pub fn resolve_listen_host(host: &str, expand: Expand) -> Result<Vec<IpAddr>, String> {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = h.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
-    let by_if: Vec<IpAddr> = interfaces(link_local)
+    let on_if: Vec<IpAddr> = interfaces(expand.link_local)
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|(name, _)| name == h)
         .map(|(_, ip)| ip)
         .collect();
-    if !by_if.is_empty() {
+    if !on_if.is_empty() {
+        let by_if: Vec<IpAddr> = on_if.into_iter().filter(|ip| expand.takes(ip)).collect();
+        if by_if.is_empty() {
+            return Err(format!(
+                "interface {h} has no IPv4 address (its IPv6 ones need auto_bind_ipv6=1)"
+            ));
+        }
         return Ok(by_if);
     }
     let addrs: Vec<IpAddr> = (h, 0u16)
@@ -198,11 +216,19 @@ pub fn resolve_listen_host(host: &str, link_local: bool) -> Result<Vec<IpAddr>, 
         .ok_or_else(|| format!("cannot resolve {h}"))
 }
 
-/// Every address of every interface that is up.
-pub fn interface_addrs(link_local: bool) -> Result<Vec<IpAddr>, Error> {
-    let mut v: Vec<IpAddr> = interfaces(link_local)?
+impl Expand {
+    /// True when an expanded interface address is bound.
+    fn takes(&self, ip: &IpAddr) -> bool {
+        self.ipv6 || ip.is_ipv4()
+    }
+}
+
+/// Every address of every interface that is up, as [`Expand`] selects them.
+pub fn interface_addrs(expand: Expand) -> Result<Vec<IpAddr>, Error> {
+    let mut v: Vec<IpAddr> = interfaces(expand.link_local)?
         .into_iter()
         .map(|(_, ip)| ip)
+        .filter(|ip| expand.takes(ip))
         .collect();
     v.dedup();
     Ok(v)
@@ -610,7 +636,7 @@ mod tests {
             ),
         ];
         for (defs, port, no_tcp, want) in cases {
-            let got = listen_specs(&defs, port, no_tcp, false)
+            let got = listen_specs(&defs, port, no_tcp, Expand::default())
                 .map(|v| {
                     v.iter()
                         .filter(|s| {
@@ -634,7 +660,17 @@ mod tests {
                 ),
             }
         }
-        let all = listen_specs(&[], None, false, false).unwrap_or_default();
+        let all = listen_specs(&[], None, false, Expand::default()).unwrap_or_default();
+        // auto_bind_ipv6=0 (Kamailio's default): IPv4 only; 1 adds IPv6 (::1 of lo, when up).
+        assert!(!all.is_empty() && all.iter().all(|s| s.addr.is_ipv4()));
+        let six = Expand {
+            ipv6: true,
+            ..Expand::default()
+        };
+        let lo = |e| resolve_listen_host("lo", e).unwrap_or_default();
+        assert_eq!(lo(Expand::default()), vec![IpAddr::from([127, 0, 0, 1])]);
+        assert!(lo(six).contains(&IpAddr::from([127, 0, 0, 1])));
+        assert!(lo(six).iter().all(|ip| ip.is_ipv4() || ip.is_loopback()));
         assert!(all
             .iter()
             .any(|s| s.bind_addr() == "127.0.0.1:5060".parse().unwrap_or(all[0].bind_addr())));

@@ -20,7 +20,6 @@ use crate::listen::{HostPort, ListenArg};
 use crate::log::{LogControl, LogEngine};
 use crate::modparam::Modparam;
 use crate::settings::{CoreSettings, ParamValue};
-use crate::sockets::ListenDef;
 use crate::Error;
 
 /// What to do after the config is loaded.
@@ -378,16 +377,7 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
 
     let mut settings = cfg_check.settings;
     apply_overrides(&mut settings, cmd)?;
-    // `auto_bind_ipv6=0` depends on every listen, the command line's included.
-    let mut params_not_implemented = cfg_check.params_not_implemented;
-    let cmd_listens: Vec<ListenDef> = settings.listen.iter().map(ListenDef::from_arg).collect();
-    if let Some(why) = cfg_check.wire.auto_bind_ipv6_conflict(&cmd_listens) {
-        say(
-            out,
-            &format!("warning: core parameter `auto_bind_ipv6`: {why}\n"),
-        );
-        params_not_implemented.push("auto_bind_ipv6".into());
-    }
+    let params_not_implemented = cfg_check.params_not_implemented;
     configure_logging(log, &settings, cmd)?;
     // Logged once the config's log settings apply.
     for name in &cfg_check.no_effect {

@@ -18,7 +18,7 @@ use ferrosip_api::CoreParams;
 use ferrosip_transport::TransportConfig;
 
 use crate::settings::{CoreSettings, ParamValue};
-use crate::sockets::ListenDef;
+use crate::sockets::{Expand, ListenDef};
 use crate::Error;
 
 /// Kamailio's default `msg_recv_max_size`.
@@ -54,9 +54,9 @@ pub struct WireSettings {
     pub tcp_accept_aliases: bool,
     /// `max_branches` (1..=30, default 12).
     pub max_branches: u32,
-    /// `auto_bind_ipv6` as the config sets it (`None`: not set). ferrosip always binds the IPv6
-    /// addresses of the interfaces it expands, Kamailio's `1`; see [`Self::auto_bind_ipv6_conflict`].
-    pub auto_bind_ipv6: Option<bool>,
+    /// `auto_bind_ipv6`: bind the IPv6 addresses of expanded interfaces too (default off, IPv4
+    /// only, as Kamailio); see [`Self::expand`].
+    pub auto_bind_ipv6: bool,
     pub transport: TransportConfig,
 }
 
@@ -86,7 +86,7 @@ impl Default for WireSettings {
             onsend_route_reply: false,
             tcp_accept_aliases: false,
             max_branches: 12,
-            auto_bind_ipv6: None,
+            auto_bind_ipv6: false,
             transport: TransportConfig::default(),
         }
     }
@@ -211,7 +211,7 @@ impl WireSettings {
             "tcp_no_connect" => t.tcp_no_connect = boolean()?,
             "tcp_conn_wq_max" => t.tcp_conn_wq_max = uint()?.max(1),
             "tos" => t.tos = u8::try_from(int()?).map_err(|_| bad("0..255"))?,
-            "auto_bind_ipv6" => self.auto_bind_ipv6 = Some(int()? != 0),
+            "auto_bind_ipv6" => self.auto_bind_ipv6 = int()? != 0,
             "tcp_keepalive" => t.tcp_keepalive.enabled = boolean()?,
             // Kamailio's ranges (its cfg checks refuse more); 0 leaves the system's value.
             "tcp_keepidle" | "tcp_keepintvl" | "tcp_keepcnt" => {
@@ -252,25 +252,13 @@ impl WireSettings {
         Ok(true)
     }
 
-    /// Why the config's `auto_bind_ipv6=0` cannot be honoured, if it cannot. Kamailio's `0` (its
-    /// default) binds only the IPv4 addresses of the interfaces it expands — every interface when
-    /// there is no `listen`, and a `listen` that names an interface; ferrosip binds their IPv6
-    /// addresses too. With listens that all name addresses or host names, nothing is expanded and
-    /// `0` changes nothing. `extra` are the `-l` listens.
-    pub fn auto_bind_ipv6_conflict(&self, extra: &[ListenDef]) -> Option<String> {
-        if self.auto_bind_ipv6 != Some(false) {
-            return None;
+    /// Which addresses of an expanded interface are bound (`auto_bind_ipv6`,
+    /// `bind_ipv6_link_local`).
+    pub fn expand(&self) -> Expand {
+        Expand {
+            ipv6: self.auto_bind_ipv6,
+            link_local: self.bind_ipv6_link_local,
         }
-        let why = "not implemented (only where nothing is expanded): ferrosip binds the IPv6 \
-                   addresses of expanded interfaces too (Kamailio's auto_bind_ipv6=1)";
-        let defs: Vec<&ListenDef> = self.listens.iter().chain(extra).collect();
-        if defs.is_empty() {
-            return Some(format!("{why}; the config has no listen"));
-        }
-        defs.iter()
-            .flat_map(|d| d.addrs.iter())
-            .find(|h| is_interface_name(h))
-            .map(|h| format!("{why}; listen `{h}` names an interface"))
     }
 
     /// The core parameters modules read ([`ferrosip_api::Server::core_params`]): the config's
@@ -308,19 +296,6 @@ impl WireSettings {
         }
         t
     }
-}
-
-/// True when `host` is the name of a network interface of this machine (not an address).
-fn is_interface_name(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    if h.parse::<std::net::IpAddr>().is_ok() {
-        return false;
-    }
-    let Ok(c) = std::ffi::CString::new(h) else {
-        return false;
-    };
-    // SAFETY: `c` is a NUL-terminated string that outlives the call, which only reads it.
-    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
 }
 
 #[cfg(test)]
@@ -418,28 +393,20 @@ mod tests {
     }
 
     #[test]
-    fn auto_bind_ipv6_zero_only_where_nothing_is_expanded() {
-        let def = |host: &str| ListenDef {
-            addrs: vec![host.to_string()],
-            ..ListenDef::default()
-        };
-        let with = |v: i64, listens: &[&str], extra: &[&str]| {
+    fn auto_bind_ipv6_selects_expanded_addresses() {
+        // Kamailio's default 0: IPv4 addresses of expanded interfaces only.
+        assert_eq!(WireSettings::default().expand(), Expand::default());
+        for (v, ipv6) in [(1, true), (0, false), (2, true)] {
             let mut w = WireSettings::default();
             assert_eq!(w.apply_param("auto_bind_ipv6", &Int(v)).ok(), Some(true));
-            w.listens = listens.iter().map(|h| def(h)).collect();
-            let extra: Vec<ListenDef> = extra.iter().map(|h| def(h)).collect();
-            w.auto_bind_ipv6_conflict(&extra)
-        };
-        assert_eq!(with(0, &["192.0.2.1"], &[]), None);
-        assert_eq!(with(0, &["[::1]", "sip.example.com"], &[]), None);
-        assert_eq!(with(0, &[], &["127.0.0.1"]), None);
-        assert!(with(0, &[], &[]).is_some_and(|w| w.contains("no listen")));
-        assert!(with(0, &["127.0.0.1", "lo"], &[]).is_some_and(|w| w
-            .contains("`lo` names an interface")
-            && w.contains("not implemented")));
-        // 1 is what ferrosip does; not set: nothing to check.
-        assert_eq!(with(1, &[], &[]), None);
-        assert_eq!(WireSettings::default().auto_bind_ipv6_conflict(&[]), None);
+            assert_eq!(w.expand().ipv6, ipv6);
+        }
+        let mut w = WireSettings::default();
+        assert_eq!(
+            w.apply_param("bind_ipv6_link_local", &Int(1)).ok(),
+            Some(true)
+        );
+        assert!(w.expand().link_local && !w.expand().ipv6);
     }
 
     /// (params set, expected signature, server header, user agent, sip_warning)
