@@ -5,7 +5,9 @@
 //!   with a message naming the parameter (and `-c` only warns);
 //! - `tcp_keepalive`/`tcp_keepidle` reach the server's accepted and outgoing TCP connections: the
 //!   kernel's keepalive timer of those sockets (/proc/net/tcp) is armed with `tcp_keepidle`, or
-//!   not at all with `tcp_keepalive=no` — as Kamailio's are.
+//!   not at all with `tcp_keepalive=no` — as Kamailio's are;
+//! - `auto_bind_ipv6` selects the addresses of expanded interfaces (in a network namespace);
+//! - `corelog` is the level of a TCP read error line, and of a too-large datagram's.
 //!
 //! The exact TCP_KEEPINTVL/TCP_KEEPCNT values are read back with getsockopt by the transport's
 //! own test (crates/transport/tests/keepalive.rs).
@@ -645,5 +647,90 @@ fn bind_inside_a_namespace() {
             srv.stop();
             assert_eq!(got, *want, "{tag}: `{param}`, listen on lo: {listen_lo}");
         }
+    }
+}
+
+/// The log line a TCP connection reset by the client leaves (its level and text, with the
+/// addresses cut off), for `params`; `None` when nothing is logged.
+fn tcp_read_error_line(bin: &str, tag: &str, params: &str) -> Option<String> {
+    let port = free_port();
+    let srv_addr = addr(&format!("127.0.0.1:{port}"));
+    let mut srv = start(bin, tag, &forward_cfg(port, params), &[srv_addr]);
+    let mut c = TcpStream::connect(srv_addr).expect("connect");
+    // A CRLF keepalive, which both answer with CRLF, then half a request, so that the server is
+    // reading when the client closes with the answer unread — which sends a reset.
+    std::io::Write::write_all(
+        &mut c,
+        b"\r\n\r\nOPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKr\r\n",
+    )
+    .expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(c);
+    std::thread::sleep(Duration::from_millis(500));
+    srv.stop();
+    srv.log_text().lines().find_map(|l| {
+        let at = l.find("error reading: Connection reset by peer (104)")?;
+        let level = l.split(':').next()?.split(' ').next_back()?;
+        Some(format!("{level} {}", &l[at..at + 45]))
+    })
+}
+
+/// `corelog` is the level of the core's traffic messages: a TCP read error is an ERROR line by
+/// default, a NOTICE line with `corelog=1` (shown with `debug=2`, not with `debug=0`) — as Kamailio
+/// 5.6.3 logs it.
+#[test]
+fn corelog_sets_the_level_of_tcp_read_errors() {
+    let mut bins = vec![("fs", ferrosip_bin())];
+    if let Some(k) = kamailio_bin() {
+        bins.push(("kam", k));
+    }
+    let text = "error reading: Connection reset by peer (104)";
+    for (tag, bin) in bins {
+        for (i, (params, want)) in [
+            ("", Some(format!("ERROR {text}"))),
+            ("corelog=1", Some(format!("NOTICE {text}"))),
+            ("corelog=1\ndebug=0", None),
+            ("core_log=-1\ndebug=-1", Some(format!("ERROR {text}"))),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let got = tcp_read_error_line(bin, &format!("{tag}-corelog{i}"), params);
+            assert_eq!(got, want, "{tag}: {params:?}");
+        }
+    }
+}
+
+/// A datagram above `msg_recv_max_size` is dropped with a line at `corelog` (Kamailio 6.0's
+/// udp_rcv_loop; 5.6.3 has no `msg_recv_max_size`, so the binary alone).
+#[test]
+fn corelog_sets_the_level_of_too_large_messages() {
+    for (i, (params, want)) in [
+        ("", Some("ERROR")),
+        ("corelog=2", Some("INFO")),
+        ("corelog=2\ndebug=1", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let port = free_port();
+        let srv_addr = addr(&format!("127.0.0.1:{port}"));
+        let cfg = forward_cfg(port, &format!("msg_recv_max_size=512\n{params}"));
+        let mut srv = start(
+            ferrosip_bin(),
+            &format!("fs-toolarge{i}"),
+            &cfg,
+            &[srv_addr],
+        );
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        u.send_to(&[b'x'; 600], srv_addr).expect("send");
+        std::thread::sleep(Duration::from_millis(500));
+        srv.stop();
+        let log = srv.log_text();
+        let line = log
+            .lines()
+            .find(|l| l.contains("read message too large: 600 (cfg msg recv max size: 512)"));
+        let level = line.and_then(|l| l.split(':').next()?.split(' ').next_back());
+        assert_eq!(level, want, "{params:?}: {log}");
     }
 }

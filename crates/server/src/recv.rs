@@ -122,7 +122,14 @@ impl Receiver {
         number_worker();
         if data.len() > n.wire.msg_recv_max_size {
             CoreStats::inc(&n.stats.too_big);
-            tracing::debug!(src = %ri.src, len = data.len(), "message too big, dropped");
+            emit(
+                n.wire.transport.corelog,
+                &format!(
+                    "read message too large: {} (cfg msg recv max size: {})",
+                    data.len(),
+                    n.wire.msg_recv_max_size
+                ),
+            );
             return;
         }
         reset_msg_net();

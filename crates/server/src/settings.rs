@@ -309,8 +309,6 @@ impl CoreSettings {
                     "ferrosip does not serialise the routing of messages of one Call-ID",
                 )
             }
-            // `corelog` (the level of the core's own messages about SIP traffic) is not used yet:
-            // not matched here, so the start-up check reports it instead of ignoring it.
             "log_stderror" => self.log_stderror = boolean()?,
             "log_color" => self.log_color = boolean()?,
             "log_facility" => {

@@ -212,6 +212,8 @@ impl WireSettings {
             "tcp_conn_wq_max" => t.tcp_conn_wq_max = uint()?.max(1),
             "tos" => t.tos = u8::try_from(int()?).map_err(|_| bad("0..255"))?,
             "auto_bind_ipv6" => self.auto_bind_ipv6 = int()? != 0,
+            // Kamailio takes any level (LOG clamps it to L_ALERT..L_DBG when printing).
+            "corelog" => t.corelog = i32::try_from(int()?).map_err(|_| bad("a log level"))?,
             "tcp_keepalive" => t.tcp_keepalive.enabled = boolean()?,
             // Kamailio's ranges (its cfg checks refuse more); 0 leaves the system's value.
             "tcp_keepidle" | "tcp_keepintvl" | "tcp_keepcnt" => {

@@ -57,6 +57,9 @@ pub struct TransportConfig {
     /// TCP keepalives, set on listeners (accepted connections inherit them) and on outgoing
     /// connections, as Kamailio sets them.
     pub tcp_keepalive: KeepAlive,
+    /// `corelog`: the Kamailio log level of the core's messages about traffic that are not
+    /// critical (here: a TCP read error). Default `L_ERR` (-1).
+    pub corelog: i32,
 }
 
 /// `tcp_keepalive` (`SO_KEEPALIVE`, Kamailio's default on) and `tcp_keepidle`, `tcp_keepintvl`,
@@ -107,6 +110,7 @@ impl Default for TransportConfig {
             io_threads: 1,
             tos: 0x10,
             tcp_keepalive: KeepAlive::default(),
+            corelog: -1,
         }
     }
 }
@@ -149,6 +153,19 @@ impl TransportConfig {
             });
         }
         Ok(())
+    }
+}
+
+/// Logs `text` from `func` at the Kamailio level `level` (`corelog`): the `tracing` level whose
+/// band holds it, with the exact level in the `klevel` field (the server's log layer prints it,
+/// filtered by `debug`, see its `LogLevel::band`).
+pub(crate) fn log_core(level: i32, func: &str, text: &str) {
+    let k = i64::from(level);
+    match level {
+        i32::MIN..=-1 => tracing::error!(klevel = k, func, "{text}"),
+        0 => tracing::warn!(klevel = k, func, "{text}"),
+        1 | 2 => tracing::info!(klevel = k, func, "{text}"),
+        _ => tracing::debug!(klevel = k, func, "{text}"),
     }
 }
 

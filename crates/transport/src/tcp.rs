@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::KeepAlive;
+use crate::config::{log_core, KeepAlive};
 use crate::conn::{Cmd, ConnInfo, ConnState, Direction, Entry};
 use crate::error::Error;
 use crate::framer::{FrameEvent, FrameLimits, Framer, StreamFramer};
@@ -303,8 +303,23 @@ async fn read_loop<F: StreamFramer>(
             }
             r = rd.read(&mut buf) => match r {
                 Ok(0) => return,
-                Err(_) => {
+                Err(e) => {
                     Stats::inc(&shared.stats.tcp_con_reset);
+                    // Kamailio's tcp_read error line, at `corelog`.
+                    let why = e.to_string();
+                    let why = why.split(" (os error").next().unwrap_or_default();
+                    log_core(
+                        cfg.corelog,
+                        "tcp_read_data",
+                        &format!(
+                            "error reading: {why} ({}) ([{}]:{} -> [{}]:{})",
+                            e.raw_os_error().unwrap_or(0),
+                            ri.src.ip(),
+                            ri.src.port(),
+                            ri.dst.ip(),
+                            ri.dst.port()
+                        ),
+                    );
                     return;
                 }
                 Ok(n) => n,
