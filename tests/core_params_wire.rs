@@ -356,7 +356,13 @@ CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
 /// A name server for the namespace: `v6only.ferrosip.test` has an AAAA record (::1) and no A
 /// record, `both.ferrosip.test` both (127.0.0.1, ::1); queries for `nowhere.ferrosip.test` are
 /// never answered; anything else is NXDOMAIN. Runs until `stop` is set (bounded by 170 s).
-fn name_server(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+/// The questions the name server was asked: (name, type).
+type Asked = std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>;
+
+fn name_server(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    asked: Asked,
+) -> std::thread::JoinHandle<()> {
     let s = std::net::UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53");
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
@@ -369,11 +375,34 @@ fn name_server(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thre
             let Ok((n, from)) = s.recv_from(&mut buf) else {
                 continue;
             };
-            if let Some(answer) = dns_answer(buf.get(..n).unwrap_or(&[])) {
+            let q = buf.get(..n).unwrap_or(&[]);
+            if let (Some(name), Ok(mut a)) = (question(q), asked.lock()) {
+                a.push(name);
+            }
+            if let Some(answer) = dns_answer(q) {
                 let _ = s.send_to(&answer, from);
             }
         }
     })
+}
+
+/// The name and type a query asks for.
+fn question(q: &[u8]) -> Option<(String, u16)> {
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*q.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    Some((
+        labels.join("."),
+        u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]),
+    ))
 }
 
 /// The answer to one query, or `None` to stay silent.
@@ -450,6 +479,34 @@ CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     got.iter().any(|m| m.starts_with("OPTIONS sip:x@"))
 }
 
+/// Sends a request to `name` through a server with `params` that listens on 127.0.0.1 (and ::1
+/// with `v6`), so that it looks the name up (the name server does not know it).
+fn asked_aaaa(bin: &str, tag: &str, name: &str, params: &str, v6: bool) {
+    let port = free_port();
+    let srv_addr = addr(&format!("127.0.0.1:{port}"));
+    let six = if v6 {
+        format!("listen=udp:[::1]:{port}\n")
+    } else {
+        String::new()
+    };
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\n{six}children=1\nlog_stderror=yes\ndebug=2\n\
+         use_dns_cache=off\n{params}\nrequest_route {{\n    forward();\n    exit;\n}}\n"
+    );
+    let mut srv = start(bin, tag, &cfg, &[srv_addr]);
+    let req = format!(
+        "OPTIONS sip:x@{name}:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKq{tag};rport\r\n\
+From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: q-{tag}@test\r\n\
+CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    u.send_to(req.as_bytes(), srv_addr).expect("send");
+    // The lookup is answered at once (NXDOMAIN); a second for both record types.
+    std::thread::sleep(Duration::from_secs(1));
+    srv.stop();
+}
+
 #[test]
 #[ignore = "run inside its namespace by resolver_parameters_in_a_namespace"]
 fn dns_inside_a_namespace() {
@@ -458,7 +515,8 @@ fn dns_inside_a_namespace() {
         return;
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let server = name_server(stop.clone());
+    let asked = Asked::default();
+    let server = name_server(stop.clone(), asked.clone());
     let mut bins = vec![("fs", ferrosip_bin())];
     match kamailio_bin() {
         Some(k) => bins.push(("kam", k)),
@@ -478,6 +536,21 @@ fn dns_inside_a_namespace() {
             "v6only.ferrosip.test",
             "dns_try_ipv6=no"
         ));
+        // Listening on IPv4 only, AAAA records are not asked for, with or without
+        // dns_try_ipv6=yes (it turns itself off); listening on ::1 too, they are.
+        for (i, (params, v6, want)) in [
+            ("", false, false),
+            ("dns_try_ipv6=yes", false, false),
+            ("dns_try_ipv6=yes", true, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let name = format!("probe{i}-{tag}.ferrosip.test");
+            asked_aaaa(bin, &format!("{tag}-probe{i}"), &name, params, v6);
+            let seen = asked.lock().is_ok_and(|a| a.contains(&(name.clone(), 28)));
+            assert_eq!(seen, want, "{tag}: `{params}`, IPv6 listener: {v6}");
+        }
         // With both records the A record wins either way.
         assert!(!reaches_v6(
             bin,

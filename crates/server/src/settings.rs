@@ -110,8 +110,12 @@ pub struct CoreSettings {
     pub dns_retr_time: Option<u32>,
     /// `dns_retr_no`: times the resolver asks each name server (`None`: the system's).
     pub dns_retr_no: Option<u32>,
-    /// `dns_try_ipv6` as the config sets it (only `no` is accepted).
+    /// `dns_try_ipv6` as the config sets it (default: on, which turns itself off without an
+    /// IPv6 listener, see [`Self::ipv6_listener`]).
     pub dns_try_ipv6: Option<bool>,
+    /// Whether the server listens on an IPv6 address (set at start-up from the listen specs):
+    /// without one, `dns_try_ipv6` is off, as Kamailio turns it off.
+    pub ipv6_listener: bool,
 }
 
 impl Default for CoreSettings {
@@ -146,6 +150,7 @@ impl Default for CoreSettings {
             dns_retr_time: None,
             dns_retr_no: None,
             dns_try_ipv6: None,
+            ipv6_listener: true,
         }
     }
 }
@@ -259,21 +264,10 @@ impl CoreSettings {
                     "ferrosip sends to the first address a name resolves to, without failover",
                 )
             }
-            // `no`: the resolver asks for A records only (glibc's `no-aaaa`, see
-            // `apply_resolver_options`). Kamailio's `yes` (its default) turns itself off when
-            // it listens on no IPv6 address; ferrosip asks for AAAA records whenever a name has
-            // no A record, so `yes` is not what it does in every case.
-            "dns_try_ipv6" => {
-                let v = boolean()?;
-                self.dns_try_ipv6 = Some(v);
-                return only(
-                    !v,
-                    "no",
-                    false,
-                    "ferrosip asks for AAAA records when a name has no A record even when it \
-                     listens on no IPv6 address, where Kamailio's `yes` turns itself off",
-                );
-            }
+            // `no`, or no IPv6 listener: the resolver asks for A records only (glibc's `no-aaaa`,
+            // see `apply_resolver_options`); `yes` (Kamailio's default) with an IPv6 listener:
+            // AAAA records when a name has no A record, which is what getaddrinfo does.
+            "dns_try_ipv6" => self.dns_try_ipv6 = Some(boolean()?),
             // Kamailio copies these into the C library resolver's `_res.retrans`/`_res.retry`;
             // ferrosip gives glibc the same two numbers (see `apply_resolver_options`), within
             // the limits glibc takes them (RES_MAXRETRANS 30, RES_MAXRETRY 5). Negative: the
@@ -361,11 +355,17 @@ impl CoreSettings {
         Ok(true)
     }
 
+    /// True when AAAA records are not asked for: `dns_try_ipv6=no`, or no IPv6 listener (Kamailio
+    /// then turns its default `yes` off).
+    fn no_aaaa(&self) -> bool {
+        self.dns_try_ipv6 == Some(false) || !self.ipv6_listener
+    }
+
     /// glibc's resolver options for `dns_retr_time`/`dns_retr_no` (`timeout:N attempts:N`) and
-    /// `dns_try_ipv6=no` (`no-aaaa`), if the config sets any.
+    /// `dns_try_ipv6` off (`no-aaaa`), if any applies.
     pub fn resolver_options(&self) -> Option<String> {
         let mut opts = Vec::new();
-        if self.dns_try_ipv6 == Some(false) {
+        if self.no_aaaa() {
             opts.push("no-aaaa".to_string());
         }
         if let Some(t) = self.dns_retr_time {
@@ -387,10 +387,12 @@ impl CoreSettings {
         let Some(ours) = self.resolver_options() else {
             return Ok(());
         };
-        if self.dns_try_ipv6 == Some(false) && !glibc_at_least(2, 36) {
+        if self.no_aaaa() && !glibc_at_least(2, 36) {
             return Err(Error::Param {
                 name: "dns_try_ipv6".into(),
-                why: "not implemented with this C library (`no` needs glibc 2.36's no-aaaa)".into(),
+                why: "not implemented with this C library (off, which `no` or listening on no \
+                      IPv6 address means, needs glibc 2.36's no-aaaa)"
+                    .into(),
             });
         }
         let before = std::env::var_os("RES_OPTIONS");
@@ -550,11 +552,7 @@ mod tests {
             ("dns_retr_time", Int(31), Some("above 30")),
             ("dns_retr_no", Int(6), Some("above 5")),
             ("dns_try_ipv6", Str("no".into()), None),
-            (
-                "dns_try_ipv6",
-                Str("yes".into()),
-                Some("not Kamailio's default"),
-            ),
+            ("dns_try_ipv6", Str("yes".into()), None),
         ];
         for (name, v, refused) in table {
             let got = CoreSettings::default().apply_param(name, &v);
@@ -583,6 +581,12 @@ mod tests {
         assert_eq!(c.resolver_options().as_deref(), Some("attempts:1"));
         assert_eq!(c.apply_param("dns_try_ipv6", &Int(0)).ok(), Some(true));
         assert_eq!(c.resolver_options().as_deref(), Some("no-aaaa attempts:1"));
+        // yes: off all the same without an IPv6 listener.
+        let mut c = CoreSettings::default();
+        assert_eq!(c.apply_param("dns_try_ipv6", &Int(1)).ok(), Some(true));
+        assert_eq!(c.resolver_options(), None);
+        c.ipv6_listener = false;
+        assert_eq!(c.resolver_options().as_deref(), Some("no-aaaa"));
         assert!(glibc_at_least(2, 0) && !glibc_at_least(99, 0));
         // A value of the wrong kind stays a plain error, not "not implemented".
         let e = CoreSettings::default().apply_param("fork", &Str("maybe".into()));

@@ -420,6 +420,18 @@ pub fn run(cmd: &CommandLine, log: &LogControl, out: &mut dyn Write) -> Result<O
         ));
     }
     // Before module init and binding, which may resolve names, and while single-threaded.
+    // Without an IPv6 listener dns_try_ipv6 is off (a listen error is reported when binding).
+    let mut defs = cfg_check.wire.listens.clone();
+    defs.extend(
+        settings
+            .listen
+            .iter()
+            .map(crate::sockets::ListenDef::from_arg),
+    );
+    let w = &cfg_check.wire;
+    settings.ipv6_listener =
+        crate::sockets::listen_specs(&defs, w.port, settings.disable_tcp, w.expand())
+            .map_or(true, |specs| specs.iter().any(|s| s.addr.is_ipv6()));
     settings.apply_resolver_options()?;
     let mut compiled = crate::serve::compile(
         &loaded,
