@@ -316,3 +316,58 @@ Content-Length: 0\r\n\r\n"
     assert!(log.contains("usrloc: 1 expired contacts removed"), "{log}");
     assert_eq!(srv.stop(), Some(0), "{log}");
 }
+
+/// `forward_tls`/`forward_sctp` on a server without TLS/SCTP listeners (ferrosip never has them):
+/// Kamailio's "no corresponding listening socket" error, -7 as a value, and the script goes on.
+#[test]
+fn forward_tls_and_sctp_without_listeners_like_kamailio() {
+    let cfg = |port: u16| {
+        format!(
+            "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"xlog.so\"\nloadmodule \"pv.so\"\n\
+request_route {{\n\
+    if ($rU == \"tls\") {{ forward_tls(\"127.0.0.1\", 5999); xlog(\"L_NOTICE\", \"fwd-line after tls\\n\"); }}\n\
+    if ($rU == \"sctp\") {{ $var(r) = forward_sctp(\"127.0.0.1\", 5999); xlog(\"L_NOTICE\", \"fwd-line sctp $var(r)\\n\"); }}\n\
+    if ($rU == \"tls1\") {{ $var(r) = forward_tls(\"127.0.0.1\"); xlog(\"L_NOTICE\", \"fwd-line tls1 $var(r)\\n\"); }}\n\
+    drop;\n}}\n"
+        )
+    };
+    let lines = |bin: &str, tag: &str| -> Vec<String> {
+        let port = free_port();
+        let to = addr(&format!("127.0.0.1:{port}"));
+        let mut srv = start(bin, tag, &cfg(port), &[to]);
+        for (i, user) in ["tls", "sctp", "tls1"].iter().enumerate() {
+            let req = options(to, "UDP", i as u32 + 1).replacen(
+                &format!("OPTIONS sip:{}", "ping"),
+                &format!("OPTIONS sip:{user}"),
+                1,
+            );
+            let _ = udp_exchange(to, req.as_bytes(), Duration::from_millis(300));
+        }
+        let _ = srv.stop();
+        srv.log_text()
+            .lines()
+            .filter_map(|l| {
+                if let Some(i) = l.find("cannot forward") {
+                    Some(l[i..].to_string())
+                } else {
+                    l.find("fwd-line").map(|i| l[i..].to_string())
+                }
+            })
+            .collect()
+    };
+    let ours = lines(ferrosip_bin(), "fwdtls-f");
+    let want = [
+        "cannot forward to af 2, proto 3 no corresponding listening socket",
+        "fwd-line after tls",
+        "cannot forward to af 2, proto 4 no corresponding listening socket",
+        "fwd-line sctp -7",
+        "cannot forward to af 2, proto 3 no corresponding listening socket",
+        "fwd-line tls1 -7",
+    ];
+    assert_eq!(ours, want);
+    match kamailio_bin() {
+        Some(kam) => assert_eq!(lines(kam, "fwdtls-k"), ours),
+        None => assert!(!ci(), "CI: kamailio is required"),
+    }
+}

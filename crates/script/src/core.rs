@@ -11,6 +11,10 @@ use crate::uri::{rewrite, Rewrite};
 /// Kamailio's level for `log("text")` without a level: `L_DBG + 1`, so it only shows with `debug=4`.
 pub const LOG_DEFAULT_LEVEL: i32 = ferrosip_api::L_DBG + 1;
 
+/// ferrosip has no TLS or SCTP listener (`enable_tls=yes` and such sockets are refused at start).
+const FWD_TLS_DOC: &str = "forward over TLS: as Kamailio without a TLS listener, \"no corresponding listening socket\" and -7";
+const FWD_SCTP_DOC: &str = "forward over SCTP: as Kamailio without an SCTP listener, \"no corresponding listening socket\" and -7";
+
 /// The core export table: functions and the core PVs (`$rc`, `$retcode`, `$?`, `$null`).
 pub fn core_module() -> ModuleExports {
     let mut m = ModuleExports::new("core");
@@ -295,10 +299,10 @@ pub fn core_module() -> ModuleExports {
         ("forward_udp", &[K::Spve, K::IntOrVar], "forward over UDP"),
         ("forward_tcp", &[K::Spve], "forward over TCP"),
         ("forward_tcp", &[K::Spve, K::IntOrVar], "forward over TCP"),
-        ("forward_tls", &[K::Spve], "forward over TLS"),
-        ("forward_tls", &[K::Spve, K::IntOrVar], "forward over TLS"),
-        ("forward_sctp", &[K::Spve], "forward over SCTP"),
-        ("forward_sctp", &[K::Spve, K::IntOrVar], "forward over SCTP"),
+        ("forward_tls", &[K::Spve], FWD_TLS_DOC),
+        ("forward_tls", &[K::Spve, K::IntOrVar], FWD_TLS_DOC),
+        ("forward_sctp", &[K::Spve], FWD_SCTP_DOC),
+        ("forward_sctp", &[K::Spve, K::IntOrVar], FWD_SCTP_DOC),
         ("force_send_socket", &[K::Str], "choose the sending socket"),
         ("add_local_rport", &[], "add rport to our own Via"),
         ("force_tcp_alias", &[], "add a TCP alias for the connection"),

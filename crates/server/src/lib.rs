@@ -18,8 +18,8 @@
 //! - [`corerpc`]: the core's RPC commands (`core.*`) and statistics registration;
 //! - [`stats`]: core counters; [`process`]: pid files and directories; [`log`]: the log back end.
 //!
-//! Not here yet (refused at load with a clear message): TLS/SCTP/WS sockets and `forward_tls`/
-//! `forward_sctp`, `event_route[tm:local-request]`, DNS SRV/NAPTR
+//! Not here yet (refused at load with a clear message): TLS/SCTP/WS sockets (so `forward_tls`/
+//! `forward_sctp` fail as in a Kamailio without such listeners), DNS SRV/NAPTR
 //! (names resolve through the system resolver, A before AAAA), `mhomed`, reload.
 
 pub mod cfgmap;

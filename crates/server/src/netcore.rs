@@ -5,8 +5,9 @@
 //! export table before the config is compiled; they reach the sockets through a [`NetCell`] that
 //! the start-up path fills once the sockets are bound.
 //!
-//! Still refused at load ("not implemented yet"): `forward_tls`, `forward_sctp` (no such
-//! transports), `exec`, `cfg_select`, `cfg_reset`.
+//! `forward_tls`/`forward_sctp` behave as in a Kamailio without TLS/SCTP listeners (ferrosip has
+//! neither; `enable_tls=yes` and such listeners are refused at start): Kamailio's "no
+//! corresponding listening socket" error and `E_NO_SOCKET` (-7).
 //!
 //! Per-message network flags (send options, advertised address, forced rport) are the api's
 //! `MsgState::net`: forwarding reads them from the message's state, so tm's routes on its timer
@@ -257,6 +258,12 @@ pub fn install(core: &mut ModuleExports, cell: &NetCell) {
             ("forward_tcp", _) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
                 forward_fn(ctx, a, &c, Some(TProto::Tcp))
             })),
+            ("forward_tls", _) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
+                forward_no_socket(ctx, a, &c, TProto::Tls)
+            })),
+            ("forward_sctp", _) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
+                forward_no_socket(ctx, a, &c, TProto::Sctp)
+            })),
             ("force_send_socket", 1) => Some(Arc::new(move |ctx: &mut Ctx<'_>, a: &[Arg]| {
                 force_send_socket(ctx, a, &c)
             })),
@@ -468,6 +475,48 @@ fn forward_fn(
             if e != ONSEND_DROPPED {
                 ctx.log_error(&format!("forward: {e}"));
             }
+            Ok(RetCode::FALSE)
+        }
+    }
+}
+
+/// Kamailio's `E_NO_SOCKET`: what its forward functions return when no listening socket has the
+/// protocol asked for.
+const E_NO_SOCKET: i64 = -7;
+
+/// `forward_tls(host[, port])` / `forward_sctp(host[, port])`: ferrosip listens on neither
+/// protocol, so — as Kamailio without such a listener — the destination is resolved, then the
+/// forward fails for want of a socket.
+fn forward_no_socket(
+    ctx: &mut Ctx<'_>,
+    a: &[Arg],
+    cell: &NetCell,
+    proto: TProto,
+) -> Result<RetCode, ApiError> {
+    let n = net(cell)?;
+    let host = match a.first() {
+        Some(x) => String::from_utf8_lossy(&x.bytes(ctx)).into_owned(),
+        None => return Err(ApiError::Runtime("forward: no destination".into())),
+    };
+    let port = match a.get(1) {
+        Some(p) => {
+            u16::try_from(p.int(ctx)?).map_err(|_| ApiError::Runtime("forward: bad port".into()))?
+        }
+        None => SIP_PORT,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    CoreStats::inc(&n.stats.err_requests);
+    match resolve(host, port) {
+        Ok(to) => {
+            let af = if to.is_ipv4() { 2 } else { 10 };
+            ctx.log_error(&format!(
+                "forward_request(): cannot forward to af {af}, proto {} no corresponding listening socket",
+                to_api_proto(proto).number()
+            ));
+            Ok(RetCode(E_NO_SOCKET))
+        }
+        Err(e) => {
+            ctx.log_error(&format!("forward: {e}"));
             Ok(RetCode::FALSE)
         }
     }
