@@ -7,7 +7,8 @@
 //!   kernel's keepalive timer of those sockets (/proc/net/tcp) is armed with `tcp_keepidle`, or
 //!   not at all with `tcp_keepalive=no` — as Kamailio's are;
 //! - `auto_bind_ipv6` selects the addresses of expanded interfaces (in a network namespace);
-//! - `corelog` is the level of a TCP read error line, and of a too-large datagram's.
+//! - `corelog` is the level of a TCP read error line, and of a too-large datagram's;
+//! - `mhomed=1` sends a UDP request from the socket of the kernel's source address.
 //!
 //! The exact TCP_KEEPINTVL/TCP_KEEPCNT values are read back with getsockopt by the transport's
 //! own test (crates/transport/tests/keepalive.rs).
@@ -805,5 +806,111 @@ fn corelog_sets_the_level_of_too_large_messages() {
             .find(|l| l.contains("read message too large: 600 (cfg msg recv max size: 512)"));
         let level = line.and_then(|l| l.split(':').next()?.split(' ').next_back());
         assert_eq!(level, want, "{params:?}: {log}");
+    }
+}
+
+/// Set in the environment of the copy of this test binary that runs in the mhomed namespace.
+const MHOMED_NS: &str = "FERROSIP_MHOMED_NAMESPACE";
+
+/// `mhomed`, in a network namespace where lo has 127.0.0.2/32 too, so that the kernel sends to
+/// 127.0.0.2 from 127.0.0.2 and to 127.0.0.1 from 127.0.0.1 (`mhomed_inside_a_namespace`).
+#[test]
+fn mhomed_in_a_namespace() {
+    let can_unshare = have("unshare")
+        && Command::new("unshare")
+            .args(["-n", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !can_unshare || !have("ip") {
+        assert!(!ci(), "CI: unshare -n (as root) and ip are required");
+        eprintln!("unshare -n or ip missing: skipped");
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let script = format!(
+        "ip link set lo up && ip addr add 127.0.0.2/32 dev lo && exec '{}' --exact \
+         mhomed_inside_a_namespace --ignored --nocapture --test-threads=1",
+        exe.display()
+    );
+    let out = Command::new("timeout")
+        .args(["120", "unshare", "-n", "sh", "-c", &script])
+        .env(MHOMED_NS, "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the namespace");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "inside the namespace:\n{text}"
+    );
+}
+
+/// The top Via host of the request a server listening on UDP 127.0.0.1 and 127.0.0.2 forwards
+/// to `target_ip`, having received it on `in_ip`.
+fn forwarded_via(bin: &str, tag: &str, params: &str, in_ip: &str, target_ip: &str) -> String {
+    let port = free_port();
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nlisten=udp:127.0.0.2:{port}\nchildren=1\n\
+         log_stderror=yes\ndebug=2\n{params}\nrequest_route {{\n    forward();\n    exit;\n}}\n"
+    );
+    let target = std::net::UdpSocket::bind(format!("{target_ip}:0")).expect("target");
+    let t_addr = target.local_addr().expect("target address");
+    let mut srv = start(
+        bin,
+        tag,
+        &cfg,
+        &[
+            addr(&format!("127.0.0.1:{port}")),
+            addr(&format!("127.0.0.2:{port}")),
+        ],
+    );
+    let req = format!(
+        "OPTIONS sip:x@{t_addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKh{tag}\r\n\
+From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: h-{tag}@test\r\n\
+CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    u.send_to(req.as_bytes(), addr(&format!("{in_ip}:{port}")))
+        .expect("send");
+    let got = collect_udp(&target, Duration::from_secs(2));
+    srv.stop();
+    got.iter()
+        .find_map(|m| {
+            let via = m.lines().find(|l| l.starts_with("Via: "))?;
+            let host = via.strip_prefix("Via: SIP/2.0/UDP ")?.split(':').next()?;
+            Some(host.to_string())
+        })
+        .unwrap_or_else(|| format!("nothing forwarded: {got:?}"))
+}
+
+#[test]
+#[ignore = "run inside its namespace by mhomed_in_a_namespace"]
+fn mhomed_inside_a_namespace() {
+    if std::env::var_os(MHOMED_NS).is_none() {
+        eprintln!("only meaningful inside the namespace set up by its caller: nothing done");
+        return;
+    }
+    let mut bins = vec![("fs", ferrosip_bin())];
+    match kamailio_bin() {
+        Some(k) => bins.push(("kam", k)),
+        None => assert!(!ci(), "CI: kamailio is required"),
+    }
+    // (mhomed line, received on, target, our Via)
+    let cases = [
+        ("", "127.0.0.1", "127.0.0.2", "127.0.0.1"),
+        ("mhomed=1", "127.0.0.1", "127.0.0.2", "127.0.0.2"),
+        ("mhomed=1", "127.0.0.2", "127.0.0.1", "127.0.0.1"),
+        ("mhomed=0", "127.0.0.2", "127.0.0.1", "127.0.0.2"),
+    ];
+    for (tag, bin) in bins {
+        for (i, (params, in_ip, target, want)) in cases.iter().enumerate() {
+            let got = forwarded_via(bin, &format!("{tag}-mh{i}"), params, in_ip, target);
+            assert_eq!(&got, want, "{tag}: `{params}`, in on {in_ip}, to {target}");
+        }
     }
 }

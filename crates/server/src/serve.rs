@@ -295,6 +295,7 @@ fn run(
         wire.advertised_address.as_deref(),
         wire.advertised_port,
     );
+    socks.mhomed = wire.mhomed;
     if core.auto_aliases {
         let extra = sockets::auto_aliases(&socks.socks, Duration::from_secs(2));
         socks.aliases.extend(extra);

@@ -337,6 +337,8 @@ pub struct Sockets {
     /// module's `register_myself`), asked with the host when sockets and aliases do not match;
     /// port and protocol do not matter to it.
     pub self_check: Option<SelfCheck>,
+    /// `mhomed`: see [`Sockets::send_socket`].
+    pub mhomed: bool,
 }
 
 /// See [`Sockets::self_check`].
@@ -393,6 +395,7 @@ impl Sockets {
             socks,
             aliases,
             self_check: None,
+            mhomed: false,
         }
     }
 
@@ -400,9 +403,25 @@ impl Sockets {
         self.socks.get(usize::try_from(id).ok()?)
     }
 
-    /// Kamailio's `get_send_socket` without `mhomed`: the receiving socket when protocol and
-    /// address family match, else the first socket of that protocol and family.
+    /// Kamailio's `get_send_socket`: the receiving socket when protocol and address family
+    /// match, else the first socket of that protocol and family. With `mhomed`, a UDP send goes
+    /// from the first UDP socket bound to the address the kernel picks toward `to` (a UDP
+    /// socket connected to it says which), and fails when there is none — as Kamailio's does.
     pub fn send_socket(&self, proto: TProto, to: &SocketAddr, rcv: Option<u32>) -> Option<&Sock> {
+        if self.mhomed && proto == TProto::Udp {
+            let found = kernel_source(to).and_then(|ip| {
+                self.socks
+                    .iter()
+                    .find(|s| s.proto == TProto::Udp && s.local.ip() == ip)
+            });
+            if found.is_none() {
+                tracing::error!(
+                    func = "get_out_socket",
+                    "no corresponding socket found for(udp:{to})"
+                );
+            }
+            return found;
+        }
         let fits = |s: &&Sock| s.proto == proto && s.local.is_ipv4() == to.is_ipv4();
         rcv.and_then(|r| self.get(r))
             .filter(fits)
@@ -446,6 +465,24 @@ impl Sockets {
                 .iter()
                 .any(|a| same_host(&a.host) && port_ok(a.port) && a.proto.is_none_or(&proto_ok))
             || self.self_check.as_ref().is_some_and(|f| (f.0)(h))
+    }
+}
+
+/// The local address the kernel sends from toward `to`: a UDP socket connected to it (nothing is
+/// sent) and asked for its own address.
+fn kernel_source(to: &SocketAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if to.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let probe = std::net::UdpSocket::bind(any).ok()?;
+    match probe.connect(to).and_then(|()| probe.local_addr()) {
+        Ok(a) => Some(a.ip()),
+        Err(e) => {
+            tracing::error!(func = "get_out_socket", "connect failed: {e}");
+            None
+        }
     }
 }
 
@@ -702,7 +739,30 @@ mod tests {
                 proto: None,
             }],
             self_check: None,
+            mhomed: false,
         };
+        // mhomed: UDP goes from the socket bound to the kernel's source address, or nowhere.
+        let to: SocketAddr = ([127, 0, 0, 1], 9).into();
+        let mut m = Sockets {
+            socks: vec![
+                sock(0, TProto::Udp, "127.0.0.2:5060", None),
+                sock(1, TProto::Udp, "127.0.0.1:5060", None),
+            ],
+            aliases: Vec::new(),
+            self_check: None,
+            mhomed: false,
+        };
+        assert_eq!(
+            m.send_socket(TProto::Udp, &to, Some(0)).map(|s| s.id),
+            Some(0)
+        );
+        m.mhomed = true;
+        assert_eq!(
+            m.send_socket(TProto::Udp, &to, Some(0)).map(|s| s.id),
+            Some(1)
+        );
+        m.socks.truncate(1);
+        assert_eq!(m.send_socket(TProto::Udp, &to, Some(0)).map(|s| s.id), None);
         let cases: &[(&str, u16, Option<TProto>, bool)] = &[
             ("127.0.0.1", 5060, None, true),
             ("127.0.0.1", 0, None, true),

@@ -57,6 +57,9 @@ pub struct WireSettings {
     /// `auto_bind_ipv6`: bind the IPv6 addresses of expanded interfaces too (default off, IPv4
     /// only, as Kamailio); see [`Self::expand`].
     pub auto_bind_ipv6: bool,
+    /// `mhomed`: a UDP send socket is the one bound to the address the kernel would send from
+    /// ([`crate::sockets::Sockets::send_socket`]).
+    pub mhomed: bool,
     pub transport: TransportConfig,
 }
 
@@ -87,6 +90,7 @@ impl Default for WireSettings {
             tcp_accept_aliases: false,
             max_branches: 12,
             auto_bind_ipv6: false,
+            mhomed: false,
             transport: TransportConfig::default(),
         }
     }
@@ -234,8 +238,9 @@ impl WireSettings {
                     _ => ka.count = v,
                 }
             }
-            "tcp_reuse_port" | "tcp_accept_haproxy" | "udp_accept_proxy" | "mhomed"
-            | "enable_tls" | "enable_sctp" => return refuse_if(boolean()?),
+            "mhomed" => self.mhomed = int()? != 0,
+            "tcp_reuse_port" | "tcp_accept_haproxy" | "udp_accept_proxy" | "enable_tls"
+            | "enable_sctp" => return refuse_if(boolean()?),
             // ferrosip has no TLS: `disable_tls=yes` (Kamailio's default) describes it.
             "disable_tls" | "tls_disable" => {
                 return only_value(boolean()?, "yes", "ferrosip has no TLS transport")
@@ -315,6 +320,7 @@ mod tests {
             ("tcp_accept_no_cl", Str("yes".into())),
             ("msg_recv_max_size", Int(4096)),
             ("mhomed", Int(0)),
+            ("mhomed", Int(1)),
             ("received_route_mode", Int(1)),
             ("max_branches", Str("16".into())),
         ];
@@ -327,8 +333,8 @@ mod tests {
         assert!(w.transport.tcp_accept_no_cl);
         assert_eq!(w.msg_recv_max_size, 4096);
         assert_eq!(w.core_params(&CoreSettings::default()).max_branches, 16);
+        assert!(w.mhomed);
         let refused: Vec<(&str, ParamValue)> = vec![
-            ("mhomed", Int(1)),
             ("tcp_reuse_port", Str("yes".into())),
             ("udp_accept_proxy", Int(1)),
             ("port", Int(70000)),
