@@ -3,8 +3,7 @@
 //! pairs from the config; `listen`/`socket`/`alias` statements arrive as [`ListenDef`]s.
 //!
 //! Parameters the transport has no field for are refused when set to a non-default value
-//! (`tcp_reuse_port`, `tcp_accept_haproxy`, `udp_accept_proxy`, `mhomed`, `enable_tls`,
-//! `enable_sctp`), as are `received_route_mode` values other than 0 and 1, and
+//! (`tcp_reuse_port`, `tcp_accept_haproxy`, `udp_accept_proxy`, `enable_tls`, `enable_sctp`), as are `received_route_mode` values other than 0 and 1, and
 //! `onsend_route_reply=yes` (onsend_route runs for forwarded requests only).
 //!
 //! The settings of locally built messages (`server_signature`, `server_header`,
