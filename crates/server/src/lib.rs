@@ -20,7 +20,7 @@
 //!
 //! Not here yet (refused at load with a clear message): TLS/SCTP/WS sockets (so `forward_tls`/
 //! `forward_sctp` fail as in a Kamailio without such listeners), DNS SRV/NAPTR
-//! (names resolve through the system resolver, A before AAAA), `mhomed`, reload.
+//! (names resolve through the system resolver, A before AAAA), reload.
 
 pub mod cfgmap;
 pub mod corerpc;
