@@ -1,5 +1,5 @@
 //! Scripted SIP endpoints for the black-box tests (`tests/tm_wire.rs`, `tests/tm_more_wire.rs`,
-//! `tests/dlgs_wire.rs`),
+//! `tests/tm_rest_wire.rs`, `tests/tm_uac_wire.rs`, `tests/tm_fns_wire.rs`, `tests/dlgs_wire.rs`),
 //! included with `#[path]`: a UDP socket that keeps what it receives, and builders for the UAC's
 //! INVITE and in-dialog requests and the UAS's replies.
 #![allow(dead_code)]
@@ -196,4 +196,53 @@ pub fn normalise(s: &str, ports: &[(u16, &str)]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A socket address written in a test (`"127.0.0.1:5060"`).
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// What a scenario saw: per endpoint (or per observation), the normalised messages in arrival
+/// order.
+pub type Seen = Vec<(String, Vec<String>)>;
+
+/// How long an endpoint waits for a message it expects.
+pub const W: Duration = Duration::from_secs(3);
+
+/// The tm scenarios' cast: the proxy under test, a UAC and two UASs.
+pub struct Run {
+    pub proxy: SocketAddr,
+    pub uac: Ep,
+    pub uas1: Ep,
+    pub uas2: Ep,
+}
+
+/// The messages seen under `key`.
+pub fn lines(seen: &Seen, key: &str) -> Vec<String> {
+    seen.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// The first line of each message seen under `key`.
+pub fn first_lines(seen: &Seen, key: &str) -> Vec<String> {
+    lines(seen, key)
+        .iter()
+        .map(|m| m.lines().next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The `name:` header lines of every message seen under `key`.
+pub fn headers_of(seen: &Seen, key: &str, name: &str) -> Vec<String> {
+    lines(seen, key)
+        .iter()
+        .flat_map(|m| {
+            m.lines()
+                .filter(|l| l.starts_with(&format!("{name}:")))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }

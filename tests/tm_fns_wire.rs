@@ -18,7 +18,6 @@ mod harness;
 #[path = "sip_endpoints.rs"]
 mod sip_endpoints;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use harness::*;
@@ -213,22 +212,6 @@ failure_route[CCF] {
     if (t_is_canceled()) { xlog("L_INFO", "TMX: ccf canceled\n"); }
 }
 "#;
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// What a scenario saw: per endpoint, the normalised messages in arrival order.
-type Seen = Vec<(String, Vec<String>)>;
-
-struct Run {
-    proxy: SocketAddr,
-    uac: Ep,
-    uas1: Ep,
-    uas2: Ep,
-}
-
-const W: Duration = Duration::from_secs(3);
 
 /// A non-INVITE request of the UAC to `user`.
 fn request(r: &Run, method: &str, user: &str) -> String {
@@ -660,33 +643,6 @@ fn run_scenarios(bin: &str, name: &str, scenarios: &[(&str, Scenario)], config: 
         assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());
     }
     seen
-}
-
-fn lines(seen: &Seen, key: &str) -> Vec<String> {
-    seen.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
-fn first_lines(seen: &Seen, key: &str) -> Vec<String> {
-    lines(seen, key)
-        .iter()
-        .map(|m| m.lines().next().unwrap_or("").to_string())
-        .collect()
-}
-
-/// The `name:` header lines of every message `key` received.
-fn headers_of(seen: &Seen, key: &str, name: &str) -> Vec<String> {
-    lines(seen, key)
-        .iter()
-        .flat_map(|m| {
-            m.lines()
-                .filter(|l| l.starts_with(&format!("{name}:")))
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 #[test]

@@ -12,7 +12,6 @@ mod harness;
 #[path = "sip_endpoints.rs"]
 mod sip_endpoints;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -137,22 +136,6 @@ failure_route[QNEXT] {
     }
 }
 "#;
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// What a scenario saw: per endpoint, the normalised messages in arrival order.
-type Seen = Vec<(String, Vec<String>)>;
-
-struct Run {
-    proxy: SocketAddr,
-    uac: Ep,
-    uas1: Ep,
-    uas2: Ep,
-}
-
-const W: Duration = Duration::from_secs(3);
 
 /// Parallel fork: 486 on one branch runs the branch-failure route; the 200 on the other does not.
 fn branch_failure_parallel(r: &mut Run) {
@@ -434,20 +417,6 @@ fn tmx_stats(dir: &Path) -> Vec<String> {
         .filter(|p| p.starts_with("tmx:"))
         .filter(|p| !p.contains("inuse_") && !p.contains("active_"))
         .map(str::to_string)
-        .collect()
-}
-
-fn lines(seen: &Seen, key: &str) -> Vec<String> {
-    seen.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
-fn first_lines(seen: &Seen, key: &str) -> Vec<String> {
-    lines(seen, key)
-        .iter()
-        .map(|m| m.lines().next().unwrap_or("").to_string())
         .collect()
 }
 

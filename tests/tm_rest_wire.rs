@@ -105,13 +105,6 @@ failure_route[TMO] {
 }
 "#;
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// What a scenario saw: per endpoint, the normalised messages in arrival order.
-type Seen = Vec<(String, Vec<String>)>;
-
 struct Run {
     proxy: SocketAddr,
     uac: Ep,
@@ -119,8 +112,6 @@ struct Run {
     uas2: Ep,
     rpcdir: std::path::PathBuf,
 }
-
-const W: Duration = Duration::from_secs(3);
 
 fn message(uac: u16, user: &str, call: &str) -> String {
     invite(uac, user, call)
@@ -306,20 +297,6 @@ fn run_all(bin: &str, name: &str) -> Seen {
         assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());
     }
     seen
-}
-
-fn lines(seen: &Seen, key: &str) -> Vec<String> {
-    seen.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
-fn first_lines(seen: &Seen, key: &str) -> Vec<String> {
-    lines(seen, key)
-        .iter()
-        .map(|m| m.lines().next().unwrap_or("").to_string())
-        .collect()
 }
 
 #[test]

@@ -90,15 +90,6 @@ event_route[tm:local-request] {
 }
 "#;
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// Per scenario: (name, lines) — what the UAS received, the log, RPC answers.
-type Seen = Vec<(String, Vec<String>)>;
-
-const W: Duration = Duration::from_secs(3);
-
 /// A request from a scripted UAC to the proxy, which runs `t_uac_send` for `user`.
 fn trigger(uac: &mut Ep, proxy: SocketAddr, user: &str) {
     let msg = invite(uac.port, user, user)

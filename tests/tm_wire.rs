@@ -11,7 +11,6 @@ mod harness;
 #[path = "sip_endpoints.rs"]
 mod sip_endpoints;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use harness::*;
@@ -111,27 +110,11 @@ failure_route[NEXT] {
 }
 "#;
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// What a scenario saw: per endpoint, the normalised messages in arrival order.
-type Seen = Vec<(String, Vec<String>)>;
-
-struct Run {
-    proxy: SocketAddr,
-    uac: Ep,
-    uas1: Ep,
-    uas2: Ep,
-}
-
 fn cfg_for(port: u16, uas1: u16, uas2: u16) -> String {
     CFG.replace("PORT", &port.to_string())
         .replace("UAS1", &uas1.to_string())
         .replace("UAS2", &uas2.to_string())
 }
-
-const W: Duration = Duration::from_secs(3);
 
 fn basic_call(r: &mut Run) {
     let inv = invite(r.uac.port, "bob", "basic");
@@ -441,17 +424,6 @@ fn run_all(bin: &str, name: &str) -> Seen {
         assert_eq!(srv.stop(), Some(0), "{}", srv.log_text());
     }
     seen
-}
-
-fn first_lines(seen: &Seen, key: &str) -> Vec<String> {
-    seen.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| {
-            v.iter()
-                .map(|m| m.lines().next().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
