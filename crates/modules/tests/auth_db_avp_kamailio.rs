@@ -11,7 +11,6 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::Duration;
 
-use ferrosip_api::{Ctx, Recorder, RecvInfo, RouteType, WorkerState};
 use ferrosip_db::{schema, Db, Value as DbValue};
 
 const LOAD: &str =
@@ -77,55 +76,18 @@ fn database(file: &Path) {
 }
 
 fn ferrosip_lines(cfg: String, callid: &str) -> Vec<String> {
-    let loaded = ferrosip_config::load_text(
-        "t.cfg",
+    harness::request_log_lines(
         cfg,
-        &ferrosip_config::LoadOptions::default(),
-        &harness::NoFiles,
+        vec![
+            ferrosip_modules::db_sqlite::exports(),
+            ferrosip_modules::pv::exports(),
+            ferrosip_modules::xlog::exports(),
+            ferrosip_modules::sl::exports(),
+            ferrosip_modules::auth::exports(),
+            ferrosip_modules::auth_db::exports(),
+        ],
+        &message(callid),
     )
-    .unwrap_or_else(|f| panic!("{}", f.render()));
-    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
-    for m in [
-        ferrosip_modules::db_sqlite::exports(),
-        ferrosip_modules::pv::exports(),
-        ferrosip_modules::xlog::exports(),
-        ferrosip_modules::sl::exports(),
-        ferrosip_modules::auth::exports(),
-        ferrosip_modules::auth_db::exports(),
-    ] {
-        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
-    assert!(diags.is_empty(), "{diags:?}");
-    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
-    reg.child_init_all(1).unwrap_or_else(|e| panic!("{e}"));
-    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
-    let request = p
-        .route(ferrosip_script::Entry::Request)
-        .unwrap_or_else(|| panic!("request_route"));
-    let mut w = WorkerState::default();
-    let mut rec = Recorder {
-        debug: 3,
-        ..Recorder::default()
-    };
-    let mut m =
-        ferrosip_sipmsg::Msg::parse(message(callid).into_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    {
-        let mut ctx = Ctx::new(
-            &mut m,
-            RouteType::Request,
-            RecvInfo::default(),
-            &mut w,
-            &mut rec,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        p.run(request, &mut ctx);
-    }
-    rec.lines
-        .iter()
-        .map(|l| l.3.trim_end_matches('\n').to_string())
-        .filter(|l| !l.starts_with("@@"))
-        .collect()
 }
 
 #[test]

@@ -10,8 +10,6 @@ mod harness;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use ferrosip_api::{Ctx, Recorder, RecvInfo, RouteType, WorkerState};
-
 /// The modparams of each variant: challenge_attr, rpid_avp, peer_tag_avp.
 const VARIANTS: &[(&str, &str, &str)] = &[
     ("$t.ch", "$avp(t.rp)", "$avp(tu.pt)"),
@@ -69,56 +67,18 @@ CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
 }
 
 fn ferrosip_lines(cfg: String, callid: &str) -> Vec<String> {
-    // harness::compile_request, plus the child init that loads permissions' address file.
-    let loaded = ferrosip_config::load_text(
-        "t.cfg",
+    harness::request_log_lines(
         cfg,
-        &ferrosip_config::LoadOptions::default(),
-        &harness::NoFiles,
+        vec![
+            ferrosip_modules::pv::exports(),
+            ferrosip_modules::xlog::exports(),
+            ferrosip_modules::sl::exports(),
+            ferrosip_modules::auth::exports(),
+            ferrosip_modules::siputils::exports(),
+            ferrosip_modules::permissions::exports(),
+        ],
+        &message(callid),
     )
-    .unwrap_or_else(|f| panic!("{}", f.render()));
-    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
-    for m in [
-        ferrosip_modules::pv::exports(),
-        ferrosip_modules::xlog::exports(),
-        ferrosip_modules::sl::exports(),
-        ferrosip_modules::auth::exports(),
-        ferrosip_modules::siputils::exports(),
-        ferrosip_modules::permissions::exports(),
-    ] {
-        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
-    assert!(diags.is_empty(), "{diags:?}");
-    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
-    reg.child_init_all(1).unwrap_or_else(|e| panic!("{e}"));
-    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
-    let request = p
-        .route(ferrosip_script::Entry::Request)
-        .unwrap_or_else(|| panic!("request_route"));
-    let mut w = WorkerState::default();
-    let mut rec = Recorder {
-        debug: 3,
-        ..Recorder::default()
-    };
-    let mut m =
-        ferrosip_sipmsg::Msg::parse(message(callid).into_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    {
-        let mut ctx = Ctx::new(
-            &mut m,
-            RouteType::Request,
-            RecvInfo::default(),
-            &mut w,
-            &mut rec,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        p.run(request, &mut ctx);
-    }
-    rec.lines
-        .iter()
-        .map(|l| l.3.trim_end_matches('\n').to_string())
-        .filter(|l| !l.starts_with("@@"))
-        .collect()
 }
 
 #[test]

@@ -586,6 +586,58 @@ pub fn compile_request(
     (p, request)
 }
 
+/// Runs `request_route` of `cfg` (with `modules`, initialised and child-initialised as worker 1)
+/// on the request `msg`, in process, and returns the script's log lines (xlog at any level, their
+/// line ends trimmed; the `@@` lines of the recorder left out).
+pub fn request_log_lines(
+    cfg: String,
+    modules: Vec<ferrosip_api::ModuleExports>,
+    msg: &str,
+) -> Vec<String> {
+    let loaded = ferrosip_config::load_text(
+        "t.cfg",
+        cfg,
+        &ferrosip_config::LoadOptions::default(),
+        &NoFiles,
+    )
+    .unwrap_or_else(|f| panic!("{}", f.render()));
+    let mut reg = ferrosip_script::base_registry(&loaded.config).unwrap_or_else(|e| panic!("{e}"));
+    for m in modules {
+        reg.add(m).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let diags = ferrosip_script::apply_modparams(&loaded.config, &mut reg);
+    assert!(diags.is_empty(), "{diags:?}");
+    reg.init_all().unwrap_or_else(|e| panic!("{e}"));
+    reg.child_init_all(1).unwrap_or_else(|e| panic!("{e}"));
+    let p = ferrosip_script::compile(&loaded, &reg).unwrap_or_else(|d| panic!("{d:?}"));
+    let request = p
+        .route(ferrosip_script::Entry::Request)
+        .unwrap_or_else(|| panic!("request_route"));
+    let mut w = ferrosip_api::WorkerState::default();
+    let mut rec = ferrosip_api::Recorder {
+        debug: 3,
+        ..ferrosip_api::Recorder::default()
+    };
+    let mut m =
+        ferrosip_sipmsg::Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+    {
+        let mut ctx = ferrosip_api::Ctx::new(
+            &mut m,
+            ferrosip_api::RouteType::Request,
+            ferrosip_api::RecvInfo::default(),
+            &mut w,
+            &mut rec,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        p.run(request, &mut ctx);
+    }
+    rec.lines
+        .iter()
+        .map(|l| l.3.trim_end_matches('\n').to_string())
+        .filter(|l| !l.starts_with("@@"))
+        .collect()
+}
+
 /// A config host with no include files and no environment.
 pub struct NoFiles;
 impl ferrosip_config::Host for NoFiles {
