@@ -12,6 +12,7 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -344,6 +345,8 @@ impl Kamailio {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            // Its own process group: the drop stops every Kamailio process of it.
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("start kamailio: {e}"));
         let err = Arc::new(Mutex::new(Vec::new()));
@@ -400,18 +403,20 @@ From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: ping\r\nCSeq: 1 OPTIONS\r\nCo
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        // SIGTERM to the main process stops its children; SIGKILL if it lingers.
+        // SIGTERM to the main process stops its children; SIGKILL to the whole process group if
+        // the main process lingers, and to the children it may leave behind (Kamailio 5.6.3's
+        // shutdown can hang on a lock).
         let pid = self.child.id().to_string();
+        let group = format!("-{pid}");
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_dir_all(&self.dir);
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
