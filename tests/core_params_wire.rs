@@ -81,6 +81,21 @@ fn settled_timer(local: SocketAddr, remote: SocketAddr) -> (u8, f64) {
     }
 }
 
+/// A TCP connection to the server: the start check probes UDP, and on a loaded machine the TCP
+/// listener may come up a moment later, so refused connects are retried for up to 5 s.
+fn connect_tcp(to: SocketAddr) -> TcpStream {
+    let t0 = Instant::now();
+    loop {
+        match TcpStream::connect(to) {
+            Ok(c) => return c,
+            Err(_) if t0.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("connect to the server: {e}"),
+        }
+    }
+}
+
 /// Timers of the server's accepted connection and of the connection it opens to forward a
 /// request over TCP, with `params` in the config.
 fn server_timers(bin: &str, tag: &str, params: &str) -> ((u8, f64), (u8, f64)) {
@@ -88,7 +103,7 @@ fn server_timers(bin: &str, tag: &str, params: &str) -> ((u8, f64), (u8, f64)) {
     let srv_addr = addr(&format!("127.0.0.1:{port}"));
     let mut srv = start(bin, tag, &forward_cfg(port, params), &[srv_addr]);
     // Accepted: wait until the server can read from the connection (it accepted it).
-    let c = TcpStream::connect(srv_addr).expect("connect to the server");
+    let c = connect_tcp(srv_addr);
     let client = c.local_addr().expect("client address");
     let t0 = Instant::now();
     while tcp_timer(srv_addr, client).is_none() && t0.elapsed() < Duration::from_secs(3) {
@@ -730,7 +745,7 @@ fn tcp_read_error_line(bin: &str, tag: &str, params: &str) -> Option<String> {
     let port = free_port();
     let srv_addr = addr(&format!("127.0.0.1:{port}"));
     let mut srv = start(bin, tag, &forward_cfg(port, params), &[srv_addr]);
-    let mut c = TcpStream::connect(srv_addr).expect("connect");
+    let mut c = connect_tcp(srv_addr);
     // A CRLF keepalive, which both answer with CRLF, then half a request, so that the server is
     // reading when the client closes with the answer unread — which sends a reset.
     std::io::Write::write_all(
