@@ -16,7 +16,7 @@ mod harness;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use ferrosip_api::{Ctx, Recorder, RecvInfo, RouteType, WorkerState};
+use ferrosip_api::{Recorder, WorkerState};
 use ferrosip_config::LoadOptions;
 
 /// (snippet, lines ferrosip must log, compare with Kamailio 5.6.3)
@@ -471,19 +471,7 @@ fn ferrosip_lines() -> Vec<Vec<String>> {
             debug: 3,
             ..Recorder::default()
         };
-        let mut m = ferrosip_sipmsg::Msg::parse(message(i + 1).into_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-        {
-            let mut ctx = Ctx::new(
-                &mut m,
-                RouteType::Request,
-                RecvInfo::default(),
-                &mut w,
-                &mut rec,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            p.run(request, &mut ctx);
-        }
+        harness::run_request(&p, request, &mut w, &mut rec, &message(i + 1));
         let lines: Vec<String> = rec
             .lines
             .iter()

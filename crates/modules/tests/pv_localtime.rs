@@ -79,11 +79,7 @@ fn ferrosip_lines(callid: &str) -> Vec<String> {
         .unwrap_or_else(|e| panic!("{e}"));
         p.run(request, &mut ctx);
     }
-    rec.lines
-        .iter()
-        .map(|l| l.3.trim_end_matches('\n').to_string())
-        .filter(|l| !l.starts_with("@@"))
-        .collect()
+    harness::script_lines(&rec)
 }
 
 extern "C" {

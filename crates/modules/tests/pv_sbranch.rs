@@ -11,7 +11,7 @@ mod harness;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use ferrosip_api::{Ctx, Recorder, RecvInfo, RouteType, WorkerState};
+use ferrosip_api::{Recorder, WorkerState};
 
 const CHECK: &str = r#"route[CHECK] {
     xlog("L_ERR", "rc=$var(rc) s=$sbranch(uri) d=$sbranch(dst_uri) p=$sbranch(path) q=$sbranch(q) f=$sbranch(flags) c=$sbranch(count)\n");
@@ -128,26 +128,8 @@ fn ferrosip_lines() -> Vec<Vec<String>> {
             debug: 3,
             ..Recorder::default()
         };
-        let mut m = ferrosip_sipmsg::Msg::parse(message(9, callid, xfn).into_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-        {
-            let mut ctx = Ctx::new(
-                &mut m,
-                RouteType::Request,
-                RecvInfo::default(),
-                &mut w,
-                &mut rec,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            p.run(request, &mut ctx);
-        }
-        all.push(
-            rec.lines
-                .iter()
-                .map(|l| l.3.trim_end_matches('\n').to_string())
-                .filter(|l| !l.starts_with("@@"))
-                .collect(),
-        );
+        harness::run_request(&p, request, &mut w, &mut rec, &message(9, callid, xfn));
+        all.push(harness::script_lines(&rec));
     }
     all
 }

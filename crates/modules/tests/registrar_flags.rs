@@ -12,7 +12,7 @@ mod harness;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use ferrosip_api::{Ctx, Recorder, RecvInfo, RouteType, WorkerState};
+use ferrosip_api::{Recorder, WorkerState};
 
 const CHECK: &str = r#"route[CHECK] {
     xlog("L_ERR", "$rm rc=$var(rc) n=$cnt($xavp(rcd)) a=$xavp(ulattrs=>a) k=$cnt($xavp(ulattrs))\n");
@@ -113,19 +113,13 @@ fn ferrosip_lines() -> Vec<Vec<String>> {
             debug: 3,
             ..Recorder::default()
         };
-        let mut m = ferrosip_sipmsg::Msg::parse(message(9, callid, method, xfn).into_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-        {
-            let mut ctx = Ctx::new(
-                &mut m,
-                RouteType::Request,
-                RecvInfo::default(),
-                &mut w,
-                &mut rec,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            p.run(request, &mut ctx);
-        }
+        harness::run_request(
+            &p,
+            request,
+            &mut w,
+            &mut rec,
+            &message(9, callid, method, xfn),
+        );
         if *method == "REGISTER" {
             let sent = rec
                 .sent
@@ -137,13 +131,7 @@ fn ferrosip_lines() -> Vec<Vec<String>> {
                 "{sent:?}"
             );
         }
-        all.push(
-            rec.lines
-                .iter()
-                .map(|l| l.3.trim_end_matches('\n').to_string())
-                .filter(|l| !l.starts_with("@@"))
-                .collect(),
-        );
+        all.push(harness::script_lines(&rec));
     }
     all
 }

@@ -124,13 +124,7 @@ fn ferrosip_lines(port: u16) -> Vec<Vec<String>> {
                 .unwrap_or_else(|e| panic!("{e}"));
             p.run(request, &mut ctx);
         }
-        all.push(
-            rec.lines
-                .iter()
-                .map(|l| l.3.trim_end_matches('\n').to_string())
-                .filter(|l| !l.starts_with("@@"))
-                .collect(),
-        );
+        all.push(harness::script_lines(&rec));
     }
     all
 }

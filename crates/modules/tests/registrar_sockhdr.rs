@@ -10,7 +10,7 @@ mod harness;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use ferrosip_api::{Ctx, Proto, Recorder, RecvInfo, RouteType, SocketInfo, WorkerState};
+use ferrosip_api::{Proto, Recorder, SocketInfo, WorkerState};
 
 const ROUTE: &str = r#"request_route {
     if ($ci == "ping") { xlog("L_ERR", "@@READY@@\n"); exit; }
@@ -65,26 +65,8 @@ fn ferrosip_lines(listen: u16, client: u16) -> Vec<Vec<String>> {
             )],
             ..Recorder::default()
         };
-        let mut m = ferrosip_sipmsg::Msg::parse(message(client, callid, xfn).into_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-        {
-            let mut ctx = Ctx::new(
-                &mut m,
-                RouteType::Request,
-                RecvInfo::default(),
-                &mut w,
-                &mut rec,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            p.run(request, &mut ctx);
-        }
-        all.push(
-            rec.lines
-                .iter()
-                .map(|l| l.3.trim_end_matches('\n').to_string())
-                .filter(|l| !l.starts_with("@@"))
-                .collect(),
-        );
+        harness::run_request(&p, request, &mut w, &mut rec, &message(client, callid, xfn));
+        all.push(harness::script_lines(&rec));
     }
     all
 }

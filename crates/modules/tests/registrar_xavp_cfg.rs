@@ -13,7 +13,7 @@ mod harness;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use ferrosip_api::{Ctx, Recorder, RecvInfo, RouteType, WorkerState};
+use ferrosip_api::{Recorder, WorkerState};
 
 const ROUTE: &str = r#"request_route {
     if ($ci == "ping") { xlog("L_ERR", "@@READY@@\n"); exit; }
@@ -305,19 +305,7 @@ fn ferrosip_lines() -> Vec<Vec<String>> {
             debug: 3,
             ..Recorder::default()
         };
-        let mut m = ferrosip_sipmsg::Msg::parse(message(9, step).into_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-        {
-            let mut ctx = Ctx::new(
-                &mut m,
-                RouteType::Request,
-                RecvInfo::default(),
-                &mut w,
-                &mut rec,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            p.run(request, &mut ctx);
-        }
+        harness::run_request(&p, request, &mut w, &mut rec, &message(9, step));
         let mut lines: Vec<String> = rec
             .lines
             .iter()

@@ -591,6 +591,36 @@ pub fn compile_request(
     (p, request)
 }
 
+/// Parses `msg` and runs the route `route` of `p` on it as a received request, with `rec` as the
+/// server (it keeps the log lines and what was sent) and `w` as the worker state.
+pub fn run_request(
+    p: &ferrosip_script::Program,
+    route: ferrosip_script::RouteId,
+    w: &mut ferrosip_api::WorkerState,
+    rec: &mut ferrosip_api::Recorder,
+    msg: &str,
+) {
+    let mut m = Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+    let mut ctx = ferrosip_api::Ctx::new(
+        &mut m,
+        ferrosip_api::RouteType::Request,
+        ferrosip_api::RecvInfo::default(),
+        w,
+        rec,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    p.run(route, &mut ctx);
+}
+
+/// The script's log lines a recorder holds: line ends trimmed, the recorder's `@@` lines left out.
+pub fn script_lines(rec: &ferrosip_api::Recorder) -> Vec<String> {
+    rec.lines
+        .iter()
+        .map(|l| l.3.trim_end_matches('\n').to_string())
+        .filter(|l| !l.starts_with("@@"))
+        .collect()
+}
+
 /// Runs `request_route` of `cfg` (with `modules`, initialised and child-initialised as worker 1)
 /// on the request `msg`, in process, and returns the script's log lines (xlog at any level, their
 /// line ends trimmed; the `@@` lines of the recorder left out).
@@ -623,24 +653,8 @@ pub fn request_log_lines(
         debug: 3,
         ..ferrosip_api::Recorder::default()
     };
-    let mut m =
-        ferrosip_sipmsg::Msg::parse(msg.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{e}"));
-    {
-        let mut ctx = ferrosip_api::Ctx::new(
-            &mut m,
-            ferrosip_api::RouteType::Request,
-            ferrosip_api::RecvInfo::default(),
-            &mut w,
-            &mut rec,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        p.run(request, &mut ctx);
-    }
-    rec.lines
-        .iter()
-        .map(|l| l.3.trim_end_matches('\n').to_string())
-        .filter(|l| !l.starts_with("@@"))
-        .collect()
+    run_request(&p, request, &mut w, &mut rec, msg);
+    script_lines(&rec)
 }
 
 /// A config host with no include files and no environment.
