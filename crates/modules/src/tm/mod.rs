@@ -300,16 +300,16 @@ impl Tm {
     /// Drops a few of the transactions the timer thread freed (called by workers per message).
     fn reap(&self) {
         self.reaps.fetch_add(1, Ordering::Relaxed);
-        let dead: Vec<Arc<TxnCell>> = {
+        // Taken under the lock into a fixed array (no allocation), dropped after it.
+        let mut dead: [Option<Arc<TxnCell>>; REAP_PER_MESSAGE] = Default::default();
+        {
             let Ok(mut g) = self.graveyard.try_lock() else {
                 return;
             };
-            if g.is_empty() {
-                return;
+            for slot in &mut dead {
+                *slot = g.pop();
             }
-            let keep = g.len().saturating_sub(REAP_PER_MESSAGE);
-            g.split_off(keep)
-        };
+        }
         drop(dead);
     }
 
