@@ -445,18 +445,10 @@ fn forward_fn(
             }
             h
         }
-        Some(x) => {
-            let host = String::from_utf8_lossy(&x.bytes(ctx)).into_owned();
-            let port = match a.get(1) {
-                Some(p) => u16::try_from(p.int(ctx)?)
-                    .map_err(|_| ApiError::Runtime("forward: bad port".into()))?,
-                None => 0,
-            };
+        Some(_) => {
+            let (host, port) = host_port_args(ctx, a)?;
             NextHop {
-                host: host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
+                host,
                 port,
                 // forward(host[, port]) keeps the received protocol (Kamailio's FORWARD_T).
                 proto: Some(proto.unwrap_or(to_tproto(ctx.rcv.proto))),
@@ -480,6 +472,27 @@ fn forward_fn(
     }
 }
 
+/// The `host[, port]` parameters of the `forward*` functions: the host without IPv6 brackets, the
+/// port (0 when not given).
+fn host_port_args(ctx: &mut Ctx<'_>, a: &[Arg]) -> Result<(String, u16), ApiError> {
+    let host = match a.first() {
+        Some(x) => String::from_utf8_lossy(&x.bytes(ctx)).into_owned(),
+        None => return Err(ApiError::Runtime("forward: no destination".into())),
+    };
+    let port = match a.get(1) {
+        Some(p) => {
+            u16::try_from(p.int(ctx)?).map_err(|_| ApiError::Runtime("forward: bad port".into()))?
+        }
+        None => 0,
+    };
+    Ok((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+    ))
+}
+
 /// Kamailio's `E_NO_SOCKET`: what its forward functions return when no listening socket has the
 /// protocol asked for.
 const E_NO_SOCKET: i64 = -7;
@@ -494,19 +507,10 @@ fn forward_no_socket(
     proto: TProto,
 ) -> Result<RetCode, ApiError> {
     let n = net(cell)?;
-    let host = match a.first() {
-        Some(x) => String::from_utf8_lossy(&x.bytes(ctx)).into_owned(),
-        None => return Err(ApiError::Runtime("forward: no destination".into())),
-    };
-    let port = match a.get(1) {
-        Some(p) => {
-            u16::try_from(p.int(ctx)?).map_err(|_| ApiError::Runtime("forward: bad port".into()))?
-        }
-        None => SIP_PORT,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (host, port) = host_port_args(ctx, a)?;
+    let port = if port == 0 { SIP_PORT } else { port };
     CoreStats::inc(&n.stats.err_requests);
-    match resolve(host, port) {
+    match resolve(&host, port) {
         Ok(to) => {
             let af = if to.is_ipv4() { 2 } else { 10 };
             ctx.log_error(&format!(
