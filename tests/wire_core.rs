@@ -228,6 +228,54 @@ request_route {{ exit; }}\n"
     }
 }
 
+/// `$pv = $y[]` (every value of a core attribute) for a pseudo-variable target assigns what `$y[]`
+/// reads — undefined — as Kamailio 5.6.3 does: `$var`/`$vz` become 0, `$xavp`, `$du` and `$vn` are
+/// deleted; the attribute keeps its values.
+#[test]
+fn every_value_source_into_pseudo_variables_like_kamailio() {
+    let cfg = |port: u16| {
+        format!(
+            "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\n\
+request_route {{\n\
+    $avp(y) = 1; $avp(y) = 3;\n\
+    $var(x) = \"s\"; $var(x) = $y[];\n\
+    $xavp(r=>a) = 7; $xavp(r[0]=>a) = $y[];\n\
+    $du = \"sip:h.example:5\"; $du = $y[];\n\
+    $vz(k) = \"a\"; $vz(k) = $y[]; $vn(k) = \"a\"; $vn(k) = $y[];\n\
+    xlog(\"L_INFO\", \"all-line [$var(x)] [$xavp(r=>a)] $cnt($xavp(r=>a)) [$du] [$vz(k)] [$vn(k)] $cnt($avp(y))\\n\");\n\
+    sl_send_reply(\"200\", \"OK\");\n}}\n"
+        )
+    };
+    let line = |bin: &str, tag: &str| -> Vec<String> {
+        let port = free_port();
+        let to = addr(&format!("127.0.0.1:{port}"));
+        let mut srv = start(bin, tag, &cfg(port), &[to]);
+        let answers = udp_exchange(
+            to,
+            options(to, "UDP", 1).as_bytes(),
+            Duration::from_millis(500),
+        );
+        let _ = srv.stop();
+        assert_eq!(status_lines(&answers), vec!["SIP/2.0 200 OK"], "{tag}");
+        srv.log_text()
+            .lines()
+            .filter(|l| l.contains("all-line"))
+            .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
+            .collect()
+    };
+    let ours = line(ferrosip_bin(), "allf");
+    assert_eq!(
+        ours,
+        vec!["INFO: <script>: all-line [0] [<null>] 0 [<null>] [0] [<null>] 2"]
+    );
+    if let Some(kam) = kamailio_bin() {
+        assert_eq!(line(kam, "allk"), ours);
+    } else {
+        assert!(!ci(), "CI: kamailio is required");
+    }
+}
+
 /// `-A` defines reach the registry before compile: `$def()` (folded at load) and `$defn()` (read
 /// through the registry by the pv module) see them, as in Kamailio.
 #[test]

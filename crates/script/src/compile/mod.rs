@@ -469,30 +469,23 @@ impl Compiler<'_> {
         }
         // `$x = $y[]` copies every value of `$y` (Kamailio's lval_avp_assign special case): for
         // an attribute target the copy is the target's setter and the value a constant 1 (what
-        // the assignment yields). A pseudo-variable target takes one value: refused.
-        if let ast::Expr::Pv(ast::Pv {
-            attr:
-                Some(
-                    src @ ast::Attr {
-                        index: ast::AttrIndex::All,
-                        ..
-                    },
-                ),
-            text,
-            span,
-            ..
-        }) = value
-        {
-            let Some(dst) = &p.attr else {
-                self.errors.push(err(
-                    format!(
-                        "assigning every value of `{text}` (`[]` source) to `{}` is not implemented: only a core attribute takes them",
-                        p.text
+        // the assignment yields). A pseudo-variable target takes the value `$y[]` reads, which is
+        // undefined: `$var(x) = $y[]` is `$var(x) = $null` (Kamailio 5.6.3: `$var` 0, `$xavp`,
+        // `$du` and `$vn` deleted — crates/script/tests/ser_compat.rs).
+        if let (
+            Some(dst),
+            ast::Expr::Pv(ast::Pv {
+                attr:
+                    Some(
+                        src @ ast::Attr {
+                            index: ast::AttrIndex::All,
+                            ..
+                        },
                     ),
-                    *span,
-                ));
-                return None;
-            };
+                ..
+            }),
+        ) = (&p.attr, value)
+        {
             let spec = attr::copy_all_spec(&p.text, dst, src);
             return Some(Stmt::Assign(spec, Expr::Const(Value::Int(1))));
         }
