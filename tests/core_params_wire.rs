@@ -6,6 +6,8 @@
 //! - `tcp_keepalive`/`tcp_keepidle` reach the server's accepted and outgoing TCP connections: the
 //!   kernel's keepalive timer of those sockets (/proc/net/tcp) is armed with `tcp_keepidle`, or
 //!   not at all with `tcp_keepalive=no` — as Kamailio's are;
+//! - `src_ip == host.name` resolves the name as Kamailio with `use_dns_cache=off` (in a namespace
+//!   with the test's own name server);
 //! - `auto_bind_ipv6` selects the addresses of expanded interfaces (in a network namespace);
 //! - `corelog` is the level of a TCP read error line, and of a too-large datagram's;
 //! - `mhomed=1` sends a UDP request from the socket of the kernel's source address.
@@ -495,6 +497,52 @@ CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     got.iter().any(|m| m.starts_with("OPTIONS sip:x@"))
 }
 
+/// `src_ip`/`dst_ip` compared with host names, for a request from 127.0.0.1 and one from ::1:
+/// the lines the script logs (`host-line <source> <results>`, one letter per comparison that held).
+fn host_comparisons(bin: &str, tag: &str) -> Vec<String> {
+    let port = free_port();
+    let v4 = addr(&format!("127.0.0.1:{port}"));
+    let v6 = addr(&format!("[::1]:{port}"));
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{port}\nlisten=udp:[::1]:{port}\nchildren=1\nlog_stderror=yes\n\
+debug=2\nuse_dns_cache=off\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+request_route {{
+    $var(r) = \"\";
+    if (src_ip == both.ferrosip.test) $var(r) = $var(r) + \"b\";
+    if (src_ip == v6only.ferrosip.test) $var(r) = $var(r) + \"6\";
+    if (src_ip == nx.ferrosip.test) $var(r) = $var(r) + \"n\";
+    if (src_ip != nx.ferrosip.test) $var(r) = $var(r) + \"N\";
+    if (src_ip == localhost) $var(r) = $var(r) + \"l\";
+    if (src_ip == LOCALHOST) $var(r) = $var(r) + \"L\";
+    if (src_ip == ip6-nowhere) $var(r) = $var(r) + \"i\";
+    if (dst_ip == both.ferrosip.test) $var(r) = $var(r) + \"d\";
+    if (src_ip != both.ferrosip.test) $var(r) = $var(r) + \"B\";
+    xlog(\"L_INFO\", \"host-line $si [$var(r)]\\n\");
+    exit;
+}}
+"
+    );
+    let mut srv = start(bin, tag, &cfg, &[v4]);
+    for (from, to) in [("127.0.0.1:0", v4), ("[::1]:0", v6)] {
+        let u = std::net::UdpSocket::bind(from).expect("udp");
+        u.send_to(options(to, "UDP", 1).as_bytes(), to)
+            .expect("send");
+    }
+    let t0 = Instant::now();
+    while srv.log_text().matches("host-line").count() < 2 && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    srv.stop();
+    let mut lines: Vec<String> = srv
+        .log_text()
+        .lines()
+        .filter_map(|l| l.split_once("host-line ").map(|(_, r)| r.to_string()))
+        .collect();
+    lines.sort();
+    lines
+}
+
 /// Sends a request to `name` through a server with `params` that listens on 127.0.0.1 (and ::1
 /// with `v6`), so that it looks the name up (the name server does not know it).
 fn asked_aaaa(bin: &str, tag: &str, name: &str, params: &str, v6: bool) {
@@ -574,6 +622,16 @@ fn dns_inside_a_namespace() {
             "both.ferrosip.test",
             ""
         ));
+    }
+    // Host names in address comparisons: the address's text, else the name's addresses — the
+    // IPv4 ones when it has any (so ::1 is not `both`), else the IPv6 ones; names from /etc/hosts
+    // too, as with Kamailio's use_dns_cache=off.
+    for (tag, bin) in &bins {
+        assert_eq!(
+            host_comparisons(bin, &format!("{tag}-hosts")),
+            ["127.0.0.1 [bNlLd]", "::1 [6NB]"],
+            "{tag}"
+        );
     }
     // With one name server glibc waits `t` seconds for each of its `n` tries (its defaults: 5 s,
     // 2 tries, so every case below differs from them).

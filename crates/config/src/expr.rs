@@ -349,6 +349,17 @@ impl Parser<'_> {
         if next_joined(".") || (!self.in_case_label && next_joined(":")) {
             return self.address();
         }
+        // `ip6-localhost`, `my-host`: Kamailio's `host` rule joins names with `-`; a name that is
+        // not a keyword has no other meaning before a joined `-` (`src_port-1` stays arithmetic).
+        if next_joined("-")
+            && !KEYWORDS.contains(&t.text.as_str())
+            && crate::params::bool_word(&t.text).is_none()
+            && self
+                .peek_at(2)
+                .is_some_and(|n| n.joined && matches!(n.kind, Tk::Ident | Tk::Int(_)))
+        {
+            return self.address();
+        }
         self.pos += 1;
         // Kamailio's lexer turns boolean words into numbers everywhere.
         if let Some(b) = crate::params::bool_word(&t.text) {

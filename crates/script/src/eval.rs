@@ -651,6 +651,7 @@ impl<'p> Run<'p> {
                 },
             },
             ElemRhs::Net(net, mask) => in_net(kw_ip(kw, ctx), *net, *mask),
+            ElemRhs::Host(name) => host_has(kw_ip(kw, ctx), name),
             ElemRhs::Regex(re) => match kw_text(kw, ctx) {
                 Some(b) => re.is_match(b),
                 None => re.is_match(&kw_value(kw, ctx).to_bytes()),
@@ -711,6 +712,25 @@ fn kamailio_route_name(r: &Route) -> &str {
 }
 
 /// True when `ip` is in `net/mask` (families must match).
+/// `src_ip == name` as Kamailio's comp_ip: the address's text equals the name (any case), or the
+/// name resolves to it. The name is resolved at each evaluation by the system resolver (the one
+/// `forward()` uses: /etc/hosts, then DNS) — Kamailio with `use_dns_cache=off`, the only DNS mode
+/// ferrosip accepts. Kamailio takes the IPv4 answers when there are any, else the IPv6 ones, so an
+/// IPv6 source never matches a name that also has an IPv4 address. No reverse lookup: that is
+/// `rev_dns=yes`, which ferrosip refuses.
+pub(crate) fn host_has(ip: IpAddr, name: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    if ip.to_string().eq_ignore_ascii_case(name) {
+        return true;
+    }
+    let Ok(addrs) = (name, 0).to_socket_addrs() else {
+        return false;
+    };
+    let addrs: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+    let v4 = addrs.iter().any(IpAddr::is_ipv4);
+    addrs.iter().any(|a| a.is_ipv4() == v4 && *a == ip)
+}
+
 pub(crate) fn in_net(ip: IpAddr, net: IpAddr, mask: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {

@@ -186,6 +186,8 @@ impl Kw {
 pub(crate) enum ElemRhs {
     Myself,
     Net(std::net::IpAddr, u8),
+    /// `src_ip == host.example`: the address's text, then the name's addresses (eval::host_has).
+    Host(String),
     Regex(Regex),
     Expr(Expr),
 }

@@ -970,11 +970,19 @@ impl Compiler<'_> {
                         let full = if ip.is_ipv4() { 32 } else { 128 };
                         ElemRhs::Net(ip, mask.unwrap_or(full))
                     }
+                    // A host name: resolved when the comparison runs, as Kamailio does.
+                    Err(_) if mask.is_none() && !t.contains(':') => ElemRhs::Host(t.to_string()),
                     Err(_) => {
-                        self.errors.push(err(format!("`{text}`: host names in address comparisons: not implemented yet (DNS)"), *aspan));
+                        self.errors.push(err(
+                            format!("`{text}`: not an address or a host name"),
+                            *aspan,
+                        ));
                         return None;
                     }
                 }
+            }
+            ast::Expr::Ident(name, _) if kw.is_ip() && op != BinOp::Match => {
+                ElemRhs::Host(name.clone())
             }
             // `method == INVITE`: a bare identifier compared with a text keyword is a string.
             ast::Expr::Ident(name, _) if kw.is_text() => {
