@@ -76,7 +76,8 @@ fn users(url: &str) -> Vec<String> {
         .collect()
 }
 
-/// What the `lookup` of `user` answers (the reply's status line).
+/// What the `lookup` of `user` answers (the reply's status line). Sent up to three times, as a
+/// UDP client retransmits: a loaded CI machine may leave the first one unanswered for 500 ms.
 fn lookup(server: SocketAddr, user: &str) -> String {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let p = s.local_addr().map_or(9, |a| a.port());
@@ -85,12 +86,14 @@ fn lookup(server: SocketAddr, user: &str) -> String {
 From: <sip:q@127.0.0.1>;tag=q\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: q-{user}-{p}\r\n\
 CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
     );
-    let _ = s.send_to(msg.as_bytes(), server);
-    let got = w::collect_udp(&s, Duration::from_millis(500));
-    got.first()
-        .and_then(|m| m.lines().next())
-        .unwrap_or("no answer")
-        .to_string()
+    for _ in 0..3 {
+        let _ = s.send_to(msg.as_bytes(), server);
+        let got = w::collect_udp(&s, Duration::from_millis(500));
+        if let Some(status) = got.first().and_then(|m| m.lines().next()) {
+            return status.to_string();
+        }
+    }
+    "no answer".to_string()
 }
 
 /// (lookups of tom and sam, users left after the cleaning).
