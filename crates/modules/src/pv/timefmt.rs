@@ -4,8 +4,9 @@
 //! Local time and the PVs' `strftime` go through libc (`localtime_r`, `gmtime_r`, `strftime`),
 //! as Kamailio's do: the same zone rules (`TZ`, `/etc/localtime`), the same text for every
 //! conversion (`%Z` after `gmtime_r` is `GMT`, `%s` reads the fields as local time) in the C
-//! locale, which neither Kamailio nor ferrosip changes. [`utc`] and [`strftime`] are a pure UTC
-//! implementation kept for callers that want no libc (acc's UTC time attributes).
+//! locale, which neither Kamailio nor ferrosip changes; acc's time attributes use [`format`] too
+//! (UTC or local, per `time_mode`). [`utc`], [`ctime`] and [`strftime`] are a pure UTC
+//! implementation that needs no libc: tests compute expected values with it.
 
 use std::ffi::CString;
 
