@@ -401,6 +401,26 @@ From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: ping\r\nCSeq: 1 OPTIONS\r\nCo
     }
 }
 
+impl Kamailio {
+    /// SIGTERM to the main process and up to `wait` for it to exit, so that the modules' destroy
+    /// hooks (htable's write-back, usrloc's flush …) run to the end. True when it exited.
+    pub fn terminate(&mut self, wait: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stderr(Stdio::null())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < wait {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
 impl Drop for Kamailio {
     fn drop(&mut self) {
         // SIGTERM to the main process stops its children; SIGKILL to the whole process group if
@@ -408,7 +428,10 @@ impl Drop for Kamailio {
         // shutdown can hang on a lock).
         let pid = self.child.id().to_string();
         let group = format!("-{pid}");
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stderr(Stdio::null())
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -416,7 +439,10 @@ impl Drop for Kamailio {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
