@@ -711,7 +711,6 @@ fn kamailio_route_name(r: &Route) -> &str {
     }
 }
 
-/// True when `ip` is in `net/mask` (families must match).
 /// `src_ip == name` as Kamailio's comp_ip: the address's text equals the name (any case), or the
 /// name resolves to it. The name is resolved at each evaluation by the system resolver (the one
 /// `forward()` uses: /etc/hosts, then DNS) — Kamailio with `use_dns_cache=off`, the only DNS mode
@@ -731,6 +730,7 @@ pub(crate) fn host_has(ip: IpAddr, name: &str) -> bool {
     addrs.iter().any(|a| a.is_ipv4() == v4 && *a == ip)
 }
 
+/// True when `ip` is in `net/mask` (families must match).
 pub(crate) fn in_net(ip: IpAddr, net: IpAddr, mask: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {

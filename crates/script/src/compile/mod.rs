@@ -471,7 +471,7 @@ impl Compiler<'_> {
         // an attribute target the copy is the target's setter and the value a constant 1 (what
         // the assignment yields). A pseudo-variable target takes the value `$y[]` reads, which is
         // undefined: `$var(x) = $y[]` is `$var(x) = $null` (Kamailio 5.6.3: `$var` 0, `$xavp`,
-        // `$du` and `$vn` deleted — crates/script/tests/ser_compat.rs).
+        // `$du` and `$vn` deleted — tests/wire_core.rs).
         if let (
             Some(dst),
             ast::Expr::Pv(ast::Pv {
