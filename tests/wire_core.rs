@@ -276,6 +276,101 @@ request_route {{\n\
     }
 }
 
+/// siputils `is_user`: the user part of the credentials auth marked as authorized — marked for any
+/// digest credentials of the realm, before the nonce, the response or the qop fields are checked
+/// — as Kamailio 5.6.3 answers.
+#[test]
+fn is_user_reads_the_authorized_credentials_like_kamailio() {
+    let cfg = |port: u16| {
+        format!(
+            "listen=udp:127.0.0.1:{port}\nchildren=1\nlog_stderror=yes\ndebug=2\n\
+loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"sl.so\"\n\
+loadmodule \"auth.so\"\nloadmodule \"siputils.so\"\n\
+request_route {{\n\
+    if ($ci =~ \"^c\") pv_www_authenticate(\"example.com\", \"secret\", \"0\");\n\
+    $var(r) = \"\";\n\
+    if (is_user(\"alice\")) $var(r) = $var(r) + \"a\";\n\
+    if (is_user(\"bob\")) $var(r) = $var(r) + \"b\";\n\
+    if (is_user(\"alice@example.com\")) $var(r) = $var(r) + \"d\";\n\
+    if (is_user(\"Alice\")) $var(r) = $var(r) + \"A\";\n\
+    xlog(\"L_INFO\", \"user-line $ci [$var(r)]\\n\");\n\
+    exit;\n}}\n"
+        )
+    };
+    // (Call-ID, credentials header)
+    let cred = |hdr: &str, user: &str, realm: &str, extra: &str| {
+        format!(
+            "{hdr}: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"bm9uY2U\", \
+uri=\"sip:example.com\", response=\"0123456789abcdef0123456789abcdef\"{extra}\r\n"
+        )
+    };
+    let cases = [
+        ("none", String::new()),
+        ("c-alice", cred("Authorization", "alice", "example.com", "")),
+        (
+            "c-domain",
+            cred("Authorization", "alice@example.com", "example.com", ""),
+        ),
+        ("c-bob", cred("Authorization", "bob", "example.com", "")),
+        ("c-realm", cred("Authorization", "alice", "other.org", "")),
+        (
+            "c-proxy",
+            cred("Proxy-Authorization", "alice", "example.com", ""),
+        ),
+        (
+            "c-noqop",
+            cred("Authorization", "alice", "example.com", ", qop=auth"),
+        ),
+        ("n-alice", cred("Authorization", "alice", "example.com", "")),
+    ];
+    let lines = |bin: &str, tag: &str| -> Vec<String> {
+        let port = free_port();
+        let to = addr(&format!("127.0.0.1:{port}"));
+        let mut srv = start(bin, tag, &cfg(port), &[to]);
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        for (callid, extra) in &cases {
+            let req = format!(
+                "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{callid};rport\r\n\
+From: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\n\
+Call-ID: {callid}\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n{extra}\
+Content-Length: 0\r\n\r\n"
+            );
+            u.send_to(req.as_bytes(), to).expect("send");
+        }
+        let t0 = std::time::Instant::now();
+        while srv.log_text().matches("user-line").count() < cases.len()
+            && t0.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = srv.stop();
+        srv.log_text()
+            .lines()
+            .filter_map(|l| l.split_once("user-line ").map(|(_, r)| r.to_string()))
+            .collect()
+    };
+    let ours = lines(ferrosip_bin(), "isuserf");
+    assert_eq!(
+        ours,
+        vec![
+            "none []",
+            "c-alice [a]",
+            "c-domain [a]",
+            "c-bob [b]",
+            "c-realm []",
+            "c-proxy []",
+            "c-noqop [a]",
+            "n-alice []",
+        ]
+    );
+    if let Some(kam) = kamailio_bin() {
+        assert_eq!(lines(kam, "isuserk"), ours);
+    } else {
+        assert!(!ci(), "CI: kamailio is required");
+    }
+}
+
 /// `-A` defines reach the registry before compile: `$def()` (folded at load) and `$defn()` (read
 /// through the registry by the pv module) see them, as in Kamailio.
 #[test]

@@ -648,7 +648,7 @@ fn p_charging_vector() {
 #[test]
 fn refused_at_load() {
     let reg = registry(&[]);
-    for (f, n) in [("is_user", 1), ("via_add_srvid", 1), ("forward_uac", 0)] {
+    for (f, n) in [("via_add_srvid", 1), ("forward_uac", 0)] {
         let args: Vec<&str> = std::iter::repeat_n("$var(a)", n).collect();
         let e = prepare(&reg, f, &args).err().unwrap_or_default();
         assert!(e.contains("not implemented yet"), "{f}: {e}");

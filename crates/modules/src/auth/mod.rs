@@ -734,6 +734,32 @@ fn find_credentials(ctx: &Ctx<'_>, realm: &[u8], hf: HfType) -> Result<Option<(A
     Ok(None)
 }
 
+/// The user part of the digest username (before `@`) of the credentials header an auth function
+/// marked as authorized for this message (Kamailio's `get_authorized_cred`, Authorization first,
+/// then Proxy-Authorization; siputils `is_user`). `None`: nothing marked.
+pub fn authorized_user(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+    let start = ctx
+        .state
+        .xavps
+        .get(MARK)
+        .and_then(|l| l.first())
+        .and_then(|r| r.iter().find(|(k, _)| k == b"s"))
+        .and_then(|(_, v)| usize::try_from(v.to_int()).ok())?;
+    let buf = ctx.msg.buf();
+    for kind in [HfType::Www.cred_kind(), HfType::Proxy.cred_kind()] {
+        let Ok(hdrs) = ctx.msg.headers_of(kind) else {
+            continue;
+        };
+        for h in hdrs {
+            if h.span.start as usize == start {
+                let a = parse_auth(buf, h.value, kind).ok()?;
+                return Some(owned(buf, &a, h.span).user);
+            }
+        }
+    }
+    None
+}
+
 fn owned(buf: &[u8], a: &Auth, span: Span) -> Credentials {
     let f = |s: Option<Span>| s.map(|x| unquote(buf, x).of(buf).to_vec());
     let p = &a.params;

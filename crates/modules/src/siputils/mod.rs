@@ -10,8 +10,8 @@
 //! `freply`): without sl loaded the module is refused at load, as Kamailio's ("cannot bind to SL
 //! API").
 //!
-//! Refused at load (see docs/modules-2.md for the reason): `is_user` (needs the auth module's
-//! authorized credentials).
+//! `is_user` reads the credentials the auth module marked as authorized
+//! (`auth::authorized_user`); without auth loaded there are none, as in Kamailio.
 
 pub mod contact;
 pub mod pcv;
@@ -101,8 +101,12 @@ pub fn exports() -> ModuleExports {
             "is_user",
             &[K::Spve],
             req.or(RouteMask::LOCAL),
-            "user of the authorized credentials: refused (needs the auth module)",
-        ),
+            "true when the user part of the authorized credentials' username is this text",
+        )
+        .with(|c, a| {
+            let u = arg(c, a, 0)?;
+            Ok(RetCode(is_user(c, &u)))
+        }),
         FnExport::new("has_totag", &[], any, "true when the To header has a tag")
             .with(|c, _| Ok(RetCode(has_totag(c)))),
         FnExport::new(
@@ -639,6 +643,21 @@ pub fn options_reply(ctx: &mut Ctx<'_>, conf: &SiputilsConfig) -> i64 {
 }
 
 /// `has_totag()`: 1 when the To header has a non-empty tag, else -1.
+/// Kamailio's `is_user`: the credentials an auth function marked as authorized (Authorization,
+/// else Proxy-Authorization), their username's user part compared byte for byte. Without marked
+/// credentials (no auth function ran, or none found any) an error is logged and -1 returned.
+pub fn is_user(ctx: &mut Ctx<'_>, user: &[u8]) -> i64 {
+    match crate::auth::authorized_user(ctx) {
+        None => {
+            ctx.log_error("no authorized credentials found (error in scripts)");
+            -1
+        }
+        Some(u) if u.is_empty() => -1,
+        Some(u) if u == user => 1,
+        Some(_) => -1,
+    }
+}
+
 pub fn has_totag(ctx: &mut Ctx<'_>) -> i64 {
     match ctx.msg.to() {
         Ok(t) if t.tag.is_some_and(|s| !s.is_empty()) => 1,
