@@ -22,6 +22,7 @@ pub mod htable;
 pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
+pub mod path;
 pub mod permissions;
 pub mod pike;
 pub mod pv;
@@ -62,6 +63,7 @@ pub fn all() -> Vec<ferrosip_api::ModuleExports> {
         jsonrpcs::exports(),
         kex::exports(),
         maxfwd::exports(),
+        path::exports(),
         permissions::exports(),
         pike::exports(),
         pv::exports(),

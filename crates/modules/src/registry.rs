@@ -295,6 +295,7 @@ pub const IMPLEMENTED_MODULES: &[&str] = &[
     "jsonrpcs",
     "kex",
     "maxfwd",
+    "path",
     "permissions",
     "pike",
     "pv",

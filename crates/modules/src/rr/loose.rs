@@ -245,7 +245,7 @@ pub fn initial_tag(ctx: &mut Ctx<'_>, from: bool) -> Value {
 /// The parameters hooked by the last `loose_route` on this message, or those of the first Route
 /// when it names us (Kamailio's `redo_route_params`). For a Route the leading `;` is included
 /// (Kamailio walks back to it); for a strict-routed R-URI it is not (the walk stops at once).
-fn routed_params(ctx: &mut Ctx<'_>) -> Option<Vec<u8>> {
+pub(super) fn routed_params(ctx: &mut Ctx<'_>) -> Option<Vec<u8>> {
     if let Some(p) = with_state(ctx, |s| s.strict_params.clone()) {
         return Some(p);
     }

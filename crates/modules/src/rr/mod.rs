@@ -126,33 +126,52 @@ pub fn exports() -> ModuleExports {
             h(ctx, a, c.get().unwrap_or(&default))
         })
     };
+    // The loose_route family runs the callbacks other modules registered (Kamailio's
+    // `register_rrcb`: path's `use_received`) with the parameters of the Route that named us.
+    let hooks: Arc<RrApi> = Arc::new(RrApi::default());
+    let lr = |name: &'static str,
+              params: &[K],
+              doc: &'static str,
+              h: fn(&mut Ctx<'_>, &[Arg], &Config) -> Result<i64, Error>,
+              ret: fn(i64) -> RetCode| {
+        let c = Arc::clone(&cfg);
+        let hooks = Arc::clone(&hooks);
+        FnExport::new(name, params, RouteMask::REQUEST, doc).with(move |ctx, a| {
+            let default = Config::default();
+            let code = h(ctx, a, c.get().unwrap_or(&default))?;
+            if code != loose::RR_ERROR {
+                hooks.run(ctx);
+            }
+            Ok(ret(code))
+        })
+    };
     m.functions = vec![
-        f(
+        lr(
             "loose_route",
             &[],
-            RouteMask::REQUEST,
             "route by the Route set (RFC 3261 16.12, strict routers too): 1 routed, -1 not, -3 preloaded route to us only",
-            |ctx, _, c| Ok(RetCode(loose::loose_route_mode(ctx, c, c.loose_route_mode))),
+            |ctx, _, c| Ok(loose::loose_route_mode(ctx, c, c.loose_route_mode)),
+            RetCode,
         ),
-        f(
+        lr(
             "loose_route_preloaded",
             &[],
-            RouteMask::REQUEST,
             "loose_route(); true only when the preloaded Route set named just us",
-            |ctx, _, c| Ok(RetCode::from_bool(loose::loose_route_mode(ctx, c, 0) == loose::RR_PRELOADED)),
+            |ctx, _, c| Ok(loose::loose_route_mode(ctx, c, 0)),
+            |code| RetCode::from_bool(code == loose::RR_PRELOADED),
         ),
-        f(
+        lr(
             "loose_route_mode",
             &[K::IntOrVar],
-            RouteMask::REQUEST,
             "loose_route() with mode bits: 1 = loose routing only (no R-URI==myself strict check), 2 = skip flow tokens",
             |ctx, a, c| {
                 let mode = match a.first() {
                     Some(x) => x.int(ctx)?,
                     None => 0,
                 };
-                Ok(RetCode(loose::loose_route_mode(ctx, c, mode)))
+                Ok(loose::loose_route_mode(ctx, c, mode))
             },
+            RetCode,
         ),
         f(
             "record_route",
@@ -255,10 +274,41 @@ pub fn exports() -> ModuleExports {
     let c = Arc::clone(&cfg);
     m.init = Some(Arc::new(move |ictx| {
         let conf = Config::from_params(|n| ictx.modparam(n).cloned()).map_err(Error::Init)?;
+        ictx.provide(Arc::clone(&hooks));
         c.set(conf)
             .map_err(|_| Error::Init("rr initialised twice".into()))
     }));
     m
+}
+
+/// A callback run after `loose_route()` routed a request (not on error), with the parameters of
+/// the Route URI that named this server (leading `;` included; empty when none did).
+pub type RrHook = Arc<dyn Fn(&mut Ctx<'_>, &[u8]) + Send + Sync>;
+
+/// What rr offers modules loaded after it (Kamailio's rr API `register_rrcb`).
+#[derive(Default)]
+pub struct RrApi {
+    hooks: std::sync::RwLock<Vec<RrHook>>,
+}
+
+impl RrApi {
+    /// Registers a callback; modules do it in their init hook.
+    pub fn register(&self, hook: RrHook) {
+        if let Ok(mut h) = self.hooks.write() {
+            h.push(hook);
+        }
+    }
+
+    fn run(&self, ctx: &mut Ctx<'_>) {
+        let hooks: Vec<RrHook> = match self.hooks.read() {
+            Ok(h) if !h.is_empty() => h.clone(),
+            _ => return,
+        };
+        let params = loose::routed_params(ctx).unwrap_or_default();
+        for h in hooks {
+            h(ctx, &params);
+        }
+    }
 }
 
 // ---- per-message state ----
