@@ -642,7 +642,6 @@ pub fn options_reply(ctx: &mut Ctx<'_>, conf: &SiputilsConfig) -> i64 {
     1
 }
 
-/// `has_totag()`: 1 when the To header has a non-empty tag, else -1.
 /// Kamailio's `is_user`: the credentials an auth function marked as authorized (Authorization,
 /// else Proxy-Authorization), their username's user part compared byte for byte. Without marked
 /// credentials (no auth function ran, or none found any) an error is logged and -1 returned.
@@ -658,6 +657,7 @@ pub fn is_user(ctx: &mut Ctx<'_>, user: &[u8]) -> i64 {
     }
 }
 
+/// `has_totag()`: 1 when the To header has a non-empty tag, else -1.
 pub fn has_totag(ctx: &mut Ctx<'_>) -> i64 {
     match ctx.msg.to() {
         Ok(t) if t.tag.is_some_and(|s| !s.is_empty()) => 1,
