@@ -288,6 +288,8 @@ pub type RrHook = Arc<dyn Fn(&mut Ctx<'_>, &[u8]) + Send + Sync>;
 /// What rr offers modules loaded after it (Kamailio's rr API `register_rrcb`).
 #[derive(Default)]
 pub struct RrApi {
+    /// Set once a callback exists: `loose_route` without callbacks takes no lock.
+    any: std::sync::atomic::AtomicBool,
     hooks: std::sync::RwLock<Vec<RrHook>>,
 }
 
@@ -296,10 +298,14 @@ impl RrApi {
     pub fn register(&self, hook: RrHook) {
         if let Ok(mut h) = self.hooks.write() {
             h.push(hook);
+            self.any.store(true, Ordering::Release);
         }
     }
 
     fn run(&self, ctx: &mut Ctx<'_>) {
+        if !self.any.load(Ordering::Acquire) {
+            return;
+        }
         let hooks: Vec<RrHook> = match self.hooks.read() {
             Ok(h) if !h.is_empty() => h.clone(),
             _ => return,
