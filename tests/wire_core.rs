@@ -173,6 +173,45 @@ fn ack_to_own_reply_filtered_on_second_socket() {
     assert!(log.contains("ACK reached the script tt=foreign42"), "{log}");
 }
 
+/// `run(bin, tag)` with ferrosip gives `want`, and with Kamailio (when installed; CI requires it)
+/// the same lines.
+fn like_kamailio(tag: &str, want: &[&str], run: impl Fn(&str, &str) -> Vec<String>) {
+    let ours = run(ferrosip_bin(), &format!("{tag}f"));
+    assert_eq!(ours, want, "{tag}");
+    match kamailio_bin() {
+        Some(kam) => assert_eq!(run(kam, &format!("{tag}k")), ours, "{tag}"),
+        None => assert!(!ci(), "CI: kamailio is required"),
+    }
+}
+
+/// Starts `bin` on `cfg` (command-line `args`) listening on `to`, runs `talk`, waits until `want`
+/// log lines hold `marker` (10 s at most), stops the server and returns those lines from the log
+/// level on (the ` N(pid) ` origin cut, so Kamailio's lines compare with ours).
+#[allow(clippy::too_many_arguments)]
+fn marked_lines(
+    bin: &str,
+    tag: &str,
+    cfg: &str,
+    to: SocketAddr,
+    args: &[&str],
+    marker: &str,
+    want: usize,
+    talk: impl FnOnce(),
+) -> Vec<String> {
+    let mut srv = start_args(bin, tag, cfg, &[to], args);
+    talk();
+    let t0 = std::time::Instant::now();
+    while srv.log_text().matches(marker).count() < want && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = srv.stop();
+    srv.log_text()
+        .lines()
+        .filter(|l| l.contains(marker))
+        .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
+        .collect()
+}
+
 /// Script output on stderr (`-E`): `LEVEL: <prefix>text`, no trailing ` facility=… prefix=…`
 /// fields, with and without xlog's `prefix` modparam and a per-call facility — the same text as
 /// Kamailio prints (compared after the ` N(pid) ` origin when Kamailio is installed).
@@ -188,24 +227,6 @@ event_route[core:worker-one-init] {{\n\
 request_route {{ exit; }}\n"
         )
     };
-    let lines = |bin: &str, tag: &str, modparam: &str| -> Vec<String> {
-        let port = free_port();
-        let to = addr(&format!("127.0.0.1:{port}"));
-        let mut srv = start(bin, tag, &cfg(port, modparam), &[to]);
-        // worker-one-init runs before the first message; an answered-or-not request makes sure
-        // the workers are up before stopping.
-        let _ = udp_exchange(
-            to,
-            options(to, "UDP", 1).as_bytes(),
-            Duration::from_millis(300),
-        );
-        let _ = srv.stop();
-        srv.log_text()
-            .lines()
-            .filter(|l| l.contains("-line"))
-            .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
-            .collect()
-    };
     let cases: &[(&str, [&str; 2])] = &[
         ("", ["INFO: <script>: x-line", "ERROR: <script>: e-line"]),
         (
@@ -214,17 +235,19 @@ request_route {{ exit; }}\n"
         ),
     ];
     for (i, (modparam, want)) in cases.iter().enumerate() {
-        let ours = lines(ferrosip_bin(), &format!("xlogf{i}"), modparam);
-        assert_eq!(ours, want.to_vec(), "{modparam}");
-        if let Some(kam) = kamailio_bin() {
-            assert_eq!(
-                lines(kam, &format!("xlogk{i}"), modparam),
-                ours,
-                "{modparam}"
-            );
-        } else {
-            assert!(!ci(), "CI: kamailio is required");
-        }
+        like_kamailio(&format!("xlog{i}"), want, |bin, tag| {
+            let port = free_port();
+            let to = addr(&format!("127.0.0.1:{port}"));
+            // worker-one-init runs before the first message; an answered-or-not request makes
+            // sure the workers are up before stopping.
+            marked_lines(bin, tag, &cfg(port, modparam), to, &[], "-line", 2, || {
+                let _ = udp_exchange(
+                    to,
+                    options(to, "UDP", 1).as_bytes(),
+                    Duration::from_millis(300),
+                );
+            })
+        });
     }
 }
 
@@ -247,33 +270,22 @@ request_route {{\n\
     sl_send_reply(\"200\", \"OK\");\n}}\n"
         )
     };
-    let line = |bin: &str, tag: &str| -> Vec<String> {
-        let port = free_port();
-        let to = addr(&format!("127.0.0.1:{port}"));
-        let mut srv = start(bin, tag, &cfg(port), &[to]);
-        let answers = udp_exchange(
-            to,
-            options(to, "UDP", 1).as_bytes(),
-            Duration::from_millis(500),
-        );
-        let _ = srv.stop();
-        assert_eq!(status_lines(&answers), vec!["SIP/2.0 200 OK"], "{tag}");
-        srv.log_text()
-            .lines()
-            .filter(|l| l.contains("all-line"))
-            .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
-            .collect()
-    };
-    let ours = line(ferrosip_bin(), "allf");
-    assert_eq!(
-        ours,
-        vec!["INFO: <script>: all-line [0] [<null>] 0 [<null>] [0] [<null>] 2"]
+    like_kamailio(
+        "all",
+        &["INFO: <script>: all-line [0] [<null>] 0 [<null>] [0] [<null>] 2"],
+        |bin, tag| {
+            let port = free_port();
+            let to = addr(&format!("127.0.0.1:{port}"));
+            marked_lines(bin, tag, &cfg(port), to, &[], "all-line", 1, || {
+                let answers = udp_exchange(
+                    to,
+                    options(to, "UDP", 1).as_bytes(),
+                    Duration::from_millis(500),
+                );
+                assert_eq!(status_lines(&answers), vec!["SIP/2.0 200 OK"], "{tag}");
+            })
+        },
     );
-    if let Some(kam) = kamailio_bin() {
-        assert_eq!(line(kam, "allk"), ours);
-    } else {
-        assert!(!ci(), "CI: kamailio is required");
-    }
 }
 
 /// siputils `is_user`: the user part of the credentials auth marked as authorized — marked for any
@@ -323,52 +335,47 @@ uri=\"sip:example.com\", response=\"0123456789abcdef0123456789abcdef\"{extra}\r\
         ),
         ("n-alice", cred("Authorization", "alice", "example.com", "")),
     ];
-    let lines = |bin: &str, tag: &str| -> Vec<String> {
+    let want: Vec<String> = [
+        "none []",
+        "c-alice [a]",
+        "c-domain [a]",
+        "c-bob [b]",
+        "c-realm []",
+        "c-proxy []",
+        "c-noqop [a]",
+        "n-alice []",
+    ]
+    .iter()
+    .map(|l| format!("INFO: <script>: user-line {l}"))
+    .collect();
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    like_kamailio("isuser", &want, |bin, tag| {
         let port = free_port();
         let to = addr(&format!("127.0.0.1:{port}"));
-        let mut srv = start(bin, tag, &cfg(port), &[to]);
-        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-        for (callid, extra) in &cases {
-            let req = format!(
-                "REGISTER sip:example.com SIP/2.0\r\n\
+        let talk = || {
+            let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+            for (callid, extra) in &cases {
+                let req = format!(
+                    "REGISTER sip:example.com SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{callid};rport\r\n\
 From: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\n\
 Call-ID: {callid}\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n{extra}\
 Content-Length: 0\r\n\r\n"
-            );
-            u.send_to(req.as_bytes(), to).expect("send");
-        }
-        let t0 = std::time::Instant::now();
-        while srv.log_text().matches("user-line").count() < cases.len()
-            && t0.elapsed() < Duration::from_secs(10)
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = srv.stop();
-        srv.log_text()
-            .lines()
-            .filter_map(|l| l.split_once("user-line ").map(|(_, r)| r.to_string()))
-            .collect()
-    };
-    let ours = lines(ferrosip_bin(), "isuserf");
-    assert_eq!(
-        ours,
-        vec![
-            "none []",
-            "c-alice [a]",
-            "c-domain [a]",
-            "c-bob [b]",
-            "c-realm []",
-            "c-proxy []",
-            "c-noqop [a]",
-            "n-alice []",
-        ]
-    );
-    if let Some(kam) = kamailio_bin() {
-        assert_eq!(lines(kam, "isuserk"), ours);
-    } else {
-        assert!(!ci(), "CI: kamailio is required");
-    }
+                );
+                u.send_to(req.as_bytes(), to).expect("send");
+            }
+        };
+        marked_lines(
+            bin,
+            tag,
+            &cfg(port),
+            to,
+            &[],
+            "user-line",
+            cases.len(),
+            talk,
+        )
+    });
 }
 
 /// `-A` defines reach the registry before compile: `$def()` (folded at load) and `$defn()` (read
@@ -384,35 +391,22 @@ event_route[core:worker-one-init] {{\n\
 request_route {{ exit; }}\n"
         )
     };
-    let line = |bin: &str, tag: &str| -> Vec<String> {
-        let port = free_port();
-        let to = addr(&format!("127.0.0.1:{port}"));
-        let mut srv = start_args(
-            bin,
-            tag,
-            &cfg(port),
-            &[to],
-            &["-A", "WITH_X", "-A", "PORTNO=5070"],
-        );
-        let _ = udp_exchange(
-            to,
-            options(to, "UDP", 1).as_bytes(),
-            Duration::from_millis(300),
-        );
-        let _ = srv.stop();
-        srv.log_text()
-            .lines()
-            .filter(|l| l.contains("def-line"))
-            .map(|l| l.split_once(") ").map_or(l, |(_, r)| r).to_string())
-            .collect()
-    };
-    let ours = line(ferrosip_bin(), "deff");
-    assert_eq!(ours, vec!["INFO: <script>: def-line [] [5070] [<null>]"]);
-    if let Some(kam) = kamailio_bin() {
-        assert_eq!(line(kam, "defk"), ours);
-    } else {
-        assert!(!ci(), "CI: kamailio is required");
-    }
+    like_kamailio(
+        "def",
+        &["INFO: <script>: def-line [] [5070] [<null>]"],
+        |bin, tag| {
+            let port = free_port();
+            let to = addr(&format!("127.0.0.1:{port}"));
+            let args = ["-A", "WITH_X", "-A", "PORTNO=5070"];
+            marked_lines(bin, tag, &cfg(port), to, &args, "def-line", 1, || {
+                let _ = udp_exchange(
+                    to,
+                    options(to, "UDP", 1).as_bytes(),
+                    Duration::from_millis(300),
+                );
+            })
+        },
+    );
 }
 
 /// The timer thread runs usrloc's sweep at `timer_interval`: a contact registered for 1 s is
