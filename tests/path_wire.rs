@@ -175,9 +175,7 @@ fn path_headers_like_kamailio() {
 }
 
 /// `sockname_mode=1` puts `;sn=` after the address; `use_received=1` sends a request routed by
-/// our Route to its `received` parameter (unescaped), not to a later Route's. (A quoted value,
-/// `received="sip:…"`, which Kamailio also takes, is not tried: ferrosip's URI parser refuses
-/// quotes in URI parameters, as RFC 3261's grammar does — docs/modules-2.md.)
+/// our Route to its `received` parameter (unquoted, unescaped), not to a later Route's.
 fn run_received(bin: &str, tag: &str) -> (Vec<String>, Vec<String>) {
     let port = free_port();
     let sink = UdpSocket::bind("127.0.0.1:0").expect("sink");
@@ -222,6 +220,7 @@ request_route {{\n\
     let routes = [
         format!("<sip:{me};lr;received=sip:127.0.0.1:{tport}>"),
         format!("<sip:u@{me};lr;received=sip:127.0.0.1:{tport}%3Btransport%3Dudp>"),
+        format!("<sip:{me};lr;received=\"sip:127.0.0.1:{tport}\">"),
         format!("<sip:{me};lr>,<sip:127.0.0.1:{sink_port};lr;received=sip:127.0.0.1:{tport}>"),
     ];
     let mut arrived = Vec::new();
@@ -260,10 +259,12 @@ fn sockname_mode_and_use_received_like_kamailio() {
         [
             "r0 -3 [sip:127.0.0.1:TARGET]",
             "r1 -3 [sip:127.0.0.1:TARGET;transport=udp]",
-            "r2 1 [sip:127.0.0.1:SINK;lr;received=sip:127.0.0.1:TARGET]",
+            "r2 -3 [sip:127.0.0.1:TARGET]",
+            "r3 1 [sip:127.0.0.1:SINK;lr;received=sip:127.0.0.1:TARGET]",
             "r0 target=true sink=false",
             "r1 target=true sink=false",
-            "r2 target=false sink=true",
+            "r2 target=true sink=false",
+            "r3 target=false sink=true",
         ]
     );
     match kamailio_bin() {

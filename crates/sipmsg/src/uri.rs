@@ -231,9 +231,11 @@ fn parse(buf: &[u8], span: Span, extra: ExtraChars, phone2tel: bool) -> Result<U
     if u.len() < 5 {
         return Err(bad(s, "too short"));
     }
+    // `"` is taken in the user part, parameters and headers, as Kamailio's parser does
+    // (`;received="sip:…"` in a Route, `sip:a"b@host`); a host with one is still refused.
     if let Some(p) = u
         .iter()
-        .position(|&b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"'))
+        .position(|&b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>'))
     {
         return Err(bad(s + p, "character not allowed in URI"));
     }
@@ -542,6 +544,25 @@ mod tests {
             });
             assert_eq!(got, *want, "{u:?}");
         }
+    }
+
+    #[test]
+    fn double_quotes_outside_the_host() {
+        // As Kamailio 5.6.3: taken in the user part, parameters and headers, refused in the host.
+        for ok in [
+            &b"sip:127.0.0.1;lr;received=\"sip:10.0.0.1:5060\""[..],
+            b"sip:a\"b@127.0.0.1",
+            b"sip:a@127.0.0.1?h=\"1\"",
+        ] {
+            let u = Uri::parse(ok, Span::new(0, ok.len()));
+            assert!(u.is_ok(), "{:?}", String::from_utf8_lossy(ok));
+        }
+        let b = b"sip:127.0.0.1;lr;received=\"sip:10.0.0.1:5060\"";
+        let u = Uri::parse(b, Span::new(0, b.len())).unwrap();
+        let r = u.param(b, b"received").unwrap().value.unwrap();
+        assert_eq!(r.of(b), b"\"sip:10.0.0.1:5060\"");
+        let bad = b"sip:a@ex\"ample.com";
+        assert!(Uri::parse(bad, Span::new(0, bad.len())).is_err());
     }
 
     #[test]
