@@ -5,6 +5,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,19 +53,31 @@ impl Server {
         self.child.id() as i32
     }
 
-    /// SIGTERM and wait; returns the exit code.
+    /// SIGTERM and wait; returns the exit code. The server runs in its own process group (see
+    /// [`start_args`]), which is then SIGKILLed: a Kamailio whose main process hung in its shutdown,
+    /// or left a worker behind, leaves nothing running.
     pub fn stop(&mut self) -> Option<i32> {
         signal(self.pid(), "TERM");
         let t0 = Instant::now();
+        let mut code = None;
+        let mut exited = false;
         while t0.elapsed() < Duration::from_secs(8) {
             if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
+                code = st.code();
+                exited = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.pid())])
+            .stderr(Stdio::null())
+            .status();
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        code
     }
 
     pub fn log_text(&self) -> String {
@@ -152,6 +165,8 @@ pub fn start_args(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(logf)
+        // Its own process group, which stop() kills as a whole.
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
     let mut s = Server { child, dir, log };
