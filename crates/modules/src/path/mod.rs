@@ -20,6 +20,8 @@ use std::sync::Arc;
 use ferrosip_api::export::{Arg, FnExport, ModParam, ModParamType, ParamKind as K};
 use ferrosip_api::{Ctx, Error, ModValue, ModuleExports, Proto, RetCode, RouteMask};
 use ferrosip_sipmsg::edit::{At, Subst};
+use ferrosip_sipmsg::uri::{unescape, UriParamIter};
+use ferrosip_sipmsg::Span;
 
 use crate::rr::RrApi;
 
@@ -157,7 +159,9 @@ pub fn add_path(
     }
 }
 
-/// `sip:IP:PORT` of the source (IPv6 in brackets), `%3Btransport%3D<proto>` unless UDP.
+/// `sip:IP:PORT` of the source (IPv6 in brackets), `%3Btransport%3D<proto>` unless UDP — `$su`
+/// with its `;transport=` written escaped, in upper-case hex as Kamailio's path module writes it
+/// (pv's `{s.escape.param}` writes lower case).
 fn received_uri(ctx: &Ctx<'_>) -> Vec<u8> {
     let src = ctx.rcv.src;
     let mut s = match src {
@@ -171,21 +175,13 @@ fn received_uri(ctx: &Ctx<'_>) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// The rr callback of `use_received`: `;received=` among the parameters of our Route becomes
-/// the destination URI.
+/// The rr callback of `use_received`: `;received=` among the parameters of our Route (any case,
+/// as Kamailio's parse_params) becomes the destination URI, quotes removed, `%XX` decoded.
 fn received_to_dst_uri(ctx: &mut Ctx<'_>, params: &[u8]) {
-    let Some(v) = params
-        .split(|b| *b == b';')
-        .filter_map(|p| {
-            let (n, v) = match p.iter().position(|b| *b == b'=') {
-                Some(i) => (p.get(..i)?, p.get(i + 1..)?),
-                None => (p, &[][..]),
-            };
-            n.trim_ascii()
-                .eq_ignore_ascii_case(b"received")
-                .then_some(v.trim_ascii())
-        })
-        .next()
+    let Some(v) = UriParamIter::new(params, Span::new(0, params.len()))
+        .find(|p| p.name.of(params).eq_ignore_ascii_case(b"received"))
+        .and_then(|p| p.value)
+        .map(|v| v.of(params))
     else {
         return;
     };
@@ -193,43 +189,7 @@ fn received_to_dst_uri(ctx: &mut Ctx<'_>, params: &[u8]) {
         [b'"', inner @ .., b'"'] => inner,
         v => v,
     };
-    if v.is_empty() {
-        return;
-    }
-    ctx.state.dst_uri = Some(unescape(v));
-}
-
-/// `%XX` escapes decoded; a malformed escape is kept as it is.
-fn unescape(v: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while let Some(&b) = v.get(i) {
-        let hex = |j: usize| v.get(j).and_then(|c| (*c as char).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unescape;
-
-    #[test]
-    fn unescapes_percent_sequences() {
-        assert_eq!(
-            unescape(b"sip:1.2.3.4:5%3Btransport%3Dtcp"),
-            b"sip:1.2.3.4:5;transport=tcp"
-        );
-        assert_eq!(unescape(b"a%3"), b"a%3");
-        assert_eq!(unescape(b"a%zz"), b"a%zz");
+    if !v.is_empty() {
+        ctx.state.dst_uri = Some(unescape(v).into_owned());
     }
 }
