@@ -426,19 +426,8 @@ impl Drop for Kamailio {
         // SIGTERM to the main process stops its children; SIGKILL to the whole process group if
         // the main process lingers, and to the children it may leave behind (Kamailio 5.6.3's
         // shutdown can hang on a lock).
-        let pid = self.child.id().to_string();
-        let group = format!("-{pid}");
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid])
-            .stderr(Stdio::null())
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let group = format!("-{}", self.child.id());
+        self.terminate(Duration::from_secs(5));
         let _ = Command::new("kill")
             .args(["-KILL", "--", &group])
             .stderr(Stdio::null())
