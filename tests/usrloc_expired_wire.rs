@@ -11,8 +11,6 @@ mod w;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use ferrosip_modules::db::ferrosip_db::{schema, Db};
-
 const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 const ROUTE: &str = r#"request_route {
@@ -24,19 +22,6 @@ event_route[usrloc:contact-expired] {
     $var(x) = $var(x) + 1;
 }
 "#;
-
-fn sqlite(name: &str) -> String {
-    let f = w::scratch(name).join("location.db");
-    let _ = std::fs::remove_file(&f);
-    let url = format!("sqlite://{}", f.display());
-    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
-    let tables: Vec<_> = ["version", "location"]
-        .iter()
-        .filter_map(|t| schema::table(t))
-        .collect();
-    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
-    url
-}
 
 /// The event route's lines (after "EXP ").
 fn run(bin: &str, name: &str, db_mode: i32) -> Vec<String> {
@@ -53,7 +38,7 @@ fn run(bin: &str, name: &str, db_mode: i32) -> Vec<String> {
     let db = if db_mode == 0 {
         String::new()
     } else {
-        let url = sqlite(name);
+        let url = w::sqlite_location(name);
         format!(
             "loadmodule \"db_sqlite.so\"\nmodparam(\"usrloc\", \"db_url\", \"{url}\")\n\
 modparam(\"usrloc\", \"db_mode\", {db_mode})\n"

@@ -187,34 +187,6 @@ struct Outcome {
     log_line: String,
 }
 
-/// A fresh SQLite file with Kamailio's `version` and `location` tables; its URL.
-fn sqlite_location(name: &str) -> String {
-    use ferrosip_modules::db::ferrosip_db::{schema, Db};
-    let f = w::scratch(name).join("location.db");
-    let _ = std::fs::remove_file(&f);
-    let url = format!("sqlite://{}", f.display());
-    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
-    let tables: Vec<_> = ["version", "location"]
-        .iter()
-        .filter_map(|t| schema::table(t))
-        .collect();
-    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
-    url
-}
-
-/// The usernames in the `location` table at `url`, sorted.
-fn location_users(url: &str) -> Vec<String> {
-    use ferrosip_modules::db::ferrosip_db::Db;
-    let db = Db::connect(url).unwrap_or_else(|e| panic!("{url}: {e}"));
-    let r = db
-        .raw_query("SELECT username FROM location ORDER BY username")
-        .unwrap_or_else(|e| panic!("{e}"));
-    r.rows
-        .iter()
-        .filter_map(|row| row.first().and_then(|v| v.as_str().map(str::to_string)))
-        .collect()
-}
-
 fn run(bin: &str, name: &str) -> Outcome {
     run_with(bin, name, "")
 }
@@ -532,8 +504,8 @@ modparam(\"usrloc\", \"db_mode\", 1)\n"
         )
     };
     let (ku, fu) = (
-        sqlite_location("ulka-db-kam"),
-        sqlite_location("ulka-db-fs"),
+        w::sqlite_location("ulka-db-kam"),
+        w::sqlite_location("ulka-db-fs"),
     );
     let (ke, fe) = (extra(&ku), extra(&fu));
     let k = std::thread::spawn(move || run_with(kam, "ulka-db-kam", &ke));
@@ -548,7 +520,7 @@ modparam(\"usrloc\", \"db_mode\", 1)\n"
             (12.0..=22.0).contains(&gone),
             "{who}: bob removed after {gone:.1} s"
         );
-        assert_eq!(location_users(url), ["alice"], "{who}: rows left");
+        assert_eq!(w::location_users(url), ["alice"], "{who}: rows left");
     }
 }
 
@@ -684,7 +656,7 @@ fn fresh_server_tables(url: &str) {
 
 /// [`db_keepalives_at`] on a fresh SQLite file of its own.
 fn db_keepalives(bin: &str, name: &str, db_mode: i32, ka_filter: i32) -> DbKa {
-    let url = sqlite_location(name);
+    let url = w::sqlite_location(name);
     db_keepalives_at(bin, name, &url, db_mode, ka_filter)
 }
 

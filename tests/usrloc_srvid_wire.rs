@@ -12,21 +12,14 @@ mod w;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use ferrosip_modules::db::ferrosip_db::{schema, Db, Value};
+use ferrosip_modules::db::ferrosip_db::{Db, Value};
 
 const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 /// A fresh SQLite file with `version` and `location`, and four rows: (user, server_id, valid).
 fn location(name: &str) -> String {
-    let f = w::scratch(name).join("location.db");
-    let _ = std::fs::remove_file(&f);
-    let url = format!("sqlite://{}", f.display());
+    let url = w::sqlite_location(name);
     let db = Db::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
-    let tables: Vec<_> = ["version", "location"]
-        .iter()
-        .filter_map(|t| schema::table(t))
-        .collect();
-    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -63,17 +56,6 @@ fn location(name: &str) -> String {
             .unwrap_or_else(|e| panic!("insert {user}: {e}"));
     }
     url
-}
-
-fn users(url: &str) -> Vec<String> {
-    let db = Db::connect(url).unwrap_or_else(|e| panic!("{url}: {e}"));
-    let r = db
-        .raw_query("SELECT username FROM location ORDER BY username")
-        .unwrap_or_else(|e| panic!("{e}"));
-    r.rows
-        .iter()
-        .filter_map(|row| row.first().and_then(|v| v.as_str().map(str::to_string)))
-        .collect()
 }
 
 /// What the `lookup` of `user` answers (the reply's status line). Sent up to three times, as a
@@ -131,7 +113,7 @@ request_route {{\n\
     // timer_interval 1 s: a few sweeps.
     std::thread::sleep(Duration::from_millis(3500));
     srv.stop();
-    (found, users(&url))
+    (found, w::location_users(&url))
 }
 
 #[test]

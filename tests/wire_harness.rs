@@ -457,3 +457,31 @@ pub fn compact_json(s: &str) -> String {
     }
     out
 }
+
+/// A fresh SQLite file with Kamailio's `version` and `location` tables; its URL.
+pub fn sqlite_location(name: &str) -> String {
+    use ferrosip_modules::db::ferrosip_db::{schema, Db};
+    let f = scratch(name).join("location.db");
+    let _ = std::fs::remove_file(&f);
+    let url = format!("sqlite://{}", f.display());
+    let db = Db::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let tables: Vec<_> = ["version", "location"]
+        .iter()
+        .filter_map(|t| schema::table(t))
+        .collect();
+    schema::create(&db, &tables).unwrap_or_else(|e| panic!("{e}"));
+    url
+}
+
+/// The usernames in the `location` table at `url`, sorted.
+pub fn location_users(url: &str) -> Vec<String> {
+    use ferrosip_modules::db::ferrosip_db::Db;
+    let db = Db::connect(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let r = db
+        .raw_query("SELECT username FROM location ORDER BY username")
+        .unwrap_or_else(|e| panic!("{e}"));
+    r.rows
+        .iter()
+        .filter_map(|row| row.first().and_then(|v| v.as_str().map(str::to_string)))
+        .collect()
+}
