@@ -293,39 +293,37 @@ fn other_values_are_refused_when_serving() {
     }
 }
 
-/// Set in the environment of the copy of this test binary that runs inside the namespace.
-const DNS_NS: &str = "FERROSIP_DNS_NAMESPACE";
-
-/// The resolver parameters, in a network and mount namespace whose /etc/resolv.conf names this
-/// test's own name server on 127.0.0.1:53 (`dns_inside_a_namespace`, run by this binary there):
-/// - `dns_retr_time` and `dns_retr_no` bound a lookup the server never answers;
-/// - `dns_try_ipv6=no` leaves a name with only an AAAA record unresolved.
-#[test]
-fn resolver_parameters_in_a_namespace() {
+/// Runs this binary's ignored test `inner` in new namespaces (`unshare` with `flags`: `-n`, or
+/// `-mn` for a mount namespace too) after the shell commands `setup`, with the environment
+/// variable `env` set (the inner test does nothing without it), and asserts that it passed.
+/// Without unshare (as root) or ip it is skipped, and fails under CI.
+fn in_namespace(flags: &str, setup: &str, inner: &str, env: &str, timeout_s: u32) {
     let can_unshare = have("unshare")
         && Command::new("unshare")
-            .args(["-mn", "true"])
+            .args([flags, "true"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
     if !can_unshare || !have("ip") {
-        assert!(!ci(), "CI: unshare -mn (as root) and ip are required");
-        eprintln!("unshare -mn or ip missing: skipped");
+        assert!(!ci(), "CI: unshare {flags} (as root) and ip are required");
+        eprintln!("unshare {flags} or ip missing: skipped");
         return;
     }
     let exe = std::env::current_exe().expect("test binary");
-    let dir = scratch("dns-namespace");
-    let resolv = dir.join("resolv.conf");
-    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
     let script = format!(
-        "ip link set lo up && mount --bind '{}' /etc/resolv.conf && exec '{}' --exact \
-         dns_inside_a_namespace --ignored --nocapture --test-threads=1",
-        resolv.display(),
+        "{setup} && exec '{}' --exact {inner} --ignored --nocapture --test-threads=1",
         exe.display()
     );
     let out = Command::new("timeout")
-        .args(["180", "unshare", "-mn", "sh", "-c", &script])
-        .env(DNS_NS, "1")
+        .args([
+            &timeout_s.to_string(),
+            "unshare",
+            flags,
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env(env, "1")
         .stdin(Stdio::null())
         .output()
         .expect("run the namespace");
@@ -338,6 +336,25 @@ fn resolver_parameters_in_a_namespace() {
         out.status.success() && text.contains("1 passed"),
         "inside the namespace:\n{text}"
     );
+}
+
+/// Set in the environment of the copy of this test binary that runs inside the namespace.
+const DNS_NS: &str = "FERROSIP_DNS_NAMESPACE";
+
+/// The resolver parameters, in a network and mount namespace whose /etc/resolv.conf names this
+/// test's own name server on 127.0.0.1:53 (`dns_inside_a_namespace`, run by this binary there):
+/// - `dns_retr_time` and `dns_retr_no` bound a lookup the server never answers;
+/// - `dns_try_ipv6=no` leaves a name with only an AAAA record unresolved.
+#[test]
+fn resolver_parameters_in_a_namespace() {
+    let dir = scratch("dns-namespace");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
+    let setup = format!(
+        "ip link set lo up && mount --bind '{}' /etc/resolv.conf",
+        resolv.display()
+    );
+    in_namespace("-mn", &setup, "dns_inside_a_namespace", DNS_NS, 180);
 }
 
 /// The time from a request to the 500 its script sends when `forward()` cannot resolve the
@@ -658,37 +675,12 @@ const BIND_NS: &str = "FERROSIP_BIND_NAMESPACE";
 /// (`bind_inside_a_namespace`, run by this binary there).
 #[test]
 fn auto_bind_ipv6_in_a_namespace() {
-    let can_unshare = have("unshare")
-        && Command::new("unshare")
-            .args(["-n", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !can_unshare || !have("ip") {
-        assert!(!ci(), "CI: unshare -n (as root) and ip are required");
-        eprintln!("unshare -n or ip missing: skipped");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let script = format!(
-        "ip link set lo up && exec '{}' --exact bind_inside_a_namespace --ignored --nocapture \
-         --test-threads=1",
-        exe.display()
-    );
-    let out = Command::new("timeout")
-        .args(["120", "unshare", "-n", "sh", "-c", &script])
-        .env(BIND_NS, "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the namespace");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "inside the namespace:\n{text}"
+    in_namespace(
+        "-n",
+        "ip link set lo up",
+        "bind_inside_a_namespace",
+        BIND_NS,
+        120,
     );
 }
 
@@ -889,37 +881,12 @@ const MHOMED_NS: &str = "FERROSIP_MHOMED_NAMESPACE";
 /// 127.0.0.2 from 127.0.0.2 and to 127.0.0.1 from 127.0.0.1 (`mhomed_inside_a_namespace`).
 #[test]
 fn mhomed_in_a_namespace() {
-    let can_unshare = have("unshare")
-        && Command::new("unshare")
-            .args(["-n", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !can_unshare || !have("ip") {
-        assert!(!ci(), "CI: unshare -n (as root) and ip are required");
-        eprintln!("unshare -n or ip missing: skipped");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let script = format!(
-        "ip link set lo up && ip addr add 127.0.0.2/32 dev lo && exec '{}' --exact \
-         mhomed_inside_a_namespace --ignored --nocapture --test-threads=1",
-        exe.display()
-    );
-    let out = Command::new("timeout")
-        .args(["120", "unshare", "-n", "sh", "-c", &script])
-        .env(MHOMED_NS, "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the namespace");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "inside the namespace:\n{text}"
+    in_namespace(
+        "-n",
+        "ip link set lo up && ip addr add 127.0.0.2/32 dev lo",
+        "mhomed_inside_a_namespace",
+        MHOMED_NS,
+        120,
     );
 }
 
