@@ -91,21 +91,7 @@ modparam(\"usrloc\", \"xavp_contact\", \"ulattrs\")\n";
 
 /// The script lines of every step on ferrosip.
 fn ferrosip_lines() -> Vec<Vec<String>> {
-    let cfg = format!(
-        "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
-         loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{}{CHECK}{ROUTE}",
-        MODPARAMS
-    );
-    let (p, request) = harness::compile_request(
-        cfg,
-        vec![
-            ferrosip_modules::sl::exports(),
-            ferrosip_modules::pv::exports(),
-            ferrosip_modules::xlog::exports(),
-            ferrosip_modules::usrloc::exports(),
-            ferrosip_modules::registrar::exports(),
-        ],
-    );
+    let (p, request) = harness::compile_registrar(&format!("{}{CHECK}{ROUTE}", MODPARAMS));
     let mut w = WorkerState::default();
     let mut all = Vec::new();
     for (callid, method, xfn) in STEPS {

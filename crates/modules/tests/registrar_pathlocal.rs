@@ -87,20 +87,7 @@ Call-ID: {callid}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n{extra}Content-Leng
 }
 
 fn ferrosip_lines(port: u16) -> Vec<Vec<String>> {
-    let cfg = format!(
-        "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
-         loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{MODPARAMS}{ROUTE}"
-    );
-    let (p, request) = harness::compile_request(
-        cfg,
-        vec![
-            ferrosip_modules::sl::exports(),
-            ferrosip_modules::pv::exports(),
-            ferrosip_modules::xlog::exports(),
-            ferrosip_modules::usrloc::exports(),
-            ferrosip_modules::registrar::exports(),
-        ],
-    );
+    let (p, request) = harness::compile_registrar(&format!("{MODPARAMS}{ROUTE}"));
     let mut w = WorkerState::default();
     let mut all = Vec::new();
     for step in STEPS {

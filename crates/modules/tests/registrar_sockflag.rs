@@ -79,20 +79,7 @@ Contact: <sip:{user}@10.0.0.1:5070>\r\nExpires: 300\r\nX-Flag: {}\r\n{extra}Cont
 /// The script lines of every step on ferrosip, listening on udp 127.0.0.1 `p1` and `p2`, the
 /// REGISTER received on `p1`.
 fn ferrosip_lines(params: &str, steps: &[Step], p1: u16, p2: u16) -> Vec<Vec<String>> {
-    let cfg = format!(
-        "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
-         loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{params}{ROUTE}"
-    );
-    let (p, request) = harness::compile_request(
-        cfg,
-        vec![
-            ferrosip_modules::sl::exports(),
-            ferrosip_modules::pv::exports(),
-            ferrosip_modules::xlog::exports(),
-            ferrosip_modules::usrloc::exports(),
-            ferrosip_modules::registrar::exports(),
-        ],
-    );
+    let (p, request) = harness::compile_registrar(&format!("{params}{ROUTE}"));
     let mut w = WorkerState::default();
     let mut all = Vec::new();
     let sock = |port: u16| SocketInfo::new(Proto::Udp, SocketAddr::from(([127, 0, 0, 1], port)));

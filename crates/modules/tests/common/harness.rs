@@ -579,6 +579,24 @@ pub fn kamailio_step(text: &str, callid: &str) -> Option<Vec<String>> {
     )
 }
 
+/// [`compile_request`] of a registrar test: sl, pv, xlog, usrloc and registrar loaded, then
+/// `rest` (modparams and routes).
+pub fn compile_registrar(rest: &str) -> (ferrosip_script::Program, ferrosip_script::RouteId) {
+    compile_request(
+        format!(
+            "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\n\
+             loadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n{rest}"
+        ),
+        vec![
+            ferrosip_modules::sl::exports(),
+            ferrosip_modules::pv::exports(),
+            ferrosip_modules::xlog::exports(),
+            ferrosip_modules::usrloc::exports(),
+            ferrosip_modules::registrar::exports(),
+        ],
+    )
+}
+
 /// A config text loaded, its modparams applied to a registry of the script's base and `modules`
 /// (initialised), and compiled: the program and its `request_route`. Panics on any error.
 pub fn compile_request(
