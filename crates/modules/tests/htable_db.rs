@@ -262,8 +262,8 @@ fn ferrosip(url: &str, t0: i64) -> Seen {
     (values, written, customers(url))
 }
 
-/// What Kamailio loaded and wrote back, and its log.
-fn kamailio(url: &str, t0: i64) -> Option<(Seen, String)> {
+/// What Kamailio loaded and wrote back, and its log; `Err(log)` when its shutdown hung.
+fn kamailio(url: &str, t0: i64) -> Option<Result<(Seen, String), String>> {
     let drv = match url.split(':').next() {
         Some("postgres") => "db_postgres",
         Some("mysql") => "db_mysql",
@@ -309,17 +309,21 @@ From: <sip:t@x>;tag=1\r\nTo: <sip:t@x>\r\nCall-ID: q\r\nCSeq: 1 OPTIONS\r\nConte
         .and_then(|r| r.split("@@").next())
         .unwrap_or_default()
         .to_string();
-    // SIGTERM: the destroy writes the dbmode tables back; a loaded machine may take seconds.
-    let stopped = k.terminate(Duration::from_secs(30));
-    assert!(stopped, "kamailio did not stop in 30 s:\n{}", k.text());
+    // SIGTERM: the destroy writes the dbmode tables back. Kamailio 5.6.3's main process can hang
+    // in its shutdown after "Thank you for flying kamailio" (seen in CI: its children stopped,
+    // nothing written back); that run says so with `Err`, and the caller runs Kamailio again.
+    let stopped = k.terminate(Duration::from_secs(15));
     let log = k.text();
     drop(k);
+    if !stopped {
+        return Some(Err(log));
+    }
     let values = line.split('|').map(str::to_string).collect();
     let written = ["htable", "htexp"]
         .iter()
         .map(|t| rows(url, t, t0))
         .collect();
-    Some(((values, written, customers(url)), log))
+    Some(Ok(((values, written, customers(url)), log)))
 }
 
 /// Both servers on `url`: the same values loaded, the same rows written back.
@@ -366,9 +370,15 @@ fn both(url: &str) {
         "written back: k1 removed, n1 changed, new added, the expired row dropped"
     );
     assert_eq!(ours.2, 2, "cols tables are never written");
-    fill(url, t0);
-    let Some((theirs, log)) = kamailio(url, t0) else {
-        return;
+    let mut hung = Vec::new();
+    let (theirs, log) = loop {
+        fill(url, t0);
+        match kamailio(url, t0) {
+            None => return,
+            Some(Ok(seen)) => break seen,
+            Some(Err(log)) if hung.len() < 2 => hung.push(log),
+            Some(Err(log)) => panic!("kamailio's shutdown hung three times; the last log:\n{log}"),
+        }
     };
     assert_eq!(ours, theirs, "kamailio's log:\n{log}");
 }
